@@ -1,0 +1,31 @@
+/*
+ * The rayc configuration table, written once. Each entry is
+ *     X(type, name, default, description)
+ * with type one of INT, DOUBLE, BOOL, STRING. Every entry can be overridden by the
+ * environment variable RAYC_<name> of the process; the GCS hands its values to raylets
+ * (GetInternalConfig), which apply them unless their own environment sets the name.
+ * Names and defaults follow Ray's ray_config_def.h where Ray has the setting.
+ *
+ * No include guard: this file is meant to be included several times.
+ */
+/* Node liveness (GCS health checks of raylets). */
+X(INT, health_check_initial_delay_ms, 5000, "delay before the first health check of a node")
+X(INT, health_check_period_ms, 3000, "interval between health checks of one node")
+X(INT, health_check_timeout_ms, 10000, "deadline of one health check")
+X(INT, health_check_failure_threshold, 5, "consecutive failed checks before a node is dead")
+/* Raylet <-> GCS. */
+X(INT, gcs_rpc_server_reconnect_timeout_s, 60, "a raylet exits after the GCS is unreachable this long")
+X(INT, gcs_rpc_timeout_ms, 10000, "deadline of a raylet's or client's unary call to the GCS")
+X(INT, raylet_report_resources_period_milliseconds, 100, "how often a raylet checks its resources for changes to report")
+X(INT, raylet_report_keepalive_ms, 1000, "a raylet reports at least this often even without changes")
+/* Pub/sub. */
+X(INT, subscriber_timeout_ms, 300000, "a subscriber that has not polled for this long is dropped")
+X(INT, publisher_max_buffered_messages, 10000, "messages held per subscriber before the oldest are dropped")
+/* Storage. */
+X(STRING, external_storage_namespace, "default", "namespace of the GCS tables in Redis (RAY<ns>@<TABLE>)")
+X(INT, redis_connect_timeout_ms, 5000, "deadline for connecting to Redis")
+/* Bounded GCS memory. */
+X(INT, maximum_gcs_dead_node_cached_count, 1000, "dead node records kept before the oldest are dropped")
+/* RPC. */
+X(INT, max_grpc_message_size, 512 * 1024 * 1024, "largest gRPC message accepted, in bytes")
+X(INT, grpc_server_outstanding_requests, 64, "calls a server keeps requested from gRPC at once")

@@ -1,0 +1,32 @@
+/*
+ * rc_strerror / rc_errname: the two views of RC_ERR_TABLE. Any thread.
+ */
+#include "rc_err.h"
+
+const char *rc_strerror(int rc)
+{
+    switch (rc) {
+    case RC_OK:
+        return "success";
+#define RC__ERR_STR(name, msg) \
+    case RC_##name:            \
+        return msg;
+        RC_ERR_TABLE(RC__ERR_STR)
+#undef RC__ERR_STR
+    }
+    return "unknown error";
+}
+
+const char *rc_errname(int rc)
+{
+    switch (rc) {
+    case RC_OK:
+        return "RC_OK";
+#define RC__ERR_NAME(name, msg) \
+    case RC_##name:             \
+        return "RC_" #name;
+        RC_ERR_TABLE(RC__ERR_NAME)
+#undef RC__ERR_NAME
+    }
+    return "RC_UNKNOWN";
+}

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Installs the Debian packages rayc builds, tests and benchmarks with. Idempotent: it asks
+# apt-get only for what dpkg says is missing, so a machine that has everything pays nothing.
+# Runs as root, or through sudo when that is available.
+set -eu
+
+packages="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
+libhiredis-dev libuv1-dev libjemalloc-dev libcunit1-dev redis-server"
+
+# Peers for rayc-bench (Dask distributed under Debian's python3); only with --bench.
+if [ "${1:-}" = "--bench" ]; then
+    packages="$packages python3-distributed python3-numpy"
+fi
+
+missing=""
+for p in $packages; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing$missing"
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "install-deps: need root to install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing
