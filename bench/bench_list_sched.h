@@ -1,0 +1,1 @@
+/* Scheduler benchmarks (bench_sched.c). No include guard. */
