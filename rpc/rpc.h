@@ -1,0 +1,167 @@
+/*
+ * rpc: one generic binding between gRPC's C core and protobuf-c (ARCHITECTURE §3).
+ *
+ * Services are described by the ProtobufCServiceDescriptor that protoc-c generates; nothing
+ * is marshalled by hand per method. Method m of service S is served and called at the gRPC
+ * path "/<S.name>/<m.name>", e.g. "/ray.rpc.NodeInfoGcsService/RegisterNode", so rayc speaks
+ * to anything that speaks Ray's protocol.
+ *
+ * Threads: an rpc_ctx belongs to one libuv loop. gRPC runs its own threads; one pump thread
+ * per rpc_ctx drains the completion queue and hands completions to the loop thread, where
+ * every handler and callback below runs. All functions here are for the loop thread only,
+ * except where a comment says otherwise.
+ *
+ * Errors: functions return 0 or a negative RC_E* code. When a function that takes a callback
+ * fails, the callback is never called. RPC outcomes are gRPC status codes (GRPC_STATUS_*).
+ */
+#ifndef RAYC_RPC_RPC_H
+#define RAYC_RPC_RPC_H
+
+#include <grpc/status.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct rpc_ctx rpc_ctx;
+typedef struct rpc_server rpc_server;
+typedef struct rpc_call rpc_call;
+typedef struct rpc_client rpc_client;
+
+/* ---- Context ------------------------------------------------------------------------ */
+
+/* Creates the completion queue and pump thread for loop. Free with rpc_ctx_destroy. */
+int rpc_ctx_create(uv_loop_t *loop, rpc_ctx **out);
+/* Destroys ctx. Every server and client of ctx must have been destroyed first. Runs the
+ * loop (UV_RUN_ONCE) until gRPC has returned every outstanding completion, so call it
+ * outside the loop's callbacks, typically after uv_run has returned. */
+void rpc_ctx_destroy(rpc_ctx *ctx);
+uv_loop_t *rpc_ctx_loop(rpc_ctx *ctx);
+
+/* ---- Credentials -------------------------------------------------------------------- */
+
+/* Credentials are chosen once per server or client. Each hook returns a new gRPC
+ * credentials object that the rpc layer releases. Only insecure exists today; TLS with a
+ * cluster CA and a token (ARCHITECTURE §11) plugs in here. */
+typedef struct rpc_credentials {
+    struct grpc_server_credentials *(*server_creds)(void *arg);
+    struct grpc_channel_credentials *(*channel_creds)(void *arg);
+    void *arg;
+} rpc_credentials;
+
+const rpc_credentials *rpc_credentials_insecure(void);
+
+/* ---- Server ------------------------------------------------------------------------- */
+
+/* A handler runs on the loop thread with the unpacked request, which stays valid until the
+ * call is answered. It must answer exactly once, now or later, with rpc_reply or
+ * rpc_reply_status; answering later is how long polls and storage-backed handlers work. */
+typedef void (*rpc_handler_fn)(rpc_call *call, const ProtobufCMessage *request, void *arg);
+
+/* Runs before every handler. Return 0 to let the call through; otherwise answer the call
+ * (rpc_reply_status) and return non-zero. */
+typedef int (*rpc_interceptor_fn)(rpc_call *call, void *arg);
+
+typedef struct rpc_server_options {
+    const rpc_credentials *credentials; /* NULL: insecure */
+    int64_t max_message_size;           /* <= 0: rc_cfg.max_grpc_message_size */
+} rpc_server_options;
+
+int rpc_server_create(rpc_ctx *ctx, const rpc_server_options *opts, rpc_server **out);
+/* Serves svc: handlers[i] answers svc->methods[i]; a NULL entry answers UNIMPLEMENTED.
+ * handlers must hold svc->n_methods entries and outlive the server. Before start only. */
+int rpc_server_add_service(rpc_server *srv, const ProtobufCServiceDescriptor *svc,
+                           const rpc_handler_fn *handlers, void *arg);
+void rpc_server_set_interceptor(rpc_server *srv, rpc_interceptor_fn fn, void *arg);
+/* Listens on "host:port" (port 0 picks a free one) or "unix:/path". Stores the bound TCP port
+ * in *port if port is not NULL (0 for unix sockets). Before start only. RC_EIO if the address
+ * cannot be bound (for instance because it is in use). */
+int rpc_server_listen(rpc_server *srv, const char *addr, int *port);
+int rpc_server_start(rpc_server *srv);
+/* Stops accepting calls, cancels the calls in progress (their cancel callbacks run and
+ * their late answers are dropped) and frees srv once gRPC has returned everything. */
+void rpc_server_destroy(rpc_server *srv);
+
+/* Answers call with reply (packed now: reply may live on the caller's stack). */
+void rpc_reply(rpc_call *call, const ProtobufCMessage *reply);
+/* Answers call with a non-OK status and a message for the caller. */
+void rpc_reply_status(rpc_call *call, grpc_status_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The method being called ("RegisterNode") and its service ("ray.rpc.NodeInfoGcsService"). */
+const char *rpc_call_method(const rpc_call *call);
+const char *rpc_call_service(const rpc_call *call);
+/* Value of request metadata key (lowercase), or NULL. *len gets its length. */
+const char *rpc_call_metadata(const rpc_call *call, const char *key, size_t *len);
+/* "ipv4:127.0.0.1:5555" or similar. Valid for the life of the call. */
+const char *rpc_call_peer(rpc_call *call);
+/* 1 once the caller has gone away or the call was cancelled. */
+int rpc_call_cancelled(const rpc_call *call);
+/* fn runs once if the call is cancelled before it is answered (the caller gave up or
+ * the server is shutting down); the handler must still answer it. */
+void rpc_call_on_cancel(rpc_call *call, void (*fn)(rpc_call *call, void *arg), void *arg);
+
+/* ---- Client ------------------------------------------------------------------------- */
+
+typedef struct rpc_status {
+    grpc_status_code code;
+    const char *message; /* never NULL; valid during the callback only */
+} rpc_status;
+
+/* Runs on the loop thread when a call ends. reply is the unpacked reply when status->code
+ * is GRPC_STATUS_OK, else NULL; the callback owns it and frees it with rpc_msg_free. */
+typedef void (*rpc_client_cb)(const rpc_status *status, ProtobufCMessage *reply, void *arg);
+
+typedef struct rpc_client_options {
+    const rpc_credentials *credentials; /* NULL: insecure */
+    int64_t max_message_size;           /* <= 0: rc_cfg.max_grpc_message_size */
+    /* 1: a call to a peer that is not reachable yet waits (until its deadline) instead of
+     * failing at once with UNAVAILABLE. */
+    int wait_for_ready;
+} rpc_client_options;
+
+/* Opens a channel to target ("host:port" or "unix:/path"). Connection happens lazily. */
+int rpc_client_create(rpc_ctx *ctx, const char *target, const rpc_client_options *opts,
+                      rpc_client **out);
+/* Cancels the calls in flight (their callbacks run with CANCELLED) and frees the client
+ * once they have ended. */
+void rpc_client_destroy(rpc_client *cli);
+const char *rpc_client_target(const rpc_client *cli);
+/* Sets (or with value NULL removes) metadata sent with every later call, e.g.
+ * "ray_cluster_id". key must be lowercase. */
+void rpc_client_set_metadata(rpc_client *cli, const char *key, const char *value);
+/* Calls method (by name) of svc with req. timeout_ms < 0: no deadline. cb runs exactly once
+ * unless this returns an error (RC_EINVAL for an unknown method or a request of the wrong
+ * type). */
+int rpc_client_call(rpc_client *cli, const ProtobufCServiceDescriptor *svc, const char *method,
+                    const ProtobufCMessage *req, int64_t timeout_ms, rpc_client_cb cb,
+                    void *arg);
+/* The synchronous form, for command-line tools and tests: runs the loop until the call
+ * ends. Returns the gRPC status code; on OK *reply holds the reply (free with rpc_msg_free),
+ * otherwise the status message is copied into err (errlen bytes) when err is not NULL. Must
+ * not be called from inside a loop callback. */
+int rpc_client_call_sync(rpc_client *cli, const ProtobufCServiceDescriptor *svc,
+                         const char *method, const ProtobufCMessage *req, int64_t timeout_ms,
+                         ProtobufCMessage **reply, char *err, size_t errlen);
+
+/* Raw form, for tools and tests that must send bytes no message describes (fuzzing a
+ * daemon): calls the gRPC path (e.g. "/ray.rpc.NodeInfoGcsService/RegisterNode") with data
+ * as the request. cb gets the reply bytes (valid during the callback only) on OK. */
+typedef void (*rpc_client_raw_cb)(const rpc_status *status, const void *reply, size_t len,
+                                  void *arg);
+int rpc_client_call_raw(rpc_client *cli, const char *path, const void *data, size_t len,
+                        int64_t timeout_ms, rpc_client_raw_cb cb, void *arg);
+/* Synchronous raw call; returns the gRPC status code. Loop-thread rules of
+ * rpc_client_call_sync apply. */
+int rpc_client_call_raw_sync(rpc_client *cli, const char *path, const void *data, size_t len,
+                             int64_t timeout_ms, char *err, size_t errlen);
+
+/* ---- Helpers ------------------------------------------------------------------------ */
+
+/* Frees a message unpacked by this layer (replies handed to callbacks). NULL is fine. */
+void rpc_msg_free(ProtobufCMessage *msg);
+/* Name of a gRPC status code ("UNAVAILABLE"). */
+const char *rpc_code_name(grpc_status_code code);
+/* The RC_E* error that best describes a gRPC status code (0 for OK). */
+int rpc_code_to_rc(grpc_status_code code);
+
+#endif

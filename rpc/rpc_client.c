@@ -1,0 +1,356 @@
+/*
+ * rpc client: unary calls to protobuf-c described services over a gRPC channel.
+ *
+ * Each call is one batch of six operations (send metadata, message and half-close; receive
+ * metadata, message and status) completed on the context's queue and finished on the loop
+ * thread, where the reply is unpacked with the method's output descriptor and handed to the
+ * callback. The client keeps its calls in flight on a list so that destroying it cancels
+ * them; its memory lives until the last of them has ended.
+ *
+ * Loop thread only.
+ */
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rc_alloc.h"
+#include "rc_err.h"
+#include "rc_log.h"
+#include "rpc_int.h"
+
+enum { RPC__MAX_METADATA = 8 };
+
+typedef struct rpc__ccall rpc__ccall;
+
+struct rpc_client {
+    rpc_ctx *ctx;
+    grpc_channel *channel;
+    char *target;
+    int wait_for_ready;
+    int destroyed;
+    grpc_metadata metadata[RPC__MAX_METADATA];
+    size_t n_metadata;
+    rpc__ccall *calls; /* in flight, doubly linked */
+};
+
+struct rpc__ccall {
+    rpc__op op;
+    rpc_client *cli;
+    grpc_call *call;
+    grpc_byte_buffer *send_bb, *recv_bb;
+    grpc_metadata_array initial_md, trailing_md;
+    grpc_status_code status;
+    grpc_slice details;
+    const ProtobufCMessageDescriptor *output; /* NULL for a raw call */
+    rpc_client_cb cb;
+    rpc_client_raw_cb raw_cb;
+    void *arg;
+    char *raw_path; /* raw calls: the path, owned */
+    rpc__ccall *prev, *next;
+};
+
+static void rpc__client_free(rpc_client *cli)
+{
+    for (size_t i = 0; i < cli->n_metadata; i++) {
+        grpc_slice_unref(cli->metadata[i].key);
+        grpc_slice_unref(cli->metadata[i].value);
+    }
+    grpc_channel_destroy(cli->channel);
+    rc_free(cli->target);
+    rc_free(cli);
+}
+
+int rpc_client_create(rpc_ctx *ctx, const char *target, const rpc_client_options *opts,
+                      rpc_client **out)
+{
+    if (!target || !*target)
+        return RC_EINVAL;
+    const rpc_credentials *creds =
+        opts && opts->credentials ? opts->credentials : rpc_credentials_insecure();
+    grpc_channel_credentials *cc = creds->channel_creds(creds->arg);
+    grpc_channel_args *args = rpc__channel_args_new(opts ? opts->max_message_size : 0, 0);
+    grpc_channel *ch = grpc_channel_create(target, cc, args);
+    rpc__channel_args_free(args);
+    grpc_channel_credentials_release(cc);
+    if (!ch)
+        return RC_EINVAL;
+    rpc_client *cli = RC_NEW(rpc_client);
+    cli->ctx = ctx;
+    cli->channel = ch;
+    cli->target = rc_strdup(target);
+    cli->wait_for_ready = opts ? opts->wait_for_ready : 0;
+    *out = cli;
+    return 0;
+}
+
+void rpc_client_destroy(rpc_client *cli)
+{
+    if (!cli || cli->destroyed)
+        return;
+    cli->destroyed = 1;
+    if (!cli->calls) {
+        rpc__client_free(cli);
+        return;
+    }
+    for (rpc__ccall *c = cli->calls; c; c = c->next)
+        grpc_call_cancel(c->call, NULL);
+}
+
+const char *rpc_client_target(const rpc_client *cli)
+{
+    return cli->target;
+}
+
+void rpc_client_set_metadata(rpc_client *cli, const char *key, const char *value)
+{
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < cli->n_metadata; i++) {
+        grpc_metadata *m = &cli->metadata[i];
+        if (GRPC_SLICE_LENGTH(m->key) != klen || memcmp(GRPC_SLICE_START_PTR(m->key), key, klen))
+            continue;
+        grpc_slice_unref(m->value);
+        if (value) {
+            m->value = grpc_slice_from_copied_string(value);
+        } else {
+            grpc_slice_unref(m->key);
+            *m = cli->metadata[--cli->n_metadata];
+        }
+        return;
+    }
+    if (!value)
+        return;
+    if (cli->n_metadata == RPC__MAX_METADATA) {
+        RC_ERROR("rpc: too many metadata entries on client %s; dropping %s", cli->target, key);
+        return;
+    }
+    grpc_metadata *m = &cli->metadata[cli->n_metadata++];
+    memset(m, 0, sizeof(*m));
+    m->key = grpc_slice_from_copied_string(key);
+    m->value = grpc_slice_from_copied_string(value);
+}
+
+static void rpc__ccall_free(rpc__ccall *c)
+{
+    if (c->call)
+        grpc_call_unref(c->call);
+    if (c->send_bb)
+        grpc_byte_buffer_destroy(c->send_bb);
+    if (c->recv_bb)
+        grpc_byte_buffer_destroy(c->recv_bb);
+    grpc_metadata_array_destroy(&c->initial_md);
+    grpc_metadata_array_destroy(&c->trailing_md);
+    grpc_slice_unref(c->details);
+    rc_free(c->raw_path);
+    rc_free(c);
+}
+
+static void rpc__finish_typed(rpc__ccall *c, grpc_status_code code, char *message);
+static void rpc__finish_raw(rpc__ccall *c, grpc_status_code code, char *message);
+
+static void rpc__on_call_done(rpc__op *op, int ok)
+{
+    rpc__ccall *c = (rpc__ccall *)op;
+    rpc_client *cli = c->cli;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        cli->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+
+    grpc_status_code code = ok ? c->status : GRPC_STATUS_INTERNAL;
+    char message[512];
+    size_t dlen = GRPC_SLICE_LENGTH(c->details);
+    snprintf(message, sizeof(message), "%.*s", (int)dlen,
+             (const char *)GRPC_SLICE_START_PTR(c->details));
+    if (!message[0])
+        snprintf(message, sizeof(message), "%s", rpc_code_name(code));
+    if (!c->output) {
+        rpc__finish_raw(c, code, message);
+    } else {
+        rpc__finish_typed(c, code, message);
+    }
+    if (cli->destroyed && !cli->calls)
+        rpc__client_free(cli);
+}
+
+static void rpc__finish_typed(rpc__ccall *c, grpc_status_code code, char *message)
+{
+    ProtobufCMessage *reply = NULL;
+    if (code == GRPC_STATUS_OK) {
+        if (!c->recv_bb) {
+            code = GRPC_STATUS_INTERNAL;
+            snprintf(message, 512, "reply carried no message");
+        } else if (!(reply = rpc__unpack(c->output, c->recv_bb))) {
+            code = GRPC_STATUS_INTERNAL;
+            snprintf(message, 512, "malformed reply: not a valid %s", c->output->name);
+        }
+    }
+    rpc_status st = {code, message};
+    rpc_client_cb cb = c->cb;
+    void *arg = c->arg;
+    rpc__ccall_free(c);
+    cb(&st, reply, arg);
+}
+
+static void rpc__finish_raw(rpc__ccall *c, grpc_status_code code, char *message)
+{
+    grpc_slice all = grpc_empty_slice();
+    if (code == GRPC_STATUS_OK && c->recv_bb) {
+        grpc_byte_buffer_reader reader;
+        if (grpc_byte_buffer_reader_init(&reader, c->recv_bb)) {
+            all = grpc_byte_buffer_reader_readall(&reader);
+            grpc_byte_buffer_reader_destroy(&reader);
+        }
+    }
+    rpc_status st = {code, message};
+    rpc_client_raw_cb cb = c->raw_cb;
+    void *arg = c->arg;
+    rpc__ccall_free(c);
+    cb(&st, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), arg);
+    grpc_slice_unref(all);
+}
+
+/* Starts the batch for c (whose output, callbacks and path are set) sending send_bb. */
+static int rpc__ccall_start(rpc_client *cli, rpc__ccall *c, const char *path,
+                            grpc_slice method_slice, grpc_byte_buffer *send_bb, int64_t timeout_ms)
+{
+    c->op.done = rpc__on_call_done;
+    c->cli = cli;
+    c->details = grpc_empty_slice();
+    c->send_bb = send_bb;
+    grpc_metadata_array_init(&c->initial_md);
+    grpc_metadata_array_init(&c->trailing_md);
+    c->call = grpc_channel_create_call(cli->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cli->ctx->cq,
+                                       method_slice, NULL, rpc__deadline(timeout_ms), NULL);
+    if (!c->call) {
+        rpc__ccall_free(c);
+        return RC_EIO;
+    }
+    grpc_op ops[6];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = cli->n_metadata;
+    ops[0].data.send_initial_metadata.metadata = cli->n_metadata ? cli->metadata : NULL;
+    if (cli->wait_for_ready)
+        ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY |
+                       GRPC_INITIAL_METADATA_WAIT_FOR_READY_EXPLICITLY_SET;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = c->send_bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &c->recv_bb;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
+    ops[5].data.recv_status_on_client.status = &c->status;
+    ops[5].data.recv_status_on_client.status_details = &c->details;
+    grpc_call_error err = grpc_call_start_batch(c->call, ops, 6, &c->op, NULL);
+    if (err != GRPC_CALL_OK) {
+        RC_ERROR("rpc: cannot start call %s (grpc_call_error %d)", path, (int)err);
+        rpc__ccall_free(c);
+        return RC_EIO;
+    }
+    rpc__op_started(cli->ctx);
+    c->next = cli->calls;
+    if (cli->calls)
+        cli->calls->prev = c;
+    cli->calls = c;
+    return 0;
+}
+
+int rpc_client_call(rpc_client *cli, const ProtobufCServiceDescriptor *svc, const char *method,
+                    const ProtobufCMessage *req, int64_t timeout_ms, rpc_client_cb cb, void *arg)
+{
+    if (cli->destroyed)
+        return RC_ESTATE;
+    const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(svc, method);
+    if (!m || req->descriptor != m->input)
+        return RC_EINVAL;
+    const rpc__path *path = rpc__path_get(cli->ctx, svc, (unsigned)(m - svc->methods));
+    rpc__ccall *c = RC_NEW(rpc__ccall);
+    c->output = m->output;
+    c->cb = cb;
+    c->arg = arg;
+    return rpc__ccall_start(cli, c, path->text, path->slice, rpc__pack(req), timeout_ms);
+}
+
+int rpc_client_call_raw(rpc_client *cli, const char *path, const void *data, size_t len,
+                        int64_t timeout_ms, rpc_client_raw_cb cb, void *arg)
+{
+    if (cli->destroyed)
+        return RC_ESTATE;
+    if (!path || path[0] != '/')
+        return RC_EINVAL;
+    rpc__ccall *c = RC_NEW(rpc__ccall);
+    c->raw_cb = cb;
+    c->arg = arg;
+    c->raw_path = rc_strdup(path);
+    grpc_slice slice = grpc_slice_from_copied_buffer(data, len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    grpc_slice method_slice = grpc_slice_from_copied_string(path); /* the call takes a ref */
+    int rc = rpc__ccall_start(cli, c, c->raw_path, method_slice, bb, timeout_ms);
+    grpc_slice_unref(method_slice);
+    return rc;
+}
+
+typedef struct rpc__sync {
+    int done;
+    int code;
+    ProtobufCMessage *reply;
+    char *err;
+    size_t errlen;
+} rpc__sync;
+
+static void rpc__on_sync_done(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    rpc__sync *s = arg;
+    s->done = 1;
+    s->code = st->code;
+    s->reply = reply;
+    if (st->code != GRPC_STATUS_OK && s->err && s->errlen)
+        snprintf(s->err, s->errlen, "%s", st->message);
+}
+
+int rpc_client_call_sync(rpc_client *cli, const ProtobufCServiceDescriptor *svc,
+                         const char *method, const ProtobufCMessage *req, int64_t timeout_ms,
+                         ProtobufCMessage **reply, char *err, size_t errlen)
+{
+    rpc__sync s = {0, 0, NULL, err, errlen};
+    *reply = NULL;
+    int rc = rpc_client_call(cli, svc, method, req, timeout_ms, rpc__on_sync_done, &s);
+    if (rc < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "cannot call %s: %s", method, rc_strerror(rc));
+        return GRPC_STATUS_INTERNAL;
+    }
+    while (!s.done)
+        uv_run(cli->ctx->loop, UV_RUN_ONCE);
+    *reply = s.reply;
+    return s.code;
+}
+
+static void rpc__on_raw_sync_done(const rpc_status *st, const void *reply, size_t len, void *arg)
+{
+    (void)reply;
+    (void)len;
+    rpc__on_sync_done(st, NULL, arg);
+}
+
+int rpc_client_call_raw_sync(rpc_client *cli, const char *path, const void *data, size_t len,
+                             int64_t timeout_ms, char *err, size_t errlen)
+{
+    rpc__sync s = {0, 0, NULL, err, errlen};
+    int rc = rpc_client_call_raw(cli, path, data, len, timeout_ms, rpc__on_raw_sync_done, &s);
+    if (rc < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "cannot call %s: %s", path, rc_strerror(rc));
+        return GRPC_STATUS_INTERNAL;
+    }
+    while (!s.done)
+        uv_run(cli->ctx->loop, UV_RUN_ONCE);
+    return s.code;
+}
