@@ -37,6 +37,10 @@ int rpc_ctx_create(uv_loop_t *loop, rpc_ctx **out);
  * outside the loop's callbacks, typically after uv_run has returned. */
 void rpc_ctx_destroy(rpc_ctx *ctx);
 uv_loop_t *rpc_ctx_loop(rpc_ctx *ctx);
+/* Runs the loop until gRPC has returned every outstanding completion of ctx (after servers
+ * and clients were destroyed, their last callbacks have then run). Same calling rule as
+ * rpc_ctx_destroy. */
+void rpc_ctx_drain(rpc_ctx *ctx);
 
 /* ---- Credentials -------------------------------------------------------------------- */
 
@@ -79,7 +83,8 @@ void rpc_server_set_interceptor(rpc_server *srv, rpc_interceptor_fn fn, void *ar
 int rpc_server_listen(rpc_server *srv, const char *addr, int *port);
 int rpc_server_start(rpc_server *srv);
 /* Stops accepting calls, cancels the calls in progress (their cancel callbacks run and
- * their late answers are dropped) and frees srv once gRPC has returned everything. */
+ * their late answers are dropped) and frees srv once gRPC has returned everything. No
+ * handler runs after this returns. */
 void rpc_server_destroy(rpc_server *srv);
 
 /* Answers call with reply (packed now: reply may live on the caller's stack). */
@@ -157,8 +162,16 @@ int rpc_client_call_raw_sync(rpc_client *cli, const char *path, const void *data
 
 /* ---- Helpers ------------------------------------------------------------------------ */
 
-/* Frees a message unpacked by this layer (replies handed to callbacks). NULL is fine. */
+/* Frees a message unpacked by this layer (replies handed to callbacks) or made by
+ * rpc_msg_dup. NULL is fine. */
 void rpc_msg_free(ProtobufCMessage *msg);
+/* A deep copy of msg that owns all its parts (free with rpc_msg_free). Sub-messages and
+ * strings later assigned into the copy must come from malloc/rc_malloc, since rpc_msg_free
+ * frees them. Returns NULL only if msg cannot be packed and unpacked (never for valid
+ * messages). */
+ProtobufCMessage *rpc_msg_dup(const ProtobufCMessage *msg);
+/* Packs msg into a new buffer of *len bytes; the caller frees it with rc_free. */
+uint8_t *rpc_msg_pack(const ProtobufCMessage *msg, size_t *len);
 /* Name of a gRPC status code ("UNAVAILABLE"). */
 const char *rpc_code_name(grpc_status_code code);
 /* The RC_E* error that best describes a gRPC status code (0 for OK). */

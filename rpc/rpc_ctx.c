@@ -127,12 +127,17 @@ static void rpc__on_wakeup_closed(uv_handle_t *h)
     (void)h;
 }
 
+void rpc_ctx_drain(rpc_ctx *ctx)
+{
+    while (ctx->pending_ops > 0)
+        uv_run(ctx->loop, UV_RUN_ONCE);
+}
+
 void rpc_ctx_destroy(rpc_ctx *ctx)
 {
     if (!ctx)
         return;
-    while (ctx->pending_ops > 0)
-        uv_run(ctx->loop, UV_RUN_ONCE);
+    rpc_ctx_drain(ctx);
     grpc_completion_queue_shutdown(ctx->cq);
     uv_thread_join(&ctx->pump);
     grpc_completion_queue_destroy(ctx->cq);
@@ -199,6 +204,24 @@ void rpc_msg_free(ProtobufCMessage *msg)
 {
     if (msg)
         protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+ProtobufCMessage *rpc_msg_dup(const ProtobufCMessage *msg)
+{
+    size_t n;
+    uint8_t *buf = rpc_msg_pack(msg, &n);
+    ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, n, buf);
+    rc_free(buf);
+    return copy;
+}
+
+uint8_t *rpc_msg_pack(const ProtobufCMessage *msg, size_t *len)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = rc_malloc(n ? n : 1);
+    protobuf_c_message_pack(msg, buf);
+    *len = n;
+    return buf;
 }
 
 gpr_timespec rpc__deadline(int64_t timeout_ms)

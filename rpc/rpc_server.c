@@ -197,6 +197,9 @@ static void rpc__on_recv(rpc__op *op, int ok)
         if (!c->request) {
             rpc_reply_status(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed %s request: not a valid %s",
                              rpc_call_method(c), input->name);
+        } else if (srv->shutting_down) {
+            /* Handlers may already be gone: never dispatch once shutdown began. */
+            rpc_reply_status(c, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
         } else if (!srv->interceptor || srv->interceptor(c, srv->interceptor_arg) == 0) {
             c->method->fn(c, c->request, c->method->arg);
         }
