@@ -313,6 +313,22 @@ sched_status sched__explain_never(sched_view *v, const sched_request *r,
     return SCHED_NEVER;
 }
 
+sched_status sched__refuse_never(sched_view *v, const sched_request *r, const sched_options *o,
+                                 const sched_selector *extra, sched_decision *d)
+{
+    const sched_node *local = o->preferred_node;
+    if (o->avoid_local_node && local && node_matches(local, r, extra) &&
+        sched__node_fits(local, r, 0)) {
+        char who[32];
+        d->status = SCHED_NOT_NOW;
+        d->node = NULL;
+        sched__why(d, "no node other than the local node %s can hold this (avoid_local_node)",
+                   sched__node_short(local, who, sizeof(who)));
+        return SCHED_NOT_NOW;
+    }
+    return sched__explain_never(v, r, extra, d);
+}
+
 sched_status sched__explain_not_now(sched_view *v, const sched_request *r, sched_node *node,
                                     uint32_t feasible, sched_decision *d)
 {

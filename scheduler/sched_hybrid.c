@@ -221,5 +221,5 @@ sched_status sched__policy_hybrid(sched_view *v, const sched_request *r, const s
         return sched__ok(d, p.node);
     if (p.n_feasible)
         return sched__explain_not_now(v, r, p.node, p.n_feasible, d);
-    return sched__explain_never(v, r, NULL, d);
+    return sched__refuse_never(v, r, o, NULL, d);
 }

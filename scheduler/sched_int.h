@@ -173,6 +173,10 @@ sched_node *sched__pick_top_k(sched__scored *cand, uint32_t n, uint32_t k, sched
 /* Fills d as NEVER with a sentence naming what no node has. */
 sched_status sched__explain_never(sched_view *v, const sched_request *r,
                                   const sched_selector *extra, sched_decision *d);
+/* NEVER via sched__explain_never, except when avoid_local_node excluded the only node that
+ * could hold r (then NOT_NOW without a node: the caller keeps the work local). */
+sched_status sched__refuse_never(sched_view *v, const sched_request *r, const sched_options *o,
+                                 const sched_selector *extra, sched_decision *d);
 /* Writes why a single node can never hold r ("it has 1 GPU") into buf. */
 void sched__explain_node(sched_view *v, const sched_node *n, const sched_request *r, char *buf,
                          size_t len);

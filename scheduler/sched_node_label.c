@@ -51,7 +51,7 @@ sched_status sched__policy_node_label(sched_view *v, const sched_request *r,
     if (best[1])
         return sched__ok(d, best[1]);
     if (!n_feasible)
-        return sched__explain_never(v, r, o->label_hard, d);
+        return sched__refuse_never(v, r, o, o->label_hard, d);
     sched_node *queue = o->require_available ? NULL : best[2] ? best[2] : best[3];
     return sched__explain_not_now(v, r, queue, n_feasible, d);
 }
