@@ -1,0 +1,355 @@
+/*
+ * GCS internal key-value store: InternalKVGcsService.
+ *
+ * Keys live in the store's KV table under Ray's layout: namespace ns and key k become the
+ * field "@namespace_<ns>:<k>" (just k when ns is empty), so a Redis holding a rayc cluster
+ * reads like one holding a Ray cluster. Reads and writes go straight through the store, as
+ * Ray's GCS does; the memory store answers before the call returns, Redis after a round
+ * trip. Keys may not themselves start with "@namespace_" (Ray refuses them too), which
+ * keeps every key unambiguous.
+ *
+ * Loop thread only.
+ */
+#include <string.h>
+
+#include "gcs_int.h"
+#include "rc_alloc.h"
+#include "rc_buf.h"
+#include "rc_config.h"
+#include "rc_err.h"
+
+static const char kNamespacePrefix[] = "@namespace_";
+#define GCS__NS_PREFIX_LEN (sizeof(kNamespacePrefix) - 1)
+
+struct gcs_kv_manager {
+    gcs_server *gcs;
+};
+
+char *gcs_kv_make_key(const void *ns, size_t ns_len, const void *key, size_t klen, size_t *len)
+{
+    rc_buf b = RC_BUF_INIT;
+    if (ns_len) {
+        rc_buf_append(&b, kNamespacePrefix, GCS__NS_PREFIX_LEN);
+        rc_buf_append(&b, ns, ns_len);
+        rc_buf_putc(&b, ':');
+    }
+    rc_buf_append(&b, key, klen);
+    *len = b.len;
+    return rc_buf_detach(&b);
+}
+
+/* Length of the "@namespace_<ns>:" part of a stored key. */
+static size_t gcs__ns_part(size_t ns_len)
+{
+    return ns_len ? GCS__NS_PREFIX_LEN + ns_len + 1 : 0;
+}
+
+static int gcs__bad_key(const ProtobufCBinaryData *key)
+{
+    return key->len >= GCS__NS_PREFIX_LEN && memcmp(key->data, kNamespacePrefix, GCS__NS_PREFIX_LEN) == 0;
+}
+
+typedef struct gcs__kv_op {
+    rpc_call *call;
+    size_t ns_part; /* bytes to strip from stored keys */
+    gcs_kv_manager *kv;
+} gcs__kv_op;
+
+static gcs__kv_op *gcs__kv_op_new(gcs_kv_manager *kv, rpc_call *call, size_t ns_len)
+{
+    gcs__kv_op *op = RC_NEW(gcs__kv_op);
+    op->kv = kv;
+    op->call = call;
+    op->ns_part = gcs__ns_part(ns_len);
+    return op;
+}
+
+#define GCS__REJECT_BAD_KEY(call, reply, key)                                                  \
+    do {                                                                                       \
+        if (gcs__bad_key(key))                                                                 \
+            return gcs__reply(call, &(reply).base, GCS_STATUS_KEY_ERROR,                       \
+                              "key can't start with %s", kNamespacePrefix);                    \
+    } while (0)
+
+/* ---- Get / MultiGet ------------------------------------------------------------------- */
+
+static void gcs__kv_got(int rc, const void *value, size_t vlen, void *arg)
+{
+    gcs__kv_op *op = arg;
+    Ray__Rpc__InternalKVGetReply reply = RAY__RPC__INTERNAL_KVGET_REPLY__INIT;
+    if (rc == RC_ENOENT)
+        gcs__reply(op->call, &reply.base, GCS_STATUS_NOT_FOUND, "Failed to find the key");
+    else if (rc < 0)
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR, "storage: %s", rc_strerror(rc));
+    else {
+        reply.value.data = (uint8_t *)value;
+        reply.value.len = vlen;
+        gcs__reply_ok(op->call, &reply.base);
+    }
+    rc_free(op);
+}
+
+static void handle_get(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_kv_manager *kv = arg;
+    const Ray__Rpc__InternalKVGetRequest *req = (const void *)request;
+    Ray__Rpc__InternalKVGetReply reply = RAY__RPC__INTERNAL_KVGET_REPLY__INIT;
+    GCS__REJECT_BAD_KEY(call, reply, &req->key);
+    size_t klen;
+    char *key = gcs_kv_make_key(req->namespace_.data, req->namespace_.len, req->key.data, req->key.len, &klen);
+    gcs__kv_op *op = gcs__kv_op_new(kv, call, req->namespace_.len);
+    gcs_store *st = kv->gcs->store;
+    int rc = st->ops->get(st, GCS_TABLE_KV, key, klen, gcs__kv_got, op);
+    rc_free(key);
+    if (rc < 0)
+        gcs__kv_got(rc, NULL, 0, op);
+}
+
+static void gcs__kv_multi_got(int rc, const gcs_store_item *items, size_t n, void *arg)
+{
+    gcs__kv_op *op = arg;
+    Ray__Rpc__InternalKVMultiGetReply reply = RAY__RPC__INTERNAL_KVMULTI_GET_REPLY__INIT;
+    if (rc < 0) {
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR, "storage: %s", rc_strerror(rc));
+        rc_free(op);
+        return;
+    }
+    Ray__Rpc__MapFieldEntry *entries = rc_calloc(n ? n : 1, sizeof(*entries));
+    Ray__Rpc__MapFieldEntry **ptrs = rc_calloc(n ? n : 1, sizeof(*ptrs));
+    for (size_t i = 0; i < n; i++) {
+        ray__rpc__map_field_entry__init(&entries[i]);
+        entries[i].key.data = (uint8_t *)items[i].key + op->ns_part;
+        entries[i].key.len = items[i].klen - op->ns_part;
+        entries[i].value.data = (uint8_t *)items[i].value;
+        entries[i].value.len = items[i].vlen;
+        ptrs[i] = &entries[i];
+    }
+    reply.results = ptrs;
+    reply.n_results = n;
+    gcs__reply_ok(op->call, &reply.base);
+    rc_free(ptrs);
+    rc_free(entries);
+    rc_free(op);
+}
+
+static void handle_multi_get(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_kv_manager *kv = arg;
+    const Ray__Rpc__InternalKVMultiGetRequest *req = (const void *)request;
+    Ray__Rpc__InternalKVMultiGetReply reply = RAY__RPC__INTERNAL_KVMULTI_GET_REPLY__INIT;
+    for (size_t i = 0; i < req->n_keys; i++)
+        GCS__REJECT_BAD_KEY(call, reply, &req->keys[i]);
+    size_t n = req->n_keys;
+    char **keys = rc_calloc(n ? n : 1, sizeof(*keys));
+    size_t *klens = rc_calloc(n ? n : 1, sizeof(*klens));
+    for (size_t i = 0; i < n; i++)
+        keys[i] = gcs_kv_make_key(req->namespace_.data, req->namespace_.len, req->keys[i].data,
+                                  req->keys[i].len, &klens[i]);
+    gcs__kv_op *op = gcs__kv_op_new(kv, call, req->namespace_.len);
+    gcs_store *st = kv->gcs->store;
+    int rc = st->ops->multi_get(st, GCS_TABLE_KV, (const void *const *)keys, klens, n,
+                                gcs__kv_multi_got, op);
+    for (size_t i = 0; i < n; i++)
+        rc_free(keys[i]);
+    rc_free(keys);
+    rc_free(klens);
+    if (rc < 0)
+        gcs__kv_multi_got(rc, NULL, 0, op);
+}
+
+/* ---- Put / Exists --------------------------------------------------------------------- */
+
+static void gcs__kv_put_done(int rc, int64_t added, void *arg)
+{
+    gcs__kv_op *op = arg;
+    Ray__Rpc__InternalKVPutReply reply = RAY__RPC__INTERNAL_KVPUT_REPLY__INIT;
+    if (rc < 0) {
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR, "storage: %s", rc_strerror(rc));
+    } else {
+        reply.added = added > 0;
+        gcs__reply_ok(op->call, &reply.base);
+    }
+    rc_free(op);
+}
+
+static void handle_put(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_kv_manager *kv = arg;
+    const Ray__Rpc__InternalKVPutRequest *req = (const void *)request;
+    Ray__Rpc__InternalKVPutReply reply = RAY__RPC__INTERNAL_KVPUT_REPLY__INIT;
+    GCS__REJECT_BAD_KEY(call, reply, &req->key);
+    size_t klen;
+    char *key = gcs_kv_make_key(req->namespace_.data, req->namespace_.len, req->key.data, req->key.len, &klen);
+    gcs__kv_op *op = gcs__kv_op_new(kv, call, req->namespace_.len);
+    gcs_store *st = kv->gcs->store;
+    int rc = st->ops->put(st, GCS_TABLE_KV, key, klen, req->value.data, req->value.len, req->overwrite,
+                          gcs__kv_put_done, op);
+    rc_free(key);
+    if (rc < 0)
+        gcs__kv_put_done(rc, 0, op);
+}
+
+static void gcs__kv_exists_done(int rc, int64_t exists, void *arg)
+{
+    gcs__kv_op *op = arg;
+    Ray__Rpc__InternalKVExistsReply reply = RAY__RPC__INTERNAL_KVEXISTS_REPLY__INIT;
+    if (rc < 0) {
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR, "storage: %s", rc_strerror(rc));
+    } else {
+        reply.exists = exists > 0;
+        gcs__reply_ok(op->call, &reply.base);
+    }
+    rc_free(op);
+}
+
+static void handle_exists(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_kv_manager *kv = arg;
+    const Ray__Rpc__InternalKVExistsRequest *req = (const void *)request;
+    Ray__Rpc__InternalKVExistsReply reply = RAY__RPC__INTERNAL_KVEXISTS_REPLY__INIT;
+    GCS__REJECT_BAD_KEY(call, reply, &req->key);
+    size_t klen;
+    char *key = gcs_kv_make_key(req->namespace_.data, req->namespace_.len, req->key.data, req->key.len, &klen);
+    gcs__kv_op *op = gcs__kv_op_new(kv, call, req->namespace_.len);
+    gcs_store *st = kv->gcs->store;
+    int rc = st->ops->exists(st, GCS_TABLE_KV, key, klen, gcs__kv_exists_done, op);
+    rc_free(key);
+    if (rc < 0)
+        gcs__kv_exists_done(rc, 0, op);
+}
+
+/* ---- Keys / Del ----------------------------------------------------------------------- */
+
+static void gcs__kv_keys_done(int rc, const gcs_store_item *items, size_t n, void *arg)
+{
+    gcs__kv_op *op = arg;
+    Ray__Rpc__InternalKVKeysReply reply = RAY__RPC__INTERNAL_KVKEYS_REPLY__INIT;
+    if (rc < 0) {
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR, "storage: %s", rc_strerror(rc));
+        rc_free(op);
+        return;
+    }
+    ProtobufCBinaryData *keys = rc_calloc(n ? n : 1, sizeof(*keys));
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* Without a namespace, keys of namespaced entries are not this caller's. */
+        if (!op->ns_part && items[i].klen >= GCS__NS_PREFIX_LEN &&
+            memcmp(items[i].key, kNamespacePrefix, GCS__NS_PREFIX_LEN) == 0)
+            continue;
+        keys[m].data = (uint8_t *)items[i].key + op->ns_part;
+        keys[m++].len = items[i].klen - op->ns_part;
+    }
+    reply.results = keys;
+    reply.n_results = m;
+    gcs__reply_ok(op->call, &reply.base);
+    rc_free(keys);
+    rc_free(op);
+}
+
+static void handle_keys(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_kv_manager *kv = arg;
+    const Ray__Rpc__InternalKVKeysRequest *req = (const void *)request;
+    size_t plen;
+    char *prefix = gcs_kv_make_key(req->namespace_.data, req->namespace_.len, req->prefix.data,
+                                   req->prefix.len, &plen);
+    gcs__kv_op *op = gcs__kv_op_new(kv, call, req->namespace_.len);
+    gcs_store *st = kv->gcs->store;
+    int rc = st->ops->keys(st, GCS_TABLE_KV, prefix, plen, gcs__kv_keys_done, op);
+    rc_free(prefix);
+    if (rc < 0)
+        gcs__kv_keys_done(rc, NULL, 0, op);
+}
+
+static void gcs__kv_del_done(int rc, int64_t deleted, void *arg)
+{
+    gcs__kv_op *op = arg;
+    Ray__Rpc__InternalKVDelReply reply = RAY__RPC__INTERNAL_KVDEL_REPLY__INIT;
+    if (rc < 0) {
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR, "storage: %s", rc_strerror(rc));
+    } else {
+        reply.deleted_num = (int32_t)deleted;
+        gcs__reply_ok(op->call, &reply.base);
+    }
+    rc_free(op);
+}
+
+static void gcs__kv_del_keys_found(int rc, const gcs_store_item *items, size_t n, void *arg)
+{
+    gcs__kv_op *op = arg;
+    if (rc < 0 || n == 0)
+        return gcs__kv_del_done(rc, 0, op);
+    const void **keys = rc_malloc(n * sizeof(*keys));
+    size_t *klens = rc_malloc(n * sizeof(*klens));
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!op->ns_part && items[i].klen >= GCS__NS_PREFIX_LEN &&
+            memcmp(items[i].key, kNamespacePrefix, GCS__NS_PREFIX_LEN) == 0)
+            continue;
+        keys[m] = items[i].key;
+        klens[m++] = items[i].klen;
+    }
+    gcs_store *st = op->kv->gcs->store;
+    rc = m ? st->ops->del(st, GCS_TABLE_KV, keys, klens, m, gcs__kv_del_done, op) : 0;
+    rc_free(keys);
+    rc_free(klens);
+    if (rc < 0 || m == 0)
+        gcs__kv_del_done(rc, 0, op);
+}
+
+static void handle_del(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_kv_manager *kv = arg;
+    const Ray__Rpc__InternalKVDelRequest *req = (const void *)request;
+    Ray__Rpc__InternalKVDelReply reply = RAY__RPC__INTERNAL_KVDEL_REPLY__INIT;
+    if (!req->del_by_prefix)
+        GCS__REJECT_BAD_KEY(call, reply, &req->key);
+    size_t klen;
+    char *key = gcs_kv_make_key(req->namespace_.data, req->namespace_.len, req->key.data, req->key.len, &klen);
+    gcs__kv_op *op = gcs__kv_op_new(kv, call, req->namespace_.len);
+    gcs_store *st = kv->gcs->store;
+    int rc;
+    if (req->del_by_prefix) {
+        rc = st->ops->keys(st, GCS_TABLE_KV, key, klen, gcs__kv_del_keys_found, op);
+        rc_free(key);
+        if (rc < 0)
+            gcs__kv_del_done(rc, 0, op);
+        return;
+    }
+    const void *keys[1] = {key};
+    size_t klens[1] = {klen};
+    rc = st->ops->del(st, GCS_TABLE_KV, keys, klens, 1, gcs__kv_del_done, op);
+    rc_free(key);
+    if (rc < 0)
+        gcs__kv_del_done(rc, 0, op);
+}
+
+static void handle_get_internal_config(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    (void)request;
+    (void)arg;
+    Ray__Rpc__GetInternalConfigReply reply = RAY__RPC__GET_INTERNAL_CONFIG_REPLY__INIT;
+    rc_buf json = RC_BUF_INIT;
+    rc_config_to_json(&json);
+    reply.config = (char *)rc_buf_cstr(&json);
+    gcs__reply_ok(call, &reply.base);
+    rc_buf_free(&json);
+}
+
+/* Order of InternalKVGcsService's methods: Get, MultiGet, Put, Del, Exists, Keys,
+ * GetInternalConfig. */
+const rpc_handler_fn gcs_kv_handlers[] = {handle_get,    handle_multi_get, handle_put,
+                                          handle_del,    handle_exists,    handle_keys,
+                                          handle_get_internal_config};
+
+gcs_kv_manager *gcs_kv_manager_new(gcs_server *gcs)
+{
+    gcs_kv_manager *kv = RC_NEW(gcs_kv_manager);
+    kv->gcs = gcs;
+    return kv;
+}
+
+void gcs_kv_manager_free(gcs_kv_manager *kv)
+{
+    rc_free(kv);
+}

@@ -1,0 +1,296 @@
+/*
+ * GCS resource manager: the cluster resource view (NodeResourceInfoGcsService) fed by the
+ * raylets' reports (rayc's ReportResourceUsage, the unary stand-in for Ray's syncer stream).
+ *
+ * For each alive node it keeps the last ResourcesData the raylet sent: totals, what is
+ * available now, labels, and pending demand by shape. Before a node's first report its
+ * totals from registration stand in for both. GetAllResourceUsage also sums the demand of
+ * all nodes by shape (identical shape and label selectors), which is what `rayc status`
+ * shows under Demands and what the market adapter will read.
+ *
+ * Loop thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcs_int.h"
+#include "rc_alloc.h"
+#include "rc_buf.h"
+#include "rc_time.h"
+
+typedef struct gcs__res_node {
+    Ray__Rpc__ResourcesData *data; /* last report (owned), NULL before the first */
+    int64_t last_report_ms;
+} gcs__res_node;
+
+struct gcs_resource_manager {
+    gcs_server *gcs;
+    rc_map nodes; /* node id -> gcs__res_node */
+    uint64_t reports;
+};
+
+static void gcs__res_node_free(void *p)
+{
+    gcs__res_node *n = p;
+    if (n->data)
+        rpc_msg_free(&n->data->base);
+    rc_free(n);
+}
+
+void gcs_resource_on_node_added(gcs_resource_manager *rm, const Ray__Rpc__GcsNodeInfo *node)
+{
+    if (!rc_map_get(&rm->nodes, node->node_id.data, RC_NODE_ID_SIZE))
+        rc_map_put(&rm->nodes, node->node_id.data, RC_NODE_ID_SIZE, RC_NEW(gcs__res_node));
+}
+
+void gcs_resource_on_node_removed(gcs_resource_manager *rm, const uint8_t *id)
+{
+    gcs__res_node *n = rc_map_remove(&rm->nodes, id, RC_NODE_ID_SIZE);
+    if (n)
+        gcs__res_node_free(n);
+}
+
+const Ray__Rpc__ResourcesData *gcs_resource_get(const gcs_resource_manager *rm, const uint8_t *id)
+{
+    gcs__res_node *n = rc_map_get(&rm->nodes, id, RC_NODE_ID_SIZE);
+    return n ? n->data : NULL;
+}
+
+uint64_t gcs_resource_reports_received(const gcs_resource_manager *rm)
+{
+    return rm->reports;
+}
+
+static void handle_report(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_resource_manager *rm = arg;
+    const Rayc__Rpc__ReportResourceUsageRequest *req = (const void *)request;
+    Rayc__Rpc__ReportResourceUsageReply reply = RAYC__RPC__REPORT_RESOURCE_USAGE_REPLY__INIT;
+    const Ray__Rpc__ResourcesData *data = req->resources;
+    if (!data || data->node_id.len != RC_NODE_ID_SIZE)
+        return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
+                          "resources.node_id must hold %d bytes", RC_NODE_ID_SIZE);
+    gcs__res_node *n = rc_map_get(&rm->nodes, data->node_id.data, RC_NODE_ID_SIZE);
+    if (!n) {
+        char hex[RC_ID_HEX_MAX];
+        return gcs__reply(call, &reply.base, GCS_STATUS_NOT_FOUND, "node %s is not alive in this GCS",
+                          rc_id_hex(data->node_id.data, RC_NODE_ID_SIZE, hex));
+    }
+    if (n->data)
+        rpc_msg_free(&n->data->base);
+    n->data = (Ray__Rpc__ResourcesData *)rpc_msg_dup(&data->base);
+    n->last_report_ms = rc_mono_ms();
+    rm->reports++;
+    gcs__reply_ok(call, &reply.base);
+}
+
+const rpc_handler_fn gcs_resource_report_handlers[] = {handle_report};
+
+/* ---- views -------------------------------------------------------------------------- */
+
+typedef struct gcs__view {
+    gcs_resource_manager *rm;
+    const Ray__Rpc__GcsNodeInfo **nodes;
+    size_t n;
+} gcs__view;
+
+static void gcs__collect(const Ray__Rpc__GcsNodeInfo *node, void *arg)
+{
+    gcs__view *v = arg;
+    v->nodes[v->n++] = node;
+}
+
+/* The alive nodes, in the node manager's order; free v->nodes with rc_free. */
+static void gcs__view_init(gcs__view *v, gcs_resource_manager *rm)
+{
+    v->rm = rm;
+    v->n = 0;
+    size_t cap = gcs_node_num_alive(rm->gcs->nodes);
+    v->nodes = rc_malloc((cap ? cap : 1) * sizeof(*v->nodes));
+    gcs_node_foreach_alive(rm->gcs->nodes, gcs__collect, v);
+}
+
+static void handle_get_all_available(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_resource_manager *rm = arg;
+    (void)request;
+    Ray__Rpc__GetAllAvailableResourcesReply reply = RAY__RPC__GET_ALL_AVAILABLE_RESOURCES_REPLY__INIT;
+    gcs__view v;
+    gcs__view_init(&v, rm);
+    Ray__Rpc__AvailableResources *items = rc_calloc(v.n ? v.n : 1, sizeof(*items));
+    Ray__Rpc__AvailableResources **ptrs = rc_calloc(v.n ? v.n : 1, sizeof(*ptrs));
+    /* Map entry types differ only in name: both are {string key; double value}. */
+    for (size_t i = 0; i < v.n; i++) {
+        const Ray__Rpc__ResourcesData *d = gcs_resource_get(rm, v.nodes[i]->node_id.data);
+        ray__rpc__available_resources__init(&items[i]);
+        items[i].node_id = v.nodes[i]->node_id;
+        if (d) {
+            items[i].n_resources_available = d->n_resources_available;
+            items[i].resources_available =
+                (Ray__Rpc__AvailableResources__ResourcesAvailableEntry **)d->resources_available;
+        } else {
+            items[i].n_resources_available = v.nodes[i]->n_resources_total;
+            items[i].resources_available =
+                (Ray__Rpc__AvailableResources__ResourcesAvailableEntry **)v.nodes[i]->resources_total;
+        }
+        ptrs[i] = &items[i];
+    }
+    reply.resources_list = ptrs;
+    reply.n_resources_list = v.n;
+    gcs__reply_ok(call, &reply.base);
+    rc_free(ptrs);
+    rc_free(items);
+    rc_free(v.nodes);
+}
+
+static void handle_get_all_total(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_resource_manager *rm = arg;
+    (void)request;
+    Ray__Rpc__GetAllTotalResourcesReply reply = RAY__RPC__GET_ALL_TOTAL_RESOURCES_REPLY__INIT;
+    gcs__view v;
+    gcs__view_init(&v, rm);
+    Ray__Rpc__TotalResources *items = rc_calloc(v.n ? v.n : 1, sizeof(*items));
+    Ray__Rpc__TotalResources **ptrs = rc_calloc(v.n ? v.n : 1, sizeof(*ptrs));
+    for (size_t i = 0; i < v.n; i++) {
+        ray__rpc__total_resources__init(&items[i]);
+        items[i].node_id = v.nodes[i]->node_id;
+        items[i].n_resources_total = v.nodes[i]->n_resources_total;
+        items[i].resources_total =
+            (Ray__Rpc__TotalResources__ResourcesTotalEntry **)v.nodes[i]->resources_total;
+        ptrs[i] = &items[i];
+    }
+    reply.resources_list = ptrs;
+    reply.n_resources_list = v.n;
+    gcs__reply_ok(call, &reply.base);
+    rc_free(ptrs);
+    rc_free(items);
+    rc_free(v.nodes);
+}
+
+/* ---- demand aggregation ------------------------------------------------------------- */
+
+typedef struct gcs__shape_sum {
+    const Ray__Rpc__ResourceDemand *first; /* shape and selectors come from here */
+    Ray__Rpc__ResourceDemand sum;
+} gcs__shape_sum;
+
+static int gcs__by_key(const void *a, const void *b)
+{
+    const Ray__Rpc__ResourceDemand__ShapeEntry *x = *(void *const *)a, *y = *(void *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+/* A canonical byte key for a demand's shape and label selectors. */
+static void gcs__shape_key(const Ray__Rpc__ResourceDemand *d, rc_buf *key)
+{
+    Ray__Rpc__ResourceDemand__ShapeEntry **sorted =
+        rc_malloc((d->n_shape ? d->n_shape : 1) * sizeof(*sorted));
+    memcpy(sorted, d->shape, d->n_shape * sizeof(*sorted));
+    qsort(sorted, d->n_shape, sizeof(*sorted), gcs__by_key);
+    for (size_t i = 0; i < d->n_shape; i++)
+        rc_buf_printf(key, "%s=%.4f;", sorted[i]->key, sorted[i]->value);
+    rc_free(sorted);
+    for (size_t i = 0; i < d->n_label_selectors; i++) {
+        size_t len;
+        uint8_t *bytes = rpc_msg_pack(&d->label_selectors[i]->base, &len);
+        rc_buf_putc(key, '|');
+        rc_buf_hex(key, bytes, len);
+        rc_free(bytes);
+    }
+}
+
+static void handle_get_all_usage(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_resource_manager *rm = arg;
+    (void)request;
+    Ray__Rpc__GetAllResourceUsageReply reply = RAY__RPC__GET_ALL_RESOURCE_USAGE_REPLY__INIT;
+    Ray__Rpc__ResourceUsageBatchData batch = RAY__RPC__RESOURCE_USAGE_BATCH_DATA__INIT;
+    Ray__Rpc__ResourceLoad load = RAY__RPC__RESOURCE_LOAD__INIT;
+    gcs__view v;
+    gcs__view_init(&v, rm);
+    Ray__Rpc__ResourcesData *synth = rc_calloc(v.n ? v.n : 1, sizeof(*synth));
+    Ray__Rpc__ResourcesData **ptrs = rc_calloc(v.n ? v.n : 1, sizeof(*ptrs));
+    rc_map shapes = RC_MAP_INIT;
+    size_t n_shapes = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        const Ray__Rpc__ResourcesData *d = gcs_resource_get(rm, v.nodes[i]->node_id.data);
+        if (d) {
+            ptrs[i] = (Ray__Rpc__ResourcesData *)d;
+        } else {
+            ray__rpc__resources_data__init(&synth[i]);
+            synth[i].node_id = v.nodes[i]->node_id;
+            synth[i].node_manager_address = v.nodes[i]->node_manager_address;
+            synth[i].n_resources_total = v.nodes[i]->n_resources_total;
+            synth[i].resources_total = (Ray__Rpc__ResourcesData__ResourcesTotalEntry **)v.nodes[i]->resources_total;
+            synth[i].n_resources_available = v.nodes[i]->n_resources_total;
+            synth[i].resources_available =
+                (Ray__Rpc__ResourcesData__ResourcesAvailableEntry **)v.nodes[i]->resources_total;
+            synth[i].n_labels = v.nodes[i]->n_labels;
+            synth[i].labels = (Ray__Rpc__ResourcesData__LabelsEntry **)v.nodes[i]->labels;
+            ptrs[i] = &synth[i];
+        }
+        if (!d || !d->resource_load_by_shape)
+            continue;
+        for (size_t j = 0; j < d->resource_load_by_shape->n_resource_demands; j++) {
+            const Ray__Rpc__ResourceDemand *dem = d->resource_load_by_shape->resource_demands[j];
+            rc_buf key = RC_BUF_INIT;
+            gcs__shape_key(dem, &key);
+            gcs__shape_sum *s = rc_map_get(&shapes, key.data, key.len);
+            if (!s) {
+                s = RC_NEW(gcs__shape_sum);
+                s->first = dem;
+                ray__rpc__resource_demand__init(&s->sum);
+                s->sum.n_shape = dem->n_shape;
+                s->sum.shape = dem->shape;
+                s->sum.n_label_selectors = dem->n_label_selectors;
+                s->sum.label_selectors = dem->label_selectors;
+                rc_map_put(&shapes, key.data, key.len, s);
+                n_shapes++;
+            }
+            s->sum.num_ready_requests_queued += dem->num_ready_requests_queued;
+            s->sum.num_infeasible_requests_queued += dem->num_infeasible_requests_queued;
+            s->sum.backlog_size += dem->backlog_size;
+            rc_buf_free(&key);
+        }
+    }
+    Ray__Rpc__ResourceDemand **demands = rc_calloc(n_shapes ? n_shapes : 1, sizeof(*demands));
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *val;
+    size_t k = 0;
+    while (rc_map_next(&shapes, &it, NULL, NULL, &val))
+        demands[k++] = &((gcs__shape_sum *)val)->sum;
+    load.resource_demands = demands;
+    load.n_resource_demands = n_shapes;
+    batch.batch = ptrs;
+    batch.n_batch = v.n;
+    batch.resource_load_by_shape = &load;
+    reply.resource_usage_data = &batch;
+    gcs__reply_ok(call, &reply.base);
+    rc_map_destroy(&shapes, rc_free);
+    rc_free(demands);
+    rc_free(ptrs);
+    rc_free(synth);
+    rc_free(v.nodes);
+}
+
+/* Order of NodeResourceInfoGcsService's methods: GetAllAvailableResources,
+ * GetAllTotalResources, GetAllResourceUsage. */
+const rpc_handler_fn gcs_resource_handlers[] = {handle_get_all_available, handle_get_all_total,
+                                                handle_get_all_usage};
+
+gcs_resource_manager *gcs_resource_manager_new(gcs_server *gcs)
+{
+    gcs_resource_manager *rm = RC_NEW(gcs_resource_manager);
+    rm->gcs = gcs;
+    rc_map_init(&rm->nodes);
+    return rm;
+}
+
+void gcs_resource_manager_free(gcs_resource_manager *rm)
+{
+    if (!rm)
+        return;
+    rc_map_destroy(&rm->nodes, gcs__res_node_free);
+    rc_free(rm);
+}

@@ -1,0 +1,73 @@
+/*
+ * rayc-raylet's command line, shared with `rayc start` (which validates the raylet flags
+ * before it starts anything, with the very function the raylet uses).
+ *
+ * Flags (Ray's names where Ray has them):
+ *   --gcs-address HOST:PORT          the GCS to join (required)
+ *   --head                           this is the head node (adds node:__internal_head__)
+ *   --node-ip-address IP             address other nodes use for this one (default: the
+ *                                    local address that reaches the GCS)
+ *   --node-manager-port N            port of the raylet's RPC server (0: any free port)
+ *   --node-name NAME
+ *   --num-cpus N  --num-gpus N       override detection
+ *   --accelerator-type T             GPU model (A100, H100, RTX4090, ...)
+ *   --gpu-memory SIZE                memory per GPU (80GiB, 24GB, bytes)
+ *   --memory SIZE  --object-store-memory SIZE
+ *   --resources JSON                 custom resources, e.g. '{"fast_disk": 1}'
+ *   --labels k=v,k2=v2               node labels
+ *   --ready-file PATH                written (node ID, port) once registered
+ *
+ * Any thread; no global state.
+ */
+#ifndef RAYC_RAYLET_RAYLET_H
+#define RAYC_RAYLET_RAYLET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { RAYLET_MAX_CUSTOM = 64, RAYLET_MAX_LABELS = 64 };
+
+typedef struct raylet_kv {
+    char *key;
+    char *value;
+} raylet_kv;
+
+typedef struct raylet_options {
+    char *gcs_address;
+    int is_head;
+    char *node_ip_address; /* NULL: detect */
+    int node_manager_port;
+    char *node_name;
+    double num_cpus;            /* < 0: detect */
+    double num_gpus;            /* < 0: detect */
+    char *accelerator_type;     /* NULL: detect */
+    int64_t gpu_memory;         /* bytes per GPU; 0: detect or unknown */
+    int64_t memory;             /* < 0: detect */
+    int64_t object_store_memory; /* < 0: detect */
+    char *resource_names[RAYLET_MAX_CUSTOM];
+    double resource_values[RAYLET_MAX_CUSTOM];
+    size_t n_resources;
+    raylet_kv labels[RAYLET_MAX_LABELS];
+    size_t n_labels;
+    char *ready_file;
+} raylet_options;
+
+/* Fills opts from argv[0..argc) (flags only, no program name). Returns 0, or RC_EINVAL with
+ * a message naming the bad flag and why in err. opts must be released with
+ * raylet_options_free either way. require_gcs: 0 lets `rayc start` validate before the GCS
+ * address is known. */
+int raylet_options_parse(raylet_options *opts, int argc, char **argv, int require_gcs, char *err,
+                         size_t errlen);
+void raylet_options_free(raylet_options *opts);
+/* 1 if flag (e.g. "--num-gpus") is a raylet flag that takes a value, 0 if it takes none
+ * ("--head"), -1 if it is not a raylet flag. */
+int raylet_flag_arity(const char *flag);
+
+/* Parses "80GiB", "24GB", "512MiB", "1.5TiB" or a byte count. Returns 0 or RC_EINVAL. */
+int raylet_parse_size(const char *text, int64_t *bytes);
+/* Validates and parses the --resources JSON object into opts. */
+int raylet_parse_resources(raylet_options *opts, const char *json, char *err, size_t errlen);
+/* Validates and parses "k=v,k2=v2" into opts. */
+int raylet_parse_labels(raylet_options *opts, const char *text, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * rayc-raylet: the per-host daemon. See raylet.h for its flags. Exit status: 0 after a
+ * clean leave, 1 when it could not join or lost its cluster, 2 for bad arguments.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "raylet_int.h"
+#include "rc_config.h"
+#include "rc_log.h"
+
+int main(int argc, char **argv)
+{
+    rc_config_init();
+    rc_log_set_tag("raylet");
+    signal(SIGPIPE, SIG_IGN);
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: rayc-raylet --gcs-address HOST:PORT [--head] [--num-cpus N] [--num-gpus N]\n"
+               "       [--accelerator-type T] [--gpu-memory SIZE] [--memory SIZE]\n"
+               "       [--object-store-memory SIZE] [--resources JSON] [--labels k=v,...]\n"
+               "       [--node-ip-address IP] [--node-manager-port N] [--node-name NAME]\n"
+               "       [--ready-file PATH]\n");
+        return 0;
+    }
+    static raylet r;
+    char err[512];
+    if (raylet_options_parse(&r.opts, argc - 1, argv + 1, 1, err, sizeof(err)) < 0) {
+        fprintf(stderr, "rayc-raylet: %s\n", err);
+        raylet_options_free(&r.opts);
+        return 2;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int rc = raylet_start(&r, &loop);
+    if (rc == 0)
+        uv_run(&loop, UV_RUN_DEFAULT);
+    else
+        r.exit_code = 1;
+    raylet_cleanup(&r);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    RC_INFO("raylet: exit %d", r.exit_code);
+    return r.exit_code;
+}

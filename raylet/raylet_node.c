@@ -1,0 +1,623 @@
+/*
+ * The raylet's life in the cluster.
+ *
+ * Start: detect resources → serve NodeManagerService and grpc.health.v1 → connect to the
+ * GCS (cluster ID) → adopt the GCS's configuration (GetInternalConfig) → RegisterNode →
+ * follow the node channel → report resources every raylet_report_resources_period_ms when
+ * they changed, and at least every raylet_report_keepalive_ms.
+ *
+ * The GCS may restart. While it is unreachable the raylet keeps running and retrying; once
+ * it answers again the raylet checks the cluster ID: same cluster (a GCS backed by Redis)
+ * → carry on with the same node ID and subscribe again; another cluster (a GCS that lost
+ * its state) → exit with a message saying so. Unreachable for longer than
+ * gcs_rpc_server_reconnect_timeout_s → exit. Declared dead by the GCS → exit.
+ *
+ * SIGTERM / SIGINT / ShutdownRaylet(graceful): unregister (EXPECTED_TERMINATION, with the
+ * reason) and exit 0.
+ *
+ * Loop thread only.
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.pb-c.h"
+#include "gcs.pb-c.h"
+#include "health.pb-c.h"
+#include "node_manager.pb-c.h"
+#include "raylet_int.h"
+#include "rayc_gcs.pb-c.h"
+#include "rc_alloc.h"
+#include "rc_config.h"
+#include "rc_err.h"
+#include "rc_log.h"
+#include "rc_time.h"
+
+enum { RAYLET__UNREGISTER_TIMEOUT_MS = 3000, RAYLET__EXIT_GRACE_MS = 5000 };
+
+static void raylet__stop_loop(raylet *r)
+{
+    uv_stop(r->loop);
+}
+
+static void raylet__fatal(raylet *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Leaves without unregistering: for when the cluster no longer has a place for us. */
+static void raylet__fatal(raylet *r, const char *fmt, ...)
+{
+    char message[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    RC_ERROR("raylet: %s", message);
+    fprintf(stderr, "rayc-raylet: %s\n", message);
+    raylet_shutdown(r, 0, message, 1);
+}
+
+/* ---- messages ----------------------------------------------------------------------- */
+
+/* Scratch memory for building messages; everything in it goes with raylet__scratch_free. */
+typedef struct raylet__scratch {
+    void *ptrs[16];
+    size_t n;
+} raylet__scratch;
+
+static void *raylet__alloc(raylet__scratch *s, size_t size)
+{
+    void *p = rc_calloc(1, size ? size : 1);
+    if (s->n < RC_ARRAY_LEN(s->ptrs))
+        s->ptrs[s->n++] = p;
+    return p;
+}
+
+static void raylet__scratch_free(raylet__scratch *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        rc_free(s->ptrs[i]);
+    s->n = 0;
+}
+
+/* Builds the map<string,double> entries of the resources; available or total. All map
+ * entry types of these messages share one layout ({base; char *key; double value}). */
+static void **raylet__resource_map(raylet *r, raylet__scratch *s, int available,
+                                   const ProtobufCMessageDescriptor *entry_desc)
+{
+    size_t n = r->spec.n_resources;
+    Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry *entries = raylet__alloc(s, n * sizeof(*entries));
+    void **ptrs = raylet__alloc(s, n * sizeof(*ptrs));
+    for (size_t i = 0; i < n; i++) {
+        ray__rpc__gcs_node_info__resources_total_entry__init(&entries[i]);
+        entries[i].base.descriptor = entry_desc;
+        entries[i].key = r->spec.resources[i].name;
+        entries[i].value = available ? r->spec.resources[i].available : r->spec.resources[i].total;
+        ptrs[i] = &entries[i];
+    }
+    return ptrs;
+}
+
+static void **raylet__label_map(raylet *r, raylet__scratch *s, const ProtobufCMessageDescriptor *entry_desc)
+{
+    size_t n = r->spec.n_labels;
+    Ray__Rpc__GcsNodeInfo__LabelsEntry *entries = raylet__alloc(s, n * sizeof(*entries));
+    void **ptrs = raylet__alloc(s, n * sizeof(*ptrs));
+    for (size_t i = 0; i < n; i++) {
+        ray__rpc__gcs_node_info__labels_entry__init(&entries[i]);
+        entries[i].base.descriptor = entry_desc;
+        entries[i].key = r->spec.labels[i].key;
+        entries[i].value = r->spec.labels[i].value;
+        ptrs[i] = &entries[i];
+    }
+    return ptrs;
+}
+
+static void raylet__resources_data(raylet *r, Ray__Rpc__ResourcesData *d, raylet__scratch *s)
+{
+    ray__rpc__resources_data__init(d);
+    d->node_id.data = r->node_id;
+    d->node_id.len = RC_NODE_ID_SIZE;
+    d->n_resources_available = r->spec.n_resources;
+    d->resources_available = (Ray__Rpc__ResourcesData__ResourcesAvailableEntry **)raylet__resource_map(
+        r, s, 1, &ray__rpc__resources_data__resources_available_entry__descriptor);
+    d->n_resources_total = r->spec.n_resources;
+    d->resources_total = (Ray__Rpc__ResourcesData__ResourcesTotalEntry **)raylet__resource_map(
+        r, s, 0, &ray__rpc__resources_data__resources_total_entry__descriptor);
+    d->n_labels = r->spec.n_labels;
+    d->labels = (Ray__Rpc__ResourcesData__LabelsEntry **)raylet__label_map(
+        r, s, &ray__rpc__resources_data__labels_entry__descriptor);
+    d->node_manager_address = r->spec.ip;
+    d->idle_duration_ms = rc_mono_ms() - r->idle_since_ms;
+    d->is_draining = r->state == RAYLET_STOPPING;
+}
+
+static void raylet__node_info(raylet *r, Ray__Rpc__GcsNodeInfo *info, raylet__scratch *s)
+{
+    ray__rpc__gcs_node_info__init(info);
+    info->node_id.data = r->node_id;
+    info->node_id.len = RC_NODE_ID_SIZE;
+    info->node_manager_address = r->spec.ip;
+    info->node_manager_port = r->port;
+    info->node_manager_hostname = r->spec.hostname;
+    info->node_name = r->opts.node_name ? r->opts.node_name : r->spec.ip;
+    info->state = RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE;
+    info->is_head_node = r->opts.is_head;
+    info->start_time_ms = (uint64_t)rc_wall_ms();
+    info->n_resources_total = r->spec.n_resources;
+    info->resources_total = (Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry **)raylet__resource_map(
+        r, s, 0, &ray__rpc__gcs_node_info__resources_total_entry__descriptor);
+    info->n_labels = r->spec.n_labels;
+    info->labels = (Ray__Rpc__GcsNodeInfo__LabelsEntry **)raylet__label_map(
+        r, s, &ray__rpc__gcs_node_info__labels_entry__descriptor);
+}
+
+/* ---- GCS liveness and identity ------------------------------------------------------ */
+
+static void raylet__cluster_checked(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    raylet *r = arg;
+    r->verifying_cluster = 0;
+    if (r->state == RAYLET_STOPPING || st->code != GRPC_STATUS_OK) {
+        rpc_msg_free(reply);
+        return;
+    }
+    Ray__Rpc__GetClusterIdReply *cr = (Ray__Rpc__GetClusterIdReply *)reply;
+    char mine[RC_ID_HEX_MAX], theirs[RC_ID_HEX_MAX];
+    rc_id_hex(r->cluster_id, RC_CLUSTER_ID_SIZE, mine);
+    if (cr->cluster_id.len == RC_CLUSTER_ID_SIZE)
+        rc_id_hex(cr->cluster_id.data, RC_CLUSTER_ID_SIZE, theirs);
+    else
+        snprintf(theirs, sizeof(theirs), "(malformed)");
+    int same = cr->cluster_id.len == RC_CLUSTER_ID_SIZE &&
+               memcmp(cr->cluster_id.data, r->cluster_id, RC_CLUSTER_ID_SIZE) == 0;
+    rpc_msg_free(reply);
+    if (same) {
+        RC_INFO("raylet: the GCS at %s is back and serves our cluster %s", gcs_client_address(r->gcs), mine);
+        return;
+    }
+    raylet__fatal(r,
+                  "the GCS at %s now serves cluster %s, but this raylet belongs to cluster %s: the GCS "
+                  "restarted without its previous state (give it --redis-address to keep state across "
+                  "restarts). Exiting.",
+                  gcs_client_address(r->gcs), theirs, mine);
+}
+
+/* Asks the GCS which cluster it serves; exits if it is not ours. */
+static void raylet__verify_cluster(raylet *r)
+{
+    if (r->verifying_cluster)
+        return;
+    Ray__Rpc__GetClusterIdRequest req = RAY__RPC__GET_CLUSTER_ID_REQUEST__INIT;
+    if (rpc_client_call(gcs_client_rpc(r->gcs), &ray__rpc__node_info_gcs_service__descriptor, "GetClusterId",
+                        &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__cluster_checked, r) == 0)
+        r->verifying_cluster = 1;
+}
+
+/* Records the outcome of a call to the GCS; returns 1 if the raylet goes on. */
+static int raylet__gcs_outcome(raylet *r, const rpc_status *st)
+{
+    if (st->code == GRPC_STATUS_OK) {
+        if (r->gcs_down_since_ms) {
+            r->gcs_down_since_ms = 0;
+            raylet__verify_cluster(r);
+        }
+        return 1;
+    }
+    if (st->code == GRPC_STATUS_UNAUTHENTICATED) {
+        raylet__verify_cluster(r); /* it names the clusters and exits */
+        return 0;
+    }
+    int64_t now = rc_mono_ms();
+    if (!r->gcs_down_since_ms) {
+        r->gcs_down_since_ms = now;
+        RC_WARN("raylet: the GCS at %s does not answer (%s); retrying for up to %lld s",
+                gcs_client_address(r->gcs), st->message, (long long)rc_cfg.gcs_rpc_server_reconnect_timeout_s);
+    } else if (now - r->gcs_down_since_ms > rc_cfg.gcs_rpc_server_reconnect_timeout_s * 1000) {
+        raylet__fatal(r, "the GCS at %s has been unreachable for %lld s (last error: %s). Exiting.",
+                      gcs_client_address(r->gcs), (long long)((now - r->gcs_down_since_ms) / 1000), st->message);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- resource reports --------------------------------------------------------------- */
+
+static void raylet__reported(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    raylet *r = arg;
+    r->report_in_flight = 0;
+    const char *message = "";
+    int code = st->code == GRPC_STATUS_OK ? gcs_reply_status(reply, &message) : GCS_STATUS_OK;
+    if (r->state != RAYLET_RUNNING) {
+        rpc_msg_free(reply);
+        return;
+    }
+    if (!raylet__gcs_outcome(r, st) || st->code != GRPC_STATUS_OK) {
+        r->last_report_len = 0; /* send in full once the GCS is back */
+        rpc_msg_free(reply);
+        return;
+    }
+    if (code == GCS_STATUS_NOT_FOUND) {
+        char m[300];
+        snprintf(m, sizeof(m), "%s", message);
+        rpc_msg_free(reply);
+        raylet__fatal(r, "the GCS no longer knows this node as alive (%s). Exiting.", m);
+        return;
+    }
+    rpc_msg_free(reply);
+}
+
+static void raylet__report_tick(uv_timer_t *t)
+{
+    raylet *r = t->data;
+    if (r->state != RAYLET_RUNNING || r->report_in_flight)
+        return;
+    raylet__scratch s = {0};
+    Ray__Rpc__ResourcesData d;
+    raylet__resources_data(r, &d, &s);
+    d.idle_duration_ms = 0; /* compared below: only real changes count */
+    size_t len;
+    uint8_t *bytes = rpc_msg_pack(&d.base, &len);
+    int64_t now = rc_mono_ms();
+    int changed = len != r->last_report_len || memcmp(bytes, r->last_report, len) != 0;
+    if (!changed && now - r->last_report_ms < rc_cfg.raylet_report_keepalive_ms) {
+        rc_free(bytes);
+        raylet__scratch_free(&s);
+        return;
+    }
+    d.idle_duration_ms = now - r->idle_since_ms;
+    Rayc__Rpc__ReportResourceUsageRequest req = RAYC__RPC__REPORT_RESOURCE_USAGE_REQUEST__INIT;
+    req.resources = &d;
+    if (rpc_client_call(gcs_client_rpc(r->gcs), &rayc__rpc__resource_report_gcs_service__descriptor,
+                        "ReportResourceUsage", &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__reported, r) == 0) {
+        r->report_in_flight = 1;
+        rc_free(r->last_report);
+        r->last_report = bytes;
+        r->last_report_len = len;
+        r->last_report_ms = now;
+    } else {
+        rc_free(bytes);
+    }
+    raylet__scratch_free(&s);
+}
+
+/* ---- node channel ------------------------------------------------------------------- */
+
+static void raylet__track_node(raylet *r, const Ray__Rpc__GcsNodeInfo *info)
+{
+    if (info->node_id.len != RC_NODE_ID_SIZE)
+        return;
+    void *old;
+    if (info->state == RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__DEAD) {
+        old = rc_map_remove(&r->live_nodes, info->node_id.data, RC_NODE_ID_SIZE);
+        if (old) {
+            char hex[RC_ID_HEX_MAX];
+            RC_INFO("raylet: node %s left the cluster (%zu alive)",
+                    rc_id_hex(info->node_id.data, RC_NODE_ID_SIZE, hex), rc_map_size(&r->live_nodes));
+        }
+        if (memcmp(info->node_id.data, r->node_id, RC_NODE_ID_SIZE) == 0 && r->state == RAYLET_RUNNING) {
+            const char *why = info->death_info && info->death_info->reason_message ? info->death_info->reason_message : "";
+            raylet__fatal(r, "the GCS declared this node dead: %s. Exiting.", why);
+            return;
+        }
+    } else {
+        old = rc_map_put(&r->live_nodes, info->node_id.data, RC_NODE_ID_SIZE, rpc_msg_dup(&info->base));
+    }
+    rpc_msg_free(old);
+}
+
+static void raylet__on_node_message(const Ray__Rpc__PubMessage *m, void *arg)
+{
+    raylet *r = arg;
+    if (m->inner_message_case == RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_NODE_INFO_MESSAGE)
+        raylet__track_node(r, m->node_info_message);
+}
+
+static void raylet__free_node(void *p)
+{
+    rpc_msg_free(p);
+}
+
+static void raylet__nodes_fetched(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    raylet *r = arg;
+    if (r->state != RAYLET_RUNNING || st->code != GRPC_STATUS_OK) {
+        rpc_msg_free(reply);
+        return;
+    }
+    Ray__Rpc__GetAllNodeInfoReply *nr = (Ray__Rpc__GetAllNodeInfoReply *)reply;
+    rc_map_destroy(&r->live_nodes, raylet__free_node);
+    for (size_t i = 0; i < nr->n_node_info_list && r->state == RAYLET_RUNNING; i++)
+        raylet__track_node(r, nr->node_info_list[i]);
+    RC_INFO("raylet: %zu nodes alive in the cluster", rc_map_size(&r->live_nodes));
+    rpc_msg_free(reply);
+}
+
+/* (Re)subscribed: fetch the whole table, since messages may have been missed. */
+static void raylet__on_subscribed(void *arg)
+{
+    raylet *r = arg;
+    Ray__Rpc__GetAllNodeInfoRequest req = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
+    rpc_client_call(gcs_client_rpc(r->gcs), &ray__rpc__node_info_gcs_service__descriptor, "GetAllNodeInfo",
+                    &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__nodes_fetched, r);
+}
+
+/* ---- joining ------------------------------------------------------------------------ */
+
+static void raylet__write_ready_file(raylet *r)
+{
+    if (!r->opts.ready_file)
+        return;
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", r->opts.ready_file);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        RC_WARN("raylet: cannot write %s", tmp);
+        return;
+    }
+    fprintf(f, "{\"node_id\": \"%s\", \"node_manager_port\": %d, \"node_ip_address\": \"%s\", \"pid\": %d}\n",
+            r->node_id_hex, r->port, r->spec.ip, (int)getpid());
+    if (fclose(f) != 0 || rename(tmp, r->opts.ready_file) != 0)
+        RC_WARN("raylet: cannot write %s", r->opts.ready_file);
+}
+
+static void raylet__registered(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    raylet *r = arg;
+    if (r->state != RAYLET_STARTING) {
+        rpc_msg_free(reply);
+        return;
+    }
+    const char *message = "";
+    int code = st->code == GRPC_STATUS_OK ? gcs_reply_status(reply, &message) : -1;
+    if (code != GCS_STATUS_OK) {
+        char m[400];
+        snprintf(m, sizeof(m), "%s", st->code == GRPC_STATUS_OK ? message : st->message);
+        rpc_msg_free(reply);
+        raylet__fatal(r, "the GCS refused to register this node: %s", m);
+        return;
+    }
+    rpc_msg_free(reply);
+    r->state = RAYLET_RUNNING;
+    r->idle_since_ms = rc_mono_ms();
+    RC_INFO("raylet: node %s registered with the GCS at %s (%s:%d, %.4g CPU, %d GPU %s)", r->node_id_hex,
+            gcs_client_address(r->gcs), r->spec.ip, r->port, r->spec.num_cpus, r->spec.num_gpus,
+            r->spec.accelerator_type);
+    gcs_subscriber_callbacks cbs = {raylet__on_node_message, raylet__on_subscribed, r};
+    r->sub = gcs_subscriber_new(r->gcs, &cbs);
+    gcs_subscriber_subscribe(r->sub, RAY__RPC__CHANNEL_TYPE__GCS_NODE_INFO_CHANNEL, NULL, 0);
+    uv_timer_start(&r->report_timer, raylet__report_tick, 0,
+                   (uint64_t)(rc_cfg.raylet_report_resources_period_milliseconds > 0
+                                  ? rc_cfg.raylet_report_resources_period_milliseconds
+                                  : 100));
+    raylet__write_ready_file(r);
+}
+
+static void raylet__register(raylet *r)
+{
+    raylet__scratch s = {0};
+    Ray__Rpc__GcsNodeInfo info;
+    raylet__node_info(r, &info, &s);
+    Ray__Rpc__RegisterNodeRequest req = RAY__RPC__REGISTER_NODE_REQUEST__INIT;
+    req.node_info = &info;
+    int rc = rpc_client_call(gcs_client_rpc(r->gcs), &ray__rpc__node_info_gcs_service__descriptor,
+                             "RegisterNode", &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__registered, r);
+    raylet__scratch_free(&s);
+    if (rc < 0)
+        raylet__fatal(r, "cannot send RegisterNode: %s", rc_strerror(rc));
+}
+
+static void raylet__got_config(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    raylet *r = arg;
+    if (r->state != RAYLET_STARTING) {
+        rpc_msg_free(reply);
+        return;
+    }
+    if (st->code != GRPC_STATUS_OK) {
+        char m[300];
+        snprintf(m, sizeof(m), "%s", st->message);
+        rpc_msg_free(reply);
+        raylet__fatal(r, "cannot read the cluster configuration from the GCS: %s", m);
+        return;
+    }
+    Ray__Rpc__GetInternalConfigReply *cr = (Ray__Rpc__GetInternalConfigReply *)reply;
+    if (cr->config && rc_config_apply_json(cr->config, strlen(cr->config)) < 0)
+        RC_WARN("raylet: ignoring a malformed configuration from the GCS");
+    rpc_msg_free(reply);
+    raylet__register(r);
+}
+
+static void raylet__connected(gcs_client *gc, int rc, const char *message, void *arg)
+{
+    raylet *r = arg;
+    if (r->state != RAYLET_STARTING)
+        return;
+    if (rc < 0) {
+        raylet__fatal(r, "%s", message);
+        return;
+    }
+    memcpy(r->cluster_id, gcs_client_cluster_id(gc), RC_CLUSTER_ID_SIZE);
+    Ray__Rpc__GetInternalConfigRequest req = RAY__RPC__GET_INTERNAL_CONFIG_REQUEST__INIT;
+    if (rpc_client_call(gcs_client_rpc(r->gcs), &ray__rpc__internal_kvgcs_service__descriptor,
+                        "GetInternalConfig", &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__got_config, r) < 0)
+        raylet__fatal(r, "cannot ask the GCS for its configuration");
+}
+
+/* ---- services ----------------------------------------------------------------------- */
+
+static void handle_health_check(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    raylet *r = arg;
+    (void)request;
+    Grpc__Health__V1__HealthCheckResponse reply = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    reply.status = r->state == RAYLET_STOPPING ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+                                               : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    rpc_reply(call, &reply.base);
+}
+
+static const rpc_handler_fn health_handlers[] = {handle_health_check};
+
+static void handle_notify_gcs_restart(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    raylet *r = arg;
+    (void)request;
+    Ray__Rpc__NotifyGCSRestartReply reply = RAY__RPC__NOTIFY_GCSRESTART_REPLY__INIT;
+    RC_INFO("raylet: the GCS restarted; subscribing again and reporting in full");
+    if (r->sub)
+        gcs_subscriber_resubscribe(r->sub);
+    r->last_report_len = 0;
+    raylet__verify_cluster(r);
+    rpc_reply(call, &reply.base);
+}
+
+static void handle_get_resource_load(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    raylet *r = arg;
+    (void)request;
+    Ray__Rpc__GetResourceLoadReply reply = RAY__RPC__GET_RESOURCE_LOAD_REPLY__INIT;
+    raylet__scratch s = {0};
+    Ray__Rpc__ResourcesData d;
+    raylet__resources_data(r, &d, &s);
+    reply.resources = &d;
+    rpc_reply(call, &reply.base);
+    raylet__scratch_free(&s);
+}
+
+static void handle_shutdown_raylet(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    raylet *r = arg;
+    const Ray__Rpc__ShutdownRayletRequest *req = (const void *)request;
+    Ray__Rpc__ShutdownRayletReply reply = RAY__RPC__SHUTDOWN_RAYLET_REPLY__INIT;
+    rpc_reply(call, &reply.base);
+    RC_INFO("raylet: ShutdownRaylet (graceful=%d) from %s", (int)req->graceful, rpc_call_peer(call));
+    raylet_shutdown(r, req->graceful, "the raylet was drained (ShutdownRaylet)", 0);
+}
+
+/* Order of NodeManagerService's methods: NotifyGCSRestart, GetResourceLoad, ShutdownRaylet. */
+static const rpc_handler_fn node_manager_handlers[] = {handle_notify_gcs_restart, handle_get_resource_load,
+                                                      handle_shutdown_raylet};
+
+/* ---- lifetime ----------------------------------------------------------------------- */
+
+static void raylet__on_signal(uv_signal_t *h, int signum)
+{
+    raylet *r = h->data;
+    char reason[64];
+    snprintf(reason, sizeof(reason), "received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    raylet_shutdown(r, 1, reason, 0);
+}
+
+int raylet_start(raylet *r, uv_loop_t *loop)
+{
+    r->loop = loop;
+    r->state = RAYLET_STARTING;
+    rc_map_init(&r->live_nodes);
+    rc_id_random(r->node_id, RC_NODE_ID_SIZE);
+    rc_id_hex(r->node_id, RC_NODE_ID_SIZE, r->node_id_hex);
+    char err[300];
+    int rc = raylet_detect(&r->spec, &r->opts, r->node_id_hex, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "rayc-raylet: %s\n", err);
+        return rc;
+    }
+    if ((rc = rpc_ctx_create(loop, &r->rpc)) < 0)
+        return rc;
+    rpc_server_create(r->rpc, NULL, &r->srv);
+    rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, node_manager_handlers, r);
+    rpc_server_add_service(r->srv, &grpc__health__v1__health__descriptor, health_handlers, r);
+    char addr[96];
+    snprintf(addr, sizeof(addr), "0.0.0.0:%d", r->opts.node_manager_port);
+    if ((rc = rpc_server_listen(r->srv, addr, &r->port)) < 0) {
+        fprintf(stderr, "rayc-raylet: cannot listen on port %d: it is in use\n", r->opts.node_manager_port);
+        return rc;
+    }
+    rpc_server_start(r->srv);
+
+    uv_timer_init(loop, &r->report_timer);
+    r->report_timer.data = r;
+    uv_timer_init(loop, &r->exit_timer);
+    r->exit_timer.data = r;
+    uv_signal_init(loop, &r->sigterm);
+    uv_signal_init(loop, &r->sigint);
+    r->sigterm.data = r->sigint.data = r;
+    uv_signal_start(&r->sigterm, raylet__on_signal, SIGTERM);
+    uv_signal_start(&r->sigint, raylet__on_signal, SIGINT);
+
+    if ((rc = gcs_client_create(r->rpc, r->opts.gcs_address, &r->gcs)) < 0) {
+        fprintf(stderr, "rayc-raylet: bad GCS address %s\n", r->opts.gcs_address);
+        return rc;
+    }
+    RC_INFO("raylet: node %s on %s:%d joining the GCS at %s", r->node_id_hex, r->spec.ip, r->port,
+            r->opts.gcs_address);
+    return gcs_client_connect(r->gcs, rc_cfg.gcs_rpc_server_reconnect_timeout_s * 1000, raylet__connected, r);
+}
+
+static void raylet__unregistered(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    raylet *r = arg;
+    if (st->code != GRPC_STATUS_OK)
+        RC_WARN("raylet: UnregisterNode failed: %s", st->message);
+    rpc_msg_free(reply);
+    raylet__stop_loop(r);
+}
+
+static void raylet__exit_grace_over(uv_timer_t *t)
+{
+    raylet *r = t->data;
+    RC_WARN("raylet: the GCS did not acknowledge the unregistration in time; exiting anyway");
+    raylet__stop_loop(r);
+}
+
+void raylet_shutdown(raylet *r, int graceful, const char *reason, int exit_code)
+{
+    if (r->state == RAYLET_STOPPING)
+        return;
+    int was_running = r->state == RAYLET_RUNNING;
+    r->state = RAYLET_STOPPING;
+    r->exit_code = exit_code;
+    uv_timer_stop(&r->report_timer);
+    if (!graceful || !was_running || !r->gcs) {
+        raylet__stop_loop(r);
+        return;
+    }
+    RC_INFO("raylet: leaving the cluster: %s", reason);
+    Ray__Rpc__NodeDeathInfo death = RAY__RPC__NODE_DEATH_INFO__INIT;
+    death.reason = RAY__RPC__NODE_DEATH_INFO__REASON__EXPECTED_TERMINATION;
+    death.reason_message = (char *)reason;
+    Ray__Rpc__UnregisterNodeRequest req = RAY__RPC__UNREGISTER_NODE_REQUEST__INIT;
+    req.node_id.data = r->node_id;
+    req.node_id.len = RC_NODE_ID_SIZE;
+    req.node_death_info = &death;
+    if (rpc_client_call(gcs_client_rpc(r->gcs), &ray__rpc__node_info_gcs_service__descriptor, "UnregisterNode",
+                        &req.base, RAYLET__UNREGISTER_TIMEOUT_MS, raylet__unregistered, r) < 0) {
+        raylet__stop_loop(r);
+        return;
+    }
+    uv_timer_start(&r->exit_timer, raylet__exit_grace_over, RAYLET__EXIT_GRACE_MS, 0);
+}
+
+void raylet_cleanup(raylet *r)
+{
+    r->state = RAYLET_STOPPING;
+    if (r->sub)
+        gcs_subscriber_destroy(r->sub);
+    if (r->gcs)
+        gcs_client_destroy(r->gcs);
+    if (r->srv)
+        rpc_server_destroy(r->srv);
+    if (r->rpc)
+        rpc_ctx_drain(r->rpc);
+    rc_map_destroy(&r->live_nodes, raylet__free_node);
+    rc_free(r->last_report);
+    r->last_report = NULL;
+    uv_close((uv_handle_t *)&r->report_timer, NULL);
+    uv_close((uv_handle_t *)&r->exit_timer, NULL);
+    uv_close((uv_handle_t *)&r->sigterm, NULL);
+    uv_close((uv_handle_t *)&r->sigint, NULL);
+    if (r->rpc)
+        rpc_ctx_destroy(r->rpc);
+    raylet_spec_free(&r->spec);
+    raylet_options_free(&r->opts);
+}
