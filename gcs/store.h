@@ -79,7 +79,13 @@ gcs_store *gcs_store_memory_new(void);
  * loop), checks the server answers, then calls cb(rc, 0, arg) with 0 or RC_EUNAVAIL and
  * stores the store in *out before the callback runs. namespace_ is the table namespace
  * (rc_cfg.external_storage_namespace). If the connection drops later, operations fail with
- * RC_EUNAVAIL while the store reconnects in the background. Free with s->ops->destroy(s). */
+ * RC_EUNAVAIL while the store reconnects in the background. Free with s->ops->destroy(s).
+ * Precisely: after either outcome the store stays valid until destroyed and keeps trying to
+ * connect (backoff up to 2 s); while it is not connected an operation returns RC_EUNAVAIL
+ * from the call (its callback never runs), and operations in flight when the connection
+ * drops call back with RC_EUNAVAIL. The connect deadline is rc_cfg.redis_connect_timeout_ms.
+ * Sets SIGPIPE to SIG_IGN if it was at its default, so a vanished Redis cannot kill the
+ * process. */
 int gcs_store_redis_connect(uv_loop_t *loop, const char *host, int port, const char *namespace_,
                             gcs_store **out, gcs_store_count_cb cb, void *arg);
 
