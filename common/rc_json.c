@@ -355,9 +355,15 @@ static int rc__jvalue(rc__jp *p, rc_json *v, int depth)
     case -1:
         rc__jfail(p, "expected a value");
         return -1;
-    default:
+    default: {
+        int c = rc__jpeek(p);
+        if (c != '-' && (c < '0' || c > '9')) {
+            rc__jfail(p, "expected a value");
+            return -1;
+        }
         v->type = RC_JSON_NUMBER;
         return rc__jnumber(p, &v->number);
+    }
     }
 }
 

@@ -28,18 +28,6 @@
 static const char kClusterIdNamespace[] = "cluster";
 static const char kClusterIdKey[] = "ray_cluster_id";
 
-const char *gcs_status_name(int code)
-{
-    switch (code) {
-#define GCS__STATUS_NAME(name, value) \
-    case value:                       \
-        return #name;
-        GCS_STATUS_TABLE(GCS__STATUS_NAME)
-#undef GCS__STATUS_NAME
-    }
-    return "UNKNOWN";
-}
-
 void gcs__reply(rpc_call *call, ProtobufCMessage *reply, int code, const char *fmt, ...)
 {
     char message[512];

@@ -85,8 +85,6 @@ typedef struct raylet {
 int raylet_detect(raylet_node_spec *spec, const raylet_options *opts, const char *node_id_hex,
                   char *err, size_t errlen);
 void raylet_spec_free(raylet_node_spec *spec);
-/* The local address used to reach host:port (UDP connect, no packet sent). */
-int raylet_local_ip_for(const char *gcs_address, char *ip, size_t iplen);
 /* "NVIDIA A100-SXM4-80GB" -> "A100", "NVIDIA GeForce RTX 4090" -> "RTX4090". */
 void raylet_accelerator_from_name(const char *gpu_name, char *out, size_t outlen);
 

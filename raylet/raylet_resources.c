@@ -11,15 +11,12 @@
  * Any thread (no shared state); called once at start.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <dlfcn.h>
-#include <netdb.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -27,34 +24,7 @@
 #include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_log.h"
-
-int raylet_local_ip_for(const char *gcs_address, char *ip, size_t iplen)
-{
-    char host[256];
-    const char *colon = strrchr(gcs_address, ':');
-    if (!colon || (size_t)(colon - gcs_address) >= sizeof(host))
-        return RC_EINVAL;
-    memcpy(host, gcs_address, (size_t)(colon - gcs_address));
-    host[colon - gcs_address] = '\0';
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_DGRAM;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
-        return RC_EINVAL;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    int rc = RC_ESYS;
-    if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
-        struct sockaddr_in local;
-        socklen_t len = sizeof(local);
-        if (getsockname(fd, (struct sockaddr *)&local, &len) == 0 &&
-            inet_ntop(AF_INET, &local.sin_addr, ip, (socklen_t)iplen))
-            rc = 0;
-    }
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(res);
-    return rc;
-}
+#include "rc_net.h"
 
 void raylet_accelerator_from_name(const char *gpu_name, char *out, size_t outlen)
 {
@@ -194,7 +164,7 @@ int raylet_detect(raylet_node_spec *s, const raylet_options *opts, const char *n
     memset(s, 0, sizeof(*s));
     if (opts->node_ip_address) {
         snprintf(s->ip, sizeof(s->ip), "%s", opts->node_ip_address);
-    } else if (raylet_local_ip_for(opts->gcs_address, s->ip, sizeof(s->ip)) < 0) {
+    } else if (rc_net_local_ip_for(opts->gcs_address, s->ip, sizeof(s->ip)) < 0) {
         snprintf(err, errlen, "cannot resolve the GCS address %s; pass --node-ip-address", opts->gcs_address);
         return RC_EINVAL;
     }

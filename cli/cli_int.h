@@ -1,0 +1,49 @@
+/*
+ * Private declarations of the rayc command line. One file per group of commands:
+ * cli_start.c (start, stop), cli_status.c (status, list), cli_kv.c (kv). Exit codes: 0 done,
+ * 1 the cluster said no or could not be reached, 2 the command line itself was wrong.
+ *
+ * Main thread only.
+ */
+#ifndef RAYC_CLI_CLI_INT_H
+#define RAYC_CLI_CLI_INT_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <uv.h>
+
+#include "gcs_client.h"
+#include "rpc.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* A connection to a cluster's GCS for one command. */
+typedef struct cli_conn {
+    uv_loop_t loop;
+    rpc_ctx *rpc;
+    gcs_client *gcs;
+    char address[256];
+} cli_conn;
+
+/* Finds the address (flag, RAYC_ADDRESS, latest session), connects, and on failure prints
+ * why and returns CLI_FAIL. */
+int cli_connect(cli_conn *c, const char *address_flag);
+void cli_disconnect(cli_conn *c);
+/* A synchronous GCS call; checks both the gRPC status and the reply's GcsStatus. On failure
+ * prints "rayc: <what>: <why>" and returns CLI_FAIL; else stores the reply (free with
+ * rpc_msg_free). */
+int cli_call(cli_conn *c, const ProtobufCServiceDescriptor *svc, const char *method,
+             const ProtobufCMessage *req, ProtobufCMessage **reply);
+/* Removes "--address X" / "--address=X" from argv, storing X in *address. Returns the new
+ * argc, or -1 (after printing) when --address lacks a value. */
+int cli_take_address(int argc, char **argv, const char **address);
+
+int cli_cmd_start(int argc, char **argv);
+int cli_cmd_stop(int argc, char **argv);
+int cli_cmd_status(int argc, char **argv);
+int cli_cmd_list(int argc, char **argv);
+int cli_cmd_kv(int argc, char **argv);
+
+/* "10.00GiB"-style text for a byte count. */
+void cli_format_bytes(double bytes, char *out, size_t outlen);
+
+#endif
