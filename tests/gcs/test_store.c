@@ -8,9 +8,11 @@
  * leaked handle shows up as a failed uv_loop_close, and the sanitizer build catches leaks
  * and use-after-free.
  */
+#define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -849,6 +851,8 @@ static void case_redis_goes_away_and_returns(void)
                     0);
     CU_ASSERT_EQUAL(F.s->ops->get_all(F.s, GCS_TABLE_NODE, on_items, &pending[1]), 0);
     CU_ASSERT_EQUAL(F.s->ops->next_job_id(F.s, on_count, &pending[2]), 0);
+    /* A crash, not a shutdown; stop then only reaps it and cleans up. */
+    CU_ASSERT_EQUAL(kill(REDIS.pid, SIGKILL), 0);
     harness_redis_stop(&REDIS);
     redis_up = 0;
     for (int i = 0; i < 3; i++) {
@@ -1046,6 +1050,7 @@ typedef struct fake_redis {
     const char *const *replies;
     size_t n_replies;
     size_t next;
+    rc_buf last; /* the last request read */
 } fake_redis;
 
 static void fake_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -1069,7 +1074,18 @@ static void fake_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || f->next >= f->n_replies)
         return;
+    rc_buf_clear(&f->last);
+    rc_buf_append(&f->last, buf->base, (size_t)nread);
     const char *reply = f->replies[f->next++];
+    if (strcmp(reply, "RST") == 0) {
+        /* Reset the connection: the client sees POLLERR and ECONNRESET, not EOF. */
+        uv_os_fd_t fd;
+        struct linger lin = {1, 0};
+        if (uv_fileno((uv_handle_t *)stream, &fd) == 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+        uv_close((uv_handle_t *)stream, NULL);
+        return;
+    }
     uv_buf_t out = uv_buf_init((char *)reply, (unsigned)strlen(reply));
     uv_write(RC_NEW(uv_write_t), stream, &out, 1, fake_written);
 }
@@ -1106,6 +1122,7 @@ static void fake_stop(fake_redis *f)
     if (f->has_client && !uv_is_closing((uv_handle_t *)&f->client))
         uv_close((uv_handle_t *)&f->client, NULL);
     run_for(10);
+    rc_buf_free(&f->last);
 }
 
 static void case_malformed_replies(void)
@@ -1121,7 +1138,11 @@ static void case_malformed_replies(void)
         "*2\r\n$1\r\na\r\n$1\r\nb\r\n",                /* HMGET: two answers for one key */
         "+OK\r\n",                                     /* INCRBY: status */
         "-ERR boom\r\n",                               /* HEXISTS: error */
+        /* HSCAN in two rounds that both return k (SCAN may): k once, latest value. */
+        "*2\r\n$1\r\n5\r\n*2\r\n$1\r\nk\r\n$2\r\nv1\r\n",
+        "*2\r\n$1\r\n0\r\n*4\r\n$1\r\nk\r\n$2\r\nv2\r\n$1\r\nj\r\n$1\r\nw\r\n",
         ":1\r\n",                                      /* HSET: fine again */
+        "RST",                                         /* HEXISTS: connection reset */
     };
     fake_redis f = {.replies = replies, .n_replies = RC_ARRAY_LEN(replies)};
     int port = fake_start(&f);
@@ -1148,9 +1169,19 @@ static void case_malformed_replies(void)
         result_free(&r);
         CU_ASSERT_EQUAL(st_next_job_id(s, &n), RC_EPROTO);
         CU_ASSERT_EQUAL(st_exists(s, GCS_TABLE_NODE, "k", &n), RC_EIO);
+        CU_ASSERT_EQUAL(st_get_all(s, GCS_TABLE_NODE, &r), 0);
+        CU_ASSERT_EQUAL(r.nitems, 2);
+        CU_ASSERT_EQUAL(count_items(&r, "k", 1, "v2", 2), 1);
+        CU_ASSERT_EQUAL(count_items(&r, "j", 1, "w", 1), 1);
+        result_free(&r);
+        /* The second round continued from the first round's cursor. */
+        CU_ASSERT_PTR_NOT_NULL(memmem(f.last.data, f.last.len, "HSCAN", 5));
+        CU_ASSERT_PTR_NOT_NULL(memmem(f.last.data, f.last.len, "$1\r\n5\r\n", 7));
         int64_t added = -1;
         CU_ASSERT_EQUAL(st_put(s, GCS_TABLE_NODE, "k", 1, "v", 1, 1, &added), 0);
         CU_ASSERT_EQUAL(added, 1);
+        /* A reset connection fails what is in flight instead of hanging it. */
+        CU_ASSERT_EQUAL(st_exists(s, GCS_TABLE_NODE, "k", &n), RC_EUNAVAIL);
         rc_buf_free(&got);
         s->ops->destroy(s);
     }
