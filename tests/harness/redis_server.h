@@ -31,8 +31,9 @@ typedef struct harness_redis {
  * negative RC_E*. Someone else may take it before you bind it. */
 int harness_free_port(void);
 
-/* Starts the server described above. Returns 0, RC_ESTATE if r is already running, or
- * RC_EUNAVAIL if the server did not come up within 10 s (its log is printed on stderr). */
+/* Starts the server described above. Returns 0, RC_ESTATE if r is already running,
+ * RC_EUNAVAIL if the server did not come up within 10 s (its log is printed on stderr), or
+ * RC_ESYS if a temp dir, file or process could not be made. */
 int harness_redis_start(harness_redis *r);
 
 /* Stops the server and removes its directory; nothing if it is not running. */
