@@ -366,6 +366,18 @@ static int attach_loop(redisAsyncContext *ac, uv_loop_t *loop)
 
 /* ---- the connection -------------------------------------------------------------------- */
 
+/* The connection attempt's PING is settled (answered or abandoned); a reply still owed for
+ * it only drops hiredis' reference. */
+static void release_ping(redis_store *s)
+{
+    rop *ping = s->ping;
+    if (!ping)
+        return;
+    s->ping = NULL;
+    op_mark_done(ping);
+    op_unref(ping);
+}
+
 /* Lets go of the connection: hiredis callbacks on it will no longer find the store, and the
  * pending PING (if any) is done. Returns the context, which the caller frees unless hiredis
  * is already freeing it. */
@@ -375,12 +387,7 @@ static redisAsyncContext *detach(redis_store *s)
     s->ac = NULL;
     if (ac)
         ac->data = NULL;
-    if (s->ping) {
-        rop *ping = s->ping;
-        s->ping = NULL;
-        op_mark_done(ping);
-        op_unref(ping);
-    }
+    release_ping(s);
     return ac;
 }
 
@@ -451,12 +458,7 @@ static void describe_error(const redisAsyncContext *ac, char *buf, size_t n)
  * last. */
 static void became_ready(redis_store *s)
 {
-    if (s->ping) {
-        rop *ping = s->ping;
-        s->ping = NULL;
-        op_mark_done(ping);
-        op_unref(ping);
-    }
+    release_ping(s);
     uv_timer_stop(s->timer);
     s->state = RS_READY;
     s->backoff_ms = RS_BACKOFF_MIN_MS;
