@@ -108,8 +108,9 @@ int cli_cmd_start(int argc, char **argv)
             if (!strcmp(a, "--port")) {
                 char *end;
                 long p = strtol(v, &end, 10);
-                if (*end || end == v || p < 1 || p > 65535) {
-                    fprintf(stderr, "rayc start: --port needs a port number in 1..65535, not '%s'\n", v);
+                if (*end || end == v || p < 0 || p > 65535) {
+                    fprintf(stderr, "rayc start: --port needs a port number in 0..65535 (0: any free "
+                                    "port), not '%s'\n", v);
                     return CLI_USAGE;
                 }
                 port = (int)p;
@@ -232,6 +233,9 @@ int cli_cmd_start(int argc, char **argv)
             cli__print_log_tail(session, "gcs_server");
             return CLI_FAIL;
         }
+        char bound[32];
+        if (rc_session_read(session, "gcs_port", bound, sizeof(bound)) == 0 && atoi(bound) > 0)
+            port = atoi(bound); /* --port 0 asked for any free port */
         snprintf(gcs_address, sizeof(gcs_address), "%s:%d", ip, port);
     }
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make demo: a heterogeneous rayc cluster on this machine — a head with 2 declared A100s
+# (80 GiB) and two raylets with RTX 4090s (24 GiB) and CPUs only — shown through
+# `rayc status`, `rayc list nodes` and the KV store, then stopped. The cluster lives in a
+# private session root, so it never touches another cluster on this host.
+set -euo pipefail
+bin="${1:-build/bin}"
+bin="$(cd "$bin" && pwd)"
+export RAYC_SESSION_ROOT="$(mktemp -d /tmp/rayc-demo-XXXXXX)"
+port="${RAYC_DEMO_PORT:-0}" # 0: any free port, so the demo never collides with a cluster
+cleanup() {
+    "$bin/rayc" stop >/dev/null 2>&1 || true
+    rm -rf "$RAYC_SESSION_ROOT"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+step rayc start --head --port "$port" --num-cpus 4 --num-gpus 2 --accelerator-type A100 --gpu-memory 80GiB \
+    --resources '{"fast_disk": 1}' --labels region=eu,provider=local
+"$bin/rayc" start --head --port "$port" --node-ip-address 127.0.0.1 --num-cpus 4 --num-gpus 2 \
+    --accelerator-type A100 --gpu-memory 80GiB --resources '{"fast_disk": 1}' --labels region=eu,provider=local
+address="$(cat "$RAYC_SESSION_ROOT/session_latest/gcs_address")"
+
+step rayc start --address "$address" --num-cpus 2 --num-gpus 4 --accelerator-type RTX4090 --gpu-memory 24GiB
+"$bin/rayc" start --address "$address" --node-ip-address 127.0.0.1 --num-cpus 2 --num-gpus 4 \
+    --accelerator-type RTX4090 --gpu-memory 24GiB --labels region=us | tail -n 3
+
+step rayc start --address "$address" --num-cpus 8 --labels region=us
+"$bin/rayc" start --address "$address" --node-ip-address 127.0.0.1 --num-cpus 8 --num-gpus 0 \
+    --labels region=us | tail -n 3
+
+step rayc status
+"$bin/rayc" status
+
+step rayc list nodes
+"$bin/rayc" list nodes
+
+step rayc kv put demo model resnet50 '&&' rayc kv get demo model
+"$bin/rayc" kv put demo model resnet50
+"$bin/rayc" kv get demo model
+
+step rayc stop
+"$bin/rayc" stop
