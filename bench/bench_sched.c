@@ -33,7 +33,8 @@ typedef struct gpu_type {
 } gpu_type;
 
 static const gpu_type gpu_types[] = {
-    {"A100", 40, 1.10}, {"A100", 80, 1.60}, {"H100", 80, 2.49}, {"RTX4090", 24, 0.35}, {"L4", 24, 0.60},
+    {"A100", 40, 1.10},    {"A100", 80, 1.60}, {"H100", 80, 2.49},
+    {"RTX4090", 24, 0.35}, {"L4", 24, 0.60},
 };
 
 static const char *const regions[] = {"us-west", "us-east", "eu-west", "ap-south"};
@@ -111,8 +112,11 @@ typedef struct workload {
 static void build_pool(workload *w, int with_selectors, sched_rng *g)
 {
     static const char *sel_text[] = {
-        "region: in(us-west,us-east)", "region: !ap-south", "zone: us-west-a",
-        "region: eu-west, zone: !eu-west-c", "ray.io/accelerator-type: in(A100,H100)",
+        "region: in(us-west,us-east)",
+        "region: !ap-south",
+        "zone: us-west-a",
+        "region: eu-west, zone: !eu-west-c",
+        "ray.io/accelerator-type: in(A100,H100)",
         "region: in(us-west,eu-west), ray.io/accelerator-type: !RTX4090",
     };
     for (int i = 0; i < 6; i++)
@@ -329,8 +333,10 @@ void bench_sched_pg_8_bundles_1k(bench_ctx *b)
     sched_pg_strategy strat[GROUPS];
     for (int k = 0; k < GROUPS; k++) {
         uint32_t s = sched_rng_below(&g, 100);
-        strat[k] = s < 40 ? SCHED_PG_PACK : s < 70 ? SCHED_PG_SPREAD : s < 85 ? SCHED_PG_STRICT_PACK
-                                                                              : SCHED_PG_STRICT_SPREAD;
+        strat[k] = s < 40   ? SCHED_PG_PACK
+                   : s < 70 ? SCHED_PG_SPREAD
+                   : s < 85 ? SCHED_PG_STRICT_PACK
+                            : SCHED_PG_STRICT_SPREAD;
         int gpu = sched_rng_below(&g, 4) == 0;
         for (int j = 0; j < BUNDLES; j++) {
             sched_request *r = &groups[k * BUNDLES + j];
@@ -342,7 +348,7 @@ void bench_sched_pg_8_bundles_1k(bench_ctx *b)
     }
     /* Steady load: keep the last `live` placed groups allocated. */
     enum { LIVE = 64 };
-    sched_alloc (*allocs)[BUNDLES] = rc_calloc(LIVE, sizeof(*allocs));
+    sched_alloc(*allocs)[BUNDLES] = rc_calloc(LIVE, sizeof(*allocs));
     sched_node *(*where)[BUNDLES] = rc_calloc(LIVE, sizeof(*where));
     int held[LIVE] = {0};
     uint64_t i = 0, done = 0;

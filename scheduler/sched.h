@@ -211,10 +211,9 @@ void sched_node_set_draining(sched_view *v, sched_node *node, int draining);
 int sched_node_report_available(sched_view *v, sched_node *node, const sched_named_amount *avail,
                                 size_t n_avail, sched_err *err);
 /* Sets one resource's available amount by ID (clamped to [0, total]): the cheap path for
- * incremental updates. GPU goes through the same instance spreading. Returns 0 or
- * RC_ENOENT if the node has no such resource. */
-int sched_node_set_available(sched_view *v, sched_node *node, uint32_t res_id,
-                             sched_amount amount);
+ * incremental updates. GPU goes through the same instance spreading. Returns 0, or
+ * RC_ENOENT if res_id is a custom resource the node lacks. */
+int sched_node_set_available(sched_view *v, sched_node *node, uint32_t res_id, sched_amount amount);
 
 const uint8_t *sched_node_id(const sched_node *node);
 int sched_node_is_alive(const sched_node *node);
@@ -285,8 +284,7 @@ typedef struct sched_alloc {
  * the fullest instance that still fits (and has gpu_memory), whole GPUs to whole free
  * instances. Labels and liveness are the policy's business, not checked here. Returns 0
  * with *out filled, or RC_EBUSY (nothing taken). */
-int sched_node_allocate(sched_view *v, sched_node *node, const sched_request *r,
-                        sched_alloc *out);
+int sched_node_allocate(sched_view *v, sched_node *node, const sched_request *r, sched_alloc *out);
 /* Gives back what a was given (clamped to the totals, in case a report or update came in
  * between). Returns 0, or RC_EINVAL if a names a resource or instance the node lacks. */
 int sched_node_free(sched_view *v, sched_node *node, const sched_alloc *a);
@@ -388,8 +386,8 @@ const char *sched_pg_strategy_name(sched_pg_strategy s);
  * STRICT_SPREAD with more bundles than suitable nodes, which Ray keeps pending. NEVER: some
  * bundle (for STRICT_PACK: the whole group) fits no existing node even when empty. */
 sched_status sched_place_bundles(sched_view *v, const sched_request *bundles, size_t n,
-                                 sched_pg_strategy strategy, sched_rng *rng,
-                                 sched_node **nodes_out, sched_decision *d);
+                                 sched_pg_strategy strategy, sched_rng *rng, sched_node **nodes_out,
+                                 sched_decision *d);
 /* Allocates bundle i on nodes[i] for every i, or nothing: on failure what was taken is
  * given back. Returns 0 with allocs[0..n) filled, or RC_EBUSY. */
 int sched_bundles_allocate(sched_view *v, const sched_request *bundles, size_t n,

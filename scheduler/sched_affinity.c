@@ -16,8 +16,8 @@
  */
 #include "sched_int.h"
 
-sched_status sched__policy_affinity(sched_view *v, const sched_request *r,
-                                    const sched_options *o, sched_rng *rng, sched_decision *d)
+sched_status sched__policy_affinity(sched_view *v, const sched_request *r, const sched_options *o,
+                                    sched_rng *rng, sched_decision *d)
 {
     sched_node *target = sched_view_find(v, o->affinity_node);
     int feasible = target && sched__node_usable_for(target, r) && sched__node_fits(target, r, 0);

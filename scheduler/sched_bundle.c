@@ -60,10 +60,10 @@ typedef struct place_ctx {
     const sched_request *bundles;
     size_t n;
     sched_rng *rng;
-    uint32_t *order;   /* bundle indices, priority order */
-    uint32_t *stack;   /* bundle indices in the order they were taken */
+    uint32_t *order; /* bundle indices, priority order */
+    uint32_t *stack; /* bundle indices in the order they were taken */
     uint32_t n_placed;
-    uint32_t gen;      /* node->mark == gen: used by this group */
+    uint32_t gen; /* node->mark == gen: used by this group */
 } place_ctx;
 
 /* ---- ordering ---- */
@@ -398,8 +398,9 @@ static sched_status refuse(sched_view *v, const sched_request *bundles, size_t n
                 sched_request_set_id(&total, agg.id[k], agg.amount[k]);
             sched__fmt_request(v, &total, req, sizeof(req));
             d->status = SCHED_NEVER;
-            sched__why(d, "STRICT_PACK: no node can hold all %zu bundles together (%s in total) "
-                          "even when idle",
+            sched__why(d,
+                       "STRICT_PACK: no node can hold all %zu bundles together (%s in total) "
+                       "even when idle",
                        n, req);
             return SCHED_NEVER;
         }
@@ -417,14 +418,16 @@ static sched_status refuse(sched_view *v, const sched_request *bundles, size_t n
             }
         }
         if (able < n) {
-            sched__why(d, "STRICT_SPREAD needs %zu distinct nodes but only %u node%s could ever "
-                          "hold its bundles; pending until more nodes join",
+            sched__why(d,
+                       "STRICT_SPREAD needs %zu distinct nodes but only %u node%s could ever "
+                       "hold its bundles; pending until more nodes join",
                        n, able, able == 1 ? "" : "s");
             return SCHED_NOT_NOW;
         }
     }
-    sched__why(d, "%s: only %u of %zu bundles could be placed with the resources free now; "
-                  "every bundle fits some node's totals, so the group waits",
+    sched__why(d,
+               "%s: only %u of %zu bundles could be placed with the resources free now; "
+               "every bundle fits some node's totals, so the group waits",
                sched_pg_strategy_name(strategy), placed, n);
     return SCHED_NOT_NOW;
 }
@@ -455,8 +458,8 @@ static uint32_t next_gen(sched_view *v)
 }
 
 sched_status sched_place_bundles(sched_view *v, const sched_request *bundles, size_t n,
-                                 sched_pg_strategy strategy, sched_rng *rng,
-                                 sched_node **nodes_out, sched_decision *d)
+                                 sched_pg_strategy strategy, sched_rng *rng, sched_node **nodes_out,
+                                 sched_decision *d)
 {
     d->node = NULL;
     d->status = SCHED_INVALID;
@@ -476,8 +479,9 @@ sched_status sched_place_bundles(sched_view *v, const sched_request *bundles, si
         }
         if (!bundles[b].n) {
             /* Ray: "Bundles cannot be an empty dictionary or resources with only 0". */
-            sched__why(d, "invalid placement group: bundle %zu is empty; every bundle needs a "
-                          "resource with a non-zero amount",
+            sched__why(d,
+                       "invalid placement group: bundle %zu is empty; every bundle needs a "
+                       "resource with a non-zero amount",
                        b);
             return SCHED_INVALID;
         }

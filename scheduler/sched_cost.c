@@ -58,6 +58,5 @@ sched_status sched__policy_cost(sched_view *v, const sched_request *r, const sch
         return sched__ok(d, best_free);
     if (!n_feasible)
         return sched__refuse_never(v, r, o, NULL, d);
-    return sched__explain_not_now(v, r, o->require_available ? NULL : best_feasible, n_feasible,
-                                  d);
+    return sched__explain_not_now(v, r, o->require_available ? NULL : best_feasible, n_feasible, d);
 }

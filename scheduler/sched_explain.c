@@ -96,8 +96,7 @@ void sched__explain_node(sched_view *v, const sched_node *n, const sched_request
 }
 
 /* " matching <selectors>" for sentences about a filtered set of nodes, or "". */
-static void among_text(const sched_request *r, const sched_selector *extra, char *buf,
-                       size_t len)
+static void among_text(const sched_request *r, const sched_selector *extra, char *buf, size_t len)
 {
     char a[160] = "", b[160] = "";
     if (r->selector && sched_selector_count(r->selector))
@@ -160,8 +159,9 @@ static int explain_accelerator(sched_view *v, const sched_request *r, const sche
     }
     if (!best) {
         if (g)
-            sched__why(d, "no node%s has %s x GPU with accelerator_type %s; no node has that "
-                          "accelerator type",
+            sched__why(d,
+                       "no node%s has %s x GPU with accelerator_type %s; no node has that "
+                       "accelerator type",
                        among, gs, type);
         else
             sched__why(d, "no node%s has accelerator_type %s", among, type);
@@ -169,7 +169,8 @@ static int explain_accelerator(sched_view *v, const sched_request *r, const sche
     }
     if (g && best_count < need) {
         char who[32];
-        sched__why(d, "no node%s has %s x GPU with accelerator_type %s; largest: %u x %s on node %s",
+        sched__why(d,
+                   "no node%s has %s x GPU with accelerator_type %s; largest: %u x %s on node %s",
                    among, gs, type, best_count, type, sched__node_short(best, who, sizeof(who)));
         return 1;
     }
@@ -243,17 +244,20 @@ static int explain_gpu_memory(sched_view *v, const sched_request *r, const sched
     char mem[48], big[48], who[32];
     fmt_bytes_plain(r->gpu_memory, mem, sizeof(mem));
     if (best_count) {
-        sched__why(d, "no node%s has %u x GPU with at least %s of memory; largest: %u such GPUs "
-                      "on node %s",
+        sched__why(d,
+                   "no node%s has %u x GPU with at least %s of memory; largest: %u such GPUs "
+                   "on node %s",
                    among, need, mem, best_count, sched__node_short(best, who, sizeof(who)));
     } else if (biggest) {
         fmt_bytes_plain(biggest_mem, big, sizeof(big));
-        sched__why(d, "no node%s has %u x GPU with at least %s of memory; largest GPU memory: %s "
-                      "on node %s",
+        sched__why(d,
+                   "no node%s has %u x GPU with at least %s of memory; largest GPU memory: %s "
+                   "on node %s",
                    among, need, mem, big, sched__node_short(biggest, who, sizeof(who)));
     } else {
-        sched__why(d, "no node%s has %u x GPU with at least %s of memory; no node reports its "
-                      "GPU memory",
+        sched__why(d,
+                   "no node%s has %u x GPU with at least %s of memory; no node reports its "
+                   "GPU memory",
                    among, need, mem);
     }
     return 1;

@@ -92,8 +92,8 @@ sched_node *sched__pick_top_k(sched__scored *cand, uint32_t n, uint32_t k, sched
 }
 
 static void hybrid_pass(sched_view *v, const sched_request *r, const sched_options *o,
-                        sched_rng *rng, int nongpu_only, int require_available,
-                        int count_feasible, pass_out *out)
+                        sched_rng *rng, int nongpu_only, int require_available, int count_feasible,
+                        pass_out *out)
 {
     out->node = NULL;
     out->available = 0;

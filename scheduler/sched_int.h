@@ -48,10 +48,10 @@ struct sched_node {
     /* Hot fields first: a feasibility check reads these and little else. */
     sched_amount total[SCHED_N_PREDEFINED];
     sched_amount avail[SCHED_N_PREDEFINED];
-    float util;          /* cached critical-resource utilization */
+    float util; /* cached critical-resource utilization */
     uint8_t alive;
     uint8_t draining;
-    uint8_t usable;      /* alive && !draining */
+    uint8_t usable; /* alive && !draining */
     uint8_t pad_;
     uint32_t n_gpus;
     uint32_t n_res;
@@ -158,10 +158,10 @@ sched_status sched__policy_hybrid(sched_view *v, const sched_request *r, const s
                                   sched_rng *rng, sched_decision *d);
 sched_status sched__policy_spread(sched_view *v, const sched_request *r, const sched_options *o,
                                   sched_rng *rng, sched_decision *d);
-sched_status sched__policy_affinity(sched_view *v, const sched_request *r,
-                                    const sched_options *o, sched_rng *rng, sched_decision *d);
-sched_status sched__policy_node_label(sched_view *v, const sched_request *r,
-                                      const sched_options *o, sched_rng *rng, sched_decision *d);
+sched_status sched__policy_affinity(sched_view *v, const sched_request *r, const sched_options *o,
+                                    sched_rng *rng, sched_decision *d);
+sched_status sched__policy_node_label(sched_view *v, const sched_request *r, const sched_options *o,
+                                      sched_rng *rng, sched_decision *d);
 sched_status sched__policy_cost(sched_view *v, const sched_request *r, const sched_options *o,
                                 sched_rng *rng, sched_decision *d);
 

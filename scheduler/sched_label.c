@@ -276,12 +276,12 @@ static int add_expr_range(sched_selector *s, const char *key, const char *b, con
     if (is_exists) {
         trim(&lb, &le);
         if (lb != le) {
-            set_err(err, "label selector '%s': exists() takes no values, got '%.*s'", key,
-                    expr_len, b);
+            set_err(err, "label selector '%s': exists() takes no values, got '%.*s'", key, expr_len,
+                    b);
             return RC_EINVAL;
         }
-        return sched_selector_add_expr(s, key, neg ? SCHED_LABEL_DOES_NOT_EXIST : SCHED_LABEL_EXISTS,
-                                       NULL, 0, err);
+        return sched_selector_add_expr(
+            s, key, neg ? SCHED_LABEL_DOES_NOT_EXIST : SCHED_LABEL_EXISTS, NULL, 0, err);
     }
     /* Split the list at commas; each item is trimmed and must be non-empty. */
     char buf[1024];
@@ -420,8 +420,8 @@ char *sched_selector_format(const sched_selector *s, char *buf, size_t len)
         } else {
             used += (size_t)snprintf(buf + used, len - used, "in(");
             for (uint32_t j = 0; j < c->n_values && used < len; j++)
-                used += (size_t)snprintf(buf + used, len - used, "%s%s", j ? "," : "",
-                                         c->values[j]);
+                used +=
+                    (size_t)snprintf(buf + used, len - used, "%s%s", j ? "," : "", c->values[j]);
             if (used < len)
                 used += (size_t)snprintf(buf + used, len - used, ")");
         }

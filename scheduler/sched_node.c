@@ -135,8 +135,7 @@ static uint32_t gpu_choose(const sched_node *n, sched_amount g, uint64_t mem, ui
     return got == need ? got : 0;
 }
 
-int sched_node_allocate(sched_view *v, sched_node *node, const sched_request *r,
-                        sched_alloc *out)
+int sched_node_allocate(sched_view *v, sched_node *node, const sched_request *r, sched_alloc *out)
 {
     (void)v;
     if (!sched__node_fits(node, r, 1))

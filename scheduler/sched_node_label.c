@@ -18,8 +18,8 @@
  */
 #include "sched_int.h"
 
-sched_status sched__policy_node_label(sched_view *v, const sched_request *r,
-                                      const sched_options *o, sched_rng *rng, sched_decision *d)
+sched_status sched__policy_node_label(sched_view *v, const sched_request *r, const sched_options *o,
+                                      sched_rng *rng, sched_decision *d)
 {
     const sched__list *list = sched__candidates(v, r, o->label_hard);
     const sched_node *skip = o->avoid_local_node ? o->preferred_node : NULL;

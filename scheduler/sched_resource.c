@@ -42,8 +42,8 @@ int sched_amount_from_double(const char *name, double value, sched_amount *out, 
         return RC_EINVAL;
     }
     if (value < 0) {
-        set_err(err, "resource '%s': amount %g is negative; resource amounts must be >= 0",
-                name, value);
+        set_err(err, "resource '%s': amount %g is negative; resource amounts must be >= 0", name,
+                value);
         return RC_EINVAL;
     }
     if (value > (double)(SCHED_AMOUNT_MAX / SCHED_UNIT)) {

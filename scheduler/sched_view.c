@@ -27,7 +27,7 @@
 #include "sched_int.h"
 
 static const char *const predefined_names[SCHED_N_PREDEFINED] = {"CPU", "GPU", "memory",
-                                                                   "object_store_memory"};
+                                                                 "object_store_memory"};
 #define ACCEL_LABEL "ray.io/accelerator-type"
 #define PRICE_LABEL "rayc.io/price-per-hour"
 #define ACCEL_PREFIX "accelerator_type:"
@@ -361,8 +361,7 @@ static int node_build(sched_view *v, const sched_node_spec *spec, sched_node *n,
     if (!accel)
         accel = accel_label;
     if (accel && !accel_ok(accel)) {
-        set_err(err,
-                "accelerator_type '%s' is invalid: use 1-63 letters, digits, '-', '_' or '.'",
+        set_err(err, "accelerator_type '%s' is invalid: use 1-63 letters, digits, '-', '_' or '.'",
                 accel);
         return RC_EINVAL;
     }
@@ -391,8 +390,7 @@ static int node_build(sched_view *v, const sched_node_spec *spec, sched_node *n,
         sched_amount a = (sched_amount)llround(amount * (double)SCHED_UNIT);
         uint32_t id = intern(v, name);
         if (id == SCHED_GPU && a % SCHED_UNIT) {
-            set_err(err, "node resource 'GPU': total %g must be a whole number of devices",
-                    amount);
+            set_err(err, "node resource 'GPU': total %g must be a whole number of devices", amount);
             return RC_EINVAL;
         }
         if (id == accel_id)
@@ -629,8 +627,7 @@ void sched_node_set_draining(sched_view *v, sched_node *node, int draining)
     set_usable(v, node);
 }
 
-int sched_node_set_available(sched_view *v, sched_node *node, uint32_t res_id,
-                             sched_amount amount)
+int sched_node_set_available(sched_view *v, sched_node *node, uint32_t res_id, sched_amount amount)
 {
     (void)v;
     if (amount < 0)

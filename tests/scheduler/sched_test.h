@@ -37,7 +37,7 @@ static inline const char *tshort(uint32_t i, char buf[16])
 typedef struct tnode_opts {
     double cpus, gpus, mem_gib;
     const char *accel;
-    uint64_t gpu_mem; /* bytes per GPU, 0: unknown */
+    uint64_t gpu_mem;     /* bytes per GPU, 0: unknown */
     double price;         /* dollars per hour */
     int price_from_label; /* 1: price NaN, so the view reads rayc.io/price-per-hour */
     const sched_label *labels;
@@ -136,7 +136,8 @@ static inline int tcheck_index(const sched_view *v)
             const sched__res *x = &n->res[i];
             bad += i && x->id <= n->res[i - 1].id;
             bad += x->avail < 0 || x->avail > x->total;
-            bad += x->bucket_pos >= v->buckets[x->id].n || v->buckets[x->id].items[x->bucket_pos] != n;
+            bad +=
+                x->bucket_pos >= v->buckets[x->id].n || v->buckets[x->id].items[x->bucket_pos] != n;
         }
         for (uint32_t i = 0; i < n->n_labels; i++) {
             const sched__label *l = &n->labels[i];

@@ -157,12 +157,9 @@ static void test_truncation(void)
 }
 
 static const unit_case cases[] = {
-    UNIT_CASE(test_no_nodes),
-    UNIT_CASE(test_accelerator_type),
-    UNIT_CASE(test_resources),
-    UNIT_CASE(test_label_selector),
-    UNIT_CASE(test_gpu_memory),
-    UNIT_CASE(test_resources_never_together),
+    UNIT_CASE(test_no_nodes),   UNIT_CASE(test_accelerator_type),
+    UNIT_CASE(test_resources),  UNIT_CASE(test_label_selector),
+    UNIT_CASE(test_gpu_memory), UNIT_CASE(test_resources_never_together),
     UNIT_CASE(test_truncation),
 };
 

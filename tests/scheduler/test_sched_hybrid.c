@@ -217,7 +217,8 @@ static void test_never_when_no_node_fits(void)
     sched_decision d;
     CU_ASSERT_EQUAL(run(v, &r, NULL, &rng, &d), SCHED_NEVER);
     CU_ASSERT_PTR_NULL(d.node);
-    CU_ASSERT_STRING_EQUAL(d.why, "no node has 64 CPU; largest: 16 CPU on node 00000003\xe2\x80\xa6");
+    CU_ASSERT_STRING_EQUAL(d.why,
+                           "no node has 64 CPU; largest: 16 CPU on node 00000003\xe2\x80\xa6");
     sched_view_free(v);
 }
 

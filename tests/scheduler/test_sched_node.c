@@ -195,9 +195,10 @@ static void test_random_allocate_free_restores_exactly(void)
     sched_rng_seed(&rng, 2024);
     enum { NODES = 12, LIVE = 200, OPS = 20000 };
     for (uint32_t i = 0; i < NODES; i++)
-        tadd(v, i, TNODE(.cpus = 1 + sched_rng_below(&rng, 16), .gpus = sched_rng_below(&rng, 5),
-                         .mem_gib = 1 + sched_rng_below(&rng, 64), .custom = "TPU",
-                         .custom_amount = sched_rng_below(&rng, 3)));
+        tadd(v, i,
+             TNODE(.cpus = 1 + sched_rng_below(&rng, 16), .gpus = sched_rng_below(&rng, 5),
+                   .mem_gib = 1 + sched_rng_below(&rng, 64), .custom = "TPU",
+                   .custom_amount = sched_rng_below(&rng, 3)));
     static const double gpu_choices[] = {0, 0.1, 0.25, 0.3, 0.5, 0.7, 1, 2, 3};
     static const double cpu_choices[] = {0, 0.5, 1, 2, 0.0001, 4};
     sched_alloc allocs[LIVE];

@@ -68,8 +68,8 @@ static void test_policy_table(void)
 /* ---- random worlds ---- */
 
 static const char *const selectors[] = {
-    "region: us", "region: !us", "region: in(us,eu)", "region: !in(eu,ap)",
-    "zone: z1",   "tier: exists()", "tier: !exists()", "region: eu, zone: !z2",
+    "region: us", "region: !us",    "region: in(us,eu)", "region: !in(eu,ap)",
+    "zone: z1",   "tier: exists()", "tier: !exists()",   "region: eu, zone: !z2",
 };
 enum { N_SEL = sizeof(selectors) / sizeof(selectors[0]) };
 

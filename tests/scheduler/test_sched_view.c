@@ -104,8 +104,8 @@ static void test_accelerator_and_price_from_labels(void)
     sched_view *v = sched_view_new(NULL);
     const sched_label labels[] = {{"ray.io/accelerator-type", "H100"},
                                   {"rayc.io/price-per-hour", "2.5"}};
-    sched_node *n = tadd(v, 1, TNODE(.cpus = 8, .gpus = 8, .labels = labels, .n_labels = 2,
-                                      .price_from_label = 1));
+    sched_node *n = tadd(
+        v, 1, TNODE(.cpus = 8, .gpus = 8, .labels = labels, .n_labels = 2, .price_from_label = 1));
     CU_ASSERT_STRING_EQUAL(sched_node_accelerator_type(n), "H100");
     CU_ASSERT_DOUBLE_EQUAL(sched_node_price(n), 2.5, 1e-12);
     uint32_t id;
@@ -125,8 +125,8 @@ static void test_accelerator_and_price_from_labels(void)
 static void test_report_available(void)
 {
     sched_view *v = sched_view_new(NULL);
-    sched_node *n =
-        tadd(v, 1, TNODE(.cpus = 16, .gpus = 4, .mem_gib = 64, .custom = "TPU", .custom_amount = 2));
+    sched_node *n = tadd(
+        v, 1, TNODE(.cpus = 16, .gpus = 4, .mem_gib = 64, .custom = "TPU", .custom_amount = 2));
     CU_ASSERT_DOUBLE_EQUAL(sched_node_utilization(n), 0, 1e-9);
     const sched_named_amount rep[] = {{"CPU", 4}, {"GPU", 2.5}, {"memory", 48 * GIB}, {"bogus", 3}};
     CU_ASSERT_EQUAL(sched_node_report_available(v, n, rep, 4, NULL), 0);
@@ -139,7 +139,7 @@ static void test_report_available(void)
     CU_ASSERT_EQUAL(sched_node_gpu_available(n, 3), 0);
     uint32_t tpu;
     sched_view_resource_id(v, "TPU", &tpu);
-    CU_ASSERT_EQUAL(sched_node_available(n, tpu), 0); /* not listed: 0 */
+    CU_ASSERT_EQUAL(sched_node_available(n, tpu), 0);              /* not listed: 0 */
     CU_ASSERT_DOUBLE_EQUAL(sched_node_utilization(n), 0.75, 1e-6); /* CPU 12/16 used */
     /* Clamped to totals; bad reports change nothing. */
     const sched_named_amount big[] = {{"CPU", 100}};
@@ -227,7 +227,8 @@ static void test_dead_and_draining_nodes_are_skipped(void)
     sched_node_set_draining(v, b, 1);
     CU_ASSERT_TRUE(sched_node_is_draining(b));
     CU_ASSERT_EQUAL(sched_schedule(v, &r, NULL, &rng, &d), SCHED_NEVER);
-    CU_ASSERT_STRING_EQUAL(d.why, "no alive node in the cluster view (2 known, all dead or draining)");
+    CU_ASSERT_STRING_EQUAL(d.why,
+                           "no alive node in the cluster view (2 known, all dead or draining)");
     sched_node_set_alive(v, a, 1);
     CU_ASSERT_EQUAL(sched_schedule(v, &r, NULL, &rng, &d), SCHED_OK);
     CU_ASSERT_PTR_EQUAL(d.node, a);
@@ -269,9 +270,10 @@ static void test_index_invariants_under_churn(void)
         size_t n = sched_view_node_count(v);
         if (op < 4 || n < 5) {
             sched_label labels[] = {{"zone", zones[sched_rng_below(&rng, 3)]}};
-            tnode_opts o = TNODE(.cpus = 1 + sched_rng_below(&rng, 32),
-                                 .gpus = sched_rng_below(&rng, 3) ? 0 : 1 + sched_rng_below(&rng, 8),
-                                 .labels = labels, .n_labels = sched_rng_below(&rng, 2));
+            tnode_opts o =
+                TNODE(.cpus = 1 + sched_rng_below(&rng, 32),
+                      .gpus = sched_rng_below(&rng, 3) ? 0 : 1 + sched_rng_below(&rng, 8),
+                      .labels = labels, .n_labels = sched_rng_below(&rng, 2));
             if (sched_rng_below(&rng, 3) == 0) {
                 o.custom = customs[sched_rng_below(&rng, 3)];
                 o.custom_amount = 1 + sched_rng_below(&rng, 4);
