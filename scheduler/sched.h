@@ -22,6 +22,24 @@
  * Memory: the caller frees what it creates with the matching *_free; decisions carry their
  * explanation in a fixed buffer, so a decision owns no heap memory. Node handles
  * (sched_node *) stay valid until sched_view_remove_node or sched_view_free.
+ *
+ * Typical use (a raylet choosing where a task runs):
+ *
+ *     sched_view *v = sched_view_new(NULL);            // freed with sched_view_free
+ *     sched_view_add_node(v, node_id, &spec, &local, &err);
+ *     sched_request r;
+ *     sched_request_init(&r);
+ *     sched_request_set(v, &r, "CPU", 1, &err);         // RC_EINVAL + err.msg if invalid
+ *     sched_request_set(v, &r, "GPU", 0.5, &err);
+ *     sched_options o;
+ *     sched_options_init(&o);
+ *     o.preferred_node = local;
+ *     sched_decision d;
+ *     if (sched_schedule(v, &r, &o, &rng, &d) == SCHED_OK &&
+ *         sched_node_allocate(v, d.node, &r, &alloc) == 0)
+ *         ... alloc.gpu_index[] -> CUDA_VISIBLE_DEVICES; later sched_node_free(v, d.node, &alloc)
+ *     else
+ *         ... d.status says queue (NOT_NOW), give up (NEVER) or fix the request; d.why says why
  */
 #ifndef RAYC_SCHEDULER_SCHED_H
 #define RAYC_SCHEDULER_SCHED_H

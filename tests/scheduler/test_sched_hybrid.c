@@ -267,6 +267,24 @@ static void test_cost_term_in_default(void)
     sched_view_free(v);
 }
 
+/* Ray's num_cpus=0 actors: a request for nothing runs on a node whose CPUs are all taken. */
+static void test_zero_resource_request_fits_full_node(void)
+{
+    sched_view *v = sched_view_new(NULL);
+    sched_node *n = tadd(v, 1, TNODE(.cpus = 2));
+    tset_cpu_used(v, n, 2);
+    sched_request zero = treq(v, 0, 0);
+    CU_ASSERT_EQUAL(zero.n, 0);
+    sched_rng rng;
+    sched_rng_seed(&rng, 1);
+    sched_decision d;
+    CU_ASSERT_EQUAL(run(v, &zero, NULL, &rng, &d), SCHED_OK);
+    CU_ASSERT_PTR_EQUAL(d.node, n);
+    sched_request one = treq(v, 1, 0);
+    CU_ASSERT_EQUAL(run(v, &one, NULL, &rng, &d), SCHED_NOT_NOW);
+    sched_view_free(v);
+}
+
 static void test_same_seed_same_decisions(void)
 {
     sched_view *v = sched_view_new(NULL);
@@ -299,6 +317,7 @@ static const unit_case cases[] = {
     UNIT_CASE(test_never_when_no_node_fits),
     UNIT_CASE(test_custom_resource_only_on_its_nodes),
     UNIT_CASE(test_cost_term_in_default),
+    UNIT_CASE(test_zero_resource_request_fits_full_node),
     UNIT_CASE(test_same_seed_same_decisions),
 };
 
