@@ -127,6 +127,11 @@ sched_view *sched_view_new(const sched_view_config *cfg)
         sched_view_config_default(&v->cfg);
     if (v->cfg.top_k_absolute < 1)
         v->cfg.top_k_absolute = 1;
+    /* A fraction outside [0, 1] (or NaN) would make k meaningless; clamp it. */
+    if (!(v->cfg.top_k_fraction >= 0))
+        v->cfg.top_k_fraction = 0;
+    if (v->cfg.top_k_fraction > 1)
+        v->cfg.top_k_fraction = 1;
     rc_map_init(&v->res_ids);
     rc_map_init(&v->label_buckets);
     rc_map_init(&v->by_id);
