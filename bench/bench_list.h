@@ -4,4 +4,5 @@
  * Each component keeps its lines in bench_list_<component>.h. No include guard: included
  * where the table is expanded.
  */
+#include "bench_list_core.h"
 #include "bench_list_sched.h"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_rpc.h"
 #include "rc_alloc.h"
 #include "rc_buf.h"
 #include "rc_config.h"
@@ -144,6 +145,8 @@ int main(int argc, char **argv)
     const char *only = NULL;
     int list = 0;
     rc_config_init();
+    if (argc == 3 && !strcmp(argv[1], "--serve-echo")) /* the peer process of rpc_echo_* */
+        return bench_serve_echo(argv[2]);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) {
             list = 1;

@@ -1,0 +1,41 @@
+/*
+ * Process helpers for benchmarks that run real daemons: spawn (dies with rayc-bench),
+ * wait for a port file, stop, read a process's resident memory and CPU time, and a private
+ * redis-server. Main thread only.
+ */
+#ifndef RAYC_BENCH_BENCH_PROC_H
+#define RAYC_BENCH_BENCH_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Starts argv[0] with extra environment entries env ("NAME=value", NULL-terminated, may be
+ * NULL); stdout/stderr go to log (or /dev/null when log is NULL). Returns the pid or -1. */
+pid_t bench_spawn(char *const argv[], char *const env[], const char *log);
+/* Waits until path holds a positive number (a port), up to timeout_ms; returns it or -1. */
+int bench_wait_port_file(const char *path, pid_t pid, int64_t timeout_ms);
+/* SIGTERM, then SIGKILL after 3 s; reaps. */
+void bench_stop(pid_t pid);
+/* Resident set size in KiB, or -1. */
+int64_t bench_rss_kib(pid_t pid);
+/* User + system CPU time in seconds, or -1. */
+double bench_cpu_seconds(pid_t pid);
+
+typedef struct bench_redis {
+    pid_t pid;
+    int port;
+    char dir[64];
+} bench_redis;
+
+/* Starts redis-server on a free loopback port with no persistence. 0 or -1. */
+int bench_redis_start(bench_redis *r);
+void bench_redis_stop(bench_redis *r);
+
+/* A private directory for daemon logs and port files of this run. */
+const char *bench_tmpdir(void);
+
+/* Starts rayc-gcs from bin_dir (Redis storage when redis_port > 0) with extra environment
+ * env; returns its pid and port, or -1. */
+pid_t bench_start_gcs(const char *bin_dir, int redis_port, char *const env[], int *port);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * RPC floor benchmarks: rpc_echo_sync (one call at a time) and rpc_echo_async (64 in
+ * flight) between rayc-bench and an echo server in another process, through the same rpc
+ * layer every rayc daemon uses but with no rayc logic. Every other RPC-bound figure is
+ * reported as a ratio to these.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_proc.h"
+#include "bench_rpc.h"
+#include "rayc_bench.pb-c.h"
+#include "rc_err.h"
+#include "rc_time.h"
+
+/* ---- driver ------------------------------------------------------------------------- */
+
+typedef struct bench__driver {
+    bench_issue_fn issue;
+    void *ctx;
+    int64_t warm_until_ns, end_ns;
+    uint64_t done, failed, outstanding;
+    int64_t counted_start_ns, counted_end_ns;
+    uint64_t counted;
+    char last_error[256];
+} bench__driver;
+
+static void bench__completed(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    bench__driver *d = arg;
+    d->outstanding--;
+    int64_t now = rc_mono_ns();
+    if (st->code != GRPC_STATUS_OK) {
+        d->failed++;
+        snprintf(d->last_error, sizeof(d->last_error), "%s", st->message);
+    } else {
+        d->done++;
+        if (now >= d->warm_until_ns && now < d->end_ns) {
+            if (!d->counted_start_ns)
+                d->counted_start_ns = now;
+            d->counted++;
+            d->counted_end_ns = now;
+        }
+    }
+    rpc_msg_free(reply);
+    if (now < d->end_ns && d->issue(d->ctx, bench__completed, d) == 0)
+        d->outstanding++;
+}
+
+bench_rate_result bench_rate(uv_loop_t *loop, int in_flight, int64_t duration_ms, bench_issue_fn issue, void *ctx)
+{
+    bench__driver d;
+    memset(&d, 0, sizeof(d));
+    d.issue = issue;
+    d.ctx = ctx;
+    int64_t now = rc_mono_ns();
+    int64_t warm = duration_ms / 10 < 200 ? duration_ms / 10 : 200;
+    d.warm_until_ns = now + warm * 1000000;
+    d.end_ns = d.warm_until_ns + duration_ms * 1000000;
+    for (int i = 0; i < in_flight; i++)
+        if (issue(ctx, bench__completed, &d) == 0)
+            d.outstanding++;
+    while (d.outstanding)
+        uv_run(loop, UV_RUN_ONCE);
+    bench_rate_result r = {0, d.done, d.failed};
+    double secs = (double)(d.counted_end_ns - d.counted_start_ns) / 1e9;
+    if (d.counted > 1 && secs > 0)
+        r.per_second = (double)(d.counted - 1) / secs;
+    if (d.failed)
+        fprintf(stderr, "  (%llu calls failed; last: %s)\n", (unsigned long long)d.failed, d.last_error);
+    return r;
+}
+
+/* ---- echo server -------------------------------------------------------------------- */
+
+static void bench__handle_echo(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    (void)arg;
+    const Rayc__Bench__EchoRequest *req = (const void *)request;
+    Rayc__Bench__EchoReply reply = RAYC__BENCH__ECHO_REPLY__INIT;
+    reply.payload = req->payload;
+    rpc_reply(call, &reply.base);
+}
+
+static void bench__on_term(uv_signal_t *h, int sig)
+{
+    (void)sig;
+    uv_stop(h->loop);
+}
+
+int bench_serve_echo(const char *port_file)
+{
+    static const rpc_handler_fn handlers[] = {bench__handle_echo};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rpc_ctx *ctx;
+    rpc_server *srv;
+    int port;
+    if (rpc_ctx_create(&loop, &ctx) < 0 || rpc_server_create(ctx, NULL, &srv) < 0)
+        return 1;
+    rpc_server_add_service(srv, &rayc__bench__echo_service__descriptor, handlers, NULL);
+    if (rpc_server_listen(srv, "127.0.0.1:0", &port) < 0 || rpc_server_start(srv) < 0)
+        return 1;
+    FILE *f = fopen(port_file, "w");
+    if (!f)
+        return 1;
+    fprintf(f, "%d\n", port);
+    fclose(f);
+    uv_signal_t term;
+    uv_signal_init(&loop, &term);
+    uv_signal_start(&term, bench__on_term, SIGTERM);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rpc_server_destroy(srv);
+    rpc_ctx_destroy(ctx);
+    uv_close((uv_handle_t *)&term, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+/* ---- benchmarks --------------------------------------------------------------------- */
+
+typedef struct bench__echo {
+    rpc_client *cli;
+    Rayc__Bench__EchoRequest req;
+} bench__echo;
+
+static int bench__issue_echo(void *ctx, rpc_client_cb cb, void *cbarg)
+{
+    bench__echo *e = ctx;
+    return rpc_client_call(e->cli, &rayc__bench__echo_service__descriptor, "Echo", &e->req.base, 10000, cb, cbarg);
+}
+
+/* Measures both floors with one echo server process. */
+static void bench__echo_run(bench_ctx *b, int want_sync, int want_async)
+{
+    char exe[4200], port_file[128], log[128];
+    snprintf(exe, sizeof(exe), "%s/rayc-bench", bench_bin_dir(b));
+    snprintf(port_file, sizeof(port_file), "%s/echo.port", bench_tmpdir());
+    snprintf(log, sizeof(log), "%s/echo.log", bench_tmpdir());
+    remove(port_file);
+    char *argv[] = {exe, "--serve-echo", port_file, NULL};
+    pid_t pid = bench_spawn(argv, NULL, log);
+    int port = bench_wait_port_file(port_file, pid, 10000);
+    if (port < 0) {
+        fprintf(stderr, "  rpc_echo: the echo server did not start (see %s)\n", log);
+        bench_stop(pid);
+        return;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rpc_ctx *ctx;
+    rpc_ctx_create(&loop, &ctx);
+    bench__echo e;
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+    rpc_client_options co = {NULL, 0, 1};
+    rpc_client_create(ctx, target, &co, &e.cli);
+    rayc__bench__echo_request__init(&e.req);
+    e.req.payload.data = (uint8_t *)"ok";
+    e.req.payload.len = 2;
+    if (want_sync) {
+        bench_rate_result r = bench_rate(&loop, 1, bench_duration_ms(b), bench__issue_echo, &e);
+        bench_report(b, "rpc_echo_sync", r.per_second, "calls/s", NULL, 0);
+    }
+    if (want_async) {
+        bench_rate_result r = bench_rate(&loop, 64, bench_duration_ms(b), bench__issue_echo, &e);
+        bench_report(b, "rpc_echo_async", r.per_second, "calls/s", NULL, 0);
+    }
+    rpc_client_destroy(e.cli);
+    rpc_ctx_destroy(ctx);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    bench_stop(pid);
+}
+
+void bench_rpc_echo_sync(bench_ctx *b)
+{
+    bench__echo_run(b, 1, 0);
+}
+
+void bench_rpc_echo_async(bench_ctx *b)
+{
+    bench__echo_run(b, 0, 1);
+}
+
+double bench_floor(bench_ctx *b, const char *name)
+{
+    double v = bench_lookup(b, name);
+    if (v > 0)
+        return v;
+    bench__echo_run(b, !strcmp(name, "rpc_echo_sync"), !strcmp(name, "rpc_echo_async"));
+    return bench_lookup(b, name);
+}
