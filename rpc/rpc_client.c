@@ -29,6 +29,7 @@ struct rpc_client {
     char *target;
     int wait_for_ready;
     int destroyed;
+    int in_callback; /* a callback of this client is running: it may destroy the client */
     grpc_metadata metadata[RPC__MAX_METADATA];
     size_t n_metadata;
     rpc__ccall *calls; /* in flight, doubly linked */
@@ -90,7 +91,8 @@ void rpc_client_destroy(rpc_client *cli)
         return;
     cli->destroyed = 1;
     if (!cli->calls) {
-        rpc__client_free(cli);
+        if (!cli->in_callback)
+            rpc__client_free(cli);
         return;
     }
     for (rpc__ccall *c = cli->calls; c; c = c->next)
@@ -166,12 +168,13 @@ static void rpc__on_call_done(rpc__op *op, int ok)
              (const char *)GRPC_SLICE_START_PTR(c->details));
     if (!message[0])
         snprintf(message, sizeof(message), "%s", rpc_code_name(code));
-    if (!c->output) {
+    cli->in_callback++;
+    if (!c->output)
         rpc__finish_raw(c, code, message);
-    } else {
+    else
         rpc__finish_typed(c, code, message);
-    }
-    if (cli->destroyed && !cli->calls)
+    cli->in_callback--;
+    if (cli->destroyed && !cli->calls && !cli->in_callback)
         rpc__client_free(cli);
 }
 

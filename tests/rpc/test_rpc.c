@@ -408,7 +408,48 @@ static void test_client_destroy_cancels(void)
     teardown();
 }
 
+/* A callback may destroy its own client (a daemon dropping a peer it just found dead). */
+static rpc_client *self_destroying;
+static int self_destroy_calls;
+
+static void destroy_own_client(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    (void)st;
+    (void)arg;
+    self_destroy_calls++;
+    rpc_msg_free(reply);
+    if (self_destroying) {
+        rpc_client_destroy(self_destroying);
+        self_destroying = NULL;
+    }
+}
+
+static void test_callback_destroys_its_client(void)
+{
+    setup(0, "127.0.0.1:0");
+    rpc_client *cli;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_create(F.ctx, F.addr, NULL, &cli), 0);
+    self_destroying = cli;
+    self_destroy_calls = 0;
+    Rayc__Bench__EchoRequest req = RAYC__BENCH__ECHO_REQUEST__INIT;
+    /* Two calls: the first callback destroys the client; the second then ends CANCELLED
+     * or OK, and its callback still runs exactly once. */
+    CU_ASSERT_EQUAL(rpc_client_call(cli, echo_svc, "Echo", &req.base, 5000, destroy_own_client, NULL), 0);
+    CU_ASSERT_EQUAL(rpc_client_call(cli, echo_svc, "Echo", &req.base, 5000, destroy_own_client, NULL), 0);
+    while (self_destroy_calls < 2)
+        uv_run(&F.loop, UV_RUN_ONCE);
+    /* And with the last call in flight being the one whose callback destroys. */
+    CU_ASSERT_EQUAL_FATAL(rpc_client_create(F.ctx, F.addr, NULL, &cli), 0);
+    self_destroying = cli;
+    CU_ASSERT_EQUAL(rpc_client_call(cli, echo_svc, "Echo", &req.base, 5000, destroy_own_client, NULL), 0);
+    while (self_destroy_calls < 3)
+        uv_run(&F.loop, UV_RUN_ONCE);
+    CU_ASSERT_PTR_NULL(self_destroying);
+    teardown();
+}
+
 static const unit_case cases[] = {
+    UNIT_CASE(test_callback_destroys_its_client),
     UNIT_CASE(test_round_trip_tcp),
     UNIT_CASE(test_round_trip_unix),
     UNIT_CASE(test_concurrent_calls),
