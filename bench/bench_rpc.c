@@ -92,7 +92,7 @@ static void bench__on_term(uv_signal_t *h, int sig)
 
 int bench_serve_echo(const char *port_file)
 {
-    static const rpc_handler_fn handlers[] = {bench__handle_echo};
+    static const rpc_method_handler handlers[] = {{"Echo", bench__handle_echo}, {NULL, NULL}};
     uv_loop_t loop;
     uv_loop_init(&loop);
     rpc_ctx *ctx;

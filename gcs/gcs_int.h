@@ -77,7 +77,7 @@ gcs_publisher *gcs_publisher_new(gcs_server *gcs);
 /* Answers every held poll and stops the sweep timer. */
 void gcs_publisher_shutdown(gcs_publisher *pub);
 void gcs_publisher_free(gcs_publisher *pub);
-extern const rpc_handler_fn gcs_publisher_handlers[];
+extern const rpc_method_handler gcs_publisher_handlers[];
 /* Publishes msg (channel_type and key_id set by the caller; sequence_id is assigned here) to
  * every subscriber of its channel and key. msg is copied. */
 void gcs_publish(gcs_publisher *pub, const Ray__Rpc__PubMessage *msg);
@@ -92,7 +92,7 @@ gcs_node_manager *gcs_node_manager_new(gcs_server *gcs);
 void gcs_node_manager_shutdown(gcs_node_manager *nm);
 void gcs_node_manager_free(gcs_node_manager *nm);
 int gcs_node_manager_load(gcs_node_manager *nm, gcs_load_cb cb);
-extern const rpc_handler_fn gcs_node_handlers[];
+extern const rpc_method_handler gcs_node_handlers[];
 /* The live record of node_id, or NULL when it is not alive. */
 const Ray__Rpc__GcsNodeInfo *gcs_node_get_alive(const gcs_node_manager *nm, const uint8_t *id);
 size_t gcs_node_num_alive(const gcs_node_manager *nm);
@@ -108,8 +108,8 @@ rpc_client *gcs_node_raylet_client(gcs_node_manager *nm, const uint8_t *id);
 /* gcs_resource_manager.c: NodeResourceInfoGcsService and rayc's ReportResourceUsage. */
 gcs_resource_manager *gcs_resource_manager_new(gcs_server *gcs);
 void gcs_resource_manager_free(gcs_resource_manager *rm);
-extern const rpc_handler_fn gcs_resource_handlers[];
-extern const rpc_handler_fn gcs_resource_report_handlers[];
+extern const rpc_method_handler gcs_resource_handlers[];
+extern const rpc_method_handler gcs_resource_report_handlers[];
 void gcs_resource_on_node_added(gcs_resource_manager *rm, const Ray__Rpc__GcsNodeInfo *node);
 void gcs_resource_on_node_removed(gcs_resource_manager *rm, const uint8_t *id);
 /* The last report of node id (NULL before its first report). */
@@ -120,12 +120,12 @@ uint64_t gcs_resource_reports_received(const gcs_resource_manager *rm);
 gcs_job_manager *gcs_job_manager_new(gcs_server *gcs);
 void gcs_job_manager_free(gcs_job_manager *jm);
 int gcs_job_manager_load(gcs_job_manager *jm, gcs_load_cb cb);
-extern const rpc_handler_fn gcs_job_handlers[];
+extern const rpc_method_handler gcs_job_handlers[];
 
 /* gcs_kv_manager.c: InternalKVGcsService (reads and writes go through the store). */
 gcs_kv_manager *gcs_kv_manager_new(gcs_server *gcs);
 void gcs_kv_manager_free(gcs_kv_manager *kv);
-extern const rpc_handler_fn gcs_kv_handlers[];
+extern const rpc_method_handler gcs_kv_handlers[];
 /* Ray's storage key of (ns, key): "@namespace_<ns>:<key>", or key itself for an empty ns.
  * Returns a new buffer of *len bytes that the caller frees with rc_free. */
 char *gcs_kv_make_key(const void *ns, size_t ns_len, const void *key, size_t klen, size_t *len);

@@ -185,10 +185,13 @@ static void handle_get_next_job_id(rpc_call *call, const ProtobufCMessage *reque
         gcs__next_job_id(rc, 0, call);
 }
 
-/* Order of JobInfoGcsService's methods: AddJob, MarkJobFinished, GetAllJobInfo,
- * GetNextJobID. */
-const rpc_handler_fn gcs_job_handlers[] = {handle_add_job, handle_mark_job_finished,
-                                           handle_get_all_job_info, handle_get_next_job_id};
+const rpc_method_handler gcs_job_handlers[] = {
+    {"AddJob", handle_add_job},
+    {"MarkJobFinished", handle_mark_job_finished},
+    {"GetAllJobInfo", handle_get_all_job_info},
+    {"GetNextJobID", handle_get_next_job_id},
+    {NULL, NULL},
+};
 
 static void gcs__jobs_loaded(int rc, const gcs_store_item *items, size_t n, void *arg)
 {

@@ -336,11 +336,12 @@ static void handle_get_internal_config(rpc_call *call, const ProtobufCMessage *r
     rc_buf_free(&json);
 }
 
-/* Order of InternalKVGcsService's methods: Get, MultiGet, Put, Del, Exists, Keys,
- * GetInternalConfig. */
-const rpc_handler_fn gcs_kv_handlers[] = {handle_get,    handle_multi_get, handle_put,
-                                          handle_del,    handle_exists,    handle_keys,
-                                          handle_get_internal_config};
+const rpc_method_handler gcs_kv_handlers[] = {
+    {"InternalKVGet", handle_get},       {"InternalKVMultiGet", handle_multi_get},
+    {"InternalKVPut", handle_put},       {"InternalKVDel", handle_del},
+    {"InternalKVExists", handle_exists}, {"InternalKVKeys", handle_keys},
+    {"GetInternalConfig", handle_get_internal_config}, {NULL, NULL},
+};
 
 gcs_kv_manager *gcs_kv_manager_new(gcs_server *gcs)
 {

@@ -457,11 +457,11 @@ static void handle_drain_node(rpc_call *call, const ProtobufCMessage *request, v
     rc_free(statuses);
 }
 
-/* Order of NodeInfoGcsService's methods: GetClusterId, RegisterNode, UnregisterNode,
- * DrainNode, GetAllNodeInfo, CheckAlive. */
-const rpc_handler_fn gcs_node_handlers[] = {
-    handle_get_cluster_id, handle_register_node, handle_unregister_node,
-    handle_drain_node,     handle_get_all_node_info, handle_check_alive,
+const rpc_method_handler gcs_node_handlers[] = {
+    {"GetClusterId", handle_get_cluster_id},   {"RegisterNode", handle_register_node},
+    {"UnregisterNode", handle_unregister_node}, {"DrainNode", handle_drain_node},
+    {"GetAllNodeInfo", handle_get_all_node_info}, {"CheckAlive", handle_check_alive},
+    {NULL, NULL},
 };
 
 /* ---- load and lifetime -------------------------------------------------------------- */

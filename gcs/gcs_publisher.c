@@ -288,9 +288,12 @@ static void handle_publish(rpc_call *call, const ProtobufCMessage *request, void
     gcs__reply_ok(call, &reply.base);
 }
 
-/* Order of InternalPubSubGcsService's methods: GcsPublish, GcsSubscriberPoll,
- * GcsSubscriberCommandBatch. */
-const rpc_handler_fn gcs_publisher_handlers[] = {handle_publish, handle_poll, handle_command_batch};
+const rpc_method_handler gcs_publisher_handlers[] = {
+    {"GcsPublish", handle_publish},
+    {"GcsSubscriberPoll", handle_poll},
+    {"GcsSubscriberCommandBatch", handle_command_batch},
+    {NULL, NULL},
+};
 
 /* ---- lifetime ----------------------------------------------------------------------- */
 

@@ -84,7 +84,7 @@ static void handle_report(rpc_call *call, const ProtobufCMessage *request, void 
     gcs__reply_ok(call, &reply.base);
 }
 
-const rpc_handler_fn gcs_resource_report_handlers[] = {handle_report};
+const rpc_method_handler gcs_resource_report_handlers[] = {{"ReportResourceUsage", handle_report}, {NULL, NULL}};
 
 /* ---- views -------------------------------------------------------------------------- */
 
@@ -274,10 +274,12 @@ static void handle_get_all_usage(rpc_call *call, const ProtobufCMessage *request
     rc_free(v.nodes);
 }
 
-/* Order of NodeResourceInfoGcsService's methods: GetAllAvailableResources,
- * GetAllTotalResources, GetAllResourceUsage. */
-const rpc_handler_fn gcs_resource_handlers[] = {handle_get_all_available, handle_get_all_total,
-                                                handle_get_all_usage};
+const rpc_method_handler gcs_resource_handlers[] = {
+    {"GetAllAvailableResources", handle_get_all_available},
+    {"GetAllTotalResources", handle_get_all_total},
+    {"GetAllResourceUsage", handle_get_all_usage},
+    {NULL, NULL},
+};
 
 gcs_resource_manager *gcs_resource_manager_new(gcs_server *gcs)
 {

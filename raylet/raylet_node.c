@@ -457,7 +457,7 @@ static void handle_health_check(rpc_call *call, const ProtobufCMessage *request,
     rpc_reply(call, &reply.base);
 }
 
-static const rpc_handler_fn health_handlers[] = {handle_health_check};
+static const rpc_method_handler health_handlers[] = {{"Check", handle_health_check}, {NULL, NULL}};
 
 static void handle_notify_gcs_restart(rpc_call *call, const ProtobufCMessage *request, void *arg)
 {
@@ -495,9 +495,12 @@ static void handle_shutdown_raylet(rpc_call *call, const ProtobufCMessage *reque
     raylet_shutdown(r, req->graceful, "the raylet was drained (ShutdownRaylet)", 0);
 }
 
-/* Order of NodeManagerService's methods: NotifyGCSRestart, GetResourceLoad, ShutdownRaylet. */
-static const rpc_handler_fn node_manager_handlers[] = {handle_notify_gcs_restart, handle_get_resource_load,
-                                                      handle_shutdown_raylet};
+static const rpc_method_handler node_manager_handlers[] = {
+    {"NotifyGCSRestart", handle_notify_gcs_restart},
+    {"GetResourceLoad", handle_get_resource_load},
+    {"ShutdownRaylet", handle_shutdown_raylet},
+    {NULL, NULL},
+};
 
 /* ---- lifetime ----------------------------------------------------------------------- */
 

@@ -72,10 +72,17 @@ typedef struct rpc_server_options {
 } rpc_server_options;
 
 int rpc_server_create(rpc_ctx *ctx, const rpc_server_options *opts, rpc_server **out);
-/* Serves svc: handlers[i] answers svc->methods[i]; a NULL entry answers UNIMPLEMENTED.
- * handlers must hold svc->n_methods entries and outlive the server. Before start only. */
+/* One entry of a service's handler table: the method's name as in the .proto file. */
+typedef struct rpc_method_handler {
+    const char *method;
+    rpc_handler_fn fn;
+} rpc_method_handler;
+
+/* Serves svc with handlers, a table ended by {NULL, NULL}; methods it does not name answer
+ * UNIMPLEMENTED. Returns RC_EINVAL (serving nothing) if an entry names no method of svc.
+ * Before start only. */
 int rpc_server_add_service(rpc_server *srv, const ProtobufCServiceDescriptor *svc,
-                           const rpc_handler_fn *handlers, void *arg);
+                           const rpc_method_handler *handlers, void *arg);
 void rpc_server_set_interceptor(rpc_server *srv, rpc_interceptor_fn fn, void *arg);
 /* Listens on "host:port" (port 0 picks a free one) or "unix:/path". Stores the bound TCP port
  * in *port if port is not NULL (0 for unix sockets). Before start only. RC_EIO if the address

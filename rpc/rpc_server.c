@@ -296,16 +296,24 @@ int rpc_server_create(rpc_ctx *ctx, const rpc_server_options *opts, rpc_server *
 }
 
 int rpc_server_add_service(rpc_server *srv, const ProtobufCServiceDescriptor *svc,
-                           const rpc_handler_fn *handlers, void *arg)
+                           const rpc_method_handler *handlers, void *arg)
 {
     if (srv->started)
         return RC_ESTATE;
-    for (unsigned i = 0; i < svc->n_methods; i++) {
+    for (const rpc_method_handler *h = handlers; h->method; h++) {
+        if (!protobuf_c_service_descriptor_get_method_by_name(svc, h->method)) {
+            RC_ERROR("rpc: %s has no method %s", svc->name, h->method);
+            return RC_EINVAL;
+        }
+    }
+    for (const rpc_method_handler *h = handlers; h->method; h++) {
+        const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(svc, h->method);
+        unsigned i = (unsigned)(md - svc->methods);
         const rpc__path *path = rpc__path_get(srv->ctx, svc, i);
         rpc__method *m = RC_NEW(rpc__method);
         m->svc = svc;
         m->index = i;
-        m->fn = handlers[i];
+        m->fn = h->fn;
         m->arg = arg;
         rc_free(rc_map_put_str(&srv->methods, path->text, m));
     }

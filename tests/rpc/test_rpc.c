@@ -71,7 +71,7 @@ static void handle_echo(rpc_call *call, const ProtobufCMessage *request, void *a
     rpc_reply(call, &reply.base);
 }
 
-static const rpc_handler_fn echo_handlers[] = {handle_echo};
+static const rpc_method_handler echo_handlers[] = {{"Echo", handle_echo}, {NULL, NULL}};
 
 static void setup(int64_t max_message_size, const char *listen_addr)
 {
@@ -380,6 +380,17 @@ static void test_server_restart_with_calls_in_flight(void)
     teardown();
 }
 
+static void test_handler_table_names_checked(void)
+{
+    setup(0, "127.0.0.1:0");
+    rpc_server *other;
+    rpc_server_create(F.ctx, NULL, &other);
+    static const rpc_method_handler bad[] = {{"Echo", handle_echo}, {"Ech0", handle_echo}, {NULL, NULL}};
+    CU_ASSERT_EQUAL(rpc_server_add_service(other, echo_svc, bad, NULL), RC_EINVAL);
+    rpc_server_destroy(other);
+    teardown();
+}
+
 static void test_port_in_use_is_refused(void)
 {
     setup(0, "127.0.0.1:0");
@@ -461,6 +472,7 @@ static const unit_case cases[] = {
     UNIT_CASE(test_metadata_and_interceptor),
     UNIT_CASE(test_server_restart_with_calls_in_flight),
     UNIT_CASE(test_port_in_use_is_refused),
+    UNIT_CASE(test_handler_table_names_checked),
     UNIT_CASE(test_client_destroy_cancels),
 };
 
