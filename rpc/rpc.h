@@ -80,7 +80,9 @@ typedef struct rpc_method_handler {
 
 /* Serves svc with handlers, a table ended by {NULL, NULL}; methods it does not name answer
  * UNIMPLEMENTED. Returns RC_EINVAL (serving nothing) if an entry names no method of svc.
- * Before start only. */
+ * A service may be added several times with tables naming different methods (each with
+ * its own arg): that is how several modules of one daemon share a service. Before start
+ * only. */
 int rpc_server_add_service(rpc_server *srv, const ProtobufCServiceDescriptor *svc,
                            const rpc_method_handler *handlers, void *arg);
 void rpc_server_set_interceptor(rpc_server *srv, rpc_interceptor_fn fn, void *arg);

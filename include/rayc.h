@@ -1,0 +1,232 @@
+/*
+ * rayc.h: the C API of rayc, modelled on Ray's C++ API (ray::Init, ray::Task(f).Remote,
+ * ray::Get / Put / Wait).
+ *
+ *     rayc_init_options opts;
+ *     rayc_init_options_init(&opts);             // address: RAYC_ADDRESS, else a local cluster
+ *     rayc_init(&opts);
+ *     rayc_arg args[] = {RAYC_ARG_VALUE(&x, sizeof(x))};
+ *     rayc_ref ref;
+ *     rayc_submit("square", args, 1, NULL, &ref);  // runs square() somewhere in the cluster
+ *     rayc_object out;
+ *     rayc_get(&ref, 1, -1, &out);               // out.data / out.size, or out.error
+ *     rayc_object_release(&out, 1);
+ *     rayc_ref_release(&ref);
+ *     rayc_shutdown();
+ *
+ * Remote functions are C functions in shared libraries, registered by name with
+ * RAYC_REMOTE(fn) (or rayc_register_function). Workers load every library on the code search
+ * path (rayc_init_options.code_search_path, or RAYC_CODE_SEARCH_PATH: directories or .so
+ * files separated by ':') and look functions up by name.
+ *
+ * Errors are values: a task that failed, a worker that died, an unschedulable request or a
+ * cancelled task still produce an object whose `error` says what happened (with the task's
+ * name and node, or the scheduler's explanation). Functions return 0 or a negative RC_E*
+ * code (rc_err.h: rc_strerror).
+ *
+ * Threads: any user thread may call the API after rayc_init; calls are handed to the core
+ * worker's loop thread. Inside a remote function, the task's context is the calling thread's.
+ */
+#ifndef RAYC_H
+#define RAYC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- identifiers ---------------------------------------------------------------------- */
+
+enum { RAYC_OBJECT_ID_SIZE = 28, RAYC_NODE_ID_SIZE = 28, RAYC_TASK_ID_SIZE = 24, RAYC_JOB_ID_SIZE = 4 };
+
+/* A reference to an object (a task's return value or a put), owned by the process that
+ * created it. Copying the struct does not count as a reference: use rayc_ref_retain for
+ * each extra holder and rayc_ref_release when done; the object is freed cluster-wide once
+ * its owner has no holders and no task still needs it. */
+typedef struct rayc_ref {
+    uint8_t id[RAYC_OBJECT_ID_SIZE];
+} rayc_ref;
+
+/* ---- errors --------------------------------------------------------------------------- */
+
+typedef enum rayc_error {
+    RAYC_OK = 0,
+    RAYC_ERR_TASK_FAILED,     /* the remote function reported an error (rayc_task_fail) */
+    RAYC_ERR_WORKER_DIED,     /* the worker process died; retries (max_retries) ran out */
+    RAYC_ERR_NODE_DIED,       /* the node holding the task or object died */
+    RAYC_ERR_UNSCHEDULABLE,   /* no node can ever run the task: message says why */
+    RAYC_ERR_CANCELLED,       /* rayc_cancel */
+    RAYC_ERR_OBJECT_LOST,     /* every copy of the object is gone */
+    RAYC_ERR_OWNER_DIED,      /* the object's owner is gone */
+    RAYC_ERR_FUNCTION_NOT_FOUND, /* no library on the code search path registers the name */
+    RAYC_ERR_TIMEOUT,         /* rayc_get: not ready within the timeout */
+} rayc_error;
+
+/* The name of an error ("RAYC_ERR_WORKER_DIED"). */
+const char *rayc_error_name(rayc_error e);
+
+/* ---- objects -------------------------------------------------------------------------- */
+
+/* A fetched object: its bytes (read-only; zero-copy from the node's shared memory for large
+ * objects) or an error. Valid until rayc_object_release. */
+typedef struct rayc_object {
+    rayc_error error;
+    const void *data; /* NULL when error != RAYC_OK */
+    size_t size;
+    const char *error_message; /* NULL when error == RAYC_OK */
+    void *internal_;
+} rayc_object;
+
+void rayc_object_release(rayc_object *objects, size_t n);
+
+/* ---- arguments ------------------------------------------------------------------------ */
+
+/* A task argument: bytes (copied at submit) or an object reference (resolved to the
+ * object's bytes before the task runs, as in Ray). */
+typedef struct rayc_arg {
+    const void *data;
+    size_t size;
+    const rayc_ref *ref; /* non-NULL: pass this object instead of data */
+} rayc_arg;
+
+#define RAYC_ARG_VALUE(ptr, len) ((rayc_arg){(ptr), (len), NULL})
+#define RAYC_ARG_REF(refptr) ((rayc_arg){NULL, 0, (refptr)})
+
+/* ---- init ----------------------------------------------------------------------------- */
+
+typedef struct rayc_init_options {
+    /* "host:port" of the cluster's GCS. NULL: RAYC_ADDRESS, else start a local cluster (a
+     * GCS and one raylet with the resources below) that ends with rayc_shutdown. */
+    const char *address;
+    const char *namespace_;       /* Ray namespace of the job; NULL: anonymous */
+    const char *code_search_path; /* NULL: RAYC_CODE_SEARCH_PATH */
+    /* Local cluster only (< 0: detect). */
+    double num_cpus;
+    double num_gpus;
+    const char *resources_json;   /* custom resources of the local node, e.g. {"A": 1} */
+} rayc_init_options;
+
+void rayc_init_options_init(rayc_init_options *opts);
+int rayc_init(const rayc_init_options *opts);
+/* Releases everything the job holds and disconnects (stopping a local cluster). */
+void rayc_shutdown(void);
+int rayc_is_initialized(void);
+
+/* ---- tasks ---------------------------------------------------------------------------- */
+
+typedef enum rayc_strategy {
+    RAYC_STRATEGY_DEFAULT = 0, /* Ray's hybrid policy */
+    RAYC_STRATEGY_SPREAD,
+    RAYC_STRATEGY_NODE_AFFINITY, /* node_id, soft */
+    RAYC_STRATEGY_COST,          /* cheapest feasible node by price per hour */
+} rayc_strategy;
+
+enum { RAYC_MAX_TASK_RESOURCES = 8 };
+
+typedef struct rayc_resource {
+    const char *name;
+    double amount;
+} rayc_resource;
+
+typedef struct rayc_task_options {
+    double num_cpus;            /* default 1 */
+    double num_gpus;            /* default 0; fractions (< 1) share a GPU */
+    uint64_t gpu_memory;        /* bytes each GPU must have; 0: any */
+    rayc_resource resources[RAYC_MAX_TASK_RESOURCES]; /* custom resources */
+    size_t n_resources;
+    const char *accelerator_type; /* e.g. "A100" */
+    const char *label_selector;   /* e.g. "region: in(us,eu), zone: !z1" */
+    rayc_strategy strategy;
+    uint8_t node_id[RAYC_NODE_ID_SIZE]; /* RAYC_STRATEGY_NODE_AFFINITY */
+    int soft;                           /* affinity may fall back to other nodes */
+    int max_retries;     /* system failures retried; default 3; -1: forever */
+    int retry_exceptions; /* also retry when the function reports an error */
+    int num_returns;     /* default 1 */
+    const char *name;    /* shown in errors; default: the function name */
+} rayc_task_options;
+
+void rayc_task_options_init(rayc_task_options *opts);
+
+/* Submits fn_name(args) and stores num_returns references in out_refs (the caller holds
+ * one reference to each). opts NULL: defaults. Returns 0, or RC_EINVAL with nothing
+ * submitted (bad options: the message is logged and rayc_last_error tells it). */
+int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const rayc_task_options *opts,
+                rayc_ref *out_refs);
+
+/* Stores a copy of data as an object owned by this process. */
+int rayc_put(const void *data, size_t size, rayc_ref *out);
+
+/* Fetches n objects, waiting up to timeout_ms (-1: forever). Returns 0 when every object
+ * is ready (each out[i] holds its bytes or its error) or RC_ETIMEDOUT (the ready ones are
+ * filled, the others have error RAYC_ERR_TIMEOUT). Release out with rayc_object_release. */
+int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_object *out);
+
+/* Waits until num_returns of the n objects are ready or timeout_ms passes (-1: forever);
+ * ready_mask[i] is set to 1 for ready objects. With fetch_local, ready means also copied
+ * to this node. Returns 0 (also on timeout: count the mask). */
+int rayc_wait(const rayc_ref *refs, size_t n, size_t num_returns, int64_t timeout_ms, int fetch_local,
+              uint8_t *ready_mask);
+
+/* Cancels the task that produces ref: a queued task never runs; a running one is
+ * interrupted only with force (its worker is killed). Its result becomes RAYC_ERR_CANCELLED. */
+int rayc_cancel(const rayc_ref *ref, int force);
+
+void rayc_ref_retain(const rayc_ref *ref);
+void rayc_ref_release(const rayc_ref *ref);
+/* Hex text of a reference's object ID (57 bytes with the NUL). */
+char *rayc_ref_hex(const rayc_ref *ref, char *buf);
+
+/* The message of the last API error of this thread ("" if none). */
+const char *rayc_last_error(void);
+
+/* ---- remote functions ----------------------------------------------------------------- */
+
+typedef struct rayc_task_ctx rayc_task_ctx;
+
+/* A remote function: args are the resolved arguments (bytes; an argument whose object is an
+ * error never reaches the function: the task fails with that error). It sets its results
+ * with rayc_return and returns 0, or reports failure with rayc_task_fail (or a non-zero
+ * return) and returns non-zero. */
+typedef int (*rayc_remote_fn)(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs);
+
+/* Sets return value index (0-based, < num_returns) to a copy of data. */
+int rayc_return(rayc_task_ctx *ctx, int index, const void *data, size_t size);
+/* Fails the task with a message (printf-style); the caller's get sees RAYC_ERR_TASK_FAILED
+ * with the message, the task's name and its node. Returns -1 for `return rayc_task_fail(...)`. */
+int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Registers fn under name for this process (workers register what their libraries
+ * declare with RAYC_REMOTE when loaded). Returns 0 or RC_EEXIST. */
+int rayc_register_function(const char *name, rayc_remote_fn fn);
+
+#define RAYC_REMOTE(fn)                                                                         \
+    __attribute__((constructor)) static void rayc__register_##fn(void)                         \
+    {                                                                                           \
+        rayc_register_function(#fn, fn);                                                        \
+    }
+
+/* ---- inside a task -------------------------------------------------------------------- */
+
+/* The GPU instances of the current task's lease (what CUDA_VISIBLE_DEVICES lists). Stores
+ * up to max indices in ids and returns how many there are (0 outside tasks). */
+int rayc_get_gpu_ids(int *ids, int max);
+
+typedef struct rayc_runtime_context {
+    uint8_t node_id[RAYC_NODE_ID_SIZE];
+    uint8_t job_id[RAYC_JOB_ID_SIZE];
+    uint8_t task_id[RAYC_TASK_ID_SIZE]; /* zero outside tasks */
+    uint8_t worker_id[28];
+    const char *task_name;              /* NULL outside tasks; valid during the task */
+    double num_cpus, num_gpus;          /* assigned to the current task */
+    int in_task;
+} rayc_runtime_context;
+
+int rayc_get_runtime_context(rayc_runtime_context *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
