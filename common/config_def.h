@@ -29,3 +29,8 @@ X(INT, maximum_gcs_dead_node_cached_count, 1000, "dead node records kept before 
 /* RPC. */
 X(INT, max_grpc_message_size, 512 * 1024 * 1024, "largest gRPC message accepted, in bytes")
 X(INT, grpc_server_outstanding_requests, 64, "calls a server keeps requested from gRPC at once")
+/* Core worker (task submission, objects). */
+X(INT, max_direct_call_object_size, 100 * 1024, "objects up to this size travel inline in RPCs instead of the object store")
+X(INT, max_tasks_in_flight_per_worker, 4, "tasks an owner pushes to one leased worker before waiting for replies")
+X(INT, max_pending_lease_requests_per_scheduling_category, 10, "lease requests an owner keeps out per task shape")
+X(INT, task_retry_delay_ms, 0, "pause before a failed task is submitted again")
