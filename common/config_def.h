@@ -34,3 +34,11 @@ X(INT, max_direct_call_object_size, 100 * 1024, "objects up to this size travel 
 X(INT, max_tasks_in_flight_per_worker, 4, "tasks an owner pushes to one leased worker before waiting for replies")
 X(INT, max_pending_lease_requests_per_scheduling_category, 10, "lease requests an owner keeps out per task shape")
 X(INT, task_retry_delay_ms, 0, "pause before a failed task is submitted again")
+/* Leases and workers. */
+X(INT, worker_register_timeout_ms, 60000, "a started worker that has not registered by then is killed and its lease fails (Ray: worker_register_timeout_seconds)")
+X(INT, maximum_startup_concurrency, 0, "workers a raylet starts at once; 0: the node's CPU count, at least 1")
+X(BOOL, prestart_worker_first_driver, 1, "on a job's first lease, start CPU workers for it up to the node's CPU count in the background")
+X(INT, num_workers_soft_limit, -1, "workers a raylet keeps even when idle; -1: the node's CPU count")
+X(INT, idle_worker_timeout_ms, 1000, "an idle worker beyond num_workers_soft_limit is killed after this long (Ray: idle_worker_killing_time_threshold_ms)")
+X(INT, unschedulable_task_timeout_ms, 10000, "a lease no node could ever hold fails after waiting this long for a node that can")
+X(INT, raylet_cluster_view_poll_ms, 500, "how often a raylet reads the other nodes' available resources from the GCS for spillback")
