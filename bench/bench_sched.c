@@ -22,7 +22,7 @@
 #include "bench.h"
 #include "rc_alloc.h"
 #include "rc_time.h"
-#include "sched.h"
+#include "rayc_sched.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 

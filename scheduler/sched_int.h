@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "rc_map.h"
-#include "sched.h"
+#include "rayc_sched.h"
 
 /* A list of nodes with O(1) append and swap-remove (an index bucket). */
 typedef struct sched__list {

@@ -79,6 +79,19 @@ size_t sched_selector_count(const sched_selector *s)
     return s ? s->n : 0;
 }
 
+int sched_selector_constraint(const sched_selector *s, size_t i, const char **key, sched_label_op *op,
+                              const char *const **values, size_t *n_values)
+{
+    if (!s || i >= s->n)
+        return RC_ERANGE;
+    const sched__constraint *c = &s->c[i];
+    *key = c->key;
+    *op = c->op;
+    *values = (const char *const *)c->values;
+    *n_values = c->n_values;
+    return 0;
+}
+
 static int is_alnum(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');

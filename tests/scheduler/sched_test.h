@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sched.h"
+#include "rayc_sched.h"
 #include "sched_int.h"
 #include "unit.h"
 

@@ -1,5 +1,5 @@
 /*
- * sched.h: rayc's scheduler library, the decision-making core that raylets (task leases,
+ * rayc_sched.h: rayc's scheduler library, the decision-making core that raylets (task leases,
  * spillback) and the GCS (actors, placement groups) share. ARCHITECTURE §7.
  *
  * What it holds:
@@ -135,6 +135,10 @@ int sched_selector_add_expr(sched_selector *s, const char *key, sched_label_op o
 int sched_selector_parse(const char *text, sched_selector **out, sched_err *err);
 /* Number of constraints. */
 size_t sched_selector_count(const sched_selector *s);
+/* Constraint i (< sched_selector_count) of s: its key, operator and values (borrowed from s,
+ * valid while s lives). Returns 0 or RC_ERANGE. */
+int sched_selector_constraint(const sched_selector *s, size_t i, const char **key, sched_label_op *op,
+                              const char *const **values, size_t *n_values);
 /* Writes the selector in the text form sched_selector_parse reads ("region: in(us,eu)")
  * into buf (truncated to len). Returns buf. */
 char *sched_selector_format(const sched_selector *s, char *buf, size_t len);

@@ -1,0 +1,718 @@
+/*
+ * The public C API (include/rayc.h): argument checking and the hand-off of each call to
+ * the loop thread. Submissions, puts and reference changes are posted without waiting
+ * (their IDs are made on the calling thread), so a loop of rayc_submit costs no thread
+ * round trip; gets of ready objects are served from the memory store directly. Only gets
+ * and waits that must wait block the calling thread.
+ *
+ * Any user thread after rayc_init; rayc_init and rayc_shutdown from one thread, with no
+ * other API call in progress.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_int.h"
+#include "rc_alloc.h"
+#include "rc_config.h"
+#include "rc_err.h"
+#include "rc_log.h"
+#include "rayc_sched.h"
+
+static core_worker core__instance;
+static __thread char core__last_error[1024];
+
+static int core__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int core__fail(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(core__last_error, sizeof(core__last_error), fmt, ap);
+    va_end(ap);
+    RC_WARN("rayc: %s", core__last_error);
+    return rc;
+}
+
+const char *rayc_last_error(void)
+{
+    return core__last_error;
+}
+
+const char *rayc_error_name(rayc_error e)
+{
+    static const char *names[] = {
+        "RAYC_OK",         "RAYC_ERR_TASK_FAILED", "RAYC_ERR_WORKER_DIED", "RAYC_ERR_NODE_DIED",
+        "RAYC_ERR_UNSCHEDULABLE", "RAYC_ERR_CANCELLED", "RAYC_ERR_OBJECT_LOST", "RAYC_ERR_OWNER_DIED",
+        "RAYC_ERR_FUNCTION_NOT_FOUND", "RAYC_ERR_TIMEOUT",
+    };
+    return (unsigned)e < RC_ARRAY_LEN(names) ? names[e] : "RAYC_ERR_UNKNOWN";
+}
+
+rayc_error core_error_from_type(Ray__Rpc__ErrorType t)
+{
+    switch (t) {
+    case RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION:
+        return RAYC_ERR_TASK_FAILED;
+    case RAY__RPC__ERROR_TYPE__WORKER_DIED:
+        return RAYC_ERR_WORKER_DIED;
+    case RAY__RPC__ERROR_TYPE__NODE_DIED:
+    case RAY__RPC__ERROR_TYPE__LOCAL_RAYLET_DIED:
+        return RAYC_ERR_NODE_DIED;
+    case RAY__RPC__ERROR_TYPE__TASK_UNSCHEDULABLE_ERROR:
+        return RAYC_ERR_UNSCHEDULABLE;
+    case RAY__RPC__ERROR_TYPE__TASK_CANCELLED:
+        return RAYC_ERR_CANCELLED;
+    case RAY__RPC__ERROR_TYPE__OWNER_DIED:
+        return RAYC_ERR_OWNER_DIED;
+    default:
+        return RAYC_ERR_OBJECT_LOST;
+    }
+}
+
+Ray__Rpc__ErrorType core_error_to_type(rayc_error e)
+{
+    switch (e) {
+    case RAYC_ERR_TASK_FAILED:
+    case RAYC_ERR_FUNCTION_NOT_FOUND:
+        return RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION;
+    case RAYC_ERR_WORKER_DIED:
+        return RAY__RPC__ERROR_TYPE__WORKER_DIED;
+    case RAYC_ERR_NODE_DIED:
+        return RAY__RPC__ERROR_TYPE__NODE_DIED;
+    case RAYC_ERR_UNSCHEDULABLE:
+        return RAY__RPC__ERROR_TYPE__TASK_UNSCHEDULABLE_ERROR;
+    case RAYC_ERR_CANCELLED:
+        return RAY__RPC__ERROR_TYPE__TASK_CANCELLED;
+    case RAYC_ERR_OWNER_DIED:
+        return RAY__RPC__ERROR_TYPE__OWNER_DIED;
+    default:
+        return RAY__RPC__ERROR_TYPE__OBJECT_LOST;
+    }
+}
+
+/* ---- init ----------------------------------------------------------------------------- */
+
+void rayc_init_options_init(rayc_init_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->num_cpus = -1;
+    opts->num_gpus = -1;
+}
+
+int rayc_is_initialized(void)
+{
+    return core__cw != NULL;
+}
+
+/* The put task ID: puts of this process get IDs under it (index from 2^31 up, far from
+ * any task's return indices). */
+static void core__ids_init(core_worker *cw)
+{
+    memcpy(cw->put_task_id, cw->task_prefix, 8);
+    memcpy(cw->put_task_id + 8, "put", 3);
+    memcpy(cw->put_task_id + RC_TASK_ID_SIZE - RC_JOB_ID_SIZE, cw->job_id, RC_JOB_ID_SIZE);
+}
+
+static int core__init(const rayc_init_options *opts, int is_worker, const char *raylet_socket, const uint8_t *worker_id,
+                      const uint8_t *node_id, const char *node_ip, const char *gcs_address, const uint8_t *job_id)
+{
+    if (core__cw)
+        return core__fail(RC_ESTATE, "rayc_init: already initialized");
+    rc_config_init();
+    rc_log_set_tag(is_worker ? "worker" : "driver");
+    core_worker *cw = &core__instance;
+    memset(cw, 0, sizeof(*cw));
+    core__cw = cw;
+    const char *path = opts && opts->code_search_path ? opts->code_search_path : getenv("RAYC_CODE_SEARCH_PATH");
+    snprintf(cw->code_search_path, sizeof(cw->code_search_path), "%s", path ? path : "");
+    snprintf(cw->namespace_, sizeof(cw->namespace_), "%s", opts && opts->namespace_ ? opts->namespace_ : "");
+    if (job_id)
+        memcpy(cw->job_id, job_id, RC_JOB_ID_SIZE);
+    const char *address = gcs_address ? gcs_address : opts && opts->address ? opts->address : getenv("RAYC_ADDRESS");
+    if (address && *address) {
+        snprintf(cw->gcs_address, sizeof(cw->gcs_address), "%s", address);
+    } else if (core_local_cluster_start(cw, opts, cw->gcs_address, sizeof(cw->gcs_address)) < 0) {
+        core__cw = NULL;
+        return core__fail(RC_EUNAVAIL, "rayc_init: could not start a local cluster (see stderr)");
+    }
+    int rc = core_start(cw, opts, is_worker, raylet_socket, worker_id, node_id, node_ip);
+    if (rc < 0) {
+        core_local_cluster_stop(cw);
+        core__cw = NULL;
+        return core__fail(rc, "rayc_init: cannot join the cluster at %s", cw->gcs_address);
+    }
+    core__ids_init(cw);
+    return 0;
+}
+
+int rayc_init(const rayc_init_options *opts)
+{
+    return core__init(opts, 0, NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
+int core_worker_init(const char *gcs_address, const char *raylet_socket, const uint8_t *worker_id,
+                     const uint8_t *node_id, const char *node_ip, const uint8_t *job_id, const char *code_search_path)
+{
+    rayc_init_options opts;
+    rayc_init_options_init(&opts);
+    opts.code_search_path = code_search_path;
+    return core__init(&opts, 1, raylet_socket, worker_id, node_id, node_ip, gcs_address, job_id);
+}
+
+void rayc_shutdown(void)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return;
+    core_stop(cw);
+    core_local_cluster_stop(cw);
+    core__cw = NULL;
+}
+
+/* ---- references ----------------------------------------------------------------------- */
+
+typedef struct core__ref_op {
+    core_op op;
+    uint8_t id[RC_OBJECT_ID_SIZE];
+    int64_t delta;
+} core__ref_op;
+
+static void core__run_ref(core_worker *cw, core_op *op)
+{
+    core__ref_op *r = (core__ref_op *)op;
+    core_ref_add_local(cw, r->id, r->delta);
+    rc_free(r);
+}
+
+static void core__post_ref(const rayc_ref *ref, int64_t delta)
+{
+    core_worker *cw = core__cw;
+    if (!cw || !ref)
+        return;
+    core__ref_op *op = RC_NEW(core__ref_op);
+    op->op.run = core__run_ref;
+    memcpy(op->id, ref->id, RC_OBJECT_ID_SIZE);
+    op->delta = delta;
+    core_post(cw, &op->op);
+}
+
+void rayc_ref_retain(const rayc_ref *ref)
+{
+    core__post_ref(ref, 1);
+}
+
+void rayc_ref_release(const rayc_ref *ref)
+{
+    core__post_ref(ref, -1);
+}
+
+char *rayc_ref_hex(const rayc_ref *ref, char *buf)
+{
+    return rc_id_hex(ref->id, RAYC_OBJECT_ID_SIZE, buf);
+}
+
+/* ---- put ------------------------------------------------------------------------------ */
+
+typedef struct core__put_op {
+    core_op op;
+    uint8_t id[RC_OBJECT_ID_SIZE];
+    core_value *value;
+    int in_plasma;
+    uint64_t size;
+} core__put_op;
+
+static void core__run_put(core_worker *cw, core_op *op)
+{
+    core__put_op *p = (core__put_op *)op;
+    core_ref *r = core_ref_create(cw, p->id);
+    r->local_refs = 1;
+    if (p->value)
+        core_memstore_put(&cw->memstore, p->id, p->value);
+    core_ref_set_ready(cw, r, p->in_plasma, p->in_plasma ? cw->node_id : NULL, p->size);
+    rc_free(p);
+}
+
+static void core__new_put_id(core_worker *cw, uint8_t *id)
+{
+    memcpy(id, cw->put_task_id, RC_TASK_ID_SIZE);
+    uint32_t index = 0x80000000u + atomic_fetch_add((_Atomic uint32_t *)&cw->put_counter, 1);
+    memcpy(id + RC_TASK_ID_SIZE, &index, 4);
+}
+
+int rayc_put(const void *data, size_t size, rayc_ref *out)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return core__fail(RC_ESTATE, "rayc_put: call rayc_init first");
+    if (!out || (size && !data))
+        return core__fail(RC_EINVAL, "rayc_put: data and out are required");
+    core__put_op *op = RC_NEW(core__put_op);
+    op->op.run = core__run_put;
+    core__new_put_id(cw, op->id);
+    op->size = size;
+    if (size > (size_t)rc_cfg.max_direct_call_object_size && cw->store_base) {
+        /* Large: straight into this node's shared memory, zero copies after this one. */
+        Rayc__Rpc__CreateObjectRequest creq = RAYC__RPC__CREATE_OBJECT_REQUEST__INIT;
+        creq.worker_id.data = cw->worker_id;
+        creq.worker_id.len = RC_WORKER_ID_SIZE;
+        creq.object_id.data = op->id;
+        creq.object_id.len = RC_OBJECT_ID_SIZE;
+        creq.data_size = size;
+        creq.owner_address = &cw->address;
+        ProtobufCMessage *reply = NULL;
+        char err[300] = "";
+        if (core_call_raylet_from_thread(cw, "CreateObject", &creq.base, &reply, err, sizeof(err)) != GRPC_STATUS_OK) {
+            rc_free(op);
+            return core__fail(RC_ENOSPC, "rayc_put: cannot store %zu bytes: %s", size, err);
+        }
+        uint64_t offset = ((Rayc__Rpc__CreateObjectReply *)reply)->offset;
+        rpc_msg_free(reply);
+        memcpy(cw->store_base + offset, data, size);
+        Rayc__Rpc__SealObjectRequest sreq = RAYC__RPC__SEAL_OBJECT_REQUEST__INIT;
+        sreq.worker_id = creq.worker_id;
+        sreq.object_id = creq.object_id;
+        if (core_call_raylet_from_thread(cw, "SealObject", &sreq.base, &reply, err, sizeof(err)) != GRPC_STATUS_OK) {
+            rc_free(op);
+            return core__fail(RC_EIO, "rayc_put: cannot seal the object: %s", err);
+        }
+        rpc_msg_free(reply);
+        op->in_plasma = 1;
+    } else {
+        op->value = core_value_new_bytes(data, size);
+    }
+    memcpy(out->id, op->id, RC_OBJECT_ID_SIZE);
+    core_post(cw, &op->op);
+    return 0;
+}
+
+/* ---- submit --------------------------------------------------------------------------- */
+
+void rayc_task_options_init(rayc_task_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->num_cpus = 1;
+    o->max_retries = 3;
+    o->num_returns = 1;
+    o->strategy = RAYC_STRATEGY_DEFAULT;
+}
+
+typedef struct core__submit_op {
+    core_op op;
+    core_task *task;
+} core__submit_op;
+
+static void core__run_submit(core_worker *cw, core_op *op)
+{
+    core__submit_op *s = (core__submit_op *)op;
+    core_submit_task(cw, s->task);
+    rc_free(s);
+}
+
+/* Ray's rule for task resources: amounts above 1 must be whole; checked with the
+ * scheduler's own validation so the messages match what raylets would say. */
+static int core__check_amount(const char *name, double v)
+{
+    sched_amount a;
+    sched_err err;
+    if (sched_amount_from_double(name, v, &a, &err) < 0)
+        return core__fail(RC_EINVAL, "rayc_submit: %s", err.msg);
+    return 0;
+}
+
+static Ray__Rpc__TaskSpec__RequiredResourcesEntry *core__resource(const char *name, double v)
+{
+    Ray__Rpc__TaskSpec__RequiredResourcesEntry *e = rc_malloc(sizeof(*e));
+    ray__rpc__task_spec__required_resources_entry__init(e);
+    e->key = rc_strdup(name);
+    e->value = v;
+    return e;
+}
+
+/* Converts the selector text into Ray's LabelSelector. */
+static int core__label_selector(const char *text, Ray__Rpc__LabelSelector **out)
+{
+    sched_selector *sel;
+    sched_err err;
+    if (sched_selector_parse(text, &sel, &err) < 0)
+        return core__fail(RC_EINVAL, "rayc_submit: bad label_selector: %s", err.msg);
+    size_t n = sched_selector_count(sel);
+    Ray__Rpc__LabelSelector *ls = rc_malloc(sizeof(*ls));
+    ray__rpc__label_selector__init(ls);
+    ls->label_constraints = rc_calloc(n ? n : 1, sizeof(*ls->label_constraints));
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        sched_label_op op;
+        const char *const *values;
+        size_t nv;
+        sched_selector_constraint(sel, i, &key, &op, &values, &nv);
+        Ray__Rpc__LabelSelectorConstraint *c = rc_malloc(sizeof(*c));
+        ray__rpc__label_selector_constraint__init(c);
+        c->label_key = rc_strdup(key);
+        c->operator_ = op == SCHED_LABEL_NOT_IN ? RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_NOT_IN
+                                                : RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_IN;
+        c->label_values = rc_calloc(nv ? nv : 1, sizeof(char *));
+        for (size_t k = 0; k < nv; k++)
+            c->label_values[k] = rc_strdup(values[k]);
+        c->n_label_values = nv;
+        ls->label_constraints[ls->n_label_constraints++] = c;
+    }
+    sched_selector_free(sel);
+    *out = ls;
+    return 0;
+}
+
+int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const rayc_task_options *opts,
+                rayc_ref *out_refs)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return core__fail(RC_ESTATE, "rayc_submit: call rayc_init first");
+    if (!fn_name || !*fn_name || !out_refs || (nargs && !args))
+        return core__fail(RC_EINVAL, "rayc_submit: a function name and out_refs are required");
+    rayc_task_options defaults;
+    if (!opts) {
+        rayc_task_options_init(&defaults);
+        opts = &defaults;
+    }
+    if (opts->num_returns < 1 || opts->num_returns > 1024)
+        return core__fail(RC_EINVAL, "rayc_submit: num_returns must be 1..1024, not %d", opts->num_returns);
+    if (core__check_amount("CPU", opts->num_cpus) < 0 || core__check_amount("GPU", opts->num_gpus) < 0)
+        return RC_EINVAL;
+    if (opts->n_resources > RAYC_MAX_TASK_RESOURCES)
+        return core__fail(RC_EINVAL, "rayc_submit: at most %d custom resources", RAYC_MAX_TASK_RESOURCES);
+    for (size_t i = 0; i < opts->n_resources; i++) {
+        const char *name = opts->resources[i].name;
+        if (!name || !*name || !strcmp(name, "CPU") || !strcmp(name, "GPU") || !strcmp(name, "memory"))
+            return core__fail(RC_EINVAL, "rayc_submit: resource '%s' is not a custom resource (use num_cpus, "
+                                         "num_gpus)", name ? name : "");
+        if (core__check_amount(name, opts->resources[i].amount) < 0)
+            return RC_EINVAL;
+    }
+    for (size_t i = 0; i < nargs; i++)
+        if (!args[i].ref && args[i].size && !args[i].data)
+            return core__fail(RC_EINVAL, "rayc_submit: argument %zu has a size but no data", i);
+
+    Ray__Rpc__TaskSpec *spec = rc_malloc(sizeof(*spec));
+    ray__rpc__task_spec__init(spec);
+    Ray__Rpc__LabelSelector *selector = NULL;
+    if (opts->label_selector && *opts->label_selector && core__label_selector(opts->label_selector, &selector) < 0) {
+        rc_free(spec);
+        return RC_EINVAL;
+    }
+    core_task *t = RC_NEW(core_task);
+    t->spec = spec;
+    /* Task ID: 8 unique bytes, 12 zero bytes (no actor), the 4-byte job ID. */
+    uint64_t counter = atomic_fetch_add((_Atomic uint64_t *)&cw->task_counter, 1);
+    uint8_t unique[8];
+    memcpy(unique, cw->task_prefix, 8);
+    for (int i = 0; i < 8; i++)
+        unique[i] ^= (uint8_t)(counter >> (8 * i));
+    memcpy(t->task_id, unique, 8);
+    memcpy(t->task_id + RC_TASK_ID_SIZE - RC_JOB_ID_SIZE, cw->job_id, RC_JOB_ID_SIZE);
+    t->retries_left = opts->max_retries;
+    t->retry_exceptions = opts->retry_exceptions;
+
+    spec->type = RAY__RPC__TASK_TYPE__NORMAL_TASK;
+    spec->name = rc_strdup(opts->name && *opts->name ? opts->name : fn_name);
+    spec->language = RAY__RPC__LANGUAGE__CPP;
+    spec->function_descriptor = rc_malloc(sizeof(*spec->function_descriptor));
+    ray__rpc__function_descriptor__init(spec->function_descriptor);
+    spec->function_descriptor->function_descriptor_case =
+        RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR;
+    spec->function_descriptor->cpp_function_descriptor = rc_malloc(sizeof(Ray__Rpc__CppFunctionDescriptor));
+    ray__rpc__cpp_function_descriptor__init(spec->function_descriptor->cpp_function_descriptor);
+    spec->function_descriptor->cpp_function_descriptor->function_name = rc_strdup(fn_name);
+    spec->job_id.data = rc_memdup(cw->job_id, RC_JOB_ID_SIZE);
+    spec->job_id.len = RC_JOB_ID_SIZE;
+    spec->task_id.data = rc_memdup(t->task_id, RC_TASK_ID_SIZE);
+    spec->task_id.len = RC_TASK_ID_SIZE;
+    spec->caller_id.data = rc_memdup(cw->worker_id, RC_WORKER_ID_SIZE);
+    spec->caller_id.len = RC_WORKER_ID_SIZE;
+    spec->caller_address = (Ray__Rpc__Address *)rpc_msg_dup(&cw->address.base);
+    spec->num_returns = (uint64_t)opts->num_returns;
+    spec->max_retries = opts->max_retries;
+    spec->retry_exceptions = opts->retry_exceptions;
+    spec->label_selector = selector;
+
+    /* Resources: CPU and GPU as Ray names them, custom ones, accelerator_type as Ray's
+     * tiny implicit resource. */
+    spec->required_resources = rc_calloc(RAYC_MAX_TASK_RESOURCES + 4, sizeof(*spec->required_resources));
+    if (opts->num_cpus > 0)
+        spec->required_resources[spec->n_required_resources++] = core__resource("CPU", opts->num_cpus);
+    if (opts->num_gpus > 0)
+        spec->required_resources[spec->n_required_resources++] = core__resource("GPU", opts->num_gpus);
+    for (size_t i = 0; i < opts->n_resources; i++)
+        if (opts->resources[i].amount > 0)
+            spec->required_resources[spec->n_required_resources++] =
+                core__resource(opts->resources[i].name, opts->resources[i].amount);
+    if (opts->accelerator_type && *opts->accelerator_type) {
+        char name[128];
+        snprintf(name, sizeof(name), "accelerator_type:%s", opts->accelerator_type);
+        spec->required_resources[spec->n_required_resources++] = core__resource(name, 0.001);
+    }
+
+    spec->scheduling_strategy = rc_malloc(sizeof(*spec->scheduling_strategy));
+    ray__rpc__scheduling_strategy__init(spec->scheduling_strategy);
+    Ray__Rpc__SchedulingStrategy *ss = spec->scheduling_strategy;
+    if (opts->strategy == RAYC_STRATEGY_SPREAD) {
+        ss->scheduling_strategy_case = RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_SPREAD_SCHEDULING_STRATEGY;
+        ss->spread_scheduling_strategy = rc_malloc(sizeof(Ray__Rpc__SpreadSchedulingStrategy));
+        ray__rpc__spread_scheduling_strategy__init(ss->spread_scheduling_strategy);
+    } else if (opts->strategy == RAYC_STRATEGY_NODE_AFFINITY) {
+        ss->scheduling_strategy_case =
+            RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_AFFINITY_SCHEDULING_STRATEGY;
+        Ray__Rpc__NodeAffinitySchedulingStrategy *na = rc_malloc(sizeof(*na));
+        ray__rpc__node_affinity_scheduling_strategy__init(na);
+        na->node_id.data = rc_memdup(opts->node_id, RAYC_NODE_ID_SIZE);
+        na->node_id.len = RAYC_NODE_ID_SIZE;
+        na->soft = opts->soft;
+        ss->node_affinity_scheduling_strategy = na;
+    } else {
+        ss->scheduling_strategy_case = RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_DEFAULT_SCHEDULING_STRATEGY;
+        ss->default_scheduling_strategy = rc_malloc(sizeof(Ray__Rpc__DefaultSchedulingStrategy));
+        ray__rpc__default_scheduling_strategy__init(ss->default_scheduling_strategy);
+    }
+    if (opts->strategy == RAYC_STRATEGY_COST || opts->gpu_memory) {
+        spec->rayc_extras = rc_malloc(sizeof(*spec->rayc_extras));
+        rayc__rpc__scheduling_extras__init(spec->rayc_extras);
+        spec->rayc_extras->cost_strategy = opts->strategy == RAYC_STRATEGY_COST;
+        spec->rayc_extras->gpu_memory = opts->gpu_memory;
+    }
+
+    spec->args = rc_calloc(nargs ? nargs : 1, sizeof(*spec->args));
+    for (size_t i = 0; i < nargs; i++) {
+        Ray__Rpc__TaskArg *a = rc_malloc(sizeof(*a));
+        ray__rpc__task_arg__init(a);
+        if (args[i].ref) {
+            a->object_ref = rc_malloc(sizeof(*a->object_ref));
+            ray__rpc__object_reference__init(a->object_ref);
+            a->object_ref->object_id.data = rc_memdup(args[i].ref->id, RC_OBJECT_ID_SIZE);
+            a->object_ref->object_id.len = RC_OBJECT_ID_SIZE;
+            a->object_ref->owner_address = (Ray__Rpc__Address *)rpc_msg_dup(&cw->address.base);
+        } else {
+            a->data.data = rc_memdup(args[i].data ? args[i].data : "", args[i].size);
+            a->data.len = args[i].size;
+            a->is_inlined = 1;
+        }
+        spec->args[spec->n_args++] = a;
+    }
+    for (int i = 0; i < opts->num_returns; i++) {
+        memcpy(out_refs[i].id, t->task_id, RC_TASK_ID_SIZE);
+        uint32_t index = (uint32_t)i + 1;
+        memcpy(out_refs[i].id + RC_TASK_ID_SIZE, &index, 4);
+    }
+    core__submit_op *op = RC_NEW(core__submit_op);
+    op->op.run = core__run_submit;
+    op->task = t;
+    core_post(cw, &op->op);
+    return 0;
+}
+
+/* ---- get / wait ----------------------------------------------------------------------- */
+
+typedef struct core__get_op {
+    core_op op;
+    core_get *g;
+} core__get_op;
+
+static void core__run_get(core_worker *cw, core_op *op)
+{
+    core__get_op *o = (core__get_op *)op;
+    core_get_start(cw, o->g);
+    rc_free(o);
+}
+
+static void core__blocked_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    (void)st;
+    (void)arg;
+    rpc_msg_free(reply);
+}
+
+typedef struct core__blocked_op {
+    core_op op;
+    int blocked;
+} core__blocked_op;
+
+static void core__run_blocked(core_worker *cw, core_op *op)
+{
+    core__blocked_op *b = (core__blocked_op *)op;
+    ProtobufCBinaryData id = {RC_WORKER_ID_SIZE, cw->worker_id};
+    if (b->blocked) {
+        Rayc__Rpc__NotifyTaskBlockedRequest req = RAYC__RPC__NOTIFY_TASK_BLOCKED_REQUEST__INIT;
+        req.worker_id = id;
+        rpc_client_call(cw->raylet_local, &rayc__rpc__local_raylet_service__descriptor, "NotifyTaskBlocked", &req.base,
+                        rc_cfg.gcs_rpc_timeout_ms, core__blocked_sent, NULL);
+    } else {
+        Rayc__Rpc__NotifyTaskUnblockedRequest req = RAYC__RPC__NOTIFY_TASK_UNBLOCKED_REQUEST__INIT;
+        req.worker_id = id;
+        rpc_client_call(cw->raylet_local, &rayc__rpc__local_raylet_service__descriptor, "NotifyTaskUnblocked",
+                        &req.base, rc_cfg.gcs_rpc_timeout_ms, core__blocked_sent, NULL);
+    }
+    rc_free(b);
+}
+
+static void core__notify_blocked(core_worker *cw, int blocked)
+{
+    core__blocked_op *b = RC_NEW(core__blocked_op);
+    b->op.run = core__run_blocked;
+    b->blocked = blocked;
+    core_post(cw, &b->op);
+}
+
+/* Runs g on the loop and waits; a task thread lends its CPUs back while it waits. */
+static int core__run_and_wait(core_worker *cw, core_get *g)
+{
+    core_waiter w;
+    core_waiter_init(&w);
+    g->waiter = &w;
+    atomic_fetch_add(&g->refs, 1); /* the op's reference */
+    core__get_op *op = RC_NEW(core__get_op);
+    op->op.run = core__run_get;
+    op->g = g;
+    int in_task = cw->is_worker && core_exec_in_task();
+    if (in_task)
+        core__notify_blocked(cw, 1);
+    core_post(cw, &op->op);
+    int rc = core_waiter_wait(&w);
+    if (in_task)
+        core__notify_blocked(cw, 0);
+    core_waiter_destroy(&w);
+    return rc;
+}
+
+static void core__fill_object(rayc_object *o, core_value *v)
+{
+    memset(o, 0, sizeof(*o));
+    if (!v) {
+        o->error = RAYC_ERR_TIMEOUT;
+        o->error_message = "the object was not ready before the timeout";
+        return;
+    }
+    o->internal_ = v;
+    o->error = v->error;
+    if (v->error) {
+        o->error_message = v->error_message;
+    } else {
+        o->data = v->data ? v->data : "";
+        o->size = v->size;
+    }
+}
+
+int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_object *out)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return core__fail(RC_ESTATE, "rayc_get: call rayc_init first");
+    if (n && (!refs || !out))
+        return core__fail(RC_EINVAL, "rayc_get: refs and out are required");
+    /* Fast path: everything is already in the memory store. */
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        core_value *v = core_memstore_get(&cw->memstore, refs[i].id);
+        if (!v)
+            break;
+        core__fill_object(&out[i], v);
+        found++;
+    }
+    if (found == n)
+        return 0;
+    for (size_t i = 0; i < found; i++)
+        core_value_unref(cw, out[i].internal_);
+    core_get *g = core_get_new(n);
+    for (size_t i = 0; i < n; i++)
+        memcpy(g->items[i].id, refs[i].id, RC_OBJECT_ID_SIZE);
+    g->timeout_ms = timeout_ms;
+    int rc = core__run_and_wait(cw, g);
+    for (size_t i = 0; i < n; i++) {
+        core__fill_object(&out[i], g->items[i].value);
+        g->items[i].value = NULL; /* handed to out[i] */
+    }
+    core_get_unref(cw, g);
+    return rc;
+}
+
+void rayc_object_release(rayc_object *objects, size_t n)
+{
+    core_worker *cw = core__cw;
+    for (size_t i = 0; i < n; i++) {
+        if (cw && objects[i].internal_)
+            core_value_unref(cw, objects[i].internal_);
+        memset(&objects[i], 0, sizeof(objects[i]));
+    }
+}
+
+int rayc_wait(const rayc_ref *refs, size_t n, size_t num_returns, int64_t timeout_ms, int fetch_local,
+              uint8_t *ready_mask)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return core__fail(RC_ESTATE, "rayc_wait: call rayc_init first");
+    if (!ready_mask || (n && !refs))
+        return core__fail(RC_EINVAL, "rayc_wait: refs and ready_mask are required");
+    if (num_returns > n)
+        return core__fail(RC_EINVAL, "rayc_wait: num_returns (%zu) exceeds the number of refs (%zu)", num_returns, n);
+    core_get *g = core_get_new(n);
+    for (size_t i = 0; i < n; i++)
+        memcpy(g->items[i].id, refs[i].id, RC_OBJECT_ID_SIZE);
+    g->want = num_returns;
+    g->keep_values = 0;
+    g->fetch_local = fetch_local;
+    g->timeout_ms = timeout_ms;
+    if (num_returns == 0)
+        g->timeout_ms = 0;
+    core__run_and_wait(cw, g);
+    for (size_t i = 0; i < n; i++)
+        ready_mask[i] = g->items[i].value != NULL;
+    core_get_unref(cw, g);
+    return 0;
+}
+
+/* ---- cancel --------------------------------------------------------------------------- */
+
+typedef struct core__cancel_op {
+    core_op op;
+    uint8_t id[RC_OBJECT_ID_SIZE];
+    int force;
+} core__cancel_op;
+
+static void core__run_cancel(core_worker *cw, core_op *op)
+{
+    core__cancel_op *c = (core__cancel_op *)op;
+    core_submit_cancel(cw, c->id, c->force);
+    rc_free(c);
+}
+
+int rayc_cancel(const rayc_ref *ref, int force)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return core__fail(RC_ESTATE, "rayc_cancel: call rayc_init first");
+    if (!ref)
+        return core__fail(RC_EINVAL, "rayc_cancel: ref is required");
+    core__cancel_op *op = RC_NEW(core__cancel_op);
+    op->op.run = core__run_cancel;
+    memcpy(op->id, ref->id, RC_OBJECT_ID_SIZE);
+    op->force = force;
+    core_post(cw, &op->op);
+    return 0;
+}
+
+/* ---- context -------------------------------------------------------------------------- */
+
+int rayc_get_runtime_context(rayc_runtime_context *out)
+{
+    core_worker *cw = core__cw;
+    if (!cw || !out)
+        return RC_ESTATE;
+    memset(out, 0, sizeof(*out));
+    memcpy(out->node_id, cw->node_id, RAYC_NODE_ID_SIZE);
+    memcpy(out->job_id, cw->job_id, RAYC_JOB_ID_SIZE);
+    memcpy(out->worker_id, cw->worker_id, 28);
+    core_exec_fill_context(out);
+    return 0;
+}

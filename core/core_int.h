@@ -1,0 +1,373 @@
+/*
+ * Private structures of librayc, the core worker linked into every driver and into
+ * rayc-worker (ARCHITECTURE §8, docs/tasks.md).
+ *
+ * One core worker per process (the API is process-wide). It owns a libuv loop thread where
+ * all of its state lives; user threads reach it through core_post (an MPSC queue and a
+ * uv_async), waiting on a core_waiter when they need an answer. The one exception is the
+ * memory store (small objects and errors), which user threads read under its own mutex
+ * so that rayc_get of ready objects never waits for the loop.
+ *
+ * In a worker, the main thread is the task thread: it runs remote functions one at a time;
+ * the loop thread receives PushTask calls, resolves their arguments and hands them over.
+ */
+#ifndef RAYC_CORE_CORE_INT_H
+#define RAYC_CORE_CORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common.pb-c.h"
+#include "core_worker.pb-c.h"
+#include "gcs_client.h"
+#include "node_manager.pb-c.h"
+#include "rayc.h"
+#include "rayc_raylet.pb-c.h"
+#include "rc_buf.h"
+#include "rc_ids.h"
+#include "rc_map.h"
+#include "rpc.h"
+
+typedef struct core_worker core_worker;
+typedef struct core_op core_op;
+typedef struct core_task core_task;
+typedef struct core_sched_key core_sched_key;
+typedef struct core_lease core_lease;
+typedef struct core_ref core_ref;
+typedef struct core_get core_get;
+
+/* ---- cross-thread hand-off ------------------------------------------------------------ */
+
+/* An operation run on the loop thread. It owns itself after core_post: run() frees it (or
+ * hands it on). */
+struct core_op {
+    void (*run)(core_worker *cw, core_op *op);
+    core_op *next;
+};
+
+/* Queues op for the loop thread. Any thread. */
+void core_post(core_worker *cw, core_op *op);
+
+/* A user thread waiting for the loop thread. */
+typedef struct core_waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    int rc;
+} core_waiter;
+
+void core_waiter_init(core_waiter *w);
+void core_waiter_destroy(core_waiter *w);
+/* Loop thread: marks w done with rc and wakes its thread. */
+void core_waiter_signal(core_waiter *w, int rc);
+/* Caller thread: blocks until signalled; returns rc. */
+int core_waiter_wait(core_waiter *w);
+
+/* ---- memory store --------------------------------------------------------------------- */
+
+/* An object value held in process memory: the bytes of a small object, a copy fetched from
+ * its owner, or an error. Reference-counted: the store holds one reference, every
+ * rayc_object handed out holds one. Immutable once published. */
+typedef struct core_value {
+    int refs; /* guarded by the memory store mutex */
+    rayc_error error;
+    char *error_message; /* errors only */
+    void *data;          /* plain bytes; NULL for errors and plasma values */
+    size_t size;
+    /* A value in the node's shared-memory store: data points into the mapping, and the
+     * pin is released (ReleaseObjects) when the last reference goes. */
+    int in_plasma;
+    uint8_t object_id[RC_OBJECT_ID_SIZE];
+} core_value;
+
+typedef struct core_memstore {
+    pthread_mutex_t mu;
+    rc_map values; /* object id -> core_value */
+} core_memstore;
+
+void core_memstore_init(core_memstore *ms);
+void core_memstore_destroy(core_memstore *ms);
+/* Publishes value for id (taking the caller's reference); replaces nothing if present. */
+void core_memstore_put(core_memstore *ms, const uint8_t *id, core_value *value);
+/* Takes a reference to the value of id, or NULL. Any thread. */
+core_value *core_memstore_get(core_memstore *ms, const uint8_t *id);
+void core_memstore_remove(core_memstore *ms, const uint8_t *id);
+/* Drops one reference; the last frees the value (plasma values tell the loop to release
+ * their pin). Any thread. */
+void core_value_unref(core_worker *cw, core_value *v);
+core_value *core_value_new_bytes(const void *data, size_t size);
+core_value *core_value_new_error(rayc_error error, const char *message);
+
+/* ---- references (loop thread) ---------------------------------------------------------- */
+
+typedef enum core_ref_state {
+    CORE_REF_PENDING, /* its task has not finished */
+    CORE_REF_READY,   /* value in the memory store or in plasma (locations) */
+    CORE_REF_FREED,
+} core_ref_state;
+
+/* An object this process owns (a put, or a return of a task it submitted). */
+struct core_ref {
+    uint8_t id[RC_OBJECT_ID_SIZE];
+    core_ref_state state;
+    int64_t local_refs;     /* holders in this process (rayc_ref_retain/release) */
+    int64_t submitted_refs; /* pending tasks that take it as an argument */
+    int in_plasma;
+    uint64_t size;
+    uint8_t (*locations)[RC_NODE_ID_SIZE];
+    size_t n_locations;
+    core_task *task; /* the task producing it while pending (for cancel), else NULL */
+    /* get/wait operations and tasks waiting for it to become ready */
+    struct core_ref_waiter *waiters;
+    /* GetObjectStatus calls from borrowers held until it is ready */
+    rpc_call **status_calls;
+    size_t n_status_calls;
+};
+
+typedef struct core_ref_waiter {
+    void (*ready)(core_worker *cw, core_ref *ref, void *arg);
+    void *arg;
+    struct core_ref_waiter *next;
+} core_ref_waiter;
+
+core_ref *core_ref_get(core_worker *cw, const uint8_t *id);
+core_ref *core_ref_create(core_worker *cw, const uint8_t *id);
+/* Adds n (may be negative) local references; frees the object when none remain. */
+void core_ref_add_local(core_worker *cw, const uint8_t *id, int64_t n);
+void core_ref_add_submitted(core_worker *cw, core_ref *ref, int64_t n);
+/* The object became ready: value in the memory store (inline) or in plasma on node. */
+void core_ref_set_ready(core_worker *cw, core_ref *ref, int in_plasma, const uint8_t *node_id, uint64_t size);
+void core_ref_add_location(core_worker *cw, core_ref *ref, const uint8_t *node_id);
+void core_ref_remove_location(core_worker *cw, core_ref *ref, const uint8_t *node_id);
+/* Calls fn when ref is ready (now, if it already is). */
+void core_ref_when_ready(core_worker *cw, core_ref *ref, void (*fn)(core_worker *, core_ref *, void *), void *arg);
+void core_refs_free_all(core_worker *cw);
+/* A node died: objects whose only copy was there are lost. */
+void core_refs_node_died(core_worker *cw, const uint8_t *node_id);
+
+/* ---- tasks (loop thread) --------------------------------------------------------------- */
+
+typedef enum core_task_state {
+    CORE_TASK_RESOLVING, /* waiting for owned arguments */
+    CORE_TASK_QUEUED,    /* waiting for a lease */
+    CORE_TASK_PUSHED,    /* running on a leased worker */
+    CORE_TASK_DONE,
+} core_task_state;
+
+struct core_task {
+    Ray__Rpc__TaskSpec *spec; /* owned */
+    uint8_t task_id[RC_TASK_ID_SIZE];
+    core_task_state state;
+    int retries_left;         /* -1: forever */
+    int retry_exceptions;
+    int cancelled;
+    int force_cancel;
+    size_t unresolved;        /* owned arguments not ready yet */
+    core_ref **arg_refs;      /* owned refs it holds as submitted arguments */
+    size_t n_arg_refs;
+    core_sched_key *key;
+    core_lease *lease; /* while pushed */
+    core_task *next, *prev; /* in its key's queue or its lease's in-flight list */
+};
+
+/* ---- leases and scheduling keys (loop thread) ----------------------------------------- */
+
+struct core_lease {
+    core_sched_key *key;
+    uint8_t lease_id[RC_UNIQUE_ID_SIZE];
+    rpc_client *raylet; /* the raylet that granted it (shared, see core_raylet_client) */
+    char raylet_address[96];
+    rpc_client *worker;
+    Ray__Rpc__Address *worker_address; /* owned */
+    Ray__Rpc__ResourceMapEntry **resource_mapping; /* owned copies */
+    size_t n_resource_mapping;
+    size_t in_flight;
+    core_task *tasks; /* pushed, not yet answered */
+    int returning;
+    int worker_failed;
+    core_lease *next, *prev;
+};
+
+typedef struct core_lease_request {
+    core_sched_key *key;
+    uint8_t lease_id[RC_UNIQUE_ID_SIZE];
+    char raylet_address[96]; /* "" for the local raylet */
+    int cancelled;
+    struct core_lease_request *next, *prev;
+} core_lease_request;
+
+struct core_sched_key {
+    char *name; /* canonical text of the shape, the map key */
+    Ray__Rpc__LeaseSpec *lease_template; /* owned; lease_id filled per request */
+    core_task *queue_head, *queue_tail;
+    size_t queued;
+    core_lease *leases;
+    core_lease_request *requests;
+    size_t n_requests;
+    int64_t last_backlog_reported;
+};
+
+/* ---- get / wait ------------------------------------------------------------------------ */
+
+/* One object a get waits for. owner is NULL for objects this process owns. */
+typedef struct core_get_item {
+    uint8_t id[RC_OBJECT_ID_SIZE];
+    Ray__Rpc__Address *owner; /* owned copy, or NULL */
+    core_value *value;        /* the result (one reference), or NULL while missing */
+    int fetching;             /* a fetch is in flight */
+} core_get_item;
+
+/* A get or wait in progress on the loop thread. Reference-counted (atomically: the calling
+ * thread drops its reference after reading the results): the op, each callback in flight
+ * and the timer hold one. Once finished, late arrivals are dropped. */
+struct core_get {
+    _Atomic int refs;
+    size_t n;
+    core_get_item *items;
+    size_t ready;
+    size_t want;     /* finished when this many are ready (n for a get) */
+    int fetch_local; /* wait: plasma objects must be on this node */
+    int keep_values; /* get: hand the values out; wait: only count */
+    int64_t timeout_ms;
+    uv_timer_t timer;
+    int timer_started;
+    int finished;
+    int timed_out;
+    core_waiter *waiter;                            /* a user thread, or */
+    void (*done)(core_worker *cw, core_get *g, void *arg); /* a loop-thread continuation */
+    void *done_arg;
+};
+
+core_get *core_get_new(size_t n);
+void core_get_unref(core_worker *cw, core_get *g);
+/* Starts g on the loop thread (takes the caller's reference for the op). */
+void core_get_start(core_worker *cw, core_get *g);
+
+/* ---- the core worker ------------------------------------------------------------------- */
+
+typedef struct core_node {
+    uint8_t id[RC_NODE_ID_SIZE];
+    char address[96]; /* raylet "ip:port" */
+    int alive;
+} core_node;
+
+struct core_worker {
+    int is_worker; /* rayc-worker, else a driver */
+    uv_loop_t loop;
+    uv_thread_t loop_thread;
+    uv_async_t wakeup;
+    pthread_mutex_t op_mu;
+    core_op *ops_head, *ops_tail;
+    int stopping;
+
+    rpc_ctx *rpc;
+    rpc_server *srv; /* CoreWorkerService */
+    int port;
+    gcs_client *gcs;
+    gcs_subscriber *sub;
+    rpc_client *raylet_local; /* LocalRayletService over the unix socket */
+    rpc_client *raylet_tcp;   /* our raylet's NodeManagerService */
+    rc_map raylet_clients;    /* "ip:port" -> rpc_client, for spillback and FreeObjects */
+    rc_map worker_clients;    /* "ip:port" -> rpc_client */
+
+    char gcs_address[128];
+    char raylet_socket[512];
+    char node_ip[64];
+    uint8_t node_id[RC_NODE_ID_SIZE];
+    uint8_t worker_id[RC_WORKER_ID_SIZE];
+    uint8_t job_id[RC_JOB_ID_SIZE];
+    Ray__Rpc__Address address; /* ours: ip, port, node id, worker id */
+    char code_search_path[4096];
+    char namespace_[256];
+
+    /* shared-memory store mapping */
+    uint8_t *store_base;
+    uint64_t store_size;
+
+    core_memstore memstore;
+    rc_map refs;     /* object id -> core_ref (owned objects) */
+    rc_map tasks;    /* task id -> core_task (submitted, not finished) */
+    rc_map keys;     /* scheduling key name -> core_sched_key */
+    rc_map nodes;    /* node id -> core_node */
+    rc_map plasma_pins; /* object id -> (intptr_t) pins held through GetObjects */
+
+    /* ID generation (any thread) */
+    uint8_t task_prefix[8];
+    uint64_t task_counter;    /* atomic */
+    uint8_t put_task_id[RC_TASK_ID_SIZE];
+    uint32_t put_counter;     /* atomic */
+
+    uv_timer_t backlog_timer;
+    uv_timer_t parent_check_timer;
+    pid_t parent_pid;
+
+    /* worker mode: task execution */
+    pthread_mutex_t exec_mu;
+    pthread_cond_t exec_cv;
+    struct core_exec_item *exec_head, *exec_tail;
+    int exec_stop;
+    uint8_t running_task_id[RC_TASK_ID_SIZE];
+    int running_cancel_requested;
+
+    /* a local cluster started by rayc_init */
+    pid_t local_gcs_pid, local_raylet_pid;
+    char local_session[512];
+};
+
+extern core_worker *core__cw;
+
+/* core_worker.c */
+int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, const char *raylet_socket,
+               const uint8_t *worker_id, const uint8_t *node_id, const char *node_ip);
+void core_stop(core_worker *cw);
+rpc_client *core_raylet_client(core_worker *cw, const char *address);
+rpc_client *core_worker_client(core_worker *cw, const char *address);
+const char *core_node_address(core_worker *cw, const uint8_t *node_id);
+void core_address_text(const Ray__Rpc__Address *a, char *out, size_t len);
+
+/* core_submit.c */
+void core_submit_task(core_worker *cw, core_task *task);
+void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force);
+void core_submit_backlog_tick(core_worker *cw);
+void core_submit_node_died(core_worker *cw, const uint8_t *node_id);
+void core_submit_shutdown(core_worker *cw);
+/* After the last completion: frees tasks, keys, leases. */
+void core_submit_free_all(core_worker *cw);
+void core_task_free(core_task *t);
+
+/* core_get.c */
+/* The value a get found for an object in this node's store (metadata decides whether it is
+ * an error). */
+core_value *core_value_from_plasma(core_worker *cw, const uint8_t *id, uint64_t offset, uint64_t data_size,
+                                   uint64_t metadata_size);
+/* A value from inline bytes plus Ray's error metadata (decimal ErrorType) if any. */
+core_value *core_value_from_inline(const void *data, size_t size, const void *meta, size_t meta_len);
+void core_release_plasma(core_worker *cw, const uint8_t *object_id);
+
+/* core_refs.c: GetObjectStatus / GetObjectLocationsOwner / UpdateObjectLocationBatch. */
+extern const rpc_method_handler core_owner_handlers[];
+
+/* core_exec.c (workers) */
+extern const rpc_method_handler core_exec_handlers[];
+void core_exec_run_loop(core_worker *cw);
+void core_exec_stop(core_worker *cw);
+/* Fills the task fields of out when the calling thread runs a task; returns 1 if it does. */
+int core_exec_fill_context(rayc_runtime_context *out);
+int core_exec_in_task(void);
+/* A blocking LocalRayletService call from a thread other than the loop's. */
+int core_call_raylet_from_thread(core_worker *cw, const char *method, const ProtobufCMessage *req,
+                                 ProtobufCMessage **reply, char *err, size_t errlen);
+int core_load_libraries(const char *search_path, char *err, size_t errlen);
+rayc_remote_fn core_find_function(const char *name);
+
+/* core_local.c */
+int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, char *address, size_t len);
+void core_local_cluster_stop(core_worker *cw);
+
+/* Errors carried as values: metadata is the decimal ErrorType, data a packed RayErrorInfo. */
+rayc_error core_error_from_type(Ray__Rpc__ErrorType t);
+Ray__Rpc__ErrorType core_error_to_type(rayc_error e);
+
+#endif

@@ -1,0 +1,765 @@
+/*
+ * Task submission, Ray's way (docs/tasks.md): the owner resolves the arguments it owns,
+ * groups tasks by scheduling key (their lease shape), leases workers from raylets
+ * (RequestWorkerLease, following spillback), pushes tasks straight to leased workers
+ * (PushTask, several in flight per worker), records the results, retries system failures
+ * up to max_retries (application errors only with retry_exceptions), and returns leases
+ * once a key has nothing left to run.
+ *
+ * Loop thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_int.h"
+#include "object_manager.pb-c.h"
+#include "rc_alloc.h"
+#include "rc_buf.h"
+#include "rc_config.h"
+#include "rc_err.h"
+#include "rc_log.h"
+
+static void core__dispatch(core_worker *cw, core_sched_key *key);
+
+/* ---- results -------------------------------------------------------------------------- */
+
+void core_task_free(core_task *t)
+{
+    rpc_msg_free(t->spec ? &t->spec->base : NULL);
+    rc_free(t->arg_refs);
+    rc_free(t);
+}
+
+static void core__release_args(core_worker *cw, core_task *t)
+{
+    core_ref **refs = t->arg_refs;
+    size_t n = t->n_arg_refs;
+    t->arg_refs = NULL;
+    t->n_arg_refs = 0;
+    for (size_t i = 0; i < n; i++)
+        core_ref_add_submitted(cw, refs[i], -1);
+    rc_free(refs);
+}
+
+/* Return object i of task t. */
+static void core__return_id(const core_task *t, uint32_t i, uint8_t *id)
+{
+    memcpy(id, t->task_id, RC_TASK_ID_SIZE);
+    uint32_t index = i + 1; /* Ray numbers returns from 1 */
+    memcpy(id + RC_TASK_ID_SIZE, &index, sizeof(index));
+}
+
+static void core__task_finished(core_worker *cw, core_task *t)
+{
+    t->state = CORE_TASK_DONE;
+    rc_map_remove(&cw->tasks, t->task_id, RC_TASK_ID_SIZE);
+    core__release_args(cw, t);
+    core_task_free(t);
+}
+
+/* Stores error as every result of t and finishes it. */
+static void core__task_fail(core_worker *cw, core_task *t, rayc_error error, const char *message)
+{
+    char text[1024];
+    snprintf(text, sizeof(text), "%s", message);
+    for (uint64_t i = 0; i < t->spec->num_returns; i++) {
+        uint8_t id[RC_OBJECT_ID_SIZE];
+        core__return_id(t, (uint32_t)i, id);
+        core_ref *r = core_ref_get(cw, id);
+        if (!r)
+            continue;
+        r->task = NULL;
+        core_memstore_put(&cw->memstore, id, core_value_new_error(error, text));
+        core_ref_set_ready(cw, r, 0, NULL, 0);
+    }
+    core__task_finished(cw, t);
+}
+
+static void core__free_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    (void)st;
+    (void)arg;
+    rpc_msg_free(reply);
+}
+
+/* A plasma result nobody wants any more: tell its node to drop it. */
+static void core__free_orphan(core_worker *cw, const uint8_t *object_id, const uint8_t *node_id)
+{
+    const char *addr = core_node_address(cw, node_id);
+    rpc_client *cli = addr ? core_raylet_client(cw, addr) : NULL;
+    if (!cli)
+        return;
+    Ray__Rpc__FreeObjectsRequest req = RAY__RPC__FREE_OBJECTS_REQUEST__INIT;
+    ProtobufCBinaryData id = {RC_OBJECT_ID_SIZE, (uint8_t *)object_id};
+    req.object_ids = &id;
+    req.n_object_ids = 1;
+    rpc_client_call(cli, &ray__rpc__object_manager_service__descriptor, "FreeObjects", &req.base,
+                    rc_cfg.gcs_rpc_timeout_ms, core__free_sent, NULL);
+}
+
+static void core__task_succeeded(core_worker *cw, core_task *t, const Ray__Rpc__PushTaskReply *reply,
+                                 const uint8_t *worker_node)
+{
+    for (size_t i = 0; i < reply->n_return_objects; i++) {
+        const Ray__Rpc__ReturnObject *ro = reply->return_objects[i];
+        if (ro->object_id.len != RC_OBJECT_ID_SIZE)
+            continue;
+        core_ref *r = core_ref_get(cw, ro->object_id.data);
+        if (!r) {
+            if (ro->in_plasma && worker_node)
+                core__free_orphan(cw, ro->object_id.data, worker_node);
+            continue;
+        }
+        r->task = NULL;
+        if (ro->in_plasma) {
+            core_ref_set_ready(cw, r, 1, worker_node, (uint64_t)ro->size);
+        } else {
+            core_memstore_put(&cw->memstore, r->id,
+                              core_value_from_inline(ro->data.data, ro->data.len, ro->metadata.data, ro->metadata.len));
+            core_ref_set_ready(cw, r, 0, NULL, ro->data.len);
+        }
+    }
+    /* Returns the worker did not send (a function that set fewer values) are errors. */
+    for (uint64_t i = 0; i < t->spec->num_returns; i++) {
+        uint8_t id[RC_OBJECT_ID_SIZE];
+        core__return_id(t, (uint32_t)i, id);
+        core_ref *r = core_ref_get(cw, id);
+        if (!r || r->state != CORE_REF_PENDING)
+            continue;
+        r->task = NULL;
+        core_memstore_put(&cw->memstore, id,
+                          core_value_new_error(RAYC_ERR_TASK_FAILED, "the worker returned no value for this result"));
+        core_ref_set_ready(cw, r, 0, NULL, 0);
+    }
+    core__task_finished(cw, t);
+}
+
+/* ---- scheduling keys ------------------------------------------------------------------ */
+
+static int core__entry_cmp(const void *a, const void *b)
+{
+    const Ray__Rpc__TaskSpec__RequiredResourcesEntry *x = *(void *const *)a, *y = *(void *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+/* A canonical text of everything that decides where a task may run. */
+static void core__key_name(const Ray__Rpc__TaskSpec *spec, rc_buf *b)
+{
+    size_t n = spec->n_required_resources;
+    Ray__Rpc__TaskSpec__RequiredResourcesEntry **sorted = rc_malloc((n ? n : 1) * sizeof(*sorted));
+    memcpy(sorted, spec->required_resources, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), core__entry_cmp);
+    for (size_t i = 0; i < n; i++)
+        rc_buf_printf(b, "%s=%.4f;", sorted[i]->key, sorted[i]->value);
+    rc_free(sorted);
+    const ProtobufCMessage *parts[3] = {
+        spec->scheduling_strategy ? &spec->scheduling_strategy->base : NULL,
+        spec->label_selector ? &spec->label_selector->base : NULL,
+        spec->rayc_extras ? &spec->rayc_extras->base : NULL,
+    };
+    for (int i = 0; i < 3; i++) {
+        rc_buf_putc(b, '|');
+        if (!parts[i])
+            continue;
+        size_t len;
+        uint8_t *bytes = rpc_msg_pack(parts[i], &len);
+        rc_buf_hex(b, bytes, len);
+        rc_free(bytes);
+    }
+}
+
+static core_sched_key *core__key_for(core_worker *cw, const Ray__Rpc__TaskSpec *spec)
+{
+    rc_buf name = RC_BUF_INIT;
+    core__key_name(spec, &name);
+    core_sched_key *key = rc_map_get(&cw->keys, name.data, name.len);
+    if (key) {
+        rc_buf_free(&name);
+        return key;
+    }
+    key = RC_NEW(core_sched_key);
+    key->name = rc_buf_detach(&name);
+    Ray__Rpc__LeaseSpec ls = RAY__RPC__LEASE_SPEC__INIT;
+    ls.job_id = spec->job_id;
+    ls.caller_address = spec->caller_address;
+    ls.type = spec->type;
+    ls.n_required_resources = spec->n_required_resources;
+    ls.required_resources = (Ray__Rpc__LeaseSpec__RequiredResourcesEntry **)spec->required_resources;
+    ls.scheduling_strategy = spec->scheduling_strategy;
+    ls.label_selector = spec->label_selector;
+    ls.depth = spec->depth;
+    ls.parent_task_id = spec->parent_task_id;
+    ls.language = spec->language;
+    ls.function_descriptor = spec->function_descriptor;
+    ls.max_retries = spec->max_retries;
+    ls.task_name = spec->name;
+    ls.rayc_extras = spec->rayc_extras;
+    key->lease_template = (Ray__Rpc__LeaseSpec *)rpc_msg_dup(&ls.base);
+    rc_map_put_str(&cw->keys, key->name, key);
+    return key;
+}
+
+static void core__queue_push(core_sched_key *key, core_task *t, int front)
+{
+    t->key = key;
+    t->state = CORE_TASK_QUEUED;
+    t->prev = t->next = NULL;
+    if (front) {
+        t->next = key->queue_head;
+        if (key->queue_head)
+            key->queue_head->prev = t;
+        key->queue_head = t;
+        if (!key->queue_tail)
+            key->queue_tail = t;
+    } else {
+        t->prev = key->queue_tail;
+        if (key->queue_tail)
+            key->queue_tail->next = t;
+        key->queue_tail = t;
+        if (!key->queue_head)
+            key->queue_head = t;
+    }
+    key->queued++;
+}
+
+static void core__queue_unlink(core_sched_key *key, core_task *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        key->queue_head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        key->queue_tail = t->prev;
+    t->prev = t->next = NULL;
+    key->queued--;
+}
+
+static void core__lease_unlink_task(core_lease *l, core_task *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        l->tasks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+    l->in_flight--;
+    t->lease = NULL;
+}
+
+/* ---- leases --------------------------------------------------------------------------- */
+
+static void core__lease_returned(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    (void)arg;
+    if (st->code != GRPC_STATUS_OK)
+        RC_DEBUG("core: ReturnWorkerLease failed: %s", st->message);
+    rpc_msg_free(reply);
+}
+
+static void core__lease_free(core_lease *l)
+{
+    rpc_msg_free(l->worker_address ? &l->worker_address->base : NULL);
+    for (size_t i = 0; i < l->n_resource_mapping; i++)
+        rpc_msg_free(&l->resource_mapping[i]->base);
+    rc_free(l->resource_mapping);
+    rc_free(l);
+}
+
+/* Gives the lease back to its raylet and forgets it. */
+static void core__lease_return(core_worker *cw, core_lease *l, int disconnect, const char *why)
+{
+    core_sched_key *key = l->key;
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        key->leases = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    Ray__Rpc__ReturnWorkerLeaseRequest req = RAY__RPC__RETURN_WORKER_LEASE_REQUEST__INIT;
+    req.worker_port = l->worker_address->port;
+    req.lease_id.data = l->lease_id;
+    req.lease_id.len = RC_UNIQUE_ID_SIZE;
+    req.disconnect_worker = disconnect;
+    req.disconnect_worker_error_detail = (char *)(why ? why : "");
+    if (l->raylet && !cw->stopping)
+        rpc_client_call(l->raylet, &ray__rpc__node_manager_service__descriptor, "ReturnWorkerLease", &req.base,
+                        rc_cfg.gcs_rpc_timeout_ms, core__lease_returned, NULL);
+    core__lease_free(l);
+}
+
+static void core__push(core_worker *cw, core_lease *l, core_task *t);
+
+static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    core_task *t = arg;
+    core_worker *cw = core__cw;
+    core_lease *l = t->lease;
+    core_sched_key *key = t->key;
+    core__lease_unlink_task(l, t);
+    if (cw->stopping) { /* the process is going away: nobody will read the result */
+        rpc_msg_free(reply);
+        core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down while the task ran");
+        if (l->in_flight == 0) {
+            if (l->prev)
+                l->prev->next = l->next;
+            else
+                key->leases = l->next;
+            if (l->next)
+                l->next->prev = l->prev;
+            core__lease_free(l);
+        }
+        return;
+    }
+    Ray__Rpc__PushTaskReply *r = (Ray__Rpc__PushTaskReply *)reply;
+    uint8_t node[RC_NODE_ID_SIZE];
+    int have_node = l->worker_address->node_id.len == RC_NODE_ID_SIZE;
+    if (have_node)
+        memcpy(node, l->worker_address->node_id.data, RC_NODE_ID_SIZE);
+    if (st->code == GRPC_STATUS_OK) {
+        if (t->cancelled && (r->was_cancelled_before_running || t->force_cancel)) {
+            core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled");
+        } else if (r->is_application_error && t->retry_exceptions && t->retries_left != 0 && !t->cancelled) {
+            if (t->retries_left > 0)
+                t->retries_left--;
+            t->spec->attempt_number++;
+            RC_INFO("core: task %s failed in its function; retrying (%d left)", t->spec->name, t->retries_left);
+            core__queue_push(key, t, 1);
+        } else {
+            core__task_succeeded(cw, t, r, have_node ? node : NULL);
+        }
+    } else {
+        /* The worker is gone (killed, crashed, node lost): every task on it fails the same way. */
+        l->worker_failed = 1;
+        char why[512];
+        snprintf(why, sizeof(why), "%s", st->message);
+        if (t->cancelled) {
+            core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled (its worker was stopped)");
+        } else if (t->retries_left != 0) {
+            if (t->retries_left > 0)
+                t->retries_left--;
+            t->spec->attempt_number++;
+            RC_INFO("core: the worker running task %s died (%s); retrying (%d left)", t->spec->name, why,
+                    t->retries_left);
+            core__queue_push(key, t, 1);
+        } else {
+            char hex[RC_ID_HEX_MAX] = "?";
+            if (have_node)
+                rc_id_hex(node, RC_NODE_ID_SIZE, hex);
+            char message[1024];
+            snprintf(message, sizeof(message),
+                     "task '%s': the worker running it died (%s) on node %.16s and no retries are left "
+                     "(max_retries=%d)",
+                     t->spec->name, why, hex, t->spec->max_retries);
+            core__task_fail(cw, t, RAYC_ERR_WORKER_DIED, message);
+        }
+    }
+    rpc_msg_free(reply);
+    if (l->worker_failed && l->in_flight == 0)
+        core__lease_return(cw, l, 1, "the worker failed while running a task");
+    core__dispatch(cw, key);
+}
+
+static void core__push(core_worker *cw, core_lease *l, core_task *t)
+{
+    t->state = CORE_TASK_PUSHED;
+    t->lease = l;
+    t->prev = NULL;
+    t->next = l->tasks;
+    if (l->tasks)
+        l->tasks->prev = t;
+    l->tasks = t;
+    l->in_flight++;
+    Ray__Rpc__PushTaskRequest req = RAY__RPC__PUSH_TASK_REQUEST__INIT;
+    req.intended_worker_id = l->worker_address->worker_id;
+    req.task_spec = t->spec;
+    req.resource_mapping = l->resource_mapping;
+    req.n_resource_mapping = l->n_resource_mapping;
+    if (rpc_client_call(l->worker, &ray__rpc__core_worker_service__descriptor, "PushTask", &req.base, -1,
+                        core__pushed, t) < 0) {
+        rpc_status st = {GRPC_STATUS_UNAVAILABLE, "cannot call the worker"};
+        core__pushed(&st, NULL, t);
+    }
+    (void)cw;
+}
+
+static void core__request_lease(core_worker *cw, core_sched_key *key, const char *raylet_address);
+
+static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    core_lease_request *req = arg;
+    core_worker *cw = core__cw;
+    core_sched_key *key = req->key;
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        key->requests = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    key->n_requests--;
+    Ray__Rpc__RequestWorkerLeaseReply *r = (Ray__Rpc__RequestWorkerLeaseReply *)reply;
+    if (cw->stopping) {
+        rpc_msg_free(reply);
+        rc_free(req);
+        return;
+    }
+    if (st->code != GRPC_STATUS_OK) {
+        RC_WARN("core: RequestWorkerLease to %s failed: %s", req->raylet_address[0] ? req->raylet_address : "the local raylet",
+                st->message);
+    } else if (r->canceled) {
+        if (r->failure_type == RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE) {
+            char message[1024];
+            snprintf(message, sizeof(message), "unschedulable: %s",
+                     r->scheduling_failure_message && r->scheduling_failure_message[0] ? r->scheduling_failure_message
+                                                                                        : "no node can run this task");
+            while (key->queue_head) {
+                core_task *t = key->queue_head;
+                core__queue_unlink(key, t);
+                core__task_fail(cw, t, RAYC_ERR_UNSCHEDULABLE, message);
+            }
+        }
+    } else if (r->rejected) {
+        /* A spillback target could not grant after all: start over at the local raylet. */
+    } else if (r->retry_at_raylet_address && r->retry_at_raylet_address->port > 0) {
+        char addr[128];
+        core_address_text(r->retry_at_raylet_address, addr, sizeof(addr));
+        core__request_lease(cw, key, addr);
+        rpc_msg_free(reply);
+        rc_free(req);
+        return;
+    } else if (r->worker_address && r->worker_address->port > 0) {
+        core_lease *l = RC_NEW(core_lease);
+        l->key = key;
+        memcpy(l->lease_id, req->lease_id, RC_UNIQUE_ID_SIZE);
+        snprintf(l->raylet_address, sizeof(l->raylet_address), "%s", req->raylet_address);
+        l->raylet = req->raylet_address[0] ? core_raylet_client(cw, req->raylet_address) : cw->raylet_tcp;
+        l->worker_address = (Ray__Rpc__Address *)rpc_msg_dup(&r->worker_address->base);
+        l->n_resource_mapping = r->n_resource_mapping;
+        l->resource_mapping = rc_calloc(r->n_resource_mapping ? r->n_resource_mapping : 1, sizeof(*l->resource_mapping));
+        for (size_t i = 0; i < r->n_resource_mapping; i++)
+            l->resource_mapping[i] = (Ray__Rpc__ResourceMapEntry *)rpc_msg_dup(&r->resource_mapping[i]->base);
+        char waddr[128];
+        core_address_text(l->worker_address, waddr, sizeof(waddr));
+        l->worker = core_worker_client(cw, waddr);
+        l->next = key->leases;
+        if (key->leases)
+            key->leases->prev = l;
+        key->leases = l;
+    }
+    rpc_msg_free(reply);
+    rc_free(req);
+    core__dispatch(cw, key);
+}
+
+static void core__request_lease(core_worker *cw, core_sched_key *key, const char *raylet_address)
+{
+    rpc_client *raylet = raylet_address && raylet_address[0] ? core_raylet_client(cw, raylet_address) : cw->raylet_tcp;
+    if (!raylet)
+        return;
+    core_lease_request *req = RC_NEW(core_lease_request);
+    req->key = key;
+    rc_id_random(req->lease_id, RC_UNIQUE_ID_SIZE);
+    snprintf(req->raylet_address, sizeof(req->raylet_address), "%s", raylet_address ? raylet_address : "");
+    Ray__Rpc__LeaseSpec *ls = key->lease_template;
+    ls->lease_id.data = req->lease_id;
+    ls->lease_id.len = RC_UNIQUE_ID_SIZE;
+    Ray__Rpc__RequestWorkerLeaseRequest rreq = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
+    rreq.lease_spec = ls;
+    rreq.backlog_size = (int64_t)key->queued;
+    rreq.grant_or_reject = req->raylet_address[0] != '\0';
+    int rc = rpc_client_call(raylet, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &rreq.base, -1,
+                             core__lease_replied, req);
+    ls->lease_id.data = NULL;
+    ls->lease_id.len = 0;
+    if (rc < 0) {
+        rc_free(req);
+        return;
+    }
+    req->next = key->requests;
+    if (key->requests)
+        key->requests->prev = req;
+    key->requests = req;
+    key->n_requests++;
+}
+
+static void core__cancel_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    (void)st;
+    (void)arg;
+    rpc_msg_free(reply);
+}
+
+/* Pushes queued tasks to leased workers, asks for more leases while tasks wait, and gives
+ * leases back when the key runs dry. */
+static void core__dispatch(core_worker *cw, core_sched_key *key)
+{
+    if (cw->stopping)
+        return;
+    size_t max_in_flight = rc_cfg.max_tasks_in_flight_per_worker > 0 ? (size_t)rc_cfg.max_tasks_in_flight_per_worker : 1;
+    /* Fill the least busy workers first, so new leases get work before old ones pipeline. */
+    while (key->queue_head) {
+        core_lease *best = NULL;
+        for (core_lease *l = key->leases; l; l = l->next)
+            if (!l->worker_failed && l->in_flight < max_in_flight && (!best || l->in_flight < best->in_flight))
+                best = l;
+        if (!best)
+            break;
+        core_task *t = key->queue_head;
+        core__queue_unlink(key, t);
+        core__push(cw, best, t);
+    }
+    size_t max_requests = rc_cfg.max_pending_lease_requests_per_scheduling_category > 0
+                              ? (size_t)rc_cfg.max_pending_lease_requests_per_scheduling_category
+                              : 1;
+    size_t wanted = key->queued < max_requests ? key->queued : max_requests;
+    while (key->n_requests < wanted && cw->raylet_tcp) {
+        size_t before = key->n_requests;
+        core__request_lease(cw, key, NULL);
+        if (key->n_requests == before)
+            break;
+    }
+    if (key->queue_head)
+        return;
+    /* Nothing waits: idle leases go back, lease requests still out are withdrawn. */
+    for (core_lease *l = key->leases, *next; l; l = next) {
+        next = l->next;
+        if (l->in_flight == 0)
+            core__lease_return(cw, l, l->worker_failed, NULL);
+    }
+    for (core_lease_request *req = key->requests; req; req = req->next) {
+        if (req->cancelled)
+            continue;
+        req->cancelled = 1;
+        rpc_client *raylet = req->raylet_address[0] ? core_raylet_client(cw, req->raylet_address) : cw->raylet_tcp;
+        if (!raylet)
+            continue;
+        Ray__Rpc__CancelWorkerLeaseRequest creq = RAY__RPC__CANCEL_WORKER_LEASE_REQUEST__INIT;
+        creq.lease_id.data = req->lease_id;
+        creq.lease_id.len = RC_UNIQUE_ID_SIZE;
+        rpc_client_call(raylet, &ray__rpc__node_manager_service__descriptor, "CancelWorkerLease", &creq.base,
+                        rc_cfg.gcs_rpc_timeout_ms, core__cancel_sent, NULL);
+    }
+}
+
+/* ---- submission ----------------------------------------------------------------------- */
+
+static void core__enqueue(core_worker *cw, core_task *t)
+{
+    core_sched_key *key = core__key_for(cw, t->spec);
+    core__queue_push(key, t, 0);
+    core__dispatch(cw, key);
+}
+
+/* An owned argument became ready: inline it if small, fail the task if it is an error. */
+static void core__arg_ready(core_worker *cw, core_ref *r, void *arg)
+{
+    core_task *t = arg;
+    if (t->state == CORE_TASK_DONE)
+        return;
+    core_value *v = core_memstore_get(&cw->memstore, r->id);
+    if (r->state == CORE_REF_FREED && !v)
+        v = core_value_new_error(RAYC_ERR_OBJECT_LOST, "an argument of this task was freed");
+    for (size_t i = 0; i < t->spec->n_args; i++) {
+        Ray__Rpc__TaskArg *a = t->spec->args[i];
+        if (!a->object_ref || a->object_ref->object_id.len != RC_OBJECT_ID_SIZE ||
+            memcmp(a->object_ref->object_id.data, r->id, RC_OBJECT_ID_SIZE))
+            continue;
+        if (v && v->error) {
+            char message[1024];
+            snprintf(message, sizeof(message), "an argument of task '%s' is an error: %s", t->spec->name,
+                     v->error_message);
+            rayc_error e = v->error;
+            core_value_unref(cw, v);
+            t->unresolved = 0;
+            core__task_fail(cw, t, e, message);
+            return;
+        }
+        if (v && !v->in_plasma && v->size <= (size_t)rc_cfg.max_direct_call_object_size) {
+            /* Small and here: send the bytes with the task, as Ray inlines small arguments. */
+            a->data.data = rc_memdup(v->data, v->size);
+            a->data.len = v->size;
+            a->is_inlined = 1;
+            rpc_msg_free(&a->object_ref->base);
+            a->object_ref = NULL;
+        }
+    }
+    core_value_unref(cw, v);
+    if (t->unresolved && --t->unresolved == 0)
+        core__enqueue(cw, t);
+}
+
+void core_submit_task(core_worker *cw, core_task *t)
+{
+    rc_map_put(&cw->tasks, t->task_id, RC_TASK_ID_SIZE, t);
+    for (uint64_t i = 0; i < t->spec->num_returns; i++) {
+        uint8_t id[RC_OBJECT_ID_SIZE];
+        core__return_id(t, (uint32_t)i, id);
+        core_ref *r = core_ref_create(cw, id);
+        r->local_refs = 1; /* the reference rayc_submit handed out */
+        r->task = t;
+    }
+    t->state = CORE_TASK_RESOLVING;
+    /* Hold every owned argument until the task is done; count those still pending. */
+    t->arg_refs = rc_calloc(t->spec->n_args ? t->spec->n_args : 1, sizeof(*t->arg_refs));
+    core_ref *pending[64];
+    size_t n_pending = 0;
+    for (size_t i = 0; i < t->spec->n_args; i++) {
+        Ray__Rpc__TaskArg *a = t->spec->args[i];
+        if (!a->object_ref)
+            continue;
+        core_ref *r = core_ref_get(cw, a->object_ref->object_id.data);
+        if (!r)
+            continue; /* owned elsewhere: the worker asks its owner */
+        core_ref_add_submitted(cw, r, 1);
+        t->arg_refs[t->n_arg_refs++] = r;
+        if (n_pending < 64)
+            pending[n_pending++] = r;
+    }
+    t->unresolved = n_pending + 1; /* +1 until every argument has been looked at */
+    for (size_t i = 0; i < n_pending && t->state != CORE_TASK_DONE; i++)
+        core_ref_when_ready(cw, pending[i], core__arg_ready, t);
+    if (t->state != CORE_TASK_DONE && --t->unresolved == 0)
+        core__enqueue(cw, t);
+}
+
+void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force)
+{
+    core_ref *r = core_ref_get(cw, object_id);
+    core_task *t = r ? r->task : NULL;
+    if (!t || t->state == CORE_TASK_DONE)
+        return;
+    t->cancelled = 1;
+    t->force_cancel = force;
+    if (t->state == CORE_TASK_QUEUED) {
+        core_sched_key *key = t->key;
+        core__queue_unlink(key, t);
+        core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled before it ran");
+        core__dispatch(cw, key);
+        return;
+    }
+    if (t->state == CORE_TASK_RESOLVING) {
+        t->unresolved = 0;
+        core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled before it ran");
+        return;
+    }
+    Ray__Rpc__CancelTaskRequest req = RAY__RPC__CANCEL_TASK_REQUEST__INIT;
+    req.intended_task_id.data = t->task_id;
+    req.intended_task_id.len = RC_TASK_ID_SIZE;
+    req.force_kill = force;
+    req.caller_worker_id.data = cw->worker_id;
+    req.caller_worker_id.len = RC_WORKER_ID_SIZE;
+    rpc_client_call(t->lease->worker, &ray__rpc__core_worker_service__descriptor, "CancelTask", &req.base,
+                    rc_cfg.gcs_rpc_timeout_ms, core__cancel_sent, NULL);
+}
+
+/* ---- background ----------------------------------------------------------------------- */
+
+void core_submit_backlog_tick(core_worker *cw)
+{
+    if (!cw->raylet_tcp || cw->stopping)
+        return;
+    Ray__Rpc__WorkerBacklogReport *reports[64];
+    Ray__Rpc__WorkerBacklogReport items[64];
+    size_t n = 0;
+    int changed = 0;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->keys, &it, NULL, NULL, &v) && n < 64) {
+        core_sched_key *key = v;
+        if ((int64_t)key->queued != key->last_backlog_reported)
+            changed = 1;
+        key->last_backlog_reported = (int64_t)key->queued;
+        if (!key->queued)
+            continue;
+        ray__rpc__worker_backlog_report__init(&items[n]);
+        items[n].lease_spec = key->lease_template;
+        items[n].backlog_size = (int64_t)key->queued;
+        reports[n] = &items[n];
+        n++;
+    }
+    if (!changed)
+        return;
+    Ray__Rpc__ReportWorkerBacklogRequest req = RAY__RPC__REPORT_WORKER_BACKLOG_REQUEST__INIT;
+    req.worker_id.data = cw->worker_id;
+    req.worker_id.len = RC_WORKER_ID_SIZE;
+    req.backlog_reports = reports;
+    req.n_backlog_reports = n;
+    rpc_client_call(cw->raylet_tcp, &ray__rpc__node_manager_service__descriptor, "ReportWorkerBacklog", &req.base,
+                    rc_cfg.gcs_rpc_timeout_ms, core__cancel_sent, NULL);
+}
+
+void core_submit_node_died(core_worker *cw, const uint8_t *node_id)
+{
+    /* Leases on the dead node: their pushes fail by themselves (the worker is gone with its
+     * raylet) and are retried; make sure nothing new goes there meanwhile. */
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
+        core_sched_key *key = v;
+        for (core_lease *l = key->leases; l; l = l->next)
+            if (l->worker_address->node_id.len == RC_NODE_ID_SIZE &&
+                !memcmp(l->worker_address->node_id.data, node_id, RC_NODE_ID_SIZE))
+                l->worker_failed = 1;
+    }
+}
+
+static void core__free_key(void *p)
+{
+    core_sched_key *key = p;
+    rpc_msg_free(&key->lease_template->base);
+    rc_free(key->name);
+    rc_free(key);
+}
+
+void core_submit_shutdown(core_worker *cw)
+{
+    /* Drop what never ran and give idle leases back; tasks still running end when their
+     * workers' clients are destroyed (core__pushed sees `stopping`). */
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
+        core_sched_key *key = v;
+        while (key->queue_head) {
+            core_task *t = key->queue_head;
+            core__queue_unlink(key, t);
+            core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down before the task ran");
+        }
+        for (core_lease *l = key->leases, *next; l; l = next) {
+            next = l->next;
+            if (l->in_flight == 0)
+                core__lease_return(cw, l, 0, NULL);
+        }
+    }
+    cw->stopping = 1;
+}
+
+void core_submit_free_all(core_worker *cw)
+{
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->tasks, &it, NULL, NULL, &v)) {
+        core_task *t = v;
+        rc_map_iter_remove(&cw->tasks, &it);
+        core__release_args(cw, t);
+        core_task_free(t);
+    }
+    it = (rc_map_iter)RC_MAP_ITER_INIT;
+    while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
+        core_sched_key *key = v;
+        while (key->leases) {
+            core_lease *l = key->leases;
+            key->leases = l->next;
+            core__lease_free(l);
+        }
+        while (key->requests) {
+            core_lease_request *req = key->requests;
+            key->requests = req->next;
+            rc_free(req);
+        }
+    }
+    rc_map_destroy(&cw->keys, core__free_key);
+    rc_map_init(&cw->keys);
+}
