@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rc_err.h" /* RC_E* codes and rc_strerror() */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
