@@ -1,0 +1,65 @@
+/*
+ * object_region: the node's shared-memory region and the allocator inside it
+ * (ARCHITECTURE §6, docs/tasks.md "Objects").
+ *
+ * One file under /dev/shm, sized once (ftruncate) and mapped MAP_SHARED; clients map the
+ * same file and read and write objects in place at the offsets the store hands out.
+ * Allocation goes through a jemalloc arena of its own whose extent hooks hand out page
+ * ranges of the region from a free-range list (first fit, coalescing on free). So jemalloc
+ * decides size classes and slabs, and this module decides where extents go.
+ *
+ * Invariants: every byte of the region is either in exactly one free range or held by the
+ * arena (object extents, slabs, and the arena's own metadata, which jemalloc places in the
+ * region too: one 2 MiB block at first). The arena returns freed extents at once (decay
+ * times 0) and, with jemalloc's retain option off (see object_region.c), never holds freed
+ * ranges back, so free bytes seen here are the store's real free space.
+ *
+ * Threads: the loop thread only (jemalloc calls the hooks on the thread that allocates).
+ */
+#ifndef RAYC_RAYLET_OBJECT_REGION_H
+#define RAYC_RAYLET_OBJECT_REGION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct raylet_region raylet_region;
+
+enum {
+    /* jemalloc takes 2 MiB of the region for its metadata before the first object. */
+    RAYLET_REGION_MIN_SIZE = 8 << 20,
+    /* Extents below this size (slabs of small objects) are placed from the top of the
+     * region, large ones from the bottom, so small long-lived objects do not split the
+     * space large objects need. */
+    RAYLET_REGION_SMALL_EXTENT = 1 << 20,
+};
+
+typedef struct raylet_region_stats {
+    uint64_t size;          /* the whole region */
+    uint64_t free_bytes;    /* in free ranges, not held by the arena */
+    uint64_t largest_free;  /* the largest free range */
+    uint64_t free_ranges;   /* how many free ranges (fragmentation) */
+} raylet_region_stats;
+
+/* Creates the file at path (which must not exist: RC_EEXIST), sizes it, maps it and
+ * creates the arena. size is rounded down to whole pages and must be at least
+ * RAYLET_REGION_MIN_SIZE. On failure err gets a message; nothing is left behind.
+ * Free with raylet_region_destroy. */
+int raylet_region_create(const char *path, uint64_t size, char *err, size_t errlen,
+                         raylet_region **out);
+/* Destroys the arena (every allocation with it), unmaps and unlinks the file. NULL is
+ * fine. */
+void raylet_region_destroy(raylet_region *r);
+
+uint8_t *raylet_region_base(const raylet_region *r);
+uint64_t raylet_region_size(const raylet_region *r);
+const char *raylet_region_path(const raylet_region *r);
+
+/* Allocates size bytes (0 is taken as 1). *offset gets the offset from the base and
+ * *allocated the bytes really taken (jemalloc's size class). RC_ENOSPC when nothing fits;
+ * the caller may free something and retry. */
+int raylet_region_alloc(raylet_region *r, uint64_t size, uint64_t *offset, uint64_t *allocated);
+/* Frees what raylet_region_alloc returned at offset. */
+void raylet_region_free(raylet_region *r, uint64_t offset);
+void raylet_region_stats_get(const raylet_region *r, raylet_region_stats *out);
+
+#endif
