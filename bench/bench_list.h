@@ -6,3 +6,4 @@
  */
 #include "bench_list_core.h"
 #include "bench_list_sched.h"
+#include "bench_list_tasks.h"

@@ -16,6 +16,8 @@
 
 #include "bench.h"
 #include "bench_rpc.h"
+
+int bench_tasks_client(const char *address, int64_t ms);
 #include "rc_alloc.h"
 #include "rc_buf.h"
 #include "rc_config.h"
@@ -147,6 +149,8 @@ int main(int argc, char **argv)
     rc_config_init();
     if (argc == 3 && !strcmp(argv[1], "--serve-echo")) /* the peer process of rpc_echo_* */
         return bench_serve_echo(argv[2]);
+    if (argc == 4 && !strcmp(argv[1], "--tasks-client")) /* a driver of multi_client_tasks_async */
+        return bench_tasks_client(argv[2], atoll(argv[3]));
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) {
             list = 1;

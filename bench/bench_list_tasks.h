@@ -1,0 +1,11 @@
+/* Task and object benchmarks (bench_tasks.c), Ray's names. No include guard. */
+BENCH(single_client_tasks_sync, bench_tasks_sync, "no-op task, submit then get, one at a time (vs rpc_echo_sync, Dask)")
+BENCH(single_client_tasks_async, bench_tasks_async, "no-op tasks in batches of 1,000 (vs rpc_echo_async, Dask)")
+BENCH(multi_client_tasks_async, bench_multi_client_tasks, "2 driver processes, batches of 1,000 no-op tasks")
+BENCH(single_client_put_calls_Plasma_Store, bench_put_calls, "rayc_put of a small value")
+BENCH(single_client_get_calls_Plasma_Store, bench_get_calls, "rayc_get of a ready small object")
+BENCH(single_client_put_gigabytes, bench_put_gigabytes, "rayc_put of 800 MB (vs memcpy of this run)")
+BENCH(single_client_tasks_and_get_batch, bench_tasks_and_get_batch, "1,000 no-op tasks submitted and got")
+BENCH(single_client_wait_1k_refs, bench_wait_1k_refs, "rayc_wait for 1,000 refs")
+BENCH(driver_rss_1m_tasks, bench_driver_rss, "driver RSS after 10k and 1M released tasks (RAYC_BENCH_RSS_TASKS)")
+BENCH(worker_idle_rss, bench_worker_idle_rss, "resident memory of an idle rayc-worker")
