@@ -3,12 +3,15 @@
  * storage) and a real raylet, every method of every service they serve gets, through
  * rpc_client_call_raw: random bytes of random lengths, well-formed requests built at random
  * from the method's protobuf-c descriptor (the fields a handler actually reads), those
- * requests truncated at random points, and those requests with random bit flips. Every
- * call must be answered before its deadline (a long poll may legitimately be held until
- * its deadline), and after each method's batch the daemon must still be running and serving.
- * Unknown paths must answer UNIMPLEMENTED, odd cluster-ID metadata must be refused, raw TCP
- * garbage (not even HTTP/2) must not hurt either daemon, and each daemon must still stop
- * cleanly (exit 0, which under ASan also means no leak) after all of it.
+ * requests truncated at random points, and those requests with random bit flips. IDs in
+ * requests often come from a small pool, so that calls meet the state earlier calls made
+ * (a node registered, then reported, drained, unregistered). Every call must be answered
+ * before its deadline (a long poll may legitimately be held until its deadline), and after
+ * each method's batch the daemon must still be running and serving. Unknown paths must
+ * answer UNIMPLEMENTED, odd cluster-ID metadata must be refused, enum values no .proto
+ * declares must be harmless (proto3 enums are open), raw TCP garbage (not even HTTP/2) must
+ * not hurt either daemon, and each daemon must still stop cleanly (exit 0, which under
+ * ASan also means no leak) after all of it.
  *
  * Reproducible: the seed is printed, and RAYC_FUZZ_SEED=<n> repeats a run. Calls of one
  * batch are in flight together, which keeps a few thousand calls within seconds.
@@ -350,13 +353,22 @@ static char *rnd_string(arena *a)
     return s;
 }
 
-/* Bytes of the lengths IDs have (job 4, placement group 18, node 28), or any length. */
+/* A few IDs of each size that requests keep coming back to, so that one request finds
+ * what another created (register then unregister, report, drain; add then finish a job). */
+enum { POOL = 4 };
+static uint8_t pool[POOL][RC_NODE_ID_SIZE];
+
+/* Bytes of the lengths IDs have (job 4, placement group 18, node 28), often a pooled ID,
+ * or any length. */
 static ProtobufCBinaryData rnd_bytes(arena *a)
 {
     static const size_t lens[] = {0, 1, 4, 18, 28, 28, 28, 64};
     size_t n = rnd_below(5) ? lens[rnd_below(sizeof(lens) / sizeof(lens[0]))] : rnd_below(40);
     ProtobufCBinaryData b = {n, arena_alloc(a, n)};
-    rnd_fill(b.data, n);
+    if ((n == 4 || n == 28) && rnd_below(2))
+        memcpy(b.data, pool[rnd_below(POOL)], n);
+    else
+        rnd_fill(b.data, n);
     return b;
 }
 
@@ -748,6 +760,137 @@ static void test_fuzz_gcs_paths_and_metadata(void)
     fuzz_down();
 }
 
+/* ---- enum values outside their declarations ----------------------------------------- */
+
+/* Proto3 enums are open: a value the .proto does not declare is still a valid message and
+ * must be carried, compared or refused, never looked up blindly. */
+
+/* Calls method of svc on the GCS; returns the gRPC status and the GcsStatus code in *code. */
+static int gcs_call(const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req, int *code)
+{
+    ProtobufCMessage *reply = NULL;
+    char err[200] = "";
+    int st = rpc_client_call_sync(gcs_client_rpc(F.gc), svc, method, req, 5000, &reply, err, sizeof(err));
+    if (st != GRPC_STATUS_OK)
+        fprintf(stderr, "%s: %s %s\n", method, rpc_code_name(st), err);
+    *code = st == GRPC_STATUS_OK ? gcs_reply_status(reply, NULL) : -1;
+    rpc_msg_free(reply);
+    return st;
+}
+
+static int register_node(const uint8_t *id, int state, int death_reason)
+{
+    Ray__Rpc__NodeDeathInfo death = RAY__RPC__NODE_DEATH_INFO__INIT;
+    death.reason = (Ray__Rpc__NodeDeathInfo__Reason)death_reason;
+    Ray__Rpc__GcsNodeInfo info = RAY__RPC__GCS_NODE_INFO__INIT;
+    info.node_id.data = (uint8_t *)id;
+    info.node_id.len = RC_NODE_ID_SIZE;
+    info.node_manager_address = "127.0.0.1";
+    info.node_manager_port = 1;
+    info.state = (Ray__Rpc__GcsNodeInfo__GcsNodeState)state;
+    info.death_info = &death;
+    Ray__Rpc__RegisterNodeRequest req = RAY__RPC__REGISTER_NODE_REQUEST__INIT;
+    req.node_info = &info;
+    int code;
+    int st = gcs_call(&ray__rpc__node_info_gcs_service__descriptor, "RegisterNode", &req.base, &code);
+    return st == GRPC_STATUS_OK ? code : -1;
+}
+
+static void test_fuzz_gcs_unknown_enum_values(void)
+{
+    CU_ASSERT_EQUAL_FATAL(fuzz_up(0, 0), 0);
+    /* a node claiming state 9 and a death reason 77 registers (as alive) */
+    uint8_t id[RC_NODE_ID_SIZE];
+    rc_id_random(id, sizeof(id));
+    CU_ASSERT_EQUAL(register_node(id, 9, 77), GCS_STATUS_OK);
+    int code;
+    Ray__Rpc__GetAllNodeInfoRequest q = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
+    q._state_filter_case = RAY__RPC__GET_ALL_NODE_INFO_REQUEST___STATE_FILTER_STATE_FILTER;
+    q.state_filter = (Ray__Rpc__GcsNodeInfo__GcsNodeState)5;
+    CU_ASSERT_EQUAL(gcs_call(&ray__rpc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &q.base, &code),
+                    GRPC_STATUS_OK);
+    /* channels no subscriber can name, subscribed to and published on */
+    static const int channels[] = {31, 32, -3, 1000};
+    for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++) {
+        Ray__Rpc__SubMessage sm = RAY__RPC__SUB_MESSAGE__INIT;
+        Ray__Rpc__Command cmd = RAY__RPC__COMMAND__INIT;
+        Ray__Rpc__Command *cmds[1] = {&cmd};
+        cmd.channel_type = (Ray__Rpc__ChannelType)channels[i];
+        cmd.command_message_one_of_case = RAY__RPC__COMMAND__COMMAND_MESSAGE_ONE_OF_SUBSCRIBE_MESSAGE;
+        cmd.subscribe_message = &sm;
+        Ray__Rpc__GcsSubscriberCommandBatchRequest creq = RAY__RPC__GCS_SUBSCRIBER_COMMAND_BATCH_REQUEST__INIT;
+        creq.subscriber_id.data = id;
+        creq.subscriber_id.len = 8;
+        creq.commands = cmds;
+        creq.n_commands = 1;
+        CU_ASSERT_EQUAL(gcs_call(&ray__rpc__internal_pub_sub_gcs_service__descriptor, "GcsSubscriberCommandBatch",
+                                 &creq.base, &code),
+                        GRPC_STATUS_OK);
+        Ray__Rpc__PubMessage m = RAY__RPC__PUB_MESSAGE__INIT;
+        Ray__Rpc__PubMessage *ms[1] = {&m};
+        m.channel_type = (Ray__Rpc__ChannelType)channels[i];
+        Ray__Rpc__GcsPublishRequest preq = RAY__RPC__GCS_PUBLISH_REQUEST__INIT;
+        preq.pub_messages = ms;
+        preq.n_pub_messages = 1;
+        CU_ASSERT_EQUAL(gcs_call(&ray__rpc__internal_pub_sub_gcs_service__descriptor, "GcsPublish", &preq.base, &code),
+                        GRPC_STATUS_OK);
+    }
+    /* a job whose config names an actor lifetime that does not exist */
+    uint8_t job[RC_JOB_ID_SIZE] = {9, 9, 9, 9};
+    Ray__Rpc__JobConfig config = RAY__RPC__JOB_CONFIG__INIT;
+    config.default_actor_lifetime = (Ray__Rpc__JobConfig__ActorLifetime)55;
+    Ray__Rpc__JobTableData data = RAY__RPC__JOB_TABLE_DATA__INIT;
+    data.job_id.data = job;
+    data.job_id.len = sizeof(job);
+    data.config = &config;
+    Ray__Rpc__AddJobRequest areq = RAY__RPC__ADD_JOB_REQUEST__INIT;
+    areq.data = &data;
+    CU_ASSERT_EQUAL(gcs_call(&ray__rpc__job_info_gcs_service__descriptor, "AddJob", &areq.base, &code), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(code, GCS_STATUS_OK);
+    CU_ASSERT_TRUE(gcs_alive_and_serving());
+    fuzz_down();
+}
+
+/* UnregisterNode of an alive node with a death reason NodeDeathInfo.Reason does not
+ * declare (found by the fuzzer: the GCS looked the value's name up and used it unchecked). */
+static void test_fuzz_gcs_unregister_unknown_reason(void)
+{
+    CU_ASSERT_EQUAL_FATAL(fuzz_up(0, 0), 0);
+    static const int reasons[] = {42, -1};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        uint8_t id[RC_NODE_ID_SIZE];
+        rc_id_random(id, sizeof(id));
+        CU_ASSERT_EQUAL(register_node(id, 0, 0), GCS_STATUS_OK);
+        Ray__Rpc__NodeDeathInfo death = RAY__RPC__NODE_DEATH_INFO__INIT;
+        death.reason = (Ray__Rpc__NodeDeathInfo__Reason)reasons[i];
+        death.reason_message = "a reason from the future";
+        Ray__Rpc__UnregisterNodeRequest req = RAY__RPC__UNREGISTER_NODE_REQUEST__INIT;
+        req.node_id.data = id;
+        req.node_id.len = sizeof(id);
+        req.node_death_info = &death;
+        int code;
+        CU_ASSERT_EQUAL(gcs_call(&ray__rpc__node_info_gcs_service__descriptor, "UnregisterNode", &req.base, &code),
+                        GRPC_STATUS_OK);
+        int serving = gcs_alive_and_serving();
+        if (!serving)
+            fprintf(stderr, "UnregisterNode with death reason %d stopped the GCS\n", reasons[i]);
+        CU_ASSERT_TRUE_FATAL(serving);
+        /* the node is dead either way */
+        ProtobufCBinaryData ids[1] = {{sizeof(id), id}};
+        Ray__Rpc__CheckAliveRequest creq = RAY__RPC__CHECK_ALIVE_REQUEST__INIT;
+        creq.node_ids = ids;
+        creq.n_node_ids = 1;
+        ProtobufCMessage *reply = NULL;
+        CU_ASSERT_EQUAL(rpc_client_call_sync(gcs_client_rpc(F.gc), &ray__rpc__node_info_gcs_service__descriptor,
+                                             "CheckAlive", &creq.base, 5000, &reply, NULL, 0),
+                        GRPC_STATUS_OK);
+        const Ray__Rpc__CheckAliveReply *cr = (const void *)reply;
+        CU_ASSERT(cr && cr->n_raylet_alive == 1 && !cr->raylet_alive[0]);
+        rpc_msg_free(reply);
+    }
+    fuzz_down();
+}
+
 static void test_fuzz_raylet_methods(void)
 {
     CU_ASSERT_EQUAL_FATAL(fuzz_up(0, 1), 0);
@@ -911,6 +1054,8 @@ static const unit_case cases[] = {
     UNIT_CASE(test_fuzz_gcs_methods_memory),
     UNIT_CASE(test_fuzz_gcs_methods_redis),
     UNIT_CASE(test_fuzz_gcs_paths_and_metadata),
+    UNIT_CASE(test_fuzz_gcs_unknown_enum_values),
+    UNIT_CASE(test_fuzz_gcs_unregister_unknown_reason),
     UNIT_CASE(test_fuzz_raylet_methods),
     UNIT_CASE(test_fuzz_tcp_garbage),
 };
@@ -922,7 +1067,9 @@ int main(void)
     if (!rng_state)
         rng_state = 1;
     seed0 = rng_state;
-    fprintf(stderr, "fuzz seed: %llu (RAYC_FUZZ_SEED=<seed> repeats this run)\n", (unsigned long long)rng_state);
+    for (int i = 0; i < POOL; i++)
+        rnd_fill(pool[i], sizeof(pool[i]));
+    fprintf(stderr, "fuzz seed: %llu (RAYC_FUZZ_SEED=<seed> repeats this run)\n", (unsigned long long)seed0);
     int rc = unit_run("gcs_fuzz", cases, UNIT_N(cases));
     fuzz_down();
     return rc;
