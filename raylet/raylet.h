@@ -16,6 +16,11 @@
  *   --resources JSON                 custom resources, e.g. '{"fast_disk": 1}'
  *   --labels k=v,k2=v2               node labels
  *   --ready-file PATH                written (node ID, port) once registered
+ *   --session-dir DIR                session directory for sockets and worker logs (default:
+ *                                    <root>/session_latest when it exists, e.g. under
+ *                                    `rayc start`, else a new session via rc_session_create)
+ *   --worker-command PATH            program started as a worker (default: rayc-worker next
+ *                                    to rayc-raylet; tests run a fake worker)
  *
  * Any thread; no global state.
  */
@@ -50,6 +55,8 @@ typedef struct raylet_options {
     raylet_kv labels[RAYLET_MAX_LABELS];
     size_t n_labels;
     char *ready_file;
+    char *session_dir;    /* NULL: see --session-dir */
+    char *worker_command; /* NULL: <dir of rayc-raylet>/rayc-worker */
 } raylet_options;
 
 /* Fills opts from argv[0..argc) (flags only, no program name). Returns 0, or RC_EINVAL with

@@ -1,22 +1,33 @@
 /*
- * Private structures of rayc-raylet (ARCHITECTURE §6). The raylet of issue 2 joins a
- * cluster: it detects its resources, serves NodeManagerService and the gRPC health service,
- * registers with the GCS, reports its resources, follows the node table, and leaves cleanly.
+ * Private structures of rayc-raylet (ARCHITECTURE §6). The raylet joins a cluster: it
+ * detects its resources, serves NodeManagerService and the gRPC health service on TCP and
+ * LocalRayletService on a unix socket, registers with the GCS, reports its resources and
+ * demand, follows the node and job tables, keeps a cluster view for the scheduler, leases
+ * workers (lease_manager.h) from its worker pool (worker_pool.h), and leaves cleanly.
+ *
+ * Start order (raylet_start): detect → session dir → cluster view with the local node →
+ * worker pool → lease manager → servers (TCP + unix socket; the object store module adds
+ * its tables here) → GCS. Shutdown (raylet_cleanup) goes the other way: held lease calls
+ * answered, workers killed, servers and GCS client closed, the view freed.
  *
  * Loop thread only.
  */
 #ifndef RAYC_RAYLET_RAYLET_INT_H
 #define RAYC_RAYLET_RAYLET_INT_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "gcs_client.h"
+#include "lease_manager.h"
 #include "raylet.h"
 #include "rc_buf.h"
 #include "rc_ids.h"
 #include "rc_map.h"
 #include "rpc.h"
+#include "rayc_sched.h"
+#include "worker_pool.h"
 
 enum { RAYLET_MAX_RESOURCES = RAYLET_MAX_CUSTOM + 16, RAYLET_MAX_ALL_LABELS = RAYLET_MAX_LABELS + 8 };
 
@@ -48,6 +59,31 @@ typedef enum raylet_state {
     RAYLET_STOPPING,
 } raylet_state;
 
+/*
+ * Hook points for the object store (raylet/object_store.h, raylet/object_manager.h; another
+ * module). Every field may be NULL: until the store is wired in, RegisterClient replies
+ * with an empty store_path and a store_size of 0, and nothing is released.
+ */
+typedef struct raylet_object_hooks {
+    /* A client of this node is gone: a worker was reaped (exited, killed, crashed) or a
+     * worker or driver disconnected or died. Release its pins and abort what it was creating. */
+    void (*client_gone)(void *arg, const uint8_t worker_id[RC_WORKER_ID_SIZE]);
+    /* Fills the store fields of a RegisterClient reply (store_path stays owned by the store). */
+    void (*describe_store)(void *arg, const char **store_path, uint64_t *store_size);
+    void *arg;
+} raylet_object_hooks;
+
+struct object_store;   /* raylet/object_store.h */
+struct object_manager; /* raylet/object_manager.h */
+
+/* A driver registered on this node (workers live in the pool). */
+typedef struct raylet_driver {
+    uint8_t worker_id[RC_WORKER_ID_SIZE];
+    uint8_t job_id[RC_JOB_ID_SIZE];
+    pid_t pid;
+    int port;
+} raylet_driver;
+
 typedef struct raylet {
     uv_loop_t *loop;
     rpc_ctx *rpc;
@@ -68,6 +104,28 @@ typedef struct raylet {
 
     rc_map live_nodes; /* node id -> Ray__Rpc__GcsNodeInfo (owned), from the node channel */
 
+    char session_dir[PATH_MAX];
+    char socket_path[PATH_MAX]; /* <session>/sockets/raylet.<8 hex>.sock */
+    char worker_command[PATH_MAX];
+    rpc_server *local_srv; /* LocalRayletService on socket_path */
+
+    /* The scheduler's view: this node exactly (allocations go through it), the others from
+     * the node channel (totals, labels) and GetAllAvailableResources polls (availability). */
+    sched_view *view;
+    sched_node *local_node;
+    uv_timer_t view_poll_timer;
+    int view_poll_in_flight;
+
+    worker_pool *pool;
+    lease_manager *leases;
+    rc_map drivers; /* worker id -> raylet_driver */
+    uv_timer_t driver_check_timer;
+
+    /* The object store module's state and hooks (NULL until it is wired in). */
+    struct object_store *store;
+    struct object_manager *object_manager;
+    raylet_object_hooks object_hooks;
+
     uv_timer_t report_timer;
     int report_in_flight;
     uint8_t *last_report;
@@ -87,6 +145,26 @@ int raylet_detect(raylet_node_spec *spec, const raylet_options *opts, const char
 void raylet_spec_free(raylet_node_spec *spec);
 /* "NVIDIA A100-SXM4-80GB" -> "A100", "NVIDIA GeForce RTX 4090" -> "RTX4090". */
 void raylet_accelerator_from_name(const char *gpu_name, char *out, size_t outlen);
+
+/* raylet_view.c: the cluster view */
+/* Creates r->view with the local node. Returns 0 or RC_EINVAL (err says why). */
+int raylet_view_init(raylet *r, char *err, size_t errlen);
+/* A node record from the node channel (alive: add or update; dead: remove). */
+void raylet_view_track(raylet *r, const Ray__Rpc__GcsNodeInfo *info);
+/* Starts polling the GCS for the other nodes' availability. */
+void raylet_view_start_polling(raylet *r);
+void raylet_view_free(raylet *r);
+/* Writes the local node's available amount of each resource into r->spec. */
+void raylet_view_sync_spec(raylet *r);
+
+/* local_service.c: LocalRayletService (RegisterClient, DisconnectClient, NotifyTaskBlocked,
+ * NotifyTaskUnblocked); arg is the raylet. */
+extern const rpc_method_handler raylet_local_handlers[];
+/* Watches the registered drivers' processes; a driver that died counts as disconnected. */
+void raylet_local_start(raylet *r);
+/* A client is gone: tell the lease manager (if it owned leases) and the object store. */
+void raylet_client_gone(raylet *r, const uint8_t worker_id[RC_WORKER_ID_SIZE]);
+void raylet_local_cleanup(raylet *r);
 
 /* raylet_node.c */
 int raylet_start(raylet *r, uv_loop_t *loop);

@@ -20,7 +20,7 @@ int main(int argc, char **argv)
                "       [--accelerator-type T] [--gpu-memory SIZE] [--memory SIZE]\n"
                "       [--object-store-memory SIZE] [--resources JSON] [--labels k=v,...]\n"
                "       [--node-ip-address IP] [--node-manager-port N] [--node-name NAME]\n"
-               "       [--ready-file PATH]\n");
+               "       [--ready-file PATH] [--session-dir DIR] [--worker-command PATH]\n");
         return 0;
     }
     static raylet r;

@@ -15,12 +15,22 @@
  * SIGTERM / SIGINT / ShutdownRaylet(graceful): unregister (EXPECTED_TERMINATION, with the
  * reason) and exit 0.
  *
+ * Around that life (raylet_int.h has the start order): the session directory, the cluster
+ * view, the worker pool, the lease manager and LocalRayletService on the node's unix
+ * socket, advertised as GcsNodeInfo.raylet_socket_name. The job channel tells the pool each
+ * job's code search path and when a job finished. Reports carry the real availability and
+ * the lease manager's demand by shape.
+ *
  * Loop thread only.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common.pb-c.h"
@@ -29,10 +39,12 @@
 #include "node_manager.pb-c.h"
 #include "raylet_int.h"
 #include "rayc_gcs.pb-c.h"
+#include "rayc_raylet.pb-c.h"
 #include "rc_alloc.h"
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_session.h"
 #include "rc_time.h"
 
 enum { RAYLET__UNREGISTER_TIMEOUT_MS = 3000, RAYLET__EXIT_GRACE_MS = 5000 };
@@ -113,8 +125,13 @@ static void **raylet__label_map(raylet *r, raylet__scratch *s, const ProtobufCMe
     return ptrs;
 }
 
+/* d->resource_load_by_shape is allocated: free it with lease_manager_load_free. */
 static void raylet__resources_data(raylet *r, Ray__Rpc__ResourcesData *d, raylet__scratch *s)
 {
+    if (r->view)
+        raylet_view_sync_spec(r);
+    if (r->leases && lease_manager_busy(r->leases))
+        r->idle_since_ms = rc_mono_ms();
     ray__rpc__resources_data__init(d);
     d->node_id.data = r->node_id;
     d->node_id.len = RC_NODE_ID_SIZE;
@@ -128,6 +145,7 @@ static void raylet__resources_data(raylet *r, Ray__Rpc__ResourcesData *d, raylet
     d->labels = (Ray__Rpc__ResourcesData__LabelsEntry **)raylet__label_map(
         r, s, &ray__rpc__resources_data__labels_entry__descriptor);
     d->node_manager_address = r->spec.ip;
+    d->resource_load_by_shape = r->leases ? lease_manager_load(r->leases) : NULL;
     d->idle_duration_ms = rc_mono_ms() - r->idle_since_ms;
     d->is_draining = r->state == RAYLET_STOPPING;
 }
@@ -139,6 +157,8 @@ static void raylet__node_info(raylet *r, Ray__Rpc__GcsNodeInfo *info, raylet__sc
     info->node_id.len = RC_NODE_ID_SIZE;
     info->node_manager_address = r->spec.ip;
     info->node_manager_port = r->port;
+    info->object_manager_port = r->port;
+    info->raylet_socket_name = r->socket_path;
     info->node_manager_hostname = r->spec.hostname;
     info->node_name = r->opts.node_name ? r->opts.node_name : r->spec.ip;
     info->state = RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE;
@@ -263,6 +283,7 @@ static void raylet__report_tick(uv_timer_t *t)
     int changed = len != r->last_report_len || memcmp(bytes, r->last_report, len) != 0;
     if (!changed && now - r->last_report_ms < rc_cfg.raylet_report_keepalive_ms) {
         rc_free(bytes);
+        lease_manager_load_free(d.resource_load_by_shape);
         raylet__scratch_free(&s);
         return;
     }
@@ -279,6 +300,7 @@ static void raylet__report_tick(uv_timer_t *t)
     } else {
         rc_free(bytes);
     }
+    lease_manager_load_free(d.resource_load_by_shape);
     raylet__scratch_free(&s);
 }
 
@@ -305,13 +327,81 @@ static void raylet__track_node(raylet *r, const Ray__Rpc__GcsNodeInfo *info)
         old = rc_map_put(&r->live_nodes, info->node_id.data, RC_NODE_ID_SIZE, rpc_msg_dup(&info->base));
     }
     rpc_msg_free(old);
+    raylet_view_track(r, info);
 }
 
-static void raylet__on_node_message(const Ray__Rpc__PubMessage *m, void *arg)
+/* A job record (channel or fetch): its code search path and liveness go to the pool. */
+static void raylet__track_job(raylet *r, const Ray__Rpc__JobTableData *job)
+{
+    if (!r->pool || job->job_id.len != RC_JOB_ID_SIZE)
+        return;
+    const Ray__Rpc__JobConfig *cfg = job->config;
+    worker_pool_job_info(r->pool, job->job_id.data, 1, cfg ? cfg->code_search_path : NULL,
+                         cfg ? cfg->n_code_search_path : 0, job->is_dead);
+}
+
+static void raylet__on_gcs_message(const Ray__Rpc__PubMessage *m, void *arg)
 {
     raylet *r = arg;
     if (m->inner_message_case == RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_NODE_INFO_MESSAGE)
         raylet__track_node(r, m->node_info_message);
+    else if (m->inner_message_case == RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_JOB_MESSAGE)
+        raylet__track_job(r, m->job_message);
+}
+
+typedef struct raylet__job_fetch {
+    raylet *r;
+    uint8_t job_id[RC_JOB_ID_SIZE];
+} raylet__job_fetch;
+
+static void raylet__job_fetched(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    raylet__job_fetch *f = arg;
+    raylet *r = f->r;
+    int found = 0;
+    if (r->pool && st->code == GRPC_STATUS_OK) {
+        const Ray__Rpc__GetAllJobInfoReply *jr = (const void *)reply;
+        for (size_t i = 0; i < jr->n_job_info_list; i++) {
+            const Ray__Rpc__JobTableData *job = jr->job_info_list[i];
+            if (job->job_id.len == RC_JOB_ID_SIZE && !memcmp(job->job_id.data, f->job_id, RC_JOB_ID_SIZE)) {
+                raylet__track_job(r, job);
+                found = 1;
+            }
+        }
+    }
+    if (r->pool && !found)
+        worker_pool_job_info(r->pool, f->job_id, 0, NULL, 0, 0);
+    rpc_msg_free(reply);
+    rc_free(f);
+}
+
+/* The pool wants a job's config before starting its first worker. */
+static void raylet__fetch_job(void *arg, const uint8_t job_id[RC_JOB_ID_SIZE])
+{
+    raylet *r = arg;
+    char hex[RC_ID_HEX_MAX];
+    rc_id_hex(job_id, RC_JOB_ID_SIZE, hex);
+    Ray__Rpc__GetAllJobInfoRequest req = RAY__RPC__GET_ALL_JOB_INFO_REQUEST__INIT;
+    req._job_or_submission_id_case = RAY__RPC__GET_ALL_JOB_INFO_REQUEST___JOB_OR_SUBMISSION_ID_JOB_OR_SUBMISSION_ID;
+    req.job_or_submission_id = hex;
+    raylet__job_fetch *f = RC_NEW(raylet__job_fetch);
+    f->r = r;
+    memcpy(f->job_id, job_id, RC_JOB_ID_SIZE);
+    if (!r->gcs || rpc_client_call(gcs_client_rpc(r->gcs), &ray__rpc__job_info_gcs_service__descriptor,
+                                   "GetAllJobInfo", &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__job_fetched, f) < 0) {
+        rc_free(f);
+        worker_pool_job_info(r->pool, job_id, 0, NULL, 0, 0);
+    }
+}
+
+static void raylet__worker_dead(void *arg, worker *w, const char *why)
+{
+    raylet *r = arg;
+    if (r->leases)
+        lease_manager_worker_dead(r->leases, w, why);
+    /* Object store hook: a registered worker is gone; release its pins. */
+    if (w->port && r->object_hooks.client_gone)
+        r->object_hooks.client_gone(r->object_hooks.arg, w->id);
 }
 
 static void raylet__free_node(void *p)
@@ -384,9 +474,11 @@ static void raylet__registered(const rpc_status *st, ProtobufCMessage *reply, vo
     RC_INFO("raylet: node %s registered with the GCS at %s (%s:%d, %.4g CPU, %d GPU %s)", r->node_id_hex,
             gcs_client_address(r->gcs), r->spec.ip, r->port, r->spec.num_cpus, r->spec.num_gpus,
             r->spec.accelerator_type);
-    gcs_subscriber_callbacks cbs = {raylet__on_node_message, raylet__on_subscribed, r};
+    gcs_subscriber_callbacks cbs = {raylet__on_gcs_message, raylet__on_subscribed, r};
     r->sub = gcs_subscriber_new(r->gcs, &cbs);
     gcs_subscriber_subscribe(r->sub, RAY__RPC__CHANNEL_TYPE__GCS_NODE_INFO_CHANNEL, NULL, 0);
+    gcs_subscriber_subscribe(r->sub, RAY__RPC__CHANNEL_TYPE__GCS_JOB_CHANNEL, NULL, 0);
+    raylet_view_start_polling(r);
     uv_timer_start(&r->report_timer, raylet__report_tick, 0,
                    (uint64_t)(rc_cfg.raylet_report_resources_period_milliseconds > 0
                                   ? rc_cfg.raylet_report_resources_period_milliseconds
@@ -482,6 +574,7 @@ static void handle_get_resource_load(rpc_call *call, const ProtobufCMessage *req
     raylet__resources_data(r, &d, &s);
     reply.resources = &d;
     rpc_reply(call, &reply.base);
+    lease_manager_load_free(d.resource_load_by_shape);
     raylet__scratch_free(&s);
 }
 
@@ -512,11 +605,106 @@ static void raylet__on_signal(uv_signal_t *h, int signum)
     raylet_shutdown(r, 1, reason, 0);
 }
 
+static int raylet__mkdir_p(const char *path)
+{
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return RC_EIO;
+        *p = '/';
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? RC_EIO : 0;
+}
+
+/* The session directory: --session-dir; else the current session (session_latest, which
+ * `rayc start` made just before starting us); else a new one. Then logs/ and sockets/ in
+ * it, the socket path and the worker command. */
+static int raylet__session(raylet *r)
+{
+    char root[PATH_MAX], latest[PATH_MAX + 32], resolved[PATH_MAX];
+    struct stat st;
+    if (r->opts.session_dir) {
+        snprintf(r->session_dir, sizeof(r->session_dir), "%s", r->opts.session_dir);
+    } else {
+        rc_session_root(root, sizeof(root));
+        snprintf(latest, sizeof(latest), "%s/session_latest", root);
+        if (realpath(latest, resolved) && stat(resolved, &st) == 0 && S_ISDIR(st.st_mode)) {
+            snprintf(r->session_dir, sizeof(r->session_dir), "%s", resolved);
+        } else if (rc_session_create(r->session_dir, sizeof(r->session_dir)) < 0) {
+            fprintf(stderr, "rayc-raylet: cannot create a session directory under %s: %s\n", root, strerror(errno));
+            return RC_EIO;
+        }
+    }
+    char sub[PATH_MAX + 16];
+    const char *dirs[] = {"logs", "sockets"};
+    for (size_t i = 0; i < RC_ARRAY_LEN(dirs); i++) {
+        snprintf(sub, sizeof(sub), "%s/%s", r->session_dir, dirs[i]);
+        if (raylet__mkdir_p(sub) < 0) {
+            fprintf(stderr, "rayc-raylet: cannot create %s: %s\n", sub, strerror(errno));
+            return RC_EIO;
+        }
+    }
+    int n = snprintf(r->socket_path, sizeof(r->socket_path), "%s/sockets/raylet.%.8s.sock", r->session_dir,
+                     r->node_id_hex);
+    if (n < 0 || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        fprintf(stderr, "rayc-raylet: the socket path %s is longer than a unix socket allows (107 bytes); "
+                        "use a shorter --session-dir\n", r->socket_path);
+        return RC_EINVAL;
+    }
+    if (r->opts.worker_command) {
+        snprintf(r->worker_command, sizeof(r->worker_command), "%s", r->opts.worker_command);
+    } else {
+        char dir[PATH_MAX - 32];
+        if (rc_exe_dir(dir, sizeof(dir)) < 0)
+            snprintf(dir, sizeof(dir), ".");
+        snprintf(r->worker_command, sizeof(r->worker_command), "%s/rayc-worker", dir);
+    }
+    if (access(r->worker_command, X_OK) != 0)
+        RC_WARN("raylet: the worker program %s is not executable (%s); leases will fail until it is",
+                r->worker_command, strerror(errno));
+    return 0;
+}
+
+/* Serves LocalRayletService on the node's unix socket. */
+static int raylet__serve_local(raylet *r)
+{
+    rpc_server_create(r->rpc, NULL, &r->local_srv);
+    rpc_server_add_service(r->local_srv, &rayc__rpc__local_raylet_service__descriptor, raylet_local_handlers, r);
+    /* Object store hook: the object store module adds its LocalRayletService table
+     * (CreateObject, SealObject, AbortObject, GetObjects, ReleaseObjects) to r->local_srv
+     * here, and its ObjectManagerService table to r->srv in raylet_start, e.g.
+     *     object_store_create(r, &r->store);   (sets r->object_hooks)
+     *     rpc_server_add_service(r->local_srv, &rayc__rpc__local_raylet_service__descriptor,
+     *                            object_store_local_handlers, r->store);
+     */
+    unlink(r->socket_path);
+    char addr[PATH_MAX + 8];
+    snprintf(addr, sizeof(addr), "unix:%s", r->socket_path);
+    if (rpc_server_listen(r->local_srv, addr, NULL) < 0) {
+        fprintf(stderr, "rayc-raylet: cannot listen on %s\n", r->socket_path);
+        return RC_EIO;
+    }
+    return rpc_server_start(r->local_srv);
+}
+
 int raylet_start(raylet *r, uv_loop_t *loop)
 {
     r->loop = loop;
     r->state = RAYLET_STARTING;
     rc_map_init(&r->live_nodes);
+    uv_timer_init(loop, &r->report_timer);
+    uv_timer_init(loop, &r->exit_timer);
+    uv_timer_init(loop, &r->view_poll_timer);
+    r->report_timer.data = r->exit_timer.data = r->view_poll_timer.data = r;
+    uv_signal_init(loop, &r->sigterm);
+    uv_signal_init(loop, &r->sigint);
+    r->sigterm.data = r->sigint.data = r;
+    raylet_local_start(r);
+
     rc_id_random(r->node_id, RC_NODE_ID_SIZE);
     rc_id_hex(r->node_id, RC_NODE_ID_SIZE, r->node_id_hex);
     char err[300];
@@ -525,10 +713,34 @@ int raylet_start(raylet *r, uv_loop_t *loop)
         fprintf(stderr, "rayc-raylet: %s\n", err);
         return rc;
     }
+    if ((rc = raylet__session(r)) < 0)
+        return rc;
+    if ((rc = raylet_view_init(r, err, sizeof(err))) < 0) {
+        fprintf(stderr, "rayc-raylet: %s\n", err);
+        return rc;
+    }
+    const char *code_path = getenv("RAYC_CODE_SEARCH_PATH");
+    worker_pool_config pool_cfg = {
+        .worker_command = r->worker_command,
+        .session_dir = r->session_dir,
+        .raylet_socket = r->socket_path,
+        .node_id_hex = r->node_id_hex,
+        .node_ip = r->spec.ip,
+        .gcs_address = r->opts.gcs_address,
+        .num_cpus = r->spec.num_cpus,
+        .default_code_search_path = code_path,
+    };
+    worker_pool_callbacks pool_cbs = {raylet__worker_dead, raylet__fetch_job, r};
+    if ((rc = worker_pool_create(loop, &pool_cfg, &pool_cbs, &r->pool)) < 0)
+        return rc;
+    if ((rc = lease_manager_create(r, &r->leases)) < 0)
+        return rc;
+
     if ((rc = rpc_ctx_create(loop, &r->rpc)) < 0)
         return rc;
     rpc_server_create(r->rpc, NULL, &r->srv);
     rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, node_manager_handlers, r);
+    rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, lease_manager_handlers, r->leases);
     rpc_server_add_service(r->srv, &grpc__health__v1__health__descriptor, health_handlers, r);
     char addr[96];
     snprintf(addr, sizeof(addr), "0.0.0.0:%d", r->opts.node_manager_port);
@@ -536,15 +748,10 @@ int raylet_start(raylet *r, uv_loop_t *loop)
         fprintf(stderr, "rayc-raylet: cannot listen on port %d: it is in use\n", r->opts.node_manager_port);
         return rc;
     }
+    if ((rc = raylet__serve_local(r)) < 0)
+        return rc;
     rpc_server_start(r->srv);
 
-    uv_timer_init(loop, &r->report_timer);
-    r->report_timer.data = r;
-    uv_timer_init(loop, &r->exit_timer);
-    r->exit_timer.data = r;
-    uv_signal_init(loop, &r->sigterm);
-    uv_signal_init(loop, &r->sigint);
-    r->sigterm.data = r->sigint.data = r;
     uv_signal_start(&r->sigterm, raylet__on_signal, SIGTERM);
     uv_signal_start(&r->sigint, raylet__on_signal, SIGINT);
 
@@ -552,8 +759,8 @@ int raylet_start(raylet *r, uv_loop_t *loop)
         fprintf(stderr, "rayc-raylet: bad GCS address %s\n", r->opts.gcs_address);
         return rc;
     }
-    RC_INFO("raylet: node %s on %s:%d joining the GCS at %s", r->node_id_hex, r->spec.ip, r->port,
-            r->opts.gcs_address);
+    RC_INFO("raylet: node %s on %s:%d joining the GCS at %s; session %s, socket %s, workers %s", r->node_id_hex,
+            r->spec.ip, r->port, r->opts.gcs_address, r->session_dir, r->socket_path, r->worker_command);
     return gcs_client_connect(r->gcs, rc_cfg.gcs_rpc_server_reconnect_timeout_s * 1000, raylet__connected, r);
 }
 
@@ -581,6 +788,7 @@ void raylet_shutdown(raylet *r, int graceful, const char *reason, int exit_code)
     r->state = RAYLET_STOPPING;
     r->exit_code = exit_code;
     uv_timer_stop(&r->report_timer);
+    uv_timer_stop(&r->view_poll_timer);
     if (!graceful || !was_running || !r->gcs) {
         raylet__stop_loop(r);
         return;
@@ -604,19 +812,34 @@ void raylet_shutdown(raylet *r, int graceful, const char *reason, int exit_code)
 void raylet_cleanup(raylet *r)
 {
     r->state = RAYLET_STOPPING;
+    /* Held lease calls are answered while the servers still run; then no handler runs
+     * again (servers refuse dispatch once destroyed). */
+    lease_manager_destroy(r->leases);
+    r->leases = NULL;
+    worker_pool_destroy(r->pool);
+    r->pool = NULL;
+    /* Object store hook: the object store module is destroyed here, after the workers that
+     * mapped it are gone and before the servers that serve it. */
     if (r->sub)
         gcs_subscriber_destroy(r->sub);
     if (r->gcs)
         gcs_client_destroy(r->gcs);
     if (r->srv)
         rpc_server_destroy(r->srv);
+    if (r->local_srv)
+        rpc_server_destroy(r->local_srv);
     if (r->rpc)
         rpc_ctx_drain(r->rpc);
+    if (r->socket_path[0])
+        unlink(r->socket_path);
+    raylet_local_cleanup(r);
+    raylet_view_free(r);
     rc_map_destroy(&r->live_nodes, raylet__free_node);
     rc_free(r->last_report);
     r->last_report = NULL;
     uv_close((uv_handle_t *)&r->report_timer, NULL);
     uv_close((uv_handle_t *)&r->exit_timer, NULL);
+    uv_close((uv_handle_t *)&r->view_poll_timer, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
     if (r->rpc)

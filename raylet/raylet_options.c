@@ -25,7 +25,8 @@ static const raylet__flag raylet__flags[] = {
     {"--node-manager-port", 1}, {"--node-name", 1},  {"--num-cpus", 1},
     {"--num-gpus", 1},     {"--accelerator-type", 1}, {"--gpu-memory", 1},
     {"--memory", 1},       {"--object-store-memory", 1}, {"--resources", 1},
-    {"--labels", 1},       {"--ready-file", 1},
+    {"--labels", 1},       {"--ready-file", 1},       {"--session-dir", 1},
+    {"--worker-command", 1},
 };
 
 int raylet_flag_arity(const char *flag)
@@ -305,6 +306,16 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
         } else if (!strcmp(flag, "--ready-file")) {
             rc_free(opts->ready_file);
             opts->ready_file = rc_strdup(v);
+        } else if (!strcmp(flag, "--session-dir")) {
+            if (!*v)
+                return raylet__fail(err, errlen, "--session-dir needs a directory");
+            rc_free(opts->session_dir);
+            opts->session_dir = rc_strdup(v);
+        } else if (!strcmp(flag, "--worker-command")) {
+            if (!*v)
+                return raylet__fail(err, errlen, "--worker-command needs the path of a program");
+            rc_free(opts->worker_command);
+            opts->worker_command = rc_strdup(v);
         }
     }
     if (require_gcs && !opts->gcs_address)
@@ -321,6 +332,8 @@ void raylet_options_free(raylet_options *opts)
     rc_free(opts->node_name);
     rc_free(opts->accelerator_type);
     rc_free(opts->ready_file);
+    rc_free(opts->session_dir);
+    rc_free(opts->worker_command);
     for (size_t i = 0; i < opts->n_resources; i++)
         rc_free(opts->resource_names[i]);
     for (size_t i = 0; i < opts->n_labels; i++) {

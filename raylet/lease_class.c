@@ -1,0 +1,287 @@
+/*
+ * Scheduling classes: a LeaseSpec turned into what the scheduler library takes (see
+ * lease_int.h), with a sentence for every malformed field.
+ *
+ * Conversion (Ray's meaning of each field):
+ *   required_resources   sched_request_set per entry (Ray's amount rules: finite, >= 0, at
+ *                        most 0.0001 precision, whole above 1); "accelerator_type:<T>" is
+ *                        Ray's accelerator_type option and becomes
+ *                        sched_request_set_accelerator_type(T) whatever its amount;
+ *   scheduling_strategy  DEFAULT (COST when rayc_extras.cost_strategy), SPREAD,
+ *                        NODE_AFFINITY (28-byte node ID, soft, spill/fail_on_unavailable),
+ *                        NODE_LABEL (hard/soft expressions); placement groups are refused
+ *                        until rayc serves them;
+ *   label_selector       a hard selector (In / NotIn constraints);
+ *   rayc_extras          cost_weight, gpu_memory.
+ *
+ * The class key is canonical where protobuf encoding is not (map order): resources sorted
+ * by name with their fixed-point amounts, then the packed strategy, selector and extras.
+ *
+ * Loop thread only.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lease_int.h"
+#include "rc_alloc.h"
+#include "rc_err.h"
+#include "rpc.h"
+
+#define LEASE__ACCEL_PREFIX "accelerator_type:"
+enum { LEASE__MAX_NAME = 256 };
+
+static int lease__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int lease__fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return RC_EINVAL;
+}
+
+/* Resource names: non-empty printable text without spaces, as Ray's options require. */
+static int lease__name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || n > LEASE__MAX_NAME)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch <= ' ' || ch == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+static int lease__by_key(const void *a, const void *b)
+{
+    const Ray__Rpc__LeaseSpec__RequiredResourcesEntry *x = *(void *const *)a, *y = *(void *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+static void lease__append_packed(rc_buf *key, char tag, const ProtobufCMessage *m)
+{
+    rc_buf_putc(key, '|');
+    rc_buf_putc(key, tag);
+    if (!m)
+        return;
+    size_t len;
+    uint8_t *bytes = rpc_msg_pack(m, &len);
+    rc_buf_hex(key, bytes, len);
+    rc_free(bytes);
+}
+
+int lease__class_key(const Ray__Rpc__LeaseSpec *spec, rc_buf *key, char *err, size_t errlen)
+{
+    size_t n = spec->n_required_resources;
+    Ray__Rpc__LeaseSpec__RequiredResourcesEntry **sorted = rc_malloc((n ? n : 1) * sizeof(*sorted));
+    memcpy(sorted, spec->required_resources, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), lease__by_key);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = sorted[i]->value;
+        if (!isfinite(v) || fabs(v) > 1e15) {
+            rc = lease__fail(err, errlen, "resource '%s': amount %g is not a finite number in range", sorted[i]->key, v);
+            break;
+        }
+        if (v == 0)
+            continue;
+        rc_buf_printf(key, "%s=%lld;", sorted[i]->key, (long long)llround(v * 10000.0));
+    }
+    rc_free(sorted);
+    if (rc < 0)
+        return rc;
+    lease__append_packed(key, 'S', spec->scheduling_strategy ? &spec->scheduling_strategy->base : NULL);
+    lease__append_packed(key, 'L', spec->label_selector ? &spec->label_selector->base : NULL);
+    lease__append_packed(key, 'X', spec->rayc_extras ? &spec->rayc_extras->base : NULL);
+    return 0;
+}
+
+static int lease__set_resources(sched_view *v, const Ray__Rpc__LeaseSpec *spec, lease_class *c, char *err,
+                                size_t errlen)
+{
+    c->shape_names = rc_calloc(spec->n_required_resources + 1, sizeof(char *));
+    c->shape_amounts = rc_calloc(spec->n_required_resources + 1, sizeof(double));
+    for (size_t i = 0; i < spec->n_required_resources; i++) {
+        const char *name = spec->required_resources[i]->key;
+        double amount = spec->required_resources[i]->value;
+        sched_err e;
+        if (!lease__name_ok(name))
+            return lease__fail(err, errlen,
+                               "required_resources: \"%.64s\" is not a resource name (1-%d printable characters, "
+                               "no spaces)",
+                               name, LEASE__MAX_NAME);
+        if (!strncmp(name, LEASE__ACCEL_PREFIX, strlen(LEASE__ACCEL_PREFIX))) {
+            if (!isfinite(amount) || amount < 0)
+                return lease__fail(err, errlen, "required_resources: %s has amount %g; it must be a number >= 0",
+                                   name, amount);
+            if (amount == 0)
+                continue;
+            if (sched_request_set_accelerator_type(v, &c->req, name + strlen(LEASE__ACCEL_PREFIX), &e) < 0)
+                return lease__fail(err, errlen, "required_resources: %s", e.msg);
+        } else if (sched_request_set(v, &c->req, name, amount, &e) < 0) {
+            return lease__fail(err, errlen, "required_resources: %s", e.msg);
+        }
+        if (amount == 0)
+            continue;
+        c->shape_names[c->n_shape] = rc_strdup(name);
+        c->shape_amounts[c->n_shape++] = amount;
+    }
+    c->cpus = (double)sched_request_get(&c->req, SCHED_CPU) / (double)SCHED_UNIT;
+    return 0;
+}
+
+static int lease__add_expressions(sched_selector *s, const Ray__Rpc__LabelMatchExpressions *exprs, const char *which,
+                                  char *err, size_t errlen)
+{
+    for (size_t i = 0; exprs && i < exprs->n_expressions; i++) {
+        const Ray__Rpc__LabelMatchExpression *x = exprs->expressions[i];
+        const Ray__Rpc__LabelOperator *op = x->operator_;
+        sched_err e;
+        int rc;
+        if (!op || op->label_operator_case == RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR__NOT_SET)
+            return lease__fail(err, errlen, "node_label_scheduling_strategy.%s: expression on \"%.64s\" has no operator",
+                               which, x->key);
+        switch (op->label_operator_case) {
+        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_IN:
+            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_IN, (const char *const *)op->label_in->values,
+                                         op->label_in->n_values, &e);
+            break;
+        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_NOT_IN:
+            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_NOT_IN, (const char *const *)op->label_not_in->values,
+                                         op->label_not_in->n_values, &e);
+            break;
+        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_EXISTS:
+            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_EXISTS, NULL, 0, &e);
+            break;
+        default:
+            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_DOES_NOT_EXIST, NULL, 0, &e);
+            break;
+        }
+        if (rc < 0)
+            return lease__fail(err, errlen, "node_label_scheduling_strategy.%s: %s", which, e.msg);
+    }
+    return 0;
+}
+
+static int lease__set_strategy(const Ray__Rpc__LeaseSpec *spec, lease_class *c, char *err, size_t errlen)
+{
+    const Ray__Rpc__SchedulingStrategy *st = spec->scheduling_strategy;
+    const Rayc__Rpc__SchedulingExtras *x = spec->rayc_extras;
+    sched_options_init(&c->opts);
+    if (x) {
+        if (!isfinite(x->cost_weight) || x->cost_weight < 0)
+            return lease__fail(err, errlen, "rayc_extras.cost_weight %g must be a finite number >= 0", x->cost_weight);
+        c->opts.cost_weight = x->cost_weight;
+        c->req.gpu_memory = x->gpu_memory;
+        if (x->cost_strategy)
+            c->opts.strategy = SCHED_STRATEGY_COST;
+    }
+    switch (st ? st->scheduling_strategy_case : RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY__NOT_SET) {
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY__NOT_SET:
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_DEFAULT_SCHEDULING_STRATEGY:
+        return 0;
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_SPREAD_SCHEDULING_STRATEGY:
+        c->opts.strategy = SCHED_STRATEGY_SPREAD;
+        return 0;
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_AFFINITY_SCHEDULING_STRATEGY: {
+        const Ray__Rpc__NodeAffinitySchedulingStrategy *a = st->node_affinity_scheduling_strategy;
+        if (a->node_id.len != RC_NODE_ID_SIZE)
+            return lease__fail(err, errlen,
+                               "node_affinity_scheduling_strategy.node_id holds %zu bytes; a node ID has %d",
+                               a->node_id.len, RC_NODE_ID_SIZE);
+        c->opts.strategy = SCHED_STRATEGY_NODE_AFFINITY;
+        memcpy(c->opts.affinity_node, a->node_id.data, RC_NODE_ID_SIZE);
+        c->opts.affinity_soft = a->soft;
+        c->opts.spill_on_unavailable = a->spill_on_unavailable;
+        c->opts.fail_on_unavailable = a->fail_on_unavailable;
+        c->hard_affinity = !a->soft;
+        return 0;
+    }
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_LABEL_SCHEDULING_STRATEGY: {
+        const Ray__Rpc__NodeLabelSchedulingStrategy *l = st->node_label_scheduling_strategy;
+        c->opts.strategy = SCHED_STRATEGY_NODE_LABEL;
+        c->label_hard = sched_selector_new();
+        c->label_soft = sched_selector_new();
+        int rc = lease__add_expressions(c->label_hard, l->hard, "hard", err, errlen);
+        if (!rc)
+            rc = lease__add_expressions(c->label_soft, l->soft, "soft", err, errlen);
+        c->opts.label_hard = c->label_hard;
+        c->opts.label_soft = c->label_soft;
+        return rc;
+    }
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY:
+        snprintf(err, errlen, "placement group scheduling is not supported by this raylet yet");
+        return RC_ESTATE;
+    default:
+        return lease__fail(err, errlen, "scheduling_strategy: unknown strategy %d", (int)st->scheduling_strategy_case);
+    }
+}
+
+static int lease__set_selector(const Ray__Rpc__LeaseSpec *spec, lease_class *c, char *err, size_t errlen)
+{
+    const Ray__Rpc__LabelSelector *ls = spec->label_selector;
+    if (!ls || !ls->n_label_constraints)
+        return 0;
+    c->selector = sched_selector_new();
+    for (size_t i = 0; i < ls->n_label_constraints; i++) {
+        const Ray__Rpc__LabelSelectorConstraint *k = ls->label_constraints[i];
+        sched_label_op op;
+        if (k->operator_ == RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_IN)
+            op = SCHED_LABEL_IN;
+        else if (k->operator_ == RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_NOT_IN)
+            op = SCHED_LABEL_NOT_IN;
+        else
+            return lease__fail(err, errlen, "label_selector: the constraint on \"%.64s\" has no operator (in or not in)",
+                               k->label_key);
+        sched_err e;
+        if (sched_selector_add_expr(c->selector, k->label_key, op, (const char *const *)k->label_values,
+                                    k->n_label_values, &e) < 0)
+            return lease__fail(err, errlen, "label_selector: %s", e.msg);
+    }
+    c->req.selector = c->selector;
+    c->label_selector = (Ray__Rpc__LabelSelector *)rpc_msg_dup(&ls->base);
+    return 0;
+}
+
+int lease__class_parse(sched_view *v, const Ray__Rpc__LeaseSpec *spec, lease_class **out, char *err, size_t errlen)
+{
+    lease_class *c = RC_NEW(lease_class);
+    sched_request_init(&c->req);
+    rc_buf key = RC_BUF_INIT;
+    int rc = lease__class_key(spec, &key, err, errlen);
+    if (!rc)
+        rc = lease__set_resources(v, spec, c, err, errlen);
+    if (!rc)
+        rc = lease__set_strategy(spec, c, err, errlen);
+    if (!rc)
+        rc = lease__set_selector(spec, c, err, errlen);
+    c->klen = key.len;
+    c->key = rc_buf_detach(&key);
+    if (rc < 0) {
+        lease__class_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void lease__class_free(lease_class *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_shape; i++)
+        rc_free(c->shape_names[i]);
+    rc_free(c->shape_names);
+    rc_free(c->shape_amounts);
+    sched_selector_free(c->selector);
+    sched_selector_free(c->label_hard);
+    sched_selector_free(c->label_soft);
+    rpc_msg_free(c->label_selector ? &c->label_selector->base : NULL);
+    rc_free(c->key);
+    rc_free(c);
+}

@@ -1,0 +1,956 @@
+/*
+ * The lease manager: see lease_manager.h for the protocol.
+ *
+ * A lease is QUEUED (in its class's FIFO, waiting for a decision), STARTING (resources
+ * allocated on this node, waiting for a worker from the pool) or GRANTED (a worker serves
+ * it). While QUEUED or STARTING the RequestWorkerLease call is held (lease->call); it is
+ * answered exactly once, and the lease leaves lm->leases when it is answered with anything
+ * but a grant, or when a granted lease is returned or its worker dies.
+ *
+ * Dispatch: one round looks at every class, oldest class first, rotating the start each
+ * round so no class starves. Within a class leases go in FIFO order, and the first one that
+ * cannot go now (NOT_NOW or NEVER) stops the class: the others would get the same answer.
+ * An infeasible class is not asked again until the view's set of nodes changes (epoch).
+ * Rounds run when a request arrives, and soon after resources free up or the view changes.
+ *
+ * CPU lending (NotifyTaskBlocked): while any lease is blocked or the node's CPUs are
+ * oversubscribed, the local node's available CPU is recomputed from the leases (total minus
+ * the CPUs of unblocked leases, at least 0); otherwise the scheduler's own accounting is
+ * exact and is left alone.
+ *
+ * Loop thread only.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lease_int.h"
+#include "node_manager.pb-c.h"
+#include "raylet_int.h"
+#include "rc_alloc.h"
+#include "rc_config.h"
+#include "rc_err.h"
+#include "rc_log.h"
+#include "rc_time.h"
+
+enum { LEASE__ID_MAX = 64 };
+
+typedef enum lease_state { LEASE_QUEUED, LEASE_STARTING, LEASE_GRANTED } lease_state;
+
+struct lease {
+    lease_manager *lm;
+    uint8_t id[LEASE__ID_MAX];
+    size_t id_len;
+    char id_hex[2 * 8 + 1]; /* first bytes, for logs */
+    uint8_t job_id[RC_JOB_ID_SIZE];
+    uint8_t owner[RC_WORKER_ID_SIZE];
+    int has_owner;
+    lease_class *cls;
+    lease_state state;
+    rpc_call *call; /* held while QUEUED or STARTING */
+    int queued;     /* linked in cls's FIFO */
+    int64_t queued_ms, infeasible_since_ms;
+    sched_alloc alloc;
+    int allocated, blocked;
+    worker *w;
+    worker_pop *pop;
+    lease *prev, *next;
+};
+
+typedef struct lease__backlog {
+    lease_class *cls;
+    int64_t size;
+} lease__backlog;
+
+struct lease_manager {
+    raylet *r;
+    sched_rng rng;
+    rc_map leases;  /* lease id -> lease */
+    rc_map classes; /* class key -> lease_class */
+    lease_class *classes_head, *classes_tail;
+    rc_map backlog;   /* owner id + class key -> lease__backlog */
+    rc_map jobs_seen; /* job id -> (void *)1: prestarted */
+    size_t n_blocked;
+    int cpu_oversubscribed;
+    uint64_t epoch; /* bumped when the view's nodes change */
+    uv_timer_t dispatch_timer, infeasible_timer;
+    int dispatch_scheduled, in_dispatch, dispatch_again;
+    int closing, handles_open;
+};
+
+/* ---- classes ------------------------------------------------------------------------ */
+
+static void lease__class_unref(lease_manager *lm, lease_class *c)
+{
+    if (--c->refs > 0)
+        return;
+    rc_map_remove(&lm->classes, c->key, c->klen);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        lm->classes_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        lm->classes_tail = c->prev;
+    lease__class_free(c);
+}
+
+/* The class of spec, found or created, with a reference for the caller. Returns 0, or an
+ * error with err: RC_EINVAL (malformed) or RC_ESTATE (not served yet). */
+static int lease__class_get(lease_manager *lm, const Ray__Rpc__LeaseSpec *spec, lease_class **out, char *err,
+                            size_t errlen)
+{
+    rc_buf key = RC_BUF_INIT;
+    int rc = lease__class_key(spec, &key, err, errlen);
+    if (rc < 0) {
+        rc_buf_free(&key);
+        return rc;
+    }
+    lease_class *c = rc_map_get(&lm->classes, key.data, key.len);
+    rc_buf_free(&key);
+    if (!c) {
+        if ((rc = lease__class_parse(lm->r->view, spec, &c, err, errlen)) < 0)
+            return rc;
+        rc_map_put(&lm->classes, c->key, c->klen, c);
+        c->prev = lm->classes_tail;
+        if (lm->classes_tail)
+            lm->classes_tail->next = c;
+        else
+            lm->classes_head = c;
+        lm->classes_tail = c;
+    }
+    c->refs++;
+    *out = c;
+    return 0;
+}
+
+/* ---- resources ---------------------------------------------------------------------- */
+
+static sched_amount lease__alloc_amount(const sched_alloc *a, uint32_t id)
+{
+    for (uint32_t i = 0; i < a->n; i++)
+        if (a->id[i] == id)
+            return a->amount[i];
+    return 0;
+}
+
+/* Recomputes the local node's available CPU from the leases while CPUs are lent or
+ * oversubscribed (see the file comment); force: a lease's blocked state just changed. */
+static void lease__sync_cpu(lease_manager *lm, int force)
+{
+    if (!force && !lm->n_blocked && !lm->cpu_oversubscribed)
+        return;
+    raylet *r = lm->r;
+    sched_amount in_use = 0;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&lm->leases, &it, NULL, NULL, &v)) {
+        lease *l = v;
+        if (l->allocated && !l->blocked)
+            in_use += lease__alloc_amount(&l->alloc, SCHED_CPU);
+    }
+    sched_amount avail = sched_node_total(r->local_node, SCHED_CPU) - in_use;
+    lm->cpu_oversubscribed = avail < 0;
+    sched_node_set_available(r->view, r->local_node, SCHED_CPU, avail < 0 ? 0 : avail);
+}
+
+static void lease__release(lease *l)
+{
+    if (!l->allocated)
+        return;
+    lease_manager *lm = l->lm;
+    if (l->blocked) {
+        l->blocked = 0;
+        lm->n_blocked--;
+        lm->cpu_oversubscribed = 1; /* force a recount: its CPUs were already lent back */
+    }
+    sched_node_free(lm->r->view, lm->r->local_node, &l->alloc);
+    l->allocated = 0;
+    lease__sync_cpu(lm, 0);
+}
+
+/* ---- lease lifetime ----------------------------------------------------------------- */
+
+static void lease__dispatch(lease_manager *lm);
+
+static void lease__dispatch_timer(uv_timer_t *t)
+{
+    lease_manager *lm = t->data;
+    lm->dispatch_scheduled = 0;
+    lease__dispatch(lm);
+}
+
+static void lease__dispatch_soon(lease_manager *lm)
+{
+    if (lm->closing)
+        return;
+    if (lm->in_dispatch) {
+        lm->dispatch_again = 1;
+        return;
+    }
+    if (!lm->dispatch_scheduled) {
+        lm->dispatch_scheduled = 1;
+        uv_timer_start(&lm->dispatch_timer, lease__dispatch_timer, 0, 0);
+    }
+}
+
+static void lease__unqueue(lease *l)
+{
+    if (!l->queued)
+        return;
+    lease_class *c = l->cls;
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        c->head = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    else
+        c->tail = l->prev;
+    l->prev = l->next = NULL;
+    l->queued = 0;
+    c->n_queued--;
+}
+
+/* Frees l: out of the queue, its pop cancelled, its resources back, out of the map. Its
+ * call must have been answered. Its worker, if any, is the caller's business. */
+static void lease__destroy(lease *l)
+{
+    lease_manager *lm = l->lm;
+    lease__unqueue(l);
+    if (l->pop) {
+        worker_pool_pop_cancel(lm->r->pool, l->pop);
+        l->pop = NULL;
+    }
+    lease__release(l);
+    if (l->w && l->w->lease == l)
+        l->w->lease = NULL;
+    rc_map_remove(&lm->leases, l->id, l->id_len);
+    lease__class_unref(lm, l->cls);
+    rc_free(l);
+    lease__dispatch_soon(lm);
+}
+
+static void lease__answer(lease *l, const ProtobufCMessage *reply)
+{
+    rpc_reply(l->call, reply);
+    l->call = NULL;
+}
+
+/* Answers l's held call with a failure (canceled = true, as Ray's ReplyCancelled) and frees l. */
+static void lease__fail(lease *l, Ray__Rpc__RequestWorkerLeaseReply__SchedulingFailureType type, const char *message)
+{
+    Ray__Rpc__RequestWorkerLeaseReply reply = RAY__RPC__REQUEST_WORKER_LEASE_REPLY__INIT;
+    reply.canceled = 1;
+    reply.failure_type = type;
+    reply.scheduling_failure_message = (char *)message;
+    RC_INFO("lease_manager: lease %s failed: %s", l->id_hex, message);
+    lease__answer(l, &reply.base);
+    lease__destroy(l);
+}
+
+static void lease__fail_status(lease *l, grpc_status_code code, const char *message)
+{
+    rpc_reply_status(l->call, code, "%s", message);
+    l->call = NULL;
+    lease__destroy(l);
+}
+
+static void lease__on_cancel(rpc_call *call, void *arg)
+{
+    lease *l = arg;
+    RC_INFO("lease_manager: the caller of lease %s went away; dropping it", l->id_hex);
+    rpc_reply_status(call, GRPC_STATUS_CANCELLED, "the lease request was cancelled by its caller");
+    l->call = NULL;
+    lease__destroy(l);
+}
+
+/* ---- granting ----------------------------------------------------------------------- */
+
+static void lease__grant(lease *l, worker *w)
+{
+    lease_manager *lm = l->lm;
+    raylet *r = lm->r;
+    l->state = LEASE_GRANTED;
+    l->w = w;
+    w->lease = l;
+
+    Ray__Rpc__Address addr = RAY__RPC__ADDRESS__INIT;
+    addr.node_id.data = r->node_id;
+    addr.node_id.len = RC_NODE_ID_SIZE;
+    addr.ip_address = r->spec.ip;
+    addr.port = w->port;
+    addr.worker_id.data = w->id;
+    addr.worker_id.len = RC_WORKER_ID_SIZE;
+
+    const sched_alloc *a = &l->alloc;
+    Ray__Rpc__ResourceMapEntry entries[SCHED_REQ_MAX_RESOURCES], *entry_ptrs[SCHED_REQ_MAX_RESOURCES];
+    Ray__Rpc__ResourceId ids[SCHED_REQ_MAX_RESOURCES + SCHED_MAX_GPUS], *id_ptrs[SCHED_REQ_MAX_RESOURCES + SCHED_MAX_GPUS];
+    size_t n_ids = 0;
+    for (uint32_t i = 0; i < a->n; i++) {
+        ray__rpc__resource_map_entry__init(&entries[i]);
+        entries[i].name = (char *)sched_view_resource_name(r->view, a->id[i]);
+        entries[i].resource_ids = &id_ptrs[n_ids];
+        if (a->id[i] == SCHED_GPU) {
+            for (uint32_t g = 0; g < a->n_gpus; g++) {
+                ray__rpc__resource_id__init(&ids[n_ids]);
+                ids[n_ids].index = a->gpu_index[g];
+                ids[n_ids].quantity = (double)a->gpu_amount[g] / (double)SCHED_UNIT;
+                id_ptrs[n_ids] = &ids[n_ids];
+                n_ids++;
+                entries[i].n_resource_ids++;
+            }
+        } else {
+            ray__rpc__resource_id__init(&ids[n_ids]);
+            ids[n_ids].quantity = (double)a->amount[i] / (double)SCHED_UNIT;
+            id_ptrs[n_ids] = &ids[n_ids];
+            n_ids++;
+            entries[i].n_resource_ids = 1;
+        }
+        entry_ptrs[i] = &entries[i];
+    }
+    Ray__Rpc__RequestWorkerLeaseReply reply = RAY__RPC__REQUEST_WORKER_LEASE_REPLY__INIT;
+    reply.worker_address = &addr;
+    reply.worker_pid = (uint32_t)w->pid;
+    reply.n_resource_mapping = a->n;
+    reply.resource_mapping = entry_ptrs;
+    char gpus[128];
+    RC_INFO("lease_manager: lease %s granted: worker %.8s (pid %d, port %d), GPUs [%s]", l->id_hex, w->id_hex,
+            (int)w->pid, w->port, sched_alloc_gpu_list(a, gpus, sizeof(gpus)));
+    lease__answer(l, &reply.base);
+}
+
+static void lease__worker_ready(worker *w, int rc, const char *message, void *arg)
+{
+    lease *l = arg;
+    l->pop = NULL;
+    if (rc < 0) {
+        lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_FAILED, message);
+        return;
+    }
+    lease__grant(l, w);
+}
+
+/* Takes l's resources on this node and gets it a worker. Returns RC_EBUSY (nothing done) if
+ * the resources are not free; otherwise 0, whatever happens to l after. */
+static int lease__start(lease *l)
+{
+    lease_manager *lm = l->lm;
+    raylet *r = lm->r;
+    if (sched_node_allocate(r->view, r->local_node, &l->cls->req, &l->alloc) < 0)
+        return RC_EBUSY;
+    l->allocated = 1;
+    lease__sync_cpu(lm, 0);
+    lease__unqueue(l);
+    l->state = LEASE_STARTING;
+
+    worker_key key;
+    memcpy(key.job_id, l->job_id, RC_JOB_ID_SIZE);
+    key.gpu_mask = 0;
+    for (uint32_t g = 0; g < l->alloc.n_gpus; g++)
+        key.gpu_mask |= 1u << l->alloc.gpu_index[g];
+    worker *now;
+    worker_pop *pending;
+    char message[400];
+    int rc = worker_pool_pop(r->pool, &key, l->cls->cpus, lease__worker_ready, l, &now, &pending, message,
+                             sizeof(message));
+    int first_of_job = !rc_map_get(&lm->jobs_seen, l->job_id, RC_JOB_ID_SIZE);
+    if (first_of_job) {
+        rc_map_put(&lm->jobs_seen, l->job_id, RC_JOB_ID_SIZE, (void *)1);
+        if (rc_cfg.prestart_worker_first_driver)
+            worker_pool_prestart(r->pool, l->job_id, (int)ceil(r->spec.num_cpus));
+    }
+    if (rc < 0)
+        lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_FAILED, message);
+    else if (now)
+        lease__grant(l, now);
+    else
+        l->pop = pending;
+    return 0;
+}
+
+/* Answers l with spillback to node (which had the resources free in our view) and frees
+ * l. Returns RC_ENOENT (nothing done) if the node's address is unknown. */
+static int lease__spill(lease *l, sched_node *node)
+{
+    raylet *r = l->lm->r;
+    const Ray__Rpc__GcsNodeInfo *info = rc_map_get(&r->live_nodes, sched_node_id(node), RC_NODE_ID_SIZE);
+    if (!info)
+        return RC_ENOENT;
+    /* Count it against the node until the next poll, so one round doesn't send it more than
+     * it has. */
+    sched_alloc taken;
+    sched_node_allocate(r->view, node, &l->cls->req, &taken);
+    Ray__Rpc__Address addr = RAY__RPC__ADDRESS__INIT;
+    addr.node_id.data = (uint8_t *)sched_node_id(node);
+    addr.node_id.len = RC_NODE_ID_SIZE;
+    addr.ip_address = info->node_manager_address;
+    addr.port = info->node_manager_port;
+    Ray__Rpc__RequestWorkerLeaseReply reply = RAY__RPC__REQUEST_WORKER_LEASE_REPLY__INIT;
+    reply.retry_at_raylet_address = &addr;
+    char hex[RC_ID_HEX_MAX];
+    RC_INFO("lease_manager: lease %s spills back to node %.8s (%s:%d)", l->id_hex,
+            rc_id_hex(sched_node_id(node), RC_NODE_ID_SIZE, hex), info->node_manager_address,
+            info->node_manager_port);
+    lease__answer(l, &reply.base);
+    lease__destroy(l);
+    return 0;
+}
+
+/* ---- dispatch ----------------------------------------------------------------------- */
+
+static void lease__mark_infeasible(lease_class *c, int64_t now)
+{
+    for (lease *l = c->head; l; l = l->next)
+        if (!l->infeasible_since_ms)
+            l->infeasible_since_ms = now;
+}
+
+/* Decides for c's queued leases in order, until one has to wait. */
+static void lease__dispatch_class(lease_manager *lm, lease_class *c)
+{
+    raylet *r = lm->r;
+    int64_t now = rc_mono_ms();
+    while (c->head && !lm->closing) {
+        if (c->infeasible && c->never_epoch == lm->epoch) {
+            lease__mark_infeasible(c, now);
+            return;
+        }
+        lease *l = c->head;
+        sched_options o = c->opts;
+        o.preferred_node = r->local_node;
+        sched_decision d;
+        switch (sched_schedule(r->view, &c->req, &o, &lm->rng, &d)) {
+        case SCHED_OK:
+            c->infeasible = 0;
+            l->infeasible_since_ms = 0;
+            if (d.node == r->local_node ? lease__start(l) < 0 : lease__spill(l, d.node) < 0)
+                return; /* our view was wrong about it: wait for the next change */
+            break;
+        case SCHED_NOT_NOW:
+            c->infeasible = 0;
+            for (lease *q = c->head; q; q = q->next)
+                q->infeasible_since_ms = 0;
+            return;
+        case SCHED_NEVER:
+            if (c->hard_affinity) {
+                lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE,
+                            d.why);
+                break;
+            }
+            if (!c->infeasible)
+                RC_INFO("lease_manager: lease %s is infeasible for now: %s", l->id_hex, d.why);
+            c->infeasible = 1;
+            c->never_epoch = lm->epoch;
+            snprintf(c->why, sizeof(c->why), "%s", d.why);
+            lease__mark_infeasible(c, now);
+            return;
+        case SCHED_UNAVAILABLE:
+            lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE,
+                        d.why);
+            break;
+        case SCHED_INVALID:
+            lease__fail_status(l, GRPC_STATUS_INVALID_ARGUMENT, d.why);
+            break;
+        }
+    }
+}
+
+static void lease__infeasible_timer(uv_timer_t *t);
+
+/* Arms the timer for the infeasible lease that times out first. */
+static void lease__arm_infeasible(lease_manager *lm)
+{
+    int64_t first = INT64_MAX;
+    for (lease_class *c = lm->classes_head; c; c = c->next) {
+        if (!c->infeasible)
+            continue;
+        for (lease *l = c->head; l; l = l->next)
+            if (l->infeasible_since_ms && l->infeasible_since_ms < first)
+                first = l->infeasible_since_ms;
+    }
+    if (first == INT64_MAX) {
+        uv_timer_stop(&lm->infeasible_timer);
+        return;
+    }
+    int64_t wait = first + rc_cfg.unschedulable_task_timeout_ms - rc_mono_ms();
+    uv_timer_start(&lm->infeasible_timer, lease__infeasible_timer, (uint64_t)(wait > 0 ? wait : 0), 0);
+}
+
+static void lease__dispatch(lease_manager *lm)
+{
+    if (lm->closing)
+        return;
+    if (lm->in_dispatch) {
+        lm->dispatch_again = 1;
+        return;
+    }
+    lm->in_dispatch = 1;
+    do {
+        lm->dispatch_again = 0;
+        /* Rotate: the class served first last time goes last. */
+        lease_class *first = lm->classes_head;
+        if (first && first->next) {
+            lm->classes_head = first->next;
+            lm->classes_head->prev = NULL;
+            first->prev = lm->classes_tail;
+            first->next = NULL;
+            lm->classes_tail->next = first;
+            lm->classes_tail = first;
+        }
+        for (lease_class *c = lm->classes_head, *next; c; c = next) {
+            c->refs++;
+            if (c->head)
+                lease__dispatch_class(lm, c);
+            next = c->next;
+            lease__class_unref(lm, c);
+        }
+    } while (lm->dispatch_again && !lm->closing);
+    lm->in_dispatch = 0;
+    if (lm->dispatch_scheduled) {
+        uv_timer_stop(&lm->dispatch_timer);
+        lm->dispatch_scheduled = 0;
+    }
+    lease__arm_infeasible(lm);
+}
+
+static void lease__infeasible_timer(uv_timer_t *t)
+{
+    lease_manager *lm = t->data;
+    int64_t now = rc_mono_ms();
+    for (lease_class *c = lm->classes_head, *cnext; c; c = cnext) {
+        c->refs++;
+        if (c->infeasible) {
+            for (lease *l = c->head, *next; l; l = next) {
+                next = l->next;
+                if (!l->infeasible_since_ms || now - l->infeasible_since_ms < rc_cfg.unschedulable_task_timeout_ms)
+                    continue;
+                char message[SCHED_WHY_MAX + 200];
+                snprintf(message, sizeof(message),
+                         "%s. No node that could run it joined the cluster within %lld ms "
+                         "(unschedulable_task_timeout_ms)",
+                         c->why, (long long)rc_cfg.unschedulable_task_timeout_ms);
+                lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE,
+                            message);
+            }
+        }
+        cnext = c->next;
+        lease__class_unref(lm, c);
+    }
+    lease__arm_infeasible(lm);
+}
+
+/* ---- backlog ------------------------------------------------------------------------ */
+
+static void lease__backlog_key(const uint8_t owner[RC_WORKER_ID_SIZE], const lease_class *c, rc_buf *key)
+{
+    rc_buf_append(key, owner, RC_WORKER_ID_SIZE);
+    rc_buf_append(key, c->key, c->klen);
+}
+
+/* Sets owner's backlog for class c (0 removes it). */
+static void lease__backlog_set(lease_manager *lm, const uint8_t owner[RC_WORKER_ID_SIZE], lease_class *c, int64_t size)
+{
+    rc_buf key = RC_BUF_INIT;
+    lease__backlog_key(owner, c, &key);
+    lease__backlog *b = rc_map_get(&lm->backlog, key.data, key.len);
+    if (b) {
+        c->backlog += size - b->size;
+        b->size = size;
+        if (!size) {
+            rc_map_remove(&lm->backlog, key.data, key.len);
+            lease__class_unref(lm, b->cls);
+            rc_free(b);
+        }
+    } else if (size > 0) {
+        b = RC_NEW(lease__backlog);
+        b->cls = c;
+        b->size = size;
+        c->refs++;
+        c->backlog += size;
+        rc_map_put(&lm->backlog, key.data, key.len, b);
+    }
+    rc_buf_free(&key);
+}
+
+static void lease__backlog_clear_owner(lease_manager *lm, const uint8_t owner[RC_WORKER_ID_SIZE])
+{
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    const void *key;
+    size_t klen;
+    void *v;
+    while (rc_map_next(&lm->backlog, &it, &key, &klen, &v)) {
+        if (klen < RC_WORKER_ID_SIZE || memcmp(key, owner, RC_WORKER_ID_SIZE))
+            continue;
+        lease__backlog *b = rc_map_iter_remove(&lm->backlog, &it);
+        b->cls->backlog -= b->size;
+        lease__class_unref(lm, b->cls);
+        rc_free(b);
+    }
+}
+
+/* ---- handlers ----------------------------------------------------------------------- */
+
+/* grant_or_reject: this node, now, or not at all. */
+static void lease__grant_or_reject(lease *l)
+{
+    lease_manager *lm = l->lm;
+    raylet *r = lm->r;
+    lease_class *c = l->cls;
+    sched_options o = c->opts;
+    o.preferred_node = r->local_node;
+    sched_decision d;
+    if (sched_schedule(r->view, &c->req, &o, &lm->rng, &d) == SCHED_INVALID) {
+        lease__fail_status(l, GRPC_STATUS_INVALID_ARGUMENT, d.why);
+        return;
+    }
+    int here = (!c->selector || sched_selector_matches(c->selector, r->local_node)) &&
+               (c->opts.strategy != SCHED_STRATEGY_NODE_LABEL || sched_selector_matches(c->label_hard, r->local_node)) &&
+               (c->opts.strategy != SCHED_STRATEGY_NODE_AFFINITY || c->opts.affinity_soft ||
+                !memcmp(c->opts.affinity_node, r->node_id, RC_NODE_ID_SIZE));
+    if (here && lease__start(l) == 0)
+        return;
+    Ray__Rpc__RequestWorkerLeaseReply reply = RAY__RPC__REQUEST_WORKER_LEASE_REPLY__INIT;
+    reply.rejected = 1;
+    RC_INFO("lease_manager: lease %s rejected (grant_or_reject, not free here now)", l->id_hex);
+    lease__answer(l, &reply.base);
+    lease__destroy(l);
+}
+
+static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    lease_manager *lm = arg;
+    raylet *r = lm->r;
+    const Ray__Rpc__RequestWorkerLeaseRequest *req = (const void *)request;
+    const Ray__Rpc__LeaseSpec *spec = req->lease_spec;
+    if (r->state == RAYLET_STOPPING || lm->closing)
+        return rpc_reply_status(call, GRPC_STATUS_UNAVAILABLE, "the raylet is shutting down");
+    if (!spec)
+        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "RequestWorkerLease needs a lease_spec");
+    if (!spec->lease_id.len || spec->lease_id.len > LEASE__ID_MAX)
+        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT,
+                                "lease_spec.lease_id holds %zu bytes; it must hold 1 to %d", spec->lease_id.len,
+                                LEASE__ID_MAX);
+    if (spec->job_id.len != RC_JOB_ID_SIZE)
+        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT,
+                                "lease_spec.job_id holds %zu bytes; a job ID has %d", spec->job_id.len, RC_JOB_ID_SIZE);
+    if (req->backlog_size < 0)
+        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "backlog_size %lld is negative",
+                                (long long)req->backlog_size);
+    if (rc_map_get(&lm->leases, spec->lease_id.data, spec->lease_id.len))
+        return rpc_reply_status(call, GRPC_STATUS_ALREADY_EXISTS, "a lease with this lease_id is already held here");
+    char err[400];
+    lease_class *c;
+    int rc = lease__class_get(lm, spec, &c, err, sizeof(err));
+    if (rc < 0)
+        return rpc_reply_status(call, rc == RC_ESTATE ? GRPC_STATUS_UNIMPLEMENTED : GRPC_STATUS_INVALID_ARGUMENT, "%s",
+                                err);
+
+    lease *l = RC_NEW(lease);
+    l->lm = lm;
+    memcpy(l->id, spec->lease_id.data, spec->lease_id.len);
+    l->id_len = spec->lease_id.len;
+    rc_id_hex(l->id, l->id_len < 8 ? l->id_len : 8, l->id_hex);
+    memcpy(l->job_id, spec->job_id.data, RC_JOB_ID_SIZE);
+    const Ray__Rpc__Address *caller = spec->caller_address;
+    if (caller && caller->worker_id.len == RC_WORKER_ID_SIZE) {
+        memcpy(l->owner, caller->worker_id.data, RC_WORKER_ID_SIZE);
+        l->has_owner = 1;
+        lease__backlog_set(lm, l->owner, c, req->backlog_size);
+    }
+    l->cls = c;
+    l->call = call;
+    l->queued_ms = rc_mono_ms();
+    rc_map_put(&lm->leases, l->id, l->id_len, l);
+    rpc_call_on_cancel(call, lease__on_cancel, l);
+    if (req->grant_or_reject) {
+        lease__grant_or_reject(l);
+        return;
+    }
+    l->prev = c->tail;
+    if (c->tail)
+        c->tail->next = l;
+    else
+        c->head = l;
+    c->tail = l;
+    l->queued = 1;
+    c->n_queued++;
+    lease__dispatch(lm);
+}
+
+static void handle_return_worker_lease(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    lease_manager *lm = arg;
+    const Ray__Rpc__ReturnWorkerLeaseRequest *req = (const void *)request;
+    Ray__Rpc__ReturnWorkerLeaseReply reply = RAY__RPC__RETURN_WORKER_LEASE_REPLY__INIT;
+    lease *l = req->lease_id.len ? rc_map_get(&lm->leases, req->lease_id.data, req->lease_id.len) : NULL;
+    if (!l && !req->lease_id.len && req->worker_port > 0) {
+        worker *w = worker_pool_find_by_port(lm->r->pool, req->worker_port);
+        l = w ? w->lease : NULL;
+    }
+    if (!l || l->state != LEASE_GRANTED) {
+        /* Already freed (its worker died) or never granted: nothing to give back. */
+        RC_DEBUG("lease_manager: ReturnWorkerLease for a lease not granted here; nothing to do");
+        rpc_reply(call, &reply.base);
+        return;
+    }
+    worker *w = l->w;
+    int kill_it = req->disconnect_worker || req->worker_exiting;
+    RC_INFO("lease_manager: lease %s returned%s", l->id_hex, kill_it ? " with its worker disconnected" : "");
+    rpc_reply(call, &reply.base);
+    lease__destroy(l);
+    if (kill_it)
+        worker_pool_kill(lm->r->pool, w,
+                         req->disconnect_worker_error_detail && *req->disconnect_worker_error_detail
+                             ? req->disconnect_worker_error_detail
+                             : "its lease was returned with disconnect_worker");
+    else
+        worker_pool_push(lm->r->pool, w);
+}
+
+static void handle_cancel_worker_lease(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    lease_manager *lm = arg;
+    const Ray__Rpc__CancelWorkerLeaseRequest *req = (const void *)request;
+    Ray__Rpc__CancelWorkerLeaseReply reply = RAY__RPC__CANCEL_WORKER_LEASE_REPLY__INIT;
+    lease *l = req->lease_id.len ? rc_map_get(&lm->leases, req->lease_id.data, req->lease_id.len) : NULL;
+    if (l && l->state != LEASE_GRANTED && l->call) {
+        lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_INTENDED,
+                    "the lease request was cancelled (CancelWorkerLease)");
+        reply.success = 1;
+    }
+    rpc_reply(call, &reply.base);
+}
+
+static void handle_report_worker_backlog(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    lease_manager *lm = arg;
+    const Ray__Rpc__ReportWorkerBacklogRequest *req = (const void *)request;
+    Ray__Rpc__ReportWorkerBacklogReply reply = RAY__RPC__REPORT_WORKER_BACKLOG_REPLY__INIT;
+    if (req->worker_id.len != RC_WORKER_ID_SIZE)
+        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "worker_id holds %zu bytes; a worker ID has %d",
+                                req->worker_id.len, RC_WORKER_ID_SIZE);
+    lease__backlog_clear_owner(lm, req->worker_id.data);
+    char bad[400] = "";
+    for (size_t i = 0; i < req->n_backlog_reports; i++) {
+        const Ray__Rpc__WorkerBacklogReport *b = req->backlog_reports[i];
+        char err[300];
+        lease_class *c;
+        if (!b->lease_spec || b->backlog_size < 0) {
+            snprintf(bad, sizeof(bad), "backlog_reports[%zu] needs a lease_spec and a backlog_size >= 0", i);
+            continue;
+        }
+        if (lease__class_get(lm, b->lease_spec, &c, err, sizeof(err)) < 0) {
+            snprintf(bad, sizeof(bad), "backlog_reports[%zu]: %s", i, err);
+            continue;
+        }
+        lease__backlog_set(lm, req->worker_id.data, c, b->backlog_size);
+        lease__class_unref(lm, c);
+    }
+    if (*bad)
+        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", bad);
+    rpc_reply(call, &reply.base);
+}
+
+const rpc_method_handler lease_manager_handlers[] = {
+    {"RequestWorkerLease", handle_request_worker_lease},
+    {"ReturnWorkerLease", handle_return_worker_lease},
+    {"CancelWorkerLease", handle_cancel_worker_lease},
+    {"ReportWorkerBacklog", handle_report_worker_backlog},
+    {NULL, NULL},
+};
+
+/* ---- events from the rest of the raylet --------------------------------------------- */
+
+void lease_manager_view_changed(lease_manager *lm, int nodes_changed)
+{
+    if (nodes_changed)
+        lm->epoch++;
+    lease__dispatch_soon(lm);
+}
+
+void lease_manager_worker_dead(lease_manager *lm, worker *w, const char *why)
+{
+    lease *l = w->lease;
+    if (!l)
+        return;
+    RC_WARN("lease_manager: worker %.8s of lease %s %s; its resources are free again", w->id_hex, l->id_hex, why);
+    l->w = NULL;
+    w->lease = NULL;
+    lease__destroy(l);
+}
+
+void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKER_ID_SIZE])
+{
+    lease__backlog_clear_owner(lm, owner_id);
+    size_t n = 0, cap = rc_map_size(&lm->leases);
+    lease **mine = rc_malloc((cap ? cap : 1) * sizeof(*mine));
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&lm->leases, &it, NULL, NULL, &v)) {
+        lease *l = v;
+        if (l->has_owner && !memcmp(l->owner, owner_id, RC_WORKER_ID_SIZE))
+            mine[n++] = l;
+    }
+    for (size_t i = 0; i < n; i++) {
+        lease *l = mine[i];
+        if (l->state != LEASE_GRANTED) {
+            lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_INTENDED,
+                        "the owner of the lease request went away");
+            continue;
+        }
+        worker *w = l->w;
+        lease__destroy(l);
+        if (w)
+            worker_pool_kill(lm->r->pool, w, "the owner of its lease went away");
+    }
+    rc_free(mine);
+}
+
+int lease_manager_set_blocked(lease_manager *lm, worker *w, int blocked)
+{
+    lease *l = w->lease;
+    if (!l || l->state != LEASE_GRANTED)
+        return RC_ENOENT;
+    blocked = !!blocked;
+    if (l->blocked == blocked)
+        return 0;
+    l->blocked = blocked;
+    if (blocked)
+        lm->n_blocked++;
+    else
+        lm->n_blocked--;
+    lease__sync_cpu(lm, 1);
+    RC_INFO("lease_manager: lease %s %s: its CPUs are %s", l->id_hex, blocked ? "blocked" : "unblocked",
+            blocked ? "lent to the node" : "taken back");
+    if (blocked)
+        lease__dispatch_soon(lm);
+    return 0;
+}
+
+/* ---- demand ------------------------------------------------------------------------- */
+
+Ray__Rpc__ResourceLoad *lease_manager_load(lease_manager *lm)
+{
+    size_t n = 0;
+    for (lease_class *c = lm->classes_head; c; c = c->next)
+        n += c->n_queued > 0 || c->backlog > 0;
+    if (!n)
+        return NULL;
+    Ray__Rpc__ResourceLoad *load = RC_NEW(Ray__Rpc__ResourceLoad);
+    ray__rpc__resource_load__init(load);
+    load->resource_demands = rc_calloc(n, sizeof(*load->resource_demands));
+    for (lease_class *c = lm->classes_head; c; c = c->next) {
+        if (!c->n_queued && c->backlog <= 0)
+            continue;
+        Ray__Rpc__ResourceDemand *d = RC_NEW(Ray__Rpc__ResourceDemand);
+        ray__rpc__resource_demand__init(d);
+        Ray__Rpc__ResourceDemand__ShapeEntry *entries = rc_calloc(c->n_shape + 1, sizeof(*entries));
+        d->shape = rc_calloc(c->n_shape + 1, sizeof(*d->shape));
+        d->shape[c->n_shape] = entries; /* the block, found again by lease_manager_load_free */
+        for (size_t i = 0; i < c->n_shape; i++) {
+            ray__rpc__resource_demand__shape_entry__init(&entries[i]);
+            entries[i].key = c->shape_names[i];
+            entries[i].value = c->shape_amounts[i];
+            d->shape[i] = &entries[i];
+        }
+        d->n_shape = c->n_shape;
+        if (c->infeasible)
+            d->num_infeasible_requests_queued = c->n_queued;
+        else
+            d->num_ready_requests_queued = c->n_queued;
+        d->backlog_size = c->backlog;
+        if (c->label_selector) {
+            d->label_selectors = rc_calloc(1, sizeof(*d->label_selectors));
+            d->label_selectors[0] = c->label_selector;
+            d->n_label_selectors = 1;
+        }
+        load->resource_demands[load->n_resource_demands++] = d;
+    }
+    return load;
+}
+
+void lease_manager_load_free(Ray__Rpc__ResourceLoad *load)
+{
+    if (!load)
+        return;
+    for (size_t i = 0; i < load->n_resource_demands; i++) {
+        Ray__Rpc__ResourceDemand *d = load->resource_demands[i];
+        rc_free(d->shape[d->n_shape]);
+        rc_free(d->shape);
+        rc_free(d->label_selectors);
+        rc_free(d);
+    }
+    rc_free(load->resource_demands);
+    rc_free(load);
+}
+
+int lease_manager_busy(const lease_manager *lm)
+{
+    return rc_map_size(&lm->leases) > 0;
+}
+
+/* ---- lifetime ----------------------------------------------------------------------- */
+
+int lease_manager_create(raylet *r, lease_manager **out)
+{
+    lease_manager *lm = RC_NEW(lease_manager);
+    lm->r = r;
+    uint64_t seed;
+    rc_id_random(&seed, sizeof(seed));
+    sched_rng_seed(&lm->rng, seed);
+    rc_map_init(&lm->leases);
+    rc_map_init(&lm->classes);
+    rc_map_init(&lm->backlog);
+    rc_map_init(&lm->jobs_seen);
+    uv_timer_init(r->loop, &lm->dispatch_timer);
+    uv_timer_init(r->loop, &lm->infeasible_timer);
+    lm->dispatch_timer.data = lm->infeasible_timer.data = lm;
+    lm->handles_open = 2;
+    *out = lm;
+    return 0;
+}
+
+static void lease__closed(uv_handle_t *h)
+{
+    lease_manager *lm = h->data;
+    if (--lm->handles_open == 0)
+        rc_free(lm);
+}
+
+static void lease__free_backlog(void *v)
+{
+    rc_free(v);
+}
+
+void lease_manager_destroy(lease_manager *lm)
+{
+    if (!lm)
+        return;
+    lm->closing = 1;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&lm->leases, &it, NULL, NULL, &v)) {
+        lease *l = v;
+        if (l->call)
+            rpc_reply_status(l->call, GRPC_STATUS_UNAVAILABLE, "the raylet is shutting down");
+        if (l->pop)
+            worker_pool_pop_cancel(lm->r->pool, l->pop);
+        if (l->w && l->w->lease == l)
+            l->w->lease = NULL;
+        rc_map_iter_remove(&lm->leases, &it);
+        rc_free(l);
+    }
+    rc_map_destroy(&lm->leases, NULL);
+    rc_map_destroy(&lm->backlog, lease__free_backlog);
+    while (lm->classes_head) {
+        lease_class *c = lm->classes_head;
+        lm->classes_head = c->next;
+        lease__class_free(c);
+    }
+    rc_map_destroy(&lm->classes, NULL);
+    rc_map_destroy(&lm->jobs_seen, NULL);
+    uv_close((uv_handle_t *)&lm->dispatch_timer, lease__closed);
+    uv_close((uv_handle_t *)&lm->infeasible_timer, lease__closed);
+}

@@ -1,0 +1,73 @@
+/*
+ * The raylet's lease manager: Ray's worker lease protocol (docs/tasks.md "Lease"), served
+ * as part of NodeManagerService (RequestWorkerLease, ReturnWorkerLease, CancelWorkerLease,
+ * ReportWorkerBacklog).
+ *
+ * A request's LeaseSpec becomes a scheduling class (resources, strategy, label selector,
+ * rayc extras: leases of one class are interchangeable). Each decision is the scheduler
+ * library's, over the raylet's cluster view (the local node exact, the others from the
+ * GCS), preferring this node:
+ *
+ *   OK here      allocate (concrete GPU instances) → pop or start a worker of the lease's
+ *                (job, GPU set) → reply worker_address, worker_pid, resource_mapping;
+ *   OK elsewhere reply retry_at_raylet_address (spillback), unless grant_or_reject: such a
+ *                request is granted here now or rejected, never spilled or queued;
+ *   NOT_NOW      queue here (ready demand), FIFO per class, classes served round-robin;
+ *                retried whenever resources free up or the view changes;
+ *   NEVER        queue as infeasible demand; retried when the view's nodes change; fails
+ *                with SCHEDULING_CANCELLED_UNSCHEDULABLE and the scheduler's sentence after
+ *                unschedulable_task_timeout_ms (hard node affinity fails at once, as in Ray).
+ *
+ * A held request is answered exactly once: granted, spilled, rejected, failed, cancelled
+ * (CancelWorkerLease: canceled = true) or, when its caller goes away, dropped. Malformed
+ * requests get INVALID_ARGUMENT with a sentence naming the bad field.
+ *
+ * Queued and infeasible requests by class, plus the owners' backlogs, are the node's
+ * demand (ResourcesData.resource_load_by_shape). A worker blocked in get lends its lease's
+ * CPUs back to the node until it is unblocked (GPUs stay held); CPUs may then be
+ * oversubscribed, as in Ray.
+ *
+ * Loop thread only.
+ */
+#ifndef RAYC_RAYLET_LEASE_MANAGER_H
+#define RAYC_RAYLET_LEASE_MANAGER_H
+
+#include "gcs.pb-c.h"
+#include "rpc.h"
+#include "worker_pool.h"
+
+struct raylet;
+typedef struct lease_manager lease_manager;
+
+/* Creates the lease manager of r (whose view, local node and pool exist). Free with
+ * lease_manager_destroy. */
+int lease_manager_create(struct raylet *r, lease_manager **out);
+/* Answers every held request (UNAVAILABLE: the raylet is shutting down) and frees
+ * everything. Workers are the pool's to kill. */
+void lease_manager_destroy(lease_manager *lm);
+
+/* The NodeManagerService methods above; arg is the lease manager. */
+extern const rpc_method_handler lease_manager_handlers[];
+
+/* The cluster view changed: nodes came or went or changed (feasibility may differ) or
+ * only availability did (nodes_changed 0). Queued requests are tried again soon. */
+void lease_manager_view_changed(lease_manager *lm, int nodes_changed);
+/* The pool reaped w: free its lease, if it had one (a later ReturnWorkerLease for it is
+ * then answered OK and does nothing). */
+void lease_manager_worker_dead(lease_manager *lm, worker *w, const char *why);
+/* A process that owns leases went away (a driver disconnected or died): its queued
+ * requests are cancelled, its granted leases freed and their workers killed, its backlog
+ * forgotten. */
+void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKER_ID_SIZE]);
+/* w's task blocked (blocked 1) or resumed (0). Returns 0, or RC_ENOENT if w holds no
+ * lease. */
+int lease_manager_set_blocked(lease_manager *lm, worker *w, int blocked);
+
+/* The node's demand by shape, for ResourcesData.resource_load_by_shape; NULL when there is
+ * none. Free with lease_manager_load_free. */
+Ray__Rpc__ResourceLoad *lease_manager_load(lease_manager *lm);
+void lease_manager_load_free(Ray__Rpc__ResourceLoad *load);
+/* 1 while leases are granted or requests wait (the node is not idle). */
+int lease_manager_busy(const lease_manager *lm);
+
+#endif

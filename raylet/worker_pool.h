@@ -1,0 +1,153 @@
+/*
+ * The raylet's worker pool (ARCHITECTURE §6, docs/tasks.md "Processes and endpoints"):
+ * starts rayc-worker processes, hands registered ones out for leases, takes them back for
+ * reuse, reaps them, and kills them.
+ *
+ * A worker is started for a key: (job, set of GPU instances). Its environment is fixed at
+ * start (CUDA_VISIBLE_DEVICES = the key's GPU instances, "" for CPU workers; OMP_NUM_THREADS
+ * = the CPUs of the lease it was started for, rounded up, at least 1), so a worker is only
+ * ever reused for leases with the same key: CPU and GPU workers never mix, nor do jobs.
+ *
+ * Life of a worker:
+ *
+ *     spawn ──► STARTING ──RegisterClient──► IDLE ◄──push── LEASED
+ *                  │                           │──pop──────►  │
+ *                  │ register timeout,         │ idle timeout  │ exits / killed
+ *                  │ exit before registering   │ (beyond the   │
+ *                  ▼                           ▼  soft limit)  ▼
+ *               KILLED ─────────────── SIGCHLD (reaped) ─────► freed
+ *
+ * A pop takes the most recently used idle worker of its key, else claims a starting worker
+ * of its key that nobody waits for, else starts one (at most maximum_startup_concurrency
+ * start at once; the rest wait in FIFO order). Workers are started with posix_spawn (gRPC
+ * threads are running: no fork) and reaped on SIGCHLD (uv_signal), by pid.
+ *
+ * A job's code search path (JobConfig.code_search_path, from the GCS) reaches its workers
+ * as --code-search-path a:b. The pool asks its owner for an unknown job's config once
+ * (fetch_job) and holds that job's starts until worker_pool_job_info answers.
+ *
+ * Memory: the pool owns its workers; a worker pointer stays valid until on_worker_dead has
+ * returned for it (or the pool is destroyed). Loop thread only.
+ */
+#ifndef RAYC_RAYLET_WORKER_POOL_H
+#define RAYC_RAYLET_WORKER_POOL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "rc_ids.h"
+
+typedef struct worker_pool worker_pool;
+typedef struct worker_pop worker_pop;
+
+/* What makes workers interchangeable. gpu_mask bit i = GPU instance i. */
+typedef struct worker_key {
+    uint8_t job_id[RC_JOB_ID_SIZE];
+    uint32_t gpu_mask;
+} worker_key;
+
+typedef enum worker_state {
+    WORKER_STARTING, /* spawned, not registered yet */
+    WORKER_IDLE,     /* registered, waiting in the pool */
+    WORKER_LEASED,   /* handed out by a pop */
+    WORKER_KILLED,   /* signalled or failed; waiting to be reaped */
+} worker_state;
+
+/* A worker process. Fields are read-only outside the pool, except lease. */
+typedef struct worker {
+    uint8_t id[RC_WORKER_ID_SIZE];
+    char id_hex[RC_ID_HEX_MAX];
+    worker_key key;
+    pid_t pid;
+    int port; /* its CoreWorkerService port once registered, else 0 */
+    worker_state state;
+    int64_t started_ms, idle_since_ms;
+    int exiting; /* it said goodbye (DisconnectClient) */
+    void *lease; /* the lease manager's lease while LEASED; the pool never touches it */
+    /* pool bookkeeping */
+    worker_pop *claimed_by;
+    struct worker *prev, *next;
+} worker;
+
+typedef struct worker_pool_callbacks {
+    /* A worker was reaped (w->state tells what it was doing: LEASED means its lease lost
+     * it). why is a sentence ("exited with status 1", "was killed by signal 9"). w is freed
+     * when this returns. */
+    void (*on_worker_dead)(void *arg, worker *w, const char *why);
+    /* The pool needs job's config before starting its workers: answer, now or later, with
+     * worker_pool_job_info. May be NULL (every job starts with the default path). */
+    void (*fetch_job)(void *arg, const uint8_t job_id[RC_JOB_ID_SIZE]);
+    void *arg;
+} worker_pool_callbacks;
+
+typedef struct worker_pool_config {
+    const char *worker_command; /* program to start */
+    const char *session_dir;    /* logs go to <session_dir>/logs/worker-<8 hex>.out/.err */
+    const char *raylet_socket;  /* what --raylet-socket says */
+    const char *node_id_hex;
+    const char *node_ip;
+    const char *gcs_address;
+    double num_cpus;                  /* the node's: prestart count, defaults of the limits */
+    const char *default_code_search_path; /* for jobs without one; NULL or "" for none */
+} worker_pool_config;
+
+/* Creates a pool (copies cfg's strings) and watches SIGCHLD. Free with worker_pool_destroy. */
+int worker_pool_create(uv_loop_t *loop, const worker_pool_config *cfg,
+                       const worker_pool_callbacks *cbs, worker_pool **out);
+/* Kills every worker (SIGKILL), reaps them, fails waiting pops (their callbacks do not
+ * run), and frees the pool once its handles have closed (the loop must run afterwards). */
+void worker_pool_destroy(worker_pool *p);
+
+/* Runs when a pending pop ends: w is the worker now LEASED to the caller (rc 0), or NULL
+ * with rc < 0 and message saying why (the worker did not register in time, exited, or
+ * could not be started). */
+typedef void (*worker_pop_cb)(worker *w, int rc, const char *message, void *arg);
+
+/* Finds a worker for key, for a lease of cpus CPUs. If an idle one is there, returns 0 with
+ * it LEASED in *now (cb never runs). Otherwise returns 0 with *pending set, and cb runs
+ * once later unless the pop is cancelled first. Returns RC_ESYS (nothing pending, cb never
+ * runs) if no worker could be spawned; message then says why. */
+int worker_pool_pop(worker_pool *p, const worker_key *key, double cpus, worker_pop_cb cb,
+                    void *arg, worker **now, worker_pop **pending, char *message, size_t mlen);
+/* Forgets a pending pop; its callback never runs. A worker started for it stays and
+ * becomes idle once registered. */
+void worker_pool_pop_cancel(worker_pool *p, worker_pop *pop);
+/* Takes back a LEASED worker for reuse by its key (its lease pointer is cleared). */
+void worker_pool_push(worker_pool *p, worker *w);
+/* Sends SIGKILL (once); the worker is reaped later. A worker being killed is never handed
+ * out again; on_worker_dead still runs when it is reaped. */
+void worker_pool_kill(worker_pool *p, worker *w, const char *why);
+/* Starts CPU workers for job in the background until the job has n CPU workers (alive or
+ * starting). */
+void worker_pool_prestart(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int n);
+
+/* The worker said goodbye (DisconnectClient): it is never handed out again, and killed
+ * now unless it is leased (then when it comes back). */
+void worker_pool_disconnect(worker_pool *p, worker *w);
+
+/* The worker with this ID, or NULL. */
+worker *worker_pool_find(worker_pool *p, const uint8_t id[RC_WORKER_ID_SIZE]);
+/* The LEASED worker serving on port, or NULL. */
+worker *worker_pool_find_by_port(worker_pool *p, int port);
+/* A STARTING worker registers (RegisterClient). Returns 0, RC_ENOENT (no such worker was
+ * started here) or RC_ESTATE (it registered already or is being killed); err says which. */
+int worker_pool_register(worker_pool *p, const uint8_t id[RC_WORKER_ID_SIZE], pid_t pid, int port,
+                         char *err, size_t errlen);
+
+/* Answer to fetch_job: the job's code search path entries (found) or nothing known
+ * (found 0: the default path), and whether the job is finished (its idle and starting
+ * workers are killed; later pops for it still start workers). */
+void worker_pool_job_info(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int found,
+                          char *const *paths, size_t n_paths, int is_dead);
+
+/* Counts, for reports and tests. */
+size_t worker_pool_size(const worker_pool *p);
+size_t worker_pool_idle_count(const worker_pool *p);
+
+/* Writes CUDA_VISIBLE_DEVICES for mask: the instances in ascending order, each mapped
+ * through visible (the raylet's own CUDA_VISIBLE_DEVICES, NULL or "" for none: instance i
+ * is device i). Returns buf. Pure; exposed for tests. */
+char *worker_pool_gpu_env(uint32_t mask, const char *visible, char *buf, size_t len);
+
+#endif
