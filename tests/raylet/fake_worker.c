@@ -1,0 +1,198 @@
+/*
+ * rayc-fake-worker: a stand-in for rayc-worker in raylet tests (--worker-command).
+ *
+ * It takes rayc-worker's command line (docs/tasks.md), serves ray.rpc.CoreWorkerService on
+ * a free loopback port, registers with its raylet (RegisterClient, worker_type WORKER),
+ * and answers PushTask:
+ *   function "echo"   returns its first argument's bytes;
+ *   function "sleep"  waits the milliseconds given as its first argument, then replies "slept";
+ *   anything else     an application error naming the function.
+ *
+ * Before registering it writes what it was given to $RAYC_FAKE_WORKER_DIR/<worker id>.txt
+ * (one "key=value" per line: pid, CUDA_VISIBLE_DEVICES (or "<unset>"), OMP_NUM_THREADS,
+ * argv[i], port), so tests can check the contract. $RAYC_FAKE_WORKER_MODE changes it:
+ *   never_register   write the file, then wait without registering;
+ *   exit             write the file, then exit with status 3 at once.
+ *
+ * It dies with its raylet (PR_SET_PDEATHSIG). Single-threaded apart from gRPC's threads.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "core_worker.pb-c.h"
+#include "rayc_raylet.pb-c.h"
+#include "rc_config.h"
+#include "rc_ids.h"
+#include "rpc.h"
+
+typedef struct fake {
+    uv_loop_t loop;
+    rpc_ctx *rpc;
+    rpc_server *srv;
+    int port;
+} fake;
+
+typedef struct sleeper {
+    uv_timer_t timer;
+    rpc_call *call;
+} sleeper;
+
+static void reply_bytes(rpc_call *call, const void *data, size_t len)
+{
+    Ray__Rpc__ReturnObject ret = RAY__RPC__RETURN_OBJECT__INIT;
+    ret.data.data = (uint8_t *)data;
+    ret.data.len = len;
+    ret.size = (int64_t)len;
+    Ray__Rpc__ReturnObject *rets[1] = {&ret};
+    Ray__Rpc__PushTaskReply reply = RAY__RPC__PUSH_TASK_REPLY__INIT;
+    reply.return_objects = rets;
+    reply.n_return_objects = 1;
+    rpc_reply(call, &reply.base);
+}
+
+static void sleeper_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void sleeper_done(uv_timer_t *t)
+{
+    sleeper *s = t->data;
+    reply_bytes(s->call, "slept", 5);
+    t->data = s;
+    uv_close((uv_handle_t *)t, sleeper_closed);
+}
+
+static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    fake *f = arg;
+    const Ray__Rpc__PushTaskRequest *req = (const void *)request;
+    const Ray__Rpc__TaskSpec *spec = req->task_spec;
+    const char *fn = "";
+    if (spec && spec->function_descriptor &&
+        spec->function_descriptor->function_descriptor_case ==
+            RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR)
+        fn = spec->function_descriptor->cpp_function_descriptor->function_name;
+    const ProtobufCBinaryData *arg0 = spec && spec->n_args ? &spec->args[0]->data : NULL;
+    if (!strcmp(fn, "echo")) {
+        reply_bytes(call, arg0 ? arg0->data : NULL, arg0 ? arg0->len : 0);
+    } else if (!strcmp(fn, "sleep")) {
+        char text[32] = "0";
+        if (arg0 && arg0->len < sizeof(text)) {
+            memcpy(text, arg0->data, arg0->len);
+            text[arg0->len] = '\0';
+        }
+        sleeper *s = calloc(1, sizeof(*s));
+        s->call = call;
+        uv_timer_init(&f->loop, &s->timer);
+        s->timer.data = s;
+        uv_timer_start(&s->timer, sleeper_done, (uint64_t)atoll(text), 0);
+    } else {
+        Ray__Rpc__PushTaskReply reply = RAY__RPC__PUSH_TASK_REPLY__INIT;
+        char message[300];
+        snprintf(message, sizeof(message), "the fake worker has no function '%s'", fn);
+        reply.is_application_error = 1;
+        reply.task_execution_error = message;
+        rpc_reply(call, &reply.base);
+    }
+}
+
+static const rpc_method_handler core_worker_handlers[] = {{"PushTask", handle_push_task}, {NULL, NULL}};
+
+static const char *flag_value(int argc, char **argv, const char *flag)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], flag))
+            return argv[i + 1];
+    return NULL;
+}
+
+static void write_report(int argc, char **argv, const char *worker_hex, int port)
+{
+    const char *dir = getenv("RAYC_FAKE_WORKER_DIR");
+    if (!dir || !*dir)
+        return;
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/%s.txt", dir, worker_hex);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out)
+        return;
+    const char *cuda = getenv("CUDA_VISIBLE_DEVICES"), *omp = getenv("OMP_NUM_THREADS");
+    fprintf(out, "pid=%d\nCUDA_VISIBLE_DEVICES=%s\nOMP_NUM_THREADS=%s\nport=%d\n", (int)getpid(),
+            cuda ? cuda : "<unset>", omp ? omp : "<unset>", port);
+    for (int i = 0; i < argc; i++)
+        fprintf(out, "argv%d=%s\n", i, argv[i]);
+    fclose(out);
+    rename(tmp, path);
+}
+
+int main(int argc, char **argv)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    rc_config_init();
+    const char *socket = flag_value(argc, argv, "--raylet-socket");
+    const char *worker_hex = flag_value(argc, argv, "--worker-id");
+    const char *job_hex = flag_value(argc, argv, "--job-id");
+    uint8_t worker_id[RC_WORKER_ID_SIZE], job_id[RC_JOB_ID_SIZE];
+    if (!socket || !worker_hex || !job_hex || !flag_value(argc, argv, "--node-id") ||
+        !flag_value(argc, argv, "--node-ip-address") || !flag_value(argc, argv, "--gcs-address") ||
+        rc_id_from_hex(worker_hex, worker_id, sizeof(worker_id)) < 0 ||
+        rc_id_from_hex(job_hex, job_id, sizeof(job_id)) < 0) {
+        fprintf(stderr, "fake_worker: incomplete command line\n");
+        return 2;
+    }
+    const char *mode = getenv("RAYC_FAKE_WORKER_MODE");
+    mode = mode ? mode : "";
+
+    static fake f;
+    uv_loop_init(&f.loop);
+    rpc_ctx_create(&f.loop, &f.rpc);
+    rpc_server_create(f.rpc, NULL, &f.srv);
+    rpc_server_add_service(f.srv, &ray__rpc__core_worker_service__descriptor, core_worker_handlers, &f);
+    if (rpc_server_listen(f.srv, "127.0.0.1:0", &f.port) < 0) {
+        fprintf(stderr, "fake_worker: cannot listen\n");
+        return 1;
+    }
+    rpc_server_start(f.srv);
+    write_report(argc, argv, worker_hex, f.port);
+    if (!strcmp(mode, "exit"))
+        _exit(3);
+    if (!strcmp(mode, "never_register")) {
+        for (;;)
+            pause();
+    }
+
+    char target[4200];
+    snprintf(target, sizeof(target), "unix:%s", socket);
+    rpc_client *raylet;
+    rpc_client_create(f.rpc, target, NULL, &raylet);
+    Rayc__Rpc__RegisterClientRequest reg = RAYC__RPC__REGISTER_CLIENT_REQUEST__INIT;
+    reg.worker_id.data = worker_id;
+    reg.worker_id.len = RC_WORKER_ID_SIZE;
+    reg.worker_type = RAY__RPC__WORKER_TYPE__WORKER;
+    reg.pid = getpid();
+    reg.port = f.port;
+    reg.job_id.data = job_id;
+    reg.job_id.len = RC_JOB_ID_SIZE;
+    ProtobufCMessage *reply = NULL;
+    char err[300];
+    int code = rpc_client_call_sync(raylet, &rayc__rpc__local_raylet_service__descriptor, "RegisterClient", &reg.base,
+                                    10000, &reply, err, sizeof(err));
+    if (code != GRPC_STATUS_OK) {
+        fprintf(stderr, "fake_worker: RegisterClient failed: %s\n", err);
+        return 1;
+    }
+    rpc_msg_free(reply);
+    fprintf(stderr, "fake_worker: %s registered on port %d\n", worker_hex, f.port);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    return 0;
+}
