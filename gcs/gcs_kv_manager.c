@@ -139,12 +139,19 @@ static void handle_multi_get(rpc_call *call, const ProtobufCMessage *request, vo
     Ray__Rpc__InternalKVMultiGetReply reply = RAY__RPC__INTERNAL_KVMULTI_GET_REPLY__INIT;
     for (size_t i = 0; i < req->n_keys; i++)
         GCS__REJECT_BAD_KEY(call, reply, &req->keys[i]);
-    size_t n = req->n_keys;
-    char **keys = rc_calloc(n ? n : 1, sizeof(*keys));
-    size_t *klens = rc_calloc(n ? n : 1, sizeof(*klens));
-    for (size_t i = 0; i < n; i++)
-        keys[i] = gcs_kv_make_key(req->namespace_.data, req->namespace_.len, req->keys[i].data,
-                                  req->keys[i].len, &klens[i]);
+    /* Ray answers with a map: a key asked for twice comes back once. */
+    size_t n = 0;
+    char **keys = rc_calloc(req->n_keys ? req->n_keys : 1, sizeof(*keys));
+    size_t *klens = rc_calloc(req->n_keys ? req->n_keys : 1, sizeof(*klens));
+    rc_map seen = RC_MAP_INIT;
+    for (size_t i = 0; i < req->n_keys; i++) {
+        if (rc_map_put(&seen, req->keys[i].data, req->keys[i].len, (void *)1))
+            continue;
+        keys[n] = gcs_kv_make_key(req->namespace_.data, req->namespace_.len, req->keys[i].data, req->keys[i].len,
+                                  &klens[n]);
+        n++;
+    }
+    rc_map_destroy(&seen, NULL);
     gcs__kv_op *op = gcs__kv_op_new(kv, call, req->namespace_.len);
     gcs_store *st = kv->gcs->store;
     int rc = st->ops->multi_get(st, GCS_TABLE_KV, (const void *const *)keys, klens, n,

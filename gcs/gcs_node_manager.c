@@ -191,6 +191,14 @@ static void handle_register_node(rpc_call *call, const ProtobufCMessage *request
         info->node_manager_port <= 0 || info->node_manager_port > 65535)
         return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                           "node_info needs node_manager_address and a node_manager_port in 1..65535");
+    gcs__node *alive = rc_map_get(&nm->alive, info->node_id.data, RC_NODE_ID_SIZE);
+    if (alive && alive->dying) {
+        char hex[RC_ID_HEX_MAX];
+        return gcs__reply(call, &reply.base, GCS_STATUS_INVALID,
+                          "node %s is being removed; it cannot register again: restart the raylet to join as "
+                          "a new node",
+                          gcs__hex(&info->node_id, hex));
+    }
     gcs__node *dead = rc_map_get(&nm->dead, info->node_id.data, RC_NODE_ID_SIZE);
     if (dead) {
         char hex[RC_ID_HEX_MAX];
@@ -245,11 +253,12 @@ static void gcs__died(int rc, int64_t added, void *arg)
         rc_map_put(&nm->dead, id, RC_NODE_ID_SIZE, n);
         gcs__dead_push(nm, id);
         char hex[RC_ID_HEX_MAX];
-        RC_INFO("gcs: node %s is dead: %s (%s)", gcs__hex(&n->info->node_id, hex),
-                n->info->death_info->reason_message,
-                protobuf_c_enum_descriptor_get_value(&ray__rpc__node_death_info__reason__descriptor,
-                                                     n->info->death_info->reason)
-                    ->name);
+        /* Proto3 enums are open: a reason this build does not know is logged by number. */
+        const ProtobufCEnumValue *reason = protobuf_c_enum_descriptor_get_value(
+            &ray__rpc__node_death_info__reason__descriptor, n->info->death_info->reason);
+        RC_INFO("gcs: node %s is dead: %s (%s%d)", gcs__hex(&n->info->node_id, hex),
+                n->info->death_info->reason_message, reason ? reason->name : "reason ",
+                reason ? 0 : (int)n->info->death_info->reason);
         gcs_publish_node(nm->gcs->pub, n->info);
         gcs__evict_dead(nm);
     }
