@@ -44,8 +44,8 @@ typedef struct lease_class {
 } lease_class;
 
 /* Parses spec into a new class in *out (freed with lease__class_free), resolving names in
- * v. Returns 0, RC_EINVAL (malformed: err says which field and why) or RC_ENOTSUP-like
- * RC_ESTATE (a strategy rayc does not serve yet: err says which). */
+ * v. Returns 0, RC_EINVAL (malformed: err says which field and why) or RC_ESTATE (a
+ * strategy rayc does not serve yet: err says which). */
 int lease__class_parse(sched_view *v, const Ray__Rpc__LeaseSpec *spec, lease_class **out, char *err,
                        size_t errlen);
 /* The class key of spec (without parsing it fully) into key. Returns 0 or RC_EINVAL with

@@ -21,6 +21,7 @@
  * Loop thread only.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -250,9 +251,31 @@ static void lease__fail(lease *l, Ray__Rpc__RequestWorkerLeaseReply__SchedulingF
     lease__destroy(l);
 }
 
-static void lease__fail_status(lease *l, grpc_status_code code, const char *message)
+/* A request that can never be served as written: an answer (gRPC OK) naming the problem,
+ * with canceled = true and SCHEDULING_CANCELLED_UNSCHEDULABLE so owners fail its tasks with
+ * the sentence instead of asking again. (gRPC INVALID_ARGUMENT is the rpc layer's answer
+ * to bytes that do not parse.) */
+static void lease__reply_invalid(rpc_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void lease__reply_invalid(rpc_call *call, const char *fmt, ...)
 {
-    rpc_reply_status(l->call, code, "%s", message);
+    char message[600];
+    int n = snprintf(message, sizeof(message), "invalid lease request: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message + n, sizeof(message) - (size_t)n, fmt, ap);
+    va_end(ap);
+    Ray__Rpc__RequestWorkerLeaseReply reply = RAY__RPC__REQUEST_WORKER_LEASE_REPLY__INIT;
+    reply.canceled = 1;
+    reply.failure_type = RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE;
+    reply.scheduling_failure_message = message;
+    RC_INFO("lease_manager: %s", message);
+    rpc_reply(call, &reply.base);
+}
+
+static void lease__fail_invalid(lease *l, const char *why)
+{
+    lease__reply_invalid(l->call, "%s", why);
     l->call = NULL;
     lease__destroy(l);
 }
@@ -345,16 +368,15 @@ static int lease__start(lease *l)
     lease__unqueue(l);
     l->state = LEASE_STARTING;
 
-    worker_key key;
-    memcpy(key.job_id, l->job_id, RC_JOB_ID_SIZE);
-    key.gpu_mask = 0;
+    uint32_t gpu_mask = 0;
     for (uint32_t g = 0; g < l->alloc.n_gpus; g++)
-        key.gpu_mask |= 1u << l->alloc.gpu_index[g];
+        gpu_mask |= 1u << l->alloc.gpu_index[g];
+    worker_key key;
+    worker_key_init(&key, l->job_id, gpu_mask, l->cls->cpus);
     worker *now;
     worker_pop *pending;
     char message[400];
-    int rc = worker_pool_pop(r->pool, &key, l->cls->cpus, lease__worker_ready, l, &now, &pending, message,
-                             sizeof(message));
+    int rc = worker_pool_pop(r->pool, &key, lease__worker_ready, l, &now, &pending, message, sizeof(message));
     int first_of_job = !rc_map_get(&lm->jobs_seen, l->job_id, RC_JOB_ID_SIZE);
     if (first_of_job) {
         rc_map_put(&lm->jobs_seen, l->job_id, RC_JOB_ID_SIZE, (void *)1);
@@ -451,7 +473,7 @@ static void lease__dispatch_class(lease_manager *lm, lease_class *c)
                         d.why);
             break;
         case SCHED_INVALID:
-            lease__fail_status(l, GRPC_STATUS_INVALID_ARGUMENT, d.why);
+            lease__fail_invalid(l, d.why);
             break;
         }
     }
@@ -602,7 +624,7 @@ static void lease__grant_or_reject(lease *l)
     o.preferred_node = r->local_node;
     sched_decision d;
     if (sched_schedule(r->view, &c->req, &o, &lm->rng, &d) == SCHED_INVALID) {
-        lease__fail_status(l, GRPC_STATUS_INVALID_ARGUMENT, d.why);
+        lease__fail_invalid(l, d.why);
         return;
     }
     int here = (!c->selector || sched_selector_matches(c->selector, r->local_node)) &&
@@ -627,25 +649,26 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
     if (r->state == RAYLET_STOPPING || lm->closing)
         return rpc_reply_status(call, GRPC_STATUS_UNAVAILABLE, "the raylet is shutting down");
     if (!spec)
-        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "RequestWorkerLease needs a lease_spec");
+        return lease__reply_invalid(call, "it has no lease_spec");
     if (!spec->lease_id.len || spec->lease_id.len > LEASE__ID_MAX)
-        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT,
-                                "lease_spec.lease_id holds %zu bytes; it must hold 1 to %d", spec->lease_id.len,
-                                LEASE__ID_MAX);
+        return lease__reply_invalid(call, "lease_spec.lease_id holds %zu bytes; it must hold 1 to %d",
+                                    spec->lease_id.len, LEASE__ID_MAX);
     if (spec->job_id.len != RC_JOB_ID_SIZE)
-        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT,
-                                "lease_spec.job_id holds %zu bytes; a job ID has %d", spec->job_id.len, RC_JOB_ID_SIZE);
+        return lease__reply_invalid(call, "lease_spec.job_id holds %zu bytes; a job ID has %d", spec->job_id.len,
+                                    RC_JOB_ID_SIZE);
     if (req->backlog_size < 0)
-        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "backlog_size %lld is negative",
-                                (long long)req->backlog_size);
-    if (rc_map_get(&lm->leases, spec->lease_id.data, spec->lease_id.len))
-        return rpc_reply_status(call, GRPC_STATUS_ALREADY_EXISTS, "a lease with this lease_id is already held here");
+        return lease__reply_invalid(call, "backlog_size %lld is negative", (long long)req->backlog_size);
+    if (rc_map_get(&lm->leases, spec->lease_id.data, spec->lease_id.len)) {
+        Ray__Rpc__RequestWorkerLeaseReply reply = RAY__RPC__REQUEST_WORKER_LEASE_REPLY__INIT;
+        reply.canceled = 1;
+        reply.failure_type = RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_FAILED;
+        reply.scheduling_failure_message = "a lease with this lease_id is already held or requested here";
+        return rpc_reply(call, &reply.base);
+    }
     char err[400];
     lease_class *c;
-    int rc = lease__class_get(lm, spec, &c, err, sizeof(err));
-    if (rc < 0)
-        return rpc_reply_status(call, rc == RC_ESTATE ? GRPC_STATUS_UNIMPLEMENTED : GRPC_STATUS_INVALID_ARGUMENT, "%s",
-                                err);
+    if (lease__class_get(lm, spec, &c, err, sizeof(err)) < 0)
+        return lease__reply_invalid(call, "%s", err);
 
     lease *l = RC_NEW(lease);
     l->lm = lm;
@@ -728,29 +751,30 @@ static void handle_report_worker_backlog(rpc_call *call, const ProtobufCMessage 
     lease_manager *lm = arg;
     const Ray__Rpc__ReportWorkerBacklogRequest *req = (const void *)request;
     Ray__Rpc__ReportWorkerBacklogReply reply = RAY__RPC__REPORT_WORKER_BACKLOG_REPLY__INIT;
-    if (req->worker_id.len != RC_WORKER_ID_SIZE)
-        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "worker_id holds %zu bytes; a worker ID has %d",
-                                req->worker_id.len, RC_WORKER_ID_SIZE);
+    /* The reply has no room for errors (Ray's neither): bad reports are logged and skipped. */
+    rpc_reply(call, &reply.base);
+    if (req->worker_id.len != RC_WORKER_ID_SIZE) {
+        RC_WARN("lease_manager: ReportWorkerBacklog ignored: worker_id holds %zu bytes, a worker ID has %d",
+                req->worker_id.len, RC_WORKER_ID_SIZE);
+        return;
+    }
     lease__backlog_clear_owner(lm, req->worker_id.data);
-    char bad[400] = "";
     for (size_t i = 0; i < req->n_backlog_reports; i++) {
         const Ray__Rpc__WorkerBacklogReport *b = req->backlog_reports[i];
         char err[300];
         lease_class *c;
         if (!b->lease_spec || b->backlog_size < 0) {
-            snprintf(bad, sizeof(bad), "backlog_reports[%zu] needs a lease_spec and a backlog_size >= 0", i);
+            RC_WARN("lease_manager: ReportWorkerBacklog: report %zu ignored: it needs a lease_spec and a "
+                    "backlog_size >= 0", i);
             continue;
         }
         if (lease__class_get(lm, b->lease_spec, &c, err, sizeof(err)) < 0) {
-            snprintf(bad, sizeof(bad), "backlog_reports[%zu]: %s", i, err);
+            RC_WARN("lease_manager: ReportWorkerBacklog: report %zu ignored: %s", i, err);
             continue;
         }
         lease__backlog_set(lm, req->worker_id.data, c, b->backlog_size);
         lease__class_unref(lm, c);
     }
-    if (*bad)
-        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", bad);
-    rpc_reply(call, &reply.base);
 }
 
 const rpc_method_handler lease_manager_handlers[] = {

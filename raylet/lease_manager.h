@@ -19,8 +19,11 @@
  *                unschedulable_task_timeout_ms (hard node affinity fails at once, as in Ray).
  *
  * A held request is answered exactly once: granted, spilled, rejected, failed, cancelled
- * (CancelWorkerLease: canceled = true) or, when its caller goes away, dropped. Malformed
- * requests get INVALID_ARGUMENT with a sentence naming the bad field.
+ * (CancelWorkerLease: canceled = true) or, when its caller goes away, dropped. A request
+ * that parses but is malformed (bad resource names or amounts, IDs of the wrong size,
+ * contradictory strategy flags, strategies not served yet) is answered at once with
+ * canceled = true, SCHEDULING_CANCELLED_UNSCHEDULABLE and "invalid lease request: <what is
+ * wrong>": it can never be scheduled, and owners fail its tasks with that sentence.
  *
  * Queued and infeasible requests by class, plus the owners' backlogs, are the node's
  * demand (ResourcesData.resource_load_by_shape). A worker blocked in get lends its lease's

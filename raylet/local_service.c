@@ -152,9 +152,7 @@ static void handle_disconnect_client(rpc_call *call, const ProtobufCMessage *req
     RC_INFO("raylet: worker %.8s disconnects (%s)", w->id_hex,
             req->exit_detail && *req->exit_detail ? req->exit_detail : "no detail");
     worker_pool_disconnect(r->pool, w);
-    /* Object store hook: the worker will not read or write objects any more. */
-    if (r->object_hooks.client_gone)
-        r->object_hooks.client_gone(r->object_hooks.arg, req->worker_id.data);
+    raylet_client_gone(r, req->worker_id.data); /* what it owned and pinned goes */
 }
 
 static void raylet__notify_blocked(rpc_call *call, const ProtobufCBinaryData *worker_id, raylet *r, int blocked,

@@ -70,11 +70,14 @@ typedef struct raylet_object_hooks {
     void (*client_gone)(void *arg, const uint8_t worker_id[RC_WORKER_ID_SIZE]);
     /* Fills the store fields of a RegisterClient reply (store_path stays owned by the store). */
     void (*describe_store)(void *arg, const char **store_path, uint64_t *store_size);
+    /* Another node left the cluster (pulls from it must go elsewhere; what its workers
+     * owned is lost). */
+    void (*node_gone)(void *arg, const uint8_t node_id[RC_NODE_ID_SIZE]);
     void *arg;
 } raylet_object_hooks;
 
-struct object_store;   /* raylet/object_store.h */
-struct object_manager; /* raylet/object_manager.h */
+struct raylet_store; /* raylet/object_store.h */
+struct raylet_om;    /* raylet/object_manager.h */
 
 /* A driver registered on this node (workers live in the pool). */
 typedef struct raylet_driver {
@@ -122,8 +125,8 @@ typedef struct raylet {
     uv_timer_t driver_check_timer;
 
     /* The object store module's state and hooks (NULL until it is wired in). */
-    struct object_store *store;
-    struct object_manager *object_manager;
+    struct raylet_store *store;
+    struct raylet_om *object_manager;
     raylet_object_hooks object_hooks;
 
     uv_timer_t report_timer;

@@ -317,6 +317,9 @@ static void raylet__track_node(raylet *r, const Ray__Rpc__GcsNodeInfo *info)
             char hex[RC_ID_HEX_MAX];
             RC_INFO("raylet: node %s left the cluster (%zu alive)",
                     rc_id_hex(info->node_id.data, RC_NODE_ID_SIZE, hex), rc_map_size(&r->live_nodes));
+            /* Object manager hook: pulls from that node must go elsewhere. */
+            if (r->object_hooks.node_gone)
+                r->object_hooks.node_gone(r->object_hooks.arg, info->node_id.data);
         }
         if (memcmp(info->node_id.data, r->node_id, RC_NODE_ID_SIZE) == 0 && r->state == RAYLET_RUNNING) {
             const char *why = info->death_info && info->death_info->reason_message ? info->death_info->reason_message : "";
@@ -399,9 +402,9 @@ static void raylet__worker_dead(void *arg, worker *w, const char *why)
     raylet *r = arg;
     if (r->leases)
         lease_manager_worker_dead(r->leases, w, why);
-    /* Object store hook: a registered worker is gone; release its pins. */
-    if (w->port && r->object_hooks.client_gone)
-        r->object_hooks.client_gone(r->object_hooks.arg, w->id);
+    /* A registered worker may have owned leases (nested tasks) and pinned objects. */
+    if (w->port)
+        raylet_client_gone(r, w->id);
 }
 
 static void raylet__free_node(void *p)
@@ -676,10 +679,13 @@ static int raylet__serve_local(raylet *r)
     rpc_server_add_service(r->local_srv, &rayc__rpc__local_raylet_service__descriptor, raylet_local_handlers, r);
     /* Object store hook: the object store module adds its LocalRayletService table
      * (CreateObject, SealObject, AbortObject, GetObjects, ReleaseObjects) to r->local_srv
-     * here, and its ObjectManagerService table to r->srv in raylet_start, e.g.
-     *     object_store_create(r, &r->store);   (sets r->object_hooks)
+     * here, and its tables of NodeManagerService (PinObjectIDs) and ObjectManagerService to
+     * r->srv in raylet_start, before rpc_server_start. For instance:
+     *     raylet_store_create(r->loop, path, r->spec.object_store_memory, err, len, &r->store);
+     *     r->object_hooks = (raylet_object_hooks){client_gone -> raylet_store_client_gone,
+     *                                             describe_store -> path and capacity, r};
      *     rpc_server_add_service(r->local_srv, &rayc__rpc__local_raylet_service__descriptor,
-     *                            object_store_local_handlers, r->store);
+     *                            raylet_store_handlers, r->store);
      */
     unlink(r->socket_path);
     char addr[PATH_MAX + 8];
@@ -818,8 +824,9 @@ void raylet_cleanup(raylet *r)
     r->leases = NULL;
     worker_pool_destroy(r->pool);
     r->pool = NULL;
-    /* Object store hook: the object store module is destroyed here, after the workers that
-     * mapped it are gone and before the servers that serve it. */
+    /* Object store hook: the object manager and then the store (raylet_om_destroy,
+     * raylet_store_destroy) go here, after the workers that mapped the region are gone and
+     * in the same callback as the servers that serve them. */
     if (r->sub)
         gcs_subscriber_destroy(r->sub);
     if (r->gcs)

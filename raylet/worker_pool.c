@@ -42,7 +42,6 @@ enum { POOL__TICK_MS = 100, POOL__MAX_GPUS = 32 };
 
 struct worker_pop {
     worker_key key;
-    double cpus;
     worker_pop_cb cb; /* NULL: a prestart placeholder */
     void *arg;
     worker *w;
@@ -62,7 +61,6 @@ struct worker_pool {
     worker_pool_callbacks cbs;
     char *command, *session_dir, *socket, *node_id_hex, *node_ip, *gcs_address;
     char *default_path, *visible_gpus;
-    double num_cpus;
     int max_starting, soft_limit;
 
     worker *workers; /* list head */
@@ -83,7 +81,16 @@ struct worker_pool {
 
 static int pool__key_eq(const worker_key *a, const worker_key *b)
 {
-    return a->gpu_mask == b->gpu_mask && memcmp(a->job_id, b->job_id, RC_JOB_ID_SIZE) == 0;
+    return a->gpu_mask == b->gpu_mask && a->omp_threads == b->omp_threads &&
+           memcmp(a->job_id, b->job_id, RC_JOB_ID_SIZE) == 0;
+}
+
+void worker_key_init(worker_key *key, const uint8_t job_id[RC_JOB_ID_SIZE], uint32_t gpu_mask, double cpus)
+{
+    memcpy(key->job_id, job_id, RC_JOB_ID_SIZE);
+    key->gpu_mask = gpu_mask;
+    double threads = ceil(cpus - 1e-9);
+    key->omp_threads = threads < 1 ? 1 : threads > 1e6 ? 1000000 : (uint32_t)threads;
 }
 
 static void pool__log_path(const worker_pool *p, const worker *w, const char *ext, char *out, size_t len)
@@ -219,8 +226,8 @@ static void pool__worker_unlink(worker_pool *p, worker *w)
 /* Builds the worker's environment: ours, minus the variables the pool sets. The strings
  * in the returned array (freed with rc_free, like the two it adds) are borrowed from
  * environ except the last two. */
-static char **pool__env(const worker_pool *p, const worker_key *key, double cpus, char *cuda, size_t cuda_len,
-                        char *omp, size_t omp_len)
+static char **pool__env(const worker_pool *p, const worker_key *key, char *cuda, size_t cuda_len, char *omp,
+                        size_t omp_len)
 {
     size_t n = 0;
     while (environ[n])
@@ -235,8 +242,7 @@ static char **pool__env(const worker_pool *p, const worker_key *key, double cpus
     char gpus[200];
     worker_pool_gpu_env(key->gpu_mask, p->visible_gpus, gpus, sizeof(gpus));
     snprintf(cuda, cuda_len, "CUDA_VISIBLE_DEVICES=%s", gpus);
-    double threads = ceil(cpus - 1e-9);
-    snprintf(omp, omp_len, "OMP_NUM_THREADS=%d", threads < 1 ? 1 : (int)fmin(threads, 1e6));
+    snprintf(omp, omp_len, "OMP_NUM_THREADS=%u", key->omp_threads);
     env[k++] = cuda;
     env[k++] = omp;
     env[k] = NULL;
@@ -245,8 +251,7 @@ static char **pool__env(const worker_pool *p, const worker_key *key, double cpus
 
 /* Starts a worker process for key. Returns 0 with the STARTING worker in *out, or RC_ESYS
  * with message saying why. */
-static int pool__spawn(worker_pool *p, const worker_key *key, double cpus, worker **out, char *message,
-                       size_t mlen)
+static int pool__spawn(worker_pool *p, const worker_key *key, worker **out, char *message, size_t mlen)
 {
     worker *w = RC_NEW(worker);
     rc_id_random(w->id, RC_WORKER_ID_SIZE);
@@ -281,7 +286,7 @@ static int pool__spawn(worker_pool *p, const worker_key *key, double cpus, worke
     argv[n] = NULL;
 
     char cuda[256], omp[64];
-    char **env = pool__env(p, key, cpus, cuda, sizeof(cuda), omp, sizeof(omp));
+    char **env = pool__env(p, key, cuda, sizeof(cuda), omp, sizeof(omp));
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
@@ -322,8 +327,9 @@ static int pool__spawn(worker_pool *p, const worker_key *key, double cpus, worke
     p->n_starting++;
     pool__tick_ensure(p);
     char gpus[200];
-    RC_INFO("worker_pool: started worker %.8s (pid %d) for job %s, GPUs [%s]", w->id_hex, (int)w->pid, job_hex,
-            worker_pool_gpu_env(key->gpu_mask, p->visible_gpus, gpus, sizeof(gpus)));
+    RC_INFO("worker_pool: started worker %.8s (pid %d) for job %s, GPUs [%s], %u OpenMP threads", w->id_hex,
+            (int)w->pid, job_hex, worker_pool_gpu_env(key->gpu_mask, p->visible_gpus, gpus, sizeof(gpus)),
+            key->omp_threads);
     *out = w;
     return 0;
 }
@@ -359,7 +365,7 @@ static void pool__start_pending(worker_pool *p)
                 continue;
             worker *w;
             char message[300];
-            if (pool__spawn(p, &pop->key, pop->cpus, &w, message, sizeof(message)) < 0) {
+            if (pool__spawn(p, &pop->key, &w, message, sizeof(message)) < 0) {
                 pool__pop_fail(p, pop, RC_ESYS, message);
                 p->start_again = 1;
                 break;
@@ -530,7 +536,6 @@ int worker_pool_create(uv_loop_t *loop, const worker_pool_config *cfg, const wor
                           : NULL;
     const char *visible = getenv("CUDA_VISIBLE_DEVICES");
     p->visible_gpus = visible && *visible ? rc_strdup(visible) : NULL;
-    p->num_cpus = cfg->num_cpus;
     int cpus = (int)fmax(1, ceil(cfg->num_cpus));
     p->max_starting = rc_cfg.maximum_startup_concurrency > 0 ? (int)rc_cfg.maximum_startup_concurrency : cpus;
     p->soft_limit = rc_cfg.num_workers_soft_limit >= 0 ? (int)rc_cfg.num_workers_soft_limit : (int)ceil(cfg->num_cpus);
@@ -606,7 +611,7 @@ static worker *pool__find_idle(worker_pool *p, const worker_key *key)
     return best;
 }
 
-int worker_pool_pop(worker_pool *p, const worker_key *key, double cpus, worker_pop_cb cb, void *arg, worker **now,
+int worker_pool_pop(worker_pool *p, const worker_key *key, worker_pop_cb cb, void *arg, worker **now,
                     worker_pop **pending, char *message, size_t mlen)
 {
     *now = NULL;
@@ -620,7 +625,6 @@ int worker_pool_pop(worker_pool *p, const worker_key *key, double cpus, worker_p
     }
     worker_pop *pop = RC_NEW(worker_pop);
     pop->key = *key;
-    pop->cpus = cpus;
     pop->cb = cb;
     pop->arg = arg;
     /* A starting worker of this key that nobody (or only a prestart placeholder) waits for. */
@@ -697,8 +701,7 @@ void worker_pool_push(worker_pool *p, worker *w)
 void worker_pool_prestart(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int n)
 {
     worker_key key;
-    memcpy(key.job_id, job_id, RC_JOB_ID_SIZE);
-    key.gpu_mask = 0;
+    worker_key_init(&key, job_id, 0, 1);
     int have = 0;
     for (worker *w = p->workers; w; w = w->next)
         have += w->state != WORKER_KILLED && pool__key_eq(&w->key, &key);
@@ -709,7 +712,6 @@ void worker_pool_prestart(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], 
     for (int i = have; i < n; i++) {
         worker_pop *pop = RC_NEW(worker_pop);
         pop->key = key;
-        pop->cpus = 1;
         pool__pop_append(p, pop);
     }
     pool__start_pending(p);

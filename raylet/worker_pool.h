@@ -3,10 +3,11 @@
  * starts rayc-worker processes, hands registered ones out for leases, takes them back for
  * reuse, reaps them, and kills them.
  *
- * A worker is started for a key: (job, set of GPU instances). Its environment is fixed at
- * start (CUDA_VISIBLE_DEVICES = the key's GPU instances, "" for CPU workers; OMP_NUM_THREADS
- * = the CPUs of the lease it was started for, rounded up, at least 1), so a worker is only
- * ever reused for leases with the same key: CPU and GPU workers never mix, nor do jobs.
+ * A worker is started for a key: (job, set of GPU instances, OpenMP threads). Its
+ * environment is fixed at start (CUDA_VISIBLE_DEVICES = the key's GPU instances, "" for CPU
+ * workers; OMP_NUM_THREADS = the key's threads: the lease's CPUs rounded up, at least 1),
+ * so a worker is only ever reused for leases with the same key: CPU and GPU workers never
+ * mix, nor do jobs, and a worker's environment is always right for its lease.
  *
  * Life of a worker:
  *
@@ -45,7 +46,11 @@ typedef struct worker_pop worker_pop;
 typedef struct worker_key {
     uint8_t job_id[RC_JOB_ID_SIZE];
     uint32_t gpu_mask;
+    uint32_t omp_threads; /* >= 1 */
 } worker_key;
+
+/* The key of a lease of job using the GPU instances in gpu_mask and cpus CPUs. */
+void worker_key_init(worker_key *key, const uint8_t job_id[RC_JOB_ID_SIZE], uint32_t gpu_mask, double cpus);
 
 typedef enum worker_state {
     WORKER_STARTING, /* spawned, not registered yet */
@@ -104,12 +109,12 @@ void worker_pool_destroy(worker_pool *p);
  * could not be started). */
 typedef void (*worker_pop_cb)(worker *w, int rc, const char *message, void *arg);
 
-/* Finds a worker for key, for a lease of cpus CPUs. If an idle one is there, returns 0 with
- * it LEASED in *now (cb never runs). Otherwise returns 0 with *pending set, and cb runs
- * once later unless the pop is cancelled first. Returns RC_ESYS (nothing pending, cb never
- * runs) if no worker could be spawned; message then says why. */
-int worker_pool_pop(worker_pool *p, const worker_key *key, double cpus, worker_pop_cb cb,
-                    void *arg, worker **now, worker_pop **pending, char *message, size_t mlen);
+/* Finds a worker for key. If an idle one is there, returns 0 with it LEASED in *now (cb
+ * never runs). Otherwise returns 0 with *pending set, and cb runs once later unless the pop
+ * is cancelled first. Returns RC_ESYS (nothing pending, cb never runs) if no worker could
+ * be spawned; message then says why. */
+int worker_pool_pop(worker_pool *p, const worker_key *key, worker_pop_cb cb, void *arg,
+                    worker **now, worker_pop **pending, char *message, size_t mlen);
 /* Forgets a pending pop; its callback never runs. A worker started for it stays and
  * becomes idle once registered. */
 void worker_pool_pop_cancel(worker_pool *p, worker_pop *pop);
@@ -118,8 +123,8 @@ void worker_pool_push(worker_pool *p, worker *w);
 /* Sends SIGKILL (once); the worker is reaped later. A worker being killed is never handed
  * out again; on_worker_dead still runs when it is reaped. */
 void worker_pool_kill(worker_pool *p, worker *w, const char *why);
-/* Starts CPU workers for job in the background until the job has n CPU workers (alive or
- * starting). */
+/* Starts CPU workers for job (one OpenMP thread each: Ray's default of one CPU per task)
+ * in the background until the job has n such workers, alive or starting. */
 void worker_pool_prestart(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int n);
 
 /* The worker said goodbye (DisconnectClient): it is never handed out again, and killed
