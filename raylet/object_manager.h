@@ -85,7 +85,9 @@ int raylet_om_create(rpc_ctx *rpc, raylet_store *store, const raylet_om_options 
 /* Ends every pull and push (held Pull calls answer UNAVAILABLE, partial copies are
  * aborted, pinned copies released), removes the store hooks and destroys its clients. The
  * memory goes once the clients' last callbacks ran: keep running the loop (rpc_ctx_drain
- * or uv_run) afterwards. NULL is fine. */
+ * or uv_run) afterwards. The server serving raylet_object_manager_handlers must be
+ * destroyed in the same loop callback (no handler may run after this) or before. NULL is
+ * fine. */
 void raylet_om_destroy(raylet_om *om);
 
 /* Starts pulling object_id from its owner's locations unless it is here or already being

@@ -61,6 +61,7 @@ struct raylet_store_get {
     raylet_store_found *found;
     uint8_t (*ids)[RC_OBJECT_ID_SIZE];
     store_slot *slots;
+    Ray__Rpc__Address **owners; /* waiting gets: each missing ref's owner (owned), or NULL */
     uv_timer_t timer;
     int has_timer;
     raylet_store_get *prev, *next; /* on s->gets */
@@ -166,6 +167,24 @@ static void store__delete(raylet_store *s, store_object *o)
     rc_free(o);
 }
 
+/* Deletes an unsealed object. Gets waiting for it would otherwise wait for a creator that
+ * gave up (or a transfer that stalled): fetch it again for them. */
+static void store__drop_unsealed(raylet_store *s, store_object *o)
+{
+    uint8_t id[RC_OBJECT_ID_SIZE];
+    memcpy(id, o->id, sizeof(id));
+    Ray__Rpc__Address *owner = o->owner;
+    o->owner = NULL;
+    store__delete(s, o);
+    store_slot *waiter = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
+    if (s->hooks.fetch && waiter) {
+        /* The copy may not have known its owner (an unasked push); the waiter's ref does. */
+        const Ray__Rpc__Address *who = owner ? owner : waiter->get->owners[waiter - waiter->get->slots];
+        s->hooks.fetch(s->hooks.arg, id, who);
+    }
+    rpc_msg_free(owner ? &owner->base : NULL);
+}
+
 static void store__pin(raylet_store *s, store_object *o, const uint8_t *client)
 {
     uint32_t i = 0;
@@ -244,6 +263,11 @@ static void store__slot_link(raylet_store *s, store_slot *sl)
 
 static void store__get_free(raylet_store_get *g)
 {
+    if (g->owners) {
+        for (size_t i = 0; i < g->n; i++)
+            rpc_msg_free(g->owners[i] ? &g->owners[i]->base : NULL);
+        rc_free(g->owners);
+    }
     rc_free(g);
 }
 
@@ -377,9 +401,15 @@ int raylet_store_get_objects(raylet_store *s, const uint8_t *client,
     if (s->gets)
         s->gets->prev = g;
     s->gets = g;
-    for (size_t i = 0; i < n; i++)
-        if (!g->found[i].found)
-            store__slot_link(s, &g->slots[i]);
+    /* Owners are kept for fetching again later (see store__drop_unsealed). */
+    g->owners = rc_calloc(n, sizeof(*g->owners));
+    for (size_t i = 0; i < n; i++) {
+        if (g->found[i].found)
+            continue;
+        store__slot_link(s, &g->slots[i]);
+        if (refs[i]->owner_address)
+            g->owners[i] = (Ray__Rpc__Address *)rpc_msg_dup(&refs[i]->owner_address->base);
+    }
     if (timeout_ms > 0) {
         uv_timer_init(s->loop, &g->timer);
         g->timer.data = g;
@@ -537,7 +567,7 @@ int raylet_store_abort(raylet_store *s, const uint8_t *object_id, const uint8_t 
     int rc = store__creator_check(s, object_id, client, &o);
     if (rc < 0)
         return rc;
-    store__delete(s, o);
+    store__drop_unsealed(s, o);
     return 0;
 }
 
@@ -659,7 +689,7 @@ void raylet_store_client_gone(raylet_store *s, const uint8_t *client)
     for (size_t i = 0; i < n; i++) {
         store_object *o = objs[i];
         if (!o->sealed && memcmp(o->creator, client, RC_WORKER_ID_SIZE) == 0)
-            store__delete(s, o);
+            store__drop_unsealed(s, o);
         else
             store__unpin(s, o, client, store__pins_of(o, client));
     }

@@ -43,9 +43,10 @@ extern const uint8_t RAYLET_STORE_SELF[28];
 
 /* What the store asks of the object manager. Every hook is optional. */
 typedef struct raylet_store_hooks {
-    /* A get waits for an object that is not here at all: start fetching it. owner is the
-     * reference's owner (NULL when the request named none); valid during the call. Must
-     * not call into the store: report a failure later, from a callback. */
+    /* A get waits for an object that is not here at all (or whose unsealed copy was just
+     * aborted): start fetching it. owner is the reference's owner (NULL when unknown);
+     * valid during the call. Must not change the store: report a failure later, from a
+     * callback. */
     void (*fetch)(void *arg, const uint8_t *object_id, const Ray__Rpc__Address *owner);
     /* A sealed secondary copy is being evicted to make room (its owner may want to know).
      * Must not call into the store. */
@@ -98,7 +99,9 @@ int raylet_store_create(uv_loop_t *loop, const char *path, uint64_t size, char *
                         size_t errlen, raylet_store **out);
 /* Answers every waiting get (rc RC_ECANCELED), closes the timers, destroys the region
  * (unlinking the file). The memory is freed once the loop has run the timers' close
- * callbacks: run the loop afterwards. NULL is fine. */
+ * callbacks: run the loop afterwards. The servers serving the handler tables must be
+ * destroyed in the same loop callback (no handler may run after this) or before; the
+ * object manager, if any, first. NULL is fine. */
 void raylet_store_destroy(raylet_store *s);
 void raylet_store_set_hooks(raylet_store *s, const raylet_store_hooks *hooks);
 

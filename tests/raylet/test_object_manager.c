@@ -814,6 +814,45 @@ static void test_malformed_and_impossible_requests(void)
     teardown();
 }
 
+/* A partial copy nobody finishes (its pusher went away) is dropped after the idle time,
+ * and a get that waited for it pulls the object afresh. */
+static void test_stale_partial_copy_refetched(void)
+{
+    setup();
+    node_opts o = {32 * MiB, 1 * MiB, 0, 300};
+    node_start(0, &o);
+    node_start(1, &o);
+    put_on(0, 5, 3 * MiB, 0, 5);
+    owner_obj *oo = owner_add(5, 3 * MiB);
+    owner_locate_at(oo, 0);
+    /* Chunk 1 of 3 arrives unasked (from a holder that then died). */
+    uint8_t id[RC_OBJECT_ID_SIZE];
+    obj_id(id, 5);
+    raylet_object_info info;
+    CU_ASSERT_EQUAL_FATAL(raylet_store_lookup(nodes[0].store, id, &info), 0);
+    Ray__Rpc__PushRequest push = RAY__RPC__PUSH_REQUEST__INIT;
+    push.object_id.data = id;
+    push.object_id.len = RC_OBJECT_ID_SIZE;
+    push.data_size = 3 * MiB;
+    push.chunk_index = 1;
+    push.data.data = raylet_store_base(nodes[0].store) + info.offset + 1 * MiB;
+    push.data.len = 1 * MiB;
+    char err[512];
+    CU_ASSERT_EQUAL(call_om(1, "Push", &push.base, err), GRPC_STATUS_OK);
+    /* A get now finds the partial copy, so it waits without fetching... */
+    get_result r;
+    int64_t t0 = rc_mono_ms();
+    get_on(1, 5, 0, owner.port, 20000, &r);
+    CU_ASSERT_EQUAL(owner.locate_calls, 0);
+    /* ... until the partial copy is dropped and the object pulled. */
+    CU_ASSERT_FATAL(run_until(&r.done, 10000));
+    CU_ASSERT(r.found);
+    CU_ASSERT(r.at_ms - t0 >= 250);
+    CU_ASSERT(same_copy(0, 1, 5));
+    CU_ASSERT_EQUAL(owner.locate_calls, 1);
+    teardown();
+}
+
 /* Destroying managers with transfers in flight leaves nothing behind (the loop empties). */
 static void test_destroy_mid_transfer(void)
 {
@@ -858,6 +897,7 @@ static const unit_case cases[] = {
     UNIT_CASE(test_located_after_retry),
     UNIT_CASE(test_free_objects_and_eviction),
     UNIT_CASE(test_malformed_and_impossible_requests),
+    UNIT_CASE(test_stale_partial_copy_refetched),
     UNIT_CASE(test_destroy_mid_transfer),
 };
 

@@ -567,6 +567,40 @@ static void test_get_woken_by_seal(void)
     store_end(s);
 }
 
+/* A get waiting for an object being created here fetches it once its creator gives up. */
+static void test_abort_refetches_for_waiting_gets(void)
+{
+    path_init("refetch");
+    raylet_store *s = store_new(16 * MiB);
+    fetch_log fl = {0};
+    raylet_store_hooks hooks = {on_fetch, NULL, &fl};
+    raylet_store_set_hooks(s, &hooks);
+    uint32_t nums[1] = {5};
+    Ray__Rpc__ObjectReference refs[1], *ptrs[1];
+    uint8_t ids[1][RC_OBJECT_ID_SIZE];
+    refs_init(refs, ptrs, ids, nums, 1);
+    uint64_t off;
+    char err[256];
+    CU_ASSERT_EQUAL(raylet_store_create_object(s, ids[0], worker(1), 10, 0, NULL, 1, &off, err,
+                                               sizeof(err)), 0);
+    get_result r = {0};
+    CU_ASSERT_EQUAL(raylet_store_get_objects(s, worker(2), ptrs, 1, -1, on_get, &r, NULL), 0);
+    CU_ASSERT_EQUAL(fl.n, 0); /* being created here: nothing to fetch yet */
+    CU_ASSERT_EQUAL(raylet_store_abort(s, ids[0], worker(1)), 0);
+    CU_ASSERT_EQUAL(fl.n, 1);
+    CU_ASSERT_EQUAL(fl.ids[0], 5);
+    /* The same when the creator dies. */
+    CU_ASSERT_EQUAL(raylet_store_create_object(s, ids[0], worker(3), 10, 0, NULL, 1, &off, err,
+                                               sizeof(err)), 0);
+    raylet_store_client_gone(s, worker(3));
+    CU_ASSERT_EQUAL(fl.n, 2);
+    CU_ASSERT_EQUAL(r.calls, 0);
+    put(s, 5, 10, 1, 1);
+    CU_ASSERT_EQUAL(r.calls, 1);
+    CU_ASSERT(r.found[0]);
+    store_end(s);
+}
+
 static void test_get_timeout_and_failed_fetch(void)
 {
     path_init("tmo");
@@ -1033,6 +1067,7 @@ static const unit_case cases[] = {
     UNIT_CASE(test_lifecycle),
     UNIT_CASE(test_zero_copy_second_mapping),
     UNIT_CASE(test_get_woken_by_seal),
+    UNIT_CASE(test_abort_refetches_for_waiting_gets),
     UNIT_CASE(test_get_timeout_and_failed_fetch),
     UNIT_CASE(test_rpc_create_seal_abort_release),
     UNIT_CASE(test_rpc_malformed_requests),
