@@ -42,3 +42,10 @@ X(INT, num_workers_soft_limit, -1, "workers a raylet keeps even when idle; -1: t
 X(INT, idle_worker_timeout_ms, 1000, "an idle worker beyond num_workers_soft_limit is killed after this long (Ray: idle_worker_killing_time_threshold_ms)")
 X(INT, unschedulable_task_timeout_ms, 10000, "a lease no node could ever hold fails after waiting this long for a node that can")
 X(INT, raylet_cluster_view_poll_ms, 500, "how often a raylet reads the other nodes' available resources from the GCS for spillback")
+/* Object manager (moving objects between raylets). */
+X(INT, object_manager_default_chunk_size, 5 * 1024 * 1024, "bytes per Push chunk; the same on every node")
+X(INT, object_manager_max_chunks_in_flight, 4, "Push calls one transfer keeps outstanding")
+X(INT, object_manager_rpc_timeout_ms, 10000, "deadline of calls to object owners and of each Push")
+X(INT, object_manager_pull_retry_ms, 100, "first delay before asking an owner again for locations (doubles)")
+X(INT, object_manager_pull_retry_max_ms, 2000, "longest delay between location lookups")
+X(INT, object_manager_transfer_idle_ms, 10000, "a transfer with no chunk for this long moves to another holder")
