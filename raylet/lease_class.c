@@ -79,7 +79,8 @@ int lease__class_key(const Ray__Rpc__LeaseSpec *spec, rc_buf *key, char *err, si
 {
     size_t n = spec->n_required_resources;
     Ray__Rpc__LeaseSpec__RequiredResourcesEntry **sorted = rc_malloc((n ? n : 1) * sizeof(*sorted));
-    memcpy(sorted, spec->required_resources, n * sizeof(*sorted));
+    if (n)
+        memcpy(sorted, spec->required_resources, n * sizeof(*sorted));
     qsort(sorted, n, sizeof(*sorted), lease__by_key);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {

@@ -651,6 +651,10 @@ static int raylet__session(raylet *r)
             return RC_EIO;
         }
     }
+    /* Absolute, since workers and drivers find the socket through it from anywhere. */
+    char absolute[PATH_MAX];
+    if (realpath(r->session_dir, absolute))
+        snprintf(r->session_dir, sizeof(r->session_dir), "%s", absolute);
     int n = snprintf(r->socket_path, sizeof(r->socket_path), "%s/sockets/raylet.%.8s.sock", r->session_dir,
                      r->node_id_hex);
     if (n < 0 || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
