@@ -46,6 +46,10 @@ struct worker_pop {
     void *arg;
     worker *w;
     worker_pop *prev, *next;
+    /* Set while worker_pool_pop creates it: a failure then is returned from there (failed,
+     * message) instead of reaching cb. */
+    int creating, failed;
+    char message[300];
 };
 
 typedef enum pool__job_state { JOB_UNKNOWN, JOB_FETCHING, JOB_KNOWN } pool__job_state;
@@ -73,9 +77,6 @@ struct worker_pool {
     uv_timer_t tick;
     int tick_running;
     int in_start_pending, start_again;
-    worker_pop *sync_pop; /* the pop worker_pool_pop is creating */
-    char sync_msg[300];
-    int sync_failed;
     int closing, handles_open;
 };
 
@@ -176,9 +177,9 @@ static void pool__pop_append(worker_pool *p, worker_pop *pop)
 static void pool__pop_fail(worker_pool *p, worker_pop *pop, int rc, const char *message)
 {
     pool__pop_unlink(p, pop);
-    if (pop == p->sync_pop) {
-        snprintf(p->sync_msg, sizeof(p->sync_msg), "%s", message);
-        p->sync_failed = 1;
+    if (pop->creating) {
+        snprintf(pop->message, sizeof(pop->message), "%s", message);
+        pop->failed = 1;
         return;
     }
     worker_pop_cb cb = pop->cb;
@@ -662,12 +663,11 @@ int worker_pool_pop(worker_pool *p, const worker_key *key, worker_pop_cb cb, voi
     } else {
         pool__pop_append(p, pop);
     }
-    p->sync_pop = pop;
-    p->sync_failed = 0;
+    pop->creating = 1;
     pool__start_pending(p);
-    p->sync_pop = NULL;
-    if (p->sync_failed) {
-        snprintf(message, mlen, "%s", p->sync_msg);
+    pop->creating = 0;
+    if (pop->failed) {
+        snprintf(message, mlen, "%s", pop->message);
         rc_free(pop);
         return RC_ESYS;
     }

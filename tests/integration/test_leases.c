@@ -865,8 +865,25 @@ static void test_worker_that_never_registers(void)
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r1, "CPU"), 2.0, 1e-9);
     CU_ASSERT(harness_raylet_alive(&t.c, r0));
     CU_ASSERT(harness_raylet_alive(&t.c, r1));
+
+    /* A worker program that cannot be started at all fails the lease at once, by name. */
+    char missing[PATH_MAX + 32];
+    snprintf(missing, sizeof(missing), "%s/no-such-worker", t.c.root);
+    int r2i;
+    const char *argv[] = {"--num-cpus", "2", "--worker-command", missing, "--session-dir", t.session, NULL};
+    CU_ASSERT_EQUAL_FATAL(harness_raylet_start(&t.c, argv, &r2i), 0);
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", t.c.raylets[r2i].port);
+    rpc_client_create(t.rpc, target, NULL, &t.tcp[r2i]);
+    lease_call c;
+    CU_ASSERT_FATAL(lease_sync(&t, r2i, &c, RES({"CPU", 1}), NULL, 10000));
+    CU_ASSERT_FATAL(c.reply != NULL);
+    CU_ASSERT(c.reply->canceled);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.reply->scheduling_failure_message, "no-such-worker"));
+    CU_ASSERT_DOUBLE_EQUAL(available(&t, r2i, "CPU"), 2.0, 1e-9);
     lease_free(&a);
     lease_free(&b);
+    lease_free(&c);
     tc_stop(&t);
 }
 
