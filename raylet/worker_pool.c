@@ -65,7 +65,7 @@ struct worker_pool {
     worker_pool_callbacks cbs;
     char *command, *session_dir, *socket, *node_id_hex, *node_ip, *gcs_address;
     char *default_path, *visible_gpus;
-    int max_starting, soft_limit;
+    double num_cpus; /* the node's: defaults of the limits below */
 
     worker *workers; /* list head */
     rc_map by_id;    /* worker id -> worker */
@@ -122,6 +122,21 @@ char *worker_pool_gpu_env(uint32_t mask, const char *visible, char *buf, size_t 
         used += (size_t)n;
     }
     return buf;
+}
+
+/* The limits, read when used: the GCS's configuration arrives after the pool exists. */
+static size_t pool__max_starting(const worker_pool *p)
+{
+    if (rc_cfg.maximum_startup_concurrency > 0)
+        return (size_t)rc_cfg.maximum_startup_concurrency;
+    return (size_t)fmax(1, ceil(p->num_cpus));
+}
+
+static size_t pool__soft_limit(const worker_pool *p)
+{
+    if (rc_cfg.num_workers_soft_limit >= 0)
+        return (size_t)rc_cfg.num_workers_soft_limit;
+    return (size_t)ceil(p->num_cpus);
 }
 
 /* ---- jobs --------------------------------------------------------------------------- */
@@ -350,7 +365,7 @@ static void pool__start_pending(worker_pool *p)
             next = pop->next;
             if (pop->w)
                 continue;
-            if (p->n_starting >= (size_t)p->max_starting)
+            if (p->n_starting >= pool__max_starting(p))
                 break;
             pool__job *job = pool__job_get(p, pop->key.job_id);
             if (job->state == JOB_UNKNOWN) {
@@ -501,7 +516,7 @@ static void pool__tick(uv_timer_t *t)
     size_t alive = 0;
     for (worker *w = p->workers; w; w = w->next)
         alive += w->state != WORKER_KILLED;
-    while (alive > (size_t)p->soft_limit) {
+    while (alive > pool__soft_limit(p)) {
         worker *oldest = NULL;
         for (worker *w = p->workers; w; w = w->next)
             if (w->state == WORKER_IDLE && now - w->idle_since_ms >= rc_cfg.idle_worker_timeout_ms &&
@@ -537,9 +552,7 @@ int worker_pool_create(uv_loop_t *loop, const worker_pool_config *cfg, const wor
                           : NULL;
     const char *visible = getenv("CUDA_VISIBLE_DEVICES");
     p->visible_gpus = visible && *visible ? rc_strdup(visible) : NULL;
-    int cpus = (int)fmax(1, ceil(cfg->num_cpus));
-    p->max_starting = rc_cfg.maximum_startup_concurrency > 0 ? (int)rc_cfg.maximum_startup_concurrency : cpus;
-    p->soft_limit = rc_cfg.num_workers_soft_limit >= 0 ? (int)rc_cfg.num_workers_soft_limit : (int)ceil(cfg->num_cpus);
+    p->num_cpus = cfg->num_cpus;
     rc_map_init(&p->by_id);
     rc_map_init(&p->jobs);
     uv_signal_init(loop, &p->sigchld);
