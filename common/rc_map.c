@@ -75,7 +75,7 @@ static size_t rc__find(const rc_map *m, uint64_t h, const void *key, size_t klen
             *found = 0;
             return i;
         }
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) {
+        if (e->hash == h && e->klen == klen && (klen == 0 || memcmp(e->key, key, klen) == 0)) {
             *found = 1;
             return i;
         }

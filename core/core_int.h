@@ -164,7 +164,9 @@ struct core_task {
     int retry_exceptions;
     int cancelled;
     int force_cancel;
-    size_t unresolved;        /* owned arguments not ready yet */
+    size_t unresolved;        /* owned arguments not ready yet (+1 while being submitted) */
+    rayc_error arg_error;     /* an argument turned out to be an error: fail once resolved */
+    char *arg_error_message;
     core_ref **arg_refs;      /* owned refs it holds as submitted arguments */
     size_t n_arg_refs;
     core_sched_key *key;

@@ -26,6 +26,7 @@ static void core__dispatch(core_worker *cw, core_sched_key *key);
 
 void core_task_free(core_task *t)
 {
+    rc_free(t->arg_error_message);
     rpc_msg_free(t->spec ? &t->spec->base : NULL);
     rc_free(t->arg_refs);
     rc_free(t);
@@ -507,6 +508,11 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
                 best = l;
         if (!best)
             break;
+        /* Queue behind a running task only when more tasks wait than the lease requests
+         * already out can take: a short task must not wait for a long one while another
+         * worker is on its way. */
+        if (best->in_flight > 0 && key->queued <= key->n_requests)
+            break;
         core_task *t = key->queue_head;
         core__queue_unlink(key, t);
         core__push(cw, best, t);
@@ -553,6 +559,18 @@ static void core__enqueue(core_worker *cw, core_task *t)
     core__dispatch(cw, key);
 }
 
+/* One more argument (or the submission itself) is settled: when none is left, the task is
+ * queued, or failed if an argument was an error. */
+static void core__arg_resolved(core_worker *cw, core_task *t)
+{
+    if (!t->unresolved || --t->unresolved > 0)
+        return;
+    if (t->arg_error)
+        core__task_fail(cw, t, t->arg_error, t->arg_error_message);
+    else
+        core__enqueue(cw, t);
+}
+
 /* An owned argument became ready: inline it if small, fail the task if it is an error. */
 static void core__arg_ready(core_worker *cw, core_ref *r, void *arg)
 {
@@ -568,14 +586,14 @@ static void core__arg_ready(core_worker *cw, core_ref *r, void *arg)
             memcmp(a->object_ref->object_id.data, r->id, RC_OBJECT_ID_SIZE))
             continue;
         if (v && v->error) {
-            char message[1024];
-            snprintf(message, sizeof(message), "an argument of task '%s' is an error: %s", t->spec->name,
-                     v->error_message);
-            rayc_error e = v->error;
-            core_value_unref(cw, v);
-            t->unresolved = 0;
-            core__task_fail(cw, t, e, message);
-            return;
+            if (!t->arg_error) { /* failed once every argument is in (the task stays alive until then) */
+                char message[1024];
+                snprintf(message, sizeof(message), "an argument of task '%s' is an error: %s", t->spec->name,
+                         v->error_message);
+                t->arg_error = v->error;
+                t->arg_error_message = rc_strdup(message);
+            }
+            break;
         }
         if (v && !v->in_plasma && v->size <= (size_t)rc_cfg.max_direct_call_object_size) {
             /* Small and here: send the bytes with the task, as Ray inlines small arguments. */
@@ -587,8 +605,7 @@ static void core__arg_ready(core_worker *cw, core_ref *r, void *arg)
         }
     }
     core_value_unref(cw, v);
-    if (t->unresolved && --t->unresolved == 0)
-        core__enqueue(cw, t);
+    core__arg_resolved(cw, t);
 }
 
 void core_submit_task(core_worker *cw, core_task *t)
@@ -604,7 +621,7 @@ void core_submit_task(core_worker *cw, core_task *t)
     t->state = CORE_TASK_RESOLVING;
     /* Hold every owned argument until the task is done; count those still pending. */
     t->arg_refs = rc_calloc(t->spec->n_args ? t->spec->n_args : 1, sizeof(*t->arg_refs));
-    core_ref *pending[64];
+    core_ref **pending = rc_calloc(t->spec->n_args ? t->spec->n_args : 1, sizeof(*pending));
     size_t n_pending = 0;
     for (size_t i = 0; i < t->spec->n_args; i++) {
         Ray__Rpc__TaskArg *a = t->spec->args[i];
@@ -615,14 +632,13 @@ void core_submit_task(core_worker *cw, core_task *t)
             continue; /* owned elsewhere: the worker asks its owner */
         core_ref_add_submitted(cw, r, 1);
         t->arg_refs[t->n_arg_refs++] = r;
-        if (n_pending < 64)
-            pending[n_pending++] = r;
+        pending[n_pending++] = r;
     }
     t->unresolved = n_pending + 1; /* +1 until every argument has been looked at */
-    for (size_t i = 0; i < n_pending && t->state != CORE_TASK_DONE; i++)
+    for (size_t i = 0; i < n_pending; i++)
         core_ref_when_ready(cw, pending[i], core__arg_ready, t);
-    if (t->state != CORE_TASK_DONE && --t->unresolved == 0)
-        core__enqueue(cw, t);
+    rc_free(pending);
+    core__arg_resolved(cw, t);
 }
 
 void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force)
@@ -640,9 +656,11 @@ void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force)
         core__dispatch(cw, key);
         return;
     }
-    if (t->state == CORE_TASK_RESOLVING) {
-        t->unresolved = 0;
-        core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled before it ran");
+    if (t->state == CORE_TASK_RESOLVING) { /* failed as cancelled once its arguments settle */
+        if (!t->arg_error) {
+            t->arg_error = RAYC_ERR_CANCELLED;
+            t->arg_error_message = rc_strdup("the task was cancelled before it ran");
+        }
         return;
     }
     Ray__Rpc__CancelTaskRequest req = RAY__RPC__CANCEL_TASK_REQUEST__INIT;

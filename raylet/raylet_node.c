@@ -37,6 +37,9 @@
 #include "gcs.pb-c.h"
 #include "health.pb-c.h"
 #include "node_manager.pb-c.h"
+#include "object_manager.h"
+#include "object_manager.pb-c.h"
+#include "object_store.h"
 #include "raylet_int.h"
 #include "rayc_gcs.pb-c.h"
 #include "rayc_raylet.pb-c.h"
@@ -132,6 +135,13 @@ static void raylet__resources_data(raylet *r, Ray__Rpc__ResourcesData *d, raylet
         raylet_view_sync_spec(r);
     if (r->leases && lease_manager_busy(r->leases))
         r->idle_since_ms = rc_mono_ms();
+    if (r->store) { /* the store's free bytes are the node's available object_store_memory */
+        raylet_store_stats st;
+        raylet_store_stats_get(r->store, &st);
+        for (size_t i = 0; i < r->spec.n_resources; i++)
+            if (!strcmp(r->spec.resources[i].name, "object_store_memory"))
+                r->spec.resources[i].available = (double)(st.capacity > st.used ? st.capacity - st.used : 0);
+    }
     ray__rpc__resources_data__init(d);
     d->node_id.data = r->node_id;
     d->node_id.len = RC_NODE_ID_SIZE;
@@ -676,21 +686,82 @@ static int raylet__session(raylet *r)
     return 0;
 }
 
+/* ---- the object store ----------------------------------------------------------------- */
+
+static void raylet__objects_client_gone(void *arg, const uint8_t worker_id[RC_WORKER_ID_SIZE])
+{
+    raylet *r = arg;
+    raylet_store_client_gone(r->store, worker_id);
+    raylet_store_owner_gone(r->store, worker_id, NULL);
+}
+
+static void raylet__objects_describe(void *arg, const char **store_path, uint64_t *store_size)
+{
+    raylet *r = arg;
+    *store_path = raylet_store_path(r->store);
+    *store_size = raylet_store_capacity(r->store);
+}
+
+static void raylet__objects_node_gone(void *arg, const uint8_t node_id[RC_NODE_ID_SIZE])
+{
+    raylet *r = arg;
+    raylet_om_node_gone(r->object_manager, node_id);
+    raylet_store_owner_gone(r->store, NULL, node_id);
+}
+
+/* The object manager's address book: a live node's raylet ("ip:port"), or NULL. */
+static const char *raylet__node_address(void *arg, const uint8_t *node_id)
+{
+    raylet *r = arg;
+    static char address[300];
+    const Ray__Rpc__GcsNodeInfo *info = rc_map_get(&r->live_nodes, node_id, RC_NODE_ID_SIZE);
+    if (!info)
+        return NULL;
+    snprintf(address, sizeof(address), "%s:%d", info->node_manager_address,
+             info->object_manager_port ? info->object_manager_port : info->node_manager_port);
+    return address;
+}
+
+/* The node's shared-memory store (object_store_memory bytes under /dev/shm) and the object
+ * manager that moves objects to and from other nodes. */
+static int raylet__objects_start(raylet *r)
+{
+    char path[PATH_MAX], err[512];
+    snprintf(path, sizeof(path), "/dev/shm/rayc-%s", r->node_id_hex);
+    if (raylet_store_create(r->loop, path, (uint64_t)r->spec.object_store_memory, err, sizeof(err), &r->store) < 0) {
+        fprintf(stderr, "rayc-raylet: cannot create the object store: %s\n", err);
+        return RC_ENOSPC;
+    }
+    raylet_om_options o = {0};
+    o.node_id = r->node_id;
+    o.node_address = raylet__node_address;
+    o.node_address_arg = r;
+    o.chunk_size = (uint64_t)rc_cfg.object_manager_default_chunk_size;
+    o.chunks_in_flight = (int)rc_cfg.object_manager_max_chunks_in_flight;
+    o.rpc_timeout_ms = rc_cfg.object_manager_rpc_timeout_ms;
+    o.pull_retry_ms = rc_cfg.object_manager_pull_retry_ms;
+    o.pull_retry_max_ms = rc_cfg.object_manager_pull_retry_max_ms;
+    o.transfer_idle_ms = rc_cfg.object_manager_transfer_idle_ms;
+    if (raylet_om_create(r->rpc, r->store, &o, &r->object_manager) < 0) {
+        fprintf(stderr, "rayc-raylet: cannot create the object manager\n");
+        return RC_EIO;
+    }
+    r->object_hooks = (raylet_object_hooks){raylet__objects_client_gone, raylet__objects_describe,
+                                            raylet__objects_node_gone, r};
+    rpc_server_add_service(r->srv, &ray__rpc__object_manager_service__descriptor, raylet_object_manager_handlers,
+                           r->object_manager);
+    rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, raylet_store_pin_handlers, r->store);
+    return 0;
+}
+
 /* Serves LocalRayletService on the node's unix socket. */
 static int raylet__serve_local(raylet *r)
 {
     rpc_server_create(r->rpc, NULL, &r->local_srv);
     rpc_server_add_service(r->local_srv, &rayc__rpc__local_raylet_service__descriptor, raylet_local_handlers, r);
-    /* Object store hook: the object store module adds its LocalRayletService table
-     * (CreateObject, SealObject, AbortObject, GetObjects, ReleaseObjects) to r->local_srv
-     * here, and its tables of NodeManagerService (PinObjectIDs) and ObjectManagerService to
-     * r->srv in raylet_start, before rpc_server_start. For instance:
-     *     raylet_store_create(r->loop, path, r->spec.object_store_memory, err, len, &r->store);
-     *     r->object_hooks = (raylet_object_hooks){client_gone -> raylet_store_client_gone,
-     *                                             describe_store -> path and capacity, r};
-     *     rpc_server_add_service(r->local_srv, &rayc__rpc__local_raylet_service__descriptor,
-     *                            raylet_store_handlers, r->store);
-     */
+    if (r->store)
+        rpc_server_add_service(r->local_srv, &rayc__rpc__local_raylet_service__descriptor, raylet_store_handlers,
+                               r->store);
     unlink(r->socket_path);
     char addr[PATH_MAX + 8];
     snprintf(addr, sizeof(addr), "unix:%s", r->socket_path);
@@ -758,6 +829,8 @@ int raylet_start(raylet *r, uv_loop_t *loop)
         fprintf(stderr, "rayc-raylet: cannot listen on port %d: it is in use\n", r->opts.node_manager_port);
         return rc;
     }
+    if ((rc = raylet__objects_start(r)) < 0)
+        return rc;
     if ((rc = raylet__serve_local(r)) < 0)
         return rc;
     rpc_server_start(r->srv);
@@ -828,9 +901,15 @@ void raylet_cleanup(raylet *r)
     r->leases = NULL;
     worker_pool_destroy(r->pool);
     r->pool = NULL;
-    /* Object store hook: the object manager and then the store (raylet_om_destroy,
-     * raylet_store_destroy) go here, after the workers that mapped the region are gone and
-     * in the same callback as the servers that serve them. */
+    /* The object manager, then the store: the workers that mapped the region are gone, and
+     * the servers that dispatch to them are destroyed in this same callback below. */
+    if (r->object_manager)
+        raylet_om_destroy(r->object_manager);
+    r->object_manager = NULL;
+    if (r->store)
+        raylet_store_destroy(r->store);
+    r->store = NULL;
+    r->object_hooks = (raylet_object_hooks){0};
     if (r->sub)
         gcs_subscriber_destroy(r->sub);
     if (r->gcs)
