@@ -252,17 +252,17 @@ static void handle_release_objects(rpc_call *call, const ProtobufCMessage *reque
 static void handle_pin_object_ids(rpc_call *call, const ProtobufCMessage *request, void *arg)
 {
     const Ray__Rpc__PinObjectIDsRequest *req = (const Ray__Rpc__PinObjectIDsRequest *)request;
-    for (size_t i = 0; i < req->n_object_ids; i++)
-        if (rpc__check_id(call, &req->object_ids[i], RC_OBJECT_ID_SIZE, "object_ids[]", 0) < 0)
-            return;
     /* An owner address without a worker ID says nothing new: keep the recorded owner. */
     const Ray__Rpc__Address *owner = req->owner_address &&
                                              req->owner_address->worker_id.len == RC_WORKER_ID_SIZE
                                          ? req->owner_address
                                          : NULL;
     protobuf_c_boolean *ok = rc_calloc(req->n_object_ids + 1, sizeof(*ok));
+    /* As Ray's raylet does, each object gets its own verdict: a malformed ID is simply not
+     * pinned. */
     for (size_t i = 0; i < req->n_object_ids; i++)
-        ok[i] = raylet_store_make_primary(arg, req->object_ids[i].data, owner) == 0;
+        ok[i] = req->object_ids[i].len == RC_OBJECT_ID_SIZE &&
+                raylet_store_make_primary(arg, req->object_ids[i].data, owner) == 0;
     Ray__Rpc__PinObjectIDsReply reply = RAY__RPC__PIN_OBJECT_IDS_REPLY__INIT;
     reply.n_successes = req->n_object_ids;
     reply.successes = ok;

@@ -1265,7 +1265,9 @@ static void test_register_client_and_shutdown(void)
     CU_ASSERT_EQUAL(rr->node_manager_port, t.c.raylets[r0].port);
     CU_ASSERT_STRING_EQUAL(rr->node_ip_address, "127.0.0.1");
     CU_ASSERT_STRING_EQUAL(rr->gcs_address, t.c.gcs_address);
-    CU_ASSERT_STRING_EQUAL(rr->store_path, "");
+    /* The node's shared-memory store, for the client to map. */
+    CU_ASSERT(!strncmp(rr->store_path, "/dev/shm/rayc-", 14));
+    CU_ASSERT(rr->store_size > 0);
     rpc_msg_free(reply);
 
     /* A driver that disconnects loses its leases and its workers. */
