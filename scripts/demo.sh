@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make demo: a heterogeneous rayc cluster on this machine — a head with 2 declared A100s
-# (80 GiB) and two raylets with RTX 4090s (24 GiB) and CPUs only — shown through
-# `rayc status`, `rayc list nodes` and the KV store, then stopped. The cluster lives in a
-# private session root, so it never touches another cluster on this host.
+# (80 GiB), a raylet with 4 RTX 4090s (24 GiB) and one with CPUs only — runs the
+# hyperparameter sweep (16 trials of half a GPU each, so on the GPU nodes only) and batch
+# inference (every node), shows `rayc status` and `rayc list nodes`, and stops. The cluster
+# lives in a private session root, so it never touches another cluster on this host.
 set -euo pipefail
 bin="${1:-build/bin}"
 bin="$(cd "$bin" && pwd)"
+lib="$(cd "$bin/../lib" && pwd)"
 export RAYC_SESSION_ROOT="$(mktemp -d /tmp/rayc-demo-XXXXXX)"
 port="${RAYC_DEMO_PORT:-0}" # 0: any free port, so the demo never collides with a cluster
 cleanup() {
@@ -22,8 +24,8 @@ step rayc start --head --port "$port" --num-cpus 4 --num-gpus 2 --accelerator-ty
     --accelerator-type A100 --gpu-memory 80GiB --resources '{"fast_disk": 1}' --labels region=eu,provider=local
 address="$(cat "$RAYC_SESSION_ROOT/session_latest/gcs_address")"
 
-step rayc start --address "$address" --num-cpus 2 --num-gpus 4 --accelerator-type RTX4090 --gpu-memory 24GiB
-"$bin/rayc" start --address "$address" --node-ip-address 127.0.0.1 --num-cpus 2 --num-gpus 4 \
+step rayc start --address "$address" --num-cpus 4 --num-gpus 4 --accelerator-type RTX4090 --gpu-memory 24GiB
+"$bin/rayc" start --address "$address" --node-ip-address 127.0.0.1 --num-cpus 4 --num-gpus 4 \
     --accelerator-type RTX4090 --gpu-memory 24GiB --labels region=us | tail -n 3
 
 step rayc start --address "$address" --num-cpus 8 --labels region=us
@@ -36,9 +38,15 @@ step rayc status
 step rayc list nodes
 "$bin/rayc" list nodes
 
-step rayc kv put demo model resnet50 '&&' rayc kv get demo model
-"$bin/rayc" kv put demo model resnet50
-"$bin/rayc" kv get demo model
+export RAYC_ADDRESS="$address"
+step sweep: 16 trials, 0.5 GPU each, on the GPU nodes
+RAYC_CODE_SEARCH_PATH="$lib/libsweep_functions.so" "$bin/sweep" --gpus-per-trial 0.5 --epochs 40
+
+step batch inference: 64 shards on every node, the model read from the object store
+RAYC_CODE_SEARCH_PATH="$lib/libinference_functions.so" "$bin/batch_inference" --shards 64 --shard-size 256
+
+step rayc list jobs
+"$bin/rayc" list jobs
 
 step rayc stop
 "$bin/rayc" stop
