@@ -124,6 +124,21 @@ int64_t bench_rss_kib(pid_t pid)
     return kib;
 }
 
+int64_t bench_rss_anon_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long long kib = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "RssAnon: %lld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
 double bench_cpu_seconds(pid_t pid)
 {
     char path[64], buf[1024];

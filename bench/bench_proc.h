@@ -18,6 +18,9 @@ int bench_wait_port_file(const char *path, pid_t pid, int64_t timeout_ms);
 void bench_stop(pid_t pid);
 /* Resident set size in KiB, or -1. */
 int64_t bench_rss_kib(pid_t pid);
+/* Private anonymous resident memory (RssAnon) in KiB, or -1: what a leak grows, without
+ * the shared-memory pages of the object store a process has touched. */
+int64_t bench_rss_anon_kib(pid_t pid);
 /* User + system CPU time in seconds, or -1. */
 double bench_cpu_seconds(pid_t pid);
 

@@ -196,12 +196,7 @@ static void core__run_reply(core_worker *cw, core_op *op)
 {
     core__reply_op *r = (core__reply_op *)op;
     (void)cw;
-    Ray__Rpc__PushTaskReply *reply = ray__rpc__push_task_reply__unpack(NULL, r->len, r->packed);
-    if (reply)
-        rpc_reply(r->call, &reply->base);
-    else
-        rpc_reply_status(r->call, GRPC_STATUS_INTERNAL, "could not build the task's reply");
-    rpc_msg_free(reply ? &reply->base : NULL);
+    rpc_reply_packed(r->call, r->packed, r->len);
     rc_free(r->packed);
     rc_free(r);
 }

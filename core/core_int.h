@@ -189,6 +189,7 @@ struct core_lease {
     core_task *tasks; /* pushed, not yet answered */
     int returning;
     int worker_failed;
+    int64_t idle_since_ms; /* 0 while it has work */
     core_lease *next, *prev;
 };
 
@@ -302,6 +303,7 @@ struct core_worker {
     uint32_t put_counter;     /* atomic */
 
     uv_timer_t backlog_timer;
+    uv_timer_t linger_timer; /* returns leases idle longer than worker_lease_linger_ms */
     uv_timer_t parent_check_timer;
     pid_t parent_pid;
 
@@ -333,6 +335,7 @@ void core_address_text(const Ray__Rpc__Address *a, char *out, size_t len);
 void core_submit_task(core_worker *cw, core_task *task);
 void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force);
 void core_submit_backlog_tick(core_worker *cw);
+void core_submit_linger_tick(core_worker *cw);
 void core_submit_node_died(core_worker *cw, const uint8_t *node_id);
 void core_submit_shutdown(core_worker *cw);
 /* After the last completion: frees tasks, keys, leases. */

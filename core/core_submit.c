@@ -19,8 +19,10 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_time.h"
 
 static void core__dispatch(core_worker *cw, core_sched_key *key);
+static void core_submit_linger_tick_cb(uv_timer_t *t);
 
 /* ---- results -------------------------------------------------------------------------- */
 
@@ -366,6 +368,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
 
 static void core__push(core_worker *cw, core_lease *l, core_task *t)
 {
+    l->idle_since_ms = 0;
     t->state = CORE_TASK_PUSHED;
     t->lease = l;
     t->prev = NULL;
@@ -529,12 +532,27 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
     }
     if (key->queue_head)
         return;
-    /* Nothing waits: idle leases go back, lease requests still out are withdrawn. */
+    /* Nothing waits: idle leases go back after a short linger (the next task of this shape
+     * usually comes right after: a synchronous caller's next submit), lease requests still
+     * out are withdrawn. */
+    int64_t now = rc_mono_ms();
+    int lingering = 0;
     for (core_lease *l = key->leases, *next; l; l = next) {
         next = l->next;
-        if (l->in_flight == 0)
+        if (l->in_flight)
+            continue;
+        if (l->worker_failed || rc_cfg.worker_lease_linger_ms <= 0 ||
+            (l->idle_since_ms && now - l->idle_since_ms >= rc_cfg.worker_lease_linger_ms)) {
             core__lease_return(cw, l, l->worker_failed, NULL);
+            continue;
+        }
+        if (!l->idle_since_ms)
+            l->idle_since_ms = now;
+        lingering = 1;
     }
+    if (lingering && !uv_is_active((uv_handle_t *)&cw->linger_timer))
+        uv_timer_start(&cw->linger_timer, core_submit_linger_tick_cb, (uint64_t)rc_cfg.worker_lease_linger_ms,
+                       0);
     for (core_lease_request *req = key->requests; req; req = req->next) {
         if (req->cancelled)
             continue;
@@ -707,6 +725,23 @@ void core_submit_backlog_tick(core_worker *cw)
     req.n_backlog_reports = n;
     rpc_client_call(cw->raylet_tcp, &ray__rpc__node_manager_service__descriptor, "ReportWorkerBacklog", &req.base,
                     rc_cfg.gcs_rpc_timeout_ms, core__cancel_sent, NULL);
+}
+
+/* Returns leases that stayed idle past their linger. */
+void core_submit_linger_tick(core_worker *cw)
+{
+    if (cw->stopping)
+        return;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->keys, &it, NULL, NULL, &v))
+        if (!((core_sched_key *)v)->queue_head && ((core_sched_key *)v)->leases)
+            core__dispatch(cw, v);
+}
+
+static void core_submit_linger_tick_cb(uv_timer_t *t)
+{
+    core_submit_linger_tick(t->data);
 }
 
 void core_submit_node_died(core_worker *cw, const uint8_t *node_id)

@@ -416,6 +416,8 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     uv_timer_init(&cw->loop, &cw->backlog_timer);
     cw->backlog_timer.data = cw;
     uv_timer_start(&cw->backlog_timer, core__backlog_tick, 1000, 1000);
+    uv_timer_init(&cw->loop, &cw->linger_timer);
+    cw->linger_timer.data = cw;
     uv_timer_init(&cw->loop, &cw->parent_check_timer);
     cw->parent_check_timer.data = cw;
     if (is_worker)
@@ -508,6 +510,8 @@ void core_stop(core_worker *cw)
         uv_close((uv_handle_t *)&cw->backlog_timer, NULL);
     if (cw->parent_check_timer.loop)
         uv_close((uv_handle_t *)&cw->parent_check_timer, NULL);
+    if (cw->linger_timer.loop)
+        uv_close((uv_handle_t *)&cw->linger_timer, NULL);
     uv_run(&cw->loop, UV_RUN_DEFAULT);
     uv_loop_close(&cw->loop);
     pthread_mutex_destroy(&cw->op_mu);

@@ -98,6 +98,9 @@ void rpc_server_destroy(rpc_server *srv);
 
 /* Answers call with reply (packed now: reply may live on the caller's stack). */
 void rpc_reply(rpc_call *call, const ProtobufCMessage *reply);
+/* Answers call with a reply already packed (len bytes, a message of the method's output
+ * type; the bytes are copied). For replies built off the loop thread. */
+void rpc_reply_packed(rpc_call *call, const void *bytes, size_t len);
 /* Answers call with a non-OK status and a message for the caller. */
 void rpc_reply_status(rpc_call *call, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -154,6 +154,17 @@ void rpc_reply(rpc_call *c, const ProtobufCMessage *reply)
     rpc__answer(c, c->closed || c->answered ? NULL : rpc__pack(reply), GRPC_STATUS_OK, NULL);
 }
 
+void rpc_reply_packed(rpc_call *c, const void *bytes, size_t len)
+{
+    grpc_byte_buffer *bb = NULL;
+    if (!c->closed && !c->answered) {
+        grpc_slice slice = grpc_slice_from_copied_buffer(bytes, len);
+        bb = grpc_raw_byte_buffer_create(&slice, 1);
+        grpc_slice_unref(slice);
+    }
+    rpc__answer(c, bb, GRPC_STATUS_OK, NULL);
+}
+
 void rpc_reply_status(rpc_call *c, grpc_status_code code, const char *fmt, ...)
 {
     char details[512];
