@@ -77,6 +77,8 @@ static void bench__run_dask(bench_ctx *b)
     if (dask_done)
         return;
     dask_done = 1;
+    if (getenv("RAYC_BENCH_NO_PEERS")) /* for profiling rayc alone */
+        return;
     char script[4200];
     snprintf(script, sizeof(script), "%s/../../bench/peers/dask_micro.py", bench_bin_dir(b));
     if (access(script, R_OK) != 0 || access("/usr/bin/python3", X_OK) != 0) {

@@ -31,7 +31,7 @@ X(INT, max_grpc_message_size, 512 * 1024 * 1024, "largest gRPC message accepted,
 X(INT, grpc_server_outstanding_requests, 64, "calls a server keeps requested from gRPC at once")
 /* Core worker (task submission, objects). */
 X(INT, max_direct_call_object_size, 100 * 1024, "objects up to this size travel inline in RPCs instead of the object store")
-X(INT, max_tasks_in_flight_per_worker, 4, "tasks an owner pushes to one leased worker before waiting for replies")
+X(INT, max_tasks_in_flight_per_worker, 16, "tasks an owner pushes to one leased worker before waiting for replies (only while more tasks wait than lease requests are out)")
 X(INT, max_pending_lease_requests_per_scheduling_category, 10, "lease requests an owner keeps out per task shape")
 X(INT, task_retry_delay_ms, 0, "pause before a failed task is submitted again")
 X(INT, worker_lease_linger_ms, 50, "an owner keeps an idle lease this long for the next task of its shape before returning it")

@@ -263,6 +263,22 @@ static void core__reply_error(core_worker *cw, core_exec_item *item, Ray__Rpc__E
     rc_free(packed);
 }
 
+/* Hands item to the task thread. */
+static void core__enqueue_exec(core_worker *cw, core_exec_item *item)
+{
+    pthread_mutex_lock(&cw->exec_mu);
+    item->next = NULL;
+    int was_empty = !cw->exec_head;
+    if (cw->exec_tail)
+        cw->exec_tail->next = item;
+    else
+        cw->exec_head = item;
+    cw->exec_tail = item;
+    if (was_empty) /* the task thread only sleeps on an empty queue */
+        pthread_cond_signal(&cw->exec_cv);
+    pthread_mutex_unlock(&cw->exec_mu);
+}
+
 static void core__args_resolved(core_worker *cw, core_get *g, void *arg)
 {
     core_exec_item *item = arg;
@@ -285,15 +301,7 @@ static void core__args_resolved(core_worker *cw, core_get *g, void *arg)
             return;
         }
     }
-    pthread_mutex_lock(&cw->exec_mu);
-    item->next = NULL;
-    if (cw->exec_tail)
-        cw->exec_tail->next = item;
-    else
-        cw->exec_head = item;
-    cw->exec_tail = item;
-    pthread_cond_signal(&cw->exec_cv);
-    pthread_mutex_unlock(&cw->exec_mu);
+    core__enqueue_exec(cw, item);
 }
 
 static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, void *arg)
@@ -332,6 +340,10 @@ static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, vo
         } else {
             item->values[i] = core_value_from_inline(a->data.data, a->data.len, a->metadata.data, a->metadata.len);
         }
+    }
+    if (!by_ref) { /* every argument came inline: straight to the task thread */
+        core__enqueue_exec(cw, item);
+        return;
     }
     core_get *g = core_get_new(by_ref);
     size_t k = 0;

@@ -202,7 +202,8 @@ typedef struct core_lease_request {
 } core_lease_request;
 
 struct core_sched_key {
-    char *name; /* canonical text of the shape, the map key */
+    char *name; /* canonical bytes of the shape, the map key (name_len bytes) */
+    size_t name_len;
     Ray__Rpc__LeaseSpec *lease_template; /* owned; lease_id filled per request */
     core_task *queue_head, *queue_tail;
     size_t queued;

@@ -146,16 +146,23 @@ static int core__entry_cmp(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-/* A canonical text of everything that decides where a task may run. */
+/* A canonical byte string of everything that decides where a task may run: the resources
+ * sorted by name (raw bytes: the key is only compared, never shown), then the strategy,
+ * the label selector and rayc's extras as packed messages. */
 static void core__key_name(const Ray__Rpc__TaskSpec *spec, rc_buf *b)
 {
     size_t n = spec->n_required_resources;
-    Ray__Rpc__TaskSpec__RequiredResourcesEntry **sorted = rc_malloc((n ? n : 1) * sizeof(*sorted));
+    Ray__Rpc__TaskSpec__RequiredResourcesEntry *small[8], **sorted = n <= 8 ? small : rc_malloc(n * sizeof(*sorted));
     memcpy(sorted, spec->required_resources, n * sizeof(*sorted));
-    qsort(sorted, n, sizeof(*sorted), core__entry_cmp);
-    for (size_t i = 0; i < n; i++)
-        rc_buf_printf(b, "%s=%.4f;", sorted[i]->key, sorted[i]->value);
-    rc_free(sorted);
+    if (n > 1)
+        qsort(sorted, n, sizeof(*sorted), core__entry_cmp);
+    for (size_t i = 0; i < n; i++) {
+        rc_buf_puts(b, sorted[i]->key);
+        rc_buf_putc(b, '\0');
+        rc_buf_append(b, &sorted[i]->value, sizeof(double));
+    }
+    if (sorted != small)
+        rc_free(sorted);
     const ProtobufCMessage *parts[3] = {
         spec->scheduling_strategy ? &spec->scheduling_strategy->base : NULL,
         spec->label_selector ? &spec->label_selector->base : NULL,
@@ -165,10 +172,11 @@ static void core__key_name(const Ray__Rpc__TaskSpec *spec, rc_buf *b)
         rc_buf_putc(b, '|');
         if (!parts[i])
             continue;
-        size_t len;
-        uint8_t *bytes = rpc_msg_pack(parts[i], &len);
-        rc_buf_hex(b, bytes, len);
-        rc_free(bytes);
+        size_t len = protobuf_c_message_get_packed_size(parts[i]);
+        rc_buf_reserve(b, len);
+        protobuf_c_message_pack(parts[i], (uint8_t *)b->data + b->len);
+        b->len += len;
+        b->data[b->len] = '\0';
     }
 }
 
@@ -182,6 +190,7 @@ static core_sched_key *core__key_for(core_worker *cw, const Ray__Rpc__TaskSpec *
         return key;
     }
     key = RC_NEW(core_sched_key);
+    key->name_len = name.len;
     key->name = rc_buf_detach(&name);
     Ray__Rpc__LeaseSpec ls = RAY__RPC__LEASE_SPEC__INIT;
     ls.job_id = spec->job_id;
@@ -199,7 +208,7 @@ static core_sched_key *core__key_for(core_worker *cw, const Ray__Rpc__TaskSpec *
     ls.task_name = spec->name;
     ls.rayc_extras = spec->rayc_extras;
     key->lease_template = (Ray__Rpc__LeaseSpec *)rpc_msg_dup(&ls.base);
-    rc_map_put_str(&cw->keys, key->name, key);
+    rc_map_put(&cw->keys, key->name, key->name_len, key);
     return key;
 }
 
