@@ -298,6 +298,7 @@ void rayc_task_options_init(rayc_task_options *o)
     o->max_retries = 3;
     o->num_returns = 1;
     o->strategy = RAYC_STRATEGY_DEFAULT;
+    o->bundle_index = -1;
 }
 
 typedef struct core__submit_op {

@@ -64,6 +64,8 @@ typedef enum rayc_error {
     RAYC_ERR_OWNER_DIED,      /* the object's owner is gone */
     RAYC_ERR_FUNCTION_NOT_FOUND, /* no library on the code search path registers the name */
     RAYC_ERR_TIMEOUT,         /* rayc_get: not ready within the timeout */
+    RAYC_ERR_ACTOR_DIED,      /* the actor is dead (message: why) */
+    RAYC_ERR_PG_REMOVED,      /* the placement group the task or actor needed was removed */
 } rayc_error;
 
 /* The name of an error ("RAYC_ERR_WORKER_DIED"). */
@@ -147,6 +149,8 @@ typedef struct rayc_task_options {
     int retry_exceptions; /* also retry when the function reports an error */
     int num_returns;     /* default 1 */
     const char *name;    /* shown in errors; default: the function name */
+    const struct rayc_pg *placement_group; /* NULL: none */
+    int bundle_index;                      /* -1: any bundle of the group */
 } rayc_task_options;
 
 void rayc_task_options_init(rayc_task_options *opts);
@@ -182,6 +186,144 @@ char *rayc_ref_hex(const rayc_ref *ref, char *buf);
 
 /* The message of the last API error of this thread ("" if none). */
 const char *rayc_last_error(void);
+
+/* ---- placement groups ----------------------------------------------------------------- */
+
+enum { RAYC_PG_ID_SIZE = 18, RAYC_ACTOR_ID_SIZE = 16 };
+
+/* A placement group: bundles of resources reserved together (gang scheduling), as Ray's.
+ * A value; the group lives until rayc_pg_remove (or its creator's job ends, unless
+ * detached). */
+typedef struct rayc_pg {
+    uint8_t id[RAYC_PG_ID_SIZE];
+} rayc_pg;
+
+typedef enum rayc_pg_strategy {
+    RAYC_PG_PACK = 0,          /* as few nodes as possible */
+    RAYC_PG_SPREAD = 1,        /* as many nodes as possible */
+    RAYC_PG_STRICT_PACK = 2,   /* one node, or wait */
+    RAYC_PG_STRICT_SPREAD = 3, /* a distinct node per bundle, or wait */
+} rayc_pg_strategy;
+
+typedef struct rayc_bundle {
+    double num_cpus;
+    double num_gpus;
+    rayc_resource resources[RAYC_MAX_TASK_RESOURCES];
+    size_t n_resources;
+    const char *label_selector; /* e.g. "region: us" */
+} rayc_bundle;
+
+typedef struct rayc_pg_options {
+    const char *name;       /* optional; unique in its namespace */
+    const char *namespace_; /* NULL: the job's */
+    int detached;           /* outlives the job that created it */
+} rayc_pg_options;
+
+/* Asks for the group; it is placed in the background (see rayc_pg_wait). Returns 0 or
+ * RC_EINVAL (bad bundles: nothing created) or RC_EEXIST (the name is taken). */
+int rayc_pg_create(const rayc_bundle *bundles, size_t n, rayc_pg_strategy strategy, const rayc_pg_options *opts,
+                   rayc_pg *out);
+/* Waits until every bundle is reserved: 0, RC_ETIMEDOUT (still pending: rayc_last_error
+ * says why, e.g. which bundle no node can hold now), or RC_ENOENT (removed). */
+int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms);
+/* Removes the group: what runs in it is killed and its resources go back exactly. */
+int rayc_pg_remove(const rayc_pg *pg);
+
+/* ---- actors --------------------------------------------------------------------------- */
+
+/* An actor handle: a value (copy it, pass it to tasks as bytes with RAYC_ARG_VALUE). */
+typedef struct rayc_actor {
+    uint8_t id[RAYC_ACTOR_ID_SIZE];
+} rayc_actor;
+
+/* A method: self is what the class's create returned. Results and failures as for remote
+ * functions (rayc_return, rayc_task_fail). */
+typedef int (*rayc_actor_method_fn)(void *self, rayc_task_ctx *ctx, const rayc_object *args, size_t nargs);
+
+typedef struct rayc_actor_method {
+    const char *name;
+    rayc_actor_method_fn fn;
+} rayc_actor_method;
+
+/* An actor class: a constructor, a destructor and methods, registered by name (like remote
+ * functions, from libraries on the code search path). */
+typedef struct rayc_actor_class {
+    const char *name;
+    /* Builds the actor's state from the creation arguments; NULL fails the creation (with
+     * rayc_task_fail's message). */
+    void *(*create)(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs);
+    void (*destroy)(void *self); /* may be NULL */
+    const rayc_actor_method *methods; /* ended by {NULL, NULL} */
+} rayc_actor_class;
+
+int rayc_register_actor_class(const rayc_actor_class *cls);
+
+#define RAYC_ACTOR_CLASS(var)                                                                   \
+    __attribute__((constructor)) static void rayc__register_class_##var(void)                  \
+    {                                                                                           \
+        rayc_register_actor_class(&(var));                                                      \
+    }
+
+typedef struct rayc_actor_options {
+    /* Resources held for the actor's life. num_cpus < 0 (the default) is Ray's default:
+     * 1 CPU to place the actor, none held while it lives. */
+    double num_cpus;
+    double num_gpus;
+    uint64_t gpu_memory;
+    rayc_resource resources[RAYC_MAX_TASK_RESOURCES];
+    size_t n_resources;
+    const char *accelerator_type;
+    const char *label_selector;
+    rayc_strategy strategy;
+    uint8_t node_id[RAYC_NODE_ID_SIZE];
+    int soft;
+    const char *name;       /* a named actor, found with rayc_get_actor */
+    const char *namespace_; /* NULL: the job's */
+    int get_if_exists;      /* a named actor that exists is returned instead of an error */
+    int detached;           /* outlives its creator */
+    int max_restarts;       /* restarts after its worker dies; -1: forever; default 0 */
+    int max_task_retries;   /* calls retried across restarts; -1: forever; default 0 */
+    int max_concurrency;    /* > 1: calls run on that many threads; default 1 (in order) */
+    const rayc_pg *placement_group; /* NULL: none */
+    int bundle_index;               /* -1: any bundle of the group */
+} rayc_actor_options;
+
+void rayc_actor_options_init(rayc_actor_options *opts);
+
+/* Creates an actor of class_name (in the background: calls queue until it is up). Returns
+ * 0, RC_EINVAL (bad options), RC_EEXIST (the name is taken and get_if_exists is 0). */
+int rayc_actor_create(const char *class_name, const rayc_arg *args, size_t nargs, const rayc_actor_options *opts,
+                      rayc_actor *out);
+/* Calls method with args; calls from one caller run in the order they were made (unless
+ * max_concurrency > 1). opts: only num_returns and name are used (NULL: defaults). A call
+ * to a dead actor yields an RAYC_ERR_ACTOR_DIED object naming the cause. */
+int rayc_actor_call(const rayc_actor *actor, const char *method, const rayc_arg *args, size_t nargs,
+                    const rayc_task_options *opts, rayc_ref *out_refs);
+/* Kills the actor (its worker exits now); with no_restart its restarts are not used. */
+int rayc_actor_kill(const rayc_actor *actor, int no_restart);
+/* The handle of the actor named name in namespace_ (NULL: the job's). RC_ENOENT if none. */
+int rayc_get_actor(const char *name, const char *namespace_, rayc_actor *out);
+/* The creator is done with a non-detached actor: once its pending calls finish, the actor
+ * is stopped (Ray: every handle went out of scope). No effect elsewhere. */
+int rayc_actor_release(const rayc_actor *actor);
+
+typedef enum rayc_actor_state {
+    RAYC_ACTOR_PENDING = 0, /* waiting for dependencies or resources */
+    RAYC_ACTOR_ALIVE = 2,
+    RAYC_ACTOR_RESTARTING = 3,
+    RAYC_ACTOR_DEAD = 4,
+} rayc_actor_state;
+
+typedef struct rayc_actor_info {
+    rayc_actor_state state;
+    int num_restarts;
+    uint8_t node_id[RAYC_NODE_ID_SIZE];
+    int pid;
+    char death_cause[512]; /* "" unless dead */
+} rayc_actor_info;
+
+/* What the GCS says of the actor now. */
+int rayc_actor_info_get(const rayc_actor *actor, rayc_actor_info *out);
 
 /* ---- remote functions ----------------------------------------------------------------- */
 
