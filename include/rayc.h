@@ -39,6 +39,9 @@
 extern "C" {
 #endif
 
+/* The context of the task being run (passed to remote functions and actor methods). */
+typedef struct rayc_task_ctx rayc_task_ctx;
+
 /* ---- identifiers ---------------------------------------------------------------------- */
 
 enum { RAYC_OBJECT_ID_SIZE = 28, RAYC_NODE_ID_SIZE = 28, RAYC_TASK_ID_SIZE = 24, RAYC_JOB_ID_SIZE = 4 };
@@ -326,8 +329,6 @@ typedef struct rayc_actor_info {
 int rayc_actor_info_get(const rayc_actor *actor, rayc_actor_info *out);
 
 /* ---- remote functions ----------------------------------------------------------------- */
-
-typedef struct rayc_task_ctx rayc_task_ctx;
 
 /* A remote function: args are the resolved arguments (bytes; an argument whose object is an
  * error never reaches the function: the task fails with that error). It sets its results
