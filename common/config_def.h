@@ -50,3 +50,10 @@ X(INT, object_manager_rpc_timeout_ms, 10000, "deadline of calls to object owners
 X(INT, object_manager_pull_retry_ms, 100, "first delay before asking an owner again for locations (doubles)")
 X(INT, object_manager_pull_retry_max_ms, 2000, "longest delay between location lookups")
 X(INT, object_manager_transfer_idle_ms, 10000, "a transfer with no chunk for this long moves to another holder")
+/* Actors and placement groups (GCS). */
+X(INT, maximum_gcs_destroyed_actor_cached_count, 100000, "dead actor records the GCS keeps (memory and storage) before the oldest are dropped")
+X(INT, gcs_actor_scheduling_retry_ms, 200, "pause before the GCS tries again to place an actor that could not be leased (busy cluster, rejected or failed lease request)")
+X(INT, gcs_actor_graceful_kill_timeout_ms, 30000, "an out-of-scope actor's worker gets this long to finish its pending calls before its lease is returned and the raylet kills it")
+X(INT, gcs_create_placement_group_retry_min_interval_ms, 100, "first pause before a placement group that could not be placed or reserved is tried again (doubles)")
+X(INT, gcs_create_placement_group_retry_max_interval_ms, 1000, "longest pause between placement attempts of a pending placement group")
+X(INT, maximum_gcs_removed_placement_group_cached_count, 10000, "removed placement-group records the GCS keeps (memory and storage) before the oldest are dropped")
