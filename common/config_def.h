@@ -57,3 +57,6 @@ X(INT, gcs_actor_graceful_kill_timeout_ms, 30000, "an out-of-scope actor's worke
 X(INT, gcs_create_placement_group_retry_min_interval_ms, 100, "first pause before a placement group that could not be placed or reserved is tried again (doubles)")
 X(INT, gcs_create_placement_group_retry_max_interval_ms, 1000, "longest pause between placement attempts of a pending placement group")
 X(INT, maximum_gcs_removed_placement_group_cached_count, 10000, "removed placement-group records the GCS keeps (memory and storage) before the oldest are dropped")
+/* Placement-group bundles (raylet). */
+X(INT, raylet_worker_failure_report_max_pending, 10000, "worker failure reports a raylet keeps while the GCS does not answer; beyond that the oldest are dropped")
+X(INT, raylet_worker_failure_report_retry_max_ms, 5000, "longest pause between a raylet's attempts to send worker failure reports to a GCS that does not answer (the first is 100 ms, then doubling)")
