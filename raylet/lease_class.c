@@ -6,16 +6,21 @@
  *   required_resources   sched_request_set per entry (Ray's amount rules: finite, >= 0, at
  *                        most 0.0001 precision, whole above 1); "accelerator_type:<T>" is
  *                        Ray's accelerator_type option and becomes
- *                        sched_request_set_accelerator_type(T) whatever its amount;
+ *                        sched_request_set_accelerator_type(T) whatever its amount; what
+ *                        the lease holds, and where it goes unless:
+ *   required_placement_resources  for ACTOR_CREATION_TASK, when not empty: where it goes;
  *   scheduling_strategy  DEFAULT (COST when rayc_extras.cost_strategy), SPREAD,
  *                        NODE_AFFINITY (28-byte node ID, soft, spill/fail_on_unavailable),
- *                        NODE_LABEL (hard/soft expressions); placement groups are refused
- *                        until rayc serves them;
+ *                        NODE_LABEL (hard/soft expressions), PLACEMENT_GROUP (18-byte group
+ *                        ID, bundle index >= -1: scheduled as DEFAULT over the renamed
+ *                        bundle resources, which only nodes holding the group's bundles
+ *                        have);
  *   label_selector       a hard selector (In / NotIn constraints);
  *   rayc_extras          cost_weight, gpu_memory.
  *
  * The class key is canonical where protobuf encoding is not (map order): resources sorted
- * by name with their fixed-point amounts, then the packed strategy, selector and extras.
+ * by name with their fixed-point amounts, the task type and placement resources (actor
+ * creations), then the packed strategy, selector and extras.
  *
  * Loop thread only.
  */
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle_manager.h"
 #include "lease_int.h"
 #include "rc_alloc.h"
 #include "rc_err.h"
@@ -75,12 +81,14 @@ static void lease__append_packed(rc_buf *key, char tag, const ProtobufCMessage *
     rc_free(bytes);
 }
 
-int lease__class_key(const Ray__Rpc__LeaseSpec *spec, rc_buf *key, char *err, size_t errlen)
+/* Appends the entries sorted by name with their fixed-point amounts (zeros left out).
+ * Returns 0 or RC_EINVAL with err (an amount that is not a number in range). */
+static int lease__key_resources(rc_buf *key, Ray__Rpc__LeaseSpec__RequiredResourcesEntry *const *entries, size_t n,
+                                char *err, size_t errlen)
 {
-    size_t n = spec->n_required_resources;
     Ray__Rpc__LeaseSpec__RequiredResourcesEntry **sorted = rc_malloc((n ? n : 1) * sizeof(*sorted));
     if (n)
-        memcpy(sorted, spec->required_resources, n * sizeof(*sorted));
+        memcpy(sorted, entries, n * sizeof(*sorted));
     qsort(sorted, n, sizeof(*sorted), lease__by_key);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -94,45 +102,147 @@ int lease__class_key(const Ray__Rpc__LeaseSpec *spec, rc_buf *key, char *err, si
         rc_buf_printf(key, "%s=%lld;", sorted[i]->key, (long long)llround(v * 10000.0));
     }
     rc_free(sorted);
+    return rc;
+}
+
+/* An actor creation with placement resources is placed by them. */
+static int lease__has_placement(const Ray__Rpc__LeaseSpec *spec)
+{
+    return spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK && spec->n_required_placement_resources > 0;
+}
+
+int lease__class_key(const Ray__Rpc__LeaseSpec *spec, rc_buf *key, char *err, size_t errlen)
+{
+    int rc = lease__key_resources(key, spec->required_resources, spec->n_required_resources, err, errlen);
     if (rc < 0)
         return rc;
+    if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK) {
+        rc_buf_puts(key, "|A");
+        /* Same layout: both are map<string, double> entries. */
+        if ((rc = lease__key_resources(key, (Ray__Rpc__LeaseSpec__RequiredResourcesEntry *const *)spec->required_placement_resources,
+                                       spec->n_required_placement_resources, err, errlen)) < 0)
+            return rc;
+    }
     lease__append_packed(key, 'S', spec->scheduling_strategy ? &spec->scheduling_strategy->base : NULL);
     lease__append_packed(key, 'L', spec->label_selector ? &spec->label_selector->base : NULL);
     lease__append_packed(key, 'X', spec->rayc_extras ? &spec->rayc_extras->base : NULL);
     return 0;
 }
 
-static int lease__set_resources(sched_view *v, const Ray__Rpc__LeaseSpec *spec, lease_class *c, char *err,
-                                size_t errlen)
+/* Sets name = amount in r (and in the demand shape when shape is set). Returns 0 or
+ * RC_EINVAL with err naming field. */
+static int lease__put(sched_view *v, lease_class *c, sched_request *r, int shape, const char *field, const char *name,
+                      double amount, char *err, size_t errlen)
 {
-    c->shape_names = rc_calloc(spec->n_required_resources + 1, sizeof(char *));
-    c->shape_amounts = rc_calloc(spec->n_required_resources + 1, sizeof(double));
-    for (size_t i = 0; i < spec->n_required_resources; i++) {
-        const char *name = spec->required_resources[i]->key;
-        double amount = spec->required_resources[i]->value;
-        sched_err e;
-        if (!lease__name_ok(name))
-            return lease__fail(err, errlen,
-                               "required_resources: \"%.64s\" is not a resource name (1-%d printable characters, "
-                               "no spaces)",
-                               name, LEASE__MAX_NAME);
-        if (!strncmp(name, LEASE__ACCEL_PREFIX, strlen(LEASE__ACCEL_PREFIX))) {
-            if (!isfinite(amount) || amount < 0)
-                return lease__fail(err, errlen, "required_resources: %s has amount %g; it must be a number >= 0",
-                                   name, amount);
-            if (amount == 0)
-                continue;
-            if (sched_request_set_accelerator_type(v, &c->req, name + strlen(LEASE__ACCEL_PREFIX), &e) < 0)
-                return lease__fail(err, errlen, "required_resources: %s", e.msg);
-        } else if (sched_request_set(v, &c->req, name, amount, &e) < 0) {
-            return lease__fail(err, errlen, "required_resources: %s", e.msg);
-        }
-        if (amount == 0)
-            continue;
+    sched_err e;
+    if (sched_request_set(v, r, name, amount, &e) < 0)
+        return lease__fail(err, errlen, "%s: %s", field, e.msg);
+    if (shape && amount != 0) {
         c->shape_names[c->n_shape] = rc_strdup(name);
         c->shape_amounts[c->n_shape++] = amount;
     }
-    c->cpus = (double)sched_request_get(&c->req, SCHED_CPU) / (double)SCHED_UNIT;
+    return 0;
+}
+
+/* Adds the entries to r (see the file comment); shape: they are also the demand shape.
+ * A placement-group lease's resources are renamed for its group and get Ray's bundle
+ * label. Returns 0 or RC_EINVAL with err. */
+static int lease__add_resources(sched_view *v, lease_class *c, sched_request *r, int shape, const char *field,
+                                Ray__Rpc__LeaseSpec__RequiredResourcesEntry *const *entries, size_t n, char *err,
+                                size_t errlen)
+{
+    if (shape) {
+        c->shape_names = rc_calloc(2 * n + 3, sizeof(char *));
+        c->shape_amounts = rc_calloc(2 * n + 3, sizeof(double));
+    }
+    double cpus = 0;
+    int has_label = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = entries[i]->key;
+        double amount = entries[i]->value;
+        if (!lease__name_ok(name))
+            return lease__fail(err, errlen, "%s: \"%.64s\" is not a resource name (1-%d printable characters, no spaces)",
+                               field, name, LEASE__MAX_NAME);
+        if (!strncmp(name, LEASE__ACCEL_PREFIX, strlen(LEASE__ACCEL_PREFIX))) {
+            if (!isfinite(amount) || amount < 0)
+                return lease__fail(err, errlen, "%s: %s has amount %g; it must be a number >= 0", field, name, amount);
+            if (amount == 0)
+                continue;
+            sched_err e;
+            if (sched_request_set_accelerator_type(v, r, name + strlen(LEASE__ACCEL_PREFIX), &e) < 0)
+                return lease__fail(err, errlen, "%s: %s", field, e.msg);
+            if (shape) {
+                c->shape_names[c->n_shape] = rc_strdup(name);
+                c->shape_amounts[c->n_shape++] = amount;
+            }
+            continue;
+        }
+        bundle_name bn;
+        int is_bundle = bundle_name_parse(name, &bn) == 0;
+        const char *base = is_bundle ? bn.base : name;
+        if (!strcmp(base, "CPU") && amount > cpus)
+            cpus = amount;
+        has_label |= is_bundle && !strcmp(bn.base, BUNDLE_LABEL_RESOURCE);
+        int rc;
+        if (!c->has_pg || is_bundle) {
+            rc = lease__put(v, c, r, shape, field, name, amount, err, errlen);
+        } else {
+            /* Ray's AddPlacementGroupConstraint: R -> R_group_<pghex> (+ R_group_<i>_<pghex>). */
+            char renamed[LEASE__MAX_NAME + 80];
+            bundle_name_format(name, c->pg_id, -1, renamed, sizeof(renamed));
+            rc = lease__put(v, c, r, shape, field, renamed, amount, err, errlen);
+            if (!rc && c->pg_index >= 0) {
+                bundle_name_format(name, c->pg_id, c->pg_index, renamed, sizeof(renamed));
+                rc = lease__put(v, c, r, shape, field, renamed, amount, err, errlen);
+            }
+        }
+        if (rc < 0)
+            return rc;
+    }
+    if (c->has_pg && !has_label) {
+        char label[LEASE__MAX_NAME + 80];
+        int rc = lease__put(v, c, r, shape, field, bundle_name_format(BUNDLE_LABEL_RESOURCE, c->pg_id, -1, label, sizeof(label)),
+                            BUNDLE_LABEL_REQUEST, err, errlen);
+        if (!rc && c->pg_index >= 0)
+            rc = lease__put(v, c, r, shape, field,
+                            bundle_name_format(BUNDLE_LABEL_RESOURCE, c->pg_id, c->pg_index, label, sizeof(label)),
+                            BUNDLE_LABEL_REQUEST, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    if (r == &c->hold) {
+        double plain = (double)sched_request_get(r, SCHED_CPU) / (double)SCHED_UNIT;
+        c->cpus = plain > cpus ? plain : cpus;
+    }
+    return 0;
+}
+
+/* c->hold from required_resources, c->req from the placement resources or the same. */
+static int lease__set_resources(sched_view *v, const Ray__Rpc__LeaseSpec *spec, lease_class *c, char *err,
+                                size_t errlen)
+{
+    int placement = lease__has_placement(spec);
+    int rc = lease__add_resources(v, c, &c->hold, !placement, "required_resources", spec->required_resources,
+                                  spec->n_required_resources, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (placement) {
+        rc = lease__add_resources(v, c, &c->req, 1, "required_placement_resources",
+                                  (Ray__Rpc__LeaseSpec__RequiredResourcesEntry *const *)spec->required_placement_resources,
+                                  spec->n_required_placement_resources, err, errlen);
+        if (rc < 0)
+            return rc;
+    } else {
+        uint64_t gpu_memory = c->req.gpu_memory;
+        c->req = c->hold;
+        c->req.gpu_memory = gpu_memory;
+    }
+    c->hold.gpu_memory = c->req.gpu_memory;
+    for (uint32_t i = 0; i < c->hold.n && !c->hold_bundles; i++) {
+        bundle_name bn;
+        const char *name = sched_view_resource_name(v, c->hold.id[i]);
+        c->hold_bundles = name && bundle_name_parse(name, &bn) == 0;
+    }
     return 0;
 }
 
@@ -215,9 +325,23 @@ static int lease__set_strategy(const Ray__Rpc__LeaseSpec *spec, lease_class *c, 
         c->opts.label_soft = c->label_soft;
         return rc;
     }
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY:
-        snprintf(err, errlen, "placement group scheduling is not supported by this raylet yet");
-        return RC_ESTATE;
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY: {
+        const Ray__Rpc__PlacementGroupSchedulingStrategy *pg = st->placement_group_scheduling_strategy;
+        if (pg->placement_group_id.len != RC_PG_ID_SIZE)
+            return lease__fail(err, errlen,
+                               "placement group scheduling: placement_group_id holds %zu bytes; a placement group ID "
+                               "has %d",
+                               pg->placement_group_id.len, RC_PG_ID_SIZE);
+        if (pg->placement_group_bundle_index < -1 || pg->placement_group_bundle_index > INT32_MAX)
+            return lease__fail(err, errlen,
+                               "placement group scheduling: placement_group_bundle_index %lld is neither a bundle "
+                               "index nor -1 (any bundle)",
+                               (long long)pg->placement_group_bundle_index);
+        c->has_pg = 1;
+        memcpy(c->pg_id, pg->placement_group_id.data, RC_PG_ID_SIZE);
+        c->pg_index = pg->placement_group_bundle_index;
+        return 0;
+    }
     default:
         return lease__fail(err, errlen, "scheduling_strategy: unknown strategy %d", (int)st->scheduling_strategy_case);
     }
@@ -253,12 +377,14 @@ int lease__class_parse(sched_view *v, const Ray__Rpc__LeaseSpec *spec, lease_cla
 {
     lease_class *c = RC_NEW(lease_class);
     sched_request_init(&c->req);
+    sched_request_init(&c->hold);
+    c->actor = spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
     rc_buf key = RC_BUF_INIT;
     int rc = lease__class_key(spec, &key, err, errlen);
+    if (!rc) /* first: a placement group renames the resources */
+        rc = lease__set_strategy(spec, c, err, errlen);
     if (!rc)
         rc = lease__set_resources(v, spec, c, err, errlen);
-    if (!rc)
-        rc = lease__set_strategy(spec, c, err, errlen);
     if (!rc)
         rc = lease__set_selector(spec, c, err, errlen);
     c->klen = key.len;

@@ -2,9 +2,15 @@
  * Private structures of the lease manager (lease_manager.c, lease_class.c).
  *
  * A lease_class is a scheduling class: what a LeaseSpec asks of the scheduler (resources,
- * strategy, label selector, rayc extras), keyed by a canonical encoding of those fields, so
- * requests that would get the same decision share one class, one FIFO queue and one line
- * of demand. A class lives while leases or backlog entries refer to it (refs).
+ * placement resources, task type, strategy, label selector, rayc extras), keyed by a
+ * canonical encoding of those fields, so requests that would get the same decision share
+ * one class, one FIFO queue and one line of demand. A class lives while leases or backlog
+ * entries refer to it (refs).
+ *
+ * Two requests per class: req decides where the lease goes (an actor creation's
+ * required_placement_resources when it has them, else its required_resources), hold is
+ * what it takes on the chosen node for its life (required_resources). Ray's default actor
+ * is placed where a CPU is free and holds nothing.
  *
  * Loop thread only.
  */
@@ -24,10 +30,17 @@ typedef struct lease_class {
     int refs;
     /* What the scheduler gets: req.selector and opts.label_hard/soft point into this. */
     sched_request req;
+    sched_request hold; /* what a granted lease holds (see above) */
+    int hold_bundles;   /* hold names placement-group bundle resources */
+    int actor;          /* ACTOR_CREATION_TASK: the worker is dedicated to the actor */
     sched_options opts;
     sched_selector *selector, *label_hard, *label_soft;
     int hard_affinity; /* NODE_AFFINITY with soft = false: NEVER fails at once */
-    double cpus;       /* CPUs of the request (for OMP_NUM_THREADS) */
+    /* PLACEMENT_GROUP: the group and bundle index (-1: any) the resources were moved to. */
+    int has_pg;
+    uint8_t pg_id[RC_PG_ID_SIZE];
+    int64_t pg_index;
+    double cpus;       /* CPUs held (for OMP_NUM_THREADS), bundle CPUs included */
     /* Demand: the shape as the owner asked it, and its label selector (if any). */
     size_t n_shape;
     char **shape_names;
@@ -44,8 +57,12 @@ typedef struct lease_class {
 } lease_class;
 
 /* Parses spec into a new class in *out (freed with lease__class_free), resolving names in
- * v. Returns 0, RC_EINVAL (malformed: err says which field and why) or RC_ESTATE (a
- * strategy rayc does not serve yet: err says which). */
+ * v. A placement-group lease's resources not named for its group yet are renamed as Ray's
+ * owners do (R -> R_group_<pghex>, and R_group_<i>_<pghex> too for bundle i), and Ray's
+ * bundle label (bundle_group_<pghex>, bundle_group_<i>_<pghex>: 0.001) is added, so it is
+ * held in its group even when it asks for nothing. Returns 0, RC_EINVAL (malformed: err
+ * says which field and why) or RC_ESTATE (a strategy rayc does not serve yet: err says
+ * which). */
 int lease__class_parse(sched_view *v, const Ray__Rpc__LeaseSpec *spec, lease_class **out, char *err,
                        size_t errlen);
 /* The class key of spec (without parsing it fully) into key. Returns 0 or RC_EINVAL with

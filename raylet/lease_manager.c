@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bundle_manager.h"
 #include "lease_int.h"
 #include "node_manager.pb-c.h"
 #include "raylet_int.h"
@@ -52,7 +53,9 @@ struct lease {
     int queued;     /* linked in cls's FIFO */
     int64_t queued_ms, infeasible_since_ms;
     sched_alloc alloc;
+    bundle_gpu_use *bundle_gpus; /* bundle GPU instances, for classes holding bundle resources */
     int allocated, blocked;
+    int detached; /* a detached actor's creation */
     worker *w;
     worker_pop *pop;
     lease *prev, *next;
@@ -151,6 +154,7 @@ static void lease__sync_cpu(lease_manager *lm, int force)
         if (l->allocated && !l->blocked)
             in_use += lease__alloc_amount(&l->alloc, SCHED_CPU);
     }
+    in_use += bundle_manager_reserved(r->bundles, SCHED_CPU); /* bundles keep theirs */
     sched_amount avail = sched_node_total(r->local_node, SCHED_CPU) - in_use;
     lm->cpu_oversubscribed = avail < 0;
     sched_node_set_available(r->view, r->local_node, SCHED_CPU, avail < 0 ? 0 : avail);
@@ -166,7 +170,10 @@ static void lease__release(lease *l)
         lm->n_blocked--;
         lm->cpu_oversubscribed = 1; /* force a recount: its CPUs were already lent back */
     }
-    sched_node_free(lm->r->view, lm->r->local_node, &l->alloc);
+    if (l->bundle_gpus)
+        bundle_manager_free(lm->r->bundles, &l->alloc, l->bundle_gpus);
+    else
+        sched_node_free(lm->r->view, lm->r->local_node, &l->alloc);
     l->allocated = 0;
     lease__sync_cpu(lm, 0);
 }
@@ -229,6 +236,7 @@ static void lease__destroy(lease *l)
         l->w->lease = NULL;
     rc_map_remove(&lm->leases, l->id, l->id_len);
     lease__class_unref(lm, l->cls);
+    rc_free(l->bundle_gpus);
     rc_free(l);
     lease__dispatch_soon(lm);
 }
@@ -298,6 +306,8 @@ static void lease__grant(lease *l, worker *w)
     l->state = LEASE_GRANTED;
     l->w = w;
     w->lease = l;
+    if (l->cls->actor)
+        worker_pool_dedicate(r->pool, w, l->detached);
 
     Ray__Rpc__Address addr = RAY__RPC__ADDRESS__INIT;
     addr.node_id.data = r->node_id;
@@ -307,24 +317,36 @@ static void lease__grant(lease *l, worker *w)
     addr.worker_id.data = w->id;
     addr.worker_id.len = RC_WORKER_ID_SIZE;
 
+    /* resource_mapping: each resource with its instances (GPUs: the concrete ones, for a
+     * bundle's GPU resources those it reserved). */
+    enum { MAX_IDS = SCHED_REQ_MAX_RESOURCES + 3 * SCHED_MAX_GPUS };
     const sched_alloc *a = &l->alloc;
     Ray__Rpc__ResourceMapEntry entries[SCHED_REQ_MAX_RESOURCES], *entry_ptrs[SCHED_REQ_MAX_RESOURCES];
-    Ray__Rpc__ResourceId ids[SCHED_REQ_MAX_RESOURCES + SCHED_MAX_GPUS], *id_ptrs[SCHED_REQ_MAX_RESOURCES + SCHED_MAX_GPUS];
+    Ray__Rpc__ResourceId ids[MAX_IDS], *id_ptrs[MAX_IDS];
     size_t n_ids = 0;
     for (uint32_t i = 0; i < a->n; i++) {
         ray__rpc__resource_map_entry__init(&entries[i]);
         entries[i].name = (char *)sched_view_resource_name(r->view, a->id[i]);
         entries[i].resource_ids = &id_ptrs[n_ids];
+        uint8_t idx[SCHED_MAX_GPUS];
+        sched_amount amt[SCHED_MAX_GPUS];
+        uint32_t n_inst = 0;
         if (a->id[i] == SCHED_GPU) {
-            for (uint32_t g = 0; g < a->n_gpus; g++) {
-                ray__rpc__resource_id__init(&ids[n_ids]);
-                ids[n_ids].index = a->gpu_index[g];
-                ids[n_ids].quantity = (double)a->gpu_amount[g] / (double)SCHED_UNIT;
-                id_ptrs[n_ids] = &ids[n_ids];
-                n_ids++;
-                entries[i].n_resource_ids++;
-            }
-        } else {
+            n_inst = a->n_gpus;
+            memcpy(idx, a->gpu_index, n_inst);
+            memcpy(amt, a->gpu_amount, n_inst * sizeof(*amt));
+        } else if (l->bundle_gpus) {
+            n_inst = bundle_manager_gpu_instances(r->bundles, a->id[i], l->bundle_gpus, idx, amt);
+        }
+        for (uint32_t g = 0; g < n_inst && n_ids < MAX_IDS; g++) {
+            ray__rpc__resource_id__init(&ids[n_ids]);
+            ids[n_ids].index = idx[g];
+            ids[n_ids].quantity = (double)amt[g] / (double)SCHED_UNIT;
+            id_ptrs[n_ids] = &ids[n_ids];
+            n_ids++;
+            entries[i].n_resource_ids++;
+        }
+        if (!n_inst && n_ids < MAX_IDS) {
             ray__rpc__resource_id__init(&ids[n_ids]);
             ids[n_ids].quantity = (double)a->amount[i] / (double)SCHED_UNIT;
             id_ptrs[n_ids] = &ids[n_ids];
@@ -338,9 +360,10 @@ static void lease__grant(lease *l, worker *w)
     reply.worker_pid = (uint32_t)w->pid;
     reply.n_resource_mapping = a->n;
     reply.resource_mapping = entry_ptrs;
-    char gpus[128];
-    RC_INFO("lease_manager: lease %s granted: worker %.8s (pid %d, port %d), GPUs [%s]", l->id_hex, w->id_hex,
-            (int)w->pid, w->port, sched_alloc_gpu_list(a, gpus, sizeof(gpus)));
+    char gpus[200];
+    RC_INFO("lease_manager: lease %s granted: worker %.8s (pid %d, port %d)%s, GPUs [%s]", l->id_hex, w->id_hex,
+            (int)w->pid, w->port, l->cls->actor ? " for an actor" : "",
+            worker_pool_gpu_env(w->key.gpu_mask, NULL, gpus, sizeof(gpus)));
     lease__answer(l, &reply.base);
 }
 
@@ -355,13 +378,29 @@ static void lease__worker_ready(worker *w, int rc, const char *message, void *ar
     lease__grant(l, w);
 }
 
+/* Takes what l holds on this node (bundle resources through the bundle manager, which
+ * picks the bundles and their GPU instances). Returns 0 or RC_EBUSY (nothing taken). */
+static int lease__allocate(lease *l)
+{
+    raylet *r = l->lm->r;
+    if (!l->cls->hold_bundles)
+        return sched_node_allocate(r->view, r->local_node, &l->cls->hold, &l->alloc);
+    bundle_gpu_use *gpus = RC_NEW(bundle_gpu_use);
+    if (bundle_manager_allocate(r->bundles, &l->cls->hold, &l->alloc, gpus) < 0) {
+        rc_free(gpus);
+        return RC_EBUSY;
+    }
+    l->bundle_gpus = gpus;
+    return 0;
+}
+
 /* Takes l's resources on this node and gets it a worker. Returns RC_EBUSY (nothing done) if
  * the resources are not free; otherwise 0, whatever happens to l after. */
 static int lease__start(lease *l)
 {
     lease_manager *lm = l->lm;
     raylet *r = lm->r;
-    if (sched_node_allocate(r->view, r->local_node, &l->cls->req, &l->alloc) < 0)
+    if (lease__allocate(l) < 0)
         return RC_EBUSY;
     l->allocated = 1;
     lease__sync_cpu(lm, 0);
@@ -371,6 +410,8 @@ static int lease__start(lease *l)
     uint32_t gpu_mask = 0;
     for (uint32_t g = 0; g < l->alloc.n_gpus; g++)
         gpu_mask |= 1u << l->alloc.gpu_index[g];
+    for (uint32_t g = 0; l->bundle_gpus && g < l->bundle_gpus->n; g++)
+        gpu_mask |= 1u << l->bundle_gpus->index[g];
     worker_key key;
     worker_key_init(&key, l->job_id, gpu_mask, l->cls->cpus);
     worker *now;
@@ -683,6 +724,7 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
         lease__backlog_set(lm, l->owner, c, req->backlog_size);
     }
     l->cls = c;
+    l->detached = c->actor && spec->is_detached_actor;
     l->call = call;
     l->queued_ms = rc_mono_ms();
     rc_map_put(&lm->leases, l->id, l->id_len, l);
@@ -719,15 +761,19 @@ static void handle_return_worker_lease(rpc_call *call, const ProtobufCMessage *r
         return;
     }
     worker *w = l->w;
-    int kill_it = req->disconnect_worker || req->worker_exiting;
-    RC_INFO("lease_manager: lease %s returned%s", l->id_hex, kill_it ? " with its worker disconnected" : "");
+    /* An actor's worker is its own: it goes with its lease, whatever the caller asked. */
+    int actor = l->cls->actor;
+    int kill_it = req->disconnect_worker || req->worker_exiting || actor;
+    const char *why = req->disconnect_worker_error_detail && *req->disconnect_worker_error_detail
+                          ? req->disconnect_worker_error_detail
+                      : actor ? "its actor's lease was returned"
+                              : "its lease was returned with disconnect_worker";
+    RC_INFO("lease_manager: lease %s returned%s", l->id_hex,
+            actor ? " (an actor's: its worker goes)" : kill_it ? " with its worker disconnected" : "");
     rpc_reply(call, &reply.base);
     lease__destroy(l);
     if (kill_it)
-        worker_pool_kill(lm->r->pool, w,
-                         req->disconnect_worker_error_detail && *req->disconnect_worker_error_detail
-                             ? req->disconnect_worker_error_detail
-                             : "its lease was returned with disconnect_worker");
+        worker_pool_kill(lm->r->pool, w, why);
     else
         worker_pool_push(lm->r->pool, w);
 }
@@ -830,6 +876,40 @@ void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKE
             worker_pool_kill(lm->r->pool, w, "the owner of its lease went away");
     }
     rc_free(mine);
+}
+
+size_t lease_manager_end_holding(lease_manager *lm, const uint32_t *ids, size_t n_ids, const char *why)
+{
+    size_t n = 0, cap = rc_map_size(&lm->leases);
+    lease **ending = rc_malloc((cap ? cap : 1) * sizeof(*ending));
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&lm->leases, &it, NULL, NULL, &v)) {
+        lease *l = v;
+        if (!l->allocated)
+            continue;
+        int holds = 0;
+        for (uint32_t i = 0; i < l->alloc.n && !holds; i++)
+            for (size_t k = 0; k < n_ids && !holds; k++)
+                holds = l->alloc.id[i] == ids[k] && l->alloc.amount[i] > 0;
+        if (holds)
+            ending[n++] = l;
+    }
+    for (size_t i = 0; i < n; i++) {
+        lease *l = ending[i];
+        if (l->state != LEASE_GRANTED) {
+            lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_INTENDED,
+                        why);
+            continue;
+        }
+        worker *w = l->w;
+        RC_INFO("lease_manager: lease %s ends: %s", l->id_hex, why);
+        lease__destroy(l);
+        if (w)
+            worker_pool_kill(lm->r->pool, w, why);
+    }
+    rc_free(ending);
+    return n;
 }
 
 int lease_manager_set_blocked(lease_manager *lm, worker *w, int blocked)
@@ -964,6 +1044,7 @@ void lease_manager_destroy(lease_manager *lm)
         if (l->w && l->w->lease == l)
             l->w->lease = NULL;
         rc_map_iter_remove(&lm->leases, &it);
+        rc_free(l->bundle_gpus);
         rc_free(l);
     }
     rc_map_destroy(&lm->leases, NULL);

@@ -25,6 +25,14 @@
  * canceled = true, SCHEDULING_CANCELLED_UNSCHEDULABLE and "invalid lease request: <what is
  * wrong>": it can never be scheduled, and owners fail its tasks with that sentence.
  *
+ * Actor creations (ACTOR_CREATION_TASK, from the GCS) are placed by their
+ * required_placement_resources when they have them and hold only their required_resources
+ * (lease_int.h); their worker is dedicated: never reused, killed when the lease comes back,
+ * and a detached actor's outlives its job. Placement-group leases (their resources renamed
+ * for the group's bundles, lease_int.h) are scheduled like any other: only nodes with the
+ * group's bundle resources can hold them, and the bundle manager picks the bundles and
+ * their GPU instances (bundle_manager.h).
+ *
  * Queued and infeasible requests by class, plus the owners' backlogs, are the node's
  * demand (ResourcesData.resource_load_by_shape). A worker blocked in get lends its lease's
  * CPUs back to the node until it is unblocked (GPUs stay held); CPUs may then be
@@ -34,6 +42,9 @@
  */
 #ifndef RAYC_RAYLET_LEASE_MANAGER_H
 #define RAYC_RAYLET_LEASE_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "gcs.pb-c.h"
 #include "rpc.h"
@@ -62,6 +73,10 @@ void lease_manager_worker_dead(lease_manager *lm, worker *w, const char *why);
  * requests are cancelled, its granted leases freed and their workers killed, its backlog
  * forgotten. */
 void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKER_ID_SIZE]);
+/* Ends every lease holding any of the resources ids (a bundle going away): requests
+ * waiting for their worker fail (SCHEDULING_CANCELLED_INTENDED, why), granted leases are
+ * freed and their workers killed (why). Returns how many ended. */
+size_t lease_manager_end_holding(lease_manager *lm, const uint32_t *ids, size_t n_ids, const char *why);
 /* w's task blocked (blocked 1) or resumed (0). Returns 0, or RC_ENOENT if w holds no
  * lease. */
 int lease_manager_set_blocked(lease_manager *lm, worker *w, int blocked);

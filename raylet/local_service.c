@@ -6,12 +6,15 @@
  *
  * Workers are the pool's (matched by the worker ID on their command line); drivers are
  * kept here, by worker ID, and watched: a driver process that died without disconnecting
- * is treated as disconnected (checked every second while drivers are registered).
+ * is treated as disconnected (checked every second while drivers are registered). A
+ * driver gone is reported to the GCS (ReportWorkerFailure: its goodbye's exit type, or
+ * SYSTEM_ERROR if it died without one); a worker's goodbye is kept for its report.
  *
  * Loop thread only.
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "raylet_int.h"
@@ -19,6 +22,7 @@
 #include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_time.h"
 
 enum { RAYLET__DRIVER_CHECK_MS = 1000 };
 
@@ -31,10 +35,23 @@ void raylet_client_gone(raylet *r, const uint8_t worker_id[RC_WORKER_ID_SIZE])
         r->object_hooks.client_gone(r->object_hooks.arg, worker_id);
 }
 
-static void raylet__driver_gone(raylet *r, raylet_driver *d, const char *why)
+/* d disconnected or died (exit_type and detail say which, for the GCS). */
+static void raylet__driver_gone(raylet *r, raylet_driver *d, const char *why, int exit_type, const char *detail)
 {
-    char hex[RC_ID_HEX_MAX];
+    char hex[RC_ID_HEX_MAX], text[600];
     RC_INFO("raylet: driver %.8s (pid %d) %s", rc_id_hex(d->worker_id, RC_WORKER_ID_SIZE, hex), (int)d->pid, why);
+    snprintf(text, sizeof(text), "driver %.8s (pid %d) %s%s%s", hex, (int)d->pid, why, detail && *detail ? ": " : "",
+             detail ? detail : "");
+    raylet_exit e = {
+        .worker_id = d->worker_id,
+        .is_driver = 1,
+        .pid = d->pid,
+        .port = d->port,
+        .exit_type = exit_type,
+        .exit_detail = text,
+        .start_time_ms = d->registered_ms,
+    };
+    raylet_failures_report(r, &e);
     rc_map_remove(&r->drivers, d->worker_id, RC_WORKER_ID_SIZE);
     uint8_t id[RC_WORKER_ID_SIZE];
     memcpy(id, d->worker_id, RC_WORKER_ID_SIZE);
@@ -50,7 +67,7 @@ static void raylet__check_drivers(uv_timer_t *t)
     while (rc_map_next(&r->drivers, &it, NULL, NULL, &v)) {
         raylet_driver *d = v;
         if (d->pid > 0 && kill(d->pid, 0) != 0 && errno == ESRCH) {
-            raylet__driver_gone(r, d, "exited without disconnecting");
+            raylet__driver_gone(r, d, "exited without disconnecting", RAY__RPC__WORKER_EXIT_TYPE__SYSTEM_ERROR, NULL);
             it = (rc_map_iter)RC_MAP_ITER_INIT; /* the map changed: look again from the start */
         }
     }
@@ -99,6 +116,7 @@ static void handle_register_client(rpc_call *call, const ProtobufCMessage *reque
             rc_map_put(&r->drivers, d->worker_id, RC_WORKER_ID_SIZE, d);
         }
         memcpy(d->job_id, req->job_id.data, RC_JOB_ID_SIZE);
+        d->registered_ms = rc_wall_ms();
         d->pid = req->pid;
         d->port = req->port;
         uv_timer_start(&r->driver_check_timer, raylet__check_drivers, RAYLET__DRIVER_CHECK_MS, RAYLET__DRIVER_CHECK_MS);
@@ -143,12 +161,13 @@ static void handle_disconnect_client(rpc_call *call, const ProtobufCMessage *req
     rpc_reply(call, &reply.base);
     raylet_driver *d = rc_map_get(&r->drivers, req->worker_id.data, RC_WORKER_ID_SIZE);
     if (d) {
-        raylet__driver_gone(r, d, "disconnected");
+        raylet__driver_gone(r, d, "disconnected", req->exit_type, req->exit_detail);
         return;
     }
     worker *w = worker_pool_find(r->pool, req->worker_id.data);
     if (!w)
         return;
+    raylet_failures_goodbye(r, w->id, req->exit_type, req->exit_detail); /* for its report once reaped */
     RC_INFO("raylet: worker %.8s disconnects (%s)", w->id_hex,
             req->exit_detail && *req->exit_detail ? req->exit_detail : "no detail");
     worker_pool_disconnect(r->pool, w);

@@ -6,9 +6,11 @@
  * workers (lease_manager.h) from its worker pool (worker_pool.h), and leaves cleanly.
  *
  * Start order (raylet_start): detect → session dir → cluster view with the local node →
- * worker pool → lease manager → servers (TCP + unix socket; the object store module adds
- * its tables here) → GCS. Shutdown (raylet_cleanup) goes the other way: held lease calls
- * answered, workers killed, servers and GCS client closed, the view freed.
+ * worker pool → lease manager → bundle manager (placement-group bundles,
+ * bundle_manager.h) → servers (TCP + unix socket; the object store module adds its tables
+ * here) → GCS. Shutdown (raylet_cleanup) goes the other way: held lease calls answered,
+ * bundles forgotten, workers killed, servers and GCS client closed (the last worker
+ * failure reports with them), the view freed.
  *
  * Loop thread only.
  */
@@ -19,6 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bundle_manager.h"
 #include "gcs_client.h"
 #include "lease_manager.h"
 #include "raylet.h"
@@ -85,6 +88,7 @@ typedef struct raylet_driver {
     uint8_t job_id[RC_JOB_ID_SIZE];
     pid_t pid;
     int port;
+    int64_t registered_ms; /* wall clock */
 } raylet_driver;
 
 typedef struct raylet {
@@ -118,11 +122,14 @@ typedef struct raylet {
     sched_node *local_node;
     uv_timer_t view_poll_timer;
     int view_poll_in_flight;
+    rc_map remote_totals; /* node id -> char *: the reported totals last applied (raylet_view.c) */
 
     worker_pool *pool;
     lease_manager *leases;
+    bundle_manager *bundles;
     rc_map drivers; /* worker id -> raylet_driver */
     uv_timer_t driver_check_timer;
+    struct raylet_failures *failures; /* worker failure reports (raylet_failures.c) */
 
     /* The object store module's state and hooks (NULL until it is wired in). */
     struct raylet_store *store;
@@ -159,6 +166,35 @@ void raylet_view_start_polling(raylet *r);
 void raylet_view_free(raylet *r);
 /* Writes the local node's available amount of each resource into r->spec. */
 void raylet_view_sync_spec(raylet *r);
+/* Makes the local node's resources the detected ones plus extra (the committed bundles'
+ * resources; the view copies the names). What leases hold stays held. Returns 0 or
+ * RC_EINVAL with err. */
+int raylet_view_set_local_extra(raylet *r, const sched_named_amount *extra, size_t n_extra, char *err, size_t errlen);
+
+/* raylet_failures.c: WorkerInfoGcsService.ReportWorkerFailure for every worker process
+ * reaped and every driver gone, sent in the background and retried while the GCS does not
+ * answer (it may be restarting), within raylet_worker_failure_report_max_pending reports. */
+typedef struct raylet_exit {
+    const uint8_t *worker_id;
+    int is_driver;
+    pid_t pid;
+    int port;               /* CoreWorkerService port, 0 if it never registered */
+    int exit_type;          /* Ray__Rpc__WorkerExitType */
+    const char *exit_detail;
+    int64_t start_time_ms;  /* wall clock, 0 if unknown */
+} raylet_exit;
+void raylet_failures_init(raylet *r);
+/* Queues the report of e (copied) and sends it when it can. */
+void raylet_failures_report(raylet *r, const raylet_exit *e);
+/* A worker said goodbye (DisconnectClient): its exit type and detail stand for it when it
+ * is reaped. */
+void raylet_failures_goodbye(raylet *r, const uint8_t worker_id[RC_WORKER_ID_SIZE], int exit_type, const char *detail);
+/* The report of a reaped pool worker: exit type and detail from its goodbye, else from who
+ * ended it (the raylet: INTENDED_SYSTEM_EXIT) and its wait status (signal or non-zero
+ * status: SYSTEM_ERROR; status 0: INTENDED_USER_EXIT). */
+void raylet_failures_worker_reaped(raylet *r, const worker *w);
+/* Drops what is queued (shutdown: the node's death stands for its workers). */
+void raylet_failures_cleanup(raylet *r);
 
 /* local_service.c: LocalRayletService (RegisterClient, DisconnectClient, NotifyTaskBlocked,
  * NotifyTaskUnblocked); arg is the raylet. */

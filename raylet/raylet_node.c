@@ -16,10 +16,11 @@
  * reason) and exit 0.
  *
  * Around that life (raylet_int.h has the start order): the session directory, the cluster
- * view, the worker pool, the lease manager and LocalRayletService on the node's unix
- * socket, advertised as GcsNodeInfo.raylet_socket_name. The job channel tells the pool each
- * job's code search path and when a job finished. Reports carry the real availability and
- * the lease manager's demand by shape.
+ * view, the worker pool, the lease manager, the bundle manager and LocalRayletService on
+ * the node's unix socket, advertised as GcsNodeInfo.raylet_socket_name. The job channel
+ * tells the pool each job's code search path and when a job finished. Reports carry the
+ * real availability (committed bundles' resources included) and the lease manager's demand
+ * by shape. Every worker reaped is reported to the GCS (raylet_failures.c).
  *
  * Loop thread only.
  */
@@ -95,21 +96,31 @@ static void raylet__scratch_free(raylet__scratch *s)
     s->n = 0;
 }
 
-/* Builds the map<string,double> entries of the resources; available or total. All map
- * entry types of these messages share one layout ({base; char *key; double value}). */
+/* Builds the map<string,double> entries of the resources, the detected ones and the
+ * committed bundles'; available or total. All map entry types of these messages share one
+ * layout ({base; char *key; double value}). Stores the count in *n. */
 static void **raylet__resource_map(raylet *r, raylet__scratch *s, int available,
-                                   const ProtobufCMessageDescriptor *entry_desc)
+                                   const ProtobufCMessageDescriptor *entry_desc, size_t *n_out)
 {
-    size_t n = r->spec.n_resources;
-    Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry *entries = raylet__alloc(s, n * sizeof(*entries));
-    void **ptrs = raylet__alloc(s, n * sizeof(*ptrs));
-    for (size_t i = 0; i < n; i++) {
+    size_t n = r->spec.n_resources, nb = bundle_manager_resource_count(r->bundles);
+    Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry *entries = raylet__alloc(s, (n + nb) * sizeof(*entries));
+    void **ptrs = raylet__alloc(s, (n + nb) * sizeof(*ptrs));
+    for (size_t i = 0; i < n + nb; i++) {
         ray__rpc__gcs_node_info__resources_total_entry__init(&entries[i]);
         entries[i].base.descriptor = entry_desc;
-        entries[i].key = r->spec.resources[i].name;
-        entries[i].value = available ? r->spec.resources[i].available : r->spec.resources[i].total;
+        if (i < n) {
+            entries[i].key = r->spec.resources[i].name;
+            entries[i].value = available ? r->spec.resources[i].available : r->spec.resources[i].total;
+        } else {
+            const char *name;
+            double total, avail;
+            bundle_manager_resource_at(r->bundles, i - n, &name, &total, &avail);
+            entries[i].key = (char *)name;
+            entries[i].value = available ? avail : total;
+        }
         ptrs[i] = &entries[i];
     }
+    *n_out = n + nb;
     return ptrs;
 }
 
@@ -133,7 +144,7 @@ static void raylet__resources_data(raylet *r, Ray__Rpc__ResourcesData *d, raylet
 {
     if (r->view)
         raylet_view_sync_spec(r);
-    if (r->leases && lease_manager_busy(r->leases))
+    if ((r->leases && lease_manager_busy(r->leases)) || bundle_manager_count(r->bundles))
         r->idle_since_ms = rc_mono_ms();
     if (r->store) { /* the store's free bytes are the node's available object_store_memory */
         raylet_store_stats st;
@@ -145,12 +156,10 @@ static void raylet__resources_data(raylet *r, Ray__Rpc__ResourcesData *d, raylet
     ray__rpc__resources_data__init(d);
     d->node_id.data = r->node_id;
     d->node_id.len = RC_NODE_ID_SIZE;
-    d->n_resources_available = r->spec.n_resources;
     d->resources_available = (Ray__Rpc__ResourcesData__ResourcesAvailableEntry **)raylet__resource_map(
-        r, s, 1, &ray__rpc__resources_data__resources_available_entry__descriptor);
-    d->n_resources_total = r->spec.n_resources;
+        r, s, 1, &ray__rpc__resources_data__resources_available_entry__descriptor, &d->n_resources_available);
     d->resources_total = (Ray__Rpc__ResourcesData__ResourcesTotalEntry **)raylet__resource_map(
-        r, s, 0, &ray__rpc__resources_data__resources_total_entry__descriptor);
+        r, s, 0, &ray__rpc__resources_data__resources_total_entry__descriptor, &d->n_resources_total);
     d->n_labels = r->spec.n_labels;
     d->labels = (Ray__Rpc__ResourcesData__LabelsEntry **)raylet__label_map(
         r, s, &ray__rpc__resources_data__labels_entry__descriptor);
@@ -174,9 +183,8 @@ static void raylet__node_info(raylet *r, Ray__Rpc__GcsNodeInfo *info, raylet__sc
     info->state = RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE;
     info->is_head_node = r->opts.is_head;
     info->start_time_ms = (uint64_t)rc_wall_ms();
-    info->n_resources_total = r->spec.n_resources;
     info->resources_total = (Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry **)raylet__resource_map(
-        r, s, 0, &ray__rpc__gcs_node_info__resources_total_entry__descriptor);
+        r, s, 0, &ray__rpc__gcs_node_info__resources_total_entry__descriptor, &info->n_resources_total);
     info->n_labels = r->spec.n_labels;
     info->labels = (Ray__Rpc__GcsNodeInfo__LabelsEntry **)raylet__label_map(
         r, s, &ray__rpc__gcs_node_info__labels_entry__descriptor);
@@ -410,6 +418,7 @@ static void raylet__fetch_job(void *arg, const uint8_t job_id[RC_JOB_ID_SIZE])
 static void raylet__worker_dead(void *arg, worker *w, const char *why)
 {
     raylet *r = arg;
+    raylet_failures_worker_reaped(r, w);
     if (r->leases)
         lease_manager_worker_dead(r->leases, w, why);
     /* A registered worker may have owned leases (nested tasks) and pinned objects. */
@@ -785,6 +794,7 @@ int raylet_start(raylet *r, uv_loop_t *loop)
     uv_signal_init(loop, &r->sigint);
     r->sigterm.data = r->sigint.data = r;
     raylet_local_start(r);
+    raylet_failures_init(r);
 
     rc_id_random(r->node_id, RC_NODE_ID_SIZE);
     rc_id_hex(r->node_id, RC_NODE_ID_SIZE, r->node_id_hex);
@@ -816,12 +826,15 @@ int raylet_start(raylet *r, uv_loop_t *loop)
         return rc;
     if ((rc = lease_manager_create(r, &r->leases)) < 0)
         return rc;
+    if ((rc = bundle_manager_create(r, &r->bundles)) < 0)
+        return rc;
 
     if ((rc = rpc_ctx_create(loop, &r->rpc)) < 0)
         return rc;
     rpc_server_create(r->rpc, NULL, &r->srv);
     rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, node_manager_handlers, r);
     rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, lease_manager_handlers, r->leases);
+    rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, bundle_manager_handlers, r->bundles);
     rpc_server_add_service(r->srv, &grpc__health__v1__health__descriptor, health_handlers, r);
     char addr[96];
     snprintf(addr, sizeof(addr), "0.0.0.0:%d", r->opts.node_manager_port);
@@ -899,6 +912,8 @@ void raylet_cleanup(raylet *r)
      * again (servers refuse dispatch once destroyed). */
     lease_manager_destroy(r->leases);
     r->leases = NULL;
+    bundle_manager_destroy(r->bundles);
+    r->bundles = NULL;
     worker_pool_destroy(r->pool);
     r->pool = NULL;
     /* The object manager, then the store: the workers that mapped the region are gone, and
@@ -920,6 +935,7 @@ void raylet_cleanup(raylet *r)
         rpc_server_destroy(r->local_srv);
     if (r->rpc)
         rpc_ctx_drain(r->rpc);
+    raylet_failures_cleanup(r); /* after the drain: the last report callbacks have run */
     if (r->socket_path[0])
         unlink(r->socket_path);
     raylet_local_cleanup(r);

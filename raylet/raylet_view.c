@@ -2,12 +2,17 @@
  * The raylet's cluster view for the scheduler library.
  *
  * The local node is exact: it enters the view with everything available, and from then on
- * only the lease manager's allocations change it (a poll never overwrites it). Other nodes
+ * only the lease and bundle managers' allocations change it (a poll never overwrites it). Other nodes
  * come from the GCS node channel (totals, labels, GPU memory from label rayc.io/gpu-memory,
- * price from rayc.io/price-per-hour) and leave when it says they died; their availability
- * comes from GetAllAvailableResources every raylet_cluster_view_poll_ms, polled only while
- * there are other nodes. A change of the node set tells the lease manager that feasibility
- * may differ; a poll tells it that availability may.
+ * price from rayc.io/price-per-hour) and leave when it says they died; their reports come
+ * from GetAllResourceUsage every raylet_cluster_view_poll_ms, polled only while there are
+ * other nodes: availability, and totals when they differ from the last ones applied (a
+ * node's placement-group bundle resources, which registration does not know). A change of
+ * the node set or of a node's totals tells the lease manager that feasibility may differ;
+ * a poll tells it that availability may.
+ *
+ * The local node's resources change only with its committed bundles
+ * (raylet_view_set_local_extra, from the bundle manager).
  *
  * Loop thread only.
  */
@@ -22,27 +27,41 @@
 
 #define RAYLET__GPU_MEMORY_LABEL "rayc.io/gpu-memory"
 
+/* The local node's spec: the detected resources plus extra (bundle resources); the
+ * arrays in *res and *labels are freed by the caller. */
+static void raylet__local_spec(raylet *r, const sched_named_amount *extra, size_t n_extra, sched_node_spec *spec,
+                               sched_named_amount **res, sched_label **labels, uint64_t *gpu_memory)
+{
+    size_t n = r->spec.n_resources, nl = r->spec.n_labels;
+    *res = rc_calloc(n + n_extra + 1, sizeof(**res));
+    *labels = rc_calloc(nl + 1, sizeof(**labels));
+    for (size_t i = 0; i < n; i++)
+        (*res)[i] = (sched_named_amount){r->spec.resources[i].name, r->spec.resources[i].total};
+    for (size_t i = 0; i < n_extra; i++)
+        (*res)[n + i] = extra[i];
+    for (size_t i = 0; i < nl; i++)
+        (*labels)[i] = (sched_label){r->spec.labels[i].key, r->spec.labels[i].value};
+    sched_node_spec_init(spec);
+    spec->resources = *res;
+    spec->n_resources = n + n_extra;
+    spec->labels = *labels;
+    spec->n_labels = nl;
+    *gpu_memory = (uint64_t)r->spec.gpu_memory;
+    if (*gpu_memory && r->spec.num_gpus > 0) {
+        spec->gpu_memory = gpu_memory;
+        spec->n_gpu_memory = 1;
+    }
+}
+
 int raylet_view_init(raylet *r, char *err, size_t errlen)
 {
     r->view = sched_view_new(NULL);
-    size_t n = r->spec.n_resources, nl = r->spec.n_labels;
-    sched_named_amount *res = rc_calloc(n + 1, sizeof(*res));
-    sched_label *labels = rc_calloc(nl + 1, sizeof(*labels));
-    for (size_t i = 0; i < n; i++)
-        res[i] = (sched_named_amount){r->spec.resources[i].name, r->spec.resources[i].total};
-    for (size_t i = 0; i < nl; i++)
-        labels[i] = (sched_label){r->spec.labels[i].key, r->spec.labels[i].value};
+    rc_map_init(&r->remote_totals);
     sched_node_spec spec;
-    sched_node_spec_init(&spec);
-    spec.resources = res;
-    spec.n_resources = n;
-    spec.labels = labels;
-    spec.n_labels = nl;
-    uint64_t gpu_memory = (uint64_t)r->spec.gpu_memory;
-    if (gpu_memory && r->spec.num_gpus > 0) {
-        spec.gpu_memory = &gpu_memory;
-        spec.n_gpu_memory = 1;
-    }
+    sched_named_amount *res;
+    sched_label *labels;
+    uint64_t gpu_memory;
+    raylet__local_spec(r, NULL, 0, &spec, &res, &labels, &gpu_memory);
     sched_err e;
     int rc = sched_view_add_node(r->view, r->node_id, &spec, &r->local_node, &e);
     rc_free(res);
@@ -52,8 +71,30 @@ int raylet_view_init(raylet *r, char *err, size_t errlen)
     return rc;
 }
 
+int raylet_view_set_local_extra(raylet *r, const sched_named_amount *extra, size_t n_extra, char *err, size_t errlen)
+{
+    sched_node_spec spec;
+    sched_named_amount *res;
+    sched_label *labels;
+    uint64_t gpu_memory;
+    raylet__local_spec(r, extra, n_extra, &spec, &res, &labels, &gpu_memory);
+    sched_err e;
+    int rc = sched_view_update_node(r->view, r->local_node, &spec, &e);
+    rc_free(res);
+    rc_free(labels);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", e.msg);
+    return rc;
+}
+
+static void raylet__free_totals(void *v)
+{
+    rc_free(v);
+}
+
 void raylet_view_free(raylet *r)
 {
+    rc_map_destroy(&r->remote_totals, raylet__free_totals);
     if (r->view)
         sched_view_free(r->view);
     r->view = NULL;
@@ -70,22 +111,25 @@ void raylet_view_sync_spec(raylet *r)
     }
 }
 
-/* A remote node's spec from its GcsNodeInfo; the arrays are freed by the caller. */
-static void raylet__remote_spec(const Ray__Rpc__GcsNodeInfo *info, sched_node_spec *spec, sched_named_amount **res,
-                                sched_label **labels, uint64_t *gpu_memory)
+/* A remote node's spec: labels from its GcsNodeInfo, totals from totals (its
+ * registration's or its last report's: both map entries are {key; value}); the arrays are
+ * freed by the caller. */
+static void raylet__remote_spec(const Ray__Rpc__GcsNodeInfo *info, Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry *const *totals,
+                                size_t n_totals, sched_node_spec *spec, sched_named_amount **res, sched_label **labels,
+                                uint64_t *gpu_memory)
 {
     sched_node_spec_init(spec);
-    *res = rc_calloc(info->n_resources_total + 1, sizeof(**res));
+    *res = rc_calloc(n_totals + 1, sizeof(**res));
     *labels = rc_calloc(info->n_labels + 1, sizeof(**labels));
-    for (size_t i = 0; i < info->n_resources_total; i++)
-        (*res)[i] = (sched_named_amount){info->resources_total[i]->key, info->resources_total[i]->value};
+    for (size_t i = 0; i < n_totals; i++)
+        (*res)[i] = (sched_named_amount){totals[i]->key, totals[i]->value};
     for (size_t i = 0; i < info->n_labels; i++) {
         (*labels)[i] = (sched_label){info->labels[i]->key, info->labels[i]->value};
         if (!strcmp(info->labels[i]->key, RAYLET__GPU_MEMORY_LABEL))
             *gpu_memory = strtoull(info->labels[i]->value, NULL, 10);
     }
     spec->resources = *res;
-    spec->n_resources = info->n_resources_total;
+    spec->n_resources = n_totals;
     spec->labels = *labels;
     spec->n_labels = info->n_labels;
     if (*gpu_memory) {
@@ -94,36 +138,91 @@ static void raylet__remote_spec(const Ray__Rpc__GcsNodeInfo *info, sched_node_sp
     }
 }
 
+/* Adds or updates node (NULL: add) from info with the given totals. Returns 0 or RC_EINVAL
+ * (logged). */
+static int raylet__put_remote(raylet *r, sched_node *node, const Ray__Rpc__GcsNodeInfo *info,
+                              Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry *const *totals, size_t n_totals)
+{
+    sched_node_spec spec;
+    sched_named_amount *res;
+    sched_label *labels;
+    uint64_t gpu_memory = 0;
+    raylet__remote_spec(info, totals, n_totals, &spec, &res, &labels, &gpu_memory);
+    sched_err e;
+    int rc = node ? sched_view_update_node(r->view, node, &spec, &e)
+                  : sched_view_add_node(r->view, info->node_id.data, &spec, NULL, &e);
+    rc_free(res);
+    rc_free(labels);
+    if (rc < 0) {
+        char hex[RC_ID_HEX_MAX];
+        RC_WARN("raylet: node %.8s cannot enter the scheduler's view: %s", rc_id_hex(info->node_id.data, RC_NODE_ID_SIZE, hex),
+                e.msg);
+    }
+    return rc;
+}
+
 void raylet_view_track(raylet *r, const Ray__Rpc__GcsNodeInfo *info)
 {
     if (!r->view || info->node_id.len != RC_NODE_ID_SIZE || !memcmp(info->node_id.data, r->node_id, RC_NODE_ID_SIZE))
         return;
     sched_node *node = sched_view_find(r->view, info->node_id.data);
-    char hex[RC_ID_HEX_MAX];
-    rc_id_hex(info->node_id.data, RC_NODE_ID_SIZE, hex);
+    /* Totals from registration from now on: the next report's totals apply again. */
+    rc_free(rc_map_remove(&r->remote_totals, info->node_id.data, RC_NODE_ID_SIZE));
     if (info->state == RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__DEAD) {
         if (node) {
             sched_view_remove_node(r->view, node);
             if (r->leases)
-            lease_manager_view_changed(r->leases, 1);
+                lease_manager_view_changed(r->leases, 1);
         }
         return;
     }
-    sched_node_spec spec;
-    sched_named_amount *res;
-    sched_label *labels;
-    uint64_t gpu_memory = 0;
-    raylet__remote_spec(info, &spec, &res, &labels, &gpu_memory);
-    sched_err e;
-    int rc = node ? sched_view_update_node(r->view, node, &spec, &e) : sched_view_add_node(r->view, info->node_id.data, &spec, NULL, &e);
-    rc_free(res);
-    rc_free(labels);
-    if (rc < 0) {
-        RC_WARN("raylet: node %.8s cannot enter the scheduler's view: %s", hex, e.msg);
+    if (raylet__put_remote(r, node, info, info->resources_total, info->n_resources_total) < 0)
         return;
-    }
     if (r->leases)
         lease_manager_view_changed(r->leases, 1);
+}
+
+/* A text that changes when a report's totals do. The caller frees it with rc_free. */
+static char *raylet__totals_key(const Ray__Rpc__ResourcesData *d)
+{
+    rc_buf b = RC_BUF_INIT;
+    for (size_t i = 0; i < d->n_resources_total; i++)
+        rc_buf_printf(&b, "%s=%.17g;", d->resources_total[i]->key, d->resources_total[i]->value);
+    return rc_buf_detach(&b);
+}
+
+/* Applies one node's report: its totals when they changed (a node's placement-group
+ * bundle resources come and go; registration does not know them), then its
+ * availability. Returns 1 if the node's totals changed, 0 otherwise. */
+static int raylet__apply_report(raylet *r, const Ray__Rpc__ResourcesData *d, int *avail_changed)
+{
+    sched_node *node = sched_view_find(r->view, d->node_id.data);
+    const Ray__Rpc__GcsNodeInfo *info = rc_map_get(&r->live_nodes, d->node_id.data, RC_NODE_ID_SIZE);
+    if (!node)
+        return 0;
+    int totals_changed = 0;
+    if (d->n_resources_total && info) {
+        char *key = raylet__totals_key(d);
+        const char *old = rc_map_get(&r->remote_totals, d->node_id.data, RC_NODE_ID_SIZE);
+        if (!old || strcmp(old, key)) {
+            if (raylet__put_remote(r, node, info, (Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry *const *)d->resources_total,
+                                   d->n_resources_total) == 0) {
+                rc_free(rc_map_put(&r->remote_totals, d->node_id.data, RC_NODE_ID_SIZE, key));
+                key = NULL;
+                totals_changed = 1;
+            }
+        }
+        rc_free(key);
+    }
+    size_t n = d->n_resources_available;
+    sched_named_amount *avail = rc_calloc(n + 1, sizeof(*avail));
+    for (size_t k = 0; k < n; k++)
+        avail[k] = (sched_named_amount){d->resources_available[k]->key, d->resources_available[k]->value};
+    sched_err e;
+    if (sched_node_report_available(r->view, node, avail, n, &e) == 0)
+        *avail_changed = 1;
+    rc_free(avail);
+    return totals_changed;
 }
 
 static void raylet__polled(const rpc_status *st, ProtobufCMessage *reply, void *arg)
@@ -134,26 +233,18 @@ static void raylet__polled(const rpc_status *st, ProtobufCMessage *reply, void *
         rpc_msg_free(reply);
         return;
     }
-    const Ray__Rpc__GetAllAvailableResourcesReply *ar = (const void *)reply;
-    int changed = 0;
-    for (size_t i = 0; i < ar->n_resources_list; i++) {
-        const Ray__Rpc__AvailableResources *a = ar->resources_list[i];
-        if (a->node_id.len != RC_NODE_ID_SIZE || !memcmp(a->node_id.data, r->node_id, RC_NODE_ID_SIZE))
+    const Ray__Rpc__GetAllResourceUsageReply *ur = (const void *)reply;
+    const Ray__Rpc__ResourceUsageBatchData *batch = ur->resource_usage_data;
+    int nodes_changed = 0, changed = 0;
+    for (size_t i = 0; batch && i < batch->n_batch; i++) {
+        const Ray__Rpc__ResourcesData *d = batch->batch[i];
+        if (d->node_id.len != RC_NODE_ID_SIZE || !memcmp(d->node_id.data, r->node_id, RC_NODE_ID_SIZE))
             continue;
-        sched_node *node = sched_view_find(r->view, a->node_id.data);
-        if (!node)
-            continue;
-        sched_named_amount avail[SCHED_REQ_MAX_RESOURCES * 8];
-        size_t n = 0;
-        for (size_t k = 0; k < a->n_resources_available && n < RC_ARRAY_LEN(avail); k++)
-            avail[n++] = (sched_named_amount){a->resources_available[k]->key, a->resources_available[k]->value};
-        sched_err e;
-        if (sched_node_report_available(r->view, node, avail, n, &e) == 0)
-            changed = 1;
+        nodes_changed |= raylet__apply_report(r, d, &changed);
     }
     rpc_msg_free(reply);
-    if (changed && r->leases)
-        lease_manager_view_changed(r->leases, 0);
+    if ((changed || nodes_changed) && r->leases)
+        lease_manager_view_changed(r->leases, nodes_changed);
 }
 
 static void raylet__poll_tick(uv_timer_t *t)
@@ -161,9 +252,11 @@ static void raylet__poll_tick(uv_timer_t *t)
     raylet *r = t->data;
     if (r->state != RAYLET_RUNNING || r->view_poll_in_flight || sched_view_node_count(r->view) < 2)
         return;
-    Ray__Rpc__GetAllAvailableResourcesRequest req = RAY__RPC__GET_ALL_AVAILABLE_RESOURCES_REQUEST__INIT;
+    /* GetAllResourceUsage rather than GetAllAvailableResources: it carries the reported
+     * totals too, which is how other nodes' bundle resources become known. */
+    Ray__Rpc__GetAllResourceUsageRequest req = RAY__RPC__GET_ALL_RESOURCE_USAGE_REQUEST__INIT;
     if (rpc_client_call(gcs_client_rpc(r->gcs), &ray__rpc__node_resource_info_gcs_service__descriptor,
-                        "GetAllAvailableResources", &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__polled, r) == 0)
+                        "GetAllResourceUsage", &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__polled, r) == 0)
         r->view_poll_in_flight = 1;
 }
 

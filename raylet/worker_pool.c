@@ -413,6 +413,7 @@ void worker_pool_kill(worker_pool *p, worker *w, const char *why)
     if (w->state == WORKER_KILLED)
         return;
     RC_INFO("worker_pool: killing worker %.8s (pid %d): %s", w->id_hex, (int)w->pid, why);
+    snprintf(w->kill_reason, sizeof(w->kill_reason), "%s", why);
     if (w->state == WORKER_STARTING)
         p->n_starting--;
     else if (w->state == WORKER_IDLE)
@@ -474,6 +475,7 @@ static void pool__reaped(worker_pool *p, worker *w, int status)
     if (w->state != WORKER_KILLED && w->state != WORKER_STARTING)
         RC_INFO("worker_pool: worker %.8s (pid %d) %s", w->id_hex, (int)w->pid, why);
     w->state = WORKER_KILLED;
+    w->exit_status = status;
     pool__worker_unlink(p, w);
     if (p->cbs.on_worker_dead && !p->closing)
         p->cbs.on_worker_dead(p->cbs.arg, w, why);
@@ -703,12 +705,23 @@ void worker_pool_push(worker_pool *p, worker *w)
         worker_pool_kill(p, w, "it is exiting");
         return;
     }
+    if (w->dedicated) {
+        worker_pool_kill(p, w, "it served an actor, and an actor's worker is never reused");
+        return;
+    }
     pool__job *job = rc_map_get(&p->jobs, w->key.job_id, RC_JOB_ID_SIZE);
     if (job && job->dead) {
         worker_pool_kill(p, w, "its job has finished");
         return;
     }
     pool__make_idle(p, w);
+}
+
+void worker_pool_dedicate(worker_pool *p, worker *w, int detached)
+{
+    (void)p;
+    w->dedicated = 1;
+    w->detached = !!detached;
 }
 
 void worker_pool_prestart(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int n)
@@ -810,10 +823,11 @@ void worker_pool_job_info(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], 
     if (is_dead && !job->dead) {
         job->dead = 1;
         char hex[RC_ID_HEX_MAX];
-        RC_INFO("worker_pool: job %s finished; killing its workers", rc_id_hex(job_id, RC_JOB_ID_SIZE, hex));
+        RC_INFO("worker_pool: job %s finished; killing its workers (detached actors' excepted)",
+                rc_id_hex(job_id, RC_JOB_ID_SIZE, hex));
         for (worker *w = p->workers, *next; w; w = next) {
             next = w->next;
-            if (w->state != WORKER_KILLED && !memcmp(w->key.job_id, job_id, RC_JOB_ID_SIZE)) {
+            if (w->state != WORKER_KILLED && !w->detached && !memcmp(w->key.job_id, job_id, RC_JOB_ID_SIZE)) {
                 worker_pool_kill(p, w, "its job has finished");
                 next = p->workers;
             }

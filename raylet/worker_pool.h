@@ -7,7 +7,8 @@
  * environment is fixed at start (CUDA_VISIBLE_DEVICES = the key's GPU instances, "" for CPU
  * workers; OMP_NUM_THREADS = the key's threads: the lease's CPUs rounded up, at least 1),
  * so a worker is only ever reused for leases with the same key: CPU and GPU workers never
- * mix, nor do jobs, and a worker's environment is always right for its lease.
+ * mix, nor do jobs, and a worker's environment is always right for its lease. An actor's
+ * worker is dedicated to it (worker_pool_dedicate): never reused after its lease.
  *
  * Life of a worker:
  *
@@ -69,6 +70,12 @@ typedef struct worker {
     worker_state state;
     int64_t started_ms, idle_since_ms;
     int exiting; /* it said goodbye (DisconnectClient) */
+    int dedicated; /* an actor's (worker_pool_dedicate): never handed out again */
+    int detached;  /* a detached actor's: outlives its job */
+    /* How it ended, for on_worker_dead: its wait status, and why the pool killed it ("" if
+     * the pool did not). */
+    int exit_status;
+    char kill_reason[240];
     void *lease; /* the lease manager's lease while LEASED; the pool never touches it */
     /* pool bookkeeping */
     worker_pop *claimed_by;
@@ -118,8 +125,12 @@ int worker_pool_pop(worker_pool *p, const worker_key *key, worker_pop_cb cb, voi
 /* Forgets a pending pop; its callback never runs. A worker started for it stays and
  * becomes idle once registered. */
 void worker_pool_pop_cancel(worker_pool *p, worker_pop *pop);
-/* Takes back a LEASED worker for reuse by its key (its lease pointer is cleared). */
+/* Takes back a LEASED worker for reuse by its key (its lease pointer is cleared); a
+ * dedicated worker is killed instead. */
 void worker_pool_push(worker_pool *p, worker *w);
+/* w (LEASED) now serves an actor (Ray: a dedicated worker): when its lease comes back it
+ * is killed, never reused; detached: it survives the end of its job. */
+void worker_pool_dedicate(worker_pool *p, worker *w, int detached);
 /* Sends SIGKILL (once); the worker is reaped later. A worker being killed is never handed
  * out again; on_worker_dead still runs when it is reaped. */
 void worker_pool_kill(worker_pool *p, worker *w, const char *why);
@@ -141,8 +152,8 @@ int worker_pool_register(worker_pool *p, const uint8_t id[RC_WORKER_ID_SIZE], pi
                          char *err, size_t errlen);
 
 /* Answer to fetch_job: the job's code search path entries (found) or nothing known
- * (found 0: the default path), and whether the job is finished (its idle and starting
- * workers are killed; later pops for it still start workers). */
+ * (found 0: the default path), and whether the job is finished (its workers are killed,
+ * except detached actors'; later pops for it still start workers). */
 void worker_pool_job_info(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int found,
                           char *const *paths, size_t n_paths, int is_dead);
 

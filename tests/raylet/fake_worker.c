@@ -6,7 +6,12 @@
  * and answers PushTask:
  *   function "echo"   returns its first argument's bytes;
  *   function "sleep"  waits the milliseconds given as its first argument, then replies "slept";
+ *   function "exit"   exits at once with the status given as its first argument (no reply);
+ *   function "goodbye" says goodbye to its raylet (DisconnectClient, INTENDED_USER_EXIT,
+ *                     detail "goodbye from the fake worker"), then exits with status 0;
  *   anything else     an application error naming the function.
+ * CoreWorkerService.KillActor is answered, then the worker exits (status 0; 1 with
+ * force_kill), as an actor's worker does when the GCS kills its actor.
  *
  * Before registering it writes what it was given to $RAYC_FAKE_WORKER_DIR/<worker id>.txt
  * (one "key=value" per line: pid, CUDA_VISIBLE_DEVICES (or "<unset>"), OMP_NUM_THREADS,
@@ -35,6 +40,10 @@ typedef struct fake {
     rpc_ctx *rpc;
     rpc_server *srv;
     int port;
+    rpc_client *raylet;
+    uint8_t worker_id[RC_WORKER_ID_SIZE];
+    uv_timer_t exit_timer;
+    int exit_status;
 } fake;
 
 typedef struct sleeper {
@@ -68,18 +77,63 @@ static void sleeper_done(uv_timer_t *t)
     uv_close((uv_handle_t *)t, sleeper_closed);
 }
 
+static void goodbye_said(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    (void)st;
+    (void)arg;
+    rpc_msg_free(reply);
+    _exit(0);
+}
+
+static void constructed(uv_timer_t *t)
+{
+    sleeper *s = t->data;
+    Ray__Rpc__PushTaskReply reply = RAY__RPC__PUSH_TASK_REPLY__INIT;
+    rpc_reply(s->call, &reply.base);
+    uv_close((uv_handle_t *)t, sleeper_closed);
+}
+
+/* A pretend actor constructor (see the top of the file). */
+static void construct(fake *f, rpc_call *call, const char *class_name)
+{
+    Ray__Rpc__PushTaskReply reply = RAY__RPC__PUSH_TASK_REPLY__INIT;
+    if (!strcmp(class_name, "FailingActor")) {
+        reply.is_application_error = 1;
+        reply.task_execution_error = "constructor of FailingActor failed on purpose";
+        rpc_reply(call, &reply.base);
+        return;
+    }
+    if (!strncmp(class_name, "SlowActor:", 10)) {
+        sleeper *s = calloc(1, sizeof(*s));
+        s->call = call;
+        uv_timer_init(&f->loop, &s->timer);
+        s->timer.data = s;
+        uv_timer_start(&s->timer, constructed, (uint64_t)atoll(class_name + 10), 0);
+        return;
+    }
+    rpc_reply(call, &reply.base);
+}
+
 static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, void *arg)
 {
     fake *f = arg;
     const Ray__Rpc__PushTaskRequest *req = (const void *)request;
     const Ray__Rpc__TaskSpec *spec = req->task_spec;
-    const char *fn = "";
+    const char *fn = "", *class_name = "";
     if (spec && spec->function_descriptor &&
         spec->function_descriptor->function_descriptor_case ==
-            RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR)
+            RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR) {
         fn = spec->function_descriptor->cpp_function_descriptor->function_name;
+        class_name = spec->function_descriptor->cpp_function_descriptor->class_name;
+    }
     const ProtobufCBinaryData *arg0 = spec && spec->n_args ? &spec->args[0]->data : NULL;
-    if (!strcmp(fn, "echo")) {
+    if (spec && spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK) {
+        construct(f, call, class_name);
+    } else if (!strcmp(fn, "pid")) {
+        char text[32];
+        int n = snprintf(text, sizeof(text), "%d", (int)getpid());
+        reply_bytes(call, text, (size_t)n);
+    } else if (!strcmp(fn, "echo")) {
         reply_bytes(call, arg0 ? arg0->data : NULL, arg0 ? arg0->len : 0);
     } else if (!strcmp(fn, "sleep")) {
         char text[32] = "0";
@@ -92,6 +146,22 @@ static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, vo
         uv_timer_init(&f->loop, &s->timer);
         s->timer.data = s;
         uv_timer_start(&s->timer, sleeper_done, (uint64_t)atoll(text), 0);
+    } else if (!strcmp(fn, "exit")) {
+        char text[32] = "0";
+        if (arg0 && arg0->len < sizeof(text)) {
+            memcpy(text, arg0->data, arg0->len);
+            text[arg0->len] = '\0';
+        }
+        _exit(atoi(text));
+    } else if (!strcmp(fn, "goodbye")) {
+        Rayc__Rpc__DisconnectClientRequest bye = RAYC__RPC__DISCONNECT_CLIENT_REQUEST__INIT;
+        bye.worker_id.data = f->worker_id;
+        bye.worker_id.len = RC_WORKER_ID_SIZE;
+        bye.exit_type = RAY__RPC__WORKER_EXIT_TYPE__INTENDED_USER_EXIT;
+        bye.exit_detail = "goodbye from the fake worker";
+        if (rpc_client_call(f->raylet, &rayc__rpc__local_raylet_service__descriptor, "DisconnectClient", &bye.base, 5000,
+                            goodbye_said, f) < 0)
+            _exit(0);
     } else {
         Ray__Rpc__PushTaskReply reply = RAY__RPC__PUSH_TASK_REPLY__INIT;
         char message[300];
@@ -102,7 +172,33 @@ static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, vo
     }
 }
 
-static const rpc_method_handler core_worker_handlers[] = {{"PushTask", handle_push_task}, {NULL, NULL}};
+static void exit_now(uv_timer_t *t)
+{
+    fake *f = t->data;
+    _exit(f->exit_status);
+}
+
+/* Exits with status once the loop has had a moment to send what was answered. */
+static void exit_soon(fake *f, int status)
+{
+    f->exit_status = status;
+    uv_timer_init(&f->loop, &f->exit_timer);
+    f->exit_timer.data = f;
+    uv_timer_start(&f->exit_timer, exit_now, 20, 0);
+}
+
+static void handle_kill_actor(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    fake *f = arg;
+    const Ray__Rpc__KillActorRequest *req = (const void *)request;
+    Ray__Rpc__KillActorReply reply = RAY__RPC__KILL_ACTOR_REPLY__INIT;
+    rpc_reply(call, &reply.base);
+    fprintf(stderr, "fake_worker: KillActor (force_kill %d): exiting\n", (int)req->force_kill);
+    exit_soon(f, req->force_kill ? 1 : 0);
+}
+
+static const rpc_method_handler core_worker_handlers[] = {
+    {"PushTask", handle_push_task}, {"KillActor", handle_kill_actor}, {NULL, NULL}};
 
 static const char *flag_value(int argc, char **argv, const char *flag)
 {
@@ -175,6 +271,8 @@ int main(int argc, char **argv)
     snprintf(target, sizeof(target), "unix:%s", socket);
     rpc_client *raylet;
     rpc_client_create(f.rpc, target, NULL, &raylet);
+    f.raylet = raylet;
+    memcpy(f.worker_id, worker_id, RC_WORKER_ID_SIZE);
     Rayc__Rpc__RegisterClientRequest reg = RAYC__RPC__REGISTER_CLIENT_REQUEST__INIT;
     reg.worker_id.data = worker_id;
     reg.worker_id.len = RC_WORKER_ID_SIZE;

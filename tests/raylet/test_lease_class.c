@@ -1,11 +1,15 @@
 /*
- * LeaseSpec → scheduling class (raylet/lease_class.c) and the worker environment's GPU
- * list (worker_pool_gpu_env, worker_key_init): conversion of every field, canonical class
- * keys, and a sentence for every malformed input. No processes, no I/O.
+ * LeaseSpec → scheduling class (raylet/lease_class.c), bundle resource names
+ * (bundle_name_parse/format) and the worker environment's GPU list (worker_pool_gpu_env,
+ * worker_key_init): conversion of every field (placement groups' renamed resources, actor
+ * creations placed by their placement resources), canonical class keys, and a sentence for
+ * every malformed input. No processes, no I/O.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "bundle_manager.h"
 #include "lease_int.h"
 #include "rc_err.h"
 #include "unit.h"
@@ -214,7 +218,12 @@ static void test_malformed(void)
     st.scheduling_strategy_case = RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY;
     st.placement_group_scheduling_strategy = &pg;
     spec_of(&b, (const res[]){{"CPU", 1}}, 1)->scheduling_strategy = &st;
-    expect_error(v, &b.spec, RC_ESTATE, "placement group");
+    expect_error(v, &b.spec, RC_EINVAL, "placement group"); /* no group ID */
+    uint8_t pg_id[RC_PG_ID_SIZE] = {1};
+    pg.placement_group_id.data = pg_id;
+    pg.placement_group_id.len = sizeof(pg_id);
+    pg.placement_group_bundle_index = -2;
+    expect_error(v, &b.spec, RC_EINVAL, "neither a bundle index nor -1");
 
     Ray__Rpc__LabelMatchExpression e = RAY__RPC__LABEL_MATCH_EXPRESSION__INIT;
     e.key = "region";
@@ -264,10 +273,179 @@ static void test_gpu_env_and_keys(void)
     CU_ASSERT_EQUAL(k.omp_threads, 3);
 }
 
+
+/* The amount of name in r (-1 if the view never heard of it). */
+static double amount_of(sched_view *v, const sched_request *r, const char *name)
+{
+    uint32_t id;
+    if (sched_view_resource_id(v, name, &id) < 0)
+        return -1;
+    return (double)sched_request_get(r, id) / (double)SCHED_UNIT;
+}
+
+static void test_bundle_names(void)
+{
+    uint8_t pg[RC_PG_ID_SIZE];
+    for (int i = 0; i < RC_PG_ID_SIZE; i++)
+        pg[i] = (uint8_t)(0xa0 + i);
+    char hex[RC_ID_HEX_MAX], name[400], want[400];
+    rc_id_hex(pg, sizeof(pg), hex);
+    snprintf(want, sizeof(want), "CPU_group_3_%s", hex);
+    CU_ASSERT_STRING_EQUAL(bundle_name_format("CPU", pg, 3, name, sizeof(name)), want);
+    snprintf(want, sizeof(want), "GPU_group_%s", hex);
+    CU_ASSERT_STRING_EQUAL(bundle_name_format("GPU", pg, -1, name, sizeof(name)), want);
+
+    bundle_name bn;
+    snprintf(name, sizeof(name), "CPU_group_12_%s", hex);
+    CU_ASSERT_EQUAL_FATAL(bundle_name_parse(name, &bn), 0);
+    CU_ASSERT_STRING_EQUAL(bn.base, "CPU");
+    CU_ASSERT_EQUAL(bn.index, 12);
+    CU_ASSERT(!memcmp(bn.pg_id, pg, sizeof(pg)));
+    snprintf(name, sizeof(name), "my_res_group_%s", hex);
+    CU_ASSERT_EQUAL_FATAL(bundle_name_parse(name, &bn), 0);
+    CU_ASSERT_STRING_EQUAL(bn.base, "my_res");
+    CU_ASSERT_EQUAL(bn.index, -1);
+    /* A base that itself ends in digits after "_group_" stays the base of a wildcard. */
+    snprintf(name, sizeof(name), "bundle_group_0_group_%s", hex);
+    CU_ASSERT_EQUAL_FATAL(bundle_name_parse(name, &bn), 0);
+    CU_ASSERT_STRING_EQUAL(bn.base, "bundle_group_0");
+    CU_ASSERT_EQUAL(bn.index, -1);
+    /* Not bundle names. */
+    const char *bad[] = {"CPU", "GPU_group_", "CPU_group_1_", "node:127.0.0.1", "CPU_grp_1_a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CU_ASSERT_EQUAL(bundle_name_parse(bad[i], &bn), RC_EINVAL);
+    snprintf(name, sizeof(name), "CPU_group_x1_%s", hex);
+    CU_ASSERT_EQUAL(bundle_name_parse(name, &bn), RC_EINVAL);
+    snprintf(name, sizeof(name), "CPU_group_1_%.34szz", hex);
+    CU_ASSERT_EQUAL(bundle_name_parse(name, &bn), RC_EINVAL);
+}
+
+static void test_placement_group_leases(void)
+{
+    sched_view *v = sched_view_new(NULL);
+    uint8_t pg_id[RC_PG_ID_SIZE];
+    memset(pg_id, 0x5c, sizeof(pg_id));
+    char names[6][400];
+    bundle_name_format("CPU", pg_id, 2, names[0], sizeof(names[0]));
+    bundle_name_format("CPU", pg_id, -1, names[1], sizeof(names[1]));
+    bundle_name_format("GPU", pg_id, 2, names[2], sizeof(names[2]));
+    bundle_name_format("GPU", pg_id, -1, names[3], sizeof(names[3]));
+    bundle_name_format(BUNDLE_LABEL_RESOURCE, pg_id, 2, names[4], sizeof(names[4]));
+    bundle_name_format(BUNDLE_LABEL_RESOURCE, pg_id, -1, names[5], sizeof(names[5]));
+    Ray__Rpc__PlacementGroupSchedulingStrategy pg = RAY__RPC__PLACEMENT_GROUP_SCHEDULING_STRATEGY__INIT;
+    pg.placement_group_id.data = pg_id;
+    pg.placement_group_id.len = sizeof(pg_id);
+    pg.placement_group_bundle_index = 2;
+    Ray__Rpc__SchedulingStrategy st = RAY__RPC__SCHEDULING_STRATEGY__INIT;
+    st.scheduling_strategy_case = RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY;
+    st.placement_group_scheduling_strategy = &pg;
+    spec_buf b;
+    lease_class *c;
+    char err[300] = "";
+
+    /* Plain names are renamed as Ray's owners do: both names for bundle 2, plus the label. */
+    spec_of(&b, (const res[]){{"CPU", 2}, {"GPU", 1}}, 2)->scheduling_strategy = &st;
+    CU_ASSERT_EQUAL_FATAL(parse(v, &b.spec, &c, err), 0);
+    CU_ASSERT_EQUAL(sched_request_get(&c->req, SCHED_CPU), 0);
+    CU_ASSERT_EQUAL(sched_request_get(&c->req, SCHED_GPU), 0);
+    CU_ASSERT_DOUBLE_EQUAL(amount_of(v, &c->req, names[0]), 2, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(amount_of(v, &c->req, names[1]), 2, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(amount_of(v, &c->req, names[2]), 1, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(amount_of(v, &c->req, names[3]), 1, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(amount_of(v, &c->req, names[4]), BUNDLE_LABEL_REQUEST, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(amount_of(v, &c->req, names[5]), BUNDLE_LABEL_REQUEST, 1e-9);
+    CU_ASSERT_EQUAL(c->req.n, 6);
+    CU_ASSERT_EQUAL(c->n_shape, 6); /* the demand is what is scheduled */
+    CU_ASSERT(c->hold_bundles && c->has_pg && c->pg_index == 2);
+    CU_ASSERT_DOUBLE_EQUAL(c->cpus, 2, 1e-9); /* bundle CPUs count for OMP_NUM_THREADS */
+    CU_ASSERT_EQUAL(c->opts.strategy, SCHED_STRATEGY_DEFAULT);
+    lease__class_free(c);
+
+    /* Names already renamed by the owner stay as they are; nothing at all gets the label. */
+    pg.placement_group_bundle_index = -1;
+    spec_of(&b, (const res[]){{names[1], 1}}, 1)->scheduling_strategy = &st;
+    CU_ASSERT_EQUAL_FATAL(parse(v, &b.spec, &c, err), 0);
+    CU_ASSERT_EQUAL(c->req.n, 2);
+    CU_ASSERT_DOUBLE_EQUAL(amount_of(v, &c->req, names[1]), 1, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(amount_of(v, &c->req, names[5]), BUNDLE_LABEL_REQUEST, 1e-9);
+    lease__class_free(c);
+    spec_of(&b, NULL, 0)->scheduling_strategy = &st;
+    CU_ASSERT_EQUAL_FATAL(parse(v, &b.spec, &c, err), 0);
+    CU_ASSERT_EQUAL(c->req.n, 1);
+    CU_ASSERT_DOUBLE_EQUAL(amount_of(v, &c->hold, names[5]), BUNDLE_LABEL_REQUEST, 1e-9);
+    CU_ASSERT(c->hold_bundles);
+    lease__class_free(c);
+
+    /* Without a placement group, bundle names are ordinary names (held through bundles). */
+    spec_of(&b, (const res[]){{names[0], 1}, {names[1], 1}}, 2);
+    CU_ASSERT_EQUAL_FATAL(parse(v, &b.spec, &c, err), 0);
+    CU_ASSERT(c->hold_bundles && !c->has_pg);
+    CU_ASSERT_EQUAL(c->req.n, 2);
+    lease__class_free(c);
+    sched_view_free(v);
+}
+
+static void test_actor_creation(void)
+{
+    sched_view *v = sched_view_new(NULL);
+    spec_buf b;
+    lease_class *c;
+    char err[300] = "";
+    /* Ray's default actor: placed where a CPU is free, holds nothing. */
+    Ray__Rpc__LeaseSpec__RequiredResourcesEntry place = RAY__RPC__LEASE_SPEC__REQUIRED_RESOURCES_ENTRY__INIT;
+    place.key = "CPU";
+    place.value = 1;
+    Ray__Rpc__LeaseSpec__RequiredResourcesEntry *places[1] = {&place};
+    spec_of(&b, NULL, 0);
+    b.spec.type = RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
+    b.spec.required_placement_resources = (Ray__Rpc__LeaseSpec__RequiredPlacementResourcesEntry **)places;
+    b.spec.n_required_placement_resources = 1;
+    CU_ASSERT_EQUAL_FATAL(parse(v, &b.spec, &c, err), 0);
+    CU_ASSERT(c->actor);
+    CU_ASSERT_EQUAL(sched_request_get(&c->req, SCHED_CPU), SCHED_UNIT);
+    CU_ASSERT_EQUAL(c->hold.n, 0);
+    CU_ASSERT_EQUAL(c->n_shape, 1);
+    CU_ASSERT_DOUBLE_EQUAL(c->cpus, 0, 1e-9);
+    lease__class_free(c);
+    /* An actor asking for a GPU holds it and is placed by its placement resources. */
+    spec_of(&b, (const res[]){{"GPU", 1}}, 1);
+    b.spec.type = RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
+    b.spec.required_placement_resources = (Ray__Rpc__LeaseSpec__RequiredPlacementResourcesEntry **)places;
+    b.spec.n_required_placement_resources = 1;
+    CU_ASSERT_EQUAL_FATAL(parse(v, &b.spec, &c, err), 0);
+    CU_ASSERT_EQUAL(sched_request_get(&c->hold, SCHED_GPU), SCHED_UNIT);
+    CU_ASSERT_EQUAL(sched_request_get(&c->req, SCHED_GPU), 0);
+    lease__class_free(c);
+    /* Without placement resources an actor is placed by what it holds. */
+    b.spec.n_required_placement_resources = 0;
+    CU_ASSERT_EQUAL_FATAL(parse(v, &b.spec, &c, err), 0);
+    CU_ASSERT_EQUAL(sched_request_get(&c->req, SCHED_GPU), SCHED_UNIT);
+    CU_ASSERT_EQUAL(sched_request_get(&c->hold, SCHED_GPU), SCHED_UNIT);
+    lease__class_free(c);
+    /* Placement resources are validated like the others. */
+    place.value = -1;
+    b.spec.n_required_placement_resources = 1;
+    CU_ASSERT_EQUAL(parse(v, &b.spec, &c, err), RC_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "required_placement_resources"));
+    place.value = 1;
+
+    /* Type and placement resources are part of the class. */
+    spec_buf t;
+    rc_buf ka = RC_BUF_INIT, kb = RC_BUF_INIT;
+    spec_of(&t, (const res[]){{"GPU", 1}}, 1);
+    CU_ASSERT_EQUAL(lease__class_key(&t.spec, &ka, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(lease__class_key(&b.spec, &kb, err, sizeof(err)), 0);
+    CU_ASSERT(ka.len != kb.len || memcmp(ka.data, kb.data, ka.len));
+    rc_buf_free(&ka);
+    rc_buf_free(&kb);
+    sched_view_free(v);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(test_resources_and_accelerator), UNIT_CASE(test_keys_are_canonical),
     UNIT_CASE(test_strategies_and_selectors),  UNIT_CASE(test_malformed),
-    UNIT_CASE(test_gpu_env_and_keys),
+    UNIT_CASE(test_gpu_env_and_keys),          UNIT_CASE(test_bundle_names),
+    UNIT_CASE(test_placement_group_leases),    UNIT_CASE(test_actor_creation),
 };
 
 int main(void)
