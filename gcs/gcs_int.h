@@ -3,8 +3,9 @@
  *
  * gcs_server owns everything. Managers keep their tables in memory and write through the
  * store before a mutating call is answered; on start each reloads its table. The start
- * order is fixed (gcs_server.c): store → cluster ID → publisher → nodes → resources →
- * jobs → KV → health checks → RPC server.
+ * order is fixed (gcs_server.c): store → cluster ID → publisher → nodes → resources (and
+ * the scheduler's view) → jobs → placement groups → actors → KV → health checks → RPC
+ * server. Tables load in the order nodes → jobs → placement groups → actors.
  *
  * Loop thread only.
  */
@@ -23,6 +24,7 @@
 #include "rayc_gcs.pb-c.h"
 #include "rc_ids.h"
 #include "rc_map.h"
+#include "rayc_sched.h"
 #include "rpc.h"
 #include "store.h"
 
@@ -33,6 +35,12 @@ typedef struct gcs_job_manager gcs_job_manager;
 typedef struct gcs_kv_manager gcs_kv_manager;
 typedef struct gcs_resource_manager gcs_resource_manager;
 typedef struct gcs_health_checker gcs_health_checker;
+typedef struct gcs_view gcs_view;
+typedef struct gcs_actor_manager gcs_actor_manager;
+typedef struct gcs_pg_manager gcs_pg_manager;
+
+/* The worker ID the GCS puts in caller_address when it leases workers for actors. */
+#define GCS_WORKER_ID_BYTE 0xff /* all RC_WORKER_ID_SIZE bytes (Ray's nil worker ID) */
 
 typedef struct gcs_server_options {
     const char *host; /* address to listen on; default 0.0.0.0 */
@@ -58,6 +66,12 @@ struct gcs_server {
     gcs_kv_manager *kv;
     gcs_resource_manager *res;
     gcs_health_checker *health;
+    gcs_view *view;           /* the scheduler's view of the cluster (actors, groups) */
+    gcs_actor_manager *actors;
+    gcs_pg_manager *pgs;
+    Ray__Rpc__Address self;   /* caller_address of the GCS's own leases (ip, port, worker) */
+    char self_ip[64];
+    uint8_t self_worker_id[RC_WORKER_ID_SIZE];
     uv_signal_t sigterm, sigint;
     int stopping;
     int exit_code;
@@ -71,6 +85,9 @@ void gcs_server_stop(gcs_server *gcs);
 void gcs__reply(rpc_call *call, ProtobufCMessage *reply, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 #define gcs__reply_ok(call, reply) gcs__reply((call), (reply), GCS_STATUS_OK, "%s", "")
+/* The node manager's hook: node id has just died (stored, published). Tells the actor and
+ * placement-group managers, which restart or fail what ran there. */
+void gcs_server_on_node_dead(gcs_server *gcs, const Ray__Rpc__GcsNodeInfo *node);
 
 /* gcs_publisher.c: Ray's long-poll publisher. */
 gcs_publisher *gcs_publisher_new(gcs_server *gcs);
@@ -83,6 +100,14 @@ extern const rpc_method_handler gcs_publisher_handlers[];
 void gcs_publish(gcs_publisher *pub, const Ray__Rpc__PubMessage *msg);
 void gcs_publish_node(gcs_publisher *pub, const Ray__Rpc__GcsNodeInfo *node);
 void gcs_publish_job(gcs_publisher *pub, const Ray__Rpc__JobTableData *job);
+void gcs_publish_actor(gcs_publisher *pub, const Ray__Rpc__ActorTableData *actor);
+/* An in-process listener of a channel: fn runs for every node, job and actor record the
+ * GCS publishes on it (gcs_publish_node/job/actor; not messages clients send), after the
+ * subscribers' mailboxes got it, with msg valid during the call only. At most 8 listeners
+ * in all; they live as long as the publisher. */
+typedef void (*gcs_listener_fn)(const Ray__Rpc__PubMessage *msg, void *arg);
+void gcs_publisher_listen(gcs_publisher *pub, Ray__Rpc__ChannelType channel, gcs_listener_fn fn,
+                          void *arg);
 size_t gcs_publisher_num_subscribers(const gcs_publisher *pub);
 
 /* gcs_node_manager.c: NodeInfoGcsService. */
@@ -115,6 +140,93 @@ void gcs_resource_on_node_removed(gcs_resource_manager *rm, const uint8_t *id);
 /* The last report of node id (NULL before its first report). */
 const Ray__Rpc__ResourcesData *gcs_resource_get(const gcs_resource_manager *rm, const uint8_t *id);
 uint64_t gcs_resource_reports_received(const gcs_resource_manager *rm);
+
+/* gcs_view.c: the GCS's sched_view (alive nodes: totals and labels from registration,
+ * availability from the raylets' reports). Bundle resources ("..._group_...") stay out of it:
+ * the GCS places work in a group by the group's own bundle table. */
+gcs_view *gcs_view_new(gcs_server *gcs);
+void gcs_view_free(gcs_view *v);
+sched_view *gcs_view_sched(gcs_view *v);
+sched_rng *gcs_view_rng(gcs_view *v);
+void gcs_view_node_added(gcs_view *v, const Ray__Rpc__GcsNodeInfo *node);
+void gcs_view_node_removed(gcs_view *v, const uint8_t *id);
+void gcs_view_report(gcs_view *v, const Ray__Rpc__ResourcesData *data);
+
+/* A request for the scheduler built from Ray's messages, with the selectors it owns. */
+typedef struct gcs_sched_req {
+    sched_request req;
+    sched_options opts;
+    sched_selector *selector, *hard, *soft;
+} gcs_sched_req;
+
+/* Every map<string, double> entry of Ray's messages has this layout. */
+typedef struct gcs_res_entry {
+    ProtobufCMessage base;
+    char *key;
+    double value;
+} gcs_res_entry;
+
+/* 0 if entries[0..n) are valid resource amounts (names: printable without spaces; amounts
+ * by Ray's rules); else RC_EINVAL with a sentence in err. Interns nothing. */
+int gcs_view_check_resources(const gcs_res_entry *const *entries, size_t n, const char *what,
+                             char *err, size_t errlen);
+/* Fills out from resources, Ray's label_selector, scheduling strategy (not placement
+ * groups) and rayc's extras. Returns 0 or RC_EINVAL with err; clear out with
+ * gcs_sched_req_clear either way. */
+int gcs_view_build_request(gcs_view *v, const gcs_res_entry *const *entries, size_t n,
+                           const Ray__Rpc__LabelSelector *selector,
+                           const Ray__Rpc__SchedulingStrategy *strategy,
+                           const Rayc__Rpc__SchedulingExtras *extras, gcs_sched_req *out,
+                           char *err, size_t errlen);
+/* The request of one placement-group bundle (unit_resources and its label_selector). */
+int gcs_view_bundle_request(gcs_view *v, const Ray__Rpc__Bundle *b, gcs_sched_req *out,
+                            char *err, size_t errlen);
+void gcs_sched_req_clear(gcs_sched_req *r);
+
+/* gcs_actor_manager.c: ActorInfoGcsService and the actor lifecycle (docs/actors.md). */
+gcs_actor_manager *gcs_actor_manager_new(gcs_server *gcs);
+/* Stops scheduling; worker calls in flight end with CANCELLED. */
+void gcs_actor_manager_shutdown(gcs_actor_manager *am);
+void gcs_actor_manager_free(gcs_actor_manager *am);
+int gcs_actor_manager_load(gcs_actor_manager *am, gcs_load_cb cb);
+/* After load, once serving: schedule the actors that were pending before a restart. */
+void gcs_actor_manager_start(gcs_actor_manager *am);
+extern const rpc_method_handler gcs_actor_handlers[];
+/* Events from the rest of the GCS. */
+void gcs_actor_on_node_dead(gcs_actor_manager *am, const Ray__Rpc__GcsNodeInfo *node);
+void gcs_actor_on_worker_dead(gcs_actor_manager *am, const Ray__Rpc__WorkerTableData *worker);
+void gcs_actor_on_job_finished(gcs_actor_manager *am, const uint8_t *job_id);
+void gcs_actor_on_pg_removed(gcs_actor_manager *am, const uint8_t *pg_id);
+/* Resources may have become free or nodes joined, or a group was placed: try pending
+ * actors again (soon, coalesced). */
+void gcs_actor_manager_kick(gcs_actor_manager *am);
+/* Calls fn for the demand of actors the GCS holds back (no raylet has them queued). */
+void gcs_actor_manager_demand(gcs_actor_manager *am,
+                              void (*fn)(const Ray__Rpc__ResourceDemand *d, void *arg), void *arg);
+
+/* gcs_pg_manager.c: PlacementGroupInfoGcsService, placement and two-phase reservation. */
+gcs_pg_manager *gcs_pg_manager_new(gcs_server *gcs);
+void gcs_pg_manager_shutdown(gcs_pg_manager *pm);
+void gcs_pg_manager_free(gcs_pg_manager *pm);
+int gcs_pg_manager_load(gcs_pg_manager *pm, gcs_load_cb cb);
+/* Once serving: release what raylets hold for no known group, then place pending groups. */
+void gcs_pg_manager_start(gcs_pg_manager *pm);
+extern const rpc_method_handler gcs_pg_handlers[];
+void gcs_pg_on_node_dead(gcs_pg_manager *pm, const uint8_t *node_id);
+void gcs_pg_on_actor_dead(gcs_pg_manager *pm, const uint8_t *actor_id);
+void gcs_pg_manager_kick(gcs_pg_manager *pm, int nodes_changed);
+/* Where a bundle of group pg_id runs: 0 and the node in node_out (index -1: any bundle's
+ * node, rotating), RC_EBUSY while the group is not placed (or that bundle is being placed
+ * again), RC_ENOENT if the group is unknown or removed, RC_ERANGE for a bad index. */
+int gcs_pg_bundle_node(gcs_pg_manager *pm, const uint8_t *pg_id, int64_t index,
+                       uint8_t node_out[RC_NODE_ID_SIZE]);
+/* The groups waiting to be placed, for GetAllResourceUsage: *out gets a new array of n
+ * records borrowed from the manager (free the array with rc_free; records stay valid until
+ * the loop runs again). */
+size_t gcs_pg_manager_pending(gcs_pg_manager *pm, Ray__Rpc__PlacementGroupTableData ***out);
+
+/* gcs_worker_manager.c: WorkerInfoGcsService (raylets report dead workers). */
+extern const rpc_method_handler gcs_worker_handlers[];
 
 /* gcs_job_manager.c: JobInfoGcsService. */
 gcs_job_manager *gcs_job_manager_new(gcs_server *gcs);

@@ -260,6 +260,7 @@ static void gcs__died(int rc, int64_t added, void *arg)
                 n->info->death_info->reason_message, reason ? reason->name : "reason ",
                 reason ? 0 : (int)n->info->death_info->reason);
         gcs_publish_node(nm->gcs->pub, n->info);
+        gcs_server_on_node_dead(nm->gcs, n->info);
         gcs__evict_dead(nm);
     }
     if (op->call) {

@@ -16,6 +16,11 @@
  * Memory stays bounded: a mailbox keeps at most publisher_max_buffered_messages (oldest
  * dropped first) and a subscriber that has not polled for subscriber_timeout_ms is removed.
  *
+ * Managers inside the GCS may listen to a channel too (gcs_publisher_listen): a finished
+ * job reaches the actor and placement-group managers this way, after it was stored and
+ * published, as Ray's job manager calls its job-finished listeners. Listeners hear only
+ * what the GCS publishes itself, never messages clients send with GcsPublish.
+ *
  * Loop thread only.
  */
 #include <string.h>
@@ -26,7 +31,7 @@
 #include "rc_log.h"
 #include "rc_time.h"
 
-enum { GCS__MAX_CHANNELS = 32, GCS__MAX_PER_REPLY = 1000 };
+enum { GCS__MAX_CHANNELS = 32, GCS__MAX_PER_REPLY = 1000, GCS__MAX_LISTENERS = 8 };
 
 typedef struct gcs__pubmsg {
     int refs;
@@ -52,6 +57,12 @@ struct gcs_publisher {
     uint8_t publisher_id[RC_UNIQUE_ID_SIZE];
     uv_timer_t sweep;
     int stopped;
+    struct {
+        Ray__Rpc__ChannelType channel;
+        gcs_listener_fn fn;
+        void *arg;
+    } listeners[GCS__MAX_LISTENERS];
+    size_t n_listeners;
 };
 
 static void gcs__pubmsg_unref(gcs__pubmsg *m)
@@ -181,6 +192,27 @@ void gcs_publish(gcs_publisher *pub, const Ray__Rpc__PubMessage *msg)
     gcs__pubmsg_unref(m);
 }
 
+/* Listeners hear what the GCS itself publishes, never what a client sends to GcsPublish. */
+static void gcs__publish_internal(gcs_publisher *pub, const Ray__Rpc__PubMessage *msg)
+{
+    gcs_publish(pub, msg);
+    for (size_t i = 0; i < pub->n_listeners; i++)
+        if (pub->listeners[i].channel == msg->channel_type)
+            pub->listeners[i].fn(msg, pub->listeners[i].arg);
+}
+
+void gcs_publisher_listen(gcs_publisher *pub, Ray__Rpc__ChannelType channel, gcs_listener_fn fn, void *arg)
+{
+    if (pub->n_listeners == GCS__MAX_LISTENERS) {
+        RC_ERROR("gcs: too many publisher listeners; one is ignored");
+        return;
+    }
+    pub->listeners[pub->n_listeners].channel = channel;
+    pub->listeners[pub->n_listeners].fn = fn;
+    pub->listeners[pub->n_listeners].arg = arg;
+    pub->n_listeners++;
+}
+
 void gcs_publish_node(gcs_publisher *pub, const Ray__Rpc__GcsNodeInfo *node)
 {
     Ray__Rpc__PubMessage m = RAY__RPC__PUB_MESSAGE__INIT;
@@ -188,7 +220,7 @@ void gcs_publish_node(gcs_publisher *pub, const Ray__Rpc__GcsNodeInfo *node)
     m.key_id = node->node_id;
     m.inner_message_case = RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_NODE_INFO_MESSAGE;
     m.node_info_message = (Ray__Rpc__GcsNodeInfo *)node;
-    gcs_publish(pub, &m);
+    gcs__publish_internal(pub, &m);
 }
 
 void gcs_publish_job(gcs_publisher *pub, const Ray__Rpc__JobTableData *job)
@@ -198,7 +230,17 @@ void gcs_publish_job(gcs_publisher *pub, const Ray__Rpc__JobTableData *job)
     m.key_id = job->job_id;
     m.inner_message_case = RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_JOB_MESSAGE;
     m.job_message = (Ray__Rpc__JobTableData *)job;
-    gcs_publish(pub, &m);
+    gcs__publish_internal(pub, &m);
+}
+
+void gcs_publish_actor(gcs_publisher *pub, const Ray__Rpc__ActorTableData *actor)
+{
+    Ray__Rpc__PubMessage m = RAY__RPC__PUB_MESSAGE__INIT;
+    m.channel_type = RAY__RPC__CHANNEL_TYPE__GCS_ACTOR_CHANNEL;
+    m.key_id = actor->actor_id;
+    m.inner_message_case = RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_ACTOR_MESSAGE;
+    m.actor_message = (Ray__Rpc__ActorTableData *)actor;
+    gcs__publish_internal(pub, &m);
 }
 
 size_t gcs_publisher_num_subscribers(const gcs_publisher *pub)

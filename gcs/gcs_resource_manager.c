@@ -6,7 +6,11 @@
  * available now, labels, and pending demand by shape. Before a node's first report its
  * totals from registration stand in for both. GetAllResourceUsage also sums the demand of
  * all nodes by shape (identical shape and label selectors), which is what `rayc status`
- * shows under Demands and what the market adapter will read.
+ * shows under Demands and what the market adapter will read. To that it adds the actors
+ * the GCS holds back (no raylet has their request queued: infeasible or waiting for room)
+ * and, in placement_group_load, the placement groups waiting to be placed.
+ *
+ * Registrations, deaths and reports also feed the GCS's scheduler view (gcs_view.c).
  *
  * Loop thread only.
  */
@@ -41,6 +45,7 @@ void gcs_resource_on_node_added(gcs_resource_manager *rm, const Ray__Rpc__GcsNod
 {
     if (!rc_map_get(&rm->nodes, node->node_id.data, RC_NODE_ID_SIZE))
         rc_map_put(&rm->nodes, node->node_id.data, RC_NODE_ID_SIZE, RC_NEW(gcs__res_node));
+    gcs_view_node_added(rm->gcs->view, node);
 }
 
 void gcs_resource_on_node_removed(gcs_resource_manager *rm, const uint8_t *id)
@@ -48,6 +53,7 @@ void gcs_resource_on_node_removed(gcs_resource_manager *rm, const uint8_t *id)
     gcs__res_node *n = rc_map_remove(&rm->nodes, id, RC_NODE_ID_SIZE);
     if (n)
         gcs__res_node_free(n);
+    gcs_view_node_removed(rm->gcs->view, id);
 }
 
 const Ray__Rpc__ResourcesData *gcs_resource_get(const gcs_resource_manager *rm, const uint8_t *id)
@@ -82,6 +88,7 @@ static void handle_report(rpc_call *call, const ProtobufCMessage *request, void 
     n->last_report_ms = rc_mono_ms();
     rm->reports++;
     gcs__reply_ok(call, &reply.base);
+    gcs_view_report(rm->gcs->view, n->data);
 }
 
 const rpc_method_handler gcs_resource_report_handlers[] = {{"ReportResourceUsage", handle_report}, {NULL, NULL}};
@@ -200,6 +207,51 @@ static void gcs__shape_key(const Ray__Rpc__ResourceDemand *d, rc_buf *key)
     }
 }
 
+typedef struct gcs__shapes {
+    rc_map map; /* canonical shape key -> gcs__shape_sum */
+    size_t n;
+} gcs__shapes;
+
+/* Adds one demand to the sum of its shape (dem must outlive the sums). */
+static void gcs__add_demand(const Ray__Rpc__ResourceDemand *dem, void *arg)
+{
+    gcs__shapes *shapes = arg;
+    rc_buf key = RC_BUF_INIT;
+    gcs__shape_key(dem, &key);
+    gcs__shape_sum *s = rc_map_get(&shapes->map, key.data, key.len);
+    if (!s) {
+        s = RC_NEW(gcs__shape_sum);
+        s->first = dem;
+        ray__rpc__resource_demand__init(&s->sum);
+        s->sum.n_shape = dem->n_shape;
+        s->sum.shape = dem->shape;
+        s->sum.n_label_selectors = dem->n_label_selectors;
+        s->sum.label_selectors = dem->label_selectors;
+        rc_map_put(&shapes->map, key.data, key.len, s);
+        shapes->n++;
+    }
+    s->sum.num_ready_requests_queued += dem->num_ready_requests_queued;
+    s->sum.num_infeasible_requests_queued += dem->num_infeasible_requests_queued;
+    s->sum.backlog_size += dem->backlog_size;
+    rc_buf_free(&key);
+}
+
+/* Demands the GCS holds itself: copies that live until the reply is sent. */
+typedef struct gcs__held_demand {
+    Ray__Rpc__ResourceDemand **items;
+    size_t n, cap;
+} gcs__held_demand;
+
+static void gcs__keep_demand(const Ray__Rpc__ResourceDemand *d, void *arg)
+{
+    gcs__held_demand *h = arg;
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 16;
+        h->items = rc_realloc(h->items, h->cap * sizeof(*h->items));
+    }
+    h->items[h->n++] = (Ray__Rpc__ResourceDemand *)rpc_msg_dup(&d->base);
+}
+
 static void handle_get_all_usage(rpc_call *call, const ProtobufCMessage *request, void *arg)
 {
     gcs_resource_manager *rm = arg;
@@ -207,12 +259,12 @@ static void handle_get_all_usage(rpc_call *call, const ProtobufCMessage *request
     Ray__Rpc__GetAllResourceUsageReply reply = RAY__RPC__GET_ALL_RESOURCE_USAGE_REPLY__INIT;
     Ray__Rpc__ResourceUsageBatchData batch = RAY__RPC__RESOURCE_USAGE_BATCH_DATA__INIT;
     Ray__Rpc__ResourceLoad load = RAY__RPC__RESOURCE_LOAD__INIT;
+    Ray__Rpc__PlacementGroupLoad pg_load = RAY__RPC__PLACEMENT_GROUP_LOAD__INIT;
     gcs__view v;
     gcs__view_init(&v, rm);
     Ray__Rpc__ResourcesData *synth = rc_calloc(v.n ? v.n : 1, sizeof(*synth));
     Ray__Rpc__ResourcesData **ptrs = rc_calloc(v.n ? v.n : 1, sizeof(*ptrs));
-    rc_map shapes = RC_MAP_INIT;
-    size_t n_shapes = 0;
+    gcs__shapes shapes = {RC_MAP_INIT, 0};
     for (size_t i = 0; i < v.n; i++) {
         const Ray__Rpc__ResourcesData *d = gcs_resource_get(rm, v.nodes[i]->node_id.data);
         if (d) {
@@ -232,42 +284,38 @@ static void handle_get_all_usage(rpc_call *call, const ProtobufCMessage *request
         }
         if (!d || !d->resource_load_by_shape)
             continue;
-        for (size_t j = 0; j < d->resource_load_by_shape->n_resource_demands; j++) {
-            const Ray__Rpc__ResourceDemand *dem = d->resource_load_by_shape->resource_demands[j];
-            rc_buf key = RC_BUF_INIT;
-            gcs__shape_key(dem, &key);
-            gcs__shape_sum *s = rc_map_get(&shapes, key.data, key.len);
-            if (!s) {
-                s = RC_NEW(gcs__shape_sum);
-                s->first = dem;
-                ray__rpc__resource_demand__init(&s->sum);
-                s->sum.n_shape = dem->n_shape;
-                s->sum.shape = dem->shape;
-                s->sum.n_label_selectors = dem->n_label_selectors;
-                s->sum.label_selectors = dem->label_selectors;
-                rc_map_put(&shapes, key.data, key.len, s);
-                n_shapes++;
-            }
-            s->sum.num_ready_requests_queued += dem->num_ready_requests_queued;
-            s->sum.num_infeasible_requests_queued += dem->num_infeasible_requests_queued;
-            s->sum.backlog_size += dem->backlog_size;
-            rc_buf_free(&key);
-        }
+        for (size_t j = 0; j < d->resource_load_by_shape->n_resource_demands; j++)
+            gcs__add_demand(d->resource_load_by_shape->resource_demands[j], &shapes);
     }
-    Ray__Rpc__ResourceDemand **demands = rc_calloc(n_shapes ? n_shapes : 1, sizeof(*demands));
+    gcs__held_demand held = {NULL, 0, 0};
+    if (rm->gcs->actors)
+        gcs_actor_manager_demand(rm->gcs->actors, gcs__keep_demand, &held);
+    for (size_t i = 0; i < held.n; i++)
+        gcs__add_demand(held.items[i], &shapes);
+    Ray__Rpc__ResourceDemand **demands = rc_calloc(shapes.n ? shapes.n : 1, sizeof(*demands));
     rc_map_iter it = RC_MAP_ITER_INIT;
     void *val;
     size_t k = 0;
-    while (rc_map_next(&shapes, &it, NULL, NULL, &val))
+    while (rc_map_next(&shapes.map, &it, NULL, NULL, &val))
         demands[k++] = &((gcs__shape_sum *)val)->sum;
     load.resource_demands = demands;
-    load.n_resource_demands = n_shapes;
+    load.n_resource_demands = shapes.n;
+    Ray__Rpc__PlacementGroupTableData **pending = NULL;
+    if (rm->gcs->pgs) {
+        pg_load.n_placement_group_data = gcs_pg_manager_pending(rm->gcs->pgs, &pending);
+        pg_load.placement_group_data = pending;
+        batch.placement_group_load = &pg_load;
+    }
     batch.batch = ptrs;
     batch.n_batch = v.n;
     batch.resource_load_by_shape = &load;
     reply.resource_usage_data = &batch;
     gcs__reply_ok(call, &reply.base);
-    rc_map_destroy(&shapes, rc_free);
+    rc_free(pending);
+    for (size_t i = 0; i < held.n; i++)
+        rpc_msg_free(&held.items[i]->base);
+    rc_free(held.items);
+    rc_map_destroy(&shapes.map, rc_free);
     rc_free(demands);
     rc_free(ptrs);
     rc_free(synth);

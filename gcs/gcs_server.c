@@ -4,10 +4,15 @@
  *
  * Start: connect storage (memory, or Redis for a restartable GCS) → load or create the
  * cluster ID (KV namespace "cluster", key "ray_cluster_id", as Ray stores it) → reload the
- * node and job tables → listen and serve. State is written to storage before any mutating
+ * node, job, placement-group and actor tables → listen and serve → place the groups and
+ * schedule the actors that were waiting. State is written to storage before any mutating
  * call is answered, so a GCS restarted on the same Redis resumes exactly where it stopped:
- * same cluster ID, nodes still alive (and health-checked again), jobs and KV intact. After
- * a restart the GCS tells every live raylet (NotifyGCSRestart) so they subscribe again.
+ * same cluster ID, nodes still alive (and health-checked again), jobs and KV intact, live
+ * actors still on their workers, created groups still reserved. After a restart the GCS
+ * tells every live raylet (NotifyGCSRestart) so they subscribe again.
+ *
+ * The GCS leases workers for actors itself: its caller_address is this server's IP and
+ * port with the worker ID GCS_WORKER_ID_BYTE × 28.
  *
  * Every call but GetClusterId that carries a "ray_cluster_id" metadata naming another
  * cluster is refused with UNAUTHENTICATED "WrongClusterID", as Ray's GCS does.
@@ -24,6 +29,7 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_net.h"
 
 static const char kClusterIdNamespace[] = "cluster";
 static const char kClusterIdKey[] = "ray_cluster_id";
@@ -124,6 +130,11 @@ static void gcs__serve(gcs_server *gcs)
                            gcs_resource_report_handlers, gcs->res);
     rpc_server_add_service(gcs->srv, &ray__rpc__internal_pub_sub_gcs_service__descriptor,
                            gcs_publisher_handlers, gcs->pub);
+    rpc_server_add_service(gcs->srv, &ray__rpc__actor_info_gcs_service__descriptor, gcs_actor_handlers,
+                           gcs->actors);
+    rpc_server_add_service(gcs->srv, &ray__rpc__placement_group_info_gcs_service__descriptor, gcs_pg_handlers,
+                           gcs->pgs);
+    rpc_server_add_service(gcs->srv, &ray__rpc__worker_info_gcs_service__descriptor, gcs_worker_handlers, gcs);
     char addr[300];
     snprintf(addr, sizeof(addr), "%s:%d", gcs->opts.host ? gcs->opts.host : "0.0.0.0",
              gcs->opts.port);
@@ -133,6 +144,7 @@ static void gcs__serve(gcs_server *gcs)
         return gcs__start_failed(gcs, rc, "cannot listen");
     }
     rpc_server_start(gcs->srv);
+    gcs->self.port = gcs->port;
     if (gcs->opts.port_file && gcs__write_port_file(gcs->opts.port_file, gcs->port) < 0)
         RC_WARN("gcs: cannot write the port file %s", gcs->opts.port_file);
     RC_INFO("gcs: serving cluster %s on %s:%d, storage %s, %zu live nodes", gcs->cluster_id_hex,
@@ -140,15 +152,35 @@ static void gcs__serve(gcs_server *gcs)
             gcs_node_num_alive(gcs->nodes));
     if (gcs->restarted)
         gcs_node_foreach_alive(gcs->nodes, gcs__notify_one, gcs);
+    gcs_pg_manager_start(gcs->pgs);
+    gcs_actor_manager_start(gcs->actors);
     if (gcs->on_ready)
         gcs->on_ready(gcs, 0);
+}
+
+static void gcs__actors_loaded(gcs_server *gcs, int rc)
+{
+    if (rc < 0)
+        return gcs__start_failed(gcs, rc, "cannot load the actor tables");
+    gcs__serve(gcs);
+}
+
+static void gcs__pgs_loaded(gcs_server *gcs, int rc)
+{
+    if (rc < 0)
+        return gcs__start_failed(gcs, rc, "cannot load the placement group table");
+    rc = gcs_actor_manager_load(gcs->actors, gcs__actors_loaded);
+    if (rc < 0)
+        gcs__start_failed(gcs, rc, "cannot load the actor tables");
 }
 
 static void gcs__jobs_loaded(gcs_server *gcs, int rc)
 {
     if (rc < 0)
         return gcs__start_failed(gcs, rc, "cannot load the job table");
-    gcs__serve(gcs);
+    rc = gcs_pg_manager_load(gcs->pgs, gcs__pgs_loaded);
+    if (rc < 0)
+        gcs__start_failed(gcs, rc, "cannot load the placement group table");
 }
 
 static void gcs__nodes_loaded(gcs_server *gcs, int rc)
@@ -226,6 +258,30 @@ static void gcs__redis_connected(int rc, int64_t unused, void *arg)
     gcs__load_cluster_id(gcs);
 }
 
+void gcs_server_on_node_dead(gcs_server *gcs, const Ray__Rpc__GcsNodeInfo *node)
+{
+    if (gcs->stopping || node->node_id.len != RC_NODE_ID_SIZE)
+        return;
+    gcs_pg_on_node_dead(gcs->pgs, node->node_id.data);
+    gcs_actor_on_node_dead(gcs->actors, node);
+}
+
+/* The address the GCS's own leases name as their caller. */
+static void gcs__init_self(gcs_server *gcs)
+{
+    const char *host = gcs->opts.host;
+    if (host && *host && strcmp(host, "0.0.0.0") != 0)
+        snprintf(gcs->self_ip, sizeof(gcs->self_ip), "%s", host);
+    else
+        rc_net_primary_ip(gcs->self_ip, sizeof(gcs->self_ip));
+    memset(gcs->self_worker_id, GCS_WORKER_ID_BYTE, sizeof(gcs->self_worker_id));
+    ray__rpc__address__init(&gcs->self);
+    gcs->self.ip_address = gcs->self_ip;
+    gcs->self.port = gcs->opts.port;
+    gcs->self.worker_id.data = gcs->self_worker_id;
+    gcs->self.worker_id.len = sizeof(gcs->self_worker_id);
+}
+
 int gcs_server_start(gcs_server *gcs, uv_loop_t *loop, const gcs_server_options *opts)
 {
     gcs->loop = loop;
@@ -233,10 +289,14 @@ int gcs_server_start(gcs_server *gcs, uv_loop_t *loop, const gcs_server_options 
     int rc = rpc_ctx_create(loop, &gcs->rpc);
     if (rc < 0)
         return rc;
+    gcs__init_self(gcs);
     gcs->pub = gcs_publisher_new(gcs);
     gcs->nodes = gcs_node_manager_new(gcs);
+    gcs->view = gcs_view_new(gcs);
     gcs->res = gcs_resource_manager_new(gcs);
     gcs->jobs = gcs_job_manager_new(gcs);
+    gcs->pgs = gcs_pg_manager_new(gcs);
+    gcs->actors = gcs_actor_manager_new(gcs);
     gcs->kv = gcs_kv_manager_new(gcs);
     gcs->health = gcs_health_checker_new(gcs);
     if (!opts->redis_host) {
@@ -258,6 +318,8 @@ void gcs_server_stop(gcs_server *gcs)
     if (gcs->srv)
         rpc_server_destroy(gcs->srv);
     gcs_health_checker_shutdown(gcs->health);
+    gcs_actor_manager_shutdown(gcs->actors);
+    gcs_pg_manager_shutdown(gcs->pgs);
     gcs_publisher_shutdown(gcs->pub);
     gcs_node_manager_shutdown(gcs->nodes);
     /* 2. Storage operations in flight fail (RC_ECANCELED) and answer their calls. */
@@ -267,10 +329,16 @@ void gcs_server_stop(gcs_server *gcs)
     /* 3. Every last gRPC completion runs while the managers still exist. */
     rpc_ctx_drain(gcs->rpc);
     gcs_health_checker_free(gcs->health);
+    gcs_actor_manager_free(gcs->actors);
+    gcs->actors = NULL;
+    gcs_pg_manager_free(gcs->pgs);
+    gcs->pgs = NULL;
     gcs_publisher_free(gcs->pub);
     gcs_kv_manager_free(gcs->kv);
     gcs_job_manager_free(gcs->jobs);
     gcs_resource_manager_free(gcs->res);
     gcs_node_manager_free(gcs->nodes);
+    gcs_view_free(gcs->view);
+    gcs->view = NULL;
     rpc_ctx_destroy(gcs->rpc);
 }

@@ -1,0 +1,419 @@
+/*
+ * The GCS's cluster view for the scheduler library: where actors and placement groups go.
+ *
+ * Alive nodes enter with their registration (totals, labels; per-GPU memory from label
+ * rayc.io/gpu-memory, accelerator type from ray.io/accelerator-type and price from
+ * rayc.io/price-per-hour, which the scheduler reads itself) and leave when they die. Each
+ * raylet report sets the node's availability, and its totals when they changed. Bundle
+ * resources ("CPU_group_<i>_<pg>", "CPU_group_<pg>") are left out: they would intern a
+ * name per group forever, and the GCS places work inside a group through the group's own
+ * bundle table instead. The managers decide with this view and take what they place from
+ * it (sched_node_allocate) so that one pass does not send everything to the same node; the
+ * next report from that raylet says what is really free.
+ *
+ * Every change tells the actor and placement-group managers, which retry what waits.
+ *
+ * Loop thread only.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcs_int.h"
+#include "rc_alloc.h"
+#include "rc_buf.h"
+#include "rc_err.h"
+#include "rc_log.h"
+#include "rc_time.h"
+
+#define GCS__GPU_MEMORY_LABEL "rayc.io/gpu-memory"
+#define GCS__ACCEL_PREFIX "accelerator_type:"
+enum { GCS__MAX_NAME = 256 };
+
+struct gcs_view {
+    gcs_server *gcs;
+    sched_view *sv;
+    sched_rng rng;
+    rc_map totals; /* node id -> char * (owned): canonical text of the totals last applied */
+};
+
+static int gcs__is_bundle_resource(const char *name)
+{
+    return strstr(name, "_group_") != NULL;
+}
+
+static int gcs__name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (!n || n > GCS__MAX_NAME)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch <= ' ' || ch == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+sched_view *gcs_view_sched(gcs_view *v)
+{
+    return v->sv;
+}
+
+sched_rng *gcs_view_rng(gcs_view *v)
+{
+    return &v->rng;
+}
+
+static void gcs__view_changed(gcs_view *v, int nodes_changed)
+{
+    if (v->gcs->actors)
+        gcs_actor_manager_kick(v->gcs->actors);
+    if (v->gcs->pgs)
+        gcs_pg_manager_kick(v->gcs->pgs, nodes_changed);
+}
+
+static int gcs__by_name(const void *a, const void *b)
+{
+    return strcmp(((const sched_named_amount *)a)->name, ((const sched_named_amount *)b)->name);
+}
+
+/* The node's non-bundle totals (sorted by name, in *res, freed by the caller) and their
+ * canonical text (a new string). */
+static char *gcs__totals(const gcs_res_entry *const *entries, size_t n, sched_named_amount **res,
+                         size_t *n_res)
+{
+    *res = rc_calloc(n + 1, sizeof(**res));
+    *n_res = 0;
+    for (size_t i = 0; i < n; i++)
+        if (entries[i]->key && !gcs__is_bundle_resource(entries[i]->key))
+            (*res)[(*n_res)++] = (sched_named_amount){entries[i]->key, entries[i]->value};
+    qsort(*res, *n_res, sizeof(**res), gcs__by_name);
+    rc_buf text = RC_BUF_INIT;
+    for (size_t i = 0; i < *n_res; i++)
+        rc_buf_printf(&text, "%s=%.17g;", (*res)[i].name, (*res)[i].amount);
+    return rc_buf_detach(&text);
+}
+
+/* Adds or updates the node with the given totals and info's labels. */
+static void gcs__apply_node(gcs_view *v, const Ray__Rpc__GcsNodeInfo *info, const gcs_res_entry *const *totals,
+                            size_t n_totals)
+{
+    const uint8_t *id = info->node_id.data;
+    sched_named_amount *res;
+    size_t n_res;
+    char *text = gcs__totals(totals, n_totals, &res, &n_res);
+    sched_node *node = sched_view_find(v->sv, id);
+    char *old = rc_map_get(&v->totals, id, RC_NODE_ID_SIZE);
+    if (node && old && !strcmp(old, text)) {
+        rc_free(text);
+        rc_free(res);
+        return;
+    }
+    sched_label *labels = rc_calloc(info->n_labels + 1, sizeof(*labels));
+    uint64_t gpu_memory = 0;
+    for (size_t i = 0; i < info->n_labels; i++) {
+        labels[i] = (sched_label){info->labels[i]->key, info->labels[i]->value};
+        if (!strcmp(info->labels[i]->key, GCS__GPU_MEMORY_LABEL))
+            gpu_memory = strtoull(info->labels[i]->value, NULL, 10);
+    }
+    sched_node_spec spec;
+    sched_node_spec_init(&spec);
+    spec.resources = res;
+    spec.n_resources = n_res;
+    spec.labels = labels;
+    spec.n_labels = info->n_labels;
+    if (gpu_memory) {
+        spec.gpu_memory = &gpu_memory;
+        spec.n_gpu_memory = 1;
+    }
+    sched_err e;
+    int rc = node ? sched_view_update_node(v->sv, node, &spec, &e) : sched_view_add_node(v->sv, id, &spec, NULL, &e);
+    rc_free(labels);
+    rc_free(res);
+    if (rc < 0) {
+        char hex[RC_ID_HEX_MAX];
+        RC_WARN("gcs: node %.16s cannot enter the scheduler's view: %s", rc_id_hex(id, RC_NODE_ID_SIZE, hex), e.msg);
+        rc_free(text);
+        return;
+    }
+    rc_free(rc_map_put(&v->totals, id, RC_NODE_ID_SIZE, text));
+}
+
+void gcs_view_node_added(gcs_view *v, const Ray__Rpc__GcsNodeInfo *node)
+{
+    if (node->node_id.len != RC_NODE_ID_SIZE)
+        return;
+    gcs__apply_node(v, node, (const gcs_res_entry *const *)node->resources_total, node->n_resources_total);
+    gcs__view_changed(v, 1);
+}
+
+void gcs_view_node_removed(gcs_view *v, const uint8_t *id)
+{
+    sched_node *node = sched_view_find(v->sv, id);
+    if (node)
+        sched_view_remove_node(v->sv, node);
+    rc_free(rc_map_remove(&v->totals, id, RC_NODE_ID_SIZE));
+    gcs__view_changed(v, 1);
+}
+
+void gcs_view_report(gcs_view *v, const Ray__Rpc__ResourcesData *d)
+{
+    const Ray__Rpc__GcsNodeInfo *info = gcs_node_get_alive(v->gcs->nodes, d->node_id.data);
+    if (!info)
+        return;
+    if (d->n_resources_total)
+        gcs__apply_node(v, info, (const gcs_res_entry *const *)d->resources_total, d->n_resources_total);
+    sched_node *node = sched_view_find(v->sv, d->node_id.data);
+    if (!node)
+        return;
+    sched_named_amount *avail = rc_calloc(d->n_resources_available + 1, sizeof(*avail));
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_resources_available; i++) {
+        const char *name = d->resources_available[i]->key;
+        if (name && !gcs__is_bundle_resource(name))
+            avail[n++] = (sched_named_amount){name, d->resources_available[i]->value};
+    }
+    sched_err e;
+    if (sched_node_report_available(v->sv, node, avail, n, &e) < 0)
+        RC_DEBUG("gcs: a resource report does not fit the view: %s", e.msg);
+    rc_free(avail);
+    sched_node_set_draining(v->sv, node, d->is_draining);
+    gcs__view_changed(v, 0);
+}
+
+/* ---- requests ----------------------------------------------------------------------- */
+
+int gcs_view_check_resources(const gcs_res_entry *const *entries, size_t n, const char *what, char *err,
+                             size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *name = entries[i]->key;
+        if (!gcs__name_ok(name)) {
+            snprintf(err, errlen, "%s: \"%.64s\" is not a resource name (1-%d printable characters, no spaces)",
+                     what, name ? name : "", GCS__MAX_NAME);
+            return RC_EINVAL;
+        }
+        sched_amount a;
+        sched_err e;
+        if (!strncmp(name, GCS__ACCEL_PREFIX, strlen(GCS__ACCEL_PREFIX))) {
+            if (!isfinite(entries[i]->value) || entries[i]->value < 0) {
+                snprintf(err, errlen, "%s: %s has amount %g; it must be a number >= 0", what, name, entries[i]->value);
+                return RC_EINVAL;
+            }
+        } else if (sched_amount_from_double(name, entries[i]->value, &a, &e) < 0) {
+            snprintf(err, errlen, "%s: %s", what, e.msg);
+            return RC_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int gcs__set_resources(gcs_view *v, const gcs_res_entry *const *entries, size_t n, sched_request *r, char *err,
+                              size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *name = entries[i]->key;
+        double amount = entries[i]->value;
+        sched_err e;
+        if (!gcs__name_ok(name)) {
+            snprintf(err, errlen, "\"%.64s\" is not a resource name", name ? name : "");
+            return RC_EINVAL;
+        }
+        if (!strncmp(name, GCS__ACCEL_PREFIX, strlen(GCS__ACCEL_PREFIX))) {
+            if (!isfinite(amount) || amount < 0) {
+                snprintf(err, errlen, "%s has amount %g; it must be a number >= 0", name, amount);
+                return RC_EINVAL;
+            }
+            if (amount > 0 && sched_request_set_accelerator_type(v->sv, r, name + strlen(GCS__ACCEL_PREFIX), &e) < 0) {
+                snprintf(err, errlen, "%s", e.msg);
+                return RC_EINVAL;
+            }
+        } else if (sched_request_set(v->sv, r, name, amount, &e) < 0) {
+            snprintf(err, errlen, "%s", e.msg);
+            return RC_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int gcs__add_expressions(sched_selector *s, const Ray__Rpc__LabelMatchExpressions *exprs, char *err,
+                                size_t errlen)
+{
+    for (size_t i = 0; exprs && i < exprs->n_expressions; i++) {
+        const Ray__Rpc__LabelMatchExpression *x = exprs->expressions[i];
+        const Ray__Rpc__LabelOperator *op = x->operator_;
+        sched_err e;
+        int rc;
+        switch (op ? op->label_operator_case : RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR__NOT_SET) {
+        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_IN:
+            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_IN, (const char *const *)op->label_in->values,
+                                         op->label_in->n_values, &e);
+            break;
+        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_NOT_IN:
+            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_NOT_IN, (const char *const *)op->label_not_in->values,
+                                         op->label_not_in->n_values, &e);
+            break;
+        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_EXISTS:
+            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_EXISTS, NULL, 0, &e);
+            break;
+        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_DOES_NOT_EXIST:
+            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_DOES_NOT_EXIST, NULL, 0, &e);
+            break;
+        default:
+            snprintf(err, errlen, "node_label_scheduling_strategy: the expression on \"%.64s\" has no operator",
+                     x->key);
+            return RC_EINVAL;
+        }
+        if (rc < 0) {
+            snprintf(err, errlen, "node_label_scheduling_strategy: %s", e.msg);
+            return RC_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int gcs__set_strategy(const Ray__Rpc__SchedulingStrategy *st, gcs_sched_req *out, char *err, size_t errlen)
+{
+    switch (st ? st->scheduling_strategy_case : RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY__NOT_SET) {
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY__NOT_SET:
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_DEFAULT_SCHEDULING_STRATEGY:
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY:
+        return 0;
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_SPREAD_SCHEDULING_STRATEGY:
+        out->opts.strategy = SCHED_STRATEGY_SPREAD;
+        return 0;
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_AFFINITY_SCHEDULING_STRATEGY: {
+        const Ray__Rpc__NodeAffinitySchedulingStrategy *a = st->node_affinity_scheduling_strategy;
+        if (a->node_id.len != RC_NODE_ID_SIZE) {
+            snprintf(err, errlen, "node_affinity_scheduling_strategy.node_id holds %zu bytes; a node ID has %d",
+                     a->node_id.len, RC_NODE_ID_SIZE);
+            return RC_EINVAL;
+        }
+        out->opts.strategy = SCHED_STRATEGY_NODE_AFFINITY;
+        memcpy(out->opts.affinity_node, a->node_id.data, RC_NODE_ID_SIZE);
+        out->opts.affinity_soft = a->soft;
+        out->opts.spill_on_unavailable = a->spill_on_unavailable;
+        out->opts.fail_on_unavailable = a->fail_on_unavailable;
+        return 0;
+    }
+    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_LABEL_SCHEDULING_STRATEGY: {
+        const Ray__Rpc__NodeLabelSchedulingStrategy *l = st->node_label_scheduling_strategy;
+        out->opts.strategy = SCHED_STRATEGY_NODE_LABEL;
+        out->hard = sched_selector_new();
+        out->soft = sched_selector_new();
+        out->opts.label_hard = out->hard;
+        out->opts.label_soft = out->soft;
+        int rc = gcs__add_expressions(out->hard, l->hard, err, errlen);
+        return rc ? rc : gcs__add_expressions(out->soft, l->soft, err, errlen);
+    }
+    default:
+        snprintf(err, errlen, "scheduling_strategy: unknown strategy %d", (int)st->scheduling_strategy_case);
+        return RC_EINVAL;
+    }
+}
+
+static int gcs__set_selector(const Ray__Rpc__LabelSelector *ls, gcs_sched_req *out, char *err, size_t errlen)
+{
+    if (!ls || !ls->n_label_constraints)
+        return 0;
+    out->selector = sched_selector_new();
+    for (size_t i = 0; i < ls->n_label_constraints; i++) {
+        const Ray__Rpc__LabelSelectorConstraint *k = ls->label_constraints[i];
+        sched_label_op op;
+        if (k->operator_ == RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_IN) {
+            op = SCHED_LABEL_IN;
+        } else if (k->operator_ == RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_NOT_IN) {
+            op = SCHED_LABEL_NOT_IN;
+        } else {
+            snprintf(err, errlen, "label_selector: the constraint on \"%.64s\" has no operator (in or not in)",
+                     k->label_key);
+            return RC_EINVAL;
+        }
+        sched_err e;
+        if (sched_selector_add_expr(out->selector, k->label_key, op, (const char *const *)k->label_values,
+                                    k->n_label_values, &e) < 0) {
+            snprintf(err, errlen, "label_selector: %s", e.msg);
+            return RC_EINVAL;
+        }
+    }
+    out->req.selector = out->selector;
+    return 0;
+}
+
+int gcs_view_build_request(gcs_view *v, const gcs_res_entry *const *entries, size_t n,
+                           const Ray__Rpc__LabelSelector *selector, const Ray__Rpc__SchedulingStrategy *strategy,
+                           const Rayc__Rpc__SchedulingExtras *extras, gcs_sched_req *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    sched_request_init(&out->req);
+    sched_options_init(&out->opts);
+    int rc = gcs__set_resources(v, entries, n, &out->req, err, errlen);
+    if (!rc && extras) {
+        if (!isfinite(extras->cost_weight) || extras->cost_weight < 0) {
+            snprintf(err, errlen, "rayc_extras.cost_weight %g must be a finite number >= 0", extras->cost_weight);
+            return RC_EINVAL;
+        }
+        out->opts.cost_weight = extras->cost_weight;
+        out->req.gpu_memory = extras->gpu_memory;
+        if (extras->cost_strategy)
+            out->opts.strategy = SCHED_STRATEGY_COST;
+    }
+    if (!rc)
+        rc = gcs__set_strategy(strategy, out, err, errlen);
+    if (!rc)
+        rc = gcs__set_selector(selector, out, err, errlen);
+    return rc;
+}
+
+int gcs_view_bundle_request(gcs_view *v, const Ray__Rpc__Bundle *b, gcs_sched_req *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    sched_request_init(&out->req);
+    sched_options_init(&out->opts);
+    int rc = gcs__set_resources(v, (const gcs_res_entry *const *)b->unit_resources, b->n_unit_resources, &out->req,
+                                err, errlen);
+    if (rc < 0 || !b->n_label_selector)
+        return rc;
+    out->selector = sched_selector_new();
+    for (size_t i = 0; i < b->n_label_selector; i++) {
+        sched_err e;
+        if (sched_selector_add(out->selector, b->label_selector[i]->key, b->label_selector[i]->value, &e) < 0) {
+            snprintf(err, errlen, "label_selector: %s", e.msg);
+            return RC_EINVAL;
+        }
+    }
+    out->req.selector = out->selector;
+    return 0;
+}
+
+void gcs_sched_req_clear(gcs_sched_req *r)
+{
+    sched_selector_free(r->selector);
+    sched_selector_free(r->hard);
+    sched_selector_free(r->soft);
+    r->selector = r->hard = r->soft = NULL;
+    r->req.selector = NULL;
+}
+
+/* ---- lifetime ----------------------------------------------------------------------- */
+
+gcs_view *gcs_view_new(gcs_server *gcs)
+{
+    gcs_view *v = RC_NEW(gcs_view);
+    v->gcs = gcs;
+    v->sv = sched_view_new(NULL);
+    sched_rng_seed(&v->rng, (uint64_t)rc_mono_ns());
+    rc_map_init(&v->totals);
+    return v;
+}
+
+void gcs_view_free(gcs_view *v)
+{
+    if (!v)
+        return;
+    sched_view_free(v->sv);
+    rc_map_destroy(&v->totals, rc_free);
+    rc_free(v);
+}
