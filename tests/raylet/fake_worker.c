@@ -9,6 +9,11 @@
  *   function "exit"   exits at once with the status given as its first argument (no reply);
  *   function "goodbye" says goodbye to its raylet (DisconnectClient, INTENDED_USER_EXIT,
  *                     detail "goodbye from the fake worker"), then exits with status 0;
+ *   function "pid"    returns this process's pid as decimal text;
+ *   an actor creation task (type ACTOR_CREATION_TASK) runs a pretend constructor named by
+ *                     its class: "FailingActor" fails (application error "constructor of
+ *                     FailingActor failed on purpose"), "SlowActor:<ms>" takes <ms>
+ *                     milliseconds, any other class succeeds at once;
  *   anything else     an application error naming the function.
  * CoreWorkerService.KillActor is answered, then the worker exits (status 0; 1 with
  * force_kill), as an actor's worker does when the GCS kills its actor.
