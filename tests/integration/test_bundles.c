@@ -858,6 +858,70 @@ static void test_prepare_commit_cancel(void)
     tc_stop(&t);
 }
 
+/* GPU bundles keep their instances: leases inside get those (packed best-fit when
+ * fractional, whole free instances when whole), leases outside never do. */
+static void test_gpu_instances_within_bundles(void)
+{
+    tc t;
+    CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
+    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "8", "--num-gpus", "4", NULL});
+    CU_ASSERT_EQUAL_FATAL(r0, 0);
+    group g;
+    group_init(&g);
+    bundle_buf b0, b1;
+    /* Bundle 0 takes instances 0 and 1; bundle 1 half of instance 2. */
+    Ray__Rpc__Bundle *two[2] = {bundle_of(&b0, &g, 0, RES({"GPU", 2})), bundle_of(&b1, &g, 1, RES({"GPU", 0.5}))};
+    CU_ASSERT_EQUAL(prepare(&t, r0, two, 2), 1);
+    CU_ASSERT_EQUAL(commit(&t, r0, two, 2), GRPC_STATUS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 1.5, 1e-9);
+    lease_call plain, half_a, half_b, both, frac;
+    char text[128];
+    /* A lease outside the group: instance 3, the only whole one left. */
+    CU_ASSERT_FATAL(lease_sync(&t, r0, &plain, RES({"GPU", 1}), NULL, 10000) && granted(&plain));
+    CU_ASSERT_EQUAL(worker_cuda(&t, &plain, text, sizeof(text)), 0);
+    CU_ASSERT_STRING_EQUAL(text, "3");
+    /* Two halves in bundle 0 share one of its instances. */
+    lease_opts in0 = {.pg = &g, .pg_index = 0};
+    CU_ASSERT_FATAL(lease_sync(&t, r0, &half_a, RES({"GPU", 0.5}), &in0, 10000) && granted(&half_a));
+    CU_ASSERT_FATAL(lease_sync(&t, r0, &half_b, RES({"GPU", 0.5}), &in0, 10000) && granted(&half_b));
+    char a[64], b[64];
+    CU_ASSERT_EQUAL(worker_cuda(&t, &half_a, a, sizeof(a)), 0);
+    CU_ASSERT_EQUAL(worker_cuda(&t, &half_b, b, sizeof(b)), 0);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    CU_ASSERT(!strcmp(a, "0") || !strcmp(a, "1"));
+    /* A whole GPU from the group (any bundle): bundle 0's other instance. */
+    CU_ASSERT_FATAL(lease_sync(&t, r0, &both, RES({"GPU", 1}), &(lease_opts){.pg = &g, .pg_index = -1}, 10000));
+    CU_ASSERT_FATAL(granted(&both));
+    CU_ASSERT_EQUAL(worker_cuda(&t, &both, text, sizeof(text)), 0);
+    CU_ASSERT_STRING_EQUAL(text, !strcmp(a, "0") ? "1" : "0");
+    CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "GPU", 0)), 0, 1e-9);
+    /* A fraction from the group: only bundle 1's half of instance 2 is left. */
+    CU_ASSERT_FATAL(lease_sync(&t, r0, &frac, RES({"GPU", 0.25}), &(lease_opts){.pg = &g, .pg_index = -1}, 10000));
+    CU_ASSERT_FATAL(granted(&frac));
+    CU_ASSERT_EQUAL(worker_cuda(&t, &frac, text, sizeof(text)), 0);
+    CU_ASSERT_STRING_EQUAL(text, "2");
+    CU_ASSERT_STRING_EQUAL(mapping_of(&frac, gname(&g, "GPU", -1), text, sizeof(text)), "2:0.25");
+    CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "GPU", -1)), 0.25, 1e-9);
+    /* Everything returns: the group's GPUs are whole again, the node's unchanged. */
+    lease_call *all[] = {&plain, &half_a, &half_b, &both, &frac};
+    for (size_t i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(return_lease(&t, all[i], 0), GRPC_STATUS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "GPU", -1)), 2.5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "GPU", 0)), 2, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 1.5, 1e-9);
+    /* Removing the group gives back exactly its instances. */
+    CU_ASSERT_EQUAL(release_unused(&t, r0, NULL, 0), GRPC_STATUS_OK);
+    CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 4, 1e-9);
+    lease_call whole4;
+    CU_ASSERT_FATAL(lease_sync(&t, r0, &whole4, RES({"GPU", 4}), NULL, 10000) && granted(&whole4));
+    CU_ASSERT_EQUAL(worker_cuda(&t, &whole4, text, sizeof(text)), 0);
+    CU_ASSERT_STRING_EQUAL(text, "0,1,2,3");
+    for (size_t i = 0; i < 5; i++)
+        lease_free(all[i]);
+    lease_free(&whole4);
+    tc_stop(&t);
+}
+
 /* Prepared bundles that are never committed give back exactly what they took; a
  * ReleaseUnusedBundles keeps the bundles listed; a lease waiting for a group's bundle
  * resources is granted once they are committed. */
@@ -1205,7 +1269,8 @@ static void test_worker_failure_reports(void)
 }
 
 static const unit_case cases[] = {
-    UNIT_CASE(test_prepare_commit_cancel),    UNIT_CASE(test_release_keeps_used_and_waiting_leases),
+    UNIT_CASE(test_prepare_commit_cancel),    UNIT_CASE(test_gpu_instances_within_bundles),
+    UNIT_CASE(test_release_keeps_used_and_waiting_leases),
     UNIT_CASE(test_spillback_to_the_bundles_node), UNIT_CASE(test_actor_leases),
     UNIT_CASE(test_actor_in_a_bundle),        UNIT_CASE(test_worker_failure_reports),
 };
