@@ -4,8 +4,10 @@
  * status prints Ray's layout: "Node status" (active nodes, recently failed nodes),
  * "Resources" (used/total per resource over the live nodes; implicit node: and
  * accelerator_type: resources are left out, as Ray does) and "Demands" (pending and
- * infeasible requests by shape). list prints nodes or jobs as a table or, with
- * --format json, as a JSON array with Ray's field names.
+ * infeasible requests by shape, then placement groups waiting to be placed, grouped by
+ * bundles and strategy as Ray prints them, with the scheduler's sentence for a group no set
+ * of nodes could ever hold). list prints nodes, jobs, actors or placement groups as a table
+ * or, with --format json, as a JSON array with Ray's field names (those of `ray list`).
  *
  * Main thread only.
  */
@@ -17,6 +19,7 @@
 
 #include "cli_int.h"
 #include "gcs.pb-c.h"
+#include "gcs_service.pb-c.h"
 #include "rc_alloc.h"
 #include "rc_buf.h"
 #include "rc_ids.h"
@@ -97,6 +100,117 @@ static void cli__print_shape(const Ray__Rpc__ResourceDemand *d)
         }
         printf("}");
     }
+}
+
+/* A resource amount as Python prints a float ("1.0", "0.5"), for Ray's demand lines. */
+static void cli__py_float(double v, char *out, size_t len)
+{
+    snprintf(out, len, "%.15g", v);
+    if (!strpbrk(out, ".eEn"))
+        strncat(out, ".0", len - strlen(out) - 1);
+}
+
+/* Ray's text of a group's bundles: identical bundles counted, in first-seen order, e.g.
+ * "{'CPU': 1.0} * 4" or "{'CPU': 1.0, 'GPU': 1.0} * 2, {'CPU': 2.0} * 1". */
+static void cli__bundles_text(const Ray__Rpc__PlacementGroupTableData *pg, rc_buf *out)
+{
+    size_t n = pg->n_bundles;
+    char **shapes = rc_calloc(n ? n : 1, sizeof(*shapes));
+    size_t *counts = rc_calloc(n ? n : 1, sizeof(*counts));
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Ray__Rpc__Bundle *b = pg->bundles[i];
+        rc_buf shape = RC_BUF_INIT;
+        rc_buf_putc(&shape, '{');
+        for (size_t k = 0; k < b->n_unit_resources; k++) {
+            char amount[64];
+            cli__py_float(b->unit_resources[k]->value, amount, sizeof(amount));
+            rc_buf_printf(&shape, "%s'%s': %s", k ? ", " : "", b->unit_resources[k]->key, amount);
+        }
+        rc_buf_putc(&shape, '}');
+        size_t j = 0;
+        while (j < distinct && strcmp(shapes[j], rc_buf_cstr(&shape)))
+            j++;
+        if (j == distinct)
+            shapes[distinct++] = rc_buf_detach(&shape);
+        else
+            rc_buf_free(&shape);
+        counts[j]++;
+    }
+    for (size_t j = 0; j < distinct; j++) {
+        rc_buf_printf(out, "%s%s * %zu", j ? ", " : "", shapes[j], counts[j]);
+        rc_free(shapes[j]);
+    }
+    rc_free(counts);
+    rc_free(shapes);
+}
+
+static const char *cli__strategy_name(int strategy)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&ray__rpc__placement_strategy__descriptor,
+                                                                      strategy);
+    return v ? v->name : "?";
+}
+
+/* Why the GCS can never place group id, as GetPlacementGroup's status message says (a new
+ * string, "" when it did not say), freed by the caller. */
+static char *cli__pg_why(cli_conn *c, const ProtobufCBinaryData *id)
+{
+    Ray__Rpc__GetPlacementGroupRequest req = RAY__RPC__GET_PLACEMENT_GROUP_REQUEST__INIT;
+    req.placement_group_id = *id;
+    ProtobufCMessage *reply = NULL;
+    char err[64];
+    if (rpc_client_call_sync(gcs_client_rpc(c->gcs), &ray__rpc__placement_group_info_gcs_service__descriptor,
+                             "GetPlacementGroup", &req.base, 10000, &reply, err, sizeof(err)) != GRPC_STATUS_OK)
+        return rc_strdup("");
+    const char *message = "";
+    gcs_reply_status(reply, &message);
+    char *why = rc_strdup(message ? message : "");
+    rpc_msg_free(reply);
+    return why;
+}
+
+/* Prints the pending placement groups of load under Demands, Ray's way:
+ *  {'CPU': 1.0} * 4 (STRICT_SPREAD): 1+ pending placement groups
+ * Returns the number of lines printed. */
+static size_t cli__print_pg_demand(cli_conn *c, const Ray__Rpc__PlacementGroupLoad *load)
+{
+    if (!load || !load->n_placement_group_data)
+        return 0;
+    size_t n = load->n_placement_group_data, distinct = 0;
+    char **texts = rc_calloc(n, sizeof(*texts));
+    char **whys = rc_calloc(n, sizeof(*whys));
+    size_t *counts = rc_calloc(n, sizeof(*counts));
+    for (size_t i = 0; i < n; i++) {
+        const Ray__Rpc__PlacementGroupTableData *pg = load->placement_group_data[i];
+        rc_buf text = RC_BUF_INIT;
+        cli__bundles_text(pg, &text);
+        rc_buf_printf(&text, " (%s)", cli__strategy_name(pg->strategy));
+        size_t j = 0;
+        while (j < distinct && strcmp(texts[j], rc_buf_cstr(&text)))
+            j++;
+        if (j == distinct) {
+            texts[distinct++] = rc_buf_detach(&text);
+            if (pg->stats &&
+                pg->stats->scheduling_state == RAY__RPC__PLACEMENT_GROUP_STATS__SCHEDULING_STATE__INFEASIBLE)
+                whys[j] = cli__pg_why(c, &pg->placement_group_id);
+        } else {
+            rc_buf_free(&text);
+        }
+        counts[j]++;
+    }
+    for (size_t j = 0; j < distinct; j++) {
+        printf(" %s: %zu+ pending placement groups", texts[j], counts[j]);
+        if (whys[j] && whys[j][0])
+            printf(" (never: %s)", whys[j]);
+        printf("\n");
+        rc_free(texts[j]);
+        rc_free(whys[j]);
+    }
+    rc_free(counts);
+    rc_free(whys);
+    rc_free(texts);
+    return distinct;
 }
 
 int cli_cmd_status(int argc, char **argv)
@@ -209,6 +323,7 @@ int cli_cmd_status(int argc, char **argv)
             printf(" (%llu infeasible: no node can ever run them)", (unsigned long long)d->num_infeasible_requests_queued);
         printf("\n");
     }
+    shown += cli__print_pg_demand(&c, usage ? usage->placement_group_load : NULL);
     if (!shown)
         printf(" (no resource demands)\n");
     rpc_msg_free(nodes_msg);
@@ -357,6 +472,259 @@ static int cli__list_jobs(cli_conn *c, int json)
     return CLI_OK;
 }
 
+static void cli__json_hex(rc_buf *b, const char *key, const ProtobufCBinaryData *id, int *first)
+{
+    char hex[2 * 64 + 1];
+    size_t n = id->len < 64 ? id->len : 64;
+    rc_buf_printf(b, "%s\"%s\": ", *first ? "" : ", ", key);
+    if (n)
+        rc_buf_printf(b, "\"%s\"", rc_id_hex(id->data, n, hex));
+    else
+        rc_buf_puts(b, "null");
+    *first = 0;
+}
+
+static const char *cli__enum_name(const ProtobufCEnumDescriptor *d, int value)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
+    return v ? v->name : "UNKNOWN";
+}
+
+/* Ray's death_cause as `ray list actors` shows it (the proto as a dict). */
+static void cli__death_cause_json(rc_buf *b, const Ray__Rpc__ActorDeathCause *dc)
+{
+    int first = 1;
+    rc_buf_putc(b, '{');
+    switch (dc->context_case) {
+    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_DIED_ERROR_CONTEXT: {
+        const Ray__Rpc__ActorDiedErrorContext *x = dc->actor_died_error_context;
+        rc_buf_puts(b, "\"actor_died_error_context\": {");
+        cli__json_kv_str(b, "error_message", x->error_message, &first);
+        cli__json_kv_str(b, "reason", cli__enum_name(&ray__rpc__actor_died_error_context__reason__descriptor, x->reason),
+                         &first);
+        cli__json_hex(b, "owner_id", &x->owner_id, &first);
+        cli__json_kv_str(b, "owner_ip_address", x->owner_ip_address, &first);
+        cli__json_kv_str(b, "node_ip_address", x->node_ip_address, &first);
+        rc_buf_printf(b, ", \"pid\": %u, \"never_started\": %s}", x->pid, x->never_started ? "true" : "false");
+        break;
+    }
+    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_CREATION_TASK_FAILURE_CONTEXT:
+        rc_buf_puts(b, "\"creation_task_failure_context\": {");
+        cli__json_kv_str(b, "formatted_exception_string",
+                         dc->creation_task_failure_context->formatted_exception_string, &first);
+        rc_buf_putc(b, '}');
+        break;
+    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_UNSCHEDULABLE_CONTEXT:
+        rc_buf_puts(b, "\"actor_unschedulable_context\": {");
+        cli__json_kv_str(b, "error_message", dc->actor_unschedulable_context->error_message, &first);
+        rc_buf_putc(b, '}');
+        break;
+    default:
+        break;
+    }
+    rc_buf_putc(b, '}');
+}
+
+/* One sentence of a death cause, for the table. */
+static const char *cli__death_text(const Ray__Rpc__ActorDeathCause *dc)
+{
+    if (!dc)
+        return "";
+    switch (dc->context_case) {
+    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_DIED_ERROR_CONTEXT:
+        return dc->actor_died_error_context->error_message;
+    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_CREATION_TASK_FAILURE_CONTEXT:
+        return dc->creation_task_failure_context->formatted_exception_string;
+    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_UNSCHEDULABLE_CONTEXT:
+        return dc->actor_unschedulable_context->error_message;
+    default:
+        return "";
+    }
+}
+
+static void cli__actor_json(rc_buf *b, const Ray__Rpc__ActorTableData *a)
+{
+    int first = 1;
+    rc_buf_putc(b, '{');
+    cli__json_hex(b, "actor_id", &a->actor_id, &first);
+    cli__json_kv_str(b, "class_name", a->class_name, &first);
+    cli__json_kv_str(b, "state", cli__enum_name(&ray__rpc__actor_table_data__actor_state__descriptor, a->state),
+                     &first);
+    cli__json_hex(b, "job_id", &a->job_id, &first);
+    cli__json_kv_str(b, "name", a->name, &first);
+    cli__json_kv_str(b, "ray_namespace", a->ray_namespace, &first);
+    cli__json_kv_str(b, "namespace", a->ray_namespace, &first);
+    ProtobufCBinaryData none = {0, NULL};
+    cli__json_hex(b, "node_id", a->_node_id_case ? &a->node_id : &none, &first);
+    rc_buf_printf(b, ", \"pid\": %u, \"num_restarts\": %lld, \"max_restarts\": %lld, \"is_detached\": %s", a->pid,
+                  (long long)a->num_restarts, (long long)a->max_restarts, a->is_detached ? "true" : "false");
+    cli__json_hex(b, "placement_group_id", a->_placement_group_id_case ? &a->placement_group_id : &none, &first);
+    cli__json_kv_str(b, "repr_name", a->repr_name, &first);
+    rc_buf_puts(b, ", \"required_resources\": {");
+    for (size_t i = 0; i < a->n_required_resources; i++) {
+        rc_buf_printf(b, "%s", i ? ", " : "");
+        rc_buf_json_str(b, a->required_resources[i]->key, strlen(a->required_resources[i]->key));
+        rc_buf_printf(b, ": %.17g", a->required_resources[i]->value);
+    }
+    rc_buf_puts(b, "}, \"death_cause\": ");
+    if (a->death_cause)
+        cli__death_cause_json(b, a->death_cause);
+    else
+        rc_buf_puts(b, "null");
+    rc_buf_printf(b, ", \"start_time_ms\": %llu, \"end_time_ms\": %llu}", (unsigned long long)a->start_time,
+                  (unsigned long long)a->end_time);
+}
+
+static int cli__list_actors(cli_conn *c, int json)
+{
+    ProtobufCMessage *msg;
+    Ray__Rpc__GetAllActorInfoRequest req = RAY__RPC__GET_ALL_ACTOR_INFO_REQUEST__INIT;
+    req.show_dead_jobs = 1;
+    if (cli_call(c, &ray__rpc__actor_info_gcs_service__descriptor, "GetAllActorInfo", &req.base, &msg))
+        return CLI_FAIL;
+    const Ray__Rpc__GetAllActorInfoReply *r = (const void *)msg;
+    rc_buf b = RC_BUF_INIT;
+    if (json) {
+        rc_buf_putc(&b, '[');
+        for (size_t i = 0; i < r->n_actor_table_data; i++) {
+            rc_buf_puts(&b, i ? ",\n " : "");
+            cli__actor_json(&b, r->actor_table_data[i]);
+        }
+        rc_buf_puts(&b, "]\n");
+        fputs(rc_buf_cstr(&b), stdout);
+        rc_buf_free(&b);
+        rpc_msg_free(msg);
+        return CLI_OK;
+    }
+    printf("%-32s %-20s %-16s %-16s %-12s %-16s %-8s %s\n", "ACTOR_ID", "CLASS_NAME", "STATE", "NAME", "NAMESPACE",
+           "NODE_ID", "PID", "RESTARTS");
+    char id[RC_ID_HEX_MAX], node[RC_ID_HEX_MAX];
+    for (size_t i = 0; i < r->n_actor_table_data; i++) {
+        const Ray__Rpc__ActorTableData *a = r->actor_table_data[i];
+        rc_id_hex(a->actor_id.data, a->actor_id.len > 16 ? 16 : a->actor_id.len, id);
+        node[0] = '\0';
+        if (a->_node_id_case && a->node_id.len)
+            rc_id_hex(a->node_id.data, a->node_id.len > 8 ? 8 : a->node_id.len, node);
+        char restarts[48];
+        if (a->max_restarts < 0)
+            snprintf(restarts, sizeof(restarts), "%lld/inf", (long long)a->num_restarts);
+        else
+            snprintf(restarts, sizeof(restarts), "%lld/%lld", (long long)a->num_restarts, (long long)a->max_restarts);
+        printf("%-32s %-20s %-16s %-16s %-12s %-16s %-8u %s", id, a->class_name,
+               cli__enum_name(&ray__rpc__actor_table_data__actor_state__descriptor, a->state),
+               a->name[0] ? a->name : "-", a->ray_namespace[0] ? a->ray_namespace : "-", node[0] ? node : "-", a->pid,
+               restarts);
+        const char *why = cli__death_text(a->death_cause);
+        if (why && why[0])
+            printf("  [%s]", why);
+        printf("\n");
+    }
+    rpc_msg_free(msg);
+    return CLI_OK;
+}
+
+static void cli__pg_json(cli_conn *c, rc_buf *b, const Ray__Rpc__PlacementGroupTableData *pg)
+{
+    int first = 1;
+    rc_buf_putc(b, '{');
+    cli__json_hex(b, "placement_group_id", &pg->placement_group_id, &first);
+    cli__json_kv_str(b, "name", pg->name, &first);
+    cli__json_hex(b, "creator_job_id", &pg->creator_job_id, &first);
+    cli__json_kv_str(b, "state",
+                     cli__enum_name(&ray__rpc__placement_group_table_data__placement_group_state__descriptor, pg->state),
+                     &first);
+    cli__json_kv_str(b, "strategy", cli__strategy_name(pg->strategy), &first);
+    cli__json_kv_str(b, "ray_namespace", pg->ray_namespace, &first);
+    rc_buf_printf(b, ", \"is_detached\": %s, \"bundles\": [", pg->is_detached ? "true" : "false");
+    for (size_t i = 0; i < pg->n_bundles; i++) {
+        const Ray__Rpc__Bundle *bd = pg->bundles[i];
+        int f = 1;
+        rc_buf_printf(b, "%s{\"bundle_index\": %zu", i ? ", " : "", i);
+        f = 0;
+        cli__json_hex(b, "node_id", &bd->node_id, &f);
+        rc_buf_puts(b, ", \"unit_resources\": {");
+        for (size_t k = 0; k < bd->n_unit_resources; k++) {
+            rc_buf_printf(b, "%s", k ? ", " : "");
+            rc_buf_json_str(b, bd->unit_resources[k]->key, strlen(bd->unit_resources[k]->key));
+            rc_buf_printf(b, ": %.17g", bd->unit_resources[k]->value);
+        }
+        rc_buf_puts(b, "}, \"label_selector\": {");
+        for (size_t k = 0; k < bd->n_label_selector; k++) {
+            rc_buf_printf(b, "%s", k ? ", " : "");
+            rc_buf_json_str(b, bd->label_selector[k]->key, strlen(bd->label_selector[k]->key));
+            rc_buf_puts(b, ": ");
+            rc_buf_json_str(b, bd->label_selector[k]->value, strlen(bd->label_selector[k]->value));
+        }
+        rc_buf_puts(b, "}}");
+    }
+    rc_buf_puts(b, "]");
+    if (pg->stats) {
+        rc_buf_puts(b, ", \"stats\": {");
+        first = 1;
+        cli__json_kv_str(b, "scheduling_state",
+                         cli__enum_name(&ray__rpc__placement_group_stats__scheduling_state__descriptor,
+                                        pg->stats->scheduling_state),
+                         &first);
+        rc_buf_printf(b, ", \"scheduling_attempt\": %u}", pg->stats->scheduling_attempt);
+        if (pg->stats->scheduling_state == RAY__RPC__PLACEMENT_GROUP_STATS__SCHEDULING_STATE__INFEASIBLE) {
+            char *why = cli__pg_why(c, &pg->placement_group_id);
+            first = 0;
+            cli__json_kv_str(b, "infeasible_reason", why, &first);
+            rc_free(why);
+        }
+    }
+    rc_buf_putc(b, '}');
+}
+
+static int cli__list_pgs(cli_conn *c, int json)
+{
+    ProtobufCMessage *msg;
+    Ray__Rpc__GetAllPlacementGroupRequest req = RAY__RPC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
+    if (cli_call(c, &ray__rpc__placement_group_info_gcs_service__descriptor, "GetAllPlacementGroup", &req.base, &msg))
+        return CLI_FAIL;
+    const Ray__Rpc__GetAllPlacementGroupReply *r = (const void *)msg;
+    if (json) {
+        rc_buf b = RC_BUF_INIT;
+        rc_buf_putc(&b, '[');
+        for (size_t i = 0; i < r->n_placement_group_table_data; i++) {
+            rc_buf_puts(&b, i ? ",\n " : "");
+            cli__pg_json(c, &b, r->placement_group_table_data[i]);
+        }
+        rc_buf_puts(&b, "]\n");
+        fputs(rc_buf_cstr(&b), stdout);
+        rc_buf_free(&b);
+        rpc_msg_free(msg);
+        return CLI_OK;
+    }
+    printf("%-36s %-16s %-12s %-13s %s\n", "PLACEMENT_GROUP_ID", "NAME", "STATE", "STRATEGY", "BUNDLES");
+    char id[RC_ID_HEX_MAX], node[RC_ID_HEX_MAX];
+    for (size_t i = 0; i < r->n_placement_group_table_data; i++) {
+        const Ray__Rpc__PlacementGroupTableData *pg = r->placement_group_table_data[i];
+        rc_id_hex(pg->placement_group_id.data, pg->placement_group_id.len > 18 ? 18 : pg->placement_group_id.len, id);
+        printf("%-36s %-16s %-12s %-13s", id, pg->name[0] ? pg->name : "-",
+               cli__enum_name(&ray__rpc__placement_group_table_data__placement_group_state__descriptor, pg->state),
+               cli__strategy_name(pg->strategy));
+        for (size_t k = 0; k < pg->n_bundles; k++) {
+            const Ray__Rpc__Bundle *bd = pg->bundles[k];
+            printf(" {");
+            for (size_t j = 0; j < bd->n_unit_resources; j++)
+                printf("%s%s: %g", j ? ", " : "", bd->unit_resources[j]->key, bd->unit_resources[j]->value);
+            if (bd->node_id.len)
+                printf("}@%s", rc_id_hex(bd->node_id.data, bd->node_id.len > 4 ? 4 : bd->node_id.len, node));
+            else
+                printf("}");
+        }
+        if (pg->stats && pg->stats->scheduling_state == RAY__RPC__PLACEMENT_GROUP_STATS__SCHEDULING_STATE__INFEASIBLE) {
+            char *why = cli__pg_why(c, &pg->placement_group_id);
+            printf("  [never: %s]", why);
+            rc_free(why);
+        }
+        printf("\n");
+    }
+    rpc_msg_free(msg);
+    return CLI_OK;
+}
+
 int cli_cmd_list(int argc, char **argv)
 {
     const char *address = NULL, *format = "table";
@@ -376,8 +744,10 @@ int cli_cmd_list(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (!what || (strcmp(what, "nodes") && strcmp(what, "jobs"))) {
-        fprintf(stderr, "usage: rayc list nodes|jobs [--format table|json] [--address HOST:PORT]\n");
+    if (!what || (strcmp(what, "nodes") && strcmp(what, "jobs") && strcmp(what, "actors") &&
+                  strcmp(what, "placement-groups"))) {
+        fprintf(stderr,
+                "usage: rayc list nodes|jobs|actors|placement-groups [--format table|json] [--address HOST:PORT]\n");
         return CLI_USAGE;
     }
     if (strcmp(format, "table") && strcmp(format, "json")) {
@@ -389,7 +759,14 @@ int cli_cmd_list(int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     int json = !strcmp(format, "json");
-    rc = !strcmp(what, "nodes") ? cli__list_nodes(&c, json) : cli__list_jobs(&c, json);
+    if (!strcmp(what, "nodes"))
+        rc = cli__list_nodes(&c, json);
+    else if (!strcmp(what, "jobs"))
+        rc = cli__list_jobs(&c, json);
+    else if (!strcmp(what, "actors"))
+        rc = cli__list_actors(&c, json);
+    else
+        rc = cli__list_pgs(&c, json);
     cli_disconnect(&c);
     return rc;
 }

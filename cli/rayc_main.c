@@ -5,7 +5,7 @@
  *   rayc start --address H:P [raylet flags]
  *   rayc stop [--force]
  *   rayc status [--address H:P]
- *   rayc list nodes|jobs [--format table|json] [--address H:P]
+ *   rayc list nodes|jobs|actors|placement-groups [--format table|json] [--address H:P]
  *   rayc kv put|get|del|list ...
  *
  * Commands that talk to a cluster find it through --address, then RAYC_ADDRESS, then the
@@ -32,8 +32,9 @@ static void usage(FILE *f)
             "  start --address HOST:PORT [raylet flags]\n"
             "                              join a cluster with a raylet on this host\n"
             "  stop [--force]              stop every rayc process started from this host\n"
-            "  status                      nodes, resource usage and pending demand\n"
-            "  list nodes|jobs [--format table|json]\n"
+            "  status                      nodes, resource usage and pending demand (tasks, actors,\n"
+            "                              placement groups)\n"
+            "  list nodes|jobs|actors|placement-groups [--format table|json]\n"
             "  kv put NS KEY VALUE | get NS KEY | del NS KEY | list NS [PREFIX]\n"
             "\n"
             "raylet flags: --num-cpus N --num-gpus N --accelerator-type T --gpu-memory SIZE\n"
