@@ -995,6 +995,40 @@ static void test_spillback_to_the_bundles_node(void)
     tc_stop(&t);
 }
 
+/* Many groups come and go (Ray's placement_group_create/removal): the node ends whole,
+ * with no bundle resource left, and the raylet keeps up. */
+static void test_bundle_churn(void)
+{
+    tc t;
+    CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
+    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "4", "--num-gpus", "2", NULL});
+    CU_ASSERT_EQUAL_FATAL(r0, 0);
+    enum { ROUNDS = 300 };
+    int prepared = 0, committed = 0, cancelled = 0;
+    int64_t start = rc_mono_ms();
+    for (int i = 0; i < ROUNDS; i++) {
+        group g;
+        group_init(&g);
+        bundle_buf b0, b1;
+        Ray__Rpc__Bundle *two[2] = {bundle_of(&b0, &g, 0, RES({"CPU", 1}, {"GPU", 0.5})),
+                                    bundle_of(&b1, &g, 1, RES({"CPU", 1}))};
+        prepared += prepare(&t, r0, two, 2) == 1;
+        committed += commit(&t, r0, two, 2) == GRPC_STATUS_OK;
+        cancelled += cancel(&t, r0, two[0]) == GRPC_STATUS_OK && cancel(&t, r0, two[1]) == GRPC_STATUS_OK;
+    }
+    int64_t ms = rc_mono_ms() - start;
+    fprintf(stderr, "    (%d groups of 2 bundles prepared, committed and cancelled in %lld ms: %.0f groups/s, 4 "
+                    "sequential calls each)\n",
+            ROUNDS, (long long)ms, ROUNDS * 1000.0 / (double)(ms ? ms : 1));
+    CU_ASSERT_EQUAL(prepared, ROUNDS);
+    CU_ASSERT_EQUAL(committed, ROUNDS);
+    CU_ASSERT_EQUAL(cancelled, ROUNDS);
+    CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 4, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 2, 1e-9);
+    CU_ASSERT_EQUAL(count_named(&t, r0, "_group_"), 0);
+    tc_stop(&t);
+}
+
 /* ---- actors ------------------------------------------------------------------------- */
 
 static int add_job(tc *t, int job)
@@ -1271,7 +1305,7 @@ static void test_worker_failure_reports(void)
 static const unit_case cases[] = {
     UNIT_CASE(test_prepare_commit_cancel),    UNIT_CASE(test_gpu_instances_within_bundles),
     UNIT_CASE(test_release_keeps_used_and_waiting_leases),
-    UNIT_CASE(test_spillback_to_the_bundles_node), UNIT_CASE(test_actor_leases),
+    UNIT_CASE(test_spillback_to_the_bundles_node), UNIT_CASE(test_bundle_churn), UNIT_CASE(test_actor_leases),
     UNIT_CASE(test_actor_in_a_bundle),        UNIT_CASE(test_worker_failure_reports),
 };
 
