@@ -324,7 +324,8 @@ static int bundle__prepare(bundle_manager *bm, const Ray__Rpc__Bundle *spec, con
         if (req->id[i] < SCHED_N_PREDEFINED)
             bm->reserved[req->id[i]] += req->amount[i];
     }
-    bundle__add_res(bm, b, BUNDLE_LABEL_RESOURCE, (sched_amount)(BUNDLE_LABEL_AMOUNT * (double)SCHED_UNIT));
+    if (bundle__res_of(b, BUNDLE_LABEL_RESOURCE) < 0)
+        bundle__add_res(bm, b, BUNDLE_LABEL_RESOURCE, (sched_amount)(BUNDLE_LABEL_AMOUNT * (double)SCHED_UNIT));
     b->n_gpus = b->reserved.n_gpus;
     for (uint32_t k = 0; k < b->n_gpus; k++) {
         b->gpu_index[k] = b->reserved.gpu_index[k];
