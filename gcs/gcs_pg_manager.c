@@ -161,6 +161,20 @@ typedef struct gcs__write {
     rpc_call *call; /* CreatePlacementGroup or RemovePlacementGroup waiting for it */
 } gcs__write;
 
+/* The reply of the call a write answers: Create's or Remove's, both only a status. */
+static void gcs__answer_write(rpc_call *call, int rc, const uint8_t *id)
+{
+    Ray__Rpc__CreatePlacementGroupReply created = RAY__RPC__CREATE_PLACEMENT_GROUP_REPLY__INIT;
+    Ray__Rpc__RemovePlacementGroupReply removed = RAY__RPC__REMOVE_PLACEMENT_GROUP_REPLY__INIT;
+    ProtobufCMessage *reply = strcmp(rpc_call_method(call), "RemovePlacementGroup") ? &created.base : &removed.base;
+    char hex[RC_ID_HEX_MAX];
+    if (rc < 0)
+        gcs__reply(call, reply, GCS_STATUS_IO_ERROR, "cannot store placement group %s: %s", gcs__hex(id, hex),
+                   rc_strerror(rc));
+    else
+        gcs__reply_ok(call, reply);
+}
+
 static void gcs__answer_waiters(gcs_pg *pg, const gcs_pg_record *snap)
 {
     gcs_pg_waiter *w = pg->waiters;
@@ -191,15 +205,8 @@ static void gcs__written(int rc, int64_t added, void *arg)
     if (rc < 0 && rc != RC_ECANCELED)
         RC_ERROR("gcs: cannot store placement group %s (%s): %s; it is in memory only", gcs__hex(pg->id, hex),
                  gcs__state_name(w->snap->state), rc_strerror(rc));
-    if (w->call) {
-        /* Create and Remove replies both hold only a status. */
-        Ray__Rpc__CreatePlacementGroupReply reply = RAY__RPC__CREATE_PLACEMENT_GROUP_REPLY__INIT;
-        if (rc < 0)
-            gcs__reply(w->call, &reply.base, GCS_STATUS_IO_ERROR, "cannot store placement group %s: %s",
-                       gcs__hex(pg->id, hex), rc_strerror(rc));
-        else
-            gcs__reply_ok(w->call, &reply.base);
-    }
+    if (w->call)
+        gcs__answer_write(w->call, rc, pg->id);
     if (w->snap->state == RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__CREATED ||
         w->snap->state == RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__REMOVED)
         gcs__answer_waiters(pg, w->snap);
