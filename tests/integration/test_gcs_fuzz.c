@@ -663,6 +663,8 @@ static const ProtobufCServiceDescriptor *const gcs_services[] = {
     &ray__rpc__node_info_gcs_service__descriptor,    &ray__rpc__job_info_gcs_service__descriptor,
     &ray__rpc__internal_kvgcs_service__descriptor,   &ray__rpc__node_resource_info_gcs_service__descriptor,
     &ray__rpc__internal_pub_sub_gcs_service__descriptor, &rayc__rpc__resource_report_gcs_service__descriptor,
+    &ray__rpc__actor_info_gcs_service__descriptor,   &ray__rpc__placement_group_info_gcs_service__descriptor,
+    &ray__rpc__worker_info_gcs_service__descriptor,
 };
 
 /* ---- cases -------------------------------------------------------------------------- */
