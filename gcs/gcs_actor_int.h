@@ -15,10 +15,18 @@
 
 #include "core_worker.pb-c.h"
 #include "gcs_int.h"
+#include "rc_buf.h"
 
 typedef struct gcs_actor gcs_actor;
 typedef struct gcs_actor_attempt gcs_actor_attempt;
 typedef struct gcs_actor_held gcs_actor_held;
+
+/* A CreateActor call waiting for its actor to be ALIVE or DEAD (holds a reference). */
+struct gcs_actor_held {
+    gcs_actor *a;
+    rpc_call *call;
+    gcs_actor_held *next;
+};
 
 /* A worker lease the GCS holds for an actor: granted by the raylet of node_id, kept for
  * the actor's life, returned with disconnect_worker when the actor stops. */
@@ -94,7 +102,24 @@ struct gcs_actor_manager {
     int stopped;
 };
 
-/* gcs_actor_manager.c, for the scheduler. */
+/* gcs_actor_manager.c, for the service and the scheduler. */
+const char *gcs_actor__state_name(int state);
+/* The key of a named actor in am->named: namespace, NUL, name. */
+void gcs_actor__name_key(const char *ns, const char *name, rc_buf *key);
+/* A new actor (one reference: the table's) in the table and its indexes, taking spec and
+ * data (owned from here). */
+gcs_actor *gcs_actor__new(gcs_actor_manager *am, Ray__Rpc__TaskSpec *spec, Ray__Rpc__ActorTableData *data);
+/* Replaces a's record with a copy of d (d may borrow from the old record). */
+void gcs_actor__set_record(gcs_actor *a, const Ray__Rpc__ActorTableData *d);
+/* Writes a's record; once stored it is published, held CreateActor calls are answered (if
+ * ALIVE or DEAD) and register_call (may be NULL) gets RegisterActor's reply. */
+void gcs_actor__write(gcs_actor *a, rpc_call *register_call);
+/* Answers a CreateActor call from a record (ALIVE: the address; DEAD: the death cause). */
+void gcs_actor__answer_create(rpc_call *call, const Ray__Rpc__ActorTableData *snap);
+/* Stops a on request: RESTARTING while restarts are left (restartable) or DEAD, with an
+ * ActorDiedErrorContext of reason and message; kill says what happens to its worker. */
+void gcs_actor__stop(gcs_actor *a, Ray__Rpc__ActorDiedErrorContext__Reason reason, const char *message,
+                     int restartable, gcs_actor_kill kill);
 void gcs_actor__ref(gcs_actor *a);
 void gcs_actor__unref(gcs_actor *a);
 /* 1 while a is neither DEAD nor evicted. */
