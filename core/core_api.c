@@ -25,6 +25,15 @@
 static core_worker core__instance;
 static __thread char core__last_error[1024];
 
+void core_set_last_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(core__last_error, sizeof(core__last_error), fmt, ap);
+    va_end(ap);
+    RC_WARN("rayc: %s", core__last_error);
+}
+
 static int core__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int core__fail(int rc, const char *fmt, ...)
@@ -47,7 +56,7 @@ const char *rayc_error_name(rayc_error e)
     static const char *names[] = {
         "RAYC_OK",         "RAYC_ERR_TASK_FAILED", "RAYC_ERR_WORKER_DIED", "RAYC_ERR_NODE_DIED",
         "RAYC_ERR_UNSCHEDULABLE", "RAYC_ERR_CANCELLED", "RAYC_ERR_OBJECT_LOST", "RAYC_ERR_OWNER_DIED",
-        "RAYC_ERR_FUNCTION_NOT_FOUND", "RAYC_ERR_TIMEOUT",
+        "RAYC_ERR_FUNCTION_NOT_FOUND", "RAYC_ERR_TIMEOUT", "RAYC_ERR_ACTOR_DIED", "RAYC_ERR_PG_REMOVED",
     };
     return (unsigned)e < RC_ARRAY_LEN(names) ? names[e] : "RAYC_ERR_UNKNOWN";
 }
@@ -68,6 +77,14 @@ rayc_error core_error_from_type(Ray__Rpc__ErrorType t)
         return RAYC_ERR_CANCELLED;
     case RAY__RPC__ERROR_TYPE__OWNER_DIED:
         return RAYC_ERR_OWNER_DIED;
+    case RAY__RPC__ERROR_TYPE__ACTOR_DIED:
+    case RAY__RPC__ERROR_TYPE__ACTOR_CREATION_FAILED:
+    case RAY__RPC__ERROR_TYPE__ACTOR_UNSCHEDULABLE_ERROR:
+    case RAY__RPC__ERROR_TYPE__ACTOR_UNAVAILABLE:
+        return RAYC_ERR_ACTOR_DIED;
+    case RAY__RPC__ERROR_TYPE__TASK_PLACEMENT_GROUP_REMOVED:
+    case RAY__RPC__ERROR_TYPE__ACTOR_PLACEMENT_GROUP_REMOVED:
+        return RAYC_ERR_PG_REMOVED;
     default:
         return RAYC_ERR_OBJECT_LOST;
     }
@@ -89,6 +106,10 @@ Ray__Rpc__ErrorType core_error_to_type(rayc_error e)
         return RAY__RPC__ERROR_TYPE__TASK_CANCELLED;
     case RAYC_ERR_OWNER_DIED:
         return RAY__RPC__ERROR_TYPE__OWNER_DIED;
+    case RAYC_ERR_ACTOR_DIED:
+        return RAY__RPC__ERROR_TYPE__ACTOR_DIED;
+    case RAYC_ERR_PG_REMOVED:
+        return RAY__RPC__ERROR_TYPE__TASK_PLACEMENT_GROUP_REMOVED;
     default:
         return RAY__RPC__ERROR_TYPE__OBJECT_LOST;
     }
@@ -366,44 +387,58 @@ static int core__label_selector(const char *text, Ray__Rpc__LabelSelector **out)
     return 0;
 }
 
-int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const rayc_task_options *opts,
-                rayc_ref *out_refs)
+/* Bundle resources of a placement group, Ray's names: R_group_<i>_<pg> for bundle i,
+ * R_group_<pg> for any bundle. */
+static char *core__bundle_resource(const char *name, const rayc_pg *pg, int bundle_index)
 {
-    core_worker *cw = core__cw;
-    if (!cw)
-        return core__fail(RC_ESTATE, "rayc_submit: call rayc_init first");
-    if (!fn_name || !*fn_name || !out_refs || (nargs && !args))
-        return core__fail(RC_EINVAL, "rayc_submit: a function name and out_refs are required");
-    rayc_task_options defaults;
-    if (!opts) {
-        rayc_task_options_init(&defaults);
-        opts = &defaults;
+    char hex[RC_ID_HEX_MAX], text[512];
+    rc_id_hex(pg->id, RAYC_PG_ID_SIZE, hex);
+    if (bundle_index >= 0)
+        snprintf(text, sizeof(text), "%s_group_%d_%s", name, bundle_index, hex);
+    else
+        snprintf(text, sizeof(text), "%s_group_%s", name, hex);
+    return rc_strdup(text);
+}
+
+core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char *class_name, const rayc_arg *args,
+                                size_t nargs, const rayc_task_options *opts, rayc_ref *out_refs)
+{
+    if (opts->num_returns < 1 || opts->num_returns > 1024) {
+        core__fail(RC_EINVAL, "rayc_submit: num_returns must be 1..1024, not %d", opts->num_returns);
+        return NULL;
     }
-    if (opts->num_returns < 1 || opts->num_returns > 1024)
-        return core__fail(RC_EINVAL, "rayc_submit: num_returns must be 1..1024, not %d", opts->num_returns);
     if (core__check_amount("CPU", opts->num_cpus) < 0 || core__check_amount("GPU", opts->num_gpus) < 0)
-        return RC_EINVAL;
-    if (opts->n_resources > RAYC_MAX_TASK_RESOURCES)
-        return core__fail(RC_EINVAL, "rayc_submit: at most %d custom resources", RAYC_MAX_TASK_RESOURCES);
+        return NULL;
+    if (opts->n_resources > RAYC_MAX_TASK_RESOURCES) {
+        core__fail(RC_EINVAL, "rayc_submit: at most %d custom resources", RAYC_MAX_TASK_RESOURCES);
+        return NULL;
+    }
     for (size_t i = 0; i < opts->n_resources; i++) {
         const char *name = opts->resources[i].name;
-        if (!name || !*name || !strcmp(name, "CPU") || !strcmp(name, "GPU") || !strcmp(name, "memory"))
-            return core__fail(RC_EINVAL, "rayc_submit: resource '%s' is not a custom resource (use num_cpus, "
-                                         "num_gpus)", name ? name : "");
+        if (!name || !*name || !strcmp(name, "CPU") || !strcmp(name, "GPU") || !strcmp(name, "memory")) {
+            core__fail(RC_EINVAL, "rayc_submit: resource '%s' is not a custom resource (use num_cpus, num_gpus)",
+                       name ? name : "");
+            return NULL;
+        }
         if (core__check_amount(name, opts->resources[i].amount) < 0)
-            return RC_EINVAL;
+            return NULL;
     }
-    for (size_t i = 0; i < nargs; i++)
-        if (!args[i].ref && args[i].size && !args[i].data)
-            return core__fail(RC_EINVAL, "rayc_submit: argument %zu has a size but no data", i);
+    if (opts->placement_group && opts->bundle_index < -1) {
+        core__fail(RC_EINVAL, "rayc_submit: bundle_index must be -1 (any) or a bundle's index");
+        return NULL;
+    }
+    for (size_t i = 0; i < nargs; i++) {
+        if (!args[i].ref && args[i].size && !args[i].data) {
+            core__fail(RC_EINVAL, "rayc_submit: argument %zu has a size but no data", i);
+            return NULL;
+        }
+    }
+    Ray__Rpc__LabelSelector *selector = NULL;
+    if (opts->label_selector && *opts->label_selector && core__label_selector(opts->label_selector, &selector) < 0)
+        return NULL;
 
     Ray__Rpc__TaskSpec *spec = rc_malloc(sizeof(*spec));
     ray__rpc__task_spec__init(spec);
-    Ray__Rpc__LabelSelector *selector = NULL;
-    if (opts->label_selector && *opts->label_selector && core__label_selector(opts->label_selector, &selector) < 0) {
-        rc_free(spec);
-        return RC_EINVAL;
-    }
     core_task *t = RC_NEW(core_task);
     t->spec = spec;
     /* Task ID: 8 unique bytes, 12 zero bytes (no actor), the 4-byte job ID. */
@@ -420,6 +455,7 @@ int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const r
     spec->type = RAY__RPC__TASK_TYPE__NORMAL_TASK;
     spec->name = rc_strdup(opts->name && *opts->name ? opts->name : fn_name);
     spec->language = RAY__RPC__LANGUAGE__CPP;
+    spec->parent_counter = counter;
     spec->function_descriptor = rc_malloc(sizeof(*spec->function_descriptor));
     ray__rpc__function_descriptor__init(spec->function_descriptor);
     spec->function_descriptor->function_descriptor_case =
@@ -427,6 +463,8 @@ int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const r
     spec->function_descriptor->cpp_function_descriptor = rc_malloc(sizeof(Ray__Rpc__CppFunctionDescriptor));
     ray__rpc__cpp_function_descriptor__init(spec->function_descriptor->cpp_function_descriptor);
     spec->function_descriptor->cpp_function_descriptor->function_name = rc_strdup(fn_name);
+    if (class_name)
+        spec->function_descriptor->cpp_function_descriptor->class_name = rc_strdup(class_name);
     spec->job_id.data = rc_memdup(cw->job_id, RC_JOB_ID_SIZE);
     spec->job_id.len = RC_JOB_ID_SIZE;
     spec->task_id.data = rc_memdup(t->task_id, RC_TASK_ID_SIZE);
@@ -440,7 +478,7 @@ int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const r
     spec->label_selector = selector;
 
     /* Resources: CPU and GPU as Ray names them, custom ones, accelerator_type as Ray's
-     * tiny implicit resource. */
+     * tiny implicit resource; inside a placement group, renamed to the bundle's. */
     spec->required_resources = rc_calloc(RAYC_MAX_TASK_RESOURCES + 4, sizeof(*spec->required_resources));
     if (opts->num_cpus > 0)
         spec->required_resources[spec->n_required_resources++] = core__resource("CPU", opts->num_cpus);
@@ -455,11 +493,33 @@ int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const r
         snprintf(name, sizeof(name), "accelerator_type:%s", opts->accelerator_type);
         spec->required_resources[spec->n_required_resources++] = core__resource(name, 0.001);
     }
+    if (opts->placement_group) {
+        for (size_t i = 0; i < spec->n_required_resources; i++) {
+            char *renamed = core__bundle_resource(spec->required_resources[i]->key, opts->placement_group,
+                                                  opts->bundle_index);
+            rc_free(spec->required_resources[i]->key);
+            spec->required_resources[i]->key = renamed;
+        }
+        /* Ray's bundle marker: a sliver of the bundle itself, so that even a task that
+         * asks for nothing runs inside the group. */
+        char *marker = core__bundle_resource("bundle", opts->placement_group, opts->bundle_index);
+        spec->required_resources[spec->n_required_resources++] = core__resource(marker, 0.001);
+        rc_free(marker);
+    }
 
     spec->scheduling_strategy = rc_malloc(sizeof(*spec->scheduling_strategy));
     ray__rpc__scheduling_strategy__init(spec->scheduling_strategy);
     Ray__Rpc__SchedulingStrategy *ss = spec->scheduling_strategy;
-    if (opts->strategy == RAYC_STRATEGY_SPREAD) {
+    if (opts->placement_group) {
+        ss->scheduling_strategy_case =
+            RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY;
+        Ray__Rpc__PlacementGroupSchedulingStrategy *pgs = rc_malloc(sizeof(*pgs));
+        ray__rpc__placement_group_scheduling_strategy__init(pgs);
+        pgs->placement_group_id.data = rc_memdup(opts->placement_group->id, RAYC_PG_ID_SIZE);
+        pgs->placement_group_id.len = RAYC_PG_ID_SIZE;
+        pgs->placement_group_bundle_index = opts->bundle_index;
+        ss->placement_group_scheduling_strategy = pgs;
+    } else if (opts->strategy == RAYC_STRATEGY_SPREAD) {
         ss->scheduling_strategy_case = RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_SPREAD_SCHEDULING_STRATEGY;
         ss->spread_scheduling_strategy = rc_malloc(sizeof(Ray__Rpc__SpreadSchedulingStrategy));
         ray__rpc__spread_scheduling_strategy__init(ss->spread_scheduling_strategy);
@@ -506,6 +566,37 @@ int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const r
         uint32_t index = (uint32_t)i + 1;
         memcpy(out_refs[i].id + RC_TASK_ID_SIZE, &index, 4);
     }
+    return t;
+}
+
+core_task *core_task_build(core_worker *cw, const char *fn_name, const char *class_name, const rayc_arg *args,
+                           size_t nargs, const char *name, int num_returns, rayc_ref *out_refs)
+{
+    rayc_task_options o;
+    rayc_task_options_init(&o);
+    o.num_cpus = 0; /* actor calls hold nothing: the actor's resources are its own */
+    o.num_returns = num_returns;
+    o.name = name;
+    o.max_retries = 0;
+    return core_task_build_with(cw, fn_name, class_name, args, nargs, &o, out_refs);
+}
+
+int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const rayc_task_options *opts,
+                rayc_ref *out_refs)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return core__fail(RC_ESTATE, "rayc_submit: call rayc_init first");
+    if (!fn_name || !*fn_name || !out_refs || (nargs && !args))
+        return core__fail(RC_EINVAL, "rayc_submit: a function name and out_refs are required");
+    rayc_task_options defaults;
+    if (!opts) {
+        rayc_task_options_init(&defaults);
+        opts = &defaults;
+    }
+    core_task *t = core_task_build_with(cw, fn_name, NULL, args, nargs, opts, out_refs);
+    if (!t)
+        return RC_EINVAL;
     core__submit_op *op = RC_NEW(core__submit_op);
     op->op.run = core__run_submit;
     op->task = t;

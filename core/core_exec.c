@@ -56,6 +56,31 @@ rayc_remote_fn core_find_function(const char *name)
     return fn;
 }
 
+static rc_map core__classes = RC_MAP_INIT;
+
+int rayc_register_actor_class(const rayc_actor_class *cls)
+{
+    if (!cls || !cls->name || !*cls->name || !cls->create)
+        return RC_EINVAL;
+    pthread_mutex_lock(&core__fn_mu);
+    int rc = 0;
+    const rayc_actor_class *old = rc_map_get_str(&core__classes, cls->name);
+    if (old && old != cls)
+        rc = RC_EEXIST;
+    else if (!old)
+        rc_map_put_str(&core__classes, cls->name, (void *)cls);
+    pthread_mutex_unlock(&core__fn_mu);
+    return rc;
+}
+
+static const rayc_actor_class *core__find_class(const char *name)
+{
+    pthread_mutex_lock(&core__fn_mu);
+    const rayc_actor_class *cls = rc_map_get_str(&core__classes, name);
+    pthread_mutex_unlock(&core__fn_mu);
+    return cls;
+}
+
 static int core__load_one(const char *path, char *err, size_t errlen)
 {
     if (!dlopen(path, RTLD_NOW | RTLD_GLOBAL)) {
@@ -116,6 +141,37 @@ struct rayc_task_ctx {
 };
 
 static __thread rayc_task_ctx *core__current;
+
+/* CPU and GPU amounts and GPU instances of a lease, from the resource mapping the raylet
+ * granted: plain CPU/GPU, or a placement-group bundle's (CPU_group_<i>_<pg>, ...). */
+static int core__is(const char *name, const char *base)
+{
+    size_t n = strlen(base);
+    return !strncmp(name, base, n) && (name[n] == 0 || !strncmp(name + n, "_group_", 7));
+}
+
+static void core__resources_of(const Ray__Rpc__PushTaskRequest *req, rayc_task_ctx *ctx)
+{
+    for (size_t i = 0; i < req->n_resource_mapping; i++) {
+        const Ray__Rpc__ResourceMapEntry *e = req->resource_mapping[i];
+        double total = 0;
+        int gpu = core__is(e->name, "GPU");
+        for (size_t k = 0; k < e->n_resource_ids; k++) {
+            total += e->resource_ids[k]->quantity;
+            if (!gpu)
+                continue;
+            int index = (int)e->resource_ids[k]->index, seen = 0;
+            for (int g = 0; g < ctx->n_gpu_ids; g++)
+                seen |= ctx->gpu_ids[g] == index;
+            if (!seen && ctx->n_gpu_ids < 64)
+                ctx->gpu_ids[ctx->n_gpu_ids++] = index;
+        }
+        if (core__is(e->name, "CPU"))
+            ctx->num_cpus = total;
+        else if (gpu)
+            ctx->num_gpus = total;
+    }
+}
 
 int rayc_return(rayc_task_ctx *ctx, int index, const void *data, size_t size)
 {
@@ -182,6 +238,7 @@ typedef struct core_exec_item {
     core_get *args;                        /* resolved argument values (by-ref ones) */
     core_value **values;                   /* one per argument */
     int cancelled;
+    int terminate; /* no call: the actor's graceful end (KillActor without force) */
     struct core_exec_item *next;
 } core_exec_item;
 
@@ -268,15 +325,99 @@ static void core__enqueue_exec(core_worker *cw, core_exec_item *item)
 {
     pthread_mutex_lock(&cw->exec_mu);
     item->next = NULL;
-    int was_empty = !cw->exec_head;
     if (cw->exec_tail)
         cw->exec_tail->next = item;
     else
         cw->exec_head = item;
     cw->exec_tail = item;
-    if (was_empty) /* the task thread only sleeps on an empty queue */
-        pthread_cond_signal(&cw->exec_cv);
+    /* Task threads sleep only on an empty queue; with several (max_concurrency), each item
+     * may need to wake another. */
+    pthread_cond_signal(&cw->exec_cv);
     pthread_mutex_unlock(&cw->exec_mu);
+}
+
+/* ---- actors: who this worker is, and calls in each caller's order ---------------------- */
+
+/* The calls of one caller, by sequence number: the next one expected and those that came
+ * early (sorted). Loop thread. */
+typedef struct core__caller {
+    uint64_t next;
+    core_exec_item *early; /* sorted by sequence number */
+} core__caller;
+
+static uint64_t core__seq(const core_exec_item *item)
+{
+    const Ray__Rpc__TaskSpec *spec = item->req->task_spec;
+    return spec->actor_task_spec ? spec->actor_task_spec->sequence_number : 0;
+}
+
+/* Hands an actor call to the task threads in its caller's order (Ray's per-caller ordering):
+ * call n runs once n-1 has been handed on, or once the caller says every call up to some
+ * m >= n-1 is settled (client_processed_up_to: numbers it used for calls that never
+ * arrived, e.g. cancelled ones). With max_concurrency > 1 order is not promised, as in Ray:
+ * calls go as they come. */
+static void core__actor_order(core_worker *cw, core_exec_item *item)
+{
+    const Ray__Rpc__TaskSpec *spec = item->req->task_spec;
+    if (cw->actor_max_concurrency > 1 || spec->caller_id.len == 0) {
+        core__enqueue_exec(cw, item);
+        return;
+    }
+    uint64_t floor = item->req->client_processed_up_to >= 0 ? (uint64_t)item->req->client_processed_up_to + 1 : 0;
+    core__caller *c = rc_map_get(&cw->actor_callers, spec->caller_id.data, spec->caller_id.len);
+    if (!c) {
+        c = RC_NEW(core__caller);
+        c->next = floor;
+        rc_map_put(&cw->actor_callers, spec->caller_id.data, spec->caller_id.len, c);
+    }
+    if (floor > c->next)
+        c->next = floor;
+    uint64_t seq = core__seq(item);
+    if (seq > c->next) { /* early: wait for the ones before it */
+        core_exec_item **p = &c->early;
+        while (*p && core__seq(*p) < seq)
+            p = &(*p)->next;
+        item->next = *p;
+        *p = item;
+    } else {
+        core__enqueue_exec(cw, item);
+        if (seq == c->next)
+            c->next++;
+    }
+    while (c->early && core__seq(c->early) <= c->next) {
+        core_exec_item *next = c->early;
+        c->early = next->next;
+        next->next = NULL;
+        if (core__seq(next) == c->next)
+            c->next++;
+        core__enqueue_exec(cw, next);
+    }
+}
+
+/* Where a task whose arguments are all here goes next. */
+static void core__dispatch_item(core_worker *cw, core_exec_item *item)
+{
+    if (item->req->task_spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK)
+        core__actor_order(cw, item);
+    else
+        core__enqueue_exec(cw, item);
+}
+
+/* Answers item with the error of its first erroneous argument; 1 if there was one. */
+static int core__reply_arg_error(core_worker *cw, core_exec_item *item)
+{
+    const Ray__Rpc__TaskSpec *spec = item->req->task_spec;
+    for (size_t i = 0; i < spec->n_args; i++) {
+        core_value *v = item->values[i];
+        if (v && v->error) {
+            char message[1024];
+            snprintf(message, sizeof(message), "argument %zu of task '%s' is an error: %s", i, spec->name,
+                     v->error_message);
+            core__reply_error(cw, item, core_error_to_type(v->error), message, 1);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void core__args_resolved(core_worker *cw, core_get *g, void *arg)
@@ -291,17 +432,10 @@ static void core__args_resolved(core_worker *cw, core_get *g, void *arg)
             g->items[k++].value = NULL;
         }
     }
-    for (size_t i = 0; i < spec->n_args; i++) {
-        core_value *v = item->values[i];
-        if (v && v->error) {
-            char message[1024];
-            snprintf(message, sizeof(message), "argument %zu of task '%s' is an error: %s", i, spec->name,
-                     v->error_message);
-            core__reply_error(cw, item, core_error_to_type(v->error), message, 1);
-            return;
-        }
-    }
-    core__enqueue_exec(cw, item);
+    /* Actor calls fail in their turn (their number must be used); tasks fail now. */
+    if (spec->type != RAY__RPC__TASK_TYPE__ACTOR_TASK && core__reply_arg_error(cw, item))
+        return;
+    core__dispatch_item(cw, item);
 }
 
 static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, void *arg)
@@ -323,6 +457,25 @@ static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, vo
         rpc_reply_status(call, GRPC_STATUS_FAILED_PRECONDITION, "this task was meant for another worker");
         return;
     }
+    if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK) {
+        if (!spec->actor_creation_task_spec || spec->actor_creation_task_spec->actor_id.len != RC_ACTOR_ID_SIZE) {
+            rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "an actor creation task needs a 16-byte actor_id");
+            return;
+        }
+        if (cw->actor_created) {
+            rpc_reply_status(call, GRPC_STATUS_FAILED_PRECONDITION, "this worker already hosts an actor");
+            return;
+        }
+    } else if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK) {
+        if (!spec->actor_task_spec || spec->actor_task_spec->actor_id.len != RC_ACTOR_ID_SIZE ||
+            !cw->actor_created || memcmp(spec->actor_task_spec->actor_id.data, cw->actor_id, RC_ACTOR_ID_SIZE)) {
+            rpc_reply_status(call, GRPC_STATUS_FAILED_PRECONDITION, "this worker does not host that actor");
+            return;
+        }
+    } else if (cw->actor_created) {
+        rpc_reply_status(call, GRPC_STATUS_FAILED_PRECONDITION, "this worker is dedicated to an actor");
+        return;
+    }
     core_exec_item *item = RC_NEW(core_exec_item);
     item->call = call;
     item->req = req;
@@ -341,8 +494,8 @@ static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, vo
             item->values[i] = core_value_from_inline(a->data.data, a->data.len, a->metadata.data, a->metadata.len);
         }
     }
-    if (!by_ref) { /* every argument came inline: straight to the task thread */
-        core__enqueue_exec(cw, item);
+    if (!by_ref) { /* every argument came inline: straight on */
+        core__dispatch_item(cw, item);
         return;
     }
     core_get *g = core_get_new(by_ref);
@@ -369,6 +522,8 @@ static void handle_cancel_task(rpc_call *call, const ProtobufCMessage *request, 
     int running = 0, queued = 0;
     pthread_mutex_lock(&cw->exec_mu);
     for (core_exec_item *it = cw->exec_head; it; it = it->next) {
+        if (it->terminate)
+            continue;
         const ProtobufCBinaryData *id = &it->req->task_spec->task_id;
         if (req->intended_task_id.len == id->len && !memcmp(req->intended_task_id.data, id->data, id->len)) {
             it->cancelled = 1;
@@ -390,6 +545,48 @@ static void handle_cancel_task(rpc_call *call, const ProtobufCMessage *request, 
     }
 }
 
+static void handle_kill_actor(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    core_worker *cw = arg;
+    const Ray__Rpc__KillActorRequest *req = (const void *)request;
+    Ray__Rpc__KillActorReply reply = RAY__RPC__KILL_ACTOR_REPLY__INIT;
+    if (req->intended_actor_id.len != RC_ACTOR_ID_SIZE || !cw->actor_created ||
+        memcmp(req->intended_actor_id.data, cw->actor_id, RC_ACTOR_ID_SIZE)) {
+        rpc_reply_status(call, GRPC_STATUS_FAILED_PRECONDITION, "this worker does not host that actor");
+        return;
+    }
+    rpc_reply(call, &reply.base);
+    if (req->force_kill) {
+        /* As Ray does: the worker goes now. Its raylet reaps it and tells the GCS, which
+         * restarts the actor or not. */
+        RC_INFO("core: actor killed; exiting");
+        fflush(NULL);
+        _exit(1);
+    }
+    /* Gracefully: after the calls already queued, the destructor runs and the worker exits. */
+    core_exec_item *item = RC_NEW(core_exec_item);
+    item->terminate = 1;
+    core__enqueue_exec(cw, item);
+}
+
+/* The actor's end on a task thread: no other call runs any more; once those running are
+ * done, the destructor runs and the process exits. */
+static void core__terminate(core_worker *cw, core_exec_item *item)
+{
+    rc_free(item);
+    pthread_mutex_lock(&cw->exec_mu);
+    cw->exec_stop = 1;
+    pthread_cond_broadcast(&cw->exec_cv);
+    while (cw->exec_busy > 1)
+        pthread_cond_wait(&cw->exec_cv, &cw->exec_mu);
+    pthread_mutex_unlock(&cw->exec_mu);
+    RC_INFO("core: actor going out of scope; running its destructor and exiting");
+    if (cw->actor_class && cw->actor_class->destroy && cw->actor_self)
+        cw->actor_class->destroy(cw->actor_self);
+    fflush(NULL);
+    _exit(0);
+}
+
 static void handle_exit(rpc_call *call, const ProtobufCMessage *request, void *arg)
 {
     const Ray__Rpc__ExitRequest *req = (const void *)request;
@@ -407,21 +604,23 @@ const rpc_method_handler core_exec_handlers[] = {
     {"PushTask", handle_push_task},
     {"CancelTask", handle_cancel_task},
     {"Exit", handle_exit},
+    {"KillActor", handle_kill_actor},
     {NULL, NULL},
 };
 
 /* ---- the task thread ------------------------------------------------------------------ */
 
-/* A blocking call from the task thread, through the loop. */
+/* A blocking call from a user or task thread, through the loop. */
 typedef struct core__thread_call {
     core_op op;
-    rpc_client *cli;
+    rpc_client *(*cli_fn)(core_worker *cw);
     const ProtobufCServiceDescriptor *svc;
     const char *method;
     const ProtobufCMessage *req;
+    int64_t timeout_ms;
     ProtobufCMessage *reply;
     int code;
-    char message[256];
+    char message[512];
     core_waiter w;
 } core__thread_call;
 
@@ -437,24 +636,25 @@ static void core__thread_call_done(const rpc_status *st, ProtobufCMessage *reply
 static void core__run_thread_call(core_worker *cw, core_op *op)
 {
     core__thread_call *c = (core__thread_call *)op;
-    (void)cw;
-    if (rpc_client_call(c->cli, c->svc, c->method, c->req, rc_cfg.gcs_rpc_timeout_ms, core__thread_call_done, c) < 0) {
-        rpc_status st = {GRPC_STATUS_INTERNAL, "cannot start the call"};
+    rpc_client *cli = cw->stopping ? NULL : c->cli_fn(cw);
+    if (!cli || rpc_client_call(cli, c->svc, c->method, c->req, c->timeout_ms, core__thread_call_done, c) < 0) {
+        rpc_status st = {GRPC_STATUS_UNAVAILABLE, "cannot start the call"};
         core__thread_call_done(&st, NULL, c);
     }
 }
 
-/* Calls method on the local raylet from a non-loop thread; returns the gRPC code. */
-int core_call_raylet_from_thread(core_worker *cw, const char *method, const ProtobufCMessage *req,
-                                 ProtobufCMessage **reply, char *err, size_t errlen)
+int core_call_from_thread(core_worker *cw, rpc_client *(*cli_fn)(core_worker *cw), const ProtobufCServiceDescriptor *svc,
+                          const char *method, const ProtobufCMessage *req, int64_t timeout_ms, ProtobufCMessage **reply,
+                          char *err, size_t errlen)
 {
     core__thread_call c;
     memset(&c, 0, sizeof(c));
     c.op.run = core__run_thread_call;
-    c.cli = cw->raylet_local;
-    c.svc = &rayc__rpc__local_raylet_service__descriptor;
+    c.cli_fn = cli_fn;
+    c.svc = svc;
     c.method = method;
     c.req = req;
+    c.timeout_ms = timeout_ms;
     core_waiter_init(&c.w);
     core_post(cw, &c.op);
     core_waiter_wait(&c.w);
@@ -463,6 +663,18 @@ int core_call_raylet_from_thread(core_worker *cw, const char *method, const Prot
     if (c.code != GRPC_STATUS_OK && err)
         snprintf(err, errlen, "%s", c.message);
     return c.code;
+}
+
+static rpc_client *core__raylet_local(core_worker *cw)
+{
+    return cw->raylet_local;
+}
+
+int core_call_raylet_from_thread(core_worker *cw, const char *method, const ProtobufCMessage *req,
+                                 ProtobufCMessage **reply, char *err, size_t errlen)
+{
+    return core_call_from_thread(cw, core__raylet_local, &rayc__rpc__local_raylet_service__descriptor, method, req,
+                                 rc_cfg.gcs_rpc_timeout_ms, reply, err, errlen);
 }
 
 /* Puts a large result into the node's store; fills ro (in_plasma). */
@@ -499,6 +711,36 @@ static int core__store_result(core_worker *cw, const uint8_t *object_id, const R
     return 0;
 }
 
+static void *core__extra_exec_thread(void *arg)
+{
+    core_exec_run_loop(arg);
+    return NULL;
+}
+
+/* The constructor succeeded: this worker now hosts the actor (for its whole life). Runs on
+ * the task thread before the creation task's reply is sent, so the first call always finds
+ * the actor. */
+static void core__actor_born(core_worker *cw, const Ray__Rpc__TaskSpec *spec, const rayc_actor_class *cls, void *self,
+                             const rayc_task_ctx *ctx)
+{
+    memcpy(cw->actor_gpu_ids, ctx->gpu_ids, sizeof(cw->actor_gpu_ids));
+    cw->actor_n_gpu_ids = ctx->n_gpu_ids;
+    cw->actor_num_cpus = ctx->num_cpus;
+    cw->actor_num_gpus = ctx->num_gpus;
+    const Ray__Rpc__ActorCreationTaskSpec *a = spec->actor_creation_task_spec;
+    cw->actor_class = cls;
+    cw->actor_self = self;
+    cw->actor_max_concurrency = a->max_concurrency > 1 ? a->max_concurrency : 1;
+    memcpy(cw->actor_id, a->actor_id.data, RC_ACTOR_ID_SIZE);
+    cw->actor_created = 1;
+    /* max_concurrency > 1: that many task threads take calls from the queue. */
+    for (int i = 1; i < cw->actor_max_concurrency && i < 1024; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, core__extra_exec_thread, cw) == 0)
+            pthread_detach(t);
+    }
+}
+
 static void core__execute(core_worker *cw, core_exec_item *item)
 {
     const Ray__Rpc__TaskSpec *spec = item->req->task_spec;
@@ -510,9 +752,35 @@ static void core__execute(core_worker *cw, core_exec_item *item)
         core__finish_item(cw, item, &reply);
         return;
     }
+    if (core__reply_arg_error(cw, item))
+        return;
     const char *name = spec->function_descriptor->cpp_function_descriptor->function_name;
-    rayc_remote_fn fn = core_find_function(name);
-    if (!fn) {
+    const char *class_name = spec->function_descriptor->cpp_function_descriptor->class_name;
+    rayc_remote_fn fn = NULL;
+    const rayc_actor_class *cls = NULL;
+    rayc_actor_method_fn method = NULL;
+    if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK) {
+        cls = class_name ? core__find_class(class_name) : NULL;
+        if (!cls) {
+            char message[6000];
+            snprintf(message, sizeof(message),
+                     "actor '%s': no library on the code search path of node %.16s registers an actor class named "
+                     "'%s' (code search path: %.4096s)",
+                     spec->name, node_hex, class_name ? class_name : "", cw->code_search_path[0] ? cw->code_search_path : "empty");
+            core__reply_error(cw, item, RAY__RPC__ERROR_TYPE__ACTOR_CREATION_FAILED, message, 1);
+            return;
+        }
+    } else if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK) {
+        for (const rayc_actor_method *m = cw->actor_class->methods; m && m->name; m++)
+            if (!strcmp(m->name, name))
+                method = m->fn;
+        if (!method) {
+            char message[1024];
+            snprintf(message, sizeof(message), "actor class '%s' has no method '%s'", cw->actor_class->name, name);
+            core__reply_error(cw, item, RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION, message, 1);
+            return;
+        }
+    } else if (!(fn = core_find_function(name))) {
         char message[6000];
         snprintf(message, sizeof(message),
                  "task '%s': no library on the code search path of node %.16s registers a function named '%s' "
@@ -526,18 +794,14 @@ static void core__execute(core_worker *cw, core_exec_item *item)
     ctx.spec = spec;
     ctx.n_returns = spec->num_returns;
     ctx.returns = rc_calloc(ctx.n_returns ? ctx.n_returns : 1, sizeof(*ctx.returns));
-    for (size_t i = 0; i < item->req->n_resource_mapping; i++) {
-        const Ray__Rpc__ResourceMapEntry *e = item->req->resource_mapping[i];
-        double total = 0;
-        for (size_t k = 0; k < e->n_resource_ids; k++) {
-            total += e->resource_ids[k]->quantity;
-            if (!strcmp(e->name, "GPU") && ctx.n_gpu_ids < 64)
-                ctx.gpu_ids[ctx.n_gpu_ids++] = (int)e->resource_ids[k]->index;
-        }
-        if (!strcmp(e->name, "CPU"))
-            ctx.num_cpus = total;
-        else if (!strcmp(e->name, "GPU"))
-            ctx.num_gpus = total;
+    if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK) {
+        /* A method runs on what the actor holds (its creation lease). */
+        memcpy(ctx.gpu_ids, cw->actor_gpu_ids, sizeof(ctx.gpu_ids));
+        ctx.n_gpu_ids = cw->actor_n_gpu_ids;
+        ctx.num_cpus = cw->actor_num_cpus;
+        ctx.num_gpus = cw->actor_num_gpus;
+    } else {
+        core__resources_of(item->req, &ctx);
     }
     size_t nargs = spec->n_args;
     rayc_object *args = rc_calloc(nargs ? nargs : 1, sizeof(*args));
@@ -550,7 +814,21 @@ static void core__execute(core_worker *cw, core_exec_item *item)
     memcpy(cw->running_task_id, spec->task_id.data, RC_TASK_ID_SIZE);
     pthread_mutex_unlock(&cw->exec_mu);
     core__current = &ctx;
-    int rc = fn(&ctx, args, nargs);
+    int rc = 0;
+    if (cls) {
+        void *self = cls->create(&ctx, args, nargs);
+        if (self) {
+            core__actor_born(cw, spec, cls, self, &ctx);
+        } else {
+            rc = -1;
+            if (!ctx.failure)
+                ctx.failure = rc_strdup("the constructor returned no instance");
+        }
+    } else if (method) {
+        rc = method(cw->actor_self, &ctx, args, nargs);
+    } else {
+        rc = fn(&ctx, args, nargs);
+    }
     core__current = NULL;
     pthread_mutex_lock(&cw->exec_mu);
     memset(cw->running_task_id, 0, RC_TASK_ID_SIZE);
@@ -559,9 +837,11 @@ static void core__execute(core_worker *cw, core_exec_item *item)
 
     if (rc != 0 || ctx.failure) {
         char message[2300];
-        snprintf(message, sizeof(message), "task '%s' failed on node %.16s: %s", spec->name, node_hex,
-                 ctx.failure ? ctx.failure : "the function returned an error without a message");
-        core__reply_error(cw, item, RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION, message, 1);
+        snprintf(message, sizeof(message), "%s '%s' failed on node %.16s: %s", cls ? "the constructor of actor" : "task",
+                 spec->name, node_hex, ctx.failure ? ctx.failure : "the function returned an error without a message");
+        core__reply_error(cw, item,
+                          cls ? RAY__RPC__ERROR_TYPE__ACTOR_CREATION_FAILED : RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION,
+                          message, 1);
     } else {
         size_t n = ctx.n_returns;
         Ray__Rpc__ReturnObject *objs = rc_calloc(n ? n : 1, sizeof(*objs));
@@ -623,9 +903,32 @@ void core_exec_run_loop(core_worker *cw)
         cw->exec_head = item->next;
         if (!cw->exec_head)
             cw->exec_tail = NULL;
+        cw->exec_busy++;
         pthread_mutex_unlock(&cw->exec_mu);
+        if (item->terminate)
+            core__terminate(cw, item);
         core__execute(cw, item);
+        pthread_mutex_lock(&cw->exec_mu);
+        if (--cw->exec_busy <= 1)
+            pthread_cond_broadcast(&cw->exec_cv);
+        pthread_mutex_unlock(&cw->exec_mu);
     }
+}
+
+void core_exec_free_callers(core_worker *cw)
+{
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->actor_callers, &it, NULL, NULL, &v)) {
+        core__caller *c = v;
+        while (c->early) {
+            core_exec_item *item = c->early;
+            c->early = item->next;
+            core__exec_item_free(cw, item);
+        }
+        rc_free(c);
+    }
+    rc_map_destroy(&cw->actor_callers, NULL);
 }
 
 void core_exec_stop(core_worker *cw)

@@ -37,6 +37,7 @@ typedef struct core_sched_key core_sched_key;
 typedef struct core_lease core_lease;
 typedef struct core_ref core_ref;
 typedef struct core_get core_get;
+typedef struct core_actor core_actor;
 
 /* ---- cross-thread hand-off ------------------------------------------------------------ */
 
@@ -172,6 +173,14 @@ struct core_task {
     core_sched_key *key;
     core_lease *lease; /* while pushed */
     core_task *next, *prev; /* in its key's queue or its lease's in-flight list */
+    /* Actor calls: arguments settled (push when its turn comes), and finished (leave the
+     * actor's lists). NULL for normal tasks, which go to their scheduling key. */
+    void (*on_resolved)(core_worker *cw, core_task *t);
+    void (*on_finished)(core_worker *cw, core_task *t);
+    core_actor *actor;
+    int resolved;
+    int attempts_left; /* actor calls: retries across restarts (-1: forever) */
+    uint32_t actor_epoch; /* actor calls: the instance it was pushed to */
 };
 
 /* ---- leases and scheduling keys (loop thread) ----------------------------------------- */
@@ -296,6 +305,7 @@ struct core_worker {
     rc_map keys;     /* scheduling key name -> core_sched_key */
     rc_map nodes;    /* node id -> core_node */
     rc_map plasma_pins; /* object id -> (intptr_t) pins held through GetObjects */
+    rc_map actors;      /* actor id -> core_actor: actors this process calls or owns */
 
     /* ID generation (any thread) */
     uint8_t task_prefix[8];
@@ -313,8 +323,21 @@ struct core_worker {
     pthread_cond_t exec_cv;
     struct core_exec_item *exec_head, *exec_tail;
     int exec_stop;
+    int exec_busy; /* task threads inside an item */
     uint8_t running_task_id[RC_TASK_ID_SIZE];
     int running_cancel_requested;
+
+    /* worker mode: the actor this worker hosts (set once, on the task thread, before the
+     * creation task is answered; read on the loop thread afterwards) */
+    int actor_created;
+    uint8_t actor_id[RC_ACTOR_ID_SIZE];
+    const rayc_actor_class *actor_class;
+    void *actor_self;
+    int actor_max_concurrency;
+    int actor_gpu_ids[64]; /* what its creation lease holds, for its methods */
+    int actor_n_gpu_ids;
+    double actor_num_cpus, actor_num_gpus;
+    rc_map actor_callers; /* caller worker id -> core__caller (loop thread) */
 
     /* a local cluster started by rayc_init */
     pid_t local_gcs_pid, local_raylet_pid;
@@ -342,6 +365,10 @@ void core_submit_shutdown(core_worker *cw);
 /* After the last completion: frees tasks, keys, leases. */
 void core_submit_free_all(core_worker *cw);
 void core_task_free(core_task *t);
+/* Stores error as every result of t and finishes it (frees t). */
+void core_task_fail(core_worker *cw, core_task *t, rayc_error error, const char *message);
+/* Records t's results from a PushTask reply and finishes it (frees t). */
+void core_task_succeeded(core_worker *cw, core_task *t, const Ray__Rpc__PushTaskReply *reply, const uint8_t *worker_node);
 
 /* core_get.c */
 /* The value a get found for an object in this node's store (metadata decides whether it is
@@ -355,16 +382,50 @@ void core_release_plasma(core_worker *cw, const uint8_t *object_id);
 /* core_refs.c: GetObjectStatus / GetObjectLocationsOwner / UpdateObjectLocationBatch. */
 extern const rpc_method_handler core_owner_handlers[];
 
+/* core_api.c */
+void core_set_last_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Builds a task (spec, ID, returns in out_refs) from options, checking them; NULL (and the
+ * last error set) when they are bad. The caller submits or frees it. */
+core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char *class_name, const rayc_arg *args,
+                                size_t nargs, const rayc_task_options *opts, rayc_ref *out_refs);
+/* The same with default options and no resources (actor calls). */
+core_task *core_task_build(core_worker *cw, const char *fn_name, const char *class_name, const rayc_arg *args,
+                           size_t nargs, const char *name, int num_returns, rayc_ref *out_refs);
+
+/* core_actor.c */
+/* A PushTask reply or failure for an actor call (from core_submit's push path). */
+void core_actor_on_message(core_worker *cw, const Ray__Rpc__ActorTableData *data);
+void core_actor_free_all(core_worker *cw);
+/* At stop: calls not yet pushed fail as cancelled. */
+void core_actor_shutdown(core_worker *cw);
+/* Asks the GCS for the state of every actor not known dead (after a resubscription). */
+void core_actor_refresh_all(core_worker *cw);
+/* Once a second: re-asks the GCS about actors whose calls wait on an unclear state. */
+void core_actor_tick(core_worker *cw);
+/* rayc_cancel of an actor call (t->actor set). */
+void core_actor_cancel(core_worker *cw, core_task *t, int force);
+/* Generic synchronous call to the GCS from a user thread. */
+int core_call_gcs_from_thread(core_worker *cw, const ProtobufCServiceDescriptor *svc, const char *method,
+                              const ProtobufCMessage *req, int64_t timeout_ms, ProtobufCMessage **reply, char *err,
+                              size_t errlen);
+
 /* core_exec.c (workers) */
 extern const rpc_method_handler core_exec_handlers[];
 void core_exec_run_loop(core_worker *cw);
 void core_exec_stop(core_worker *cw);
+/* Frees the actor calls waiting for their turn (at stop, after the server is gone). */
+void core_exec_free_callers(core_worker *cw);
 /* Fills the task fields of out when the calling thread runs a task; returns 1 if it does. */
 int core_exec_fill_context(rayc_runtime_context *out);
 int core_exec_in_task(void);
 /* A blocking LocalRayletService call from a thread other than the loop's. */
 int core_call_raylet_from_thread(core_worker *cw, const char *method, const ProtobufCMessage *req,
                                  ProtobufCMessage **reply, char *err, size_t errlen);
+/* Any client: a blocking call from a thread other than the loop's; returns the gRPC code.
+ * cli_fn picks the client on the loop thread (clients are loop-thread objects). */
+int core_call_from_thread(core_worker *cw, rpc_client *(*cli_fn)(core_worker *cw), const ProtobufCServiceDescriptor *svc,
+                          const char *method, const ProtobufCMessage *req, int64_t timeout_ms, ProtobufCMessage **reply,
+                          char *err, size_t errlen);
 int core_load_libraries(const char *search_path, char *err, size_t errlen);
 rayc_remote_fn core_find_function(const char *name);
 

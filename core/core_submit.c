@@ -55,6 +55,8 @@ static void core__return_id(const core_task *t, uint32_t i, uint8_t *id)
 
 static void core__task_finished(core_worker *cw, core_task *t)
 {
+    if (t->on_finished)
+        t->on_finished(cw, t);
     t->state = CORE_TASK_DONE;
     rc_map_remove(&cw->tasks, t->task_id, RC_TASK_ID_SIZE);
     core__release_args(cw, t);
@@ -62,7 +64,7 @@ static void core__task_finished(core_worker *cw, core_task *t)
 }
 
 /* Stores error as every result of t and finishes it. */
-static void core__task_fail(core_worker *cw, core_task *t, rayc_error error, const char *message)
+void core_task_fail(core_worker *cw, core_task *t, rayc_error error, const char *message)
 {
     char text[1024];
     snprintf(text, sizeof(text), "%s", message);
@@ -101,8 +103,8 @@ static void core__free_orphan(core_worker *cw, const uint8_t *object_id, const u
                     rc_cfg.gcs_rpc_timeout_ms, core__free_sent, NULL);
 }
 
-static void core__task_succeeded(core_worker *cw, core_task *t, const Ray__Rpc__PushTaskReply *reply,
-                                 const uint8_t *worker_node)
+void core_task_succeeded(core_worker *cw, core_task *t, const Ray__Rpc__PushTaskReply *reply,
+                         const uint8_t *worker_node)
 {
     for (size_t i = 0; i < reply->n_return_objects; i++) {
         const Ray__Rpc__ReturnObject *ro = reply->return_objects[i];
@@ -314,7 +316,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
     core__lease_unlink_task(l, t);
     if (cw->stopping) { /* the process is going away: nobody will read the result */
         rpc_msg_free(reply);
-        core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down while the task ran");
+        core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down while the task ran");
         if (l->in_flight == 0) {
             if (l->prev)
                 l->prev->next = l->next;
@@ -333,7 +335,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
         memcpy(node, l->worker_address->node_id.data, RC_NODE_ID_SIZE);
     if (st->code == GRPC_STATUS_OK) {
         if (t->cancelled && (r->was_cancelled_before_running || t->force_cancel)) {
-            core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled");
+            core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled");
         } else if (r->is_application_error && t->retry_exceptions && t->retries_left != 0 && !t->cancelled) {
             if (t->retries_left > 0)
                 t->retries_left--;
@@ -341,7 +343,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
             RC_INFO("core: task %s failed in its function; retrying (%d left)", t->spec->name, t->retries_left);
             core__queue_push(key, t, 1);
         } else {
-            core__task_succeeded(cw, t, r, have_node ? node : NULL);
+            core_task_succeeded(cw, t, r, have_node ? node : NULL);
         }
     } else {
         /* The worker is gone (killed, crashed, node lost): every task on it fails the same way. */
@@ -349,7 +351,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
         char why[512];
         snprintf(why, sizeof(why), "%s", st->message);
         if (t->cancelled) {
-            core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled (its worker was stopped)");
+            core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled (its worker was stopped)");
         } else if (t->retries_left != 0) {
             if (t->retries_left > 0)
                 t->retries_left--;
@@ -366,7 +368,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
                      "task '%s': the worker running it died (%s) on node %.16s and no retries are left "
                      "(max_retries=%d)",
                      t->spec->name, why, hex, t->spec->max_retries);
-            core__task_fail(cw, t, RAYC_ERR_WORKER_DIED, message);
+            core_task_fail(cw, t, RAYC_ERR_WORKER_DIED, message);
         }
     }
     rpc_msg_free(reply);
@@ -431,7 +433,7 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
             while (key->queue_head) {
                 core_task *t = key->queue_head;
                 core__queue_unlink(key, t);
-                core__task_fail(cw, t, RAYC_ERR_UNSCHEDULABLE, message);
+                core_task_fail(cw, t, RAYC_ERR_UNSCHEDULABLE, message);
             }
         }
     } else if (r->rejected) {
@@ -593,7 +595,9 @@ static void core__arg_resolved(core_worker *cw, core_task *t)
     if (!t->unresolved || --t->unresolved > 0)
         return;
     if (t->arg_error)
-        core__task_fail(cw, t, t->arg_error, t->arg_error_message);
+        core_task_fail(cw, t, t->arg_error, t->arg_error_message);
+    else if (t->on_resolved)
+        t->on_resolved(cw, t);
     else
         core__enqueue(cw, t);
 }
@@ -674,12 +678,16 @@ void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force)
     core_task *t = r ? r->task : NULL;
     if (!t || t->state == CORE_TASK_DONE)
         return;
+    if (t->actor) {
+        core_actor_cancel(cw, t, force);
+        return;
+    }
     t->cancelled = 1;
     t->force_cancel = force;
     if (t->state == CORE_TASK_QUEUED) {
         core_sched_key *key = t->key;
         core__queue_unlink(key, t);
-        core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled before it ran");
+        core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled before it ran");
         core__dispatch(cw, key);
         return;
     }
@@ -787,7 +795,7 @@ void core_submit_shutdown(core_worker *cw)
         while (key->queue_head) {
             core_task *t = key->queue_head;
             core__queue_unlink(key, t);
-            core__task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down before the task ran");
+            core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down before the task ran");
         }
         for (core_lease *l = key->leases, *next; l; l = next) {
             next = l->next;

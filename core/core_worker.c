@@ -155,6 +155,8 @@ static void core__on_node_message(const Ray__Rpc__PubMessage *m, void *arg)
 {
     if (m->inner_message_case == RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_NODE_INFO_MESSAGE)
         core__track_node(arg, m->node_info_message);
+    else if (m->inner_message_case == RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_ACTOR_MESSAGE)
+        core_actor_on_message(arg, m->actor_message);
 }
 
 static void core__nodes_fetched(const rpc_status *st, ProtobufCMessage *reply, void *arg)
@@ -174,6 +176,7 @@ static void core__on_subscribed(void *arg)
     Ray__Rpc__GetAllNodeInfoRequest req = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
     rpc_client_call(gcs_client_rpc(cw->gcs), &ray__rpc__node_info_gcs_service__descriptor, "GetAllNodeInfo",
                     &req.base, rc_cfg.gcs_rpc_timeout_ms, core__nodes_fetched, cw);
+    core_actor_refresh_all(cw); /* what changed while we were not subscribed */
 }
 
 /* ---- start ---------------------------------------------------------------------------- */
@@ -262,6 +265,7 @@ static void core__loop_main(void *arg)
 static void core__backlog_tick(uv_timer_t *t)
 {
     core_submit_backlog_tick(t->data);
+    core_actor_tick(t->data);
 }
 
 static void core__parent_check(uv_timer_t *t)
@@ -295,6 +299,8 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     rc_map_init(&cw->raylet_clients);
     rc_map_init(&cw->worker_clients);
     rc_map_init(&cw->plasma_pins);
+    rc_map_init(&cw->actor_callers);
+    rc_map_init(&cw->actors);
     rc_id_random(cw->task_prefix, sizeof(cw->task_prefix));
     if (worker_id)
         memcpy(cw->worker_id, worker_id, RC_WORKER_ID_SIZE);
@@ -463,6 +469,7 @@ void core_stop(core_worker *cw)
     uv_thread_join(&cw->loop_thread);
     /* The loop is ours again: finish the conversation synchronously. */
     core_submit_shutdown(cw);
+    core_actor_shutdown(cw);
     ProtobufCMessage *reply = NULL;
     char err[256];
     if (!cw->is_worker && cw->gcs) {
@@ -495,6 +502,8 @@ void core_stop(core_worker *cw)
     rc_map_destroy(&cw->raylet_clients, core__close_client);
     rc_map_destroy(&cw->worker_clients, core__close_client);
     rpc_ctx_drain(cw->rpc);
+    core_exec_free_callers(cw);
+    core_actor_free_all(cw);
     core_submit_free_all(cw);
     core_refs_free_all(cw);
     rpc_ctx_destroy(cw->rpc);

@@ -217,9 +217,8 @@ typedef struct rayc_bundle {
 } rayc_bundle;
 
 typedef struct rayc_pg_options {
-    const char *name;       /* optional; unique in its namespace */
-    const char *namespace_; /* NULL: the job's */
-    int detached;           /* outlives the job that created it */
+    const char *name; /* optional; unique in the job's namespace */
+    int detached;     /* outlives the job that created it */
 } rayc_pg_options;
 
 /* Asks for the group; it is placed in the background (see rayc_pg_wait). Returns 0 or
@@ -231,6 +230,14 @@ int rayc_pg_create(const rayc_bundle *bundles, size_t n, rayc_pg_strategy strate
 int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms);
 /* Removes the group: what runs in it is killed and its resources go back exactly. */
 int rayc_pg_remove(const rayc_pg *pg);
+/* The group named name in the job's namespace: 0 or RC_ENOENT. */
+int rayc_pg_get(const char *name, rayc_pg *out);
+
+/* Ray's cluster_resources() (available 0) or available_resources() (available 1): each
+ * resource summed over the alive nodes, as a JSON object ({"CPU": 8, "GPU": 2, ...},
+ * bundle resources included). Available amounts come from the nodes' reports, so they lag
+ * by up to a report period. Free the text with free(); NULL on error (rayc_last_error). */
+char *rayc_resources_json(int available);
 
 /* ---- actors --------------------------------------------------------------------------- */
 
