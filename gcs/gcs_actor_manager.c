@@ -237,6 +237,7 @@ void gcs_actor__write(gcs_actor *a, rpc_call *register_call)
 
 /* ---- death causes ------------------------------------------------------------------- */
 
+/* A death cause that owns its text (it outlives record changes). */
 typedef struct gcs__cause {
     Ray__Rpc__ActorDeathCause cause;
     Ray__Rpc__ActorDiedErrorContext died;
@@ -244,6 +245,8 @@ typedef struct gcs__cause {
     Ray__Rpc__RayException exception;
     char message[1024];
     char owner_ip[64], node_ip[64];
+    char name[256], ns[256], class_name[256];
+    uint8_t owner_id[RC_WORKER_ID_SIZE];
 } gcs__cause;
 
 static void gcs__cause_died(gcs__cause *c, const gcs_actor *a, Ray__Rpc__ActorDiedErrorContext__Reason reason,
@@ -264,14 +267,21 @@ static void gcs__cause_died(gcs__cause *c, const gcs_actor *a, Ray__Rpc__ActorDi
     c->died.reason = reason;
     c->died.actor_id.data = (uint8_t *)a->id;
     c->died.actor_id.len = RC_ACTOR_ID_SIZE;
-    c->died.name = d->name;
-    c->died.ray_namespace = d->ray_namespace;
-    c->died.class_name = d->class_name;
+    snprintf(c->name, sizeof(c->name), "%s", d->name);
+    snprintf(c->ns, sizeof(c->ns), "%s", d->ray_namespace);
+    snprintf(c->class_name, sizeof(c->class_name), "%s", d->class_name);
+    c->died.name = c->name;
+    c->died.ray_namespace = c->ns;
+    c->died.class_name = c->class_name;
     c->died.never_started = d->start_time == 0;
+    c->died.owner_ip_address = c->owner_ip;
     if (d->owner_address) {
-        c->died.owner_id = d->owner_address->worker_id;
+        if (d->owner_address->worker_id.len == RC_WORKER_ID_SIZE) {
+            memcpy(c->owner_id, d->owner_address->worker_id.data, RC_WORKER_ID_SIZE);
+            c->died.owner_id.data = c->owner_id;
+            c->died.owner_id.len = RC_WORKER_ID_SIZE;
+        }
         snprintf(c->owner_ip, sizeof(c->owner_ip), "%s", d->owner_address->ip_address);
-        c->died.owner_ip_address = c->owner_ip;
     }
     if (a->lease) {
         snprintf(c->node_ip, sizeof(c->node_ip), "%s", a->lease->ip);
