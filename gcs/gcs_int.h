@@ -137,6 +137,10 @@ extern const rpc_method_handler gcs_resource_handlers[];
 extern const rpc_method_handler gcs_resource_report_handlers[];
 void gcs_resource_on_node_added(gcs_resource_manager *rm, const Ray__Rpc__GcsNodeInfo *node);
 void gcs_resource_on_node_removed(gcs_resource_manager *rm, const uint8_t *id);
+/* Takes data as node data->node_id's latest report (a raylet's own, or one the GCS asked
+ * for with GetResourceLoad): stored and fed to the view. RC_ENOENT if the node is not
+ * alive. */
+int gcs_resource_update(gcs_resource_manager *rm, const Ray__Rpc__ResourcesData *data);
 /* The last report of node id (NULL before its first report). */
 const Ray__Rpc__ResourcesData *gcs_resource_get(const gcs_resource_manager *rm, const uint8_t *id);
 uint64_t gcs_resource_reports_received(const gcs_resource_manager *rm);

@@ -20,6 +20,7 @@
 #include "gcs_int.h"
 #include "rc_alloc.h"
 #include "rc_buf.h"
+#include "rc_err.h"
 #include "rc_time.h"
 
 typedef struct gcs__res_node {
@@ -67,6 +68,21 @@ uint64_t gcs_resource_reports_received(const gcs_resource_manager *rm)
     return rm->reports;
 }
 
+int gcs_resource_update(gcs_resource_manager *rm, const Ray__Rpc__ResourcesData *data)
+{
+    gcs__res_node *n = data->node_id.len == RC_NODE_ID_SIZE ? rc_map_get(&rm->nodes, data->node_id.data, RC_NODE_ID_SIZE)
+                                                             : NULL;
+    if (!n)
+        return RC_ENOENT;
+    if (n->data)
+        rpc_msg_free(&n->data->base);
+    n->data = (Ray__Rpc__ResourcesData *)rpc_msg_dup(&data->base);
+    n->last_report_ms = rc_mono_ms();
+    rm->reports++;
+    gcs_view_report(rm->gcs->view, n->data);
+    return 0;
+}
+
 static void handle_report(rpc_call *call, const ProtobufCMessage *request, void *arg)
 {
     gcs_resource_manager *rm = arg;
@@ -76,19 +92,13 @@ static void handle_report(rpc_call *call, const ProtobufCMessage *request, void 
     if (!data || data->node_id.len != RC_NODE_ID_SIZE)
         return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                           "resources.node_id must hold %d bytes", RC_NODE_ID_SIZE);
-    gcs__res_node *n = rc_map_get(&rm->nodes, data->node_id.data, RC_NODE_ID_SIZE);
-    if (!n) {
+    if (!rc_map_get(&rm->nodes, data->node_id.data, RC_NODE_ID_SIZE)) {
         char hex[RC_ID_HEX_MAX];
         return gcs__reply(call, &reply.base, GCS_STATUS_NOT_FOUND, "node %s is not alive in this GCS",
                           rc_id_hex(data->node_id.data, RC_NODE_ID_SIZE, hex));
     }
-    if (n->data)
-        rpc_msg_free(&n->data->base);
-    n->data = (Ray__Rpc__ResourcesData *)rpc_msg_dup(&data->base);
-    n->last_report_ms = rc_mono_ms();
-    rm->reports++;
     gcs__reply_ok(call, &reply.base);
-    gcs_view_report(rm->gcs->view, n->data);
+    gcs_resource_update(rm, data);
 }
 
 const rpc_method_handler gcs_resource_report_handlers[] = {{"ReportResourceUsage", handle_report}, {NULL, NULL}};
@@ -159,12 +169,19 @@ static void handle_get_all_total(rpc_call *call, const ProtobufCMessage *request
     gcs__view_init(&v, rm);
     Ray__Rpc__TotalResources *items = rc_calloc(v.n ? v.n : 1, sizeof(*items));
     Ray__Rpc__TotalResources **ptrs = rc_calloc(v.n ? v.n : 1, sizeof(*ptrs));
+    /* A report's totals include what registration could not know: bundle resources. */
     for (size_t i = 0; i < v.n; i++) {
+        const Ray__Rpc__ResourcesData *d = gcs_resource_get(rm, v.nodes[i]->node_id.data);
         ray__rpc__total_resources__init(&items[i]);
         items[i].node_id = v.nodes[i]->node_id;
-        items[i].n_resources_total = v.nodes[i]->n_resources_total;
-        items[i].resources_total =
-            (Ray__Rpc__TotalResources__ResourcesTotalEntry **)v.nodes[i]->resources_total;
+        if (d && d->n_resources_total) {
+            items[i].n_resources_total = d->n_resources_total;
+            items[i].resources_total = (Ray__Rpc__TotalResources__ResourcesTotalEntry **)d->resources_total;
+        } else {
+            items[i].n_resources_total = v.nodes[i]->n_resources_total;
+            items[i].resources_total =
+                (Ray__Rpc__TotalResources__ResourcesTotalEntry **)v.nodes[i]->resources_total;
+        }
         ptrs[i] = &items[i];
     }
     reply.resources_list = ptrs;
