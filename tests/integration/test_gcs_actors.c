@@ -9,7 +9,9 @@
  * without no_restart; a finished job and a dead owner worker kill non-detached actors only;
  * out of scope; a node dying under its actor; an actor no node can hold (explained, shown as
  * demand, DEAD after the timeout); a failing constructor; a GCS restart on Redis that keeps
- * ALIVE actors on the same worker and finishes pending creations; `rayc list actors`.
+ * ALIVE actors on the same worker and finishes pending creations; at most
+ * maximum_gcs_destroyed_actor_cached_count dead actors kept (memory and Redis);
+ * `rayc list actors`.
  *
  * Raylets report dead workers with ReportWorkerFailure. Where a case kills a worker it also
  * sends that report itself, exactly as the raylet would: a second report of the same death
@@ -1050,6 +1052,46 @@ static void test_rayc_list_actors(void)
     tc_stop(&t);
 }
 
+static void test_dead_actors_bounded(void)
+{
+    setenv("RAYC_maximum_gcs_destroyed_actor_cached_count", "2", 1);
+    tc t;
+    int up = tc_start(&t, 1);
+    unsetenv("RAYC_maximum_gcs_destroyed_actor_cached_count");
+    CU_ASSERT_EQUAL_FATAL(up, 0);
+    const char *flags[] = {"--num-cpus", "4", NULL};
+    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    uint8_t ids[4][RC_ACTOR_ID_SIZE];
+    actor_opts o = {0};
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_TRUE_FATAL(make_actor(&t, ids[i], &o));
+        CU_ASSERT_EQUAL(kill_actor(&t, ids[i], 1, 1), 0);
+        actor_data *d = wait_state(&t, ids[i], S_DEAD, -1, 10000);
+        CU_ASSERT_PTR_NOT_NULL(d);
+        rpc_msg_free(d ? &d->base : NULL);
+    }
+    /* Only the two most recent dead actors are kept, in memory and in Redis. */
+    for (int round = 0; round < 2; round++) {
+        Ray__Rpc__GetAllActorInfoRequest req = RAY__RPC__GET_ALL_ACTOR_INFO_REQUEST__INIT;
+        ProtobufCMessage *reply = NULL;
+        CU_ASSERT_EQUAL_FATAL(gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
+        CU_ASSERT_EQUAL(((Ray__Rpc__GetAllActorInfoReply *)reply)->total, 2);
+        rpc_msg_free(reply);
+        actor_data *d = get_actor(&t, ids[0]);
+        CU_ASSERT_PTR_NULL(d);
+        rpc_msg_free(d ? &d->base : NULL);
+        d = get_actor(&t, ids[3]);
+        CU_ASSERT_TRUE(d && d->state == S_DEAD);
+        rpc_msg_free(d ? &d->base : NULL);
+        if (round == 0) { /* and after a restart from storage */
+            harness_gcs_kill(&t.c, SIGKILL);
+            CU_ASSERT_EQUAL_FATAL(harness_gcs_start(&t.c), 0);
+            CU_ASSERT_EQUAL_FATAL(tc_connect(&t), 0);
+        }
+    }
+    tc_stop(&t);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(test_create_alive_and_published),
     UNIT_CASE(test_named_actors_and_namespaces),
@@ -1062,6 +1104,7 @@ static const unit_case cases[] = {
     UNIT_CASE(test_unschedulable_actor_dies_explained),
     UNIT_CASE(test_failing_constructor),
     UNIT_CASE(test_gcs_restart_with_redis),
+    UNIT_CASE(test_dead_actors_bounded),
     UNIT_CASE(test_rayc_list_actors),
 };
 

@@ -11,7 +11,8 @@
  * lost bundles (STRICT_SPREAD keeps them off the surviving bundles' nodes); a group no
  * node set can hold stays PENDING with the scheduler's sentence (GetPlacementGroup,
  * `rayc status`, `rayc list placement-groups`); names per namespace; a finished job removes
- * its groups; and a GCS restart on Redis keeps CREATED groups and places pending ones.
+ * its groups; a GCS restart on Redis keeps CREATED groups and places pending ones; and a
+ * GCS stopped with calls held (a wait, a creation) answers them and exits cleanly.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1088,6 +1089,68 @@ static void test_gcs_restart_with_redis(void)
     tc_stop(&t);
 }
 
+/* A CreateActor call in flight. */
+typedef struct held_call {
+    int done, code;
+} held_call;
+
+static void held_answered(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    held_call *h = arg;
+    h->code = st->code;
+    h->done = 1;
+    rpc_msg_free(reply);
+}
+
+/* SIGTERM with calls held (a group no node can hold, an actor no node can hold): the GCS
+ * answers them, exits 0 and (under the sanitizers) leaks nothing. */
+static void test_shutdown_with_held_calls(void)
+{
+    tc t;
+    CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0, 0), 0);
+    CU_ASSERT_FATAL(tc_raylet(&t, "1", NULL) >= 0);
+    bundle_shape huge = {64, NULL};
+    uint8_t pg[RC_PG_ID_SIZE];
+    rc_id_random(pg, sizeof(pg));
+    CU_ASSERT_EQUAL(create_pg(&t, pg, RAY__RPC__PLACEMENT_STRATEGY__PACK, &huge, 1, NULL, NULL, 0), 0);
+    wait_call w;
+    wait_async(&t, pg, &w);
+    /* An actor asking for 64 CPUs, registered and created (held). */
+    uint8_t actor[RC_ACTOR_ID_SIZE], job[RC_JOB_ID_SIZE] = {0, 0, 0, 1};
+    rc_id_random(actor, sizeof(actor));
+    Ray__Rpc__ActorCreationTaskSpec cs = RAY__RPC__ACTOR_CREATION_TASK_SPEC__INIT;
+    cs.actor_id.data = actor;
+    cs.actor_id.len = sizeof(actor);
+    Ray__Rpc__TaskSpec__RequiredResourcesEntry cpu = RAY__RPC__TASK_SPEC__REQUIRED_RESOURCES_ENTRY__INIT;
+    cpu.key = "CPU";
+    cpu.value = 64;
+    Ray__Rpc__TaskSpec__RequiredResourcesEntry *held[1] = {&cpu};
+    Ray__Rpc__TaskSpec spec = RAY__RPC__TASK_SPEC__INIT;
+    spec.type = RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
+    spec.job_id.data = job;
+    spec.job_id.len = sizeof(job);
+    spec.actor_creation_task_spec = &cs;
+    spec.required_resources = held;
+    spec.n_required_resources = 1;
+    Ray__Rpc__RegisterActorRequest reg = RAY__RPC__REGISTER_ACTOR_REQUEST__INIT;
+    reg.task_spec = &spec;
+    CU_ASSERT_EQUAL(gcs_call(&t, ACTORS, "RegisterActor", &reg.base, NULL, NULL, 0), 0);
+    Ray__Rpc__CreateActorRequest creq = RAY__RPC__CREATE_ACTOR_REQUEST__INIT;
+    creq.task_spec = &spec;
+    held_call hc = {0, 0};
+    CU_ASSERT_EQUAL(rpc_client_call(gcs_client_rpc(t.gcs), ACTORS, "CreateActor", &creq.base, 60000, held_answered, &hc),
+                    0);
+    pump_until(&t, NULL, 500);
+    CU_ASSERT_FALSE(w.done);
+    CU_ASSERT_FALSE(hc.done);
+    kill(t.c.gcs_pid, SIGTERM);
+    pump_until(&t, &w.done, 10000);
+    pump_until(&t, &hc.done, 10000);
+    CU_ASSERT_TRUE(w.done && w.code != GRPC_STATUS_OK);
+    CU_ASSERT_TRUE(hc.done && hc.code != GRPC_STATUS_OK);
+    tc_stop(&t); /* checks the exit status and the sanitizer report */
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(test_strategies_on_three_nodes),
     UNIT_CASE(test_strict_spread_waits_for_fourth_node),
@@ -1097,6 +1160,7 @@ static const unit_case cases[] = {
     UNIT_CASE(test_infeasible_group_explained),
     UNIT_CASE(test_names_and_job_lifetime),
     UNIT_CASE(test_gcs_restart_with_redis),
+    UNIT_CASE(test_shutdown_with_held_calls),
 };
 
 int main(void)
