@@ -153,7 +153,7 @@ void gcs_actor_sched_cancel(gcs_actor *a);
  * NULL) goes to the worker with KillActor. */
 void gcs_actor_sched_release(gcs_actor_manager *am, gcs_actor_lease *lease, const uint8_t *actor_id,
                              gcs_actor_kill kill, const Ray__Rpc__ActorDeathCause *cause);
-void gcs_actor_sched_kick(gcs_actor_manager *am);
+void gcs_actor_sched_kick(gcs_actor_manager *am, int placement_changed);
 void gcs_actor_sched_demand(gcs_actor_manager *am, void (*fn)(const Ray__Rpc__ResourceDemand *d, void *arg),
                             void *arg);
 void gcs_actor_lease_free(gcs_actor_lease *l);

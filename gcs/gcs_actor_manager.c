@@ -629,7 +629,7 @@ void gcs_actor_on_node_dead(gcs_actor_manager *am, const Ray__Rpc__GcsNodeInfo *
         gcs__destroy(list[i], &c, GCS_KILL_FORCE);
     }
     gcs__list_free(list, n);
-    gcs_actor_sched_kick(am);
+    gcs_actor_sched_kick(am, 1);
 }
 
 static int gcs__of_job(const gcs_actor *a, const void *job)
@@ -690,10 +690,10 @@ void gcs_actor_on_pg_removed(gcs_actor_manager *am, const uint8_t *pg_id)
     gcs__list_free(list, n);
 }
 
-void gcs_actor_manager_kick(gcs_actor_manager *am)
+void gcs_actor_manager_kick(gcs_actor_manager *am, int placement_changed)
 {
     if (!am->stopped)
-        gcs_actor_sched_kick(am);
+        gcs_actor_sched_kick(am, placement_changed);
 }
 
 void gcs_actor_manager_demand(gcs_actor_manager *am, void (*fn)(const Ray__Rpc__ResourceDemand *d, void *arg),

@@ -37,6 +37,9 @@
 #include "rc_log.h"
 #include "rc_time.h"
 
+/* not_before_ms of an actor that waits for nodes to change or its group to be placed. */
+#define GCS__UNTIL_KICKED INT64_MAX
+
 struct gcs_actor_attempt {
     gcs_actor_manager *am;
     gcs_actor *a; /* NULL once abandoned; holds a reference while set */
@@ -132,10 +135,18 @@ void gcs_actor_sched_queue(gcs_actor *a, int64_t delay_ms)
     gcs__arm(am, a->not_before_ms);
 }
 
-void gcs_actor_sched_kick(gcs_actor_manager *am)
+void gcs_actor_sched_kick(gcs_actor_manager *am, int placement_changed)
 {
-    if (am->sched.n_queued)
-        gcs__arm(am, rc_mono_ms());
+    gcs_actor_sched *s = &am->sched;
+    if (!s->n_queued)
+        return;
+    int64_t now = rc_mono_ms();
+    /* Actors waiting for a change of placement (GCS__UNTIL_KICKED) only move on one. */
+    if (placement_changed)
+        for (gcs_actor *a = s->head; a; a = a->qnext)
+            if (a->not_before_ms == GCS__UNTIL_KICKED)
+                a->not_before_ms = now;
+    gcs__arm(am, now);
 }
 
 /* ---- leases given back -------------------------------------------------------------- */
@@ -544,7 +555,7 @@ static int64_t gcs__infeasible(gcs_actor *a, const char *why, int64_t now)
         return 0;
     }
     a->held_back = 1;
-    a->not_before_ms = now;
+    a->not_before_ms = GCS__UNTIL_KICKED;
     return timeout >= 0 ? a->infeasible_since_ms + timeout : 0;
 }
 
@@ -567,8 +578,8 @@ static int64_t gcs__try(gcs_actor_manager *am, gcs_actor *a, int64_t now)
         }
         if (rc == RC_EBUSY) { /* the group is not placed yet: its manager kicks us */
             a->held_back = 0;
-            a->not_before_ms = now + gcs__retry_ms();
-            return a->not_before_ms;
+            a->not_before_ms = GCS__UNTIL_KICKED;
+            return 0;
         }
         char why[300];
         snprintf(why, sizeof(why), rc == RC_ERANGE ? "placement group %s has no bundle %lld"
@@ -649,6 +660,8 @@ static void gcs__pass(gcs_actor_manager *am)
             ;
         else if (a->infeasible_since_ms && timeout >= 0 && now - a->infeasible_since_ms >= timeout)
             gcs__infeasible(a, a->infeasible_why ? a->infeasible_why : "no node can hold it", now);
+        else if (a->not_before_ms == GCS__UNTIL_KICKED)
+            again = a->infeasible_since_ms && timeout >= 0 ? a->infeasible_since_ms + timeout : 0;
         else if (a->not_before_ms > now)
             again = a->not_before_ms;
         else

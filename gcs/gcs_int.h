@@ -201,9 +201,10 @@ void gcs_actor_on_node_dead(gcs_actor_manager *am, const Ray__Rpc__GcsNodeInfo *
 void gcs_actor_on_worker_dead(gcs_actor_manager *am, const Ray__Rpc__WorkerTableData *worker);
 void gcs_actor_on_job_finished(gcs_actor_manager *am, const uint8_t *job_id);
 void gcs_actor_on_pg_removed(gcs_actor_manager *am, const uint8_t *pg_id);
-/* Resources may have become free or nodes joined, or a group was placed: try pending
- * actors again (soon, coalesced). */
-void gcs_actor_manager_kick(gcs_actor_manager *am);
+/* Resources may have become free (placement_changed 0), or nodes joined or left or a
+ * group was placed (1: actors no node could hold and actors waiting for their group are
+ * looked at again too): try pending actors again (soon, coalesced). */
+void gcs_actor_manager_kick(gcs_actor_manager *am, int placement_changed);
 /* Calls fn for the demand of actors the GCS holds back (no raylet has them queued). */
 void gcs_actor_manager_demand(gcs_actor_manager *am,
                               void (*fn)(const Ray__Rpc__ResourceDemand *d, void *arg), void *arg);

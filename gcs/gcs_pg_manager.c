@@ -273,7 +273,7 @@ void gcs_pg__placed(gcs_pg *pg, const uint32_t *indices, const uint8_t (*nodes)[
     gcs__write_record(pg, NULL);
     if (!all)
         gcs_pg_sched_queue(pg, 0, 1);
-    gcs_actor_manager_kick(pm->gcs->actors);
+    gcs_actor_manager_kick(pm->gcs->actors, 1);
 }
 
 /* ---- removal ------------------------------------------------------------------------ */

@@ -69,7 +69,7 @@ sched_rng *gcs_view_rng(gcs_view *v)
 static void gcs__view_changed(gcs_view *v, int nodes_changed)
 {
     if (v->gcs->actors)
-        gcs_actor_manager_kick(v->gcs->actors);
+        gcs_actor_manager_kick(v->gcs->actors, nodes_changed);
     if (v->gcs->pgs)
         gcs_pg_manager_kick(v->gcs->pgs, nodes_changed);
 }
