@@ -7,3 +7,4 @@
 #include "bench_list_core.h"
 #include "bench_list_sched.h"
 #include "bench_list_tasks.h"
+#include "bench_list_actors.h"

@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_cluster.h"
 #include "bench_proc.h"
 #include "bench_rpc.h"
 #include "rayc.h"
@@ -36,7 +37,7 @@
 
 /* ---- the cluster of this run ---------------------------------------------------------- */
 
-static int bench__init(bench_ctx *b)
+int bench_cluster_init(bench_ctx *b)
 {
     if (rayc_is_initialized())
         return 0;
@@ -49,6 +50,7 @@ static int bench__init(bench_ctx *b)
     rayc_init_options o;
     rayc_init_options_init(&o);
     o.num_cpus = 2;
+    o.resources_json = "{\"custom\": 100}"; /* placement_group_create/removal's bundles */
     o.address = getenv("RAYC_BENCH_ADDRESS"); /* an existing cluster, else a local one */
     if (rayc_init(&o) != 0) {
         fprintf(stderr, "  cannot start a local cluster: %s\n", rayc_last_error());
@@ -72,7 +74,7 @@ static int bench__init(bench_ctx *b)
 static int dask_done;
 
 /* Runs bench/peers/dask_micro.py once and records its figures as "dask:<name>". */
-static void bench__run_dask(bench_ctx *b)
+void bench_run_dask(bench_ctx *b)
 {
     if (dask_done)
         return;
@@ -108,7 +110,7 @@ static void bench__run_dask(bench_ctx *b)
         fprintf(stderr, "  (the Dask peer failed; see %s/dask.log)\n", bench_tmpdir());
 }
 
-static void bench__report_vs(bench_ctx *b, const char *name, double value, const char *unit, const char *floor)
+void bench_report_vs(bench_ctx *b, const char *name, double value, const char *unit, const char *floor)
 {
     bench_report(b, name, value, unit, floor, floor ? bench_floor(b, floor) : 0);
     char dask[256];
@@ -119,6 +121,24 @@ static void bench__report_vs(bench_ctx *b, const char *name, double value, const
         snprintf(vs, sizeof(vs), "%s_vs_dask", name);
         bench_report(b, vs, value, unit, "dask", peer);
     }
+}
+
+const char *bench_cluster_address(char *buf, size_t len)
+{
+    const char *address = getenv("RAYC_BENCH_ADDRESS");
+    if (address)
+        return address;
+    /* The local cluster's address is in its session. */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/session_latest/gcs_address", getenv("RAYC_SESSION_ROOT"));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    const char *got = fgets(buf, (int)len, f) ? buf : NULL;
+    fclose(f);
+    if (got)
+        buf[strcspn(buf, "\n")] = 0;
+    return got;
 }
 
 /* ---- tasks ---------------------------------------------------------------------------- */
@@ -143,9 +163,9 @@ static double bench__tasks_async_rate(int64_t duration_ms)
 
 void bench_tasks_sync(bench_ctx *b)
 {
-    bench__run_dask(b);
+    bench_run_dask(b);
     bench_floor(b, "rpc_echo_sync");
-    if (bench__init(b) < 0)
+    if (bench_cluster_init(b) < 0)
         return;
     int64_t n = 0, start = rc_mono_ns(), end = start + bench_duration_ms(b) * 1000000;
     while (rc_mono_ns() < end) {
@@ -157,17 +177,17 @@ void bench_tasks_sync(bench_ctx *b)
         rayc_ref_release(&r);
         n++;
     }
-    bench__report_vs(b, "single_client_tasks_sync", (double)n / ((double)(rc_mono_ns() - start) / 1e9), "tasks/s",
+    bench_report_vs(b, "single_client_tasks_sync", (double)n / ((double)(rc_mono_ns() - start) / 1e9), "tasks/s",
                      "rpc_echo_sync");
 }
 
 void bench_tasks_async(bench_ctx *b)
 {
-    bench__run_dask(b);
+    bench_run_dask(b);
     bench_floor(b, "rpc_echo_async");
-    if (bench__init(b) < 0)
+    if (bench_cluster_init(b) < 0)
         return;
-    bench__report_vs(b, "single_client_tasks_async", bench__tasks_async_rate(bench_duration_ms(b)), "tasks/s",
+    bench_report_vs(b, "single_client_tasks_async", bench__tasks_async_rate(bench_duration_ms(b)), "tasks/s",
                      "rpc_echo_async");
 }
 
@@ -187,21 +207,11 @@ int bench_tasks_client(const char *address, int64_t ms)
 
 void bench_multi_client_tasks(bench_ctx *b)
 {
-    bench__run_dask(b);
-    if (bench__init(b) < 0)
+    bench_run_dask(b);
+    if (bench_cluster_init(b) < 0)
         return;
-    rayc_runtime_context rc;
-    rayc_get_runtime_context(&rc);
-    const char *address = getenv("RAYC_ADDRESS");
     char addr[256];
-    /* The local cluster's address is in its session. */
-    char root[512];
-    snprintf(root, sizeof(root), "%s/session_latest/gcs_address", getenv("RAYC_SESSION_ROOT"));
-    FILE *f = fopen(root, "r");
-    if (!address && f && fgets(addr, sizeof(addr), f))
-        address = addr;
-    if (f)
-        fclose(f);
+    const char *address = bench_cluster_address(addr, sizeof(addr));
     if (!address) {
         fprintf(stderr, "  multi_client_tasks_async: no cluster address\n");
         return;
@@ -222,13 +232,13 @@ void bench_multi_client_tasks(bench_ctx *b)
         if (pipes[i])
             pclose(pipes[i]);
     }
-    bench__report_vs(b, "multi_client_tasks_async", total, "tasks/s", "rpc_echo_async");
+    bench_report_vs(b, "multi_client_tasks_async", total, "tasks/s", "rpc_echo_async");
 }
 
 void bench_tasks_and_get_batch(bench_ctx *b)
 {
-    bench__run_dask(b);
-    if (bench__init(b) < 0)
+    bench_run_dask(b);
+    if (bench_cluster_init(b) < 0)
         return;
     static rayc_ref refs[1000];
     static rayc_object outs[1000];
@@ -242,14 +252,14 @@ void bench_tasks_and_get_batch(bench_ctx *b)
             rayc_ref_release(&refs[i]);
         n++;
     }
-    bench__report_vs(b, "single_client_tasks_and_get_batch", (double)n / ((double)(rc_mono_ns() - start) / 1e9),
+    bench_report_vs(b, "single_client_tasks_and_get_batch", (double)n / ((double)(rc_mono_ns() - start) / 1e9),
                      "batches/s", NULL);
 }
 
 void bench_wait_1k_refs(bench_ctx *b)
 {
-    bench__run_dask(b);
-    if (bench__init(b) < 0)
+    bench_run_dask(b);
+    if (bench_cluster_init(b) < 0)
         return;
     static rayc_ref refs[1000];
     static uint8_t ready[1000];
@@ -262,7 +272,7 @@ void bench_wait_1k_refs(bench_ctx *b)
             rayc_ref_release(&refs[i]);
         n++;
     }
-    bench__report_vs(b, "single_client_wait_1k_refs", (double)n / ((double)(rc_mono_ns() - start) / 1e9), "waits/s",
+    bench_report_vs(b, "single_client_wait_1k_refs", (double)n / ((double)(rc_mono_ns() - start) / 1e9), "waits/s",
                      NULL);
 }
 
@@ -270,8 +280,8 @@ void bench_wait_1k_refs(bench_ctx *b)
 
 void bench_put_calls(bench_ctx *b)
 {
-    bench__run_dask(b);
-    if (bench__init(b) < 0)
+    bench_run_dask(b);
+    if (bench_cluster_init(b) < 0)
         return;
     int64_t value = 0, n = 0, start = rc_mono_ns(), end = start + bench_duration_ms(b) * 1000000;
     while (rc_mono_ns() < end) {
@@ -282,14 +292,14 @@ void bench_put_calls(bench_ctx *b)
         }
         n += 1000;
     }
-    bench__report_vs(b, "single_client_put_calls_Plasma_Store", (double)n / ((double)(rc_mono_ns() - start) / 1e9),
+    bench_report_vs(b, "single_client_put_calls_Plasma_Store", (double)n / ((double)(rc_mono_ns() - start) / 1e9),
                      "puts/s", NULL);
 }
 
 void bench_get_calls(bench_ctx *b)
 {
-    bench__run_dask(b);
-    if (bench__init(b) < 0)
+    bench_run_dask(b);
+    if (bench_cluster_init(b) < 0)
         return;
     int64_t value = 7;
     rayc_ref r;
@@ -304,14 +314,14 @@ void bench_get_calls(bench_ctx *b)
         n += 1000;
     }
     rayc_ref_release(&r);
-    bench__report_vs(b, "single_client_get_calls_Plasma_Store", (double)n / ((double)(rc_mono_ns() - start) / 1e9),
+    bench_report_vs(b, "single_client_get_calls_Plasma_Store", (double)n / ((double)(rc_mono_ns() - start) / 1e9),
                      "gets/s", NULL);
 }
 
 void bench_put_gigabytes(bench_ctx *b)
 {
-    bench__run_dask(b);
-    if (bench__init(b) < 0)
+    bench_run_dask(b);
+    if (bench_cluster_init(b) < 0)
         return;
     size_t size = 800u * 1000 * 1000;
     char *buf = malloc(size), *dst = malloc(size);
@@ -359,7 +369,7 @@ void bench_put_gigabytes(bench_ctx *b)
 
 void bench_driver_rss(bench_ctx *b)
 {
-    if (bench__init(b) < 0)
+    if (bench_cluster_init(b) < 0)
         return;
     const char *env = getenv("RAYC_BENCH_RSS_TASKS");
     int64_t total = env ? atoll(env) : 1000000;
@@ -388,7 +398,7 @@ void bench_driver_rss(bench_ctx *b)
 
 void bench_worker_idle_rss(bench_ctx *b)
 {
-    if (bench__init(b) < 0)
+    if (bench_cluster_init(b) < 0)
         return;
     rc_sleep_ms(1000);
     /* The workers of this machine: processes named rayc-worker. */

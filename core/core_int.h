@@ -306,6 +306,7 @@ struct core_worker {
     rc_map nodes;    /* node id -> core_node */
     rc_map plasma_pins; /* object id -> (intptr_t) pins held through GetObjects */
     rc_map actors;      /* actor id -> core_actor: actors this process calls or owns */
+    rc_map pgs;         /* placement group id -> core_pg_entry: our calls in flight (core_pg.c) */
 
     /* ID generation (any thread) */
     uint8_t task_prefix[8];
@@ -408,6 +409,9 @@ void core_actor_cancel(core_worker *cw, core_task *t, int force);
 int core_call_gcs_from_thread(core_worker *cw, const ProtobufCServiceDescriptor *svc, const char *method,
                               const ProtobufCMessage *req, int64_t timeout_ms, ProtobufCMessage **reply, char *err,
                               size_t errlen);
+
+/* core_pg.c */
+void core_pg_free_all(core_worker *cw);
 
 /* core_exec.c (workers) */
 extern const rpc_method_handler core_exec_handlers[];

@@ -4,10 +4,17 @@
  * two-phase protocol; rayc_pg_wait holds a WaitPlacementGroupUntilReady call open until the
  * group is placed or the caller's deadline passes; rayc_pg_remove gives the bundles back.
  *
+ * Creating an unnamed group and removing a group do not wait for the GCS (Ray waits for
+ * both): the loop thread keeps, per group with a call in flight, what this process asked,
+ * so that its own later calls see them in order: a wait or remove sent before the create
+ * was answered is held until it is; a wait after a remove answers "removed" at once; a
+ * create the GCS refused makes the waits fail with its reason. A named group is created
+ * synchronously, so that a taken name is an error of rayc_pg_create.
+ *
  * Tasks and actors use a group through their options (core_task_build_with renames their
  * resources to the bundle's: CPU_group_<i>_<pg>).
  *
- * User threads; every call goes through the loop thread (core_call_gcs_from_thread).
+ * API functions: user threads; the rest: the loop thread.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -20,6 +27,7 @@
 #include "rc_alloc.h"
 #include "rc_config.h"
 #include "rc_err.h"
+#include "rc_log.h"
 
 static int core__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -140,6 +148,254 @@ static int core__build_bundle(Ray__Rpc__Bundle *b, size_t index, const rayc_bund
     return 0;
 }
 
+/* ---- the loop thread's view of this process's calls --------------------------------------- */
+
+/* A group with a create or remove of this process in flight. */
+typedef struct core_pg_entry {
+    uint8_t id[RAYC_PG_ID_SIZE];
+    int creating;          /* CreatePlacementGroup sent, not answered */
+    int removing;          /* RemovePlacementGroup asked (sent once the create is answered) */
+    char *create_error;    /* the GCS refused the create: its reason */
+    struct core__pg_op *held; /* waits and removes waiting for the create's answer */
+} core_pg_entry;
+
+/* A call of the API handed to the loop thread. */
+typedef struct core__pg_op {
+    core_op op;
+    uint8_t id[RAYC_PG_ID_SIZE];
+    ProtobufCMessage *request; /* create: owned */
+    int64_t timeout_ms;        /* wait */
+    core_waiter *waiter;       /* wait: the user thread (NULL: nobody waits) */
+    int rc;                    /* wait: the result */
+    char message[1024];
+    struct core__pg_op *next;
+} core__pg_op;
+
+static core__pg_op *core__pg_op_new(void (*run)(core_worker *, core_op *), const uint8_t *id)
+{
+    core__pg_op *op = RC_NEW(core__pg_op);
+    op->op.run = run;
+    memcpy(op->id, id, RAYC_PG_ID_SIZE);
+    return op;
+}
+
+static core_pg_entry *core__pg_entry(core_worker *cw, const uint8_t *id, int create)
+{
+    core_pg_entry *e = rc_map_get(&cw->pgs, id, RAYC_PG_ID_SIZE);
+    if (e || !create)
+        return e;
+    e = RC_NEW(core_pg_entry);
+    memcpy(e->id, id, RAYC_PG_ID_SIZE);
+    rc_map_put(&cw->pgs, e->id, RAYC_PG_ID_SIZE, e);
+    return e;
+}
+
+/* Forgets e once nothing of ours about it is in flight. */
+static void core__pg_entry_done(core_worker *cw, core_pg_entry *e)
+{
+    if (e->creating || e->removing || e->held || e->create_error)
+        return;
+    rc_map_remove(&cw->pgs, e->id, RAYC_PG_ID_SIZE);
+    rc_free(e);
+}
+
+static void core__send_wait(core_worker *cw, core__pg_op *op);
+static void core__send_remove(core_worker *cw, core_pg_entry *e);
+
+static void core__wait_finish(core__pg_op *op, int rc)
+{
+    op->rc = rc;
+    if (op->waiter)
+        core_waiter_signal(op->waiter, rc);
+}
+
+static void core__create_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    core_worker *cw = core__cw;
+    core_pg_entry *e = core__pg_entry(cw, arg, 0);
+    rc_free(arg);
+    const char *gmsg = "";
+    int status = st->code == GRPC_STATUS_OK ? gcs_reply_status(reply, &gmsg) : -1;
+    if (!e || cw->stopping) {
+        rpc_msg_free(reply);
+        return;
+    }
+    e->creating = 0;
+    if (status != GCS_STATUS_OK) {
+        char text[800];
+        snprintf(text, sizeof(text), "the GCS did not create the placement group: %s",
+                 st->code == GRPC_STATUS_OK ? gmsg : st->message);
+        e->create_error = rc_strdup(text);
+        RC_WARN("core: %s", text);
+    }
+    rpc_msg_free(reply);
+    /* What waited for the answer goes now, in the order it was asked. */
+    core__pg_op *held = e->held;
+    e->held = NULL;
+    while (held) {
+        core__pg_op *op = held;
+        held = op->next;
+        op->next = NULL;
+        if (e->create_error) {
+            snprintf(op->message, sizeof(op->message), "%s", e->create_error);
+            core__wait_finish(op, RC_EINVAL);
+        } else if (e->removing) {
+            snprintf(op->message, sizeof(op->message), "the placement group was removed");
+            core__wait_finish(op, RC_ENOENT);
+        } else {
+            core__send_wait(cw, op);
+        }
+    }
+    if (e->removing && !e->create_error)
+        core__send_remove(cw, e);
+    else
+        e->removing = 0;
+    core__pg_entry_done(cw, e);
+}
+
+static void core__run_create(core_worker *cw, core_op *o)
+{
+    core__pg_op *op = (core__pg_op *)o;
+    core_pg_entry *e = core__pg_entry(cw, op->id, 1);
+    e->creating = 1;
+    if (rpc_client_call(gcs_client_rpc(cw->gcs), &ray__rpc__placement_group_info_gcs_service__descriptor,
+                        "CreatePlacementGroup", op->request, rc_cfg.gcs_rpc_timeout_ms, core__create_replied,
+                        rc_memdup(op->id, RAYC_PG_ID_SIZE)) < 0) {
+        rpc_status st = {GRPC_STATUS_UNAVAILABLE, "cannot call the GCS"};
+        core__create_replied(&st, NULL, rc_memdup(op->id, RAYC_PG_ID_SIZE));
+    }
+    rpc_msg_free(op->request);
+    rc_free(op);
+}
+
+static void core__wait_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    core__pg_op *op = arg;
+    const char *gmsg = "";
+    int status = st->code == GRPC_STATUS_OK ? gcs_reply_status(reply, &gmsg) : -1;
+    int rc;
+    if (status == GCS_STATUS_OK) {
+        rc = 0;
+    } else if (status == GCS_STATUS_NOT_FOUND) {
+        snprintf(op->message, sizeof(op->message), "%s", gmsg && *gmsg ? gmsg : "the placement group was removed");
+        rc = RC_ENOENT;
+    } else if (st->code == GRPC_STATUS_DEADLINE_EXCEEDED) {
+        rc = RC_ETIMEDOUT; /* the user thread asks why */
+    } else if (st->code != GRPC_STATUS_OK) {
+        snprintf(op->message, sizeof(op->message), "%s", st->message);
+        rc = RC_EUNAVAIL;
+    } else {
+        snprintf(op->message, sizeof(op->message), "%s", gmsg);
+        rc = RC_EINVAL;
+    }
+    rpc_msg_free(reply);
+    core__wait_finish(op, rc);
+}
+
+static void core__send_wait(core_worker *cw, core__pg_op *op)
+{
+    Ray__Rpc__WaitPlacementGroupUntilReadyRequest req = RAY__RPC__WAIT_PLACEMENT_GROUP_UNTIL_READY_REQUEST__INIT;
+    req.placement_group_id.data = op->id;
+    req.placement_group_id.len = RAYC_PG_ID_SIZE;
+    /* The GCS answers once the group is placed (or removed); the deadline is the caller's. */
+    if (rpc_client_call(gcs_client_rpc(cw->gcs), &ray__rpc__placement_group_info_gcs_service__descriptor,
+                        "WaitPlacementGroupUntilReady", &req.base, op->timeout_ms < 0 ? -1 : op->timeout_ms,
+                        core__wait_replied, op) < 0) {
+        rpc_status st = {GRPC_STATUS_UNAVAILABLE, "cannot call the GCS"};
+        core__wait_replied(&st, NULL, op);
+    }
+}
+
+static void core__run_wait(core_worker *cw, core_op *o)
+{
+    core__pg_op *op = (core__pg_op *)o;
+    core_pg_entry *e = cw->stopping ? NULL : core__pg_entry(cw, op->id, 0);
+    if (cw->stopping) {
+        snprintf(op->message, sizeof(op->message), "the process is shutting down");
+        core__wait_finish(op, RC_ESTATE);
+    } else if (e && e->create_error) {
+        snprintf(op->message, sizeof(op->message), "%s", e->create_error);
+        core__wait_finish(op, RC_EINVAL);
+    } else if (e && e->removing) {
+        snprintf(op->message, sizeof(op->message), "the placement group was removed");
+        core__wait_finish(op, RC_ENOENT);
+    } else if (e && e->creating) {
+        core__pg_op **p = &e->held;
+        while (*p)
+            p = &(*p)->next;
+        *p = op;
+    } else {
+        core__send_wait(cw, op);
+    }
+}
+
+static void core__remove_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    core_worker *cw = core__cw;
+    const char *gmsg = "";
+    int status = st->code == GRPC_STATUS_OK ? gcs_reply_status(reply, &gmsg) : -1;
+    char hex[RC_ID_HEX_MAX];
+    if (status != GCS_STATUS_OK && status != GCS_STATUS_NOT_FOUND && !cw->stopping)
+        RC_WARN("core: removing placement group %s failed: %s", rc_id_hex(arg, RAYC_PG_ID_SIZE, hex),
+                st->code == GRPC_STATUS_OK ? gmsg : st->message);
+    rpc_msg_free(reply);
+    core_pg_entry *e = cw->stopping ? NULL : core__pg_entry(cw, arg, 0);
+    rc_free(arg);
+    if (e) {
+        e->removing = 0;
+        core__pg_entry_done(cw, e);
+    }
+}
+
+static void core__send_remove(core_worker *cw, core_pg_entry *e)
+{
+    Ray__Rpc__RemovePlacementGroupRequest req = RAY__RPC__REMOVE_PLACEMENT_GROUP_REQUEST__INIT;
+    req.placement_group_id.data = e->id;
+    req.placement_group_id.len = RAYC_PG_ID_SIZE;
+    if (rpc_client_call(gcs_client_rpc(cw->gcs), &ray__rpc__placement_group_info_gcs_service__descriptor,
+                        "RemovePlacementGroup", &req.base, rc_cfg.gcs_rpc_timeout_ms, core__remove_replied,
+                        rc_memdup(e->id, RAYC_PG_ID_SIZE)) < 0) {
+        rpc_status st = {GRPC_STATUS_UNAVAILABLE, "cannot call the GCS"};
+        core__remove_replied(&st, NULL, rc_memdup(e->id, RAYC_PG_ID_SIZE));
+    }
+}
+
+static void core__run_remove(core_worker *cw, core_op *o)
+{
+    core__pg_op *op = (core__pg_op *)o;
+    if (!cw->stopping) {
+        core_pg_entry *e = core__pg_entry(cw, op->id, 1);
+        int sent = e->removing;
+        e->removing = 1;
+        if (e->create_error) { /* never created: nothing to remove */
+            e->removing = 0;
+            core__pg_entry_done(cw, e);
+        } else if (!e->creating && !sent) {
+            core__send_remove(cw, e);
+        }
+    }
+    rc_free(op);
+}
+
+void core_pg_free_all(core_worker *cw)
+{
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->pgs, &it, NULL, NULL, &v)) {
+        core_pg_entry *e = v;
+        rc_map_iter_remove(&cw->pgs, &it);
+        while (e->held) { /* nobody waits at stop (the API is not called during rayc_shutdown) */
+            core__pg_op *op = e->held;
+            e->held = op->next;
+            snprintf(op->message, sizeof(op->message), "the process is shutting down");
+            core__wait_finish(op, RC_ESTATE);
+        }
+        rc_free(e->create_error);
+        rc_free(e);
+    }
+    rc_map_destroy(&cw->pgs, NULL);
+}
+
 int rayc_pg_create(const rayc_bundle *bundles, size_t n, rayc_pg_strategy strategy, const rayc_pg_options *opts,
                    rayc_pg *out)
 {
@@ -176,7 +432,7 @@ int rayc_pg_create(const rayc_bundle *bundles, size_t n, rayc_pg_strategy strate
         spec.n_bundles = i + 1;
         rc = core__build_bundle(&storage[i], i, &bundles[i], pg_id);
     }
-    if (rc == 0) {
+    if (rc == 0 && *name) {
         Ray__Rpc__CreatePlacementGroupRequest req = RAY__RPC__CREATE_PLACEMENT_GROUP_REQUEST__INIT;
         req.placement_group_spec = &spec;
         ProtobufCMessage *reply = NULL;
@@ -193,6 +449,12 @@ int rayc_pg_create(const rayc_bundle *bundles, size_t n, rayc_pg_strategy strate
         else if (status != GCS_STATUS_OK)
             rc = core__fail(RC_EINVAL, "rayc_pg_create: %s", gmsg);
         rpc_msg_free(reply);
+    } else if (rc == 0) {
+        Ray__Rpc__CreatePlacementGroupRequest req = RAY__RPC__CREATE_PLACEMENT_GROUP_REQUEST__INIT;
+        req.placement_group_spec = &spec;
+        core__pg_op *op = core__pg_op_new(core__run_create, pg_id);
+        op->request = rpc_msg_dup(&req.base);
+        core_post(cw, &op->op);
     }
     /* The bundles' own fields were allocated; the spec and the array are on this frame. */
     for (size_t i = 0; i < spec.n_bundles; i++) {
@@ -293,29 +555,26 @@ int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms)
         return core__fail(RC_ESTATE, "rayc_pg_wait: call rayc_init first");
     if (!pg)
         return core__fail(RC_EINVAL, "rayc_pg_wait: pg is required");
-    Ray__Rpc__WaitPlacementGroupUntilReadyRequest req = RAY__RPC__WAIT_PLACEMENT_GROUP_UNTIL_READY_REQUEST__INIT;
-    req.placement_group_id.data = (uint8_t *)pg->id;
-    req.placement_group_id.len = RAYC_PG_ID_SIZE;
-    ProtobufCMessage *reply = NULL;
-    char err[512] = "";
-    /* The GCS answers once the group is placed (or removed); the deadline is ours. */
-    int code = core_call_gcs_from_thread(cw, &ray__rpc__placement_group_info_gcs_service__descriptor,
-                                         "WaitPlacementGroupUntilReady", &req.base, timeout_ms < 0 ? -1 : timeout_ms,
-                                         &reply, err, sizeof(err));
-    const char *gmsg = "";
-    int status = code == GRPC_STATUS_OK ? gcs_reply_status(reply, &gmsg) : -1;
-    int rc;
-    if (code == GRPC_STATUS_OK && status == GCS_STATUS_OK) {
-        rc = 0;
-    } else if (code == GRPC_STATUS_OK && status == GCS_STATUS_NOT_FOUND) {
-        rc = core__fail(RC_ENOENT, "rayc_pg_wait: %s", gmsg && *gmsg ? gmsg : "the placement group was removed");
-    } else if (code == GRPC_STATUS_DEADLINE_EXCEEDED) {
+    core_waiter w;
+    core_waiter_init(&w);
+    core__pg_op *op = core__pg_op_new(core__run_wait, pg->id);
+    op->timeout_ms = timeout_ms;
+    op->waiter = &w;
+    core_post(cw, &op->op);
+    int rc = core_waiter_wait(&w);
+    core_waiter_destroy(&w);
+    char message[1024];
+    snprintf(message, sizeof(message), "%s", op->message);
+    rc_free(op);
+    if (rc == RC_ETIMEDOUT) {
+        /* Still pending: say why, from the group's record. */
         int grc;
         Ray__Rpc__GetPlacementGroupReply *r = core__pg_get(cw, pg, &grc);
         if (!r) {
             rc = grc == RC_ENOENT ? grc : core__fail(RC_ETIMEDOUT, "rayc_pg_wait: not placed in %lld ms",
                                                          (long long)timeout_ms);
-        } else if (r->placement_group_table_data->state == RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__REMOVED) {
+        } else if (r->placement_group_table_data->state ==
+                   RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__REMOVED) {
             rc = core__fail(RC_ENOENT, "rayc_pg_wait: the placement group was removed");
         } else if (r->placement_group_table_data->state ==
                    RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__CREATED) {
@@ -326,12 +585,9 @@ int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms)
             rc = core__fail(RC_ETIMEDOUT, "rayc_pg_wait: not placed in %lld ms: %s", (long long)timeout_ms, why);
         }
         rpc_msg_free(r ? &r->base : NULL);
-    } else if (code != GRPC_STATUS_OK) {
-        rc = core__fail(RC_EUNAVAIL, "rayc_pg_wait: %s", err);
-    } else {
-        rc = core__fail(RC_EINVAL, "rayc_pg_wait: %s", gmsg);
+    } else if (rc < 0) {
+        core__fail(rc, "rayc_pg_wait: %s", message);
     }
-    rpc_msg_free(reply);
     return rc;
 }
 
@@ -342,25 +598,8 @@ int rayc_pg_remove(const rayc_pg *pg)
         return core__fail(RC_ESTATE, "rayc_pg_remove: call rayc_init first");
     if (!pg)
         return core__fail(RC_EINVAL, "rayc_pg_remove: pg is required");
-    Ray__Rpc__RemovePlacementGroupRequest req = RAY__RPC__REMOVE_PLACEMENT_GROUP_REQUEST__INIT;
-    req.placement_group_id.data = (uint8_t *)pg->id;
-    req.placement_group_id.len = RAYC_PG_ID_SIZE;
-    ProtobufCMessage *reply = NULL;
-    char err[512] = "";
-    int code = core_call_gcs_from_thread(cw, &ray__rpc__placement_group_info_gcs_service__descriptor,
-                                         "RemovePlacementGroup", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err,
-                                         sizeof(err));
-    const char *gmsg = "";
-    int status = code == GRPC_STATUS_OK ? gcs_reply_status(reply, &gmsg) : -1;
-    int rc = 0;
-    if (code != GRPC_STATUS_OK)
-        rc = core__fail(RC_EUNAVAIL, "rayc_pg_remove: %s", err);
-    else if (status == GCS_STATUS_NOT_FOUND)
-        rc = core__fail(RC_ENOENT, "rayc_pg_remove: %s", gmsg);
-    else if (status != GCS_STATUS_OK)
-        rc = core__fail(RC_EINVAL, "rayc_pg_remove: %s", gmsg);
-    rpc_msg_free(reply);
-    return rc;
+    core_post(cw, &core__pg_op_new(core__run_remove, pg->id)->op);
+    return 0;
 }
 
 int rayc_pg_get(const char *name, rayc_pg *out)

@@ -301,6 +301,7 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     rc_map_init(&cw->plasma_pins);
     rc_map_init(&cw->actor_callers);
     rc_map_init(&cw->actors);
+    rc_map_init(&cw->pgs);
     rc_id_random(cw->task_prefix, sizeof(cw->task_prefix));
     if (worker_id)
         memcpy(cw->worker_id, worker_id, RC_WORKER_ID_SIZE);
@@ -504,6 +505,7 @@ void core_stop(core_worker *cw)
     rpc_ctx_drain(cw->rpc);
     core_exec_free_callers(cw);
     core_actor_free_all(cw);
+    core_pg_free_all(cw);
     core_submit_free_all(cw);
     core_refs_free_all(cw);
     rpc_ctx_destroy(cw->rpc);

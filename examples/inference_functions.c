@@ -59,3 +59,47 @@ static int score_shard(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs
     return rayc_return(ctx, 0, &out, sizeof(out));
 }
 RAYC_REMOTE(score_shard)
+
+/* ---- the actor pool variant ------------------------------------------------------------- */
+
+/* A Scorer loads the model once (its constructor argument) and scores shards with it: the
+ * weights are read once per actor instead of once per task. */
+typedef struct scorer {
+    inference_model model;
+    int64_t shards;
+} scorer;
+
+static void *scorer_create(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs)
+{
+    if (nargs != 1 || args[0].size != sizeof(inference_model)) {
+        rayc_task_fail(ctx, "Scorer takes the model");
+        return NULL;
+    }
+    scorer *s = malloc(sizeof(*s));
+    if (!s) {
+        rayc_task_fail(ctx, "no memory for the model");
+        return NULL;
+    }
+    memcpy(&s->model, args[0].data, sizeof(s->model));
+    s->shards = 0;
+    return s;
+}
+
+static void scorer_destroy(void *self)
+{
+    free(self);
+}
+
+static int scorer_score(void *self, rayc_task_ctx *ctx, const rayc_object *args, size_t nargs)
+{
+    scorer *s = self;
+    if (nargs != 1)
+        return rayc_task_fail(ctx, "score takes a shard");
+    rayc_object in[2] = {{RAYC_OK, &s->model, sizeof(s->model), NULL, NULL}, args[0]};
+    s->shards++;
+    return score_shard(ctx, in, 2);
+}
+
+static const rayc_actor_method scorer_methods[] = {{"score", scorer_score}, {NULL, NULL}};
+static const rayc_actor_class Scorer = {"Scorer", scorer_create, scorer_destroy, scorer_methods};
+RAYC_ACTOR_CLASS(Scorer)

@@ -222,13 +222,15 @@ typedef struct rayc_pg_options {
 } rayc_pg_options;
 
 /* Asks for the group; it is placed in the background (see rayc_pg_wait). Returns 0 or
- * RC_EINVAL (bad bundles: nothing created) or RC_EEXIST (the name is taken). */
+ * RC_EINVAL (bad bundles: nothing created) or RC_EEXIST (the name is taken). An unnamed
+ * group is sent without waiting for the GCS: if the GCS refuses it, rayc_pg_wait says why. */
 int rayc_pg_create(const rayc_bundle *bundles, size_t n, rayc_pg_strategy strategy, const rayc_pg_options *opts,
                    rayc_pg *out);
 /* Waits until every bundle is reserved: 0, RC_ETIMEDOUT (still pending: rayc_last_error
- * says why, e.g. which bundle no node can hold now), or RC_ENOENT (removed). */
+ * says why), RC_ENOENT (removed), RC_EINVAL (the GCS refused it: rayc_last_error). */
 int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms);
-/* Removes the group: what runs in it is killed and its resources go back exactly. */
+/* Removes the group (in the background; a wait after it says RC_ENOENT): what runs in it
+ * is killed and its resources go back exactly. Removing a removed group is no error. */
 int rayc_pg_remove(const rayc_pg *pg);
 /* The group named name in the job's namespace: 0 or RC_ENOENT. */
 int rayc_pg_get(const char *name, rayc_pg *out);

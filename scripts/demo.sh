@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make demo: a heterogeneous rayc cluster on this machine — a head with 2 declared A100s
-# (80 GiB), a raylet with 4 RTX 4090s (24 GiB) and one with CPUs only — runs the
-# hyperparameter sweep (16 trials of half a GPU each, so on the GPU nodes only) and batch
-# inference (every node), shows `rayc status` and `rayc list nodes`, and stops. The cluster
+# (80 GiB), a raylet with 4 RTX 4090s (24 GiB) and one with CPUs only — runs the four
+# workloads rayc is for: a hyperparameter sweep (16 trials of half a GPU each, so on the
+# GPU nodes only), data-parallel training (trainer actors gang-scheduled in a placement
+# group, gradients all-reduced through the object store), RL rollouts (rollout-worker
+# actors, one killed midway and restarted) and batch inference (tasks on every node, then
+# an actor pool); shows `rayc status`, `rayc list nodes|actors|placement-groups`; stops. The cluster
 # lives in a private session root, so it never touches another cluster on this host.
 set -euo pipefail
 bin="${1:-build/bin}"
@@ -42,8 +45,28 @@ export RAYC_ADDRESS="$address"
 step sweep: 16 trials, 0.5 GPU each, on the GPU nodes
 RAYC_CODE_SEARCH_PATH="$lib/libsweep_functions.so" "$bin/sweep" --gpus-per-trial 0.5 --epochs 40
 
+step data-parallel training: 4 trainers with a GPU each, PACK placement group
+RAYC_CODE_SEARCH_PATH="$lib/libtrain_functions.so" "$bin/train" --workers 4 --gpus-per-worker 1 --strategy PACK \
+    --steps 25
+
+step data-parallel training: 3 trainers, one per node, STRICT_SPREAD placement group
+RAYC_CODE_SEARCH_PATH="$lib/libtrain_functions.so" "$bin/train" --workers 3 --strategy STRICT_SPREAD --steps 15
+
+step RL rollouts: 4 rollout workers, evolution strategies on cart-pole, one worker killed at iteration 5
+RAYC_CODE_SEARCH_PATH="$lib/librl_functions.so" "$bin/rl" --workers 4 --iterations 30 --kill-at 5
+
 step batch inference: 64 shards on every node, the model read from the object store
 RAYC_CODE_SEARCH_PATH="$lib/libinference_functions.so" "$bin/batch_inference" --shards 64 --shard-size 256
+
+step batch inference on an actor pool: 6 Scorer actors load the model once each
+RAYC_CODE_SEARCH_PATH="$lib/libinference_functions.so" "$bin/batch_inference" --shards 64 --shard-size 256 \
+    --actors 6
+
+step rayc list actors
+"$bin/rayc" list actors
+
+step rayc list placement-groups
+"$bin/rayc" list placement-groups
 
 step rayc list jobs
 "$bin/rayc" list jobs

@@ -18,6 +18,13 @@ def noop():
     return b"ok"
 
 
+class Actor:
+    """Ray's microbenchmark actor."""
+
+    def small_value(self):
+        return b"ok"
+
+
 def report(name, value, unit):
     print(json.dumps({"name": name, "value": value, "unit": unit}), flush=True)
 
@@ -59,6 +66,23 @@ def main():
             return 1
 
         report("single_client_wait_1k_refs", timed(args.seconds, wait_1k), "waits/s")
+
+        # Actors: Dask's actors live in one worker; calls return ActorFutures.
+        actor = client.submit(Actor, actor=True).result()
+
+        def actor_sync():
+            actor.small_value().result()
+            return 1
+
+        report("1_1_actor_calls_sync", timed(args.seconds, actor_sync), "calls/s")
+
+        def actor_batch():
+            futures = [actor.small_value() for _ in range(1000)]
+            for f in futures:
+                f.result()
+            return 1000
+
+        report("1_1_actor_calls_async", timed(args.seconds, actor_batch), "calls/s")
 
         # Puts: Dask's scatter keeps data on a worker, the closest thing to ray.put.
         def put_small():
