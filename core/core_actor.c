@@ -617,6 +617,7 @@ int rayc_actor_create(const char *class_name, const rayc_arg *args, size_t nargs
     to.soft = opts->soft;
     to.placement_group = opts->placement_group;
     to.bundle_index = opts->bundle_index;
+    to.capture_child_tasks = opts->capture_child_tasks;
     to.num_returns = 1;
     to.max_retries = 0;
     char name[512];
@@ -637,7 +638,8 @@ int rayc_actor_create(const char *class_name, const rayc_arg *args, size_t nargs
     /* Ray's TaskID::ForActorCreationTask: zero unique bytes, then the actor ID. */
     memset(spec->task_id.data, 0, 8);
     memcpy(spec->task_id.data + 8, actor_id, RC_ACTOR_ID_SIZE);
-    if (opts->num_cpus < 0 && !opts->placement_group) {
+    if (opts->num_cpus < 0 && spec->scheduling_strategy->scheduling_strategy_case !=
+                                  RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY) {
         /* Ray's default actor: one CPU to be placed, none held while it lives. */
         spec->required_placement_resources = rc_calloc(1, sizeof(*spec->required_placement_resources));
         Ray__Rpc__TaskSpec__RequiredPlacementResourcesEntry *e = rc_malloc(sizeof(*e));

@@ -436,6 +436,16 @@ core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char
     Ray__Rpc__LabelSelector *selector = NULL;
     if (opts->label_selector && *opts->label_selector && core__label_selector(opts->label_selector, &selector) < 0)
         return NULL;
+    /* Inside a task of a capturing group, what it creates joins the group (any bundle). */
+    rayc_task_options captured;
+    rayc_pg parent_pg;
+    if (!opts->placement_group && opts->strategy == RAYC_STRATEGY_DEFAULT && core_exec_captured_pg(parent_pg.id)) {
+        captured = *opts;
+        captured.placement_group = &parent_pg;
+        captured.bundle_index = -1;
+        captured.capture_child_tasks = 1;
+        opts = &captured;
+    }
 
     Ray__Rpc__TaskSpec *spec = rc_malloc(sizeof(*spec));
     ray__rpc__task_spec__init(spec);
@@ -518,6 +528,7 @@ core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char
         pgs->placement_group_id.data = rc_memdup(opts->placement_group->id, RAYC_PG_ID_SIZE);
         pgs->placement_group_id.len = RAYC_PG_ID_SIZE;
         pgs->placement_group_bundle_index = opts->bundle_index;
+        pgs->placement_group_capture_child_tasks = opts->capture_child_tasks != 0;
         ss->placement_group_scheduling_strategy = pgs;
     } else if (opts->strategy == RAYC_STRATEGY_SPREAD) {
         ss->scheduling_strategy_case = RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_SPREAD_SCHEDULING_STRATEGY;

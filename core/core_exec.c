@@ -230,6 +230,24 @@ int core_exec_in_task(void)
     return core__current != NULL;
 }
 
+int core_exec_captured_pg(uint8_t *pg_id)
+{
+    const rayc_task_ctx *ctx = core__current;
+    if (!ctx)
+        return 0;
+    const Ray__Rpc__SchedulingStrategy *ss = ctx->spec->scheduling_strategy;
+    if (ctx->spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK && core__cw)
+        ss = core__cw->actor_strategy; /* a method: the actor's own placement */
+    if (!ss || ss->scheduling_strategy_case !=
+                   RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY)
+        return 0;
+    const Ray__Rpc__PlacementGroupSchedulingStrategy *pgs = ss->placement_group_scheduling_strategy;
+    if (!pgs->placement_group_capture_child_tasks || pgs->placement_group_id.len != RAYC_PG_ID_SIZE)
+        return 0;
+    memcpy(pg_id, pgs->placement_group_id.data, RAYC_PG_ID_SIZE);
+    return 1;
+}
+
 /* ---- the hand-over -------------------------------------------------------------------- */
 
 typedef struct core_exec_item {
@@ -723,6 +741,8 @@ static void *core__extra_exec_thread(void *arg)
 static void core__actor_born(core_worker *cw, const Ray__Rpc__TaskSpec *spec, const rayc_actor_class *cls, void *self,
                              const rayc_task_ctx *ctx)
 {
+    if (spec->scheduling_strategy)
+        cw->actor_strategy = (Ray__Rpc__SchedulingStrategy *)rpc_msg_dup(&spec->scheduling_strategy->base);
     memcpy(cw->actor_gpu_ids, ctx->gpu_ids, sizeof(cw->actor_gpu_ids));
     cw->actor_n_gpu_ids = ctx->n_gpu_ids;
     cw->actor_num_cpus = ctx->num_cpus;

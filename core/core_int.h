@@ -335,6 +335,7 @@ struct core_worker {
     const rayc_actor_class *actor_class;
     void *actor_self;
     int actor_max_concurrency;
+    Ray__Rpc__SchedulingStrategy *actor_strategy; /* its creation's (placement group capture) */
     int actor_gpu_ids[64]; /* what its creation lease holds, for its methods */
     int actor_n_gpu_ids;
     double actor_num_cpus, actor_num_gpus;
@@ -422,6 +423,9 @@ void core_exec_free_callers(core_worker *cw);
 /* Fills the task fields of out when the calling thread runs a task; returns 1 if it does. */
 int core_exec_fill_context(rayc_runtime_context *out);
 int core_exec_in_task(void);
+/* 1 (and the group in pg_id) when the calling thread runs a task or actor placed in a
+ * placement group that captures child tasks. */
+int core_exec_captured_pg(uint8_t *pg_id);
 /* A blocking LocalRayletService call from a thread other than the loop's. */
 int core_call_raylet_from_thread(core_worker *cw, const char *method, const ProtobufCMessage *req,
                                  ProtobufCMessage **reply, char *err, size_t errlen);

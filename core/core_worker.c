@@ -514,6 +514,8 @@ void core_stop(core_worker *cw)
     rc_map_destroy(&cw->tasks, NULL);
     rc_map_destroy(&cw->refs, NULL);
     core_memstore_destroy(&cw->memstore);
+    rpc_msg_free(cw->actor_strategy ? &cw->actor_strategy->base : NULL);
+    cw->actor_strategy = NULL;
     if (cw->store_base)
         munmap(cw->store_base, cw->store_size);
     uv_close((uv_handle_t *)&cw->wakeup, NULL);

@@ -154,6 +154,10 @@ typedef struct rayc_task_options {
     const char *name;    /* shown in errors; default: the function name */
     const struct rayc_pg *placement_group; /* NULL: none */
     int bundle_index;                      /* -1: any bundle of the group */
+    /* Tasks and actors this task creates go into its placement group too (any bundle),
+     * unless they name a group or strategy of their own (Ray's
+     * placement_group_capture_child_tasks). */
+    int capture_child_tasks;
 } rayc_task_options;
 
 void rayc_task_options_init(rayc_task_options *opts);
@@ -298,6 +302,7 @@ typedef struct rayc_actor_options {
     int max_concurrency;    /* > 1: calls run on that many threads; default 1 (in order) */
     const rayc_pg *placement_group; /* NULL: none */
     int bundle_index;               /* -1: any bundle of the group */
+    int capture_child_tasks;        /* as for tasks: what its methods create joins its group */
 } rayc_actor_options;
 
 void rayc_actor_options_init(rayc_actor_options *opts);

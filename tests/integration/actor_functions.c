@@ -267,3 +267,22 @@ static int where_task(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs)
     return counter_where(NULL, ctx, args, nargs);
 }
 RAYC_REMOTE(where_task)
+
+/* child_where(): submits where_task with default options (no group of its own) and returns
+ * what the child saw: inside a capturing placement group, the child joins the group. */
+static int child_where(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    rayc_ref ref;
+    if (rayc_submit("where_task", NULL, 0, NULL, &ref) != 0)
+        return rayc_task_fail(ctx, "rayc_submit: %s", rayc_last_error());
+    rayc_object out;
+    rayc_get(&ref, 1, -1, &out);
+    int rc = out.error ? rayc_task_fail(ctx, "the child failed: %s", out.error_message)
+                       : rayc_return(ctx, 0, out.data, out.size);
+    rayc_object_release(&out, 1);
+    rayc_ref_release(&ref);
+    return rc;
+}
+RAYC_REMOTE(child_where)

@@ -423,7 +423,47 @@ static void test_raylet_killed_under_a_bundle(void)
     stop_cluster();
 }
 
+static void test_capture_child_tasks(void)
+{
+    /* A group of one 2-CPU bundle fits only on the 2-CPU node and takes all of its CPUs: a
+     * child that joins the group runs there, one that does not must go to the head. */
+    const char *head[] = {"--head", "--num-cpus", "1", NULL};
+    const char *other[] = {"--num-cpus", "2", NULL};
+    const char *const *nodes[] = {head, other};
+    CU_ASSERT_EQUAL_FATAL(start_cluster(nodes, 2), 0);
+    rayc_bundle b = cpu_bundle(2);
+    rayc_pg pg;
+    CU_ASSERT_EQUAL_FATAL(rayc_pg_create(&b, 1, RAYC_PG_STRICT_PACK, NULL, &pg), 0);
+    CU_ASSERT_EQUAL_FATAL(rayc_pg_wait(&pg, 30000), 0);
+    actor_where group_node;
+    rayc_error e;
+    CU_ASSERT_EQUAL_FATAL(task_where(&pg, 0, 1, 0, &group_node, &e), 0);
+    for (int capture = 0; capture < 2; capture++) {
+        rayc_task_options o;
+        rayc_task_options_init(&o);
+        o.placement_group = &pg;
+        o.num_cpus = 1;
+        o.capture_child_tasks = capture;
+        rayc_ref ref;
+        CU_ASSERT_EQUAL_FATAL(rayc_submit("child_where", NULL, 0, &o, &ref), 0);
+        rayc_object out;
+        CU_ASSERT_EQUAL(rayc_get(&ref, 1, 60000, &out), 0);
+        CU_ASSERT_EQUAL(out.error, RAYC_OK);
+        if (!out.error && out.size == sizeof(actor_where)) {
+            const actor_where *w = out.data;
+            int same = !memcmp(w->node_id, group_node.node_id, RAYC_NODE_ID_SIZE);
+            CU_ASSERT_EQUAL(same, capture);
+        } else if (out.error) {
+            fprintf(stderr, "  child_where: %s\n", out.error_message);
+        }
+        rayc_object_release(&out, 1);
+        rayc_ref_release(&ref);
+    }
+    stop_cluster();
+}
+
 static const unit_case cases[] = {
+    UNIT_CASE(test_capture_child_tasks),
     UNIT_CASE(test_strict_spread_waits_for_a_node),
     UNIT_CASE(test_pack_spread_and_exact_release),
     UNIT_CASE(test_infeasible_and_bad_requests),
