@@ -141,6 +141,15 @@ void gcs_resource_on_node_removed(gcs_resource_manager *rm, const uint8_t *id);
  * for with GetResourceLoad): stored and fed to the view. RC_ENOENT if the node is not
  * alive. */
 int gcs_resource_update(gcs_resource_manager *rm, const Ray__Rpc__ResourcesData *data);
+/* Adds (add 1) or takes away (0) the bundle resources of committed bundles[0..n) to the
+ * GCS's last report of node: for bundle i of group pg and each unit resource R of amount
+ * a, R_group_<i>_<pghex> = a and R_group_<pghex> += a, plus Ray's label resource
+ * bundle_group_<i>_<pghex> = 1000 and bundle_group_<pghex> += 1000 (unless the bundle names
+ * "bundle" itself), totals and available alike, as the raylet will report them. A bundle
+ * the report already shows (or no longer shows) is left alone; the raylet's next report
+ * replaces all of it anyway. */
+void gcs_resource_bundles(gcs_resource_manager *rm, const uint8_t *node, const Ray__Rpc__Bundle *const *bundles,
+                          size_t n, int add);
 /* The last report of node id (NULL before its first report). */
 const Ray__Rpc__ResourcesData *gcs_resource_get(const gcs_resource_manager *rm, const uint8_t *id);
 uint64_t gcs_resource_reports_received(const gcs_resource_manager *rm);

@@ -13,10 +13,10 @@
  *     fails, CancelResourceReserve goes to every bundle that was prepared and the group
  *     waits (gcs_create_placement_group_retry_min_interval_ms, doubling up to the max).
  *     Phase 2: CommitBundleResources to every node; a failed commit cancels every bundle
- *     of the attempt the same way. Then the GCS reads each node's resources
- *     (GetResourceLoad, as if the raylet had reported) so that what it shows includes the
- *     new bundle resources by the time the group is CREATED, and the bundles are placed
- *     (gcs_pg__placed). A cancelled bundle's node is read again the same way.
+ *     of the attempt the same way. Then the bundles are placed (gcs_pg__placed), and the
+ *     GCS's copy of each node's last report gets the new bundle resources at once
+ *     (gcs_resource_bundles: what the raylet's next report will say), so they show by the
+ *     time the group is CREATED; a cancelled bundle's resources leave it the same way.
  *   - NOT_NOW: waits (NO_RESOURCES) for its pause to end or nodes to change.
  *   - NEVER: waits (INFEASIBLE) with the scheduler's sentence until the set of nodes
  *     changes.
@@ -51,7 +51,6 @@ struct gcs_pg_attempt {
     Ray__Rpc__Bundle **bundles;      /* owned copies with node_id set */
     int calls;                       /* calls in flight */
     int committing;
-    int refreshing; /* committed: reading the nodes' resources so the GCS shows the bundles */
     int failed;
     char why[300];
 };
@@ -158,54 +157,23 @@ void gcs_pg_sched_kick(gcs_pg_manager *pm, int nodes_changed)
 
 /* ---- cancelling reservations -------------------------------------------------------- */
 
-/* A call about one node whose answer is followed by reading that node's resources. */
-typedef struct gcs__node_ref {
+/* A CancelResourceReserve in flight. */
+typedef struct gcs__cancel {
     gcs_pg_manager *pm;
-    uint8_t node[RC_NODE_ID_SIZE];
-    void (*done)(void *arg); /* after the read (may be NULL) */
-    void *arg;
-} gcs__node_ref;
-
-static void gcs__loaded(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    gcs__node_ref *nr = arg;
-    const Ray__Rpc__GetResourceLoadReply *r = (const void *)reply;
-    if (st->code == GRPC_STATUS_OK && r->resources && !nr->pm->sched.stopped &&
-        r->resources->node_id.len == RC_NODE_ID_SIZE && !memcmp(r->resources->node_id.data, nr->node, RC_NODE_ID_SIZE))
-        gcs_resource_update(nr->pm->gcs->res, r->resources);
-    rpc_msg_free(reply);
-    if (nr->done)
-        nr->done(nr->arg);
-    rc_free(nr);
-}
-
-/* Reads node's resources (GetResourceLoad) into the GCS's report of it; done(arg) runs
- * afterwards whatever happened (at once if the node cannot be asked). */
-static void gcs__refresh_node(gcs_pg_manager *pm, const uint8_t *node, void (*done)(void *arg), void *arg)
-{
-    rpc_client *cli = pm->sched.stopped ? NULL : gcs_node_raylet_client(pm->gcs->nodes, node);
-    gcs__node_ref *nr = RC_NEW(gcs__node_ref);
-    nr->pm = pm;
-    memcpy(nr->node, node, RC_NODE_ID_SIZE);
-    nr->done = done;
-    nr->arg = arg;
-    Ray__Rpc__GetResourceLoadRequest req = RAY__RPC__GET_RESOURCE_LOAD_REQUEST__INIT;
-    if (!cli || rpc_client_call(cli, &ray__rpc__node_manager_service__descriptor, "GetResourceLoad", &req.base,
-                                rc_cfg.gcs_rpc_timeout_ms, gcs__loaded, nr) < 0) {
-        rpc_status err = {GRPC_STATUS_UNAVAILABLE, "the node is not alive"};
-        gcs__loaded(&err, NULL, nr);
-    }
-}
+    Ray__Rpc__Bundle *bundle; /* owned copy */
+} gcs__cancel;
 
 static void gcs__cancelled(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
-    gcs__node_ref *nr = arg;
+    gcs__cancel *c = arg;
     if (st->code != GRPC_STATUS_OK)
         RC_DEBUG("gcs: CancelResourceReserve failed: %s", st->message);
+    else if (!c->pm->sched.stopped) /* shown at once, until the raylet reports the same */
+        gcs_resource_bundles(c->pm->gcs->res, c->bundle->node_id.data, (const Ray__Rpc__Bundle *const *)&c->bundle, 1,
+                             0);
     rpc_msg_free(reply);
-    if (st->code == GRPC_STATUS_OK && !nr->pm->sched.stopped)
-        gcs__refresh_node(nr->pm, nr->node, NULL, NULL);
-    rc_free(nr);
+    rpc_msg_free(&c->bundle->base);
+    rc_free(c);
 }
 
 void gcs_pg_sched_cancel_bundle(gcs_pg_manager *pm, const Ray__Rpc__Bundle *b)
@@ -215,14 +183,16 @@ void gcs_pg_sched_cancel_bundle(gcs_pg_manager *pm, const Ray__Rpc__Bundle *b)
     rpc_client *cli = gcs_node_raylet_client(pm->gcs->nodes, b->node_id.data);
     if (!cli)
         return;
-    gcs__node_ref *nr = RC_NEW(gcs__node_ref);
-    nr->pm = pm;
-    memcpy(nr->node, b->node_id.data, RC_NODE_ID_SIZE);
+    gcs__cancel *c = RC_NEW(gcs__cancel);
+    c->pm = pm;
+    c->bundle = (Ray__Rpc__Bundle *)rpc_msg_dup(&b->base);
     Ray__Rpc__CancelResourceReserveRequest req = RAY__RPC__CANCEL_RESOURCE_RESERVE_REQUEST__INIT;
     req.bundle_spec = (Ray__Rpc__Bundle *)b;
     if (rpc_client_call(cli, &ray__rpc__node_manager_service__descriptor, "CancelResourceReserve", &req.base,
-                        rc_cfg.gcs_rpc_timeout_ms, gcs__cancelled, nr) < 0)
-        rc_free(nr);
+                        rc_cfg.gcs_rpc_timeout_ms, gcs__cancelled, c) < 0) {
+        rpc_msg_free(&c->bundle->base);
+        rc_free(c);
+    }
 }
 
 /* ---- attempts ----------------------------------------------------------------------- */
@@ -284,6 +254,8 @@ static void gcs__attempt_end(gcs_pg_attempt *at)
     } else {
         pg->backoff_ms = 0;
         pg->sched_state = RAY__RPC__PLACEMENT_GROUP_STATS__SCHEDULING_STATE__FINISHED;
+        for (size_t i = 0; i < at->n; i++)
+            gcs_resource_bundles(pm->gcs->res, at->node[i], (const Ray__Rpc__Bundle *const *)&at->bundles[i], 1, 1);
         gcs_pg__placed(pg, at->index, (const uint8_t(*)[RC_NODE_ID_SIZE])at->node, at->n);
     }
     if (pg)
@@ -293,42 +265,16 @@ static void gcs__attempt_end(gcs_pg_attempt *at)
 
 static void gcs__phase_call(gcs_pg_attempt *at, const char *method);
 
-static void gcs__refresh_nodes(gcs_pg_attempt *at);
-
-/* One call of the current phase ended: once none is left, go on (prepare → commit →
- * refresh → end) or end. */
+/* One call of the current phase ended: once none is left, go on (prepare → commit) or
+ * end. */
 static void gcs__settle(gcs_pg_attempt *at)
 {
     if (--at->calls > 0)
         return;
-    if (at->failed || !at->pg || at->pm->stopped || at->refreshing)
+    if (at->failed || !at->pg || at->pm->stopped || at->committing)
         return gcs__attempt_end(at);
-    if (!at->committing) {
-        at->committing = 1;
-        return gcs__phase_call(at, "CommitBundleResources");
-    }
-    at->refreshing = 1;
-    gcs__refresh_nodes(at);
-}
-
-static void gcs__refreshed(void *arg)
-{
-    gcs__settle(arg);
-}
-
-static void gcs__refresh_nodes(gcs_pg_attempt *at)
-{
-    at->calls = 1; /* held until every read is out */
-    for (size_t i = 0; i < at->n; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < i; j++)
-            seen |= !memcmp(at->node[j], at->node[i], RC_NODE_ID_SIZE);
-        if (seen)
-            continue;
-        at->calls++;
-        gcs__refresh_node(at->pm, at->node[i], gcs__refreshed, at);
-    }
-    gcs__settle(at);
+    at->committing = 1;
+    gcs__phase_call(at, "CommitBundleResources");
 }
 
 static void gcs__node_answered(const rpc_status *st, ProtobufCMessage *reply, void *arg)

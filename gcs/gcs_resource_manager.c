@@ -83,6 +83,118 @@ int gcs_resource_update(gcs_resource_manager *rm, const Ray__Rpc__ResourcesData 
     return 0;
 }
 
+/* ---- bundle resources the GCS knows of before the raylet reports them ----------------- */
+
+/* The stored report is owned (rpc_msg_dup) and freed by protobuf-c with the process
+ * allocator, which is also rc_malloc's: entries can be changed, added and dropped in place,
+ * so a node holding many groups costs one pass over its entries per bundle, not a copy. */
+
+static gcs_res_entry *gcs__entry_find(gcs_res_entry **arr, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(arr[i]->key, name))
+            return arr[i];
+    return NULL;
+}
+
+static void gcs__entry_add(gcs_res_entry ***arr, size_t *n, const ProtobufCMessageDescriptor *desc, const char *name,
+                           double delta)
+{
+    gcs_res_entry *e = gcs__entry_find(*arr, *n, name);
+    if (e) {
+        e->value += delta;
+        return;
+    }
+    if (delta <= 0)
+        return;
+    *arr = rc_realloc(*arr, (*n + 1) * sizeof(**arr));
+    e = rc_malloc(sizeof(*e));
+    protobuf_c_message_init(desc, e);
+    e->key = rc_strdup(name);
+    e->value = delta;
+    (*arr)[(*n)++] = e;
+}
+
+/* Drops the bundle resources that came down to nothing. */
+static void gcs__entries_prune(gcs_res_entry **arr, size_t *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (arr[i]->value <= 1e-9 && strstr(arr[i]->key, "_group_"))
+            protobuf_c_message_free_unpacked(&arr[i]->base, NULL);
+        else
+            arr[k++] = arr[i];
+    }
+    *n = k;
+}
+
+/* Applies one bundle's resources (sign +1 or -1) to the report's totals and availability. */
+static void gcs__apply_bundle(Ray__Rpc__ResourcesData *d, const Ray__Rpc__Bundle *b, double sign)
+{
+    char hex[RC_ID_HEX_MAX], name[400];
+    rc_id_hex(b->bundle_id->placement_group_id.data, RC_PG_ID_SIZE, hex);
+    int32_t index = b->bundle_id->bundle_index;
+    int labelled = 0;
+    for (size_t k = 0; k <= b->n_unit_resources; k++) {
+        const char *base;
+        double amount;
+        if (k < b->n_unit_resources) {
+            base = b->unit_resources[k]->key;
+            amount = b->unit_resources[k]->value;
+            labelled |= !strcmp(base, "bundle");
+        } else if (!labelled) {
+            base = "bundle";
+            amount = 1000;
+        } else {
+            break;
+        }
+        if (amount <= 0)
+            continue;
+        for (int wildcard = 0; wildcard < 2; wildcard++) {
+            if (wildcard)
+                snprintf(name, sizeof(name), "%s_group_%s", base, hex);
+            else
+                snprintf(name, sizeof(name), "%s_group_%d_%s", base, (int)index, hex);
+            gcs__entry_add((gcs_res_entry ***)&d->resources_total, &d->n_resources_total,
+                           &ray__rpc__resources_data__resources_total_entry__descriptor, name, sign * amount);
+            gcs__entry_add((gcs_res_entry ***)&d->resources_available, &d->n_resources_available,
+                           &ray__rpc__resources_data__resources_available_entry__descriptor, name, sign * amount);
+        }
+    }
+}
+
+void gcs_resource_bundles(gcs_resource_manager *rm, const uint8_t *node, const Ray__Rpc__Bundle *const *bundles,
+                          size_t n, int add)
+{
+    gcs__res_node *rn = rc_map_get(&rm->nodes, node, RC_NODE_ID_SIZE);
+    if (!rn || !rn->data)
+        return; /* no report yet: the raylet's first one will say it all */
+    Ray__Rpc__ResourcesData *d = rn->data;
+    for (size_t i = 0; i < n; i++) {
+        const Ray__Rpc__Bundle *b = bundles[i];
+        if (!b->bundle_id || b->bundle_id->placement_group_id.len != RC_PG_ID_SIZE)
+            continue;
+        /* Whether the report shows this bundle: its first resource's bundle name. */
+        const char *first = "bundle";
+        for (size_t k = 0; k < b->n_unit_resources; k++)
+            if (b->unit_resources[k]->value > 0) {
+                first = b->unit_resources[k]->key;
+                break;
+            }
+        char hex[RC_ID_HEX_MAX], name[400];
+        rc_id_hex(b->bundle_id->placement_group_id.data, RC_PG_ID_SIZE, hex);
+        snprintf(name, sizeof(name), "%s_group_%d_%s", first, (int)b->bundle_id->bundle_index, hex);
+        const gcs_res_entry *shown = gcs__entry_find((gcs_res_entry **)d->resources_total, d->n_resources_total, name);
+        if ((shown && shown->value > 1e-9) == !!add)
+            continue; /* the report already says so */
+        gcs__apply_bundle(d, b, add ? 1 : -1);
+    }
+    if (!add) {
+        gcs__entries_prune((gcs_res_entry **)d->resources_total, &d->n_resources_total);
+        gcs__entries_prune((gcs_res_entry **)d->resources_available, &d->n_resources_available);
+    }
+}
+
 static void handle_report(rpc_call *call, const ProtobufCMessage *request, void *arg)
 {
     gcs_resource_manager *rm = arg;
