@@ -316,6 +316,8 @@ struct core_worker {
 
     uv_timer_t backlog_timer;
     uv_timer_t linger_timer; /* returns leases idle longer than worker_lease_linger_ms */
+    uv_timer_t pg_timer;     /* deadlines of placement-group waits held on the loop (core_pg.c) */
+    int64_t pg_timer_due_ms;
     uv_timer_t parent_check_timer;
     pid_t parent_pid;
 
@@ -413,6 +415,10 @@ int core_call_gcs_from_thread(core_worker *cw, const ProtobufCServiceDescriptor 
 
 /* core_pg.c */
 void core_pg_free_all(core_worker *cw);
+/* Held waits past their deadline are answered; stale entries are forgotten (each second and
+ * from the deadline timer). */
+void core_pg_tick(core_worker *cw);
+void core_pg_arm(core_worker *cw, int64_t deadline_ms);
 
 /* core_exec.c (workers) */
 extern const rpc_method_handler core_exec_handlers[];

@@ -28,6 +28,7 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_time.h"
 
 static int core__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -148,15 +149,24 @@ static int core__build_bundle(Ray__Rpc__Bundle *b, size_t index, const rayc_bund
     return 0;
 }
 
-/* ---- the loop thread's view of this process's calls --------------------------------------- */
+/* ---- the loop thread's view of this process's groups ------------------------------------- */
 
-/* A group with a create or remove of this process in flight. */
+/* How long a group this process saw placed counts as placed for its rayc_pg_wait without
+ * asking the GCS again (any answer is that old by the time it arrives anyway). */
+enum { CORE_PG_READY_FRESH_MS = 1000 };
+
+/* A group this process created or removes, while something about it is in flight or was
+ * just learned. After its create is answered, one WaitPlacementGroupUntilReady is kept
+ * open (the watch), so that waits are answered without a round trip each. */
 typedef struct core_pg_entry {
     uint8_t id[RAYC_PG_ID_SIZE];
     int creating;          /* CreatePlacementGroup sent, not answered */
+    int watching;          /* the watch is open */
     int removing;          /* RemovePlacementGroup asked (sent once the create is answered) */
+    int64_t ready_at_ms;   /* the watch said placed at this time (0: not known) */
+    int64_t settled_at_ms; /* when nothing was in flight any more (for the sweep) */
     char *create_error;    /* the GCS refused the create: its reason */
-    struct core__pg_op *held; /* waits and removes waiting for the create's answer */
+    struct core__pg_op *held; /* waits for the create's answer or the watch's */
 } core_pg_entry;
 
 /* A call of the API handed to the loop thread. */
@@ -165,7 +175,8 @@ typedef struct core__pg_op {
     uint8_t id[RAYC_PG_ID_SIZE];
     ProtobufCMessage *request; /* create: owned */
     int64_t timeout_ms;        /* wait */
-    core_waiter *waiter;       /* wait: the user thread (NULL: nobody waits) */
+    int64_t deadline_ms;       /* wait: when held, answered RC_ETIMEDOUT at this time */
+    core_waiter *waiter;       /* wait: the user thread */
     int rc;                    /* wait: the result */
     char message[1024];
     struct core__pg_op *next;
@@ -190,33 +201,144 @@ static core_pg_entry *core__pg_entry(core_worker *cw, const uint8_t *id, int cre
     return e;
 }
 
-/* Forgets e once nothing of ours about it is in flight. */
+static int core__pg_busy(const core_pg_entry *e)
+{
+    return e->creating || e->watching || e->removing || e->held;
+}
+
+/* Forgets e once nothing is in flight and what it learned is no longer fresh (the sweep,
+ * core_pg_tick, takes those it leaves). */
 static void core__pg_entry_done(core_worker *cw, core_pg_entry *e)
 {
-    if (e->creating || e->removing || e->held || e->create_error)
+    if (core__pg_busy(e))
+        return;
+    int64_t now = rc_mono_ms();
+    if (!e->settled_at_ms)
+        e->settled_at_ms = now;
+    if ((e->ready_at_ms && now - e->ready_at_ms <= CORE_PG_READY_FRESH_MS) ||
+        (e->create_error && now - e->settled_at_ms <= 60000))
         return;
     rc_map_remove(&cw->pgs, e->id, RAYC_PG_ID_SIZE);
+    rc_free(e->create_error);
     rc_free(e);
+}
+
+static void core__pg_timer(uv_timer_t *t)
+{
+    core_pg_tick(t->data);
+}
+
+/* Makes the deadline timer fire by deadline_ms (the earliest held wait's). */
+void core_pg_arm(core_worker *cw, int64_t deadline_ms)
+{
+    int64_t now = rc_mono_ms(), due = deadline_ms > now ? deadline_ms - now : 0;
+    if (uv_is_active((uv_handle_t *)&cw->pg_timer) && cw->pg_timer_due_ms <= deadline_ms)
+        return;
+    cw->pg_timer_due_ms = deadline_ms;
+    uv_timer_start(&cw->pg_timer, core__pg_timer, (uint64_t)due, 0);
+}
+
+void core_pg_tick(core_worker *cw)
+{
+    int64_t next = 0;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    int64_t now = rc_mono_ms();
+    while (rc_map_next(&cw->pgs, &it, NULL, NULL, &v)) {
+        core_pg_entry *e = v;
+        /* Held waits whose deadline passed. */
+        for (core__pg_op **p = &e->held; *p;) {
+            core__pg_op *op = *p;
+            if (op->deadline_ms && now >= op->deadline_ms) {
+                *p = op->next;
+                op->rc = RC_ETIMEDOUT;
+                core_waiter_signal(op->waiter, RC_ETIMEDOUT);
+            } else {
+                if (op->deadline_ms && (!next || op->deadline_ms < next))
+                    next = op->deadline_ms;
+                p = &op->next;
+            }
+        }
+        if (core__pg_busy(e))
+            continue;
+        if ((e->ready_at_ms && now - e->ready_at_ms <= CORE_PG_READY_FRESH_MS) ||
+            (e->create_error && now - e->settled_at_ms <= 60000))
+            continue;
+        rc_map_iter_remove(&cw->pgs, &it);
+        rc_free(e->create_error);
+        rc_free(e);
+    }
+    if (next && !cw->stopping) {
+        uv_timer_stop(&cw->pg_timer);
+        core_pg_arm(cw, next);
+    }
 }
 
 static void core__send_wait(core_worker *cw, core__pg_op *op);
 static void core__send_remove(core_worker *cw, core_pg_entry *e);
+static void core__watch(core_worker *cw, core_pg_entry *e);
 
 static void core__wait_finish(core__pg_op *op, int rc)
 {
     op->rc = rc;
-    if (op->waiter)
-        core_waiter_signal(op->waiter, rc);
+    core_waiter_signal(op->waiter, rc);
+}
+
+/* Answers what e knows for op, or holds it until e knows (1 if held). */
+static int core__wait_local(core_worker *cw, core_pg_entry *e, core__pg_op *op)
+{
+    if (e->create_error) {
+        snprintf(op->message, sizeof(op->message), "%s", e->create_error);
+        core__wait_finish(op, RC_EINVAL);
+    } else if (e->removing) {
+        snprintf(op->message, sizeof(op->message), "the placement group was removed");
+        core__wait_finish(op, RC_ENOENT);
+    } else if (e->ready_at_ms && rc_mono_ms() - e->ready_at_ms <= CORE_PG_READY_FRESH_MS) {
+        core__wait_finish(op, 0);
+    } else if (e->creating || e->watching) {
+        if (op->timeout_ms == 0) {
+            core__wait_finish(op, RC_ETIMEDOUT);
+            return 0;
+        }
+        op->deadline_ms = op->timeout_ms > 0 ? rc_mono_ms() + op->timeout_ms : 0;
+        if (op->deadline_ms)
+            core_pg_arm(cw, op->deadline_ms);
+        core__pg_op **p = &e->held;
+        while (*p)
+            p = &(*p)->next;
+        *p = op;
+        return 1;
+    } else {
+        core__send_wait(cw, op);
+    }
+    return 0;
+}
+
+/* Answers every held wait from what e knows now (those it cannot answer ask the GCS). */
+static void core__release_held(core_worker *cw, core_pg_entry *e)
+{
+    core__pg_op *held = e->held;
+    e->held = NULL;
+    while (held) {
+        core__pg_op *op = held;
+        held = op->next;
+        op->next = NULL;
+        if (op->deadline_ms) { /* what is left of its time */
+            int64_t left = op->deadline_ms - rc_mono_ms();
+            op->timeout_ms = left > 0 ? left : 0;
+        }
+        core__wait_local(cw, e, op);
+    }
 }
 
 static void core__create_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
     core_worker *cw = core__cw;
-    core_pg_entry *e = core__pg_entry(cw, arg, 0);
+    core_pg_entry *e = cw->stopping ? NULL : core__pg_entry(cw, arg, 0);
     rc_free(arg);
     const char *gmsg = "";
     int status = st->code == GRPC_STATUS_OK ? gcs_reply_status(reply, &gmsg) : -1;
-    if (!e || cw->stopping) {
+    if (!e) {
         rpc_msg_free(reply);
         return;
     }
@@ -229,27 +351,13 @@ static void core__create_replied(const rpc_status *st, ProtobufCMessage *reply, 
         RC_WARN("core: %s", text);
     }
     rpc_msg_free(reply);
-    /* What waited for the answer goes now, in the order it was asked. */
-    core__pg_op *held = e->held;
-    e->held = NULL;
-    while (held) {
-        core__pg_op *op = held;
-        held = op->next;
-        op->next = NULL;
-        if (e->create_error) {
-            snprintf(op->message, sizeof(op->message), "%s", e->create_error);
-            core__wait_finish(op, RC_EINVAL);
-        } else if (e->removing) {
-            snprintf(op->message, sizeof(op->message), "the placement group was removed");
-            core__wait_finish(op, RC_ENOENT);
-        } else {
-            core__send_wait(cw, op);
-        }
-    }
     if (e->removing && !e->create_error)
         core__send_remove(cw, e);
     else
         e->removing = 0;
+    if (!e->create_error && !e->removing)
+        core__watch(cw, e);
+    core__release_held(cw, e);
     core__pg_entry_done(cw, e);
 }
 
@@ -266,6 +374,37 @@ static void core__run_create(core_worker *cw, core_op *o)
     }
     rpc_msg_free(op->request);
     rc_free(op);
+}
+
+static void core__watched(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    core_worker *cw = core__cw;
+    core_pg_entry *e = cw->stopping ? NULL : core__pg_entry(cw, arg, 0);
+    rc_free(arg);
+    int status = st->code == GRPC_STATUS_OK ? gcs_reply_status(reply, NULL) : -1;
+    rpc_msg_free(reply);
+    if (!e)
+        return;
+    e->watching = 0;
+    if (status == GCS_STATUS_OK)
+        e->ready_at_ms = rc_mono_ms();
+    /* Otherwise (removed, the watch's own deadline, the GCS away) held waits ask the GCS. */
+    core__release_held(cw, e);
+    core__pg_entry_done(cw, e);
+}
+
+/* Keeps a WaitPlacementGroupUntilReady open for a group we created: its answer settles the
+ * waits held on e. */
+static void core__watch(core_worker *cw, core_pg_entry *e)
+{
+    Ray__Rpc__WaitPlacementGroupUntilReadyRequest req = RAY__RPC__WAIT_PLACEMENT_GROUP_UNTIL_READY_REQUEST__INIT;
+    req.placement_group_id.data = e->id;
+    req.placement_group_id.len = RAYC_PG_ID_SIZE;
+    /* Bounded, so that a group that never fits does not hold a call forever. */
+    if (rpc_client_call(gcs_client_rpc(cw->gcs), &ray__rpc__placement_group_info_gcs_service__descriptor,
+                        "WaitPlacementGroupUntilReady", &req.base, 10000, core__watched,
+                        rc_memdup(e->id, RAYC_PG_ID_SIZE)) == 0)
+        e->watching = 1;
 }
 
 static void core__wait_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
@@ -313,17 +452,8 @@ static void core__run_wait(core_worker *cw, core_op *o)
     if (cw->stopping) {
         snprintf(op->message, sizeof(op->message), "the process is shutting down");
         core__wait_finish(op, RC_ESTATE);
-    } else if (e && e->create_error) {
-        snprintf(op->message, sizeof(op->message), "%s", e->create_error);
-        core__wait_finish(op, RC_EINVAL);
-    } else if (e && e->removing) {
-        snprintf(op->message, sizeof(op->message), "the placement group was removed");
-        core__wait_finish(op, RC_ENOENT);
-    } else if (e && e->creating) {
-        core__pg_op **p = &e->held;
-        while (*p)
-            p = &(*p)->next;
-        *p = op;
+    } else if (e) {
+        core__wait_local(cw, e, op);
     } else {
         core__send_wait(cw, op);
     }
@@ -343,6 +473,7 @@ static void core__remove_replied(const rpc_status *st, ProtobufCMessage *reply, 
     rc_free(arg);
     if (e) {
         e->removing = 0;
+        e->ready_at_ms = 0;
         core__pg_entry_done(cw, e);
     }
 }
@@ -367,12 +498,14 @@ static void core__run_remove(core_worker *cw, core_op *o)
         core_pg_entry *e = core__pg_entry(cw, op->id, 1);
         int sent = e->removing;
         e->removing = 1;
+        e->ready_at_ms = 0;
         if (e->create_error) { /* never created: nothing to remove */
             e->removing = 0;
-            core__pg_entry_done(cw, e);
         } else if (!e->creating && !sent) {
             core__send_remove(cw, e);
         }
+        core__release_held(cw, e); /* waits held on the watch: removed */
+        core__pg_entry_done(cw, e);
     }
     rc_free(op);
 }
@@ -510,11 +643,14 @@ static Ray__Rpc__GetPlacementGroupReply *core__pg_get(core_worker *cw, const ray
 }
 
 /* Why a group is still pending, in words (for rayc_last_error after a timeout). */
-static void core__pending_reason(const Ray__Rpc__PlacementGroupTableData *d, char *out, size_t len)
+static void core__pending_reason(const Ray__Rpc__PlacementGroupTableData *d, const char *sentence, char *out,
+                                 size_t len)
 {
     static const char *strategies[] = {"PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"};
     const char *why = "it is being scheduled";
-    if (d->stats) {
+    if (sentence && *sentence) {
+        why = sentence; /* the scheduler's own explanation */
+    } else if (d->stats) {
         switch (d->stats->scheduling_state) {
         case RAY__RPC__PLACEMENT_GROUP_STATS__SCHEDULING_STATE__INFEASIBLE:
             why = "no node of the cluster could ever hold its bundles with this strategy (it waits for nodes "
@@ -581,7 +717,9 @@ int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms)
             rc = 0; /* placed just as the deadline passed */
         } else {
             char why[1024];
-            core__pending_reason(r->placement_group_table_data, why, sizeof(why));
+            const char *sentence = NULL; /* why the scheduler refused it last */
+            gcs_reply_status(&r->base, &sentence);
+            core__pending_reason(r->placement_group_table_data, sentence, why, sizeof(why));
             rc = core__fail(RC_ETIMEDOUT, "rayc_pg_wait: not placed in %lld ms: %s", (long long)timeout_ms, why);
         }
         rpc_msg_free(r ? &r->base : NULL);

@@ -266,6 +266,7 @@ static void core__backlog_tick(uv_timer_t *t)
 {
     core_submit_backlog_tick(t->data);
     core_actor_tick(t->data);
+    core_pg_tick(t->data);
 }
 
 static void core__parent_check(uv_timer_t *t)
@@ -425,6 +426,8 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     uv_timer_start(&cw->backlog_timer, core__backlog_tick, 1000, 1000);
     uv_timer_init(&cw->loop, &cw->linger_timer);
     cw->linger_timer.data = cw;
+    uv_timer_init(&cw->loop, &cw->pg_timer);
+    cw->pg_timer.data = cw;
     uv_timer_init(&cw->loop, &cw->parent_check_timer);
     cw->parent_check_timer.data = cw;
     if (is_worker)
@@ -525,6 +528,8 @@ void core_stop(core_worker *cw)
         uv_close((uv_handle_t *)&cw->parent_check_timer, NULL);
     if (cw->linger_timer.loop)
         uv_close((uv_handle_t *)&cw->linger_timer, NULL);
+    if (cw->pg_timer.loop)
+        uv_close((uv_handle_t *)&cw->pg_timer, NULL);
     uv_run(&cw->loop, UV_RUN_DEFAULT);
     uv_loop_close(&cw->loop);
     pthread_mutex_destroy(&cw->op_mu);

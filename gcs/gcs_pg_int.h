@@ -40,7 +40,7 @@ struct gcs_pg {
     int64_t not_before_ms;
     int64_t backoff_ms;
     int infeasible;          /* the scheduler said NEVER */
-    char *why;               /* its sentence (owned) */
+    char *why;               /* the sentence of its last refusal, NEVER or NOT_NOW (owned) */
     Ray__Rpc__PlacementGroupStats__SchedulingState sched_state;
     uint32_t n_attempts;
     int64_t started_ns;      /* first placement attempt */

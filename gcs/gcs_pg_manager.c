@@ -718,7 +718,8 @@ static void handle_get(rpc_call *call, const ProtobufCMessage *request, void *ar
     gcs__view_of(pg, &view, &stats);
     reply.placement_group_table_data = &view;
     /* The scheduler's sentence for a group it can never place rides in the status message. */
-    gcs__reply(call, &reply.base, GCS_STATUS_OK, "%s", pg->infeasible && pg->why ? pg->why : "");
+    /* The scheduler's sentence on why it is not placed (never, or not now). */
+    gcs__reply(call, &reply.base, GCS_STATUS_OK, "%s", pg->why ? pg->why : "");
 }
 
 static void handle_get_named(rpc_call *call, const ProtobufCMessage *request, void *arg)

@@ -439,6 +439,8 @@ static int64_t gcs__try(gcs_pg *pg, int64_t now)
         gcs__start(pg, index, nodes, n);
     } else if (status == SCHED_NOT_NOW) {
         pg->infeasible = 0;
+        rc_free(pg->why); /* why it waits, for GetPlacementGroup */
+        pg->why = rc_strdup(dec.why);
         pg->sched_state = RAY__RPC__PLACEMENT_GROUP_STATS__SCHEDULING_STATE__NO_RESOURCES;
         pg->not_before_ms = now + gcs__backoff(pg);
         again = pg->not_before_ms;

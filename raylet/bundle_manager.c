@@ -67,6 +67,10 @@ struct bundle_manager {
     sched_amount reserved[SCHED_N_PREDEFINED];
     bundle__export *exported;
     size_t n_exported;
+    /* Commits and cancels come in bursts (a placement group per RPC): the node's bundle
+     * resources are rebuilt once per loop iteration, and before anything reads them. */
+    uv_timer_t publish_timer;
+    int publish_pending;
 };
 
 /* ---- names -------------------------------------------------------------------------- */
@@ -278,6 +282,28 @@ static void bundle__publish(bundle_manager *bm)
         lease_manager_view_changed(r->leases, 1);
 }
 
+static void bundle__publish_timer(uv_timer_t *t)
+{
+    bundle_manager_flush(t->data);
+}
+
+static void bundle__publish_soon(bundle_manager *bm)
+{
+    if (bm->publish_pending)
+        return;
+    bm->publish_pending = 1;
+    uv_timer_start(&bm->publish_timer, bundle__publish_timer, 0, 0);
+}
+
+void bundle_manager_flush(bundle_manager *bm)
+{
+    if (!bm || !bm->publish_pending)
+        return;
+    bm->publish_pending = 0;
+    uv_timer_stop(&bm->publish_timer);
+    bundle__publish(bm);
+}
+
 /* ---- prepare, commit, cancel -------------------------------------------------------- */
 
 /* Checks a Bundle message: its ID, its index and its resources (as a request in *req).
@@ -354,7 +380,7 @@ static void bundle__cancel(bundle_manager *bm, bundle *b, int export, const char
     }
     rc_map_remove(&bm->bundles, b->key, sizeof(b->key));
     if (b->committed && export)
-        bundle__publish(bm);
+        bundle__publish_soon(bm);
     if (sched_node_free(r->view, r->local_node, &b->reserved) < 0)
         RC_ERROR("bundle_manager: the reservation of bundle %d of group %.8s could not be given back", (int)b->index,
                  b->pg_hex);
@@ -449,7 +475,7 @@ static void handle_commit(rpc_call *call, const ProtobufCMessage *request, void 
         RC_INFO("bundle_manager: committed %s", bundle__describe(b, text, sizeof(text)));
     }
     if (changed)
-        bundle__publish(bm);
+        bundle__publish_soon(bm);
     rpc_reply(call, &reply.base);
 }
 
@@ -736,6 +762,7 @@ static int bundle__plan_build(bundle__plan *p, const sched_request *req)
 
 int bundle_manager_allocate(bundle_manager *bm, const sched_request *req, sched_alloc *out, bundle_gpu_use *gpus)
 {
+    bundle_manager_flush(bm);
     bundle__plan *p = RC_NEW(bundle__plan);
     p->bm = bm;
     sched_request_init(&p->f);
@@ -831,6 +858,8 @@ int bundle_manager_create(raylet *r, bundle_manager **out)
     bundle_manager *bm = RC_NEW(bundle_manager);
     bm->r = r;
     rc_map_init(&bm->bundles);
+    uv_timer_init(r->loop, &bm->publish_timer);
+    bm->publish_timer.data = bm;
     *out = bm;
     return 0;
 }
@@ -840,11 +869,16 @@ static void bundle__free_value(void *v)
     bundle__free(v);
 }
 
+static void bundle__closed(uv_handle_t *h)
+{
+    rc_free(h->data);
+}
+
 void bundle_manager_destroy(bundle_manager *bm)
 {
     if (!bm)
         return;
     rc_map_destroy(&bm->bundles, bundle__free_value);
     bundle__exports_clear(bm);
-    rc_free(bm);
+    uv_close((uv_handle_t *)&bm->publish_timer, bundle__closed); /* frees bm */
 }

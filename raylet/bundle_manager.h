@@ -81,6 +81,10 @@ char *bundle_name_format(const char *base, const uint8_t pg_id[RC_PG_ID_SIZE], i
 int bundle_manager_create(struct raylet *r, bundle_manager **out);
 /* Frees every bundle without touching leases or the view (shutdown). NULL is fine. */
 void bundle_manager_destroy(bundle_manager *bm);
+/* Brings the local node's bundle resources up to date with the bundles committed and
+ * cancelled so far (they are rebuilt lazily, once per loop iteration): call before reading
+ * the node's resources. */
+void bundle_manager_flush(bundle_manager *bm);
 
 /* The NodeManagerService methods above; arg is the bundle manager. */
 extern const rpc_method_handler bundle_manager_handlers[];

@@ -545,6 +545,7 @@ static void lease__dispatch(lease_manager *lm)
 {
     if (lm->closing)
         return;
+    bundle_manager_flush(lm->r->bundles); /* commits and cancels of this iteration first */
     if (lm->in_dispatch) {
         lm->dispatch_again = 1;
         return;

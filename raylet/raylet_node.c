@@ -142,6 +142,7 @@ static void **raylet__label_map(raylet *r, raylet__scratch *s, const ProtobufCMe
 /* d->resource_load_by_shape is allocated: free it with lease_manager_load_free. */
 static void raylet__resources_data(raylet *r, Ray__Rpc__ResourcesData *d, raylet__scratch *s)
 {
+    bundle_manager_flush(r->bundles);
     if (r->view)
         raylet_view_sync_spec(r);
     if ((r->leases && lease_manager_busy(r->leases)) || bundle_manager_count(r->bundles))
