@@ -850,6 +850,7 @@ void core_actor_free_all(core_worker *cw)
         rc_free(a->creation_args);
         rc_free(a);
     }
+    rc_map_destroy(&cw->actors, NULL);
 }
 
 void core_actor_tick(core_worker *cw)
