@@ -85,6 +85,15 @@ expect 0 "^key$"                -- "$rayc" kv list ns k
 expect 0 "^deleted 1$"          -- "$rayc" kv del ns key
 expect 1 "no key 'key' in namespace 'ns'" -- "$rayc" kv get ns key
 expect 1 "key can't start with @namespace_" -- "$rayc" kv put ns @namespace_x v
+# Actors and placement groups as an admin sees them: a short training job (two trainers, one
+# per node, in a STRICT_SPREAD group) leaves its finished actors and removed group listed.
+expect 0 "replicas identical"   -- env RAYC_ADDRESS="$address" RAYC_CODE_SEARCH_PATH="$bin/../lib/libtrain_functions.so" \
+    "$bin/train" --workers 2 --steps 3 --strategy STRICT_SPREAD
+expect 0 "Trainer +DEAD"        -- "$rayc" list actors
+expect 0 '"class_name": "Trainer"' -- "$rayc" list actors --format json
+expect 0 "REMOVED +STRICT_SPREAD" -- "$rayc" list placement-groups
+expect 0 '"strategy": "STRICT_SPREAD"' -- "$rayc" list placement-groups --format json
+expect 2 "usage: rayc list nodes.jobs.actors.placement-groups" -- "$rayc" list bogus
 # A second head on the same port fails and says why; the first cluster is untouched.
 expect 1 "the GCS exited" -- "$rayc" start --head --port "$port" --node-ip-address 127.0.0.1
 expect 0 "0.0/6.0 CPU"          -- "$rayc" status --address "$address"
