@@ -52,19 +52,6 @@ struct core_actor {
     int stale_seen;
 };
 
-static int core__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int core__fail(int rc, const char *fmt, ...)
-{
-    char text[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    core_set_last_error("%s", text);
-    return rc;
-}
-
 static rpc_client *core__gcs_rpc(core_worker *cw)
 {
     return cw->gcs ? gcs_client_rpc(cw->gcs) : NULL;
@@ -477,12 +464,12 @@ int rayc_actor_call(const rayc_actor *actor, const char *method, const rayc_arg 
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_actor_call: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_actor_call: call rayc_init first");
     if (!actor || !method || !*method || !out_refs || (nargs && !args))
-        return core__fail(RC_EINVAL, "rayc_actor_call: actor, method and out_refs are required");
+        return core_fail(RC_EINVAL, "rayc_actor_call: actor, method and out_refs are required");
     int num_returns = opts ? opts->num_returns : 1;
     if (num_returns < 1 || num_returns > 1024)
-        return core__fail(RC_EINVAL, "rayc_actor_call: num_returns must be 1..1024, not %d", num_returns);
+        return core_fail(RC_EINVAL, "rayc_actor_call: num_returns must be 1..1024, not %d", num_returns);
     core_task *t = core_task_build(cw, method, NULL, args, nargs, opts && opts->name ? opts->name : method,
                                    num_returns, out_refs);
     if (!t)
@@ -588,20 +575,20 @@ int rayc_actor_create(const char *class_name, const rayc_arg *args, size_t nargs
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_actor_create: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_actor_create: call rayc_init first");
     if (!class_name || !*class_name || !out || (nargs && !args))
-        return core__fail(RC_EINVAL, "rayc_actor_create: a class name and out are required");
+        return core_fail(RC_EINVAL, "rayc_actor_create: a class name and out are required");
     rayc_actor_options defaults;
     if (!opts) {
         rayc_actor_options_init(&defaults);
         opts = &defaults;
     }
     if (opts->max_concurrency < 1 || opts->max_concurrency > 1000)
-        return core__fail(RC_EINVAL, "rayc_actor_create: max_concurrency must be 1..1000, not %d", opts->max_concurrency);
+        return core_fail(RC_EINVAL, "rayc_actor_create: max_concurrency must be 1..1000, not %d", opts->max_concurrency);
     if (opts->max_restarts < -1 || opts->max_task_retries < -1)
-        return core__fail(RC_EINVAL, "rayc_actor_create: max_restarts and max_task_retries must be -1 or more");
+        return core_fail(RC_EINVAL, "rayc_actor_create: max_restarts and max_task_retries must be -1 or more");
     if (opts->get_if_exists && !(opts->name && *opts->name))
-        return core__fail(RC_EINVAL, "rayc_actor_create: get_if_exists needs a name");
+        return core_fail(RC_EINVAL, "rayc_actor_create: get_if_exists needs a name");
     /* Resources as for tasks (rayc_task_options semantics), through the same checks. */
     rayc_task_options to;
     rayc_task_options_init(&to);
@@ -679,8 +666,8 @@ int rayc_actor_create(const char *class_name, const rayc_arg *args, size_t nargs
     if (status != GCS_STATUS_OK) {
         rpc_msg_free(&spec->base);
         if (status == GCS_STATUS_ALREADY_EXISTS)
-            return core__fail(RC_EEXIST, "rayc_actor_create: %s", err);
-        return core__fail(code == GRPC_STATUS_OK ? RC_EINVAL : RC_EUNAVAIL, "rayc_actor_create: %s", err);
+            return core_fail(RC_EEXIST, "rayc_actor_create: %s", err);
+        return core_fail(code == GRPC_STATUS_OK ? RC_EINVAL : RC_EUNAVAIL, "rayc_actor_create: %s", err);
     }
     memcpy(out->id, actor_id, RC_ACTOR_ID_SIZE);
     core__create_op *op = RC_NEW(core__create_op);
@@ -698,7 +685,7 @@ int rayc_actor_kill(const rayc_actor *actor, int no_restart)
 {
     core_worker *cw = core__cw;
     if (!cw || !actor)
-        return core__fail(RC_ESTATE, "rayc_actor_kill: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_actor_kill: call rayc_init first");
     Ray__Rpc__KillActorViaGcsRequest req = RAY__RPC__KILL_ACTOR_VIA_GCS_REQUEST__INIT;
     req.actor_id.data = (uint8_t *)actor->id;
     req.actor_id.len = RC_ACTOR_ID_SIZE;
@@ -712,7 +699,7 @@ int rayc_actor_kill(const rayc_actor *actor, int no_restart)
     int status = code == GRPC_STATUS_OK ? gcs_reply_status(reply, &gmsg) : -1;
     int rc = status == GCS_STATUS_OK ? 0 : status == GCS_STATUS_NOT_FOUND ? RC_ENOENT : RC_EUNAVAIL;
     if (rc < 0)
-        core__fail(rc, "rayc_actor_kill: %s%s", err, gmsg);
+        core_fail(rc, "rayc_actor_kill: %s%s", err, gmsg);
     rpc_msg_free(reply);
     return rc;
 }
@@ -721,9 +708,9 @@ int rayc_get_actor(const char *name, const char *namespace_, rayc_actor *out)
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_get_actor: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_get_actor: call rayc_init first");
     if (!name || !*name || !out)
-        return core__fail(RC_EINVAL, "rayc_get_actor: a name and out are required");
+        return core_fail(RC_EINVAL, "rayc_get_actor: a name and out are required");
     Ray__Rpc__GetNamedActorInfoRequest req = RAY__RPC__GET_NAMED_ACTOR_INFO_REQUEST__INIT;
     req.name = (char *)name;
     req.ray_namespace = (char *)(namespace_ ? namespace_ : cw->namespace_);
@@ -734,10 +721,10 @@ int rayc_get_actor(const char *name, const char *namespace_, rayc_actor *out)
     int rc = 0;
     const Ray__Rpc__GetNamedActorInfoReply *r = (const void *)reply;
     if (code != GRPC_STATUS_OK) {
-        rc = core__fail(RC_EUNAVAIL, "rayc_get_actor: %s", err);
+        rc = core_fail(RC_EUNAVAIL, "rayc_get_actor: %s", err);
     } else if (gcs_reply_status(reply, NULL) != GCS_STATUS_OK || !r->actor_table_data ||
                r->actor_table_data->actor_id.len != RC_ACTOR_ID_SIZE) {
-        rc = core__fail(RC_ENOENT, "rayc_get_actor: no actor named '%s' in namespace '%s'", name, req.ray_namespace);
+        rc = core_fail(RC_ENOENT, "rayc_get_actor: no actor named '%s' in namespace '%s'", name, req.ray_namespace);
     } else {
         memcpy(out->id, r->actor_table_data->actor_id.data, RC_ACTOR_ID_SIZE);
     }
@@ -783,7 +770,7 @@ int rayc_actor_release(const rayc_actor *actor)
 {
     core_worker *cw = core__cw;
     if (!cw || !actor)
-        return core__fail(RC_ESTATE, "rayc_actor_release: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_actor_release: call rayc_init first");
     core__release_op *op = RC_NEW(core__release_op);
     op->op.run = core__run_release;
     memcpy(op->id, actor->id, RC_ACTOR_ID_SIZE);
@@ -795,9 +782,9 @@ int rayc_actor_info_get(const rayc_actor *actor, rayc_actor_info *out)
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_actor_info_get: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_actor_info_get: call rayc_init first");
     if (!actor || !out)
-        return core__fail(RC_EINVAL, "rayc_actor_info_get: actor and out are required");
+        return core_fail(RC_EINVAL, "rayc_actor_info_get: actor and out are required");
     memset(out, 0, sizeof(*out));
     Ray__Rpc__GetActorInfoRequest req = RAY__RPC__GET_ACTOR_INFO_REQUEST__INIT;
     req.actor_id.data = (uint8_t *)actor->id;
@@ -809,9 +796,9 @@ int rayc_actor_info_get(const rayc_actor *actor, rayc_actor_info *out)
     const Ray__Rpc__GetActorInfoReply *r = (const void *)reply;
     int rc = 0;
     if (code != GRPC_STATUS_OK) {
-        rc = core__fail(RC_EUNAVAIL, "rayc_actor_info_get: %s", err);
+        rc = core_fail(RC_EUNAVAIL, "rayc_actor_info_get: %s", err);
     } else if (gcs_reply_status(reply, NULL) != GCS_STATUS_OK || !r->actor_table_data) {
-        rc = core__fail(RC_ENOENT, "rayc_actor_info_get: no such actor");
+        rc = core_fail(RC_ENOENT, "rayc_actor_info_get: no such actor");
     } else {
         const Ray__Rpc__ActorTableData *d = r->actor_table_data;
         out->state = d->state == RAY__RPC__ACTOR_TABLE_DATA__ACTOR_STATE__ALIVE        ? RAYC_ACTOR_ALIVE

@@ -25,18 +25,7 @@
 static core_worker core__instance;
 static __thread char core__last_error[1024];
 
-void core_set_last_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(core__last_error, sizeof(core__last_error), fmt, ap);
-    va_end(ap);
-    RC_WARN("rayc: %s", core__last_error);
-}
-
-static int core__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int core__fail(int rc, const char *fmt, ...)
+int core_fail(int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -142,7 +131,7 @@ static int core__init(const rayc_init_options *opts, int is_worker, const char *
                       const uint8_t *node_id, const char *node_ip, const char *gcs_address, const uint8_t *job_id)
 {
     if (core__cw)
-        return core__fail(RC_ESTATE, "rayc_init: already initialized");
+        return core_fail(RC_ESTATE, "rayc_init: already initialized");
     rc_config_init();
     rc_log_set_tag(is_worker ? "worker" : "driver");
     core_worker *cw = &core__instance;
@@ -158,13 +147,13 @@ static int core__init(const rayc_init_options *opts, int is_worker, const char *
         snprintf(cw->gcs_address, sizeof(cw->gcs_address), "%s", address);
     } else if (core_local_cluster_start(cw, opts, cw->gcs_address, sizeof(cw->gcs_address)) < 0) {
         core__cw = NULL;
-        return core__fail(RC_EUNAVAIL, "rayc_init: could not start a local cluster (see stderr)");
+        return core_fail(RC_EUNAVAIL, "rayc_init: could not start a local cluster (see stderr)");
     }
     int rc = core_start(cw, opts, is_worker, raylet_socket, worker_id, node_id, node_ip);
     if (rc < 0) {
         core_local_cluster_stop(cw);
         core__cw = NULL;
-        return core__fail(rc, "rayc_init: cannot join the cluster at %s", cw->gcs_address);
+        return core_fail(rc, "rayc_init: cannot join the cluster at %s", cw->gcs_address);
     }
     core__ids_init(cw);
     return 0;
@@ -268,9 +257,9 @@ int rayc_put(const void *data, size_t size, rayc_ref *out)
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_put: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_put: call rayc_init first");
     if (!out || (size && !data))
-        return core__fail(RC_EINVAL, "rayc_put: data and out are required");
+        return core_fail(RC_EINVAL, "rayc_put: data and out are required");
     core__put_op *op = RC_NEW(core__put_op);
     op->op.run = core__run_put;
     core__new_put_id(cw, op->id);
@@ -288,7 +277,7 @@ int rayc_put(const void *data, size_t size, rayc_ref *out)
         char err[300] = "";
         if (core_call_raylet_from_thread(cw, "CreateObject", &creq.base, &reply, err, sizeof(err)) != GRPC_STATUS_OK) {
             rc_free(op);
-            return core__fail(RC_ENOSPC, "rayc_put: cannot store %zu bytes: %s", size, err);
+            return core_fail(RC_ENOSPC, "rayc_put: cannot store %zu bytes: %s", size, err);
         }
         uint64_t offset = ((Rayc__Rpc__CreateObjectReply *)reply)->offset;
         rpc_msg_free(reply);
@@ -298,7 +287,7 @@ int rayc_put(const void *data, size_t size, rayc_ref *out)
         sreq.object_id = creq.object_id;
         if (core_call_raylet_from_thread(cw, "SealObject", &sreq.base, &reply, err, sizeof(err)) != GRPC_STATUS_OK) {
             rc_free(op);
-            return core__fail(RC_EIO, "rayc_put: cannot seal the object: %s", err);
+            return core_fail(RC_EIO, "rayc_put: cannot seal the object: %s", err);
         }
         rpc_msg_free(reply);
         op->in_plasma = 1;
@@ -341,7 +330,7 @@ static int core__check_amount(const char *name, double v)
     sched_amount a;
     sched_err err;
     if (sched_amount_from_double(name, v, &a, &err) < 0)
-        return core__fail(RC_EINVAL, "rayc_submit: %s", err.msg);
+        return core_fail(RC_EINVAL, "rayc_submit: %s", err.msg);
     return 0;
 }
 
@@ -360,7 +349,7 @@ static int core__label_selector(const char *text, Ray__Rpc__LabelSelector **out)
     sched_selector *sel;
     sched_err err;
     if (sched_selector_parse(text, &sel, &err) < 0)
-        return core__fail(RC_EINVAL, "rayc_submit: bad label_selector: %s", err.msg);
+        return core_fail(RC_EINVAL, "rayc_submit: bad label_selector: %s", err.msg);
     size_t n = sched_selector_count(sel);
     Ray__Rpc__LabelSelector *ls = rc_malloc(sizeof(*ls));
     ray__rpc__label_selector__init(ls);
@@ -404,19 +393,19 @@ core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char
                                 size_t nargs, const rayc_task_options *opts, rayc_ref *out_refs)
 {
     if (opts->num_returns < 1 || opts->num_returns > 1024) {
-        core__fail(RC_EINVAL, "rayc_submit: num_returns must be 1..1024, not %d", opts->num_returns);
+        core_fail(RC_EINVAL, "rayc_submit: num_returns must be 1..1024, not %d", opts->num_returns);
         return NULL;
     }
     if (core__check_amount("CPU", opts->num_cpus) < 0 || core__check_amount("GPU", opts->num_gpus) < 0)
         return NULL;
     if (opts->n_resources > RAYC_MAX_TASK_RESOURCES) {
-        core__fail(RC_EINVAL, "rayc_submit: at most %d custom resources", RAYC_MAX_TASK_RESOURCES);
+        core_fail(RC_EINVAL, "rayc_submit: at most %d custom resources", RAYC_MAX_TASK_RESOURCES);
         return NULL;
     }
     for (size_t i = 0; i < opts->n_resources; i++) {
         const char *name = opts->resources[i].name;
         if (!name || !*name || !strcmp(name, "CPU") || !strcmp(name, "GPU") || !strcmp(name, "memory")) {
-            core__fail(RC_EINVAL, "rayc_submit: resource '%s' is not a custom resource (use num_cpus, num_gpus)",
+            core_fail(RC_EINVAL, "rayc_submit: resource '%s' is not a custom resource (use num_cpus, num_gpus)",
                        name ? name : "");
             return NULL;
         }
@@ -424,12 +413,12 @@ core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char
             return NULL;
     }
     if (opts->placement_group && opts->bundle_index < -1) {
-        core__fail(RC_EINVAL, "rayc_submit: bundle_index must be -1 (any) or a bundle's index");
+        core_fail(RC_EINVAL, "rayc_submit: bundle_index must be -1 (any) or a bundle's index");
         return NULL;
     }
     for (size_t i = 0; i < nargs; i++) {
         if (!args[i].ref && args[i].size && !args[i].data) {
-            core__fail(RC_EINVAL, "rayc_submit: argument %zu has a size but no data", i);
+            core_fail(RC_EINVAL, "rayc_submit: argument %zu has a size but no data", i);
             return NULL;
         }
     }
@@ -597,9 +586,9 @@ int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const r
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_submit: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_submit: call rayc_init first");
     if (!fn_name || !*fn_name || !out_refs || (nargs && !args))
-        return core__fail(RC_EINVAL, "rayc_submit: a function name and out_refs are required");
+        return core_fail(RC_EINVAL, "rayc_submit: a function name and out_refs are required");
     rayc_task_options defaults;
     if (!opts) {
         rayc_task_options_init(&defaults);
@@ -710,9 +699,9 @@ int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_object *ou
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_get: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_get: call rayc_init first");
     if (n && (!refs || !out))
-        return core__fail(RC_EINVAL, "rayc_get: refs and out are required");
+        return core_fail(RC_EINVAL, "rayc_get: refs and out are required");
     /* Fast path: everything is already in the memory store. */
     size_t found = 0;
     for (size_t i = 0; i < n; i++) {
@@ -754,11 +743,11 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t num_returns, int64_t timeou
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_wait: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_wait: call rayc_init first");
     if (!ready_mask || (n && !refs))
-        return core__fail(RC_EINVAL, "rayc_wait: refs and ready_mask are required");
+        return core_fail(RC_EINVAL, "rayc_wait: refs and ready_mask are required");
     if (num_returns > n)
-        return core__fail(RC_EINVAL, "rayc_wait: num_returns (%zu) exceeds the number of refs (%zu)", num_returns, n);
+        return core_fail(RC_EINVAL, "rayc_wait: num_returns (%zu) exceeds the number of refs (%zu)", num_returns, n);
     core_get *g = core_get_new(n);
     for (size_t i = 0; i < n; i++)
         memcpy(g->items[i].id, refs[i].id, RC_OBJECT_ID_SIZE);
@@ -794,9 +783,9 @@ int rayc_cancel(const rayc_ref *ref, int force)
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_cancel: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_cancel: call rayc_init first");
     if (!ref)
-        return core__fail(RC_EINVAL, "rayc_cancel: ref is required");
+        return core_fail(RC_EINVAL, "rayc_cancel: ref is required");
     core__cancel_op *op = RC_NEW(core__cancel_op);
     op->op.run = core__run_cancel;
     memcpy(op->id, ref->id, RC_OBJECT_ID_SIZE);

@@ -387,7 +387,8 @@ void core_release_plasma(core_worker *cw, const uint8_t *object_id);
 extern const rpc_method_handler core_owner_handlers[];
 
 /* core_api.c */
-void core_set_last_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sets this thread's rayc_last_error (and logs it); returns rc, for `return core_fail(...)`. */
+int core_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Builds a task (spec, ID, returns in out_refs) from options, checking them; NULL (and the
  * last error set) when they are bad. The caller submits or frees it. */
 core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char *class_name, const rayc_arg *args,

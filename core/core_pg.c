@@ -30,19 +30,6 @@
 #include "rc_log.h"
 #include "rc_time.h"
 
-static int core__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int core__fail(int rc, const char *fmt, ...)
-{
-    char text[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    core_set_last_error("%s", text);
-    return rc;
-}
-
 /* ---- building the spec ------------------------------------------------------------------ */
 
 static int core__bad_amount(double v)
@@ -66,7 +53,7 @@ static int core__bundle_selector(Ray__Rpc__Bundle *b, size_t index, const char *
     sched_selector *sel;
     sched_err err;
     if (sched_selector_parse(text, &sel, &err) < 0)
-        return core__fail(RC_EINVAL, "rayc_pg_create: bundle %zu: bad label_selector: %s", index, err.msg);
+        return core_fail(RC_EINVAL, "rayc_pg_create: bundle %zu: bad label_selector: %s", index, err.msg);
     size_t n = sched_selector_count(sel);
     b->label_selector = rc_calloc(n ? n : 1, sizeof(*b->label_selector));
     for (size_t i = 0; i < n; i++) {
@@ -78,7 +65,7 @@ static int core__bundle_selector(Ray__Rpc__Bundle *b, size_t index, const char *
         for (size_t k = 0; k < b->n_label_selector; k++) {
             if (!strcmp(b->label_selector[k]->key, key)) {
                 sched_selector_free(sel);
-                return core__fail(RC_EINVAL, "rayc_pg_create: bundle %zu: label '%s' appears twice in its selector",
+                return core_fail(RC_EINVAL, "rayc_pg_create: bundle %zu: label '%s' appears twice in its selector",
                                   index, key);
             }
         }
@@ -113,13 +100,13 @@ static int core__build_bundle(Ray__Rpc__Bundle *b, size_t index, const rayc_bund
     b->bundle_id->placement_group_id.len = RAYC_PG_ID_SIZE;
     b->bundle_id->bundle_index = (int32_t)index;
     if (in->n_resources > RAYC_MAX_TASK_RESOURCES)
-        return core__fail(RC_EINVAL, "rayc_pg_create: bundle %zu: at most %d custom resources", index,
+        return core_fail(RC_EINVAL, "rayc_pg_create: bundle %zu: at most %d custom resources", index,
                           RAYC_MAX_TASK_RESOURCES);
     if (core__bad_amount(in->num_cpus) || core__bad_amount(in->num_gpus))
-        return core__fail(RC_EINVAL, "rayc_pg_create: bundle %zu: num_cpus and num_gpus must be finite and >= 0",
+        return core_fail(RC_EINVAL, "rayc_pg_create: bundle %zu: num_cpus and num_gpus must be finite and >= 0",
                           index);
     if (in->num_gpus > 1 && in->num_gpus != floor(in->num_gpus))
-        return core__fail(RC_EINVAL, "rayc_pg_create: bundle %zu: num_gpus above 1 must be whole, not %g", index,
+        return core_fail(RC_EINVAL, "rayc_pg_create: bundle %zu: num_gpus above 1 must be whole, not %g", index,
                           in->num_gpus);
     b->unit_resources = rc_calloc(RAYC_MAX_TASK_RESOURCES + 2, sizeof(*b->unit_resources));
     if (in->num_cpus > 0)
@@ -129,21 +116,21 @@ static int core__build_bundle(Ray__Rpc__Bundle *b, size_t index, const rayc_bund
     for (size_t i = 0; i < in->n_resources; i++) {
         const char *name = in->resources[i].name;
         if (!name || !*name || !strcmp(name, "CPU") || !strcmp(name, "GPU") || strstr(name, "_group_"))
-            return core__fail(RC_EINVAL,
+            return core_fail(RC_EINVAL,
                               "rayc_pg_create: bundle %zu: resource '%s' is not a custom resource (use num_cpus, "
                               "num_gpus; '_group_' names are reserved)",
                               index, name ? name : "");
         if (core__bad_amount(in->resources[i].amount))
-            return core__fail(RC_EINVAL, "rayc_pg_create: bundle %zu: resource '%s' must be finite and >= 0", index,
+            return core_fail(RC_EINVAL, "rayc_pg_create: bundle %zu: resource '%s' must be finite and >= 0", index,
                               name);
         for (size_t k = 0; k < b->n_unit_resources; k++)
             if (!strcmp(b->unit_resources[k]->key, name))
-                return core__fail(RC_EINVAL, "rayc_pg_create: bundle %zu: resource '%s' appears twice", index, name);
+                return core_fail(RC_EINVAL, "rayc_pg_create: bundle %zu: resource '%s' appears twice", index, name);
         if (in->resources[i].amount > 0)
             b->unit_resources[b->n_unit_resources++] = core__unit(name, in->resources[i].amount);
     }
     if (b->n_unit_resources == 0) /* Ray refuses empty bundles too */
-        return core__fail(RC_EINVAL, "rayc_pg_create: bundle %zu asks for nothing (every amount is 0)", index);
+        return core_fail(RC_EINVAL, "rayc_pg_create: bundle %zu asks for nothing (every amount is 0)", index);
     if (in->label_selector && *in->label_selector)
         return core__bundle_selector(b, index, in->label_selector);
     return 0;
@@ -534,16 +521,16 @@ int rayc_pg_create(const rayc_bundle *bundles, size_t n, rayc_pg_strategy strate
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_pg_create: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_pg_create: call rayc_init first");
     if (!bundles || !n || !out)
-        return core__fail(RC_EINVAL, "rayc_pg_create: at least one bundle and out are required");
+        return core_fail(RC_EINVAL, "rayc_pg_create: at least one bundle and out are required");
     if (n > 10000)
-        return core__fail(RC_EINVAL, "rayc_pg_create: at most 10000 bundles, not %zu", n);
+        return core_fail(RC_EINVAL, "rayc_pg_create: at most 10000 bundles, not %zu", n);
     if (strategy < RAYC_PG_PACK || strategy > RAYC_PG_STRICT_SPREAD)
-        return core__fail(RC_EINVAL, "rayc_pg_create: unknown strategy %d", (int)strategy);
+        return core_fail(RC_EINVAL, "rayc_pg_create: unknown strategy %d", (int)strategy);
     const char *name = opts && opts->name ? opts->name : "";
     if (strlen(name) > 1024)
-        return core__fail(RC_EINVAL, "rayc_pg_create: the name is longer than 1024 bytes");
+        return core_fail(RC_EINVAL, "rayc_pg_create: the name is longer than 1024 bytes");
 
     uint8_t pg_id[RAYC_PG_ID_SIZE];
     rc_id_random(pg_id, RAYC_PG_ID_SIZE - RC_JOB_ID_SIZE); /* Ray: 14 unique bytes, then the job */
@@ -576,11 +563,11 @@ int rayc_pg_create(const rayc_bundle *bundles, size_t n, rayc_pg_strategy strate
         const char *gmsg = "";
         int status = code == GRPC_STATUS_OK ? gcs_reply_status(reply, &gmsg) : -1;
         if (code != GRPC_STATUS_OK)
-            rc = core__fail(RC_EUNAVAIL, "rayc_pg_create: %s", err);
+            rc = core_fail(RC_EUNAVAIL, "rayc_pg_create: %s", err);
         else if (status == GCS_STATUS_ALREADY_EXISTS)
-            rc = core__fail(RC_EEXIST, "rayc_pg_create: %s", gmsg);
+            rc = core_fail(RC_EEXIST, "rayc_pg_create: %s", gmsg);
         else if (status != GCS_STATUS_OK)
-            rc = core__fail(RC_EINVAL, "rayc_pg_create: %s", gmsg);
+            rc = core_fail(RC_EINVAL, "rayc_pg_create: %s", gmsg);
         rpc_msg_free(reply);
     } else if (rc == 0) {
         Ray__Rpc__CreatePlacementGroupRequest req = RAY__RPC__CREATE_PLACEMENT_GROUP_REQUEST__INIT;
@@ -629,13 +616,13 @@ static Ray__Rpc__GetPlacementGroupReply *core__pg_get(core_worker *cw, const ray
                                          "GetPlacementGroup", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err,
                                          sizeof(err));
     if (code != GRPC_STATUS_OK) {
-        *rc = core__fail(RC_EUNAVAIL, "placement group: %s", err);
+        *rc = core_fail(RC_EUNAVAIL, "placement group: %s", err);
         return NULL;
     }
     Ray__Rpc__GetPlacementGroupReply *r = (Ray__Rpc__GetPlacementGroupReply *)reply;
     if (gcs_reply_status(reply, NULL) != GCS_STATUS_OK || !r->placement_group_table_data) {
         rpc_msg_free(reply);
-        *rc = core__fail(RC_ENOENT, "placement group: the GCS has no such group");
+        *rc = core_fail(RC_ENOENT, "placement group: the GCS has no such group");
         return NULL;
     }
     *rc = 0;
@@ -688,9 +675,9 @@ int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms)
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_pg_wait: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_pg_wait: call rayc_init first");
     if (!pg)
-        return core__fail(RC_EINVAL, "rayc_pg_wait: pg is required");
+        return core_fail(RC_EINVAL, "rayc_pg_wait: pg is required");
     core_waiter w;
     core_waiter_init(&w);
     core__pg_op *op = core__pg_op_new(core__run_wait, pg->id);
@@ -707,11 +694,11 @@ int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms)
         int grc;
         Ray__Rpc__GetPlacementGroupReply *r = core__pg_get(cw, pg, &grc);
         if (!r) {
-            rc = grc == RC_ENOENT ? grc : core__fail(RC_ETIMEDOUT, "rayc_pg_wait: not placed in %lld ms",
+            rc = grc == RC_ENOENT ? grc : core_fail(RC_ETIMEDOUT, "rayc_pg_wait: not placed in %lld ms",
                                                          (long long)timeout_ms);
         } else if (r->placement_group_table_data->state ==
                    RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__REMOVED) {
-            rc = core__fail(RC_ENOENT, "rayc_pg_wait: the placement group was removed");
+            rc = core_fail(RC_ENOENT, "rayc_pg_wait: the placement group was removed");
         } else if (r->placement_group_table_data->state ==
                    RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__CREATED) {
             rc = 0; /* placed just as the deadline passed */
@@ -720,11 +707,11 @@ int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms)
             const char *sentence = NULL; /* why the scheduler refused it last */
             gcs_reply_status(&r->base, &sentence);
             core__pending_reason(r->placement_group_table_data, sentence, why, sizeof(why));
-            rc = core__fail(RC_ETIMEDOUT, "rayc_pg_wait: not placed in %lld ms: %s", (long long)timeout_ms, why);
+            rc = core_fail(RC_ETIMEDOUT, "rayc_pg_wait: not placed in %lld ms: %s", (long long)timeout_ms, why);
         }
         rpc_msg_free(r ? &r->base : NULL);
     } else if (rc < 0) {
-        core__fail(rc, "rayc_pg_wait: %s", message);
+        core_fail(rc, "rayc_pg_wait: %s", message);
     }
     return rc;
 }
@@ -733,9 +720,9 @@ int rayc_pg_remove(const rayc_pg *pg)
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_pg_remove: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_pg_remove: call rayc_init first");
     if (!pg)
-        return core__fail(RC_EINVAL, "rayc_pg_remove: pg is required");
+        return core_fail(RC_EINVAL, "rayc_pg_remove: pg is required");
     core_post(cw, &core__pg_op_new(core__run_remove, pg->id)->op);
     return 0;
 }
@@ -744,9 +731,9 @@ int rayc_pg_get(const char *name, rayc_pg *out)
 {
     core_worker *cw = core__cw;
     if (!cw)
-        return core__fail(RC_ESTATE, "rayc_pg_get: call rayc_init first");
+        return core_fail(RC_ESTATE, "rayc_pg_get: call rayc_init first");
     if (!name || !*name || !out)
-        return core__fail(RC_EINVAL, "rayc_pg_get: a name and out are required");
+        return core_fail(RC_EINVAL, "rayc_pg_get: a name and out are required");
     Ray__Rpc__GetNamedPlacementGroupRequest req = RAY__RPC__GET_NAMED_PLACEMENT_GROUP_REQUEST__INIT;
     req.name = (char *)name;
     req.ray_namespace = cw->namespace_;
@@ -758,10 +745,10 @@ int rayc_pg_get(const char *name, rayc_pg *out)
     int rc = 0;
     const Ray__Rpc__GetNamedPlacementGroupReply *r = (const void *)reply;
     if (code != GRPC_STATUS_OK)
-        rc = core__fail(RC_EUNAVAIL, "rayc_pg_get: %s", err);
+        rc = core_fail(RC_EUNAVAIL, "rayc_pg_get: %s", err);
     else if (gcs_reply_status(reply, NULL) != GCS_STATUS_OK || !r->placement_group_table_data ||
              r->placement_group_table_data->placement_group_id.len != RAYC_PG_ID_SIZE)
-        rc = core__fail(RC_ENOENT, "rayc_pg_get: no placement group named '%s' in namespace '%s'", name,
+        rc = core_fail(RC_ENOENT, "rayc_pg_get: no placement group named '%s' in namespace '%s'", name,
                         cw->namespace_);
     else
         memcpy(out->id, r->placement_group_table_data->placement_group_id.data, RAYC_PG_ID_SIZE);
@@ -780,7 +767,7 @@ char *rayc_resources_json(int available)
 {
     core_worker *cw = core__cw;
     if (!cw) {
-        core__fail(RC_ESTATE, "rayc_resources_json: call rayc_init first");
+        core_fail(RC_ESTATE, "rayc_resources_json: call rayc_init first");
         return NULL;
     }
     ProtobufCMessage *reply = NULL;
@@ -798,7 +785,7 @@ char *rayc_resources_json(int available)
                                          sizeof(err));
     }
     if (code != GRPC_STATUS_OK) {
-        core__fail(RC_EUNAVAIL, "rayc_resources_json: %s", err);
+        core_fail(RC_EUNAVAIL, "rayc_resources_json: %s", err);
         return NULL;
     }
     /* Sum per resource name over the nodes, keeping first-seen order. */

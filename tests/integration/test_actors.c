@@ -566,6 +566,7 @@ static void test_gcs_restart_with_redis(void)
     rayc_actor_options_init(&o);
     o.name = "survivor";
     o.max_restarts = 1;
+    o.max_task_retries = 1; /* the call right after the kill below may still reach the dead worker */
     rayc_actor a;
     CU_ASSERT_EQUAL_FATAL(rayc_actor_create("Counter", NULL, 0, &o, &a), 0);
     rayc_error e;
