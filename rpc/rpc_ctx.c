@@ -187,6 +187,40 @@ grpc_byte_buffer *rpc__pack(const ProtobufCMessage *msg)
     return bb;
 }
 
+/* protobuf-c keeps the fields it does not know and writes them back when the message is
+ * packed again, but it reads tags wider than 29 bits without complaint and writes them back
+ * truncated (as field 0, for one): such a message cannot be read back once copied
+ * (rpc_msg_dup) or stored. Whoever sent it gets INVALID_ARGUMENT instead. */
+static int rpc__msg_sane(const ProtobufCMessage *m, int depth)
+{
+    if (depth > 64)
+        return 0;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffffu)
+            return 0;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *base = (const char *)m;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t k = 0; k < n; k++)
+                if (items[k] && !rpc__msg_sane(items[k], depth + 1))
+                    return 0;
+            continue;
+        }
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + f->offset);
+        if (sub && !rpc__msg_sane(sub, depth + 1))
+            return 0;
+    }
+    return 1;
+}
+
 ProtobufCMessage *rpc__unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb)
 {
     grpc_byte_buffer_reader reader;
@@ -197,6 +231,10 @@ ProtobufCMessage *rpc__unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_
     ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all),
                                                       GRPC_SLICE_START_PTR(all));
     grpc_slice_unref(all);
+    if (msg && !rpc__msg_sane(msg, 0)) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return NULL;
+    }
     return msg;
 }
 
@@ -211,6 +249,12 @@ ProtobufCMessage *rpc_msg_dup(const ProtobufCMessage *msg)
     size_t n;
     uint8_t *buf = rpc_msg_pack(msg, &n);
     ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, n, buf);
+    if (!copy) {
+        char hex[200] = "";
+        for (size_t i = 0; i < n && i < 64; i++)
+            snprintf(hex + 3 * i, sizeof(hex) - 3 * i, "%02x ", buf[i]);
+        RC_ERROR("rpc: a %s does not read back as it was written (%zu bytes: %s)", msg->descriptor->name, n, hex);
+    }
     rc_free(buf);
     return copy;
 }
