@@ -732,13 +732,6 @@ int rayc_get_actor(const char *name, const char *namespace_, rayc_actor *out)
     return rc;
 }
 
-static void core__out_of_scope_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    (void)st;
-    (void)arg;
-    rpc_msg_free(reply);
-}
-
 static void core__report_out_of_scope(core_worker *cw, core_actor *a)
 {
     a->released = 0;
@@ -746,7 +739,7 @@ static void core__report_out_of_scope(core_worker *cw, core_actor *a)
     req.actor_id.data = a->id;
     req.actor_id.len = RC_ACTOR_ID_SIZE;
     rpc_client_call(gcs_client_rpc(cw->gcs), &ray__rpc__actor_info_gcs_service__descriptor, "ReportActorOutOfScope",
-                    &req.base, rc_cfg.gcs_rpc_timeout_ms, core__out_of_scope_sent, NULL);
+                    &req.base, rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
 }
 
 typedef struct core__release_op {
@@ -863,13 +856,6 @@ void core_actor_refresh_all(core_worker *cw)
     }
 }
 
-static void core__cancel_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    (void)st;
-    (void)arg;
-    rpc_msg_free(reply);
-}
-
 /* As Ray: a call not yet sent never runs; one sent is skipped by the actor if it has not
  * started. A running call is not interrupted (force is not offered for actor calls: it
  * would kill the actor and every other caller's state with it). */
@@ -887,7 +873,7 @@ void core_actor_cancel(core_worker *cw, core_task *t, int force)
         req.caller_worker_id.data = cw->worker_id;
         req.caller_worker_id.len = RC_WORKER_ID_SIZE;
         rpc_client_call(a->worker, &ray__rpc__core_worker_service__descriptor, "CancelTask", &req.base,
-                        rc_cfg.gcs_rpc_timeout_ms, core__cancel_sent, NULL);
+                        rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
         return;
     }
     if (t->unresolved > 0) { /* failed as cancelled once its arguments settle */

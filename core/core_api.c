@@ -618,13 +618,6 @@ static void core__run_get(core_worker *cw, core_op *op)
     rc_free(o);
 }
 
-static void core__blocked_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    (void)st;
-    (void)arg;
-    rpc_msg_free(reply);
-}
-
 typedef struct core__blocked_op {
     core_op op;
     int blocked;
@@ -638,12 +631,12 @@ static void core__run_blocked(core_worker *cw, core_op *op)
         Rayc__Rpc__NotifyTaskBlockedRequest req = RAYC__RPC__NOTIFY_TASK_BLOCKED_REQUEST__INIT;
         req.worker_id = id;
         rpc_client_call(cw->raylet_local, &rayc__rpc__local_raylet_service__descriptor, "NotifyTaskBlocked", &req.base,
-                        rc_cfg.gcs_rpc_timeout_ms, core__blocked_sent, NULL);
+                        rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
     } else {
         Rayc__Rpc__NotifyTaskUnblockedRequest req = RAYC__RPC__NOTIFY_TASK_UNBLOCKED_REQUEST__INIT;
         req.worker_id = id;
         rpc_client_call(cw->raylet_local, &rayc__rpc__local_raylet_service__descriptor, "NotifyTaskUnblocked",
-                        &req.base, rc_cfg.gcs_rpc_timeout_ms, core__blocked_sent, NULL);
+                        &req.base, rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
     }
     rc_free(b);
 }

@@ -121,13 +121,6 @@ core_value *core_value_from_plasma(core_worker *cw, const uint8_t *id, uint64_t 
     return v;
 }
 
-static void core__release_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    (void)st;
-    (void)arg;
-    rpc_msg_free(reply);
-}
-
 void core_release_plasma(core_worker *cw, const uint8_t *object_id)
 {
     if (!cw->raylet_local || cw->stopping)
@@ -139,7 +132,7 @@ void core_release_plasma(core_worker *cw, const uint8_t *object_id)
     req.object_ids = &id;
     req.n_object_ids = 1;
     rpc_client_call(cw->raylet_local, &rayc__rpc__local_raylet_service__descriptor, "ReleaseObjects", &req.base,
-                    rc_cfg.gcs_rpc_timeout_ms, core__release_sent, NULL);
+                    rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
 }
 
 /* ---- fetching through the local raylet ------------------------------------------------ */

@@ -152,13 +152,6 @@ core_ref *core_ref_create(core_worker *cw, const uint8_t *id)
     return r;
 }
 
-static void core__free_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    (void)st;
-    (void)arg;
-    rpc_msg_free(reply);
-}
-
 static void core__answer_status_calls(core_worker *cw, core_ref *r);
 
 /* Frees an object nobody holds any more. */
@@ -178,7 +171,7 @@ static void core__ref_free(core_worker *cw, core_ref *r)
             req.object_ids = &id;
             req.n_object_ids = 1;
             rpc_client_call(cli, &ray__rpc__object_manager_service__descriptor, "FreeObjects", &req.base,
-                            rc_cfg.gcs_rpc_timeout_ms, core__free_sent, NULL);
+                            rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
         }
     }
     r->state = CORE_REF_FREED;

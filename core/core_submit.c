@@ -81,13 +81,6 @@ void core_task_fail(core_worker *cw, core_task *t, rayc_error error, const char 
     core__task_finished(cw, t);
 }
 
-static void core__free_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    (void)st;
-    (void)arg;
-    rpc_msg_free(reply);
-}
-
 /* A plasma result nobody wants any more: tell its node to drop it. */
 static void core__free_orphan(core_worker *cw, const uint8_t *object_id, const uint8_t *node_id)
 {
@@ -100,7 +93,7 @@ static void core__free_orphan(core_worker *cw, const uint8_t *object_id, const u
     req.object_ids = &id;
     req.n_object_ids = 1;
     rpc_client_call(cli, &ray__rpc__object_manager_service__descriptor, "FreeObjects", &req.base,
-                    rc_cfg.gcs_rpc_timeout_ms, core__free_sent, NULL);
+                    rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
 }
 
 void core_task_succeeded(core_worker *cw, core_task *t, const Ray__Rpc__PushTaskReply *reply,
@@ -500,13 +493,6 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
     key->n_requests++;
 }
 
-static void core__cancel_sent(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    (void)st;
-    (void)arg;
-    rpc_msg_free(reply);
-}
-
 /* Pushes queued tasks to leased workers, asks for more leases while tasks wait, and gives
  * leases back when the key runs dry. */
 static void core__dispatch(core_worker *cw, core_sched_key *key)
@@ -575,7 +561,7 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
         creq.lease_id.data = req->lease_id;
         creq.lease_id.len = RC_UNIQUE_ID_SIZE;
         rpc_client_call(raylet, &ray__rpc__node_manager_service__descriptor, "CancelWorkerLease", &creq.base,
-                        rc_cfg.gcs_rpc_timeout_ms, core__cancel_sent, NULL);
+                        rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
     }
 }
 
@@ -705,7 +691,7 @@ void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force)
     req.caller_worker_id.data = cw->worker_id;
     req.caller_worker_id.len = RC_WORKER_ID_SIZE;
     rpc_client_call(t->lease->worker, &ray__rpc__core_worker_service__descriptor, "CancelTask", &req.base,
-                    rc_cfg.gcs_rpc_timeout_ms, core__cancel_sent, NULL);
+                    rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
 }
 
 /* ---- background ----------------------------------------------------------------------- */
@@ -741,7 +727,7 @@ void core_submit_backlog_tick(core_worker *cw)
     req.backlog_reports = reports;
     req.n_backlog_reports = n;
     rpc_client_call(cw->raylet_tcp, &ray__rpc__node_manager_service__descriptor, "ReportWorkerBacklog", &req.base,
-                    rc_cfg.gcs_rpc_timeout_ms, core__cancel_sent, NULL);
+                    rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
 }
 
 /* Returns leases that stayed idle past their linger. */

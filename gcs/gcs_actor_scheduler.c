@@ -151,13 +151,6 @@ void gcs_actor_sched_kick(gcs_actor_manager *am, int placement_changed)
 
 /* ---- leases given back -------------------------------------------------------------- */
 
-static void gcs__reply_dropped(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    (void)st;
-    (void)arg;
-    rpc_msg_free(reply);
-}
-
 static void gcs__return_lease(gcs_actor_manager *am, const gcs_actor_lease *l, const char *why)
 {
     rpc_client *cli = am->sched.stopped ? NULL : gcs_node_raylet_client(am->gcs->nodes, l->node_id);
@@ -172,7 +165,7 @@ static void gcs__return_lease(gcs_actor_manager *am, const gcs_actor_lease *l, c
     req.disconnect_worker = 1;
     req.disconnect_worker_error_detail = (char *)why;
     rpc_client_call(cli, &ray__rpc__node_manager_service__descriptor, "ReturnWorkerLease", &req.base,
-                    rc_cfg.gcs_rpc_timeout_ms, gcs__reply_dropped, NULL);
+                    rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
 }
 
 static void gcs__worker_call_free(gcs__worker_call *wc)
@@ -504,7 +497,7 @@ void gcs_actor_sched_cancel(gcs_actor *a)
             req.lease_id.data = at->lease_id;
             req.lease_id.len = sizeof(at->lease_id);
             rpc_client_call(cli, &ray__rpc__node_manager_service__descriptor, "CancelWorkerLease", &req.base,
-                            rc_cfg.gcs_rpc_timeout_ms, gcs__reply_dropped, NULL);
+                            rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
         }
     }
     gcs_actor__unref(a); /* the attempt's reference */

@@ -26,10 +26,10 @@
 #include "rc_err.h"
 #include "rc_log.h"
 #include "rc_time.h"
+#include "sched_proto.h"
 
 #define GCS__GPU_MEMORY_LABEL "rayc.io/gpu-memory"
 #define GCS__ACCEL_PREFIX "accelerator_type:"
-enum { GCS__MAX_NAME = 256 };
 
 struct gcs_view {
     gcs_server *gcs;
@@ -41,19 +41,6 @@ struct gcs_view {
 static int gcs__is_bundle_resource(const char *name)
 {
     return strstr(name, "_group_") != NULL;
-}
-
-static int gcs__name_ok(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-    if (!n || n > GCS__MAX_NAME)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        if (ch <= ' ' || ch == 0x7f)
-            return 0;
-    }
-    return 1;
 }
 
 sched_view *gcs_view_sched(gcs_view *v)
@@ -190,9 +177,9 @@ int gcs_view_check_resources(const gcs_res_entry *const *entries, size_t n, cons
 {
     for (size_t i = 0; i < n; i++) {
         const char *name = entries[i]->key;
-        if (!gcs__name_ok(name)) {
+        if (!sched_proto_name_ok(name)) {
             snprintf(err, errlen, "%s: \"%.64s\" is not a resource name (1-%d printable characters, no spaces)",
-                     what, name ? name : "", GCS__MAX_NAME);
+                     what, name ? name : "", SCHED_PROTO_MAX_NAME);
             return RC_EINVAL;
         }
         sched_amount a;
@@ -217,7 +204,7 @@ static int gcs__set_resources(gcs_view *v, const gcs_res_entry *const *entries, 
         const char *name = entries[i]->key;
         double amount = entries[i]->value;
         sched_err e;
-        if (!gcs__name_ok(name)) {
+        if (!sched_proto_name_ok(name)) {
             snprintf(err, errlen, "\"%.64s\" is not a resource name", name ? name : "");
             return RC_EINVAL;
         }
@@ -235,110 +222,6 @@ static int gcs__set_resources(gcs_view *v, const gcs_res_entry *const *entries, 
             return RC_EINVAL;
         }
     }
-    return 0;
-}
-
-static int gcs__add_expressions(sched_selector *s, const Ray__Rpc__LabelMatchExpressions *exprs, char *err,
-                                size_t errlen)
-{
-    for (size_t i = 0; exprs && i < exprs->n_expressions; i++) {
-        const Ray__Rpc__LabelMatchExpression *x = exprs->expressions[i];
-        const Ray__Rpc__LabelOperator *op = x->operator_;
-        sched_err e;
-        int rc;
-        switch (op ? op->label_operator_case : RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR__NOT_SET) {
-        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_IN:
-            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_IN, (const char *const *)op->label_in->values,
-                                         op->label_in->n_values, &e);
-            break;
-        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_NOT_IN:
-            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_NOT_IN, (const char *const *)op->label_not_in->values,
-                                         op->label_not_in->n_values, &e);
-            break;
-        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_EXISTS:
-            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_EXISTS, NULL, 0, &e);
-            break;
-        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_DOES_NOT_EXIST:
-            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_DOES_NOT_EXIST, NULL, 0, &e);
-            break;
-        default:
-            snprintf(err, errlen, "node_label_scheduling_strategy: the expression on \"%.64s\" has no operator",
-                     x->key);
-            return RC_EINVAL;
-        }
-        if (rc < 0) {
-            snprintf(err, errlen, "node_label_scheduling_strategy: %s", e.msg);
-            return RC_EINVAL;
-        }
-    }
-    return 0;
-}
-
-static int gcs__set_strategy(const Ray__Rpc__SchedulingStrategy *st, gcs_sched_req *out, char *err, size_t errlen)
-{
-    switch (st ? st->scheduling_strategy_case : RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY__NOT_SET) {
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY__NOT_SET:
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_DEFAULT_SCHEDULING_STRATEGY:
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY:
-        return 0;
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_SPREAD_SCHEDULING_STRATEGY:
-        out->opts.strategy = SCHED_STRATEGY_SPREAD;
-        return 0;
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_AFFINITY_SCHEDULING_STRATEGY: {
-        const Ray__Rpc__NodeAffinitySchedulingStrategy *a = st->node_affinity_scheduling_strategy;
-        if (a->node_id.len != RC_NODE_ID_SIZE) {
-            snprintf(err, errlen, "node_affinity_scheduling_strategy.node_id holds %zu bytes; a node ID has %d",
-                     a->node_id.len, RC_NODE_ID_SIZE);
-            return RC_EINVAL;
-        }
-        out->opts.strategy = SCHED_STRATEGY_NODE_AFFINITY;
-        memcpy(out->opts.affinity_node, a->node_id.data, RC_NODE_ID_SIZE);
-        out->opts.affinity_soft = a->soft;
-        out->opts.spill_on_unavailable = a->spill_on_unavailable;
-        out->opts.fail_on_unavailable = a->fail_on_unavailable;
-        return 0;
-    }
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_LABEL_SCHEDULING_STRATEGY: {
-        const Ray__Rpc__NodeLabelSchedulingStrategy *l = st->node_label_scheduling_strategy;
-        out->opts.strategy = SCHED_STRATEGY_NODE_LABEL;
-        out->hard = sched_selector_new();
-        out->soft = sched_selector_new();
-        out->opts.label_hard = out->hard;
-        out->opts.label_soft = out->soft;
-        int rc = gcs__add_expressions(out->hard, l->hard, err, errlen);
-        return rc ? rc : gcs__add_expressions(out->soft, l->soft, err, errlen);
-    }
-    default:
-        snprintf(err, errlen, "scheduling_strategy: unknown strategy %d", (int)st->scheduling_strategy_case);
-        return RC_EINVAL;
-    }
-}
-
-static int gcs__set_selector(const Ray__Rpc__LabelSelector *ls, gcs_sched_req *out, char *err, size_t errlen)
-{
-    if (!ls || !ls->n_label_constraints)
-        return 0;
-    out->selector = sched_selector_new();
-    for (size_t i = 0; i < ls->n_label_constraints; i++) {
-        const Ray__Rpc__LabelSelectorConstraint *k = ls->label_constraints[i];
-        sched_label_op op;
-        if (k->operator_ == RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_IN) {
-            op = SCHED_LABEL_IN;
-        } else if (k->operator_ == RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_NOT_IN) {
-            op = SCHED_LABEL_NOT_IN;
-        } else {
-            snprintf(err, errlen, "label_selector: the constraint on \"%.64s\" has no operator (in or not in)",
-                     k->label_key);
-            return RC_EINVAL;
-        }
-        sched_err e;
-        if (sched_selector_add_expr(out->selector, k->label_key, op, (const char *const *)k->label_values,
-                                    k->n_label_values, &e) < 0) {
-            snprintf(err, errlen, "label_selector: %s", e.msg);
-            return RC_EINVAL;
-        }
-    }
-    out->req.selector = out->selector;
     return 0;
 }
 
@@ -361,9 +244,9 @@ int gcs_view_build_request(gcs_view *v, const gcs_res_entry *const *entries, siz
             out->opts.strategy = SCHED_STRATEGY_COST;
     }
     if (!rc)
-        rc = gcs__set_strategy(strategy, out, err, errlen);
-    if (!rc)
-        rc = gcs__set_selector(selector, out, err, errlen);
+        rc = sched_proto_strategy(strategy, &out->opts, &out->hard, &out->soft, err, errlen);
+    if (!rc && (rc = sched_proto_label_selector(selector, &out->selector, err, errlen)) == 0 && out->selector)
+        out->req.selector = out->selector;
     return rc;
 }
 

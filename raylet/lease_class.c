@@ -34,9 +34,9 @@
 #include "rc_alloc.h"
 #include "rc_err.h"
 #include "rpc.h"
+#include "sched_proto.h"
 
 #define LEASE__ACCEL_PREFIX "accelerator_type:"
-enum { LEASE__MAX_NAME = 256 };
 
 static int lease__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -47,20 +47,6 @@ static int lease__fail(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return RC_EINVAL;
-}
-
-/* Resource names: non-empty printable text without spaces, as Ray's options require. */
-static int lease__name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (!n || n > LEASE__MAX_NAME)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        if (ch <= ' ' || ch == 0x7f)
-            return 0;
-    }
-    return 1;
 }
 
 static int lease__by_key(const void *a, const void *b)
@@ -160,9 +146,9 @@ static int lease__add_resources(sched_view *v, lease_class *c, sched_request *r,
     for (size_t i = 0; i < n; i++) {
         const char *name = entries[i]->key;
         double amount = entries[i]->value;
-        if (!lease__name_ok(name))
+        if (!sched_proto_name_ok(name))
             return lease__fail(err, errlen, "%s: \"%.64s\" is not a resource name (1-%d printable characters, no spaces)",
-                               field, name, LEASE__MAX_NAME);
+                               field, name, SCHED_PROTO_MAX_NAME);
         if (!strncmp(name, LEASE__ACCEL_PREFIX, strlen(LEASE__ACCEL_PREFIX))) {
             if (!isfinite(amount) || amount < 0)
                 return lease__fail(err, errlen, "%s: %s has amount %g; it must be a number >= 0", field, name, amount);
@@ -188,7 +174,7 @@ static int lease__add_resources(sched_view *v, lease_class *c, sched_request *r,
             rc = lease__put(v, c, r, shape, field, name, amount, err, errlen);
         } else {
             /* Ray's AddPlacementGroupConstraint: R -> R_group_<pghex> (+ R_group_<i>_<pghex>). */
-            char renamed[LEASE__MAX_NAME + 80];
+            char renamed[SCHED_PROTO_MAX_NAME + 80];
             bundle_name_format(name, c->pg_id, -1, renamed, sizeof(renamed));
             rc = lease__put(v, c, r, shape, field, renamed, amount, err, errlen);
             if (!rc && c->pg_index >= 0) {
@@ -200,7 +186,7 @@ static int lease__add_resources(sched_view *v, lease_class *c, sched_request *r,
             return rc;
     }
     if (c->has_pg && !has_label) {
-        char label[LEASE__MAX_NAME + 80];
+        char label[SCHED_PROTO_MAX_NAME + 80];
         int rc = lease__put(v, c, r, shape, field, bundle_name_format(BUNDLE_LABEL_RESOURCE, c->pg_id, -1, label, sizeof(label)),
                             BUNDLE_LABEL_REQUEST, err, errlen);
         if (!rc && c->pg_index >= 0)
@@ -246,39 +232,6 @@ static int lease__set_resources(sched_view *v, const Ray__Rpc__LeaseSpec *spec, 
     return 0;
 }
 
-static int lease__add_expressions(sched_selector *s, const Ray__Rpc__LabelMatchExpressions *exprs, const char *which,
-                                  char *err, size_t errlen)
-{
-    for (size_t i = 0; exprs && i < exprs->n_expressions; i++) {
-        const Ray__Rpc__LabelMatchExpression *x = exprs->expressions[i];
-        const Ray__Rpc__LabelOperator *op = x->operator_;
-        sched_err e;
-        int rc;
-        if (!op || op->label_operator_case == RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR__NOT_SET)
-            return lease__fail(err, errlen, "node_label_scheduling_strategy.%s: expression on \"%.64s\" has no operator",
-                               which, x->key);
-        switch (op->label_operator_case) {
-        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_IN:
-            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_IN, (const char *const *)op->label_in->values,
-                                         op->label_in->n_values, &e);
-            break;
-        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_NOT_IN:
-            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_NOT_IN, (const char *const *)op->label_not_in->values,
-                                         op->label_not_in->n_values, &e);
-            break;
-        case RAY__RPC__LABEL_OPERATOR__LABEL_OPERATOR_LABEL_EXISTS:
-            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_EXISTS, NULL, 0, &e);
-            break;
-        default:
-            rc = sched_selector_add_expr(s, x->key, SCHED_LABEL_DOES_NOT_EXIST, NULL, 0, &e);
-            break;
-        }
-        if (rc < 0)
-            return lease__fail(err, errlen, "node_label_scheduling_strategy.%s: %s", which, e.msg);
-    }
-    return 0;
-}
-
 static int lease__set_strategy(const Ray__Rpc__LeaseSpec *spec, lease_class *c, char *err, size_t errlen)
 {
     const Ray__Rpc__SchedulingStrategy *st = spec->scheduling_strategy;
@@ -292,40 +245,8 @@ static int lease__set_strategy(const Ray__Rpc__LeaseSpec *spec, lease_class *c, 
         if (x->cost_strategy)
             c->opts.strategy = SCHED_STRATEGY_COST;
     }
-    switch (st ? st->scheduling_strategy_case : RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY__NOT_SET) {
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY__NOT_SET:
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_DEFAULT_SCHEDULING_STRATEGY:
-        return 0;
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_SPREAD_SCHEDULING_STRATEGY:
-        c->opts.strategy = SCHED_STRATEGY_SPREAD;
-        return 0;
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_AFFINITY_SCHEDULING_STRATEGY: {
-        const Ray__Rpc__NodeAffinitySchedulingStrategy *a = st->node_affinity_scheduling_strategy;
-        if (a->node_id.len != RC_NODE_ID_SIZE)
-            return lease__fail(err, errlen,
-                               "node_affinity_scheduling_strategy.node_id holds %zu bytes; a node ID has %d",
-                               a->node_id.len, RC_NODE_ID_SIZE);
-        c->opts.strategy = SCHED_STRATEGY_NODE_AFFINITY;
-        memcpy(c->opts.affinity_node, a->node_id.data, RC_NODE_ID_SIZE);
-        c->opts.affinity_soft = a->soft;
-        c->opts.spill_on_unavailable = a->spill_on_unavailable;
-        c->opts.fail_on_unavailable = a->fail_on_unavailable;
-        c->hard_affinity = !a->soft;
-        return 0;
-    }
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_LABEL_SCHEDULING_STRATEGY: {
-        const Ray__Rpc__NodeLabelSchedulingStrategy *l = st->node_label_scheduling_strategy;
-        c->opts.strategy = SCHED_STRATEGY_NODE_LABEL;
-        c->label_hard = sched_selector_new();
-        c->label_soft = sched_selector_new();
-        int rc = lease__add_expressions(c->label_hard, l->hard, "hard", err, errlen);
-        if (!rc)
-            rc = lease__add_expressions(c->label_soft, l->soft, "soft", err, errlen);
-        c->opts.label_hard = c->label_hard;
-        c->opts.label_soft = c->label_soft;
-        return rc;
-    }
-    case RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY: {
+    if (st && st->scheduling_strategy_case ==
+                  RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY) {
         const Ray__Rpc__PlacementGroupSchedulingStrategy *pg = st->placement_group_scheduling_strategy;
         if (pg->placement_group_id.len != RC_PG_ID_SIZE)
             return lease__fail(err, errlen,
@@ -342,34 +263,19 @@ static int lease__set_strategy(const Ray__Rpc__LeaseSpec *spec, lease_class *c, 
         c->pg_index = pg->placement_group_bundle_index;
         return 0;
     }
-    default:
-        return lease__fail(err, errlen, "scheduling_strategy: unknown strategy %d", (int)st->scheduling_strategy_case);
-    }
+    int rc = sched_proto_strategy(st, &c->opts, &c->label_hard, &c->label_soft, err, errlen);
+    c->hard_affinity = c->opts.strategy == SCHED_STRATEGY_NODE_AFFINITY && !c->opts.affinity_soft;
+    return rc;
 }
 
 static int lease__set_selector(const Ray__Rpc__LeaseSpec *spec, lease_class *c, char *err, size_t errlen)
 {
-    const Ray__Rpc__LabelSelector *ls = spec->label_selector;
-    if (!ls || !ls->n_label_constraints)
+    if (sched_proto_label_selector(spec->label_selector, &c->selector, err, errlen) < 0)
+        return RC_EINVAL;
+    if (!c->selector)
         return 0;
-    c->selector = sched_selector_new();
-    for (size_t i = 0; i < ls->n_label_constraints; i++) {
-        const Ray__Rpc__LabelSelectorConstraint *k = ls->label_constraints[i];
-        sched_label_op op;
-        if (k->operator_ == RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_IN)
-            op = SCHED_LABEL_IN;
-        else if (k->operator_ == RAY__RPC__LABEL_SELECTOR_OPERATOR__LABEL_OPERATOR_NOT_IN)
-            op = SCHED_LABEL_NOT_IN;
-        else
-            return lease__fail(err, errlen, "label_selector: the constraint on \"%.64s\" has no operator (in or not in)",
-                               k->label_key);
-        sched_err e;
-        if (sched_selector_add_expr(c->selector, k->label_key, op, (const char *const *)k->label_values,
-                                    k->n_label_values, &e) < 0)
-            return lease__fail(err, errlen, "label_selector: %s", e.msg);
-    }
     c->req.selector = c->selector;
-    c->label_selector = (Ray__Rpc__LabelSelector *)rpc_msg_dup(&ls->base);
+    c->label_selector = (Ray__Rpc__LabelSelector *)rpc_msg_dup(&spec->label_selector->base);
     return 0;
 }
 

@@ -152,6 +152,9 @@ void rpc_client_set_metadata(rpc_client *cli, const char *key, const char *value
 int rpc_client_call(rpc_client *cli, const ProtobufCServiceDescriptor *svc, const char *method,
                     const ProtobufCMessage *req, int64_t timeout_ms, rpc_client_cb cb,
                     void *arg);
+/* A callback for calls whose answer nobody needs (notifications, best-effort releases): it
+ * frees the reply. */
+void rpc_reply_drop(const rpc_status *status, ProtobufCMessage *reply, void *arg);
 /* The synchronous form, for command-line tools and tests: runs the loop until the call
  * ends. Returns the gRPC status code; on OK *reply holds the reply (free with rpc_msg_free),
  * otherwise the status message is copied into err (errlen bytes) when err is not NULL. Must
