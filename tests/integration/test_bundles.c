@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cluster.h"
+#include "fake_cluster.h"
 #include "core_worker.pb-c.h"
 #include "gcs_client.h"
 #include "gcs_service.pb-c.h"
@@ -234,19 +234,8 @@ static size_t proxy_report_count(proxy *p)
 
 /* ---- cluster and client ------------------------------------------------------------- */
 
-typedef struct tc {
-    harness_cluster c;
-    proxy px;
-    char session[PATH_MAX];
-    char fake_dir[PATH_MAX];
-    uv_loop_t loop;
-    rpc_ctx *rpc;
-    gcs_client *gcs;
-    rpc_client *tcp[HARNESS_MAX_RAYLETS];
-    rpc_client *local[HARNESS_MAX_RAYLETS];
-} tc;
-
-static uint8_t owner_id[RC_WORKER_ID_SIZE];
+typedef harness_fake tc;
+static proxy px; /* between the raylets and the GCS: records worker failure reports */
 
 static int tc_start(tc *t)
 {
@@ -257,122 +246,22 @@ static int tc_start(tc *t)
     unsetenv("RAYC_CODE_SEARCH_PATH");
     unsetenv("CUDA_VISIBLE_DEVICES");
     rc_config_init();
-    memset(t, 0, sizeof(*t));
-    rc_id_random(owner_id, sizeof(owner_id));
-    if (harness_cluster_init(&t->c, 0) < 0)
+    if (harness_fake_start(t, 0, FAKE_WORKER, 1) < 0)
         return -1;
-    snprintf(t->session, sizeof(t->session), "%s/session", t->c.root);
-    snprintf(t->fake_dir, sizeof(t->fake_dir), "%s/fake", t->c.root);
-    mkdir(t->session, 0755);
-    mkdir(t->fake_dir, 0755);
-    setenv("RAYC_FAKE_WORKER_DIR", t->fake_dir, 1);
-    if (harness_gcs_start(&t->c) < 0)
-        return -1;
-    uv_loop_init(&t->loop);
-    rpc_ctx_create(&t->loop, &t->rpc);
-    gcs_client_create(t->rpc, t->c.gcs_address, &t->gcs);
-    char err[300];
-    if (gcs_client_connect_sync(t->gcs, 10000, err, sizeof(err)) < 0) {
-        fprintf(stderr, "tc_start: %s\n", err);
-        return -1;
-    }
     /* Raylets started from now on reach the GCS through the proxy. */
-    if (proxy_start(&t->px, t->c.gcs_address) < 0)
+    if (proxy_start(&px, t->c.gcs_address) < 0)
         return -1;
-    snprintf(t->c.gcs_address, sizeof(t->c.gcs_address), "%s", t->px.address);
+    snprintf(t->c.gcs_address, sizeof(t->c.gcs_address), "%s", px.address);
     return 0;
-}
-
-static int tc_raylet(tc *t, const char *const *flags)
-{
-    const char *argv[64];
-    int n = 0;
-    for (int i = 0; flags && flags[i]; i++)
-        argv[n++] = flags[i];
-    argv[n++] = "--worker-command";
-    argv[n++] = FAKE_WORKER;
-    argv[n++] = "--session-dir";
-    argv[n++] = t->session;
-    argv[n] = NULL;
-    int i;
-    if (harness_raylet_start(&t->c, argv, &i) < 0)
-        return -1;
-    char target[PATH_MAX + 64];
-    snprintf(target, sizeof(target), "127.0.0.1:%d", t->c.raylets[i].port);
-    rpc_client_create(t->rpc, target, NULL, &t->tcp[i]);
-    snprintf(target, sizeof(target), "unix:%s/sockets/raylet.%.8s.sock", t->session, t->c.raylets[i].node_id);
-    rpc_client_create(t->rpc, target, NULL, &t->local[i]);
-    return i;
 }
 
 static void tc_stop(tc *t)
 {
-    for (int i = 0; i < t->c.n_raylets; i++) {
-        if (!harness_raylet_alive(&t->c, i))
-            continue;
-        harness_raylet_signal(&t->c, i, SIGTERM);
-        CU_ASSERT_EQUAL(harness_raylet_wait_exit(&t->c, i, 15000), 0);
-    }
-    for (int i = 0; i < t->c.n_raylets; i++) {
-        int dirty = harness_log_contains(&t->c, t->c.raylets[i].name, "Sanitizer") ||
-                    harness_log_contains(&t->c, t->c.raylets[i].name, "runtime error");
-        CU_ASSERT_FALSE(dirty);
-        if (dirty) {
-            char path[PATH_MAX];
-            harness_log_path(&t->c, t->c.raylets[i].name, path, sizeof(path));
-            fprintf(stderr, "    sanitizer report in %s\n", path);
-            setenv("RAYC_TEST_KEEP_LOGS", "1", 1);
-        }
-    }
-    for (int i = 0; i < HARNESS_MAX_RAYLETS; i++) {
-        if (t->tcp[i])
-            rpc_client_destroy(t->tcp[i]);
-        if (t->local[i])
-            rpc_client_destroy(t->local[i]);
-    }
-    if (t->gcs)
-        gcs_client_destroy(t->gcs);
-    if (t->rpc)
-        rpc_ctx_destroy(t->rpc);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&t->loop);
-    proxy_destroy(&t->px);
-    harness_cluster_destroy(&t->c);
-}
-
-typedef struct pump_timer {
-    uv_timer_t timer;
-    int fired;
-} pump_timer;
-
-static void pump_fired(uv_timer_t *h)
-{
-    ((pump_timer *)h->data)->fired = 1;
-}
-
-/* Runs the loop until *flag is set or ms have passed. Returns *flag. */
-static int pump_until(tc *t, const int *flag, int ms)
-{
-    pump_timer pt = {.fired = 0};
-    uv_timer_init(&t->loop, &pt.timer);
-    pt.timer.data = &pt;
-    uv_timer_start(&pt.timer, pump_fired, (uint64_t)ms, 0);
-    while (!(flag && *flag) && !pt.fired)
-        uv_run(&t->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&pt.timer, NULL);
-    uv_run(&t->loop, UV_RUN_NOWAIT);
-    return flag ? *flag : 0;
+    harness_fake_stop(t, HARNESS_FAKE_CHECK_RAYLETS);
+    proxy_destroy(&px);
 }
 
 /* ---- names and bundles -------------------------------------------------------------- */
-
-typedef struct res {
-    const char *name;
-    double amount;
-} res;
-
-#define RES(...) ((const res[]){__VA_ARGS__, {NULL, 0}})
-#define NO_RES ((const res[]){{NULL, 0}})
 
 typedef struct group {
     uint8_t id[RC_PG_ID_SIZE];
@@ -405,7 +294,7 @@ typedef struct bundle_buf {
     Ray__Rpc__Bundle__UnitResourcesEntry e[8], *ep[8];
 } bundle_buf;
 
-static Ray__Rpc__Bundle *bundle_of(bundle_buf *bb, const group *g, int index, const res *rs)
+static Ray__Rpc__Bundle *bundle_of(bundle_buf *bb, const group *g, int index, const harness_res *rs)
 {
     ray__rpc__bundle__init(&bb->b);
     ray__rpc__bundle__bundle_identifier__init(&bb->id);
@@ -542,131 +431,8 @@ static int64_t demand_of(tc *t, int ri, const char *name)
 
 /* ---- leases ------------------------------------------------------------------------- */
 
-typedef struct lease_opts {
-    const group *pg; /* PlacementGroupSchedulingStrategy for pg, bundle pg_index */
-    int pg_index;
-    int actor;       /* ACTOR_CREATION_TASK */
-    const res *placement;
-    int detached;
-    int job; /* 0: job 1 */
-} lease_opts;
-
-typedef struct lease_call {
-    int done;
-    grpc_status_code code;
-    char message[512];
-    Ray__Rpc__RequestWorkerLeaseReply *reply;
-    uint8_t lease_id[RC_UNIQUE_ID_SIZE];
-    int raylet;
-} lease_call;
-
-static void job_bytes(int job, uint8_t out[RC_JOB_ID_SIZE])
-{
-    out[0] = (uint8_t)(job >> 24);
-    out[1] = (uint8_t)(job >> 16);
-    out[2] = (uint8_t)(job >> 8);
-    out[3] = (uint8_t)job;
-}
-
-static void lease_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    lease_call *lc = arg;
-    lc->code = st->code;
-    snprintf(lc->message, sizeof(lc->message), "%s", st->message);
-    lc->reply = (Ray__Rpc__RequestWorkerLeaseReply *)reply;
-    lc->done = 1;
-}
-
-static size_t res_entries(const res *rs, Ray__Rpc__LeaseSpec__RequiredResourcesEntry *entries,
-                          Ray__Rpc__LeaseSpec__RequiredResourcesEntry **ptrs)
-{
-    size_t n = 0;
-    for (; rs && rs[n].name; n++) {
-        ray__rpc__lease_spec__required_resources_entry__init(&entries[n]);
-        entries[n].key = (char *)rs[n].name;
-        entries[n].value = rs[n].amount;
-        ptrs[n] = &entries[n];
-    }
-    return n;
-}
-
-static void lease_async(tc *t, int ri, lease_call *lc, const res *rs, const lease_opts *o)
-{
-    memset(lc, 0, sizeof(*lc));
-    lc->raylet = ri;
-    rc_id_random(lc->lease_id, sizeof(lc->lease_id));
-    uint8_t job[RC_JOB_ID_SIZE];
-    job_bytes(o && o->job ? o->job : 1, job);
-    Ray__Rpc__LeaseSpec__RequiredResourcesEntry entries[16], *ptrs[16], pentries[16], *pptrs[16];
-    Ray__Rpc__Address caller = RAY__RPC__ADDRESS__INIT;
-    caller.worker_id.data = owner_id;
-    caller.worker_id.len = sizeof(owner_id);
-    caller.ip_address = "127.0.0.1";
-    Ray__Rpc__LeaseSpec spec = RAY__RPC__LEASE_SPEC__INIT;
-    spec.lease_id.data = lc->lease_id;
-    spec.lease_id.len = sizeof(lc->lease_id);
-    spec.job_id.data = job;
-    spec.job_id.len = sizeof(job);
-    spec.caller_address = &caller;
-    spec.n_required_resources = res_entries(rs, entries, ptrs);
-    spec.required_resources = ptrs;
-    Ray__Rpc__PlacementGroupSchedulingStrategy pg = RAY__RPC__PLACEMENT_GROUP_SCHEDULING_STRATEGY__INIT;
-    Ray__Rpc__SchedulingStrategy st = RAY__RPC__SCHEDULING_STRATEGY__INIT;
-    if (o && o->pg) {
-        pg.placement_group_id.data = (uint8_t *)o->pg->id;
-        pg.placement_group_id.len = sizeof(o->pg->id);
-        pg.placement_group_bundle_index = o->pg_index;
-        st.scheduling_strategy_case = RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY;
-        st.placement_group_scheduling_strategy = &pg;
-        spec.scheduling_strategy = &st;
-    }
-    if (o && o->actor) {
-        spec.type = RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
-        spec.is_detached_actor = o->detached;
-        spec.n_required_placement_resources = res_entries(o->placement, pentries, pptrs);
-        spec.required_placement_resources = (Ray__Rpc__LeaseSpec__RequiredPlacementResourcesEntry **)pptrs;
-    }
-    Ray__Rpc__RequestWorkerLeaseRequest req = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
-    req.lease_spec = &spec;
-    CU_ASSERT_EQUAL(rpc_client_call(t->tcp[ri], &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease",
-                                    &req.base, -1, lease_replied, lc),
-                    0);
-}
-
-static int lease_sync(tc *t, int ri, lease_call *lc, const res *rs, const lease_opts *o, int ms)
-{
-    lease_async(t, ri, lc, rs, o);
-    return pump_until(t, &lc->done, ms);
-}
-
-static int granted(const lease_call *lc)
-{
-    return lc->done && lc->code == GRPC_STATUS_OK && lc->reply && lc->reply->worker_address &&
-           lc->reply->worker_address->port > 0;
-}
-
-static void lease_free(lease_call *lc)
-{
-    rpc_msg_free(lc->reply ? &lc->reply->base : NULL);
-    lc->reply = NULL;
-}
-
-static int return_lease(tc *t, const lease_call *lc, int disconnect)
-{
-    Ray__Rpc__ReturnWorkerLeaseRequest req = RAY__RPC__RETURN_WORKER_LEASE_REQUEST__INIT;
-    req.lease_id.data = (uint8_t *)lc->lease_id;
-    req.lease_id.len = sizeof(lc->lease_id);
-    req.worker_port = lc->reply && lc->reply->worker_address ? lc->reply->worker_address->port : 0;
-    req.disconnect_worker = disconnect;
-    ProtobufCMessage *reply = NULL;
-    int code = rpc_client_call_sync(t->tcp[lc->raylet], &ray__rpc__node_manager_service__descriptor,
-                                    "ReturnWorkerLease", &req.base, 5000, &reply, NULL, 0);
-    rpc_msg_free(reply);
-    return code;
-}
-
 /* The instances resource_mapping lists for name, as "0,1" ("" if none). */
-static const char *mapping_of(const lease_call *lc, const char *name, char *out, size_t len)
+static const char *mapping_of(const harness_lease *lc, const char *name, char *out, size_t len)
 {
     out[0] = '\0';
     size_t used = 0;
@@ -682,7 +448,7 @@ static const char *mapping_of(const lease_call *lc, const char *name, char *out,
 }
 
 /* The fake worker's CUDA_VISIBLE_DEVICES (from its report file). */
-static int worker_cuda(tc *t, const lease_call *lc, char *out, size_t outlen)
+static int worker_cuda(tc *t, const harness_lease *lc, char *out, size_t outlen)
 {
     char hex[RC_ID_HEX_MAX], path[PATH_MAX + 128], line[512];
     const ProtobufCBinaryData *id = &lc->reply->worker_address->worker_id;
@@ -705,61 +471,19 @@ static int worker_cuda(tc *t, const lease_call *lc, char *out, size_t outlen)
     return found;
 }
 
-static int pid_gone(pid_t pid, int ms)
-{
-    int64_t deadline = rc_mono_ms() + ms;
-    do {
-        if (kill(pid, 0) != 0 && errno == ESRCH)
-            return 1;
-        rc_sleep_ms(20);
-    } while (rc_mono_ms() < deadline);
-    return 0;
-}
-
-/* Pushes function fn(arg) to the leased worker without waiting for an answer. */
-static void push_async(tc *t, const lease_call *lc, const char *fn, const char *arg_text)
-{
-    char target[96];
-    snprintf(target, sizeof(target), "%s:%d", lc->reply->worker_address->ip_address, lc->reply->worker_address->port);
-    rpc_client *w;
-    rpc_client_create(t->rpc, target, NULL, &w);
-    Ray__Rpc__CppFunctionDescriptor cpp = RAY__RPC__CPP_FUNCTION_DESCRIPTOR__INIT;
-    cpp.function_name = (char *)fn;
-    Ray__Rpc__FunctionDescriptor fd = RAY__RPC__FUNCTION_DESCRIPTOR__INIT;
-    fd.function_descriptor_case = RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR;
-    fd.cpp_function_descriptor = &cpp;
-    Ray__Rpc__TaskArg arg = RAY__RPC__TASK_ARG__INIT;
-    arg.data.data = (uint8_t *)arg_text;
-    arg.data.len = strlen(arg_text);
-    arg.is_inlined = 1;
-    Ray__Rpc__TaskArg *args[1] = {&arg};
-    Ray__Rpc__TaskSpec spec = RAY__RPC__TASK_SPEC__INIT;
-    spec.function_descriptor = &fd;
-    spec.args = args;
-    spec.n_args = 1;
-    spec.num_returns = 1;
-    Ray__Rpc__PushTaskRequest req = RAY__RPC__PUSH_TASK_REQUEST__INIT;
-    req.task_spec = &spec;
-    ProtobufCMessage *reply = NULL;
-    /* The worker exits instead of answering: the call fails, which is what we want. */
-    rpc_client_call_sync(w, &ray__rpc__core_worker_service__descriptor, "PushTask", &req.base, 3000, &reply, NULL, 0);
-    rpc_msg_free(reply);
-    rpc_client_destroy(w);
-}
-
 /* ---- bundles ------------------------------------------------------------------------ */
 
 static void test_prepare_commit_cancel(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "4", "--num-gpus", "2", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "4", "--num-gpus", "2", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     group g;
     group_init(&g);
     bundle_buf b0, b1, b2, b3;
-    Ray__Rpc__Bundle *two[2] = {bundle_of(&b0, &g, 0, RES({"CPU", 1}, {"GPU", 1})),
-                                bundle_of(&b1, &g, 1, RES({"CPU", 1}, {"GPU", 0.5}))};
+    Ray__Rpc__Bundle *two[2] = {bundle_of(&b0, &g, 0, HARNESS_RES({"CPU", 1}, {"GPU", 1})),
+                                bundle_of(&b1, &g, 1, HARNESS_RES({"CPU", 1}, {"GPU", 0.5}))};
     /* Prepare reserves now (a whole GPU instance and half of another); again is the same. */
     CU_ASSERT_EQUAL(prepare(&t, r0, two, 2), 1);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 2, 1e-9);
@@ -768,12 +492,12 @@ static void test_prepare_commit_cancel(void)
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 2, 1e-9);
     CU_ASSERT_EQUAL(count_named(&t, r0, "_group_"), 0); /* nothing to lease before Commit */
     /* All or nothing: one bundle that does not fit, nothing of the other is kept. */
-    Ray__Rpc__Bundle *too_big[2] = {bundle_of(&b2, &g, 2, RES({"CPU", 1})), bundle_of(&b3, &g, 3, RES({"CPU", 5}))};
+    Ray__Rpc__Bundle *too_big[2] = {bundle_of(&b2, &g, 2, HARNESS_RES({"CPU", 1})), bundle_of(&b3, &g, 3, HARNESS_RES({"CPU", 5}))};
     CU_ASSERT_EQUAL(prepare(&t, r0, too_big, 2), 0);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 2, 1e-9);
     /* Malformed: refused, nothing held. */
     bundle_buf bad;
-    Ray__Rpc__Bundle *bads[1] = {bundle_of(&bad, &g, 4, RES({"CPU", 1}))};
+    Ray__Rpc__Bundle *bads[1] = {bundle_of(&bad, &g, 4, HARNESS_RES({"CPU", 1}))};
     bad.id.placement_group_id.len = 5;
     CU_ASSERT_EQUAL(prepare(&t, r0, bads, 1), 0);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 2, 1e-9);
@@ -794,15 +518,15 @@ static void test_prepare_commit_cancel(void)
     /* A lease on bundle 0's GPU gets the instance bundle 0 reserved (0), in its mapping and
      * in CUDA_VISIBLE_DEVICES; one on bundle 1 (plain names, renamed by the raylet for the
      * placement group) gets instance 1. */
-    lease_call gpu0, gpu1, wide, waiting;
+    harness_lease gpu0, gpu1, wide, waiting;
     char text[256];
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &gpu0, RES({gname(&g, "GPU", 0), 1}, {gname(&g, "GPU", -1), 1}), NULL, 10000));
-    CU_ASSERT_FATAL(granted(&gpu0));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &gpu0, HARNESS_RES({gname(&g, "GPU", 0), 1}, {gname(&g, "GPU", -1), 1}), NULL, 10000));
+    CU_ASSERT_FATAL(harness_lease_granted(&gpu0));
     CU_ASSERT_STRING_EQUAL(mapping_of(&gpu0, gname(&g, "GPU", 0), text, sizeof(text)), "0:1");
     CU_ASSERT_EQUAL(worker_cuda(&t, &gpu0, text, sizeof(text)), 0);
     CU_ASSERT_STRING_EQUAL(text, "0");
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &gpu1, RES({"GPU", 0.25}), &(lease_opts){.pg = &g, .pg_index = 1}, 10000));
-    CU_ASSERT_FATAL(granted(&gpu1));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &gpu1, HARNESS_RES({"GPU", 0.25}), &(harness_lease_opts){.pg_id = g.id, .pg_index = 1}, 10000));
+    CU_ASSERT_FATAL(harness_lease_granted(&gpu1));
     CU_ASSERT_STRING_EQUAL(mapping_of(&gpu1, gname(&g, "GPU", 1), text, sizeof(text)), "1:0.25");
     CU_ASSERT_STRING_EQUAL(mapping_of(&gpu1, gname(&g, "GPU", -1), text, sizeof(text)), "1:0.25");
     CU_ASSERT_EQUAL(worker_cuda(&t, &gpu1, text, sizeof(text)), 0);
@@ -812,14 +536,14 @@ static void test_prepare_commit_cancel(void)
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 0.5, 1e-9); /* the node's free half is untouched */
 
     /* A wildcard lease bigger than any bundle takes from both. */
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &wide, RES({gname(&g, "CPU", -1), 2}), NULL, 10000));
-    CU_ASSERT_FATAL(granted(&wide));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &wide, HARNESS_RES({gname(&g, "CPU", -1), 2}), NULL, 10000));
+    CU_ASSERT_FATAL(harness_lease_granted(&wide));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "CPU", 0)), 0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "CPU", 1)), 0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "CPU", -1)), 0, 1e-9);
     /* Bundle 1's CPU is taken: a lease for it waits, and is demand. */
-    lease_async(&t, r0, &waiting, RES({"CPU", 1}), &(lease_opts){.pg = &g, .pg_index = 1});
-    CU_ASSERT_FALSE(pump_until(&t, &waiting.done, 500));
+    harness_lease_async(&t, r0, &waiting, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.pg_id = g.id, .pg_index = 1});
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &waiting.done, 500));
     CU_ASSERT_EQUAL(demand_of(&t, r0, gname(&g, "CPU", 1)), 1);
 
     /* Cancel bundle 0: the leases holding any of it end and their workers are killed (the
@@ -828,11 +552,11 @@ static void test_prepare_commit_cancel(void)
     pid_t gpu0_pid = (pid_t)gpu0.reply->worker_pid, wide_pid = (pid_t)wide.reply->worker_pid;
     pid_t gpu1_pid = (pid_t)gpu1.reply->worker_pid;
     CU_ASSERT_EQUAL(cancel(&t, r0, two[0]), GRPC_STATUS_OK);
-    CU_ASSERT(pid_gone(gpu0_pid, 5000));
-    CU_ASSERT(pid_gone(wide_pid, 5000));
+    CU_ASSERT(harness_pid_gone(gpu0_pid, 5000));
+    CU_ASSERT(harness_pid_gone(wide_pid, 5000));
     CU_ASSERT_EQUAL(kill(gpu1_pid, 0), 0); /* bundle 1's lease lives on */
-    CU_ASSERT_FATAL(pump_until(&t, &waiting.done, 10000));
-    CU_ASSERT(granted(&waiting));
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &waiting.done, 10000));
+    CU_ASSERT(harness_lease_granted(&waiting));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 3, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 1.5, 1e-9);
     CU_ASSERT_FALSE(resource(&t, r0, gname(&g, "CPU", 0), &total, &avail));
@@ -845,16 +569,16 @@ static void test_prepare_commit_cancel(void)
      * whole again. */
     pid_t waiting_pid = (pid_t)waiting.reply->worker_pid;
     CU_ASSERT_EQUAL(release_unused(&t, r0, NULL, 0), GRPC_STATUS_OK);
-    CU_ASSERT(pid_gone(gpu1_pid, 5000));
-    CU_ASSERT(pid_gone(waiting_pid, 5000));
+    CU_ASSERT(harness_pid_gone(gpu1_pid, 5000));
+    CU_ASSERT(harness_pid_gone(waiting_pid, 5000));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 4, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 2, 1e-9);
     CU_ASSERT_EQUAL(count_named(&t, r0, "_group_"), 0);
     /* A late ReturnWorkerLease for an ended lease is harmless. */
-    CU_ASSERT_EQUAL(return_lease(&t, &gpu0, 0), GRPC_STATUS_OK);
-    lease_call *all[] = {&gpu0, &gpu1, &wide, &waiting};
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &gpu0, 0), GRPC_STATUS_OK);
+    harness_lease *all[] = {&gpu0, &gpu1, &wide, &waiting};
     for (size_t i = 0; i < 4; i++)
-        lease_free(all[i]);
+        harness_lease_free(all[i]);
     tc_stop(&t);
 }
 
@@ -864,61 +588,61 @@ static void test_gpu_instances_within_bundles(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "8", "--num-gpus", "4", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "8", "--num-gpus", "4", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     group g;
     group_init(&g);
     bundle_buf b0, b1;
     /* Bundle 0 takes instances 0 and 1; bundle 1 half of instance 2. */
-    Ray__Rpc__Bundle *two[2] = {bundle_of(&b0, &g, 0, RES({"GPU", 2})), bundle_of(&b1, &g, 1, RES({"GPU", 0.5}))};
+    Ray__Rpc__Bundle *two[2] = {bundle_of(&b0, &g, 0, HARNESS_RES({"GPU", 2})), bundle_of(&b1, &g, 1, HARNESS_RES({"GPU", 0.5}))};
     CU_ASSERT_EQUAL(prepare(&t, r0, two, 2), 1);
     CU_ASSERT_EQUAL(commit(&t, r0, two, 2), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 1.5, 1e-9);
-    lease_call plain, half_a, half_b, both, frac;
+    harness_lease plain, half_a, half_b, both, frac;
     char text[128];
     /* A lease outside the group: instance 3, the only whole one left. */
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &plain, RES({"GPU", 1}), NULL, 10000) && granted(&plain));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &plain, HARNESS_RES({"GPU", 1}), NULL, 10000) && harness_lease_granted(&plain));
     CU_ASSERT_EQUAL(worker_cuda(&t, &plain, text, sizeof(text)), 0);
     CU_ASSERT_STRING_EQUAL(text, "3");
     /* Two halves in bundle 0 share one of its instances. */
-    lease_opts in0 = {.pg = &g, .pg_index = 0};
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &half_a, RES({"GPU", 0.5}), &in0, 10000) && granted(&half_a));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &half_b, RES({"GPU", 0.5}), &in0, 10000) && granted(&half_b));
+    harness_lease_opts in0 = {.pg_id = g.id, .pg_index = 0};
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &half_a, HARNESS_RES({"GPU", 0.5}), &in0, 10000) && harness_lease_granted(&half_a));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &half_b, HARNESS_RES({"GPU", 0.5}), &in0, 10000) && harness_lease_granted(&half_b));
     char a[64], b[64];
     CU_ASSERT_EQUAL(worker_cuda(&t, &half_a, a, sizeof(a)), 0);
     CU_ASSERT_EQUAL(worker_cuda(&t, &half_b, b, sizeof(b)), 0);
     CU_ASSERT_STRING_EQUAL(a, b);
     CU_ASSERT(!strcmp(a, "0") || !strcmp(a, "1"));
     /* A whole GPU from the group (any bundle): bundle 0's other instance. */
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &both, RES({"GPU", 1}), &(lease_opts){.pg = &g, .pg_index = -1}, 10000));
-    CU_ASSERT_FATAL(granted(&both));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &both, HARNESS_RES({"GPU", 1}), &(harness_lease_opts){.pg_id = g.id, .pg_index = -1}, 10000));
+    CU_ASSERT_FATAL(harness_lease_granted(&both));
     CU_ASSERT_EQUAL(worker_cuda(&t, &both, text, sizeof(text)), 0);
     CU_ASSERT_STRING_EQUAL(text, !strcmp(a, "0") ? "1" : "0");
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "GPU", 0)), 0, 1e-9);
     /* A fraction from the group: only bundle 1's half of instance 2 is left. */
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &frac, RES({"GPU", 0.25}), &(lease_opts){.pg = &g, .pg_index = -1}, 10000));
-    CU_ASSERT_FATAL(granted(&frac));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &frac, HARNESS_RES({"GPU", 0.25}), &(harness_lease_opts){.pg_id = g.id, .pg_index = -1}, 10000));
+    CU_ASSERT_FATAL(harness_lease_granted(&frac));
     CU_ASSERT_EQUAL(worker_cuda(&t, &frac, text, sizeof(text)), 0);
     CU_ASSERT_STRING_EQUAL(text, "2");
     CU_ASSERT_STRING_EQUAL(mapping_of(&frac, gname(&g, "GPU", -1), text, sizeof(text)), "2:0.25");
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "GPU", -1)), 0.25, 1e-9);
     /* Everything returns: the group's GPUs are whole again, the node's unchanged. */
-    lease_call *all[] = {&plain, &half_a, &half_b, &both, &frac};
+    harness_lease *all[] = {&plain, &half_a, &half_b, &both, &frac};
     for (size_t i = 0; i < 5; i++)
-        CU_ASSERT_EQUAL(return_lease(&t, all[i], 0), GRPC_STATUS_OK);
+        CU_ASSERT_EQUAL(harness_lease_return(&t, all[i], 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "GPU", -1)), 2.5, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "GPU", 0)), 2, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 1.5, 1e-9);
     /* Removing the group gives back exactly its instances. */
     CU_ASSERT_EQUAL(release_unused(&t, r0, NULL, 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 4, 1e-9);
-    lease_call whole4;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &whole4, RES({"GPU", 4}), NULL, 10000) && granted(&whole4));
+    harness_lease whole4;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &whole4, HARNESS_RES({"GPU", 4}), NULL, 10000) && harness_lease_granted(&whole4));
     CU_ASSERT_EQUAL(worker_cuda(&t, &whole4, text, sizeof(text)), 0);
     CU_ASSERT_STRING_EQUAL(text, "0,1,2,3");
     for (size_t i = 0; i < 5; i++)
-        lease_free(all[i]);
-    lease_free(&whole4);
+        harness_lease_free(all[i]);
+    harness_lease_free(&whole4);
     tc_stop(&t);
 }
 
@@ -929,25 +653,25 @@ static void test_release_keeps_used_and_waiting_leases(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", "--resources", "{\"disk\": 4}", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", "--resources", "{\"disk\": 4}", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     group g, h;
     group_init(&g);
     group_init(&h);
     bundle_buf bg, bh;
-    Ray__Rpc__Bundle *gb[1] = {bundle_of(&bg, &g, 0, RES({"CPU", 1}, {"disk", 2}))};
-    Ray__Rpc__Bundle *hb[1] = {bundle_of(&bh, &h, 0, RES({"CPU", 0.5}))};
+    Ray__Rpc__Bundle *gb[1] = {bundle_of(&bg, &g, 0, HARNESS_RES({"CPU", 1}, {"disk", 2}))};
+    Ray__Rpc__Bundle *hb[1] = {bundle_of(&bh, &h, 0, HARNESS_RES({"CPU", 0.5}))};
     /* A lease for g's bundle before it exists: infeasible for now, granted after Commit. */
-    lease_call early;
-    lease_async(&t, r0, &early, RES({"disk", 1}), &(lease_opts){.pg = &g, .pg_index = 0});
-    CU_ASSERT_FALSE(pump_until(&t, &early.done, 300));
+    harness_lease early;
+    harness_lease_async(&t, r0, &early, HARNESS_RES({"disk", 1}), &(harness_lease_opts){.pg_id = g.id, .pg_index = 0});
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &early.done, 300));
     CU_ASSERT_EQUAL(prepare(&t, r0, gb, 1), 1);
     CU_ASSERT_EQUAL(prepare(&t, r0, hb, 1), 1);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 0.5, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "disk"), 2, 1e-9);
     CU_ASSERT_EQUAL(commit(&t, r0, gb, 1), GRPC_STATUS_OK);
-    CU_ASSERT_FATAL(pump_until(&t, &early.done, 5000));
-    CU_ASSERT(granted(&early));
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &early.done, 5000));
+    CU_ASSERT(harness_lease_granted(&early));
     char text[128];
     CU_ASSERT_STRING_EQUAL(mapping_of(&early, gname(&g, "disk", 0), text, sizeof(text)), "0:1");
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "disk", -1)), 1, 1e-9);
@@ -957,13 +681,13 @@ static void test_release_keeps_used_and_waiting_leases(void)
     CU_ASSERT_EQUAL(kill((pid_t)early.reply->worker_pid, 0), 0);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "disk", 0)), 1, 1e-9);
     /* The lease comes back: the bundle is whole again. */
-    CU_ASSERT_EQUAL(return_lease(&t, &early, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &early, 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "disk", 0)), 2, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "disk", -1)), 2, 1e-9);
     CU_ASSERT_EQUAL(cancel(&t, r0, gb[0]), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 2, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "disk"), 4, 1e-9);
-    lease_free(&early);
+    harness_lease_free(&early);
     tc_stop(&t);
 }
 
@@ -973,25 +697,25 @@ static void test_spillback_to_the_bundles_node(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
-    int r1 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
+    int r1 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
     CU_ASSERT_FATAL(r0 == 0 && r1 == 1);
     group g;
     group_init(&g);
     bundle_buf b;
-    Ray__Rpc__Bundle *one[1] = {bundle_of(&b, &g, 0, RES({"CPU", 1}))};
+    Ray__Rpc__Bundle *one[1] = {bundle_of(&b, &g, 0, HARNESS_RES({"CPU", 1}))};
     CU_ASSERT_EQUAL(prepare(&t, r1, one, 1), 1);
     CU_ASSERT_EQUAL(commit(&t, r1, one, 1), GRPC_STATUS_OK);
-    lease_call a, c;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), &(lease_opts){.pg = &g, .pg_index = 0}, 10000));
+    harness_lease a, c;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.pg_id = g.id, .pg_index = 0}, 10000));
     CU_ASSERT_FATAL(a.reply && a.reply->retry_at_raylet_address);
     CU_ASSERT_EQUAL(a.reply->retry_at_raylet_address->port, t.c.raylets[r1].port);
     /* At the bundle's node it is granted there. */
-    CU_ASSERT_FATAL(lease_sync(&t, r1, &c, RES({"CPU", 1}), &(lease_opts){.pg = &g, .pg_index = 0}, 10000));
-    CU_ASSERT(granted(&c));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r1, &c, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.pg_id = g.id, .pg_index = 0}, 10000));
+    CU_ASSERT(harness_lease_granted(&c));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r1, "CPU"), 1, 1e-9);
-    lease_free(&a);
-    lease_free(&c);
+    harness_lease_free(&a);
+    harness_lease_free(&c);
     tc_stop(&t);
 }
 
@@ -1001,7 +725,7 @@ static void test_bundle_churn(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "4", "--num-gpus", "2", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "4", "--num-gpus", "2", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     enum { ROUNDS = 300 };
     int prepared = 0, committed = 0, cancelled = 0;
@@ -1010,8 +734,8 @@ static void test_bundle_churn(void)
         group g;
         group_init(&g);
         bundle_buf b0, b1;
-        Ray__Rpc__Bundle *two[2] = {bundle_of(&b0, &g, 0, RES({"CPU", 1}, {"GPU", 0.5})),
-                                    bundle_of(&b1, &g, 1, RES({"CPU", 1}))};
+        Ray__Rpc__Bundle *two[2] = {bundle_of(&b0, &g, 0, HARNESS_RES({"CPU", 1}, {"GPU", 0.5})),
+                                    bundle_of(&b1, &g, 1, HARNESS_RES({"CPU", 1}))};
         prepared += prepare(&t, r0, two, 2) == 1;
         committed += commit(&t, r0, two, 2) == GRPC_STATUS_OK;
         cancelled += cancel(&t, r0, two[0]) == GRPC_STATUS_OK && cancel(&t, r0, two[1]) == GRPC_STATUS_OK;
@@ -1034,7 +758,7 @@ static void test_bundle_churn(void)
 static int add_job(tc *t, int job)
 {
     uint8_t id[RC_JOB_ID_SIZE];
-    job_bytes(job, id);
+    harness_job_id(job, id);
     Ray__Rpc__JobConfig config = RAY__RPC__JOB_CONFIG__INIT;
     Ray__Rpc__JobTableData data = RAY__RPC__JOB_TABLE_DATA__INIT;
     data.job_id.data = id;
@@ -1054,7 +778,7 @@ static int add_job(tc *t, int job)
 static int finish_job(tc *t, int job)
 {
     uint8_t id[RC_JOB_ID_SIZE];
-    job_bytes(job, id);
+    harness_job_id(job, id);
     Ray__Rpc__MarkJobFinishedRequest req = RAY__RPC__MARK_JOB_FINISHED_REQUEST__INIT;
     req.job_id.data = id;
     req.job_id.len = sizeof(id);
@@ -1069,52 +793,52 @@ static void test_actor_leases(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", "--num-gpus", "1", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", "--num-gpus", "1", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     CU_ASSERT_EQUAL(add_job(&t, 7), GRPC_STATUS_OK);
     /* Ray's default actor: placed where a CPU is free, holding nothing. Two fit on one CPU,
      * and a task still gets the CPU. */
-    lease_opts dflt = {.actor = 1, .placement = RES({"CPU", 1}), .job = 7};
-    lease_opts detached = dflt;
+    harness_lease_opts dflt = {.actor = 1, .placement = HARNESS_RES({"CPU", 1}), .job = 7};
+    harness_lease_opts detached = dflt;
     detached.detached = 1;
-    lease_call a1, a2, task, gpu_actor, blocked;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a1, NO_RES, &dflt, 10000) && granted(&a1));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a2, NO_RES, &detached, 10000) && granted(&a2));
+    harness_lease a1, a2, task, gpu_actor, blocked;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a1, HARNESS_NO_RES, &dflt, 10000) && harness_lease_granted(&a1));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a2, HARNESS_NO_RES, &detached, 10000) && harness_lease_granted(&a2));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 1, 1e-9);
     CU_ASSERT(a1.reply->worker_pid != a2.reply->worker_pid);
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &task, RES({"CPU", 1}), &(lease_opts){.job = 7}, 10000) && granted(&task));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &task, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.job = 7}, 10000) && harness_lease_granted(&task));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 0, 1e-9);
     /* An actor holding a GPU holds it for its life, with its instance. */
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &gpu_actor, RES({"GPU", 1}), &(lease_opts){.actor = 1, .job = 7}, 10000));
-    CU_ASSERT_FATAL(granted(&gpu_actor));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &gpu_actor, HARNESS_RES({"GPU", 1}), &(harness_lease_opts){.actor = 1, .job = 7}, 10000));
+    CU_ASSERT_FATAL(harness_lease_granted(&gpu_actor));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 0, 1e-9);
     char text[64];
     CU_ASSERT_EQUAL(worker_cuda(&t, &gpu_actor, text, sizeof(text)), 0);
     CU_ASSERT_STRING_EQUAL(text, "0");
     /* Placement needs a free CPU now: with the task holding it, the next actor waits. */
-    lease_async(&t, r0, &blocked, NO_RES, &dflt);
-    CU_ASSERT_FALSE(pump_until(&t, &blocked.done, 400));
-    CU_ASSERT_EQUAL(return_lease(&t, &task, 0), GRPC_STATUS_OK);
-    CU_ASSERT_FATAL(pump_until(&t, &blocked.done, 10000));
-    CU_ASSERT(granted(&blocked));
+    harness_lease_async(&t, r0, &blocked, HARNESS_NO_RES, &dflt);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &blocked.done, 400));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &task, 0), GRPC_STATUS_OK);
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &blocked.done, 10000));
+    CU_ASSERT(harness_lease_granted(&blocked));
     /* The task's worker went back to the pool, so the actor may take it; but an actor's
      * worker is never reused: returning its lease (even without disconnect_worker) kills
      * it, and its GPU is free again. */
     pid_t gpu_pid = (pid_t)gpu_actor.reply->worker_pid;
-    CU_ASSERT_EQUAL(return_lease(&t, &gpu_actor, 0), GRPC_STATUS_OK);
-    CU_ASSERT(pid_gone(gpu_pid, 5000));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &gpu_actor, 0), GRPC_STATUS_OK);
+    CU_ASSERT(harness_pid_gone(gpu_pid, 5000));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "GPU"), 1, 1e-9);
     pid_t blocked_pid = (pid_t)blocked.reply->worker_pid;
-    CU_ASSERT_EQUAL(return_lease(&t, &blocked, 1), GRPC_STATUS_OK);
-    CU_ASSERT(pid_gone(blocked_pid, 5000));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &blocked, 1), GRPC_STATUS_OK);
+    CU_ASSERT(harness_pid_gone(blocked_pid, 5000));
     /* The job ends: its actors' workers go, a detached actor's stays. */
     CU_ASSERT_EQUAL(finish_job(&t, 7), GRPC_STATUS_OK);
-    CU_ASSERT(pid_gone((pid_t)a1.reply->worker_pid, 5000));
+    CU_ASSERT(harness_pid_gone((pid_t)a1.reply->worker_pid, 5000));
     rc_sleep_ms(300);
     CU_ASSERT_EQUAL(kill((pid_t)a2.reply->worker_pid, 0), 0);
-    lease_call *all[] = {&a1, &a2, &task, &gpu_actor, &blocked};
+    harness_lease *all[] = {&a1, &a2, &task, &gpu_actor, &blocked};
     for (size_t i = 0; i < 5; i++)
-        lease_free(all[i]);
+        harness_lease_free(all[i]);
     tc_stop(&t);
 }
 
@@ -1124,40 +848,40 @@ static void test_actor_in_a_bundle(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     group g;
     group_init(&g);
     bundle_buf b;
-    Ray__Rpc__Bundle *one[1] = {bundle_of(&b, &g, 0, RES({"CPU", 1}))};
+    Ray__Rpc__Bundle *one[1] = {bundle_of(&b, &g, 0, HARNESS_RES({"CPU", 1}))};
     CU_ASSERT_EQUAL(prepare(&t, r0, one, 1), 1);
     CU_ASSERT_EQUAL(commit(&t, r0, one, 1), GRPC_STATUS_OK);
     /* As the owner sends it: placement {CPU_group_<pg>: 1}, nothing held but the bundle
      * label the raylet adds. */
-    lease_call a;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, NO_RES,
-                               &(lease_opts){.actor = 1, .placement = RES({gname(&g, "CPU", -1), 1}), .pg = &g,
+    harness_lease a;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_NO_RES,
+                               &(harness_lease_opts){.actor = 1, .placement = HARNESS_RES({gname(&g, "CPU", -1), 1}), .pg_id = g.id,
                                              .pg_index = -1},
                                10000));
-    CU_ASSERT_FATAL(granted(&a));
+    CU_ASSERT_FATAL(harness_lease_granted(&a));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "CPU", 0)), 1, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, gname(&g, "bundle", 0)), 999.999, 1e-6);
     CU_ASSERT_EQUAL(cancel(&t, r0, one[0]), GRPC_STATUS_OK);
-    CU_ASSERT(pid_gone((pid_t)a.reply->worker_pid, 5000));
+    CU_ASSERT(harness_pid_gone((pid_t)a.reply->worker_pid, 5000));
     CU_ASSERT_DOUBLE_EQUAL(avail_of(&t, r0, "CPU"), 2, 1e-9);
-    lease_free(&a);
+    harness_lease_free(&a);
     tc_stop(&t);
 }
 
 /* ---- worker failure reports --------------------------------------------------------- */
 
-static const uint8_t *worker_id_of(const lease_call *lc)
+static const uint8_t *worker_id_of(const harness_lease *lc)
 {
     return lc->reply->worker_address->worker_id.data;
 }
 
 /* Checks the fields every report of worker lc (on raylet ri) carries. */
-static void check_report(tc *t, const Ray__Rpc__WorkerTableData *d, const lease_call *lc, int ri)
+static void check_report(tc *t, const Ray__Rpc__WorkerTableData *d, const harness_lease *lc, int ri)
 {
     CU_ASSERT_FALSE(d->is_alive);
     CU_ASSERT_EQUAL(d->worker_type, RAY__RPC__WORKER_TYPE__WORKER);
@@ -1177,19 +901,19 @@ static void test_worker_failure_reports(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "8", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "8", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
-    lease_call killed, clean, failed, bye, returned, refused;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &killed, RES({"CPU", 1}), NULL, 10000) && granted(&killed));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &clean, RES({"CPU", 1}), NULL, 10000) && granted(&clean));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &failed, RES({"CPU", 1}), NULL, 10000) && granted(&failed));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &bye, RES({"CPU", 1}), NULL, 10000) && granted(&bye));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &returned, RES({"CPU", 1}), NULL, 10000) && granted(&returned));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &refused, RES({"CPU", 1}), NULL, 10000) && granted(&refused));
+    harness_lease killed, clean, failed, bye, returned, refused;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &killed, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&killed));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &clean, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&clean));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &failed, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&failed));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &bye, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&bye));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &returned, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&returned));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &refused, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&refused));
 
     /* Killed by a signal: SYSTEM_ERROR. */
     kill((pid_t)killed.reply->worker_pid, SIGKILL);
-    Ray__Rpc__WorkerTableData *d = proxy_wait_report(&t.px, worker_id_of(&killed), 10000);
+    Ray__Rpc__WorkerTableData *d = proxy_wait_report(&px, worker_id_of(&killed), 10000);
     CU_ASSERT_FATAL(d != NULL);
     check_report(&t, d, &killed, r0);
     CU_ASSERT_EQUAL(d->exit_type, RAY__RPC__WORKER_EXIT_TYPE__SYSTEM_ERROR);
@@ -1197,50 +921,50 @@ static void test_worker_failure_reports(void)
     fprintf(stderr, "    (report: %s)\n", d->exit_detail);
     rpc_msg_free(&d->base);
     /* Exit 0: INTENDED_USER_EXIT; exit 3: SYSTEM_ERROR. */
-    push_async(&t, &clean, "exit", "0");
-    d = proxy_wait_report(&t.px, worker_id_of(&clean), 10000);
+    harness_lease_push(&t, &clean, "exit", "0", 3000, NULL, 0); /* the worker exits instead of answering */
+    d = proxy_wait_report(&px, worker_id_of(&clean), 10000);
     CU_ASSERT_FATAL(d != NULL);
     check_report(&t, d, &clean, r0);
     CU_ASSERT_EQUAL(d->exit_type, RAY__RPC__WORKER_EXIT_TYPE__INTENDED_USER_EXIT);
     CU_ASSERT_PTR_NOT_NULL(strstr(d->exit_detail, "exited with status 0"));
     rpc_msg_free(&d->base);
-    push_async(&t, &failed, "exit", "3");
-    d = proxy_wait_report(&t.px, worker_id_of(&failed), 10000);
+    harness_lease_push(&t, &failed, "exit", "3", 3000, NULL, 0); /* the worker exits instead of answering */
+    d = proxy_wait_report(&px, worker_id_of(&failed), 10000);
     CU_ASSERT_FATAL(d != NULL);
     CU_ASSERT_EQUAL(d->exit_type, RAY__RPC__WORKER_EXIT_TYPE__SYSTEM_ERROR);
     CU_ASSERT_PTR_NOT_NULL(strstr(d->exit_detail, "exited with status 3"));
     rpc_msg_free(&d->base);
     /* A goodbye (DisconnectClient) stands for the worker: its exit type and detail. */
-    push_async(&t, &bye, "goodbye", "");
-    d = proxy_wait_report(&t.px, worker_id_of(&bye), 10000);
+    harness_lease_push(&t, &bye, "goodbye", "", 3000, NULL, 0); /* the worker exits instead of answering */
+    d = proxy_wait_report(&px, worker_id_of(&bye), 10000);
     CU_ASSERT_FATAL(d != NULL);
     CU_ASSERT_EQUAL(d->exit_type, RAY__RPC__WORKER_EXIT_TYPE__INTENDED_USER_EXIT);
     CU_ASSERT_PTR_NOT_NULL(strstr(d->exit_detail, "goodbye from the fake worker"));
     rpc_msg_free(&d->base);
     /* Killed by the raylet (its lease returned with disconnect_worker): INTENDED_SYSTEM_EXIT. */
-    CU_ASSERT_EQUAL(return_lease(&t, &returned, 1), GRPC_STATUS_OK);
-    d = proxy_wait_report(&t.px, worker_id_of(&returned), 10000);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &returned, 1), GRPC_STATUS_OK);
+    d = proxy_wait_report(&px, worker_id_of(&returned), 10000);
     CU_ASSERT_FATAL(d != NULL);
     CU_ASSERT_EQUAL(d->exit_type, RAY__RPC__WORKER_EXIT_TYPE__INTENDED_SYSTEM_EXIT);
     CU_ASSERT_PTR_NOT_NULL(strstr(d->exit_detail, "disconnect_worker"));
     rpc_msg_free(&d->base);
 
     /* The GCS does not answer for a while (restarting): the report arrives once it does. */
-    pthread_mutex_lock(&t.px.mu);
-    t.px.refuse = 3;
-    pthread_mutex_unlock(&t.px.mu);
+    pthread_mutex_lock(&px.mu);
+    px.refuse = 3;
+    pthread_mutex_unlock(&px.mu);
     kill((pid_t)refused.reply->worker_pid, SIGKILL);
-    d = proxy_wait_report(&t.px, worker_id_of(&refused), 15000);
+    d = proxy_wait_report(&px, worker_id_of(&refused), 15000);
     CU_ASSERT_FATAL(d != NULL);
     CU_ASSERT_EQUAL(d->exit_type, RAY__RPC__WORKER_EXIT_TYPE__SYSTEM_ERROR);
     rpc_msg_free(&d->base);
-    pthread_mutex_lock(&t.px.mu);
-    CU_ASSERT_EQUAL(t.px.refused, 3);
-    pthread_mutex_unlock(&t.px.mu);
+    pthread_mutex_lock(&px.mu);
+    CU_ASSERT_EQUAL(px.refused, 3);
+    pthread_mutex_unlock(&px.mu);
 
     /* Drivers: one disconnects (its exit type), one dies without a word (SYSTEM_ERROR). */
     uint8_t job[RC_JOB_ID_SIZE];
-    job_bytes(1, job);
+    harness_job_id(1, job);
     uint8_t polite[RC_WORKER_ID_SIZE], sudden[RC_WORKER_ID_SIZE];
     rc_id_random(polite, sizeof(polite));
     rc_id_random(sudden, sizeof(sudden));
@@ -1278,7 +1002,7 @@ static void test_worker_failure_reports(void)
                                          &dis.base, 5000, &reply, NULL, 0),
                     GRPC_STATUS_OK);
     rpc_msg_free(reply);
-    d = proxy_wait_report(&t.px, polite, 10000);
+    d = proxy_wait_report(&px, polite, 10000);
     CU_ASSERT_FATAL(d != NULL);
     CU_ASSERT_EQUAL(d->worker_type, RAY__RPC__WORKER_TYPE__DRIVER);
     CU_ASSERT_EQUAL(d->exit_type, RAY__RPC__WORKER_EXIT_TYPE__INTENDED_USER_EXIT);
@@ -1288,17 +1012,17 @@ static void test_worker_failure_reports(void)
     rpc_msg_free(&d->base);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    d = proxy_wait_report(&t.px, sudden, 10000);
+    d = proxy_wait_report(&px, sudden, 10000);
     CU_ASSERT_FATAL(d != NULL);
     CU_ASSERT_EQUAL(d->worker_type, RAY__RPC__WORKER_TYPE__DRIVER);
     CU_ASSERT_EQUAL(d->exit_type, RAY__RPC__WORKER_EXIT_TYPE__SYSTEM_ERROR);
     CU_ASSERT_EQUAL(d->worker_address->port, 4322);
     CU_ASSERT_PTR_NOT_NULL(strstr(d->exit_detail, "exited without disconnecting"));
     rpc_msg_free(&d->base);
-    CU_ASSERT_EQUAL(proxy_report_count(&t.px), 8);
-    lease_call *all[] = {&killed, &clean, &failed, &bye, &returned, &refused};
+    CU_ASSERT_EQUAL(proxy_report_count(&px), 8);
+    harness_lease *all[] = {&killed, &clean, &failed, &bye, &returned, &refused};
     for (size_t i = 0; i < 6; i++)
-        lease_free(all[i]);
+        harness_lease_free(all[i]);
     tc_stop(&t);
 }
 

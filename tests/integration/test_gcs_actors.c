@@ -28,7 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cluster.h"
+#include "fake_cluster.h"
 #include "core_worker.pb-c.h"
 #include "gcs_client.h"
 #include "gcs_service.pb-c.h"
@@ -52,14 +52,7 @@ typedef Ray__Rpc__ActorTableData actor_data;
 
 /* ---- cluster ------------------------------------------------------------------------ */
 
-typedef struct tc {
-    harness_cluster c;
-    char session[PATH_MAX];
-    char fake_dir[PATH_MAX];
-    uv_loop_t loop;
-    rpc_ctx *rpc;
-    gcs_client *gcs;
-} tc;
+typedef harness_fake tc;
 
 static void quick_config(void)
 {
@@ -76,134 +69,19 @@ static void quick_config(void)
     rc_config_init();
 }
 
-static int tc_connect(tc *t)
-{
-    if (t->gcs)
-        gcs_client_destroy(t->gcs);
-    gcs_client_create(t->rpc, t->c.gcs_address, &t->gcs);
-    char err[300];
-    if (gcs_client_connect_sync(t->gcs, 10000, err, sizeof(err)) < 0) {
-        fprintf(stderr, "connect: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
 static int tc_start(tc *t, int use_redis)
 {
-    memset(t, 0, sizeof(*t));
-    if (harness_cluster_init(&t->c, use_redis) < 0)
-        return -1;
-    snprintf(t->session, sizeof(t->session), "%s/session", t->c.root);
-    snprintf(t->fake_dir, sizeof(t->fake_dir), "%s/fake", t->c.root);
-    mkdir(t->session, 0755);
-    mkdir(t->fake_dir, 0755);
-    setenv("RAYC_FAKE_WORKER_DIR", t->fake_dir, 1);
-    if (harness_gcs_start(&t->c) < 0)
-        return -1;
-    uv_loop_init(&t->loop);
-    rpc_ctx_create(&t->loop, &t->rpc);
-    return tc_connect(t);
+    return harness_fake_start(t, use_redis, FAKE_WORKER, 0);
 }
 
-static int tc_raylet(tc *t, const char *const *flags)
-{
-    const char *argv[64];
-    int n = 0;
-    for (int i = 0; flags && flags[i]; i++)
-        argv[n++] = flags[i];
-    argv[n++] = "--worker-command";
-    argv[n++] = FAKE_WORKER;
-    argv[n++] = "--session-dir";
-    argv[n++] = t->session;
-    argv[n] = NULL;
-    int i;
-    return harness_raylet_start(&t->c, argv, &i) < 0 ? -1 : i;
-}
-
-/* Stops the raylets (SIGTERM: clean exit), then the GCS the same way: it must exit 0 and,
- * under the sanitizers, without a report. */
+/* Stops the raylets (SIGTERM), then the GCS the same way: it must exit 0 and, under the
+ * sanitizers, without a report. */
 static void tc_stop(tc *t)
 {
-    for (int i = 0; i < t->c.n_raylets; i++)
-        if (harness_raylet_alive(&t->c, i)) {
-            harness_raylet_signal(&t->c, i, SIGTERM);
-            harness_raylet_wait_exit(&t->c, i, 15000);
-        }
-    if (t->c.gcs_pid > 0) {
-        pid_t pid = t->c.gcs_pid;
-        kill(pid, SIGTERM);
-        int status = -1;
-        int64_t deadline = rc_mono_ms() + 15000;
-        while (rc_mono_ms() < deadline && waitpid(pid, &status, WNOHANG) != pid)
-            rc_sleep_ms(20);
-        t->c.gcs_pid = 0;
-        CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        int dirty = harness_log_contains(&t->c, "gcs", "Sanitizer") || harness_log_contains(&t->c, "gcs", "runtime error");
-        CU_ASSERT_FALSE(dirty);
-        if (dirty || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "    rayc-gcs did not stop cleanly (status 0x%x); see %s/logs/gcs.err\n", status,
-                    t->c.root);
-            setenv("RAYC_TEST_KEEP_LOGS", "1", 1);
-        }
-    }
-    if (t->gcs)
-        gcs_client_destroy(t->gcs);
-    if (t->rpc)
-        rpc_ctx_destroy(t->rpc);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&t->loop);
-    harness_cluster_destroy(&t->c);
-}
-
-typedef struct pump_timer {
-    uv_timer_t timer;
-    int fired;
-} pump_timer;
-
-static void pump_fired(uv_timer_t *h)
-{
-    ((pump_timer *)h->data)->fired = 1;
-}
-
-static int pump_until(tc *t, const int *flag, int ms)
-{
-    pump_timer pt = {.fired = 0};
-    uv_timer_init(&t->loop, &pt.timer);
-    pt.timer.data = &pt;
-    uv_timer_start(&pt.timer, pump_fired, (uint64_t)ms, 0);
-    while (!(flag && *flag) && !pt.fired)
-        uv_run(&t->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&pt.timer, NULL);
-    uv_run(&t->loop, UV_RUN_NOWAIT);
-    return flag ? *flag : 0;
+    harness_fake_stop(t, HARNESS_FAKE_CHECK_GCS);
 }
 
 /* ---- GCS calls ---------------------------------------------------------------------- */
-
-/* A synchronous GCS call: returns the GcsStatus code (or -gRPC code - 1000 on transport
- * failure); *reply (may be NULL) gets the reply, message (may be NULL) its status text. */
-static int gcs_call(tc *t, const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req,
-                    ProtobufCMessage **reply, char *message, size_t mlen)
-{
-    ProtobufCMessage *r = NULL;
-    char err[512] = "";
-    int code = rpc_client_call_sync(gcs_client_rpc(t->gcs), svc, method, req, 30000, &r, err, sizeof(err));
-    if (code != GRPC_STATUS_OK) {
-        if (message)
-            snprintf(message, mlen, "%s", err);
-        return -1000 - code;
-    }
-    const char *text;
-    int status = gcs_reply_status(r, &text);
-    if (message)
-        snprintf(message, mlen, "%s", text);
-    if (reply)
-        *reply = r;
-    else
-        rpc_msg_free(r);
-    return status;
-}
 
 #define ACTORS (&ray__rpc__actor_info_gcs_service__descriptor)
 
@@ -292,7 +170,7 @@ static int register_actor(tc *t, const uint8_t *id, const actor_opts *o, char *m
     Ray__Rpc__TaskSpec *spec = make_spec(id, o);
     Ray__Rpc__RegisterActorRequest req = RAY__RPC__REGISTER_ACTOR_REQUEST__INIT;
     req.task_spec = spec;
-    int st = gcs_call(t, ACTORS, "RegisterActor", &req.base, NULL, message, mlen);
+    int st = harness_fake_gcs_call(t, ACTORS, "RegisterActor", &req.base, NULL, message, mlen);
     rpc_msg_free(&spec->base);
     return st;
 }
@@ -342,7 +220,7 @@ static int make_actor(tc *t, uint8_t *id, const actor_opts *o)
     }
     create_call cc;
     create_async(t, id, o, &cc);
-    pump_until(t, &cc.done, 30000);
+    harness_fake_pump(t, &cc.done, 30000);
     int ok = cc.done && cc.code == GRPC_STATUS_OK && cc.status == 0 && cc.reply->actor_address &&
              cc.reply->actor_address->port > 0;
     if (!ok)
@@ -358,7 +236,7 @@ static actor_data *get_actor(tc *t, const uint8_t *id)
     req.actor_id.data = (uint8_t *)id;
     req.actor_id.len = RC_ACTOR_ID_SIZE;
     ProtobufCMessage *reply = NULL;
-    if (gcs_call(t, ACTORS, "GetActorInfo", &req.base, &reply, NULL, 0) != 0) {
+    if (harness_fake_gcs_call(t, ACTORS, "GetActorInfo", &req.base, &reply, NULL, 0) != 0) {
         rpc_msg_free(reply);
         return NULL;
     }
@@ -381,7 +259,7 @@ static actor_data *wait_state(tc *t, const uint8_t *id, int state, int64_t min_r
             return d;
         rpc_msg_free(d ? &d->base : NULL);
         d = NULL;
-        pump_until(t, NULL, 50);
+        harness_fake_pump(t, NULL, 50);
     }
     d = get_actor(t, id);
     fprintf(stderr, "    actor never reached state %d (now %d, %lld restarts)\n", state, d ? (int)d->state : -1,
@@ -397,7 +275,7 @@ static int kill_actor(tc *t, const uint8_t *id, int force, int no_restart)
     req.actor_id.len = RC_ACTOR_ID_SIZE;
     req.force_kill = force;
     req.no_restart = no_restart;
-    return gcs_call(t, ACTORS, "KillActorViaGcs", &req.base, NULL, NULL, 0);
+    return harness_fake_gcs_call(t, ACTORS, "KillActorViaGcs", &req.base, NULL, NULL, 0);
 }
 
 /* What a raylet sends when a worker process dies. */
@@ -412,7 +290,7 @@ static int report_worker_failure(tc *t, const Ray__Rpc__Address *addr, uint32_t 
     w.exit_detail = "killed by signal 9 (test)";
     Ray__Rpc__ReportWorkerFailureRequest req = RAY__RPC__REPORT_WORKER_FAILURE_REQUEST__INIT;
     req.worker_failure = &w;
-    return gcs_call(t, &ray__rpc__worker_info_gcs_service__descriptor, "ReportWorkerFailure", &req.base, NULL, NULL,
+    return harness_fake_gcs_call(t, &ray__rpc__worker_info_gcs_service__descriptor, "ReportWorkerFailure", &req.base, NULL, NULL,
                     0);
 }
 
@@ -504,16 +382,16 @@ static void test_create_alive_and_published(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "2", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t id[RC_ACTOR_ID_SIZE];
     rc_id_random(id, sizeof(id));
     channel_log log = {{0}, 0, 0};
     gcs_subscriber_callbacks cbs = {on_actor_message, on_subscribed, &log};
     gcs_subscriber *sub = gcs_subscriber_new(t.gcs, &cbs);
     gcs_subscriber_subscribe(sub, RAY__RPC__CHANNEL_TYPE__GCS_ACTOR_CHANNEL, id, sizeof(id));
-    pump_until(&t, &log.subscribed, 5000);
+    harness_fake_pump(&t, &log.subscribed, 5000);
     CU_ASSERT_TRUE(log.subscribed);
-    pump_until(&t, NULL, 200);
+    harness_fake_pump(&t, NULL, 200);
 
     actor_opts o = {.max_restarts = 0};
     CU_ASSERT_EQUAL(register_actor(&t, id, &o, NULL, 0), 0);
@@ -525,7 +403,7 @@ static void test_create_alive_and_published(void)
     rpc_msg_free(&d->base);
     create_call cc;
     create_async(&t, id, &o, &cc);
-    pump_until(&t, &cc.done, 20000);
+    harness_fake_pump(&t, &cc.done, 20000);
     CU_ASSERT_TRUE_FATAL(cc.done);
     CU_ASSERT_EQUAL(cc.code, GRPC_STATUS_OK);
     CU_ASSERT_EQUAL(cc.status, 0);
@@ -543,12 +421,12 @@ static void test_create_alive_and_published(void)
     /* CreateActor again: answered at once with the same address. */
     create_free(&cc);
     create_async(&t, id, &o, &cc);
-    pump_until(&t, &cc.done, 5000);
+    harness_fake_pump(&t, &cc.done, 5000);
     CU_ASSERT_TRUE(cc.done && cc.status == 0 && cc.reply->actor_address->port == d->address->port);
     create_free(&cc);
     rpc_msg_free(&d->base);
     /* The channel saw every state in order. */
-    pump_until(&t, NULL, 300);
+    harness_fake_pump(&t, NULL, 300);
     CU_ASSERT_EQUAL_FATAL(log.n, 3);
     CU_ASSERT_EQUAL(log.states[0], S_UNREADY);
     CU_ASSERT_EQUAL(log.states[1], S_PENDING);
@@ -558,13 +436,13 @@ static void test_create_alive_and_published(void)
     Ray__Rpc__RegisterActorRequest breq = RAY__RPC__REGISTER_ACTOR_REQUEST__INIT;
     breq.task_spec = &bad;
     char msg[512];
-    CU_ASSERT_EQUAL(gcs_call(&t, ACTORS, "RegisterActor", &breq.base, NULL, msg, sizeof(msg)), 34);
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, ACTORS, "RegisterActor", &breq.base, NULL, msg, sizeof(msg)), 34);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "ACTOR_CREATION_TASK"));
     uint8_t unknown[RC_ACTOR_ID_SIZE];
     rc_id_random(unknown, sizeof(unknown));
     CU_ASSERT_PTR_NULL(get_actor(&t, unknown));
     create_async(&t, unknown, &o, &cc);
-    pump_until(&t, &cc.done, 5000);
+    harness_fake_pump(&t, &cc.done, 5000);
     CU_ASSERT_EQUAL(cc.status, 17); /* NOT_FOUND */
     create_free(&cc);
     gcs_subscriber_destroy(sub);
@@ -576,7 +454,7 @@ static void test_named_actors_and_namespaces(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "4", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t a[RC_ACTOR_ID_SIZE], b[RC_ACTOR_ID_SIZE], c[RC_ACTOR_ID_SIZE], d[RC_ACTOR_ID_SIZE];
     actor_opts n1 = {.name = "counter", .ns = "n1"}, n2 = {.name = "counter", .ns = "n2"};
     CU_ASSERT_TRUE_FATAL(make_actor(&t, a, &n1));
@@ -591,20 +469,20 @@ static void test_named_actors_and_namespaces(void)
     nreq.name = "counter";
     nreq.ray_namespace = "n1";
     ProtobufCMessage *reply = NULL;
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, ACTORS, "GetNamedActorInfo", &nreq.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, ACTORS, "GetNamedActorInfo", &nreq.base, &reply, NULL, 0), 0);
     Ray__Rpc__GetNamedActorInfoReply *nr = (void *)reply;
     CU_ASSERT_TRUE(nr->actor_table_data && !memcmp(nr->actor_table_data->actor_id.data, a, RC_ACTOR_ID_SIZE));
     CU_ASSERT_TRUE(nr->task_spec && nr->task_spec->actor_creation_task_spec);
     rpc_msg_free(reply);
     nreq.ray_namespace = "n3";
-    CU_ASSERT_EQUAL(gcs_call(&t, ACTORS, "GetNamedActorInfo", &nreq.base, NULL, NULL, 0), 17);
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, ACTORS, "GetNamedActorInfo", &nreq.base, NULL, NULL, 0), 17);
     Ray__Rpc__ListNamedActorsRequest lreq = RAY__RPC__LIST_NAMED_ACTORS_REQUEST__INIT;
     lreq.ray_namespace = "n1";
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, ACTORS, "ListNamedActors", &lreq.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, ACTORS, "ListNamedActors", &lreq.base, &reply, NULL, 0), 0);
     CU_ASSERT_EQUAL(((Ray__Rpc__ListNamedActorsReply *)reply)->n_named_actors_list, 1);
     rpc_msg_free(reply);
     lreq.all_namespaces = 1;
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, ACTORS, "ListNamedActors", &lreq.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, ACTORS, "ListNamedActors", &lreq.base, &reply, NULL, 0), 0);
     CU_ASSERT_EQUAL(((Ray__Rpc__ListNamedActorsReply *)reply)->n_named_actors_list, 2);
     rpc_msg_free(reply);
     /* A dead actor's name is free again. */
@@ -622,7 +500,7 @@ static void test_get_all_filters(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "4", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t a[RC_ACTOR_ID_SIZE], b[RC_ACTOR_ID_SIZE], c[RC_ACTOR_ID_SIZE];
     actor_opts j1 = {.job = 1}, j2 = {.job = 2};
     CU_ASSERT_TRUE_FATAL(make_actor(&t, a, &j1));
@@ -633,7 +511,7 @@ static void test_get_all_filters(void)
     Ray__Rpc__GetAllActorInfoRequest__Filters f;
     ray__rpc__get_all_actor_info_request__filters__init(&f);
     ProtobufCMessage *reply = NULL;
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
     Ray__Rpc__GetAllActorInfoReply *r = (void *)reply;
     CU_ASSERT_EQUAL(r->n_actor_table_data, 3);
     CU_ASSERT_EQUAL(r->total, 3);
@@ -645,7 +523,7 @@ static void test_get_all_filters(void)
     f._job_id_case = RAY__RPC__GET_ALL_ACTOR_INFO_REQUEST__FILTERS___JOB_ID_JOB_ID;
     f.job_id.data = job2;
     f.job_id.len = sizeof(job2);
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
     r = (void *)reply;
     CU_ASSERT_EQUAL_FATAL(r->n_actor_table_data, 1);
     CU_ASSERT_EQUAL(memcmp(r->actor_table_data[0]->actor_id.data, c, RC_ACTOR_ID_SIZE), 0);
@@ -656,7 +534,7 @@ static void test_get_all_filters(void)
     f.state = S_ALIVE;
     req._limit_case = RAY__RPC__GET_ALL_ACTOR_INFO_REQUEST___LIMIT_LIMIT;
     req.limit = 1;
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
     r = (void *)reply;
     CU_ASSERT_EQUAL(r->n_actor_table_data, 1);
     CU_ASSERT_EQUAL(r->total, 3);
@@ -667,7 +545,7 @@ static void test_get_all_filters(void)
     f._actor_id_case = RAY__RPC__GET_ALL_ACTOR_INFO_REQUEST__FILTERS___ACTOR_ID_ACTOR_ID;
     f.actor_id.data = b;
     f.actor_id.len = sizeof(b);
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
     r = (void *)reply;
     CU_ASSERT_EQUAL_FATAL(r->n_actor_table_data, 1);
     CU_ASSERT_EQUAL(memcmp(r->actor_table_data[0]->actor_id.data, b, RC_ACTOR_ID_SIZE), 0);
@@ -680,7 +558,7 @@ static void test_worker_death_restarts_then_dead(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "2", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t id[RC_ACTOR_ID_SIZE];
     actor_opts o = {.max_restarts = 2};
     CU_ASSERT_TRUE_FATAL(make_actor(&t, id, &o));
@@ -714,7 +592,7 @@ static void test_kill_with_and_without_restart(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "2", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t id[RC_ACTOR_ID_SIZE];
     actor_opts o = {.max_restarts = -1};
     CU_ASSERT_TRUE_FATAL(make_actor(&t, id, &o));
@@ -753,7 +631,7 @@ static void test_owner_death_and_job_end(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "8", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     /* Job 7: a detached and a non-detached actor; MarkJobFinished kills only the latter. */
     uint8_t job[RC_JOB_ID_SIZE] = {0, 0, 0, 7};
     Ray__Rpc__JobTableData jd = RAY__RPC__JOB_TABLE_DATA__INIT;
@@ -761,7 +639,7 @@ static void test_owner_death_and_job_end(void)
     jd.job_id.len = sizeof(job);
     Ray__Rpc__AddJobRequest add = RAY__RPC__ADD_JOB_REQUEST__INIT;
     add.data = &jd;
-    CU_ASSERT_EQUAL(gcs_call(&t, &ray__rpc__job_info_gcs_service__descriptor, "AddJob", &add.base, NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, &ray__rpc__job_info_gcs_service__descriptor, "AddJob", &add.base, NULL, NULL, 0), 0);
     uint8_t keep[RC_ACTOR_ID_SIZE], gone[RC_ACTOR_ID_SIZE];
     actor_opts detached = {.job = 7, .detached = 1}, plain = {.job = 7};
     CU_ASSERT_TRUE_FATAL(make_actor(&t, keep, &detached));
@@ -773,7 +651,7 @@ static void test_owner_death_and_job_end(void)
     Ray__Rpc__MarkJobFinishedRequest fin = RAY__RPC__MARK_JOB_FINISHED_REQUEST__INIT;
     fin.job_id.data = job;
     fin.job_id.len = sizeof(job);
-    CU_ASSERT_EQUAL(gcs_call(&t, &ray__rpc__job_info_gcs_service__descriptor, "MarkJobFinished", &fin.base, NULL, NULL, 0),
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, &ray__rpc__job_info_gcs_service__descriptor, "MarkJobFinished", &fin.base, NULL, NULL, 0),
                     0);
     g = wait_state(&t, gone, S_DEAD, -1, 10000);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
@@ -819,7 +697,7 @@ static void test_out_of_scope(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "4", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t a[RC_ACTOR_ID_SIZE], det[RC_ACTOR_ID_SIZE];
     actor_opts plain = {.max_restarts = 3}, detached = {.detached = 1};
     CU_ASSERT_TRUE_FATAL(make_actor(&t, a, &plain));
@@ -831,9 +709,9 @@ static void test_out_of_scope(void)
     Ray__Rpc__ReportActorOutOfScopeRequest req = RAY__RPC__REPORT_ACTOR_OUT_OF_SCOPE_REQUEST__INIT;
     req.actor_id.data = a;
     req.actor_id.len = sizeof(a);
-    CU_ASSERT_EQUAL(gcs_call(&t, ACTORS, "ReportActorOutOfScope", &req.base, NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, ACTORS, "ReportActorOutOfScope", &req.base, NULL, NULL, 0), 0);
     req.actor_id.data = det;
-    CU_ASSERT_EQUAL(gcs_call(&t, ACTORS, "ReportActorOutOfScope", &req.base, NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, ACTORS, "ReportActorOutOfScope", &req.base, NULL, NULL, 0), 0);
     d = wait_state(&t, a, S_DEAD, -1, 10000);
     CU_ASSERT_TRUE(died_context(d) && died_context(d)->reason == RAY__RPC__ACTOR_DIED_ERROR_CONTEXT__REASON__OUT_OF_SCOPE);
     CU_ASSERT_EQUAL(d ? d->num_restarts : -1, 0); /* no restart however many are left */
@@ -850,7 +728,7 @@ static void test_node_death_restarts_elsewhere(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "2", NULL};
-    int r0 = tc_raylet(&t, flags), r1 = tc_raylet(&t, flags);
+    int r0 = harness_fake_raylet(&t, flags), r1 = harness_fake_raylet(&t, flags);
     CU_ASSERT_FATAL(r0 >= 0 && r1 >= 0);
     uint8_t node0[RC_NODE_ID_SIZE];
     CU_ASSERT_EQUAL_FATAL(rc_id_from_hex(t.c.raylets[r0].node_id, node0, sizeof(node0)), 0);
@@ -880,7 +758,7 @@ static uint64_t infeasible_demand(tc *t, const char *resource)
     Ray__Rpc__GetAllResourceUsageRequest req = RAY__RPC__GET_ALL_RESOURCE_USAGE_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
     uint64_t n = 0;
-    if (gcs_call(t, &ray__rpc__node_resource_info_gcs_service__descriptor, "GetAllResourceUsage", &req.base, &reply,
+    if (harness_fake_gcs_call(t, &ray__rpc__node_resource_info_gcs_service__descriptor, "GetAllResourceUsage", &req.base, &reply,
                  NULL, 0) != 0)
         return 0;
     const Ray__Rpc__ResourceUsageBatchData *b = ((Ray__Rpc__GetAllResourceUsageReply *)reply)->resource_usage_data;
@@ -902,20 +780,20 @@ static void test_unschedulable_actor_dies_explained(void)
     setenv("RAYC_unschedulable_task_timeout_ms", "60000", 1);
     CU_ASSERT_EQUAL_FATAL(up, 0);
     const char *flags[] = {"--num-cpus", "2", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t id[RC_ACTOR_ID_SIZE];
     rc_id_random(id, sizeof(id));
     actor_opts o = {.resource = "unobtainium", .max_restarts = 5};
     CU_ASSERT_EQUAL(register_actor(&t, id, &o, NULL, 0), 0);
     create_call cc;
     create_async(&t, id, &o, &cc);
-    pump_until(&t, NULL, 500);
+    harness_fake_pump(&t, NULL, 500);
     CU_ASSERT_FALSE(cc.done);
     actor_data *d = get_actor(&t, id);
     CU_ASSERT_TRUE(d && d->state == S_PENDING);
     rpc_msg_free(d ? &d->base : NULL);
     CU_ASSERT_EQUAL(infeasible_demand(&t, "unobtainium"), 1);
-    pump_until(&t, &cc.done, 10000);
+    harness_fake_pump(&t, &cc.done, 10000);
     CU_ASSERT_TRUE_FATAL(cc.done);
     CU_ASSERT_EQUAL(cc.code, GRPC_STATUS_OK);
     CU_ASSERT_EQUAL(cc.status, 19); /* SCHEDULING_CANCELLED */
@@ -936,14 +814,14 @@ static void test_failing_constructor(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "2", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t id[RC_ACTOR_ID_SIZE];
     rc_id_random(id, sizeof(id));
     actor_opts o = {.class_name = "FailingActor", .max_restarts = 3};
     CU_ASSERT_EQUAL(register_actor(&t, id, &o, NULL, 0), 0);
     create_call cc;
     create_async(&t, id, &o, &cc);
-    pump_until(&t, &cc.done, 20000);
+    harness_fake_pump(&t, &cc.done, 20000);
     CU_ASSERT_TRUE_FATAL(cc.done && cc.reply);
     CU_ASSERT_EQUAL(cc.status, 19);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cc.reply->death_cause);
@@ -963,7 +841,7 @@ static void test_gcs_restart_with_redis(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 1), 0);
     const char *flags[] = {"--num-cpus", "2", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t alive[RC_ACTOR_ID_SIZE], pending[RC_ACTOR_ID_SIZE], named[RC_ACTOR_ID_SIZE];
     actor_opts plain = {.max_restarts = 1}, needs = {.resource = "later"}, n = {.name = "kept", .ns = "ns"};
     CU_ASSERT_TRUE_FATAL(make_actor(&t, alive, &plain));
@@ -972,14 +850,14 @@ static void test_gcs_restart_with_redis(void)
     CU_ASSERT_EQUAL(register_actor(&t, pending, &needs, NULL, 0), 0);
     create_call cc;
     create_async(&t, pending, &needs, &cc);
-    pump_until(&t, NULL, 300);
+    harness_fake_pump(&t, NULL, 300);
     actor_data *before = get_actor(&t, alive);
     CU_ASSERT_PTR_NOT_NULL_FATAL(before);
     harness_gcs_kill(&t.c, SIGKILL);
-    pump_until(&t, &cc.done, 3000); /* the held call ends with the GCS */
+    harness_fake_pump(&t, &cc.done, 3000); /* the held call ends with the GCS */
     create_free(&cc);
     CU_ASSERT_EQUAL_FATAL(harness_gcs_start(&t.c), 0);
-    CU_ASSERT_EQUAL_FATAL(tc_connect(&t), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_connect(&t), 0);
     /* Same worker, same pid, still answering. */
     actor_data *after = get_actor(&t, alive);
     CU_ASSERT_PTR_NOT_NULL_FATAL(after);
@@ -992,13 +870,13 @@ static void test_gcs_restart_with_redis(void)
     Ray__Rpc__GetNamedActorInfoRequest nreq = RAY__RPC__GET_NAMED_ACTOR_INFO_REQUEST__INIT;
     nreq.name = "kept";
     nreq.ray_namespace = "ns";
-    CU_ASSERT_EQUAL(gcs_call(&t, ACTORS, "GetNamedActorInfo", &nreq.base, NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, ACTORS, "GetNamedActorInfo", &nreq.base, NULL, NULL, 0), 0);
     /* The pending one is still pending, and is created once a node that can hold it joins. */
     actor_data *p = get_actor(&t, pending);
     CU_ASSERT_TRUE(p && p->state == S_PENDING);
     rpc_msg_free(p ? &p->base : NULL);
     const char *more[] = {"--num-cpus", "1", "--resources", "{\"later\": 1}", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, more) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, more) >= 0);
     p = wait_state(&t, pending, S_ALIVE, -1, 20000);
     CU_ASSERT_PTR_NOT_NULL(p);
     rpc_msg_free(p ? &p->base : NULL);
@@ -1016,7 +894,7 @@ static void test_rayc_list_actors(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0), 0);
     const char *flags[] = {"--num-cpus", "2", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t a[RC_ACTOR_ID_SIZE], b[RC_ACTOR_ID_SIZE];
     actor_opts named = {.name = "listed", .ns = "team", .max_restarts = 4};
     CU_ASSERT_TRUE_FATAL(make_actor(&t, a, &named));
@@ -1060,7 +938,7 @@ static void test_dead_actors_bounded(void)
     unsetenv("RAYC_maximum_gcs_destroyed_actor_cached_count");
     CU_ASSERT_EQUAL_FATAL(up, 0);
     const char *flags[] = {"--num-cpus", "4", NULL};
-    CU_ASSERT_FATAL(tc_raylet(&t, flags) >= 0);
+    CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
     uint8_t ids[4][RC_ACTOR_ID_SIZE];
     actor_opts o = {0};
     for (int i = 0; i < 4; i++) {
@@ -1074,7 +952,7 @@ static void test_dead_actors_bounded(void)
     for (int round = 0; round < 2; round++) {
         Ray__Rpc__GetAllActorInfoRequest req = RAY__RPC__GET_ALL_ACTOR_INFO_REQUEST__INIT;
         ProtobufCMessage *reply = NULL;
-        CU_ASSERT_EQUAL_FATAL(gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
+        CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
         CU_ASSERT_EQUAL(((Ray__Rpc__GetAllActorInfoReply *)reply)->total, 2);
         rpc_msg_free(reply);
         actor_data *d = get_actor(&t, ids[0]);
@@ -1086,7 +964,7 @@ static void test_dead_actors_bounded(void)
         if (round == 0) { /* and after a restart from storage */
             harness_gcs_kill(&t.c, SIGKILL);
             CU_ASSERT_EQUAL_FATAL(harness_gcs_start(&t.c), 0);
-            CU_ASSERT_EQUAL_FATAL(tc_connect(&t), 0);
+            CU_ASSERT_EQUAL_FATAL(harness_fake_connect(&t), 0);
         }
     }
     tc_stop(&t);

@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cluster.h"
+#include "fake_cluster.h"
 #include "gcs_client.h"
 #include "gcs_service.pb-c.h"
 #include "health.pb-c.h"
@@ -52,14 +52,7 @@ typedef Ray__Rpc__PlacementGroupTableData pg_data;
 
 /* ---- cluster ------------------------------------------------------------------------ */
 
-typedef struct tc {
-    harness_cluster c;
-    char session[PATH_MAX];
-    char fake_dir[PATH_MAX];
-    uv_loop_t loop;
-    rpc_ctx *rpc;
-    gcs_client *gcs;
-} tc;
+typedef harness_fake tc;
 
 static void quick_config(int fast_health)
 {
@@ -76,131 +69,26 @@ static void quick_config(int fast_health)
     rc_config_init();
 }
 
-static int tc_connect(tc *t)
-{
-    if (t->gcs)
-        gcs_client_destroy(t->gcs);
-    gcs_client_create(t->rpc, t->c.gcs_address, &t->gcs);
-    char err[300];
-    if (gcs_client_connect_sync(t->gcs, 10000, err, sizeof(err)) < 0) {
-        fprintf(stderr, "connect: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
 static int tc_start(tc *t, int use_redis, int fast_health)
 {
     quick_config(fast_health);
-    memset(t, 0, sizeof(*t));
-    if (harness_cluster_init(&t->c, use_redis) < 0)
-        return -1;
-    snprintf(t->session, sizeof(t->session), "%s/session", t->c.root);
-    snprintf(t->fake_dir, sizeof(t->fake_dir), "%s/fake", t->c.root);
-    mkdir(t->session, 0755);
-    mkdir(t->fake_dir, 0755);
-    setenv("RAYC_FAKE_WORKER_DIR", t->fake_dir, 1);
-    if (harness_gcs_start(&t->c) < 0)
-        return -1;
-    uv_loop_init(&t->loop);
-    rpc_ctx_create(&t->loop, &t->rpc);
-    return tc_connect(t);
+    return harness_fake_start(t, use_redis, FAKE_WORKER, 0);
 }
 
 /* A raylet with cpus CPUs (and extra flags, NULL-terminated). Returns its index. */
 static int tc_raylet(tc *t, const char *cpus, const char *const *extra)
 {
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = "--num-cpus";
-    argv[n++] = cpus;
-    for (int i = 0; extra && extra[i]; i++)
-        argv[n++] = extra[i];
-    argv[n++] = "--worker-command";
-    argv[n++] = FAKE_WORKER;
-    argv[n++] = "--session-dir";
-    argv[n++] = t->session;
-    argv[n] = NULL;
-    int i;
-    return harness_raylet_start(&t->c, argv, &i) < 0 ? -1 : i;
+    const char *flags[64] = {"--num-cpus", cpus};
+    int n = 2;
+    for (int i = 0; extra && extra[i] && n < 63; i++)
+        flags[n++] = extra[i];
+    flags[n] = NULL;
+    return harness_fake_raylet(t, flags);
 }
 
 static void tc_stop(tc *t)
 {
-    for (int i = 0; i < t->c.n_raylets; i++)
-        if (harness_raylet_alive(&t->c, i)) {
-            harness_raylet_signal(&t->c, i, SIGTERM);
-            harness_raylet_wait_exit(&t->c, i, 15000);
-        }
-    if (t->c.gcs_pid > 0) {
-        pid_t pid = t->c.gcs_pid;
-        kill(pid, SIGTERM);
-        int status = -1;
-        int64_t deadline = rc_mono_ms() + 15000;
-        while (rc_mono_ms() < deadline && waitpid(pid, &status, WNOHANG) != pid)
-            rc_sleep_ms(20);
-        t->c.gcs_pid = 0;
-        CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        int dirty = harness_log_contains(&t->c, "gcs", "Sanitizer") || harness_log_contains(&t->c, "gcs", "runtime error");
-        CU_ASSERT_FALSE(dirty);
-        if (dirty || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "    rayc-gcs did not stop cleanly (status 0x%x); see %s/logs/gcs.err\n", status,
-                    t->c.root);
-            setenv("RAYC_TEST_KEEP_LOGS", "1", 1);
-        }
-    }
-    if (t->gcs)
-        gcs_client_destroy(t->gcs);
-    if (t->rpc)
-        rpc_ctx_destroy(t->rpc);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&t->loop);
-    harness_cluster_destroy(&t->c);
-}
-
-typedef struct pump_timer {
-    uv_timer_t timer;
-    int fired;
-} pump_timer;
-
-static void pump_fired(uv_timer_t *h)
-{
-    ((pump_timer *)h->data)->fired = 1;
-}
-
-static int pump_until(tc *t, const int *flag, int ms)
-{
-    pump_timer pt = {.fired = 0};
-    uv_timer_init(&t->loop, &pt.timer);
-    pt.timer.data = &pt;
-    uv_timer_start(&pt.timer, pump_fired, (uint64_t)ms, 0);
-    while (!(flag && *flag) && !pt.fired)
-        uv_run(&t->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&pt.timer, NULL);
-    uv_run(&t->loop, UV_RUN_NOWAIT);
-    return flag ? *flag : 0;
-}
-
-static int gcs_call(tc *t, const ProtobufCServiceDescriptor *svc, const char *method, const ProtobufCMessage *req,
-                    ProtobufCMessage **reply, char *message, size_t mlen)
-{
-    ProtobufCMessage *r = NULL;
-    char err[512] = "";
-    int code = rpc_client_call_sync(gcs_client_rpc(t->gcs), svc, method, req, 30000, &r, err, sizeof(err));
-    if (code != GRPC_STATUS_OK) {
-        if (message)
-            snprintf(message, mlen, "%s", err);
-        return -1000 - code;
-    }
-    const char *text;
-    int status = gcs_reply_status(r, &text);
-    if (message)
-        snprintf(message, mlen, "%s", text);
-    if (reply)
-        *reply = r;
-    else
-        rpc_msg_free(r);
-    return status;
+    harness_fake_stop(t, HARNESS_FAKE_CHECK_GCS);
 }
 
 static void node_bytes(tc *t, int i, uint8_t *out)
@@ -273,7 +161,7 @@ static int create_pg(tc *t, const uint8_t *id, int strategy, const bundle_shape 
     spec.is_detached = o ? o->detached : 0;
     Ray__Rpc__CreatePlacementGroupRequest req = RAY__RPC__CREATE_PLACEMENT_GROUP_REQUEST__INIT;
     req.placement_group_spec = &spec;
-    return gcs_call(t, PGS, "CreatePlacementGroup", &req.base, NULL, message, mlen);
+    return harness_fake_gcs_call(t, PGS, "CreatePlacementGroup", &req.base, NULL, message, mlen);
 }
 
 static pg_data *get_pg(tc *t, const uint8_t *id, char *message, size_t mlen)
@@ -282,7 +170,7 @@ static pg_data *get_pg(tc *t, const uint8_t *id, char *message, size_t mlen)
     req.placement_group_id.data = (uint8_t *)id;
     req.placement_group_id.len = RC_PG_ID_SIZE;
     ProtobufCMessage *reply = NULL;
-    if (gcs_call(t, PGS, "GetPlacementGroup", &req.base, &reply, message, mlen) != 0) {
+    if (harness_fake_gcs_call(t, PGS, "GetPlacementGroup", &req.base, &reply, message, mlen) != 0) {
         rpc_msg_free(reply);
         return NULL;
     }
@@ -323,11 +211,11 @@ static pg_data *wait_created(tc *t, const uint8_t *id, int ms)
 {
     wait_call w;
     wait_async(t, id, &w);
-    pump_until(t, &w.done, ms);
+    harness_fake_pump(t, &w.done, ms);
     if (!w.done || w.code != GRPC_STATUS_OK || w.status != 0) {
         fprintf(stderr, "    WaitPlacementGroupUntilReady: done %d code %d status %d\n", w.done, w.code, w.status);
         if (!w.done)
-            pump_until(t, &w.done, 65000); /* the call must end before w goes away */
+            harness_fake_pump(t, &w.done, 65000); /* the call must end before w goes away */
         return NULL;
     }
     pg_data *d = get_pg(t, id, NULL, 0);
@@ -343,7 +231,7 @@ static pg_data *wait_pg_state(tc *t, const uint8_t *id, int state, int ms)
         if (d && (int)d->state == state)
             return d;
         rpc_msg_free(d ? &d->base : NULL);
-        pump_until(t, NULL, 50);
+        harness_fake_pump(t, NULL, 50);
     }
     return NULL;
 }
@@ -353,7 +241,7 @@ static int remove_pg(tc *t, const uint8_t *id)
     Ray__Rpc__RemovePlacementGroupRequest req = RAY__RPC__REMOVE_PLACEMENT_GROUP_REQUEST__INIT;
     req.placement_group_id.data = (uint8_t *)id;
     req.placement_group_id.len = RC_PG_ID_SIZE;
-    return gcs_call(t, PGS, "RemovePlacementGroup", &req.base, NULL, NULL, 0);
+    return harness_fake_gcs_call(t, PGS, "RemovePlacementGroup", &req.base, NULL, NULL, 0);
 }
 
 /* How many distinct nodes hold the bundles; nodes_out (may be NULL) gets each bundle's. */
@@ -389,7 +277,7 @@ static char *available_text(tc *t)
 {
     Ray__Rpc__GetAllAvailableResourcesRequest req = RAY__RPC__GET_ALL_AVAILABLE_RESOURCES_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
-    if (gcs_call(t, &ray__rpc__node_resource_info_gcs_service__descriptor, "GetAllAvailableResources", &req.base,
+    if (harness_fake_gcs_call(t, &ray__rpc__node_resource_info_gcs_service__descriptor, "GetAllAvailableResources", &req.base,
                  &reply, NULL, 0) != 0)
         return strdup("");
     const Ray__Rpc__GetAllAvailableResourcesReply *r = (void *)reply;
@@ -430,7 +318,7 @@ static int wait_available(tc *t, const char *want, int ms)
             free(now);
             return 1;
         }
-        pump_until(t, NULL, 100);
+        harness_fake_pump(t, NULL, 100);
     }
     fprintf(stderr, "    available resources differ:\n    want %s\n    have %s\n", want, now);
     free(now);
@@ -589,10 +477,10 @@ static int fake_node_start(tc *t, fake_node *f, double cpus)
     info.n_resources_total = 1;
     Ray__Rpc__RegisterNodeRequest req = RAY__RPC__REGISTER_NODE_REQUEST__INIT;
     req.node_info = &info;
-    if (gcs_call(t, &ray__rpc__node_info_gcs_service__descriptor, "RegisterNode", &req.base, NULL, NULL, 0) != 0)
+    if (harness_fake_gcs_call(t, &ray__rpc__node_info_gcs_service__descriptor, "RegisterNode", &req.base, NULL, NULL, 0) != 0)
         return -1;
     fake_report(f);
-    pump_until(t, NULL, 100);
+    harness_fake_pump(t, NULL, 100);
     return 0;
 }
 
@@ -601,7 +489,7 @@ static void fake_node_stop(fake_node *f)
     Ray__Rpc__UnregisterNodeRequest req = RAY__RPC__UNREGISTER_NODE_REQUEST__INIT;
     req.node_id.data = f->id;
     req.node_id.len = sizeof(f->id);
-    gcs_call(f->t, &ray__rpc__node_info_gcs_service__descriptor, "UnregisterNode", &req.base, NULL, NULL, 0);
+    harness_fake_gcs_call(f->t, &ray__rpc__node_info_gcs_service__descriptor, "UnregisterNode", &req.base, NULL, NULL, 0);
     rpc_server_destroy(f->srv);
 }
 
@@ -648,7 +536,7 @@ static void test_strategies_on_three_nodes(void)
     snprintf(name, sizeof(name), "/CPU_group_2_%s=", hex);
     int64_t deadline = rc_mono_ms() + 5000;
     while (!has_resource(&t, name) && rc_mono_ms() < deadline)
-        pump_until(&t, NULL, 100);
+        harness_fake_pump(&t, NULL, 100);
     CU_ASSERT_TRUE(has_resource(&t, name));
     snprintf(name, sizeof(name), "/CPU_group_%s=", hex);
     CU_ASSERT_TRUE(has_resource(&t, name));
@@ -679,7 +567,7 @@ static void test_strict_spread_waits_for_fourth_node(void)
     CU_ASSERT_EQUAL(create_pg(&t, id, RAY__RPC__PLACEMENT_STRATEGY__STRICT_SPREAD, four, 4, NULL, NULL, 0), 0);
     wait_call w;
     wait_async(&t, id, &w);
-    pump_until(&t, &w.done, 1500);
+    harness_fake_pump(&t, &w.done, 1500);
     CU_ASSERT_FALSE(w.done);
     pg_data *d = get_pg(&t, id, NULL, 0);
     CU_ASSERT_TRUE(d && d->state == PG_PENDING);
@@ -687,7 +575,7 @@ static void test_strict_spread_waits_for_fourth_node(void)
     /* Listed as pending demand, and shown under Demands as Ray does. */
     Ray__Rpc__GetAllResourceUsageRequest ureq = RAY__RPC__GET_ALL_RESOURCE_USAGE_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, &ray__rpc__node_resource_info_gcs_service__descriptor, "GetAllResourceUsage",
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, &ray__rpc__node_resource_info_gcs_service__descriptor, "GetAllResourceUsage",
                                    &ureq.base, &reply, NULL, 0),
                           0);
     const Ray__Rpc__ResourceUsageBatchData *b = ((Ray__Rpc__GetAllResourceUsageReply *)reply)->resource_usage_data;
@@ -702,7 +590,7 @@ static void test_strict_spread_waits_for_fourth_node(void)
     CU_ASSERT_PTR_NULL(strstr(out, "never:"));
     /* A 4th node: placed. */
     CU_ASSERT_FATAL(tc_raylet(&t, "2", NULL) >= 0);
-    pump_until(&t, &w.done, 20000);
+    harness_fake_pump(&t, &w.done, 20000);
     CU_ASSERT_TRUE(w.done && w.code == GRPC_STATUS_OK && w.status == 0);
     d = get_pg(&t, id, NULL, 0);
     CU_ASSERT_TRUE_FATAL(d && d->state == PG_CREATED);
@@ -764,11 +652,11 @@ static int make_pg_actor(tc *t, uint8_t *actor_id, const uint8_t *pg, int64_t in
     spec.scheduling_strategy = &st;
     Ray__Rpc__RegisterActorRequest reg = RAY__RPC__REGISTER_ACTOR_REQUEST__INIT;
     reg.task_spec = &spec;
-    if (gcs_call(t, ACTORS, "RegisterActor", &reg.base, NULL, NULL, 0) != 0)
+    if (harness_fake_gcs_call(t, ACTORS, "RegisterActor", &reg.base, NULL, NULL, 0) != 0)
         return 0;
     Ray__Rpc__CreateActorRequest creq = RAY__RPC__CREATE_ACTOR_REQUEST__INIT;
     creq.task_spec = &spec;
-    return gcs_call(t, ACTORS, "CreateActor", &creq.base, NULL, NULL, 0) == 0;
+    return harness_fake_gcs_call(t, ACTORS, "CreateActor", &creq.base, NULL, NULL, 0) == 0;
 }
 
 static Ray__Rpc__ActorTableData *get_actor(tc *t, const uint8_t *id)
@@ -777,7 +665,7 @@ static Ray__Rpc__ActorTableData *get_actor(tc *t, const uint8_t *id)
     req.actor_id.data = (uint8_t *)id;
     req.actor_id.len = RC_ACTOR_ID_SIZE;
     ProtobufCMessage *reply = NULL;
-    if (gcs_call(t, ACTORS, "GetActorInfo", &req.base, &reply, NULL, 0) != 0) {
+    if (harness_fake_gcs_call(t, ACTORS, "GetActorInfo", &req.base, &reply, NULL, 0) != 0) {
         rpc_msg_free(reply);
         return NULL;
     }
@@ -794,7 +682,7 @@ static void test_removal_returns_resources_and_kills_actors(void)
     CU_ASSERT_EQUAL_FATAL(tc_start(&t, 0, 0), 0);
     for (int i = 0; i < 3; i++)
         CU_ASSERT_FATAL(tc_raylet(&t, "4", NULL) >= 0);
-    pump_until(&t, NULL, 600); /* a report from every raylet */
+    harness_fake_pump(&t, NULL, 600); /* a report from every raylet */
     char *before = available_text(&t);
     bundle_shape shapes[2] = {{2, NULL}, {1, NULL}};
     uint8_t id[RC_PG_ID_SIZE];
@@ -819,7 +707,7 @@ static void test_removal_returns_resources_and_kills_actors(void)
     int64_t until = rc_mono_ms() + 5000;
     while (!strcmp(during, before) && rc_mono_ms() < until) {
         free(during);
-        pump_until(&t, NULL, 50);
+        harness_fake_pump(&t, NULL, 50);
         during = available_text(&t);
     }
     CU_ASSERT_STRING_NOT_EQUAL(during, before);
@@ -827,7 +715,7 @@ static void test_removal_returns_resources_and_kills_actors(void)
     /* A wait for it answers at once; removal answers NOT_FOUND to later waits. */
     wait_call w;
     wait_async(&t, id, &w);
-    pump_until(&t, &w.done, 5000);
+    harness_fake_pump(&t, &w.done, 5000);
     CU_ASSERT_TRUE(w.done && w.status == 0);
     CU_ASSERT_EQUAL(remove_pg(&t, id), 0);
     CU_ASSERT_EQUAL(remove_pg(&t, id), 0); /* again: fine */
@@ -835,14 +723,14 @@ static void test_removal_returns_resources_and_kills_actors(void)
     CU_ASSERT_TRUE(d && d->state == PG_REMOVED);
     rpc_msg_free(d ? &d->base : NULL);
     wait_async(&t, id, &w);
-    pump_until(&t, &w.done, 5000);
+    harness_fake_pump(&t, &w.done, 5000);
     CU_ASSERT_TRUE(w.done && w.status == 17);
     a = get_actor(&t, actor);
     CU_ASSERT_TRUE(a && a->state == RAY__RPC__ACTOR_TABLE_DATA__ACTOR_STATE__DEAD);
     rpc_msg_free(a ? &a->base : NULL);
     int64_t deadline = rc_mono_ms() + 5000;
     while (kill(pid, 0) == 0 && rc_mono_ms() < deadline)
-        pump_until(&t, NULL, 50);
+        harness_fake_pump(&t, NULL, 50);
     CU_ASSERT_NOT_EQUAL(kill(pid, 0), 0);
     /* Exactly what there was before, bundle resources gone. */
     CU_ASSERT_TRUE(wait_available(&t, before, 10000));
@@ -859,7 +747,7 @@ static void test_prepare_failure_rolls_back(void)
     fake_node f;
     CU_ASSERT_EQUAL_FATAL(fake_node_start(&t, &f, 1), 0);
     f.refuse_prepare = 1;
-    pump_until(&t, NULL, 500);
+    harness_fake_pump(&t, NULL, 500);
     char *before = available_text(&t);
     bundle_shape one = {1, NULL}, two[2] = {one, one};
     uint8_t id[RC_PG_ID_SIZE];
@@ -867,7 +755,7 @@ static void test_prepare_failure_rolls_back(void)
     CU_ASSERT_EQUAL(create_pg(&t, id, RAY__RPC__PLACEMENT_STRATEGY__STRICT_SPREAD, two, 2, NULL, NULL, 0), 0);
     int64_t deadline = rc_mono_ms() + 10000;
     while (f.prepares < 3 && rc_mono_ms() < deadline)
-        pump_until(&t, NULL, 50);
+        harness_fake_pump(&t, NULL, 50);
     CU_ASSERT(f.prepares >= 3); /* refused, retried */
     pg_data *d = get_pg(&t, id, NULL, 0);
     CU_ASSERT_TRUE(d && d->state == PG_PENDING && !all_placed(d));
@@ -889,7 +777,7 @@ static void test_prepare_failure_rolls_back(void)
     CU_ASSERT_EQUAL(remove_pg(&t, id), 0);
     deadline = rc_mono_ms() + 5000;
     while (f.cancels < 1 && rc_mono_ms() < deadline)
-        pump_until(&t, NULL, 50);
+        harness_fake_pump(&t, NULL, 50);
     CU_ASSERT_EQUAL(f.cancels, 1);
     CU_ASSERT_EQUAL(f.cpu_avail, 1);
     fake_node_stop(&f);
@@ -935,7 +823,7 @@ static void test_node_death_reschedules_lost_bundles(void)
             break;
         rpc_msg_free(d ? &d->base : NULL);
         d = NULL;
-        pump_until(&t, NULL, 20);
+        harness_fake_pump(&t, NULL, 20);
     }
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     CU_ASSERT_TRUE(rescheduled || harness_log_contains(&t.c, "gcs", "rescheduling them"));
@@ -955,7 +843,7 @@ static void test_infeasible_group_explained(void)
     uint8_t id[RC_PG_ID_SIZE];
     rc_id_random(id, sizeof(id));
     CU_ASSERT_EQUAL(create_pg(&t, id, RAY__RPC__PLACEMENT_STRATEGY__PACK, &huge, 1, NULL, NULL, 0), 0);
-    pump_until(&t, NULL, 500);
+    harness_fake_pump(&t, NULL, 500);
     char why[512] = "";
     pg_data *d = get_pg(&t, id, why, sizeof(why));
     CU_ASSERT_TRUE_FATAL(d && d->state == PG_PENDING);
@@ -994,7 +882,7 @@ static void test_names_and_job_lifetime(void)
     jd.config = &cfg;
     Ray__Rpc__AddJobRequest add = RAY__RPC__ADD_JOB_REQUEST__INIT;
     add.data = &jd;
-    CU_ASSERT_EQUAL(gcs_call(&t, &ray__rpc__job_info_gcs_service__descriptor, "AddJob", &add.base, NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, &ray__rpc__job_info_gcs_service__descriptor, "AddJob", &add.base, NULL, NULL, 0), 0);
     bundle_shape one = {1, NULL};
     uint8_t a[RC_PG_ID_SIZE], b[RC_PG_ID_SIZE], c[RC_PG_ID_SIZE], det[RC_PG_ID_SIZE];
     rc_id_random(a, sizeof(a));
@@ -1012,21 +900,21 @@ static void test_names_and_job_lifetime(void)
     nreq.name = "gang";
     nreq.ray_namespace = "team";
     ProtobufCMessage *reply = NULL;
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, PGS, "GetNamedPlacementGroup", &nreq.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, PGS, "GetNamedPlacementGroup", &nreq.base, &reply, NULL, 0), 0);
     const pg_data *nd = ((Ray__Rpc__GetNamedPlacementGroupReply *)reply)->placement_group_table_data;
     CU_ASSERT_TRUE(nd && !memcmp(nd->placement_group_id.data, a, sizeof(a)));
     CU_ASSERT_STRING_EQUAL(nd ? nd->ray_namespace : "", "team");
     rpc_msg_free(reply);
     nreq.ray_namespace = "";
-    CU_ASSERT_EQUAL(gcs_call(&t, PGS, "GetNamedPlacementGroup", &nreq.base, NULL, NULL, 0), 17);
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, PGS, "GetNamedPlacementGroup", &nreq.base, NULL, NULL, 0), 17);
     Ray__Rpc__GetAllPlacementGroupRequest areq = RAY__RPC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, PGS, "GetAllPlacementGroup", &areq.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, PGS, "GetAllPlacementGroup", &areq.base, &reply, NULL, 0), 0);
     CU_ASSERT_EQUAL(((Ray__Rpc__GetAllPlacementGroupReply *)reply)->n_placement_group_table_data, 3);
     CU_ASSERT_EQUAL(((Ray__Rpc__GetAllPlacementGroupReply *)reply)->total, 3);
     rpc_msg_free(reply);
     areq._limit_case = RAY__RPC__GET_ALL_PLACEMENT_GROUP_REQUEST___LIMIT_LIMIT;
     areq.limit = 1;
-    CU_ASSERT_EQUAL_FATAL(gcs_call(&t, PGS, "GetAllPlacementGroup", &areq.base, &reply, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, PGS, "GetAllPlacementGroup", &areq.base, &reply, NULL, 0), 0);
     CU_ASSERT_EQUAL(((Ray__Rpc__GetAllPlacementGroupReply *)reply)->n_placement_group_table_data, 1);
     rpc_msg_free(reply);
     pg_data *d = wait_created(&t, a, 10000);
@@ -1035,7 +923,7 @@ static void test_names_and_job_lifetime(void)
     Ray__Rpc__MarkJobFinishedRequest fin = RAY__RPC__MARK_JOB_FINISHED_REQUEST__INIT;
     fin.job_id.data = job;
     fin.job_id.len = sizeof(job);
-    CU_ASSERT_EQUAL(gcs_call(&t, &ray__rpc__job_info_gcs_service__descriptor, "MarkJobFinished", &fin.base, NULL, NULL, 0),
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, &ray__rpc__job_info_gcs_service__descriptor, "MarkJobFinished", &fin.base, NULL, NULL, 0),
                     0);
     d = wait_pg_state(&t, a, PG_REMOVED, 5000);
     CU_ASSERT_PTR_NOT_NULL(d);
@@ -1065,11 +953,11 @@ static void test_gcs_restart_with_redis(void)
     pg_data *before = wait_created(&t, made, 20000);
     CU_ASSERT_PTR_NOT_NULL_FATAL(before);
     CU_ASSERT_EQUAL(create_pg(&t, waiting, RAY__RPC__PLACEMENT_STRATEGY__PACK, &later, 1, NULL, NULL, 0), 0);
-    pump_until(&t, NULL, 800);
+    harness_fake_pump(&t, NULL, 800);
     char *avail = available_text(&t);
     harness_gcs_kill(&t.c, SIGKILL);
     CU_ASSERT_EQUAL_FATAL(harness_gcs_start(&t.c), 0);
-    CU_ASSERT_EQUAL_FATAL(tc_connect(&t), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_fake_connect(&t), 0);
     /* Still created, same nodes, and the raylets kept the reservations. */
     pg_data *after = get_pg(&t, made, NULL, 0);
     CU_ASSERT_TRUE_FATAL(after && after->state == PG_CREATED);
@@ -1077,7 +965,7 @@ static void test_gcs_restart_with_redis(void)
         CU_ASSERT_EQUAL(memcmp(after->bundles[i]->node_id.data, before->bundles[i]->node_id.data, RC_NODE_ID_SIZE), 0);
     rpc_msg_free(&after->base);
     rpc_msg_free(&before->base);
-    pump_until(&t, NULL, 1000);
+    harness_fake_pump(&t, NULL, 1000);
     CU_ASSERT_TRUE(wait_available(&t, avail, 10000));
     free(avail);
     /* The pending one is placed once a node that can hold it joins. */
@@ -1134,18 +1022,18 @@ static void test_shutdown_with_held_calls(void)
     spec.n_required_resources = 1;
     Ray__Rpc__RegisterActorRequest reg = RAY__RPC__REGISTER_ACTOR_REQUEST__INIT;
     reg.task_spec = &spec;
-    CU_ASSERT_EQUAL(gcs_call(&t, ACTORS, "RegisterActor", &reg.base, NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(harness_fake_gcs_call(&t, ACTORS, "RegisterActor", &reg.base, NULL, NULL, 0), 0);
     Ray__Rpc__CreateActorRequest creq = RAY__RPC__CREATE_ACTOR_REQUEST__INIT;
     creq.task_spec = &spec;
     held_call hc = {0, 0};
     CU_ASSERT_EQUAL(rpc_client_call(gcs_client_rpc(t.gcs), ACTORS, "CreateActor", &creq.base, 60000, held_answered, &hc),
                     0);
-    pump_until(&t, NULL, 500);
+    harness_fake_pump(&t, NULL, 500);
     CU_ASSERT_FALSE(w.done);
     CU_ASSERT_FALSE(hc.done);
     kill(t.c.gcs_pid, SIGTERM);
-    pump_until(&t, &w.done, 10000);
-    pump_until(&t, &hc.done, 10000);
+    harness_fake_pump(&t, &w.done, 10000);
+    harness_fake_pump(&t, &hc.done, 10000);
     CU_ASSERT_TRUE(w.done && w.code != GRPC_STATUS_OK);
     CU_ASSERT_TRUE(hc.done && hc.code != GRPC_STATUS_OK);
     tc_stop(&t); /* checks the exit status and the sanitizer report */

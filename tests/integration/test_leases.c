@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cluster.h"
+#include "fake_cluster.h"
 #include "core_worker.pb-c.h"
 #include "gcs_client.h"
 #include "node_manager.pb-c.h"
@@ -39,18 +39,7 @@
 
 /* ---- cluster and client ------------------------------------------------------------- */
 
-typedef struct tc {
-    harness_cluster c;
-    char session[PATH_MAX];
-    char fake_dir[PATH_MAX];
-    uv_loop_t loop;
-    rpc_ctx *rpc;
-    gcs_client *gcs;
-    rpc_client *tcp[HARNESS_MAX_RAYLETS];
-    rpc_client *local[HARNESS_MAX_RAYLETS];
-} tc;
-
-static uint8_t owner_id[RC_WORKER_ID_SIZE];
+typedef harness_fake tc;
 
 static void quick_config(void)
 {
@@ -66,231 +55,22 @@ static void quick_config(void)
 static int tc_start(tc *t)
 {
     quick_config();
-    memset(t, 0, sizeof(*t));
-    rc_id_random(owner_id, sizeof(owner_id));
-    if (harness_cluster_init(&t->c, 0) < 0)
-        return -1;
-    snprintf(t->session, sizeof(t->session), "%s/session", t->c.root);
-    snprintf(t->fake_dir, sizeof(t->fake_dir), "%s/fake", t->c.root);
-    mkdir(t->session, 0755);
-    mkdir(t->fake_dir, 0755);
-    setenv("RAYC_FAKE_WORKER_DIR", t->fake_dir, 1);
-    if (harness_gcs_start(&t->c) < 0)
-        return -1;
-    uv_loop_init(&t->loop);
-    rpc_ctx_create(&t->loop, &t->rpc);
-    gcs_client_create(t->rpc, t->c.gcs_address, &t->gcs);
-    char err[300];
-    if (gcs_client_connect_sync(t->gcs, 10000, err, sizeof(err)) < 0) {
-        fprintf(stderr, "tc_start: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
-/* Starts a raylet with flags plus the fake worker and the shared session directory. */
-static int tc_raylet(tc *t, const char *const *flags)
-{
-    const char *argv[64];
-    int n = 0;
-    for (int i = 0; flags && flags[i]; i++)
-        argv[n++] = flags[i];
-    argv[n++] = "--worker-command";
-    argv[n++] = FAKE_WORKER;
-    argv[n++] = "--session-dir";
-    argv[n++] = t->session;
-    argv[n] = NULL;
-    int i;
-    if (harness_raylet_start(&t->c, argv, &i) < 0)
-        return -1;
-    char target[PATH_MAX + 64];
-    snprintf(target, sizeof(target), "127.0.0.1:%d", t->c.raylets[i].port);
-    rpc_client_create(t->rpc, target, NULL, &t->tcp[i]);
-    snprintf(target, sizeof(target), "unix:%s/sockets/raylet.%.8s.sock", t->session, t->c.raylets[i].node_id);
-    rpc_client_create(t->rpc, target, NULL, &t->local[i]);
-    return i;
+    return harness_fake_start(t, 0, FAKE_WORKER, 1);
 }
 
 /* Stops every raylet that still runs with SIGTERM: each must leave cleanly (exit 0) and,
  * in sanitizer builds, without a report (leaks are checked at exit). */
 static void tc_stop(tc *t)
 {
-    for (int i = 0; i < t->c.n_raylets; i++) {
-        if (!harness_raylet_alive(&t->c, i))
-            continue;
-        harness_raylet_signal(&t->c, i, SIGTERM);
-        CU_ASSERT_EQUAL(harness_raylet_wait_exit(&t->c, i, 15000), 0);
-    }
-    for (int i = 0; i < t->c.n_raylets; i++) {
-        int dirty = harness_log_contains(&t->c, t->c.raylets[i].name, "Sanitizer") ||
-                    harness_log_contains(&t->c, t->c.raylets[i].name, "runtime error");
-        CU_ASSERT_FALSE(dirty);
-        if (dirty) {
-            char path[PATH_MAX];
-            harness_log_path(&t->c, t->c.raylets[i].name, path, sizeof(path));
-            fprintf(stderr, "    sanitizer report in %s\n", path);
-            setenv("RAYC_TEST_KEEP_LOGS", "1", 1);
-        }
-    }
-    for (int i = 0; i < HARNESS_MAX_RAYLETS; i++) {
-        if (t->tcp[i])
-            rpc_client_destroy(t->tcp[i]);
-        if (t->local[i])
-            rpc_client_destroy(t->local[i]);
-    }
-    if (t->gcs)
-        gcs_client_destroy(t->gcs);
-    if (t->rpc)
-        rpc_ctx_destroy(t->rpc);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&t->loop);
-    harness_cluster_destroy(&t->c);
-}
-
-typedef struct pump_timer {
-    uv_timer_t timer;
-    int fired;
-} pump_timer;
-
-static void pump_fired(uv_timer_t *h)
-{
-    ((pump_timer *)h->data)->fired = 1;
-}
-
-/* Runs the loop until *flag is set or ms have passed. Returns *flag. */
-static int pump_until(tc *t, const int *flag, int ms)
-{
-    pump_timer pt = {.fired = 0};
-    uv_timer_init(&t->loop, &pt.timer);
-    pt.timer.data = &pt;
-    uv_timer_start(&pt.timer, pump_fired, (uint64_t)ms, 0);
-    while (!(flag && *flag) && !pt.fired)
-        uv_run(&t->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&pt.timer, NULL);
-    uv_run(&t->loop, UV_RUN_NOWAIT);
-    return flag ? *flag : 0;
+    harness_fake_stop(t, HARNESS_FAKE_CHECK_RAYLETS);
 }
 
 /* ---- leases ------------------------------------------------------------------------- */
 
-typedef struct res {
-    const char *name;
-    double amount;
-} res;
-
-typedef struct lease_opts {
-    int grant_or_reject;
-    Ray__Rpc__SchedulingStrategy *strategy;
-    Ray__Rpc__LabelSelector *selector;
-    int64_t timeout_ms; /* 0: none */
-    int job;            /* 0: job 1 */
-    const uint8_t *lease_id; /* NULL: a new random one */
-} lease_opts;
-
-typedef struct lease_call {
-    int done;
-    grpc_status_code code;
-    char message[512];
-    Ray__Rpc__RequestWorkerLeaseReply *reply;
-    uint8_t lease_id[RC_UNIQUE_ID_SIZE];
-    int raylet; /* the raylet it went to */
-} lease_call;
-
-static void job_bytes(int job, uint8_t out[RC_JOB_ID_SIZE])
-{
-    out[0] = (uint8_t)(job >> 24);
-    out[1] = (uint8_t)(job >> 16);
-    out[2] = (uint8_t)(job >> 8);
-    out[3] = (uint8_t)job;
-}
-
-static void lease_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
-{
-    lease_call *lc = arg;
-    lc->code = st->code;
-    snprintf(lc->message, sizeof(lc->message), "%s", st->message);
-    lc->reply = (Ray__Rpc__RequestWorkerLeaseReply *)reply;
-    lc->done = 1;
-}
-
-static void lease_async(tc *t, int ri, lease_call *lc, const res *rs, const lease_opts *o)
-{
-    memset(lc, 0, sizeof(*lc));
-    lc->raylet = ri;
-    if (o && o->lease_id)
-        memcpy(lc->lease_id, o->lease_id, sizeof(lc->lease_id));
-    else
-        rc_id_random(lc->lease_id, sizeof(lc->lease_id));
-    uint8_t job[RC_JOB_ID_SIZE];
-    job_bytes(o && o->job ? o->job : 1, job);
-    Ray__Rpc__LeaseSpec__RequiredResourcesEntry entries[16], *ptrs[16];
-    size_t n = 0;
-    for (; rs && rs[n].name; n++) {
-        ray__rpc__lease_spec__required_resources_entry__init(&entries[n]);
-        entries[n].key = (char *)rs[n].name;
-        entries[n].value = rs[n].amount;
-        ptrs[n] = &entries[n];
-    }
-    Ray__Rpc__Address caller = RAY__RPC__ADDRESS__INIT;
-    caller.worker_id.data = owner_id;
-    caller.worker_id.len = sizeof(owner_id);
-    caller.ip_address = "127.0.0.1";
-    Ray__Rpc__LeaseSpec spec = RAY__RPC__LEASE_SPEC__INIT;
-    spec.lease_id.data = lc->lease_id;
-    spec.lease_id.len = sizeof(lc->lease_id);
-    spec.job_id.data = job;
-    spec.job_id.len = sizeof(job);
-    spec.caller_address = &caller;
-    spec.required_resources = ptrs;
-    spec.n_required_resources = n;
-    spec.scheduling_strategy = o ? o->strategy : NULL;
-    spec.label_selector = o ? o->selector : NULL;
-    Ray__Rpc__RequestWorkerLeaseRequest req = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
-    req.lease_spec = &spec;
-    req.grant_or_reject = o ? o->grant_or_reject : 0;
-    int64_t timeout = o && o->timeout_ms ? o->timeout_ms : -1;
-    CU_ASSERT_EQUAL(rpc_client_call(t->tcp[ri], &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease",
-                                    &req.base, timeout, lease_replied, lc),
-                    0);
-}
-
-/* Asks raylet ri for a lease and waits up to ms for the answer. Returns 1 if answered. */
-static int lease_sync(tc *t, int ri, lease_call *lc, const res *rs, const lease_opts *o, int ms)
-{
-    lease_async(t, ri, lc, rs, o);
-    return pump_until(t, &lc->done, ms);
-}
-
-static int granted(const lease_call *lc)
-{
-    return lc->done && lc->code == GRPC_STATUS_OK && lc->reply && lc->reply->worker_address &&
-           lc->reply->worker_address->port > 0;
-}
-
-static void lease_free(lease_call *lc)
-{
-    rpc_msg_free(lc->reply ? &lc->reply->base : NULL);
-    lc->reply = NULL;
-}
-
-static const char *worker_hex(const lease_call *lc, char *hex)
+static const char *worker_hex(const harness_lease *lc, char *hex)
 {
     const ProtobufCBinaryData *id = &lc->reply->worker_address->worker_id;
     return rc_id_hex(id->data, id->len, hex);
-}
-
-static int return_lease(tc *t, const lease_call *lc, int disconnect)
-{
-    Ray__Rpc__ReturnWorkerLeaseRequest req = RAY__RPC__RETURN_WORKER_LEASE_REQUEST__INIT;
-    req.lease_id.data = (uint8_t *)lc->lease_id;
-    req.lease_id.len = sizeof(lc->lease_id);
-    req.worker_port = lc->reply && lc->reply->worker_address ? lc->reply->worker_address->port : 0;
-    req.disconnect_worker = disconnect;
-    ProtobufCMessage *reply = NULL;
-    int code = rpc_client_call_sync(t->tcp[lc->raylet], &ray__rpc__node_manager_service__descriptor,
-                                    "ReturnWorkerLease", &req.base, 5000, &reply, NULL, 0);
-    rpc_msg_free(reply);
-    return code;
 }
 
 /* Available amount of a resource on raylet ri (GetResourceLoad), -1 if absent. */
@@ -350,20 +130,8 @@ static int worker_has_arg(tc *t, const char *worker_hex_id, const char *flag, co
     return 0;
 }
 
-/* Waits up to ms for pid to be gone (the raylet reaps its workers). */
-static int pid_gone(pid_t pid, int ms)
-{
-    int64_t deadline = rc_mono_ms() + ms;
-    do {
-        if (kill(pid, 0) != 0 && errno == ESRCH)
-            return 1;
-        rc_sleep_ms(20);
-    } while (rc_mono_ms() < deadline);
-    return 0;
-}
-
 /* GPU indices of a grant as "0,1" (from resource_mapping). */
-static void gpu_list(const lease_call *lc, char *out, size_t len)
+static void gpu_list(const harness_lease *lc, char *out, size_t len)
 {
     out[0] = '\0';
     size_t used = 0;
@@ -374,44 +142,6 @@ static void gpu_list(const lease_call *lc, char *out, size_t len)
         for (size_t k = 0; k < e->n_resource_ids; k++)
             used += (size_t)snprintf(out + used, len - used, "%s%lld", used ? "," : "", (long long)e->resource_ids[k]->index);
     }
-}
-
-static int push_echo(const lease_call *lc, tc *t, const char *text, char *out, size_t outlen)
-{
-    char target[96];
-    snprintf(target, sizeof(target), "%s:%d", lc->reply->worker_address->ip_address, lc->reply->worker_address->port);
-    rpc_client *w;
-    rpc_client_create(t->rpc, target, NULL, &w);
-    Ray__Rpc__CppFunctionDescriptor cpp = RAY__RPC__CPP_FUNCTION_DESCRIPTOR__INIT;
-    cpp.function_name = "echo";
-    Ray__Rpc__FunctionDescriptor fd = RAY__RPC__FUNCTION_DESCRIPTOR__INIT;
-    fd.function_descriptor_case = RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR;
-    fd.cpp_function_descriptor = &cpp;
-    Ray__Rpc__TaskArg arg = RAY__RPC__TASK_ARG__INIT;
-    arg.data.data = (uint8_t *)text;
-    arg.data.len = strlen(text);
-    arg.is_inlined = 1;
-    Ray__Rpc__TaskArg *args[1] = {&arg};
-    Ray__Rpc__TaskSpec spec = RAY__RPC__TASK_SPEC__INIT;
-    spec.function_descriptor = &fd;
-    spec.args = args;
-    spec.n_args = 1;
-    spec.num_returns = 1;
-    Ray__Rpc__PushTaskRequest req = RAY__RPC__PUSH_TASK_REQUEST__INIT;
-    req.task_spec = &spec;
-    req.intended_worker_id = lc->reply->worker_address->worker_id;
-    ProtobufCMessage *reply = NULL;
-    int code = rpc_client_call_sync(w, &ray__rpc__core_worker_service__descriptor, "PushTask", &req.base, 5000, &reply,
-                                    NULL, 0);
-    out[0] = '\0';
-    if (code == GRPC_STATUS_OK) {
-        const Ray__Rpc__PushTaskReply *pr = (const void *)reply;
-        if (pr->n_return_objects)
-            snprintf(out, outlen, "%.*s", (int)pr->return_objects[0]->data.len, (const char *)pr->return_objects[0]->data.data);
-    }
-    rpc_msg_free(reply);
-    rpc_client_destroy(w);
-    return code;
 }
 
 static int run_rayc(const harness_cluster *c, const char *args, char *out, size_t outlen)
@@ -427,8 +157,6 @@ static int run_rayc(const harness_cluster *c, const char *args, char *out, size_
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-#define RES(...) ((const res[]){__VA_ARGS__, {NULL, 0}})
-
 /* ---- tests -------------------------------------------------------------------------- */
 
 static void test_grant_gpu_env_and_push(void)
@@ -441,7 +169,7 @@ static void test_grant_gpu_env_and_push(void)
     cfg.code_search_path = paths;
     cfg.n_code_search_path = 2;
     uint8_t job7[RC_JOB_ID_SIZE];
-    job_bytes(7, job7);
+    harness_job_id(7, job7);
     Ray__Rpc__JobTableData job = RAY__RPC__JOB_TABLE_DATA__INIT;
     job.job_id.data = job7;
     job.job_id.len = sizeof(job7);
@@ -454,13 +182,13 @@ static void test_grant_gpu_env_and_push(void)
                     GRPC_STATUS_OK);
     rpc_msg_free(reply);
     setenv("RAYC_CODE_SEARCH_PATH", "/fallback/lib", 1);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "4", "--num-gpus", "4", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "4", "--num-gpus", "4", NULL});
     unsetenv("RAYC_CODE_SEARCH_PATH");
     CU_ASSERT_EQUAL_FATAL(r0, 0);
 
-    lease_call a;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 2}, {"GPU", 2}), NULL, 10000));
-    CU_ASSERT_FATAL(granted(&a));
+    harness_lease a;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 2}, {"GPU", 2}), NULL, 10000));
+    CU_ASSERT_FATAL(harness_lease_granted(&a));
     char hex[RC_ID_HEX_MAX], gpus[64], v[PATH_MAX];
     worker_hex(&a, hex);
     gpu_list(&a, gpus, sizeof(gpus));
@@ -501,12 +229,12 @@ static void test_grant_gpu_env_and_push(void)
 
     /* The worker serves PushTask at the granted address. */
     char echoed[64];
-    CU_ASSERT_EQUAL(push_echo(&a, &t, "hello lease", echoed, sizeof(echoed)), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_push(&t, &a, "echo", "hello lease", 5000, echoed, sizeof(echoed)), GRPC_STATUS_OK);
     CU_ASSERT_STRING_EQUAL(echoed, "hello lease");
 
     /* A CPU-only lease: a CPU worker, no GPUs visible, OMP_NUM_THREADS at least 1. */
-    lease_call b;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &b, RES({"CPU", 0.5}), NULL, 10000) && granted(&b));
+    harness_lease b;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &b, HARNESS_RES({"CPU", 0.5}), NULL, 10000) && harness_lease_granted(&b));
     worker_hex(&b, hex);
     CU_ASSERT_EQUAL(worker_field(&t, hex, "CUDA_VISIBLE_DEVICES", v, sizeof(v)), 0);
     CU_ASSERT_STRING_EQUAL(v, "");
@@ -516,20 +244,20 @@ static void test_grant_gpu_env_and_push(void)
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "GPU"), 2.0, 1e-9);
 
     /* Job 7's workers get the job's code search path from the GCS. */
-    lease_call c;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &c, RES({"CPU", 1}), &(lease_opts){.job = 7}, 10000) && granted(&c));
+    harness_lease c;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &c, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.job = 7}, 10000) && harness_lease_granted(&c));
     worker_hex(&c, hex);
     CU_ASSERT(worker_has_arg(&t, hex, "--code-search-path", "/opt/a:/opt/b"));
     CU_ASSERT(worker_has_arg(&t, hex, "--job-id", "00000007"));
 
-    CU_ASSERT_EQUAL(return_lease(&t, &a, 0), GRPC_STATUS_OK);
-    CU_ASSERT_EQUAL(return_lease(&t, &b, 0), GRPC_STATUS_OK);
-    CU_ASSERT_EQUAL(return_lease(&t, &c, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &a, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &b, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &c, 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 4.0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "GPU"), 4.0, 1e-9);
-    lease_free(&a);
-    lease_free(&b);
-    lease_free(&c);
+    harness_lease_free(&a);
+    harness_lease_free(&b);
+    harness_lease_free(&c);
     tc_stop(&t);
 }
 
@@ -537,54 +265,54 @@ static void test_worker_reuse_by_job_and_gpus(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "4", "--num-gpus", "2", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "4", "--num-gpus", "2", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     char h1[RC_ID_HEX_MAX], h2[RC_ID_HEX_MAX];
-    lease_call a, b;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), NULL, 10000) && granted(&a));
-    CU_ASSERT_EQUAL(return_lease(&t, &a, 0), GRPC_STATUS_OK);
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &b, RES({"CPU", 1}), NULL, 10000) && granted(&b));
+    harness_lease a, b;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&a));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &a, 0), GRPC_STATUS_OK);
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &b, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&b));
     CU_ASSERT_STRING_EQUAL(worker_hex(&a, h1), worker_hex(&b, h2)); /* same job, no GPUs: reused */
     CU_ASSERT_EQUAL(a.reply->worker_pid, b.reply->worker_pid);
 
     /* Another job never gets that worker, even while it idles; nor does a lease of another
      * CPU count (its OMP_NUM_THREADS would be wrong). */
-    CU_ASSERT_EQUAL(return_lease(&t, &b, 0), GRPC_STATUS_OK);
-    lease_call c, g;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &c, RES({"CPU", 1}), &(lease_opts){.job = 2}, 10000) && granted(&c));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &b, 0), GRPC_STATUS_OK);
+    harness_lease c, g;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &c, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.job = 2}, 10000) && harness_lease_granted(&c));
     CU_ASSERT_STRING_NOT_EQUAL(worker_hex(&a, h1), worker_hex(&c, h2));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &g, RES({"CPU", 2}), NULL, 10000) && granted(&g));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &g, HARNESS_RES({"CPU", 2}), NULL, 10000) && harness_lease_granted(&g));
     CU_ASSERT_STRING_NOT_EQUAL(worker_hex(&a, h1), worker_hex(&g, h2));
     char omp[16];
     CU_ASSERT_EQUAL(worker_field(&t, h2, "OMP_NUM_THREADS", omp, sizeof(omp)), 0);
     CU_ASSERT_STRING_EQUAL(omp, "2");
-    CU_ASSERT_EQUAL(return_lease(&t, &g, 0), GRPC_STATUS_OK);
-    lease_free(&g);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &g, 0), GRPC_STATUS_OK);
+    harness_lease_free(&g);
 
     /* A GPU lease of the same job gets a GPU worker; the same GPU set reuses it; another
      * GPU set (held at the same time) gets another worker with its own CUDA_VISIBLE_DEVICES. */
-    lease_call d, e, f;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &d, RES({"CPU", 1}, {"GPU", 1}), NULL, 10000) && granted(&d));
+    harness_lease d, e, f;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &d, HARNESS_RES({"CPU", 1}, {"GPU", 1}), NULL, 10000) && harness_lease_granted(&d));
     CU_ASSERT_STRING_NOT_EQUAL(worker_hex(&a, h1), worker_hex(&d, h2));
     char gd[16], ge[16], gf[16], v[64];
     gpu_list(&d, gd, sizeof(gd));
-    CU_ASSERT_EQUAL(return_lease(&t, &d, 0), GRPC_STATUS_OK);
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &e, RES({"CPU", 1}, {"GPU", 1}), NULL, 10000) && granted(&e));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &d, 0), GRPC_STATUS_OK);
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &e, HARNESS_RES({"CPU", 1}, {"GPU", 1}), NULL, 10000) && harness_lease_granted(&e));
     gpu_list(&e, ge, sizeof(ge));
     if (!strcmp(gd, ge)) {
         CU_ASSERT_STRING_EQUAL(worker_hex(&d, h1), worker_hex(&e, h2));
     } else {
         CU_ASSERT_STRING_NOT_EQUAL(worker_hex(&d, h1), worker_hex(&e, h2));
     }
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &f, RES({"CPU", 1}, {"GPU", 1}), NULL, 10000) && granted(&f));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &f, HARNESS_RES({"CPU", 1}, {"GPU", 1}), NULL, 10000) && harness_lease_granted(&f));
     gpu_list(&f, gf, sizeof(gf));
     CU_ASSERT_STRING_NOT_EQUAL(ge, gf);
     CU_ASSERT_STRING_NOT_EQUAL(worker_hex(&e, h1), worker_hex(&f, h2));
     CU_ASSERT_EQUAL(worker_field(&t, h2, "CUDA_VISIBLE_DEVICES", v, sizeof(v)), 0);
     CU_ASSERT_STRING_EQUAL(v, gf);
-    lease_call *all[] = {&a, &b, &c, &d, &e, &f};
+    harness_lease *all[] = {&a, &b, &c, &d, &e, &f};
     for (size_t i = 0; i < 6; i++)
-        lease_free(all[i]);
+        harness_lease_free(all[i]);
     tc_stop(&t);
 }
 
@@ -592,12 +320,12 @@ static void test_fractional_gpus_packed(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "8", "--num-gpus", "2", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "8", "--num-gpus", "2", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
-    lease_call l[5];
+    harness_lease l[5];
     int per_gpu[2] = {0, 0};
     for (int i = 0; i < 4; i++) {
-        CU_ASSERT_FATAL(lease_sync(&t, r0, &l[i], RES({"CPU", 1}, {"GPU", 0.5}), NULL, 10000) && granted(&l[i]));
+        CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &l[i], HARNESS_RES({"CPU", 1}, {"GPU", 0.5}), NULL, 10000) && harness_lease_granted(&l[i]));
         for (size_t k = 0; k < l[i].reply->n_resource_mapping; k++) {
             const Ray__Rpc__ResourceMapEntry *e = l[i].reply->resource_mapping[k];
             if (strcmp(e->name, "GPU"))
@@ -614,16 +342,16 @@ static void test_fractional_gpus_packed(void)
     CU_ASSERT_EQUAL(per_gpu[1], 2);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "GPU"), 0.0, 1e-9);
     /* A fifth waits for a half GPU, and gets the one given back. */
-    lease_async(&t, r0, &l[4], RES({"CPU", 1}, {"GPU", 0.5}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &l[4].done, 500));
+    harness_lease_async(&t, r0, &l[4], HARNESS_RES({"CPU", 1}, {"GPU", 0.5}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &l[4].done, 500));
     char g[16], g4[16];
     gpu_list(&l[2], g, sizeof(g));
-    CU_ASSERT_EQUAL(return_lease(&t, &l[2], 0), GRPC_STATUS_OK);
-    CU_ASSERT_FATAL(pump_until(&t, &l[4].done, 10000) && granted(&l[4]));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &l[2], 0), GRPC_STATUS_OK);
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &l[4].done, 10000) && harness_lease_granted(&l[4]));
     gpu_list(&l[4], g4, sizeof(g4));
     CU_ASSERT_STRING_EQUAL(g, g4);
     for (int i = 0; i < 5; i++)
-        lease_free(&l[i]);
+        harness_lease_free(&l[i]);
     tc_stop(&t);
 }
 
@@ -631,13 +359,13 @@ static void test_queue_until_returned_and_demand(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
-    lease_call a, b;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), NULL, 10000) && granted(&a));
+    harness_lease a, b;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&a));
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 0.0, 1e-9);
-    lease_async(&t, r0, &b, RES({"CPU", 1}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &b.done, 500));
+    harness_lease_async(&t, r0, &b, HARNESS_RES({"CPU", 1}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &b.done, 500));
 
     /* While it waits, `rayc status` shows it as demand, and usage as 1/1 CPU. */
     char out[16384], args[256];
@@ -647,28 +375,28 @@ static void test_queue_until_returned_and_demand(void)
         CU_ASSERT_EQUAL(run_rayc(&t.c, args, out, sizeof(out)), 0);
         shown = strstr(out, "{'CPU': 1}: 1+ pending tasks/actors") != NULL && strstr(out, " 1.0/1.0 CPU") != NULL;
         if (!shown)
-            pump_until(&t, NULL, 100);
+            harness_fake_pump(&t, NULL, 100);
     }
     CU_ASSERT(shown);
     if (!shown)
         fprintf(stderr, "rayc status said:\n%s\n", out);
 
-    CU_ASSERT_EQUAL(return_lease(&t, &a, 0), GRPC_STATUS_OK);
-    CU_ASSERT_FATAL(pump_until(&t, &b.done, 10000) && granted(&b));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &a, 0), GRPC_STATUS_OK);
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &b.done, 10000) && harness_lease_granted(&b));
     char h1[RC_ID_HEX_MAX], h2[RC_ID_HEX_MAX];
     CU_ASSERT_STRING_EQUAL(worker_hex(&a, h1), worker_hex(&b, h2)); /* the returned worker serves it */
-    CU_ASSERT_EQUAL(return_lease(&t, &b, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &b, 0), GRPC_STATUS_OK);
     /* Demand is gone from the status once nothing waits. */
     int gone = 0;
     for (int i = 0; i < 50 && !gone; i++) {
         run_rayc(&t.c, args, out, sizeof(out));
         gone = strstr(out, "(no resource demands)") != NULL;
         if (!gone)
-            pump_until(&t, NULL, 100);
+            harness_fake_pump(&t, NULL, 100);
     }
     CU_ASSERT(gone);
-    lease_free(&a);
-    lease_free(&b);
+    harness_lease_free(&a);
+    harness_lease_free(&b);
     tc_stop(&t);
 }
 
@@ -677,15 +405,15 @@ static void test_spillback_and_grant_or_reject(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
-    int r1 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
+    int r1 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
     CU_ASSERT_FATAL(r0 == 0 && r1 == 1);
-    lease_call a, b, b2, c;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), NULL, 10000) && granted(&a));
+    harness_lease a, b, b2, c;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&a));
     uint8_t r1_id[RC_NODE_ID_SIZE];
     rc_id_from_hex(t.c.raylets[r1].node_id, r1_id, sizeof(r1_id));
     /* r0 is full: the request is spilled to r1 (as soon as r0 knows r1, at once here). */
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &b, RES({"CPU", 1}), NULL, 10000));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &b, HARNESS_RES({"CPU", 1}), NULL, 10000));
     CU_ASSERT_EQUAL(b.code, GRPC_STATUS_OK);
     CU_ASSERT_FATAL(b.reply && b.reply->retry_at_raylet_address);
     CU_ASSERT_EQUAL(b.reply->retry_at_raylet_address->port, t.c.raylets[r1].port);
@@ -693,28 +421,28 @@ static void test_spillback_and_grant_or_reject(void)
     CU_ASSERT(!memcmp(b.reply->retry_at_raylet_address->node_id.data, r1_id, RC_NODE_ID_SIZE));
     CU_ASSERT_FALSE(b.reply->worker_address && b.reply->worker_address->port);
     /* The owner retries at r1 with grant_or_reject: granted there. */
-    CU_ASSERT_FATAL(lease_sync(&t, r1, &b2, RES({"CPU", 1}), &(lease_opts){.grant_or_reject = 1}, 10000));
-    CU_ASSERT_FATAL(granted(&b2));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r1, &b2, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.grant_or_reject = 1}, 10000));
+    CU_ASSERT_FATAL(harness_lease_granted(&b2));
     CU_ASSERT(!memcmp(b2.reply->worker_address->node_id.data, r1_id, RC_NODE_ID_SIZE));
     /* r1 is full now: grant_or_reject is rejected at once, never queued or spilled. */
-    CU_ASSERT_FATAL(lease_sync(&t, r1, &c, RES({"CPU", 1}), &(lease_opts){.grant_or_reject = 1}, 3000));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r1, &c, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.grant_or_reject = 1}, 3000));
     CU_ASSERT_EQUAL(c.code, GRPC_STATUS_OK);
     CU_ASSERT(c.reply && c.reply->rejected);
     CU_ASSERT_FALSE(c.reply && c.reply->retry_at_raylet_address && c.reply->retry_at_raylet_address->port);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r1, "CPU"), 0.0, 1e-9);
     /* Both full (once r0 has heard so from the GCS: r1 reports, r0 polls): a plain request
      * queues at r0 and is granted when r0 frees up. */
-    pump_until(&t, NULL, 1000);
-    lease_call d;
-    lease_async(&t, r0, &d, RES({"CPU", 1}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &d.done, 500));
-    CU_ASSERT_EQUAL(return_lease(&t, &a, 0), GRPC_STATUS_OK);
-    CU_ASSERT_FATAL(pump_until(&t, &d.done, 10000));
-    CU_ASSERT(granted(&d));
+    harness_fake_pump(&t, NULL, 1000);
+    harness_lease d;
+    harness_lease_async(&t, r0, &d, HARNESS_RES({"CPU", 1}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &d.done, 500));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &a, 0), GRPC_STATUS_OK);
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &d.done, 10000));
+    CU_ASSERT(harness_lease_granted(&d));
     CU_ASSERT(d.reply && d.reply->worker_address && d.reply->worker_address->port == a.reply->worker_address->port);
-    lease_call *all[] = {&a, &b, &b2, &c, &d};
+    harness_lease *all[] = {&a, &b, &b2, &c, &d};
     for (size_t i = 0; i < 5; i++)
-        lease_free(all[i]);
+        harness_lease_free(all[i]);
     tc_stop(&t);
 }
 
@@ -747,23 +475,23 @@ static void test_infeasible_explained_then_failed(void)
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
     setenv("RAYC_unschedulable_task_timeout_ms", "2500", 1);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", "--num-gpus", "1", "--accelerator-type", "A100", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", "--num-gpus", "1", "--accelerator-type", "A100", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
-    lease_call a;
+    harness_lease a;
     int64_t start = rc_mono_ms();
-    lease_async(&t, r0, &a, RES({"CPU", 1}, {"GPU", 1}, {"accelerator_type:H100", 0.001}), NULL);
+    harness_lease_async(&t, r0, &a, HARNESS_RES({"CPU", 1}, {"GPU", 1}, {"accelerator_type:H100", 0.001}), NULL);
     /* Before the timeout: infeasible demand for the H100 shape. */
     uint64_t ready = 9, infeasible = 0;
     int seen = 0;
     for (int i = 0; i < 15 && !seen; i++) {
-        pump_until(&t, &a.done, 100);
+        harness_fake_pump(&t, &a.done, 100);
         seen = usage_demand(&t, "accelerator_type:H100", &ready, &infeasible) && infeasible == 1;
     }
     CU_ASSERT(seen);
     CU_ASSERT_EQUAL(ready, 0);
     CU_ASSERT_FALSE(a.done);
     /* Then: failed with the scheduler's explanation. */
-    CU_ASSERT_FATAL(pump_until(&t, &a.done, 10000));
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &a.done, 10000));
     int64_t waited = rc_mono_ms() - start;
     CU_ASSERT(waited >= 2000);
     CU_ASSERT_EQUAL(a.code, GRPC_STATUS_OK);
@@ -776,17 +504,17 @@ static void test_infeasible_explained_then_failed(void)
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 2.0, 1e-9);
 
     /* Infeasible until a node that can run it joins: then it goes there. */
-    lease_call b;
-    lease_async(&t, r0, &b, RES({"CPU", 1}, {"GPU", 1}, {"accelerator_type:H100", 0.001}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &b.done, 300));
-    int r1 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", "--num-gpus", "1", "--accelerator-type", "H100", NULL});
+    harness_lease b;
+    harness_lease_async(&t, r0, &b, HARNESS_RES({"CPU", 1}, {"GPU", 1}, {"accelerator_type:H100", 0.001}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &b.done, 300));
+    int r1 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", "--num-gpus", "1", "--accelerator-type", "H100", NULL});
     unsetenv("RAYC_unschedulable_task_timeout_ms");
     CU_ASSERT_FATAL(r1 == 1);
-    CU_ASSERT_FATAL(pump_until(&t, &b.done, 5000));
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &b.done, 5000));
     CU_ASSERT_FATAL(b.reply && b.reply->retry_at_raylet_address);
     CU_ASSERT_EQUAL(b.reply->retry_at_raylet_address->port, t.c.raylets[r1].port);
-    lease_free(&a);
-    lease_free(&b);
+    harness_lease_free(&a);
+    harness_lease_free(&b);
     tc_stop(&t);
 }
 
@@ -794,44 +522,44 @@ static void test_worker_killed_while_leased(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
-    lease_call a, b;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), NULL, 10000) && granted(&a));
-    lease_async(&t, r0, &b, RES({"CPU", 1}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &b.done, 300));
+    harness_lease a, b;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&a));
+    harness_lease_async(&t, r0, &b, HARNESS_RES({"CPU", 1}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &b.done, 300));
     kill((pid_t)a.reply->worker_pid, SIGKILL);
     /* Reaped: its CPU goes to the waiting request (with a new worker). */
-    CU_ASSERT_FATAL(pump_until(&t, &b.done, 10000) && granted(&b));
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &b.done, 10000) && harness_lease_granted(&b));
     CU_ASSERT_NOT_EQUAL(a.reply->worker_pid, b.reply->worker_pid);
     /* Returning the dead worker's lease afterwards is harmless. */
-    CU_ASSERT_EQUAL(return_lease(&t, &a, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &a, 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 0.0, 1e-9);
-    CU_ASSERT_EQUAL(return_lease(&t, &b, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &b, 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 1.0, 1e-9);
     CU_ASSERT(harness_log_contains(&t.c, "raylet0", "its resources are free again"));
 
     /* A worker that owns leases (a task that submitted tasks) dies: those leases go too,
      * and their workers with them. */
-    lease_call outer, inner;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &outer, RES({"CPU", 0.5}), NULL, 10000) && granted(&outer));
+    harness_lease outer, inner;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &outer, HARNESS_RES({"CPU", 0.5}), NULL, 10000) && harness_lease_granted(&outer));
     const ProtobufCBinaryData *outer_id = &outer.reply->worker_address->worker_id;
     uint8_t saved[RC_WORKER_ID_SIZE];
-    memcpy(saved, owner_id, sizeof(saved));
-    memcpy(owner_id, outer_id->data, sizeof(owner_id));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &inner, RES({"CPU", 0.5}), NULL, 10000) && granted(&inner));
-    memcpy(owner_id, saved, sizeof(owner_id));
+    memcpy(saved, t.owner_id, sizeof(saved));
+    memcpy(t.owner_id, outer_id->data, sizeof(t.owner_id));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &inner, HARNESS_RES({"CPU", 0.5}), NULL, 10000) && harness_lease_granted(&inner));
+    memcpy(t.owner_id, saved, sizeof(t.owner_id));
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 0.0, 1e-9);
     kill((pid_t)outer.reply->worker_pid, SIGKILL);
-    CU_ASSERT(pid_gone((pid_t)inner.reply->worker_pid, 5000));
+    CU_ASSERT(harness_pid_gone((pid_t)inner.reply->worker_pid, 5000));
     int64_t deadline = rc_mono_ms() + 5000;
     while (available(&t, r0, "CPU") < 1.0 && rc_mono_ms() < deadline)
         rc_sleep_ms(20);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 1.0, 1e-9);
-    lease_free(&outer);
-    lease_free(&inner);
-    lease_free(&a);
-    lease_free(&b);
+    harness_lease_free(&outer);
+    harness_lease_free(&inner);
+    harness_lease_free(&a);
+    harness_lease_free(&b);
     tc_stop(&t);
 }
 
@@ -841,15 +569,15 @@ static void test_worker_that_never_registers(void)
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
     setenv("RAYC_worker_register_timeout_ms", "1000", 1);
     setenv("RAYC_FAKE_WORKER_MODE", "never_register", 1);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
     setenv("RAYC_FAKE_WORKER_MODE", "exit", 1);
-    int r1 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
+    int r1 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
     unsetenv("RAYC_FAKE_WORKER_MODE");
     unsetenv("RAYC_worker_register_timeout_ms");
     CU_ASSERT_FATAL(r0 == 0 && r1 == 1);
-    lease_call a, b;
+    harness_lease a, b;
     int64_t start = rc_mono_ms();
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), NULL, 10000));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), NULL, 10000));
     CU_ASSERT(rc_mono_ms() - start >= 900);
     CU_ASSERT_EQUAL(a.code, GRPC_STATUS_OK);
     CU_ASSERT_FATAL(a.reply != NULL);
@@ -858,7 +586,7 @@ static void test_worker_that_never_registers(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(a.reply->scheduling_failure_message, "did not register within 1000 ms"));
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 2.0, 1e-9);
 
-    CU_ASSERT_FATAL(lease_sync(&t, r1, &b, RES({"CPU", 1}), NULL, 10000));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r1, &b, HARNESS_RES({"CPU", 1}), NULL, 10000));
     CU_ASSERT_FATAL(b.reply != NULL);
     CU_ASSERT(b.reply->canceled);
     CU_ASSERT_PTR_NOT_NULL(strstr(b.reply->scheduling_failure_message, "exited with status 3 before it registered"));
@@ -875,15 +603,15 @@ static void test_worker_that_never_registers(void)
     char target[64];
     snprintf(target, sizeof(target), "127.0.0.1:%d", t.c.raylets[r2i].port);
     rpc_client_create(t.rpc, target, NULL, &t.tcp[r2i]);
-    lease_call c;
-    CU_ASSERT_FATAL(lease_sync(&t, r2i, &c, RES({"CPU", 1}), NULL, 10000));
+    harness_lease c;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r2i, &c, HARNESS_RES({"CPU", 1}), NULL, 10000));
     CU_ASSERT_FATAL(c.reply != NULL);
     CU_ASSERT(c.reply->canceled);
     CU_ASSERT_PTR_NOT_NULL(strstr(c.reply->scheduling_failure_message, "no-such-worker"));
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r2i, "CPU"), 2.0, 1e-9);
-    lease_free(&a);
-    lease_free(&b);
-    lease_free(&c);
+    harness_lease_free(&a);
+    harness_lease_free(&b);
+    harness_lease_free(&c);
     tc_stop(&t);
 }
 
@@ -893,24 +621,24 @@ static void test_idle_worker_timeout_and_prestart(void)
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
     setenv("RAYC_idle_worker_timeout_ms", "300", 1);
     setenv("RAYC_num_workers_soft_limit", "0", 1);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", NULL});
     unsetenv("RAYC_num_workers_soft_limit");
     setenv("RAYC_prestart_worker_first_driver", "1", 1);
-    int r1 = tc_raylet(&t, (const char *[]){"--num-cpus", "3", NULL});
+    int r1 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "3", NULL});
     setenv("RAYC_prestart_worker_first_driver", "0", 1);
     unsetenv("RAYC_idle_worker_timeout_ms");
     CU_ASSERT_FATAL(r0 == 0 && r1 == 1);
-    lease_call a;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), NULL, 10000) && granted(&a));
+    harness_lease a;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&a));
     pid_t pid = (pid_t)a.reply->worker_pid;
     rc_sleep_ms(600);
-    CU_ASSERT_FALSE(pid_gone(pid, 0)); /* leased workers never time out */
-    CU_ASSERT_EQUAL(return_lease(&t, &a, 0), GRPC_STATUS_OK);
-    CU_ASSERT(pid_gone(pid, 5000));
+    CU_ASSERT_FALSE(harness_pid_gone(pid, 0)); /* leased workers never time out */
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &a, 0), GRPC_STATUS_OK);
+    CU_ASSERT(harness_pid_gone(pid, 5000));
 
     /* Prestart: the first lease of job 5 starts CPU workers up to the node's 3 CPUs. */
-    lease_call b;
-    CU_ASSERT_FATAL(lease_sync(&t, r1, &b, RES({"CPU", 1}), &(lease_opts){.job = 5}, 10000) && granted(&b));
+    harness_lease b;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r1, &b, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.job = 5}, 10000) && harness_lease_granted(&b));
     int n = 0;
     for (int tries = 0; tries < 100 && n < 3; tries++) {
         n = 0;
@@ -928,8 +656,8 @@ static void test_idle_worker_timeout_and_prestart(void)
             rc_sleep_ms(50);
     }
     CU_ASSERT_EQUAL(n, 3);
-    lease_free(&a);
-    lease_free(&b);
+    harness_lease_free(&a);
+    harness_lease_free(&b);
     tc_stop(&t);
 }
 
@@ -937,12 +665,12 @@ static void test_cancel_and_caller_gone(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
-    lease_call a, b, c;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), NULL, 10000) && granted(&a));
-    lease_async(&t, r0, &b, RES({"CPU", 1}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &b.done, 300));
+    harness_lease a, b, c;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&a));
+    harness_lease_async(&t, r0, &b, HARNESS_RES({"CPU", 1}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &b.done, 300));
 
     Ray__Rpc__CancelWorkerLeaseRequest req = RAY__RPC__CANCEL_WORKER_LEASE_REQUEST__INIT;
     req.lease_id.data = b.lease_id;
@@ -953,7 +681,7 @@ static void test_cancel_and_caller_gone(void)
                     GRPC_STATUS_OK);
     CU_ASSERT(reply && ((Ray__Rpc__CancelWorkerLeaseReply *)reply)->success);
     rpc_msg_free(reply);
-    CU_ASSERT_FATAL(pump_until(&t, &b.done, 5000));
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &b.done, 5000));
     CU_ASSERT(b.reply && b.reply->canceled);
     CU_ASSERT_EQUAL(b.reply->failure_type,
                     RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_INTENDED);
@@ -966,20 +694,20 @@ static void test_cancel_and_caller_gone(void)
     rpc_msg_free(reply);
 
     /* A caller that gives up (deadline) is dropped: the freed CPU stays free. */
-    lease_async(&t, r0, &c, RES({"CPU", 1}), &(lease_opts){.timeout_ms = 300});
-    CU_ASSERT_FATAL(pump_until(&t, &c.done, 5000));
+    harness_lease_async(&t, r0, &c, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.timeout_ms = 300});
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &c.done, 5000));
     CU_ASSERT_EQUAL(c.code, GRPC_STATUS_DEADLINE_EXCEEDED);
-    pump_until(&t, NULL, 200);
-    CU_ASSERT_EQUAL(return_lease(&t, &a, 0), GRPC_STATUS_OK);
-    pump_until(&t, NULL, 300);
+    harness_fake_pump(&t, NULL, 200);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &a, 0), GRPC_STATUS_OK);
+    harness_fake_pump(&t, NULL, 300);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 1.0, 1e-9);
-    lease_free(&a);
-    lease_free(&b);
-    lease_free(&c);
+    harness_lease_free(&a);
+    harness_lease_free(&b);
+    harness_lease_free(&c);
     tc_stop(&t);
 }
 
-static int notify(tc *t, int ri, const lease_call *lc, int blocked)
+static int notify(tc *t, int ri, const harness_lease *lc, int blocked)
 {
     ProtobufCMessage *reply = NULL;
     int code;
@@ -1002,39 +730,39 @@ static void test_blocked_worker_lends_cpus(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", "--num-gpus", "1", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", "--num-gpus", "1", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
-    lease_call a, b;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}, {"GPU", 1}), NULL, 10000) && granted(&a));
-    lease_async(&t, r0, &b, RES({"CPU", 1}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &b.done, 300));
+    harness_lease a, b;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}, {"GPU", 1}), NULL, 10000) && harness_lease_granted(&a));
+    harness_lease_async(&t, r0, &b, HARNESS_RES({"CPU", 1}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &b.done, 300));
     CU_ASSERT_EQUAL(notify(&t, r0, &a, 1), GRPC_STATUS_OK);
-    CU_ASSERT_FATAL(pump_until(&t, &b.done, 5000) && granted(&b)); /* the nested task runs */
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &b.done, 5000) && harness_lease_granted(&b)); /* the nested task runs */
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 0.0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "GPU"), 0.0, 1e-9); /* GPUs stay held */
     CU_ASSERT_EQUAL(notify(&t, r0, &a, 0), GRPC_STATUS_OK);         /* oversubscribed now */
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 0.0, 1e-9);
-    CU_ASSERT_EQUAL(return_lease(&t, &b, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &b, 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 0.0, 1e-9); /* a still holds its CPU */
-    CU_ASSERT_EQUAL(return_lease(&t, &a, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &a, 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 1.0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "GPU"), 1.0, 1e-9);
     /* A worker blocked when its lease is returned gives back exactly what it holds. */
-    lease_call c;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &c, RES({"CPU", 1}), NULL, 10000) && granted(&c));
+    harness_lease c;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &c, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&c));
     CU_ASSERT_EQUAL(notify(&t, r0, &c, 1), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 1.0, 1e-9);
-    CU_ASSERT_EQUAL(return_lease(&t, &c, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &c, 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 1.0, 1e-9);
-    lease_free(&a);
-    lease_free(&b);
-    lease_free(&c);
+    harness_lease_free(&a);
+    harness_lease_free(&b);
+    harness_lease_free(&c);
     tc_stop(&t);
 }
 
 /* A request that parses but can never be served is answered at once: canceled,
  * unschedulable, "invalid lease request: ..." naming what is wrong. */
-static int is_invalid_reply(const lease_call *lc, const char *text)
+static int is_invalid_reply(const harness_lease *lc, const char *text)
 {
     return lc->done && lc->code == GRPC_STATUS_OK && lc->reply && lc->reply->canceled &&
            lc->reply->failure_type ==
@@ -1043,29 +771,29 @@ static int is_invalid_reply(const lease_call *lc, const char *text)
            strstr(lc->reply->scheduling_failure_message, text);
 }
 
-static void expect_invalid(tc *t, const res *rs, const lease_opts *o, const char *text)
+static void expect_invalid(tc *t, const harness_res *rs, const harness_lease_opts *o, const char *text)
 {
-    lease_call lc;
-    CU_ASSERT_FATAL(lease_sync(t, 0, &lc, rs, o, 5000));
+    harness_lease lc;
+    CU_ASSERT_FATAL(harness_lease_sync(t, 0, &lc, rs, o, 5000));
     CU_ASSERT(is_invalid_reply(&lc, text));
     if (!is_invalid_reply(&lc, text))
         fprintf(stderr, "    got %s: %s (wanted '%s')\n", rpc_code_name(lc.code),
                 lc.reply ? lc.reply->scheduling_failure_message : lc.message, text);
-    lease_free(&lc);
+    harness_lease_free(&lc);
 }
 
 static void test_malformed_requests(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "2", "--num-gpus", "2", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", "--num-gpus", "2", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
-    expect_invalid(&t, RES({"GPU", 1.5}), NULL, "quantities >1 must be whole numbers");
-    expect_invalid(&t, RES({"CPU", -1}), NULL, "negative");
-    expect_invalid(&t, RES({"CPU", 0.00001}), NULL, "precision");
-    expect_invalid(&t, RES({"", 1}), NULL, "is not a resource name");
-    expect_invalid(&t, RES({"bad name", 1}), NULL, "is not a resource name");
-    expect_invalid(&t, RES({"CPU", 1.0 / 0.0}), NULL, "not a finite number");
+    expect_invalid(&t, HARNESS_RES({"GPU", 1.5}), NULL, "quantities >1 must be whole numbers");
+    expect_invalid(&t, HARNESS_RES({"CPU", -1}), NULL, "negative");
+    expect_invalid(&t, HARNESS_RES({"CPU", 0.00001}), NULL, "precision");
+    expect_invalid(&t, HARNESS_RES({"", 1}), NULL, "is not a resource name");
+    expect_invalid(&t, HARNESS_RES({"bad name", 1}), NULL, "is not a resource name");
+    expect_invalid(&t, HARNESS_RES({"CPU", 1.0 / 0.0}), NULL, "not a finite number");
 
     Ray__Rpc__NodeAffinitySchedulingStrategy na = RAY__RPC__NODE_AFFINITY_SCHEDULING_STRATEGY__INIT;
     uint8_t short_id[5] = {1, 2, 3, 4, 5};
@@ -1074,29 +802,29 @@ static void test_malformed_requests(void)
     Ray__Rpc__SchedulingStrategy st = RAY__RPC__SCHEDULING_STRATEGY__INIT;
     st.scheduling_strategy_case = RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_NODE_AFFINITY_SCHEDULING_STRATEGY;
     st.node_affinity_scheduling_strategy = &na;
-    expect_invalid(&t, RES({"CPU", 1}), &(lease_opts){.strategy = &st}, "node_id holds 5 bytes");
+    expect_invalid(&t, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.strategy = &st}, "node_id holds 5 bytes");
     /* A well-formed node ID that is not in the cluster: hard affinity fails at once. */
     uint8_t unknown[RC_NODE_ID_SIZE];
     rc_id_random(unknown, sizeof(unknown));
     na.node_id.data = unknown;
     na.node_id.len = sizeof(unknown);
-    lease_call lc;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &lc, RES({"CPU", 1}), &(lease_opts){.strategy = &st}, 5000));
+    harness_lease lc;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &lc, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.strategy = &st}, 5000));
     CU_ASSERT(lc.reply && lc.reply->canceled);
     CU_ASSERT(lc.reply && lc.reply->failure_type ==
                               RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE);
     CU_ASSERT(lc.reply && strstr(lc.reply->scheduling_failure_message, "not in the cluster view"));
-    lease_free(&lc);
+    harness_lease_free(&lc);
     /* Ray's flag rules: spill_on_unavailable needs soft affinity. */
     na.spill_on_unavailable = 1;
-    expect_invalid(&t, RES({"CPU", 1}), &(lease_opts){.strategy = &st}, "spill_on_unavailable requires soft");
+    expect_invalid(&t, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.strategy = &st}, "spill_on_unavailable requires soft");
     na.spill_on_unavailable = 0;
     /* Placement groups are not served yet. */
     Ray__Rpc__PlacementGroupSchedulingStrategy pg = RAY__RPC__PLACEMENT_GROUP_SCHEDULING_STRATEGY__INIT;
     Ray__Rpc__SchedulingStrategy pst = RAY__RPC__SCHEDULING_STRATEGY__INIT;
     pst.scheduling_strategy_case = RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY;
     pst.placement_group_scheduling_strategy = &pg;
-    expect_invalid(&t, RES({"CPU", 1}), &(lease_opts){.strategy = &pst}, "placement group");
+    expect_invalid(&t, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.strategy = &pst}, "placement group");
     /* A label selector constraint without an operator. */
     char *vals[] = {"us"};
     Ray__Rpc__LabelSelectorConstraint k = RAY__RPC__LABEL_SELECTOR_CONSTRAINT__INIT;
@@ -1107,18 +835,18 @@ static void test_malformed_requests(void)
     Ray__Rpc__LabelSelector sel = RAY__RPC__LABEL_SELECTOR__INIT;
     sel.label_constraints = ks;
     sel.n_label_constraints = 1;
-    expect_invalid(&t, RES({"CPU", 1}), &(lease_opts){.selector = &sel}, "no operator");
+    expect_invalid(&t, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.selector = &sel}, "no operator");
 
     /* No lease_spec, short IDs (answered in the reply); garbage bytes (the rpc layer's
      * INVALID_ARGUMENT). */
     Ray__Rpc__RequestWorkerLeaseRequest empty = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
     char err[300];
-    lease_call raw = {.done = 1};
+    harness_lease raw = {.done = 1};
     raw.code = rpc_client_call_sync(t.tcp[r0], &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease",
                                     &empty.base, 5000, (ProtobufCMessage **)&raw.reply, err, sizeof(err));
     CU_ASSERT(is_invalid_reply(&raw, "no lease_spec"));
-    lease_free(&raw);
+    harness_lease_free(&raw);
     Ray__Rpc__LeaseSpec spec = RAY__RPC__LEASE_SPEC__INIT;
     uint8_t lid[4] = {1, 2, 3, 4};
     spec.lease_id.data = lid;
@@ -1127,7 +855,7 @@ static void test_malformed_requests(void)
     raw.code = rpc_client_call_sync(t.tcp[r0], &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease",
                                     &empty.base, 5000, (ProtobufCMessage **)&raw.reply, err, sizeof(err));
     CU_ASSERT(is_invalid_reply(&raw, "job_id holds 0 bytes"));
-    lease_free(&raw);
+    harness_lease_free(&raw);
     static const uint8_t garbage[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
     CU_ASSERT_EQUAL(rpc_client_call_raw_sync(t.tcp[r0], "/ray.rpc.NodeManagerService/RequestWorkerLease", garbage,
                                              sizeof(garbage), 5000, err, sizeof(err)),
@@ -1136,12 +864,12 @@ static void test_malformed_requests(void)
                                              sizeof(garbage), 5000, err, sizeof(err)),
                     GRPC_STATUS_INVALID_ARGUMENT);
     /* The same lease ID twice while the first waits. */
-    lease_call hold, dup;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &hold, RES({"CPU", 2}), NULL, 10000) && granted(&hold));
-    lease_call w1;
-    lease_async(&t, r0, &w1, RES({"CPU", 2}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &w1.done, 200));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &dup, RES({"CPU", 1}), &(lease_opts){.lease_id = w1.lease_id}, 5000));
+    harness_lease hold, dup;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &hold, HARNESS_RES({"CPU", 2}), NULL, 10000) && harness_lease_granted(&hold));
+    harness_lease w1;
+    harness_lease_async(&t, r0, &w1, HARNESS_RES({"CPU", 2}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &w1.done, 200));
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &dup, HARNESS_RES({"CPU", 1}), &(harness_lease_opts){.lease_id = w1.lease_id}, 5000));
     CU_ASSERT(dup.reply && dup.reply->canceled &&
               strstr(dup.reply->scheduling_failure_message, "already held or requested here"));
     CU_ASSERT_FALSE(w1.done); /* the first one still waits */
@@ -1151,16 +879,16 @@ static void test_malformed_requests(void)
                                          &breq.base, 5000, &reply, err, sizeof(err)),
                     GRPC_STATUS_OK);
     rpc_msg_free(reply);
-    lease_free(&dup);
+    harness_lease_free(&dup);
 
     /* Through all of it the raylet kept serving. */
     CU_ASSERT(harness_raylet_alive(&t.c, r0));
-    CU_ASSERT_EQUAL(return_lease(&t, &hold, 0), GRPC_STATUS_OK);
-    CU_ASSERT_FATAL(pump_until(&t, &w1.done, 10000) && granted(&w1));
-    CU_ASSERT_EQUAL(return_lease(&t, &w1, 0), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &hold, 0), GRPC_STATUS_OK);
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &w1.done, 10000) && harness_lease_granted(&w1));
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &w1, 0), GRPC_STATUS_OK);
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 2.0, 1e-9);
-    lease_free(&hold);
-    lease_free(&w1);
+    harness_lease_free(&hold);
+    harness_lease_free(&w1);
     tc_stop(&t);
 }
 
@@ -1168,7 +896,7 @@ static void test_backlog_is_demand(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     Ray__Rpc__LeaseSpec__RequiredResourcesEntry e = RAY__RPC__LEASE_SPEC__REQUIRED_RESOURCES_ENTRY__INIT;
     e.key = "custom_thing";
@@ -1182,8 +910,8 @@ static void test_backlog_is_demand(void)
     rep.backlog_size = 12;
     Ray__Rpc__WorkerBacklogReport *reps[1] = {&rep};
     Ray__Rpc__ReportWorkerBacklogRequest req = RAY__RPC__REPORT_WORKER_BACKLOG_REQUEST__INIT;
-    req.worker_id.data = owner_id;
-    req.worker_id.len = sizeof(owner_id);
+    req.worker_id.data = t.owner_id;
+    req.worker_id.len = sizeof(t.owner_id);
     req.backlog_reports = reps;
     req.n_backlog_reports = 1;
     ProtobufCMessage *reply = NULL;
@@ -1222,7 +950,7 @@ static void test_register_client_and_shutdown(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     /* The socket is advertised in the node record. */
     Ray__Rpc__GetAllNodeInfoRequest nreq = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
@@ -1240,7 +968,7 @@ static void test_register_client_and_shutdown(void)
     /* A worker ID the raylet never started is refused; a driver is welcome. */
     uint8_t wid[RC_WORKER_ID_SIZE], job[RC_JOB_ID_SIZE];
     rc_id_random(wid, sizeof(wid));
-    job_bytes(3, job);
+    harness_job_id(3, job);
     Rayc__Rpc__RegisterClientRequest reg = RAYC__RPC__REGISTER_CLIENT_REQUEST__INIT;
     reg.worker_id.data = wid;
     reg.worker_id.len = sizeof(wid);
@@ -1271,11 +999,11 @@ static void test_register_client_and_shutdown(void)
     rpc_msg_free(reply);
 
     /* A driver that disconnects loses its leases and its workers. */
-    memcpy(owner_id, wid, sizeof(owner_id));
-    lease_call a, b;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), NULL, 10000) && granted(&a));
-    lease_async(&t, r0, &b, RES({"CPU", 1}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &b.done, 300));
+    memcpy(t.owner_id, wid, sizeof(t.owner_id));
+    harness_lease a, b;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&a));
+    harness_lease_async(&t, r0, &b, HARNESS_RES({"CPU", 1}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &b.done, 300));
     Rayc__Rpc__DisconnectClientRequest dreq = RAYC__RPC__DISCONNECT_CLIENT_REQUEST__INIT;
     dreq.worker_id.data = wid;
     dreq.worker_id.len = sizeof(wid);
@@ -1283,26 +1011,25 @@ static void test_register_client_and_shutdown(void)
                                          &dreq.base, 5000, &reply, NULL, 0),
                     GRPC_STATUS_OK);
     rpc_msg_free(reply);
-    CU_ASSERT_FATAL(pump_until(&t, &b.done, 5000));
+    CU_ASSERT_FATAL(harness_fake_pump(&t, &b.done, 5000));
     CU_ASSERT(b.reply && b.reply->canceled);
-    CU_ASSERT(pid_gone((pid_t)a.reply->worker_pid, 5000));
+    CU_ASSERT(harness_pid_gone((pid_t)a.reply->worker_pid, 5000));
     CU_ASSERT_DOUBLE_EQUAL(available(&t, r0, "CPU"), 1.0, 1e-9);
 
     /* Shutdown: a held request is answered, workers die, the socket goes away. */
-    lease_call c, d;
-    rc_id_random(owner_id, sizeof(owner_id));
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &c, RES({"CPU", 1}), NULL, 10000) && granted(&c));
-    lease_async(&t, r0, &d, RES({"CPU", 1}), NULL);
-    CU_ASSERT_FALSE(pump_until(&t, &d.done, 300));
+    harness_lease c, d;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &c, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&c));
+    harness_lease_async(&t, r0, &d, HARNESS_RES({"CPU", 1}), NULL);
+    CU_ASSERT_FALSE(harness_fake_pump(&t, &d.done, 300));
     harness_raylet_signal(&t.c, r0, SIGTERM);
-    CU_ASSERT(pump_until(&t, &d.done, 5000));
+    CU_ASSERT(harness_fake_pump(&t, &d.done, 5000));
     CU_ASSERT_NOT_EQUAL(d.code, GRPC_STATUS_OK);
     CU_ASSERT_EQUAL(harness_raylet_wait_exit(&t.c, r0, 10000), 0);
-    CU_ASSERT(pid_gone((pid_t)c.reply->worker_pid, 5000));
+    CU_ASSERT(harness_pid_gone((pid_t)c.reply->worker_pid, 5000));
     CU_ASSERT_NOT_EQUAL(access(sock, F_OK), 0);
-    lease_call *all[] = {&a, &b, &c, &d};
+    harness_lease *all[] = {&a, &b, &c, &d};
     for (size_t i = 0; i < 4; i++)
-        lease_free(all[i]);
+        harness_lease_free(all[i]);
     tc_stop(&t);
 }
 
@@ -1311,7 +1038,7 @@ static void test_local_service_bad_input(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    int r0 = tc_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
+    int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "1", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     static const char *const methods[] = {"RegisterClient", "DisconnectClient", "NotifyTaskBlocked",
                                           "NotifyTaskUnblocked"};
@@ -1373,8 +1100,8 @@ static void test_local_service_bad_input(void)
                     GRPC_STATUS_OK);
     rpc_msg_free(reply);
     /* A worker that registers twice is refused the second time. */
-    lease_call a;
-    CU_ASSERT_FATAL(lease_sync(&t, r0, &a, RES({"CPU", 1}), NULL, 10000) && granted(&a));
+    harness_lease a;
+    CU_ASSERT_FATAL(harness_lease_sync(&t, r0, &a, HARNESS_RES({"CPU", 1}), NULL, 10000) && harness_lease_granted(&a));
     reg.worker_id = a.reply->worker_address->worker_id;
     reg.worker_type = RAY__RPC__WORKER_TYPE__WORKER;
     CU_ASSERT_EQUAL(rpc_client_call_sync(t.local[r0], &rayc__rpc__local_raylet_service__descriptor, "RegisterClient",
@@ -1383,10 +1110,10 @@ static void test_local_service_bad_input(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "has registered already"));
     /* Still serving, and the lease still works end to end. */
     char echoed[32];
-    CU_ASSERT_EQUAL(push_echo(&a, &t, "still here", echoed, sizeof(echoed)), GRPC_STATUS_OK);
+    CU_ASSERT_EQUAL(harness_lease_push(&t, &a, "echo", "still here", 5000, echoed, sizeof(echoed)), GRPC_STATUS_OK);
     CU_ASSERT_STRING_EQUAL(echoed, "still here");
-    CU_ASSERT_EQUAL(return_lease(&t, &a, 0), GRPC_STATUS_OK);
-    lease_free(&a);
+    CU_ASSERT_EQUAL(harness_lease_return(&t, &a, 0), GRPC_STATUS_OK);
+    harness_lease_free(&a);
     tc_stop(&t);
 }
 
