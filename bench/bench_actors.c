@@ -126,9 +126,9 @@ void bench_actor_calls_1_n(bench_ctx *b)
         rayc_actor_kill(&a[i], 1);
 }
 
-/* `rayc-bench --actors-client ADDRESS MS INDEX`: one caller of n_n_actor_calls_async, on
- * actors of its own. */
-int bench_actors_client(const char *address, int64_t ms, int index)
+/* `rayc-bench --actors-client ADDRESS MS`: one caller of n_n_actor_calls_async, on actors of
+ * its own. */
+int bench_actors_client(const char *address, int64_t ms)
 {
     rayc_init_options o;
     rayc_init_options_init(&o);
@@ -141,7 +141,6 @@ int bench_actors_client(const char *address, int64_t ms, int index)
             return 1;
     double rate = bench__calls_async(a, 2, ms);
     printf("%.3f\n", rate);
-    (void)index;
     rayc_shutdown();
     return 0;
 }
@@ -151,29 +150,9 @@ void bench_actor_calls_n_n(bench_ctx *b)
     bench_floor(b, "rpc_echo_async");
     if (bench_cluster_init(b) < 0)
         return;
-    char addr[256];
-    const char *address = bench_cluster_address(addr, sizeof(addr));
-    if (!address) {
-        fprintf(stderr, "  n_n_actor_calls_async: no cluster address\n");
-        return;
-    }
-    enum { CLIENTS = 2 };
-    FILE *pipes[CLIENTS];
-    char cmd[4400];
-    for (int i = 0; i < CLIENTS; i++) {
-        snprintf(cmd, sizeof(cmd), "'%s/rayc-bench' --actors-client '%s' %lld %d", bench_bin_dir(b), address,
-                 (long long)bench_duration_ms(b), i);
-        pipes[i] = popen(cmd, "r");
-    }
-    double total = 0;
-    for (int i = 0; i < CLIENTS; i++) {
-        char line[64] = "";
-        if (pipes[i] && fgets(line, sizeof(line), pipes[i]))
-            total += atof(line);
-        if (pipes[i])
-            pclose(pipes[i]);
-    }
-    bench_report_vs(b, "n_n_actor_calls_async", total, "calls/s", "rpc_echo_async");
+    double total = bench_clients_total(b, "--actors-client", 2);
+    if (total >= 0)
+        bench_report_vs(b, "n_n_actor_calls_async", total, "calls/s", "rpc_echo_async");
 }
 
 void bench_pg_create_removal(bench_ctx *b)

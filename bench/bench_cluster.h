@@ -14,6 +14,9 @@
 int bench_cluster_init(bench_ctx *b);
 /* The cluster's GCS address (for driver processes of multi-client benchmarks), or NULL. */
 const char *bench_cluster_address(char *buf, size_t len);
+/* Runs `rayc-bench MODE ADDRESS MS` in clients processes at once (drivers of the multi-client
+ * benchmarks, each printing its rate) and returns the sum of their rates, or -1. */
+double bench_clients_total(bench_ctx *b, const char *mode, int clients);
 /* Runs the Dask peer once per run, recording its figures as "dask:<name>". */
 void bench_run_dask(bench_ctx *b);
 /* Reports name against the RPC floor figure (if any) and against Dask's (if measured). */

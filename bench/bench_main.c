@@ -18,7 +18,7 @@
 #include "bench_rpc.h"
 
 int bench_tasks_client(const char *address, int64_t ms);
-int bench_actors_client(const char *address, int64_t ms, int index);
+int bench_actors_client(const char *address, int64_t ms);
 #include "rc_alloc.h"
 #include "rc_buf.h"
 #include "rc_config.h"
@@ -152,8 +152,8 @@ int main(int argc, char **argv)
         return bench_serve_echo(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "--tasks-client")) /* a driver of multi_client_tasks_async */
         return bench_tasks_client(argv[2], atoll(argv[3]));
-    if (argc == 5 && !strcmp(argv[1], "--actors-client")) /* a caller of n_n_actor_calls_async */
-        return bench_actors_client(argv[2], atoll(argv[3]), atoi(argv[4]));
+    if (argc == 4 && !strcmp(argv[1], "--actors-client")) /* a caller of n_n_actor_calls_async */
+        return bench_actors_client(argv[2], atoll(argv[3]));
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) {
             list = 1;

@@ -205,34 +205,40 @@ int bench_tasks_client(const char *address, int64_t ms)
     return 0;
 }
 
-void bench_multi_client_tasks(bench_ctx *b)
+double bench_clients_total(bench_ctx *b, const char *mode, int clients)
 {
-    bench_run_dask(b);
-    if (bench_cluster_init(b) < 0)
-        return;
     char addr[256];
     const char *address = bench_cluster_address(addr, sizeof(addr));
     if (!address) {
-        fprintf(stderr, "  multi_client_tasks_async: no cluster address\n");
-        return;
+        fprintf(stderr, "  %s: no cluster address\n", mode);
+        return -1;
     }
-    enum { CLIENTS = 2 };
-    FILE *pipes[CLIENTS];
+    FILE *pipes[16];
     char cmd[4400];
-    for (int i = 0; i < CLIENTS; i++) {
-        snprintf(cmd, sizeof(cmd), "'%s/rayc-bench' --tasks-client '%s' %lld", bench_bin_dir(b), address,
+    for (int i = 0; i < clients && i < 16; i++) {
+        snprintf(cmd, sizeof(cmd), "'%s/rayc-bench' %s '%s' %lld", bench_bin_dir(b), mode, address,
                  (long long)bench_duration_ms(b));
         pipes[i] = popen(cmd, "r");
     }
     double total = 0;
-    for (int i = 0; i < CLIENTS; i++) {
+    for (int i = 0; i < clients && i < 16; i++) {
         char line[64] = "";
         if (pipes[i] && fgets(line, sizeof(line), pipes[i]))
             total += atof(line);
         if (pipes[i])
             pclose(pipes[i]);
     }
-    bench_report_vs(b, "multi_client_tasks_async", total, "tasks/s", "rpc_echo_async");
+    return total;
+}
+
+void bench_multi_client_tasks(bench_ctx *b)
+{
+    bench_run_dask(b);
+    if (bench_cluster_init(b) < 0)
+        return;
+    double total = bench_clients_total(b, "--tasks-client", 2);
+    if (total >= 0)
+        bench_report_vs(b, "multi_client_tasks_async", total, "tasks/s", "rpc_echo_async");
 }
 
 void bench_tasks_and_get_batch(bench_ctx *b)
