@@ -1,6 +1,9 @@
 /* RPC floor and GCS benchmarks (bench_rpc.c, bench_gcs.c). No include guard. */
 BENCH(rpc_echo_sync, bench_rpc_echo_sync, "bare gRPC-core echo between two processes, one call at a time")
 BENCH(rpc_echo_async, bench_rpc_echo_async, "bare gRPC-core echo between two processes, 64 calls in flight")
+BENCH(rpc_echo_tls, bench_rpc_echo_tls,
+      "the same echoes over TLS with a bearer token checked by the ACL: rpc_echo_sync_tls and rpc_echo_async_tls (vs the plaintext floors)")
+BENCH(rpc_connect_tls, bench_rpc_connect_tls, "new TLS connections per second (handshake and one call each)")
 BENCH(gcs_kv_put_sync, bench_gcs_kv_put_sync,
       "InternalKVPut one at a time, memory and Redis storage (vs rpc_echo_sync; Redis also vs hiredis HSET)")
 BENCH(gcs_kv_put_async, bench_gcs_kv_put_async,

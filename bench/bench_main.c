@@ -148,8 +148,8 @@ int main(int argc, char **argv)
     const char *only = NULL;
     int list = 0;
     rc_config_init();
-    if (argc == 3 && !strcmp(argv[1], "--serve-echo")) /* the peer process of rpc_echo_* */
-        return bench_serve_echo(argv[2]);
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--serve-echo")) /* the peer of rpc_echo_* */
+        return bench_serve_echo(argv[2], argc == 4 ? argv[3] : NULL);
     if (argc == 4 && !strcmp(argv[1], "--tasks-client")) /* a driver of multi_client_tasks_async */
         return bench_tasks_client(argv[2], atoll(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "--actors-client")) /* a caller of n_n_actor_calls_async */

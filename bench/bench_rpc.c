@@ -3,15 +3,23 @@
  * flight) between rayc-bench and an echo server in another process, through the same rpc
  * layer every rayc daemon uses but with no rayc logic. Every other RPC-bound figure is
  * reported as a ratio to these.
+ *
+ * The same echo over rayc's security (rpc_echo_sync_tls, rpc_echo_async_tls): TLS with a
+ * CA made for the run, a bearer token checked by the server's ACL on every call, as a
+ * driver calls a worker; reported against the plaintext floor of the same run. And the
+ * price of a new secure connection (rpc_connect_tls): a fresh channel, its TLS handshake
+ * and one call, again and again.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "bench_proc.h"
 #include "bench_rpc.h"
 #include "rayc_bench.pb-c.h"
+#include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_time.h"
 
@@ -90,7 +98,56 @@ static void bench__on_term(uv_signal_t *h, int sig)
     uv_stop(h->loop);
 }
 
-int bench_serve_echo(const char *port_file)
+/* The security material of the TLS echo, made once per run under dir: a CA, the server's
+ * certificate and a job token (what a worker's server and a driver hold). */
+typedef struct bench__pki {
+    char *ca_key, *ca_cert, *key, *cert, *token;
+} bench__pki;
+
+static void bench__pki_free(bench__pki *p)
+{
+    rc_free(p->ca_key);
+    rc_free(p->ca_cert);
+    rc_free(p->key);
+    rc_free(p->cert);
+    rc_free(p->token);
+    memset(p, 0, sizeof(*p));
+}
+
+static int bench__pki_make(const char *dir, bench__pki *p)
+{
+    const char *ips[] = {"127.0.0.1"};
+    auth_claims job = {.kind = AUTH_TOKEN_JOB, .job_id = {1, 0, 0, 0}};
+    char path[300];
+    memset(p, 0, sizeof(*p));
+    if (auth_ca_create("rayc-bench CA", 1, &p->ca_key, &p->ca_cert) < 0 ||
+        auth_cert_issue(p->ca_key, p->ca_cert, "worker:bench", ips, 1, 1, &p->key, &p->cert) < 0 ||
+        auth_token_mint(p->ca_key, &job, &p->token) < 0)
+        return -1;
+    const char *names[] = {"ca.crt", "server.crt", "server.key"};
+    const char *pems[] = {p->ca_cert, p->cert, p->key};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if (auth_write_secret(path, pems[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Reads the server's half of the PKI from dir. */
+static int bench__pki_load(const char *dir, bench__pki *p)
+{
+    char path[300];
+    memset(p, 0, sizeof(*p));
+    snprintf(path, sizeof(path), "%s/ca.crt", dir);
+    int rc = auth_read_file(path, &p->ca_cert);
+    snprintf(path, sizeof(path), "%s/server.crt", dir);
+    rc = rc < 0 ? rc : auth_read_file(path, &p->cert);
+    snprintf(path, sizeof(path), "%s/server.key", dir);
+    return rc < 0 ? rc : auth_read_file(path, &p->key);
+}
+
+int bench_serve_echo(const char *port_file, const char *tls_dir)
 {
     static const rpc_method_handler handlers[] = {{"Echo", bench__handle_echo}, {NULL, NULL}};
     uv_loop_t loop;
@@ -98,7 +155,15 @@ int bench_serve_echo(const char *port_file)
     rpc_ctx *ctx;
     rpc_server *srv;
     int port;
-    if (rpc_ctx_create(&loop, &ctx) < 0 || rpc_server_create(ctx, NULL, &srv) < 0)
+    bench__pki pki = {0};
+    rpc_security sec = {.insecure = 1};
+    if (tls_dir) {
+        if (bench__pki_load(tls_dir, &pki) < 0)
+            return 1;
+        sec = (rpc_security){.ca_cert_pem = pki.ca_cert, .cert_pem = pki.cert, .key_pem = pki.key};
+    }
+    rpc_server_options so = {&sec, 0};
+    if (rpc_ctx_create(&loop, &ctx) < 0 || rpc_server_create(ctx, &so, &srv) < 0)
         return 1;
     rpc_server_add_service(srv, &rayc__bench__echo_service__descriptor, handlers, NULL);
     if (rpc_server_listen(srv, "127.0.0.1:0", &port) < 0 || rpc_server_start(srv) < 0)
@@ -116,6 +181,7 @@ int bench_serve_echo(const char *port_file)
     rpc_ctx_destroy(ctx);
     uv_close((uv_handle_t *)&term, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
+    bench__pki_free(&pki);
     return 0;
 }
 
@@ -132,15 +198,63 @@ static int bench__issue_echo(void *ctx, rpc_client_cb cb, void *cbarg)
     return rpc_client_call(e->cli, &rayc__bench__echo_service__descriptor, "Echo", &e->req.base, 10000, cb, cbarg);
 }
 
-/* Measures both floors with one echo server process. */
-static void bench__echo_run(bench_ctx *b, int want_sync, int want_async)
+typedef struct bench__sync_call {
+    int done, code;
+} bench__sync_call;
+
+static void bench__on_connect_call(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
-    char exe[4200], port_file[128], log[128];
+    bench__sync_call *c = arg;
+    c->done = 1;
+    c->code = st->code;
+    rpc_msg_free(reply);
+}
+
+/* New channels per second: each one connects, shakes hands and makes one call. */
+static double bench__connect_rate(bench_ctx *b, uv_loop_t *loop, rpc_ctx *ctx, const char *target,
+                                  const rpc_client_options *co)
+{
+    Rayc__Bench__EchoRequest req = RAYC__BENCH__ECHO_REQUEST__INIT;
+    int64_t start = rc_mono_ns(), end = start + bench_duration_ms(b) * 1000000;
+    uint64_t n = 0, failed = 0;
+    while (rc_mono_ns() < end) {
+        rpc_client *cli;
+        if (rpc_client_create(ctx, target, co, &cli) < 0)
+            return 0;
+        bench__sync_call c = {0, 0};
+        if (rpc_client_call(cli, &rayc__bench__echo_service__descriptor, "Echo", &req.base, 10000,
+                            bench__on_connect_call, &c) == 0)
+            while (!c.done)
+                uv_run(loop, UV_RUN_ONCE);
+        rpc_client_destroy(cli);
+        if (c.done && c.code == GRPC_STATUS_OK)
+            n++;
+        else
+            failed++;
+    }
+    if (failed)
+        fprintf(stderr, "  (rpc_connect_tls: %llu connections failed)\n", (unsigned long long)failed);
+    return (double)n / ((double)(rc_mono_ns() - start) / 1e9);
+}
+
+/* Measures echo rates with one echo server process: plaintext (the floors), or with TLS and
+ * a token (tls: the figures get the suffix "_tls" and are reported against the floors),
+ * and with connect the rate of new secure connections. */
+static void bench__echo_run(bench_ctx *b, int want_sync, int want_async, int tls, int connect)
+{
+    char exe[4200], port_file[128], log[128], dir[128];
     snprintf(exe, sizeof(exe), "%s/rayc-bench", bench_bin_dir(b));
-    snprintf(port_file, sizeof(port_file), "%s/echo.port", bench_tmpdir());
-    snprintf(log, sizeof(log), "%s/echo.log", bench_tmpdir());
+    snprintf(port_file, sizeof(port_file), "%s/echo%s.port", bench_tmpdir(), tls ? "_tls" : "");
+    snprintf(log, sizeof(log), "%s/echo%s.log", bench_tmpdir(), tls ? "_tls" : "");
+    snprintf(dir, sizeof(dir), "%s", bench_tmpdir());
     remove(port_file);
-    char *argv[] = {exe, "--serve-echo", port_file, NULL};
+    bench__pki pki = {0};
+    if (tls && bench__pki_make(dir, &pki) < 0) {
+        fprintf(stderr, "  rpc_echo_tls: cannot make the benchmark's certificates in %s\n", dir);
+        bench__pki_free(&pki);
+        return;
+    }
+    char *argv[] = {exe, "--serve-echo", port_file, tls ? dir : NULL, NULL};
     pid_t pid = bench_spawn(argv, NULL, log);
     int port = bench_wait_port_file(port_file, pid, 10000);
     if (port < 0) {
@@ -155,34 +269,61 @@ static void bench__echo_run(bench_ctx *b, int want_sync, int want_async)
     bench__echo e;
     char target[64];
     snprintf(target, sizeof(target), "127.0.0.1:%d", port);
-    rpc_client_options co = {NULL, 0, 1};
+    rpc_security sec = {.insecure = 1};
+    if (tls)
+        sec = (rpc_security){.ca_cert_pem = pki.ca_cert, .token = pki.token};
+    rpc_client_options co = {&sec, 0, 1};
     rpc_client_create(ctx, target, &co, &e.cli);
     rayc__bench__echo_request__init(&e.req);
     e.req.payload.data = (uint8_t *)"ok";
     e.req.payload.len = 2;
     if (want_sync) {
         bench_rate_result r = bench_rate(&loop, 1, bench_duration_ms(b), bench__issue_echo, &e);
-        bench_report(b, "rpc_echo_sync", r.per_second, "calls/s", NULL, 0);
+        if (tls)
+            bench_report(b, "rpc_echo_sync_tls", r.per_second, "calls/s", "rpc_echo_sync",
+                         bench_lookup(b, "rpc_echo_sync"));
+        else
+            bench_report(b, "rpc_echo_sync", r.per_second, "calls/s", NULL, 0);
     }
     if (want_async) {
         bench_rate_result r = bench_rate(&loop, 64, bench_duration_ms(b), bench__issue_echo, &e);
-        bench_report(b, "rpc_echo_async", r.per_second, "calls/s", NULL, 0);
+        if (tls)
+            bench_report(b, "rpc_echo_async_tls", r.per_second, "calls/s", "rpc_echo_async",
+                         bench_lookup(b, "rpc_echo_async"));
+        else
+            bench_report(b, "rpc_echo_async", r.per_second, "calls/s", NULL, 0);
     }
+    if (connect)
+        bench_report(b, "rpc_connect_tls", bench__connect_rate(b, &loop, ctx, target, &co), "connections/s",
+                     NULL, 0);
     rpc_client_destroy(e.cli);
     rpc_ctx_destroy(ctx);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     bench_stop(pid);
+    bench__pki_free(&pki);
 }
 
 void bench_rpc_echo_sync(bench_ctx *b)
 {
-    bench__echo_run(b, 1, 0);
+    bench__echo_run(b, 1, 0, 0, 0);
 }
 
 void bench_rpc_echo_async(bench_ctx *b)
 {
-    bench__echo_run(b, 0, 1);
+    bench__echo_run(b, 0, 1, 0, 0);
+}
+
+void bench_rpc_echo_tls(bench_ctx *b)
+{
+    bench_floor(b, "rpc_echo_sync");
+    bench_floor(b, "rpc_echo_async");
+    bench__echo_run(b, 1, 1, 1, 0);
+}
+
+void bench_rpc_connect_tls(bench_ctx *b)
+{
+    bench__echo_run(b, 0, 0, 1, 1);
 }
 
 double bench_floor(bench_ctx *b, const char *name)
@@ -190,6 +331,6 @@ double bench_floor(bench_ctx *b, const char *name)
     double v = bench_lookup(b, name);
     if (v > 0)
         return v;
-    bench__echo_run(b, !strcmp(name, "rpc_echo_sync"), !strcmp(name, "rpc_echo_async"));
+    bench__echo_run(b, !strcmp(name, "rpc_echo_sync"), !strcmp(name, "rpc_echo_async"), 0, 0);
     return bench_lookup(b, name);
 }

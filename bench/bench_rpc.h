@@ -24,8 +24,9 @@ typedef struct bench_rate_result {
 bench_rate_result bench_rate(uv_loop_t *loop, int in_flight, int64_t duration_ms, bench_issue_fn issue,
                              void *ctx);
 
-/* `rayc-bench --serve-echo PORTFILE`: the echo server process. Returns an exit status. */
-int bench_serve_echo(const char *port_file);
+/* `rayc-bench --serve-echo PORTFILE [TLSDIR]`: the echo server process, plaintext or with
+ * TLSDIR's ca.crt, server.crt and server.key. Returns an exit status. */
+int bench_serve_echo(const char *port_file, const char *tls_dir);
 /* The RPC floor of this run (measured now if not yet reported). */
 double bench_floor(bench_ctx *b, const char *name);
 

@@ -42,18 +42,56 @@ uv_loop_t *rpc_ctx_loop(rpc_ctx *ctx);
  * rpc_ctx_destroy. */
 void rpc_ctx_drain(rpc_ctx *ctx);
 
-/* ---- Credentials -------------------------------------------------------------------- */
+/* ---- Security (ARCHITECTURE §14) ------------------------------------------------------ */
 
-/* Credentials are chosen once per server or client. Each hook returns a new gRPC
- * credentials object that the rpc layer releases. Only insecure exists today; TLS with a
- * cluster CA and a token (ARCHITECTURE §11) plugs in here. */
-typedef struct rpc_credentials {
-    struct grpc_server_credentials *(*server_creds)(void *arg);
-    struct grpc_channel_credentials *(*channel_creds)(void *arg);
-    void *arg;
-} rpc_credentials;
+/* Who a caller is, as the server sees it. Exactly one role bit per caller. */
+typedef enum rpc_role {
+    RPC_ROLE_ANON = 1 << 0,  /* no credential: only methods the ACL opens to anyone */
+    RPC_ROLE_LOCAL = 1 << 1, /* a process of this node, over a unix socket (0700 directory) */
+    RPC_ROLE_JOB = 1 << 2,   /* a job token: a driver or worker of job_id */
+    RPC_ROLE_NODE = 1 << 3,  /* a node certificate: the raylet of node_id */
+    RPC_ROLE_GCS = 1 << 4,   /* the GCS's certificate */
+    RPC_ROLE_ADMIN = 1 << 5, /* the admin (client) token; everyone on an insecure server */
+} rpc_role;
 
-const rpc_credentials *rpc_credentials_insecure(void);
+typedef struct rpc_identity {
+    rpc_role role;
+    uint8_t node_id[28]; /* RPC_ROLE_NODE */
+    uint8_t job_id[4];   /* RPC_ROLE_JOB */
+    char token_id[24];   /* token roles: the token's id, for revocation */
+} rpc_identity;
+
+/* The security of a process's servers and clients. TCP servers serve TLS with cert_pem and
+ * key_pem and ask for (but do not require) a client certificate signed by ca_cert_pem;
+ * clients verify servers against ca_cert_pem (and their IP subjectAltName), present their
+ * certificate when present_cert is set (the GCS and raylets: mutual TLS) and send token as
+ * "authorization: Bearer <token>" when it is set (drivers, workers, the CLI). Unix sockets
+ * stay plaintext: only the socket directory's owner can reach them, and their callers have
+ * the role RPC_ROLE_LOCAL. insecure: plaintext everywhere and every caller is admin
+ * (--insecure, loopback development only). */
+typedef struct rpc_security {
+    int insecure;
+    const char *ca_cert_pem;
+    const char *cert_pem, *key_pem; /* NULL: a client-only process */
+    int present_cert;
+    const char *token; /* NULL: none */
+} rpc_security;
+
+/* Sets the process-wide security (copied) that servers and clients use unless their options
+ * name their own. Set it before creating them; clients and servers keep what they were
+ * created with. The default before any call is insecure. RC_EINVAL (with err) when a PEM
+ * does not parse or the key does not match the certificate. Any thread; not concurrently
+ * with itself. */
+int rpc_security_set(const rpc_security *sec, char *err, size_t errlen);
+/* The process-wide security now in force (valid until the next rpc_security_set). */
+const rpc_security *rpc_security_get(void);
+/* Sets the process-wide security for a client process from its environment: insecure when
+ * RAYC_INSECURE=1; otherwise the CA from auth_find_ca_cert ($RAYC_CA_CERT, the session),
+ * the token from auth_find_client_token ($RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH, the
+ * session) and, when $RAYC_TLS_CERT and $RAYC_TLS_KEY name files, that certificate
+ * (served, and presented when $RAYC_TLS_PRESENT=1). RC_ENOENT with err saying where it
+ * looked when there is no CA or no token. */
+int rpc_security_from_env(char *err, size_t errlen);
 
 /* ---- Server ------------------------------------------------------------------------- */
 
@@ -67,7 +105,7 @@ typedef void (*rpc_handler_fn)(rpc_call *call, const ProtobufCMessage *request, 
 typedef int (*rpc_interceptor_fn)(rpc_call *call, void *arg);
 
 typedef struct rpc_server_options {
-    const rpc_credentials *credentials; /* NULL: insecure */
+    const rpc_security *security; /* NULL: the process-wide security */
     int64_t max_message_size;           /* <= 0: rc_cfg.max_grpc_message_size */
 } rpc_server_options;
 
@@ -86,6 +124,25 @@ typedef struct rpc_method_handler {
 int rpc_server_add_service(rpc_server *srv, const ProtobufCServiceDescriptor *svc,
                            const rpc_method_handler *handlers, void *arg);
 void rpc_server_set_interceptor(rpc_server *srv, rpc_interceptor_fn fn, void *arg);
+/* Every call is authorized before its request is read: its identity is derived once (client
+ * certificate CN "gcs" or "node:<hex id>", else a bearer token verified with the CA, else
+ * anonymous; unix-socket callers are local) and checked against the method's entry in the
+ * ACL table (rpc_acl_def.h) and its scope (a node may name only its own node ID, a job only
+ * its own job and actors, only the admin and the GCS write system KV namespaces). Missing
+ * or bad credentials are UNAUTHENTICATED, a role the method does not admit is
+ * PERMISSION_DENIED naming the roles it needs. Handlers never re-check.
+ *
+ * revoked (optional) runs on the loop thread for every call of a node, job or admin
+ * identity (keep it a lookup); it returns NULL to accept, or why the identity is refused
+ * ("node certificate revoked by the admin"), which the caller gets with UNAUTHENTICATED.
+ * Before start only. */
+typedef const char *(*rpc_revoked_fn)(const rpc_identity *id, void *arg);
+void rpc_server_set_revocation(rpc_server *srv, rpc_revoked_fn fn, void *arg);
+/* The caller's identity (valid for the life of the call). */
+const rpc_identity *rpc_call_identity(const rpc_call *call);
+/* "admin", "job 01000000", "node 3fa2…", "gcs", "local", "anonymous": for messages. */
+void rpc_identity_text(const rpc_identity *id, char *out, size_t outlen);
+
 /* Listens on "host:port" (port 0 picks a free one) or "unix:/path". Stores the bound TCP port
  * in *port if port is not NULL (0 for unix sockets). Before start only. RC_EIO if the address
  * cannot be bound (for instance because it is in use). */
@@ -129,7 +186,7 @@ typedef struct rpc_status {
 typedef void (*rpc_client_cb)(const rpc_status *status, ProtobufCMessage *reply, void *arg);
 
 typedef struct rpc_client_options {
-    const rpc_credentials *credentials; /* NULL: insecure */
+    const rpc_security *security; /* NULL: the process-wide security */
     int64_t max_message_size;           /* <= 0: rc_cfg.max_grpc_message_size */
     /* 1: a call to a peer that is not reachable yet waits (until its deadline) instead of
      * failing at once with UNAVAILABLE. */

@@ -67,17 +67,22 @@ int rpc_client_create(rpc_ctx *ctx, const char *target, const rpc_client_options
 {
     if (!target || !*target)
         return RC_EINVAL;
-    const rpc_credentials *creds =
-        opts && opts->credentials ? opts->credentials : rpc_credentials_insecure();
-    grpc_channel_credentials *cc = creds->channel_creds(creds->arg);
+    rpc__sec *sec = rpc__sec_for(opts ? opts->security : NULL);
+    grpc_channel_credentials *cc = rpc__channel_creds(sec, target);
     grpc_channel_args *args = rpc__channel_args_new(opts ? opts->max_message_size : 0, 0);
     grpc_channel *ch = grpc_channel_create(target, cc, args);
     rpc__channel_args_free(args);
     grpc_channel_credentials_release(cc);
-    if (!ch)
+    if (!ch) {
+        rpc__sec_unref(sec);
         return RC_EINVAL;
+    }
     rpc_client *cli = RC_NEW(rpc_client);
     cli->ctx = ctx;
+    /* The token rides only on TLS: never in plaintext, never to a unix socket. */
+    if (sec->bearer && rpc__channel_is_tls(sec, target))
+        rpc_client_set_metadata(cli, "authorization", sec->bearer);
+    rpc__sec_unref(sec);
     cli->channel = ch;
     cli->target = rc_strdup(target);
     cli->wait_for_ready = opts ? opts->wait_for_ready : 0;

@@ -59,6 +59,61 @@ grpc_byte_buffer *rpc__pack(const ProtobufCMessage *msg);
 /* Unpacks bb as desc; NULL if the bytes are not a valid message. Free with rpc_msg_free. */
 ProtobufCMessage *rpc__unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
 gpr_timespec rpc__deadline(int64_t timeout_ms);
+
+/* ---- security (rpc_creds.c) ---- */
+
+/* A reference-counted private copy of an rpc_security, owned by the servers and clients
+ * created with it. */
+typedef struct rpc__sec {
+    rpc_security pub; /* strings owned */
+    char *bearer;     /* "Bearer <token>" or NULL */
+    int refs;
+} rpc__sec;
+
+rpc__sec *rpc__sec_new(const rpc_security *sec);
+/* explicit_sec if not NULL (copied), else a new reference to the process default. */
+rpc__sec *rpc__sec_for(const rpc_security *explicit_sec);
+rpc__sec *rpc__sec_ref(rpc__sec *s);
+void rpc__sec_unref(rpc__sec *s);
+/* New gRPC credentials for listening on addr / a channel to target (unix: plaintext). */
+grpc_server_credentials *rpc__server_creds(const rpc__sec *s, const char *addr);
+grpc_channel_credentials *rpc__channel_creds(const rpc__sec *s, const char *target);
+int rpc__server_is_tls(const rpc__sec *s);
+int rpc__channel_is_tls(const rpc__sec *s, const char *target);
+
+/* ---- authorization (rpc_auth.c) ---- */
+
+/* One row of the ACL table (rpc_acl_def.h). */
+typedef enum rpc__acl_scope { ACL_OPEN, ACL_NODE_SELF, ACL_JOB_SELF, ACL_KV } rpc__acl_scope;
+typedef struct rpc__acl {
+    const char *service, *method;
+    unsigned roles;
+    rpc__acl_scope scope;
+    const char *field;
+    unsigned offset;
+} rpc__acl;
+
+/* The row for service/method, or NULL. */
+const rpc__acl *rpc__acl_find(const char *service, const char *method);
+
+/* A server's authorization state: its CA verifier and a cache of token verdicts. Loop
+ * thread only. */
+typedef struct rpc__authz rpc__authz;
+rpc__authz *rpc__authz_new(const rpc__sec *s);
+void rpc__authz_free(rpc__authz *a);
+/* Derives the identity of a call from its transport (peer, auth context) and metadata.
+ * Returns 0, or a gRPC status (UNAUTHENTICATED) with msg filled. */
+int rpc__authz_identify(rpc__authz *a, grpc_call *call, const char *peer,
+                        const grpc_metadata_array *md, rpc_identity *out, char *msg,
+                        size_t msglen);
+/* The role check of acl for id (before the request is read): 0 or a gRPC status and msg. */
+int rpc__acl_check_role(const rpc__acl *acl, const char *service, const char *method,
+                        const rpc_identity *id, char *msg, size_t msglen);
+/* The scope check of acl on the unpacked request: 0 or PERMISSION_DENIED and msg. */
+int rpc__acl_check_scope(const rpc__acl *acl, const char *method, const rpc_identity *id,
+                         const ProtobufCMessage *req, char *msg, size_t msglen);
+/* 1 if ns (len bytes) names a system KV namespace. */
+int rpc__kv_namespace_is_system(const void *ns, size_t len);
 grpc_channel_args *rpc__channel_args_new(int64_t max_message_size, int server);
 void rpc__channel_args_free(grpc_channel_args *args);
 

@@ -30,6 +30,7 @@
 typedef struct rpc__method {
     const ProtobufCServiceDescriptor *svc;
     unsigned index;
+    const rpc__acl *acl; /* NULL: not in the table */
     rpc_handler_fn fn;
     void *arg;
 } rpc__method;
@@ -40,6 +41,10 @@ struct rpc_server {
     rc_map methods; /* path -> rpc__method */
     rpc_interceptor_fn interceptor;
     void *interceptor_arg;
+    rpc__sec *sec;
+    rpc__authz *authz;
+    rpc_revoked_fn revoked;
+    void *revoked_arg;
     int started;
     int shutting_down;
     int shutdown_notified; /* the shutdown notification has completed */
@@ -64,6 +69,7 @@ struct rpc_call {
     char *peer;
     void (*cancel_fn)(rpc_call *, void *);
     void *cancel_arg;
+    rpc_identity identity;
 };
 
 #define RPC__CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -190,6 +196,19 @@ static void rpc__on_close(rpc__op *op, int ok)
     rpc__call_unref(c);
 }
 
+/* The ACL's scope on the unpacked request: 0, or the call has been answered. */
+static int rpc__check_scope(rpc_call *c)
+{
+    char msg[512];
+    int code = rpc__acl_check_scope(c->method->acl, rpc_call_method(c), &c->identity, c->request,
+                                    msg, sizeof(msg));
+    if (code == 0)
+        return 0;
+    RC_INFO("rpc: refused %s from %s: %s", rpc_call_method(c), rpc_call_peer(c), msg);
+    rpc_reply_status(c, (grpc_status_code)code, "%s", msg);
+    return -1;
+}
+
 static void rpc__on_recv(rpc__op *op, int ok)
 {
     rpc_call *c = RPC__CONTAINER(op, rpc_call, op_recv);
@@ -211,11 +230,43 @@ static void rpc__on_recv(rpc__op *op, int ok)
         } else if (srv->shutting_down) {
             /* Handlers may already be gone: never dispatch once shutdown began. */
             rpc_reply_status(c, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
-        } else if (!srv->interceptor || srv->interceptor(c, srv->interceptor_arg) == 0) {
+        } else if (rpc__check_scope(c) == 0 &&
+                   (!srv->interceptor || srv->interceptor(c, srv->interceptor_arg) == 0)) {
             c->method->fn(c, c->request, c->method->arg);
         }
     }
     rpc__call_unref(c); /* the receive batch's reference */
+}
+
+/* Who is calling, and may they call this method: 0, or the call has been answered. */
+static int rpc__authorize(rpc_call *c)
+{
+    rpc_server *srv = c->srv;
+    if (srv->sec->pub.insecure) {
+        c->identity.role = RPC_ROLE_ADMIN;
+        return 0;
+    }
+    char msg[512];
+    int code = rpc__authz_identify(srv->authz, c->call, rpc_call_peer(c), &c->metadata, &c->identity,
+                                   msg, sizeof(msg));
+    if (code == 0 && srv->revoked &&
+        (c->identity.role & (RPC_ROLE_NODE | RPC_ROLE_JOB | RPC_ROLE_ADMIN))) {
+        const char *why = srv->revoked(&c->identity, srv->revoked_arg);
+        if (why) {
+            snprintf(msg, sizeof(msg), "%s", why);
+            code = GRPC_STATUS_UNAUTHENTICATED;
+        }
+    }
+    if (code == 0)
+        code = rpc__acl_check_role(c->method->acl, c->method->svc->name, rpc_call_method(c),
+                                   &c->identity, msg, sizeof(msg));
+    if (code == 0)
+        return 0;
+    char who[96];
+    rpc_identity_text(&c->identity, who, sizeof(who));
+    RC_INFO("rpc: refused %s from %s (%s): %s", rpc_call_method(c), rpc_call_peer(c), who, msg);
+    rpc_reply_status(c, (grpc_status_code)code, "%s", msg);
+    return -1;
 }
 
 static void rpc__start_call(rpc_call *c)
@@ -243,6 +294,8 @@ static void rpc__start_call(rpc_call *c)
                          (const char *)GRPC_SLICE_START_PTR(c->details.method));
         return;
     }
+    if (rpc__authorize(c) != 0)
+        return;
     grpc_op recv_op;
     memset(&recv_op, 0, sizeof(recv_op));
     recv_op.op = GRPC_OP_RECV_MESSAGE;
@@ -298,6 +351,8 @@ int rpc_server_create(rpc_ctx *ctx, const rpc_server_options *opts, rpc_server *
     rpc_server *srv = RC_NEW(rpc_server);
     srv->ctx = ctx;
     rc_map_init(&srv->methods);
+    srv->sec = rpc__sec_for(opts ? opts->security : NULL);
+    srv->authz = rpc__authz_new(srv->sec);
     grpc_channel_args *args = rpc__channel_args_new(opts ? opts->max_message_size : 0, 1);
     srv->server = grpc_server_create(args, NULL);
     rpc__channel_args_free(args);
@@ -326,6 +381,10 @@ int rpc_server_add_service(rpc_server *srv, const ProtobufCServiceDescriptor *sv
         m->index = i;
         m->fn = h->fn;
         m->arg = arg;
+        m->acl = rpc__acl_find(svc->name, h->method);
+        if (!m->acl && !srv->sec->pub.insecure)
+            RC_WARN("rpc: %s.%s is not in the access-control table: only the admin may call it",
+                    svc->name, h->method);
         rc_free(rc_map_put_str(&srv->methods, path->text, m));
     }
     return 0;
@@ -337,12 +396,26 @@ void rpc_server_set_interceptor(rpc_server *srv, rpc_interceptor_fn fn, void *ar
     srv->interceptor_arg = arg;
 }
 
+void rpc_server_set_revocation(rpc_server *srv, rpc_revoked_fn fn, void *arg)
+{
+    srv->revoked = fn;
+    srv->revoked_arg = arg;
+}
+
+const rpc_identity *rpc_call_identity(const rpc_call *c)
+{
+    return &c->identity;
+}
+
 int rpc_server_listen(rpc_server *srv, const char *addr, int *port)
 {
     if (srv->started)
         return RC_ESTATE;
-    const rpc_credentials *creds = rpc_credentials_insecure();
-    grpc_server_credentials *sc = creds->server_creds(creds->arg);
+    if (strncmp(addr, "unix:", 5) != 0 && !srv->sec->pub.insecure && !rpc__server_is_tls(srv->sec)) {
+        RC_ERROR("rpc: cannot listen on %s: a secure server needs a certificate and key", addr);
+        return RC_EAUTH;
+    }
+    grpc_server_credentials *sc = rpc__server_creds(srv->sec, addr);
     int bound = grpc_server_add_http2_port(srv->server, addr, sc);
     grpc_server_credentials_release(sc);
     if (bound == 0)
@@ -383,6 +456,8 @@ static void rpc__server_maybe_free(rpc_server *srv)
         return;
     grpc_server_destroy(srv->server);
     rc_map_destroy(&srv->methods, rpc__free_method);
+    rpc__authz_free(srv->authz);
+    rpc__sec_unref(srv->sec);
     rc_free(srv);
 }
 

@@ -5,7 +5,8 @@
 set -eu
 
 packages="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
-libhiredis-dev libuv1-dev libjemalloc-dev libcunit1-dev redis-server"
+libhiredis-dev libuv1-dev libjemalloc-dev libcunit1-dev libssl-dev redis-server \
+clang libclang-rt-dev"
 
 # Peers for rayc-bench (Dask distributed under Debian's python3); only with --bench.
 if [ "${1:-}" = "--bench" ]; then
