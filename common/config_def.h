@@ -25,6 +25,8 @@ X(INT, publisher_max_buffered_messages, 10000, "messages held per subscriber bef
 X(STRING, external_storage_namespace, "default", "namespace of the GCS tables in Redis (RAY<ns>@<TABLE>)")
 X(INT, redis_connect_timeout_ms, 5000, "deadline for connecting to Redis")
 /* Bounded GCS memory. */
+X(INT, kv_max_value_bytes, 64 * 1024 * 1024, "largest value one InternalKVPut may store, in bytes; the GCS accepts gRPC messages up to this plus 1 MiB")
+X(INT, kv_max_namespace_bytes, 1024 * 1024 * 1024, "most bytes of keys and values one KV namespace may hold")
 X(INT, maximum_gcs_dead_node_cached_count, 1000, "dead node records kept before the oldest are dropped")
 /* RPC. */
 X(INT, max_grpc_message_size, 512 * 1024 * 1024, "largest gRPC message accepted, in bytes")

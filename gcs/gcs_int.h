@@ -4,8 +4,9 @@
  * gcs_server owns everything. Managers keep their tables in memory and write through the
  * store before a mutating call is answered; on start each reloads its table. The start
  * order is fixed (gcs_server.c): store → cluster ID → publisher → nodes → resources (and
- * the scheduler's view) → jobs → placement groups → actors → KV → health checks → RPC
- * server. Tables load in the order nodes → jobs → placement groups → actors.
+ * the scheduler's view) → jobs → placement groups → actors → KV → health checks → auth →
+ * RPC server. Tables load in the order auth (which sets the process's TLS identity before
+ * any server or client exists) → nodes → jobs → placement groups → actors → KV.
  *
  * Loop thread only.
  */
@@ -21,6 +22,7 @@
 #include "gcs_status.h"
 #include "node_manager.pb-c.h"
 #include "pubsub.pb-c.h"
+#include "rayc_auth.pb-c.h"
 #include "rayc_gcs.pb-c.h"
 #include "rc_ids.h"
 #include "rc_map.h"
@@ -38,16 +40,23 @@ typedef struct gcs_health_checker gcs_health_checker;
 typedef struct gcs_view gcs_view;
 typedef struct gcs_actor_manager gcs_actor_manager;
 typedef struct gcs_pg_manager gcs_pg_manager;
+typedef struct gcs_auth_manager gcs_auth_manager;
 
 /* The worker ID the GCS puts in caller_address when it leases workers for actors. */
 #define GCS_WORKER_ID_BYTE 0xff /* all RC_WORKER_ID_SIZE bytes (Ray's nil worker ID) */
 
 typedef struct gcs_server_options {
-    const char *host; /* address to listen on; default 0.0.0.0 */
+    const char *host; /* this host's IP: listened on (unless bind_all) and advertised;
+                         NULL: rc_net_primary_ip */
     int port;         /* 0: any free port */
+    int bind_all;     /* listen on every interface (0.0.0.0), still advertising host */
     const char *redis_host; /* NULL: memory storage */
     int redis_port;
+    const char *redis_username; /* Redis ACL user; NULL: the default user */
+    const char *redis_password; /* NULL: Redis asks for none */
     const char *port_file; /* if set, the bound port is written here once serving */
+    int insecure;          /* plaintext, no credentials: every caller is admin */
+    const char *auth_dir;  /* secure mode: ca.crt, ca.key and auth_token live here */
 } gcs_server_options;
 
 struct gcs_server {
@@ -69,6 +78,7 @@ struct gcs_server {
     gcs_view *view;           /* the scheduler's view of the cluster (actors, groups) */
     gcs_actor_manager *actors;
     gcs_pg_manager *pgs;
+    gcs_auth_manager *auth;
     Ray__Rpc__Address self;   /* caller_address of the GCS's own leases (ip, port, worker) */
     char self_ip[64];
     uint8_t self_worker_id[RC_WORKER_ID_SIZE];
@@ -127,6 +137,13 @@ void gcs_node_foreach_alive(const gcs_node_manager *nm,
 /* Marks an alive node dead (stored, published) with reason; used by health checks. */
 void gcs_node_mark_dead(gcs_node_manager *nm, const uint8_t *id,
                         Ray__Rpc__NodeDeathInfo__Reason reason, const char *message);
+/* The same, then done(arg) runs once the death is stored and published, or at once (before
+ * this returns) when the node is not alive or its death is already being stored. done runs
+ * exactly once. */
+void gcs_node_kill(gcs_node_manager *nm, const uint8_t *id, Ray__Rpc__NodeDeathInfo__Reason reason,
+                   const char *message, void (*done)(void *arg), void *arg);
+/* 1 if node id is in the node table, alive or among the dead records kept. */
+int gcs_node_known(const gcs_node_manager *nm, const uint8_t *id);
 /* The client for the raylet of an alive node (created on first use), or NULL. */
 rpc_client *gcs_node_raylet_client(gcs_node_manager *nm, const uint8_t *id);
 
@@ -247,14 +264,37 @@ gcs_job_manager *gcs_job_manager_new(gcs_server *gcs);
 void gcs_job_manager_free(gcs_job_manager *jm);
 int gcs_job_manager_load(gcs_job_manager *jm, gcs_load_cb cb);
 extern const rpc_method_handler gcs_job_handlers[];
+/* The record of job id (4 bytes), or NULL when the GCS does not know it. */
+const Ray__Rpc__JobTableData *gcs_job_get(const gcs_job_manager *jm, const uint8_t *id);
 
-/* gcs_kv_manager.c: InternalKVGcsService (reads and writes go through the store). */
+/* gcs_kv_manager.c: InternalKVGcsService (reads and writes go through the store), with the
+ * limits kv_max_value_bytes and kv_max_namespace_bytes. */
 gcs_kv_manager *gcs_kv_manager_new(gcs_server *gcs);
 void gcs_kv_manager_free(gcs_kv_manager *kv);
+/* Reads every entry's size (the limits' accounting); before serving. */
+int gcs_kv_manager_load(gcs_kv_manager *kv, gcs_load_cb cb);
 extern const rpc_method_handler gcs_kv_handlers[];
 /* Ray's storage key of (ns, key): "@namespace_<ns>:<key>", or key itself for an empty ns.
  * Returns a new buffer of *len bytes that the caller frees with rc_free. */
 char *gcs_kv_make_key(const void *ns, size_t ns_len, const void *key, size_t klen, size_t *len);
+
+/* gcs_auth_manager.c: the cluster's CA, the admin token, join tokens, node identities and
+ * revocations (table AUTH), and AuthService. In insecure mode it holds nothing and its
+ * methods answer INVALID. */
+gcs_auth_manager *gcs_auth_manager_new(gcs_server *gcs);
+void gcs_auth_manager_free(gcs_auth_manager *am);
+/* Loads the AUTH table, then the CA (store, else <auth_dir>/ca.crt and ca.key, else a new
+ * one), the admin token (<auth_dir>/auth_token if valid, else a new one), issues the GCS's
+ * certificate and sets the process's security (rpc_security_set); insecure mode sets
+ * insecure security only. cb(gcs, 0) once done, or with an RC_E* after logging why. */
+int gcs_auth_manager_load(gcs_auth_manager *am, gcs_load_cb cb);
+/* Hooks the revocation check into srv (secure mode). */
+void gcs_auth_manager_attach(gcs_auth_manager *am, rpc_server *srv);
+extern const rpc_method_handler gcs_auth_handlers[];
+/* RegisterNode: forces the labels of the join token node info->node_id joined with onto
+ * info (info owns its parts: rpc_msg_dup'ed). RC_EAUTH with err when the node was revoked. */
+int gcs_auth_admit_node(gcs_auth_manager *am, Ray__Rpc__GcsNodeInfo *info, char *err,
+                        size_t errlen);
 
 /* gcs_health_checker.c: grpc.health.v1 checks of every alive raylet. */
 gcs_health_checker *gcs_health_checker_new(gcs_server *gcs);

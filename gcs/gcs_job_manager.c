@@ -185,6 +185,11 @@ static void handle_get_next_job_id(rpc_call *call, const ProtobufCMessage *reque
         gcs__next_job_id(rc, 0, call);
 }
 
+const Ray__Rpc__JobTableData *gcs_job_get(const gcs_job_manager *jm, const uint8_t *id)
+{
+    return rc_map_get(&jm->jobs, id, RC_JOB_ID_SIZE);
+}
+
 const rpc_method_handler gcs_job_handlers[] = {
     {"AddJob", handle_add_job},
     {"MarkJobFinished", handle_mark_job_finished},

@@ -9,7 +9,9 @@
  * with its reason. A dead node ID cannot register again: the raylet must start as a new
  * node. Dead records are kept for `rayc list nodes`, at most maximum_gcs_dead_node_cached_count
  * of them (the oldest go first, from memory and storage), so a long-lived cluster with
- * churning market hosts keeps bounded memory.
+ * churning market hosts keeps bounded memory. A node that joined with a join token gets that
+ * token's labels at registration, over the ones it sent (gcs_auth_admit_node), and a node the
+ * admin revoked cannot register.
  *
  * Loop thread only.
  */
@@ -143,6 +145,8 @@ typedef struct gcs__node_op {
     gcs_node_manager *nm;
     rpc_call *call; /* NULL when no caller waits (health checks) */
     Ray__Rpc__GcsNodeInfo *info; /* owned until it enters a table */
+    void (*done)(void *arg);     /* deaths: runs once stored and published (may be NULL) */
+    void *done_arg;
 } gcs__node_op;
 
 static void gcs__registered(int rc, int64_t added, void *arg)
@@ -215,6 +219,12 @@ static void handle_register_node(rpc_call *call, const ProtobufCMessage *request
     op->call = call;
     op->info = (Ray__Rpc__GcsNodeInfo *)rpc_msg_dup(&info->base);
     op->info->state = RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE;
+    char why[256];
+    if (gcs_auth_admit_node(nm->gcs->auth, op->info, why, sizeof(why)) < 0) {
+        rpc_msg_free(&op->info->base);
+        rc_free(op);
+        return gcs__reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "%s", why);
+    }
     if (!op->info->start_time_ms)
         op->info->start_time_ms = (uint64_t)rc_wall_ms();
     size_t len;
@@ -269,14 +279,18 @@ static void gcs__died(int rc, int64_t added, void *arg)
     }
     if (op->info)
         rpc_msg_free(&op->info->base);
+    void (*done)(void *) = op->done;
+    void *done_arg = op->done_arg;
     rc_free(op);
+    if (done)
+        done(done_arg);
 }
 
 /* Stores the death of alive node id, then moves it to the dead table and publishes it.
- * call (may be NULL) is answered once that is done. */
+ * call (may be NULL) is answered and done (may be NULL) runs once that is done. */
 static void gcs__kill_node(gcs_node_manager *nm, const uint8_t *id,
                            Ray__Rpc__NodeDeathInfo__Reason reason, const char *message,
-                           rpc_call *call)
+                           rpc_call *call, void (*done)(void *arg), void *done_arg)
 {
     gcs__node *n = rc_map_get(&nm->alive, id, RC_NODE_ID_SIZE);
     if (!n || n->dying) {
@@ -284,12 +298,16 @@ static void gcs__kill_node(gcs_node_manager *nm, const uint8_t *id,
             Ray__Rpc__UnregisterNodeReply reply = RAY__RPC__UNREGISTER_NODE_REPLY__INIT;
             gcs__reply_ok(call, &reply.base);
         }
+        if (done)
+            done(done_arg);
         return;
     }
     n->dying = 1;
     gcs__node_op *op = RC_NEW(gcs__node_op);
     op->nm = nm;
     op->call = call;
+    op->done = done;
+    op->done_arg = done_arg;
     op->info = (Ray__Rpc__GcsNodeInfo *)rpc_msg_dup(&n->info->base);
     op->info->state = RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__DEAD;
     op->info->end_time_ms = (uint64_t)rc_wall_ms();
@@ -312,7 +330,18 @@ static void gcs__kill_node(gcs_node_manager *nm, const uint8_t *id,
 void gcs_node_mark_dead(gcs_node_manager *nm, const uint8_t *id,
                         Ray__Rpc__NodeDeathInfo__Reason reason, const char *message)
 {
-    gcs__kill_node(nm, id, reason, message, NULL);
+    gcs__kill_node(nm, id, reason, message, NULL, NULL, NULL);
+}
+
+void gcs_node_kill(gcs_node_manager *nm, const uint8_t *id, Ray__Rpc__NodeDeathInfo__Reason reason,
+                   const char *message, void (*done)(void *arg), void *arg)
+{
+    gcs__kill_node(nm, id, reason, message, NULL, done, arg);
+}
+
+int gcs_node_known(const gcs_node_manager *nm, const uint8_t *id)
+{
+    return rc_map_get(&nm->alive, id, RC_NODE_ID_SIZE) || rc_map_get(&nm->dead, id, RC_NODE_ID_SIZE);
 }
 
 static void handle_unregister_node(rpc_call *call, const ProtobufCMessage *request, void *arg)
@@ -331,7 +360,7 @@ static void handle_unregister_node(rpc_call *call, const ProtobufCMessage *reque
         if (req->node_death_info->reason_message && req->node_death_info->reason_message[0])
             message = req->node_death_info->reason_message;
     }
-    gcs__kill_node(nm, req->node_id.data, reason, message, call);
+    gcs__kill_node(nm, req->node_id.data, reason, message, call, NULL, NULL);
 }
 
 /* ---- queries ------------------------------------------------------------------------ */

@@ -2,10 +2,12 @@
  * rayc-gcs server: wires the managers together, in a fixed order, over one store and one
  * RPC server, and holds the cluster identity.
  *
- * Start: connect storage (memory, or Redis for a restartable GCS) → load or create the
- * cluster ID (KV namespace "cluster", key "ray_cluster_id", as Ray stores it) → reload the
- * node, job, placement-group and actor tables → listen and serve → place the groups and
- * schedule the actors that were waiting. State is written to storage before any mutating
+ * Start: connect storage (memory, or Redis for a restartable GCS, authenticating when it
+ * wants a password) → load or create the cluster ID (KV namespace "cluster", key
+ * "ray_cluster_id", as Ray stores it) → load the security state and set the process's TLS
+ * identity (gcs_auth_manager.c; insecure mode: plaintext) → reload the node, job,
+ * placement-group and actor tables and the KV sizes → listen and serve → place the groups
+ * and schedule the actors that were waiting. State is written to storage before any mutating
  * call is answered, so a GCS restarted on the same Redis resumes exactly where it stopped:
  * same cluster ID, nodes still alive (and health-checked again), jobs and KV intact, live
  * actors still on their workers, created groups still reserved. After a restart the GCS
@@ -16,6 +18,10 @@
  *
  * Every call but GetClusterId that carries a "ray_cluster_id" metadata naming another
  * cluster is refused with UNAUTHENTICATED "WrongClusterID", as Ray's GCS does.
+ *
+ * The server listens on the host's address only (opts.host), or on every interface with
+ * bind_all, and advertises opts.host either way. It accepts messages up to
+ * kv_max_value_bytes + 1 MiB, so an oversize KV value is refused before it is buffered.
  *
  * Loop thread only.
  */
@@ -112,12 +118,20 @@ static int gcs__write_port_file(const char *path, int port)
     return 0;
 }
 
+/* "host:port", with brackets for an IPv6 host. */
+static void gcs__host_port(const char *host, int port, char *out, size_t outlen)
+{
+    snprintf(out, outlen, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
 static void gcs__serve(gcs_server *gcs)
 {
-    int rc = rpc_server_create(gcs->rpc, NULL, &gcs->srv);
+    rpc_server_options sopts = {.max_message_size = rc_cfg.kv_max_value_bytes + (1 << 20)};
+    int rc = rpc_server_create(gcs->rpc, &sopts, &gcs->srv);
     if (rc < 0)
         return gcs__start_failed(gcs, rc, "cannot create the RPC server");
     rpc_server_set_interceptor(gcs->srv, gcs__check_cluster_id, gcs);
+    gcs_auth_manager_attach(gcs->auth, gcs->srv);
     rpc_server_add_service(gcs->srv, &ray__rpc__node_info_gcs_service__descriptor, gcs_node_handlers,
                            gcs->nodes);
     rpc_server_add_service(gcs->srv, &ray__rpc__job_info_gcs_service__descriptor, gcs_job_handlers,
@@ -135,9 +149,9 @@ static void gcs__serve(gcs_server *gcs)
     rpc_server_add_service(gcs->srv, &ray__rpc__placement_group_info_gcs_service__descriptor, gcs_pg_handlers,
                            gcs->pgs);
     rpc_server_add_service(gcs->srv, &ray__rpc__worker_info_gcs_service__descriptor, gcs_worker_handlers, gcs);
+    rpc_server_add_service(gcs->srv, &rayc__rpc__auth_service__descriptor, gcs_auth_handlers, gcs->auth);
     char addr[300];
-    snprintf(addr, sizeof(addr), "%s:%d", gcs->opts.host ? gcs->opts.host : "0.0.0.0",
-             gcs->opts.port);
+    gcs__host_port(gcs->opts.bind_all ? "0.0.0.0" : gcs->self_ip, gcs->opts.port, addr, sizeof(addr));
     rc = rpc_server_listen(gcs->srv, addr, &gcs->port);
     if (rc < 0) {
         RC_ERROR("gcs: cannot listen on %s: the port is in use or the address is not local", addr);
@@ -147,9 +161,17 @@ static void gcs__serve(gcs_server *gcs)
     gcs->self.port = gcs->port;
     if (gcs->opts.port_file && gcs__write_port_file(gcs->opts.port_file, gcs->port) < 0)
         RC_WARN("gcs: cannot write the port file %s", gcs->opts.port_file);
-    RC_INFO("gcs: serving cluster %s on %s:%d, storage %s, %zu live nodes", gcs->cluster_id_hex,
-            gcs->opts.host ? gcs->opts.host : "0.0.0.0", gcs->port, gcs->store->ops->name,
-            gcs_node_num_alive(gcs->nodes));
+    char bound[300];
+    gcs__host_port(gcs->opts.bind_all ? "0.0.0.0" : gcs->self_ip, gcs->port, bound, sizeof(bound));
+    RC_INFO("gcs: serving cluster %s on %s (advertised %s), %s, storage %s, %zu live nodes",
+            gcs->cluster_id_hex, bound, gcs->self_ip,
+            gcs->opts.insecure ? "INSECURE: plaintext, no credentials" : "TLS, credentials required",
+            gcs->store->ops->name, gcs_node_num_alive(gcs->nodes));
+    if (gcs->opts.insecure)
+        fprintf(stderr,
+                "rayc-gcs: --insecure: no TLS and no authentication; anyone who can reach %s "
+                "controls this cluster. Use it on loopback for development only.\n",
+                bound);
     if (gcs->restarted)
         gcs_node_foreach_alive(gcs->nodes, gcs__notify_one, gcs);
     gcs_pg_manager_start(gcs->pgs);
@@ -158,11 +180,20 @@ static void gcs__serve(gcs_server *gcs)
         gcs->on_ready(gcs, 0);
 }
 
+static void gcs__kv_loaded(gcs_server *gcs, int rc)
+{
+    if (rc < 0)
+        return gcs__start_failed(gcs, rc, "cannot read the KV table's sizes");
+    gcs__serve(gcs);
+}
+
 static void gcs__actors_loaded(gcs_server *gcs, int rc)
 {
     if (rc < 0)
         return gcs__start_failed(gcs, rc, "cannot load the actor tables");
-    gcs__serve(gcs);
+    rc = gcs_kv_manager_load(gcs->kv, gcs__kv_loaded);
+    if (rc < 0)
+        gcs__start_failed(gcs, rc, "cannot read the KV table's sizes");
 }
 
 static void gcs__pgs_loaded(gcs_server *gcs, int rc)
@@ -193,11 +224,20 @@ static void gcs__nodes_loaded(gcs_server *gcs, int rc)
         gcs__start_failed(gcs, rc, "cannot load the job table");
 }
 
-static void gcs__load_tables(gcs_server *gcs)
+static void gcs__auth_loaded(gcs_server *gcs, int rc)
 {
-    int rc = gcs_node_manager_load(gcs->nodes, gcs__nodes_loaded);
+    if (rc < 0)
+        return gcs__start_failed(gcs, rc, "cannot set up the cluster's security");
+    rc = gcs_node_manager_load(gcs->nodes, gcs__nodes_loaded);
     if (rc < 0)
         gcs__start_failed(gcs, rc, "cannot load the node table");
+}
+
+static void gcs__load_tables(gcs_server *gcs)
+{
+    int rc = gcs_auth_manager_load(gcs->auth, gcs__auth_loaded);
+    if (rc < 0)
+        gcs__start_failed(gcs, rc, "cannot set up the cluster's security");
 }
 
 static void gcs__cluster_id_stored(int rc, int64_t added, void *arg)
@@ -249,6 +289,8 @@ static void gcs__redis_connected(int rc, int64_t unused, void *arg)
 {
     gcs_server *gcs = arg;
     (void)unused;
+    if (rc == RC_EAUTH) /* the store said which credentials were refused */
+        return gcs__start_failed(gcs, rc, "Redis refused to let the GCS in");
     if (rc < 0) {
         RC_ERROR("gcs: Redis at %s:%d is not reachable; start redis-server there or drop "
                  "--redis-address to keep the tables in memory",
@@ -266,11 +308,11 @@ void gcs_server_on_node_dead(gcs_server *gcs, const Ray__Rpc__GcsNodeInfo *node)
     gcs_actor_on_node_dead(gcs->actors, node);
 }
 
-/* The address the GCS's own leases name as their caller. */
+/* The address the GCS advertises: its leases' caller address and its certificate's. */
 static void gcs__init_self(gcs_server *gcs)
 {
     const char *host = gcs->opts.host;
-    if (host && *host && strcmp(host, "0.0.0.0") != 0)
+    if (host && *host && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0)
         snprintf(gcs->self_ip, sizeof(gcs->self_ip), "%s", host);
     else
         rc_net_primary_ip(gcs->self_ip, sizeof(gcs->self_ip));
@@ -299,13 +341,15 @@ int gcs_server_start(gcs_server *gcs, uv_loop_t *loop, const gcs_server_options 
     gcs->actors = gcs_actor_manager_new(gcs);
     gcs->kv = gcs_kv_manager_new(gcs);
     gcs->health = gcs_health_checker_new(gcs);
+    gcs->auth = gcs_auth_manager_new(gcs);
     if (!opts->redis_host) {
         gcs->store = gcs_store_memory_new();
         gcs__load_cluster_id(gcs);
         return 0;
     }
+    gcs_store_redis_auth auth = {opts->redis_username, opts->redis_password};
     return gcs_store_redis_connect(loop, opts->redis_host, opts->redis_port,
-                                   rc_cfg.external_storage_namespace, &gcs->store,
+                                   rc_cfg.external_storage_namespace, &auth, &gcs->store,
                                    gcs__redis_connected, gcs);
 }
 
@@ -338,6 +382,8 @@ void gcs_server_stop(gcs_server *gcs)
     gcs_job_manager_free(gcs->jobs);
     gcs_resource_manager_free(gcs->res);
     gcs_node_manager_free(gcs->nodes);
+    gcs_auth_manager_free(gcs->auth);
+    gcs->auth = NULL;
     gcs_view_free(gcs->view);
     gcs->view = NULL;
     rpc_ctx_destroy(gcs->rpc);

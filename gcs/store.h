@@ -75,9 +75,19 @@ struct gcs_store {
 /* The memory backend. Never fails. Free with s->ops->destroy(s). */
 gcs_store *gcs_store_memory_new(void);
 
+/* Credentials for a Redis that asks for them (requirepass, or an ACL user). */
+typedef struct gcs_store_redis_auth {
+    const char *username; /* NULL: Redis's "default" user (AUTH <password>) */
+    const char *password; /* NULL: send no AUTH */
+} gcs_store_redis_auth;
+
 /* The Redis backend on loop: connects to host:port (a hiredis async context on the libuv
- * loop), checks the server answers, then calls cb(rc, 0, arg) with 0 or RC_EUNAVAIL and
- * stores the store in *out before the callback runs. namespace_ is the table namespace
+ * loop), authenticates when auth names a password (AUTH [username] password is the first
+ * command of every connection, reconnections included; auth is copied and the copy of the
+ * password is wiped when the store is freed; it is never logged), checks the server
+ * answers, then calls cb(rc, 0, arg) with 0, RC_EUNAVAIL, or RC_EAUTH when Redis refused
+ * the credentials or wants some and none were given (the log then says which, in a
+ * sentence), and stores the store in *out before the callback runs. namespace_ is the table namespace
  * (rc_cfg.external_storage_namespace). If the connection drops later, operations fail with
  * RC_EUNAVAIL while the store reconnects in the background. Free with s->ops->destroy(s).
  * Precisely: after either outcome the store stays valid until destroyed and keeps trying to
@@ -87,7 +97,8 @@ gcs_store *gcs_store_memory_new(void);
  * Sets SIGPIPE to SIG_IGN if it was at its default, so a vanished Redis cannot kill the
  * process. */
 int gcs_store_redis_connect(uv_loop_t *loop, const char *host, int port, const char *namespace_,
-                            gcs_store **out, gcs_store_count_cb cb, void *arg);
+                            const gcs_store_redis_auth *auth, gcs_store **out,
+                            gcs_store_count_cb cb, void *arg);
 
 /* Table names (Ray's TablePrefix names). */
 #define GCS_TABLE_NODE "NODE"
@@ -97,5 +108,6 @@ int gcs_store_redis_connect(uv_loop_t *loop, const char *host, int port, const c
 #define GCS_TABLE_ACTOR_TASK_SPEC "ACTOR_TASK_SPEC"
 #define GCS_TABLE_PLACEMENT_GROUP "PLACEMENT_GROUP"
 #define GCS_TABLE_WORKERS "WORKERS"
+#define GCS_TABLE_AUTH "AUTH" /* rayc's: the cluster CA, join tokens, node identities */
 
 #endif

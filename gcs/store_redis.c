@@ -4,8 +4,9 @@
  * "RAY<ns>@JobCounter" (ARCHITECTURE §5). One hiredis async connection on the libuv loop;
  * commands are pipelined on it and their replies come back in order.
  *
- * Connection states: DOWN (waiting for the backoff timer) -> CONNECTING (connect(2) and a
- * PING, under a deadline of rc_cfg.redis_connect_timeout_ms) -> READY, and back to DOWN
+ * Connection states: DOWN (waiting for the backoff timer) -> CONNECTING (connect(2), AUTH
+ * when a password is configured, and a PING, under a deadline of
+ * rc_cfg.redis_connect_timeout_ms) -> READY, and back to DOWN
  * whenever an attempt fails or the connection drops; CLOSED once destroyed. Operations are
  * accepted only while READY; otherwise the call returns RC_EUNAVAIL and its callback never
  * runs. When a READY connection drops, every operation in flight on it fails with
@@ -26,10 +27,17 @@
  * freed in their close callbacks, so destroy() frees the store at once and the loop can
  * close after one more turn.
  *
+ * Authentication: AUTH [username] password is queued before the PING on every connection,
+ * so no other command ever runs unauthenticated. A refused AUTH, or a PING answered NOAUTH
+ * (Redis wants a password and none was configured), is reported in a sentence that names the
+ * server and never the password; on the first attempt the connect callback gets RC_EAUTH
+ * (retrying will not help), later the store keeps retrying as for any outage.
+ *
  * The loop glue is hiredis' libuv adapter with one fix (see attach_loop).
  *
  * Loop thread only.
  */
+#define _DEFAULT_SOURCE /* explicit_bzero */
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,7 +64,7 @@
 typedef enum rs_state { RS_DOWN, RS_CONNECTING, RS_READY, RS_CLOSED } rs_state;
 
 typedef enum rop_kind {
-    ROP_PING,  /* the PING that completes a connection attempt */
+    ROP_PING,  /* the (AUTH and) PING that complete a connection attempt */
     ROP_COUNT, /* integer replies, summed: put, del, exists, next_job_id */
     ROP_GET,   /* one bulk string or nil */
     ROP_MGET,  /* HMGET batches */
@@ -110,6 +118,7 @@ typedef struct redis_store {
     size_t prefix_len;
     char *counter_key; /* "RAY<namespace>@JobCounter" */
     size_t counter_len;
+    char *username, *password; /* AUTH credentials (NULL: none); the password is wiped on free */
     rs_state state;
     redisAsyncContext *ac;    /* the connection, ac->data == this store; NULL while DOWN */
     rop *ping;                /* CONNECTING: the PING in flight */
@@ -419,14 +428,19 @@ static void fail_everything(redis_store *s, int rc)
 
 /* The attempt failed or the connection dropped (why: for the log). The caller has freed the
  * context or hiredis is freeing it. Schedules the next attempt, then fails what was waiting
- * on this connection. */
-static void connection_down(redis_store *s, const char *why)
+ * on this connection: the connect callback (first attempt) with rc (RC_EUNAVAIL, or RC_EAUTH
+ * when why is already the whole sentence about refused credentials), operations in flight
+ * with RC_EUNAVAIL. */
+static void connection_down(redis_store *s, const char *why, int rc)
 {
     int was_ready = s->state == RS_READY;
     detach(s);
     s->state = RS_DOWN;
     if (s->connect_cb) {
-        RC_ERROR("cannot connect to Redis at %s:%d: %s", s->host, s->port, why);
+        if (rc == RC_EAUTH)
+            RC_ERROR("%s", why);
+        else
+            RC_ERROR("cannot connect to Redis at %s:%d: %s", s->host, s->port, why);
         s->quiet = 1;
     } else if (was_ready) {
         RC_WARN("lost the connection to Redis at %s:%d: %s; storage operations fail with "
@@ -444,7 +458,7 @@ static void connection_down(redis_store *s, const char *why)
     uint64_t delay = s->backoff_ms;
     s->backoff_ms = delay * 2 > RS_BACKOFF_MAX_MS ? RS_BACKOFF_MAX_MS : delay * 2;
     uv_timer_start(s->timer, on_timer, delay, 0);
-    fail_everything(s, RC_EUNAVAIL);
+    fail_everything(s, rc == RC_EAUTH ? rc : RC_EUNAVAIL);
 }
 
 /* Why hiredis gave up on ac, for the log. The context's own fields, because hiredis copies
@@ -473,10 +487,42 @@ static void became_ready(redis_store *s)
         cb(0, 0, s->connect_arg);
 }
 
-static void on_ping_reply(redis_store *s, const redisReply *r)
+/* Redis refused the credentials (or wants some): the attempt ends with RC_EAUTH. Inside a
+ * hiredis reply callback, so hiredis frees the context after we return. */
+static void auth_refused(redis_store *s, const redisReply *r)
 {
+    char why[384];
+    if (s->password)
+        snprintf(why, sizeof(why), "Redis at %s:%d refused the password: %.*s", s->host, s->port,
+                 (int)(r->len < 200 ? r->len : 200), r->str);
+    else
+        snprintf(why, sizeof(why),
+                 "Redis at %s:%d requires a password (NOAUTH): give --redis-password-file", s->host,
+                 s->port);
+    redisAsyncFree(detach(s));
+    connection_down(s, why, RC_EAUTH);
+}
+
+static int is_error_prefix(const redisReply *r, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return r->type == REDIS_REPLY_ERROR && r->len >= n && memcmp(r->str, prefix, n) == 0;
+}
+
+/* The connection attempt's replies: AUTH's first when a password is configured, then PING's. */
+static void on_ping_reply(redis_store *s, rop *ping, const redisReply *r)
+{
+    if (s->password && ping->replies_seen++ == 0) {
+        if (r->type != REDIS_REPLY_STATUS)
+            auth_refused(s, r);
+        return; /* +OK: the PING's reply comes next */
+    }
     if (r->type == REDIS_REPLY_STATUS && r->len == 4 && memcmp(r->str, "PONG", 4) == 0) {
         became_ready(s);
+        return;
+    }
+    if (is_error_prefix(r, "NOAUTH")) {
+        auth_refused(s, r);
         return;
     }
     /* A server that is still loading its data answers -LOADING; try again later. */
@@ -487,7 +533,7 @@ static void on_ping_reply(redis_store *s, const redisReply *r)
         snprintf(why, sizeof(why), "PING answered with a reply of type %d", r->type);
     /* Inside a hiredis reply callback, so hiredis frees the context after we return. */
     redisAsyncFree(detach(s));
-    connection_down(s, why);
+    connection_down(s, why, RC_EUNAVAIL);
 }
 
 static void on_connect(const redisAsyncContext *cac, int status)
@@ -498,7 +544,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
         return; /* connected: the PING reply decides */
     char why[256];
     describe_error(ac, why, sizeof(why));
-    connection_down(s, why); /* hiredis frees ac after we return */
+    connection_down(s, why, RC_EUNAVAIL); /* hiredis frees ac after we return */
 }
 
 /* Runs while hiredis frees a context that was connected. If the store still holds it, the
@@ -511,7 +557,7 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
         return;
     char why[256];
     describe_error(ac, why, sizeof(why));
-    connection_down(s, why);
+    connection_down(s, why, RC_EUNAVAIL);
 }
 
 static void start_attempt(redis_store *s)
@@ -520,32 +566,48 @@ static void start_attempt(redis_store *s)
     s->state = RS_CONNECTING;
     redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
     if (!ac) {
-        connection_down(s, "out of memory");
+        connection_down(s, "out of memory", RC_EUNAVAIL);
         return;
     }
     if (ac->err) {
         /* Refused at once (typical on loopback) or a bad address. */
         describe_error(ac, why, sizeof(why));
         redisAsyncFree(ac);
-        connection_down(s, why);
+        connection_down(s, why, RC_EUNAVAIL);
         return;
     }
     if (attach_loop(ac, s->loop) != 0) {
         redisAsyncFree(ac);
-        connection_down(s, "cannot watch the socket on the loop");
+        connection_down(s, "cannot watch the socket on the loop", RC_EUNAVAIL);
         return;
     }
     ac->data = s;
     s->ac = ac;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    /* hiredis queues the PING until connect(2) completes. */
-    s->ping = op_new(s, ROP_PING, "PING", NULL);
+    /* hiredis queues AUTH and PING until connect(2) completes. */
+    s->ping = op_new(s, ROP_PING, s->password ? "AUTH" : "PING", NULL);
+    if (s->password) {
+        const char *auth_argv[3] = {"AUTH"};
+        size_t auth_lens[3] = {4};
+        int argc = 1;
+        if (s->username) {
+            auth_argv[argc] = s->username;
+            auth_lens[argc++] = strlen(s->username);
+        }
+        auth_argv[argc] = s->password;
+        auth_lens[argc++] = strlen(s->password);
+        if (op_send(s, s->ping, argc, auth_argv, auth_lens) != 0) {
+            redisAsyncFree(detach(s));
+            connection_down(s, "cannot queue AUTH", RC_EUNAVAIL);
+            return;
+        }
+    }
     const char *argv[] = {"PING"};
     const size_t lens[] = {4};
     if (op_send(s, s->ping, 1, argv, lens) != 0) {
         redisAsyncFree(detach(s));
-        connection_down(s, "cannot queue PING");
+        connection_down(s, "cannot queue PING", RC_EUNAVAIL);
         return;
     }
     int64_t deadline = rc_cfg.redis_connect_timeout_ms > 0 ? rc_cfg.redis_connect_timeout_ms : 1;
@@ -564,7 +626,7 @@ static void on_timer(uv_timer_t *timer)
         /* Not inside a hiredis callback: this frees the context now; the PING reply
          * callback it runs finds the PING done. */
         redisAsyncFree(detach(s));
-        connection_down(s, why);
+        connection_down(s, why, RC_EUNAVAIL);
     }
 }
 
@@ -731,11 +793,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         if (!r) {
             char why[256];
             describe_error(ac, why, sizeof(why));
-            connection_down(s, why); /* fails op too */
+            connection_down(s, why, RC_EUNAVAIL); /* fails op too */
         } else {
             switch (op->kind) {
             case ROP_PING:
-                on_ping_reply(s, r);
+                on_ping_reply(s, op, r);
                 break;
             case ROP_COUNT:
                 count_reply(op, r);
@@ -1020,6 +1082,11 @@ static void rs_destroy(gcs_store *base)
     rc_free(s->host);
     rc_free(s->prefix);
     rc_free(s->counter_key);
+    rc_free(s->username);
+    if (s->password) {
+        explicit_bzero(s->password, strlen(s->password));
+        rc_free(s->password);
+    }
     rc_free(s);
 }
 
@@ -1048,18 +1115,25 @@ static void ignore_sigpipe(void)
 }
 
 int gcs_store_redis_connect(uv_loop_t *loop, const char *host, int port, const char *namespace_,
-                            gcs_store **out, gcs_store_count_cb cb, void *arg)
+                            const gcs_store_redis_auth *auth, gcs_store **out,
+                            gcs_store_count_cb cb, void *arg)
 {
     if (out)
         *out = NULL;
     if (!loop || !host || !host[0] || port <= 0 || port > 65535 || !out || !cb)
         return RC_EINVAL;
+    if (auth && auth->username && !auth->password)
+        return RC_EINVAL; /* an ACL user always comes with its password */
     ignore_sigpipe();
     redis_store *s = RC_NEW(redis_store);
     s->base.ops = &redis_ops;
     s->loop = loop;
     s->host = rc_strdup(host);
     s->port = port;
+    if (auth && auth->password) {
+        s->password = rc_strdup(auth->password);
+        s->username = auth->username ? rc_strdup(auth->username) : NULL;
+    }
     rc_buf b = RC_BUF_INIT;
     rc_buf_printf(&b, "RAY%s@", namespace_ ? namespace_ : "");
     s->prefix_len = b.len;

@@ -1,6 +1,8 @@
 /*
  * GCS storage (gcs/store.h). One set of cases runs against both backends: memory, and Redis
- * on a private redis-server (tests/harness) on a free port. Then the cases only Redis has:
+ * on a private redis-server (tests/harness) on a free port, with a password as admins are
+ * told to run it. Then the cases only Redis has: authentication (a wrong password, none, an
+ * ACL user),
  * Ray's key layout and namespaces, data surviving a store restart, Redis going away and
  * coming back on the same port, nothing listening, a server that never answers, error
  * replies, malformed replies (from a fake server on the test loop), and destroy with
@@ -315,13 +317,27 @@ static int put_many(gcs_store *s, const char *table, const char *prefix, int n, 
 
 /* ---- fixture --------------------------------------------------------------------------- */
 
-static int connect_redis(int port, const char *ns, gcs_store **out)
+/* The harness server's credentials (its password is chosen when it starts). */
+static gcs_store_redis_auth redis_auth(void)
+{
+    gcs_store_redis_auth a = {NULL, REDIS.password[0] ? REDIS.password : NULL};
+    return a;
+}
+
+static int connect_redis_as(int port, const char *ns, const gcs_store_redis_auth *auth,
+                            gcs_store **out)
 {
     result r = {0};
-    int rc = finish(&r, gcs_store_redis_connect(&F.loop, "127.0.0.1", port, ns, out, on_count,
-                                                &r));
+    int rc = finish(&r, gcs_store_redis_connect(&F.loop, "127.0.0.1", port, ns, auth, out,
+                                                on_count, &r));
     result_free(&r);
     return rc;
+}
+
+static int connect_redis(int port, const char *ns, gcs_store **out)
+{
+    gcs_store_redis_auth auth = redis_auth();
+    return connect_redis_as(port, ns, &auth, out);
 }
 
 /* A store of the case's backend with namespace ns (memory stores ignore it); NULL on failure. */
@@ -763,6 +779,12 @@ static redisContext *raw_client(void)
         redisFree(c);
         c = NULL;
     }
+    if (c && REDIS.password[0]) {
+        redisReply *rep = redisCommand(c, "AUTH %s", REDIS.password);
+        CU_ASSERT_TRUE(rep && rep->type == REDIS_REPLY_STATUS);
+        if (rep)
+            freeReplyObject(rep);
+    }
     return c;
 }
 
@@ -910,7 +932,7 @@ static void case_nothing_listening(void)
 
     /* The store may be destroyed from its own connect callback. */
     gcs_store *s2 = NULL;
-    CU_ASSERT_EQUAL(gcs_store_redis_connect(&F.loop, "127.0.0.1", port, "x", &s2,
+    CU_ASSERT_EQUAL(gcs_store_redis_connect(&F.loop, "127.0.0.1", port, "x", NULL, &s2,
                                             on_connect_then_destroy, &s2),
                     0);
     CU_ASSERT_PTR_NOT_NULL(s2);
@@ -918,7 +940,7 @@ static void case_nothing_listening(void)
     CU_ASSERT_PTR_NULL(s2);
 
     /* Bad arguments fail at the call. */
-    CU_ASSERT_EQUAL(gcs_store_redis_connect(&F.loop, "127.0.0.1", 0, "x", &s, on_count, &r),
+    CU_ASSERT_EQUAL(gcs_store_redis_connect(&F.loop, "127.0.0.1", 0, "x", NULL, &s, on_count, &r),
                     RC_EINVAL);
     CU_ASSERT_PTR_NULL(s);
 }
@@ -999,7 +1021,8 @@ static void case_destroy_cancels(void)
     /* Destroyed while still connecting: the connect callback is cancelled. */
     result conn = {0};
     gcs_store *s = NULL;
-    CU_ASSERT_EQUAL(gcs_store_redis_connect(&F.loop, "127.0.0.1", REDIS.port, "test", &s,
+    gcs_store_redis_auth auth = redis_auth();
+    CU_ASSERT_EQUAL(gcs_store_redis_connect(&F.loop, "127.0.0.1", REDIS.port, "test", &auth, &s,
                                             on_count, &conn),
                     0);
     s->ops->destroy(s);
@@ -1148,7 +1171,7 @@ static void case_malformed_replies(void)
     int port = fake_start(&f);
     CU_ASSERT_TRUE_FATAL(port > 0);
     gcs_store *s = NULL;
-    CU_ASSERT_EQUAL(connect_redis(port, "fake", &s), 0);
+    CU_ASSERT_EQUAL(connect_redis_as(port, "fake", NULL, &s), 0); /* the fake wants no AUTH */
     if (s) {
         rc_buf got = RC_BUF_INIT;
         result r;
@@ -1188,6 +1211,85 @@ static void case_malformed_replies(void)
     fake_stop(&f);
 }
 
+/* Credentials Redis refuses, or none when it wants some, end the first attempt with
+ * RC_EAUTH (the sentence naming the cause is in the log); an ACL user works like the
+ * default user. */
+static void case_authentication(void)
+{
+    CU_ASSERT_TRUE_FATAL(REDIS.password[0] != '\0');
+    gcs_store *s = NULL;
+    /* No password for a server that wants one: NOAUTH, reported as RC_EAUTH. */
+    CU_ASSERT_EQUAL(connect_redis_as(REDIS.port, "auth", NULL, &s), RC_EAUTH);
+    CU_ASSERT_PTR_NOT_NULL(s);
+    result r = {0};
+    if (s) {
+        CU_ASSERT_EQUAL(s->ops->get(s, GCS_TABLE_AUTH, "ca", 2, on_get, &r), RC_EUNAVAIL);
+        s->ops->destroy(s);
+    }
+    /* A wrong password: WRONGPASS. */
+    gcs_store_redis_auth wrong = {NULL, "not-the-password"};
+    s = NULL;
+    CU_ASSERT_EQUAL(connect_redis_as(REDIS.port, "auth", &wrong, &s), RC_EAUTH);
+    if (s)
+        s->ops->destroy(s);
+    /* A user without its password is refused at the call. */
+    gcs_store_redis_auth half = {"someone", NULL};
+    CU_ASSERT_EQUAL(gcs_store_redis_connect(&F.loop, "127.0.0.1", REDIS.port, "auth", &half, &s,
+                                            on_count, &r),
+                    RC_EINVAL);
+    run_for(20);
+    CU_ASSERT_EQUAL(r.calls, 0);
+
+    /* A Redis ACL user with its own password, allowed only the GCS's keys. */
+    redisContext *c = raw_client();
+    if (!c)
+        return;
+    redisReply *rep = redisCommand(c, "ACL SETUSER rayc_gcs reset on >user-secret ~RAY* +@all");
+    int acl_ok = rep && rep->type == REDIS_REPLY_STATUS;
+    CU_ASSERT_TRUE(acl_ok);
+    if (rep)
+        freeReplyObject(rep);
+    if (acl_ok) {
+        gcs_store_redis_auth user = {"rayc_gcs", "user-secret"};
+        s = NULL;
+        CU_ASSERT_EQUAL(connect_redis_as(REDIS.port, "auth", &user, &s), 0);
+        if (s) {
+            CU_ASSERT_EQUAL(st_put_str(s, GCS_TABLE_AUTH, "k", "v"), 0);
+            CU_ASSERT_TRUE(holds_str(s, GCS_TABLE_AUTH, "k", "v"));
+            s->ops->destroy(s);
+        }
+        gcs_store_redis_auth user_wrong = {"rayc_gcs", "user-secret-not"};
+        s = NULL;
+        CU_ASSERT_EQUAL(connect_redis_as(REDIS.port, "auth", &user_wrong, &s), RC_EAUTH);
+        if (s)
+            s->ops->destroy(s);
+        rep = redisCommand(c, "ACL DELUSER rayc_gcs");
+        if (rep)
+            freeReplyObject(rep);
+    }
+    redisFree(c);
+}
+
+/* AUTH is the first command of every connection, reconnections included: after Redis
+ * restarts (same password) the store authenticates again and works. */
+static void case_auth_on_reconnect(void)
+{
+    CU_ASSERT_EQUAL(st_put_str(F.s, GCS_TABLE_AUTH, "ca", "before"), 0);
+    harness_redis_stop(&REDIS);
+    redis_up = harness_redis_start(&REDIS) == 0;
+    CU_ASSERT_TRUE_FATAL(redis_up);
+    int rc = RC_EUNAVAIL;
+    for (int64_t t0 = rc_mono_ms(); rc == RC_EUNAVAIL && rc_mono_ms() - t0 < WAIT_MS;) {
+        rc = st_put_str(F.s, GCS_TABLE_AUTH, "ca", "after");
+        if (rc == RC_EUNAVAIL)
+            run_for(50);
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_TRUE(holds_str(F.s, GCS_TABLE_AUTH, "ca", "after"));
+}
+
+REDIS_ONLY(authentication)
+REDIS_ONLY(auth_on_reconnect)
 REDIS_ONLY(layout_and_namespaces)
 REDIS_ONLY(survives_store_restart)
 REDIS_ONLY(redis_goes_away_and_returns)
@@ -1226,6 +1328,8 @@ static const unit_case cases[] = {
     UNIT_CASE(test_redis_destroy_cancels),
     UNIT_CASE(test_redis_error_replies),
     UNIT_CASE(test_redis_malformed_replies),
+    UNIT_CASE(test_redis_authentication),
+    UNIT_CASE(test_redis_auth_on_reconnect),
 };
 
 int main(void)
