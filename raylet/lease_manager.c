@@ -367,12 +367,21 @@ static void lease__grant(lease *l, worker *w)
     lease__answer(l, &reply.base);
 }
 
+/* A pop's failure, answered: a job the GCS has no record of (RC_EAUTH) is never served
+ * here, so its owner fails its tasks with the sentence instead of asking again. */
+static void lease__fail_pop(lease *l, int rc, const char *message)
+{
+    lease__fail(l, rc == RC_EAUTH ? RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE
+                                  : RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_FAILED,
+                message);
+}
+
 static void lease__worker_ready(worker *w, int rc, const char *message, void *arg)
 {
     lease *l = arg;
     l->pop = NULL;
     if (rc < 0) {
-        lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_FAILED, message);
+        lease__fail_pop(l, rc, message);
         return;
     }
     lease__grant(l, w);
@@ -425,7 +434,7 @@ static int lease__start(lease *l)
             worker_pool_prestart(r->pool, l->job_id, (int)ceil(r->spec.num_cpus));
     }
     if (rc < 0)
-        lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_FAILED, message);
+        lease__fail_pop(l, rc, message);
     else if (now)
         lease__grant(l, now);
     else

@@ -1,7 +1,8 @@
 /*
  * LocalRayletService, the conversation with the processes of this node over the raylet's
  * unix socket (proto/rayc_raylet.proto): RegisterClient, DisconnectClient,
- * NotifyTaskBlocked, NotifyTaskUnblocked. The object methods of the same service belong to
+ * NotifyTaskBlocked, NotifyTaskUnblocked, GetCredentials (raylet_auth.c answers it; only the
+ * node's user reaches the socket, whose directory is 0700). The object methods of the same service belong to
  * the object store module, which adds its own handler table.
  *
  * Workers are the pool's (matched by the worker ID on their command line); drivers are
@@ -205,10 +206,24 @@ static void handle_notify_task_unblocked(rpc_call *call, const ProtobufCMessage 
     raylet__notify_blocked(call, &req->worker_id, arg, 0, &reply.base);
 }
 
+static void handle_get_credentials(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    raylet *r = arg;
+    const Rayc__Rpc__GetCredentialsRequest *req = (const void *)request;
+    if (req->job_id.len != 0 && req->job_id.len != RC_JOB_ID_SIZE)
+        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT,
+                                "job_id holds %zu bytes; a job ID has %d (or leave it empty for no job token)",
+                                req->job_id.len, RC_JOB_ID_SIZE);
+    if (r->state == RAYLET_STOPPING)
+        return rpc_reply_status(call, GRPC_STATUS_UNAVAILABLE, "the raylet is shutting down");
+    raylet_auth_credentials(r, call, req->job_id.len ? req->job_id.data : NULL);
+}
+
 const rpc_method_handler raylet_local_handlers[] = {
     {"RegisterClient", handle_register_client},
     {"DisconnectClient", handle_disconnect_client},
     {"NotifyTaskBlocked", handle_notify_task_blocked},
     {"NotifyTaskUnblocked", handle_notify_task_unblocked},
+    {"GetCredentials", handle_get_credentials},
     {NULL, NULL},
 };

@@ -67,7 +67,10 @@ typedef struct raylet_om_options {
     int64_t pull_retry_ms;   /* first delay before asking the owner again */
     int64_t pull_retry_max_ms;
     int64_t transfer_idle_ms; /* a transfer without a chunk for this long is given up */
-    const rpc_client_options *client_options; /* NULL: insecure, no waiting for ready */
+    /* Copied; NULL: the process-wide security (rpc_security_set: mutual TLS with the node
+     * certificate on a secure node) and no waiting for ready. A security it names must
+     * outlive the object manager. */
+    const rpc_client_options *client_options;
 } raylet_om_options;
 
 typedef struct raylet_om_stats {

@@ -22,6 +22,19 @@
  *   --worker-command PATH            program started as a worker (default: rayc-worker next
  *                                    to rayc-raylet; tests run a fake worker)
  *
+ * Security (ARCHITECTURE §14; one of the first two forms is required):
+ *   --join-token T --ca-cert-hash sha256:<hex>
+ *                                    join a secure cluster: fetch the GCS's CA, pin it by
+ *                                    hash, and trade the token and CSRs for certificates
+ *   --join-token T --ca-cert FILE    the same, trusting the CA in FILE (no fetch; a hash
+ *                                    given too must match it)
+ *   --insecure                       plaintext, no credentials: for a development cluster
+ *                                    whose GCS runs with --insecure
+ *   --auth-dir DIR                   also write ca.crt, node.key, node.crt, worker.key and
+ *                                    worker.crt there (keys 0600); without it they stay in
+ *                                    memory
+ *   --bind-all                       listen on every interface instead of the node IP only
+ *
  * Any thread; no global state.
  */
 #ifndef RAYC_RAYLET_RAYLET_H
@@ -57,15 +70,26 @@ typedef struct raylet_options {
     char *ready_file;
     char *session_dir;    /* NULL: see --session-dir */
     char *worker_command; /* NULL: <dir of rayc-raylet>/rayc-worker */
+    char *join_token;     /* NULL unless --join-token */
+    char *ca_cert_hash;   /* "sha256:<64 hex>", NULL unless --ca-cert-hash */
+    char *ca_cert_file;   /* NULL unless --ca-cert */
+    char *auth_dir;       /* NULL: credentials stay in memory */
+    int insecure;
+    int bind_all;
 } raylet_options;
 
 /* Fills opts from argv[0..argc) (flags only, no program name). Returns 0, or RC_EINVAL with
  * a message naming the bad flag and why in err. opts must be released with
  * raylet_options_free either way. require_gcs: 0 lets `rayc start` validate before the GCS
- * address is known. */
+ * address is known, and before it has added the head node's own join token and CA (so the
+ * security requirement below is checked only with require_gcs 1). */
 int raylet_options_parse(raylet_options *opts, int argc, char **argv, int require_gcs, char *err,
                          size_t errlen);
 void raylet_options_free(raylet_options *opts);
+/* 0 if opts can join a cluster: --insecure, or --join-token with --ca-cert-hash or
+ * --ca-cert. Otherwise RC_EINVAL and a sentence in err saying what to pass. `rayc start
+ * --address` calls it itself (it parses with require_gcs 0). */
+int raylet_options_check_security(const raylet_options *opts, char *err, size_t errlen);
 /* 1 if flag (e.g. "--num-gpus") is a raylet flag that takes a value, 0 if it takes none
  * ("--head"), -1 if it is not a raylet flag. */
 int raylet_flag_arity(const char *flag);

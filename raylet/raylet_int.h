@@ -5,7 +5,8 @@
  * demand, follows the node and job tables, keeps a cluster view for the scheduler, leases
  * workers (lease_manager.h) from its worker pool (worker_pool.h), and leaves cleanly.
  *
- * Start order (raylet_start): detect → session dir → cluster view with the local node →
+ * Start order (raylet_start): detect → join (raylet_auth.c: the node's certificate and the
+ * process-wide TLS; the join token's labels) → session dir → cluster view with the local node →
  * worker pool → lease manager → bundle manager (placement-group bundles,
  * bundle_manager.h) → servers (TCP + unix socket; the object store module adds its tables
  * here) → GCS. Shutdown (raylet_cleanup) goes the other way: held lease calls answered,
@@ -80,6 +81,7 @@ typedef struct raylet_object_hooks {
 } raylet_object_hooks;
 
 struct raylet_store; /* raylet/object_store.h */
+typedef struct raylet_auth raylet_auth; /* raylet_auth.c */
 struct raylet_om;    /* raylet/object_manager.h */
 
 /* A driver registered on this node (workers live in the pool). */
@@ -96,6 +98,7 @@ typedef struct raylet {
     rpc_ctx *rpc;
     rpc_server *srv;
     raylet_options opts;
+    raylet_auth *auth; /* credentials (raylet_auth.c) */
     raylet_node_spec spec;
     uint8_t node_id[RC_NODE_ID_SIZE];
     char node_id_hex[RC_ID_HEX_MAX];
@@ -128,6 +131,8 @@ typedef struct raylet {
     lease_manager *leases;
     bundle_manager *bundles;
     rc_map drivers; /* worker id -> raylet_driver */
+    rc_map job_refetch; /* job id -> (void *)1: job fetches to retry once the GCS answers */
+    uv_timer_t job_refetch_timer;
     uv_timer_t driver_check_timer;
     struct raylet_failures *failures; /* worker failure reports (raylet_failures.c) */
 
@@ -197,13 +202,30 @@ void raylet_failures_worker_reaped(raylet *r, const worker *w);
 void raylet_failures_cleanup(raylet *r);
 
 /* local_service.c: LocalRayletService (RegisterClient, DisconnectClient, NotifyTaskBlocked,
- * NotifyTaskUnblocked); arg is the raylet. */
+ * NotifyTaskUnblocked, GetCredentials); arg is the raylet. */
 extern const rpc_method_handler raylet_local_handlers[];
 /* Watches the registered drivers' processes; a driver that died counts as disconnected. */
 void raylet_local_start(raylet *r);
 /* A client is gone: tell the lease manager (if it owned leases) and the object store. */
 void raylet_client_gone(raylet *r, const uint8_t worker_id[RC_WORKER_ID_SIZE]);
 void raylet_local_cleanup(raylet *r);
+
+/* raylet_auth.c: joining and credentials (ARCHITECTURE §14) */
+/* Before any server or GCS client exists, and before the loop runs (it blocks, retrying an
+ * unreachable GCS for gcs_rpc_server_reconnect_timeout_s): makes the node's keys, gets the
+ * CA (--ca-cert, or the GCS's pinned by --ca-cert-hash), joins with AuthService.JoinNode,
+ * sets the process-wide security to mutual TLS with the node certificate, adds the join
+ * token's labels to r->spec and writes --auth-dir. With --insecure: plaintext, and a
+ * warning. Returns 0, or RC_EAUTH with a sentence in err (a refused token, a CA that does
+ * not match the pin, a GCS that never answered). r->auth is set either way. */
+int raylet_auth_join(raylet *r, char *err, size_t errlen);
+/* Answers a GetCredentials call, now or (job_id not NULL: that job's token, from the GCS
+ * unless cached) later: PERMISSION_DENIED with the GCS's sentence if it refuses. */
+void raylet_auth_credentials(raylet *r, rpc_call *call, const uint8_t *job_id);
+/* The job channel says job finished: its cached token is forgotten. */
+void raylet_auth_job_finished(raylet *r, const uint8_t job_id[RC_JOB_ID_SIZE]);
+/* After the rpc context has drained. */
+void raylet_auth_cleanup(raylet *r);
 
 /* raylet_node.c */
 int raylet_start(raylet *r, uv_loop_t *loop);

@@ -20,7 +20,9 @@ int main(int argc, char **argv)
                "       [--accelerator-type T] [--gpu-memory SIZE] [--memory SIZE]\n"
                "       [--object-store-memory SIZE] [--resources JSON] [--labels k=v,...]\n"
                "       [--node-ip-address IP] [--node-manager-port N] [--node-name NAME]\n"
-               "       [--ready-file PATH] [--session-dir DIR] [--worker-command PATH]\n");
+               "       [--ready-file PATH] [--session-dir DIR] [--worker-command PATH]\n"
+               "       (--join-token T (--ca-cert-hash sha256:HEX | --ca-cert FILE) | --insecure)\n"
+               "       [--auth-dir DIR] [--bind-all]\n");
         return 0;
     }
     static raylet r;

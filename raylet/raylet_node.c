@@ -51,7 +51,7 @@
 #include "rc_session.h"
 #include "rc_time.h"
 
-enum { RAYLET__UNREGISTER_TIMEOUT_MS = 3000, RAYLET__EXIT_GRACE_MS = 5000 };
+enum { RAYLET__UNREGISTER_TIMEOUT_MS = 3000, RAYLET__EXIT_GRACE_MS = 5000, RAYLET__JOB_REFETCH_MS = 1000 };
 
 static void raylet__stop_loop(raylet *r)
 {
@@ -357,6 +357,8 @@ static void raylet__track_job(raylet *r, const Ray__Rpc__JobTableData *job)
 {
     if (!r->pool || job->job_id.len != RC_JOB_ID_SIZE)
         return;
+    if (job->is_dead)
+        raylet_auth_job_finished(r, job->job_id.data);
     const Ray__Rpc__JobConfig *cfg = job->config;
     worker_pool_job_info(r->pool, job->job_id.data, 1, cfg ? cfg->code_search_path : NULL,
                          cfg ? cfg->n_code_search_path : 0, job->is_dead);
@@ -376,13 +378,49 @@ typedef struct raylet__job_fetch {
     uint8_t job_id[RC_JOB_ID_SIZE];
 } raylet__job_fetch;
 
+static void raylet__fetch_job(void *arg, const uint8_t job_id[RC_JOB_ID_SIZE]);
+
+/* Fetches of jobs that could not be asked about (the GCS is restarting) are sent again
+ * every RAYLET__JOB_REFETCH_MS; their leases wait, as they would for a starting worker. */
+static void raylet__refetch_jobs(uv_timer_t *t)
+{
+    raylet *r = t->data;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    const void *key;
+    size_t klen;
+    void *v;
+    while (r->state != RAYLET_STOPPING && rc_map_next(&r->job_refetch, &it, &key, &klen, &v)) {
+        uint8_t job_id[RC_JOB_ID_SIZE];
+        memcpy(job_id, key, RC_JOB_ID_SIZE);
+        rc_map_iter_remove(&r->job_refetch, &it);
+        raylet__fetch_job(r, job_id);
+    }
+    if (!rc_map_size(&r->job_refetch))
+        uv_timer_stop(t);
+}
+
 static void raylet__job_fetched(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
     raylet__job_fetch *f = arg;
     raylet *r = f->r;
-    int found = 0;
-    if (r->pool && st->code == GRPC_STATUS_OK) {
+    const char *message = "";
+    int code = st->code == GRPC_STATUS_OK ? gcs_reply_status(reply, &message) : GCS_STATUS_OK;
+    char hex[RC_ID_HEX_MAX], why[600];
+    rc_id_hex(f->job_id, RC_JOB_ID_SIZE, hex);
+    if (!r->pool || r->state == RAYLET_STOPPING) {
+        /* nothing waits any more */
+    } else if (st->code == GRPC_STATUS_UNAVAILABLE || st->code == GRPC_STATUS_DEADLINE_EXCEEDED) {
+        RC_WARN("raylet: cannot ask the GCS about job %s (%s); asking again", hex, st->message);
+        rc_map_put(&r->job_refetch, f->job_id, RC_JOB_ID_SIZE, (void *)1);
+        if (!uv_is_active((uv_handle_t *)&r->job_refetch_timer))
+            uv_timer_start(&r->job_refetch_timer, raylet__refetch_jobs, RAYLET__JOB_REFETCH_MS, RAYLET__JOB_REFETCH_MS);
+    } else if (st->code != GRPC_STATUS_OK || code != GCS_STATUS_OK) {
+        snprintf(why, sizeof(why), "cannot learn job %s from the GCS: %s", hex,
+                 st->code != GRPC_STATUS_OK ? st->message : message);
+        worker_pool_job_refused(r->pool, f->job_id, RC_EUNAVAIL, why);
+    } else {
         const Ray__Rpc__GetAllJobInfoReply *jr = (const void *)reply;
+        int found = 0;
         for (size_t i = 0; i < jr->n_job_info_list; i++) {
             const Ray__Rpc__JobTableData *job = jr->job_info_list[i];
             if (job->job_id.len == RC_JOB_ID_SIZE && !memcmp(job->job_id.data, f->job_id, RC_JOB_ID_SIZE)) {
@@ -390,9 +428,16 @@ static void raylet__job_fetched(const rpc_status *st, ProtobufCMessage *reply, v
                 found = 1;
             }
         }
+        /* ARCHITECTURE §14: no worker (and no code search path, not even the default one)
+         * for a job that no authenticated client created. */
+        if (!found) {
+            snprintf(why, sizeof(why),
+                     "job %s is unknown to the GCS: a raylet runs workers only for jobs that an authenticated "
+                     "client created with AddJob",
+                     hex);
+            worker_pool_job_refused(r->pool, f->job_id, RC_EAUTH, why);
+        }
     }
-    if (r->pool && !found)
-        worker_pool_job_info(r->pool, f->job_id, 0, NULL, 0, 0);
     rpc_msg_free(reply);
     rc_free(f);
 }
@@ -412,7 +457,9 @@ static void raylet__fetch_job(void *arg, const uint8_t job_id[RC_JOB_ID_SIZE])
     if (!r->gcs || rpc_client_call(gcs_client_rpc(r->gcs), &ray__rpc__job_info_gcs_service__descriptor,
                                    "GetAllJobInfo", &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__job_fetched, f) < 0) {
         rc_free(f);
-        worker_pool_job_info(r->pool, job_id, 0, NULL, 0, 0);
+        char why[200];
+        snprintf(why, sizeof(why), "cannot ask the GCS about job %s", hex);
+        worker_pool_job_refused(r->pool, job_id, RC_EUNAVAIL, why);
     }
 }
 
@@ -643,6 +690,29 @@ static int raylet__mkdir_p(const char *path)
     return mkdir(tmp, 0755) != 0 && errno != EEXIST ? RC_EIO : 0;
 }
 
+/* The unix socket's directory: ours and 0700, so that only this node's user reaches
+ * LocalRayletService (whose callers are trusted as local: ARCHITECTURE §14). A directory
+ * of another user, or a link, is refused rather than fixed. */
+static int raylet__private_dir(const char *dir)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        fprintf(stderr, "rayc-raylet: cannot read %s: %s\n", dir, strerror(errno));
+        return RC_EIO;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        fprintf(stderr, "rayc-raylet: %s is %s; the raylet's socket directory must be a directory of its own user "
+                        "(uid %d)\n", dir, S_ISDIR(st.st_mode) ? "owned by another user" : "not a directory",
+                (int)geteuid());
+        return RC_EIO;
+    }
+    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) != 0) {
+        fprintf(stderr, "rayc-raylet: cannot make %s private (chmod 0700): %s\n", dir, strerror(errno));
+        return RC_EIO;
+    }
+    return 0;
+}
+
 /* The session directory: --session-dir; else the current session (session_latest, which
  * `rayc start` made just before starting us); else a new one. Then logs/ and sockets/ in
  * it, the socket path and the worker command. */
@@ -671,6 +741,9 @@ static int raylet__session(raylet *r)
             return RC_EIO;
         }
     }
+    snprintf(sub, sizeof(sub), "%s/sockets", r->session_dir);
+    if (raylet__private_dir(sub) < 0)
+        return RC_EIO;
     /* Absolute, since workers and drivers find the socket through it from anywhere. */
     char absolute[PATH_MAX];
     if (realpath(r->session_dir, absolute))
@@ -782,15 +855,38 @@ static int raylet__serve_local(raylet *r)
     return rpc_server_start(r->local_srv);
 }
 
+/* Listens for NodeManagerService on the node IP only (ARCHITECTURE §14), or on every
+ * interface with --bind-all; either way the node IP is what the cluster is told. */
+static int raylet__listen_tcp(raylet *r)
+{
+    char addr[96];
+    const char *host = r->opts.bind_all ? "0.0.0.0" : r->spec.ip;
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(addr, sizeof(addr), "%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", r->opts.node_manager_port);
+    int rc = rpc_server_listen(r->srv, addr, &r->port);
+    if (rc == 0)
+        return 0;
+    if (r->opts.bind_all)
+        fprintf(stderr, "rayc-raylet: cannot listen on port %d: it is in use\n", r->opts.node_manager_port);
+    else
+        fprintf(stderr,
+                "rayc-raylet: cannot listen on %s port %d: the port is in use, or %s is not an address of this "
+                "host (--node-ip-address names one of its own addresses; --bind-all listens on every interface)\n",
+                r->spec.ip, r->opts.node_manager_port, r->spec.ip);
+    return rc;
+}
+
 int raylet_start(raylet *r, uv_loop_t *loop)
 {
     r->loop = loop;
     r->state = RAYLET_STARTING;
     rc_map_init(&r->live_nodes);
+    rc_map_init(&r->job_refetch);
     uv_timer_init(loop, &r->report_timer);
     uv_timer_init(loop, &r->exit_timer);
     uv_timer_init(loop, &r->view_poll_timer);
-    r->report_timer.data = r->exit_timer.data = r->view_poll_timer.data = r;
+    uv_timer_init(loop, &r->job_refetch_timer);
+    r->report_timer.data = r->exit_timer.data = r->view_poll_timer.data = r->job_refetch_timer.data = r;
     uv_signal_init(loop, &r->sigterm);
     uv_signal_init(loop, &r->sigint);
     r->sigterm.data = r->sigint.data = r;
@@ -799,9 +895,18 @@ int raylet_start(raylet *r, uv_loop_t *loop)
 
     rc_id_random(r->node_id, RC_NODE_ID_SIZE);
     rc_id_hex(r->node_id, RC_NODE_ID_SIZE, r->node_id_hex);
-    char err[300];
+    char err[768];
     int rc = raylet_detect(&r->spec, &r->opts, r->node_id_hex, err, sizeof(err));
     if (rc < 0) {
+        fprintf(stderr, "rayc-raylet: %s\n", err);
+        return rc;
+    }
+    /* Joining comes before anything else talks to the GCS or serves: every server and
+     * client created afterwards uses the security it sets. */
+    if ((rc = rpc_ctx_create(loop, &r->rpc)) < 0)
+        return rc;
+    if ((rc = raylet_auth_join(r, err, sizeof(err))) < 0) {
+        RC_ERROR("raylet: %s", err);
         fprintf(stderr, "rayc-raylet: %s\n", err);
         return rc;
     }
@@ -811,6 +916,8 @@ int raylet_start(raylet *r, uv_loop_t *loop)
         fprintf(stderr, "rayc-raylet: %s\n", err);
         return rc;
     }
+    /* The default code search path applies to the jobs the GCS knows only (the pool starts
+     * no worker for any other job). */
     const char *code_path = getenv("RAYC_CODE_SEARCH_PATH");
     worker_pool_config pool_cfg = {
         .worker_command = r->worker_command,
@@ -830,19 +937,13 @@ int raylet_start(raylet *r, uv_loop_t *loop)
     if ((rc = bundle_manager_create(r, &r->bundles)) < 0)
         return rc;
 
-    if ((rc = rpc_ctx_create(loop, &r->rpc)) < 0)
-        return rc;
     rpc_server_create(r->rpc, NULL, &r->srv);
     rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, node_manager_handlers, r);
     rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, lease_manager_handlers, r->leases);
     rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, bundle_manager_handlers, r->bundles);
     rpc_server_add_service(r->srv, &grpc__health__v1__health__descriptor, health_handlers, r);
-    char addr[96];
-    snprintf(addr, sizeof(addr), "0.0.0.0:%d", r->opts.node_manager_port);
-    if ((rc = rpc_server_listen(r->srv, addr, &r->port)) < 0) {
-        fprintf(stderr, "rayc-raylet: cannot listen on port %d: it is in use\n", r->opts.node_manager_port);
+    if ((rc = raylet__listen_tcp(r)) < 0)
         return rc;
-    }
     if ((rc = raylet__objects_start(r)) < 0)
         return rc;
     if ((rc = raylet__serve_local(r)) < 0)
@@ -856,8 +957,9 @@ int raylet_start(raylet *r, uv_loop_t *loop)
         fprintf(stderr, "rayc-raylet: bad GCS address %s\n", r->opts.gcs_address);
         return rc;
     }
-    RC_INFO("raylet: node %s on %s:%d joining the GCS at %s; session %s, socket %s, workers %s", r->node_id_hex,
-            r->spec.ip, r->port, r->opts.gcs_address, r->session_dir, r->socket_path, r->worker_command);
+    RC_INFO("raylet: node %s on %s:%d%s joining the GCS at %s; session %s, socket %s, workers %s", r->node_id_hex,
+            r->spec.ip, r->port, r->opts.bind_all ? " (listening on every interface)" : "", r->opts.gcs_address,
+            r->session_dir, r->socket_path, r->worker_command);
     return gcs_client_connect(r->gcs, rc_cfg.gcs_rpc_server_reconnect_timeout_s * 1000, raylet__connected, r);
 }
 
@@ -886,6 +988,7 @@ void raylet_shutdown(raylet *r, int graceful, const char *reason, int exit_code)
     r->exit_code = exit_code;
     uv_timer_stop(&r->report_timer);
     uv_timer_stop(&r->view_poll_timer);
+    uv_timer_stop(&r->job_refetch_timer);
     if (!graceful || !was_running || !r->gcs) {
         raylet__stop_loop(r);
         return;
@@ -937,6 +1040,8 @@ void raylet_cleanup(raylet *r)
     if (r->rpc)
         rpc_ctx_drain(r->rpc);
     raylet_failures_cleanup(r); /* after the drain: the last report callbacks have run */
+    raylet_auth_cleanup(r);     /* likewise the last IssueJobToken callbacks */
+    rc_map_destroy(&r->job_refetch, NULL);
     if (r->socket_path[0])
         unlink(r->socket_path);
     raylet_local_cleanup(r);
@@ -947,6 +1052,7 @@ void raylet_cleanup(raylet *r)
     uv_close((uv_handle_t *)&r->report_timer, NULL);
     uv_close((uv_handle_t *)&r->exit_timer, NULL);
     uv_close((uv_handle_t *)&r->view_poll_timer, NULL);
+    uv_close((uv_handle_t *)&r->job_refetch_timer, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
     if (r->rpc)

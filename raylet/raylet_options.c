@@ -27,6 +27,9 @@ static const raylet__flag raylet__flags[] = {
     {"--memory", 1},       {"--object-store-memory", 1}, {"--resources", 1},
     {"--labels", 1},       {"--ready-file", 1},       {"--session-dir", 1},
     {"--worker-command", 1},
+    /* security (ARCHITECTURE §14) */
+    {"--join-token", 1},   {"--ca-cert-hash", 1},     {"--ca-cert", 1},
+    {"--auth-dir", 1},     {"--insecure", 0},         {"--bind-all", 0},
 };
 
 int raylet_flag_arity(const char *flag)
@@ -226,6 +229,17 @@ out:
     return rc;
 }
 
+/* "sha256:" and 64 hex digits: the CA pin's form (auth_ca_hash). */
+static int raylet__ca_hash_ok(const char *v)
+{
+    if (strncmp(v, "sha256:", 7) != 0 || strlen(v + 7) != 64)
+        return 0;
+    for (const char *p = v + 7; *p; p++)
+        if (!isxdigit((unsigned char)*p))
+            return 0;
+    return 1;
+}
+
 static int raylet__parse_port(const char *s, int *out)
 {
     char *end;
@@ -249,7 +263,12 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
         if (arity < 0)
             return raylet__fail(err, errlen, "unknown flag '%s'", flag);
         if (arity == 0) {
-            opts->is_head = 1;
+            if (!strcmp(flag, "--insecure"))
+                opts->insecure = 1;
+            else if (!strcmp(flag, "--bind-all"))
+                opts->bind_all = 1;
+            else
+                opts->is_head = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -316,13 +335,50 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
                 return raylet__fail(err, errlen, "--worker-command needs the path of a program");
             rc_free(opts->worker_command);
             opts->worker_command = rc_strdup(v);
+        } else if (!strcmp(flag, "--join-token")) {
+            if (!*v || strchr(v, ' ') || strlen(v) > 200)
+                return raylet__fail(err, errlen, "--join-token needs the token printed by `rayc start --head` or "
+                                                 "`rayc token create`");
+            rc_free(opts->join_token);
+            opts->join_token = rc_strdup(v);
+        } else if (!strcmp(flag, "--ca-cert-hash")) {
+            if (!raylet__ca_hash_ok(v))
+                return raylet__fail(err, errlen, "--ca-cert-hash needs sha256:<64 hex digits> (as printed by `rayc start "
+                                                 "--head`), not '%.80s'", v);
+            rc_free(opts->ca_cert_hash);
+            opts->ca_cert_hash = rc_strdup(v);
+        } else if (!strcmp(flag, "--ca-cert")) {
+            if (!*v)
+                return raylet__fail(err, errlen, "--ca-cert needs the path of the cluster's CA certificate (PEM)");
+            rc_free(opts->ca_cert_file);
+            opts->ca_cert_file = rc_strdup(v);
+        } else if (!strcmp(flag, "--auth-dir")) {
+            if (!*v)
+                return raylet__fail(err, errlen, "--auth-dir needs a directory");
+            rc_free(opts->auth_dir);
+            opts->auth_dir = rc_strdup(v);
         }
     }
     if (require_gcs && !opts->gcs_address)
         return raylet__fail(err, errlen, "--gcs-address HOST:PORT is required");
     if (opts->gpu_memory && opts->num_gpus == 0)
         return raylet__fail(err, errlen, "--gpu-memory was given for a node with --num-gpus 0");
+    if (opts->insecure && (opts->join_token || opts->ca_cert_hash || opts->ca_cert_file))
+        return raylet__fail(err, errlen, "--insecure joins a development cluster without credentials; drop --%s",
+                            opts->join_token ? "join-token" : opts->ca_cert_hash ? "ca-cert-hash" : "ca-cert");
+    if (require_gcs)
+        return raylet_options_check_security(opts, err, errlen);
     return 0;
+}
+
+int raylet_options_check_security(const raylet_options *opts, char *err, size_t errlen)
+{
+    if (opts->insecure || (opts->join_token && (opts->ca_cert_hash || opts->ca_cert_file)))
+        return 0;
+    return raylet__fail(err, errlen, "%s",
+                        "a raylet joins a secure cluster with --join-token and --ca-cert-hash (both printed by "
+                        "`rayc start --head`; `rayc token create` makes more tokens), or --insecure for a "
+                        "development cluster started with --insecure");
 }
 
 void raylet_options_free(raylet_options *opts)
@@ -334,6 +390,10 @@ void raylet_options_free(raylet_options *opts)
     rc_free(opts->ready_file);
     rc_free(opts->session_dir);
     rc_free(opts->worker_command);
+    rc_free(opts->join_token);
+    rc_free(opts->ca_cert_hash);
+    rc_free(opts->ca_cert_file);
+    rc_free(opts->auth_dir);
     for (size_t i = 0; i < opts->n_resources; i++)
         rc_free(opts->resource_names[i]);
     for (size_t i = 0; i < opts->n_labels; i++) {

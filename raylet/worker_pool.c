@@ -48,7 +48,7 @@ struct worker_pop {
     worker_pop *prev, *next;
     /* Set while worker_pool_pop creates it: a failure then is returned from there (failed,
      * message) instead of reaching cb. */
-    int creating, failed;
+    int creating, failed, fail_rc;
     char message[300];
 };
 
@@ -195,6 +195,7 @@ static void pool__pop_fail(worker_pool *p, worker_pop *pop, int rc, const char *
     if (pop->creating) {
         snprintf(pop->message, sizeof(pop->message), "%s", message);
         pop->failed = 1;
+        pop->fail_rc = rc;
         return;
     }
     worker_pop_cb cb = pop->cb;
@@ -239,9 +240,24 @@ static void pool__worker_unlink(worker_pool *p, worker *w)
     p->n_workers--;
 }
 
-/* Builds the worker's environment: ours, minus the variables the pool sets. The strings
- * in the returned array (freed with rc_free, like the two it adds) are borrowed from
- * environ except the last two. */
+/* 1 for a variable a worker must not inherit: those the pool sets, and the credentials of
+ * whoever started the raylet (an admin token, a certificate): a worker's only credential
+ * is the one its raylet gives it for its job (GetCredentials, ARCHITECTURE §14). */
+static int pool__env_dropped(const char *var)
+{
+    static const char *const names[] = {
+        "CUDA_VISIBLE_DEVICES=", "OMP_NUM_THREADS=", "RAYC_AUTH_TOKEN=", "RAYC_AUTH_TOKEN_PATH=",
+        "RAYC_TLS_CERT=",        "RAYC_TLS_KEY=",    "RAYC_TLS_PRESENT=",
+    };
+    for (size_t i = 0; i < RC_ARRAY_LEN(names); i++)
+        if (!strncmp(var, names[i], strlen(names[i])))
+            return 1;
+    return 0;
+}
+
+/* Builds the worker's environment: ours, minus pool__env_dropped's. The strings in the
+ * returned array (freed with rc_free, like the two it adds) are borrowed from environ
+ * except the last two. */
 static char **pool__env(const worker_pool *p, const worker_key *key, char *cuda, size_t cuda_len, char *omp,
                         size_t omp_len)
 {
@@ -250,11 +266,9 @@ static char **pool__env(const worker_pool *p, const worker_key *key, char *cuda,
         n++;
     char **env = rc_calloc(n + 3, sizeof(*env));
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21) || !strncmp(environ[i], "OMP_NUM_THREADS=", 16))
-            continue;
-        env[k++] = environ[i];
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!pool__env_dropped(environ[i]))
+            env[k++] = environ[i];
     char gpus[200];
     worker_pool_gpu_env(key->gpu_mask, p->visible_gpus, gpus, sizeof(gpus));
     snprintf(cuda, cuda_len, "CUDA_VISIBLE_DEVICES=%s", gpus);
@@ -682,9 +696,10 @@ int worker_pool_pop(worker_pool *p, const worker_key *key, worker_pop_cb cb, voi
     pool__start_pending(p);
     pop->creating = 0;
     if (pop->failed) {
+        int rc = pop->fail_rc;
         snprintf(message, mlen, "%s", pop->message);
         rc_free(pop);
-        return RC_ESYS;
+        return rc;
     }
     *pending = pop;
     return 0;
@@ -832,6 +847,25 @@ void worker_pool_job_info(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], 
                 next = p->workers;
             }
         }
+    }
+    pool__start_pending(p);
+}
+
+void worker_pool_job_refused(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int rc, const char *why)
+{
+    pool__job *job = rc_map_get(&p->jobs, job_id, RC_JOB_ID_SIZE);
+    if (!job || job->state != JOB_FETCHING)
+        return; /* the job channel vouched for it meanwhile */
+    pool__job_free(rc_map_remove(&p->jobs, job_id, RC_JOB_ID_SIZE));
+    /* No worker starts before its job is known, so none of these pops has one; a failed
+     * pop's callback may change the queue: look again from the start. */
+    for (worker_pop *pop = p->pops_head; pop;) {
+        if (pop->w || memcmp(pop->key.job_id, job_id, RC_JOB_ID_SIZE) != 0) {
+            pop = pop->next;
+            continue;
+        }
+        pool__pop_fail(p, pop, rc, why);
+        pop = p->pops_head;
     }
     pool__start_pending(p);
 }

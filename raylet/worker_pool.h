@@ -8,7 +8,9 @@
  * workers; OMP_NUM_THREADS = the key's threads: the lease's CPUs rounded up, at least 1),
  * so a worker is only ever reused for leases with the same key: CPU and GPU workers never
  * mix, nor do jobs, and a worker's environment is always right for its lease. An actor's
- * worker is dedicated to it (worker_pool_dedicate): never reused after its lease.
+ * worker is dedicated to it (worker_pool_dedicate): never reused after its lease. The
+ * raylet's own credentials in its environment (RAYC_AUTH_TOKEN, RAYC_AUTH_TOKEN_PATH,
+ * RAYC_TLS_*) are not passed on: a worker asks its raylet for its job's (GetCredentials).
  *
  * Life of a worker:
  *
@@ -26,7 +28,10 @@
  *
  * A job's code search path (JobConfig.code_search_path, from the GCS) reaches its workers
  * as --code-search-path a:b. The pool asks its owner for an unknown job's config once
- * (fetch_job) and holds that job's starts until worker_pool_job_info answers.
+ * (fetch_job) and holds that job's starts until worker_pool_job_info answers; a job the
+ * owner cannot vouch for (worker_pool_job_refused: the GCS has no record of it) starts no
+ * worker, and its waiting pops fail (ARCHITECTURE §14: workers load code only from the
+ * search path of a job an authenticated client created).
  *
  * Memory: the pool owns its workers; a worker pointer stays valid until on_worker_dead has
  * returned for it (or the pool is destroyed). Loop thread only.
@@ -88,7 +93,8 @@ typedef struct worker_pool_callbacks {
      * when this returns. */
     void (*on_worker_dead)(void *arg, worker *w, const char *why);
     /* The pool needs job's config before starting its workers: answer, now or later, with
-     * worker_pool_job_info. May be NULL (every job starts with the default path). */
+     * worker_pool_job_info or worker_pool_job_refused. May be NULL (every job starts with
+     * the default path). */
     void (*fetch_job)(void *arg, const uint8_t job_id[RC_JOB_ID_SIZE]);
     void *arg;
 } worker_pool_callbacks;
@@ -118,8 +124,9 @@ typedef void (*worker_pop_cb)(worker *w, int rc, const char *message, void *arg)
 
 /* Finds a worker for key. If an idle one is there, returns 0 with it LEASED in *now (cb
  * never runs). Otherwise returns 0 with *pending set, and cb runs once later unless the pop
- * is cancelled first. Returns RC_ESYS (nothing pending, cb never runs) if no worker could
- * be spawned; message then says why. */
+ * is cancelled first. Returns RC_ESYS if no worker could be spawned, or the rc given to
+ * worker_pool_job_refused if its job was refused meanwhile (nothing pending, cb never
+ * runs); message then says why. */
 int worker_pool_pop(worker_pool *p, const worker_key *key, worker_pop_cb cb, void *arg,
                     worker **now, worker_pop **pending, char *message, size_t mlen);
 /* Forgets a pending pop; its callback never runs. A worker started for it stays and
@@ -151,11 +158,18 @@ worker *worker_pool_find_by_port(worker_pool *p, int port);
 int worker_pool_register(worker_pool *p, const uint8_t id[RC_WORKER_ID_SIZE], pid_t pid, int port,
                          char *err, size_t errlen);
 
-/* Answer to fetch_job: the job's code search path entries (found) or nothing known
- * (found 0: the default path), and whether the job is finished (its workers are killed,
- * except detached actors'; later pops for it still start workers). */
+/* Answer to fetch_job (or news from the job channel): the job is known; found: its code
+ * search path entries are paths (none: the default path), found 0: they stay as they were.
+ * And whether the job is finished (its workers are killed, except detached actors'; later
+ * pops for it still start workers). */
 void worker_pool_job_info(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int found,
                           char *const *paths, size_t n_paths, int is_dead);
+
+/* Answer to fetch_job: the owner cannot vouch for job (the GCS has no record of it). Every
+ * pop waiting for it fails with rc and why (its callback runs, or worker_pool_pop returns
+ * them); the job is forgotten, so a later pop asks again. Ignored unless the job's fetch
+ * is still outstanding (worker_pool_job_info came first). */
+void worker_pool_job_refused(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int rc, const char *why);
 
 /* Counts, for reports and tests. */
 size_t worker_pool_size(const worker_pool *p);
