@@ -1,7 +1,8 @@
 /*
  * Private declarations of the rayc command line. One file per group of commands:
- * cli_start.c (start, stop), cli_status.c (status, list), cli_kv.c (kv). Exit codes: 0 done,
- * 1 the cluster said no or could not be reached, 2 the command line itself was wrong.
+ * cli_start.c (start, stop), cli_status.c (status, list), cli_kv.c (kv), cli_auth.c (token,
+ * node revoke, get-auth-token, get-ca-cert). Exit codes: 0 done, 1 the cluster said no or
+ * could not be reached, 2 the command line itself was wrong.
  *
  * Main thread only.
  */
@@ -24,9 +25,17 @@ typedef struct cli_conn {
     char address[256];
 } cli_conn;
 
-/* Finds the address (flag, RAYC_ADDRESS, latest session), connects, and on failure prints
- * why and returns CLI_FAIL. */
+/* Finds the address (flag, RAYC_ADDRESS, latest session), chooses the process's security
+ * (gcs_auth_client_security: RAYC_INSECURE, RAYC_CA_CERT, RAYC_AUTH_TOKEN[_PATH], the latest
+ * session) unless cli_security_chosen was called, connects, and on failure prints why and
+ * returns CLI_FAIL. */
 int cli_connect(cli_conn *c, const char *address_flag);
+/* 0 if a TCP connection to address ("host:port") opens within timeout_ms, else RC_EUNAVAIL
+ * with err "cannot reach the GCS at ...: why": tells "nothing there" from "not allowed"
+ * before a node or client has credentials. */
+int cli_probe_address(const char *address, int timeout_ms, char *err, size_t errlen);
+/* The process-wide security has been set (rpc_security_set): cli_connect keeps it. */
+void cli_security_chosen(void);
 void cli_disconnect(cli_conn *c);
 /* A synchronous GCS call; checks both the gRPC status and the reply's GcsStatus. On failure
  * prints "rayc: <what>: <why>" and returns CLI_FAIL; else stores the reply (free with
@@ -42,6 +51,10 @@ int cli_cmd_stop(int argc, char **argv);
 int cli_cmd_status(int argc, char **argv);
 int cli_cmd_list(int argc, char **argv);
 int cli_cmd_kv(int argc, char **argv);
+int cli_cmd_token(int argc, char **argv);
+int cli_cmd_node(int argc, char **argv);
+int cli_cmd_get_auth_token(int argc, char **argv);
+int cli_cmd_get_ca_cert(int argc, char **argv);
 
 /* "10.00GiB"-style text for a byte count. */
 void cli_format_bytes(double bytes, char *out, size_t outlen);

@@ -7,6 +7,16 @@
  * prints it in Ray's form. If a daemon dies on the way, its last log lines are printed and
  * what was started is stopped again.
  *
+ * Security (ARCHITECTURE §14) is on unless --insecure is given. The head's GCS writes the
+ * cluster's CA and the admin token into the session (--auth-dir); with them start makes a
+ * single-use join token for the head's own raylet and, once that raylet is up, a 24-hour
+ * token of unlimited uses for other hosts (kubeadm's default), printed as the command to
+ * run there. A node joins with --join-token and --ca-cert-hash; on the head's host, where
+ * the head's credentials are found, it needs neither: start makes a single-use token itself
+ * and copies the CA and the admin token into the new session, so that clients reading the
+ * latest session keep working. Before a node has any credential the fail-fast check of the
+ * address is a TLS handshake whose CA must match the pin.
+ *
  * stop signals every rayc process recorded in the pid files of every session under the
  * session root (raylets first, so they unregister while the GCS is still there), waits for
  * them, and kills those that do not go within the grace period. A pid is signalled only if
@@ -25,19 +35,59 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cli_int.h"
+#include "gcs_client_auth.h"
 #include "raylet.h"
+#include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_net.h"
 #include "rc_session.h"
 #include "rc_time.h"
 
-enum { CLI__MAX_ARGS = 128, CLI__GCS_WAIT_MS = 15000, CLI__RAYLET_WAIT_MS = 60000, CLI__STOP_GRACE_MS = 10000 };
+enum {
+    CLI__MAX_ARGS = 128,
+    CLI__GCS_WAIT_MS = 15000,
+    CLI__RAYLET_WAIT_MS = 60000,
+    CLI__STOP_GRACE_MS = 10000,
+    CLI__PIN_TIMEOUT_MS = 5000,
+    CLI__TOKEN_CALL_MS = 10000,
+    /* The head's own raylet and a node joining on the head's host use their token at once. */
+    CLI__LOCAL_TOKEN_TTL_S = 600,
+    /* The token printed for other hosts: kubeadm's default, 24 hours, any number of hosts. */
+    CLI__JOIN_TOKEN_TTL_S = 24 * 3600,
+};
 
 typedef struct cli__daemon {
     const char *name;
     pid_t pid;
 } cli__daemon;
+
+/* The command line of `rayc start`, parsed. Strings point into argv. */
+typedef struct cli__start_opts {
+    int head, block, port, insecure, bind_all;
+    const char *address, *redis, *ip_flag;
+    const char *join_token, *ca_cert_hash, *ca_cert_file;
+    const char *redis_password, *redis_password_file, *redis_username;
+    char *raylet_args[CLI__MAX_ARGS];
+    int n_raylet_args;
+} cli__start_opts;
+
+/* What a node joins with. Freed with cli__join_free. */
+typedef struct cli__join {
+    char *token;           /* the join token, given or made here */
+    char *ca_pem;          /* the cluster's CA */
+    gcs_admin_creds admin; /* the head's credentials, when found on this host for this cluster */
+    int have_admin;
+} cli__join;
+
+static void cli__join_free(cli__join *j)
+{
+    rc_free(j->token);
+    rc_free(j->ca_pem);
+    gcs_admin_creds_free(&j->admin);
+    memset(j, 0, sizeof(*j));
+}
 
 static void cli__print_log_tail(const char *session, const char *name)
 {
@@ -87,19 +137,49 @@ static void cli__on_block_signal(int sig)
     cli__block_signal = sig;
 }
 
-int cli_cmd_start(int argc, char **argv)
+static void cli__strip_quotes(char *s)
 {
-    int head = 0, block = 0, port = 6379;
-    const char *address = NULL, *redis = NULL, *ip_flag = NULL;
-    char *raylet_args[CLI__MAX_ARGS];
-    int n_raylet_args = 0;
+    size_t n = strlen(s);
+    if (n >= 2 && s[0] == '\'' && s[n - 1] == '\'') {
+        memmove(s, s + 1, n - 2);
+        s[n - 2] = '\0';
+    }
+}
+
+/* ---- the command line ------------------------------------------------------------------ */
+
+/* Flags start handles itself (the daemons get them from it, some rewritten). */
+static const char *const cli__start_value_flags[] = {
+    "--port", "--address", "--redis-address", "--join-token", "--ca-cert-hash", "--ca-cert",
+    "--redis-password", "--redis-password-file", "--redis-username",
+};
+
+static int cli__parse_start(int argc, char **argv, cli__start_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->port = 6379;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--head")) {
-            head = 1;
-        } else if (!strcmp(a, "--block")) {
-            block = 1;
-        } else if (!strcmp(a, "--port") || !strcmp(a, "--address") || !strcmp(a, "--redis-address")) {
+            o->head = 1;
+            continue;
+        }
+        if (!strcmp(a, "--block")) {
+            o->block = 1;
+            continue;
+        }
+        if (!strcmp(a, "--insecure")) {
+            o->insecure = 1;
+            continue;
+        }
+        if (!strcmp(a, "--bind-all")) {
+            o->bind_all = 1;
+            continue;
+        }
+        int ours = 0;
+        for (size_t k = 0; k < RC_ARRAY_LEN(cli__start_value_flags); k++)
+            ours |= !strcmp(a, cli__start_value_flags[k]);
+        if (ours) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "rayc start: %s needs a value\n", a);
                 return CLI_USAGE;
@@ -113,80 +193,412 @@ int cli_cmd_start(int argc, char **argv)
                                     "port), not '%s'\n", v);
                     return CLI_USAGE;
                 }
-                port = (int)p;
+                o->port = (int)p;
             } else if (!strcmp(a, "--address")) {
-                address = v;
+                o->address = v;
+            } else if (!strcmp(a, "--redis-address")) {
+                o->redis = v;
+            } else if (!strcmp(a, "--join-token")) {
+                o->join_token = v;
+            } else if (!strcmp(a, "--ca-cert-hash")) {
+                o->ca_cert_hash = v;
+            } else if (!strcmp(a, "--ca-cert")) {
+                o->ca_cert_file = v;
+            } else if (!strcmp(a, "--redis-password")) {
+                o->redis_password = v;
+            } else if (!strcmp(a, "--redis-password-file")) {
+                o->redis_password_file = v;
             } else {
-                redis = v;
+                o->redis_username = v;
             }
-        } else {
-            int arity = raylet_flag_arity(a);
-            if (arity < 0 || !strcmp(a, "--gcs-address") || !strcmp(a, "--ready-file")) {
-                fprintf(stderr, "rayc start: unknown flag '%s' (see rayc --help)\n", a);
+            continue;
+        }
+        int arity = raylet_flag_arity(a);
+        if (arity < 0 || !strcmp(a, "--gcs-address") || !strcmp(a, "--ready-file") || !strcmp(a, "--auth-dir")) {
+            fprintf(stderr, "rayc start: unknown flag '%s' (see rayc --help)\n", a);
+            return CLI_USAGE;
+        }
+        if (o->n_raylet_args + 2 >= CLI__MAX_ARGS) {
+            fprintf(stderr, "rayc start: too many flags\n");
+            return CLI_USAGE;
+        }
+        o->raylet_args[o->n_raylet_args++] = argv[i];
+        if (arity == 1) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "rayc start: %s needs a value\n", a);
                 return CLI_USAGE;
             }
-            if (n_raylet_args + 2 >= CLI__MAX_ARGS) {
-                fprintf(stderr, "rayc start: too many flags\n");
-                return CLI_USAGE;
-            }
-            raylet_args[n_raylet_args++] = argv[i];
-            if (arity == 1) {
-                if (i + 1 >= argc) {
-                    fprintf(stderr, "rayc start: %s needs a value\n", a);
-                    return CLI_USAGE;
-                }
-                if (!strcmp(a, "--node-ip-address"))
-                    ip_flag = argv[i + 1];
-                raylet_args[n_raylet_args++] = argv[++i];
-            }
+            if (!strcmp(a, "--node-ip-address"))
+                o->ip_flag = argv[i + 1];
+            o->raylet_args[o->n_raylet_args++] = argv[++i];
         }
     }
-    if (head == !!address) {
+    return CLI_OK;
+}
+
+static int cli__check_start(const cli__start_opts *o)
+{
+    if (o->head == !!o->address) {
         fprintf(stderr, "rayc start: give either --head (start a new cluster) or --address HOST:PORT "
                         "(join one)\n");
         return CLI_USAGE;
     }
-    if (redis && !head) {
-        fprintf(stderr, "rayc start: --redis-address is for the head node (its GCS keeps state there)\n");
+    if (!o->head && (o->redis || o->redis_password || o->redis_password_file || o->redis_username)) {
+        fprintf(stderr, "rayc start: %s is for the head node (its GCS keeps state there)\n",
+                o->redis ? "--redis-address" : o->redis_password ? "--redis-password"
+                : o->redis_password_file ? "--redis-password-file" : "--redis-username");
         return CLI_USAGE;
     }
-    raylet_options check;
-    char err[512];
-    if (raylet_options_parse(&check, n_raylet_args, raylet_args, 0, err, sizeof(err)) < 0) {
-        fprintf(stderr, "rayc start: %s\n", err);
-        raylet_options_free(&check);
+    if (o->redis_password && o->redis_password_file) {
+        fprintf(stderr, "rayc start: give --redis-password or --redis-password-file, not both\n");
         return CLI_USAGE;
     }
-    raylet_options_free(&check);
-    if (redis) {
-        const char *colon = strrchr(redis, ':');
-        if (!colon || colon == redis || atoi(colon + 1) <= 0) {
-            fprintf(stderr, "rayc start: --redis-address needs HOST:PORT, not '%s'\n", redis);
+    if ((o->redis_password || o->redis_password_file || o->redis_username) && !o->redis) {
+        fprintf(stderr, "rayc start: a Redis password or user needs --redis-address\n");
+        return CLI_USAGE;
+    }
+    if (o->head && (o->join_token || o->ca_cert_hash || o->ca_cert_file)) {
+        fprintf(stderr, "rayc start: --join-token, --ca-cert-hash and --ca-cert are for joining a cluster "
+                        "(with --address); a head creates its cluster's credentials\n");
+        return CLI_USAGE;
+    }
+    if (o->insecure && (o->join_token || o->ca_cert_hash || o->ca_cert_file)) {
+        fprintf(stderr, "rayc start: --insecure joins a development cluster without credentials; drop "
+                        "--join-token, --ca-cert-hash and --ca-cert\n");
+        return CLI_USAGE;
+    }
+    if (o->ca_cert_hash && o->ca_cert_file) {
+        fprintf(stderr, "rayc start: give --ca-cert-hash or --ca-cert, not both\n");
+        return CLI_USAGE;
+    }
+    if (o->ca_cert_hash && !gcs_auth_pin_valid(o->ca_cert_hash)) {
+        fprintf(stderr, "rayc start: --ca-cert-hash needs sha256:<64 hex digits>, as `rayc start --head` "
+                        "prints it, not '%.80s'\n", o->ca_cert_hash);
+        return CLI_USAGE;
+    }
+    char id[AUTH_TOKEN_ID_HEX + 1], hash[65];
+    if (o->join_token && auth_join_token_parse(o->join_token, id, hash) < 0) {
+        fprintf(stderr, "rayc start: --join-token needs a token as `rayc start --head` or `rayc token create` "
+                        "prints it (<16 hex digits>.<32 hex digits>), not '%.80s'\n", o->join_token);
+        return CLI_USAGE;
+    }
+    if (o->redis) {
+        const char *colon = strrchr(o->redis, ':');
+        if (!colon || colon == o->redis || atoi(colon + 1) <= 0) {
+            fprintf(stderr, "rayc start: --redis-address needs HOST:PORT, not '%s'\n", o->redis);
             return CLI_USAGE;
         }
     }
+    raylet_options check;
+    char err[512];
+    int rc = raylet_options_parse(&check, o->n_raylet_args, (char **)o->raylet_args, 0, err, sizeof(err));
+    raylet_options_free(&check);
+    if (rc < 0) {
+        fprintf(stderr, "rayc start: %s\n", err);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+/* ---- joining ------------------------------------------------------------------------------ */
+
+/* The credentials a node joining gcs_address uses, found or made before anything starts, and
+ * the fail-fast check that the address is that cluster's GCS. */
+static int cli__join_credentials(const cli__start_opts *o, const char *gcs_address, cli__join *j)
+{
+    int rc;
+    char err[1024] = "";
+    memset(j, 0, sizeof(*j));
+    if (cli_probe_address(gcs_address, CLI__PIN_TIMEOUT_MS, err, sizeof(err)) < 0) {
+        fprintf(stderr, "rayc start: %s\nIs the cluster running, and is this its address?\n", err);
+        return CLI_FAIL;
+    }
+    if (o->insecure) {
+        rpc_security sec = {.insecure = 1};
+        rpc_security_set(&sec, NULL, 0);
+        cli_security_chosen();
+        cli_conn c;
+        rc = cli_connect(&c, gcs_address);
+        if (rc == CLI_OK)
+            cli_disconnect(&c);
+        return rc;
+    }
+    if (o->ca_cert_file) {
+        if (auth_read_file(o->ca_cert_file, &j->ca_pem) < 0) {
+            fprintf(stderr, "rayc start: cannot read --ca-cert %s\n", o->ca_cert_file);
+            return CLI_USAGE;
+        }
+    }
+    /* The head's credentials, if this is its host (or RAYC_CA_CERT/RAYC_AUTH_TOKEN name them);
+     * they count only if they are this cluster's. */
+    char where[1024] = "", pin_found[AUTH_CA_HASH_MAX] = "", pin_given[AUTH_CA_HASH_MAX] = "";
+    if (gcs_admin_creds_find(&j->admin, where, sizeof(where)) == 0) {
+        j->have_admin = auth_ca_hash(j->admin.ca_cert_pem, pin_found, sizeof(pin_found)) == 0;
+        if (j->ca_pem && auth_ca_hash(j->ca_pem, pin_given, sizeof(pin_given)) == 0 &&
+            !auth_ca_hash_equal(pin_found, pin_given))
+            j->have_admin = 0;
+        if (o->ca_cert_hash && !auth_ca_hash_equal(pin_found, o->ca_cert_hash))
+            j->have_admin = 0;
+        if (!j->have_admin)
+            gcs_admin_creds_free(&j->admin);
+    }
+    if (!o->join_token && !j->have_admin && gcs_auth_latest_session_insecure(gcs_address)) {
+        fprintf(stderr, "rayc start: the cluster at %s was started with --insecure; join it with --insecure\n",
+                gcs_address);
+        return CLI_USAGE;
+    }
+    if (!o->join_token && !j->have_admin) {
+        fprintf(stderr,
+                "rayc start: joining a cluster needs --join-token <token> and --ca-cert-hash sha256:<hash>, "
+                "both printed by `rayc start --head` (`rayc token create` on the head makes more tokens).\n"
+                "On the head's own host they are not needed, but its credentials were not found here: %s\n",
+                where[0] ? where : "they are of another cluster");
+        return CLI_USAGE;
+    }
+    if (!j->ca_pem && !o->ca_cert_hash && !j->have_admin) {
+        fprintf(stderr, "rayc start: --join-token needs --ca-cert-hash sha256:<hash> (printed with the token "
+                        "by `rayc start --head`), so that this node knows the cluster's CA before it trusts it\n");
+        return CLI_USAGE;
+    }
+    if (!j->ca_pem && j->have_admin)
+        j->ca_pem = rc_strdup(j->admin.ca_cert_pem);
+
+    if (o->join_token) {
+        /* No credential yet: the check is a TLS handshake whose CA must be the pinned one. */
+        char pin[AUTH_CA_HASH_MAX];
+        if (o->ca_cert_hash)
+            snprintf(pin, sizeof(pin), "%s", o->ca_cert_hash);
+        else if (auth_ca_hash(j->ca_pem, pin, sizeof(pin)) < 0) {
+            fprintf(stderr, "rayc start: --ca-cert %s holds no certificate\n", o->ca_cert_file);
+            return CLI_USAGE;
+        }
+        char *fetched = NULL;
+        rc = gcs_auth_fetch_pinned_ca(gcs_address, pin, CLI__PIN_TIMEOUT_MS, &fetched, err, sizeof(err));
+        if (rc < 0) {
+            fprintf(stderr, "rayc start: %s\n%s\n", err,
+                    rc == RC_EAUTH ? "Check --ca-cert-hash against what `rayc start --head` printed."
+                                   : "Is the cluster running with security on (not --insecure), and is this its "
+                                     "address?");
+            return CLI_FAIL;
+        }
+        if (!j->ca_pem)
+            j->ca_pem = fetched;
+        else
+            rc_free(fetched);
+        j->token = rc_strdup(o->join_token);
+        return CLI_OK;
+    }
+    /* The head's host: check the address with the admin's credentials, then make a token. */
+    cli_conn c;
+    rc = cli_connect(&c, gcs_address);
+    if (rc != CLI_OK)
+        return rc;
+    cli_disconnect(&c);
+    gcs_join_token_spec spec = {.ttl_seconds = CLI__LOCAL_TOKEN_TTL_S, .max_uses = 1};
+    if (gcs_auth_create_join_token_sync(gcs_address, &j->admin, &spec, CLI__TOKEN_CALL_MS, &j->token, NULL, err,
+                                        sizeof(err)) < 0) {
+        fprintf(stderr, "rayc start: cannot make a join token for this node: %s\n", err);
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+/* ---- the head's GCS ------------------------------------------------------------------------ */
+
+/* Starts rayc-gcs in session and waits until it serves; *port gets the port it bound. */
+static int cli__start_gcs(const cli__start_opts *o, const char *bin, const char *session, const char *ip,
+                          int *port, pid_t *pid)
+{
+    char exe[PATH_MAX + 32], port_text[16], port_file[PATH_MAX + 32], pw_file[PATH_MAX + 32];
+    snprintf(exe, sizeof(exe), "%s/rayc-gcs", bin);
+    snprintf(port_text, sizeof(port_text), "%d", *port);
+    snprintf(port_file, sizeof(port_file), "%s/gcs_port", session);
+    char *argv[32];
+    int n = 0;
+    argv[n++] = exe;
+    argv[n++] = "--port";
+    argv[n++] = port_text;
+    argv[n++] = "--port-file";
+    argv[n++] = port_file;
+    argv[n++] = "--host";
+    argv[n++] = (char *)ip;
+    if (o->insecure) {
+        argv[n++] = "--insecure";
+    } else {
+        argv[n++] = "--auth-dir";
+        argv[n++] = (char *)session;
+    }
+    if (o->bind_all)
+        argv[n++] = "--bind-all";
+    if (o->redis) {
+        argv[n++] = "--redis-address";
+        argv[n++] = (char *)o->redis;
+    }
+    if (o->redis_password) {
+        /* Handed over in a 0600 file, not on the GCS's command line, which every local user
+         * can read in /proc. */
+        snprintf(pw_file, sizeof(pw_file), "%s/redis_password", session);
+        if (auth_write_secret(pw_file, o->redis_password) < 0) {
+            fprintf(stderr, "rayc start: cannot write %s\n", pw_file);
+            return CLI_FAIL;
+        }
+        argv[n++] = "--redis-password-file";
+        argv[n++] = pw_file;
+    } else if (o->redis_password_file) {
+        argv[n++] = "--redis-password-file";
+        argv[n++] = (char *)o->redis_password_file;
+    }
+    if (o->redis_username) {
+        argv[n++] = "--redis-username";
+        argv[n++] = (char *)o->redis_username;
+    }
+    argv[n] = NULL;
+    if (rc_spawn_daemon(session, "gcs_server", exe, argv, pid) < 0) {
+        fprintf(stderr, "rayc start: cannot run %s: %s\n", exe, strerror(errno));
+        return CLI_FAIL;
+    }
+    int status = 0;
+    int rc = cli__wait_for_file(session, "gcs_port", *pid, CLI__GCS_WAIT_MS, &status);
+    if (rc < 0) {
+        if (rc == RC_ETIMEDOUT) {
+            fprintf(stderr, "rayc start: the GCS did not start serving within %d s\n", CLI__GCS_WAIT_MS / 1000);
+            cli__kill_and_reap(*pid);
+        } else {
+            fprintf(stderr, "rayc start: the GCS exited with status %d\n", status);
+        }
+        cli__print_log_tail(session, "gcs_server");
+        return CLI_FAIL;
+    }
+    char bound[32];
+    if (rc_session_read(session, "gcs_port", bound, sizeof(bound)) == 0 && atoi(bound) > 0)
+        *port = atoi(bound); /* --port 0 asked for any free port */
+    return CLI_OK;
+}
+
+/* The admin's credentials from the head's session and a single-use token for its raylet. */
+static int cli__head_credentials(const char *session, const char *gcs_address, pid_t gcs_pid, cli__join *j)
+{
+    char err[1024];
+    memset(j, 0, sizeof(*j));
+    if (gcs_admin_creds_from_dir(session, CLI__GCS_WAIT_MS, &j->admin, err, sizeof(err)) < 0) {
+        fprintf(stderr, "rayc start: %s\n", err);
+        cli__print_log_tail(session, "gcs_server");
+        cli__kill_and_reap(gcs_pid);
+        return CLI_FAIL;
+    }
+    j->have_admin = 1;
+    j->ca_pem = rc_strdup(j->admin.ca_cert_pem);
+    gcs_join_token_spec spec = {.ttl_seconds = CLI__LOCAL_TOKEN_TTL_S, .max_uses = 1};
+    if (gcs_auth_create_join_token_sync(gcs_address, &j->admin, &spec, CLI__TOKEN_CALL_MS, &j->token, NULL, err,
+                                        sizeof(err)) < 0) {
+        fprintf(stderr, "rayc start: cannot make a join token for the head's raylet: %s\n", err);
+        cli__print_log_tail(session, "gcs_server");
+        cli__kill_and_reap(gcs_pid);
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+/* ---- start ----------------------------------------------------------------------------- */
+
+static void cli__print_started(const cli__start_opts *o, const char *ip, const char *session,
+                               const char *gcs_address, const cli__join *j)
+{
+    printf("Local node IP: %s\n", ip);
+    printf("Session: %s\n\n", session);
+    printf("--------------------\nrayc runtime started.\n--------------------\n\n");
+    printf("Next steps\n");
+    if (o->head && o->insecure) {
+        printf("  To add another node to this cluster, run\n    rayc start --address='%s' --insecure\n\n",
+               gcs_address);
+        printf("  To connect to this cluster from a program, set RAYC_ADDRESS=%s RAYC_INSECURE=1\n\n", gcs_address);
+    } else if (o->head) {
+        printf("  To add another node to this cluster, run on this host\n    rayc start --address='%s'\n", gcs_address);
+        printf("  or on any other host\n");
+        char err[1024], command[1024];
+        char *token = NULL;
+        gcs_join_token_spec spec = {.ttl_seconds = CLI__JOIN_TOKEN_TTL_S, .max_uses = 0};
+        if (gcs_auth_create_join_token_sync(gcs_address, &j->admin, &spec, CLI__TOKEN_CALL_MS, &token, NULL, err,
+                                            sizeof(err)) == 0 &&
+            gcs_auth_join_command(gcs_address, token, j->ca_pem, command, sizeof(command)) == 0) {
+            printf("    %s\n", command);
+            printf("  (that join token works on any number of hosts for 24 hours; `rayc token create` makes\n"
+                   "  others, `rayc token revoke` withdraws one)\n\n");
+        } else {
+            printf("    (no join token could be made: %s; make one with `rayc token create`)\n\n", err);
+        }
+        gcs_admin_creds shown = {.token = token}; /* wiped as it is freed */
+        gcs_admin_creds_free(&shown);
+        printf("  To connect to this cluster from a program, set RAYC_ADDRESS=%s\n", gcs_address);
+        printf("  The admin token is in %s/" GCS_AUTH_TOKEN_FILE " (mode 0600); `rayc get-auth-token` prints it\n"
+               "  and `rayc get-ca-cert` the cluster's CA certificate, for clients on other hosts\n"
+               "  (RAYC_AUTH_TOKEN, RAYC_CA_CERT).\n\n",
+               session);
+    }
+    printf("  To see the status of the cluster, use\n    rayc status\n\n");
+    printf("  To terminate the rayc runtime, run\n    rayc stop\n");
+    fflush(stdout);
+}
+
+/* What a node keeps in its session once it runs: the CA (clients check the cluster with it),
+ * the admin token on the head's host, or the mark of an insecure cluster. */
+static void cli__keep_credentials(const cli__start_opts *o, const char *session, const cli__join *j)
+{
+    char path[PATH_MAX + 64];
+    if (o->insecure) {
+        rc_session_write(session, GCS_AUTH_INSECURE_FILE, "");
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/" GCS_AUTH_CA_CERT_FILE, session);
+    if (j->ca_pem && access(path, F_OK) != 0 && auth_write_secret(path, j->ca_pem) < 0)
+        fprintf(stderr, "rayc start: warning: cannot write %s\n", path);
+    snprintf(path, sizeof(path), "%s/" GCS_AUTH_TOKEN_FILE, session);
+    if (!o->head && j->have_admin && auth_write_secret(path, j->admin.token) < 0)
+        fprintf(stderr, "rayc start: warning: cannot write %s\n", path);
+}
+
+static void cli__warn_insecure(void)
+{
+    fprintf(stderr,
+            "\n"
+            "WARNING: --insecure: this node speaks plaintext and asks no credential. Anyone who can\n"
+            "WARNING: reach its ports can run code on it as this user and change the cluster.\n"
+            "WARNING: Use it for loopback development only (--node-ip-address 127.0.0.1).\n"
+            "\n");
+}
+
+int cli_cmd_start(int argc, char **argv)
+{
+    cli__start_opts o;
+    int rc = cli__parse_start(argc, argv, &o);
+    if (rc == CLI_OK)
+        rc = cli__check_start(&o);
+    if (rc != CLI_OK)
+        return rc;
+    if (o.insecure)
+        cli__warn_insecure();
 
     char gcs_address[300];
     char ip[64];
-    if (address) {
-        snprintf(gcs_address, sizeof(gcs_address), "%s", address);
-        size_t n = strlen(gcs_address);
-        if (n >= 2 && gcs_address[0] == '\'' && gcs_address[n - 1] == '\'') {
-            memmove(gcs_address, gcs_address + 1, n - 2);
-            gcs_address[n - 2] = '\0';
+    cli__join join = {0};
+    if (o.address) {
+        snprintf(gcs_address, sizeof(gcs_address), "%s", o.address);
+        cli__strip_quotes(gcs_address);
+        if (!strchr(gcs_address, ':')) {
+            fprintf(stderr, "rayc start: the address '%s' is not HOST:PORT\n", gcs_address);
+            return CLI_USAGE;
         }
         /* Fail fast with a clear message rather than leave a raylet retrying for a minute. */
-        cli_conn c;
-        int rc = cli_connect(&c, gcs_address);
-        if (rc != CLI_OK)
+        if ((rc = cli__join_credentials(&o, gcs_address, &join)) != CLI_OK) {
+            cli__join_free(&join);
             return rc;
-        cli_disconnect(&c);
-        if (ip_flag)
-            snprintf(ip, sizeof(ip), "%s", ip_flag);
+        }
+        if (o.ip_flag)
+            snprintf(ip, sizeof(ip), "%s", o.ip_flag);
         else if (rc_net_local_ip_for(gcs_address, ip, sizeof(ip)) < 0)
             snprintf(ip, sizeof(ip), "127.0.0.1");
-    } else if (ip_flag) {
-        snprintf(ip, sizeof(ip), "%s", ip_flag);
+    } else if (o.ip_flag) {
+        snprintf(ip, sizeof(ip), "%s", o.ip_flag);
     } else {
         rc_net_primary_ip(ip, sizeof(ip));
     }
@@ -194,74 +606,87 @@ int cli_cmd_start(int argc, char **argv)
     char bin[PATH_MAX], session[PATH_MAX];
     if (rc_exe_dir(bin, sizeof(bin)) < 0) {
         fprintf(stderr, "rayc start: cannot find the directory of the rayc executables\n");
+        cli__join_free(&join);
         return CLI_FAIL;
     }
-    if (rc_session_create(session, sizeof(session)) < 0) {
+    if (rc_session_new(session, sizeof(session)) < 0) {
         char root[PATH_MAX];
         rc_session_root(root, sizeof(root));
         fprintf(stderr, "rayc start: cannot create a session directory under %s: %s\n", root, strerror(errno));
+        cli__join_free(&join);
         return CLI_FAIL;
     }
 
     cli__daemon daemons[2];
-    int n_daemons = 0, status = 0, rc;
-    char exe[PATH_MAX + 32], port_text[16], port_file[PATH_MAX + 32], ready_file[PATH_MAX + 32];
-    if (head) {
-        snprintf(exe, sizeof(exe), "%s/rayc-gcs", bin);
-        snprintf(port_text, sizeof(port_text), "%d", port);
-        snprintf(port_file, sizeof(port_file), "%s/gcs_port", session);
-        char *gcs_argv[10] = {exe, "--port", port_text, "--port-file", port_file, NULL};
-        if (redis) {
-            gcs_argv[5] = "--redis-address";
-            gcs_argv[6] = (char *)redis;
-            gcs_argv[7] = NULL;
-        }
+    int n_daemons = 0, status = 0;
+    if (o.head) {
         pid_t pid;
-        if (rc_spawn_daemon(session, "gcs_server", exe, gcs_argv, &pid) < 0) {
-            fprintf(stderr, "rayc start: cannot run %s: %s\n", exe, strerror(errno));
-            return CLI_FAIL;
-        }
+        int port = o.port;
+        if ((rc = cli__start_gcs(&o, bin, session, ip, &port, &pid)) != CLI_OK)
+            return rc;
         daemons[n_daemons++] = (cli__daemon){"gcs_server", pid};
-        rc = cli__wait_for_file(session, "gcs_port", pid, CLI__GCS_WAIT_MS, &status);
-        if (rc < 0) {
-            if (rc == RC_ETIMEDOUT) {
-                fprintf(stderr, "rayc start: the GCS did not start serving within %d s\n", CLI__GCS_WAIT_MS / 1000);
-                cli__kill_and_reap(pid);
-            } else {
-                fprintf(stderr, "rayc start: the GCS exited with status %d\n", status);
-            }
-            cli__print_log_tail(session, "gcs_server");
-            return CLI_FAIL;
-        }
-        char bound[32];
-        if (rc_session_read(session, "gcs_port", bound, sizeof(bound)) == 0 && atoi(bound) > 0)
-            port = atoi(bound); /* --port 0 asked for any free port */
         snprintf(gcs_address, sizeof(gcs_address), "%s:%d", ip, port);
+        if (!o.insecure && (rc = cli__head_credentials(session, gcs_address, pid, &join)) != CLI_OK) {
+            cli__join_free(&join);
+            return rc;
+        }
     }
 
+    /* The raylet's CA: the pin as given, else the CA file it reads from the session. */
+    char ca_path[PATH_MAX + 64];
+    snprintf(ca_path, sizeof(ca_path), "%s/" GCS_AUTH_CA_CERT_FILE, session);
+    if (!o.insecure && !o.head && !o.ca_cert_hash && auth_write_secret(ca_path, join.ca_pem) < 0) {
+        fprintf(stderr, "rayc start: cannot write %s\n", ca_path);
+        cli__join_free(&join);
+        for (int i = n_daemons; i-- > 0;)
+            cli__kill_and_reap(daemons[i].pid);
+        return CLI_FAIL;
+    }
+
+    char exe[PATH_MAX + 32], ready_file[PATH_MAX + 32];
     snprintf(exe, sizeof(exe), "%s/rayc-raylet", bin);
     snprintf(ready_file, sizeof(ready_file), "%s/raylet_ready.json", session);
-    char *r_argv[CLI__MAX_ARGS + 8];
+    char *r_argv[CLI__MAX_ARGS + 24];
     int n = 0;
     r_argv[n++] = exe;
     r_argv[n++] = "--gcs-address";
     r_argv[n++] = gcs_address;
     r_argv[n++] = "--ready-file";
     r_argv[n++] = ready_file;
-    if (head)
+    r_argv[n++] = "--session-dir";
+    r_argv[n++] = session;
+    if (o.head)
         r_argv[n++] = "--head";
-    if (!ip_flag) {
+    if (!o.ip_flag) {
         r_argv[n++] = "--node-ip-address";
         r_argv[n++] = ip;
     }
-    for (int i = 0; i < n_raylet_args; i++)
-        r_argv[n++] = raylet_args[i];
+    if (o.insecure) {
+        r_argv[n++] = "--insecure";
+    } else {
+        r_argv[n++] = "--join-token";
+        r_argv[n++] = join.token;
+        if (o.ca_cert_hash && !o.head) {
+            r_argv[n++] = "--ca-cert-hash";
+            r_argv[n++] = (char *)o.ca_cert_hash;
+        } else {
+            r_argv[n++] = "--ca-cert";
+            r_argv[n++] = ca_path;
+        }
+        r_argv[n++] = "--auth-dir";
+        r_argv[n++] = session;
+    }
+    if (o.bind_all)
+        r_argv[n++] = "--bind-all";
+    for (int i = 0; i < o.n_raylet_args; i++)
+        r_argv[n++] = o.raylet_args[i];
     r_argv[n] = NULL;
     pid_t raylet_pid;
     if (rc_spawn_daemon(session, "raylet", exe, r_argv, &raylet_pid) < 0) {
         fprintf(stderr, "rayc start: cannot run %s: %s\n", exe, strerror(errno));
         for (int i = 0; i < n_daemons; i++)
             cli__kill_and_reap(daemons[i].pid);
+        cli__join_free(&join);
         return CLI_FAIL;
     }
     daemons[n_daemons++] = (cli__daemon){"raylet", raylet_pid};
@@ -274,25 +699,20 @@ int cli_cmd_start(int argc, char **argv)
         cli__print_log_tail(session, "raylet");
         for (int i = n_daemons; i-- > 0;)
             cli__kill_and_reap(daemons[i].pid);
+        cli__join_free(&join);
         return CLI_FAIL;
     }
     char line[400];
     snprintf(line, sizeof(line), "%s\n", gcs_address);
     rc_session_write(session, "gcs_address", line);
+    cli__keep_credentials(&o, session, &join);
+    /* Only now: a start that failed leaves clients with the session (and credentials) they had. */
+    if (rc_session_set_latest(session) < 0)
+        fprintf(stderr, "rayc start: warning: cannot point session_latest at %s\n", session);
+    cli__print_started(&o, ip, session, gcs_address, &join);
+    cli__join_free(&join);
 
-    printf("Local node IP: %s\n", ip);
-    printf("Session: %s\n\n", session);
-    printf("--------------------\nrayc runtime started.\n--------------------\n\n");
-    printf("Next steps\n");
-    if (head) {
-        printf("  To add another node to this cluster, run\n    rayc start --address='%s'\n\n", gcs_address);
-        printf("  To connect to this cluster from a program, set RAYC_ADDRESS=%s\n\n", gcs_address);
-    }
-    printf("  To see the status of the cluster, use\n    rayc status\n\n");
-    printf("  To terminate the rayc runtime, run\n    rayc stop\n");
-    fflush(stdout);
-
-    if (!block)
+    if (!o.block)
         return CLI_OK;
     /* --block: stay in the foreground; a signal here stops the daemons of this start. */
     signal(SIGINT, cli__on_block_signal);

@@ -1,22 +1,32 @@
 /*
  * rayc: the command line for cluster admins.
  *
- *   rayc start --head [--port N] [--redis-address H:P] [raylet flags]
- *   rayc start --address H:P [raylet flags]
+ *   rayc start --head [--port N] [--redis-address H:P] [security flags] [raylet flags]
+ *   rayc start --address H:P [--join-token T --ca-cert-hash H] [raylet flags]
  *   rayc stop [--force]
  *   rayc status [--address H:P]
  *   rayc list nodes|jobs|actors|placement-groups [--format table|json] [--address H:P]
  *   rayc kv put|get|del|list ...
+ *   rayc token create|list|revoke, rayc node revoke, rayc get-auth-token, rayc get-ca-cert
  *
  * Commands that talk to a cluster find it through --address, then RAYC_ADDRESS, then the
- * latest session on this host. Main thread only.
+ * latest session on this host, and their credentials (ARCHITECTURE §14) through
+ * RAYC_INSECURE, RAYC_CA_CERT, RAYC_AUTH_TOKEN, RAYC_AUTH_TOKEN_PATH, then the latest
+ * session. Main thread only.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cli_int.h"
+#include "gcs_client_auth.h"
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
@@ -27,22 +37,36 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: rayc <command> [options]\n"
             "\n"
-            "  start --head [--port N] [--redis-address HOST:PORT] [raylet flags]\n"
-            "                              start a cluster's head (GCS + raylet) on this host\n"
-            "  start --address HOST:PORT [raylet flags]\n"
-            "                              join a cluster with a raylet on this host\n"
+            "  start --head [--port N] [--redis-address HOST:PORT [--redis-password P |\n"
+            "        --redis-password-file F] [--redis-username U]] [raylet flags]\n"
+            "                              start a cluster's head (GCS + raylet) on this host: it\n"
+            "                              creates the cluster's CA and admin token and prints the\n"
+            "                              command that joins other hosts\n"
+            "  start --address HOST:PORT [--join-token T --ca-cert-hash sha256:H] [raylet flags]\n"
+            "                              join a cluster with a raylet on this host (on the head's\n"
+            "                              host the token and hash are not needed)\n"
             "  stop [--force]              stop every rayc process started from this host\n"
             "  status                      nodes, resource usage and pending demand (tasks, actors,\n"
             "                              placement groups)\n"
             "  list nodes|jobs|actors|placement-groups [--format table|json]\n"
             "  kv put NS KEY VALUE | get NS KEY | del NS KEY | list NS [PREFIX]\n"
+            "  token create [--ttl 1h|30m|3600s|0] [--max-uses N] [--labels k=v,...]\n"
+            "                              a join token for new nodes (default: 24h, any number)\n"
+            "  token list [--format table|json] | token revoke TOKEN_ID\n"
+            "  node revoke NODE_ID         refuse that node's certificate from now on\n"
+            "  get-auth-token [--generate] print the client (admin) token; --generate replaces it\n"
+            "  get-ca-cert                 print the cluster's CA certificate (PEM)\n"
             "\n"
             "raylet flags: --num-cpus N --num-gpus N --accelerator-type T --gpu-memory SIZE\n"
             "  --memory SIZE --object-store-memory SIZE --resources JSON --labels k=v,...\n"
             "  --node-ip-address IP --node-manager-port N --node-name NAME\n"
+            "security flags (start): --insecure (plaintext, no credentials: loopback development\n"
+            "  only), --bind-all (listen on every interface, not only the node IP), --ca-cert FILE\n"
             "\n"
             "Client commands take --address HOST:PORT (default: $RAYC_ADDRESS, else the latest\n"
-            "session under $RAYC_SESSION_ROOT or /tmp/rayc).\n");
+            "session under $RAYC_SESSION_ROOT or /tmp/rayc) and find their credentials in\n"
+            "$RAYC_CA_CERT, $RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH, else the latest session\n"
+            "($RAYC_INSECURE=1 for an --insecure cluster elsewhere).\n");
 }
 
 int main(int argc, char **argv)
@@ -66,6 +90,14 @@ int main(int argc, char **argv)
         return cli_cmd_list(argc - 2, argv + 2);
     if (!strcmp(cmd, "kv"))
         return cli_cmd_kv(argc - 2, argv + 2);
+    if (!strcmp(cmd, "token"))
+        return cli_cmd_token(argc - 2, argv + 2);
+    if (!strcmp(cmd, "node"))
+        return cli_cmd_node(argc - 2, argv + 2);
+    if (!strcmp(cmd, "get-auth-token"))
+        return cli_cmd_get_auth_token(argc - 2, argv + 2);
+    if (!strcmp(cmd, "get-ca-cert"))
+        return cli_cmd_get_ca_cert(argc - 2, argv + 2);
     fprintf(stderr, "rayc: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return CLI_USAGE;
@@ -90,6 +122,62 @@ int cli_take_address(int argc, char **argv, const char **address)
         }
     }
     return out;
+}
+
+static int cli__security_chosen;
+
+int cli_probe_address(const char *address, int timeout_ms, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(address, ':');
+    if (!colon || colon == address || (size_t)(colon - address) >= sizeof(host)) {
+        snprintf(err, errlen, "'%s' is not HOST:PORT", address);
+        return RC_EINVAL;
+    }
+    memcpy(host, address, (size_t)(colon - address));
+    host[colon - address] = '\0';
+    char *h = host;
+    size_t hn = strlen(h);
+    if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
+        h[hn - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int gai = getaddrinfo(h, colon + 1, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", h, gai_strerror(gai));
+        return RC_EUNAVAIL;
+    }
+    int rc = RC_EUNAVAIL, why = ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai && rc < 0; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            rc = 0;
+        } else if (errno == EINPROGRESS) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int soerr = 0;
+            socklen_t len = sizeof(soerr);
+            if (poll(&pfd, 1, timeout_ms) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+                soerr == 0)
+                rc = 0;
+            else
+                why = soerr ? soerr : ETIMEDOUT;
+        } else {
+            why = errno;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    if (rc < 0)
+        snprintf(err, errlen, "cannot reach the GCS at %s: %s", address, strerror(why));
+    return rc;
+}
+
+void cli_security_chosen(void)
+{
+    cli__security_chosen = 1;
 }
 
 int cli_connect(cli_conn *c, const char *address_flag)
@@ -119,14 +207,32 @@ int cli_connect(cli_conn *c, const char *address_flag)
         fprintf(stderr, "rayc: the address '%s' is not HOST:PORT\n", c->address);
         return CLI_USAGE;
     }
+    char err[1024];
+    if (!cli__security_chosen) {
+        if (gcs_auth_client_security(c->address, err, sizeof(err)) < 0) {
+            /* No credentials: say so, unless there is no cluster there at all. */
+            char why[512];
+            if (cli_probe_address(c->address, 2000, why, sizeof(why)) < 0)
+                fprintf(stderr, "rayc: %s\nIs the cluster running? Start one with:  rayc start --head\n", why);
+            else
+                fprintf(stderr, "rayc: %s\n", err);
+            return CLI_FAIL;
+        }
+        cli__security_chosen = 1;
+    }
     uv_loop_init(&c->loop);
     if (rpc_ctx_create(&c->loop, &c->rpc) < 0 || gcs_client_create(c->rpc, c->address, &c->gcs) < 0) {
         fprintf(stderr, "rayc: cannot create a client for %s\n", c->address);
         cli_disconnect(c);
         return CLI_FAIL;
     }
-    char err[512];
-    if (gcs_client_connect_sync(c->gcs, 5000, err, sizeof(err)) < 0) {
+    int rc = gcs_client_connect_sync(c->gcs, 5000, err, sizeof(err));
+    if (rc == RC_EAUTH) {
+        fprintf(stderr, "rayc: %s\n", err);
+        cli_disconnect(c);
+        return CLI_FAIL;
+    }
+    if (rc < 0) {
         fprintf(stderr, "rayc: %s\nIs the cluster running? Start one with:  rayc start --head\n", err);
         cli_disconnect(c);
         return CLI_FAIL;

@@ -27,7 +27,10 @@ void rc_session_root(char *buf, size_t len)
     snprintf(buf, len, "%s", root && *root ? root : "/tmp/rayc");
 }
 
-static int rc__mkdir_p(const char *path)
+/* Creates path and its missing parents. The parents (the session root, which other users'
+ * sessions may share) get 0755; path itself gets exactly mode (chmod: the umask only takes
+ * bits away, and a directory that already existed is tightened too). */
+static int rc__mkdir_p(const char *path, mode_t mode)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s", path);
@@ -39,12 +42,14 @@ static int rc__mkdir_p(const char *path)
             return RC_EIO;
         *p = '/';
     }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        return RC_EIO;
+    if (chmod(tmp, mode) != 0)
         return RC_EIO;
     return 0;
 }
 
-int rc_session_create(char *out, size_t outlen)
+int rc_session_new(char *out, size_t outlen)
 {
     char root[PATH_MAX];
     rc_session_root(root, sizeof(root));
@@ -57,15 +62,27 @@ int rc_session_create(char *out, size_t outlen)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec, (int)getpid());
     char path[PATH_MAX + 256], sub[PATH_MAX + 300];
     snprintf(path, sizeof(path), "%s/%s", root, name);
-    if (rc__mkdir_p(path) < 0)
+    /* 0700: the session holds the raylet's socket, the cluster's secrets (ca.key,
+     * auth_token) and logs that may name them; only its user may reach any of it. */
+    if (rc__mkdir_p(path, 0700) < 0)
         return RC_EIO;
     snprintf(sub, sizeof(sub), "%s/logs", path);
-    if (rc__mkdir_p(sub) < 0)
+    if (rc__mkdir_p(sub, 0700) < 0)
         return RC_EIO;
     snprintf(sub, sizeof(sub), "%s/pids", path);
-    if (rc__mkdir_p(sub) < 0)
+    if (rc__mkdir_p(sub, 0700) < 0)
         return RC_EIO;
-    /* Point session_latest at it (atomically: a new link renamed over the old one). */
+    snprintf(out, outlen, "%s", path);
+    return 0;
+}
+
+int rc_session_set_latest(const char *session)
+{
+    char root[PATH_MAX];
+    rc_session_root(root, sizeof(root));
+    const char *name = strrchr(session, '/');
+    name = name ? name + 1 : session;
+    /* Atomically: a new link renamed over the old one. */
     char link_tmp[PATH_MAX + 32], link_path[PATH_MAX + 32];
     snprintf(link_tmp, sizeof(link_tmp), "%s/.session_latest.%d", root, (int)getpid());
     snprintf(link_path, sizeof(link_path), "%s/session_latest", root);
@@ -74,6 +91,15 @@ int rc_session_create(char *out, size_t outlen)
         unlink(link_tmp);
         return RC_EIO;
     }
+    return 0;
+}
+
+int rc_session_create(char *out, size_t outlen)
+{
+    char path[PATH_MAX + 256];
+    int rc = rc_session_new(path, sizeof(path));
+    if (rc < 0 || (rc = rc_session_set_latest(path)) < 0)
+        return rc;
     snprintf(out, outlen, "%s", path);
     return 0;
 }
@@ -132,8 +158,8 @@ int rc_spawn_daemon(const char *session, const char *name, const char *exe, char
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
     int err = posix_spawn(pid, exe, &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);

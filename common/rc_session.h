@@ -5,7 +5,9 @@
  * <root>/session_<date>_<time>_<usec>_<pid>/ with logs/ (one .out and .err per process) and
  * pids/ (one .pid per process). <root> is $RAYC_SESSION_ROOT or /tmp/rayc, so tests and
  * parallel clusters isolate themselves by setting it. <root>/session_latest points at the
- * newest session; its file gcs_address is where clients connect by default.
+ * newest session; its file gcs_address is where clients connect by default. A session
+ * directory and its logs/ and pids/ are mode 0700 and logs 0600: the raylet's socket and the
+ * cluster's secrets (ca.key, auth_token) live there, and only their user may reach them.
  *
  * Daemons are started with posix_spawn in a new session (setsid), stdin from /dev/null,
  * stdout and stderr into the session's logs: the caller may have gRPC running, and spawn
@@ -21,9 +23,14 @@
 
 /* Writes the session root into buf. */
 void rc_session_root(char *buf, size_t len);
-/* Creates a new session directory (and its logs/ and pids/) and points session_latest at
- * it. Writes its path into out. Returns 0 or RC_EIO. */
+/* Creates a new session directory (mode 0700, and its logs/ and pids/) and points
+ * session_latest at it. Writes its path into out. Returns 0 or RC_EIO. */
 int rc_session_create(char *out, size_t outlen);
+/* The two halves of rc_session_create, for a caller that points session_latest at its
+ * session only once what runs there works (`rayc start`: a start that fails leaves the
+ * latest session, and the credentials clients find there, as they were). */
+int rc_session_new(char *out, size_t outlen);
+int rc_session_set_latest(const char *session);
 /* Writes content into <session>/<name> atomically. Returns 0 or RC_EIO. */
 int rc_session_write(const char *session, const char *name, const char *content);
 /* Reads <session>/<name> into out (trailing newline removed). Returns 0, RC_ENOENT or RC_EIO. */

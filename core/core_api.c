@@ -153,7 +153,8 @@ static int core__init(const rayc_init_options *opts, int is_worker, const char *
     if (rc < 0) {
         core_local_cluster_stop(cw);
         core__cw = NULL;
-        return core_fail(rc, "rayc_init: cannot join the cluster at %s", cw->gcs_address);
+        return core_fail(rc, "rayc_init: cannot join the cluster at %s: %s", cw->gcs_address,
+                         cw->start_error[0] ? cw->start_error : rc_strerror(rc));
     }
     core__ids_init(cw);
     return 0;

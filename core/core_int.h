@@ -346,6 +346,13 @@ struct core_worker {
     /* a local cluster started by rayc_init */
     pid_t local_gcs_pid, local_raylet_pid;
     char local_session[512];
+    /* its admin credentials (rc_free; NULL unless secure), which this driver uses rather
+     * than its environment's, and whether it runs --insecure (RAYC_INSECURE=1) */
+    char *local_ca_pem, *local_token;
+    int local_insecure;
+
+    /* why core_start failed, for rayc_last_error */
+    char start_error[768];
 };
 
 extern core_worker *core__cw;

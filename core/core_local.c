@@ -2,6 +2,12 @@
  * rayc_init without an address: a cluster of this process's own, like ray.init() — a GCS
  * and one raylet started in a new session directory, stopped again by rayc_shutdown.
  *
+ * It is secure the way `rayc start --head` is (ARCHITECTURE §14): the GCS writes the CA and
+ * the admin token into the session, the raylet joins with a single-use join token made with
+ * them, and the driver keeps them (cw->local_ca_pem, cw->local_token) to connect with, so
+ * another cluster's credentials in its environment never get in the way. RAYC_INSECURE=1
+ * starts both daemons with --insecure instead. Everything listens on 127.0.0.1 only.
+ *
  * Calling thread only (rayc_init / rayc_shutdown).
  */
 #include <errno.h>
@@ -13,6 +19,8 @@
 #include <unistd.h>
 
 #include "core_int.h"
+#include "gcs_client_auth.h"
+#include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_session.h"
 #include "rc_time.h"
@@ -58,6 +66,29 @@ static void core__stop_pid(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
+enum { CORE__LOCAL_TOKEN_TTL_S = 600 };
+
+/* The local GCS's admin credentials and a single-use join token for its raylet. */
+static int core__local_join_token(core_worker *cw, const char *session, const char *address, char **token)
+{
+    char err[1024];
+    gcs_admin_creds creds = {0};
+    if (gcs_admin_creds_from_dir(session, 15000, &creds, err, sizeof(err)) < 0) {
+        fprintf(stderr, "rayc: the local GCS gave no credentials: %s; see %s/logs/gcs_server.err\n", err, session);
+        return RC_EUNAVAIL;
+    }
+    gcs_join_token_spec spec = {.ttl_seconds = CORE__LOCAL_TOKEN_TTL_S, .max_uses = 1};
+    int rc = gcs_auth_create_join_token_sync(address, &creds, &spec, 10000, token, NULL, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "rayc: cannot make a join token for the local raylet: %s\n", err);
+        gcs_admin_creds_free(&creds);
+        return rc;
+    }
+    cw->local_ca_pem = creds.ca_cert_pem; /* the driver connects with these */
+    cw->local_token = creds.token;
+    return 0;
+}
+
 int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, char *address, size_t len)
 {
     char bin[1024], exe[1100], session[512];
@@ -66,11 +97,15 @@ int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, cha
         fprintf(stderr, "rayc: cannot create a session directory: %s\n", strerror(errno));
         return RC_EIO;
     }
+    const char *insecure = getenv("RAYC_INSECURE");
+    cw->local_insecure = insecure && (!strcmp(insecure, "1") || !strcmp(insecure, "true"));
     snprintf(cw->local_session, sizeof(cw->local_session), "%s", session);
     snprintf(exe, sizeof(exe), "%s/rayc-gcs", bin);
     char port_file[600];
     snprintf(port_file, sizeof(port_file), "%s/gcs_port", session);
-    char *gcs_argv[] = {exe, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file, NULL};
+    char *gcs_argv[] = {exe, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
+                        cw->local_insecure ? "--insecure" : "--auth-dir", cw->local_insecure ? NULL : session,
+                        NULL};
     if (rc_spawn_daemon(session, "gcs_server", exe, gcs_argv, &cw->local_gcs_pid) < 0) {
         fprintf(stderr, "rayc: cannot start %s: %s (set RAYC_BIN_DIR)\n", exe, strerror(errno));
         return RC_ESYS;
@@ -84,11 +119,17 @@ int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, cha
     char port[32];
     rc_session_read(session, "gcs_port", port, sizeof(port));
     snprintf(address, len, "127.0.0.1:%s", port);
+    char *token = NULL;
+    if (!cw->local_insecure && core__local_join_token(cw, session, address, &token) < 0) {
+        core_local_cluster_stop(cw);
+        return RC_EUNAVAIL;
+    }
 
     snprintf(exe, sizeof(exe), "%s/rayc-raylet", bin);
-    char ready[600], cpus[32], gpus[32];
+    char ready[600], cpus[32], gpus[32], ca_path[600];
     snprintf(ready, sizeof(ready), "%s/raylet_ready.json", session);
-    char *argv[24];
+    snprintf(ca_path, sizeof(ca_path), "%s/" GCS_AUTH_CA_CERT_FILE, session);
+    char *argv[32];
     int n = 0;
     argv[n++] = exe;
     argv[n++] = "--gcs-address";
@@ -100,6 +141,16 @@ int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, cha
     argv[n++] = session;
     argv[n++] = "--ready-file";
     argv[n++] = ready;
+    if (cw->local_insecure) {
+        argv[n++] = "--insecure";
+    } else {
+        argv[n++] = "--join-token";
+        argv[n++] = token;
+        argv[n++] = "--ca-cert";
+        argv[n++] = ca_path;
+        argv[n++] = "--auth-dir";
+        argv[n++] = session;
+    }
     if (opts && opts->num_cpus >= 0) {
         snprintf(cpus, sizeof(cpus), "%g", opts->num_cpus);
         argv[n++] = "--num-cpus";
@@ -115,13 +166,16 @@ int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, cha
         argv[n++] = (char *)opts->resources_json;
     }
     argv[n] = NULL;
-    if (rc_spawn_daemon(session, "raylet", exe, argv, &cw->local_raylet_pid) < 0 ||
-        core__wait_file(session, "raylet_ready.json", cw->local_raylet_pid, 30000) < 0) {
+    int started = rc_spawn_daemon(session, "raylet", exe, argv, &cw->local_raylet_pid) == 0;
+    rc_free(token);
+    if (!started || core__wait_file(session, "raylet_ready.json", cw->local_raylet_pid, 30000) < 0) {
         fprintf(stderr, "rayc: the local raylet did not start; see %s/logs/raylet.err\n", session);
         core_local_cluster_stop(cw);
         return RC_EUNAVAIL;
     }
     rc_session_write(session, "gcs_address", address);
+    if (cw->local_insecure)
+        rc_session_write(session, GCS_AUTH_INSECURE_FILE, "");
     return 0;
 }
 
@@ -130,4 +184,7 @@ void core_local_cluster_stop(core_worker *cw)
     core__stop_pid(cw->local_raylet_pid);
     core__stop_pid(cw->local_gcs_pid);
     cw->local_raylet_pid = cw->local_gcs_pid = 0;
+    gcs_admin_creds creds = {cw->local_ca_pem, cw->local_token}; /* the token is wiped */
+    gcs_admin_creds_free(&creds);
+    cw->local_ca_pem = cw->local_token = NULL;
 }

@@ -4,9 +4,15 @@
  * and the CoreWorkerService server.
  *
  * Start runs on the calling thread, which drives the loop itself with synchronous calls
- * (GCS handshake, job registration, RegisterClient); only then does the loop thread take the
- * loop over. Stop is the mirror: the loop thread is stopped and joined, and the calling
- * thread finishes the conversation (MarkJobFinished, DisconnectClient) and frees everything.
+ * (credentials, GCS handshake, job registration, RegisterClient); only then does the loop
+ * thread take the loop over. Credentials come first (ARCHITECTURE §14): a worker asks its
+ * raylet (GetCredentials over the unix socket) for the CA, the node's worker-serving
+ * certificate and a token of its job; a driver takes its CA and token from its environment
+ * (or the local cluster it started), then the serving certificate from its raylet. The
+ * CoreWorkerService is created only then, on the node's IP, never on every interface.
+ *
+ * Stop is the mirror: the loop thread is stopped and joined, and the calling thread finishes
+ * the conversation (MarkJobFinished, DisconnectClient) and frees everything.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +26,7 @@
 #include <unistd.h>
 
 #include "core_int.h"
+#include "gcs_client_auth.h"
 #include "rc_alloc.h"
 #include "rc_config.h"
 #include "rc_err.h"
@@ -179,6 +186,130 @@ static void core__on_subscribed(void *arg)
     core_actor_refresh_all(cw); /* what changed while we were not subscribed */
 }
 
+/* ---- credentials (ARCHITECTURE §14) ----------------------------------------------------- */
+
+/* A driver's first security, before it has talked to anyone: the local cluster's admin
+ * credentials when rayc_init started one, else the environment (RAYC_INSECURE,
+ * RAYC_CA_CERT, RAYC_AUTH_TOKEN[_PATH], the latest session). */
+static int core__driver_security(core_worker *cw, char *err, size_t errlen)
+{
+    if (cw->local_insecure) {
+        rpc_security sec = {.insecure = 1};
+        return rpc_security_set(&sec, err, errlen);
+    }
+    if (cw->local_ca_pem) {
+        rpc_security sec = {.ca_cert_pem = cw->local_ca_pem, .token = cw->local_token};
+        return rpc_security_set(&sec, err, errlen);
+    }
+    return gcs_auth_client_security(cw->gcs_address, err, errlen);
+}
+
+/* LocalRayletService.GetCredentials over the raylet's unix socket (plaintext by design: only
+ * this user reaches it). job_id NULL: no job token wanted. */
+static int core__get_credentials(core_worker *cw, const uint8_t *job_id, Rayc__Rpc__GetCredentialsReply **out,
+                                 char *err, size_t errlen)
+{
+    Rayc__Rpc__GetCredentialsRequest req = RAYC__RPC__GET_CREDENTIALS_REQUEST__INIT;
+    if (job_id) {
+        req.job_id.data = (uint8_t *)job_id;
+        req.job_id.len = RC_JOB_ID_SIZE;
+    }
+    char msg[512] = "";
+    ProtobufCMessage *reply = NULL;
+    int code = rpc_client_call_sync(cw->raylet_local, &rayc__rpc__local_raylet_service__descriptor, "GetCredentials",
+                                    &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, msg, sizeof(msg));
+    if (code != GRPC_STATUS_OK) {
+        snprintf(err, errlen, "the raylet at %s gave no credentials: %s (%s)", cw->raylet_socket, msg,
+                 rpc_code_name((grpc_status_code)code));
+        return rpc_code_to_rc((grpc_status_code)code);
+    }
+    *out = (Rayc__Rpc__GetCredentialsReply *)reply;
+    return 0;
+}
+
+/* A worker's security, all from its raylet: the CA, the node's worker-serving certificate
+ * and a token scoped to its job. */
+static int core__worker_security(core_worker *cw, char *err, size_t errlen)
+{
+    Rayc__Rpc__GetCredentialsReply *r;
+    int rc = core__get_credentials(cw, cw->job_id, &r, err, errlen);
+    if (rc < 0)
+        return rc;
+    rpc_security sec = {.insecure = 1};
+    if (!r->insecure) {
+        if (!r->ca_cert_pem[0] || !r->server_cert_pem[0] || !r->server_key_pem[0] || !r->job_token[0]) {
+            char hex[RC_ID_HEX_MAX];
+            snprintf(err, errlen, "the raylet at %s gave incomplete credentials for job %s", cw->raylet_socket,
+                     rc_id_hex(cw->job_id, RC_JOB_ID_SIZE, hex));
+            rpc_msg_free(&r->base);
+            return RC_EAUTH;
+        }
+        sec = (rpc_security){.ca_cert_pem = r->ca_cert_pem,
+                             .cert_pem = r->server_cert_pem,
+                             .key_pem = r->server_key_pem,
+                             .token = r->job_token};
+    }
+    rc = rpc_security_set(&sec, err, errlen);
+    rpc_msg_free(&r->base);
+    return rc;
+}
+
+/* A driver, once it knows its raylet: the certificate its CoreWorkerService serves with (the
+ * node's worker-serving one), keeping the CA and token it already uses. */
+static int core__driver_serving_security(core_worker *cw, char *err, size_t errlen)
+{
+    const rpc_security *cur = rpc_security_get();
+    Rayc__Rpc__GetCredentialsReply *r;
+    int rc = core__get_credentials(cw, NULL, &r, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (cur->insecure || r->insecure) {
+        if (!cur->insecure)
+            snprintf(err, errlen, "the raylet at %s runs --insecure but this driver expects a secure cluster; "
+                                  "set RAYC_INSECURE=1 for an insecure development cluster", cw->raylet_socket);
+        rpc_msg_free(&r->base);
+        return cur->insecure ? 0 : RC_EAUTH;
+    }
+    if (!r->server_cert_pem[0] || !r->server_key_pem[0]) {
+        snprintf(err, errlen, "the raylet at %s has no worker certificate to serve with", cw->raylet_socket);
+        rpc_msg_free(&r->base);
+        return RC_EAUTH;
+    }
+    /* cur's strings are replaced by the set below: copy them first. */
+    char *ca = rc_strdup(cur->ca_cert_pem), *token = cur->token ? rc_strdup(cur->token) : NULL;
+    rpc_security sec = {
+        .ca_cert_pem = ca, .cert_pem = r->server_cert_pem, .key_pem = r->server_key_pem, .token = token};
+    rc = rpc_security_set(&sec, err, errlen);
+    rpc_msg_free(&r->base);
+    rc_free(ca);
+    if (token) {
+        memset(token, 0, strlen(token));
+        rc_free(token);
+    }
+    return rc;
+}
+
+/* The CoreWorkerService (owners answer borrowers, workers take tasks), on the node's IP only:
+ * created once the process has the certificate it serves with. */
+static int core__serve(core_worker *cw, int is_worker, char *err, size_t errlen)
+{
+    int rc = rpc_server_create(cw->rpc, NULL, &cw->srv);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot create the CoreWorkerService server: %s", rc_strerror(rc));
+        return rc;
+    }
+    rpc_server_add_service(cw->srv, &ray__rpc__core_worker_service__descriptor, core_owner_handlers, cw);
+    if (is_worker)
+        rpc_server_add_service(cw->srv, &ray__rpc__core_worker_service__descriptor, core_exec_handlers, cw);
+    char addr[128];
+    snprintf(addr, sizeof(addr), strchr(cw->node_ip, ':') ? "[%s]:0" : "%s:0", cw->node_ip);
+    if ((rc = rpc_server_listen(cw->srv, addr, &cw->port)) < 0 || (rc = rpc_server_start(cw->srv)) < 0) {
+        snprintf(err, errlen, "cannot serve CoreWorkerService on %s: %s", addr, rc_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
 /* ---- start ---------------------------------------------------------------------------- */
 
 static int core__sync(core_worker *cw, rpc_client *cli, const ProtobufCServiceDescriptor *svc, const char *method,
@@ -282,7 +413,7 @@ static void core__parent_check(uv_timer_t *t)
 int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, const char *raylet_socket,
                const uint8_t *worker_id, const uint8_t *node_id, const char *node_ip)
 {
-    char err[512] = "";
+    char err[768] = "";
     int rc;
     cw->is_worker = is_worker;
     cw->parent_pid = getppid();
@@ -308,24 +439,31 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
         memcpy(cw->worker_id, worker_id, RC_WORKER_ID_SIZE);
     else
         rc_id_random(cw->worker_id, RC_WORKER_ID_SIZE);
-    if ((rc = rpc_ctx_create(&cw->loop, &cw->rpc)) < 0)
-        return rc;
+    if ((rc = rpc_ctx_create(&cw->loop, &cw->rpc)) < 0) {
+        snprintf(err, sizeof(err), "cannot start gRPC: %s", rc_strerror(rc));
+        goto fail;
+    }
 
-    /* The CoreWorkerService: owners answer borrowers, workers take tasks. */
-    rpc_server_create(cw->rpc, NULL, &cw->srv);
-    rpc_server_add_service(cw->srv, &ray__rpc__core_worker_service__descriptor, core_owner_handlers, cw);
-    if (is_worker)
-        rpc_server_add_service(cw->srv, &ray__rpc__core_worker_service__descriptor, core_exec_handlers, cw);
-    if ((rc = rpc_server_listen(cw->srv, "0.0.0.0:0", &cw->port)) < 0 || (rc = rpc_server_start(cw->srv)) < 0) {
-        RC_ERROR("core: cannot serve CoreWorkerService");
-        return rc;
+    char target[600];
+    if (raylet_socket) {
+        /* A worker: its raylet is known from its command line and gives it everything. */
+        snprintf(cw->raylet_socket, sizeof(cw->raylet_socket), "%s", raylet_socket);
+        memcpy(cw->node_id, node_id, RC_NODE_ID_SIZE);
+        snprintf(cw->node_ip, sizeof(cw->node_ip), "%s", node_ip);
+        snprintf(target, sizeof(target), "unix:%s", cw->raylet_socket);
+        if ((rc = rpc_client_create(cw->rpc, target, NULL, &cw->raylet_local)) < 0 ||
+            (rc = core__worker_security(cw, err, sizeof(err))) < 0)
+            goto fail;
+    } else if ((rc = core__driver_security(cw, err, sizeof(err))) < 0) {
+        goto fail;
     }
 
     if ((rc = gcs_client_create(cw->rpc, cw->gcs_address, &cw->gcs)) < 0 ||
         (rc = gcs_client_connect_sync(cw->gcs, 10000, err, sizeof(err))) < 0) {
-        RC_ERROR("core: %s", err);
-        fprintf(stderr, "rayc: %s\n", err);
-        return rc ? rc : RC_EUNAVAIL;
+        if (!err[0])
+            snprintf(err, sizeof(err), "cannot create a client for the GCS at %s", cw->gcs_address);
+        rc = rc ? rc : RC_EUNAVAIL;
+        goto fail;
     }
     ProtobufCMessage *reply = NULL;
     Ray__Rpc__GetAllNodeInfoRequest nreq = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
@@ -335,18 +473,18 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     Ray__Rpc__GetAllNodeInfoReply *nodes = (Ray__Rpc__GetAllNodeInfoReply *)reply;
     for (size_t i = 0; i < nodes->n_node_info_list; i++)
         core__track_node(cw, nodes->node_info_list[i]);
-    if (raylet_socket) {
-        snprintf(cw->raylet_socket, sizeof(cw->raylet_socket), "%s", raylet_socket);
-        memcpy(cw->node_id, node_id, RC_NODE_ID_SIZE);
-        snprintf(cw->node_ip, sizeof(cw->node_ip), "%s", node_ip);
-    } else if ((rc = core__find_local_raylet(cw, nodes, err, sizeof(err))) < 0) {
+    if (!raylet_socket && (rc = core__find_local_raylet(cw, nodes, err, sizeof(err))) < 0) {
         rpc_msg_free(reply);
         goto fail;
     }
     rpc_msg_free(reply);
-    char target[600];
-    snprintf(target, sizeof(target), "unix:%s", cw->raylet_socket);
-    if ((rc = rpc_client_create(cw->rpc, target, NULL, &cw->raylet_local)) < 0)
+    if (!raylet_socket) {
+        snprintf(target, sizeof(target), "unix:%s", cw->raylet_socket);
+        if ((rc = rpc_client_create(cw->rpc, target, NULL, &cw->raylet_local)) < 0 ||
+            (rc = core__driver_serving_security(cw, err, sizeof(err))) < 0)
+            goto fail;
+    }
+    if ((rc = core__serve(cw, is_worker, err, sizeof(err))) < 0)
         goto fail;
     const char *raylet_addr = core_node_address(cw, cw->node_id);
     if (raylet_addr)
@@ -443,7 +581,8 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
 fail:
     RC_ERROR("core: %s", err);
     fprintf(stderr, "rayc: %s\n", err);
-    return rc;
+    snprintf(cw->start_error, sizeof(cw->start_error), "%s", err);
+    return rc < 0 ? rc : RC_EUNAVAIL;
 }
 
 /* ---- stop ----------------------------------------------------------------------------- */

@@ -116,6 +116,12 @@ typedef struct rayc_init_options {
 } rayc_init_options;
 
 void rayc_init_options_init(rayc_init_options *opts);
+/* Joins the cluster (or starts the local one). Security is on by default: the driver
+ * verifies the cluster with its CA certificate and calls with the client token, found in
+ * RAYC_CA_CERT, RAYC_AUTH_TOKEN, RAYC_AUTH_TOKEN_PATH, else the latest session on this host
+ * (`rayc start` leaves them there); RAYC_INSECURE=1 for a cluster started with --insecure.
+ * A local cluster is secure with credentials of its own. Without credentials it fails and
+ * rayc_last_error says where it looked. */
 int rayc_init(const rayc_init_options *opts);
 /* Releases everything the job holds and disconnects (stopping a local cluster). */
 void rayc_shutdown(void);
