@@ -19,6 +19,7 @@
 #include "bench_proc.h"
 #include "bench_rpc.h"
 #include "gcs_client.h"
+#include "rayc_auth.pb-c.h"
 #include "rayc_gcs.pb-c.h"
 #include "rc_ids.h"
 #include "rc_time.h"
@@ -37,6 +38,10 @@ static int bench__gcs_open(bench__gcs *g, bench_ctx *b, int redis_port, char *co
     g->pid = bench_start_gcs(bench_bin_dir(b), redis_port, env, &g->port);
     if (g->pid < 0) {
         fprintf(stderr, "  cannot start rayc-gcs (logs in %s)\n", bench_tmpdir());
+        return -1;
+    }
+    if (bench_become_admin(bench_gcs_auth_dir()) < 0) {
+        fprintf(stderr, "  cannot read the GCS's CA and admin token in %s\n", bench_gcs_auth_dir());
         return -1;
     }
     uv_loop_init(&g->loop);
@@ -108,6 +113,7 @@ static double bench__hiredis_rate(int port, int set, int depth, int64_t duration
             redisFree(c);
         return 0;
     }
+    freeReplyObject(redisCommand(c, "AUTH %s", BENCH_REDIS_PASSWORD));
     char value[100];
     memset(value, 'v', sizeof(value));
     uint64_t n = 0;
@@ -344,8 +350,19 @@ void bench_raylet_idle_rss(bench_ctx *b)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", g.port);
     snprintf(ready, sizeof(ready), "%s/raylet.ready", bench_tmpdir());
     snprintf(log, sizeof(log), "%s/raylet.log", bench_tmpdir());
+    /* The raylet joins as every node does: a single-use join token and the CA. */
+    Rayc__Rpc__CreateJoinTokenRequest jreq = RAYC__RPC__CREATE_JOIN_TOKEN_REQUEST__INIT;
+    jreq.ttl_seconds = 60;
+    jreq.max_uses = 1;
+    ProtobufCMessage *jrep = NULL;
+    char err[256], token[256] = "", ca[200];
+    if (rpc_client_call_sync(gcs_client_rpc(g.gcs), &rayc__rpc__auth_service__descriptor, "CreateJoinToken", &jreq.base,
+                             10000, &jrep, err, sizeof(err)) == GRPC_STATUS_OK)
+        snprintf(token, sizeof(token), "%s", ((Rayc__Rpc__CreateJoinTokenReply *)jrep)->join_token);
+    rpc_msg_free(jrep);
+    snprintf(ca, sizeof(ca), "%s/ca.crt", bench_gcs_auth_dir());
     char *argv[] = {exe, "--gcs-address", addr, "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
-                    "--ready-file", ready, NULL};
+                    "--ready-file", ready, "--join-token", token, "--ca-cert", ca, NULL};
     pid_t raylet = bench_spawn(argv, NULL, log);
     int64_t deadline = rc_mono_ms() + 10000;
     while (rc_mono_ms() < deadline && access(ready, R_OK) != 0)

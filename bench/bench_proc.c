@@ -10,13 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "auth.h"
+#include "rc_alloc.h"
 #include "rc_time.h"
+#include "rpc.h"
 
 extern char **environ;
 
@@ -186,12 +190,13 @@ int bench_redis_start(bench_redis *r)
     snprintf(log, sizeof(log), "%s/redis.log", r->dir);
     const char *exe = access("/usr/bin/redis-server", X_OK) == 0 ? "/usr/bin/redis-server" : "redis-server";
     char *argv[] = {(char *)exe, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--dir", r->dir, NULL};
+                    "--dir", r->dir, "--requirepass", BENCH_REDIS_PASSWORD, NULL};
     r->pid = bench_spawn(argv, NULL, log);
     for (int i = 0; i < 500; i++) {
         struct timeval tv = {1, 0};
         redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
         if (c && !c->err) {
+            freeReplyObject(redisCommand(c, "AUTH %s", BENCH_REDIS_PASSWORD));
             redisReply *reply = redisCommand(c, "PING");
             int ok = reply && reply->type == REDIS_REPLY_STATUS;
             freeReplyObject(reply);
@@ -213,16 +218,45 @@ void bench_redis_stop(bench_redis *r)
     r->pid = 0;
 }
 
+static char bench__auth_dir[160];
+
+const char *bench_gcs_auth_dir(void)
+{
+    return bench__auth_dir;
+}
+
+int bench_become_admin(const char *dir)
+{
+    char path[300], *ca = NULL, *token = NULL, err[256];
+    snprintf(path, sizeof(path), "%s/ca.crt", dir);
+    int rc = auth_read_file(path, &ca);
+    snprintf(path, sizeof(path), "%s/auth_token", dir);
+    rc = rc < 0 ? rc : auth_read_file(path, &token);
+    if (rc == 0) {
+        token[strcspn(token, "\r\n")] = '\0';
+        rpc_security sec = {.ca_cert_pem = ca, .token = token};
+        rc = rpc_security_set(&sec, err, sizeof(err));
+    }
+    rc_free(ca);
+    rc_free(token);
+    return rc < 0 ? -1 : 0;
+}
+
 pid_t bench_start_gcs(const char *bin_dir, int redis_port, char *const env[], int *port)
 {
     static int serial;
-    char exe[4200], port_file[128], log[128], redis[64];
+    char exe[4200], port_file[128], log[128], redis[64], pass[128];
     snprintf(exe, sizeof(exe), "%s/rayc-gcs", bin_dir);
     snprintf(port_file, sizeof(port_file), "%s/gcs%d.port", bench_tmpdir(), serial);
-    snprintf(log, sizeof(log), "%s/gcs%d.log", bench_tmpdir(), serial++);
+    snprintf(log, sizeof(log), "%s/gcs%d.log", bench_tmpdir(), serial);
+    snprintf(bench__auth_dir, sizeof(bench__auth_dir), "%s/gcs%d", bench_tmpdir(), serial++);
     snprintf(redis, sizeof(redis), "127.0.0.1:%d", redis_port);
-    char *argv[] = {exe, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
-                    redis_port > 0 ? "--redis-address" : NULL, redis, NULL};
+    snprintf(pass, sizeof(pass), "%s/redis.password", bench_tmpdir());
+    mkdir(bench__auth_dir, 0700);
+    if (redis_port > 0 && auth_write_secret(pass, BENCH_REDIS_PASSWORD "\n") < 0)
+        return -1;
+    char *argv[] = {exe, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file, "--auth-dir", bench__auth_dir,
+                    redis_port > 0 ? "--redis-address" : NULL, redis, "--redis-password-file", pass, NULL};
     pid_t pid = bench_spawn(argv, env, log);
     if (pid < 0)
         return -1;

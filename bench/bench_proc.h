@@ -30,6 +30,10 @@ typedef struct bench_redis {
     char dir[64];
 } bench_redis;
 
+/* The password of the benchmarks' redis-server (requirepass, as admins run it) and the file
+ * holding it, for rayc-gcs --redis-password-file. */
+#define BENCH_REDIS_PASSWORD "rayc-bench-redis"
+
 /* Starts redis-server on a free loopback port with no persistence. 0 or -1. */
 int bench_redis_start(bench_redis *r);
 void bench_redis_stop(bench_redis *r);
@@ -40,5 +44,10 @@ const char *bench_tmpdir(void);
 /* Starts rayc-gcs from bin_dir (Redis storage when redis_port > 0) with extra environment
  * env; returns its pid and port, or -1. */
 pid_t bench_start_gcs(const char *bin_dir, int redis_port, char *const env[], int *port);
+/* The directory a GCS started by bench_start_gcs keeps its CA and admin token in (the last
+ * one started). The process that talks to it sets its rpc security from there. */
+const char *bench_gcs_auth_dir(void);
+/* Sets this process's rpc security to the admin of the GCS whose --auth-dir is dir. 0 or -1. */
+int bench_become_admin(const char *dir);
 
 #endif

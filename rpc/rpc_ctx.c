@@ -289,9 +289,12 @@ grpc_channel_args *rpc__channel_args_new(int64_t max_message_size, int server)
     a[n].type = GRPC_ARG_INTEGER;
     a[n].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     a[n++].value.integer = (int)max_message_size;
+    /* A server's limit is on what it accepts (the GCS keeps KV puts under its KV limit);
+     * what it sends back is bounded by the process-wide limit only. */
+    int64_t send_max = server ? rc_cfg.max_grpc_message_size : max_message_size;
     a[n].type = GRPC_ARG_INTEGER;
     a[n].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    a[n++].value.integer = (int)max_message_size;
+    a[n++].value.integer = (int)(send_max > INT32_MAX ? INT32_MAX : send_max);
     if (server) {
         /* Two daemons must never share a port: a second GCS on a busy port fails loudly. */
         a[n].type = GRPC_ARG_INTEGER;
@@ -303,9 +306,11 @@ grpc_channel_args *rpc__channel_args_new(int64_t max_message_size, int server)
         a[n].type = GRPC_ARG_INTEGER;
         a[n].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
         a[n++].value.integer = 100;
+        /* gRPC takes this as the shortest time a connection attempt (TCP and the TLS
+         * handshake) is given, not as a backoff: a loaded host needs seconds. */
         a[n].type = GRPC_ARG_INTEGER;
         a[n].key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
-        a[n++].value.integer = 100;
+        a[n++].value.integer = 5000;
         a[n].type = GRPC_ARG_INTEGER;
         a[n].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
         a[n++].value.integer = 1000;

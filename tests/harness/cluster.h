@@ -7,12 +7,22 @@
  * its timeout leaves nothing behind; their logs go to <root>/logs/<name>.err. Configuration
  * reaches them through the environment (set RAYC_<name> before starting them).
  *
+ * Security is on, as users run rayc: init makes the cluster's CA (root/ca.crt, ca.key) and
+ * an admin token (root/auth_token) before the GCS starts with --auth-dir root, so the GCS
+ * adopts them; Redis runs with a password; every raylet joins with a single-use join token
+ * and the CA file. The test process itself becomes an admin client: RAYC_CA_CERT and
+ * RAYC_AUTH_TOKEN are set (drivers started by the test find them) and the process-wide rpc
+ * security is TLS with that token and a server certificate of its own (CN "worker:test",
+ * IP 127.0.0.1), so fake raylets and workers served by the test speak TLS too.
+ *
  * Blocking calls: main thread only; not thread-safe.
  */
 #ifndef RAYC_TESTS_HARNESS_CLUSTER_H
 #define RAYC_TESTS_HARNESS_CLUSTER_H
 
 #include <limits.h>
+#include <stdint.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "redis_server.h"
@@ -28,6 +38,8 @@ typedef struct harness_raylet {
 
 typedef struct harness_cluster {
     char root[256];
+    char *ca_key, *ca_cert; /* PEM, the cluster CA */
+    char *admin_token;
     char bin[PATH_MAX];
     int use_redis;
     harness_redis redis;
@@ -60,6 +72,13 @@ int harness_raylet_alive(harness_cluster *c, int i);
 void harness_log_path(const harness_cluster *c, const char *name, char *out, size_t outlen);
 /* 1 if the log of name contains text. */
 int harness_log_contains(const harness_cluster *c, const char *name, const char *text);
+/* A join token from the GCS (AuthService/CreateJoinToken as admin): ttl_s 0 = never
+ * expires, max_uses 0 = unlimited, labels "k=v,..." or NULL. 0 and out, or RC_E*. */
+int harness_join_token(harness_cluster *c, int64_t ttl_s, int max_uses, const char *labels, char *out,
+                       size_t outlen);
+/* A key and certificate signed by the cluster CA with subject CN cn and IP 127.0.0.1 (for
+ * tests that act as a node or the GCS). Free both with rc_free. */
+int harness_issue_cert(const harness_cluster *c, const char *cn, char **key_pem, char **cert_pem);
 /* Stops everything and removes the root. */
 void harness_cluster_destroy(harness_cluster *c);
 

@@ -27,6 +27,7 @@
 #include <hiredis/hiredis.h>
 
 #include "rc_err.h"
+#include "rc_ids.h"
 #include "rc_time.h"
 
 #define START_DEADLINE_MS 10000
@@ -99,24 +100,46 @@ static void print_log(const harness_redis *r)
     fclose(f);
 }
 
-/* A blocking connection to the server on port, or NULL. The caller frees it with redisFree. */
-static redisContext *connect_blocking(int port)
+/* A blocking, authenticated connection to the server of r, or NULL. The caller frees it
+ * with redisFree. */
+static redisContext *connect_blocking(const harness_redis *r)
 {
     struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
     if (c && c->err) {
         redisFree(c);
         return NULL;
     }
-    if (c)
-        redisSetTimeout(c, tv);
+    if (!c)
+        return NULL;
+    redisSetTimeout(c, tv);
+    if (r->password[0]) {
+        redisReply *rep = redisCommand(c, "AUTH %s", r->password);
+        int ok = rep && rep->type == REDIS_REPLY_STATUS;
+        if (rep)
+            freeReplyObject(rep);
+        if (!ok) {
+            redisFree(c);
+            return NULL;
+        }
+    }
     return c;
+}
+
+int harness_redis_password_file(const harness_redis *r, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return RC_EIO;
+    size_t n = strlen(r->password);
+    int ok = write(fd, r->password, n) == (ssize_t)n && write(fd, "\n", 1) == 1;
+    return close(fd) == 0 && ok ? 0 : RC_EIO;
 }
 
 /* 1 when the server on r->port answers PING and is the process r->pid. */
 static int answers(const harness_redis *r)
 {
-    redisContext *c = connect_blocking(r->port);
+    redisContext *c = connect_blocking(r);
     if (!c)
         return 0;
     int ok = 0;
@@ -171,8 +194,14 @@ static int start_once(harness_redis *r, const char *server)
         r->dir[0] = '\0';
         return RC_ESYS;
     }
+    if (!r->password[0]) {
+        uint8_t raw[16];
+        rc_id_random(raw, sizeof(raw));
+        rc_id_hex(raw, sizeof(raw), r->password);
+    }
     char *const argv[] = {(char *)server, "--port", port, "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no", "--dir", r->dir, "--daemonize", "no", NULL};
+                          "--appendonly", "no", "--dir", r->dir, "--daemonize", "no",
+                          "--requirepass", r->password, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -272,7 +301,7 @@ int harness_redis_flush(const harness_redis *r)
 {
     if (r->pid <= 0)
         return RC_EUNAVAIL;
-    redisContext *c = connect_blocking(r->port);
+    redisContext *c = connect_blocking(r);
     if (!c)
         return RC_EUNAVAIL;
     redisReply *rep = redisCommand(c, "FLUSHALL");

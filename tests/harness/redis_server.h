@@ -3,7 +3,8 @@
  * fault tolerance, integration tests).
  *
  * harness_redis_start runs `redis-server` (found on PATH, else /usr/bin/redis-server) on
- * 127.0.0.1 with no persistence, a private temporary directory (r->dir, which holds its log,
+ * 127.0.0.1 with a password (requirepass: r->password, a random one unless the caller set
+ * it; kept across restarts), as admins are told to run it, with no persistence, a private temporary directory (r->dir, which holds its log,
  * redis.log) and, unless r->port is already set, a free port; it returns once that very
  * server (checked by pid) answers PING. harness_redis_stop ends it (SIGTERM, then SIGKILL
  * after 5 s) and removes the directory, but keeps r->port, so a later start brings a fresh,
@@ -23,9 +24,10 @@ typedef struct harness_redis {
     int port;      /* 0 before the first start: pick a free port; kept across stop */
     pid_t pid;     /* > 0 while running */
     char dir[128]; /* the server's private directory while running, else "" */
+    char password[40]; /* requirepass; "" before the first start: a random one is chosen */
 } harness_redis;
 
-#define HARNESS_REDIS_INIT {0, 0, {0}}
+#define HARNESS_REDIS_INIT {0, 0, {0}, {0}}
 
 /* A TCP port on 127.0.0.1 that was free when asked (bind port 0, read it back), or a
  * negative RC_E*. Someone else may take it before you bind it. */
@@ -41,5 +43,8 @@ void harness_redis_stop(harness_redis *r);
 
 /* Empties every database (FLUSHALL). Returns 0, RC_EUNAVAIL or RC_EPROTO. */
 int harness_redis_flush(const harness_redis *r);
+
+/* Writes r->password into path (mode 0600), for --redis-password-file. 0 or RC_EIO. */
+int harness_redis_password_file(const harness_redis *r, const char *path);
 
 #endif

@@ -40,6 +40,7 @@
 #include "gcs_service.pb-c.h"
 #include "health.pb-c.h"
 #include "node_manager.pb-c.h"
+#include "rayc_auth.pb-c.h"
 #include "rayc_gcs.pb-c.h"
 #include "rayc_raylet.pb-c.h"
 #include "rc_alloc.h"
@@ -159,6 +160,7 @@ static void *proxy_main(void *arg)
         &ray__rpc__internal_pub_sub_gcs_service__descriptor, &ray__rpc__actor_info_gcs_service__descriptor,
         &ray__rpc__worker_info_gcs_service__descriptor,     &ray__rpc__placement_group_info_gcs_service__descriptor,
         &rayc__rpc__resource_report_gcs_service__descriptor, &grpc__health__v1__health__descriptor,
+        &rayc__rpc__auth_service__descriptor,
     };
     for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
         proxy_serve(p, services[i]);

@@ -233,6 +233,30 @@ static void write_report(int argc, char **argv, const char *worker_hex, int port
     rename(tmp, path);
 }
 
+/* GetCredentials for job: the process's TLS identity and the job's token. 0 or -1. */
+static int take_credentials(rpc_client *raylet, const uint8_t *job_id)
+{
+    Rayc__Rpc__GetCredentialsRequest req = RAYC__RPC__GET_CREDENTIALS_REQUEST__INIT;
+    req.job_id.data = (uint8_t *)job_id;
+    req.job_id.len = RC_JOB_ID_SIZE;
+    ProtobufCMessage *reply = NULL;
+    char err[512];
+    int code = rpc_client_call_sync(raylet, &rayc__rpc__local_raylet_service__descriptor, "GetCredentials",
+                                    &req.base, 10000, &reply, err, sizeof(err));
+    if (code != GRPC_STATUS_OK) {
+        fprintf(stderr, "fake_worker: GetCredentials failed: %s\n", err);
+        return -1;
+    }
+    const Rayc__Rpc__GetCredentialsReply *r = (const void *)reply;
+    rpc_security sec = {.insecure = r->insecure, .ca_cert_pem = r->ca_cert_pem, .cert_pem = r->server_cert_pem,
+                        .key_pem = r->server_key_pem, .token = r->job_token};
+    int rc = rpc_security_set(&sec, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "fake_worker: bad credentials from the raylet: %s\n", err);
+    rpc_msg_free(reply);
+    return rc < 0 ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -257,6 +281,16 @@ int main(int argc, char **argv)
     static fake f;
     uv_loop_init(&f.loop);
     rpc_ctx_create(&f.loop, &f.rpc);
+
+    /* Like a real worker: the credentials first, from the raylet over its unix socket. */
+    char target[4200];
+    snprintf(target, sizeof(target), "unix:%s", socket);
+    rpc_client *raylet;
+    rpc_client_create(f.rpc, target, NULL, &raylet);
+    f.raylet = raylet;
+    if (take_credentials(raylet, job_id) < 0)
+        return 1;
+
     rpc_server_create(f.rpc, NULL, &f.srv);
     rpc_server_add_service(f.srv, &ray__rpc__core_worker_service__descriptor, core_worker_handlers, &f);
     if (rpc_server_listen(f.srv, "127.0.0.1:0", &f.port) < 0) {
@@ -272,11 +306,6 @@ int main(int argc, char **argv)
             pause();
     }
 
-    char target[4200];
-    snprintf(target, sizeof(target), "unix:%s", socket);
-    rpc_client *raylet;
-    rpc_client_create(f.rpc, target, NULL, &raylet);
-    f.raylet = raylet;
     memcpy(f.worker_id, worker_id, RC_WORKER_ID_SIZE);
     Rayc__Rpc__RegisterClientRequest reg = RAYC__RPC__REGISTER_CLIENT_REQUEST__INIT;
     reg.worker_id.data = worker_id;
