@@ -25,7 +25,7 @@ void rc_buf_append(rc_buf *b, const void *data, size_t n);
 void rc_buf_puts(rc_buf *b, const char *s);
 void rc_buf_putc(rc_buf *b, char c);
 void rc_buf_printf(rc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void rc_buf_vprintf(rc_buf *b, const char *fmt, va_list ap);
+void rc_buf_vprintf(rc_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Appends s as a JSON string literal, quotes included, escaping as RFC 8259 requires. */
 void rc_buf_json_str(rc_buf *b, const char *s, size_t n);
 /* Appends n bytes as lowercase hex. */

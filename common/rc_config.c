@@ -126,7 +126,8 @@ int rc_config_apply_json(const char *json, size_t len)
         const char *value = text;
         switch (item->type) {
         case RC_JSON_NUMBER:
-            if (item->number == (double)(long long)item->number)
+            if (item->number > -9e18 && item->number < 9e18 && /* else the cast is undefined */
+                item->number == (double)(long long)item->number)
                 snprintf(text, sizeof(text), "%lld", (long long)item->number);
             else
                 snprintf(text, sizeof(text), "%.17g", item->number);

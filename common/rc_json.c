@@ -41,8 +41,8 @@ static void rc__jfail(rc__jp *p, const char *fmt, ...)
     if (p->pos >= p->len)
         snprintf(p->err, p->errlen, "at offset %zu (end of input): %s", p->pos, what);
     else
-        snprintf(p->err, p->errlen, "at offset %zu near '%.12s': %s", p->pos, p->s + p->pos,
-                 what);
+        snprintf(p->err, p->errlen, "at offset %zu near '%.*s': %s", p->pos,
+                 (int)(p->len - p->pos < 12 ? p->len - p->pos : 12), p->s + p->pos, what);
 }
 
 static void rc__jws(rc__jp *p)

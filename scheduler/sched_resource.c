@@ -66,7 +66,8 @@ int sched_amount_from_double(const char *name, double value, sched_amount *out, 
                 name, value);
         return RC_EINVAL;
     }
-    *out = (sched_amount)llround(scaled);
+    /* Whole amounts in integers: value * 10000 in a double is inexact above about 1.4e13. */
+    *out = value > 1 ? (sched_amount)value * SCHED_UNIT : (sched_amount)llround(scaled);
     return 0;
 }
 
