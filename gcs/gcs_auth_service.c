@@ -99,6 +99,8 @@ static void gcs__labels_view(const ProtobufCMessageDescriptor *d, void *const *s
 
 /* ---- JoinNode ---------------------------------------------------------------------------- */
 
+enum { GCS__JOIN_RETRY_S = 120 };
+
 /* 4 or 6 for an IPv4 or IPv6 address, 0 for anything else; *loopback set for 127/8, ::1. */
 static int gcs__ip_family(const char *s, int *loopback)
 {
@@ -228,14 +230,23 @@ static void handle_join_node(rpc_call *call, const ProtobufCMessage *request, vo
     /* Constant time, so that the stored hash cannot be guessed byte by byte. */
     if (!rec || CRYPTO_memcmp(rec->secret_sha256, hash, GCS__SHA256_HEX) != 0)
         return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "unknown join token");
-    if (gcs__join_refusal(rec->info, gcs__auth_now_s(), why, sizeof(why)))
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "%s", why);
     char hex[RC_ID_HEX_MAX];
     rc_id_hex(req->node_id.data, RC_NODE_ID_SIZE, hex);
     const Rayc__Rpc__AuthNodeRecord *known = rc_map_get(&am->nodes, req->node_id.data, RC_NODE_ID_SIZE);
     if (known && known->revoked)
         return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED,
                                "node %s was revoked by the admin; start the raylet as a new node", hex);
+    /* The same node asking again with the same token, soon after: its first reply was lost
+     * (a timeout on the way back). It is answered again without spending another use, so a
+     * single-use token survives the retry. */
+    int64_t now = gcs__auth_now_s();
+    int retry = known && known->join_token_id && !strcmp(known->join_token_id, id) &&
+                now - known->joined_at < GCS__JOIN_RETRY_S;
+    if (!retry && gcs__join_refusal(rec->info, now, why, sizeof(why)))
+        return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "%s", why);
+    if (retry && (rec->info->revoked || (rec->info->expires_at > 0 && now >= rec->info->expires_at)))
+        return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "%s",
+                               gcs__join_refusal(rec->info, now, why, sizeof(why)));
     gcs__join_op *op = RC_NEW(gcs__join_op);
     op->call = call;
     memcpy(op->token_id, id, sizeof(op->token_id));
@@ -244,13 +255,15 @@ static void handle_join_node(rpc_call *call, const ProtobufCMessage *request, vo
         rc_free(op);
         return;
     }
-    rec->info->uses++;
-    gcs__join_add_node(rec->info, hex);
+    if (!retry) {
+        rec->info->uses++;
+        gcs__join_add_node(rec->info, hex);
+    }
     Rayc__Rpc__AuthNodeRecord node = RAYC__RPC__AUTH_NODE_RECORD__INIT;
     node.node_id = req->node_id;
     node.join_token_id = id;
     node.node_ip_address = req->node_ip_address;
-    node.joined_at = gcs__auth_now_s();
+    node.joined_at = retry ? known->joined_at : now;
     gcs__label *entries, **ptrs;
     gcs__labels_view(&rayc__rpc__auth_node_record__labels_entry__descriptor,
                      (void *const *)rec->info->labels, rec->info->n_labels, &entries, &ptrs);

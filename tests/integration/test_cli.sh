@@ -3,7 +3,7 @@
 # private session root, and every kind of bad input with its exit code (2: the command line
 # is wrong, 1: the cluster said no or is not there) and a message naming the problem.
 set -u
-bin="$1"
+bin="$(cd "$1" && pwd)"
 rayc="$bin/rayc"
 export RAYC_SESSION_ROOT="$(mktemp -d /tmp/rayc-cli-test-XXXXXX)"
 failures=0
@@ -94,6 +94,63 @@ expect 0 '"class_name": "Trainer"' -- "$rayc" list actors --format json
 expect 0 "REMOVED +STRICT_SPREAD" -- "$rayc" list placement-groups
 expect 0 '"strategy": "STRICT_SPREAD"' -- "$rayc" list placement-groups --format json
 expect 2 "usage: rayc list nodes.jobs.actors.placement-groups" -- "$rayc" list bogus
+# --- security, as an admin uses it ---------------------------------------------------------
+session="$RAYC_SESSION_ROOT/session_latest/"
+[ "$(stat -c %a "$session")" = 700 ] || { echo "FAIL: session dir is not 0700"; failures=$((failures + 1)); }
+[ "$(stat -c %a "$session/auth_token")" = 600 ] || { echo "FAIL: auth_token is not 0600"; failures=$((failures + 1)); }
+# Every rayc daemon and worker listens on the node IP only (the kernel's socket table).
+inodes=""
+for d in /proc/[0-9]*; do
+    case "$(readlink "$d/exe" 2>/dev/null)" in "$bin"/rayc-*)
+        inodes="$inodes $(ls -l "$d/fd" 2>/dev/null | grep -o 'socket:\[[0-9]*\]' | tr -dc '0-9\n' | tr '\n' ' ')";;
+    esac
+done
+listening="$(awk 'FNR > 1 && $4 == "0A" { print $2, $10 }' /proc/net/tcp /proc/net/tcp6 |
+    while read -r addr inode; do case " $inodes " in *" $inode "*) echo "$addr";; esac; done)"
+# 127.0.0.1, as IPv4 (0100007F) or IPv4-mapped IPv6 (::ffff:127.0.0.1).
+if [ -z "$listening" ] || grep -qvE '^(0100007F|0000000000000000FFFF00000100007F):' <<<"$listening"; then
+    echo "FAIL: rayc listens beyond 127.0.0.1:"; sed 's/^/    /' <<<"$listening"; failures=$((failures + 1))
+else
+    echo "ok: $(wc -l <<<"$listening") listening sockets, all on 127.0.0.1"
+fi
+expect 0 "BEGIN CERTIFICATE"    -- "$rayc" get-ca-cert
+expect 0 "^rayc1\."             -- "$rayc" get-auth-token
+expect 1 "token was refused"    -- env RAYC_AUTH_TOKEN=not-a-token "$rayc" status
+expect 2 "--ttl needs a duration" -- "$rayc" token create --ttl 60
+out="$("$rayc" token create --ttl 1h --max-uses 1 --labels lease=cli-test 2>&1)"
+token="$(grep -oE '[0-9a-f]{16}\.[0-9a-f]{32}' <<<"$out" | head -1)"
+hash="$(grep -oE 'sha256:[0-9a-f]{64}' <<<"$out" | head -1)"
+[ -n "$token" ] && [ -n "$hash" ] || { echo "FAIL: token create printed no token or hash: $out"; failures=$((failures + 1)); }
+expect 0 "${token%%.*}"         -- "$rayc" token list
+# Another host: its own session root, nothing of the head's but the printed command.
+other_root="$(mktemp -d /tmp/rayc-cli-other-XXXXXX)"
+expect 2 "--join-token"         -- env RAYC_SESSION_ROOT="$other_root" "$rayc" start --address "$address" \
+    --node-ip-address 127.0.0.1 --num-cpus 1
+expect 1 "is not the pinned"    -- env RAYC_SESSION_ROOT="$other_root" "$rayc" start --address "$address" \
+    --node-ip-address 127.0.0.1 --num-cpus 1 --join-token "$token" \
+    --ca-cert-hash sha256:0000000000000000000000000000000000000000000000000000000000000000
+expect 0 "rayc runtime started" -- env RAYC_SESSION_ROOT="$other_root" "$rayc" start --address "$address" \
+    --node-ip-address 127.0.0.1 --num-cpus 1 --join-token "$token" --ca-cert-hash "$hash"
+expect 0 '"lease": "cli-test"'  -- "$rayc" list nodes --format json
+expect 1 "single-use"           -- env RAYC_SESSION_ROOT="$other_root" "$rayc" start --address "$address" \
+    --node-ip-address 127.0.0.1 --num-cpus 1 --join-token "$token" --ca-cert-hash "$hash"
+# Revocation: a revoked join token joins nothing; a revoked node is dead.
+out="$("$rayc" token create 2>&1)"
+token2="$(grep -oE '[0-9a-f]{16}\.[0-9a-f]{32}' <<<"$out" | head -1)"
+expect 0 "Revoked join token"   -- "$rayc" token revoke "${token2%%.*}"
+expect 1 "was revoked"          -- env RAYC_SESSION_ROOT="$other_root" "$rayc" start --address "$address" \
+    --node-ip-address 127.0.0.1 --num-cpus 1 --join-token "$token2" --ca-cert-hash "$hash"
+leased="$("$rayc" list nodes | awk '$2 == "ALIVE" && / CPU=1\.0 / { print $1 }')"
+expect 0 "$leased"              -- "$rayc" node revoke "$leased"
+sleep 1
+expect 0 "DEAD"                 -- "$rayc" list nodes
+env RAYC_SESSION_ROOT="$other_root" "$rayc" stop --force >/dev/null 2>&1
+rm -rf "$other_root"
+# Rotating the admin token: the new one works, the old one is refused.
+old="$("$rayc" get-auth-token)"
+expect 0 "^rayc1\."             -- "$rayc" get-auth-token --generate
+expect 0 "0.0/6.0 CPU"          -- "$rayc" status
+expect 1 "replaced"             -- env RAYC_AUTH_TOKEN="$old" "$rayc" status
 # A second head on the same port fails and says why; the first cluster is untouched.
 expect 1 "the GCS exited" -- "$rayc" start --head --port "$port" --node-ip-address 127.0.0.1
 expect 0 "0.0/6.0 CPU"          -- "$rayc" status --address "$address"

@@ -476,6 +476,49 @@ static void test_join_tokens(void)
     rpc_msg_free(reply);
     CU_ASSERT(raylet_join_fails(token, "--ca-cert", ca_path, "used"));
 
+    /* A node whose JoinNode reply was lost asks again with its single-use token: answered
+     * again (the use is not spent twice); another node with that token is refused. */
+    char once[256];
+    CU_ASSERT_EQUAL_FATAL(harness_join_token(&S.c, 600, 1, NULL, once, sizeof(once)), 0);
+    char *nkey, *wkey, *ncsr, *wcsr;
+    CU_ASSERT_EQUAL_FATAL(auth_key_create(&nkey), 0);
+    CU_ASSERT_EQUAL_FATAL(auth_key_create(&wkey), 0);
+    CU_ASSERT_EQUAL_FATAL(auth_csr_create(nkey, "node:x", &ncsr), 0);
+    CU_ASSERT_EQUAL_FATAL(auth_csr_create(wkey, "worker:x", &wcsr), 0);
+    uint8_t joiner[28];
+    rc_id_random(joiner, 28);
+    Rayc__Rpc__JoinNodeRequest jn = RAYC__RPC__JOIN_NODE_REQUEST__INIT;
+    jn.join_token = once;
+    jn.node_id.data = joiner;
+    jn.node_id.len = 28;
+    jn.node_ip_address = "127.0.0.1";
+    jn.node_csr_pem = ncsr;
+    jn.worker_csr_pem = wcsr;
+    rpc_client *newcomer = client_as(S.c.gcs_address, S.c.ca_cert, NULL, NULL, NULL, 0);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        ProtobufCMessage *jr = NULL;
+        int jcode = call(newcomer, &rayc__rpc__auth_service__descriptor, "JoinNode", &jn.base, &jr, err);
+        const Rayc__Rpc__JoinNodeReply *j = (const void *)jr;
+        int granted = jcode == 0 && j && (!j->status || j->status->code == 0) && j->node_cert_pem[0];
+        CU_ASSERT_EQUAL(granted, attempt < 2); /* twice the same node; then another node */
+        if (granted) {
+            char cn[100];
+            CU_ASSERT_EQUAL(auth_cert_cn(j->node_cert_pem, cn, sizeof(cn)), 0);
+            CU_ASSERT_EQUAL(strncmp(cn, "node:", 5), 0); /* the GCS names it, not the CSR */
+            CU_ASSERT_EQUAL(strlen(cn), 5 + 56);
+        } else if (j && j->status) {
+            CU_ASSERT_PTR_NOT_NULL(strstr(j->status->message, "single-use"));
+        }
+        rpc_msg_free(jr);
+        if (attempt == 1)
+            rc_id_random(joiner, 28);
+    }
+    rpc_client_destroy(newcomer);
+    rc_free(nkey);
+    rc_free(wkey);
+    rc_free(ncsr);
+    rc_free(wcsr);
+
     /* Expired, revoked, unknown and absent tokens; a wrong CA pin. */
     char expiring[256];
     CU_ASSERT_EQUAL_FATAL(harness_join_token(&S.c, 1, 0, NULL, expiring, sizeof(expiring)), 0);
