@@ -237,93 +237,144 @@ static double bench__connect_rate(bench_ctx *b, uv_loop_t *loop, rpc_ctx *ctx, c
     return (double)n / ((double)(rc_mono_ns() - start) / 1e9);
 }
 
-/* Measures echo rates with one echo server process: plaintext (the floors), or with TLS and
- * a token (tls: the figures get the suffix "_tls" and are reported against the floors),
- * and with connect the rate of new secure connections. */
-static void bench__echo_run(bench_ctx *b, int want_sync, int want_async, int tls, int connect)
+/* One echo server process and a client of it: plaintext, or TLS with a token. */
+typedef struct bench__echo_peer {
+    pid_t pid;
+    bench__pki pki;
+    uv_loop_t loop;
+    rpc_ctx *ctx;
+    rpc_client_options co;
+    rpc_security sec;
+    char target[64];
+    bench__echo e;
+} bench__echo_peer;
+
+static int bench__echo_open(bench_ctx *b, bench__echo_peer *p, int tls)
 {
     char exe[4200], port_file[128], log[128], dir[128];
+    memset(p, 0, sizeof(*p));
     snprintf(exe, sizeof(exe), "%s/rayc-bench", bench_bin_dir(b));
     snprintf(port_file, sizeof(port_file), "%s/echo%s.port", bench_tmpdir(), tls ? "_tls" : "");
     snprintf(log, sizeof(log), "%s/echo%s.log", bench_tmpdir(), tls ? "_tls" : "");
     snprintf(dir, sizeof(dir), "%s", bench_tmpdir());
     remove(port_file);
-    bench__pki pki = {0};
-    if (tls && bench__pki_make(dir, &pki) < 0) {
+    if (tls && bench__pki_make(dir, &p->pki) < 0) {
         fprintf(stderr, "  rpc_echo_tls: cannot make the benchmark's certificates in %s\n", dir);
-        bench__pki_free(&pki);
-        return;
+        bench__pki_free(&p->pki);
+        return -1;
     }
     char *argv[] = {exe, "--serve-echo", port_file, tls ? dir : NULL, NULL};
-    pid_t pid = bench_spawn(argv, NULL, log);
-    int port = bench_wait_port_file(port_file, pid, 10000);
+    p->pid = bench_spawn(argv, NULL, log);
+    int port = bench_wait_port_file(port_file, p->pid, 10000);
     if (port < 0) {
         fprintf(stderr, "  rpc_echo: the echo server did not start (see %s)\n", log);
-        bench_stop(pid);
+        bench_stop(p->pid);
+        bench__pki_free(&p->pki);
+        return -1;
+    }
+    uv_loop_init(&p->loop);
+    rpc_ctx_create(&p->loop, &p->ctx);
+    snprintf(p->target, sizeof(p->target), "127.0.0.1:%d", port);
+    p->sec = tls ? (rpc_security){.ca_cert_pem = p->pki.ca_cert, .token = p->pki.token} : (rpc_security){.insecure = 1};
+    p->co = (rpc_client_options){&p->sec, 0, 1};
+    rpc_client_create(p->ctx, p->target, &p->co, &p->e.cli);
+    rayc__bench__echo_request__init(&p->e.req);
+    p->e.req.payload.data = (uint8_t *)"ok";
+    p->e.req.payload.len = 2;
+    return 0;
+}
+
+static double bench__echo_rate(bench__echo_peer *p, int in_flight, int64_t ms)
+{
+    return bench_rate(&p->loop, in_flight, ms, bench__issue_echo, &p->e).per_second;
+}
+
+static void bench__echo_close(bench__echo_peer *p)
+{
+    rpc_client_destroy(p->e.cli);
+    rpc_ctx_destroy(p->ctx);
+    uv_run(&p->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&p->loop);
+    bench_stop(p->pid);
+    bench__pki_free(&p->pki);
+}
+
+/* Measures the plaintext floors with one echo server process. */
+static void bench__echo_run(bench_ctx *b, int want_sync, int want_async)
+{
+    bench__echo_peer p;
+    if (bench__echo_open(b, &p, 0) < 0)
         return;
-    }
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    rpc_ctx *ctx;
-    rpc_ctx_create(&loop, &ctx);
-    bench__echo e;
-    char target[64];
-    snprintf(target, sizeof(target), "127.0.0.1:%d", port);
-    rpc_security sec = {.insecure = 1};
-    if (tls)
-        sec = (rpc_security){.ca_cert_pem = pki.ca_cert, .token = pki.token};
-    rpc_client_options co = {&sec, 0, 1};
-    rpc_client_create(ctx, target, &co, &e.cli);
-    rayc__bench__echo_request__init(&e.req);
-    e.req.payload.data = (uint8_t *)"ok";
-    e.req.payload.len = 2;
-    if (want_sync) {
-        bench_rate_result r = bench_rate(&loop, 1, bench_duration_ms(b), bench__issue_echo, &e);
-        if (tls)
-            bench_report(b, "rpc_echo_sync_tls", r.per_second, "calls/s", "rpc_echo_sync",
-                         bench_lookup(b, "rpc_echo_sync"));
-        else
-            bench_report(b, "rpc_echo_sync", r.per_second, "calls/s", NULL, 0);
-    }
-    if (want_async) {
-        bench_rate_result r = bench_rate(&loop, 64, bench_duration_ms(b), bench__issue_echo, &e);
-        if (tls)
-            bench_report(b, "rpc_echo_async_tls", r.per_second, "calls/s", "rpc_echo_async",
-                         bench_lookup(b, "rpc_echo_async"));
-        else
-            bench_report(b, "rpc_echo_async", r.per_second, "calls/s", NULL, 0);
-    }
-    if (connect)
-        bench_report(b, "rpc_connect_tls", bench__connect_rate(b, &loop, ctx, target, &co), "connections/s",
-                     NULL, 0);
-    rpc_client_destroy(e.cli);
-    rpc_ctx_destroy(ctx);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    bench_stop(pid);
-    bench__pki_free(&pki);
+    if (want_sync)
+        bench_report(b, "rpc_echo_sync", bench__echo_rate(&p, 1, bench_duration_ms(b)), "calls/s", NULL, 0);
+    if (want_async)
+        bench_report(b, "rpc_echo_async", bench__echo_rate(&p, 64, bench_duration_ms(b)), "calls/s", NULL, 0);
+    bench__echo_close(&p);
 }
 
 void bench_rpc_echo_sync(bench_ctx *b)
 {
-    bench__echo_run(b, 1, 0, 0, 0);
+    bench__echo_run(b, 1, 0);
 }
 
 void bench_rpc_echo_async(bench_ctx *b)
 {
-    bench__echo_run(b, 0, 1, 0, 0);
+    bench__echo_run(b, 0, 1);
 }
 
+static int bench__cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+enum { BENCH__TLS_ROUNDS = 5 };
+
+static double bench__median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), bench__cmp_double);
+    return v[n / 2];
+}
+
+/* The TLS price, measured so that it is not lost in this machine's drift: a plaintext and a
+ * TLS echo server side by side, measured in alternation over several rounds, each figure
+ * the median of its rounds and the TLS one reported against the plaintext one of the same
+ * rounds. */
 void bench_rpc_echo_tls(bench_ctx *b)
 {
-    bench_floor(b, "rpc_echo_sync");
-    bench_floor(b, "rpc_echo_async");
-    bench__echo_run(b, 1, 1, 1, 0);
+    bench__echo_peer plain, tls;
+    if (bench__echo_open(b, &plain, 0) < 0)
+        return;
+    if (bench__echo_open(b, &tls, 1) < 0) {
+        bench__echo_close(&plain);
+        return;
+    }
+    int64_t ms = bench_duration_ms(b) / BENCH__TLS_ROUNDS;
+    ms = ms < 300 ? 300 : ms;
+    double sync_plain[BENCH__TLS_ROUNDS], sync_tls[BENCH__TLS_ROUNDS];
+    double async_plain[BENCH__TLS_ROUNDS], async_tls[BENCH__TLS_ROUNDS];
+    for (int r = 0; r < BENCH__TLS_ROUNDS; r++) {
+        sync_plain[r] = bench__echo_rate(&plain, 1, ms);
+        sync_tls[r] = bench__echo_rate(&tls, 1, ms);
+        async_plain[r] = bench__echo_rate(&plain, 64, ms);
+        async_tls[r] = bench__echo_rate(&tls, 64, ms);
+    }
+    bench_report(b, "rpc_echo_sync_tls", bench__median(sync_tls, BENCH__TLS_ROUNDS), "calls/s",
+                 "rpc_echo_sync (same rounds)", bench__median(sync_plain, BENCH__TLS_ROUNDS));
+    bench_report(b, "rpc_echo_async_tls", bench__median(async_tls, BENCH__TLS_ROUNDS), "calls/s",
+                 "rpc_echo_async (same rounds)", bench__median(async_plain, BENCH__TLS_ROUNDS));
+    bench__echo_close(&tls);
+    bench__echo_close(&plain);
 }
 
 void bench_rpc_connect_tls(bench_ctx *b)
 {
-    bench__echo_run(b, 0, 0, 1, 1);
+    bench__echo_peer p;
+    if (bench__echo_open(b, &p, 1) < 0)
+        return;
+    bench_report(b, "rpc_connect_tls", bench__connect_rate(b, &p.loop, p.ctx, p.target, &p.co), "connections/s",
+                 NULL, 0);
+    bench__echo_close(&p);
 }
 
 double bench_floor(bench_ctx *b, const char *name)
@@ -331,6 +382,6 @@ double bench_floor(bench_ctx *b, const char *name)
     double v = bench_lookup(b, name);
     if (v > 0)
         return v;
-    bench__echo_run(b, !strcmp(name, "rpc_echo_sync"), !strcmp(name, "rpc_echo_async"), 0, 0);
+    bench__echo_run(b, !strcmp(name, "rpc_echo_sync"), !strcmp(name, "rpc_echo_async"));
     return bench_lookup(b, name);
 }

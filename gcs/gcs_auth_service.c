@@ -12,7 +12,7 @@
  *
  * Roles are checked by the RPC layer from rpc_acl_def.h before a handler runs; handlers
  * look at the caller's identity only where the rule depends on state (a node asking for the
- * token of a finished job). Every refusal is an AuthStatus with a GcsStatus code and a
+ * token of a finished job). Every refusal is a GcsStatus with its code and a
  * sentence; in insecure mode every method answers INVALID.
  *
  * Loop thread only.
@@ -36,39 +36,13 @@
 static const char kInsecure[] =
     "this GCS runs with --insecure: it has no CA and issues no credentials";
 
-/* Answers call with reply, its AuthStatus set to code and the formatted sentence. */
-static void gcs__auth_reply(rpc_call *call, ProtobufCMessage *reply, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void gcs__auth_reply(rpc_call *call, ProtobufCMessage *reply, int code, const char *fmt, ...)
-{
-    char message[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof(message), fmt, ap);
-    va_end(ap);
-    Rayc__Rpc__AuthStatus status = RAYC__RPC__AUTH_STATUS__INIT;
-    status.code = code;
-    status.message = message;
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(reply->descriptor, "status");
-    Rayc__Rpc__AuthStatus **slot = f ? (Rayc__Rpc__AuthStatus **)((char *)reply + f->offset) : NULL;
-    if (slot)
-        *slot = &status;
-    if (code != GCS_STATUS_OK)
-        RC_INFO("gcs: %s refused (%s): %s", rpc_call_method(call), gcs_status_name(code), message);
-    rpc_reply(call, reply);
-    if (slot)
-        *slot = NULL;
-}
-
-#define GCS__AUTH_OK(call, reply) gcs__auth_reply((call), (reply), GCS_STATUS_OK, "%s", "")
 
 /* 1 (and the call answered) when the GCS runs insecure. */
 static int gcs__refuse_insecure(const gcs_auth_manager *am, rpc_call *call, ProtobufCMessage *reply)
 {
     if (am->secure)
         return 0;
-    gcs__auth_reply(call, reply, GCS_STATUS_INVALID, "%s", kInsecure);
+    gcs__reply(call, reply, GCS_STATUS_INVALID, "%s", kInsecure);
     return 1;
 }
 
@@ -159,7 +133,7 @@ static void gcs__join_stored(gcs_auth_manager *am, int rc, void *arg)
     gcs__join_op *op = arg;
     Rayc__Rpc__JoinNodeReply reply = RAYC__RPC__JOIN_NODE_REPLY__INIT;
     if (rc < 0) {
-        gcs__auth_reply(op->call, &reply.base, GCS_STATUS_IO_ERROR,
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR,
                         "cannot store the join: %s; join again", rc_strerror(rc));
     } else {
         const Rayc__Rpc__AuthJoinTokenRecord *rec = rc_map_get_str(&am->joins, op->token_id);
@@ -172,7 +146,7 @@ static void gcs__join_stored(gcs_auth_manager *am, int rc, void *arg)
         reply.ca_cert_pem = am->ca_cert_pem;
         reply.labels = (Rayc__Rpc__JoinNodeReply__LabelsEntry **)ptrs;
         reply.n_labels = n;
-        GCS__AUTH_OK(op->call, &reply.base);
+        gcs__reply_ok(op->call, &reply.base);
         rc_free(ptrs);
         rc_free(entries);
     }
@@ -194,13 +168,13 @@ static int gcs__join_sign(gcs_auth_manager *am, rpc_call *call, const Rayc__Rpc_
     snprintf(cn, sizeof(cn), "node:%s", hex);
     if (auth_cert_sign_csr(am->ca_key_pem, am->ca_cert_pem, req->node_csr_pem, cn, ips, n_ips,
                            GCS__CERT_DAYS, &op->node_cert, err, sizeof(err)) < 0) {
-        gcs__auth_reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT, "node_csr_pem: %s", err);
+        gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT, "node_csr_pem: %s", err);
         return -1;
     }
     snprintf(cn, sizeof(cn), "worker:%s", hex);
     if (auth_cert_sign_csr(am->ca_key_pem, am->ca_cert_pem, req->worker_csr_pem, cn, ips, n_ips,
                            GCS__CERT_DAYS, &op->worker_cert, err, sizeof(err)) < 0) {
-        gcs__auth_reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT, "worker_csr_pem: %s", err);
+        gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT, "worker_csr_pem: %s", err);
         return -1;
     }
     return 0;
@@ -215,13 +189,13 @@ static void handle_join_node(rpc_call *call, const ProtobufCMessage *request, vo
         return;
     int loopback;
     if (req->node_id.len != RC_NODE_ID_SIZE)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
+        return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                                "node_id must hold %d bytes", RC_NODE_ID_SIZE);
     if (!gcs__ip_family(req->node_ip_address, &loopback))
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
+        return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                                "node_ip_address '%.64s' is not an IP address", req->node_ip_address);
     if (!req->node_csr_pem[0] || !req->worker_csr_pem[0])
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
+        return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                                "JoinNode needs node_csr_pem and worker_csr_pem");
     char id[AUTH_TOKEN_ID_HEX + 1], hash[GCS__SHA256_HEX + 1], why[160];
     Rayc__Rpc__AuthJoinTokenRecord *rec = NULL;
@@ -229,12 +203,12 @@ static void handle_join_node(rpc_call *call, const ProtobufCMessage *request, vo
         rec = rc_map_get_str(&am->joins, id);
     /* Constant time, so that the stored hash cannot be guessed byte by byte. */
     if (!rec || CRYPTO_memcmp(rec->secret_sha256, hash, GCS__SHA256_HEX) != 0)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "unknown join token");
+        return gcs__reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "unknown join token");
     char hex[RC_ID_HEX_MAX];
     rc_id_hex(req->node_id.data, RC_NODE_ID_SIZE, hex);
     const Rayc__Rpc__AuthNodeRecord *known = rc_map_get(&am->nodes, req->node_id.data, RC_NODE_ID_SIZE);
     if (known && known->revoked)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED,
+        return gcs__reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED,
                                "node %s was revoked by the admin; start the raylet as a new node", hex);
     /* The same node asking again with the same token, soon after: its first reply was lost
      * (a timeout on the way back). It is answered again without spending another use, so a
@@ -243,9 +217,9 @@ static void handle_join_node(rpc_call *call, const ProtobufCMessage *request, vo
     int retry = known && known->join_token_id && !strcmp(known->join_token_id, id) &&
                 now - known->joined_at < GCS__JOIN_RETRY_S;
     if (!retry && gcs__join_refusal(rec->info, now, why, sizeof(why)))
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "%s", why);
+        return gcs__reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "%s", why);
     if (retry && (rec->info->revoked || (rec->info->expires_at > 0 && now >= rec->info->expires_at)))
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "%s",
+        return gcs__reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED, "%s",
                                gcs__join_refusal(rec->info, now, why, sizeof(why)));
     gcs__join_op *op = RC_NEW(gcs__join_op);
     op->call = call;
@@ -295,12 +269,12 @@ static void gcs__created(gcs_auth_manager *am, int rc, void *arg)
     Rayc__Rpc__CreateJoinTokenReply reply = RAYC__RPC__CREATE_JOIN_TOKEN_REPLY__INIT;
     const Rayc__Rpc__AuthJoinTokenRecord *rec = rc_map_get_str(&am->joins, op->id);
     if (rc < 0 || !rec) {
-        gcs__auth_reply(op->call, &reply.base, GCS_STATUS_IO_ERROR,
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR,
                         "cannot store the join token: %s", rc_strerror(rc < 0 ? rc : RC_ENOENT));
     } else {
         reply.join_token = op->token;
         reply.info = rec->info;
-        GCS__AUTH_OK(op->call, &reply.base);
+        gcs__reply_ok(op->call, &reply.base);
     }
     gcs__auth_wipe_free(op->token);
     rc_free(op);
@@ -314,11 +288,11 @@ static void handle_create_join_token(rpc_call *call, const ProtobufCMessage *req
     if (gcs__refuse_insecure(am, call, &reply.base))
         return;
     if (req->ttl_seconds < 0 || req->max_uses < 0)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
+        return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                                "ttl_seconds and max_uses must not be negative (0: no limit)");
     for (size_t i = 0; i < req->n_labels; i++)
         if (!req->labels[i]->key[0])
-            return gcs__auth_reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
+            return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                                    "a join token's label needs a key");
     gcs__create_op *op = RC_NEW(gcs__create_op);
     op->call = call;
@@ -326,7 +300,7 @@ static void handle_create_join_token(rpc_call *call, const ProtobufCMessage *req
     int rc = auth_join_token_create(&op->token, op->id, hash);
     if (rc < 0) {
         rc_free(op);
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_UNKNOWN_ERROR,
+        return gcs__reply(call, &reply.base, GCS_STATUS_UNKNOWN_ERROR,
                                "cannot create a join token: %s", rc_strerror(rc));
     }
     int64_t now = gcs__auth_now_s();
@@ -380,7 +354,7 @@ static void handle_list_join_tokens(rpc_call *call, const ProtobufCMessage *requ
     qsort(list, n, sizeof(*list), gcs__by_created);
     reply.tokens = list;
     reply.n_tokens = n;
-    GCS__AUTH_OK(call, &reply.base);
+    gcs__reply_ok(call, &reply.base);
     rc_free(list);
 }
 
@@ -391,12 +365,12 @@ static void gcs__status_stored(gcs_auth_manager *am, int rc, void *arg)
     rpc_call *call = arg;
     Rayc__Rpc__RevokeJoinTokenReply reply = RAYC__RPC__REVOKE_JOIN_TOKEN_REPLY__INIT;
     if (rc < 0)
-        gcs__auth_reply(call, &reply.base, GCS_STATUS_IO_ERROR,
+        gcs__reply(call, &reply.base, GCS_STATUS_IO_ERROR,
                         "the revocation is in force in this GCS but could not be stored (%s): a "
                         "GCS restart would forget it; try again",
                         rc_strerror(rc));
     else
-        GCS__AUTH_OK(call, &reply.base);
+        gcs__reply_ok(call, &reply.base);
 }
 
 static void handle_revoke_join_token(rpc_call *call, const ProtobufCMessage *request, void *arg)
@@ -408,7 +382,7 @@ static void handle_revoke_join_token(rpc_call *call, const ProtobufCMessage *req
         return;
     Rayc__Rpc__AuthJoinTokenRecord *rec = rc_map_get_str(&am->joins, req->token_id);
     if (!rec)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_NOT_FOUND,
+        return gcs__reply(call, &reply.base, GCS_STATUS_NOT_FOUND,
                                "join token %.64s is unknown to the GCS", req->token_id);
     if (!rec->info->revoked)
         RC_INFO("gcs: join token %s revoked", rec->info->token_id);
@@ -431,12 +405,12 @@ static void gcs__revoked_node_dead(void *arg)
     gcs__revoke_op *op = arg;
     Rayc__Rpc__RevokeNodeReply reply = RAYC__RPC__REVOKE_NODE_REPLY__INIT;
     if (op->rc < 0)
-        gcs__auth_reply(op->call, &reply.base, GCS_STATUS_IO_ERROR,
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR,
                         "the revocation is in force in this GCS but could not be stored (%s): a "
                         "GCS restart would forget it; try again",
                         rc_strerror(op->rc));
     else
-        GCS__AUTH_OK(op->call, &reply.base);
+        gcs__reply_ok(op->call, &reply.base);
     rc_free(op);
 }
 
@@ -458,13 +432,13 @@ static void handle_revoke_node(rpc_call *call, const ProtobufCMessage *request, 
     if (gcs__refuse_insecure(am, call, &reply.base))
         return;
     if (req->node_id.len != RC_NODE_ID_SIZE)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
+        return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                                "node_id must hold %d bytes", RC_NODE_ID_SIZE);
     char hex[RC_ID_HEX_MAX];
     rc_id_hex(req->node_id.data, RC_NODE_ID_SIZE, hex);
     Rayc__Rpc__AuthNodeRecord *rec = rc_map_get(&am->nodes, req->node_id.data, RC_NODE_ID_SIZE);
     if (!rec && !gcs_node_known(am->gcs->nodes, req->node_id.data))
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_NOT_FOUND, "node %s is unknown to the GCS",
+        return gcs__reply(call, &reply.base, GCS_STATUS_NOT_FOUND, "node %s is unknown to the GCS",
                                hex);
     if (!rec) { /* a node that never joined (its certificate was made with the CA's key) */
         Rayc__Rpc__AuthNodeRecord fresh = RAYC__RPC__AUTH_NODE_RECORD__INIT;
@@ -498,13 +472,13 @@ static void gcs__rotated(gcs_auth_manager *am, int rc, void *arg)
     gcs__rotate_op *op = arg;
     Rayc__Rpc__RotateAdminTokenReply reply = RAYC__RPC__ROTATE_ADMIN_TOKEN_REPLY__INIT;
     if (rc < 0) {
-        gcs__auth_reply(op->call, &reply.base, GCS_STATUS_IO_ERROR,
+        gcs__reply(op->call, &reply.base, GCS_STATUS_IO_ERROR,
                         "the new admin token is in force in this GCS but could not be stored "
                         "(%s): a GCS restart would accept the old ones again; rotate again",
                         rc_strerror(rc));
     } else {
         reply.token = op->token;
-        GCS__AUTH_OK(op->call, &reply.base);
+        gcs__reply_ok(op->call, &reply.base);
     }
     gcs__auth_wipe_free(op->token);
     rc_free(op);
@@ -521,12 +495,12 @@ static void handle_rotate_admin_token(rpc_call *call, const ProtobufCMessage *re
     char *token = NULL;
     int rc = auth_token_mint(am->ca_key_pem, &c, &token);
     if (rc < 0)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_UNKNOWN_ERROR,
+        return gcs__reply(call, &reply.base, GCS_STATUS_UNKNOWN_ERROR,
                                "cannot mint an admin token: %s", rc_strerror(rc));
     /* The file first: if it cannot be written, nothing changes. */
     if (gcs__auth_write_file(am, "auth_token", token, 0600) < 0) {
         gcs__auth_wipe_free(token);
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_IO_ERROR,
+        return gcs__reply(call, &reply.base, GCS_STATUS_IO_ERROR,
                                "cannot write %s/auth_token; the admin token is unchanged",
                                am->gcs->opts.auth_dir);
     }
@@ -564,16 +538,16 @@ static void handle_issue_job_token(rpc_call *call, const ProtobufCMessage *reque
     if (gcs__refuse_insecure(am, call, &reply.base))
         return;
     if (req->job_id.len != RC_JOB_ID_SIZE)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
+        return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                                "job_id must hold %d bytes", RC_JOB_ID_SIZE);
     char hex[RC_ID_HEX_MAX];
     rc_id_hex(req->job_id.data, RC_JOB_ID_SIZE, hex);
     const Ray__Rpc__JobTableData *job = gcs_job_get(am->gcs->jobs, req->job_id.data);
     if (!job)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_NOT_FOUND,
+        return gcs__reply(call, &reply.base, GCS_STATUS_NOT_FOUND,
                                "job %s is unknown to the GCS", hex);
     if (job->is_dead && rpc_call_identity(call)->role == RPC_ROLE_NODE)
-        return gcs__auth_reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED,
+        return gcs__reply(call, &reply.base, GCS_STATUS_PERMISSION_DENIED,
                                "job %s has finished; a node gets tokens only for running jobs", hex);
     char *token = rc_map_get(&am->job_tokens, req->job_id.data, RC_JOB_ID_SIZE);
     if (!token) {
@@ -581,12 +555,12 @@ static void handle_issue_job_token(rpc_call *call, const ProtobufCMessage *reque
         memcpy(c.job_id, req->job_id.data, RC_JOB_ID_SIZE);
         int rc = auth_token_mint(am->ca_key_pem, &c, &token);
         if (rc < 0)
-            return gcs__auth_reply(call, &reply.base, GCS_STATUS_UNKNOWN_ERROR,
+            return gcs__reply(call, &reply.base, GCS_STATUS_UNKNOWN_ERROR,
                                    "cannot mint a token for job %s: %s", hex, rc_strerror(rc));
         rc_map_put(&am->job_tokens, req->job_id.data, RC_JOB_ID_SIZE, token);
     }
     reply.token = token;
-    GCS__AUTH_OK(call, &reply.base);
+    gcs__reply_ok(call, &reply.base);
 }
 
 const rpc_method_handler gcs_auth_handlers[] = {

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "gcs_client.h"
 #include "rayc_auth.pb-c.h"
 #include "rc_alloc.h"
 #include "rc_err.h"
@@ -97,7 +98,7 @@ int gcs_admin_creds_find(gcs_admin_creds *out, char *err, size_t errlen)
 
 /* ---- one call with given credentials ----------------------------------------------------- */
 
-/* Calls method of AuthService at address with sec; on OK checks the reply's AuthStatus. */
+/* Calls method of AuthService at address with sec; on OK checks the reply's GcsStatus. */
 static int gcs__auth_call_sync(const char *address, const rpc_security *sec, const char *method,
                                const ProtobufCMessage *req, int64_t timeout_ms, ProtobufCMessage **reply,
                                char *err, size_t errlen)
@@ -123,13 +124,9 @@ static int gcs__auth_call_sync(const char *address, const rpc_security *sec, con
                  : code == GRPC_STATUS_INVALID_ARGUMENT                                       ? RC_EINVAL
                                                                                                : RC_EUNAVAIL;
         } else {
-            /* Every AuthService reply has its AuthStatus as field "status". */
-            const ProtobufCFieldDescriptor *f =
-                protobuf_c_message_descriptor_get_field_by_name((*reply)->descriptor, "status");
-            const Rayc__Rpc__AuthStatus *st =
-                f ? *(Rayc__Rpc__AuthStatus *const *)((const char *)*reply + f->offset) : NULL;
-            if (st && st->code != 0) {
-                snprintf(err, errlen, "%s: %s", method, st->message ? st->message : "refused");
+            const char *why;
+            if (gcs_reply_status(*reply, &why) != GCS_STATUS_OK) {
+                snprintf(err, errlen, "%s: %s", method, why[0] ? why : "refused");
                 rpc_msg_free(*reply);
                 *reply = NULL;
                 rc = RC_EINVAL;
