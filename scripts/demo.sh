@@ -6,7 +6,9 @@
 # group, gradients all-reduced through the object store), RL rollouts (rollout-worker
 # actors, one killed midway and restarted) and batch inference (tasks on every node, then
 # an actor pool); shows `rayc status`, `rayc list nodes|actors|placement-groups`; stops. The cluster
-# lives in a private session root, so it never touches another cluster on this host.
+# lives in a private session root, so it never touches another cluster on this host. It is
+# secure, as users run it: TLS everywhere, nodes join with join tokens, clients use the
+# admin token of the session.
 set -euo pipefail
 bin="${1:-build/bin}"
 bin="$(cd "$bin" && pwd)"
@@ -27,9 +29,18 @@ step rayc start --head --port "$port" --num-cpus 4 --num-gpus 2 --accelerator-ty
     --accelerator-type A100 --gpu-memory 80GiB --resources '{"fast_disk": 1}' --labels region=eu,provider=local
 address="$(cat "$RAYC_SESSION_ROOT/session_latest/gcs_address")"
 
-step rayc start --address "$address" --num-cpus 4 --num-gpus 4 --accelerator-type RTX4090 --gpu-memory 24GiB
-"$bin/rayc" start --address "$address" --node-ip-address 127.0.0.1 --num-cpus 4 --num-gpus 4 \
-    --accelerator-type RTX4090 --gpu-memory 24GiB --labels region=us | tail -n 3
+# The RTX 4090 host joins as a host of another owner would: with a single-use join token
+# that carries its labels, and the CA pinned by the hash the head printed.
+step rayc token create --ttl 10m --max-uses 1 --labels region=us
+joining="$("$bin/rayc" token create --ttl 10m --max-uses 1 --labels region=us)"
+echo "$joining"
+token="$(grep -oE '[0-9a-f]{16}\.[0-9a-f]{32}' <<<"$joining" | head -n 1)"
+ca_hash="$(grep -oE 'sha256:[0-9a-f]{64}' <<<"$joining" | head -n 1)"
+
+step rayc start --address "$address" --join-token "${token:0:8}..." --ca-cert-hash "${ca_hash:0:15}..." \
+    --num-cpus 4 --num-gpus 4 --accelerator-type RTX4090 --gpu-memory 24GiB
+"$bin/rayc" start --address "$address" --join-token "$token" --ca-cert-hash "$ca_hash" --node-ip-address 127.0.0.1 \
+    --num-cpus 4 --num-gpus 4 --accelerator-type RTX4090 --gpu-memory 24GiB | tail -n 3
 
 step rayc start --address "$address" --num-cpus 8 --labels region=us
 "$bin/rayc" start --address "$address" --node-ip-address 127.0.0.1 --num-cpus 8 --num-gpus 0 \
@@ -70,6 +81,9 @@ step rayc list placement-groups
 
 step rayc list jobs
 "$bin/rayc" list jobs
+
+step rayc token list
+"$bin/rayc" token list
 
 step rayc stop
 "$bin/rayc" stop
