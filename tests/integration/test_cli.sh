@@ -157,6 +157,18 @@ expect 0 "0.0/6.0 CPU"          -- "$rayc" status --address "$address"
 expect 0 "Stopped 3 rayc processes" -- "$rayc" stop
 expect 1 "cannot reach the GCS" -- "$rayc" status --address "$address"
 
+# --- --insecure, asked for by name: plaintext, no tokens, and it says so -----------------------
+export RAYC_SESSION_ROOT="$(mktemp -d /tmp/rayc-cli-insecure-XXXXXX)"
+expect 0 "WARNING: --insecure" -- "$rayc" start --head --insecure --port 0 --node-ip-address 127.0.0.1 --num-cpus 1
+expect 0 "0.0/1.0 CPU"          -- "$rayc" status
+expect 1 "insecure"             -- "$rayc" token create
+insecure_address="$(cat "$RAYC_SESSION_ROOT/session_latest/gcs_address")"
+expect 1 "not --insecure"       -- "$rayc" start --address "$insecure_address" --node-ip-address 127.0.0.1 \
+    --num-cpus 1 --join-token 0123456789abcdef.0123456789abcdef0123456789abcdef \
+    --ca-cert-hash sha256:0000000000000000000000000000000000000000000000000000000000000000
+expect 0 "Stopped 2 rayc processes" -- "$rayc" stop
+rm -rf "$RAYC_SESSION_ROOT"
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"
     exit 1
