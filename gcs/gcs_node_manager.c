@@ -132,7 +132,13 @@ rpc_client *gcs_node_raylet_client(gcs_node_manager *nm, const uint8_t *id)
         char target[300];
         snprintf(target, sizeof(target), "%s:%d", n->info->node_manager_address,
                  n->info->node_manager_port);
-        if (rpc_client_create(nm->gcs->rpc, target, NULL, &n->raylet) < 0)
+        /* Only the raylet of this very node may answer there: its certificate must name
+         * it, so a node cannot register the address of another node's raylet and pass its
+         * health checks (or take its leases). */
+        char peer[8 + RC_ID_HEX_MAX] = "node:";
+        rc_id_hex(id, RC_NODE_ID_SIZE, peer + 5);
+        rpc_client_options opts = {.peer_name = peer};
+        if (rpc_client_create(nm->gcs->rpc, target, &opts, &n->raylet) < 0)
             return NULL;
         rpc_client_set_metadata(n->raylet, "ray_cluster_id", nm->gcs->cluster_id_hex);
     }

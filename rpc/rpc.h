@@ -191,6 +191,10 @@ typedef struct rpc_client_options {
     /* 1: a call to a peer that is not reachable yet waits (until its deadline) instead of
      * failing at once with UNAVAILABLE. */
     int wait_for_ready;
+    /* TLS channels: the common name the server's certificate must carry (e.g. "node:<hex
+     * id>" for a raylet known by its node ID), so a host cannot answer for another node.
+     * NULL: any certificate of the cluster CA. Copied. */
+    const char *peer_name;
 } rpc_client_options;
 
 /* Opens a channel to target ("host:port" or "unix:/path"). Connection happens lazily. */

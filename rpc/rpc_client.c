@@ -68,7 +68,7 @@ int rpc_client_create(rpc_ctx *ctx, const char *target, const rpc_client_options
     if (!target || !*target)
         return RC_EINVAL;
     rpc__sec *sec = rpc__sec_for(opts ? opts->security : NULL);
-    grpc_channel_credentials *cc = rpc__channel_creds(sec, target);
+    grpc_channel_credentials *cc = rpc__channel_creds(sec, target, opts ? opts->peer_name : NULL);
     grpc_channel_args *args = rpc__channel_args_new(opts ? opts->max_message_size : 0, 0);
     grpc_channel *ch = grpc_channel_create(target, cc, args);
     rpc__channel_args_free(args);

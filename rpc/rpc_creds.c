@@ -213,13 +213,33 @@ int rpc__server_is_tls(const rpc__sec *s)
     return !s->pub.insecure && s->pub.cert_pem != NULL;
 }
 
-grpc_channel_credentials *rpc__channel_creds(const rpc__sec *s, const char *target)
+/* After the chain verified against the CA: the server's certificate must name peer_name
+ * (userdata). Runs on gRPC's threads; reads only its own copy. 0 accepts. */
+static int rpc__verify_peer_name(const char *target_name, const char *peer_pem, void *userdata)
+{
+    (void)target_name;
+    char cn[160];
+    return peer_pem && auth_cert_cn(peer_pem, cn, sizeof(cn)) == 0 && strcmp(cn, userdata) == 0 ? 0 : 1;
+}
+
+static void rpc__free_peer_name(void *userdata)
+{
+    rc_free(userdata);
+}
+
+grpc_channel_credentials *rpc__channel_creds(const rpc__sec *s, const char *target, const char *peer_name)
 {
     if (s->pub.insecure || rpc__is_unix(target) || !s->pub.ca_cert_pem)
         return grpc_insecure_credentials_create();
     grpc_ssl_pem_key_cert_pair pair = {s->pub.key_pem, s->pub.cert_pem};
+    grpc_ssl_verify_peer_options verify = {0};
+    if (peer_name && *peer_name) {
+        verify.verify_peer_callback = rpc__verify_peer_name;
+        verify.verify_peer_callback_userdata = rc_strdup(peer_name);
+        verify.verify_peer_destruct = rpc__free_peer_name;
+    }
     return grpc_ssl_credentials_create_ex(s->pub.ca_cert_pem, s->pub.present_cert ? &pair : NULL,
-                                          NULL, NULL);
+                                          peer_name && *peer_name ? &verify : NULL, NULL);
 }
 
 int rpc__channel_is_tls(const rpc__sec *s, const char *target)

@@ -77,7 +77,8 @@ rpc__sec *rpc__sec_ref(rpc__sec *s);
 void rpc__sec_unref(rpc__sec *s);
 /* New gRPC credentials for listening on addr / a channel to target (unix: plaintext). */
 grpc_server_credentials *rpc__server_creds(const rpc__sec *s, const char *addr);
-grpc_channel_credentials *rpc__channel_creds(const rpc__sec *s, const char *target);
+/* peer_name (may be NULL): the CN the server's certificate must carry. */
+grpc_channel_credentials *rpc__channel_creds(const rpc__sec *s, const char *target, const char *peer_name);
 int rpc__server_is_tls(const rpc__sec *s);
 int rpc__channel_is_tls(const rpc__sec *s, const char *target);
 

@@ -457,7 +457,17 @@ static int fake_node_start(tc *t, fake_node *f, double cpus)
     f->t = t;
     f->cpu_total = f->cpu_avail = cpus;
     rc_id_random(f->id, sizeof(f->id));
-    rpc_server_create(t->rpc, NULL, &f->srv);
+    /* It serves as the node it registers: the GCS talks only to a raylet whose certificate
+     * names the node it reached it for. */
+    char cn[80] = "node:", *key = NULL, *cert = NULL;
+    rc_id_hex(f->id, sizeof(f->id), cn + 5);
+    if (harness_issue_cert(&t->c, cn, &key, &cert) < 0)
+        return -1;
+    rpc_security sec = {.ca_cert_pem = t->c.ca_cert, .cert_pem = cert, .key_pem = key};
+    rpc_server_options so = {&sec, 0};
+    rpc_server_create(t->rpc, &so, &f->srv);
+    rc_free(key);
+    rc_free(cert);
     rpc_server_add_service(f->srv, &ray__rpc__node_manager_service__descriptor, fake_node_handlers, f);
     rpc_server_add_service(f->srv, &grpc__health__v1__health__descriptor, fake_health_handlers, f);
     if (rpc_server_listen(f->srv, "127.0.0.1:0", &f->port) < 0)

@@ -283,6 +283,57 @@ static void test_nodes_act_only_for_themselves(void)
     stop();
 }
 
+/* A node with a valid certificate registers itself (100 GPUs) at the address of another
+ * node's raylet: the GCS reaches that raylet, which cannot show the forged node's
+ * certificate, so the forged node fails its health checks and is declared dead instead of
+ * drawing leases to the wrong raylet forever. */
+static void test_forged_node_at_another_raylets_address_dies(void)
+{
+    setenv("RAYC_health_check_initial_delay_ms", "200", 1);
+    setenv("RAYC_health_check_period_ms", "200", 1);
+    setenv("RAYC_health_check_timeout_ms", "500", 1);
+    setenv("RAYC_health_check_failure_threshold", "3", 1);
+    start(0, 1);
+    char err[512];
+    rpc_client *admin = admin_client(S.c.gcs_address);
+    uint8_t forged[28];
+    rc_id_random(forged, 28);
+    char cn[80] = "node:";
+    rc_id_hex(forged, 28, cn + 5);
+    char *key, *cert;
+    CU_ASSERT_EQUAL_FATAL(harness_issue_cert(&S.c, cn, &key, &cert), 0);
+    rpc_client *node = client_as(S.c.gcs_address, S.c.ca_cert, cert, key, NULL, 0);
+    Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry gpu = RAY__RPC__GCS_NODE_INFO__RESOURCES_TOTAL_ENTRY__INIT;
+    gpu.key = "GPU";
+    gpu.value = 100;
+    Ray__Rpc__GcsNodeInfo__ResourcesTotalEntry *res[] = {&gpu};
+    Ray__Rpc__GcsNodeInfo info = RAY__RPC__GCS_NODE_INFO__INIT;
+    info.node_id.data = forged;
+    info.node_id.len = 28;
+    info.node_manager_address = "127.0.0.1";
+    info.node_manager_port = S.c.raylets[0].port;
+    info.resources_total = res;
+    info.n_resources_total = 1;
+    Ray__Rpc__RegisterNodeRequest reg = RAY__RPC__REGISTER_NODE_REQUEST__INIT;
+    reg.node_info = &info;
+    CU_ASSERT_EQUAL(call(node, &ray__rpc__node_info_gcs_service__descriptor, "RegisterNode", &reg.base, NULL, err), 0);
+    int64_t deadline = rc_mono_ms() + 15000;
+    int alive = 2;
+    while ((alive = alive_nodes(admin)) != 1 && rc_mono_ms() < deadline)
+        rc_sleep_ms(200);
+    CU_ASSERT_EQUAL(alive, 1);
+    CU_ASSERT(harness_raylet_alive(&S.c, 0)); /* the real raylet is untouched */
+    rc_free(key);
+    rc_free(cert);
+    rpc_client_destroy(node);
+    rpc_client_destroy(admin);
+    stop();
+    unsetenv("RAYC_health_check_initial_delay_ms");
+    unsetenv("RAYC_health_check_period_ms");
+    unsetenv("RAYC_health_check_timeout_ms");
+    unsetenv("RAYC_health_check_failure_threshold");
+}
+
 static void test_job_tokens_are_scoped(void)
 {
     start(0, 1);
@@ -657,8 +708,8 @@ static void test_other_local_user_is_shut_out(void)
         stop();
         return;
     }
-    char sock_dir[PATH_MAX + 64], secret[PATH_MAX + 64];
-    snprintf(sock_dir, sizeof(sock_dir), "%s/%s/node.key", S.c.root, S.c.raylets[0].name);
+    char node_key[PATH_MAX + 64], secret[PATH_MAX + 64];
+    snprintf(node_key, sizeof(node_key), "%s/%s/node.key", S.c.root, S.c.raylets[0].name);
     snprintf(secret, sizeof(secret), "%s/auth_token", S.c.root);
     /* The raylet's socket: the ready file's session holds it; find any socket under root. */
     char find[PATH_MAX + 128], sock[PATH_MAX] = "";
@@ -677,11 +728,12 @@ static void test_other_local_user_is_shut_out(void)
         int bad = 0;
         int fd = open(secret, O_RDONLY);
         bad |= fd >= 0;
-        fd = open(sock_dir, O_RDONLY);
+        fd = open(node_key, O_RDONLY);
         bad |= (fd >= 0) << 1;
         int s = socket(AF_UNIX, SOCK_STREAM, 0);
         struct sockaddr_un a = {.sun_family = AF_UNIX};
-        snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+        size_t n = strlen(sock) < sizeof(a.sun_path) - 1 ? strlen(sock) : sizeof(a.sun_path) - 1;
+        memcpy(a.sun_path, sock, n);
         bad |= (sock[0] && connect(s, (struct sockaddr *)&a, sizeof(a)) == 0) << 2;
         _exit(bad);
     }
@@ -695,6 +747,7 @@ static void test_other_local_user_is_shut_out(void)
 static const unit_case cases[] = {
     UNIT_CASE(test_no_token_wrong_token_plaintext_foreign_ca),
     UNIT_CASE(test_nodes_act_only_for_themselves),
+    UNIT_CASE(test_forged_node_at_another_raylets_address_dies),
     UNIT_CASE(test_job_tokens_are_scoped),
     UNIT_CASE(test_kv_limits),
     UNIT_CASE(test_join_tokens),
