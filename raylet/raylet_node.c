@@ -341,6 +341,7 @@ static void raylet__track_node(raylet *r, const Ray__Rpc__GcsNodeInfo *info)
                 r->object_hooks.node_gone(r->object_hooks.arg, info->node_id.data);
         }
         if (memcmp(info->node_id.data, r->node_id, RC_NODE_ID_SIZE) == 0 && r->state == RAYLET_RUNNING) {
+            rpc_msg_free(old);
             const char *why = info->death_info && info->death_info->reason_message ? info->death_info->reason_message : "";
             raylet__fatal(r, "the GCS declared this node dead: %s. Exiting.", why);
             return;

@@ -60,6 +60,18 @@ static void start(int use_redis, int raylets)
 
 static void stop(void)
 {
+    /* Daemons that exited on their own (a revoked node) left their sanitizer reports, if
+     * any, in their logs (when the suite runs against sanitizer builds). */
+    const char *names[HARNESS_MAX_RAYLETS + 1] = {"gcs"};
+    for (int i = 0; i < S.c.n_raylets; i++)
+        names[i + 1] = S.c.raylets[i].name;
+    for (int i = 0; i <= S.c.n_raylets; i++) {
+        int dirty = harness_log_contains(&S.c, names[i], "Sanitizer") ||
+                    harness_log_contains(&S.c, names[i], "runtime error");
+        CU_ASSERT_FALSE(dirty);
+        if (dirty)
+            setenv("RAYC_TEST_KEEP_LOGS", "1", 1);
+    }
     rpc_ctx_destroy(S.ctx);
     uv_run(&S.loop, UV_RUN_DEFAULT);
     uv_loop_close(&S.loop);
