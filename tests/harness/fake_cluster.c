@@ -158,25 +158,37 @@ void harness_fake_stop(harness_fake *t, int checks)
     harness_cluster_destroy(&t->c);
 }
 
+/* The pump's timer lives on the heap until its close callback, where libuv allows its
+ * memory to be released. */
 typedef struct harness__timer {
     uv_timer_t timer;
     int fired;
 } harness__timer;
 
+/* The timer may fire at the start of a loop iteration whose poll would then wait for I/O
+ * with no deadline (libuv runs due timers before it polls): uv_stop keeps that poll from
+ * blocking, so the pump returns on time even when nothing else happens. */
 static void harness__fired(uv_timer_t *h)
 {
     ((harness__timer *)h->data)->fired = 1;
+    uv_stop(h->loop);
+}
+
+static void harness__timer_closed(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 int harness_fake_pump(harness_fake *t, const int *flag, int ms)
 {
-    harness__timer pt = {.fired = 0};
-    uv_timer_init(&t->loop, &pt.timer);
-    pt.timer.data = &pt;
-    uv_timer_start(&pt.timer, harness__fired, (uint64_t)ms, 0);
-    while (!(flag && *flag) && !pt.fired)
+    harness__timer *pt = calloc(1, sizeof(*pt));
+    uv_update_time(&t->loop); /* the caller may have blocked for a while: ms from now */
+    uv_timer_init(&t->loop, &pt->timer);
+    pt->timer.data = pt;
+    uv_timer_start(&pt->timer, harness__fired, (uint64_t)ms, 0);
+    while (!(flag && *flag) && !pt->fired)
         uv_run(&t->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&pt.timer, NULL);
+    uv_close((uv_handle_t *)&pt->timer, harness__timer_closed);
     uv_run(&t->loop, UV_RUN_NOWAIT);
     return flag ? *flag : 0;
 }

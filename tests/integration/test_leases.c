@@ -474,8 +474,7 @@ static void test_infeasible_explained_then_failed(void)
 {
     tc t;
     CU_ASSERT_EQUAL_FATAL(tc_start(&t), 0);
-    /* Long enough that the demand is seen before the lease fails, on a loaded machine too. */
-    setenv("RAYC_unschedulable_task_timeout_ms", "6000", 1);
+    setenv("RAYC_unschedulable_task_timeout_ms", "2500", 1);
     int r0 = harness_fake_raylet(&t, (const char *[]){"--num-cpus", "2", "--num-gpus", "1", "--accelerator-type", "A100", NULL});
     CU_ASSERT_EQUAL_FATAL(r0, 0);
     harness_lease a;
@@ -484,7 +483,7 @@ static void test_infeasible_explained_then_failed(void)
     /* Before the timeout: infeasible demand for the H100 shape. */
     uint64_t ready = 9, infeasible = 0;
     int seen = 0;
-    for (int i = 0; i < 40 && !seen && !a.done; i++) {
+    for (int i = 0; i < 15 && !seen && !a.done; i++) {
         harness_fake_pump(&t, &a.done, 100);
         seen = usage_demand(&t, "accelerator_type:H100", &ready, &infeasible) && infeasible == 1;
     }
