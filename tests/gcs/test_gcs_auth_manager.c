@@ -9,7 +9,6 @@
  * calls themselves need a server and are covered by the integration tests.
  */
 #define _GNU_SOURCE /* mkdtemp */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_time.h"
+#include "redis_server.h"
 #include "unit.h"
 
 /* One GCS start: the server struct the manager points into, and the load's outcome. */
@@ -67,21 +67,10 @@ static char *make_dir(void)
     return rc_strdup(d);
 }
 
+/* Removes a temporary directory made by a test, and frees its name. */
 static void remove_dir(char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
+    harness_remove_dir(dir);
     rc_free(dir);
 }
 

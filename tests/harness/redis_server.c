@@ -68,7 +68,7 @@ static void find_server(char *out, size_t n)
     snprintf(out, n, "/usr/bin/redis-server");
 }
 
-static void remove_dir(const char *dir)
+void harness_remove_dir(const char *dir)
 {
     DIR *d = opendir(dir);
     if (d) {
@@ -190,7 +190,7 @@ static int start_once(harness_redis *r, const char *server)
             close(log_fd);
         if (null_fd >= 0)
             close(null_fd);
-        remove_dir(r->dir);
+        harness_remove_dir(r->dir);
         r->dir[0] = '\0';
         return RC_ESYS;
     }
@@ -219,7 +219,7 @@ static int start_once(harness_redis *r, const char *server)
     close(null_fd);
     if (pid < 0) {
         fprintf(stderr, "harness: fork: %s\n", strerror(errno));
-        remove_dir(r->dir);
+        harness_remove_dir(r->dir);
         r->dir[0] = '\0';
         return RC_ESYS;
     }
@@ -232,7 +232,7 @@ static int start_once(harness_redis *r, const char *server)
                     r->port, status);
             print_log(r);
             r->pid = 0;
-            remove_dir(r->dir);
+            harness_remove_dir(r->dir);
             r->dir[0] = '\0';
             return RC_EUNAVAIL;
         }
@@ -292,7 +292,7 @@ void harness_redis_stop(harness_redis *r)
         r->pid = 0;
     }
     if (r->dir[0]) {
-        remove_dir(r->dir);
+        harness_remove_dir(r->dir);
         r->dir[0] = '\0';
     }
 }

@@ -44,6 +44,9 @@ void harness_redis_stop(harness_redis *r);
 /* Empties every database (FLUSHALL). Returns 0, RC_EUNAVAIL or RC_EPROTO. */
 int harness_redis_flush(const harness_redis *r);
 
+/* Removes dir and the files directly in it (the flat temporary directories tests make). */
+void harness_remove_dir(const char *dir);
+
 /* Writes r->password into path (mode 0600), for --redis-password-file. 0 or RC_EIO. */
 int harness_redis_password_file(const harness_redis *r, const char *path);
 

@@ -498,6 +498,32 @@ static int raylet_join_fails(const char *token, const char *ca_flag, const char 
     return WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 124;
 }
 
+/* Starts a raylet of its own (outside the harness) that joins with token and the CA given
+ * by ca_flag (--ca-cert FILE or --ca-cert-hash PIN); returns its pid once it is ready, or -1
+ * (after killing it) if it is not ready within 20 s. */
+static pid_t raylet_joined(const char *token, const char *ca_flag, const char *ca_value, const char *ready)
+{
+    char exe[PATH_MAX + 32];
+    snprintf(exe, sizeof(exe), "%s/rayc-raylet", S.c.bin);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(exe, exe, "--gcs-address", S.c.gcs_address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+              "--join-token", token, ca_flag, ca_value, "--ready-file", ready, (char *)NULL);
+        _exit(127);
+    }
+    int64_t deadline = rc_mono_ms() + 20000;
+    while (access(ready, R_OK) != 0 && rc_mono_ms() < deadline)
+        rc_sleep_ms(50);
+    if (access(ready, R_OK) == 0)
+        return pid;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
 static void test_join_tokens(void)
 {
     start(0, 0);
@@ -509,22 +535,10 @@ static void test_join_tokens(void)
      * is refused. */
     char token[256];
     CU_ASSERT_EQUAL_FATAL(harness_join_token(&S.c, 600, 1, "market.lease=abc123", token, sizeof(token)), 0);
-    char exe[PATH_MAX + 32], ready[PATH_MAX + 32];
-    snprintf(exe, sizeof(exe), "%s/rayc-raylet", S.c.bin);
+    char ready[PATH_MAX + 32];
     snprintf(ready, sizeof(ready), "%s/labelled.ready", S.c.root);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(exe, exe, "--gcs-address", S.c.gcs_address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-              "--join-token", token, "--ca-cert", ca_path, "--ready-file", ready, (char *)NULL);
-        _exit(127);
-    }
-    int64_t deadline = rc_mono_ms() + 20000;
-    while (access(ready, R_OK) != 0 && rc_mono_ms() < deadline)
-        rc_sleep_ms(50);
-    CU_ASSERT_EQUAL(access(ready, R_OK), 0);
+    pid_t pid = raylet_joined(token, "--ca-cert", ca_path, ready);
+    CU_ASSERT(pid > 0);
     Ray__Rpc__GetAllNodeInfoRequest nreq = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
     CU_ASSERT_EQUAL(call(admin, &ray__rpc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &nreq.base, &reply, err),
@@ -609,24 +623,16 @@ static void test_join_tokens(void)
     const char *flags[] = {"--num-cpus", "1", NULL};
     CU_ASSERT_EQUAL(harness_raylet_start(&S.c, flags, &idx), 0); /* --ca-cert path */
     snprintf(ready, sizeof(ready), "%s/pinned.ready", S.c.root);
-    pid_t pinned = fork();
-    if (pinned == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(exe, exe, "--gcs-address", S.c.gcs_address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-              "--join-token", good, "--ca-cert-hash", pin, "--ready-file", ready, (char *)NULL);
-        _exit(127);
-    }
-    deadline = rc_mono_ms() + 20000;
-    while (access(ready, R_OK) != 0 && rc_mono_ms() < deadline)
-        rc_sleep_ms(50);
-    CU_ASSERT_EQUAL(access(ready, R_OK), 0);
+    pid_t pinned = raylet_joined(good, "--ca-cert-hash", pin, ready);
+    CU_ASSERT(pinned > 0);
     CU_ASSERT_EQUAL(alive_nodes(admin), 3);
-    kill(pid, SIGKILL);
-    kill(pinned, SIGKILL);
-    waitpid(pid, NULL, 0);
-    waitpid(pinned, NULL, 0);
+    pid_t started[] = {pid, pinned};
+    for (size_t i = 0; i < UNIT_N(started); i++) {
+        if (started[i] > 0) {
+            kill(started[i], SIGKILL);
+            waitpid(started[i], NULL, 0);
+        }
+    }
     rpc_client_destroy(admin);
     stop();
 }
