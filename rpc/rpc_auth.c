@@ -159,21 +159,25 @@ static const char *rpc__md_value(const grpc_metadata_array *md, const char *key,
     return NULL;
 }
 
-/* The identity a verified client certificate gives: 1 (and *out) for "gcs" or
- * "node:<hex>", 0 for none (no certificate, or a CN that names no cluster role). */
-static int rpc__cert_identity(grpc_call *call, rpc_identity *out)
+/* What the transport says of the caller: 1 (and *out) for a unix-socket caller or a verified
+ * client certificate with CN "gcs" or "node:<hex>"; 0 for a TLS caller without such a
+ * certificate (its token decides). Only a call that did not arrive over TLS pays for the
+ * peer string: on a secure server every TCP listener is TLS, so the rest are unix sockets. */
+static int rpc__transport_identity(rpc_call *c, grpc_call *call, rpc_identity *out)
 {
     grpc_auth_context *ctx = grpc_call_auth_context(call);
-    if (!ctx)
-        return 0;
-    int found = 0;
-    grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_CN_PROPERTY_NAME);
-    const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
-    if (p) {
-        if (p->value_length == 3 && !memcmp(p->value, "gcs", 3)) {
+    int found = 0, tls = 0;
+    if (ctx) {
+        grpc_auth_property_iterator it =
+            grpc_auth_context_find_properties_by_name(ctx, GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
+        const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
+        tls = p && p->value_length == 3 && !memcmp(p->value, "ssl", 3);
+        it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_CN_PROPERTY_NAME);
+        p = tls ? grpc_auth_property_iterator_next(&it) : NULL;
+        if (p && p->value_length == 3 && !memcmp(p->value, "gcs", 3)) {
             out->role = RPC_ROLE_GCS;
             found = 1;
-        } else if (p->value_length == 5 + 2 * RC_NODE_ID_SIZE && !memcmp(p->value, "node:", 5)) {
+        } else if (p && p->value_length == 5 + 2 * RC_NODE_ID_SIZE && !memcmp(p->value, "node:", 5)) {
             char hex[2 * RC_NODE_ID_SIZE + 1];
             memcpy(hex, p->value + 5, 2 * RC_NODE_ID_SIZE);
             hex[2 * RC_NODE_ID_SIZE] = '\0';
@@ -182,21 +186,23 @@ static int rpc__cert_identity(grpc_call *call, rpc_identity *out)
                 found = 1;
             }
         }
+        grpc_auth_context_release(ctx);
     }
-    grpc_auth_context_release(ctx);
+    if (!tls && !found) {
+        const char *peer = rpc_call_peer(c);
+        if (peer && !strncmp(peer, "unix:", 5)) {
+            out->role = RPC_ROLE_LOCAL;
+            found = 1;
+        }
+    }
     return found;
 }
 
-int rpc__authz_identify(rpc__authz *a, grpc_call *call, const char *peer,
-                        const grpc_metadata_array *md, rpc_identity *out, char *msg,
-                        size_t msglen)
+int rpc__authz_identify(rpc__authz *a, rpc_call *c, grpc_call *call, const grpc_metadata_array *md,
+                        rpc_identity *out, char *msg, size_t msglen)
 {
     memset(out, 0, sizeof(*out));
-    if (peer && !strncmp(peer, "unix:", 5)) {
-        out->role = RPC_ROLE_LOCAL;
-        return 0;
-    }
-    if (rpc__cert_identity(call, out))
+    if (rpc__transport_identity(c, call, out))
         return 0;
     size_t len;
     const char *auth = rpc__md_value(md, "authorization", &len);

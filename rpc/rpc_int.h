@@ -104,9 +104,8 @@ rpc__authz *rpc__authz_new(const rpc__sec *s);
 void rpc__authz_free(rpc__authz *a);
 /* Derives the identity of a call from its transport (peer, auth context) and metadata.
  * Returns 0, or a gRPC status (UNAUTHENTICATED) with msg filled. */
-int rpc__authz_identify(rpc__authz *a, grpc_call *call, const char *peer,
-                        const grpc_metadata_array *md, rpc_identity *out, char *msg,
-                        size_t msglen);
+int rpc__authz_identify(rpc__authz *a, rpc_call *c, grpc_call *call, const grpc_metadata_array *md,
+                        rpc_identity *out, char *msg, size_t msglen);
 /* The role check of acl for id (before the request is read): 0 or a gRPC status and msg. */
 int rpc__acl_check_role(const rpc__acl *acl, const char *service, const char *method,
                         const rpc_identity *id, char *msg, size_t msglen);

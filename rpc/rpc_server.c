@@ -247,8 +247,7 @@ static int rpc__authorize(rpc_call *c)
         return 0;
     }
     char msg[512];
-    int code = rpc__authz_identify(srv->authz, c->call, rpc_call_peer(c), &c->metadata, &c->identity,
-                                   msg, sizeof(msg));
+    int code = rpc__authz_identify(srv->authz, c, c->call, &c->metadata, &c->identity, msg, sizeof(msg));
     if (code == 0 && srv->revoked &&
         (c->identity.role & (RPC_ROLE_NODE | RPC_ROLE_JOB | RPC_ROLE_ADMIN))) {
         const char *why = srv->revoked(&c->identity, srv->revoked_arg);
