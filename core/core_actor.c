@@ -605,6 +605,7 @@ int rayc_actor_create(const char *class_name, const rayc_arg *args, size_t nargs
     to.placement_group = opts->placement_group;
     to.bundle_index = opts->bundle_index;
     to.capture_child_tasks = opts->capture_child_tasks;
+    to.language = opts->language;
     to.num_returns = 1;
     to.max_retries = 0;
     char name[512];

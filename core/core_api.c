@@ -180,6 +180,7 @@ void rayc_shutdown(void)
     if (!cw)
         return;
     core_stop(cw);
+    core_borrowed_clear();
     core_local_cluster_stop(cw);
     core__cw = NULL;
 }
@@ -213,11 +214,15 @@ static void core__post_ref(const rayc_ref *ref, int64_t delta)
 
 void rayc_ref_retain(const rayc_ref *ref)
 {
+    if (ref && core_borrowed_add(ref->id, 1))
+        return;
     core__post_ref(ref, 1);
 }
 
 void rayc_ref_release(const rayc_ref *ref)
 {
+    if (ref && core_borrowed_add(ref->id, -1))
+        return;
     core__post_ref(ref, -1);
 }
 
@@ -254,13 +259,35 @@ static void core__new_put_id(core_worker *cw, uint8_t *id)
     memcpy(id + RC_TASK_ID_SIZE, &index, 4);
 }
 
+/* Copies the parts one after the other into dst. */
+static void core__gather(uint8_t *dst, const rayc_iov *parts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].size)
+            memcpy(dst, parts[i].data, parts[i].size);
+        dst += parts[i].size;
+    }
+}
+
 int rayc_put(const void *data, size_t size, rayc_ref *out)
+{
+    rayc_iov part = {data, size};
+    return rayc_put_iov(&part, 1, out);
+}
+
+int rayc_put_iov(const rayc_iov *parts, size_t n, rayc_ref *out)
 {
     core_worker *cw = core__cw;
     if (!cw)
         return core_fail(RC_ESTATE, "rayc_put: call rayc_init first");
-    if (!out || (size && !data))
+    if (!out || (n && !parts))
         return core_fail(RC_EINVAL, "rayc_put: data and out are required");
+    size_t size = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].size && !parts[i].data)
+            return core_fail(RC_EINVAL, "rayc_put: part %zu has a size but no data", i);
+        size += parts[i].size;
+    }
     core__put_op *op = RC_NEW(core__put_op);
     op->op.run = core__run_put;
     core__new_put_id(cw, op->id);
@@ -282,7 +309,11 @@ int rayc_put(const void *data, size_t size, rayc_ref *out)
         }
         uint64_t offset = ((Rayc__Rpc__CreateObjectReply *)reply)->offset;
         rpc_msg_free(reply);
-        memcpy(cw->store_base + offset, data, size);
+        if (offset + size > cw->store_size) {
+            rc_free(op);
+            return core_fail(RC_EPROTO, "rayc_put: the object store returned an offset outside its region");
+        }
+        core__gather(cw->store_base + offset, parts, n);
         Rayc__Rpc__SealObjectRequest sreq = RAYC__RPC__SEAL_OBJECT_REQUEST__INIT;
         sreq.worker_id = creq.worker_id;
         sreq.object_id = creq.object_id;
@@ -293,7 +324,11 @@ int rayc_put(const void *data, size_t size, rayc_ref *out)
         rpc_msg_free(reply);
         op->in_plasma = 1;
     } else {
-        op->value = core_value_new_bytes(data, size);
+        op->value = core_value_new_bytes(NULL, 0);
+        rc_free(op->value->data);
+        op->value->data = rc_malloc(size ? size : 1);
+        op->value->size = size;
+        core__gather(op->value->data, parts, n);
     }
     memcpy(out->id, op->id, RC_OBJECT_ID_SIZE);
     core_post(cw, &op->op);
@@ -454,17 +489,31 @@ core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char
 
     spec->type = RAY__RPC__TASK_TYPE__NORMAL_TASK;
     spec->name = rc_strdup(opts->name && *opts->name ? opts->name : fn_name);
-    spec->language = RAY__RPC__LANGUAGE__CPP;
     spec->parent_counter = counter;
     spec->function_descriptor = rc_malloc(sizeof(*spec->function_descriptor));
     ray__rpc__function_descriptor__init(spec->function_descriptor);
-    spec->function_descriptor->function_descriptor_case =
-        RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR;
-    spec->function_descriptor->cpp_function_descriptor = rc_malloc(sizeof(Ray__Rpc__CppFunctionDescriptor));
-    ray__rpc__cpp_function_descriptor__init(spec->function_descriptor->cpp_function_descriptor);
-    spec->function_descriptor->cpp_function_descriptor->function_name = rc_strdup(fn_name);
-    if (class_name)
-        spec->function_descriptor->cpp_function_descriptor->class_name = rc_strdup(class_name);
+    if (opts->language == RAYC_LANGUAGE_PYTHON) {
+        /* The raylet starts a Python worker for it; the binding's key names the function. */
+        spec->language = RAY__RPC__LANGUAGE__PYTHON;
+        Ray__Rpc__PythonFunctionDescriptor *py = rc_malloc(sizeof(*py));
+        ray__rpc__python_function_descriptor__init(py);
+        py->function_name = rc_strdup(fn_name);
+        if (class_name)
+            py->class_name = rc_strdup(class_name);
+        spec->function_descriptor->function_descriptor_case =
+            RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_PYTHON_FUNCTION_DESCRIPTOR;
+        spec->function_descriptor->python_function_descriptor = py;
+    } else {
+        spec->language = RAY__RPC__LANGUAGE__CPP;
+        Ray__Rpc__CppFunctionDescriptor *cpp = rc_malloc(sizeof(*cpp));
+        ray__rpc__cpp_function_descriptor__init(cpp);
+        cpp->function_name = rc_strdup(fn_name);
+        if (class_name)
+            cpp->class_name = rc_strdup(class_name);
+        spec->function_descriptor->function_descriptor_case =
+            RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR;
+        spec->function_descriptor->cpp_function_descriptor = cpp;
+    }
     spec->job_id.data = rc_memdup(cw->job_id, RC_JOB_ID_SIZE);
     spec->job_id.len = RC_JOB_ID_SIZE;
     spec->task_id.data = rc_memdup(t->task_id, RC_TASK_ID_SIZE);
@@ -554,7 +603,10 @@ core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char
             ray__rpc__object_reference__init(a->object_ref);
             a->object_ref->object_id.data = rc_memdup(args[i].ref->id, RC_OBJECT_ID_SIZE);
             a->object_ref->object_id.len = RC_OBJECT_ID_SIZE;
-            a->object_ref->owner_address = (Ray__Rpc__Address *)rpc_msg_dup(&cw->address.base);
+            /* A reference received from elsewhere names its owner; ours name us. */
+            a->object_ref->owner_address = core_borrowed_owner(cw, args[i].ref->id);
+            if (!a->object_ref->owner_address)
+                a->object_ref->owner_address = (Ray__Rpc__Address *)rpc_msg_dup(&cw->address.base);
         } else {
             a->data.data = rc_memdup(args[i].data ? args[i].data : "", args[i].size);
             a->data.len = args[i].size;
@@ -710,8 +762,10 @@ int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_object *ou
     for (size_t i = 0; i < found; i++)
         core_value_unref(cw, out[i].internal_);
     core_get *g = core_get_new(n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         memcpy(g->items[i].id, refs[i].id, RC_OBJECT_ID_SIZE);
+        g->items[i].owner = core_borrowed_owner(cw, refs[i].id);
+    }
     g->timeout_ms = timeout_ms;
     int rc = core__run_and_wait(cw, g);
     for (size_t i = 0; i < n; i++) {
@@ -720,6 +774,19 @@ int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_object *ou
     }
     core_get_unref(cw, g);
     return rc;
+}
+
+int rayc_object_retain(const rayc_object *src, rayc_object *dst)
+{
+    core_worker *cw = core__cw;
+    if (!cw || !src || !dst || !src->internal_)
+        return RC_EINVAL;
+    core_value *v = src->internal_;
+    pthread_mutex_lock(&cw->memstore.mu);
+    v->refs++;
+    pthread_mutex_unlock(&cw->memstore.mu);
+    *dst = *src;
+    return 0;
 }
 
 void rayc_object_release(rayc_object *objects, size_t n)
@@ -743,8 +810,10 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t num_returns, int64_t timeou
     if (num_returns > n)
         return core_fail(RC_EINVAL, "rayc_wait: num_returns (%zu) exceeds the number of refs (%zu)", num_returns, n);
     core_get *g = core_get_new(n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         memcpy(g->items[i].id, refs[i].id, RC_OBJECT_ID_SIZE);
+        g->items[i].owner = core_borrowed_owner(cw, refs[i].id);
+    }
     g->want = num_returns;
     g->keep_values = 0;
     g->fetch_local = fetch_local;
@@ -799,6 +868,12 @@ int rayc_get_runtime_context(rayc_runtime_context *out)
     memcpy(out->node_id, cw->node_id, RAYC_NODE_ID_SIZE);
     memcpy(out->job_id, cw->job_id, RAYC_JOB_ID_SIZE);
     memcpy(out->worker_id, cw->worker_id, 28);
+    out->namespace_ = cw->namespace_;
+    snprintf(out->node_ip, sizeof(out->node_ip), "%s", cw->node_ip);
+    if (cw->actor_created) {
+        memcpy(out->actor_id, cw->actor_id, RAYC_ACTOR_ID_SIZE);
+        out->is_actor = 1;
+    }
     core_exec_fill_context(out);
     return 0;
 }

@@ -81,6 +81,28 @@ static const rayc_actor_class *core__find_class(const char *name)
     return cls;
 }
 
+/* Language bindings' executors (rayc_set_executor), by rayc_language. */
+static const rayc_executor *core__executors[2];
+
+int rayc_set_executor(rayc_language language, const rayc_executor *ex)
+{
+    if ((unsigned)language >= sizeof(core__executors) / sizeof(core__executors[0]) || !ex || !ex->run_task ||
+        !ex->create_actor || !ex->call_method)
+        return RC_EINVAL;
+    pthread_mutex_lock(&core__fn_mu);
+    core__executors[language] = ex;
+    pthread_mutex_unlock(&core__fn_mu);
+    return 0;
+}
+
+static const rayc_executor *core__executor(rayc_language language)
+{
+    pthread_mutex_lock(&core__fn_mu);
+    const rayc_executor *ex = core__executors[language];
+    pthread_mutex_unlock(&core__fn_mu);
+    return ex;
+}
+
 static int core__load_one(const char *path, char *err, size_t errlen)
 {
     if (!dlopen(path, RTLD_NOW | RTLD_GLOBAL)) {
@@ -180,6 +202,32 @@ int rayc_return(rayc_task_ctx *ctx, int index, const void *data, size_t size)
     core__return *r = &ctx->returns[index];
     rc_free(r->data);
     r->data = rc_memdup(data, size);
+    r->size = size;
+    r->set = 1;
+    return 0;
+}
+
+int rayc_task_num_returns(const rayc_task_ctx *ctx)
+{
+    return ctx ? (int)ctx->n_returns : 0;
+}
+
+int rayc_return_iov(rayc_task_ctx *ctx, int index, const rayc_iov *parts, size_t n)
+{
+    if (!ctx || index < 0 || (size_t)index >= ctx->n_returns || (n && !parts))
+        return RC_EINVAL;
+    size_t size = 0;
+    for (size_t i = 0; i < n; i++)
+        size += parts[i].size;
+    core__return *r = &ctx->returns[index];
+    rc_free(r->data);
+    r->data = rc_malloc(size ? size : 1);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].size)
+            memcpy((char *)r->data + at, parts[i].data, parts[i].size);
+        at += parts[i].size;
+    }
     r->size = size;
     r->set = 1;
     return 0;
@@ -461,13 +509,16 @@ static void handle_push_task(rpc_call *call, const ProtobufCMessage *request, vo
     core_worker *cw = arg;
     const Ray__Rpc__PushTaskRequest *req = (const void *)request;
     const Ray__Rpc__TaskSpec *spec = req->task_spec;
-    if (!spec || spec->task_id.len != RC_TASK_ID_SIZE || !spec->function_descriptor ||
-        spec->function_descriptor->function_descriptor_case !=
-            RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR ||
-        !spec->function_descriptor->cpp_function_descriptor->function_name || spec->num_returns > 1024) {
+    const Ray__Rpc__FunctionDescriptor *fd = spec ? spec->function_descriptor : NULL;
+    int named = fd && ((fd->function_descriptor_case == RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR &&
+                        fd->cpp_function_descriptor->function_name) ||
+                       (fd->function_descriptor_case ==
+                            RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_PYTHON_FUNCTION_DESCRIPTOR &&
+                        fd->python_function_descriptor->function_name));
+    if (!spec || spec->task_id.len != RC_TASK_ID_SIZE || !named || spec->num_returns > 1024) {
         rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT,
-                         "PushTask needs a task_spec with a 24-byte task_id, a C function descriptor and at most "
-                         "1024 returns");
+                         "PushTask needs a task_spec with a 24-byte task_id, a named C or Python function descriptor "
+                         "and at most 1024 returns");
         return;
     }
     if (req->intended_worker_id.len && (req->intended_worker_id.len != RC_WORKER_ID_SIZE ||
@@ -601,6 +652,8 @@ static void core__terminate(core_worker *cw, core_exec_item *item)
     RC_INFO("core: actor going out of scope; running its destructor and exiting");
     if (cw->actor_class && cw->actor_class->destroy && cw->actor_self)
         cw->actor_class->destroy(cw->actor_self);
+    else if (cw->actor_executor && cw->actor_executor->destroy_actor && cw->actor_self)
+        cw->actor_executor->destroy_actor(cw->actor_self);
     fflush(NULL);
     _exit(0);
 }
@@ -738,8 +791,8 @@ static void *core__extra_exec_thread(void *arg)
 /* The constructor succeeded: this worker now hosts the actor (for its whole life). Runs on
  * the task thread before the creation task's reply is sent, so the first call always finds
  * the actor. */
-static void core__actor_born(core_worker *cw, const Ray__Rpc__TaskSpec *spec, const rayc_actor_class *cls, void *self,
-                             const rayc_task_ctx *ctx)
+static void core__actor_born(core_worker *cw, const Ray__Rpc__TaskSpec *spec, const rayc_actor_class *cls,
+                             const rayc_executor *ex, void *self, const rayc_task_ctx *ctx)
 {
     if (spec->scheduling_strategy)
         cw->actor_strategy = (Ray__Rpc__SchedulingStrategy *)rpc_msg_dup(&spec->scheduling_strategy->base);
@@ -749,6 +802,7 @@ static void core__actor_born(core_worker *cw, const Ray__Rpc__TaskSpec *spec, co
     cw->actor_num_gpus = ctx->num_gpus;
     const Ray__Rpc__ActorCreationTaskSpec *a = spec->actor_creation_task_spec;
     cw->actor_class = cls;
+    cw->actor_executor = ex;
     cw->actor_self = self;
     cw->actor_max_concurrency = a->max_concurrency > 1 ? a->max_concurrency : 1;
     memcpy(cw->actor_id, a->actor_id.data, RC_ACTOR_ID_SIZE);
@@ -774,12 +828,32 @@ static void core__execute(core_worker *cw, core_exec_item *item)
     }
     if (core__reply_arg_error(cw, item))
         return;
-    const char *name = spec->function_descriptor->cpp_function_descriptor->function_name;
-    const char *class_name = spec->function_descriptor->cpp_function_descriptor->class_name;
+    const Ray__Rpc__FunctionDescriptor *fd = spec->function_descriptor;
+    const char *name, *class_name;
+    /* A language binding's task runs through its executor; C tasks by name. */
+    const rayc_executor *ex = NULL;
+    if (fd->function_descriptor_case == RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_PYTHON_FUNCTION_DESCRIPTOR) {
+        name = fd->python_function_descriptor->function_name;
+        class_name = fd->python_function_descriptor->class_name;
+        if (spec->type != RAY__RPC__TASK_TYPE__ACTOR_TASK && !(ex = core__executor(RAYC_LANGUAGE_PYTHON))) {
+            char message[512];
+            snprintf(message, sizeof(message), "task '%s' is a Python task, but worker %d on node %.16s runs no Python",
+                     spec->name, (int)getpid(), node_hex);
+            core__reply_error(cw, item, RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION, message, 1);
+            return;
+        }
+    } else {
+        name = fd->cpp_function_descriptor->function_name;
+        class_name = fd->cpp_function_descriptor->class_name;
+    }
+    if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK && cw->actor_executor)
+        ex = cw->actor_executor; /* calls follow the actor, whoever made them */
     rayc_remote_fn fn = NULL;
     const rayc_actor_class *cls = NULL;
     rayc_actor_method_fn method = NULL;
-    if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK) {
+    if (ex) {
+        /* the executor reports unknown functions and methods itself */
+    } else if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK) {
         cls = class_name ? core__find_class(class_name) : NULL;
         if (!cls) {
             char message[6000];
@@ -791,12 +865,13 @@ static void core__execute(core_worker *cw, core_exec_item *item)
             return;
         }
     } else if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK) {
-        for (const rayc_actor_method *m = cw->actor_class->methods; m && m->name; m++)
+        for (const rayc_actor_method *m = cw->actor_class ? cw->actor_class->methods : NULL; m && m->name; m++)
             if (!strcmp(m->name, name))
                 method = m->fn;
         if (!method) {
             char message[1024];
-            snprintf(message, sizeof(message), "actor class '%s' has no method '%s'", cw->actor_class->name, name);
+            snprintf(message, sizeof(message), "actor class '%s' has no method '%s'",
+                     cw->actor_class ? cw->actor_class->name : "?", name);
             core__reply_error(cw, item, RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION, message, 1);
             return;
         }
@@ -829,21 +904,27 @@ static void core__execute(core_worker *cw, core_exec_item *item)
         args[i].data = item->values[i]->data;
         args[i].size = item->values[i]->size;
         args[i].error = RAYC_OK;
+        args[i].internal_ = item->values[i]; /* for rayc_object_retain: the item holds it */
     }
     pthread_mutex_lock(&cw->exec_mu);
     memcpy(cw->running_task_id, spec->task_id.data, RC_TASK_ID_SIZE);
     pthread_mutex_unlock(&cw->exec_mu);
     core__current = &ctx;
     int rc = 0;
-    if (cls) {
-        void *self = cls->create(&ctx, args, nargs);
+    int creating = spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
+    if (creating) {
+        void *self = ex ? ex->create_actor(&ctx, class_name ? class_name : "", args, nargs) : cls->create(&ctx, args, nargs);
         if (self) {
-            core__actor_born(cw, spec, cls, self, &ctx);
+            core__actor_born(cw, spec, cls, ex, self, &ctx);
         } else {
             rc = -1;
             if (!ctx.failure)
                 ctx.failure = rc_strdup("the constructor returned no instance");
         }
+    } else if (ex && spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK) {
+        rc = ex->call_method(cw->actor_self, &ctx, name, args, nargs);
+    } else if (ex) {
+        rc = ex->run_task(&ctx, name, args, nargs);
     } else if (method) {
         rc = method(cw->actor_self, &ctx, args, nargs);
     } else {
@@ -857,10 +938,10 @@ static void core__execute(core_worker *cw, core_exec_item *item)
 
     if (rc != 0 || ctx.failure) {
         char message[2300];
-        snprintf(message, sizeof(message), "%s '%s' failed on node %.16s: %s", cls ? "the constructor of actor" : "task",
+        snprintf(message, sizeof(message), "%s '%s' failed on node %.16s: %s", creating ? "the constructor of actor" : "task",
                  spec->name, node_hex, ctx.failure ? ctx.failure : "the function returned an error without a message");
         core__reply_error(cw, item,
-                          cls ? RAY__RPC__ERROR_TYPE__ACTOR_CREATION_FAILED : RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION,
+                          creating ? RAY__RPC__ERROR_TYPE__ACTOR_CREATION_FAILED : RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION,
                           message, 1);
     } else {
         size_t n = ctx.n_returns;

@@ -335,6 +335,7 @@ struct core_worker {
     int actor_created;
     uint8_t actor_id[RC_ACTOR_ID_SIZE];
     const rayc_actor_class *actor_class;
+    const rayc_executor *actor_executor; /* a language binding's actor (actor_class NULL) */
     void *actor_self;
     int actor_max_concurrency;
     Ray__Rpc__SchedulingStrategy *actor_strategy; /* its creation's (placement group capture) */
@@ -392,6 +393,13 @@ void core_release_plasma(core_worker *cw, const uint8_t *object_id);
 
 /* core_refs.c: GetObjectStatus / GetObjectLocationsOwner / UpdateObjectLocationBatch. */
 extern const rpc_method_handler core_owner_handlers[];
+
+/* core_bind.c: borrowed references. core_borrowed_add adjusts the holders of a borrowed
+ * reference and returns 1, or returns 0 if id is not borrowed. core_borrowed_owner returns
+ * a copy of the owner's address (rpc_msg_free) or NULL. Any thread. */
+int core_borrowed_add(const uint8_t *id, int64_t delta);
+Ray__Rpc__Address *core_borrowed_owner(core_worker *cw, const uint8_t *id);
+void core_borrowed_clear(void);
 
 /* core_api.c */
 /* Sets this thread's rayc_last_error (and logs it); returns rc, for `return core_fail(...)`. */

@@ -517,6 +517,19 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
         config.code_search_path = paths;
         config.n_code_search_path = n_paths;
         config.ray_namespace = cw->namespace_;
+        /* A language binding's job: where its workers import from and start, and its
+         * runtime environment (the raylet applies env_vars to every worker of the job). */
+        Ray__Rpc__RuntimeEnvInfo env = RAY__RPC__RUNTIME_ENV_INFO__INIT;
+        if (opts) {
+            config.py_driver_sys_path = (char **)opts->driver_sys_path;
+            config.n_py_driver_sys_path = opts->driver_sys_path ? opts->n_driver_sys_path : 0;
+            if (opts->driver_cwd)
+                config.rayc_driver_cwd = (char *)opts->driver_cwd;
+            if (opts->runtime_env_json && *opts->runtime_env_json) {
+                env.serialized_runtime_env = (char *)opts->runtime_env_json;
+                config.runtime_env_info = &env;
+            }
+        }
         Ray__Rpc__JobTableData job_data = RAY__RPC__JOB_TABLE_DATA__INIT;
         job_data.job_id.data = cw->job_id;
         job_data.job_id.len = RC_JOB_ID_SIZE;

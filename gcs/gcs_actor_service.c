@@ -41,6 +41,9 @@ static const char *gcs__class_name(const Ray__Rpc__TaskSpec *spec)
     if (fd && fd->function_descriptor_case == RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_CPP_FUNCTION_DESCRIPTOR &&
         fd->cpp_function_descriptor->class_name)
         return fd->cpp_function_descriptor->class_name;
+    if (fd && fd->function_descriptor_case == RAY__RPC__FUNCTION_DESCRIPTOR__FUNCTION_DESCRIPTOR_PYTHON_FUNCTION_DESCRIPTOR &&
+        fd->python_function_descriptor->class_name)
+        return fd->python_function_descriptor->class_name;
     return "";
 }
 

@@ -87,6 +87,9 @@ typedef struct rayc_object {
 } rayc_object;
 
 void rayc_object_release(rayc_object *objects, size_t n);
+/* Makes dst another holder of src's bytes (fetched objects and a task's arguments alike):
+ * the bytes stay valid, and a shared-memory object stays pinned, until dst is released. */
+int rayc_object_retain(const rayc_object *src, rayc_object *dst);
 
 /* ---- arguments ------------------------------------------------------------------------ */
 
@@ -101,6 +104,16 @@ typedef struct rayc_arg {
 #define RAYC_ARG_VALUE(ptr, len) ((rayc_arg){(ptr), (len), NULL})
 #define RAYC_ARG_REF(refptr) ((rayc_arg){NULL, 0, (refptr)})
 
+/* ---- languages ------------------------------------------------------------------------ */
+
+/* The language of a task or actor: C functions from the code search path, or code that a
+ * language binding runs in its own workers (rayc_set_executor; the raylet starts Python
+ * workers for Python tasks). */
+typedef enum rayc_language {
+    RAYC_LANGUAGE_C = 0,
+    RAYC_LANGUAGE_PYTHON = 1,
+} rayc_language;
+
 /* ---- init ----------------------------------------------------------------------------- */
 
 typedef struct rayc_init_options {
@@ -113,6 +126,13 @@ typedef struct rayc_init_options {
     double num_cpus;
     double num_gpus;
     const char *resources_json;   /* custom resources of the local node, e.g. {"A": 1} */
+    /* The job's environment, for workers of language bindings (Ray's JobConfig): the
+     * driver's import path (a Python driver's sys.path), its working directory, and Ray's
+     * runtime environment as JSON ({"env_vars": {"K": "V"}}). NULL: none. */
+    const char *const *driver_sys_path;
+    size_t n_driver_sys_path;
+    const char *driver_cwd;
+    const char *runtime_env_json;
 } rayc_init_options;
 
 void rayc_init_options_init(rayc_init_options *opts);
@@ -164,6 +184,7 @@ typedef struct rayc_task_options {
      * unless they name a group or strategy of their own (Ray's
      * placement_group_capture_child_tasks). */
     int capture_child_tasks;
+    rayc_language language; /* default C */
 } rayc_task_options;
 
 void rayc_task_options_init(rayc_task_options *opts);
@@ -176,6 +197,16 @@ int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const r
 
 /* Stores a copy of data as an object owned by this process. */
 int rayc_put(const void *data, size_t size, rayc_ref *out);
+
+/* A piece of an object's bytes. */
+typedef struct rayc_iov {
+    const void *data;
+    size_t size;
+} rayc_iov;
+
+/* rayc_put of the concatenation of n parts, copied once, straight into the node's store
+ * when large (a serializer's header and out-of-band buffers). */
+int rayc_put_iov(const rayc_iov *parts, size_t n, rayc_ref *out);
 
 /* Fetches n objects, waiting up to timeout_ms (-1: forever). Returns 0 when every object
  * is ready (each out[i] holds its bytes or its error) or RC_ETIMEDOUT (the ready ones are
@@ -197,8 +228,31 @@ void rayc_ref_release(const rayc_ref *ref);
 /* Hex text of a reference's object ID (57 bytes with the NUL). */
 char *rayc_ref_hex(const rayc_ref *ref, char *buf);
 
+/* References inside values (a list of refs passed to a task, a ref returned by a task):
+ * rayc_ref_serialize writes the ID and its owner's address into buf (up to len bytes) and
+ * returns the size needed (call again with a larger buf if it is more than len). An owned
+ * object that was serialized stays alive until this process exits, since holders
+ * elsewhere are not counted. rayc_ref_deserialize makes a reference that the receiving
+ * process can get, wait for and pass to tasks: its owner is asked for the value. It
+ * holds one reference (rayc_ref_release). Returns 0 or RC_EINVAL. */
+size_t rayc_ref_serialize(const rayc_ref *ref, void *buf, size_t len);
+int rayc_ref_deserialize(const void *buf, size_t len, rayc_ref *out);
+
 /* The message of the last API error of this thread ("" if none). */
 const char *rayc_last_error(void);
+
+/* ---- cluster queries ------------------------------------------------------------------ */
+
+/* The GCS's internal KV store (Ray's internal_kv): a value under ns and key. Put returns 0
+ * (also when the key existed and overwrite is 0: nothing changes), get returns 0 with a
+ * malloc'd copy (free()) or RC_ENOENT. */
+int rayc_kv_put(const char *ns, const char *key, const void *value, size_t size, int overwrite);
+int rayc_kv_get(const char *ns, const char *key, void **value, size_t *size);
+
+/* Ray's ray.nodes(): every node the GCS knows, as a JSON array of objects with Ray's keys
+ * (NodeID, Alive, NodeManagerAddress, NodeManagerPort, ObjectStoreSocketName, Resources,
+ * Labels, NodeName). free() it; NULL on error (rayc_last_error). */
+char *rayc_nodes_json(void);
 
 /* ---- placement groups ----------------------------------------------------------------- */
 
@@ -309,6 +363,7 @@ typedef struct rayc_actor_options {
     const rayc_pg *placement_group; /* NULL: none */
     int bundle_index;               /* -1: any bundle of the group */
     int capture_child_tasks;        /* as for tasks: what its methods create joins its group */
+    rayc_language language;         /* default C */
 } rayc_actor_options;
 
 void rayc_actor_options_init(rayc_actor_options *opts);
@@ -356,8 +411,14 @@ int rayc_actor_info_get(const rayc_actor *actor, rayc_actor_info *out);
  * return) and returns non-zero. */
 typedef int (*rayc_remote_fn)(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs);
 
+/* How many results the task returns (rayc_return indices 0..n-1). */
+int rayc_task_num_returns(const rayc_task_ctx *ctx);
+
 /* Sets return value index (0-based, < num_returns) to a copy of data. */
 int rayc_return(rayc_task_ctx *ctx, int index, const void *data, size_t size);
+/* rayc_return of the concatenation of n parts, copied once (large results go straight
+ * into the node's store). */
+int rayc_return_iov(rayc_task_ctx *ctx, int index, const rayc_iov *parts, size_t n);
 /* Fails the task with a message (printf-style); the caller's get sees RAYC_ERR_TASK_FAILED
  * with the message, the task's name and its node. Returns -1 for `return rayc_task_fail(...)`. */
 int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -371,6 +432,29 @@ int rayc_register_function(const char *name, rayc_remote_fn fn);
     {                                                                                           \
         rayc_register_function(#fn, fn);                                                        \
     }
+
+/* ---- language bindings ---------------------------------------------------------------- */
+
+/* How a language binding runs its tasks in its workers: each callback runs on a task
+ * thread (the thread in rayc_worker_main, or one of an actor's max_concurrency threads)
+ * with the task's context, as remote functions and actor methods do. function is what
+ * the submitter passed as fn_name (the binding's own key), class_name and method are the
+ * actor class and method names. */
+typedef struct rayc_executor {
+    int (*run_task)(rayc_task_ctx *ctx, const char *function, const rayc_object *args, size_t nargs);
+    void *(*create_actor)(rayc_task_ctx *ctx, const char *class_name, const rayc_object *args, size_t nargs);
+    int (*call_method)(void *self, rayc_task_ctx *ctx, const char *method, const rayc_object *args, size_t nargs);
+    void (*destroy_actor)(void *self); /* may be NULL */
+} rayc_executor;
+
+/* Installs the executor of language's tasks in this process (before rayc_worker_main). */
+int rayc_set_executor(rayc_language language, const rayc_executor *ex);
+
+/* Runs this process as a worker started by a raylet: argv as rayc-worker takes it
+ * (--raylet-socket --node-id --node-ip-address --worker-id --job-id --gcs-address
+ * [--code-search-path]). Joins the raylet and runs tasks on the calling thread until the
+ * raylet ends the worker; returns the exit status. */
+int rayc_worker_main(int argc, char **argv);
 
 /* ---- inside a task -------------------------------------------------------------------- */
 
@@ -386,6 +470,10 @@ typedef struct rayc_runtime_context {
     const char *task_name;              /* NULL outside tasks; valid during the task */
     double num_cpus, num_gpus;          /* assigned to the current task */
     int in_task;
+    uint8_t actor_id[RAYC_ACTOR_ID_SIZE]; /* the actor this worker hosts; zero if none */
+    int is_actor;
+    const char *namespace_;             /* the job's Ray namespace */
+    char node_ip[64];
 } rayc_runtime_context;
 
 int rayc_get_runtime_context(rayc_runtime_context *out);

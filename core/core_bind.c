@@ -1,0 +1,371 @@
+/*
+ * What language bindings need from librayc beyond running C functions (ARCHITECTURE §13):
+ * references that travel inside values (borrowed references and their owners), the GCS's
+ * internal KV (where a binding exports its functions), ray.nodes(), and the worker's main
+ * loop as a function (a Python worker is a Python process that calls rayc_worker_main).
+ *
+ * Borrowed references: a reference deserialized from a value names an owner elsewhere.
+ * The process keeps (id -> owner address, holders) in a table under its own mutex, since
+ * user threads make and drop such references; gets, waits and task arguments look the
+ * owner up there. Owned objects that were serialized are pinned (one extra local
+ * reference) for the life of the process: borrowers are not counted yet, so freeing them
+ * when the owner's own holders are gone could lose an object a borrower still needs.
+ */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core_int.h"
+#include "gcs_service.pb-c.h"
+#include "rc_alloc.h"
+#include "rc_buf.h"
+#include "rc_config.h"
+#include "rc_err.h"
+#include "rc_ids.h"
+#include "rc_log.h"
+
+/* ---- borrowed references -------------------------------------------------------------- */
+
+typedef struct core__borrowed {
+    Ray__Rpc__Address *owner;
+    int64_t holders;
+} core__borrowed;
+
+static pthread_mutex_t core__borrow_mu = PTHREAD_MUTEX_INITIALIZER;
+static rc_map core__borrowed_refs = RC_MAP_INIT; /* object id -> core__borrowed */
+static rc_map core__escaped = RC_MAP_INIT;       /* owned object ids pinned by serialization */
+static _Atomic size_t core__n_borrowed;          /* lets the common case skip the mutex */
+
+int core_borrowed_add(const uint8_t *id, int64_t delta)
+{
+    if (!atomic_load_explicit(&core__n_borrowed, memory_order_relaxed))
+        return 0;
+    pthread_mutex_lock(&core__borrow_mu);
+    core__borrowed *b = rc_map_get(&core__borrowed_refs, id, RC_OBJECT_ID_SIZE);
+    if (b) {
+        b->holders += delta;
+        if (b->holders <= 0) {
+            rc_map_remove(&core__borrowed_refs, id, RC_OBJECT_ID_SIZE);
+            atomic_fetch_sub(&core__n_borrowed, 1);
+            rpc_msg_free(&b->owner->base);
+            rc_free(b);
+        }
+    }
+    pthread_mutex_unlock(&core__borrow_mu);
+    return b != NULL;
+}
+
+Ray__Rpc__Address *core_borrowed_owner(core_worker *cw, const uint8_t *id)
+{
+    (void)cw;
+    if (!atomic_load_explicit(&core__n_borrowed, memory_order_relaxed))
+        return NULL;
+    Ray__Rpc__Address *copy = NULL;
+    pthread_mutex_lock(&core__borrow_mu);
+    core__borrowed *b = rc_map_get(&core__borrowed_refs, id, RC_OBJECT_ID_SIZE);
+    if (b)
+        copy = (Ray__Rpc__Address *)rpc_msg_dup(&b->owner->base);
+    pthread_mutex_unlock(&core__borrow_mu);
+    return copy;
+}
+
+size_t rayc_ref_serialize(const rayc_ref *ref, void *buf, size_t len)
+{
+    core_worker *cw = core__cw;
+    if (!cw || !ref)
+        return 0;
+    Ray__Rpc__Address *owner = core_borrowed_owner(cw, ref->id);
+    const Ray__Rpc__Address *who = owner ? owner : &cw->address;
+    size_t need = RC_OBJECT_ID_SIZE + protobuf_c_message_get_packed_size(&who->base);
+    if (buf && len >= need) {
+        memcpy(buf, ref->id, RC_OBJECT_ID_SIZE);
+        protobuf_c_message_pack(&who->base, (uint8_t *)buf + RC_OBJECT_ID_SIZE);
+        if (!owner) {
+            pthread_mutex_lock(&core__borrow_mu);
+            int first = !rc_map_get(&core__escaped, ref->id, RC_OBJECT_ID_SIZE);
+            if (first)
+                rc_map_put(&core__escaped, ref->id, RC_OBJECT_ID_SIZE, (void *)1);
+            pthread_mutex_unlock(&core__borrow_mu);
+            if (first)
+                rayc_ref_retain(ref);
+        }
+    }
+    if (owner)
+        rpc_msg_free(&owner->base);
+    return need;
+}
+
+int rayc_ref_deserialize(const void *buf, size_t len, rayc_ref *out)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return core_fail(RC_ESTATE, "rayc_ref_deserialize: call rayc_init first");
+    if (!buf || !out || len <= RC_OBJECT_ID_SIZE)
+        return core_fail(RC_EINVAL, "rayc_ref_deserialize: %zu bytes are not a serialized reference", len);
+    Ray__Rpc__Address *owner = (Ray__Rpc__Address *)protobuf_c_message_unpack(
+        &ray__rpc__address__descriptor, NULL, len - RC_OBJECT_ID_SIZE, (const uint8_t *)buf + RC_OBJECT_ID_SIZE);
+    if (!owner || owner->worker_id.len != RC_WORKER_ID_SIZE) {
+        if (owner)
+            protobuf_c_message_free_unpacked(&owner->base, NULL);
+        return core_fail(RC_EINVAL, "rayc_ref_deserialize: the owner's address does not parse");
+    }
+    memcpy(out->id, buf, RC_OBJECT_ID_SIZE);
+    /* Keep a copy made with our allocator (rpc_msg_free frees it). */
+    Ray__Rpc__Address *copy = (Ray__Rpc__Address *)rpc_msg_dup(&owner->base);
+    protobuf_c_message_free_unpacked(&owner->base, NULL);
+    if (!memcmp(copy->worker_id.data, cw->worker_id, RC_WORKER_ID_SIZE)) {
+        rpc_msg_free(&copy->base); /* ours, back home */
+        rayc_ref_retain(out);
+        return 0;
+    }
+    pthread_mutex_lock(&core__borrow_mu);
+    core__borrowed *b = rc_map_get(&core__borrowed_refs, out->id, RC_OBJECT_ID_SIZE);
+    if (b) {
+        b->holders++;
+        rpc_msg_free(&copy->base);
+    } else {
+        b = RC_NEW(core__borrowed);
+        b->owner = copy;
+        b->holders = 1;
+        rc_map_put(&core__borrowed_refs, out->id, RC_OBJECT_ID_SIZE, b);
+        atomic_fetch_add(&core__n_borrowed, 1);
+    }
+    pthread_mutex_unlock(&core__borrow_mu);
+    return 0;
+}
+
+static void core__free_borrowed(void *p)
+{
+    core__borrowed *b = p;
+    rpc_msg_free(&b->owner->base);
+    rc_free(b);
+}
+
+void core_borrowed_clear(void)
+{
+    pthread_mutex_lock(&core__borrow_mu);
+    rc_map_destroy(&core__borrowed_refs, core__free_borrowed);
+    rc_map_destroy(&core__escaped, NULL);
+    atomic_store(&core__n_borrowed, 0);
+    pthread_mutex_unlock(&core__borrow_mu);
+}
+
+/* ---- internal KV ---------------------------------------------------------------------- */
+
+static rpc_client *core__gcs_rpc(core_worker *cw)
+{
+    return gcs_client_rpc(cw->gcs);
+}
+
+/* A KV call from a user thread; returns the GcsStatus code (0 ok) or RC_* on transport
+ * failure, with the last error set. */
+static int core__kv_call(core_worker *cw, const char *what, const char *method, const ProtobufCMessage *req,
+                         ProtobufCMessage **reply)
+{
+    char err[300] = "";
+    int code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__internal_kvgcs_service__descriptor, method, req,
+                                     rc_cfg.gcs_rpc_timeout_ms, reply, err, sizeof(err));
+    if (code != GRPC_STATUS_OK) {
+        rpc_msg_free(*reply);
+        *reply = NULL;
+        return core_fail(code == GRPC_STATUS_PERMISSION_DENIED || code == GRPC_STATUS_UNAUTHENTICATED ? RC_EAUTH
+                                                                                                     : RC_EUNAVAIL,
+                         "%s: %s", what, err);
+    }
+    return 0;
+}
+
+int rayc_kv_put(const char *ns, const char *key, const void *value, size_t size, int overwrite)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return core_fail(RC_ESTATE, "rayc_kv_put: call rayc_init first");
+    if (!ns || !key || !*key || (size && !value))
+        return core_fail(RC_EINVAL, "rayc_kv_put: a namespace, a key and the value are required");
+    Ray__Rpc__InternalKVPutRequest req = RAY__RPC__INTERNAL_KVPUT_REQUEST__INIT;
+    req.namespace_.data = (uint8_t *)ns;
+    req.namespace_.len = strlen(ns);
+    req.key.data = (uint8_t *)key;
+    req.key.len = strlen(key);
+    req.value.data = (uint8_t *)value;
+    req.value.len = size;
+    req.overwrite = overwrite != 0;
+    ProtobufCMessage *reply = NULL;
+    int rc = core__kv_call(cw, "rayc_kv_put", "InternalKVPut", &req.base, &reply);
+    if (rc < 0)
+        return rc;
+    const Ray__Rpc__GcsStatus *st = ((Ray__Rpc__InternalKVPutReply *)reply)->status;
+    if (st && st->code != 0) {
+        rc = core_fail(RC_EINVAL, "rayc_kv_put: %s", st->message ? st->message : "refused");
+    }
+    rpc_msg_free(reply);
+    return rc;
+}
+
+int rayc_kv_get(const char *ns, const char *key, void **value, size_t *size)
+{
+    core_worker *cw = core__cw;
+    if (!cw)
+        return core_fail(RC_ESTATE, "rayc_kv_get: call rayc_init first");
+    if (!ns || !key || !value || !size)
+        return core_fail(RC_EINVAL, "rayc_kv_get: a namespace, a key and out pointers are required");
+    Ray__Rpc__InternalKVGetRequest req = RAY__RPC__INTERNAL_KVGET_REQUEST__INIT;
+    req.namespace_.data = (uint8_t *)ns;
+    req.namespace_.len = strlen(ns);
+    req.key.data = (uint8_t *)key;
+    req.key.len = strlen(key);
+    ProtobufCMessage *reply = NULL;
+    int rc = core__kv_call(cw, "rayc_kv_get", "InternalKVGet", &req.base, &reply);
+    if (rc < 0)
+        return rc;
+    const Ray__Rpc__InternalKVGetReply *r = (const Ray__Rpc__InternalKVGetReply *)reply;
+    if (r->status && r->status->code != 0) {
+        rc = RC_ENOENT;
+    } else {
+        *value = malloc(r->value.len ? r->value.len : 1);
+        if (!*value) {
+            rc = core_fail(RC_ENOMEM, "rayc_kv_get: out of memory for %zu bytes", r->value.len);
+        } else {
+            memcpy(*value, r->value.data, r->value.len);
+            *size = r->value.len;
+        }
+    }
+    rpc_msg_free(reply);
+    return rc;
+}
+
+/* ---- ray.nodes() ---------------------------------------------------------------------- */
+
+char *rayc_nodes_json(void)
+{
+    core_worker *cw = core__cw;
+    if (!cw) {
+        core_fail(RC_ESTATE, "rayc_nodes_json: call rayc_init first");
+        return NULL;
+    }
+    Ray__Rpc__GetAllNodeInfoRequest req = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    char err[300] = "";
+    int code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__node_info_gcs_service__descriptor,
+                                     "GetAllNodeInfo", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err, sizeof(err));
+    if (code != GRPC_STATUS_OK) {
+        rpc_msg_free(reply);
+        core_fail(RC_EUNAVAIL, "rayc_nodes_json: %s", err);
+        return NULL;
+    }
+    const Ray__Rpc__GetAllNodeInfoReply *r = (const Ray__Rpc__GetAllNodeInfoReply *)reply;
+    rc_buf b = RC_BUF_INIT;
+    rc_buf_putc(&b, '[');
+    for (size_t i = 0; i < r->n_node_info_list; i++) {
+        const Ray__Rpc__GcsNodeInfo *n = r->node_info_list[i];
+        int alive = n->state == RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE;
+        rc_buf_puts(&b, i ? ", {\"NodeID\": \"" : "{\"NodeID\": \"");
+        rc_buf_hex(&b, n->node_id.data, n->node_id.len);
+        rc_buf_printf(&b, "\", \"Alive\": %s, \"NodeManagerAddress\": ", alive ? "true" : "false");
+        rc_buf_json_str(&b, n->node_manager_address ? n->node_manager_address : "",
+                        n->node_manager_address ? strlen(n->node_manager_address) : 0);
+        rc_buf_puts(&b, ", \"NodeManagerHostname\": ");
+        const char *host = n->node_manager_hostname ? n->node_manager_hostname : "";
+        rc_buf_json_str(&b, host, strlen(host));
+        rc_buf_printf(&b, ", \"NodeManagerPort\": %d, \"ObjectManagerPort\": %d, \"ObjectStoreSocketName\": ",
+                      n->node_manager_port, n->object_manager_port);
+        const char *sock = n->object_store_socket_name ? n->object_store_socket_name : "";
+        rc_buf_json_str(&b, sock, strlen(sock));
+        rc_buf_puts(&b, ", \"RayletSocketName\": ");
+        sock = n->raylet_socket_name ? n->raylet_socket_name : "";
+        rc_buf_json_str(&b, sock, strlen(sock));
+        rc_buf_puts(&b, ", \"NodeName\": ");
+        const char *name = n->node_name && *n->node_name ? n->node_name : n->node_manager_address ? n->node_manager_address : "";
+        rc_buf_json_str(&b, name, strlen(name));
+        rc_buf_printf(&b, ", \"alive\": %s, \"IsHeadNode\": %s, \"Resources\": {", alive ? "true" : "false",
+                      n->is_head_node ? "true" : "false");
+        for (size_t k = 0; alive && k < n->n_resources_total; k++) {
+            if (k)
+                rc_buf_puts(&b, ", ");
+            rc_buf_json_str(&b, n->resources_total[k]->key, strlen(n->resources_total[k]->key));
+            rc_buf_printf(&b, ": %.17g", n->resources_total[k]->value);
+        }
+        rc_buf_puts(&b, "}, \"Labels\": {");
+        for (size_t k = 0; k < n->n_labels; k++) {
+            if (k)
+                rc_buf_puts(&b, ", ");
+            rc_buf_json_str(&b, n->labels[k]->key, strlen(n->labels[k]->key));
+            rc_buf_puts(&b, ": ");
+            rc_buf_json_str(&b, n->labels[k]->value, strlen(n->labels[k]->value));
+        }
+        rc_buf_puts(&b, "}}");
+    }
+    rc_buf_putc(&b, ']');
+    rpc_msg_free(reply);
+    /* Callers free() it: hand back a copy made with malloc. */
+    char *out = strdup(rc_buf_cstr(&b));
+    rc_buf_free(&b);
+    return out;
+}
+
+/* ---- the worker's main loop ----------------------------------------------------------- */
+
+int core_worker_init(const char *gcs_address, const char *raylet_socket, const uint8_t *worker_id,
+                     const uint8_t *node_id, const char *node_ip, const uint8_t *job_id, const char *code_search_path);
+
+static void core__on_term(int sig)
+{
+    (void)sig;
+    /* The task thread may be inside user code: leave at once, as Ray's workers do. */
+    _exit(0);
+}
+
+int rayc_worker_main(int argc, char **argv)
+{
+    const char *socket = NULL, *node_hex = NULL, *ip = NULL, *worker_hex = NULL, *job_hex = NULL, *gcs = NULL,
+               *path = NULL;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--raylet-socket"))
+            socket = v;
+        else if (!strcmp(k, "--node-id"))
+            node_hex = v;
+        else if (!strcmp(k, "--node-ip-address"))
+            ip = v;
+        else if (!strcmp(k, "--worker-id"))
+            worker_hex = v;
+        else if (!strcmp(k, "--job-id"))
+            job_hex = v;
+        else if (!strcmp(k, "--gcs-address"))
+            gcs = v;
+        else if (!strcmp(k, "--code-search-path"))
+            path = v;
+        else {
+            fprintf(stderr, "rayc worker: unknown argument '%s'\n", k);
+            return 2;
+        }
+    }
+    uint8_t node_id[RC_NODE_ID_SIZE], worker_id[RC_WORKER_ID_SIZE], job_id[RC_JOB_ID_SIZE];
+    if (!socket || !ip || !gcs || !node_hex || !worker_hex || !job_hex ||
+        rc_id_from_hex(node_hex, node_id, sizeof(node_id)) < 0 ||
+        rc_id_from_hex(worker_hex, worker_id, sizeof(worker_id)) < 0 ||
+        rc_id_from_hex(job_hex, job_id, sizeof(job_id)) < 0) {
+        fprintf(stderr, "rayc worker: started without a complete command line (it is started by a raylet: "
+                        "--raylet-socket --node-id --node-ip-address --worker-id --job-id --gcs-address)\n");
+        return 2;
+    }
+    rc_config_init();
+    rc_log_set_tag("worker");
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, core__on_term);
+    const char *search = path ? path : getenv("RAYC_CODE_SEARCH_PATH");
+    char err[1024] = "";
+    if (search && core_load_libraries(search, err, sizeof(err)) < 0)
+        RC_ERROR("worker: %s", err); /* tasks naming missing functions will say so */
+    if (core_worker_init(gcs, socket, worker_id, node_id, ip, job_id, search) < 0) {
+        RC_ERROR("worker: cannot join the raylet at %s: %s", socket, rayc_last_error());
+        return 1;
+    }
+    RC_INFO("worker: ready (pid %d)", (int)getpid());
+    core_exec_run_loop(core__cw);
+    rayc_shutdown();
+    return 0;
+}
