@@ -21,6 +21,10 @@
  *                                    `rayc start`, else a new session via rc_session_create)
  *   --worker-command PATH            program started as a worker (default: rayc-worker next
  *                                    to rayc-raylet; tests run a fake worker)
+ *   --python-executable PATH         interpreter started (with -m
+ *                                    ray._private.workers.default_worker) as a worker for
+ *                                    Python tasks (default: $RAYC_PYTHON if set, else
+ *                                    /usr/bin/python3; a bare name is looked up in PATH)
  *
  * Security (ARCHITECTURE §14; one of the first two forms is required):
  *   --join-token T --ca-cert-hash sha256:<hex>
@@ -70,6 +74,7 @@ typedef struct raylet_options {
     char *ready_file;
     char *session_dir;    /* NULL: see --session-dir */
     char *worker_command; /* NULL: <dir of rayc-raylet>/rayc-worker */
+    char *python_executable; /* NULL: raylet_python_executable's default */
     char *join_token;     /* NULL unless --join-token */
     char *ca_cert_hash;   /* "sha256:<64 hex>", NULL unless --ca-cert-hash */
     char *ca_cert_file;   /* NULL unless --ca-cert */
@@ -86,6 +91,9 @@ typedef struct raylet_options {
 int raylet_options_parse(raylet_options *opts, int argc, char **argv, int require_gcs, char *err,
                          size_t errlen);
 void raylet_options_free(raylet_options *opts);
+/* The interpreter Python workers run: --python-executable, else $RAYC_PYTHON when set and
+ * not empty, else /usr/bin/python3. Points into opts or the environment. */
+const char *raylet_python_executable(const raylet_options *opts);
 /* 0 if opts can join a cluster: --insecure, or --join-token with --ca-cert-hash or
  * --ca-cert. Otherwise RC_EINVAL and a sentence in err saying what to pass. `rayc start
  * --address` calls it itself (it parses with require_gcs 0). */

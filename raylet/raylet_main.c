@@ -21,6 +21,7 @@ int main(int argc, char **argv)
                "       [--object-store-memory SIZE] [--resources JSON] [--labels k=v,...]\n"
                "       [--node-ip-address IP] [--node-manager-port N] [--node-name NAME]\n"
                "       [--ready-file PATH] [--session-dir DIR] [--worker-command PATH]\n"
+               "       [--python-executable PATH (default: $RAYC_PYTHON, else /usr/bin/python3)]\n"
                "       (--join-token T (--ca-cert-hash sha256:HEX | --ca-cert FILE) | --insecure)\n"
                "       [--auth-dir DIR] [--bind-all]\n");
         return 0;

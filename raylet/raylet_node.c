@@ -353,16 +353,15 @@ static void raylet__track_node(raylet *r, const Ray__Rpc__GcsNodeInfo *info)
     raylet_view_track(r, info);
 }
 
-/* A job record (channel or fetch): its code search path and liveness go to the pool. */
+/* A job record (channel or fetch): its config (code search path, Python path, working
+ * directory, runtime env) and liveness go to the pool. */
 static void raylet__track_job(raylet *r, const Ray__Rpc__JobTableData *job)
 {
     if (!r->pool || job->job_id.len != RC_JOB_ID_SIZE)
         return;
     if (job->is_dead)
         raylet_auth_job_finished(r, job->job_id.data);
-    const Ray__Rpc__JobConfig *cfg = job->config;
-    worker_pool_job_info(r->pool, job->job_id.data, 1, cfg ? cfg->code_search_path : NULL,
-                         cfg ? cfg->n_code_search_path : 0, job->is_dead);
+    worker_pool_job_info(r->pool, job->job_id.data, job->config, job->is_dead);
 }
 
 static void raylet__on_gcs_message(const Ray__Rpc__PubMessage *m, void *arg)
@@ -922,6 +921,7 @@ int raylet_start(raylet *r, uv_loop_t *loop)
     const char *code_path = getenv("RAYC_CODE_SEARCH_PATH");
     worker_pool_config pool_cfg = {
         .worker_command = r->worker_command,
+        .python_executable = raylet_python_executable(&r->opts),
         .session_dir = r->session_dir,
         .raylet_socket = r->socket_path,
         .node_id_hex = r->node_id_hex,
@@ -958,9 +958,11 @@ int raylet_start(raylet *r, uv_loop_t *loop)
         fprintf(stderr, "rayc-raylet: bad GCS address %s\n", r->opts.gcs_address);
         return rc;
     }
-    RC_INFO("raylet: node %s on %s:%d%s joining the GCS at %s; session %s, socket %s, workers %s", r->node_id_hex,
-            r->spec.ip, r->port, r->opts.bind_all ? " (listening on every interface)" : "", r->opts.gcs_address,
-            r->session_dir, r->socket_path, r->worker_command);
+    RC_INFO("raylet: node %s on %s:%d%s joining the GCS at %s; session %s, socket %s, workers %s, Python workers "
+            "run by %s",
+            r->node_id_hex, r->spec.ip, r->port, r->opts.bind_all ? " (listening on every interface)" : "",
+            r->opts.gcs_address, r->session_dir, r->socket_path, r->worker_command,
+            raylet_python_executable(&r->opts));
     return gcs_client_connect(r->gcs, rc_cfg.gcs_rpc_server_reconnect_timeout_s * 1000, raylet__connected, r);
 }
 

@@ -26,7 +26,7 @@ static const raylet__flag raylet__flags[] = {
     {"--num-gpus", 1},     {"--accelerator-type", 1}, {"--gpu-memory", 1},
     {"--memory", 1},       {"--object-store-memory", 1}, {"--resources", 1},
     {"--labels", 1},       {"--ready-file", 1},       {"--session-dir", 1},
-    {"--worker-command", 1},
+    {"--worker-command", 1}, {"--python-executable", 1},
     /* security (ARCHITECTURE §14) */
     {"--join-token", 1},   {"--ca-cert-hash", 1},     {"--ca-cert", 1},
     {"--auth-dir", 1},     {"--insecure", 0},         {"--bind-all", 0},
@@ -335,6 +335,11 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
                 return raylet__fail(err, errlen, "--worker-command needs the path of a program");
             rc_free(opts->worker_command);
             opts->worker_command = rc_strdup(v);
+        } else if (!strcmp(flag, "--python-executable")) {
+            if (!*v)
+                return raylet__fail(err, errlen, "--python-executable needs the path of a Python interpreter");
+            rc_free(opts->python_executable);
+            opts->python_executable = rc_strdup(v);
         } else if (!strcmp(flag, "--join-token")) {
             if (!*v || strchr(v, ' ') || strlen(v) > 200)
                 return raylet__fail(err, errlen, "--join-token needs the token printed by `rayc start --head` or "
@@ -381,6 +386,14 @@ int raylet_options_check_security(const raylet_options *opts, char *err, size_t 
                         "development cluster started with --insecure");
 }
 
+const char *raylet_python_executable(const raylet_options *opts)
+{
+    if (opts->python_executable)
+        return opts->python_executable;
+    const char *env = getenv("RAYC_PYTHON");
+    return env && *env ? env : "/usr/bin/python3";
+}
+
 void raylet_options_free(raylet_options *opts)
 {
     rc_free(opts->gcs_address);
@@ -390,6 +403,7 @@ void raylet_options_free(raylet_options *opts)
     rc_free(opts->ready_file);
     rc_free(opts->session_dir);
     rc_free(opts->worker_command);
+    rc_free(opts->python_executable);
     rc_free(opts->join_token);
     rc_free(opts->ca_cert_hash);
     rc_free(opts->ca_cert_file);

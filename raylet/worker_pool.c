@@ -8,6 +8,10 @@
  * for a start slot or its job's config. A pop with no callback is a prestart placeholder:
  * it only makes a worker start, and a real pop of its key takes over its place.
  *
+ * A job's record (pool__job) holds what its workers are started with, copied from its
+ * config; a prestart asked for before the config is known waits in it (the config says
+ * the job's language).
+ *
  * Callbacks (pop callbacks, on_worker_dead, fetch_job) run only after the pool's own
  * bookkeeping is done, so they may call back into the pool. pool__start_pending guards
  * against re-entry and repeats when it was asked again meanwhile.
@@ -26,12 +30,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "rc_alloc.h"
+#include "rc_buf.h"
 #include "rc_config.h"
 #include "rc_err.h"
+#include "rc_json.h"
 #include "rc_log.h"
 #include "rc_map.h"
 #include "rc_time.h"
@@ -39,6 +46,9 @@
 extern char **environ;
 
 enum { POOL__TICK_MS = 100, POOL__MAX_GPUS = 32 };
+
+/* What a Python worker runs: Ray's worker entry point, which rayc's ray package provides. */
+#define POOL__PYTHON_MODULE "ray._private.workers.default_worker"
 
 struct worker_pop {
     worker_key key;
@@ -54,16 +64,24 @@ struct worker_pop {
 
 typedef enum pool__job_state { JOB_UNKNOWN, JOB_FETCHING, JOB_KNOWN } pool__job_state;
 
+/* A job, as its workers are started: from its JobConfig (pool__job_configure). */
 typedef struct pool__job {
     pool__job_state state;
     char *code_search_path; /* "a:b", NULL for the default */
+    char *python_path;      /* its Python workers' PYTHONPATH, NULL for none */
+    char *cwd;              /* its Python workers' directory, NULL for the raylet's */
+    char **env_vars;        /* "K=V" from its runtime env, for all its workers */
+    size_t n_env_vars;
+    int is_python;  /* its driver is Python: prestarts start Python workers */
+    int prestart;   /* workers to prestart once its config is known */
+    int cwd_warned; /* a missing cwd was logged once */
     int dead;
 } pool__job;
 
 struct worker_pool {
     uv_loop_t *loop;
     worker_pool_callbacks cbs;
-    char *command, *session_dir, *socket, *node_id_hex, *node_ip, *gcs_address;
+    char *command, *python, *session_dir, *socket, *node_id_hex, *node_ip, *gcs_address;
     char *default_path, *visible_gpus;
     double num_cpus; /* the node's: defaults of the limits below */
 
@@ -82,16 +100,38 @@ struct worker_pool {
 
 static int pool__key_eq(const worker_key *a, const worker_key *b)
 {
-    return a->gpu_mask == b->gpu_mask && a->omp_threads == b->omp_threads &&
+    return a->language == b->language && a->gpu_mask == b->gpu_mask && a->omp_threads == b->omp_threads &&
            memcmp(a->job_id, b->job_id, RC_JOB_ID_SIZE) == 0;
 }
 
-void worker_key_init(worker_key *key, const uint8_t job_id[RC_JOB_ID_SIZE], uint32_t gpu_mask, double cpus)
+void worker_key_init(worker_key *key, const uint8_t job_id[RC_JOB_ID_SIZE], Ray__Rpc__Language language,
+                     uint32_t gpu_mask, double cpus)
 {
+    memset(key, 0, sizeof(*key));
     memcpy(key->job_id, job_id, RC_JOB_ID_SIZE);
+    key->language = language;
     key->gpu_mask = gpu_mask;
     double threads = ceil(cpus - 1e-9);
     key->omp_threads = threads < 1 ? 1 : threads > 1e6 ? 1000000 : (uint32_t)threads;
+}
+
+int worker_language_supported(Ray__Rpc__Language language)
+{
+    return language == RAY__RPC__LANGUAGE__PYTHON || language == RAY__RPC__LANGUAGE__CPP;
+}
+
+const char *worker_language_name(Ray__Rpc__Language language)
+{
+    switch (language) {
+    case RAY__RPC__LANGUAGE__PYTHON:
+        return "Python";
+    case RAY__RPC__LANGUAGE__CPP:
+        return "C++";
+    case RAY__RPC__LANGUAGE__JAVA:
+        return "Java";
+    default:
+        return "an unknown language";
+    }
 }
 
 static void pool__log_path(const worker_pool *p, const worker *w, const char *ext, char *out, size_t len)
@@ -151,11 +191,86 @@ static pool__job *pool__job_get(worker_pool *p, const uint8_t id[RC_JOB_ID_SIZE]
     return j;
 }
 
+/* Forgets what j's config said. */
+static void pool__job_clear(pool__job *j)
+{
+    rc_free(j->code_search_path);
+    rc_free(j->python_path);
+    rc_free(j->cwd);
+    for (size_t i = 0; i < j->n_env_vars; i++)
+        rc_free(j->env_vars[i]);
+    rc_free(j->env_vars);
+    j->code_search_path = j->python_path = j->cwd = NULL;
+    j->env_vars = NULL;
+    j->n_env_vars = 0;
+    j->is_python = j->cwd_warned = 0;
+}
+
 static void pool__job_free(void *v)
 {
     pool__job *j = v;
-    rc_free(j->code_search_path);
+    pool__job_clear(j);
     rc_free(j);
+}
+
+/* The n strings joined with ':' (freed with rc_free), empty ones left out if skip_empty;
+ * NULL when nothing is left. */
+static char *pool__join(char *const *strs, size_t n, int skip_empty)
+{
+    rc_buf b = RC_BUF_INIT;
+    int any = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (skip_empty && !*strs[i])
+            continue;
+        if (any)
+            rc_buf_putc(&b, ':');
+        rc_buf_puts(&b, strs[i]);
+        any = 1;
+    }
+    return any ? rc_buf_detach(&b) : NULL;
+}
+
+/* Copies what j's workers need from cfg (NULL: nothing) over what an earlier config said. */
+static void pool__job_configure(pool__job *j, const uint8_t job_id[RC_JOB_ID_SIZE], const Ray__Rpc__JobConfig *cfg)
+{
+    pool__job_clear(j);
+    if (!cfg)
+        return;
+    /* Empty code search path entries are kept, as they always were: "" is a path given. */
+    j->code_search_path = pool__join(cfg->code_search_path, cfg->n_code_search_path, 0);
+    j->is_python = cfg->n_py_driver_sys_path > 0;
+    j->python_path = pool__join(cfg->py_driver_sys_path, cfg->n_py_driver_sys_path, 1);
+    if (cfg->rayc_driver_cwd && *cfg->rayc_driver_cwd)
+        j->cwd = rc_strdup(cfg->rayc_driver_cwd);
+    const char *runtime_env = cfg->runtime_env_info ? cfg->runtime_env_info->serialized_runtime_env : NULL;
+    if (!runtime_env || !*runtime_env)
+        return;
+    char err[600], hex[RC_ID_HEX_MAX];
+    rc_id_hex(job_id, RC_JOB_ID_SIZE, hex);
+    if (worker_pool_parse_runtime_env(runtime_env, &j->env_vars, &j->n_env_vars, err, sizeof(err)) < 0)
+        RC_WARN("worker_pool: job %s: its runtime env is ignored (its workers start without its env_vars): %s", hex,
+                err);
+    else if (*err)
+        RC_WARN("worker_pool: job %s: %s", hex, err);
+}
+
+/* The directory j's Python workers start in: its driver's when that exists here, else
+ * NULL (the raylet's). Checked at each start: the directory may come or go. */
+static const char *pool__job_cwd(pool__job *j, const uint8_t job_id[RC_JOB_ID_SIZE])
+{
+    if (!j || !j->cwd)
+        return NULL;
+    struct stat st;
+    if (stat(j->cwd, &st) == 0 && S_ISDIR(st.st_mode))
+        return j->cwd;
+    if (!j->cwd_warned) {
+        char hex[RC_ID_HEX_MAX];
+        RC_WARN("worker_pool: job %s's driver ran in %s, which is not a directory on this node; its Python workers "
+                "start in the raylet's working directory",
+                rc_id_hex(job_id, RC_JOB_ID_SIZE, hex), j->cwd);
+        j->cwd_warned = 1;
+    }
+    return NULL;
 }
 
 /* ---- pops --------------------------------------------------------------------------- */
@@ -255,28 +370,153 @@ static int pool__env_dropped(const char *var)
     return 0;
 }
 
-/* Builds the worker's environment: ours, minus pool__env_dropped's. The strings in the
- * returned array (freed with rc_free, like the two it adds) are borrowed from environ
- * except the last two. */
-static char **pool__env(const worker_pool *p, const worker_key *key, char *cuda, size_t cuda_len, char *omp,
-                        size_t omp_len)
+/* A worker's environment being built: NULL-terminated "NAME=value" strings, all owned
+ * (pool__env_free frees them). */
+typedef struct pool__env {
+    char **vars;
+    size_t n, cap;
+} pool__env;
+
+static size_t pool__env_name_len(const char *var)
 {
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = rc_calloc(n + 3, sizeof(*env));
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!pool__env_dropped(environ[i]))
-            env[k++] = environ[i];
-    char gpus[200];
-    worker_pool_gpu_env(key->gpu_mask, p->visible_gpus, gpus, sizeof(gpus));
-    snprintf(cuda, cuda_len, "CUDA_VISIBLE_DEVICES=%s", gpus);
-    snprintf(omp, omp_len, "OMP_NUM_THREADS=%u", key->omp_threads);
-    env[k++] = cuda;
-    env[k++] = omp;
-    env[k] = NULL;
-    return env;
+    const char *eq = strchr(var, '=');
+    return eq ? (size_t)(eq - var) : strlen(var);
+}
+
+static void pool__env_append(pool__env *e, char *var)
+{
+    if (e->n + 2 > e->cap) {
+        e->cap = e->cap ? 2 * e->cap : 64;
+        e->vars = rc_realloc(e->vars, e->cap * sizeof(*e->vars));
+    }
+    e->vars[e->n++] = var;
+    e->vars[e->n] = NULL;
+}
+
+/* Sets var (taken over), replacing the variable of the same name if there is one. */
+static void pool__env_put(pool__env *e, char *var)
+{
+    size_t len = pool__env_name_len(var);
+    for (size_t i = 0; i < e->n; i++) {
+        if (pool__env_name_len(e->vars[i]) == len && !strncmp(e->vars[i], var, len)) {
+            rc_free(e->vars[i]);
+            e->vars[i] = var;
+            return;
+        }
+    }
+    pool__env_append(e, var);
+}
+
+static char *pool__env_var(const char *name, const char *value)
+{
+    rc_buf b = RC_BUF_INIT;
+    rc_buf_printf(&b, "%s=%s", name, value);
+    return rc_buf_detach(&b);
+}
+
+static void pool__env_free(pool__env *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        rc_free(e->vars[i]);
+    rc_free(e->vars);
+}
+
+/* Builds the environment of a worker of key (job: its record, NULL if it has none): ours
+ * minus pool__env_dropped's, then the key's GPUs and threads, then the job's env_vars
+ * (which override ours), then a Python worker's PYTHONPATH: the env_vars one first, then
+ * its driver's path. */
+static void pool__env_build(const worker_pool *p, const worker_key *key, const pool__job *job, pool__env *e)
+{
+    for (char **v = environ; *v; v++)
+        if (!pool__env_dropped(*v))
+            pool__env_append(e, rc_strdup(*v));
+    char buf[200];
+    pool__env_put(e, pool__env_var("CUDA_VISIBLE_DEVICES", worker_pool_gpu_env(key->gpu_mask, p->visible_gpus, buf,
+                                                                               sizeof(buf))));
+    snprintf(buf, sizeof(buf), "%u", key->omp_threads);
+    pool__env_put(e, pool__env_var("OMP_NUM_THREADS", buf));
+    if (!job)
+        return;
+    const char *user_path = NULL;
+    for (size_t i = 0; i < job->n_env_vars; i++) {
+        pool__env_put(e, rc_strdup(job->env_vars[i]));
+        if (!strncmp(job->env_vars[i], "PYTHONPATH=", 11))
+            user_path = job->env_vars[i] + 11;
+    }
+    if (key->language != RAY__RPC__LANGUAGE__PYTHON || !job->python_path)
+        return;
+    rc_buf path = RC_BUF_INIT;
+    rc_buf_printf(&path, "PYTHONPATH=%s%s%s", user_path ? user_path : "", user_path && *user_path ? ":" : "",
+                  job->python_path);
+    pool__env_put(e, rc_buf_detach(&path));
+}
+
+/* path made absolute against our working directory (a Python worker may start in
+ * another); a bare name stays, for PATH. Freed with rc_free. */
+static char *pool__absolute(const char *path)
+{
+    char cwd[PATH_MAX];
+    if (path[0] == '/' || !strchr(path, '/') || !getcwd(cwd, sizeof(cwd)))
+        return rc_strdup(path);
+    rc_buf b = RC_BUF_INIT;
+    rc_buf_printf(&b, "%s/%s", cwd, path);
+    return rc_buf_detach(&b);
+}
+
+/* An env_vars entry a worker cannot be given, and why; NULL if it can. */
+static const char *pool__env_entry_refused(const rc_json *it)
+{
+    if (!it->key_len || strlen(it->key) != it->key_len || strchr(it->key, '='))
+        return "is not a name an environment can hold";
+    if (it->type != RC_JSON_STRING)
+        return "has a value that is not text";
+    if (strlen(it->str) != it->str_len)
+        return "has a value with a NUL character";
+    rc_buf var = RC_BUF_INIT;
+    rc_buf_printf(&var, "%s=", it->key);
+    int dropped = pool__env_dropped(rc_buf_cstr(&var));
+    rc_buf_free(&var);
+    return dropped ? "is set by the raylet itself" : NULL;
+}
+
+int worker_pool_parse_runtime_env(const char *json, char ***vars, size_t *n, char *err, size_t errlen)
+{
+    *vars = NULL;
+    *n = 0;
+    err[0] = '\0';
+    rc_json *root;
+    char perr[200];
+    if (rc_json_parse(json, strlen(json), &root, perr, sizeof(perr)) < 0) {
+        snprintf(err, errlen, "it is not JSON: %s", perr);
+        return RC_EPARSE;
+    }
+    int rc = 0;
+    const rc_json *env_vars = rc_json_get(root, "env_vars");
+    if (root->type != RC_JSON_OBJECT) {
+        snprintf(err, errlen, "it is a JSON %s, not an object such as {\"env_vars\": {\"K\": \"V\"}}",
+                 rc_json_type_name(root->type));
+        rc = RC_EPARSE;
+    } else if (env_vars && env_vars->type != RC_JSON_OBJECT && env_vars->type != RC_JSON_NULL) {
+        snprintf(err, errlen, "its env_vars is a JSON %s, not an object of names and text values",
+                 rc_json_type_name(env_vars->type));
+        rc = RC_EPARSE;
+    } else if (env_vars && env_vars->type == RC_JSON_OBJECT) {
+        rc_buf left_out = RC_BUF_INIT;
+        *vars = rc_calloc(env_vars->n_items + 1, sizeof(**vars));
+        for (size_t i = 0; i < env_vars->n_items; i++) {
+            const rc_json *it = &env_vars->items[i];
+            const char *why = pool__env_entry_refused(it);
+            if (why)
+                rc_buf_printf(&left_out, "%s\"%.64s\" %s", left_out.len ? "; " : "", it->key, why);
+            else
+                (*vars)[(*n)++] = pool__env_var(it->key, it->str);
+        }
+        if (left_out.len)
+            snprintf(err, errlen, "runtime env env_vars left out: %s", rc_buf_cstr(&left_out));
+        rc_buf_free(&left_out);
+    }
+    rc_json_free(root);
+    return rc;
 }
 
 /* Starts a worker process for key. Returns 0 with the STARTING worker in *out, or RC_ESYS
@@ -294,9 +534,15 @@ static int pool__spawn(worker_pool *p, const worker_key *key, worker **out, char
 
     pool__job *job = rc_map_get(&p->jobs, key->job_id, RC_JOB_ID_SIZE);
     const char *path = job && job->code_search_path ? job->code_search_path : p->default_path;
+    int python = key->language == RAY__RPC__LANGUAGE__PYTHON;
+    char *program = python ? p->python : p->command;
     char *argv[20];
     int n = 0;
-    argv[n++] = p->command;
+    argv[n++] = program;
+    if (python) {
+        argv[n++] = "-m";
+        argv[n++] = POOL__PYTHON_MODULE;
+    }
     argv[n++] = "--raylet-socket";
     argv[n++] = p->socket;
     argv[n++] = "--node-id";
@@ -309,14 +555,15 @@ static int pool__spawn(worker_pool *p, const worker_key *key, worker **out, char
     argv[n++] = job_hex;
     argv[n++] = "--gcs-address";
     argv[n++] = p->gcs_address;
-    if (path && *path) {
+    if (!python && path && *path) { /* a Python worker imports through PYTHONPATH instead */
         argv[n++] = "--code-search-path";
         argv[n++] = (char *)path;
     }
     argv[n] = NULL;
 
-    char cuda[256], omp[64];
-    char **env = pool__env(p, key, cuda, sizeof(cuda), omp, sizeof(omp));
+    pool__env env = {0};
+    pool__env_build(p, key, job, &env);
+    const char *cwd = python ? pool__job_cwd(job, key->job_id) : NULL;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
@@ -324,6 +571,9 @@ static int pool__spawn(worker_pool *p, const worker_key *key, worker **out, char
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    /* After the opens: the log paths may be relative to our directory. */
+    if (cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, cwd);
     /* The raylet ignores SIGPIPE and watches SIGCHLD; a worker starts with neither. Its own
      * process group keeps a terminal's ^C away from it: the raylet decides when it dies. */
     sigset_t none, defaults;
@@ -336,12 +586,15 @@ static int pool__spawn(worker_pool *p, const worker_key *key, worker **out, char
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    int err = posix_spawn(&w->pid, p->command, &fa, &attr, argv, env);
+    /* A bare program name ("python3") is looked up in PATH, as a shell would. */
+    int err = strchr(program, '/') ? posix_spawn(&w->pid, program, &fa, &attr, argv, env.vars)
+                                   : posix_spawnp(&w->pid, program, &fa, &attr, argv, env.vars);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    rc_free(env);
+    pool__env_free(&env);
     if (err != 0) {
-        snprintf(message, mlen, "cannot start worker program %s: %s", p->command, strerror(err));
+        snprintf(message, mlen, "cannot start %s worker program %s%s%s: %s", worker_language_name(key->language),
+                 program, cwd ? " in " : "", cwd ? cwd : "", strerror(err));
         RC_ERROR("worker_pool: %s", message);
         rc_free(w);
         return RC_ESYS;
@@ -357,9 +610,9 @@ static int pool__spawn(worker_pool *p, const worker_key *key, worker **out, char
     p->n_starting++;
     pool__tick_ensure(p);
     char gpus[200];
-    RC_INFO("worker_pool: started worker %.8s (pid %d) for job %s, GPUs [%s], %u OpenMP threads", w->id_hex,
-            (int)w->pid, job_hex, worker_pool_gpu_env(key->gpu_mask, p->visible_gpus, gpus, sizeof(gpus)),
-            key->omp_threads);
+    RC_INFO("worker_pool: started %s worker %.8s (pid %d) for job %s, GPUs [%s], %u OpenMP threads",
+            worker_language_name(key->language), w->id_hex, (int)w->pid, job_hex,
+            worker_pool_gpu_env(key->gpu_mask, p->visible_gpus, gpus, sizeof(gpus)), key->omp_threads);
     *out = w;
     return 0;
 }
@@ -558,6 +811,7 @@ int worker_pool_create(uv_loop_t *loop, const worker_pool_config *cfg, const wor
     p->loop = loop;
     p->cbs = *cbs;
     p->command = rc_strdup(cfg->worker_command);
+    p->python = pool__absolute(cfg->python_executable);
     p->session_dir = rc_strdup(cfg->session_dir);
     p->socket = rc_strdup(cfg->raylet_socket);
     p->node_id_hex = rc_strdup(cfg->node_id_hex);
@@ -591,6 +845,7 @@ static void pool__closed(uv_handle_t *h)
     if (--p->handles_open)
         return;
     rc_free(p->command);
+    rc_free(p->python);
     rc_free(p->session_dir);
     rc_free(p->socket);
     rc_free(p->node_id_hex);
@@ -646,6 +901,11 @@ int worker_pool_pop(worker_pool *p, const worker_key *key, worker_pop_cb cb, voi
 {
     *now = NULL;
     *pending = NULL;
+    if (!worker_language_supported(key->language)) {
+        snprintf(message, mlen, "this raylet starts Python and C++ workers, not %s ones",
+                 worker_language_name(key->language));
+        return RC_EINVAL;
+    }
     worker *w = pool__find_idle(p, key);
     if (w) {
         p->n_idle--;
@@ -739,23 +999,41 @@ void worker_pool_dedicate(worker_pool *p, worker *w, int detached)
     w->detached = !!detached;
 }
 
-void worker_pool_prestart(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int n)
+/* Queues placeholders until job (known) has n CPU workers of its language, alive or
+ * starting or queued. The caller runs pool__start_pending. */
+static void pool__prestart_known(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], const pool__job *job, int n)
 {
     worker_key key;
-    worker_key_init(&key, job_id, 0, 1);
+    worker_key_init(&key, job_id, job->is_python ? RAY__RPC__LANGUAGE__PYTHON : RAY__RPC__LANGUAGE__CPP, 0, 1);
     int have = 0;
     for (worker *w = p->workers; w; w = w->next)
         have += w->state != WORKER_KILLED && pool__key_eq(&w->key, &key);
     for (worker_pop *q = p->pops_head; q; q = q->next)
         have += !q->w && pool__key_eq(&q->key, &key);
-    if (have >= n)
-        return;
     for (int i = have; i < n; i++) {
         worker_pop *pop = RC_NEW(worker_pop);
         pop->key = key;
         pool__pop_append(p, pop);
     }
-    pool__start_pending(p);
+}
+
+void worker_pool_prestart(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int n)
+{
+    pool__job *job = pool__job_get(p, job_id);
+    if (job->state == JOB_UNKNOWN && !p->cbs.fetch_job)
+        job->state = JOB_KNOWN;
+    if (job->state == JOB_KNOWN) {
+        pool__prestart_known(p, job_id, job, n);
+        pool__start_pending(p);
+        return;
+    }
+    /* The language comes with the config: worker_pool_job_info prestarts. */
+    if (n > job->prestart)
+        job->prestart = n;
+    if (job->state == JOB_UNKNOWN) {
+        job->state = JOB_FETCHING;
+        p->cbs.fetch_job(p->cbs.arg, job_id); /* may answer (or refuse, freeing job) at once */
+    }
 }
 
 worker *worker_pool_find(worker_pool *p, const uint8_t id[RC_WORKER_ID_SIZE])
@@ -815,26 +1093,15 @@ void worker_pool_disconnect(worker_pool *p, worker *w)
         worker_pool_kill(p, w, "it disconnected");
 }
 
-void worker_pool_job_info(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], int found, char *const *paths,
-                          size_t n_paths, int is_dead)
+void worker_pool_job_info(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], const Ray__Rpc__JobConfig *config,
+                          int is_dead)
 {
     pool__job *job = pool__job_get(p, job_id);
     job->state = JOB_KNOWN;
-    if (found) {
-        rc_free(job->code_search_path);
-        job->code_search_path = NULL;
-        size_t len = 1;
-        for (size_t i = 0; i < n_paths; i++)
-            len += strlen(paths[i]) + 1;
-        if (n_paths) {
-            job->code_search_path = rc_calloc(1, len);
-            for (size_t i = 0; i < n_paths; i++) {
-                if (i)
-                    strcat(job->code_search_path, ":");
-                strcat(job->code_search_path, paths[i]);
-            }
-        }
-    }
+    pool__job_configure(job, job_id, config);
+    if (job->prestart && !is_dead)
+        pool__prestart_known(p, job_id, job, job->prestart);
+    job->prestart = 0;
     if (is_dead && !job->dead) {
         job->dead = 1;
         char hex[RC_ID_HEX_MAX];

@@ -264,6 +264,7 @@ void harness_lease_async(harness_fake *t, int ri, harness_lease *lc, const harne
     caller.worker_id.len = sizeof(t->owner_id);
     caller.ip_address = "127.0.0.1";
     Ray__Rpc__LeaseSpec spec = RAY__RPC__LEASE_SPEC__INIT;
+    spec.language = RAY__RPC__LANGUAGE__CPP; /* rayc-fake-worker stands in for rayc-worker */
     spec.lease_id.data = lc->lease_id;
     spec.lease_id.len = sizeof(lc->lease_id);
     spec.job_id.data = job;

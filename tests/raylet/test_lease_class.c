@@ -263,14 +263,20 @@ static void test_gpu_env_and_keys(void)
     CU_ASSERT_STRING_EQUAL(worker_pool_gpu_env(0x6, "5", buf, sizeof(buf)), "1,2"); /* beyond the list: as is */
     worker_key k;
     const uint8_t job[RC_JOB_ID_SIZE] = {0, 0, 0, 1};
-    worker_key_init(&k, job, 0, 0);
+    worker_key_init(&k, job, RAY__RPC__LANGUAGE__CPP, 0, 0);
     CU_ASSERT_EQUAL(k.omp_threads, 1);
-    worker_key_init(&k, job, 0, 0.5);
+    worker_key_init(&k, job, RAY__RPC__LANGUAGE__CPP, 0, 0.5);
     CU_ASSERT_EQUAL(k.omp_threads, 1);
-    worker_key_init(&k, job, 0, 2);
+    worker_key_init(&k, job, RAY__RPC__LANGUAGE__CPP, 0, 2);
     CU_ASSERT_EQUAL(k.omp_threads, 2);
-    worker_key_init(&k, job, 0, 2.5);
+    worker_key_init(&k, job, RAY__RPC__LANGUAGE__CPP, 0, 2.5);
     CU_ASSERT_EQUAL(k.omp_threads, 3);
+    CU_ASSERT_EQUAL(k.language, RAY__RPC__LANGUAGE__CPP);
+    worker_key_init(&k, job, RAY__RPC__LANGUAGE__PYTHON, 0, 1);
+    CU_ASSERT_EQUAL(k.language, RAY__RPC__LANGUAGE__PYTHON);
+    CU_ASSERT(worker_language_supported(RAY__RPC__LANGUAGE__PYTHON));
+    CU_ASSERT(worker_language_supported(RAY__RPC__LANGUAGE__CPP));
+    CU_ASSERT(!worker_language_supported(RAY__RPC__LANGUAGE__JAVA));
 }
 
 
