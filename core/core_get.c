@@ -58,6 +58,18 @@ static void core__get_finish(core_worker *cw, core_get *g)
     if (g->finished)
         return;
     g->finished = 1;
+    /* A get that timed out on a task no node can run says why (a wait only counts). */
+    for (size_t i = 0; g->timed_out && g->keep_values && i < g->n; i++) {
+        const char *why = g->items[i].value || g->items[i].owner ? NULL : core_submit_pending_reason(cw, g->items[i].id);
+        if (!why)
+            continue;
+        char message[768];
+        snprintf(message, sizeof(message),
+                 "the object was not ready before the timeout: its task cannot be scheduled right now: %s (it stays "
+                 "pending until a node that can run it joins)",
+                 why);
+        g->items[i].value = core_value_new_error(RAYC_ERR_TIMEOUT, message);
+    }
     if (g->timer_started) {
         uv_timer_stop(&g->timer);
         uv_close((uv_handle_t *)&g->timer, core__get_timer_closed);

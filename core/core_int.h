@@ -205,6 +205,7 @@ struct core_lease {
 typedef struct core_lease_request {
     core_sched_key *key;
     uint8_t lease_id[RC_UNIQUE_ID_SIZE];
+    int64_t sent_ms;
     char raylet_address[96]; /* "" for the local raylet */
     int cancelled;
     struct core_lease_request *next, *prev;
@@ -220,6 +221,10 @@ struct core_sched_key {
     core_lease_request *requests;
     size_t n_requests;
     int64_t last_backlog_reported;
+    /* Why its leases wait, when no node could ever hold them (the raylet's sentence, asked
+     * once they have waited a while: ExplainLeases); NULL if not known. */
+    char *why;
+    int explaining;
 };
 
 /* ---- get / wait ------------------------------------------------------------------------ */
@@ -371,6 +376,9 @@ void core_address_text(const Ray__Rpc__Address *a, char *out, size_t len);
 void core_submit_task(core_worker *cw, core_task *task);
 void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force);
 void core_submit_backlog_tick(core_worker *cw);
+/* Why the task making object_id waits for a node that does not exist (the raylet's
+ * sentence), or NULL. Loop thread. */
+const char *core_submit_pending_reason(core_worker *cw, const uint8_t *object_id);
 void core_submit_linger_tick(core_worker *cw);
 void core_submit_node_died(core_worker *cw, const uint8_t *node_id);
 void core_submit_shutdown(core_worker *cw);

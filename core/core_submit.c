@@ -469,6 +469,7 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
         return;
     core_lease_request *req = RC_NEW(core_lease_request);
     req->key = key;
+    req->sent_ms = rc_mono_ms();
     rc_id_random(req->lease_id, RC_UNIQUE_ID_SIZE);
     snprintf(req->raylet_address, sizeof(req->raylet_address), "%s", raylet_address ? raylet_address : "");
     Ray__Rpc__LeaseSpec *ls = key->lease_template;
@@ -696,10 +697,86 @@ void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force)
 
 /* ---- background ----------------------------------------------------------------------- */
 
+/* ---- explaining leases that wait for a node that does not exist ------------------------ */
+
+typedef struct core__explain {
+    core_sched_key *key; /* keys live until the core stops */
+} core__explain;
+
+static void core__explained(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    core__explain *e = arg;
+    core_worker *cw = core__cw;
+    core_sched_key *key = e->key;
+    rc_free(e);
+    if (!cw || cw->stopping) {
+        rpc_msg_free(reply);
+        return;
+    }
+    key->explaining = 0;
+    const Rayc__Rpc__ExplainLeasesReply *r = (const void *)reply;
+    for (size_t i = 0; st->code == GRPC_STATUS_OK && r && i < r->n_why && !key->why; i++) {
+        if (!r->why[i] || !*r->why[i])
+            continue;
+        key->why = rc_strdup(r->why[i]);
+        /* Once per shape, as Ray's driver warns about infeasible requests. */
+        const char *name = key->queue_head && key->queue_head->spec ? key->queue_head->spec->name : "a task";
+        fprintf(stderr,
+                "rayc: warning: '%s' cannot be scheduled right now: %s. It stays pending until a node that can run "
+                "it joins the cluster (see `rayc status`).\n",
+                name, key->why);
+    }
+    rpc_msg_free(reply);
+}
+
+/* Asks the local raylet why the leases of keys that have waited a while still wait. */
+static void core__explain_waiting(core_worker *cw)
+{
+    int64_t now = rc_mono_ms();
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
+        core_sched_key *key = v;
+        if (!key->queued) {
+            rc_free(key->why); /* granted since: a later wait is explained afresh */
+            key->why = NULL;
+            continue;
+        }
+        if (key->why || key->explaining)
+            continue;
+        ProtobufCBinaryData ids[16];
+        size_t n = 0;
+        for (core_lease_request *req = key->requests; req && n < 16; req = req->next)
+            if (!req->cancelled && !req->raylet_address[0] && now - req->sent_ms >= rc_cfg.infeasible_warning_ms)
+                ids[n++] = (ProtobufCBinaryData){RC_UNIQUE_ID_SIZE, req->lease_id};
+        if (!n)
+            continue;
+        Rayc__Rpc__ExplainLeasesRequest req = RAYC__RPC__EXPLAIN_LEASES_REQUEST__INIT;
+        req.lease_ids = ids;
+        req.n_lease_ids = n;
+        core__explain *e = RC_NEW(core__explain);
+        e->key = key;
+        key->explaining = 1;
+        if (rpc_client_call(cw->raylet_local, &rayc__rpc__local_raylet_service__descriptor, "ExplainLeases", &req.base,
+                            rc_cfg.gcs_rpc_timeout_ms, core__explained, e) < 0) {
+            key->explaining = 0;
+            rc_free(e);
+        }
+    }
+}
+
+const char *core_submit_pending_reason(core_worker *cw, const uint8_t *object_id)
+{
+    core_ref *r = core_ref_get(cw, object_id);
+    return r && r->task && r->task->state == CORE_TASK_QUEUED && r->task->key ? r->task->key->why : NULL;
+}
+
 void core_submit_backlog_tick(core_worker *cw)
 {
     if (!cw->raylet_tcp || cw->stopping)
         return;
+    if (cw->raylet_local)
+        core__explain_waiting(cw);
     Ray__Rpc__WorkerBacklogReport *reports[64];
     Ray__Rpc__WorkerBacklogReport items[64];
     size_t n = 0;
@@ -767,6 +844,7 @@ static void core__free_key(void *p)
     core_sched_key *key = p;
     rpc_msg_free(&key->lease_template->base);
     rc_free(key->name);
+    rc_free(key->why);
     rc_free(key);
 }
 

@@ -45,6 +45,7 @@ struct lease {
     size_t id_len;
     char id_hex[2 * 8 + 1]; /* first bytes, for logs */
     uint8_t job_id[RC_JOB_ID_SIZE];
+    Ray__Rpc__Language language; /* of its worker (part of the worker key) */
     uint8_t owner[RC_WORKER_ID_SIZE];
     int has_owner;
     lease_class *cls;
@@ -422,7 +423,7 @@ static int lease__start(lease *l)
     for (uint32_t g = 0; l->bundle_gpus && g < l->bundle_gpus->n; g++)
         gpu_mask |= 1u << l->bundle_gpus->index[g];
     worker_key key;
-    worker_key_init(&key, l->job_id, gpu_mask, l->cls->cpus);
+    worker_key_init(&key, l->job_id, l->language, gpu_mask, l->cls->cpus);
     worker *now;
     worker_pop *pending;
     char message[400];
@@ -542,7 +543,7 @@ static void lease__arm_infeasible(lease_manager *lm)
             if (l->infeasible_since_ms && l->infeasible_since_ms < first)
                 first = l->infeasible_since_ms;
     }
-    if (first == INT64_MAX) {
+    if (first == INT64_MAX || rc_cfg.unschedulable_task_timeout_ms < 0) { /* < 0: they wait */
         uv_timer_stop(&lm->infeasible_timer);
         return;
     }
@@ -709,6 +710,9 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
                                     RC_JOB_ID_SIZE);
     if (req->backlog_size < 0)
         return lease__reply_invalid(call, "backlog_size %lld is negative", (long long)req->backlog_size);
+    if (!worker_language_supported(spec->language))
+        return lease__reply_invalid(call, "lease_spec.language is %s (%d); this raylet starts Python and C++ workers",
+                                    worker_language_name(spec->language), (int)spec->language);
     if (rc_map_get(&lm->leases, spec->lease_id.data, spec->lease_id.len)) {
         Ray__Rpc__RequestWorkerLeaseReply reply = RAY__RPC__REQUEST_WORKER_LEASE_REPLY__INIT;
         reply.canceled = 1;
@@ -727,6 +731,7 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
     l->id_len = spec->lease_id.len;
     rc_id_hex(l->id, l->id_len < 8 ? l->id_len : 8, l->id_hex);
     memcpy(l->job_id, spec->job_id.data, RC_JOB_ID_SIZE);
+    l->language = spec->language;
     const Ray__Rpc__Address *caller = spec->caller_address;
     if (caller && caller->worker_id.len == RC_WORKER_ID_SIZE) {
         memcpy(l->owner, caller->worker_id.data, RC_WORKER_ID_SIZE);
@@ -1068,4 +1073,12 @@ void lease_manager_destroy(lease_manager *lm)
     rc_map_destroy(&lm->jobs_seen, NULL);
     uv_close((uv_handle_t *)&lm->dispatch_timer, lease__closed);
     uv_close((uv_handle_t *)&lm->infeasible_timer, lease__closed);
+}
+
+const char *lease_manager_explain(const lease_manager *lm, const uint8_t *lease_id, size_t len)
+{
+    if (len != RC_UNIQUE_ID_SIZE)
+        return "";
+    const lease *l = rc_map_get(&lm->leases, lease_id, RC_UNIQUE_ID_SIZE);
+    return l && l->cls && l->cls->infeasible && l->infeasible_since_ms ? l->cls->why : "";
 }

@@ -219,11 +219,29 @@ static void handle_get_credentials(rpc_call *call, const ProtobufCMessage *reque
     raylet_auth_credentials(r, call, req->job_id.len ? req->job_id.data : NULL);
 }
 
+static void handle_explain_leases(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    raylet *r = arg;
+    const Rayc__Rpc__ExplainLeasesRequest *req = (const void *)request;
+    if (req->n_lease_ids > 4096)
+        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT, "ask about at most 4096 leases at once, not %zu",
+                                req->n_lease_ids);
+    Rayc__Rpc__ExplainLeasesReply reply = RAYC__RPC__EXPLAIN_LEASES_REPLY__INIT;
+    char **why = rc_calloc(req->n_lease_ids ? req->n_lease_ids : 1, sizeof(*why));
+    for (size_t i = 0; i < req->n_lease_ids; i++)
+        why[i] = (char *)lease_manager_explain(r->leases, req->lease_ids[i].data, req->lease_ids[i].len);
+    reply.why = why;
+    reply.n_why = req->n_lease_ids;
+    rpc_reply(call, &reply.base);
+    rc_free(why);
+}
+
 const rpc_method_handler raylet_local_handlers[] = {
     {"RegisterClient", handle_register_client},
     {"DisconnectClient", handle_disconnect_client},
     {"NotifyTaskBlocked", handle_notify_task_blocked},
     {"NotifyTaskUnblocked", handle_notify_task_unblocked},
     {"GetCredentials", handle_get_credentials},
+    {"ExplainLeases", handle_explain_leases},
     {NULL, NULL},
 };

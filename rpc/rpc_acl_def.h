@@ -123,6 +123,7 @@
     X("rayc.rpc.LocalRayletService", "GetObjects", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)             \
     X("rayc.rpc.LocalRayletService", "ReleaseObjects", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)         \
     X("rayc.rpc.LocalRayletService", "GetCredentials", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)         \
+    X("rayc.rpc.LocalRayletService", "ExplainLeases", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)          \
     /* Workers and drivers (owners): tasks from owners and the GCS, object questions from     */ \
     /* borrowers and raylets, exits and kills from raylets and the GCS                         */ \
     X("ray.rpc.CoreWorkerService", "PushTask", ACL_JOBS, ACL_OPEN, NULL, 0)                       \
