@@ -6,6 +6,8 @@
 #   make fuzz    deps + the libFuzzer harnesses (clang, build-fuzz/), each run FUZZ_SECONDS (300)
 #   make demo    deps + build + a local heterogeneous cluster, shown and stopped
 #   make bench   deps + build + rayc-bench (one JSON line per figure)
+#   make install build + install into PREFIX (/usr/local; DESTDIR honoured): daemons, CLI,
+#                librayc and the Python package for Debian's /usr/bin/python3
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -17,7 +19,7 @@ ifdef CI
 CMAKE_FLAGS += -DRAYC_WERROR=ON
 endif
 
-.PHONY: all deps build build-asan build-fuzz test test-asan test-fuzz fuzz demo bench clean
+.PHONY: all deps build build-asan build-fuzz test test-asan test-fuzz fuzz demo bench install clean
 
 all: build
 
@@ -56,6 +58,10 @@ bench:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bin/rayc-bench $(BENCH_ARGS)
+
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

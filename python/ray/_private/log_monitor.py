@@ -1,0 +1,117 @@
+"""Worker output at the driver, prefixed as Ray prefixes it: `(f pid=123, ip=10.0.0.5) text`.
+
+Python workers write to log files in their raylet's session (logs/worker-*.out and .err).
+Each file starts with a line naming the worker's job (":job_id:<hex>") and marks the task
+whose output follows (":task_name:<name>"). A thread of the driver follows the files of
+its own job on this host and prints their lines. Workers on other hosts are not followed
+yet (their output stays in their logs).
+"""
+
+import glob
+import os
+import re
+import sys
+import threading
+
+from ray._private import worker as _worker
+
+_POLL_S = 0.1
+_WORKER_FILE = re.compile(r"worker-[0-9a-f]+\.(out|err)$")
+# The core's own log lines: "[2026-12-05 10:00:00.123 INFO worker 123 file.c:45] ..."
+_CORE_LOG = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ")
+
+
+class _File:
+    def __init__(self, path):
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+        self.job = None
+        self.task = None
+        self.pid = None
+
+
+class _Monitor(threading.Thread):
+    def __init__(self, logs_dir, job_hex, ip):
+        super().__init__(daemon=True, name="rayc-log-monitor")
+        self._logs = logs_dir
+        self._job = job_hex
+        self._ip = ip
+        self._files = {}
+        self._done = threading.Event()
+
+    def stop(self):
+        self._done.set()
+        self.join(timeout=2)
+        self._poll()  # what the last tasks printed
+
+    def run(self):
+        while not self._done.wait(_POLL_S):
+            self._poll()
+
+    def _poll(self):
+        for path in glob.glob(os.path.join(self._logs, "worker-*.*")):
+            if not _WORKER_FILE.search(path):
+                continue
+            f = self._files.get(path)
+            if f is None:
+                f = self._files[path] = _File(path)
+            if f.job is not None and f.job != self._job:
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(f.offset)
+                    data = fh.read(1 << 20)
+            except OSError:
+                continue
+            if not data:
+                continue
+            f.offset += len(data)
+            lines = (f.partial + data).split(b"\n")
+            f.partial = lines.pop()
+            out = sys.stderr if path.endswith(".err") else sys.stdout
+            for raw in lines:
+                self._line(f, raw.decode("utf-8", "replace"), out)
+            out.flush()
+
+    def _line(self, f, line, out):
+        if line.startswith(":job_id:"):
+            job, _, pid = line[len(":job_id:"):].strip().partition(":")
+            f.job, f.pid = job, pid or "?"
+            return
+        if line.startswith(":task_name:"):
+            f.task = line[len(":task_name:"):].strip()
+            return
+        if f.job != self._job or _CORE_LOG.match(line):
+            return  # another job's worker, or the core's own log lines
+        name = f"{f.task} " if f.task and f.task != "worker" else ""
+        print(f"({name}pid={f.pid}, ip={self._ip}) {line}", file=out)
+
+
+_monitor = None
+
+
+def start():
+    global _monitor
+    root = os.environ.get("RAYC_SESSION_ROOT", "/tmp/rayc")
+    logs = os.path.join(os.path.realpath(os.path.join(root, "session_latest")), "logs")
+    job = _worker.global_worker.job_id.hex()
+    _monitor = _Monitor(logs, job, _worker.get_node_ip_address())
+    # Files already there: workers prestarted for this job are read from the start, the
+    # others (earlier jobs) from their ends.
+    for path in glob.glob(os.path.join(logs, "worker-*.*")):
+        f = _monitor._files[path] = _File(path)
+        try:
+            with open(path, "rb") as fh:
+                first = fh.readline().decode("utf-8", "replace")
+                f.offset = 0 if first.startswith(f":job_id:{job}") else fh.seek(0, os.SEEK_END)
+        except OSError:
+            pass
+    _monitor.start()
+
+
+def stop():
+    global _monitor
+    if _monitor is not None:
+        _monitor.stop()
+        _monitor = None

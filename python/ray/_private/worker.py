@@ -1,0 +1,539 @@
+"""The process's connection to a rayc cluster and Ray's top-level API over it.
+
+A driver calls init(); a worker is connected by default_worker before it runs tasks.
+Everything else (remote functions, actors, placement groups) goes through the global
+state here and the C binding `ray._raylet`, which releases the GIL whenever it blocks.
+"""
+
+import atexit
+import json
+import logging
+import os
+import shutil
+import socket
+import sys
+import threading
+
+import ray._raylet as _raylet
+from ray import exceptions
+from ray._private import serialization
+from ray._private.object_ref import ObjectRef
+
+logger = logging.getLogger("ray")
+
+# Ray's mode constants.
+SCRIPT_MODE = 0
+WORKER_MODE = 1
+LOCAL_MODE = 2
+
+# Namespace of the GCS KV where functions and classes are exported.
+FUNCTION_KV_NAMESPACE = "fun"
+
+# Values above this many bytes are put in the object store and passed by reference.
+_INLINE_ARG_LIMIT = 100 * 1024
+
+
+class _GlobalState:
+    """What this process knows of its cluster connection."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.connected = False
+        self.mode = None
+        self.namespace = None
+        self.job_id = None
+        self.node_ip = None
+        self.gcs_address = None
+        self.log_to_driver = True
+        self.exported = {}  # (job, key) already in the KV
+
+
+global_worker = _GlobalState()
+
+
+def is_initialized() -> bool:
+    """Whether ray.init() has been called (or this is a worker)."""
+    return global_worker.connected
+
+
+def _check_connected(what):
+    if not global_worker.connected:
+        # Ray initializes on first use; so does rayc.
+        if global_worker.mode is None:
+            init()
+        else:
+            raise exceptions.RaySystemError(f"Ray has not been started yet. You can start Ray with 'ray.init()'. ({what})")
+
+
+# ---- finding the cluster and the binaries ----------------------------------------------
+
+
+def _session_root():
+    return os.environ.get("RAYC_SESSION_ROOT", "/tmp/rayc")
+
+
+def _running_cluster_address():
+    """The GCS address of a cluster `rayc start` left running on this host, or None."""
+    latest = os.path.join(_session_root(), "session_latest")
+    try:
+        with open(os.path.join(latest, "gcs_address")) as f:
+            address = f.read().strip()
+    except OSError:
+        return None
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            return address
+    except (OSError, ValueError):
+        return None
+
+
+def _find_bin_dir():
+    """Where rayc-gcs and rayc-raylet are: the build tree beside this package, or PATH."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    candidates = [os.path.join(os.path.dirname(here), "bin")]
+    found = shutil.which("rayc-gcs")
+    if found:
+        candidates.append(os.path.dirname(found))
+    candidates.append(os.path.join(sys.prefix, "bin"))
+    for d in candidates:
+        if os.access(os.path.join(d, "rayc-gcs"), os.X_OK):
+            return d
+    return None
+
+
+# ---- init / shutdown ---------------------------------------------------------------------
+
+
+def init(
+    address=None,
+    *,
+    num_cpus=None,
+    num_gpus=None,
+    resources=None,
+    labels=None,
+    object_store_memory=None,
+    local_mode=False,
+    ignore_reinit_error=False,
+    include_dashboard=None,
+    dashboard_host=None,
+    dashboard_port=None,
+    job_config=None,
+    configure_logging=True,
+    logging_level=logging.INFO,
+    logging_format=None,
+    log_to_driver=True,
+    namespace=None,
+    runtime_env=None,
+    **kwargs,
+):
+    """Connects to a rayc cluster, or starts a local one (Ray's ray.init).
+
+    address: None joins the cluster `rayc start` runs on this host if there is one, else
+    starts a local cluster; "auto" must find one; "local" always starts a new one;
+    "host:port" is a GCS address ("ray://" client addresses are not supported).
+    """
+    with global_worker.lock:
+        if global_worker.connected:
+            if ignore_reinit_error:
+                logger.info("Calling ray.init() again after it has already been called.")
+                return RayContext(_context_info())
+            raise RuntimeError(
+                "Maybe you called ray.init twice by accident? This error can be suppressed by passing in "
+                "'ignore_reinit_error=True' or by calling 'ray.shutdown()' prior to 'ray.init()'."
+            )
+        unsupported = {k for k in kwargs if not k.startswith("_")}
+        if unsupported:
+            raise TypeError(f"Unknown keyword argument(s): {', '.join(sorted(unsupported))}")
+        if local_mode:
+            raise ValueError("rayc does not support local_mode: run with a local cluster (the default) instead.")
+        if object_store_memory not in (None, 0):
+            raise ValueError("rayc sizes the object store itself: object_store_memory is not supported; omit it.")
+        if labels:
+            raise ValueError(
+                "rayc cannot set labels on a local node from ray.init() yet: start the node with "
+                "`rayc start --labels ...` and connect with ray.init(address='auto')."
+            )
+        env_vars = {}
+        if runtime_env:
+            if not isinstance(runtime_env, dict):
+                raise TypeError("runtime_env must be a dict")
+            other = set(runtime_env) - {"env_vars"}
+            if other:
+                raise ValueError(
+                    f"rayc supports only env_vars in runtime_env, not {sorted(other)}: install what the job needs on "
+                    "every node, or pass it through env_vars."
+                )
+            env_vars = runtime_env.get("env_vars") or {}
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()):
+                raise TypeError("runtime_env['env_vars'] must be a dict of str to str")
+        if job_config is not None and getattr(job_config, "runtime_env", None):
+            env_vars = {**(job_config.runtime_env.get("env_vars") or {}), **env_vars}
+
+        gcs = None
+        if address is None:
+            address = os.environ.get("RAY_ADDRESS") or os.environ.get("RAYC_ADDRESS")
+        if address in (None, ""):
+            gcs = _running_cluster_address()  # else a local cluster
+        elif address == "auto":
+            gcs = _running_cluster_address()
+            if gcs is None:
+                raise ConnectionError(
+                    "Could not find any running Ray instance. Please specify the one to connect to by setting "
+                    "`--address` flag or `RAY_ADDRESS` environment variable."
+                )
+        elif address == "local":
+            gcs = None
+        elif address.startswith("ray://"):
+            raise ValueError("rayc does not support Ray Client (ray://) addresses: run the script on a cluster node.")
+        else:
+            gcs = address
+        if gcs is None:
+            # A local cluster: its daemons and Python workers must be found.
+            if "RAYC_BIN_DIR" not in os.environ:
+                bin_dir = _find_bin_dir()
+                if bin_dir:
+                    os.environ["RAYC_BIN_DIR"] = bin_dir
+            os.environ.setdefault("RAYC_PYTHON", sys.executable)
+        elif num_cpus is not None or num_gpus is not None or resources:
+            raise ValueError(
+                "When connecting to an existing cluster, num_cpus and num_gpus must not be provided."
+                if not resources
+                else "When connecting to an existing cluster, resources must not be provided."
+            )
+        sys_path = [p if p else os.getcwd() for p in sys.path]
+        script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else None
+        if script_dir and script_dir not in sys_path:
+            sys_path.insert(0, script_dir)
+        try:
+            _raylet.init(
+                address=gcs,
+                namespace=namespace,
+                num_cpus=float(num_cpus) if num_cpus is not None else -1.0,
+                num_gpus=float(num_gpus) if num_gpus is not None else -1.0,
+                resources_json=json.dumps(resources) if resources else None,
+                sys_path=sys_path,
+                cwd=os.getcwd(),
+                runtime_env_json=json.dumps({"env_vars": env_vars}) if env_vars else None,
+            )
+        except _raylet.RaycError as e:
+            raise ConnectionError(e.args[1]) from None
+        _connected(SCRIPT_MODE, namespace)
+        global_worker.log_to_driver = log_to_driver
+        if log_to_driver:
+            from ray._private import log_monitor
+
+            log_monitor.start()
+        atexit.register(shutdown)
+        return RayContext(_context_info())
+
+
+def _connected(mode, namespace):
+    ctx = _raylet.runtime_context()
+    global_worker.connected = True
+    global_worker.mode = mode
+    global_worker.namespace = namespace or ctx["namespace"] or None
+    global_worker.job_id = ctx["job_id"]
+    global_worker.node_ip = ctx["node_ip"] or None
+    global_worker.exported = {}
+
+
+def connect_worker():
+    """Marks this process as a connected worker (default_worker, after the core joined)."""
+    _connected(WORKER_MODE, None)
+
+
+def shutdown(_exiting_interpreter=False):
+    """Disconnects from the cluster (stopping a cluster that init() started)."""
+    with global_worker.lock:
+        if not global_worker.connected or global_worker.mode != SCRIPT_MODE:
+            return
+        from ray._private import log_monitor
+
+        log_monitor.stop()
+        global_worker.connected = False
+        global_worker.mode = None
+        global_worker.exported = {}
+        _raylet.shutdown()
+
+
+class RayContext(dict):
+    """What ray.init returns: a dict of the connection, with Ray's attribute access."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        shutdown()
+
+    def disconnect(self):
+        shutdown()
+
+
+def _context_info():
+    ctx = _raylet.runtime_context()
+    return {
+        "node_id": ctx["node_id"].hex(),
+        "job_id": ctx["job_id"].hex(),
+        "namespace": global_worker.namespace,
+        "gcs_address": os.environ.get("RAYC_ADDRESS"),
+        "address_info": {},
+        "dashboard_url": None,
+    }
+
+
+# ---- exporting functions and classes -----------------------------------------------------
+
+
+def export(kind, obj, pickled_hash=None):
+    """Puts obj (a function or class) into the GCS KV once per job; returns its key."""
+    import hashlib
+
+    import cloudpickle
+
+    data = cloudpickle.dumps(obj)
+    digest = hashlib.sha1(data).hexdigest()[:24]
+    key = f"{kind}:{global_worker.job_id.hex()}:{digest}"
+    if key not in global_worker.exported:
+        _raylet.kv_put(FUNCTION_KV_NAMESPACE, key, data, False)
+        global_worker.exported[key] = True
+    return key
+
+
+# ---- arguments -----------------------------------------------------------------------------
+
+
+class RefArg:
+    """Stands for the i-th object passed by reference in a task's argument list."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def __reduce__(self):
+        return RefArg, (self.index,)
+
+
+_NO_ARGS = b""
+
+
+def pack_args(args, kwargs, meta=None):
+    """The core's argument list for a call: [template, ref, ref, ...].
+
+    Top-level ObjectRef arguments travel by reference (the core resolves them to their
+    values before the task runs, as Ray does); everything else is pickled into the
+    template, which is itself put in the object store when it is large.
+    """
+    if not args and not kwargs and meta is None:
+        return [_NO_ARGS]
+    refs = []
+
+    def mark(v):
+        if isinstance(v, ObjectRef):
+            refs.append(v)
+            return RefArg(len(refs) - 1)
+        return v
+
+    template = (tuple(mark(a) for a in args), {k: mark(v) for k, v in kwargs.items()}, meta)
+    parts, size = serialization.serialize(template)
+    if size > _INLINE_ARG_LIMIT:
+        head = _raylet.put(parts)
+    else:
+        head = b"".join(parts)
+    return [head] + refs
+
+
+def unpack_args(buffers):
+    """The (args, kwargs, meta) of a task from its resolved argument buffers."""
+    if not buffers or len(buffers[0]) == 0:
+        return (), {}, None
+    _, (args, kwargs, meta) = serialization.deserialize(buffers[0])
+    if len(buffers) == 1:
+        return args, kwargs, meta
+    values = []
+    for b in buffers[1:]:
+        kind, value = serialization.deserialize(b)
+        if kind == serialization.KIND_ERROR:
+            raise value  # an upstream task failed: this one fails with its error
+        values.append(value)
+
+    def fill(v):
+        return values[v.index] if isinstance(v, RefArg) else v
+
+    return tuple(fill(a) for a in args), {k: fill(v) for k, v in kwargs.items()}, meta
+
+
+# ---- objects -------------------------------------------------------------------------------
+
+
+def _error_from_code(code, message, ref):
+    m = message or ""
+    if code == _raylet.ERR_TIMEOUT:
+        why = m.partition("timeout: ")[2] if "cannot be scheduled" in m else ""
+        return exceptions.GetTimeoutError("Get timed out: some object(s) not ready." + (f" {why[:1].upper()}{why[1:]}" if why else ""))
+    if code == _raylet.ERR_WORKER_DIED:
+        return exceptions.WorkerCrashedError()
+    if code == _raylet.ERR_NODE_DIED:
+        return exceptions.NodeDiedError(m)
+    if code == _raylet.ERR_UNSCHEDULABLE:
+        return exceptions.TaskUnschedulableError(m)
+    if code == _raylet.ERR_CANCELLED:
+        return exceptions.TaskCancelledError(error_message=m or None)
+    if code in (_raylet.ERR_OBJECT_LOST, _raylet.ERR_OWNER_DIED):
+        if code == _raylet.ERR_OWNER_DIED:
+            cls = exceptions.OwnerDiedError
+        else:
+            cls = exceptions.ObjectFreedError if "freed" in m else exceptions.ObjectLostError
+        err = cls(ref.hex(), None, None)
+        err.rayc_reason = m  # the core's sentence: why it is gone
+        return err
+    if code == _raylet.ERR_ACTOR_DIED:
+        return exceptions.ActorDiedError({"error_message": m})
+    if code == _raylet.ERR_PG_REMOVED:
+        return exceptions.TaskPlacementGroupRemoved(m)
+    return exceptions.RaySystemError(m)
+
+
+def _value_of(ref, item):
+    code, message, buf = item
+    if code != 0:
+        raise _error_from_code(code, message, ref)
+    kind, value = serialization.deserialize(buf)
+    if kind == serialization.KIND_ERROR:
+        if isinstance(value, exceptions.RayTaskError):
+            raise value.as_instanceof_cause()
+        raise value
+    return value
+
+
+def get(object_refs, *, timeout=None):
+    """Ray's ray.get: the values of one ObjectRef or a list of them."""
+    _check_connected("ray.get")
+    single = isinstance(object_refs, ObjectRef)
+    if single:
+        refs = [object_refs]
+    elif isinstance(object_refs, list):
+        refs = object_refs
+        for r in refs:
+            if not isinstance(r, ObjectRef):
+                raise TypeError(
+                    "Attempting to call `get` on the value {}, which is not an ray.ObjectRef.".format(r)
+                )
+    else:
+        from ray._private.object_ref import ObjectRefGenerator
+
+        if isinstance(object_refs, ObjectRefGenerator):
+            raise TypeError("Attempting to call `get` on an ObjectRefGenerator: iterate over it instead.")
+        raise ValueError(
+            "'object_refs' must either be an ObjectRef or a list of ObjectRefs. Received: {}".format(object_refs)
+        )
+    if timeout is not None and timeout < 0:
+        raise ValueError("'timeout' must be a non-negative value.")
+    timeout_ms = -1 if timeout is None else int(timeout * 1000)
+    items = _raylet.get(refs, timeout_ms)
+    values = [_value_of(r, it) for r, it in zip(refs, items)]
+    return values[0] if single else values
+
+
+def put(value, *, _owner=None):
+    """Ray's ray.put: stores value in the object store, returns its ObjectRef."""
+    _check_connected("ray.put")
+    if isinstance(value, ObjectRef):
+        raise TypeError("Calling 'put' on an ray.ObjectRef is not allowed. If you really want to do this, "
+                        "you can wrap the ray.ObjectRef in a list and call 'put' on it.")
+    if _owner is not None:
+        raise ValueError("rayc does not support ray.put(_owner=...): the caller owns what it puts.")
+    parts, _ = serialization.serialize(value)
+    return _raylet.put(parts)
+
+
+def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
+    """Ray's ray.wait: (ready, not ready), each in the order given."""
+    _check_connected("ray.wait")
+    if isinstance(object_refs, ObjectRef) or not isinstance(object_refs, list):
+        raise TypeError("wait() expected a list of ray.ObjectRef, got {}".format(type(object_refs)))
+    for r in object_refs:
+        if not isinstance(r, ObjectRef):
+            raise TypeError("wait() expected a list of ray.ObjectRef, got list containing {}".format(type(r)))
+    if timeout is not None and timeout < 0:
+        raise ValueError("The 'timeout' argument must be nonnegative. Received {}".format(timeout))
+    if len(set(object_refs)) != len(object_refs):
+        raise ValueError("Wait requires a list of unique object refs.")
+    if num_returns <= 0:
+        raise ValueError("Invalid number of objects to return %d." % num_returns)
+    if num_returns > len(object_refs):
+        raise ValueError("num_returns cannot be greater than the number of objects provided to ray.wait.")
+    if not object_refs:
+        return [], []
+    timeout_ms = -1 if timeout is None else int(timeout * 1000)
+    mask = _raylet.wait(object_refs, num_returns, timeout_ms, bool(fetch_local))
+    ready = [r for r, ok in zip(object_refs, mask) if ok][:num_returns]
+    chosen = set(ready)
+    return ready, [r for r in object_refs if r not in chosen]
+
+
+def cancel(ref, *, force=False, recursive=True):
+    """Ray's ray.cancel: a queued task never runs; a running one is stopped with force."""
+    _check_connected("ray.cancel")
+    from ray.actor import ActorHandle
+
+    if isinstance(ref, ActorHandle):
+        raise TypeError("ray.cancel() only supports canceling tasks, use ray.kill() to terminate actors.")
+    if not isinstance(ref, ObjectRef):
+        raise TypeError("ray.cancel() only supported for object refs. For actors, try ray.kill(). Got: {}.".format(type(ref)))
+    _raylet.cancel(ref, bool(force))
+
+
+# ---- cluster information -----------------------------------------------------------------
+
+
+def nodes():
+    """Ray's ray.nodes(): one dict per node the cluster has known."""
+    _check_connected("ray.nodes")
+    return json.loads(_raylet.nodes_json())
+
+
+def _resources(available):
+    raw = json.loads(_raylet.resources_json(available))
+    return {k: v for k, v in raw.items() if not available or v > 0}
+
+
+def cluster_resources():
+    """Every resource summed over the alive nodes."""
+    _check_connected("ray.cluster_resources")
+    return _resources(False)
+
+
+def available_resources():
+    """What is free now (reported by the nodes every few hundred milliseconds)."""
+    _check_connected("ray.available_resources")
+    return _resources(True)
+
+
+def get_gpu_ids():
+    """The GPU IDs this worker may use (what CUDA_VISIBLE_DEVICES names)."""
+    _check_connected("ray.get_gpu_ids")
+    return list(_raylet.runtime_context()["gpu_ids"])
+
+
+def get_node_ip_address():
+    """This node's IP address as the cluster knows it."""
+    if global_worker.connected:
+        ip = global_worker.node_ip
+        if ip:
+            return ip
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("8.8.8.8", 80))
+            return s.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"

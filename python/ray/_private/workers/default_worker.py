@@ -1,0 +1,232 @@
+"""A rayc Python worker: the process a raylet starts for Python tasks.
+
+    python3 -m ray._private.workers.default_worker --raylet-socket ... --node-id ...
+        --node-ip-address ... --worker-id ... --job-id ... --gcs-address ...
+
+The raylet starts it with the job's sys.path (PYTHONPATH) and working directory. It joins
+the raylet through the core (ray._raylet.worker_main) and runs what the core hands over:
+functions and classes are fetched from the GCS KV by key once, then cached. A user
+exception becomes the task's value (a RayTaskError, raised again by whoever gets it);
+the core only hears of failures of the worker machinery itself.
+
+Output: the worker's stdout and stderr go to its log files, which the driver's log monitor
+follows. Before the first line of each task that prints, a marker line names the task
+(":task_name:<name>"), and the first line names the job and the pid (":job_id:<hex>:<pid>").
+"""
+
+import asyncio
+import inspect
+import os
+import sys
+import threading
+
+import ray
+import ray._raylet as _raylet
+from ray import exceptions
+from ray._private import serialization
+from ray._private import worker as _worker
+
+_ERROR = serialization.KIND_ERROR
+
+
+class _MarkedStream:
+    """A text stream that writes a marker line naming the current task before the first
+    output of each task, so that the driver can prefix the lines as Ray does."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._last = None
+        self._line_start = True
+        self._lock = threading.Lock()
+
+    def write(self, text):
+        name = _current.name
+        with self._lock:
+            if name != self._last and text:
+                self._stream.write(("" if self._line_start else "\n") + f":task_name:{name}\n")
+                self._last = name
+            if text:
+                self._line_start = text.endswith("\n")
+            return self._stream.write(text)
+
+    def __getattr__(self, attr):
+        return getattr(self._stream, attr)
+
+
+class _Current(threading.local):
+    name = "worker"
+
+
+_current = _Current()
+
+
+def _proctitle(name):
+    return f"ray::{name}"
+
+
+class _Actor:
+    """The actor this worker hosts: its instance and, for async actors, its event loop."""
+
+    def __init__(self, cls, instance, class_name):
+        self.cls = cls
+        self.instance = instance
+        self.class_name = class_name
+        self.loop = None
+        if any(inspect.iscoroutinefunction(m) for _, m in inspect.getmembers(cls, inspect.isfunction)):
+            self.loop = asyncio.new_event_loop()
+            t = threading.Thread(target=self._run_loop, daemon=True, name="rayc-actor-loop")
+            t.start()
+
+    def _run_loop(self):
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def __repr__(self):
+        return f"{self.class_name}"
+
+
+class Executor:
+    """What the core calls on its task threads (see ray/_raylet.c)."""
+
+    def __init__(self):
+        self._cache = {}
+        self._lock = threading.Lock()
+        self._ip = None
+        self._pid = os.getpid()
+
+    def _load(self, key):
+        obj = self._cache.get(key)
+        if obj is None:
+            import cloudpickle
+
+            data = _raylet.kv_get(_worker.FUNCTION_KV_NAMESPACE, key)
+            if data is None:
+                raise RuntimeError(f"rayc: {key} is not in the GCS (was its job's driver connected to this cluster?)")
+            obj = cloudpickle.loads(data)
+            with self._lock:
+                self._cache[key] = obj
+        return obj
+
+    def _node_ip(self):
+        if self._ip is None:
+            self._ip = ray.util.get_node_ip_address()
+        return self._ip
+
+    def _error_parts(self, exc, name, actor=None):
+        err = exc
+        if not isinstance(exc, exceptions.RayError) or isinstance(exc, exceptions.RayTaskError):
+            err = exceptions.RayTaskError.from_exception(
+                exc, name, _proctitle(name), self._pid, self._node_ip(),
+                actor_repr=repr(actor.instance) if actor is not None else None,
+                actor_id=_raylet.runtime_context()["actor_id"].hex() if actor is not None else None,
+            )
+        parts, _ = serialization.serialize(err, _ERROR)
+        return parts
+
+    def _returns(self, result, num_returns, meta, name):
+        generator = meta.get("generator") if meta else None
+        if generator:
+            refs = [ray.put(v) for v in result]
+            if generator == "dynamic":
+                from ray._private.object_ref import ObjectRefGenerator
+
+                return [serialization.serialize(ObjectRefGenerator(refs))[0]]
+            return [serialization.serialize(refs)[0]]
+        if num_returns == 1:
+            return [serialization.serialize(result)[0]]
+        if not isinstance(result, (list, tuple)) or len(result) != num_returns:
+            got = len(result) if isinstance(result, (list, tuple)) else 1
+            raise ValueError(f"Task returned {got} objects, but num_returns={num_returns}.")
+        return [serialization.serialize(v)[0] for v in result]
+
+    def _run(self, name, fn, args, num_returns, actor=None):
+        """Runs fn with the task's arguments; its results, or its error as every result."""
+        _current.name = name
+        try:
+            a, kw, meta = _worker.unpack_args(args)
+        except Exception as e:  # an argument's task failed: so does this one
+            return [self._error_parts(e, name, actor)] * num_returns
+        attempts = 1 + (meta["retries"] if meta and meta.get("retry_exceptions") else 0)
+        if meta and meta.get("retries") == -1 and meta.get("retry_exceptions"):
+            attempts = float("inf")
+        while True:
+            attempts -= 1
+            try:
+                result = fn(*a, **kw)
+                if actor is not None and actor.loop is not None and inspect.iscoroutine(result):
+                    result = asyncio.run_coroutine_threadsafe(result, actor.loop).result()
+                return self._returns(result, num_returns, meta, name)
+            except Exception as e:
+                if attempts > 0 and self._retriable(e, meta["retry_exceptions"]):
+                    continue
+                return [self._error_parts(e, name, actor)] * num_returns
+
+    @staticmethod
+    def _retriable(exc, retry_exceptions):
+        if retry_exceptions is True:
+            return True
+        if isinstance(retry_exceptions, (list, tuple)):
+            return isinstance(exc, tuple(retry_exceptions))
+        return False
+
+    # ---- called by the core -----------------------------------------------------------
+
+    def run_task(self, key, args, num_returns):
+        _connected()
+        fn = self._load(key)
+        return self._run(getattr(fn, "__qualname__", key), fn, args, num_returns)
+
+    def create_actor(self, class_name, args):
+        _connected()
+        key = bytes(args[0]).decode()
+        cls = self._load(key)
+        _current.name = f"{class_name}.__init__"
+        a, kw, _ = _worker.unpack_args(args[1:])
+        instance = cls.__new__(cls)
+        actor = _Actor(cls, instance, class_name)
+        instance.__init__(*a, **kw)
+        _current.name = class_name
+        return actor
+
+    def call_method(self, actor, method, args, num_returns):
+        name = f"{actor.class_name}.{method}"
+        if method == "__ray_ready__":
+            return [serialization.serialize(True)[0]] * num_returns
+        if method == "__ray_terminate__":
+            ray.actor.exit_actor()
+        fn = getattr(actor.instance, method, None)
+        if fn is None:
+            err = AttributeError(f"'{actor.class_name}' object has no attribute '{method}'")
+            return [self._error_parts(err, name, actor)] * num_returns
+        return self._run(name, fn, args, num_returns, actor)
+
+    def destroy_actor(self, actor):
+        if actor.loop is not None:
+            actor.loop.call_soon_threadsafe(actor.loop.stop)
+
+
+def main(argv):
+    # Lines, not blocks: the driver shows worker output as it comes.
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    job = argv[argv.index("--job-id") + 1] if "--job-id" in argv else ""
+    print(f":job_id:{job}:{os.getpid()}", flush=True)
+    print(f":job_id:{job}:{os.getpid()}", file=sys.stderr, flush=True)
+    sys.stdout = _MarkedStream(sys.stdout)
+    sys.stderr = _MarkedStream(sys.stderr)
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    executor = Executor()
+    return _raylet.worker_main(["rayc-python-worker"] + argv, executor)
+
+
+def _connected():
+    # The core has joined before it hands over the first task: the Python side learns its
+    # IDs then.
+    if not _worker.global_worker.connected:
+        _worker.connect_worker()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,135 @@
+"""Remote functions: what @ray.remote makes of a function."""
+
+import functools
+import inspect
+
+import ray._raylet as _raylet
+from ray._private import options as _options
+from ray._private import worker as _worker
+from ray._private.object_ref import ObjectRefGenerator
+
+
+class RemoteFunction:
+    """A function that runs as a task somewhere in the cluster: `f.remote(*args)` submits
+    it and returns ObjectRefs; `f.options(...)` overrides the decorator's options."""
+
+    def __init__(self, function, options):
+        if inspect.iscoroutinefunction(function):
+            raise ValueError(
+                "'async def' should not be used for remote tasks. You can wrap the async function with "
+                "`asyncio.run(f())`. See more at:https://docs.ray.io/en/latest/ray-core/actors/async_api.html "
+            )
+        _options.validate_task_options(options, in_options=False)
+        self._function = function
+        self._default_options = dict(options)
+        self._function_name = f"{function.__module__}.{function.__qualname__}"
+        self._name = function.__qualname__
+        self._keys = {}  # job id -> exported key
+        self._binding_cache = {}
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            "Remote functions cannot be called directly. Instead "
+            f"of running '{self._function_name}()', try '{self._function_name}.remote()'."
+        )
+
+    def __reduce__(self):
+        return RemoteFunction, (self._function, self._default_options)
+
+    def options(self, **task_options):
+        """A handle on this function with some options overridden for its calls."""
+        _options.validate_task_options(task_options, in_options=True)
+        merged = {**self._default_options, **task_options}
+        func = self
+
+        class FuncWrapper:
+            def remote(self, *args, **kwargs):
+                return func._remote(args, kwargs, merged)
+
+            def bind(self, *args, **kwargs):
+                raise ValueError("rayc does not support Ray DAGs (.bind()); call .remote() instead.")
+
+        return FuncWrapper()
+
+    def remote(self, *args, **kwargs):
+        """Submits a call; returns its ObjectRef (or a list for num_returns > 1)."""
+        return self._remote(args, kwargs, self._default_options)
+
+    def bind(self, *args, **kwargs):
+        raise ValueError("rayc does not support Ray DAGs (.bind()); call .remote() instead.")
+
+    def _binding(self, opts):
+        key = id(opts)
+        cached = self._binding_cache.get(key)
+        if cached is None or cached[0] is not opts:
+            binding, retry = _options.task_binding_options(opts)
+            binding = dict(binding)
+            binding.setdefault("name", opts.get("name") or self._name)
+            cached = (opts, binding, retry)
+            if len(self._binding_cache) > 64:
+                self._binding_cache.clear()
+            self._binding_cache[key] = cached
+        return cached[1], cached[2]
+
+    def _remote(self, args, kwargs, opts):
+        _worker._check_connected(self._function_name)
+        job = _worker.global_worker.job_id
+        fkey = self._keys.get(job)
+        if fkey is None:
+            fkey = _worker.export("RemoteFunction", self._function)
+            self._keys[job] = fkey
+        binding, retry = self._binding(opts)
+        num_returns = binding.get("num_returns", 1)
+        generator = num_returns in ("dynamic", "streaming")
+        wanted = None if generator else num_returns
+        call = binding
+        if generator or num_returns == 0:
+            call = dict(binding, num_returns=1)
+        meta = None
+        if generator or (retry is not None and retry[1] and retry[0] != 0):
+            meta = {
+                "retries": retry[0] if retry else 0,
+                "retry_exceptions": retry[1] if retry else False,
+                "generator": num_returns if generator else None,
+            }
+        packed = _worker.pack_args(args, kwargs, meta)
+        refs = _raylet.submit(fkey, packed, call)
+        if num_returns == "streaming":
+            return _StreamingGenerator(refs[0])
+        if wanted == 0:
+            return None
+        if wanted == 1 or generator:
+            return refs[0]
+        return refs
+
+
+class _StreamingGenerator(ObjectRefGenerator):
+    """num_returns="streaming": the refs of the generator's values, known once the task
+    has run (rayc sends them together when the generator finishes)."""
+
+    def __init__(self, ref):
+        super().__init__([])
+        self._ref = ref
+        self._loaded = False
+
+    def _load(self):
+        if not self._loaded:
+            import ray
+
+            self._refs = list(ray.get(self._ref))
+            self._loaded = True
+
+    def __next__(self):
+        self._load()
+        return super().__next__()
+
+    async def __anext__(self):
+        if not self._loaded:
+            self._refs = list(await self._ref)
+            self._loaded = True
+        return await super().__anext__()
+
+    def __len__(self):
+        self._load()
+        return super().__len__()

