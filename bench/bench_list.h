@@ -8,3 +8,4 @@
 #include "bench_list_sched.h"
 #include "bench_list_tasks.h"
 #include "bench_list_actors.h"
+#include "bench_list_python.h"

@@ -86,6 +86,27 @@ def test_put_get_zero_copy(ray_start):
     assert np.array_equal(d["b"][1], arr)
 
 
+def _mapping_of(address):
+    """The file backing the mapping that holds address in this process ("" for anonymous)."""
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if lo <= address < hi:
+                return fields[5] if len(fields) > 5 else ""
+    return None
+
+
+def test_large_values_live_in_the_store_mapping(ray_start):
+    arr = np.ones(4_000_000, dtype=np.uint8)
+    got = ray.get(echo.remote(arr))
+    address = got.__array_interface__["data"][0]
+    assert "/dev/shm/rayc-" in _mapping_of(address)
+    # A small value is a private copy, not in the store.
+    small = ray.get(echo.remote(np.ones(10)))
+    assert "/dev/shm/rayc-" not in (_mapping_of(small.__array_interface__["data"][0]) or "")
+
+
 def test_errors(ray_start):
     with pytest.raises(MyError) as info:
         ray.get(fail.remote(7))
