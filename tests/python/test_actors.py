@@ -188,3 +188,19 @@ def test_constructor_failure(ray_start):
     with pytest.raises(ray.exceptions.ActorDiedError) as info:
         ray.get(b.f.remote(), timeout=30)
     assert "cannot build" in str(info.value)
+
+
+def test_names_are_shared_between_driver_and_tasks(ray_start):
+    keep = Counter.options(name="shared-counter").remote(3)  # collected handles end their actor
+
+    @ray.remote
+    def use_and_create():
+        found = ray.get_actor("shared-counter")
+        Counter.options(name="made-in-task", lifetime="detached").remote(40)
+        return ray.get(found.inc.remote())
+
+    assert ray.get(use_and_create.remote()) == 4
+    made = ray.get_actor("made-in-task")
+    assert ray.get(made.inc.remote(2)) == 42
+    ray.kill(made)
+    del keep

@@ -221,6 +221,9 @@ def init(
         except _raylet.RaycError as e:
             raise ConnectionError(e.args[1]) from None
         _connected(SCRIPT_MODE, namespace)
+        # The job's workers look names up in the driver's namespace (Ray's rule).
+        _raylet.kv_put(FUNCTION_KV_NAMESPACE, _JOB_NAMESPACE_KEY.format(global_worker.job_id.hex()),
+                       (namespace or "").encode(), True)
         global_worker.log_to_driver = log_to_driver
         if log_to_driver:
             from ray._private import log_monitor
@@ -240,9 +243,15 @@ def _connected(mode, namespace):
     global_worker.exported = {}
 
 
+_JOB_NAMESPACE_KEY = "JobNamespace:{}"
+
+
 def connect_worker():
-    """Marks this process as a connected worker (default_worker, after the core joined)."""
+    """Marks this process as a connected worker (default_worker, after the core joined):
+    it works in its job's namespace, which the driver recorded at init."""
     _connected(WORKER_MODE, None)
+    ns = _raylet.kv_get(FUNCTION_KV_NAMESPACE, _JOB_NAMESPACE_KEY.format(global_worker.job_id.hex()))
+    global_worker.namespace = ns.decode() if ns else None
 
 
 def shutdown(_exiting_interpreter=False):
