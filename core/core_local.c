@@ -103,7 +103,7 @@ int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, cha
     snprintf(exe, sizeof(exe), "%s/rayc-gcs", bin);
     char port_file[600];
     snprintf(port_file, sizeof(port_file), "%s/gcs_port", session);
-    char *gcs_argv[] = {exe, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
+    char *gcs_argv[] = {exe, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file, "--exit-with-parent",
                         cw->local_insecure ? "--insecure" : "--auth-dir", cw->local_insecure ? NULL : session,
                         NULL};
     if (rc_spawn_daemon(session, "gcs_server", exe, gcs_argv, &cw->local_gcs_pid) < 0) {
@@ -135,6 +135,7 @@ int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, cha
     argv[n++] = "--gcs-address";
     argv[n++] = address;
     argv[n++] = "--head";
+    argv[n++] = "--exit-with-parent";
     argv[n++] = "--node-ip-address";
     argv[n++] = "127.0.0.1";
     argv[n++] = "--session-dir";

@@ -25,6 +25,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +41,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: rayc-gcs (--auth-dir DIR | --insecure) [--host IP] [--bind-all] [--port N]\n"
             "                [--redis-address HOST:PORT [--redis-username U]\n"
-            "                 [--redis-password-file F | --redis-password P]] [--port-file PATH]\n");
+            "                 [--redis-password-file F | --redis-password P]] [--port-file PATH]\n"
+            "                [--exit-with-parent]\n");
 }
 
 static int parse_port(const char *s, int *out)
@@ -100,6 +103,17 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_stop(gcs->loop);
 }
 
+/* --exit-with-parent: a local cluster's GCS ends with the driver that started it (an
+ * adopted process's parent pid changes). */
+static void on_parent_watch(uv_timer_t *t)
+{
+    if (getppid() != (pid_t)(intptr_t)t->data) {
+        RC_INFO("gcs: the process that started it is gone; stopping");
+        uv_timer_stop(t);
+        kill(getpid(), SIGTERM);
+    }
+}
+
 static void on_ready(gcs_server *gcs, int rc)
 {
     if (rc < 0)
@@ -114,6 +128,7 @@ typedef struct gcs_flags {
     char redis_host[256];
     char password[1024];
     char host[64];
+    int exit_with_parent;
 } gcs_flags;
 
 /* Parses argv into f. Returns -1 (after printing why) for exit status 2, 1 for --help. */
@@ -133,6 +148,10 @@ static int parse_flags(int argc, char **argv, gcs_flags *f)
         }
         if (!strcmp(a, "--bind-all")) {
             o->bind_all = 1;
+            continue;
+        }
+        if (!strcmp(a, "--exit-with-parent")) {
+            f->exit_with_parent = 1;
             continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -273,7 +292,16 @@ int main(int argc, char **argv)
         RC_ERROR("gcs: cannot start");
         return 1;
     }
+    uv_timer_t parent_watch;
+    if (flags.exit_with_parent) {
+        parent_watch.data = (void *)(intptr_t)getppid();
+        uv_timer_init(&loop, &parent_watch);
+        uv_timer_start(&parent_watch, on_parent_watch, 500, 500);
+        uv_unref((uv_handle_t *)&parent_watch);
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
+    if (flags.exit_with_parent)
+        uv_close((uv_handle_t *)&parent_watch, NULL);
     gcs_server_stop(&gcs);
     uv_close((uv_handle_t *)&gcs.sigterm, NULL);
     uv_close((uv_handle_t *)&gcs.sigint, NULL);

@@ -81,6 +81,7 @@ typedef struct raylet_options {
     char *auth_dir;       /* NULL: credentials stay in memory */
     int insecure;
     int bind_all;
+    int exit_with_parent; /* stop (as on SIGTERM) once the process that started it is gone */
 } raylet_options;
 
 /* Fills opts from argv[0..argc) (flags only, no program name). Returns 0, or RC_EINVAL with

@@ -3,12 +3,26 @@
  * clean leave, 1 when it could not join or lost its cluster, 2 for bad arguments.
  */
 #include <signal.h>
+#include <stdint.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "raylet_int.h"
 #include "rc_config.h"
 #include "rc_log.h"
+
+/* --exit-with-parent: a local cluster's raylet ends with its driver, however the driver
+ * ended (a killed driver never calls rayc_shutdown). A process whose parent died is adopted,
+ * so its parent pid changes. */
+static void on_parent_watch(uv_timer_t *t)
+{
+    if (getppid() != (pid_t)(intptr_t)t->data) {
+        RC_INFO("raylet: the process that started it is gone; stopping");
+        uv_timer_stop(t);
+        kill(getpid(), SIGTERM);
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -23,7 +37,7 @@ int main(int argc, char **argv)
                "       [--ready-file PATH] [--session-dir DIR] [--worker-command PATH]\n"
                "       [--python-executable PATH (default: $RAYC_PYTHON, else /usr/bin/python3)]\n"
                "       (--join-token T (--ca-cert-hash sha256:HEX | --ca-cert FILE) | --insecure)\n"
-               "       [--auth-dir DIR] [--bind-all]\n");
+               "       [--auth-dir DIR] [--bind-all] [--exit-with-parent]\n");
         return 0;
     }
     static raylet r;
@@ -36,6 +50,13 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     int rc = raylet_start(&r, &loop);
+    uv_timer_t parent_watch;
+    if (rc == 0 && r.opts.exit_with_parent) {
+        parent_watch.data = (void *)(intptr_t)getppid();
+        uv_timer_init(&loop, &parent_watch);
+        uv_timer_start(&parent_watch, on_parent_watch, 500, 500);
+        uv_unref((uv_handle_t *)&parent_watch);
+    }
     if (rc == 0)
         uv_run(&loop, UV_RUN_DEFAULT);
     else

@@ -30,6 +30,8 @@ static const raylet__flag raylet__flags[] = {
     /* security (ARCHITECTURE §14) */
     {"--join-token", 1},   {"--ca-cert-hash", 1},     {"--ca-cert", 1},
     {"--auth-dir", 1},     {"--insecure", 0},         {"--bind-all", 0},
+    /* a local cluster's daemons end with the driver that started them */
+    {"--exit-with-parent", 0},
 };
 
 int raylet_flag_arity(const char *flag)
@@ -267,6 +269,8 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
                 opts->insecure = 1;
             else if (!strcmp(flag, "--bind-all"))
                 opts->bind_all = 1;
+            else if (!strcmp(flag, "--exit-with-parent"))
+                opts->exit_with_parent = 1;
             else
                 opts->is_head = 1;
             continue;

@@ -1,19 +1,25 @@
 """Fixtures of the Python suites: each module gets a real local cluster (a GCS, a raylet
 and Python workers), started by ray.init() and stopped by ray.shutdown()."""
 
+import atexit
 import os
 import shutil
+import tempfile
 
 import pytest
 
 import ray
 
+# Each pytest process (one ctest entry) gets a session root of its own, short enough for the
+# unix socket paths below it (108 bytes), so that suites running side by side never find
+# each other's clusters.
+_root = tempfile.mkdtemp(prefix="rcpy-", dir="/tmp")
+os.environ["RAYC_SESSION_ROOT"] = _root
+atexit.register(shutil.rmtree, _root, True)
+
 
 @pytest.fixture(scope="module")
 def ray_start():
-    root = os.environ.get("RAYC_SESSION_ROOT")
     ctx = ray.init(num_cpus=4, resources={"custom": 2})
     yield ctx
     ray.shutdown()
-    if root and os.path.isdir(root):
-        shutil.rmtree(root, ignore_errors=True)
