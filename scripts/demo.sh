@@ -5,10 +5,11 @@
 # GPU nodes only), data-parallel training (trainer actors gang-scheduled in a placement
 # group, gradients all-reduced through the object store), RL rollouts (rollout-worker
 # actors, one killed midway and restarted) and batch inference (tasks on every node, then
-# an actor pool); shows `rayc status`, `rayc list nodes|actors|placement-groups`; stops. The cluster
-# lives in a private session root, so it never touches another cluster on this host. It is
-# secure, as users run it: TLS everywhere, nodes join with join tokens, clients use the
-# admin token of the session.
+# an actor pool); shows `rayc status`, `rayc list nodes|actors|placement-groups`; runs the
+# four workloads again as Ray Python scripts (examples/python/); stops. The cluster lives in
+# a private session root, so it never touches another cluster on this host. It is secure, as
+# users run it: TLS everywhere, nodes join with join tokens, clients use the admin token of
+# the session.
 set -euo pipefail
 bin="${1:-build/bin}"
 bin="$(cd "$bin" && pwd)"
@@ -84,6 +85,17 @@ step rayc list jobs
 
 step rayc token list
 "$bin/rayc" token list
+
+# The same four workloads written against Ray's Python API (examples/python/), run unchanged
+# on this cluster by Debian's Python with rayc's `ray` package: they join it through
+# --address and find the session's credentials under $RAYC_SESSION_ROOT.
+python="${RAYC_DEMO_PYTHON:-/usr/bin/python3}"
+examples="$(cd "$(dirname "${BASH_SOURCE[0]}")/../examples/python" && pwd)"
+export PYTHONPATH="$(cd "$bin/../python" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+for example in sweep train_ddp rl_rollouts batch_inference; do
+    step "$python" "examples/python/$example.py" --address "$address"
+    "$python" "$examples/$example.py" --address "$address"
+done
 
 step rayc stop
 "$bin/rayc" stop
