@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,15 @@ struct rayc_task_ctx {
     int gpu_ids[64];
     int n_gpu_ids;
     double num_cpus, num_gpus;
+    /* what completing it needs (core__complete) */
+    core_worker *cw;
+    struct core_exec_item *item;
+    int creating;
+    int deferred; /* rayc_task_defer: answered by rayc_task_finish, from any thread */
+    /* A deferred task completes when both its call has returned and rayc_task_finish came,
+     * in either order: the last of the two completes it. */
+    _Atomic int pending;
+    int finish_rc;
 };
 
 static __thread rayc_task_ctx *core__current;
@@ -815,6 +825,70 @@ static void core__actor_born(core_worker *cw, const Ray__Rpc__TaskSpec *spec, co
     }
 }
 
+/* Answers a task the executor has run (now, or later for a deferred one): its results,
+ * or its failure. Frees ctx. Any thread but the loop's. */
+static void core__complete(rayc_task_ctx *ctx, int rc)
+{
+    core_worker *cw = ctx->cw;
+    core_exec_item *item = ctx->item;
+    const Ray__Rpc__TaskSpec *spec = ctx->spec;
+    char node_hex[RC_ID_HEX_MAX];
+    rc_id_hex(cw->node_id, RC_NODE_ID_SIZE, node_hex);
+    if (rc != 0 || ctx->failure) {
+        char message[2300];
+        snprintf(message, sizeof(message), "%s '%s' failed on node %.16s: %s", ctx->creating ? "the constructor of actor" : "task",
+                 spec->name, node_hex, ctx->failure ? ctx->failure : "the function returned an error without a message");
+        core__reply_error(cw, item,
+                          ctx->creating ? RAY__RPC__ERROR_TYPE__ACTOR_CREATION_FAILED : RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION,
+                          message, 1);
+    } else {
+        size_t n = ctx->n_returns;
+        Ray__Rpc__ReturnObject *objs = rc_calloc(n ? n : 1, sizeof(*objs));
+        Ray__Rpc__ReturnObject **ptrs = rc_calloc(n ? n : 1, sizeof(*ptrs));
+        uint8_t (*ids)[RC_OBJECT_ID_SIZE] = rc_calloc(n ? n : 1, RC_OBJECT_ID_SIZE);
+        char err[512] = "";
+        int failed = 0;
+        for (size_t i = 0; i < n && !failed; i++) {
+            ray__rpc__return_object__init(&objs[i]);
+            memcpy(ids[i], spec->task_id.data, RC_TASK_ID_SIZE);
+            uint32_t index = (uint32_t)i + 1;
+            memcpy(ids[i] + RC_TASK_ID_SIZE, &index, 4);
+            objs[i].object_id.data = ids[i];
+            objs[i].object_id.len = RC_OBJECT_ID_SIZE;
+            ptrs[i] = &objs[i];
+            const core__return *r = &ctx->returns[i];
+            objs[i].size = (int64_t)r->size;
+            if (r->size > (size_t)rc_cfg.max_direct_call_object_size) {
+                if (core__store_result(cw, ids[i], spec->caller_address, r, err, sizeof(err)) < 0)
+                    failed = 1;
+                objs[i].in_plasma = 1;
+            } else {
+                objs[i].data.data = r->data;
+                objs[i].data.len = r->size;
+            }
+        }
+        if (failed) {
+            char message[1024];
+            snprintf(message, sizeof(message), "task '%s' on node %.16s could not store its result: %s", spec->name,
+                     node_hex, err);
+            core__reply_error(cw, item, RAY__RPC__ERROR_TYPE__OUT_OF_MEMORY, message, 0);
+        } else {
+            Ray__Rpc__PushTaskReply reply = RAY__RPC__PUSH_TASK_REPLY__INIT;
+            reply.return_objects = ptrs;
+            reply.n_return_objects = n;
+            core__finish_item(cw, item, &reply);
+        }
+        rc_free(ids);
+        rc_free(ptrs);
+        rc_free(objs);
+    }
+    for (size_t i = 0; i < ctx->n_returns; i++)
+        rc_free(ctx->returns[i].data);
+    rc_free(ctx->returns);
+    rc_free(ctx->failure);
+    rc_free(ctx);
+}
+
 static void core__execute(core_worker *cw, core_exec_item *item)
 {
     const Ray__Rpc__TaskSpec *spec = item->req->task_spec;
@@ -884,19 +958,20 @@ static void core__execute(core_worker *cw, core_exec_item *item)
         core__reply_error(cw, item, RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION, message, 1);
         return;
     }
-    rayc_task_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.spec = spec;
-    ctx.n_returns = spec->num_returns;
-    ctx.returns = rc_calloc(ctx.n_returns ? ctx.n_returns : 1, sizeof(*ctx.returns));
+    rayc_task_ctx *ctx = RC_NEW(rayc_task_ctx);
+    ctx->spec = spec;
+    ctx->cw = cw;
+    ctx->item = item;
+    ctx->n_returns = spec->num_returns;
+    ctx->returns = rc_calloc(ctx->n_returns ? ctx->n_returns : 1, sizeof(*ctx->returns));
     if (spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK) {
         /* A method runs on what the actor holds (its creation lease). */
-        memcpy(ctx.gpu_ids, cw->actor_gpu_ids, sizeof(ctx.gpu_ids));
-        ctx.n_gpu_ids = cw->actor_n_gpu_ids;
-        ctx.num_cpus = cw->actor_num_cpus;
-        ctx.num_gpus = cw->actor_num_gpus;
+        memcpy(ctx->gpu_ids, cw->actor_gpu_ids, sizeof(ctx->gpu_ids));
+        ctx->n_gpu_ids = cw->actor_n_gpu_ids;
+        ctx->num_cpus = cw->actor_num_cpus;
+        ctx->num_gpus = cw->actor_num_gpus;
     } else {
-        core__resources_of(item->req, &ctx);
+        core__resources_of(item->req, ctx);
     }
     size_t nargs = spec->n_args;
     rayc_object *args = rc_calloc(nargs ? nargs : 1, sizeof(*args));
@@ -909,85 +984,54 @@ static void core__execute(core_worker *cw, core_exec_item *item)
     pthread_mutex_lock(&cw->exec_mu);
     memcpy(cw->running_task_id, spec->task_id.data, RC_TASK_ID_SIZE);
     pthread_mutex_unlock(&cw->exec_mu);
-    core__current = &ctx;
+    core__current = ctx;
     int rc = 0;
-    int creating = spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
-    if (creating) {
-        void *self = ex ? ex->create_actor(&ctx, class_name ? class_name : "", args, nargs) : cls->create(&ctx, args, nargs);
+    ctx->creating = spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
+    if (ctx->creating) {
+        void *self = ex ? ex->create_actor(ctx, class_name ? class_name : "", args, nargs) : cls->create(ctx, args, nargs);
         if (self) {
-            core__actor_born(cw, spec, cls, ex, self, &ctx);
+            core__actor_born(cw, spec, cls, ex, self, ctx);
         } else {
             rc = -1;
-            if (!ctx.failure)
-                ctx.failure = rc_strdup("the constructor returned no instance");
+            if (!ctx->failure)
+                ctx->failure = rc_strdup("the constructor returned no instance");
         }
     } else if (ex && spec->type == RAY__RPC__TASK_TYPE__ACTOR_TASK) {
-        rc = ex->call_method(cw->actor_self, &ctx, name, args, nargs);
+        rc = ex->call_method(cw->actor_self, ctx, name, args, nargs);
     } else if (ex) {
-        rc = ex->run_task(&ctx, name, args, nargs);
+        rc = ex->run_task(ctx, name, args, nargs);
     } else if (method) {
-        rc = method(cw->actor_self, &ctx, args, nargs);
+        rc = method(cw->actor_self, ctx, args, nargs);
     } else {
-        rc = fn(&ctx, args, nargs);
+        rc = fn(ctx, args, nargs);
     }
     core__current = NULL;
     pthread_mutex_lock(&cw->exec_mu);
     memset(cw->running_task_id, 0, RC_TASK_ID_SIZE);
     pthread_mutex_unlock(&cw->exec_mu);
     rc_free(args);
+    if (!ctx->deferred)
+        core__complete(ctx, rc);
+    else if (atomic_fetch_sub(&ctx->pending, 1) == 1)
+        core__complete(ctx, ctx->finish_rc); /* finished while its call was still returning */
+}
 
-    if (rc != 0 || ctx.failure) {
-        char message[2300];
-        snprintf(message, sizeof(message), "%s '%s' failed on node %.16s: %s", creating ? "the constructor of actor" : "task",
-                 spec->name, node_hex, ctx.failure ? ctx.failure : "the function returned an error without a message");
-        core__reply_error(cw, item,
-                          creating ? RAY__RPC__ERROR_TYPE__ACTOR_CREATION_FAILED : RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION,
-                          message, 1);
-    } else {
-        size_t n = ctx.n_returns;
-        Ray__Rpc__ReturnObject *objs = rc_calloc(n ? n : 1, sizeof(*objs));
-        Ray__Rpc__ReturnObject **ptrs = rc_calloc(n ? n : 1, sizeof(*ptrs));
-        uint8_t (*ids)[RC_OBJECT_ID_SIZE] = rc_calloc(n ? n : 1, RC_OBJECT_ID_SIZE);
-        char err[512] = "";
-        int failed = 0;
-        for (size_t i = 0; i < n && !failed; i++) {
-            ray__rpc__return_object__init(&objs[i]);
-            memcpy(ids[i], spec->task_id.data, RC_TASK_ID_SIZE);
-            uint32_t index = (uint32_t)i + 1;
-            memcpy(ids[i] + RC_TASK_ID_SIZE, &index, 4);
-            objs[i].object_id.data = ids[i];
-            objs[i].object_id.len = RC_OBJECT_ID_SIZE;
-            ptrs[i] = &objs[i];
-            const core__return *r = &ctx.returns[i];
-            objs[i].size = (int64_t)r->size;
-            if (r->size > (size_t)rc_cfg.max_direct_call_object_size) {
-                if (core__store_result(cw, ids[i], spec->caller_address, r, err, sizeof(err)) < 0)
-                    failed = 1;
-                objs[i].in_plasma = 1;
-            } else {
-                objs[i].data.data = r->data;
-                objs[i].data.len = r->size;
-            }
-        }
-        if (failed) {
-            char message[1024];
-            snprintf(message, sizeof(message), "task '%s' on node %.16s could not store its result: %s", spec->name,
-                     node_hex, err);
-            core__reply_error(cw, item, RAY__RPC__ERROR_TYPE__OUT_OF_MEMORY, message, 0);
-        } else {
-            Ray__Rpc__PushTaskReply reply = RAY__RPC__PUSH_TASK_REPLY__INIT;
-            reply.return_objects = ptrs;
-            reply.n_return_objects = n;
-            core__finish_item(cw, item, &reply);
-        }
-        rc_free(ids);
-        rc_free(ptrs);
-        rc_free(objs);
-    }
-    for (size_t i = 0; i < ctx.n_returns; i++)
-        rc_free(ctx.returns[i].data);
-    rc_free(ctx.returns);
-    rc_free(ctx.failure);
+rayc_task_ctx *rayc_task_defer(rayc_task_ctx *ctx)
+{
+    if (!ctx || ctx->deferred || ctx->spec->type != RAY__RPC__TASK_TYPE__ACTOR_TASK)
+        return NULL;
+    ctx->deferred = 1;
+    atomic_store(&ctx->pending, 2);
+    return ctx;
+}
+
+void rayc_task_finish(rayc_task_ctx *ctx, int rc)
+{
+    if (!ctx || !ctx->deferred)
+        return;
+    ctx->finish_rc = rc;
+    if (atomic_fetch_sub(&ctx->pending, 1) == 1)
+        core__complete(ctx, rc);
 }
 
 void core_exec_run_loop(core_worker *cw)
@@ -1010,7 +1054,10 @@ void core_exec_run_loop(core_worker *cw)
             core__terminate(cw, item);
         core__execute(cw, item);
         pthread_mutex_lock(&cw->exec_mu);
-        if (--cw->exec_busy <= 1)
+        /* Only an actor's termination waits for the busy count (core__terminate): waking
+         * every idle task thread after each call would cost an async actor's 1000 threads
+         * a thundering herd per call. */
+        if (--cw->exec_busy <= 1 && cw->exec_stop)
             pthread_cond_broadcast(&cw->exec_cv);
         pthread_mutex_unlock(&cw->exec_mu);
     }

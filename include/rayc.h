@@ -447,6 +447,14 @@ typedef struct rayc_executor {
     void (*destroy_actor)(void *self); /* may be NULL */
 } rayc_executor;
 
+/* An actor method that finishes later (an async actor's coroutine): inside call_method,
+ * rayc_task_defer hands the call to the binding and returns its context (NULL unless the
+ * task is an actor method); the task thread is free at once for the next call. Any thread
+ * then sets the results (rayc_return, rayc_return_iov, rayc_task_fail) and answers the
+ * call with rayc_task_finish(ctx, rc) (rc as call_method's), which frees ctx. */
+rayc_task_ctx *rayc_task_defer(rayc_task_ctx *ctx);
+void rayc_task_finish(rayc_task_ctx *ctx, int rc);
+
 /* Installs the executor of language's tasks in this process (before rayc_worker_main). */
 int rayc_set_executor(rayc_language language, const rayc_executor *ex);
 

@@ -1139,20 +1139,121 @@ static void *exec_create_actor(rayc_task_ctx *ctx, const char *class_name, const
     return self;
 }
 
+/* ---- TaskHandle: an actor call the executor may finish later ---------------------------- */
+
+/* Passed to call_method. handle.defer() takes the call over (an async actor's coroutine);
+ * the core's task thread is then free for the next call, and handle.finish(results) (or
+ * handle.fail(text)) answers it later, from any thread. Unused, it is inert once
+ * call_method has returned. */
+typedef struct {
+    PyObject_HEAD rayc_task_ctx *ctx;
+    int state; /* HANDLE_* */
+} TaskHandleObject;
+
+enum { HANDLE_IN_CALL, HANDLE_DEFERRED, HANDLE_DONE };
+
+static PyObject *handle_defer(PyObject *self, PyObject *unused)
+{
+    TaskHandleObject *h = (TaskHandleObject *)self;
+    if (h->state != HANDLE_IN_CALL || !rayc_task_defer(h->ctx)) {
+        PyErr_SetString(PyExc_RuntimeError, "defer() is for an actor call, once, while it runs");
+        return NULL;
+    }
+    h->state = HANDLE_DEFERRED;
+    Py_RETURN_NONE;
+}
+
+static PyObject *handle_end(TaskHandleObject *h, int rc)
+{
+    rayc_task_ctx *ctx = h->ctx;
+    h->state = HANDLE_DONE;
+    h->ctx = NULL;
+    Py_BEGIN_ALLOW_THREADS rayc_task_finish(ctx, rc);
+    Py_END_ALLOW_THREADS Py_RETURN_NONE;
+}
+
+static PyObject *handle_finish(PyObject *self, PyObject *results)
+{
+    TaskHandleObject *h = (TaskHandleObject *)self;
+    if (h->state != HANDLE_DEFERRED) {
+        PyErr_SetString(PyExc_RuntimeError, "finish() answers a deferred call, once");
+        return NULL;
+    }
+    int rc = exec_returns(h->ctx, results);
+    if (rc < 0)
+        exec_fail(h->ctx, "the Python worker could not store the method's results");
+    return handle_end(h, rc);
+}
+
+static PyObject *handle_fail(PyObject *self, PyObject *text)
+{
+    TaskHandleObject *h = (TaskHandleObject *)self;
+    const char *s = PyUnicode_AsUTF8(text);
+    if (!s)
+        return NULL;
+    if (h->state != HANDLE_DEFERRED) {
+        PyErr_SetString(PyExc_RuntimeError, "fail() answers a deferred call, once");
+        return NULL;
+    }
+    rayc_task_fail(h->ctx, "%s", s);
+    return handle_end(h, -1);
+}
+
+static void handle_dealloc(PyObject *self)
+{
+    TaskHandleObject *h = (TaskHandleObject *)self;
+    if (h->state == HANDLE_DEFERRED) {
+        /* Dropped without an answer: the caller must not wait forever. */
+        rayc_task_fail(h->ctx, "the actor dropped this call without answering it");
+        rayc_task_finish(h->ctx, -1);
+    }
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyMethodDef handle_methods[] = {
+    {"defer", handle_defer, METH_NOARGS, "Takes the call over; answer it with finish() or fail()."},
+    {"finish", handle_finish, METH_O, "Answers a deferred call: one list of buffer parts per result."},
+    {"fail", handle_fail, METH_O, "Answers a deferred call with a failure of the worker machinery."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TaskHandleType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ray._raylet.TaskHandle",
+    .tp_basicsize = sizeof(TaskHandleObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An actor call that may be answered later.",
+    .tp_dealloc = handle_dealloc,
+    .tp_methods = handle_methods,
+};
+
 static int exec_call_method(void *self, rayc_task_ctx *ctx, const char *method, const rayc_object *args, size_t nargs)
 {
     PyGILState_STATE g = PyGILState_Ensure();
     int rc = -1;
-    PyObject *a = exec_args(args, nargs);
-    PyObject *res = a ? PyObject_CallMethod(executor, "call_method", "OsOi", (PyObject *)self, method, a,
-                                            rayc_task_num_returns(ctx))
+    TaskHandleObject *h = PyObject_New(TaskHandleObject, &TaskHandleType);
+    if (h) {
+        h->ctx = ctx;
+        h->state = HANDLE_IN_CALL;
+    }
+    PyObject *a = h ? exec_args(args, nargs) : NULL;
+    PyObject *res = a ? PyObject_CallMethod(executor, "call_method", "OsOiO", (PyObject *)self, method, a,
+                                            rayc_task_num_returns(ctx), (PyObject *)h)
                       : NULL;
-    if (res && exec_returns(ctx, res) == 0)
-        rc = 0;
-    if (rc < 0)
-        exec_fail(ctx, "the Python worker could not run the method");
+    if (h && h->state != HANDLE_IN_CALL) {
+        rc = 0; /* deferred (and perhaps finished already): the handle answers it */
+        if (!res)
+            PyErr_Print(); /* into the worker's log; the handle still answers the call */
+    } else {
+        if (res && exec_returns(ctx, res) == 0)
+            rc = 0;
+        if (rc < 0)
+            exec_fail(ctx, "the Python worker could not run the method");
+        if (h)
+            h->state = HANDLE_DONE;
+    }
     Py_XDECREF(res);
     Py_XDECREF(a);
+    Py_XDECREF(h);
     PyGILState_Release(g);
     return rc;
 }
@@ -1238,7 +1339,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "ray._raylet", "rayc'
 
 PyMODINIT_FUNC PyInit__raylet(void)
 {
-    if (PyType_Ready(&ObjectRefType) < 0 || PyType_Ready(&ObjectBufferType) < 0)
+    if (PyType_Ready(&ObjectRefType) < 0 || PyType_Ready(&ObjectBufferType) < 0 || PyType_Ready(&TaskHandleType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)

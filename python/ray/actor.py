@@ -44,7 +44,9 @@ def _method_table(cls):
     for name, m in inspect.getmembers(cls, predicate=lambda x: inspect.isfunction(x) or inspect.ismethod(x)):
         if name.startswith("__") and name not in ("__call__",):
             continue
-        table[name] = getattr(m, "__ray_num_returns__", 1)
+        # Ray 2.53: a generator method streams its values unless told otherwise.
+        default = "streaming" if inspect.isgeneratorfunction(m) or inspect.isasyncgenfunction(m) else 1
+        table[name] = getattr(m, "__ray_num_returns__", default)
         if inspect.iscoroutinefunction(m) or inspect.isasyncgenfunction(m):
             is_async = True
     return table, is_async
@@ -109,7 +111,13 @@ class ActorClass:
         namespace = binding.get("namespace") or _worker.global_worker.namespace
         if name and not binding.get("namespace") and namespace:
             binding["namespace"] = namespace
-        core_args = [key.encode()] + _worker.pack_args(args, kwargs)
+        head = key
+        if self._is_async:
+            # Coroutines run on the actor's event loop, at most max_concurrency at once; one
+            # core task thread hands them over (each call is answered when its coroutine ends).
+            head = f"{key}|{binding.get('max_concurrency') or 1000}"
+            binding["max_concurrency"] = 1
+        core_args = [head.encode()] + _worker.pack_args(args, kwargs)
         try:
             actor_id = _raylet.actor_create(self._class_name, core_args, binding)
         except _raylet.RaycError as e:

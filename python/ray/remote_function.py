@@ -22,6 +22,8 @@ class RemoteFunction:
         _options.validate_task_options(options, in_options=False)
         self._function = function
         self._default_options = dict(options)
+        if inspect.isgeneratorfunction(function) and "num_returns" not in options:
+            self._default_options["num_returns"] = "streaming"  # Ray 2.53's default for generators
         self._function_name = f"{function.__module__}.{function.__qualname__}"
         self._name = function.__qualname__
         self._keys = {}  # job id -> exported key

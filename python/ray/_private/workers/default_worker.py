@@ -15,6 +15,7 @@ follows. Before the first line of each task that prints, a marker line names the
 """
 
 import asyncio
+import contextvars
 import inspect
 import os
 import sys
@@ -40,7 +41,7 @@ class _MarkedStream:
         self._lock = threading.Lock()
 
     def write(self, text):
-        name = _current.name
+        name = _log_name()
         with self._lock:
             if name != self._last and text:
                 self._stream.write(("" if self._line_start else "\n") + f":task_name:{name}\n")
@@ -53,11 +54,16 @@ class _MarkedStream:
         return getattr(self._stream, attr)
 
 
-class _Current(threading.local):
-    name = "worker"
+# Who is printing: an actor's name, else the running task's (None: ask the core). A context
+# variable, so that each coroutine of an async actor keeps its own.
+_printing_as = contextvars.ContextVar("rayc_printing_as", default=None)
 
 
-_current = _Current()
+def _log_name():
+    name = _printing_as.get()
+    if name is None:
+        name = _raylet.runtime_context()["task_name"] or "worker"
+    return name
 
 
 def _proctitle(name):
@@ -65,21 +71,35 @@ def _proctitle(name):
 
 
 class _Actor:
-    """The actor this worker hosts: its instance and, for async actors, its event loop."""
+    """The actor this worker hosts: its instance and, for async actors, its event loop,
+    where coroutine methods run (at most max_concurrency at once)."""
 
-    def __init__(self, cls, instance, class_name):
+    def __init__(self, cls, instance, class_name, max_concurrency):
         self.cls = cls
         self.instance = instance
         self.class_name = class_name
         self.loop = None
-        if any(inspect.iscoroutinefunction(m) for _, m in inspect.getmembers(cls, inspect.isfunction)):
+        self.semaphore = None
+        if any(inspect.iscoroutinefunction(m) or inspect.isasyncgenfunction(m)
+               for _, m in inspect.getmembers(cls, inspect.isfunction)):
             self.loop = asyncio.new_event_loop()
+            self.semaphore = asyncio.Semaphore(max_concurrency)
             t = threading.Thread(target=self._run_loop, daemon=True, name="rayc-actor-loop")
             t.start()
 
     def _run_loop(self):
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
+
+    @property
+    def log_name(self):
+        """What prefixes its output: its repr when the class defines one (Ray's rule)."""
+        if type(self.instance).__repr__ is not object.__repr__:
+            try:
+                return repr(self.instance)
+            except Exception:
+                pass
+        return self.class_name
 
     def __repr__(self):
         return f"{self.class_name}"
@@ -123,17 +143,33 @@ class Executor:
         parts, _ = serialization.serialize(err, _ERROR)
         return parts
 
-    def _returns(self, result, num_returns, meta, name):
+    def _generator_parts(self, refs, mode):
+        """The value of a generator task: its values' refs (an ObjectRefGenerator for
+        "dynamic", a list the driver's streaming generator walks for "streaming")."""
+        if mode == "dynamic":
+            from ray._private.object_ref import ObjectRefGenerator
+
+            return [serialization.serialize(ObjectRefGenerator(refs))[0]]
+        return [serialization.serialize(refs)[0]]
+
+    def _put_values(self, values, name, actor):
+        """Puts each value a generator yields; an error ends the values with an error ref."""
+        refs = []
+        try:
+            for v in values:
+                refs.append(ray.put(v))
+        except Exception as e:
+            refs.append(_raylet.put(self._error_parts(e, name, actor)))
+        return refs
+
+    def _returns(self, result, num_returns, meta, name, actor=None):
         generator = meta.get("generator") if meta else None
         if generator:
-            refs = [ray.put(v) for v in result]
-            if generator == "dynamic":
-                from ray._private.object_ref import ObjectRefGenerator
-
-                return [serialization.serialize(ObjectRefGenerator(refs))[0]]
-            return [serialization.serialize(refs)[0]]
+            return self._generator_parts(self._put_values(result, name, actor), generator)
         if num_returns == 1:
             return [serialization.serialize(result)[0]]
+        if inspect.isgenerator(result):
+            result = list(result)
         if not isinstance(result, (list, tuple)) or len(result) != num_returns:
             got = len(result) if isinstance(result, (list, tuple)) else 1
             raise ValueError(f"Task returned {got} objects, but num_returns={num_returns}.")
@@ -141,7 +177,6 @@ class Executor:
 
     def _run(self, name, fn, args, num_returns, actor=None):
         """Runs fn with the task's arguments; its results, or its error as every result."""
-        _current.name = name
         try:
             a, kw, meta = _worker.unpack_args(args)
         except Exception as e:  # an argument's task failed: so does this one
@@ -152,10 +187,7 @@ class Executor:
         while True:
             attempts -= 1
             try:
-                result = fn(*a, **kw)
-                if actor is not None and actor.loop is not None and inspect.iscoroutine(result):
-                    result = asyncio.run_coroutine_threadsafe(result, actor.loop).result()
-                return self._returns(result, num_returns, meta, name)
+                return self._returns(fn(*a, **kw), num_returns, meta, name, actor)
             except Exception as e:
                 if attempts > 0 and self._retriable(e, meta["retry_exceptions"]):
                     continue
@@ -169,26 +201,51 @@ class Executor:
             return isinstance(exc, tuple(retry_exceptions))
         return False
 
+    async def _run_async(self, actor, handle, name, fn, args, num_returns):
+        """An async actor's coroutine (or async generator) method, on the actor's loop; the
+        call is answered through its handle when it ends."""
+        _printing_as.set(actor.log_name)
+        async with actor.semaphore:
+            try:
+                a, kw, meta = _worker.unpack_args(args)
+                generator = meta.get("generator") if meta else None
+                if inspect.isasyncgenfunction(fn):
+                    values, error = [], None
+                    try:
+                        async for v in fn(*a, **kw):
+                            values.append(ray.put(v))
+                    except Exception as e:
+                        error = e
+                    if error is not None:
+                        values.append(_raylet.put(self._error_parts(error, name, actor)))
+                    parts = self._generator_parts(values, generator or "streaming")
+                    parts = parts if num_returns == 1 else parts * num_returns
+                else:
+                    parts = self._returns(await fn(*a, **kw), num_returns, meta, name, actor)
+            except Exception as e:
+                parts = [self._error_parts(e, name, actor)] * num_returns
+        handle.finish(parts)
+
     # ---- called by the core -----------------------------------------------------------
 
     def run_task(self, key, args, num_returns):
         _connected()
+        _printing_as.set(None)  # the task's own name (it may be set by .options(name=...))
         fn = self._load(key)
         return self._run(getattr(fn, "__qualname__", key), fn, args, num_returns)
 
     def create_actor(self, class_name, args):
         _connected()
-        key = bytes(args[0]).decode()
+        key, _, concurrency = bytes(args[0]).decode().partition("|")
         cls = self._load(key)
-        _current.name = f"{class_name}.__init__"
+        _printing_as.set(class_name)
         a, kw, _ = _worker.unpack_args(args[1:])
         instance = cls.__new__(cls)
-        actor = _Actor(cls, instance, class_name)
+        actor = _Actor(cls, instance, class_name, int(concurrency or 1000))
         instance.__init__(*a, **kw)
-        _current.name = class_name
         return actor
 
-    def call_method(self, actor, method, args, num_returns):
+    def call_method(self, actor, method, args, num_returns, handle):
         name = f"{actor.class_name}.{method}"
         if method == "__ray_ready__":
             return [serialization.serialize(True)[0]] * num_returns
@@ -198,6 +255,12 @@ class Executor:
         if fn is None:
             err = AttributeError(f"'{actor.class_name}' object has no attribute '{method}'")
             return [self._error_parts(err, name, actor)] * num_returns
+        if actor.loop is not None and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+            handle.defer()
+            coro = self._run_async(actor, handle, name, fn, args, num_returns)
+            actor.loop.call_soon_threadsafe(actor.loop.create_task, coro)
+            return None
+        _printing_as.set(actor.log_name)
         return self._run(name, fn, args, num_returns, actor)
 
     def destroy_actor(self, actor):
