@@ -107,6 +107,9 @@ class ActorClass:
             key = _worker.export("ActorClass", self._cls)
             self._keys[job] = key
         binding = dict(_options.actor_binding_options(opts, self._is_async))
+        from ray.util.placement_group import check_request_fits
+
+        check_request_fits(opts, f"{self._cls.__module__}.{self._cls.__qualname__}", is_actor=True)
         name = binding.get("name")
         namespace = binding.get("namespace") or _worker.global_worker.namespace
         if name and not binding.get("namespace") and namespace:

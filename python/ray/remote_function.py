@@ -66,6 +66,9 @@ class RemoteFunction:
         cached = self._binding_cache.get(key)
         if cached is None or cached[0] is not opts:
             binding, retry = _options.task_binding_options(opts)
+            from ray.util.placement_group import check_request_fits
+
+            check_request_fits(opts, self._function_name, is_actor=False)
             binding = dict(binding)
             binding.setdefault("name", opts.get("name") or self._name)
             cached = (opts, binding, retry)

@@ -3,8 +3,9 @@
 Python workers write to log files in their raylet's session (logs/worker-*.out and .err).
 Each file starts with a line naming the worker's job (":job_id:<hex>") and marks the task
 whose output follows (":task_name:<name>"). A thread of the driver follows the files of
-its own job on this host and prints their lines. Workers on other hosts are not followed
-yet (their output stays in their logs).
+its own job in every live session on this host (each node started here has one) and prints
+their lines. Workers on other hosts are not followed yet (their output stays in their
+logs).
 """
 
 import glob
@@ -12,10 +13,12 @@ import os
 import re
 import sys
 import threading
+import time
 
 from ray._private import worker as _worker
 
 _POLL_S = 0.1
+_DIRS_EVERY_S = 2.0
 _WORKER_FILE = re.compile(r"worker-[0-9a-f]+\.(out|err)$")
 # The core's own log lines: "[2026-12-05 10:00:00.123 INFO worker 123 file.c:45] ..."
 _CORE_LOG = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ")
@@ -32,12 +35,14 @@ class _File:
 
 
 class _Monitor(threading.Thread):
-    def __init__(self, logs_dir, job_hex, ip):
+    def __init__(self, root, job_hex, ip):
         super().__init__(daemon=True, name="rayc-log-monitor")
-        self._logs = logs_dir
+        self._root = root
         self._job = job_hex
         self._ip = ip
         self._files = {}
+        self._dirs = []
+        self._dirs_checked = 0.0
         self._done = threading.Event()
 
     def stop(self):
@@ -49,16 +54,40 @@ class _Monitor(threading.Thread):
         while not self._done.wait(_POLL_S):
             self._poll()
 
-    def _poll(self):
-        for path in glob.glob(os.path.join(self._logs, "worker-*.*")):
-            if not _WORKER_FILE.search(path):
-                continue
-            f = self._files.get(path)
-            if f is None:
+    def _log_dirs(self):
+        """The logs folders of the sessions on this host whose raylet is alive (every node
+        started here has a session of its own), looked up every few seconds."""
+        now = time.monotonic()
+        if now - self._dirs_checked > _DIRS_EVERY_S:
+            self._dirs_checked = now
+            self._dirs = [os.path.join(d, "logs") for d in glob.glob(os.path.join(self._root, "session_2*"))
+                          if _raylet_alive(d)]
+        return self._dirs
+
+    def scan(self, first):
+        """Finds new worker files; on the first scan, files of earlier jobs start at their
+        ends (workers prestarted for this job are read from the start)."""
+        for logs in self._log_dirs():
+            for path in glob.glob(os.path.join(logs, "worker-*.*")):
+                if path in self._files or not _WORKER_FILE.search(path):
+                    continue
                 f = self._files[path] = _File(path)
+                if first:
+                    try:
+                        with open(path, "rb") as fh:
+                            line = fh.readline().decode("utf-8", "replace")
+                            f.offset = 0 if line.startswith(f":job_id:{self._job}") else fh.seek(0, os.SEEK_END)
+                    except OSError:
+                        pass
+
+    def _poll(self):
+        self.scan(False)
+        for path, f in list(self._files.items()):
             if f.job is not None and f.job != self._job:
                 continue
             try:
+                if os.path.getsize(path) <= f.offset:
+                    continue
                 with open(path, "rb") as fh:
                     fh.seek(f.offset)
                     data = fh.read(1 << 20)
@@ -88,25 +117,22 @@ class _Monitor(threading.Thread):
         print(f"({name}pid={f.pid}, ip={self._ip}) {line}", file=out)
 
 
+def _raylet_alive(session):
+    try:
+        with open(os.path.join(session, "pids", "raylet.pid")) as fh:
+            return os.path.exists(f"/proc/{int(fh.read().strip())}")
+    except (OSError, ValueError):
+        return False
+
+
 _monitor = None
 
 
 def start():
     global _monitor
     root = os.environ.get("RAYC_SESSION_ROOT", "/tmp/rayc")
-    logs = os.path.join(os.path.realpath(os.path.join(root, "session_latest")), "logs")
-    job = _worker.global_worker.job_id.hex()
-    _monitor = _Monitor(logs, job, _worker.get_node_ip_address())
-    # Files already there: workers prestarted for this job are read from the start, the
-    # others (earlier jobs) from their ends.
-    for path in glob.glob(os.path.join(logs, "worker-*.*")):
-        f = _monitor._files[path] = _File(path)
-        try:
-            with open(path, "rb") as fh:
-                first = fh.readline().decode("utf-8", "replace")
-                f.offset = 0 if first.startswith(f":job_id:{job}") else fh.seek(0, os.SEEK_END)
-        except OSError:
-            pass
+    _monitor = _Monitor(root, _worker.global_worker.job_id.hex(), _worker.get_node_ip_address())
+    _monitor.scan(True)
     _monitor.start()
 
 

@@ -49,9 +49,15 @@ class ObjectRef(_raylet.ObjectRef):
             import ray
 
             try:
-                fut.set_result(ray.get(self))
+                value, error = ray.get(self), None
             except BaseException as e:  # the future reports it
-                fut.set_exception(e)
+                value, error = None, e
+            if not fut.set_running_or_notify_cancel():
+                return  # nobody waits any more (e.g. asyncio.wait_for timed out)
+            if error is None:
+                fut.set_result(value)
+            else:
+                fut.set_exception(error)
 
         threading.Thread(target=fetch, daemon=True, name="rayc-ref-future").start()
         return fut

@@ -406,7 +406,10 @@ def _error_from_code(code, message, ref):
         err.rayc_reason = m  # the core's sentence: why it is gone
         return err
     if code == _raylet.ERR_ACTOR_DIED:
-        return exceptions.ActorDiedError({"error_message": m})
+        # An actor call's object ID: 8 unique bytes, then the actor's 16-byte ID.
+        if "ray.kill" in m:
+            m = f"The actor is dead because it was killed by `ray.kill`. ({m})"
+        return exceptions.ActorDiedError({"error_message": m, "actor_id": ref.binary()[8:24].hex()})
     if code == _raylet.ERR_PG_REMOVED:
         return exceptions.TaskPlacementGroupRemoved(m)
     return exceptions.RaySystemError(m)
@@ -443,7 +446,8 @@ def get(object_refs, *, timeout=None):
         if isinstance(object_refs, ObjectRefGenerator):
             raise TypeError("Attempting to call `get` on an ObjectRefGenerator: iterate over it instead.")
         raise ValueError(
-            "'object_refs' must either be an ObjectRef or a list of ObjectRefs. Received: {}".format(object_refs)
+            f"Invalid type of object refs, {type(object_refs)}, is given. "
+            "'object_refs' must either be an ObjectRef or a list of ObjectRefs. "
         )
     if timeout is not None and timeout < 0:
         raise ValueError("'timeout' must be a non-negative value.")
@@ -468,19 +472,26 @@ def put(value, *, _owner=None):
 def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     """Ray's ray.wait: (ready, not ready), each in the order given."""
     _check_connected("ray.wait")
-    if isinstance(object_refs, ObjectRef) or not isinstance(object_refs, list):
-        raise TypeError("wait() expected a list of ray.ObjectRef, got {}".format(type(object_refs)))
+    if isinstance(object_refs, ObjectRef):
+        raise TypeError(
+            "wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, got a single ray.ObjectRef or "
+            f"ray.ObjectRefGenerator {object_refs}"
+        )
+    if not isinstance(object_refs, list):
+        raise TypeError(f"wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, got {type(object_refs)}")
     for r in object_refs:
         if not isinstance(r, ObjectRef):
-            raise TypeError("wait() expected a list of ray.ObjectRef, got list containing {}".format(type(r)))
+            raise TypeError(
+                f"wait() expected a list of ray.ObjectRef or ray.ObjectRefGenerator, got list containing {type(r)}"
+            )
     if timeout is not None and timeout < 0:
         raise ValueError("The 'timeout' argument must be nonnegative. Received {}".format(timeout))
     if len(set(object_refs)) != len(object_refs):
-        raise ValueError("Wait requires a list of unique object refs.")
+        raise ValueError("Wait requires a list of unique ray_waitables.")
     if num_returns <= 0:
         raise ValueError("Invalid number of objects to return %d." % num_returns)
     if num_returns > len(object_refs):
-        raise ValueError("num_returns cannot be greater than the number of objects provided to ray.wait.")
+        raise ValueError("num_returns cannot be greater than the number of ray_waitables provided to ray.wait.")
     if not object_refs:
         return [], []
     timeout_ms = -1 if timeout is None else int(timeout * 1000)
@@ -495,9 +506,7 @@ def cancel(ref, *, force=False, recursive=True):
     _check_connected("ray.cancel")
     from ray.actor import ActorHandle
 
-    if isinstance(ref, ActorHandle):
-        raise TypeError("ray.cancel() only supports canceling tasks, use ray.kill() to terminate actors.")
-    if not isinstance(ref, ObjectRef):
+    if not isinstance(ref, ObjectRef) or isinstance(ref, ActorHandle):
         raise TypeError("ray.cancel() only supported for object refs. For actors, try ray.kill(). Got: {}.".format(type(ref)))
     _raylet.cancel(ref, bool(force))
 

@@ -12,8 +12,22 @@ VALID_PLACEMENT_GROUP_STRATEGIES = {
     "STRICT_SPREAD": _raylet.PG_STRICT_SPREAD,
 }
 
-# Groups this process made or looked up: id -> (bundles, strategy, name).
+# Groups this process made or looked up: id -> (bundles, strategy, name). Other processes
+# learn a group's bundles from the GCS KV, where its creator records them.
 _known = {}
+_KV_KEY = "PlacementGroup:{}"
+
+
+def _describe(pg_id):
+    """(bundles, strategy, name) of a group, from this process or the GCS KV."""
+    known = _known.get(pg_id)
+    if known is None:
+        import pickle
+
+        data = _raylet.kv_get(_worker.FUNCTION_KV_NAMESPACE, _KV_KEY.format(pg_id.hex()))
+        if data is not None:
+            known = _known[pg_id] = pickle.loads(data)
+    return known
 
 
 def _rebuild(binary, bundles):
@@ -39,8 +53,8 @@ class PlacementGroup:
 
     @property
     def bundle_specs(self):
-        if self._bundles is None:
-            known = _known.get(self.id.binary())
+        if not self._bundles:
+            known = _describe(self.id.binary())
             self._bundles = known[0] if known else []
         return [dict(b) for b in self._bundles]
 
@@ -100,10 +114,17 @@ def placement_group(bundles, strategy="PACK", name="", lifetime=None, _max_cpu_f
     """Asks for a placement group and returns its handle at once (see .ready(), .wait())."""
     global _ready_task
     _worker._check_connected("placement_group")
-    if not isinstance(bundles, list) or not bundles:
-        raise ValueError("The placement group `bundles` argument cannot contain an empty list")
+    if not isinstance(bundles, list):
+        raise ValueError(f"Placement group bundles must be a list, got {type(bundles)}.")
+    if not bundles:
+        raise ValueError('Bundles must be a non-empty list of resource dictionaries. For example: '
+                         '`[{"CPU": 1.0}, {"GPU": 1.0}]`. Got empty list instead.')
     for b in bundles:
-        if not isinstance(b, dict) or not b or all(v == 0 for v in b.values()):
+        if (not isinstance(b, dict) or not all(isinstance(k, str) for k in b)
+                or not all(isinstance(v, (int, float)) for v in b.values())):
+            raise ValueError('Bundles must be a non-empty list of resource dictionaries. For example: '
+                             '`[{"CPU": 1.0}, {"GPU": 1.0}]`.')
+        if not b or all(v == 0 for v in b.values()):
             raise ValueError(
                 "Bundles cannot be an empty dictionary or resources with only 0 values. Bundles: {}".format(bundles))
     if strategy not in VALID_PLACEMENT_GROUP_STRATEGIES:
@@ -123,12 +144,16 @@ def placement_group(bundles, strategy="PACK", name="", lifetime=None, _max_cpu_f
                                   lifetime == "detached")
     except _raylet.RaycError as e:
         raise ValueError(e.args[1]) from None
-    _known[pg_id] = ([dict(b) for b in bundles], strategy, name)
+    specs = [{k: float(v) for k, v in b.items()} for b in bundles]  # as the GCS reports them
+    _known[pg_id] = (specs, strategy, name)
+    import pickle
+
+    _raylet.kv_put(_worker.FUNCTION_KV_NAMESPACE, _KV_KEY.format(pg_id.hex()), pickle.dumps(_known[pg_id]), True)
     if _ready_task is None:
         import ray
 
         _ready_task = ray.remote(_pg_ready)
-    return PlacementGroup(PlacementGroupID(pg_id), [dict(b) for b in bundles])
+    return PlacementGroup(PlacementGroupID(pg_id), specs)
 
 
 def remove_placement_group(placement_group):
@@ -147,7 +172,7 @@ def get_placement_group(placement_group_name):
     pg_id = _raylet.pg_get(placement_group_name)
     if pg_id is None:
         raise ValueError(f"Failed to look up placement group with name: {placement_group_name}")
-    known = _known.get(pg_id)
+    known = _describe(pg_id)
     return PlacementGroup(PlacementGroupID(pg_id), known[0] if known else None)
 
 
@@ -156,7 +181,7 @@ def placement_group_table(placement_group=None):
     _worker._check_connected("placement_group_table")
 
     def row(pg_id):
-        bundles, strategy, name = _known.get(pg_id, ([], "", ""))
+        bundles, strategy, name = _describe(pg_id) or ([], "", "")
         rc, _ = _raylet.pg_wait(pg_id, 0)
         state = "CREATED" if rc == 0 else "PENDING" if rc == _raylet.RC_ETIMEDOUT else "REMOVED"
         return {"placement_group_id": pg_id.hex(), "name": name, "strategy": strategy, "state": state,
@@ -165,3 +190,31 @@ def placement_group_table(placement_group=None):
     if placement_group is not None:
         return row(placement_group.id.binary())
     return {pg_id.hex(): row(pg_id) for pg_id in _known}
+
+
+def _fits(request, bundles):
+    return any(all(b.get(k, 0) >= v for k, v in request.items()) for b in bundles)
+
+
+def check_request_fits(options, what, is_actor):
+    """Ray's check at submission: a task or actor placed in a group must fit into one of
+    its bundles (else it could never run). ValueError with Ray's text if it cannot."""
+    strategy = options.get("scheduling_strategy")
+    pg = getattr(strategy, "placement_group", None) or options.get("placement_group")
+    if not isinstance(pg, PlacementGroup):
+        return
+    bundles = pg.bundle_specs
+    if not bundles:
+        return
+    cpus = options.get("num_cpus")
+    if cpus is None and not is_actor:
+        cpus = 1
+    request = {"CPU": cpus} if cpus else {}
+    if options.get("num_gpus"):
+        request["GPU"] = options["num_gpus"]
+    request.update({k: v for k, v in (options.get("resources") or {}).items() if v})
+    if not _fits(request, bundles):
+        raise ValueError(
+            f"Cannot schedule {what} with the placement group because the resource request {request} cannot fit "
+            f"into any bundles for the placement group, {bundles}."
+        )
