@@ -151,7 +151,12 @@ typedef struct core__return {
     void *data;
     size_t size;
     int set;
+    int stored; /* already in the node's store (rayc_return_iov of a large result) */
 } core__return;
+
+static int core__store_parts(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Address *owner,
+                             const rayc_iov *parts, size_t n, size_t size, char *err, size_t errlen);
+static void core__return_id(const Ray__Rpc__TaskSpec *spec, int index, uint8_t *id);
 
 struct rayc_task_ctx {
     const Ray__Rpc__TaskSpec *spec;
@@ -231,6 +236,21 @@ int rayc_return_iov(rayc_task_ctx *ctx, int index, const rayc_iov *parts, size_t
         size += parts[i].size;
     core__return *r = &ctx->returns[index];
     rc_free(r->data);
+    r->data = NULL;
+    r->stored = 0;
+    if (size > (size_t)rc_cfg.max_direct_call_object_size && ctx->cw && ctx->cw->store_base) {
+        /* Large: copied once, straight into the node's store, as rayc_put_iov does. */
+        uint8_t id[RC_OBJECT_ID_SIZE];
+        core__return_id(ctx->spec, index, id);
+        char err[512];
+        if (core__store_parts(ctx->cw, id, ctx->spec->caller_address, parts, n, size, err, sizeof(err)) == 0) {
+            r->size = size;
+            r->set = 1;
+            r->stored = 1;
+            return 0;
+        }
+        RC_WARN("core: result %d of task '%s' goes through memory: %s", index, ctx->spec->name, err);
+    }
     r->data = rc_malloc(size ? size : 1);
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
@@ -758,12 +778,12 @@ int core_call_raylet_from_thread(core_worker *cw, const char *method, const Prot
                                  rc_cfg.gcs_rpc_timeout_ms, reply, err, errlen);
 }
 
-/* Puts a large result into the node's store; fills ro (in_plasma). */
-static int core__store_result(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Address *owner,
-                              const core__return *r, char *err, size_t errlen)
+/* Puts a large result into the node's store: create, copy the parts, seal. */
+static int core__store_parts(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Address *owner,
+                             const rayc_iov *parts, size_t n, size_t size, char *err, size_t errlen)
 {
     if (!cw->store_base) {
-        snprintf(err, errlen, "this node has no object store for a result of %zu bytes", r->size);
+        snprintf(err, errlen, "this node has no object store for a result of %zu bytes", size);
         return RC_ENOSPC;
     }
     Rayc__Rpc__CreateObjectRequest creq = RAYC__RPC__CREATE_OBJECT_REQUEST__INIT;
@@ -771,18 +791,23 @@ static int core__store_result(core_worker *cw, const uint8_t *object_id, const R
     creq.worker_id.len = RC_WORKER_ID_SIZE;
     creq.object_id.data = (uint8_t *)object_id;
     creq.object_id.len = RC_OBJECT_ID_SIZE;
-    creq.data_size = r->size;
+    creq.data_size = size;
     creq.owner_address = (Ray__Rpc__Address *)owner;
     ProtobufCMessage *reply = NULL;
     if (core_call_raylet_from_thread(cw, "CreateObject", &creq.base, &reply, err, errlen) != GRPC_STATUS_OK)
         return RC_ENOSPC;
     uint64_t offset = ((Rayc__Rpc__CreateObjectReply *)reply)->offset;
     rpc_msg_free(reply);
-    if (offset + r->size > cw->store_size) {
+    if (offset + size > cw->store_size) {
         snprintf(err, errlen, "the object store returned an offset outside its region");
         return RC_EPROTO;
     }
-    memcpy(cw->store_base + offset, r->data, r->size);
+    uint8_t *dst = cw->store_base + offset;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].size)
+            memcpy(dst, parts[i].data, parts[i].size);
+        dst += parts[i].size;
+    }
     Rayc__Rpc__SealObjectRequest sreq = RAYC__RPC__SEAL_OBJECT_REQUEST__INIT;
     sreq.worker_id = creq.worker_id;
     sreq.object_id = creq.object_id;
@@ -790,6 +815,21 @@ static int core__store_result(core_worker *cw, const uint8_t *object_id, const R
         return RC_EIO;
     rpc_msg_free(reply);
     return 0;
+}
+
+static int core__store_result(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Address *owner,
+                              const core__return *r, char *err, size_t errlen)
+{
+    rayc_iov part = {r->data, r->size};
+    return core__store_parts(cw, object_id, owner, &part, 1, r->size, err, errlen);
+}
+
+/* The object ID of a task's return index (Ray's ObjectID::FromIndex: index + 1). */
+static void core__return_id(const Ray__Rpc__TaskSpec *spec, int index, uint8_t *id)
+{
+    memcpy(id, spec->task_id.data, RC_TASK_ID_SIZE);
+    uint32_t i = (uint32_t)index + 1;
+    memcpy(id + RC_TASK_ID_SIZE, &i, 4);
 }
 
 static void *core__extra_exec_thread(void *arg)
@@ -858,7 +898,9 @@ static void core__complete(rayc_task_ctx *ctx, int rc)
             ptrs[i] = &objs[i];
             const core__return *r = &ctx->returns[i];
             objs[i].size = (int64_t)r->size;
-            if (r->size > (size_t)rc_cfg.max_direct_call_object_size) {
+            if (r->stored) {
+                objs[i].in_plasma = 1;
+            } else if (r->size > (size_t)rc_cfg.max_direct_call_object_size) {
                 if (core__store_result(cw, ids[i], spec->caller_address, r, err, sizeof(err)) < 0)
                     failed = 1;
                 objs[i].in_plasma = 1;

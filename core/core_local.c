@@ -162,6 +162,10 @@ int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, cha
         argv[n++] = "--num-gpus";
         argv[n++] = gpus;
     }
+    if (opts && opts->labels && *opts->labels) {
+        argv[n++] = "--labels";
+        argv[n++] = (char *)opts->labels;
+    }
     if (opts && opts->resources_json) {
         argv[n++] = "--resources";
         argv[n++] = (char *)opts->resources_json;

@@ -126,6 +126,7 @@ typedef struct rayc_init_options {
     double num_cpus;
     double num_gpus;
     const char *resources_json;   /* custom resources of the local node, e.g. {"A": 1} */
+    const char *labels;           /* labels of the local node, "k=v,k2=v2" */
     /* The job's environment, for workers of language bindings (Ray's JobConfig): the
      * driver's import path (a Python driver's sys.path), its working directory, and Ray's
      * runtime environment as JSON ({"env_vars": {"K": "V"}}). NULL: none. */

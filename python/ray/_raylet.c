@@ -436,12 +436,12 @@ static PyObject *refs_list(rayc_ref *refs, int n)
 static PyObject *py_init(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"address", "namespace", "num_cpus", "num_gpus", "resources_json", "sys_path", "cwd",
-                             "runtime_env_json", NULL};
-    const char *address = NULL, *ns = NULL, *resources = NULL, *cwd = NULL, *env = NULL;
+                             "runtime_env_json", "labels", NULL};
+    const char *address = NULL, *ns = NULL, *resources = NULL, *cwd = NULL, *env = NULL, *labels = NULL;
     double num_cpus = -1, num_gpus = -1;
     PyObject *sys_path = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzddzOzz", kwlist, &address, &ns, &num_cpus, &num_gpus, &resources,
-                                     &sys_path, &cwd, &env))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzddzOzzz", kwlist, &address, &ns, &num_cpus, &num_gpus, &resources,
+                                     &sys_path, &cwd, &env, &labels))
         return NULL;
     rayc_init_options o;
     rayc_init_options_init(&o);
@@ -450,6 +450,7 @@ static PyObject *py_init(PyObject *self, PyObject *args, PyObject *kw)
     o.num_cpus = num_cpus;
     o.num_gpus = num_gpus;
     o.resources_json = resources;
+    o.labels = labels;
     o.driver_cwd = cwd;
     o.runtime_env_json = env;
     PyObject *fast = NULL;

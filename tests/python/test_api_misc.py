@@ -8,6 +8,8 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -580,3 +582,17 @@ def test_infeasible_timeout_says_why():
         assert "nonexistent" in str(info.value)
     finally:
         ray.cancel(ref)
+
+
+def test_init_labels_reach_the_local_node():
+    code = (
+        "import ray\n"
+        "ray.init('local', num_cpus=1, labels={'region': 'eu', 'tier': 'gold'})\n"
+        "print(ray.nodes()[0]['Labels'].get('region'), ray.nodes()[0]['Labels'].get('tier'))\n"
+        "f = ray.remote(lambda: 'placed')\n"
+        "print(ray.get(f.options(label_selector={'region': 'eu'}).remote(), timeout=60))\n"
+        "ray.shutdown()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["eu gold", "placed"]

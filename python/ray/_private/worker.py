@@ -151,11 +151,9 @@ def init(
             raise ValueError("rayc does not support local_mode: run with a local cluster (the default) instead.")
         if object_store_memory not in (None, 0):
             raise ValueError("rayc sizes the object store itself: object_store_memory is not supported; omit it.")
-        if labels:
-            raise ValueError(
-                "rayc cannot set labels on a local node from ray.init() yet: start the node with "
-                "`rayc start --labels ...` and connect with ray.init(address='auto')."
-            )
+        if labels is not None and (not isinstance(labels, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
+            raise ValueError(f"labels must be a dict of str to str, got {labels!r}")
         env_vars = {}
         if runtime_env:
             if not isinstance(runtime_env, dict):
@@ -197,12 +195,9 @@ def init(
                 if bin_dir:
                     os.environ["RAYC_BIN_DIR"] = bin_dir
             os.environ.setdefault("RAYC_PYTHON", sys.executable)
-        elif num_cpus is not None or num_gpus is not None or resources:
-            raise ValueError(
-                "When connecting to an existing cluster, num_cpus and num_gpus must not be provided."
-                if not resources
-                else "When connecting to an existing cluster, resources must not be provided."
-            )
+        elif num_cpus is not None or num_gpus is not None or resources or labels:
+            what = "resources" if resources else "labels" if labels else "num_cpus and num_gpus"
+            raise ValueError(f"When connecting to an existing cluster, {what} must not be provided.")
         sys_path = [p if p else os.getcwd() for p in sys.path]
         script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else None
         if script_dir and script_dir not in sys_path:
@@ -217,6 +212,7 @@ def init(
                 sys_path=sys_path,
                 cwd=os.getcwd(),
                 runtime_env_json=json.dumps({"env_vars": env_vars}) if env_vars else None,
+                labels=",".join(f"{k}={v}" for k, v in labels.items()) if labels else None,
             )
         except _raylet.RaycError as e:
             raise ConnectionError(e.args[1]) from None
