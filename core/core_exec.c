@@ -619,23 +619,45 @@ static void handle_cancel_task(rpc_call *call, const ProtobufCMessage *request, 
     const Ray__Rpc__CancelTaskRequest *req = (const void *)request;
     Ray__Rpc__CancelTaskReply reply = RAY__RPC__CANCEL_TASK_REPLY__INIT;
     int running = 0, queued = 0;
+    core_exec_item *unlinked = NULL;
     pthread_mutex_lock(&cw->exec_mu);
-    for (core_exec_item *it = cw->exec_head; it; it = it->next) {
-        if (it->terminate)
+    for (core_exec_item **link = &cw->exec_head, *it; (it = *link);) {
+        const ProtobufCBinaryData *id = it->terminate ? NULL : &it->req->task_spec->task_id;
+        if (!id || req->intended_task_id.len != id->len || memcmp(req->intended_task_id.data, id->data, id->len)) {
+            link = &it->next;
             continue;
-        const ProtobufCBinaryData *id = &it->req->task_spec->task_id;
-        if (req->intended_task_id.len == id->len && !memcmp(req->intended_task_id.data, id->data, id->len)) {
-            it->cancelled = 1;
-            queued = 1;
         }
+        /* Still queued behind other calls: it leaves the queue and is answered now, not
+         * once the task thread gets to it. */
+        queued = 1;
+        *link = it->next;
+        if (cw->exec_tail == it) {
+            cw->exec_tail = NULL;
+            for (core_exec_item *t = cw->exec_head; t; t = t->next)
+                cw->exec_tail = t;
+        }
+        it->next = unlinked;
+        unlinked = it;
     }
     if (req->intended_task_id.len == RC_TASK_ID_SIZE &&
         !memcmp(req->intended_task_id.data, cw->running_task_id, RC_TASK_ID_SIZE))
         running = 1;
+    const rayc_executor *interrupt = running && !req->force_kill && !cw->actor_created ? cw->running_executor : NULL;
     pthread_mutex_unlock(&cw->exec_mu);
+    if (interrupt && interrupt->interrupt) {
+        interrupt->interrupt();
+        reply.attempt_succeeded = 1;
+    }
     reply.requested_task_running = running;
-    reply.attempt_succeeded = queued || (running && req->force_kill);
+    reply.attempt_succeeded |= queued || (running && req->force_kill);
     rpc_reply(call, &reply.base);
+    while (unlinked) {
+        core_exec_item *it = unlinked;
+        unlinked = it->next;
+        Ray__Rpc__PushTaskReply cancelled = RAY__RPC__PUSH_TASK_REPLY__INIT;
+        cancelled.was_cancelled_before_running = 1;
+        core__finish_item(cw, it, &cancelled);
+    }
     if (running && req->force_kill) {
         /* C code cannot be interrupted safely: as Ray does with force, the worker goes. */
         RC_WARN("core: force-cancelled the running task; exiting");
@@ -1025,6 +1047,7 @@ static void core__execute(core_worker *cw, core_exec_item *item)
     }
     pthread_mutex_lock(&cw->exec_mu);
     memcpy(cw->running_task_id, spec->task_id.data, RC_TASK_ID_SIZE);
+    cw->running_executor = ex;
     pthread_mutex_unlock(&cw->exec_mu);
     core__current = ctx;
     int rc = 0;
@@ -1050,6 +1073,7 @@ static void core__execute(core_worker *cw, core_exec_item *item)
     core__current = NULL;
     pthread_mutex_lock(&cw->exec_mu);
     memset(cw->running_task_id, 0, RC_TASK_ID_SIZE);
+    cw->running_executor = NULL;
     pthread_mutex_unlock(&cw->exec_mu);
     rc_free(args);
     if (!ctx->deferred)

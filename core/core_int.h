@@ -333,6 +333,7 @@ struct core_worker {
     int exec_stop;
     int exec_busy; /* task threads inside an item */
     uint8_t running_task_id[RC_TASK_ID_SIZE];
+    const rayc_executor *running_executor; /* a binding's task running now, for interrupts */
     int running_cancel_requested;
 
     /* worker mode: the actor this worker hosts (set once, on the task thread, before the

@@ -446,6 +446,10 @@ typedef struct rayc_executor {
     void *(*create_actor)(rayc_task_ctx *ctx, const char *class_name, const rayc_object *args, size_t nargs);
     int (*call_method)(void *self, rayc_task_ctx *ctx, const char *method, const rayc_object *args, size_t nargs);
     void (*destroy_actor)(void *self); /* may be NULL */
+    /* rayc_cancel without force of the task running now (a normal task): interrupt it
+     * (Python raises KeyboardInterrupt in it, as Ray does). Called on the core's loop
+     * thread: must not block. May be NULL (the task runs on). */
+    void (*interrupt)(void);
 } rayc_executor;
 
 /* An actor method that finishes later (an async actor's coroutine): inside call_method,

@@ -19,6 +19,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "rayc.h"
@@ -1111,13 +1113,41 @@ static int exec_returns(rayc_task_ctx *ctx, PyObject *results)
     return rc;
 }
 
+/* The thread running the current normal task, for ray.cancel without force (interrupt).
+ * Written with the GIL held; task_seq tells an interrupt that came too late (the task
+ * ended) from one for the task it was meant for. */
+static unsigned long running_thread;
+static unsigned long task_seq;
+
+static void *interrupt_thread(void *arg)
+{
+    unsigned long seq = (unsigned long)(uintptr_t)arg;
+    PyGILState_STATE g = PyGILState_Ensure();
+    if (running_thread && task_seq == seq)
+        PyThreadState_SetAsyncExc(running_thread, PyExc_KeyboardInterrupt);
+    PyGILState_Release(g);
+    return NULL;
+}
+
+/* On the core's loop thread: never waits for the GIL there, a thread of its own does. */
+static void exec_interrupt(void)
+{
+    pthread_t t;
+    unsigned long seq = __atomic_load_n(&task_seq, __ATOMIC_RELAXED);
+    if (pthread_create(&t, NULL, interrupt_thread, (void *)(uintptr_t)seq) == 0)
+        pthread_detach(t);
+}
+
 static int exec_run_task(rayc_task_ctx *ctx, const char *function, const rayc_object *args, size_t nargs)
 {
     PyGILState_STATE g = PyGILState_Ensure();
     int rc = -1;
+    __atomic_store_n(&task_seq, task_seq + 1, __ATOMIC_RELAXED);
+    running_thread = PyThread_get_thread_ident();
     PyObject *a = exec_args(args, nargs);
     PyObject *res = a ? PyObject_CallMethod(executor, "run_task", "sOi", function, a, rayc_task_num_returns(ctx))
                       : NULL;
+    running_thread = 0;
     if (res && exec_returns(ctx, res) == 0)
         rc = 0;
     if (rc < 0)
@@ -1270,7 +1300,8 @@ static void exec_destroy_actor(void *self)
     PyGILState_Release(g);
 }
 
-static const rayc_executor py_executor = {exec_run_task, exec_create_actor, exec_call_method, exec_destroy_actor};
+static const rayc_executor py_executor = {exec_run_task, exec_create_actor, exec_call_method, exec_destroy_actor,
+                                          exec_interrupt};
 
 static PyObject *py_worker_main(PyObject *self, PyObject *args)
 {

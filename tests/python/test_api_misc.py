@@ -198,7 +198,6 @@ def hold_one_cpu(flag, log, i):
     return i
 
 
-@pytest.mark.xfail(strict=True, reason="rayc cancels a task queued behind busy leases of its shape only when it is pushed")
 def test_cancel_task_queued_behind_running_ones_of_its_shape(tmp_path):
     """Every CPU busy with 1-CPU tasks; another 1-CPU task waits for one of them. Cancelled,
     it fails at once rather than when a CPU frees up."""
@@ -237,7 +236,6 @@ def test_cancel_running_task_with_force():
     all_cpus_free()  # its CPU is given back
 
 
-@pytest.mark.xfail(strict=True, reason="rayc does not interrupt a running task without force yet")
 def test_cancel_running_task_without_force_interrupts_it():
     """Ray raises KeyboardInterrupt in the running task; the caller gets
     TaskCancelledError."""

@@ -188,6 +188,9 @@ class Executor:
             attempts -= 1
             try:
                 return self._returns(fn(*a, **kw), num_returns, meta, name, actor)
+            except KeyboardInterrupt:  # ray.cancel without force (see _raylet.c)
+                cancelled = exceptions.TaskCancelledError(_raylet.runtime_context()["task_id"].hex())
+                return [serialization.serialize(cancelled, _ERROR)[0]] * num_returns
             except Exception as e:
                 if attempts > 0 and self._retriable(e, meta["retry_exceptions"]):
                     continue
