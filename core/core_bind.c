@@ -306,6 +306,46 @@ char *rayc_nodes_json(void)
     return out;
 }
 
+/* ---- ray.util.list_named_actors() ----------------------------------------------------- */
+
+char *rayc_named_actors_json(const char *namespace_, int all_namespaces)
+{
+    core_worker *cw = core__cw;
+    if (!cw) {
+        core_fail(RC_ESTATE, "rayc_named_actors_json: call rayc_init first");
+        return NULL;
+    }
+    Ray__Rpc__ListNamedActorsRequest req = RAY__RPC__LIST_NAMED_ACTORS_REQUEST__INIT;
+    req.all_namespaces = all_namespaces != 0;
+    req.ray_namespace = (char *)(namespace_ ? namespace_ : cw->namespace_);
+    ProtobufCMessage *reply = NULL;
+    char err[300] = "";
+    int code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__actor_info_gcs_service__descriptor,
+                                     "ListNamedActors", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err, sizeof(err));
+    if (code != GRPC_STATUS_OK) {
+        rpc_msg_free(reply);
+        core_fail(RC_EUNAVAIL, "rayc_named_actors_json: %s", err);
+        return NULL;
+    }
+    const Ray__Rpc__ListNamedActorsReply *r = (const void *)reply;
+    rc_buf b = RC_BUF_INIT;
+    rc_buf_putc(&b, '[');
+    for (size_t i = 0; i < r->n_named_actors_list; i++) {
+        const Ray__Rpc__NamedActorInfo *a = r->named_actors_list[i];
+        const char *name = a->name ? a->name : "", *ns = a->ray_namespace ? a->ray_namespace : "";
+        rc_buf_puts(&b, i ? ", {\"name\": " : "{\"name\": ");
+        rc_buf_json_str(&b, name, strlen(name));
+        rc_buf_puts(&b, ", \"namespace\": ");
+        rc_buf_json_str(&b, ns, strlen(ns));
+        rc_buf_putc(&b, '}');
+    }
+    rc_buf_putc(&b, ']');
+    rpc_msg_free(reply);
+    char *out = strdup(rc_buf_cstr(&b));
+    rc_buf_free(&b);
+    return out;
+}
+
 /* ---- the worker's main loop ----------------------------------------------------------- */
 
 int core_worker_init(const char *gcs_address, const char *raylet_socket, const uint8_t *worker_id,

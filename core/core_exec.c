@@ -287,11 +287,29 @@ int rayc_get_gpu_ids(int *ids, int max)
     return ctx->n_gpu_ids;
 }
 
+/* The group a scheduling strategy places in, if any. */
+static int core__strategy_pg(const Ray__Rpc__SchedulingStrategy *ss, uint8_t *pg_id)
+{
+    if (!ss || ss->scheduling_strategy_case !=
+                   RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY)
+        return 0;
+    const ProtobufCBinaryData *id = &ss->placement_group_scheduling_strategy->placement_group_id;
+    if (id->len != RAYC_PG_ID_SIZE)
+        return 0;
+    memcpy(pg_id, id->data, RAYC_PG_ID_SIZE);
+    return 1;
+}
+
 int core_exec_fill_context(rayc_runtime_context *out)
 {
     rayc_task_ctx *ctx = core__current;
+    core_worker *cw = core__cw;
+    if (cw && cw->actor_created)
+        out->in_placement_group = core__strategy_pg(cw->actor_strategy, out->placement_group_id);
     if (!ctx)
         return 0;
+    if (ctx->spec->type == RAY__RPC__TASK_TYPE__NORMAL_TASK)
+        out->in_placement_group = core__strategy_pg(ctx->spec->scheduling_strategy, out->placement_group_id);
     out->in_task = 1;
     if (ctx->spec->task_id.len == RC_TASK_ID_SIZE)
         memcpy(out->task_id, ctx->spec->task_id.data, RC_TASK_ID_SIZE);

@@ -250,6 +250,11 @@ const char *rayc_last_error(void);
 int rayc_kv_put(const char *ns, const char *key, const void *value, size_t size, int overwrite);
 int rayc_kv_get(const char *ns, const char *key, void **value, size_t *size);
 
+/* Ray's ray.util.list_named_actors(): the live named actors of namespace_ (NULL: the job's),
+ * or of every namespace, as a JSON array of {"name": ..., "namespace": ...}. free() it;
+ * NULL on error (rayc_last_error). */
+char *rayc_named_actors_json(const char *namespace_, int all_namespaces);
+
 /* Ray's ray.nodes(): every node the GCS knows, as a JSON array of objects with Ray's keys
  * (NodeID, Alive, NodeManagerAddress, NodeManagerPort, ObjectStoreSocketName, Resources,
  * Labels, NodeName). free() it; NULL on error (rayc_last_error). */
@@ -487,6 +492,9 @@ typedef struct rayc_runtime_context {
     int is_actor;
     const char *namespace_;             /* the job's Ray namespace */
     char node_ip[64];
+    /* the placement group the current task (or this worker's actor) was scheduled in */
+    uint8_t placement_group_id[RAYC_PG_ID_SIZE];
+    int in_placement_group;
 } rayc_runtime_context;
 
 int rayc_get_runtime_context(rayc_runtime_context *out);

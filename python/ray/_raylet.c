@@ -954,6 +954,17 @@ static PyObject *py_nodes_json(PyObject *self, PyObject *unused)
     Py_END_ALLOW_THREADS return text_result(text);
 }
 
+static PyObject *py_named_actors_json(PyObject *self, PyObject *args)
+{
+    const char *ns = NULL;
+    int all = 0;
+    if (!PyArg_ParseTuple(args, "zp", &ns, &all))
+        return NULL;
+    char *text;
+    Py_BEGIN_ALLOW_THREADS text = rayc_named_actors_json(ns, all);
+    Py_END_ALLOW_THREADS return text_result(text);
+}
+
 static PyObject *py_kv_put(PyObject *self, PyObject *args)
 {
     const char *ns, *key;
@@ -997,12 +1008,13 @@ static PyObject *py_runtime_context(PyObject *self, PyObject *unused)
     for (int i = 0; gpu_list && i < n && i < 64; i++)
         PyList_SET_ITEM(gpu_list, i, PyLong_FromLong(gpus[i]));
     PyObject *d = Py_BuildValue(
-        "{s:y#,s:y#,s:y#,s:y#,s:y#,s:O,s:O,s:s,s:s,s:s,s:d,s:d,s:N}", "node_id", (const char *)c.node_id,
+        "{s:y#,s:y#,s:y#,s:y#,s:y#,s:O,s:O,s:s,s:s,s:s,s:d,s:d,s:N,s:y#}", "node_id", (const char *)c.node_id,
         (Py_ssize_t)RAYC_NODE_ID_SIZE, "job_id", (const char *)c.job_id, (Py_ssize_t)RAYC_JOB_ID_SIZE, "task_id",
         (const char *)c.task_id, (Py_ssize_t)RAYC_TASK_ID_SIZE, "worker_id", (const char *)c.worker_id, (Py_ssize_t)28,
         "actor_id", (const char *)c.actor_id, (Py_ssize_t)RAYC_ACTOR_ID_SIZE, "in_task", c.in_task ? Py_True : Py_False,
         "is_actor", c.is_actor ? Py_True : Py_False, "task_name", c.task_name ? c.task_name : "", "namespace",
-        c.namespace_ ? c.namespace_ : "", "node_ip", c.node_ip, "num_cpus", c.num_cpus, "num_gpus", c.num_gpus, "gpu_ids", gpu_list);
+        c.namespace_ ? c.namespace_ : "", "node_ip", c.node_ip, "num_cpus", c.num_cpus, "num_gpus", c.num_gpus, "gpu_ids", gpu_list, "placement_group_id",
+        (const char *)c.placement_group_id, (Py_ssize_t)(c.in_placement_group ? RAYC_PG_ID_SIZE : 0));
     return d;
 }
 
@@ -1359,6 +1371,7 @@ static PyMethodDef methods[] = {
     {"pg_get", py_pg_get, METH_VARARGS, "pg_get(name) -> group ID or None."},
     {"resources_json", py_resources_json, METH_VARARGS, NULL},
     {"nodes_json", py_nodes_json, METH_NOARGS, NULL},
+    {"named_actors_json", py_named_actors_json, METH_VARARGS, "named_actors_json(namespace, all_namespaces)."},
     {"kv_put", py_kv_put, METH_VARARGS, "kv_put(namespace, key, value, overwrite)."},
     {"kv_get", py_kv_get, METH_VARARGS, "kv_get(namespace, key) -> bytes or None."},
     {"runtime_context", py_runtime_context, METH_NOARGS, NULL},

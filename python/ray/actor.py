@@ -278,3 +278,13 @@ def exit_actor():
     os.sys.stderr.flush()
     _raylet.actor_kill(ctx["actor_id"], True)
     os._exit(0)
+
+
+def list_named_actors(all_namespaces: bool = False):
+    """Ray's ray.util.list_named_actors: the names of the live named actors of the job's
+    namespace, or dicts {"name", "namespace"} of every namespace's."""
+    import json
+
+    _worker._check_connected("ray.util.list_named_actors")
+    found = json.loads(_raylet.named_actors_json(_worker.global_worker.namespace, bool(all_namespaces)))
+    return found if all_namespaces else [a["name"] for a in found]

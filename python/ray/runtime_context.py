@@ -30,6 +30,11 @@ class RuntimeContext:
     def get_actor_id(self):
         return self._ctx["actor_id"].hex() if self._ctx["is_actor"] else None
 
+    def get_placement_group_id(self):
+        """The hex ID of the group the current task or actor runs in, or None."""
+        pg = self._ctx["placement_group_id"]
+        return pg.hex() if pg else None
+
     def get_actor_name(self):
         return None
 

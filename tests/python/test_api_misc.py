@@ -594,3 +594,31 @@ def test_init_labels_reach_the_local_node():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["eu gold", "placed"]
+
+
+def test_current_placement_group_and_named_actor_list():
+    from ray.util.placement_group import get_current_placement_group, placement_group, remove_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    assert get_current_placement_group() is None  # the driver runs in no group
+    pg = placement_group([{"CPU": 1}])
+    assert pg.wait(30)
+    inside = PlacementGroupSchedulingStrategy(pg)
+
+    @ray.remote(num_cpus=0)
+    def where():
+        current = get_current_placement_group()
+        return current.id.hex() if current else None, ray.get_runtime_context().get_placement_group_id()
+
+    @ray.remote(num_cpus=0)
+    class InGroup:
+        def group(self):
+            return get_current_placement_group().bundle_specs
+
+    assert ray.get(where.options(scheduling_strategy=inside).remote()) == (pg.id.hex(), pg.id.hex())
+    assert ray.get(where.remote()) == (None, None)
+    a = InGroup.options(scheduling_strategy=inside, name="in-group").remote()
+    assert ray.get(a.group.remote()) == [{"CPU": 1.0}]
+    assert "in-group" in ray.util.list_named_actors()
+    ray.kill(a)
+    remove_placement_group(pg)

@@ -451,7 +451,6 @@ def test_namespaces_isolate_names(nodes):
     ray.kill(two)
 
 
-@pytest.mark.xfail(strict=True, reason="ray.util.list_named_actors is not in rayc yet")
 def test_list_named_actors(nodes):
     @ray.remote(num_cpus=0)
     class Named:

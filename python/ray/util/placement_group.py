@@ -218,3 +218,13 @@ def check_request_fits(options, what, is_actor):
             f"Cannot schedule {what} with the placement group because the resource request {request} cannot fit "
             f"into any bundles for the placement group, {bundles}."
         )
+
+
+def get_current_placement_group():
+    """The group the current task or actor runs in (None in the driver or outside groups)."""
+    _worker._check_connected("get_current_placement_group")
+    pg_id = _raylet.runtime_context()["placement_group_id"]
+    if not pg_id:
+        return None
+    known = _describe(pg_id)
+    return PlacementGroup(PlacementGroupID(pg_id), known[0] if known else None)
