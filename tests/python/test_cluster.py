@@ -467,6 +467,24 @@ def test_list_named_actors(nodes):
     ray.kill(b)
 
 
+def test_infeasible_until_a_node_that_can_run_it_joins(cluster, nodes):
+    """Work no node can run waits (Ray's behaviour), says why when a get times out, and
+    runs once a node with what it needs joins."""
+    @ray.remote(num_cpus=0, resources={"special": 1})
+    def needs_special():
+        return ray.get_runtime_context().get_node_id()
+
+    ref = needs_special.remote()
+    with pytest.raises(ray.exceptions.GetTimeoutError, match="special"):
+        ray.get(ref, timeout=5)  # the owner asks why after 3 s
+    root = cluster.add_outside_node(num_cpus=1, labels={"name": "late"}, resources={"special": 1})
+    try:
+        node = ray.get(ref, timeout=120)
+        assert node == alive_nodes()["late"]
+    finally:
+        cluster.stop_outside_node(root)
+
+
 # ---- a separate local cluster (last: it starts a second cluster under the same root) -----------
 
 
