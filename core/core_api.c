@@ -181,6 +181,7 @@ void rayc_shutdown(void)
         return;
     core_stop(cw);
     core_borrowed_clear();
+    core_generators_clear();
     core_local_cluster_stop(cw);
     core__cw = NULL;
 }

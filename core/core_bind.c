@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -152,6 +153,133 @@ void core_borrowed_clear(void)
     atomic_store(&core__n_borrowed, 0);
     pthread_mutex_unlock(&core__borrow_mu);
 }
+
+/* ---- streaming generators: the owner's side --------------------------------------------- */
+
+/* Values reported for a generator task, by index: reported by the loop thread (the
+ * executor's ReportGeneratorItemReturns), taken by user threads (rayc_generator_next). */
+typedef struct core__generator {
+    uint8_t (*ids)[RC_OBJECT_ID_SIZE];
+    uint8_t *state; /* 0 not reported, 1 reported, 2 taken */
+    size_t cap;
+} core__generator;
+
+static pthread_mutex_t core__gen_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t core__gen_cv = PTHREAD_COND_INITIALIZER;
+static rc_map core__generators = RC_MAP_INIT; /* generator return id -> core__generator */
+
+static void core__generator_add(const uint8_t *gen_id, size_t index, const uint8_t *id)
+{
+    pthread_mutex_lock(&core__gen_mu);
+    core__generator *g = rc_map_get(&core__generators, gen_id, RC_OBJECT_ID_SIZE);
+    if (!g) {
+        g = RC_NEW(core__generator);
+        rc_map_put(&core__generators, gen_id, RC_OBJECT_ID_SIZE, g);
+    }
+    if (index >= g->cap) {
+        size_t cap = g->cap ? g->cap : 16;
+        while (cap <= index)
+            cap *= 2;
+        g->ids = rc_realloc(g->ids, cap * RC_OBJECT_ID_SIZE);
+        g->state = rc_realloc(g->state, cap);
+        memset(g->state + g->cap, 0, cap - g->cap);
+        g->cap = cap;
+    }
+    if (!g->state[index]) {
+        memcpy(g->ids[index], id, RC_OBJECT_ID_SIZE);
+        g->state[index] = 1;
+    }
+    pthread_cond_broadcast(&core__gen_cv);
+    pthread_mutex_unlock(&core__gen_mu);
+}
+
+int rayc_generator_next(const rayc_ref *gen, size_t index, int64_t timeout_ms, rayc_ref *item)
+{
+    if (!core__cw)
+        return core_fail(RC_ESTATE, "rayc_generator_next: call rayc_init first");
+    if (!gen || !item)
+        return core_fail(RC_EINVAL, "rayc_generator_next: gen and item are required");
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    int64_t ns = deadline.tv_nsec + (timeout_ms > 0 ? timeout_ms : 0) % 1000 * 1000000;
+    deadline.tv_sec += (timeout_ms > 0 ? timeout_ms : 0) / 1000 + ns / 1000000000;
+    deadline.tv_nsec = ns % 1000000000;
+    int rc = RC_ETIMEDOUT;
+    pthread_mutex_lock(&core__gen_mu);
+    for (;;) {
+        core__generator *g = rc_map_get(&core__generators, gen->id, RC_OBJECT_ID_SIZE);
+        if (g && index < g->cap && g->state[index] == 1) {
+            memcpy(item->id, g->ids[index], RC_OBJECT_ID_SIZE);
+            g->state[index] = 2; /* the reference the report made is the caller's now */
+            rc = 0;
+            break;
+        }
+        if (g && index < g->cap && g->state[index] == 2) {
+            rc = RC_EEXIST;
+            break;
+        }
+        if (timeout_ms == 0 || (timeout_ms > 0 && pthread_cond_timedwait(&core__gen_cv, &core__gen_mu, &deadline)))
+            break;
+        if (timeout_ms < 0)
+            pthread_cond_wait(&core__gen_cv, &core__gen_mu);
+    }
+    pthread_mutex_unlock(&core__gen_mu);
+    return rc;
+}
+
+static void core__free_generator(void *p)
+{
+    core__generator *g = p;
+    rc_free(g->ids);
+    rc_free(g->state);
+    rc_free(g);
+}
+
+void core_generators_clear(void)
+{
+    pthread_mutex_lock(&core__gen_mu);
+    rc_map_destroy(&core__generators, core__free_generator);
+    pthread_mutex_unlock(&core__gen_mu);
+}
+
+/* ReportGeneratorItemReturns (loop thread): the owner takes a value its generator task
+ * yielded. Only values of that very task are accepted (their IDs derive from its ID). */
+static void handle_report_generator_item(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    core_worker *cw = arg;
+    const Ray__Rpc__ReportGeneratorItemReturnsRequest *req = (const void *)request;
+    const Ray__Rpc__ReturnObject *ro = req->returned_object;
+    if (!ro || ro->object_id.len != RC_OBJECT_ID_SIZE || req->generator_id.len != RC_OBJECT_ID_SIZE ||
+        req->item_index < 0 || req->item_index >= (1 << 24) ||
+        memcmp(ro->object_id.data, req->generator_id.data, RC_TASK_ID_SIZE) ||
+        (ro->in_plasma && (!req->worker_addr || req->worker_addr->node_id.len != RC_NODE_ID_SIZE)))
+        return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT,
+                                "ReportGeneratorItemReturns needs a value of the generator's own task (28-byte IDs), "
+                                "an index in 0..2^24 and, for a stored value, the executor's node");
+    core_ref *gen = core_ref_get(cw, req->generator_id.data);
+    if (!gen)
+        return rpc_reply_status(call, GRPC_STATUS_NOT_FOUND, "this process owns no generator with that ID");
+    if (!core_ref_get(cw, ro->object_id.data)) {
+        core_ref *r = core_ref_create(cw, ro->object_id.data);
+        r->local_refs = 1; /* handed to whoever takes the value (rayc_generator_next) */
+        if (ro->in_plasma) {
+            core_ref_set_ready(cw, r, 1, req->worker_addr->node_id.data, (uint64_t)ro->size);
+        } else {
+            core_memstore_put(&cw->memstore, r->id,
+                              core_value_from_inline(ro->data.data, ro->data.len, ro->metadata.data, ro->metadata.len));
+            core_ref_set_ready(cw, r, 0, NULL, ro->data.len);
+        }
+        core__generator_add(req->generator_id.data, (size_t)req->item_index, ro->object_id.data);
+    }
+    Ray__Rpc__ReportGeneratorItemReturnsReply reply = RAY__RPC__REPORT_GENERATOR_ITEM_RETURNS_REPLY__INIT;
+    reply.total_num_object_consumed = -1;
+    rpc_reply(call, &reply.base);
+}
+
+const rpc_method_handler core_generator_handlers[] = {
+    {"ReportGeneratorItemReturns", handle_report_generator_item},
+    {NULL, NULL},
+};
 
 /* ---- internal KV ---------------------------------------------------------------------- */
 

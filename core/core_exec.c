@@ -755,6 +755,7 @@ const rpc_method_handler core_exec_handlers[] = {
 typedef struct core__thread_call {
     core_op op;
     rpc_client *(*cli_fn)(core_worker *cw);
+    const char *address; /* cli_fn NULL: the worker or driver at this "ip:port" */
     const ProtobufCServiceDescriptor *svc;
     const char *method;
     const ProtobufCMessage *req;
@@ -777,7 +778,7 @@ static void core__thread_call_done(const rpc_status *st, ProtobufCMessage *reply
 static void core__run_thread_call(core_worker *cw, core_op *op)
 {
     core__thread_call *c = (core__thread_call *)op;
-    rpc_client *cli = cw->stopping ? NULL : c->cli_fn(cw);
+    rpc_client *cli = cw->stopping ? NULL : c->cli_fn ? c->cli_fn(cw) : core_worker_client(cw, c->address);
     if (!cli || rpc_client_call(cli, c->svc, c->method, c->req, c->timeout_ms, core__thread_call_done, c) < 0) {
         rpc_status st = {GRPC_STATUS_UNAVAILABLE, "cannot start the call"};
         core__thread_call_done(&st, NULL, c);
@@ -1169,4 +1170,69 @@ void core_exec_stop(core_worker *cw)
     cw->exec_stop = 1;
     pthread_cond_broadcast(&cw->exec_cv);
     pthread_mutex_unlock(&cw->exec_mu);
+}
+
+/* ---- streaming generators --------------------------------------------------------------- */
+
+int rayc_report_generator_item(rayc_task_ctx *ctx, int64_t index, const rayc_iov *parts, size_t n)
+{
+    if (!ctx || index < 0 || index >= (1 << 24) || (n && !parts) || ctx->n_returns != 1)
+        return RC_EINVAL;
+    core_worker *cw = ctx->cw;
+    const Ray__Rpc__TaskSpec *spec = ctx->spec;
+    size_t size = 0;
+    for (size_t i = 0; i < n; i++)
+        size += parts[i].size;
+    uint8_t gen_id[RC_OBJECT_ID_SIZE], id[RC_OBJECT_ID_SIZE];
+    core__return_id(spec, 0, gen_id);
+    core__return_id(spec, (int)index + 1, id); /* values follow the generator's own return */
+    Ray__Rpc__ReturnObject ro = RAY__RPC__RETURN_OBJECT__INIT;
+    ro.object_id.data = id;
+    ro.object_id.len = RC_OBJECT_ID_SIZE;
+    ro.size = (int64_t)size;
+    char err[512] = "";
+    uint8_t *inline_copy = NULL;
+    if (size > (size_t)rc_cfg.max_direct_call_object_size && cw->store_base &&
+        core__store_parts(cw, id, spec->caller_address, parts, n, size, err, sizeof(err)) == 0) {
+        ro.in_plasma = 1;
+    } else {
+        inline_copy = rc_malloc(size ? size : 1);
+        size_t at = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (parts[i].size)
+                memcpy(inline_copy + at, parts[i].data, parts[i].size);
+            at += parts[i].size;
+        }
+        ro.data.data = inline_copy;
+        ro.data.len = size;
+    }
+    Ray__Rpc__ReportGeneratorItemReturnsRequest req = RAY__RPC__REPORT_GENERATOR_ITEM_RETURNS_REQUEST__INIT;
+    req.returned_object = &ro;
+    req.worker_addr = &cw->address;
+    req.item_index = index;
+    req.generator_id.data = gen_id;
+    req.generator_id.len = RC_OBJECT_ID_SIZE;
+    char owner[128];
+    core_address_text(spec->caller_address, owner, sizeof(owner));
+    core__thread_call c;
+    memset(&c, 0, sizeof(c));
+    c.op.run = core__run_thread_call;
+    c.address = owner;
+    c.svc = &ray__rpc__core_worker_service__descriptor;
+    c.method = "ReportGeneratorItemReturns";
+    c.req = &req.base;
+    c.timeout_ms = rc_cfg.gcs_rpc_timeout_ms;
+    core_waiter_init(&c.w);
+    /* Waiting for the owner's answer keeps the values in order and paces the generator. */
+    core_post(cw, &c.op);
+    core_waiter_wait(&c.w);
+    core_waiter_destroy(&c.w);
+    rpc_msg_free(c.reply);
+    rc_free(inline_copy);
+    if (c.code != GRPC_STATUS_OK) {
+        RC_WARN("core: the owner of generator '%s' did not take value %lld: %s", spec->name, (long long)index,
+                c.message);
+        return RC_EUNAVAIL;
+    }
+    return 0;
 }

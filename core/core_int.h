@@ -409,6 +409,9 @@ extern const rpc_method_handler core_owner_handlers[];
 int core_borrowed_add(const uint8_t *id, int64_t delta);
 Ray__Rpc__Address *core_borrowed_owner(core_worker *cw, const uint8_t *id);
 void core_borrowed_clear(void);
+/* Streaming generators' values at their owner (ReportGeneratorItemReturns). */
+extern const rpc_method_handler core_generator_handlers[];
+void core_generators_clear(void);
 
 /* core_api.c */
 /* Sets this thread's rayc_last_error (and logs it); returns rc, for `return core_fail(...)`. */

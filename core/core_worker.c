@@ -299,6 +299,7 @@ static int core__serve(core_worker *cw, int is_worker, char *err, size_t errlen)
         return rc;
     }
     rpc_server_add_service(cw->srv, &ray__rpc__core_worker_service__descriptor, core_owner_handlers, cw);
+    rpc_server_add_service(cw->srv, &ray__rpc__core_worker_service__descriptor, core_generator_handlers, cw);
     if (is_worker)
         rpc_server_add_service(cw->srv, &ray__rpc__core_worker_service__descriptor, core_exec_handlers, cw);
     char addr[128];

@@ -465,6 +465,17 @@ typedef struct rayc_executor {
 rayc_task_ctx *rayc_task_defer(rayc_task_ctx *ctx);
 void rayc_task_finish(rayc_task_ctx *ctx, int rc);
 
+/* Streaming generators (Ray's num_returns="streaming"): the executor reports each value
+ * as it is yielded; the task's owner owns it from then on and its caller can take it
+ * before the task ends (rayc_generator_next). index counts from 0; the task itself has one
+ * return (conventionally the number of values). Blocks until the owner has the value. */
+int rayc_report_generator_item(rayc_task_ctx *ctx, int64_t index, const rayc_iov *parts, size_t n);
+/* The owner's side: waits up to timeout_ms for value index of the generator task whose
+ * return is gen; 0 with *item (the caller holds one reference: rayc_ref_release), or
+ * RC_ETIMEDOUT (not reported yet: the task may still be running, or may have ended with
+ * fewer values: check gen), RC_EEXIST (that value was taken already). */
+int rayc_generator_next(const rayc_ref *gen, size_t index, int64_t timeout_ms, rayc_ref *item);
+
 /* Installs the executor of language's tasks in this process (before rayc_worker_main). */
 int rayc_set_executor(rayc_language language, const rayc_executor *ex);
 

@@ -134,5 +134,6 @@
     X("ray.rpc.CoreWorkerService", "NumPendingTasks", ACL_ANY, ACL_OPEN, NULL, 0)                 \
     X("ray.rpc.CoreWorkerService", "Exit", ACL_CLUSTER, ACL_OPEN, NULL, 0)                        \
     X("ray.rpc.CoreWorkerService", "KillActor", ACL_CLUSTER, ACL_OPEN, NULL, 0)                   \
+    X("ray.rpc.CoreWorkerService", "ReportGeneratorItemReturns", ACL_JOBS, ACL_OPEN, NULL, 0)      \
     /* rayc-bench's echo floor */                                                                  \
     X("rayc.bench.EchoService", "Echo", ACL_ANY, ACL_OPEN, NULL, 0)

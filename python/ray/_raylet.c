@@ -1125,6 +1125,9 @@ static int exec_returns(rayc_task_ctx *ctx, PyObject *results)
     return rc;
 }
 
+/* The task this thread runs now (report_generator_item). */
+static __thread rayc_task_ctx *thread_ctx;
+
 /* The thread running the current normal task, for ray.cancel without force (interrupt).
  * Written with the GIL held; task_seq tells an interrupt that came too late (the task
  * ended) from one for the task it was meant for. */
@@ -1156,10 +1159,12 @@ static int exec_run_task(rayc_task_ctx *ctx, const char *function, const rayc_ob
     int rc = -1;
     __atomic_store_n(&task_seq, task_seq + 1, __ATOMIC_RELAXED);
     running_thread = PyThread_get_thread_ident();
+    thread_ctx = ctx;
     PyObject *a = exec_args(args, nargs);
     PyObject *res = a ? PyObject_CallMethod(executor, "run_task", "sOi", function, a, rayc_task_num_returns(ctx))
                       : NULL;
     running_thread = 0;
+    thread_ctx = NULL;
     if (res && exec_returns(ctx, res) == 0)
         rc = 0;
     if (rc < 0)
@@ -1242,6 +1247,57 @@ static PyObject *handle_fail(PyObject *self, PyObject *text)
     return handle_end(h, -1);
 }
 
+/* Reports value index of a streaming generator for ctx (the GIL is released while the
+ * value is copied and the owner answers). */
+static PyObject *report_item(rayc_task_ctx *ctx, long long index, PyObject *parts_seq)
+{
+    PyObject *fast = PySequence_Fast(parts_seq, "a value is a list of buffers");
+    if (!fast)
+        return NULL;
+    Py_ssize_t np = PySequence_Fast_GET_SIZE(fast);
+    Py_buffer views[16];
+    rayc_iov iov[16];
+    Py_ssize_t got = 0;
+    int rc = 0;
+    if (np > 16) {
+        PyErr_SetString(PyExc_ValueError, "a value has more than 16 parts");
+        rc = -1;
+    }
+    for (; rc == 0 && got < np; got++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, got), &views[got], PyBUF_SIMPLE) < 0) {
+            rc = -1;
+            break;
+        }
+        iov[got].data = views[got].buf;
+        iov[got].size = (size_t)views[got].len;
+    }
+    if (rc == 0) {
+        Py_BEGIN_ALLOW_THREADS rc = rayc_report_generator_item(ctx, index, iov, (size_t)np);
+        Py_END_ALLOW_THREADS if (rc < 0) PyErr_Format(PyExc_RuntimeError,
+                                                       "the generator's owner did not take value %lld", index);
+    }
+    for (Py_ssize_t k = 0; k < got; k++)
+        PyBuffer_Release(&views[k]);
+    Py_DECREF(fast);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *handle_report_item(PyObject *self, PyObject *args)
+{
+    TaskHandleObject *h = (TaskHandleObject *)self;
+    long long index;
+    PyObject *parts;
+    if (!PyArg_ParseTuple(args, "LO", &index, &parts))
+        return NULL;
+    if (h->state != HANDLE_DEFERRED) {
+        PyErr_SetString(PyExc_RuntimeError, "report_item() is for a deferred call that is not answered yet");
+        return NULL;
+    }
+    return report_item(h->ctx, index, parts);
+}
+
 static void handle_dealloc(PyObject *self)
 {
     TaskHandleObject *h = (TaskHandleObject *)self;
@@ -1257,6 +1313,7 @@ static PyMethodDef handle_methods[] = {
     {"defer", handle_defer, METH_NOARGS, "Takes the call over; answer it with finish() or fail()."},
     {"finish", handle_finish, METH_O, "Answers a deferred call: one list of buffer parts per result."},
     {"fail", handle_fail, METH_O, "Answers a deferred call with a failure of the worker machinery."},
+    {"report_item", handle_report_item, METH_VARARGS, "report_item(index, parts): a streaming generator's value."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1279,9 +1336,11 @@ static int exec_call_method(void *self, rayc_task_ctx *ctx, const char *method, 
         h->state = HANDLE_IN_CALL;
     }
     PyObject *a = h ? exec_args(args, nargs) : NULL;
+    thread_ctx = ctx;
     PyObject *res = a ? PyObject_CallMethod(executor, "call_method", "OsOiO", (PyObject *)self, method, a,
                                             rayc_task_num_returns(ctx), (PyObject *)h)
                       : NULL;
+    thread_ctx = NULL;
     if (h && h->state != HANDLE_IN_CALL) {
         rc = 0; /* deferred (and perhaps finished already): the handle answers it */
         if (!res)
@@ -1310,6 +1369,35 @@ static void exec_destroy_actor(void *self)
     Py_XDECREF(r);
     Py_DECREF((PyObject *)self);
     PyGILState_Release(g);
+}
+
+static PyObject *py_report_generator_item(PyObject *self, PyObject *args)
+{
+    long long index;
+    PyObject *parts;
+    if (!PyArg_ParseTuple(args, "LO", &index, &parts))
+        return NULL;
+    if (!thread_ctx) {
+        PyErr_SetString(PyExc_RuntimeError, "report_generator_item() is for the task this thread runs");
+        return NULL;
+    }
+    return report_item(thread_ctx, index, parts);
+}
+
+static PyObject *py_generator_next(PyObject *self, PyObject *args)
+{
+    PyObject *g;
+    Py_ssize_t index;
+    long long timeout_ms = 0;
+    rayc_ref gen, item;
+    if (!PyArg_ParseTuple(args, "On|L", &g, &index, &timeout_ms) || ref_of(g, &gen) < 0)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = rayc_generator_next(&gen, (size_t)index, timeout_ms, &item);
+    Py_END_ALLOW_THREADS if (rc == RC_ETIMEDOUT) Py_RETURN_NONE;
+    if (rc < 0)
+        return raise_rc(rc);
+    return ref_wrap(&item);
 }
 
 static const rayc_executor py_executor = {exec_run_task, exec_create_actor, exec_call_method, exec_destroy_actor,
@@ -1377,6 +1465,10 @@ static PyMethodDef methods[] = {
     {"runtime_context", py_runtime_context, METH_NOARGS, NULL},
     {"last_error", py_last_error, METH_NOARGS, NULL},
     {"worker_main", py_worker_main, METH_VARARGS, "worker_main(argv, executor) -> exit status."},
+    {"report_generator_item", py_report_generator_item, METH_VARARGS,
+     "report_generator_item(index, parts): a value of the streaming generator this thread runs."},
+    {"generator_next", py_generator_next, METH_VARARGS,
+     "generator_next(gen_ref, index, timeout_ms) -> ObjectRef, or None if not reported yet."},
     {NULL, NULL, 0, NULL},
 };
 

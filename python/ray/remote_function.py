@@ -110,31 +110,53 @@ class RemoteFunction:
 
 
 class _StreamingGenerator(ObjectRefGenerator):
-    """num_returns="streaming": the refs of the generator's values, known once the task
-    has run (rayc sends them together when the generator finishes)."""
+    """num_returns="streaming": each value's ref as soon as the executor has yielded it
+    (the task's owner receives the values one by one); iteration ends when the task has
+    ended and every value was taken, and raises the task's failure if it failed."""
 
     def __init__(self, ref):
         super().__init__([])
         self._ref = ref
-        self._loaded = False
+        self._done = False
 
-    def _load(self):
-        if not self._loaded:
-            import ray
+    def _next_ref(self):
+        import ray._raylet as _raylet
 
-            self._refs = list(ray.get(self._ref))
-            self._loaded = True
+        while not self._done:
+            item = _raylet.generator_next(self._ref, self._next, 100)
+            if item is None and _raylet.wait([self._ref], 1, 0, False)[0]:
+                # The task ended: every value it yielded was reported before.
+                item = _raylet.generator_next(self._ref, self._next, 0)
+                if item is None:
+                    self._done = True
+                    import ray
+
+                    ray.get(self._ref)  # raises the task's failure, if it failed
+                    break
+            if item is not None:
+                self._next += 1
+                return item
+        raise StopIteration
 
     def __next__(self):
-        self._load()
-        return super().__next__()
+        return self._next_ref()
 
     async def __anext__(self):
-        if not self._loaded:
-            self._refs = list(await self._ref)
-            self._loaded = True
-        return await super().__anext__()
+        import asyncio
+
+        def step():
+            try:
+                return self._next_ref()
+            except StopIteration:
+                return None
+
+        item = await asyncio.get_running_loop().run_in_executor(None, step)
+        if item is None:
+            raise StopAsyncIteration
+        return item
 
     def __len__(self):
-        self._load()
-        return super().__len__()
+        raise TypeError("a streaming generator's length is not known until it ends")
+
+    def completed(self):
+        return self._done

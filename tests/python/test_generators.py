@@ -164,7 +164,6 @@ def test_streaming_async_iteration_in_driver():
     assert asyncio.run(main()) == [0, 1, 2, 3]
 
 
-@pytest.mark.xfail(strict=True, reason="rayc sends a streaming generator's refs together, when it finishes")
 def test_streaming_yields_before_the_generator_finishes():
     """The first value is usable while the generator is still running."""
 

@@ -162,8 +162,23 @@ class Executor:
             refs.append(_raylet.put(self._error_parts(e, name, actor)))
         return refs
 
+    def _stream(self, values, name, actor, report):
+        """A streaming generator: each value goes to the owner as it is yielded (an error
+        ends them as one more value); the task's result is how many there were."""
+        index = 0
+        try:
+            for v in values:
+                report(index, serialization.serialize(v)[0])
+                index += 1
+        except Exception as e:
+            report(index, self._error_parts(e, name, actor))
+            index += 1
+        return [serialization.serialize(index)[0]]
+
     def _returns(self, result, num_returns, meta, name, actor=None):
         generator = meta.get("generator") if meta else None
+        if generator == "streaming":
+            return self._stream(result, name, actor, _raylet.report_generator_item)
         if generator:
             return self._generator_parts(self._put_values(result, name, actor), generator)
         if num_returns == 1:
@@ -212,7 +227,17 @@ class Executor:
             try:
                 a, kw, meta = _worker.unpack_args(args)
                 generator = meta.get("generator") if meta else None
-                if inspect.isasyncgenfunction(fn):
+                if inspect.isasyncgenfunction(fn) and generator != "dynamic":
+                    index = 0
+                    try:
+                        async for v in fn(*a, **kw):
+                            handle.report_item(index, serialization.serialize(v)[0])
+                            index += 1
+                    except Exception as e:
+                        handle.report_item(index, self._error_parts(e, name, actor))
+                        index += 1
+                    parts = [serialization.serialize(index)[0]] * num_returns
+                elif inspect.isasyncgenfunction(fn):
                     values, error = [], None
                     try:
                         async for v in fn(*a, **kw):
