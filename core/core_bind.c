@@ -434,6 +434,95 @@ char *rayc_nodes_json(void)
     return out;
 }
 
+/* ---- placement_group_table() --------------------------------------------------------- */
+
+static void core__pg_json(rc_buf *b, const Ray__Rpc__PlacementGroupTableData *d)
+{
+    static const char *strategies[] = {"PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"};
+    static const char *states[] = {"PENDING", "PREPARED", "CREATED", "REMOVED", "RESCHEDULING"};
+    rc_buf_puts(b, "{\"placement_group_id\": \"");
+    rc_buf_hex(b, d->placement_group_id.data, d->placement_group_id.len);
+    rc_buf_puts(b, "\", \"name\": ");
+    rc_buf_json_str(b, d->name ? d->name : "", d->name ? strlen(d->name) : 0);
+    rc_buf_printf(b, ", \"strategy\": \"%s\", \"state\": \"%s\", \"is_detached\": %s, \"namespace\": ",
+                  (unsigned)d->strategy < 4 ? strategies[d->strategy] : "UNKNOWN",
+                  (unsigned)d->state < 5 ? states[d->state] : "UNKNOWN", d->is_detached ? "true" : "false");
+    rc_buf_json_str(b, d->ray_namespace ? d->ray_namespace : "", d->ray_namespace ? strlen(d->ray_namespace) : 0);
+    rc_buf_puts(b, ", \"bundles\": {");
+    for (size_t i = 0; i < d->n_bundles; i++) {
+        const Ray__Rpc__Bundle *bu = d->bundles[i];
+        rc_buf_printf(b, "%s\"%d\": {", i ? ", " : "", bu->bundle_id ? bu->bundle_id->bundle_index : (int)i);
+        for (size_t k = 0; k < bu->n_unit_resources; k++) {
+            if (k)
+                rc_buf_puts(b, ", ");
+            rc_buf_json_str(b, bu->unit_resources[k]->key, strlen(bu->unit_resources[k]->key));
+            rc_buf_printf(b, ": %.17g", bu->unit_resources[k]->value);
+        }
+        rc_buf_putc(b, '}');
+    }
+    rc_buf_puts(b, "}, \"bundles_to_node_id\": {");
+    for (size_t i = 0; i < d->n_bundles; i++) {
+        const Ray__Rpc__Bundle *bu = d->bundles[i];
+        rc_buf_printf(b, "%s\"%d\": ", i ? ", " : "", bu->bundle_id ? bu->bundle_id->bundle_index : (int)i);
+        if (bu->node_id.len) {
+            rc_buf_putc(b, '"');
+            rc_buf_hex(b, bu->node_id.data, bu->node_id.len);
+            rc_buf_putc(b, '"');
+        } else {
+            rc_buf_puts(b, "null");
+        }
+    }
+    rc_buf_puts(b, "}}");
+}
+
+char *rayc_pg_table_json(const rayc_pg *pg)
+{
+    core_worker *cw = core__cw;
+    if (!cw) {
+        core_fail(RC_ESTATE, "rayc_pg_table_json: call rayc_init first");
+        return NULL;
+    }
+    ProtobufCMessage *reply = NULL;
+    char err[300] = "";
+    int code;
+    if (pg) {
+        Ray__Rpc__GetPlacementGroupRequest req = RAY__RPC__GET_PLACEMENT_GROUP_REQUEST__INIT;
+        req.placement_group_id.data = (uint8_t *)pg->id;
+        req.placement_group_id.len = RAYC_PG_ID_SIZE;
+        code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__placement_group_info_gcs_service__descriptor,
+                                     "GetPlacementGroup", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err, sizeof(err));
+    } else {
+        Ray__Rpc__GetAllPlacementGroupRequest req = RAY__RPC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
+        code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__placement_group_info_gcs_service__descriptor,
+                                     "GetAllPlacementGroup", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err,
+                                     sizeof(err));
+    }
+    if (code != GRPC_STATUS_OK) {
+        rpc_msg_free(reply);
+        core_fail(RC_EUNAVAIL, "rayc_pg_table_json: %s", err);
+        return NULL;
+    }
+    rc_buf b = RC_BUF_INIT;
+    rc_buf_putc(&b, '[');
+    if (pg) {
+        const Ray__Rpc__GetPlacementGroupReply *r = (const void *)reply;
+        if (r->placement_group_table_data && r->placement_group_table_data->placement_group_id.len)
+            core__pg_json(&b, r->placement_group_table_data);
+    } else {
+        const Ray__Rpc__GetAllPlacementGroupReply *r = (const void *)reply;
+        for (size_t i = 0; i < r->n_placement_group_table_data; i++) {
+            if (i)
+                rc_buf_puts(&b, ", ");
+            core__pg_json(&b, r->placement_group_table_data[i]);
+        }
+    }
+    rc_buf_putc(&b, ']');
+    rpc_msg_free(reply);
+    char *out = strdup(rc_buf_cstr(&b));
+    rc_buf_free(&b);
+    return out;
+}
+
 /* ---- ray.util.list_named_actors() ----------------------------------------------------- */
 
 char *rayc_named_actors_json(const char *namespace_, int all_namespaces)

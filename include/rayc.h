@@ -255,6 +255,12 @@ int rayc_kv_get(const char *ns, const char *key, void **value, size_t *size);
  * NULL on error (rayc_last_error). */
 char *rayc_named_actors_json(const char *namespace_, int all_namespaces);
 
+/* Ray's placement_group_table(): the group pg (NULL: every group the GCS knows) as a JSON
+ * array of objects with Ray's keys (placement_group_id, name, strategy, state, is_detached,
+ * namespace, bundles {index: resources}, bundles_to_node_id {index: node hex}). free() it;
+ * NULL on error (rayc_last_error). */
+char *rayc_pg_table_json(const struct rayc_pg *pg);
+
 /* Ray's ray.nodes(): every node the GCS knows, as a JSON array of objects with Ray's keys
  * (NodeID, Alive, NodeManagerAddress, NodeManagerPort, ObjectStoreSocketName, Resources,
  * Labels, NodeName). free() it; NULL on error (rayc_last_error). */

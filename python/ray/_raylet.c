@@ -954,6 +954,17 @@ static PyObject *py_nodes_json(PyObject *self, PyObject *unused)
     Py_END_ALLOW_THREADS return text_result(text);
 }
 
+static PyObject *py_pg_table_json(PyObject *self, PyObject *args)
+{
+    PyObject *id = Py_None;
+    rayc_pg pg;
+    if (!PyArg_ParseTuple(args, "|O", &id) || (id != Py_None && pg_of(id, &pg) < 0))
+        return NULL;
+    char *text;
+    Py_BEGIN_ALLOW_THREADS text = rayc_pg_table_json(id != Py_None ? &pg : NULL);
+    Py_END_ALLOW_THREADS return text_result(text);
+}
+
 static PyObject *py_named_actors_json(PyObject *self, PyObject *args)
 {
     const char *ns = NULL;
@@ -1459,6 +1470,7 @@ static PyMethodDef methods[] = {
     {"pg_get", py_pg_get, METH_VARARGS, "pg_get(name) -> group ID or None."},
     {"resources_json", py_resources_json, METH_VARARGS, NULL},
     {"nodes_json", py_nodes_json, METH_NOARGS, NULL},
+    {"pg_table_json", py_pg_table_json, METH_VARARGS, "pg_table_json(id=None): Ray's placement_group_table rows."},
     {"named_actors_json", py_named_actors_json, METH_VARARGS, "named_actors_json(namespace, all_namespaces)."},
     {"kv_put", py_kv_put, METH_VARARGS, "kv_put(namespace, key, value, overwrite)."},
     {"kv_get", py_kv_get, METH_VARARGS, "kv_get(namespace, key) -> bytes or None."},

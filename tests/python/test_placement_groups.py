@@ -280,7 +280,6 @@ def test_placement_group_table(nodes):
     all_cpus_free()
 
 
-@pytest.mark.xfail(strict=True, reason="rayc's placement_group_table has no bundles_to_node_id yet")
 def test_placement_group_table_bundles_to_node_id(nodes):
     """Ray's table names the node of each bundle (bundles_to_node_id)."""
     names, by_name = nodes

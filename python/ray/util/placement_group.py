@@ -177,19 +177,24 @@ def get_placement_group(placement_group_name):
 
 
 def placement_group_table(placement_group=None):
-    """State of the groups this process created (or of one group), in Ray's shape."""
+    """Ray's placement_group_table: one group's row, or {id hex: row} of every group the
+    cluster knows (their bundles, where each bundle is, strategy and state)."""
+    import json
+
     _worker._check_connected("placement_group_table")
 
-    def row(pg_id):
-        bundles, strategy, name = _describe(pg_id) or ([], "", "")
-        rc, _ = _raylet.pg_wait(pg_id, 0)
-        state = "CREATED" if rc == 0 else "PENDING" if rc == _raylet.RC_ETIMEDOUT else "REMOVED"
-        return {"placement_group_id": pg_id.hex(), "name": name, "strategy": strategy, "state": state,
-                "bundles": {i: dict(b) for i, b in enumerate(bundles)}}
+    def row(raw):
+        raw["bundles"] = {int(k): v for k, v in raw["bundles"].items()}
+        raw["bundles_to_node_id"] = {int(k): v for k, v in raw["bundles_to_node_id"].items()}
+        return raw
 
     if placement_group is not None:
-        return row(placement_group.id.binary())
-    return {pg_id.hex(): row(pg_id) for pg_id in _known}
+        rows = json.loads(_raylet.pg_table_json(placement_group.id.binary()))
+        if not rows:
+            return {"placement_group_id": placement_group.id.hex(), "state": "REMOVED", "bundles": {},
+                    "bundles_to_node_id": {}, "name": "", "strategy": ""}
+        return row(rows[0])
+    return {r["placement_group_id"]: row(r) for r in json.loads(_raylet.pg_table_json())}
 
 
 def _fits(request, bundles):
