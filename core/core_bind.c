@@ -256,6 +256,13 @@ static void handle_report_generator_item(rpc_call *call, const ProtobufCMessage 
         return rpc_reply_status(call, GRPC_STATUS_INVALID_ARGUMENT,
                                 "ReportGeneratorItemReturns needs a value of the generator's own task (28-byte IDs), "
                                 "an index in 0..2^24 and, for a stored value, the executor's node");
+    /* A job's workers report only into that job's generators (an object ID ends with its
+     * job's ID); the admin may report anywhere. */
+    const rpc_identity *who = rpc_call_identity(call);
+    if (who && who->role == RPC_ROLE_JOB &&
+        memcmp(who->job_id, req->generator_id.data + RC_TASK_ID_SIZE - RC_JOB_ID_SIZE, RC_JOB_ID_SIZE))
+        return rpc_reply_status(call, GRPC_STATUS_PERMISSION_DENIED,
+                                "a job's workers report values only for that job's generators");
     core_ref *gen = core_ref_get(cw, req->generator_id.data);
     if (!gen)
         return rpc_reply_status(call, GRPC_STATUS_NOT_FOUND, "this process owns no generator with that ID");
