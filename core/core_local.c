@@ -97,6 +97,8 @@ int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, cha
         fprintf(stderr, "rayc: cannot create a session directory: %s\n", strerror(errno));
         return RC_EIO;
     }
+    /* Clients looking for the cluster `rayc start` runs on this host pass this one by. */
+    rc_session_write(session, "driver_local", "this session's cluster ends with the driver that started it\n");
     const char *insecure = getenv("RAYC_INSECURE");
     cw->local_insecure = insecure && (!strcmp(insecure, "1") || !strcmp(insecure, "true"));
     snprintf(cw->local_session, sizeof(cw->local_session), "%s", session);

@@ -488,7 +488,6 @@ def test_infeasible_until_a_node_that_can_run_it_joins(cluster, nodes):
 # ---- a separate local cluster (last: it starts a second cluster under the same root) -----------
 
 
-@pytest.mark.xfail(strict=True, reason="a driver's local cluster repoints session_latest, hiding the rayc start cluster")
 def test_init_local_starts_a_separate_cluster(cluster, nodes, tmp_path):
     _, by_name = nodes
     latest = os.path.join(cluster.root, "session_latest")

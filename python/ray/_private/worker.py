@@ -72,22 +72,67 @@ def _session_root():
     return os.environ.get("RAYC_SESSION_ROOT", "/tmp/rayc")
 
 
-def _running_cluster_address():
-    """The GCS address of a cluster `rayc start` left running on this host, or None."""
-    latest = os.path.join(_session_root(), "session_latest")
+def _session_address(session):
+    """The GCS address of session if its GCS answers, else None."""
     try:
-        with open(os.path.join(latest, "gcs_address")) as f:
+        with open(os.path.join(session, "gcs_address")) as f:
             address = f.read().strip()
-    except OSError:
-        return None
-    if not address:
-        return None
-    host, _, port = address.rpartition(":")
-    try:
+        host, _, port = address.rpartition(":")
         with socket.create_connection((host, int(port)), timeout=1.0):
             return address
     except (OSError, ValueError):
         return None
+
+
+# The session whose cluster _running_cluster_address found, when it is not session_latest
+# (whose credentials the core finds by itself).
+_found_session = None
+
+
+def _running_cluster_address():
+    """The GCS address of a cluster `rayc start` runs on this host, or None: the latest
+    session's, else the newest live one's. Clusters that drivers started for themselves are
+    passed by (their session says driver_local)."""
+    global _found_session
+    import glob
+
+    root = _session_root()
+    latest = os.path.join(root, "session_latest")
+    sessions = [latest] + sorted(glob.glob(os.path.join(root, "session_2*")), reverse=True)[:64]
+    for session in sessions:
+        if os.path.exists(os.path.join(session, "driver_local")):
+            continue
+        address = _session_address(session)
+        if address is not None:
+            _found_session = None if session == latest else session
+            return address
+    return None
+
+
+class _SessionCredentials:
+    """While joining a cluster found in a session other than session_latest, the core reads
+    that session's credentials (unless the environment names others); the environment is
+    as it was afterwards, so that nothing leaks into later clusters or child processes."""
+
+    _KEYS = ("RAYC_AUTH_TOKEN", "RAYC_AUTH_TOKEN_PATH", "RAYC_CA_CERT")
+
+    def __init__(self, session):
+        self._session = session
+        self._saved = None
+
+    def __enter__(self):
+        if self._session and not any(k in os.environ for k in self._KEYS):
+            self._saved = {k: os.environ.get(k) for k in self._KEYS}
+            os.environ["RAYC_AUTH_TOKEN_PATH"] = os.path.join(self._session, "auth_token")
+            os.environ["RAYC_CA_CERT"] = os.path.join(self._session, "ca.crt")
+        return self
+
+    def __exit__(self, *exc):
+        for k, v in (self._saved or {}).items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _find_bin_dir():
@@ -170,6 +215,8 @@ def init(
         if job_config is not None and getattr(job_config, "runtime_env", None):
             env_vars = {**(job_config.runtime_env.get("env_vars") or {}), **env_vars}
 
+        global _found_session
+        _found_session = None
         gcs = None
         if address is None:
             address = os.environ.get("RAY_ADDRESS") or os.environ.get("RAYC_ADDRESS")
@@ -203,17 +250,18 @@ def init(
         if script_dir and script_dir not in sys_path:
             sys_path.insert(0, script_dir)
         try:
-            _raylet.init(
-                address=gcs,
-                namespace=namespace,
-                num_cpus=float(num_cpus) if num_cpus is not None else -1.0,
-                num_gpus=float(num_gpus) if num_gpus is not None else -1.0,
-                resources_json=json.dumps(resources) if resources else None,
-                sys_path=sys_path,
-                cwd=os.getcwd(),
-                runtime_env_json=json.dumps({"env_vars": env_vars}) if env_vars else None,
-                labels=",".join(f"{k}={v}" for k, v in labels.items()) if labels else None,
-            )
+            with _SessionCredentials(_found_session if gcs else None):
+                _raylet.init(
+                    address=gcs,
+                    namespace=namespace,
+                    num_cpus=float(num_cpus) if num_cpus is not None else -1.0,
+                    num_gpus=float(num_gpus) if num_gpus is not None else -1.0,
+                    resources_json=json.dumps(resources) if resources else None,
+                    sys_path=sys_path,
+                    cwd=os.getcwd(),
+                    runtime_env_json=json.dumps({"env_vars": env_vars}) if env_vars else None,
+                    labels=",".join(f"{k}={v}" for k, v in labels.items()) if labels else None,
+                )
         except _raylet.RaycError as e:
             raise ConnectionError(e.args[1]) from None
         _connected(SCRIPT_MODE, namespace)
