@@ -114,12 +114,14 @@ class ActorClass:
         namespace = binding.get("namespace") or _worker.global_worker.namespace
         if name and not binding.get("namespace") and namespace:
             binding["namespace"] = namespace
-        head = key
+        concurrency = binding.get("max_concurrency") or 1
         if self._is_async:
             # Coroutines run on the actor's event loop, at most max_concurrency at once; one
             # core task thread hands them over (each call is answered when its coroutine ends).
-            head = f"{key}|{binding.get('max_concurrency') or 1000}"
+            concurrency = binding.get("max_concurrency") or 1000
             binding["max_concurrency"] = 1
+        # The worker learns the class key, the coroutines' concurrency and the actor's name.
+        head = f"{key}|{concurrency}|{name or ''}"
         core_args = [head.encode()] + _worker.pack_args(args, kwargs)
         try:
             actor_id = _raylet.actor_create(self._class_name, core_args, binding)

@@ -36,7 +36,8 @@ class RuntimeContext:
         return pg.hex() if pg else None
 
     def get_actor_name(self):
-        return None
+        """The current actor's name, or None (unnamed, or not in an actor)."""
+        return _worker.global_worker.actor_name if self._ctx["is_actor"] else None
 
     @property
     def namespace(self):
@@ -57,7 +58,10 @@ class RuntimeContext:
 
     @property
     def was_current_actor_reconstructed(self):
-        return False
+        """Whether this actor runs after a restart (its worker died before)."""
+        if not self._ctx["is_actor"]:
+            return False
+        return _raylet.actor_info(self._ctx["actor_id"])["num_restarts"] > 0
 
     @property
     def current_actor(self):

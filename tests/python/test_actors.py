@@ -204,3 +204,27 @@ def test_names_are_shared_between_driver_and_tasks(ray_start):
     assert ray.get(made.inc.remote(2)) == 42
     ray.kill(made)
     del keep
+
+
+def test_runtime_context_in_actors(ray_start):
+    @ray.remote(max_restarts=1)
+    class Who:
+        def who(self):
+            ctx = ray.get_runtime_context()
+            return ctx.get_actor_name(), ctx.get_actor_id(), ctx.was_current_actor_reconstructed, os.getpid()
+
+    named = Who.options(name="who-am-i").remote()
+    name, actor_id, restarted, pid = ray.get(named.who.remote())
+    assert (name, actor_id, restarted) == ("who-am-i", named._actor_id.hex(), False)
+    os.kill(pid, 9)
+    deadline = time.time() + 60
+    while True:
+        try:
+            name, _, restarted, new_pid = ray.get(named.who.remote(), timeout=30)
+            break
+        except ray.exceptions.RayActorError:
+            assert time.time() < deadline
+            time.sleep(0.5)
+    assert (name, restarted) == ("who-am-i", True) and new_pid != pid
+    assert ray.get(Who.remote().who.remote())[0] is None
+    ray.kill(named)

@@ -45,6 +45,7 @@ class _GlobalState:
         self.node_ip = None
         self.gcs_address = None
         self.log_to_driver = True
+        self.actor_name = None  # in an actor's worker: its name, if it has one
         self.exported = {}  # (job, key) already in the KV
 
 

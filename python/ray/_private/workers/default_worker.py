@@ -264,7 +264,9 @@ class Executor:
 
     def create_actor(self, class_name, args):
         _connected()
-        key, _, concurrency = bytes(args[0]).decode().partition("|")
+        key, _, rest = bytes(args[0]).decode().partition("|")
+        concurrency, _, actor_name = rest.partition("|")
+        _worker.global_worker.actor_name = actor_name or None
         cls = self._load(key)
         _printing_as.set(class_name)
         a, kw, _ = _worker.unpack_args(args[1:])
