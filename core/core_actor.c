@@ -423,8 +423,39 @@ static void core__call_resolved(core_worker *cw, core_task *t)
         core__actor_flush(cw, t->actor);
 }
 
+/* Unfinished calls per actor, for callers with max_pending_calls (user threads refuse
+ * calls, the loop thread counts them down). */
+static pthread_mutex_t core__pending_mu = PTHREAD_MUTEX_INITIALIZER;
+static rc_map core__pending = RC_MAP_INIT; /* actor id -> (intptr_t) unfinished calls */
+
+static int core__pending_take(const uint8_t *actor_id, int limit)
+{
+    pthread_mutex_lock(&core__pending_mu);
+    intptr_t n = (intptr_t)rc_map_get(&core__pending, actor_id, RC_ACTOR_ID_SIZE);
+    int ok = n < limit;
+    if (ok)
+        rc_map_put(&core__pending, actor_id, RC_ACTOR_ID_SIZE, (void *)(n + 1));
+    pthread_mutex_unlock(&core__pending_mu);
+    return ok;
+}
+
+static void core__pending_give(const uint8_t *actor_id)
+{
+    pthread_mutex_lock(&core__pending_mu);
+    intptr_t n = (intptr_t)rc_map_get(&core__pending, actor_id, RC_ACTOR_ID_SIZE);
+    if (n > 1)
+        rc_map_put(&core__pending, actor_id, RC_ACTOR_ID_SIZE, (void *)(n - 1));
+    else
+        rc_map_remove(&core__pending, actor_id, RC_ACTOR_ID_SIZE);
+    pthread_mutex_unlock(&core__pending_mu);
+}
+
 static void core__call_finished(core_worker *cw, core_task *t)
 {
+    if (t->pending_counted) {
+        t->pending_counted = 0;
+        core__pending_give(t->task_id + 8); /* an actor call's ID: 8 unique bytes, the actor */
+    }
     core_actor *a = t->actor;
     if (!a)
         return;
@@ -470,10 +501,19 @@ int rayc_actor_call(const rayc_actor *actor, const char *method, const rayc_arg 
     int num_returns = opts ? opts->num_returns : 1;
     if (num_returns < 1 || num_returns > 1024)
         return core_fail(RC_EINVAL, "rayc_actor_call: num_returns must be 1..1024, not %d", num_returns);
+    int limit = opts ? opts->max_pending_calls : 0;
+    if (limit > 0 && !core__pending_take(actor->id, limit)) {
+        char hex[RC_ID_HEX_MAX];
+        return core_fail(RC_EBUSY, "the actor %s has %d pending calls (max_pending_calls): wait for some to finish",
+                         rc_id_hex(actor->id, RC_ACTOR_ID_SIZE, hex), limit);
+    }
     core_task *t = core_task_build(cw, method, NULL, args, nargs, opts && opts->name ? opts->name : method,
                                    num_returns, out_refs);
-    if (!t)
+    if (!t) {
+        if (limit > 0)
+            core__pending_give(actor->id);
         return RC_EINVAL;
+    }
     Ray__Rpc__TaskSpec *spec = t->spec;
     spec->type = RAY__RPC__TASK_TYPE__ACTOR_TASK;
     /* Actor task IDs: 8 unique bytes, then the actor ID (Ray's TaskID::ForActorTask). */
@@ -487,6 +527,7 @@ int rayc_actor_call(const rayc_actor *actor, const char *method, const rayc_arg 
     spec->actor_task_spec->actor_id.len = RC_ACTOR_ID_SIZE;
     t->retries_left = 0; /* actor calls retry across restarts only (attempts_left) */
     t->attempts_left = 0;
+    t->pending_counted = limit > 0;
     core__call_op *op = RC_NEW(core__call_op);
     op->op.run = core__run_call;
     op->task = t;

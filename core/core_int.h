@@ -181,6 +181,7 @@ struct core_task {
     int resolved;
     int attempts_left; /* actor calls: retries across restarts (-1: forever) */
     uint32_t actor_epoch; /* actor calls: the instance it was pushed to */
+    int pending_counted;  /* actor calls: counted against max_pending_calls until finished */
 };
 
 /* ---- leases and scheduling keys (loop thread) ----------------------------------------- */

@@ -186,6 +186,9 @@ typedef struct rayc_task_options {
      * placement_group_capture_child_tasks). */
     int capture_child_tasks;
     rayc_language language; /* default C */
+    /* rayc_actor_call only: refuse a call (RC_EBUSY) while this many calls this process made
+     * to the actor are unfinished (Ray's max_pending_calls); 0: no limit. */
+    int max_pending_calls;
 } rayc_task_options;
 
 void rayc_task_options_init(rayc_task_options *opts);

@@ -755,8 +755,8 @@ static PyObject *py_actor_call(PyObject *self, PyObject *args)
 {
     PyObject *id, *argseq;
     const char *method, *name = NULL;
-    int num_returns = 1;
-    if (!PyArg_ParseTuple(args, "SsO|iz", &id, &method, &argseq, &num_returns, &name))
+    int num_returns = 1, max_pending = 0;
+    if (!PyArg_ParseTuple(args, "SsO|izi", &id, &method, &argseq, &num_returns, &name, &max_pending))
         return NULL;
     rayc_actor actor;
     if (actor_of(id, &actor) < 0)
@@ -770,6 +770,7 @@ static PyObject *py_actor_call(PyObject *self, PyObject *args)
     o.language = RAYC_LANGUAGE_PYTHON;
     o.num_returns = num_returns;
     o.name = name;
+    o.max_pending_calls = max_pending > 0 ? max_pending : 0;
     arg_list a;
     if (args_of(argseq, &a) < 0)
         return NULL;
@@ -1513,7 +1514,7 @@ PyMODINIT_FUNC PyInit__raylet(void)
         {"ERR_TIMEOUT", RAYC_ERR_TIMEOUT},           {"ERR_ACTOR_DIED", RAYC_ERR_ACTOR_DIED},
         {"ERR_PG_REMOVED", RAYC_ERR_PG_REMOVED},     {"RC_ETIMEDOUT", RC_ETIMEDOUT},
         {"RC_ENOENT", RC_ENOENT},                    {"RC_EEXIST", RC_EEXIST},
-        {"RC_EINVAL", RC_EINVAL},                    {"STRATEGY_DEFAULT", RAYC_STRATEGY_DEFAULT},
+        {"RC_EINVAL", RC_EINVAL},                    {"RC_EBUSY", RC_EBUSY},                    {"STRATEGY_DEFAULT", RAYC_STRATEGY_DEFAULT},
         {"STRATEGY_SPREAD", RAYC_STRATEGY_SPREAD},   {"STRATEGY_NODE_AFFINITY", RAYC_STRATEGY_NODE_AFFINITY},
         {"STRATEGY_COST", RAYC_STRATEGY_COST},       {"PG_PACK", RAYC_PG_PACK},
         {"PG_SPREAD", RAYC_PG_SPREAD},               {"PG_STRICT_PACK", RAYC_PG_STRICT_PACK},

@@ -132,7 +132,8 @@ class ActorClass:
                     f"the existing actor using ray.get_actor('{name}', namespace='{namespace}')"
                 ) from None
             raise ValueError(e.args[1]) from None
-        handle = ActorHandle(actor_id, self._class_name, self._methods, owner=not binding.get("detached"))
+        handle = ActorHandle(actor_id, self._class_name, self._methods, owner=not binding.get("detached"),
+                             max_pending_calls=binding.get("max_pending_calls", -1))
         if name:
             # Others find this actor by name: they learn its methods from here.
             _raylet.kv_put(_worker.FUNCTION_KV_NAMESPACE, _HANDLE_KEY.format(actor_id.hex()),
@@ -152,8 +153,9 @@ class ActorHandle:
     actor (holders elsewhere are not counted yet, so such an actor lives until its job
     ends)."""
 
-    def __init__(self, actor_id, class_name, methods, owner=False):
+    def __init__(self, actor_id, class_name, methods, owner=False, max_pending_calls=-1):
         self._ray_actor_id = bytes(actor_id)
+        self._ray_max_pending_calls = max_pending_calls
         self._ray_class_name = class_name
         self._ray_methods = methods  # None: not known here (any method may be called)
         self._ray_owner = owner
@@ -232,8 +234,17 @@ class ActorMethod:
         meta = {"retries": 0, "retry_exceptions": False, "generator": num_returns} if generator else None
         n = 1 if generator or num_returns == 0 else num_returns
         h = self._handle
-        refs = _raylet.actor_call(h._ray_actor_id, self._name, _worker.pack_args(args, kwargs, meta), n,
-                                  name or f"{h._ray_class_name}.{self._name}")
+        try:
+            refs = _raylet.actor_call(h._ray_actor_id, self._name, _worker.pack_args(args, kwargs, meta), n,
+                                      name or f"{h._ray_class_name}.{self._name}", h._ray_max_pending_calls)
+        except _raylet.RaycError as e:
+            if e.args[0] == _raylet.RC_EBUSY:
+                raise exceptions.PendingCallsLimitExceeded(
+                    f"The task {self._name} could not be submitted to {h!r} because more than "
+                    f"{h._ray_max_pending_calls} tasks are queued on the actor. This limit can be adjusted with the "
+                    "`max_pending_calls` actor option."
+                ) from None
+            raise
         if num_returns == "streaming":
             from ray.remote_function import _StreamingGenerator
 

@@ -228,3 +228,18 @@ def test_runtime_context_in_actors(ray_start):
     assert (name, restarted) == ("who-am-i", True) and new_pid != pid
     assert ray.get(Who.remote().who.remote())[0] is None
     ray.kill(named)
+
+
+def test_max_pending_calls(ray_start):
+    @ray.remote(max_pending_calls=2)
+    class Slow:
+        def wait(self, seconds):
+            time.sleep(seconds)
+            return seconds
+
+    s = Slow.remote()
+    first = [s.wait.remote(1), s.wait.remote(0)]
+    with pytest.raises(ray.exceptions.PendingCallsLimitExceeded, match="max_pending_calls"):
+        s.wait.remote(0)
+    assert ray.get(first) == [1, 0]
+    assert ray.get(s.wait.remote(0)) == 0  # room again once they finished

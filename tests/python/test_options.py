@@ -420,7 +420,6 @@ REFUSED_ACTOR = [
     ({"object_store_memory": 100}, "object_store_memory"),
     ({"runtime_env": {"pip": ["x"]}}, "runtime_env"),
     ({"concurrency_groups": {"io": 2}}, "concurrency_groups"),
-    ({"max_pending_calls": 10}, "max_pending_calls"),
     ({"fallback_strategy": [{"label_selector": {"a": "b"}}]}, "fallback_strategy"),
     ({"_metadata": [1]}, "_metadata"),
     ({"enable_tensor_transport": True}, "enable_tensor_transport"),
@@ -452,7 +451,7 @@ def test_off_values_of_refused_options_are_accepted():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         va({"memory": 0, "object_store_memory": 0, "runtime_env": None,
-            "concurrency_groups": None, "max_pending_calls": -1,
+            "concurrency_groups": None,
             "enable_tensor_transport": False, "allow_out_of_order_execution": False,
             "_labels": None, "enable_task_events": True})
 

@@ -18,7 +18,8 @@ Options rayc honours
     placement_group / placement_group_bundle_index /
     placement_group_capture_child_tasks, name, num_returns (int, "dynamic",
     "streaming"), max_retries, retry_exceptions; for actors also namespace,
-    get_if_exists, lifetime, max_restarts, max_task_retries, max_concurrency
+    get_if_exists, lifetime, max_restarts, max_task_retries, max_pending_calls (the
+    handle's unfinished calls), max_concurrency
     (at most 1000 in rayc), allow_out_of_order_execution (only where calls already
     run out of order: async actors or max_concurrency > 1).
 
@@ -26,7 +27,7 @@ Options accepted and ignored (they change nothing that can be observed in rayc)
     enable_task_events.
     Also accepted: the values that mean "off" of the refused options below
     (memory=0, object_store_memory=0 on actors, runtime_env={} , max_calls=0,
-    concurrency_groups=None/empty, max_pending_calls=-1,
+    concurrency_groups=None/empty,
     fallback_strategy=None/[], _metadata=None, enable_tensor_transport=False,
     allow_out_of_order_execution=False, _labels=None/{},
     _generator_backpressure_num_objects=-1).
@@ -34,7 +35,7 @@ Options accepted and ignored (they change nothing that can be observed in rayc)
 Options refused with a ValueError (rayc cannot honour them yet)
     memory, object_store_memory, runtime_env on a task or actor (job-wide
     env_vars go through ray.init), max_calls, concurrency_groups,
-    max_pending_calls, fallback_strategy, _metadata (a Ray Client option),
+    fallback_strategy, _metadata (a Ray Client option),
     enable_tensor_transport, allow_out_of_order_execution=True on an actor that
     runs one call at a time, _labels, soft conditions of
     NodeLabelSchedulingStrategy, Exists/DoesNotExist label conditions,
@@ -528,13 +529,6 @@ def _refuse_actor(options: Dict[str, Any]) -> None:
             "concurrency_groups",
             "rayc runs all methods of an actor in one pool. Remove it and use "
             "max_concurrency to run calls on several threads.",
-        )
-    pending = options.get("max_pending_calls")
-    if pending not in (None, -1):
-        raise _unsupported(
-            "max_pending_calls",
-            "rayc does not limit the calls queued for an actor. Remove it and bound "
-            "the calls in flight in the caller (e.g. with ray.wait).",
         )
     if options.get("enable_tensor_transport"):
         raise _unsupported(
@@ -1042,6 +1036,9 @@ def actor_binding_options(options: Dict[str, Any], is_async: bool) -> Dict[str, 
         )
     _check_max_concurrency(max_concurrency)
     out["max_concurrency"] = int(max_concurrency)
+    pending = options.get("max_pending_calls")
+    # Unfinished calls a handle may have before more raise PendingCallsLimitExceeded; -1: any.
+    out["max_pending_calls"] = -1 if pending is None else int(pending)
 
     out_of_order = options.get("allow_out_of_order_execution")
     if out_of_order is None:
