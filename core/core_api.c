@@ -834,16 +834,22 @@ typedef struct core__cancel_op {
     core_op op;
     uint8_t id[RC_OBJECT_ID_SIZE];
     int force;
+    int recursive;
 } core__cancel_op;
 
 static void core__run_cancel(core_worker *cw, core_op *op)
 {
     core__cancel_op *c = (core__cancel_op *)op;
-    core_submit_cancel(cw, c->id, c->force);
+    core_submit_cancel(cw, c->id, c->force, c->recursive);
     rc_free(c);
 }
 
 int rayc_cancel(const rayc_ref *ref, int force)
+{
+    return rayc_cancel_recursive(ref, force, 0);
+}
+
+int rayc_cancel_recursive(const rayc_ref *ref, int force, int recursive)
 {
     core_worker *cw = core__cw;
     if (!cw)
@@ -854,6 +860,7 @@ int rayc_cancel(const rayc_ref *ref, int force)
     op->op.run = core__run_cancel;
     memcpy(op->id, ref->id, RC_OBJECT_ID_SIZE);
     op->force = force;
+    op->recursive = recursive;
     core_post(cw, &op->op);
     return 0;
 }

@@ -669,6 +669,8 @@ static void handle_cancel_task(rpc_call *call, const ProtobufCMessage *request, 
     reply.requested_task_running = running;
     reply.attempt_succeeded |= queued || (running && req->force_kill);
     rpc_reply(call, &reply.base);
+    if (running && req->recursive && !cw->actor_created)
+        core_submit_cancel_all(cw, req->force_kill); /* what the cancelled task submitted */
     while (unlinked) {
         core_exec_item *it = unlinked;
         unlinked = it->next;

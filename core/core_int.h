@@ -376,7 +376,11 @@ void core_address_text(const Ray__Rpc__Address *a, char *out, size_t len);
 
 /* core_submit.c */
 void core_submit_task(core_worker *cw, core_task *task);
-void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force);
+/* Cancels the task making object_id; recursive: the worker running it cancels the tasks it
+ * submitted too (Ray's ray.cancel(recursive=True)). */
+void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force, int recursive);
+/* A worker's running task was cancelled recursively: cancel every task this process owns. */
+void core_submit_cancel_all(core_worker *cw, int force);
 void core_submit_backlog_tick(core_worker *cw);
 /* Why the task making object_id waits for a node that does not exist (the raylet's
  * sentence), or NULL. Loop thread. */

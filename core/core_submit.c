@@ -659,7 +659,27 @@ void core_submit_task(core_worker *cw, core_task *t)
     core__arg_resolved(cw, t);
 }
 
-void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force)
+void core_submit_cancel_all(core_worker *cw, int force)
+{
+    /* Collected first: cancelling may finish tasks and take them out of the map. */
+    size_t n = 0, cap = 16;
+    uint8_t (*ids)[RC_OBJECT_ID_SIZE] = rc_malloc(cap * RC_OBJECT_ID_SIZE);
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->tasks, &it, NULL, NULL, &v)) {
+        core_task *t = v;
+        if (t->state == CORE_TASK_DONE)
+            continue;
+        if (n == cap)
+            ids = rc_realloc(ids, (cap *= 2) * RC_OBJECT_ID_SIZE);
+        core__return_id(t, 0, ids[n++]);
+    }
+    for (size_t i = 0; i < n; i++)
+        core_submit_cancel(cw, ids[i], force, 1);
+    rc_free(ids);
+}
+
+void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force, int recursive)
 {
     core_ref *r = core_ref_get(cw, object_id);
     core_task *t = r ? r->task : NULL;
@@ -689,6 +709,7 @@ void core_submit_cancel(core_worker *cw, const uint8_t *object_id, int force)
     req.intended_task_id.data = t->task_id;
     req.intended_task_id.len = RC_TASK_ID_SIZE;
     req.force_kill = force;
+    req.recursive = recursive != 0;
     req.caller_worker_id.data = cw->worker_id;
     req.caller_worker_id.len = RC_WORKER_ID_SIZE;
     rpc_client_call(t->lease->worker, &ray__rpc__core_worker_service__descriptor, "CancelTask", &req.base,

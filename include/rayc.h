@@ -226,6 +226,9 @@ int rayc_wait(const rayc_ref *refs, size_t n, size_t num_returns, int64_t timeou
 /* Cancels the task that produces ref: a queued task never runs; a running one is
  * interrupted only with force (its worker is killed). Its result becomes RAYC_ERR_CANCELLED. */
 int rayc_cancel(const rayc_ref *ref, int force);
+/* rayc_cancel, and with recursive the tasks the cancelled task submitted are cancelled too
+ * (by the worker running it; Ray's ray.cancel(recursive=True)). */
+int rayc_cancel_recursive(const rayc_ref *ref, int force, int recursive);
 
 void rayc_ref_retain(const rayc_ref *ref);
 void rayc_ref_release(const rayc_ref *ref);

@@ -20,6 +20,7 @@
 #include <Python.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -622,12 +623,12 @@ static PyObject *py_wait(PyObject *self, PyObject *args)
 static PyObject *py_cancel(PyObject *self, PyObject *args)
 {
     PyObject *r;
-    int force = 0;
+    int force = 0, recursive = 1;
     rayc_ref ref;
-    if (!PyArg_ParseTuple(args, "O|p", &r, &force) || ref_of(r, &ref) < 0)
+    if (!PyArg_ParseTuple(args, "O|pp", &r, &force, &recursive) || ref_of(r, &ref) < 0)
         return NULL;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = rayc_cancel(&ref, force);
+    Py_BEGIN_ALLOW_THREADS rc = rayc_cancel_recursive(&ref, force, recursive);
     Py_END_ALLOW_THREADS if (rc < 0) return raise_rc(rc);
     Py_RETURN_NONE;
 }
@@ -1144,14 +1145,18 @@ static __thread rayc_task_ctx *thread_ctx;
  * Written with the GIL held; task_seq tells an interrupt that came too late (the task
  * ended) from one for the task it was meant for. */
 static unsigned long running_thread;
+static pthread_t running_pthread;
 static unsigned long task_seq;
 
+/* The task thread is the worker's main thread (normal tasks run there): a SIGINT aimed at it
+ * wakes a blocking call such as time.sleep, and Python's handler raises KeyboardInterrupt
+ * there, as Ray's cancel does. */
 static void *interrupt_thread(void *arg)
 {
     unsigned long seq = (unsigned long)(uintptr_t)arg;
     PyGILState_STATE g = PyGILState_Ensure();
     if (running_thread && task_seq == seq)
-        PyThreadState_SetAsyncExc(running_thread, PyExc_KeyboardInterrupt);
+        pthread_kill(running_pthread, SIGINT);
     PyGILState_Release(g);
     return NULL;
 }
@@ -1171,6 +1176,7 @@ static int exec_run_task(rayc_task_ctx *ctx, const char *function, const rayc_ob
     int rc = -1;
     __atomic_store_n(&task_seq, task_seq + 1, __ATOMIC_RELAXED);
     running_thread = PyThread_get_thread_ident();
+    running_pthread = pthread_self();
     thread_ctx = ctx;
     PyObject *a = exec_args(args, nargs);
     PyObject *res = a ? PyObject_CallMethod(executor, "run_task", "sOi", function, a, rayc_task_num_returns(ctx))
@@ -1455,7 +1461,7 @@ static PyMethodDef methods[] = {
     {"put", py_put, METH_O, "put(parts) -> ObjectRef: the concatenated buffers as one object."},
     {"get", py_get, METH_VARARGS, "get(refs, timeout_ms) -> [(error, message, ObjectBuffer)]."},
     {"wait", py_wait, METH_VARARGS, "wait(refs, num_returns, timeout_ms, fetch_local) -> [ready]."},
-    {"cancel", py_cancel, METH_VARARGS, "cancel(ref, force)."},
+    {"cancel", py_cancel, METH_VARARGS, "cancel(ref, force, recursive)."},
     {"serialize_ref", py_serialize_ref, METH_O, "The bytes of a reference and its owner."},
     {"deserialize_ref", py_deserialize_ref, METH_O, "A reference from serialize_ref's bytes."},
     {"submit", py_submit, METH_VARARGS, "submit(function_key, args, options) -> [ObjectRef]."},

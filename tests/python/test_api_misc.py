@@ -620,3 +620,25 @@ def test_current_placement_group_and_named_actor_list():
     assert "in-group" in ray.util.list_named_actors()
     ray.kill(a)
     remove_placement_group(pg)
+
+
+def test_cancel_is_recursive():
+    @ray.remote
+    def child(log):
+        ray.get(log.add.remote("child started"))
+        time.sleep(60)
+        ray.get(log.add.remote("child finished"))
+
+    @ray.remote
+    def parent(log):
+        ref = child.remote(log)
+        ray.get(ref)
+
+    log = Log.remote()
+    p = parent.remote(log)
+    wait_for(lambda: "child started" in ray.get(log.get.remote()), timeout=60, what="the child running")
+    ray.cancel(p)  # recursive by default, as in Ray: the child is interrupted too
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(p, timeout=30)
+    wait_for(lambda: ray.available_resources().get("CPU", 0) == NUM_CPUS, timeout=30, what="every CPU free again")
+    assert "child finished" not in ray.get(log.get.remote())

@@ -547,13 +547,15 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
 
 
 def cancel(ref, *, force=False, recursive=True):
-    """Ray's ray.cancel: a queued task never runs; a running one is stopped with force."""
+    """Ray's ray.cancel: a queued task never runs; a running one is interrupted
+    (KeyboardInterrupt), or its worker killed with force; recursive: the tasks it submitted
+    are cancelled too."""
     _check_connected("ray.cancel")
     from ray.actor import ActorHandle
 
     if not isinstance(ref, ObjectRef) or isinstance(ref, ActorHandle):
         raise TypeError("ray.cancel() only supported for object refs. For actors, try ray.kill(). Got: {}.".format(type(ref)))
-    _raylet.cancel(ref, bool(force))
+    _raylet.cancel(ref, bool(force), bool(recursive))
 
 
 # ---- cluster information -----------------------------------------------------------------

@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import inspect
 import os
+import signal
 import sys
 import threading
 
@@ -299,6 +300,9 @@ class Executor:
 
 
 def main(argv):
+    # ray.cancel interrupts a running task with SIGINT (see _raylet.c), even when the worker
+    # was started with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Lines, not blocks: the driver shows worker output as it comes.
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
