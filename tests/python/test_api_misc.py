@@ -642,3 +642,30 @@ def test_cancel_is_recursive():
         ray.get(p, timeout=30)
     wait_for(lambda: ray.available_resources().get("CPU", 0) == NUM_CPUS, timeout=30, what="every CPU free again")
     assert "child finished" not in ray.get(log.get.remote())
+
+
+def test_init_runtime_env_working_dir_and_modules(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "helper_mod.py").write_text("VALUE = 'from the working dir'\n")
+    libs = tmp_path / "libs"
+    (libs / "extra_pkg").mkdir(parents=True)
+    (libs / "extra_pkg" / "__init__.py").write_text("NAME = 'extra'\n")
+    code = (
+        "import os, ray\n"
+        f"ray.init('local', num_cpus=1, runtime_env={{'working_dir': {str(work)!r}, 'py_modules': [{str(libs / 'extra_pkg')!r}],"
+        " 'env_vars': {'GREETING': 'hi'}})\n"
+        "@ray.remote\n"
+        "def probe():\n"
+        "    import helper_mod, extra_pkg\n"
+        "    return os.getcwd(), helper_mod.VALUE, extra_pkg.NAME, os.environ.get('GREETING')\n"
+        "print(ray.get(probe.remote(), timeout=60))\n"
+        "ray.shutdown()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == repr((str(work), "from the working dir", "extra", "hi"))
+    from ray._private.worker import _job_runtime_env
+
+    with pytest.raises(ValueError, match="pip"):
+        _job_runtime_env({"pip": ["requests"]})  # the check ray.init(runtime_env=...) makes

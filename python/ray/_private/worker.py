@@ -200,21 +200,9 @@ def init(
         if labels is not None and (not isinstance(labels, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
             raise ValueError(f"labels must be a dict of str to str, got {labels!r}")
-        env_vars = {}
-        if runtime_env:
-            if not isinstance(runtime_env, dict):
-                raise TypeError("runtime_env must be a dict")
-            other = set(runtime_env) - {"env_vars"}
-            if other:
-                raise ValueError(
-                    f"rayc supports only env_vars in runtime_env, not {sorted(other)}: install what the job needs on "
-                    "every node, or pass it through env_vars."
-                )
-            env_vars = runtime_env.get("env_vars") or {}
-            if not all(isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()):
-                raise TypeError("runtime_env['env_vars'] must be a dict of str to str")
         if job_config is not None and getattr(job_config, "runtime_env", None):
-            env_vars = {**(job_config.runtime_env.get("env_vars") or {}), **env_vars}
+            runtime_env = {**job_config.runtime_env, **(runtime_env or {})}
+        env_vars, working_dir, module_dirs = _job_runtime_env(runtime_env)
 
         global _found_session
         _found_session = None
@@ -250,6 +238,7 @@ def init(
         script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else None
         if script_dir and script_dir not in sys_path:
             sys_path.insert(0, script_dir)
+        sys_path = [d for d in [working_dir] + module_dirs if d] + sys_path
         try:
             with _SessionCredentials(_found_session if gcs else None):
                 _raylet.init(
@@ -259,7 +248,7 @@ def init(
                     num_gpus=float(num_gpus) if num_gpus is not None else -1.0,
                     resources_json=json.dumps(resources) if resources else None,
                     sys_path=sys_path,
-                    cwd=os.getcwd(),
+                    cwd=working_dir or os.getcwd(),
                     runtime_env_json=json.dumps({"env_vars": env_vars}) if env_vars else None,
                     labels=",".join(f"{k}={v}" for k, v in labels.items()) if labels else None,
                 )
@@ -276,6 +265,44 @@ def init(
             log_monitor.start()
         atexit.register(shutdown)
         return RayContext(_context_info())
+
+
+def _job_runtime_env(runtime_env):
+    """(env_vars, working_dir, module dirs) of a job's runtime_env, as rayc honours it:
+    env_vars reach every worker; working_dir (a local directory) is where workers start and
+    import from; py_modules (local directories or files) join their import path. Workers on
+    other hosts need the same paths there (rayc does not upload them). Anything else raises
+    ValueError."""
+    if not runtime_env:
+        return {}, None, []
+    if not isinstance(runtime_env, dict):
+        raise TypeError("runtime_env must be a dict")
+    other = set(runtime_env) - {"env_vars", "working_dir", "py_modules", "excludes", "config"}
+    if other:
+        raise ValueError(
+            f"rayc supports env_vars, working_dir and py_modules (local paths) in runtime_env, not {sorted(other)}: "
+            "install what the job needs on every node, or pass it through env_vars."
+        )
+    env_vars = runtime_env.get("env_vars") or {}
+    if not isinstance(env_vars, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()):
+        raise TypeError("runtime_env['env_vars'] must be a dict of str to str")
+    working_dir = runtime_env.get("working_dir")
+    if working_dir is not None:
+        if not isinstance(working_dir, str) or not os.path.isdir(working_dir):
+            raise ValueError(f"runtime_env['working_dir'] must be a local directory; rayc does not fetch "
+                             f"{working_dir!r} (remote URIs and zip files are not supported)")
+        working_dir = os.path.abspath(working_dir)
+    module_dirs = []
+    for m in runtime_env.get("py_modules") or []:
+        # A package (its folder, or the imported module) is imported from its parent
+        # folder; a single-file module from its own.
+        path = getattr(m, "__file__", None) if not isinstance(m, str) else m
+        if path and os.path.basename(path) == "__init__.py":
+            path = os.path.dirname(path)
+        if not path or not os.path.exists(path):
+            raise ValueError(f"runtime_env['py_modules'] entries must be local paths or imported modules, not {m!r}")
+        module_dirs.append(os.path.dirname(os.path.abspath(path)))
+    return env_vars, working_dir, module_dirs
 
 
 def _connected(mode, namespace):
