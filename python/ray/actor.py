@@ -24,14 +24,14 @@ def method(*args, **kwargs):
         if k not in valid:
             raise ValueError(f"Unexpected keyword argument to @ray.method: {k}. The supported keyword arguments are "
                              f"{sorted(valid)}")
-    if kwargs.get("concurrency_group") is not None:
-        raise ValueError("rayc does not support concurrency groups yet: use max_concurrency on the actor instead.")
     if kwargs.get("tensor_transport") not in (None, "object_store", "OBJECT_STORE"):
         raise ValueError("rayc does not support tensor_transport: tensors travel through the object store.")
 
     def annotate(m):
         if "num_returns" in kwargs:
             m.__ray_num_returns__ = kwargs["num_returns"]
+        if kwargs.get("concurrency_group") is not None:
+            m.__ray_concurrency_group__ = kwargs["concurrency_group"]
         return m
 
     return annotate
@@ -120,8 +120,17 @@ class ActorClass:
             # core task thread hands them over (each call is answered when its coroutine ends).
             concurrency = binding.get("max_concurrency") or 1000
             binding["max_concurrency"] = 1
-        # The worker learns the class key, the coroutines' concurrency and the actor's name.
-        head = f"{key}|{concurrency}|{name or ''}"
+        groups = binding.pop("concurrency_groups", None) or {}
+        for method_name, m in inspect.getmembers(self._cls, inspect.isfunction):
+            group = getattr(m, "__ray_concurrency_group__", None)
+            if group is not None and group not in groups:
+                raise ValueError(f"{self._class_name}.{method_name} names concurrency group {group!r}, which the "
+                                 f"actor does not define (its groups: {sorted(groups)})")
+        # The worker learns the class key, the coroutines' concurrency, the actor's name and
+        # its concurrency groups.
+        import json
+
+        head = f"{key}|{concurrency}|{name or ''}|{json.dumps(groups)}"
         core_args = [head.encode()] + _worker.pack_args(args, kwargs)
         try:
             actor_id = _raylet.actor_create(self._class_name, core_args, binding)

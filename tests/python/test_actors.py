@@ -243,3 +243,40 @@ def test_max_pending_calls(ray_start):
         s.wait.remote(0)
     assert ray.get(first) == [1, 0]
     assert ray.get(s.wait.remote(0)) == 0  # room again once they finished
+
+
+def test_concurrency_groups_on_async_actors(ray_start):
+    @ray.remote(concurrency_groups={"io": 1, "compute": 3})
+    class Grouped:
+        def __init__(self):
+            self.running = {"io": 0, "compute": 0}
+            self.peak = {"io": 0, "compute": 0}
+
+        async def _work(self, group):
+            self.running[group] += 1
+            self.peak[group] = max(self.peak[group], self.running[group])
+            await asyncio.sleep(0.3)
+            self.running[group] -= 1
+
+        @ray.method(concurrency_group="io")
+        async def read(self):
+            await self._work("io")
+
+        @ray.method(concurrency_group="compute")
+        async def compute(self):
+            await self._work("compute")
+
+        async def peaks(self):
+            return self.peak
+
+    g = Grouped.remote()
+    ray.get([g.read.remote() for _ in range(3)] + [g.compute.remote() for _ in range(6)])
+    assert ray.get(g.peaks.remote()) == {"io": 1, "compute": 3}
+
+    with pytest.raises(ValueError, match="async actors only"):
+        @ray.remote(concurrency_groups={"io": 1})
+        class Sync:
+            def f(self):
+                return 1
+
+        Sync.remote()

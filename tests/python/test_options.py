@@ -419,7 +419,6 @@ REFUSED_ACTOR = [
     ({"memory": 1.5}, "memory"),
     ({"object_store_memory": 100}, "object_store_memory"),
     ({"runtime_env": {"pip": ["x"]}}, "runtime_env"),
-    ({"concurrency_groups": {"io": 2}}, "concurrency_groups"),
     ({"fallback_strategy": [{"label_selector": {"a": "b"}}]}, "fallback_strategy"),
     ({"_metadata": [1]}, "_metadata"),
     ({"enable_tensor_transport": True}, "enable_tensor_transport"),

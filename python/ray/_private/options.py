@@ -27,14 +27,15 @@ Options accepted and ignored (they change nothing that can be observed in rayc)
     enable_task_events.
     Also accepted: the values that mean "off" of the refused options below
     (memory=0, object_store_memory=0 on actors, runtime_env={} , max_calls=0,
-    concurrency_groups=None/empty,
+    concurrency_groups=None/empty (groups themselves work on async actors),
     fallback_strategy=None/[], _metadata=None, enable_tensor_transport=False,
     allow_out_of_order_execution=False, _labels=None/{},
     _generator_backpressure_num_objects=-1).
 
 Options refused with a ValueError (rayc cannot honour them yet)
     memory, object_store_memory, runtime_env on a task or actor (job-wide
-    env_vars go through ray.init), max_calls, concurrency_groups,
+    env_vars go through ray.init), max_calls, concurrency_groups on actors that are not
+    async,
     fallback_strategy, _metadata (a Ray Client option),
     enable_tensor_transport, allow_out_of_order_execution=True on an actor that
     runs one call at a time, _labels, soft conditions of
@@ -525,11 +526,12 @@ def _refuse_actor(options: Dict[str, Any]) -> None:
     _refuse_common(options, actor=True)
     groups = options.get("concurrency_groups")
     if groups:
-        raise _unsupported(
-            "concurrency_groups",
-            "rayc runs all methods of an actor in one pool. Remove it and use "
-            "max_concurrency to run calls on several threads.",
-        )
+        names = list(groups) if isinstance(groups, dict) else [getattr(g, "name", None) for g in groups]
+        sizes = list(groups.values()) if isinstance(groups, dict) else [getattr(g, "max_concurrency", None) for g in groups]
+        if not all(isinstance(n, str) and n for n in names) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes):
+            raise ValueError("concurrency_groups must map group names to a max_concurrency of at least 1, "
+                             f"e.g. {{'io': 2, 'compute': 4}}; got {groups!r}")
     if options.get("enable_tensor_transport"):
         raise _unsupported(
             "enable_tensor_transport",
@@ -1036,6 +1038,16 @@ def actor_binding_options(options: Dict[str, Any], is_async: bool) -> Dict[str, 
         )
     _check_max_concurrency(max_concurrency)
     out["max_concurrency"] = int(max_concurrency)
+    groups = options.get("concurrency_groups")
+    if groups:
+        if not is_async:
+            raise _unsupported(
+                "concurrency_groups",
+                "rayc runs concurrency groups on async actors only (each group bounds its "
+                "coroutines). Make the methods async, or use max_concurrency for threads.",
+            )
+        out["concurrency_groups"] = (dict(groups) if isinstance(groups, dict)
+                                     else {g.name: g.max_concurrency for g in groups})
     pending = options.get("max_pending_calls")
     # Unfinished calls a handle may have before more raise PendingCallsLimitExceeded; -1: any.
     out["max_pending_calls"] = -1 if pending is None else int(pending)

@@ -75,16 +75,20 @@ class _Actor:
     """The actor this worker hosts: its instance and, for async actors, its event loop,
     where coroutine methods run (at most max_concurrency at once)."""
 
-    def __init__(self, cls, instance, class_name, max_concurrency):
+    def __init__(self, cls, instance, class_name, max_concurrency, groups):
         self.cls = cls
         self.instance = instance
         self.class_name = class_name
         self.loop = None
         self.semaphore = None
+        self.group_semaphores = {}
         if any(inspect.iscoroutinefunction(m) or inspect.isasyncgenfunction(m)
                for _, m in inspect.getmembers(cls, inspect.isfunction)):
             self.loop = asyncio.new_event_loop()
             self.semaphore = asyncio.Semaphore(max_concurrency)
+            # Ray's concurrency groups: a method of a group runs at most that many at once,
+            # the others share the default group (max_concurrency).
+            self.group_semaphores = {g: asyncio.Semaphore(n) for g, n in groups.items()}
             t = threading.Thread(target=self._run_loop, daemon=True, name="rayc-actor-loop")
             t.start()
 
@@ -224,7 +228,8 @@ class Executor:
         """An async actor's coroutine (or async generator) method, on the actor's loop; the
         call is answered through its handle when it ends."""
         _printing_as.set(actor.log_name)
-        async with actor.semaphore:
+        group = getattr(fn, "__ray_concurrency_group__", None)
+        async with actor.group_semaphores.get(group, actor.semaphore):
             try:
                 a, kw, meta = _worker.unpack_args(args)
                 generator = meta.get("generator") if meta else None
@@ -265,14 +270,15 @@ class Executor:
 
     def create_actor(self, class_name, args):
         _connected()
-        key, _, rest = bytes(args[0]).decode().partition("|")
-        concurrency, _, actor_name = rest.partition("|")
+        import json
+
+        key, concurrency, actor_name, groups = (bytes(args[0]).decode().split("|", 3) + ["", "", "{}"])[:4]
         _worker.global_worker.actor_name = actor_name or None
         cls = self._load(key)
         _printing_as.set(class_name)
         a, kw, _ = _worker.unpack_args(args[1:])
         instance = cls.__new__(cls)
-        actor = _Actor(cls, instance, class_name, int(concurrency or 1000))
+        actor = _Actor(cls, instance, class_name, int(concurrency or 1000), json.loads(groups or "{}"))
         instance.__init__(*a, **kw)
         return actor
 
