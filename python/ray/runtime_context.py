@@ -30,6 +30,14 @@ class RuntimeContext:
     def get_actor_id(self):
         return self._ctx["actor_id"].hex() if self._ctx["is_actor"] else None
 
+    def get_node_labels(self):
+        """The labels of the node the caller runs on."""
+        node = self.get_node_id()
+        for n in _worker.nodes():
+            if n["NodeID"] == node:
+                return dict(n["Labels"])
+        return {}
+
     def get_placement_group_id(self):
         """The hex ID of the group the current task or actor runs in, or None."""
         pg = self._ctx["placement_group_id"]

@@ -669,3 +669,8 @@ def test_init_runtime_env_working_dir_and_modules(tmp_path):
 
     with pytest.raises(ValueError, match="pip"):
         _job_runtime_env({"pip": ["requests"]})  # the check ray.init(runtime_env=...) makes
+
+
+def test_runtime_context_node_labels():
+    labels = ray.get_runtime_context().get_node_labels()
+    assert labels.get("ray.io/node-id") == ray.get_runtime_context().get_node_id()
