@@ -425,9 +425,8 @@ def test_unsupported_task_options_refused_at_decoration(options, in_options):
 
 
 @pytest.mark.parametrize("options,in_options", [
-    ({"concurrency_groups": {"io": 2}}, False),
-    ({"max_pending_calls": 10}, True),
     ({"runtime_env": {"conda": "env"}}, True),
+    ({"memory": 1 << 30}, True),
 ])
 def test_unsupported_actor_options_refused_at_decoration(options, in_options):
     class C:
