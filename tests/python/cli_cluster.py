@@ -8,6 +8,7 @@ Every node is started under $RAYC_SESSION_ROOT (the suite's own root under ctest
 hash, so that it can be stopped alone.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -118,6 +119,33 @@ class CliCluster:
         rayc("stop", check=False)
         rayc("stop", "--force", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def joined_cluster(head, *others):
+    """A head and more raylets on this host (each a dict of start_head/add_node keywords),
+    with this process connected as a driver once every node is up and every CPU is free."""
+    import ray
+
+    c = CliCluster()
+    try:
+        c.start_head(**head)
+        for node in others:
+            c.add_node(**node)
+        ray.init(address="auto")
+        total = sum(n.get("num_cpus", 2) for n in (head,) + others)
+        wait_for(lambda: len(alive_nodes()) == 1 + len(others), what="every node alive")
+        wait_for(lambda: ray.available_resources().get("CPU") == total, what="all CPUs free")
+        yield c
+    finally:
+        ray.shutdown()
+        c.stop()
+
+
+def nodes_by_name():
+    """({node ID: name}, {name: node ID}) of the alive nodes."""
+    by_name = alive_nodes()
+    return {v: k for k, v in by_name.items()}, by_name
 
 
 def alive_nodes():

@@ -17,8 +17,8 @@ import pytest
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from cli_cluster import (CliCluster, alive_nodes, last_json_line, run_driver, use_short_session_root,
-                         wait_for)
+from cli_cluster import (alive_nodes, joined_cluster, last_json_line, nodes_by_name, run_driver,
+                         use_short_session_root, wait_for)
 
 use_short_session_root()  # sockets live under it: see cli_cluster
 
@@ -27,24 +27,15 @@ TOTAL_CPUS = 6
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = CliCluster()
-    try:
-        c.start_head(num_cpus=2, labels={"name": "head"}, resources={"head_only": 3})
-        c.add_node(num_cpus=2, labels={"name": "w1"})
-        c.add_node(num_cpus=2, labels={"name": "w2"}, resources={"w2_only": 1})
-        ray.init(address="auto")
-        wait_for(lambda: len(alive_nodes()) == 3, what="three alive nodes")
-        wait_for(lambda: ray.available_resources().get("CPU") == TOTAL_CPUS, what="all CPUs free")
+    with joined_cluster(dict(num_cpus=2, labels={"name": "head"}, resources={"head_only": 3}),
+                        dict(num_cpus=2, labels={"name": "w1"}),
+                        dict(num_cpus=2, labels={"name": "w2"}, resources={"w2_only": 1})) as c:
         yield c
-    finally:
-        ray.shutdown()
-        c.stop()
 
 
 @pytest.fixture
 def nodes(cluster):
-    by_name = alive_nodes()
-    return {v: k for k, v in by_name.items()}, by_name
+    return nodes_by_name()
 
 
 def on(node_id):

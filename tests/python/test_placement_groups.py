@@ -21,8 +21,8 @@ from ray.util.scheduling_strategies import (
     PlacementGroupSchedulingStrategy,
 )
 
-from cli_cluster import (CliCluster, alive_nodes, last_json_line, run_driver, use_short_session_root,
-                         wait_for)
+from cli_cluster import (alive_nodes, joined_cluster, last_json_line, nodes_by_name, run_driver,
+                         use_short_session_root, wait_for)
 
 use_short_session_root()  # sockets live under it: see cli_cluster
 
@@ -31,25 +31,16 @@ TOTAL_CPUS = 6
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = CliCluster()
-    try:
-        c.start_head(num_cpus=2, labels={"name": "head", "zone": "a"}, resources={"head_only": 1})
-        c.add_node(num_cpus=2, labels={"name": "w1", "zone": "b", "disk": "ssd"})
-        c.add_node(num_cpus=2, labels={"name": "w2", "zone": "b"})
-        ray.init(address="auto")
-        wait_for(lambda: len(alive_nodes()) == 3, what="three alive nodes")
-        wait_for(lambda: ray.available_resources().get("CPU") == TOTAL_CPUS, what="all CPUs free")
+    with joined_cluster(dict(num_cpus=2, labels={"name": "head", "zone": "a"}, resources={"head_only": 1}),
+                        dict(num_cpus=2, labels={"name": "w1", "zone": "b", "disk": "ssd"}),
+                        dict(num_cpus=2, labels={"name": "w2", "zone": "b"})) as c:
         yield c
-    finally:
-        ray.shutdown()
-        c.stop()
 
 
 @pytest.fixture
 def nodes(cluster):
     """{node ID: name} and {name: node ID} of the three nodes."""
-    by_name = alive_nodes()
-    return {v: k for k, v in by_name.items()}, by_name
+    return nodes_by_name()
 
 
 @ray.remote(num_cpus=1)
