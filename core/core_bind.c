@@ -295,14 +295,14 @@ static rpc_client *core__gcs_rpc(core_worker *cw)
     return gcs_client_rpc(cw->gcs);
 }
 
-/* A KV call from a user thread; returns the GcsStatus code (0 ok) or RC_* on transport
- * failure, with the last error set. */
-static int core__kv_call(core_worker *cw, const char *what, const char *method, const ProtobufCMessage *req,
-                         ProtobufCMessage **reply)
+/* A GCS call from a user thread (svc's method): 0 with *reply (rpc_msg_free), or RC_EAUTH /
+ * RC_EUNAVAIL with the last error set to "what: why". */
+static int core__gcs_call(core_worker *cw, const char *what, const ProtobufCServiceDescriptor *svc, const char *method,
+                          const ProtobufCMessage *req, ProtobufCMessage **reply)
 {
     char err[300] = "";
-    int code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__internal_kvgcs_service__descriptor, method, req,
-                                     rc_cfg.gcs_rpc_timeout_ms, reply, err, sizeof(err));
+    int code = core_call_from_thread(cw, core__gcs_rpc, svc, method, req, rc_cfg.gcs_rpc_timeout_ms, reply, err,
+                                     sizeof(err));
     if (code != GRPC_STATUS_OK) {
         rpc_msg_free(*reply);
         *reply = NULL;
@@ -311,6 +311,14 @@ static int core__kv_call(core_worker *cw, const char *what, const char *method, 
                          "%s: %s", what, err);
     }
     return 0;
+}
+
+/* The text built in b as a malloc'd string (what the *_json functions hand out); frees b. */
+static char *core__json_out(rc_buf *b)
+{
+    char *out = strdup(rc_buf_cstr(b));
+    rc_buf_free(b);
+    return out;
 }
 
 int rayc_kv_put(const char *ns, const char *key, const void *value, size_t size, int overwrite)
@@ -329,7 +337,8 @@ int rayc_kv_put(const char *ns, const char *key, const void *value, size_t size,
     req.value.len = size;
     req.overwrite = overwrite != 0;
     ProtobufCMessage *reply = NULL;
-    int rc = core__kv_call(cw, "rayc_kv_put", "InternalKVPut", &req.base, &reply);
+    int rc = core__gcs_call(cw, "rayc_kv_put", &ray__rpc__internal_kvgcs_service__descriptor, "InternalKVPut", &req.base,
+                            &reply);
     if (rc < 0)
         return rc;
     const Ray__Rpc__GcsStatus *st = ((Ray__Rpc__InternalKVPutReply *)reply)->status;
@@ -353,7 +362,8 @@ int rayc_kv_get(const char *ns, const char *key, void **value, size_t *size)
     req.key.data = (uint8_t *)key;
     req.key.len = strlen(key);
     ProtobufCMessage *reply = NULL;
-    int rc = core__kv_call(cw, "rayc_kv_get", "InternalKVGet", &req.base, &reply);
+    int rc = core__gcs_call(cw, "rayc_kv_get", &ray__rpc__internal_kvgcs_service__descriptor, "InternalKVGet", &req.base,
+                            &reply);
     if (rc < 0)
         return rc;
     const Ray__Rpc__InternalKVGetReply *r = (const Ray__Rpc__InternalKVGetReply *)reply;
@@ -383,14 +393,9 @@ char *rayc_nodes_json(void)
     }
     Ray__Rpc__GetAllNodeInfoRequest req = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
     ProtobufCMessage *reply = NULL;
-    char err[300] = "";
-    int code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__node_info_gcs_service__descriptor,
-                                     "GetAllNodeInfo", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err, sizeof(err));
-    if (code != GRPC_STATUS_OK) {
-        rpc_msg_free(reply);
-        core_fail(RC_EUNAVAIL, "rayc_nodes_json: %s", err);
+    if (core__gcs_call(cw, "rayc_nodes_json", &ray__rpc__node_info_gcs_service__descriptor, "GetAllNodeInfo",
+                       &req.base, &reply) < 0)
         return NULL;
-    }
     const Ray__Rpc__GetAllNodeInfoReply *r = (const Ray__Rpc__GetAllNodeInfoReply *)reply;
     rc_buf b = RC_BUF_INIT;
     rc_buf_putc(&b, '[');
@@ -435,10 +440,7 @@ char *rayc_nodes_json(void)
     }
     rc_buf_putc(&b, ']');
     rpc_msg_free(reply);
-    /* Callers free() it: hand back a copy made with malloc. */
-    char *out = strdup(rc_buf_cstr(&b));
-    rc_buf_free(&b);
-    return out;
+    return core__json_out(&b); /* callers free() it */
 }
 
 /* ---- placement_group_table() --------------------------------------------------------- */
@@ -490,25 +492,19 @@ char *rayc_pg_table_json(const rayc_pg *pg)
         return NULL;
     }
     ProtobufCMessage *reply = NULL;
-    char err[300] = "";
-    int code;
+    const ProtobufCServiceDescriptor *svc = &ray__rpc__placement_group_info_gcs_service__descriptor;
+    int rc;
     if (pg) {
         Ray__Rpc__GetPlacementGroupRequest req = RAY__RPC__GET_PLACEMENT_GROUP_REQUEST__INIT;
         req.placement_group_id.data = (uint8_t *)pg->id;
         req.placement_group_id.len = RAYC_PG_ID_SIZE;
-        code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__placement_group_info_gcs_service__descriptor,
-                                     "GetPlacementGroup", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err, sizeof(err));
+        rc = core__gcs_call(cw, "rayc_pg_table_json", svc, "GetPlacementGroup", &req.base, &reply);
     } else {
         Ray__Rpc__GetAllPlacementGroupRequest req = RAY__RPC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
-        code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__placement_group_info_gcs_service__descriptor,
-                                     "GetAllPlacementGroup", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err,
-                                     sizeof(err));
+        rc = core__gcs_call(cw, "rayc_pg_table_json", svc, "GetAllPlacementGroup", &req.base, &reply);
     }
-    if (code != GRPC_STATUS_OK) {
-        rpc_msg_free(reply);
-        core_fail(RC_EUNAVAIL, "rayc_pg_table_json: %s", err);
+    if (rc < 0)
         return NULL;
-    }
     rc_buf b = RC_BUF_INIT;
     rc_buf_putc(&b, '[');
     if (pg) {
@@ -525,9 +521,7 @@ char *rayc_pg_table_json(const rayc_pg *pg)
     }
     rc_buf_putc(&b, ']');
     rpc_msg_free(reply);
-    char *out = strdup(rc_buf_cstr(&b));
-    rc_buf_free(&b);
-    return out;
+    return core__json_out(&b);
 }
 
 /* ---- ray.util.list_named_actors() ----------------------------------------------------- */
@@ -543,14 +537,9 @@ char *rayc_named_actors_json(const char *namespace_, int all_namespaces)
     req.all_namespaces = all_namespaces != 0;
     req.ray_namespace = (char *)(namespace_ ? namespace_ : cw->namespace_);
     ProtobufCMessage *reply = NULL;
-    char err[300] = "";
-    int code = core_call_from_thread(cw, core__gcs_rpc, &ray__rpc__actor_info_gcs_service__descriptor,
-                                     "ListNamedActors", &req.base, rc_cfg.gcs_rpc_timeout_ms, &reply, err, sizeof(err));
-    if (code != GRPC_STATUS_OK) {
-        rpc_msg_free(reply);
-        core_fail(RC_EUNAVAIL, "rayc_named_actors_json: %s", err);
+    if (core__gcs_call(cw, "rayc_named_actors_json", &ray__rpc__actor_info_gcs_service__descriptor, "ListNamedActors",
+                       &req.base, &reply) < 0)
         return NULL;
-    }
     const Ray__Rpc__ListNamedActorsReply *r = (const void *)reply;
     rc_buf b = RC_BUF_INIT;
     rc_buf_putc(&b, '[');
@@ -565,9 +554,7 @@ char *rayc_named_actors_json(const char *namespace_, int all_namespaces)
     }
     rc_buf_putc(&b, ']');
     rpc_msg_free(reply);
-    char *out = strdup(rc_buf_cstr(&b));
-    rc_buf_free(&b);
-    return out;
+    return core__json_out(&b);
 }
 
 /* ---- the worker's main loop ----------------------------------------------------------- */

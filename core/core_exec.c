@@ -411,9 +411,7 @@ static void core__reply_error(core_worker *cw, core_exec_item *item, Ray__Rpc__E
     uint8_t (*ids)[RC_OBJECT_ID_SIZE] = rc_calloc(n ? n : 1, RC_OBJECT_ID_SIZE);
     for (size_t i = 0; i < n; i++) {
         ray__rpc__return_object__init(&objs[i]);
-        memcpy(ids[i], spec->task_id.data, RC_TASK_ID_SIZE);
-        uint32_t index = (uint32_t)i + 1;
-        memcpy(ids[i] + RC_TASK_ID_SIZE, &index, 4);
+        core__return_id(spec, (int)i, ids[i]);
         objs[i].object_id.data = ids[i];
         objs[i].object_id.len = RC_OBJECT_ID_SIZE;
         objs[i].data.data = packed;
@@ -933,9 +931,7 @@ static void core__complete(rayc_task_ctx *ctx, int rc)
         int failed = 0;
         for (size_t i = 0; i < n && !failed; i++) {
             ray__rpc__return_object__init(&objs[i]);
-            memcpy(ids[i], spec->task_id.data, RC_TASK_ID_SIZE);
-            uint32_t index = (uint32_t)i + 1;
-            memcpy(ids[i] + RC_TASK_ID_SIZE, &index, 4);
+            core__return_id(spec, (int)i, ids[i]);
             objs[i].object_id.data = ids[i];
             objs[i].object_id.len = RC_OBJECT_ID_SIZE;
             ptrs[i] = &objs[i];

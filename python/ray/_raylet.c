@@ -507,40 +507,66 @@ static PyObject *py_set_ref_class(PyObject *self, PyObject *cls)
     Py_RETURN_NONE;
 }
 
+/* ---- buffer parts ------------------------------------------------------------------- */
+
+/* An object's bytes as a serializer hands them over: a sequence of buffer-like parts, held
+ * (their buffer views) while the core copies them once. */
+typedef struct {
+    Py_buffer *views;
+    rayc_iov *iov;
+    Py_ssize_t n;
+} parts_view;
+
+static void parts_release(parts_view *p)
+{
+    for (Py_ssize_t i = 0; i < p->n; i++)
+        PyBuffer_Release(&p->views[i]);
+    PyMem_Free(p->views);
+    PyMem_Free(p->iov);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Views every part of seq: 0, or -1 with a Python error (nothing held). */
+static int parts_get(PyObject *seq, const char *what, parts_view *p)
+{
+    memset(p, 0, sizeof(*p));
+    PyObject *fast = PySequence_Fast(seq, what);
+    if (!fast)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    p->views = PyMem_Calloc(n ? n : 1, sizeof(*p->views));
+    p->iov = PyMem_Calloc(n ? n : 1, sizeof(*p->iov));
+    int rc = p->views && p->iov ? 0 : -1;
+    if (rc < 0)
+        PyErr_NoMemory();
+    for (; rc == 0 && p->n < n; p->n++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, p->n), &p->views[p->n], PyBUF_SIMPLE) < 0) {
+            rc = -1;
+            break;
+        }
+        p->iov[p->n].data = p->views[p->n].buf;
+        p->iov[p->n].size = (size_t)p->views[p->n].len;
+    }
+    Py_DECREF(fast);
+    if (rc < 0)
+        parts_release(p);
+    return rc;
+}
+
 /* ---- objects -------------------------------------------------------------------------- */
 
 static PyObject *py_put(PyObject *self, PyObject *parts)
 {
-    PyObject *fast = PySequence_Fast(parts, "put takes a list of buffers");
-    if (!fast)
+    parts_view p;
+    if (parts_get(parts, "put takes a list of buffers", &p) < 0)
         return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    Py_buffer *views = PyMem_Calloc(n ? n : 1, sizeof(*views));
-    rayc_iov *iov = PyMem_Calloc(n ? n : 1, sizeof(*iov));
-    PyObject *result = NULL;
-    Py_ssize_t got = 0;
-    if (!views || !iov) {
-        PyErr_NoMemory();
-        goto out;
-    }
-    for (; got < n; got++) {
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, got), &views[got], PyBUF_SIMPLE) < 0)
-            goto out;
-        iov[got].data = views[got].buf;
-        iov[got].size = (size_t)views[got].len;
-    }
     rayc_ref ref;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = rayc_put_iov(iov, (size_t)n, &ref);
-    Py_END_ALLOW_THREADS if (rc < 0) raise_rc(rc);
-    else result = ref_wrap(&ref);
-out:
-    for (Py_ssize_t i = 0; i < got; i++)
-        PyBuffer_Release(&views[i]);
-    PyMem_Free(views);
-    PyMem_Free(iov);
-    Py_DECREF(fast);
-    return result;
+    Py_BEGIN_ALLOW_THREADS rc = rayc_put_iov(p.iov, (size_t)p.n, &ref);
+    Py_END_ALLOW_THREADS parts_release(&p);
+    if (rc < 0)
+        return raise_rc(rc);
+    return ref_wrap(&ref);
 }
 
 /* get(refs, timeout_ms) -> [(error, message, ObjectBuffer or None)]; error 0 is a value,
@@ -1104,35 +1130,14 @@ static int exec_returns(rayc_task_ctx *ctx, PyObject *results)
     }
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        PyObject *parts = PySequence_Fast(PySequence_Fast_GET_ITEM(fast, i), "a result must be a list of buffers");
-        if (!parts) {
-            rc = -1;
+        parts_view p;
+        if ((rc = parts_get(PySequence_Fast_GET_ITEM(fast, i), "a result must be a list of buffers", &p)) < 0)
             break;
-        }
-        Py_ssize_t np = PySequence_Fast_GET_SIZE(parts);
-        Py_buffer views[16];
-        rayc_iov iov[16];
-        Py_ssize_t got = 0;
-        if (np > 16) {
-            PyErr_SetString(PyExc_ValueError, "a result has more than 16 parts");
-            rc = -1;
-        }
-        for (; rc == 0 && got < np; got++) {
-            if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(parts, got), &views[got], PyBUF_SIMPLE) < 0) {
-                rc = -1;
-                break;
-            }
-            iov[got].data = views[got].buf;
-            iov[got].size = (size_t)views[got].len;
-        }
-        if (rc == 0) {
-            /* Large results go to the store: copying without the GIL lets other threads run. */
-            Py_BEGIN_ALLOW_THREADS rc = rayc_return_iov(ctx, i, iov, (size_t)np);
-            Py_END_ALLOW_THREADS if (rc < 0) PyErr_SetString(PyExc_RuntimeError, "cannot store a result");
-        }
-        for (Py_ssize_t k = 0; k < got; k++)
-            PyBuffer_Release(&views[k]);
-        Py_DECREF(parts);
+        /* Large results go to the store: copying without the GIL lets other threads run. */
+        Py_BEGIN_ALLOW_THREADS rc = rayc_return_iov(ctx, i, p.iov, (size_t)p.n);
+        Py_END_ALLOW_THREADS parts_release(&p);
+        if (rc < 0)
+            PyErr_SetString(PyExc_RuntimeError, "cannot store a result");
     }
     Py_DECREF(fast);
     return rc;
@@ -1269,36 +1274,14 @@ static PyObject *handle_fail(PyObject *self, PyObject *text)
  * value is copied and the owner answers). */
 static PyObject *report_item(rayc_task_ctx *ctx, long long index, PyObject *parts_seq)
 {
-    PyObject *fast = PySequence_Fast(parts_seq, "a value is a list of buffers");
-    if (!fast)
+    parts_view p;
+    if (parts_get(parts_seq, "a value is a list of buffers", &p) < 0)
         return NULL;
-    Py_ssize_t np = PySequence_Fast_GET_SIZE(fast);
-    Py_buffer views[16];
-    rayc_iov iov[16];
-    Py_ssize_t got = 0;
-    int rc = 0;
-    if (np > 16) {
-        PyErr_SetString(PyExc_ValueError, "a value has more than 16 parts");
-        rc = -1;
-    }
-    for (; rc == 0 && got < np; got++) {
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, got), &views[got], PyBUF_SIMPLE) < 0) {
-            rc = -1;
-            break;
-        }
-        iov[got].data = views[got].buf;
-        iov[got].size = (size_t)views[got].len;
-    }
-    if (rc == 0) {
-        Py_BEGIN_ALLOW_THREADS rc = rayc_report_generator_item(ctx, index, iov, (size_t)np);
-        Py_END_ALLOW_THREADS if (rc < 0) PyErr_Format(PyExc_RuntimeError,
-                                                       "the generator's owner did not take value %lld", index);
-    }
-    for (Py_ssize_t k = 0; k < got; k++)
-        PyBuffer_Release(&views[k]);
-    Py_DECREF(fast);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = rayc_report_generator_item(ctx, index, p.iov, (size_t)p.n);
+    Py_END_ALLOW_THREADS parts_release(&p);
     if (rc < 0)
-        return NULL;
+        return PyErr_Format(PyExc_RuntimeError, "the generator's owner did not take value %lld", index);
     Py_RETURN_NONE;
 }
 
