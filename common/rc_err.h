@@ -27,7 +27,8 @@
     X(ESYS, "system call failed")                                       \
     X(ENOSPC, "no space left")                                          \
     X(ETOOBIG, "too large")                                             \
-    X(EPARSE, "malformed input")
+    X(EPARSE, "malformed input")                                        \
+    X(EBUDGET, "over budget")
 
 enum {
     RC_OK = 0,
