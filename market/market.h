@@ -48,6 +48,7 @@ typedef struct mk_offer {
     /* Labels the host's raylet will carry (besides the market's own); may be empty. */
     char **label_keys, **label_values;
     size_t n_labels;
+    char *host; /* ssh: the one host of the provider's list that serves this offer; NULL: any */
 } mk_offer;
 
 /* The class of an offer, the unit of failure memory and of verified performance:
@@ -79,6 +80,7 @@ typedef struct mk_provider_config {
     char *ssh_user, *ssh_key, *ssh_options;
     char **ssh_hosts;
     size_t n_ssh_hosts;
+    char *rayc_bin; /* ssh: the directory of rayc on the hosts; NULL: rayc-market's own */
 } mk_provider_config;
 
 typedef struct mk_class_limit {

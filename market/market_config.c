@@ -160,6 +160,7 @@ void mk_config_free(mk_config *c)
         for (size_t h = 0; h < p->n_ssh_hosts; h++)
             rc_free(p->ssh_hosts[h]);
         rc_free(p->ssh_hosts);
+        rc_free(p->rayc_bin);
     }
     rc_free(c->providers);
     memset(c, 0, sizeof(*c));
@@ -264,7 +265,7 @@ static int parse_timeouts(const rc_json *v, mk_config *c, char *err, size_t errl
 
 static int parse_provider(const rc_json *it, size_t i, mk_config *c, char *err, size_t errlen)
 {
-    static const char *const known[] = {"name", "type", "offers", "user", "key", "ssh_options", "hosts", NULL};
+    static const char *const known[] = {"name", "type", "offers", "user", "key", "ssh_options", "hosts", "rayc_bin", NULL};
     char what[96];
     const rc_json *name = rc_json_get(it, "name");
     if (name && name->type == RC_JSON_STRING && name->str_len && strlen(name->str) == name->str_len)
@@ -289,7 +290,7 @@ static int parse_provider(const rc_json *it, size_t i, mk_config *c, char *err, 
     if ((rc = mk__get_string(it, "offers", 1, 1, &p->offers, &w)) < 0)
         return rc;
     if (!ssh) {
-        static const char *const ssh_only[] = {"user", "key", "ssh_options", "hosts"};
+        static const char *const ssh_only[] = {"user", "key", "ssh_options", "hosts", "rayc_bin"};
         for (size_t k = 0; k < RC_ARRAY_LEN(ssh_only); k++)
             if (rc_json_get(it, ssh_only[k]))
                 return mk__fail(&w, "\"%s\" is only for providers of type \"ssh\"", ssh_only[k]);
@@ -297,7 +298,8 @@ static int parse_provider(const rc_json *it, size_t i, mk_config *c, char *err, 
     }
     if ((rc = mk__get_string(it, "user", 0, 1, &p->ssh_user, &w)) < 0 ||
         (rc = mk__get_string(it, "key", 0, 1, &p->ssh_key, &w)) < 0 ||
-        (rc = mk__get_string(it, "ssh_options", 0, 0, &p->ssh_options, &w)) < 0)
+        (rc = mk__get_string(it, "ssh_options", 0, 0, &p->ssh_options, &w)) < 0 ||
+        (rc = mk__get_string(it, "rayc_bin", 0, 1, &p->rayc_bin, &w)) < 0)
         return rc;
     const rc_json *hosts = rc_json_get(it, "hosts");
     if (!hosts || hosts->type != RC_JSON_ARRAY || !hosts->n_items)

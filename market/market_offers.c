@@ -53,6 +53,7 @@ static void offer_clear(mk_offer *o)
     }
     rc_free(o->label_keys);
     rc_free(o->label_values);
+    rc_free(o->host);
 }
 
 void mk_offers_free(mk_offer *offers, size_t n)
@@ -139,7 +140,7 @@ static int parse_offer(const rc_json *it, size_t index, mk_offer *o, char *err, 
     static const char *const known[] = {
         "id",     "gpu_name",    "num_gpus",         "gpu_memory", "num_cpus",  "memory",    "price_per_hour",
         "billing_increment_s", "region", "reliability", "lease_duration_s", "behaviour", "available", "labels",
-        NULL};
+        "host", NULL};
     char what[96];
     const rc_json *id = rc_json_get(it, "id");
     if (id && id->type == RC_JSON_STRING && id->str_len && strlen(id->str) == id->str_len)
@@ -161,12 +162,13 @@ static int parse_offer(const rc_json *it, size_t index, mk_offer *o, char *err, 
         (rc = mk__get_number(it, "gpu_memory", 0, 0, 1e6, &o->gpu_memory, &w)) < 0 ||
         (rc = mk__get_number(it, "num_cpus", 1, 0, 1e6, &o->num_cpus, &w)) < 0 ||
         (rc = mk__get_number(it, "memory", 0, 0, 1e9, &o->memory, &w)) < 0 ||
-        (rc = mk__get_number(it, "price_per_hour", 1, 0, 1e6, &o->price_per_hour, &w)) < 0 ||
+        (rc = mk__get_number(it, "price_per_hour", 1, 0, HUGE_VAL, &o->price_per_hour, &w)) < 0 ||
         (rc = mk__get_int(it, "billing_increment_s", 0, 0, 1LL << 40, &o->billing_increment_s, &w)) < 0 ||
         (rc = mk__get_string(it, "region", 0, 0, &o->region, &w)) < 0 ||
         (rc = mk__get_number(it, "reliability", 0, 0.000001, 1, &o->reliability, &w)) < 0 ||
         (rc = mk__get_int(it, "lease_duration_s", 0, 0, 1LL << 40, &o->lease_duration_s, &w)) < 0 ||
         (rc = mk__get_int(it, "available", 0, 0, 1000000, &available, &w)) < 0 ||
+        (rc = mk__get_string(it, "host", 0, 1, &o->host, &w)) < 0 ||
         (rc = parse_behaviour(it, o, &w)) < 0 || (rc = parse_labels(it, o, &w)) < 0)
         return rc;
     o->available = (int)available;

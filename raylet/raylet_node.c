@@ -43,6 +43,7 @@
 #include "object_store.h"
 #include "raylet_int.h"
 #include "rayc_gcs.pb-c.h"
+#include "rayc_market.pb-c.h"
 #include "rayc_raylet.pb-c.h"
 #include "rc_alloc.h"
 #include "rc_config.h"
@@ -946,6 +947,9 @@ int raylet_start(raylet *r, uv_loop_t *loop)
     if ((rc = raylet__listen_tcp(r)) < 0)
         return rc;
     if ((rc = raylet__objects_start(r)) < 0)
+    if ((rc = raylet_challenge_create(r, &r->challenge)) < 0)
+        return rc;
+    rpc_server_add_service(r->srv, &rayc__rpc__challenge_service__descriptor, raylet_challenge_handlers, r->challenge);
         return rc;
     if ((rc = raylet__serve_local(r)) < 0)
         return rc;
@@ -1020,6 +1024,8 @@ void raylet_cleanup(raylet *r)
     lease_manager_destroy(r->leases);
     r->leases = NULL;
     bundle_manager_destroy(r->bundles);
+    raylet_challenge_destroy(r->challenge);
+    r->challenge = NULL;
     r->bundles = NULL;
     worker_pool_destroy(r->pool);
     r->pool = NULL;

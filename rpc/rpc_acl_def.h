@@ -119,6 +119,9 @@
     X("rayc.rpc.LocalRayletService", "NotifyTaskUnblocked", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)    \
     X("rayc.rpc.LocalRayletService", "CreateObject", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)           \
     X("rayc.rpc.LocalRayletService", "SealObject", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)             \
+    /* Raylet: the market's verification challenge (rayc-market, as admin) */                  \
+    X("rayc.rpc.ChallengeService", "RunChallenge", RPC_ROLE_ADMIN, ACL_OPEN, NULL, 0)             \
+    X("rayc.rpc.ChallengeService", "OpenChallengeRows", RPC_ROLE_ADMIN, ACL_OPEN, NULL, 0)        \
     X("rayc.rpc.LocalRayletService", "AbortObject", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)            \
     X("rayc.rpc.LocalRayletService", "GetObjects", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)             \
     X("rayc.rpc.LocalRayletService", "ReleaseObjects", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)         \
