@@ -9,3 +9,4 @@
 #include "bench_list_tasks.h"
 #include "bench_list_actors.h"
 #include "bench_list_python.h"
+#include "bench_list_challenge.h"

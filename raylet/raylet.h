@@ -39,6 +39,11 @@
  *                                    memory
  *   --bind-all                       listen on every interface instead of the node IP only
  *
+ * For tests and demos only (a host that misbehaves on purpose in the market's verification
+ * challenge):
+ *   --testing-challenge-corrupt      commit to a product with wrong rows (a fake GPU)
+ *   --testing-challenge-delay-ms N   answer the challenge N ms late (a host too slow)
+ *
  * Any thread; no global state.
  */
 #ifndef RAYC_RAYLET_RAYLET_H
@@ -82,6 +87,10 @@ typedef struct raylet_options {
     int insecure;
     int bind_all;
     int exit_with_parent; /* stop (as on SIGTERM) once the process that started it is gone */
+    /* For tests and demos only (the market's local provider): the verification challenge
+     * misbehaves on purpose (raylet_challenge.c). */
+    int testing_challenge_corrupt;      /* commits to a product with wrong rows */
+    int64_t testing_challenge_delay_ms; /* answers this much later */
 } raylet_options;
 
 /* Fills opts from argv[0..argc) (flags only, no program name). Returns 0, or RC_EINVAL with

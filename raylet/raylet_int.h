@@ -83,6 +83,7 @@ typedef struct raylet_object_hooks {
 struct raylet_store; /* raylet/object_store.h */
 typedef struct raylet_auth raylet_auth; /* raylet_auth.c */
 struct raylet_om;    /* raylet/object_manager.h */
+typedef struct raylet_challenge raylet_challenge; /* raylet_challenge.c */
 
 /* A driver registered on this node (workers live in the pool). */
 typedef struct raylet_driver {
@@ -141,6 +142,8 @@ typedef struct raylet {
     struct raylet_om *object_manager;
     raylet_object_hooks object_hooks;
 
+    raylet_challenge *challenge; /* ChallengeService (raylet_challenge.c) */
+
     uv_timer_t report_timer;
     int report_in_flight;
     uint8_t *last_report;
@@ -160,6 +163,12 @@ int raylet_detect(raylet_node_spec *spec, const raylet_options *opts, const char
 void raylet_spec_free(raylet_node_spec *spec);
 /* "NVIDIA A100-SXM4-80GB" -> "A100", "NVIDIA GeForce RTX 4090" -> "RTX4090". */
 void raylet_accelerator_from_name(const char *gpu_name, char *out, size_t outlen);
+
+/* The first GPU NVML sees: its model ("NVIDIA H100 80GB HBM3"), its memory in bytes, and how
+ * many GPUs NVML sees (CUDA_VISIBLE_DEVICES not applied). 0, or RC_ENOENT when there is no
+ * NVML or no GPU (the out-parameters are then untouched). Any thread; it loads NVML each
+ * time (tens of milliseconds): keep it off the loop thread. */
+int raylet_nvml_first_gpu(char *model, size_t modellen, uint64_t *memory, unsigned *count);
 
 /* raylet_view.c: the cluster view */
 /* Creates r->view with the local node. Returns 0 or RC_EINVAL (err says why). */
@@ -226,6 +235,15 @@ void raylet_auth_credentials(raylet *r, rpc_call *call, const uint8_t *job_id);
 void raylet_auth_job_finished(raylet *r, const uint8_t job_id[RC_JOB_ID_SIZE]);
 /* After the rpc context has drained. */
 void raylet_auth_cleanup(raylet *r);
+
+/* raylet_challenge.c: ChallengeService (the market's verification challenge, admin only);
+ * arg is the raylet_challenge. Create before the TCP server starts; destroy first thing in
+ * raylet_cleanup, while the servers still run (a waiting RunChallenge is answered
+ * UNAVAILABLE; a computation in progress is told to stop and frees its state when it
+ * ends). */
+extern const rpc_method_handler raylet_challenge_handlers[];
+int raylet_challenge_create(raylet *r, raylet_challenge **out);
+void raylet_challenge_destroy(raylet_challenge *ch);
 
 /* raylet_node.c */
 int raylet_start(raylet *r, uv_loop_t *loop);

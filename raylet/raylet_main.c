@@ -37,7 +37,9 @@ int main(int argc, char **argv)
                "       [--ready-file PATH] [--session-dir DIR] [--worker-command PATH]\n"
                "       [--python-executable PATH (default: $RAYC_PYTHON, else /usr/bin/python3)]\n"
                "       (--join-token T (--ca-cert-hash sha256:HEX | --ca-cert FILE) | --insecure)\n"
-               "       [--auth-dir DIR] [--bind-all] [--exit-with-parent]\n");
+               "       [--auth-dir DIR] [--bind-all] [--exit-with-parent]\n"
+               "  for tests and demos only (a host failing the market's verification on purpose):\n"
+               "       [--testing-challenge-corrupt] [--testing-challenge-delay-ms N]\n");
         return 0;
     }
     static raylet r;

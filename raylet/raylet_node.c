@@ -944,12 +944,12 @@ int raylet_start(raylet *r, uv_loop_t *loop)
     rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, lease_manager_handlers, r->leases);
     rpc_server_add_service(r->srv, &ray__rpc__node_manager_service__descriptor, bundle_manager_handlers, r->bundles);
     rpc_server_add_service(r->srv, &grpc__health__v1__health__descriptor, health_handlers, r);
-    if ((rc = raylet__listen_tcp(r)) < 0)
-        return rc;
-    if ((rc = raylet__objects_start(r)) < 0)
     if ((rc = raylet_challenge_create(r, &r->challenge)) < 0)
         return rc;
     rpc_server_add_service(r->srv, &rayc__rpc__challenge_service__descriptor, raylet_challenge_handlers, r->challenge);
+    if ((rc = raylet__listen_tcp(r)) < 0)
+        return rc;
+    if ((rc = raylet__objects_start(r)) < 0)
         return rc;
     if ((rc = raylet__serve_local(r)) < 0)
         return rc;
@@ -1021,11 +1021,11 @@ void raylet_cleanup(raylet *r)
     r->state = RAYLET_STOPPING;
     /* Held lease calls are answered while the servers still run; then no handler runs
      * again (servers refuse dispatch once destroyed). */
+    raylet_challenge_destroy(r->challenge);
+    r->challenge = NULL;
     lease_manager_destroy(r->leases);
     r->leases = NULL;
     bundle_manager_destroy(r->bundles);
-    raylet_challenge_destroy(r->challenge);
-    r->challenge = NULL;
     r->bundles = NULL;
     worker_pool_destroy(r->pool);
     r->pool = NULL;

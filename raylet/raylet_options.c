@@ -32,6 +32,8 @@ static const raylet__flag raylet__flags[] = {
     {"--auth-dir", 1},     {"--insecure", 0},         {"--bind-all", 0},
     /* a local cluster's daemons end with the driver that started them */
     {"--exit-with-parent", 0},
+    /* for tests and demos only: the verification challenge misbehaves on purpose */
+    {"--testing-challenge-corrupt", 0}, {"--testing-challenge-delay-ms", 1},
 };
 
 int raylet_flag_arity(const char *flag)
@@ -271,6 +273,8 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
                 opts->bind_all = 1;
             else if (!strcmp(flag, "--exit-with-parent"))
                 opts->exit_with_parent = 1;
+            else if (!strcmp(flag, "--testing-challenge-corrupt"))
+                opts->testing_challenge_corrupt = 1;
             else
                 opts->is_head = 1;
             continue;
@@ -361,6 +365,14 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
                 return raylet__fail(err, errlen, "--ca-cert needs the path of the cluster's CA certificate (PEM)");
             rc_free(opts->ca_cert_file);
             opts->ca_cert_file = rc_strdup(v);
+        } else if (!strcmp(flag, "--testing-challenge-delay-ms")) {
+            char *end;
+            errno = 0;
+            long long ms = strtoll(v, &end, 10);
+            if (errno || end == v || *end || ms < 0 || ms > 3600000)
+                return raylet__fail(err, errlen, "--testing-challenge-delay-ms needs milliseconds (0..3600000), "
+                                                 "not '%s'", v);
+            opts->testing_challenge_delay_ms = ms;
         } else if (!strcmp(flag, "--auth-dir")) {
             if (!*v)
                 return raylet__fail(err, errlen, "--auth-dir needs a directory");

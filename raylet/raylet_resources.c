@@ -63,6 +63,7 @@ typedef struct raylet__gpus {
     int count;
     char name[96];
     int64_t min_memory;
+    int64_t first_memory; /* the first GPU's */
 } raylet__gpus;
 
 /* Fills g from NVML; count 0 when there is no driver or no device. */
@@ -94,11 +95,25 @@ static void raylet__nvml_probe(raylet__gpus *g)
                 name(dev, g->name, sizeof(g->name));
             if (mem(dev, &m) == 0 && (g->min_memory == 0 || (int64_t)m.total < g->min_memory))
                 g->min_memory = (int64_t)m.total;
+            if (g->count == 0 && mem(dev, &m) == 0)
+                g->first_memory = (int64_t)m.total;
             g->count++;
         }
     }
     shutdown();
     dlclose(lib);
+}
+
+int raylet_nvml_first_gpu(char *model, size_t modellen, uint64_t *memory, unsigned *count)
+{
+    raylet__gpus g;
+    raylet__nvml_probe(&g);
+    if (g.count == 0)
+        return RC_ENOENT;
+    snprintf(model, modellen, "%s", g.name);
+    *memory = (uint64_t)g.first_memory;
+    *count = (unsigned)g.count;
+    return 0;
 }
 
 /* CUDA_VISIBLE_DEVICES limits the GPUs a raylet may hand out, as in Ray. -1: not set. */

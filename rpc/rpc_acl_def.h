@@ -108,6 +108,9 @@
     X("ray.rpc.NodeManagerService", "CommitBundleResources", ACL_ADMIN, ACL_OPEN, NULL, 0)        \
     X("ray.rpc.NodeManagerService", "CancelResourceReserve", ACL_ADMIN, ACL_OPEN, NULL, 0)        \
     X("ray.rpc.NodeManagerService", "ReleaseUnusedBundles", ACL_ADMIN, ACL_OPEN, NULL, 0)         \
+    /* Raylet: the market's verification challenge (rayc-market, as admin) */                  \
+    X("rayc.rpc.ChallengeService", "RunChallenge", RPC_ROLE_ADMIN, ACL_OPEN, NULL, 0)             \
+    X("rayc.rpc.ChallengeService", "OpenChallengeRows", RPC_ROLE_ADMIN, ACL_OPEN, NULL, 0)        \
     /* Raylet: objects between nodes */                                                            \
     X("ray.rpc.ObjectManagerService", "Push", ACL_CLUSTER, ACL_OPEN, NULL, 0)                     \
     X("ray.rpc.ObjectManagerService", "Pull", ACL_CLUSTER, ACL_OPEN, NULL, 0)                     \
@@ -119,9 +122,6 @@
     X("rayc.rpc.LocalRayletService", "NotifyTaskUnblocked", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)    \
     X("rayc.rpc.LocalRayletService", "CreateObject", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)           \
     X("rayc.rpc.LocalRayletService", "SealObject", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)             \
-    /* Raylet: the market's verification challenge (rayc-market, as admin) */                  \
-    X("rayc.rpc.ChallengeService", "RunChallenge", RPC_ROLE_ADMIN, ACL_OPEN, NULL, 0)             \
-    X("rayc.rpc.ChallengeService", "OpenChallengeRows", RPC_ROLE_ADMIN, ACL_OPEN, NULL, 0)        \
     X("rayc.rpc.LocalRayletService", "AbortObject", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)            \
     X("rayc.rpc.LocalRayletService", "GetObjects", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)             \
     X("rayc.rpc.LocalRayletService", "ReleaseObjects", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)         \
