@@ -10,3 +10,4 @@
 #include "bench_list_actors.h"
 #include "bench_list_python.h"
 #include "bench_list_challenge.h"
+#include "bench_list_market.h"

@@ -82,6 +82,7 @@ typedef struct group {
     size_t n_members, cursor;
     unsigned static_flags, skip_flags;
     int fits_pending;
+    double min_price; /* of its eligible members, for explanations */
 } group;
 
 /* A mutation a gang made, undone if the gang fails. */
@@ -297,27 +298,33 @@ static double cap_custom(const host *h, const char *name, size_t *idx)
     return 0;
 }
 
-static double room(double avail, double want)
+static inline double room(double avail, double want)
 {
     return want > EPS ? floor(avail / want + EPS) : HUGE_VAL;
+}
+
+static inline double min2(double a, double b)
+{
+    return a < b ? a : b;
 }
 
 /* How many copies of n fit on h, at most limit. */
 static int64_t copies(const host *h, const need *n, int64_t limit)
 {
-    if (n->conflict)
+    /* Cheap numeric rejections first: this runs for every host with room and every shape. */
+    if (n->gpus > h->gpus + EPS || n->cpu > h->cpu + EPS || n->mem_gib > h->mem_gib + EPS || n->conflict)
         return 0;
     if (n->accel && (!h->gpu_name || strcmp(h->gpu_name, n->accel)))
         return 0;
     if (n->gpu_mem_gib > 0 && (h->gpus <= 0 || h->gpu_mem_gib + EPS < n->gpu_mem_gib))
         return 0;
     double k = (double)limit;
-    k = fmin(k, room(h->cpu, n->cpu));
-    k = fmin(k, room(h->gpus, n->gpus));
-    k = fmin(k, room(h->mem_gib, n->mem_gib));
+    k = min2(k, room(h->cpu, n->cpu));
+    k = min2(k, room(h->gpus, n->gpus));
+    k = min2(k, room(h->mem_gib, n->mem_gib));
     for (size_t i = 0; i < n->n_custom && k >= 1; i++) {
         size_t idx;
-        k = fmin(k, room(cap_custom(h, n->custom[i].name, &idx), n->custom[i].value));
+        k = min2(k, room(cap_custom(h, n->custom[i].name, &idx), n->custom[i].value));
     }
     if (k < 1)
         return 0;
@@ -469,6 +476,15 @@ static void verdict(mk_offer_verdict *v, const char *fmt, ...)
     va_end(ap);
 }
 
+static void set_why(mk_offer_verdict *v, const char *text)
+{
+    size_t n = strlen(text);
+    if (n >= sizeof(v->why))
+        n = sizeof(v->why) - 1;
+    memcpy(v->why, text, n);
+    v->why[n] = '\0';
+}
+
 /* Effective costs, classes, limits and the static verdict of every offer. */
 static void prepare_offers(dstate *s)
 {
@@ -613,8 +629,13 @@ static void build_groups(dstate *s)
             group *g = &s->groups[gid[o]];
             g->members[g->n_members++] = o;
         }
-    for (size_t g = 0; g < s->n_groups; g++)
-        qsort_r(s->groups[g].members, s->groups[g].n_members, sizeof(size_t), member_cmp, s);
+    for (size_t g = 0; g < s->n_groups; g++) {
+        group *gr = &s->groups[g];
+        qsort_r(gr->members, gr->n_members, sizeof(size_t), member_cmp, s);
+        gr->min_price = HUGE_VAL;
+        for (size_t m = 0; m < gr->n_members; m++)
+            gr->min_price = fmin(gr->min_price, s->in->offers[gr->members[m]].price_per_hour);
+    }
     s->fit_group = rc_calloc(s->n_groups + 1, sizeof(size_t));
     s->fit_k = rc_calloc(s->n_groups + 1, sizeof(int64_t));
     rc_buf_free(&key);
@@ -704,8 +725,7 @@ static void infeasible_reason(dstate *s, const need *n, const char *prefix, char
         fitting++;
         group_head(s, gr);
         flags |= gr->static_flags | gr->skip_flags;
-        for (size_t m = 0; m < gr->n_members; m++)
-            cheapest = fmin(cheapest, s->in->offers[gr->members[m]].price_per_hour);
+        cheapest = fmin(cheapest, gr->min_price);
     }
     if (n->conflict)
         snprintf(out, outlen, "no offer fits: %s%s: %s", prefix, shape, n->conflict);
@@ -963,11 +983,11 @@ static void final_verdicts(dstate *s)
         if (v->launches > 0)
             verdict(v, "eligible; chosen for %d host(s) this round", v->launches);
         else if (s->dyn_why[o] == R_BUDGET)
-            verdict(v, "eligible; not chosen: over budget after this round's launches");
+            set_why(v, "eligible; not chosen: over budget after this round's launches");
         else if (s->dyn_why[o] == R_MAX_HOSTS)
-            verdict(v, "eligible; not chosen: max hosts reached by this round's launches");
+            set_why(v, "eligible; not chosen: max hosts reached by this round's launches");
         else
-            verdict(v, "eligible; not chosen: %s", "fits no pending shape");
+            set_why(v, "eligible; not chosen: fits no pending shape");
     }
     /* Unused offers whose host fits some pending shape: cheaper offers served it. */
     for (size_t g = 0; g < s->n_groups; g++) {
@@ -977,7 +997,7 @@ static void final_verdicts(dstate *s)
             size_t o = s->groups[g].members[m];
             mk_offer_verdict *v = &s->out->verdicts[o];
             if (!v->launches && !s->dyn_why[o])
-                verdict(v, "eligible; not chosen: cheaper offers serve the pending demand it fits");
+                set_why(v, "eligible; not chosen: cheaper offers serve the pending demand it fits");
         }
     }
 }

@@ -29,7 +29,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 
 # harness:max_len. The RPC harness gets whole messages; the parsers of command-line and
 # config text do not need more than a few KiB to reach every branch.
-harnesses="fuzz_rpc_unpack:65536 fuzz_json:4096 fuzz_resources:4096 fuzz_cli_args:4096 fuzz_auth:8192"
+harnesses="fuzz_rpc_unpack:65536 fuzz_json:4096 fuzz_resources:4096 fuzz_cli_args:4096 fuzz_auth:8192 fuzz_market_config:8192"
 
 failed=""
 ran=0
