@@ -1,7 +1,7 @@
 /*
  * Private declarations of the rayc command line. One file per group of commands:
  * cli_start.c (start, stop), cli_status.c (status, list), cli_kv.c (kv), cli_auth.c (token,
- * node revoke, get-auth-token, get-ca-cert). Exit codes: 0 done, 1 the cluster said no or
+ * node revoke, get-auth-token, get-ca-cert), cli_market.c (market). Exit codes: 0 done, 1 the cluster said no or
  * could not be reached, 2 the command line itself was wrong.
  *
  * Main thread only.
@@ -55,6 +55,10 @@ int cli_cmd_token(int argc, char **argv);
 int cli_cmd_node(int argc, char **argv);
 int cli_cmd_get_auth_token(int argc, char **argv);
 int cli_cmd_get_ca_cert(int argc, char **argv);
+int cli_cmd_market(int argc, char **argv);
+/* Starts rayc-market for the latest session on this host (rayc market start, rayc start
+ * --head --market). */
+int cli_market_start(const char *config, const char *address);
 
 /* "10.00GiB"-style text for a byte count. */
 void cli_format_bytes(double bytes, char *out, size_t outlen);

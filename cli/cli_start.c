@@ -66,6 +66,7 @@ typedef struct cli__daemon {
 /* The command line of `rayc start`, parsed. Strings point into argv. */
 typedef struct cli__start_opts {
     int head, block, port, insecure, bind_all;
+    const char *market; /* --market FILE: rayc-market with this config, on the head */
     const char *address, *redis, *ip_flag;
     const char *join_token, *ca_cert_hash, *ca_cert_file;
     const char *redis_password, *redis_password_file, *redis_username;
@@ -151,7 +152,7 @@ static void cli__strip_quotes(char *s)
 /* Flags start handles itself (the daemons get them from it, some rewritten). */
 static const char *const cli__start_value_flags[] = {
     "--port", "--address", "--redis-address", "--join-token", "--ca-cert-hash", "--ca-cert",
-    "--redis-password", "--redis-password-file", "--redis-username",
+    "--redis-password", "--redis-password-file", "--redis-username", "--market",
 };
 
 static int cli__parse_start(int argc, char **argv, cli__start_opts *o)
@@ -208,6 +209,8 @@ static int cli__parse_start(int argc, char **argv, cli__start_opts *o)
                 o->redis_password = v;
             } else if (!strcmp(a, "--redis-password-file")) {
                 o->redis_password_file = v;
+            } else if (!strcmp(a, "--market")) {
+                o->market = v;
             } else {
                 o->redis_username = v;
             }
@@ -255,6 +258,11 @@ static int cli__check_start(const cli__start_opts *o)
     }
     if ((o->redis_password || o->redis_password_file || o->redis_username) && !o->redis) {
         fprintf(stderr, "rayc start: a Redis password or user needs --redis-address\n");
+        return CLI_USAGE;
+    }
+    if (o->market && (!o->head || o->insecure)) {
+        fprintf(stderr, "rayc start: --market runs the market adapter on a secure head: it needs --head and "
+                        "leases hosts with join tokens, so not --insecure\n");
         return CLI_USAGE;
     }
     if (o->head && (o->join_token || o->ca_cert_hash || o->ca_cert_file)) {
@@ -711,6 +719,11 @@ int cli_cmd_start(int argc, char **argv)
         fprintf(stderr, "rayc start: warning: cannot point session_latest at %s\n", session);
     cli__print_started(&o, ip, session, gcs_address, &join);
     cli__join_free(&join);
+    if (o.market && cli_market_start(o.market, gcs_address) != CLI_OK) {
+        fprintf(stderr, "rayc start: the cluster runs, but the market did not start (see above); fix the config "
+                        "and run `rayc market start --config FILE`\n");
+        return CLI_FAIL;
+    }
 
     if (!o.block)
         return CLI_OK;

@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "usage: rayc <command> [options]\n"
             "\n"
             "  start --head [--port N] [--redis-address HOST:PORT [--redis-password P |\n"
-            "        --redis-password-file F] [--redis-username U]] [raylet flags]\n"
+            "        --redis-password-file F] [--redis-username U]] [--market FILE] [raylet flags]\n"
             "                              start a cluster's head (GCS + raylet) on this host: it\n"
             "                              creates the cluster's CA and admin token and prints the\n"
             "                              command that joins other hosts\n"
@@ -56,6 +56,9 @@ static void usage(FILE *f)
             "  node revoke NODE_ID         refuse that node's certificate from now on\n"
             "  get-auth-token [--generate] print the client (admin) token; --generate replaces it\n"
             "  get-ca-cert                 print the cluster's CA certificate (PEM)\n"
+            "  market start --config FILE  lease hosts from GPU markets to meet pending demand,\n"
+            "                              within a budget (see `rayc market --help`)\n"
+            "  market status|offers [--format table|json] | market stop [--release-all]\n"
             "\n"
             "raylet flags: --num-cpus N --num-gpus N --accelerator-type T --gpu-memory SIZE\n"
             "  --memory SIZE --object-store-memory SIZE --resources JSON --labels k=v,...\n"
@@ -98,6 +101,8 @@ int main(int argc, char **argv)
         return cli_cmd_get_auth_token(argc - 2, argv + 2);
     if (!strcmp(cmd, "get-ca-cert"))
         return cli_cmd_get_ca_cert(argc - 2, argv + 2);
+    if (!strcmp(cmd, "market"))
+        return cli_cmd_market(argc - 2, argv + 2);
     fprintf(stderr, "rayc: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return CLI_USAGE;
