@@ -462,6 +462,17 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
     core__dispatch(cw, key);
 }
 
+/* The tasks of key that wait beyond the lease requests already out for them (Ray's
+ * BacklogSize): each request out is counted by the raylet holding it, as a queued
+ * request, so the backlog must not count its task again. */
+static int64_t core__backlog_size(const core_sched_key *key)
+{
+    size_t asking = 0;
+    for (const core_lease_request *req = key->requests; req; req = req->next)
+        asking += !req->cancelled;
+    return key->queued > asking ? (int64_t)(key->queued - asking) : 0;
+}
+
 static void core__request_lease(core_worker *cw, core_sched_key *key, const char *raylet_address)
 {
     rpc_client *raylet = raylet_address && raylet_address[0] ? core_raylet_client(cw, raylet_address) : cw->raylet_tcp;
@@ -477,8 +488,13 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
     ls->lease_id.len = RC_UNIQUE_ID_SIZE;
     Ray__Rpc__RequestWorkerLeaseRequest rreq = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
     rreq.lease_spec = ls;
-    rreq.backlog_size = (int64_t)key->queued;
     rreq.grant_or_reject = req->raylet_address[0] != '\0';
+    /* The backlog goes to this process's own raylet only, which it keeps up to date
+     * (core_submit_backlog_tick); a spillback target would hold it with nobody to clear it.
+     * This request is queued there itself, so it is not part of the backlog. */
+    int64_t backlog = core__backlog_size(key);
+    if (!rreq.grant_or_reject)
+        rreq.backlog_size = backlog > 0 ? backlog - 1 : 0;
     int rc = rpc_client_call(raylet, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &rreq.base, -1,
                              core__lease_replied, req);
     ls->lease_id.data = NULL;
@@ -487,6 +503,8 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
         rc_free(req);
         return;
     }
+    if (!rreq.grant_or_reject)
+        key->last_backlog_reported = rreq.backlog_size; /* what the raylet holds now */
     req->next = key->requests;
     if (key->requests)
         key->requests->prev = req;
@@ -792,40 +810,64 @@ const char *core_submit_pending_reason(core_worker *cw, const uint8_t *object_id
     return r && r->task && r->task->state == CORE_TASK_QUEUED && r->task->key ? r->task->key->why : NULL;
 }
 
+/* A report that did not arrive: the next tick sends every key's backlog again. */
+static void core__backlog_reported(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    (void)arg;
+    rpc_msg_free(reply);
+    core_worker *cw = core__cw;
+    if (st->code == GRPC_STATUS_OK || !cw || cw->stopping)
+        return;
+    RC_DEBUG("core: ReportWorkerBacklog failed (%s); sending it again", st->message);
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&cw->keys, &it, NULL, NULL, &v))
+        ((core_sched_key *)v)->last_backlog_reported = -1;
+}
+
+/* Tells the local raylet the backlog of every key when any changed since it was last told
+ * (by a report or a lease request). A report replaces all of this owner's backlog at the
+ * raylet, so a key whose backlog dropped to zero is cleared by being left out. */
 void core_submit_backlog_tick(core_worker *cw)
 {
     if (!cw->raylet_tcp || cw->stopping)
         return;
     if (cw->raylet_local)
         core__explain_waiting(cw);
-    Ray__Rpc__WorkerBacklogReport *reports[64];
-    Ray__Rpc__WorkerBacklogReport items[64];
-    size_t n = 0;
+    size_t n = 0, cap = rc_map_size(&cw->keys);
+    Ray__Rpc__WorkerBacklogReport **reports = rc_calloc(cap ? cap : 1, sizeof(*reports));
+    Ray__Rpc__WorkerBacklogReport *items = rc_calloc(cap ? cap : 1, sizeof(*items));
     int changed = 0;
     rc_map_iter it = RC_MAP_ITER_INIT;
     void *v;
-    while (rc_map_next(&cw->keys, &it, NULL, NULL, &v) && n < 64) {
+    while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
         core_sched_key *key = v;
-        if ((int64_t)key->queued != key->last_backlog_reported)
+        int64_t backlog = core__backlog_size(key);
+        if (backlog != key->last_backlog_reported)
             changed = 1;
-        key->last_backlog_reported = (int64_t)key->queued;
-        if (!key->queued)
+        key->last_backlog_reported = backlog;
+        if (!backlog)
             continue;
         ray__rpc__worker_backlog_report__init(&items[n]);
         items[n].lease_spec = key->lease_template;
-        items[n].backlog_size = (int64_t)key->queued;
+        items[n].backlog_size = backlog;
         reports[n] = &items[n];
         n++;
     }
-    if (!changed)
-        return;
-    Ray__Rpc__ReportWorkerBacklogRequest req = RAY__RPC__REPORT_WORKER_BACKLOG_REQUEST__INIT;
-    req.worker_id.data = cw->worker_id;
-    req.worker_id.len = RC_WORKER_ID_SIZE;
-    req.backlog_reports = reports;
-    req.n_backlog_reports = n;
-    rpc_client_call(cw->raylet_tcp, &ray__rpc__node_manager_service__descriptor, "ReportWorkerBacklog", &req.base,
-                    rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
+    if (changed) {
+        Ray__Rpc__ReportWorkerBacklogRequest req = RAY__RPC__REPORT_WORKER_BACKLOG_REQUEST__INIT;
+        req.worker_id.data = cw->worker_id;
+        req.worker_id.len = RC_WORKER_ID_SIZE;
+        req.backlog_reports = reports;
+        req.n_backlog_reports = n;
+        if (rpc_client_call(cw->raylet_tcp, &ray__rpc__node_manager_service__descriptor, "ReportWorkerBacklog",
+                            &req.base, rc_cfg.gcs_rpc_timeout_ms, core__backlog_reported, NULL) < 0) {
+            rpc_status st = {GRPC_STATUS_UNAVAILABLE, "cannot call the raylet"};
+            core__backlog_reported(&st, NULL, NULL);
+        }
+    }
+    rc_free(items);
+    rc_free(reports);
 }
 
 /* Returns leases that stayed idle past their linger. */

@@ -8,7 +8,9 @@
  * all nodes by shape (identical shape and label selectors), which is what `rayc status`
  * shows under Demands and what the market adapter will read. To that it adds the actors
  * the GCS holds back (no raylet has their request queued: infeasible or waiting for room)
- * and, in placement_group_load, the placement groups waiting to be placed.
+ * and, in placement_group_load, the placement groups waiting to be placed. Only live
+ * demand counts: a dead node's report goes with the node, and a report older than
+ * GCS__STALE_REPORTS keepalive periods (a raylet that stopped reporting) adds no demand.
  *
  * Registrations, deaths and reports also feed the GCS's scheduler view (gcs_view.c).
  *
@@ -20,8 +22,13 @@
 #include "gcs_int.h"
 #include "rc_alloc.h"
 #include "rc_buf.h"
+#include "rc_config.h"
 #include "rc_err.h"
 #include "rc_time.h"
+
+/* A raylet reports at least every raylet_report_keepalive_ms; after this many periods
+ * without a report, what it last said waits is no longer believed. */
+enum { GCS__STALE_REPORTS = 5 };
 
 typedef struct gcs__res_node {
     Ray__Rpc__ResourcesData *data; /* last report (owned), NULL before the first */
@@ -365,6 +372,20 @@ static void gcs__add_demand(const Ray__Rpc__ResourceDemand *dem, void *arg)
     rc_buf_free(&key);
 }
 
+/* Adds the demand node last reported, unless the report is stale (see the file comment). */
+static void gcs__add_node_demand(gcs_resource_manager *rm, const uint8_t *node_id, gcs__shapes *shapes)
+{
+    const gcs__res_node *n = rc_map_get(&rm->nodes, node_id, RC_NODE_ID_SIZE);
+    if (!n || !n->data || !n->data->resource_load_by_shape)
+        return;
+    int64_t keepalive = rc_cfg.raylet_report_keepalive_ms > 0 ? rc_cfg.raylet_report_keepalive_ms : 1000;
+    if (rc_mono_ms() - n->last_report_ms > GCS__STALE_REPORTS * keepalive)
+        return;
+    const Ray__Rpc__ResourceLoad *load = n->data->resource_load_by_shape;
+    for (size_t j = 0; j < load->n_resource_demands; j++)
+        gcs__add_demand(load->resource_demands[j], shapes);
+}
+
 /* Demands the GCS holds itself: copies that live until the reply is sent. */
 typedef struct gcs__held_demand {
     Ray__Rpc__ResourceDemand **items;
@@ -411,10 +432,7 @@ static void handle_get_all_usage(rpc_call *call, const ProtobufCMessage *request
             synth[i].labels = (Ray__Rpc__ResourcesData__LabelsEntry **)v.nodes[i]->labels;
             ptrs[i] = &synth[i];
         }
-        if (!d || !d->resource_load_by_shape)
-            continue;
-        for (size_t j = 0; j < d->resource_load_by_shape->n_resource_demands; j++)
-            gcs__add_demand(d->resource_load_by_shape->resource_demands[j], &shapes);
+        gcs__add_node_demand(rm, v.nodes[i]->node_id.data, &shapes);
     }
     gcs__held_demand held = {NULL, 0, 0};
     if (rm->gcs->actors)

@@ -62,9 +62,14 @@ struct lease {
     lease *prev, *next;
 };
 
+/* One owner's backlog of one class, as the owner last reported it. Only owners on this
+ * node report here (their own raylet), so their disconnect or death clears it; the job's
+ * end clears it too. */
 typedef struct lease__backlog {
     lease_class *cls;
     int64_t size;
+    int has_job; /* job_id is known (a report's lease_spec may omit it) */
+    uint8_t job_id[RC_JOB_ID_SIZE];
 } lease__backlog;
 
 struct lease_manager {
@@ -623,8 +628,9 @@ static void lease__backlog_key(const uint8_t owner[RC_WORKER_ID_SIZE], const lea
     rc_buf_append(key, c->key, c->klen);
 }
 
-/* Sets owner's backlog for class c (0 removes it). */
-static void lease__backlog_set(lease_manager *lm, const uint8_t owner[RC_WORKER_ID_SIZE], lease_class *c, int64_t size)
+/* Sets owner's backlog for class c of job_id (NULL: not known; 0 removes it). */
+static void lease__backlog_set(lease_manager *lm, const uint8_t owner[RC_WORKER_ID_SIZE], const uint8_t *job_id,
+                               lease_class *c, int64_t size)
 {
     rc_buf key = RC_BUF_INIT;
     lease__backlog_key(owner, c, &key);
@@ -641,6 +647,10 @@ static void lease__backlog_set(lease_manager *lm, const uint8_t owner[RC_WORKER_
         b = RC_NEW(lease__backlog);
         b->cls = c;
         b->size = size;
+        if (job_id) {
+            b->has_job = 1;
+            memcpy(b->job_id, job_id, RC_JOB_ID_SIZE);
+        }
         c->refs++;
         c->backlog += size;
         rc_map_put(&lm->backlog, key.data, key.len, b);
@@ -648,19 +658,23 @@ static void lease__backlog_set(lease_manager *lm, const uint8_t owner[RC_WORKER_
     rc_buf_free(&key);
 }
 
-static void lease__backlog_clear_owner(lease_manager *lm, const uint8_t owner[RC_WORKER_ID_SIZE])
+/* Forgets the backlog of owner (job_id NULL) or of every owner of job_id (owner NULL). */
+static void lease__backlog_clear(lease_manager *lm, const uint8_t *owner, const uint8_t *job_id)
 {
     rc_map_iter it = RC_MAP_ITER_INIT;
     const void *key;
     size_t klen;
     void *v;
     while (rc_map_next(&lm->backlog, &it, &key, &klen, &v)) {
-        if (klen < RC_WORKER_ID_SIZE || memcmp(key, owner, RC_WORKER_ID_SIZE))
+        const lease__backlog *b = v;
+        if (owner && (klen < RC_WORKER_ID_SIZE || memcmp(key, owner, RC_WORKER_ID_SIZE)))
             continue;
-        lease__backlog *b = rc_map_iter_remove(&lm->backlog, &it);
+        if (job_id && (!b->has_job || memcmp(b->job_id, job_id, RC_JOB_ID_SIZE)))
+            continue;
+        rc_map_iter_remove(&lm->backlog, &it);
         b->cls->backlog -= b->size;
         lease__class_unref(lm, b->cls);
-        rc_free(b);
+        rc_free((void *)b);
     }
 }
 
@@ -736,7 +750,12 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
     if (caller && caller->worker_id.len == RC_WORKER_ID_SIZE) {
         memcpy(l->owner, caller->worker_id.data, RC_WORKER_ID_SIZE);
         l->has_owner = 1;
-        lease__backlog_set(lm, l->owner, c, req->backlog_size);
+        /* Only an owner of this node keeps its backlog here up to date (and is seen going
+         * away); a spilled-back request's backlog stays with the owner's own raylet. */
+        int local_owner = caller->node_id.len == RC_NODE_ID_SIZE &&
+                          !memcmp(caller->node_id.data, r->node_id, RC_NODE_ID_SIZE);
+        if (local_owner && !req->grant_or_reject)
+            lease__backlog_set(lm, l->owner, spec->job_id.data, c, req->backlog_size);
     }
     l->cls = c;
     l->detached = c->actor && spec->is_detached_actor;
@@ -819,7 +838,7 @@ static void handle_report_worker_backlog(rpc_call *call, const ProtobufCMessage 
                 req->worker_id.len, RC_WORKER_ID_SIZE);
         return;
     }
-    lease__backlog_clear_owner(lm, req->worker_id.data);
+    lease__backlog_clear(lm, req->worker_id.data, NULL);
     for (size_t i = 0; i < req->n_backlog_reports; i++) {
         const Ray__Rpc__WorkerBacklogReport *b = req->backlog_reports[i];
         char err[300];
@@ -833,7 +852,9 @@ static void handle_report_worker_backlog(rpc_call *call, const ProtobufCMessage 
             RC_WARN("lease_manager: ReportWorkerBacklog: report %zu ignored: %s", i, err);
             continue;
         }
-        lease__backlog_set(lm, req->worker_id.data, c, b->backlog_size);
+        const ProtobufCBinaryData *job = &b->lease_spec->job_id;
+        lease__backlog_set(lm, req->worker_id.data, job->len == RC_JOB_ID_SIZE ? job->data : NULL, c,
+                           b->backlog_size);
         lease__class_unref(lm, c);
     }
 }
@@ -868,7 +889,7 @@ void lease_manager_worker_dead(lease_manager *lm, worker *w, const char *why)
 
 void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKER_ID_SIZE])
 {
-    lease__backlog_clear_owner(lm, owner_id);
+    lease__backlog_clear(lm, owner_id, NULL);
     size_t n = 0, cap = rc_map_size(&lm->leases);
     lease **mine = rc_malloc((cap ? cap : 1) * sizeof(*mine));
     rc_map_iter it = RC_MAP_ITER_INIT;
@@ -891,6 +912,24 @@ void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKE
             worker_pool_kill(lm->r->pool, w, "the owner of its lease went away");
     }
     rc_free(mine);
+}
+
+void lease_manager_job_finished(lease_manager *lm, const uint8_t job_id[RC_JOB_ID_SIZE])
+{
+    lease__backlog_clear(lm, NULL, job_id);
+    size_t n = 0, cap = rc_map_size(&lm->leases);
+    lease **waiting = rc_malloc((cap ? cap : 1) * sizeof(*waiting));
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&lm->leases, &it, NULL, NULL, &v)) {
+        lease *l = v;
+        if (l->state != LEASE_GRANTED && l->call && !l->detached && !memcmp(l->job_id, job_id, RC_JOB_ID_SIZE))
+            waiting[n++] = l;
+    }
+    for (size_t i = 0; i < n; i++)
+        lease__fail(waiting[i], RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_INTENDED,
+                    "the job of the lease request has finished");
+    rc_free(waiting);
 }
 
 size_t lease_manager_end_holding(lease_manager *lm, const uint32_t *ids, size_t n_ids, const char *why)

@@ -73,6 +73,10 @@ void lease_manager_worker_dead(lease_manager *lm, worker *w, const char *why);
  * requests are cancelled, its granted leases freed and their workers killed, its backlog
  * forgotten. */
 void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKER_ID_SIZE]);
+/* A job finished: the backlog its owners reported here is forgotten and its requests
+ * still waiting (a detached actor's creation excepted) are cancelled. Its granted leases
+ * end with their workers, which the pool kills. */
+void lease_manager_job_finished(lease_manager *lm, const uint8_t job_id[RC_JOB_ID_SIZE]);
 /* Ends every lease holding any of the resources ids (a bundle going away): requests
  * waiting for their worker fail (SCHEDULING_CANCELLED_INTENDED, why), granted leases are
  * freed and their workers killed (why). Returns how many ended. */

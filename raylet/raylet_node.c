@@ -360,8 +360,11 @@ static void raylet__track_job(raylet *r, const Ray__Rpc__JobTableData *job)
 {
     if (!r->pool || job->job_id.len != RC_JOB_ID_SIZE)
         return;
-    if (job->is_dead)
+    if (job->is_dead) {
         raylet_auth_job_finished(r, job->job_id.data);
+        if (r->leases)
+            lease_manager_job_finished(r->leases, job->job_id.data);
+    }
     worker_pool_job_info(r->pool, job->job_id.data, job->config, job->is_dead);
 }
 
