@@ -6,7 +6,10 @@
  * accelerator_type: resources are left out, as Ray does) and "Demands" (pending and
  * infeasible requests by shape, then placement groups waiting to be placed, grouped by
  * bundles and strategy as Ray prints them, with the scheduler's sentence for a group no set
- * of nodes could ever hold). list prints nodes, jobs, actors or placement groups as a table
+ * of nodes could ever hold). "Pending:" and "Recent failures:" print what the autoscaler
+ * (rayc-market) last reported to the GCS (GetClusterStatus), in the lines Ray's `ray status`
+ * prints (autoscaler v2's ClusterStatusFormatter), and the requests it found infeasible are
+ * listed under Demands. list prints nodes, jobs, actors or placement groups as a table
  * or, with --format json, as a JSON array with Ray's field names (those of `ray list`).
  *
  * Main thread only.
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "autoscaler.pb-c.h"
 #include "cli_int.h"
 #include "gcs.pb-c.h"
 #include "gcs_service.pb-c.h"
@@ -213,6 +217,125 @@ static size_t cli__print_pg_demand(cli_conn *c, const Ray__Rpc__PlacementGroupLo
     return distinct;
 }
 
+/* ---- what the autoscaler reported ------------------------------------------------------- */
+
+/* The autoscaler's last report (GetClusterStatus), or NULL when there is none or the GCS
+ * cannot say; free with rpc_msg_free. */
+static ProtobufCMessage *cli__autoscaling(cli_conn *c, const Ray__Rpc__Autoscaler__AutoscalingState **out)
+{
+    Ray__Rpc__Autoscaler__GetClusterStatusRequest req = RAY__RPC__AUTOSCALER__GET_CLUSTER_STATUS_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    char err[64];
+    *out = NULL;
+    if (rpc_client_call_sync(gcs_client_rpc(c->gcs), &ray__rpc__autoscaler__autoscaler_state_service__descriptor,
+                             "GetClusterStatus", &req.base, 10000, &reply, err, sizeof(err)) != GRPC_STATUS_OK)
+        return NULL;
+    *out = ((Ray__Rpc__Autoscaler__GetClusterStatusReply *)reply)->autoscaling_state;
+    return reply;
+}
+
+static const char *cli__or(const char *s, const char *dflt)
+{
+    return s && s[0] ? s : dflt;
+}
+
+/* Ray's pending lines: " <node type>, <n> launching" per node type, then
+ * " <instance id>: <node type>, <details>" per instance on its way. */
+static void cli__print_pending(const Ray__Rpc__Autoscaler__AutoscalingState *as)
+{
+    size_t shown = 0;
+    for (size_t i = 0; as && i < as->n_pending_instance_requests; i++) {
+        const Ray__Rpc__Autoscaler__PendingInstanceRequest *p = as->pending_instance_requests[i];
+        const char *type = cli__or(p->ray_node_type_name, cli__or(p->instance_type_name, "unknown"));
+        int seen = 0;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = !strcmp(type, cli__or(as->pending_instance_requests[k]->ray_node_type_name,
+                                         cli__or(as->pending_instance_requests[k]->instance_type_name, "unknown")));
+        if (seen)
+            continue;
+        long long count = 0;
+        for (size_t k = i; k < as->n_pending_instance_requests; k++)
+            if (!strcmp(type, cli__or(as->pending_instance_requests[k]->ray_node_type_name,
+                                      cli__or(as->pending_instance_requests[k]->instance_type_name, "unknown"))))
+                count += as->pending_instance_requests[k]->count;
+        printf(" %s, %lld launching\n", type, count);
+        shown++;
+    }
+    for (size_t i = 0; as && i < as->n_pending_instances; i++) {
+        const Ray__Rpc__Autoscaler__PendingInstance *p = as->pending_instances[i];
+        char details[256];
+        snprintf(details, sizeof(details), "%s", cli__or(p->details, "pending"));
+        for (char *q = details; *q; q++)
+            if (*q >= 'A' && *q <= 'Z')
+                *q = (char)(*q - 'A' + 'a');
+        printf(" %s: %s, %s\n", cli__or(p->instance_id, cli__or(p->ip_address, "?")),
+               cli__or(p->ray_node_type_name, cli__or(p->instance_type_name, "unknown")), details);
+        shown++;
+    }
+    if (!shown)
+        printf(" (no pending nodes)\n");
+}
+
+/* Ray's failed launch lines, newest first, with the reason:
+ * " <node type>: LaunchFailed (latest_attempt: HH:MM:SS) - <reason>". */
+static size_t cli__print_failed_launches(const Ray__Rpc__Autoscaler__AutoscalingState *as)
+{
+    size_t n = as ? as->n_failed_instance_requests : 0;
+    const Ray__Rpc__Autoscaler__FailedInstanceRequest **sorted = rc_calloc(n ? n : 1, sizeof(*sorted));
+    for (size_t i = 0; i < n; i++) {
+        size_t k = i;
+        int64_t ts = as->failed_instance_requests[i]->failed_ts;
+        while (k > 0 && sorted[k - 1]->failed_ts < ts) {
+            sorted[k] = sorted[k - 1];
+            k--;
+        }
+        sorted[k] = as->failed_instance_requests[i];
+    }
+    for (size_t i = 0; i < n && i < 20; i++) {
+        const Ray__Rpc__Autoscaler__FailedInstanceRequest *f = sorted[i];
+        time_t at = (time_t)(f->failed_ts ? f->failed_ts : f->start_ts);
+        struct tm tm;
+        localtime_r(&at, &tm);
+        printf(" %s: LaunchFailed (latest_attempt: %02d:%02d:%02d) - %s\n",
+               cli__or(f->ray_node_type_name, cli__or(f->instance_type_name, "unknown")), tm.tm_hour, tm.tm_min,
+               tm.tm_sec, cli__or(f->reason, "no reason given"));
+    }
+    rc_free(sorted);
+    return n;
+}
+
+static void cli__print_request(const Ray__Rpc__Autoscaler__ResourceRequest *r)
+{
+    Ray__Rpc__ResourceDemand d = RAY__RPC__RESOURCE_DEMAND__INIT;
+    d.n_shape = r->n_resources_bundle;
+    d.shape = (Ray__Rpc__ResourceDemand__ShapeEntry **)r->resources_bundle; /* same {key; value} layout */
+    d.n_label_selectors = r->n_label_selectors;
+    d.label_selectors = r->label_selectors;
+    cli__print_shape(&d);
+}
+
+/* The requests the autoscaler found no way to serve, under Demands. */
+static size_t cli__print_infeasible(const Ray__Rpc__Autoscaler__AutoscalingState *as)
+{
+    size_t shown = 0;
+    for (size_t i = 0; as && i < as->n_infeasible_resource_requests; i++, shown++) {
+        cli__print_request(as->infeasible_resource_requests[i]);
+        printf(": infeasible for the autoscaler\n");
+    }
+    for (size_t i = 0; as && i < as->n_infeasible_gang_resource_requests; i++, shown++) {
+        const Ray__Rpc__Autoscaler__GangResourceRequest *g = as->infeasible_gang_resource_requests[i];
+        printf(" [");
+        for (size_t k = 0; k < g->n_requests; k++) {
+            if (k)
+                printf(",");
+            cli__print_request(g->requests[k]);
+        }
+        printf(" ] (gang): infeasible for the autoscaler%s%s\n", g->details && g->details[0] ? ": " : "",
+               g->details ? g->details : "");
+    }
+    return shown;
+}
+
 int cli_cmd_status(int argc, char **argv)
 {
     const char *address = NULL;
@@ -261,7 +384,12 @@ int cli_cmd_status(int argc, char **argv)
     }
     if (!alive)
         printf(" (no active nodes)\n");
-    printf("Pending:\n (no pending nodes)\nRecent failures:\n");
+    const Ray__Rpc__Autoscaler__AutoscalingState *autoscaling = NULL;
+    ProtobufCMessage *status_msg = cli__autoscaling(&c, &autoscaling);
+    printf("Pending:\n");
+    cli__print_pending(autoscaling);
+    printf("Recent failures:\n");
+    failed += cli__print_failed_launches(autoscaling);
     for (size_t i = 0; i < nodes->n_node_info_list; i++) {
         const Ray__Rpc__GcsNodeInfo *n = nodes->node_info_list[i];
         if (n->state != RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__DEAD || !n->death_info ||
@@ -324,8 +452,10 @@ int cli_cmd_status(int argc, char **argv)
         printf("\n");
     }
     shown += cli__print_pg_demand(&c, usage ? usage->placement_group_load : NULL);
+    shown += cli__print_infeasible(autoscaling);
     if (!shown)
         printf(" (no resource demands)\n");
+    rpc_msg_free(status_msg);
     rpc_msg_free(nodes_msg);
     rpc_msg_free(usage_msg);
     cli_disconnect(&c);

@@ -55,6 +55,11 @@ void gcs__auth_put_join(gcs__auth_writes *w, const Rayc__Rpc__AuthJoinTokenRecor
 void gcs__auth_put_node(gcs__auth_writes *w, const Rayc__Rpc__AuthNodeRecord *rec);
 void gcs__auth_put_token(gcs__auth_writes *w, const Rayc__Rpc__AuthTokenRecord *rec);
 
+/* Sets rec's verification labels (GCS_VERIFICATION_LABEL = state, and the reason label
+ * when reason is not NULL), keeping the verdict of prior (the node's earlier record, may be
+ * NULL) when it had one. */
+void gcs__auth_node_verification(Rayc__Rpc__AuthNodeRecord *rec, const Rayc__Rpc__AuthNodeRecord *prior,
+                                 const char *state, const char *reason);
 /* Replaces (or adds) the record of rec's node; the manager takes rec. */
 void gcs__auth_set_node(gcs_auth_manager *am, Rayc__Rpc__AuthNodeRecord *rec);
 /* A new token record for c, not revoked; the caller owns it (rpc_msg_free), usually by

@@ -21,6 +21,9 @@
  *
  * While serving, the revocation hook refuses revoked nodes and tokens (a map lookup per
  * call), and RegisterNode forces a joined node's token labels onto it (gcs_auth_admit_node).
+ * A node that joined with a token requiring verification carries GCS_VERIFICATION_LABEL in
+ * its record ("pending", then the market's verdict: gcs_auth_set_verification), forced onto
+ * it at every registration too; a label of that name the node sends itself is dropped.
  *
  * Loop thread only.
  */
@@ -537,8 +540,111 @@ static void gcs__node_set_label(Ray__Rpc__GcsNodeInfo *info, const char *key, co
     info->labels[info->n_labels++] = e;
 }
 
+/* Drops label key from info (owned parts). */
+static void gcs__node_drop_label(Ray__Rpc__GcsNodeInfo *info, const char *key)
+{
+    for (size_t i = 0; i < info->n_labels; i++) {
+        if (strcmp(info->labels[i]->key, key) == 0) {
+            protobuf_c_message_free_unpacked(&info->labels[i]->base, NULL);
+            info->labels[i] = info->labels[--info->n_labels];
+            return;
+        }
+    }
+}
+
+static const char *gcs__record_label(const Rayc__Rpc__AuthNodeRecord *rec, const char *key)
+{
+    for (size_t i = 0; rec && i < rec->n_labels; i++)
+        if (!strcmp(rec->labels[i]->key, key))
+            return rec->labels[i]->value;
+    return NULL;
+}
+
+static void gcs__record_set_label(Rayc__Rpc__AuthNodeRecord *rec, const char *key, const char *value)
+{
+    for (size_t i = 0; i < rec->n_labels; i++) {
+        if (!strcmp(rec->labels[i]->key, key)) {
+            free(rec->labels[i]->value);
+            rec->labels[i]->value = rc_strdup(value);
+            return;
+        }
+    }
+    Rayc__Rpc__AuthNodeRecord__LabelsEntry *e = rc_malloc(sizeof(*e));
+    rayc__rpc__auth_node_record__labels_entry__init(e);
+    e->key = rc_strdup(key);
+    e->value = rc_strdup(value);
+    rec->labels = rc_realloc(rec->labels, (rec->n_labels + 1) * sizeof(*rec->labels));
+    rec->labels[rec->n_labels++] = e;
+}
+
+void gcs__auth_node_verification(Rayc__Rpc__AuthNodeRecord *rec, const Rayc__Rpc__AuthNodeRecord *prior,
+                                 const char *state, const char *reason)
+{
+    const char *was = gcs__record_label(prior, GCS_VERIFICATION_LABEL);
+    if (was && strcmp(was, "pending")) {
+        state = was;
+        reason = gcs__record_label(prior, GCS_VERIFICATION_REASON_LABEL);
+    }
+    gcs__record_set_label(rec, GCS_VERIFICATION_LABEL, state);
+    if (reason)
+        gcs__record_set_label(rec, GCS_VERIFICATION_REASON_LABEL, reason);
+}
+
+typedef struct gcs__verdict_op {
+    void (*done)(gcs_server *gcs, int rc, void *arg);
+    void *arg;
+} gcs__verdict_op;
+
+static void gcs__verdict_stored(gcs_auth_manager *am, int rc, void *arg)
+{
+    gcs__verdict_op *op = arg;
+    op->done(am->gcs, rc, op->arg);
+    rc_free(op);
+}
+
+int gcs_auth_set_verification(gcs_auth_manager *am, const uint8_t *id, int passed, const char *reason,
+                              void (*done)(gcs_server *gcs, int rc, void *arg), void *arg, char *err,
+                              size_t errlen)
+{
+    char hex[RC_ID_HEX_MAX];
+    rc_id_hex(id, RC_NODE_ID_SIZE, hex);
+    const Rayc__Rpc__AuthNodeRecord *rec = am && am->secure ? rc_map_get(&am->nodes, id, RC_NODE_ID_SIZE) : NULL;
+    const char *state = gcs__record_label(rec, GCS_VERIFICATION_LABEL);
+    if (!state) {
+        snprintf(err, errlen,
+                 "node %s did not join with a join token that requires verification; only such nodes "
+                 "take a verdict (create their tokens with require_verification)",
+                 hex);
+        return RC_ENOENT;
+    }
+    if (!strcmp(state, "failed")) {
+        const char *why = gcs__record_label(rec, GCS_VERIFICATION_REASON_LABEL);
+        snprintf(err, errlen, "node %s failed verification already (%s); that verdict is final: start the host "
+                 "as a new node to try again", hex, why ? why : "no reason given");
+        return RC_EINVAL;
+    }
+    Rayc__Rpc__AuthNodeRecord *next = (Rayc__Rpc__AuthNodeRecord *)rpc_msg_dup(&rec->base);
+    char cut[201];
+    snprintf(cut, sizeof(cut), "%s", reason && reason[0] ? reason : passed ? "passed" : "no reason given");
+    gcs__record_set_label(next, GCS_VERIFICATION_LABEL, passed ? "passed" : "failed");
+    gcs__record_set_label(next, GCS_VERIFICATION_REASON_LABEL, cut);
+    gcs__auth_set_node(am, next);
+    RC_INFO("gcs: node %s %s verification (%s)", hex, passed ? "passed" : "failed", cut);
+    gcs__verdict_op *op = RC_NEW(gcs__verdict_op);
+    op->done = done;
+    op->arg = arg;
+    gcs__auth_writes *w = gcs__auth_writes_begin(am, gcs__verdict_stored, op);
+    gcs__auth_put_node(w, next);
+    gcs__auth_writes_end(w);
+    return 0;
+}
+
 int gcs_auth_admit_node(gcs_auth_manager *am, Ray__Rpc__GcsNodeInfo *info, char *err, size_t errlen)
 {
+    if (info->node_id.len == RC_NODE_ID_SIZE) { /* only the GCS says a node is verified */
+        gcs__node_drop_label(info, GCS_VERIFICATION_LABEL);
+        gcs__node_drop_label(info, GCS_VERIFICATION_REASON_LABEL);
+    }
     if (!am || !am->secure || info->node_id.len != RC_NODE_ID_SIZE)
         return 0;
     const Rayc__Rpc__AuthNodeRecord *rec = rc_map_get(&am->nodes, info->node_id.data, RC_NODE_ID_SIZE);

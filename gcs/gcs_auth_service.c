@@ -246,6 +246,10 @@ static void handle_join_node(rpc_call *call, const ProtobufCMessage *request, vo
     Rayc__Rpc__AuthNodeRecord *owned = (Rayc__Rpc__AuthNodeRecord *)rpc_msg_dup(&node.base);
     rc_free(ptrs);
     rc_free(entries);
+    /* A token that requires verification: the node waits for the market's verdict, which a
+     * retried join keeps. */
+    if (rec->info->require_verification)
+        gcs__auth_node_verification(owned, known, "pending", NULL);
     gcs__auth_set_node(am, owned);
     RC_INFO("gcs: node %s at %s joined with join token %s (use %d)", hex, req->node_ip_address, id,
             (int)rec->info->uses);
@@ -309,6 +313,7 @@ static void handle_create_join_token(rpc_call *call, const ProtobufCMessage *req
     info.created_at = now;
     info.expires_at = req->ttl_seconds > 0 ? now + req->ttl_seconds : 0;
     info.max_uses = req->max_uses;
+    info.require_verification = req->require_verification;
     gcs__label *entries, **ptrs;
     gcs__labels_view(&rayc__rpc__join_token_info__labels_entry__descriptor,
                      (void *const *)req->labels, req->n_labels, &entries, &ptrs);
@@ -321,8 +326,9 @@ static void handle_create_join_token(rpc_call *call, const ProtobufCMessage *req
     rc_free(ptrs);
     rc_free(entries);
     rpc_msg_free(rc_map_put_str(&am->joins, op->id, owned));
-    RC_INFO("gcs: join token %s created (ttl %llds, max uses %d, %zu labels)", op->id,
-            (long long)req->ttl_seconds, (int)req->max_uses, req->n_labels);
+    RC_INFO("gcs: join token %s created (ttl %llds, max uses %d, %zu labels%s)", op->id,
+            (long long)req->ttl_seconds, (int)req->max_uses, req->n_labels,
+            req->require_verification ? ", nodes need verification" : "");
     gcs__auth_writes *w = gcs__auth_writes_begin(am, gcs__created, op);
     gcs__auth_put_join(w, owned);
     gcs__auth_writes_end(w);

@@ -41,6 +41,13 @@ typedef struct gcs_view gcs_view;
 typedef struct gcs_actor_manager gcs_actor_manager;
 typedef struct gcs_pg_manager gcs_pg_manager;
 typedef struct gcs_auth_manager gcs_auth_manager;
+typedef struct gcs_autoscaler gcs_autoscaler;
+
+/* The label a node that joined with a verification-required join token carries: "pending"
+ * until the market's verdict, then "passed" or "failed" (with GCS_VERIFICATION_REASON_LABEL).
+ * Only the GCS sets it (from the node's auth record); a node cannot claim it. */
+#define GCS_VERIFICATION_LABEL "rayc.io/verification"
+#define GCS_VERIFICATION_REASON_LABEL "rayc.io/verification-reason"
 
 /* The worker ID the GCS puts in caller_address when it leases workers for actors. */
 #define GCS_WORKER_ID_BYTE 0xff /* all RC_WORKER_ID_SIZE bytes (Ray's nil worker ID) */
@@ -79,6 +86,7 @@ struct gcs_server {
     gcs_actor_manager *actors;
     gcs_pg_manager *pgs;
     gcs_auth_manager *auth;
+    gcs_autoscaler *autoscaler;
     Ray__Rpc__Address self;   /* caller_address of the GCS's own leases (ip, port, worker) */
     char self_ip[64];
     uint8_t self_worker_id[RC_WORKER_ID_SIZE];
@@ -142,6 +150,12 @@ void gcs_node_mark_dead(gcs_node_manager *nm, const uint8_t *id,
  * exactly once. */
 void gcs_node_kill(gcs_node_manager *nm, const uint8_t *id, Ray__Rpc__NodeDeathInfo__Reason reason,
                    const char *message, void (*done)(void *arg), void *arg);
+/* Calls fn for every dead node record kept. */
+void gcs_node_foreach_dead(const gcs_node_manager *nm,
+                           void (*fn)(const Ray__Rpc__GcsNodeInfo *node, void *arg), void *arg);
+/* Sets label key to value (NULL: removes it) on alive node id's record, stores the record
+ * and publishes it. RC_ENOENT if the node is not alive. */
+int gcs_node_set_label(gcs_node_manager *nm, const uint8_t *id, const char *key, const char *value);
 /* 1 if node id is in the node table, alive or among the dead records kept. */
 int gcs_node_known(const gcs_node_manager *nm, const uint8_t *id);
 /* The client for the raylet of an alive node (created on first use), or NULL. */
@@ -170,6 +184,14 @@ void gcs_resource_bundles(gcs_resource_manager *rm, const uint8_t *node, const R
 /* The last report of node id (NULL before its first report). */
 const Ray__Rpc__ResourcesData *gcs_resource_get(const gcs_resource_manager *rm, const uint8_t *id);
 uint64_t gcs_resource_reports_received(const gcs_resource_manager *rm);
+/* Calls fn for each shape of the cluster's pending demand, summed as GetAllResourceUsage
+ * sums it (the raylets' queues and backlogs, and the actors the GCS holds back); sum is
+ * valid during the call only. */
+void gcs_resource_demand_foreach(gcs_resource_manager *rm,
+                                 void (*fn)(const Ray__Rpc__ResourceDemand *sum, void *arg), void *arg);
+/* Sets is_draining and draining_deadline_timestamp_ms of node id's last report (what
+ * GetAllResourceUsage shows raylets); nothing before its first report. */
+void gcs_resource_set_draining(gcs_resource_manager *rm, const uint8_t *id, int draining, int64_t deadline_ms);
 
 /* gcs_view.c: the GCS's sched_view (alive nodes: totals and labels from registration,
  * availability from the raylets' reports). Bundle resources ("..._group_...") stay out of it:
@@ -181,6 +203,9 @@ sched_rng *gcs_view_rng(gcs_view *v);
 void gcs_view_node_added(gcs_view *v, const Ray__Rpc__GcsNodeInfo *node);
 void gcs_view_node_removed(gcs_view *v, const uint8_t *id);
 void gcs_view_report(gcs_view *v, const Ray__Rpc__ResourcesData *data);
+/* Takes node id out of (draining 1) or back into (0) the GCS's own scheduling, and shows
+ * it so in its last report (GetAllResourceUsage), which raylets read for spillback. */
+void gcs_view_set_draining(gcs_view *v, const uint8_t *id, int draining, int64_t deadline_ms);
 
 /* A request for the scheduler built from Ray's messages, with the selectors it owns. */
 typedef struct gcs_sched_req {
@@ -295,6 +320,30 @@ extern const rpc_method_handler gcs_auth_handlers[];
  * info (info owns its parts: rpc_msg_dup'ed). RC_EAUTH with err when the node was revoked. */
 int gcs_auth_admit_node(gcs_auth_manager *am, Ray__Rpc__GcsNodeInfo *info, char *err,
                         size_t errlen);
+
+/* Records the verification verdict on node id (which joined with a verification-required
+ * join token) in its auth record, stored before done(gcs, rc, arg) runs. A failed verdict
+ * is final. Returns 0 (done will run), or RC_ENOENT (no such node, or it needs no
+ * verification) / RC_EINVAL (the verdict is final already) with err; done then never runs. */
+int gcs_auth_set_verification(gcs_auth_manager *am, const uint8_t *id, int passed, const char *reason,
+                              void (*done)(gcs_server *gcs, int rc, void *arg), void *arg, char *err,
+                              size_t errlen);
+
+/* gcs_autoscaler.c: Ray's AutoscalerStateService (what rayc-market reads and reports) and
+ * rayc's MarketGcsService (verification verdicts). Holds the drains it accepted and keeps
+ * nodes awaiting or failing verification out of scheduling. */
+gcs_autoscaler *gcs_autoscaler_new(gcs_server *gcs);
+void gcs_autoscaler_free(gcs_autoscaler *as);
+/* Reads the last autoscaling state and constraint from the KV (namespace rayc_autoscaler). */
+int gcs_autoscaler_load(gcs_autoscaler *as, gcs_load_cb cb);
+extern const rpc_method_handler gcs_autoscaler_handlers[];
+extern const rpc_method_handler gcs_market_handlers[];
+/* A raylet's report arrived (stored as the node's last): idle time bookkeeping. */
+void gcs_autoscaler_on_report(gcs_autoscaler *as, const Ray__Rpc__ResourcesData *d);
+void gcs_autoscaler_on_node_removed(gcs_autoscaler *as, const uint8_t *id);
+/* 1 if node info must get no new work: drained (deadline in *deadline_ms, may be NULL), or
+ * awaiting or failing verification. */
+int gcs_autoscaler_excluded(const gcs_autoscaler *as, const Ray__Rpc__GcsNodeInfo *info, int64_t *deadline_ms);
 
 /* gcs_health_checker.c: grpc.health.v1 checks of every alive raylet. */
 gcs_health_checker *gcs_health_checker_new(gcs_server *gcs);

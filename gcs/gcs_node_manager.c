@@ -345,6 +345,56 @@ void gcs_node_kill(gcs_node_manager *nm, const uint8_t *id, Ray__Rpc__NodeDeathI
     gcs__kill_node(nm, id, reason, message, NULL, done, arg);
 }
 
+void gcs_node_foreach_dead(const gcs_node_manager *nm,
+                           void (*fn)(const Ray__Rpc__GcsNodeInfo *node, void *arg), void *arg)
+{
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&nm->dead, &it, NULL, NULL, &v))
+        fn(((gcs__node *)v)->info, arg);
+}
+
+static void gcs__label_stored(int rc, int64_t added, void *arg)
+{
+    (void)added;
+    (void)arg;
+    if (rc < 0 && rc != RC_ECANCELED)
+        RC_WARN("gcs: cannot store a node's new labels: %s; they hold in memory", rc_strerror(rc));
+}
+
+int gcs_node_set_label(gcs_node_manager *nm, const uint8_t *id, const char *key, const char *value)
+{
+    gcs__node *n = rc_map_get(&nm->alive, id, RC_NODE_ID_SIZE);
+    if (!n || n->dying)
+        return RC_ENOENT;
+    Ray__Rpc__GcsNodeInfo *info = n->info;
+    size_t i = 0;
+    while (i < info->n_labels && strcmp(info->labels[i]->key, key))
+        i++;
+    if (i < info->n_labels && !value) {
+        protobuf_c_message_free_unpacked(&info->labels[i]->base, NULL);
+        info->labels[i] = info->labels[--info->n_labels];
+    } else if (i < info->n_labels) {
+        free(info->labels[i]->value); /* protobuf-c's allocator is rc_malloc's */
+        info->labels[i]->value = rc_strdup(value);
+    } else if (value) {
+        Ray__Rpc__GcsNodeInfo__LabelsEntry *e = rc_malloc(sizeof(*e));
+        ray__rpc__gcs_node_info__labels_entry__init(e);
+        e->key = rc_strdup(key);
+        e->value = rc_strdup(value);
+        info->labels = rc_realloc(info->labels, (info->n_labels + 1) * sizeof(*info->labels));
+        info->labels[info->n_labels++] = e;
+    }
+    size_t len;
+    uint8_t *bytes = rpc_msg_pack(&info->base, &len);
+    gcs_store *st = nm->gcs->store;
+    if (st)
+        st->ops->put(st, GCS_TABLE_NODE, id, RC_NODE_ID_SIZE, bytes, len, 1, gcs__label_stored, NULL);
+    rc_free(bytes);
+    gcs_publish_node(nm->gcs->pub, info);
+    return 0;
+}
+
 int gcs_node_known(const gcs_node_manager *nm, const uint8_t *id)
 {
     return rc_map_get(&nm->alive, id, RC_NODE_ID_SIZE) || rc_map_get(&nm->dead, id, RC_NODE_ID_SIZE);

@@ -491,3 +491,38 @@ void gcs_resource_manager_free(gcs_resource_manager *rm)
     rc_map_destroy(&rm->nodes, gcs__res_node_free);
     rc_free(rm);
 }
+
+/* ---- for the autoscaler state service (gcs_autoscaler.c) -------------------------------- */
+
+void gcs_resource_demand_foreach(gcs_resource_manager *rm,
+                                 void (*fn)(const Ray__Rpc__ResourceDemand *sum, void *arg), void *arg)
+{
+    gcs__shapes shapes = {RC_MAP_INIT, 0};
+    gcs__view v;
+    gcs__view_init(&v, rm);
+    for (size_t i = 0; i < v.n; i++)
+        gcs__add_node_demand(rm, v.nodes[i]->node_id.data, &shapes);
+    gcs__held_demand held = {NULL, 0, 0};
+    if (rm->gcs->actors)
+        gcs_actor_manager_demand(rm->gcs->actors, gcs__keep_demand, &held);
+    for (size_t i = 0; i < held.n; i++)
+        gcs__add_demand(held.items[i], &shapes);
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *val;
+    while (rc_map_next(&shapes.map, &it, NULL, NULL, &val))
+        fn(&((gcs__shape_sum *)val)->sum, arg);
+    for (size_t i = 0; i < held.n; i++)
+        rpc_msg_free(&held.items[i]->base);
+    rc_free(held.items);
+    rc_map_destroy(&shapes.map, rc_free);
+    rc_free(v.nodes);
+}
+
+void gcs_resource_set_draining(gcs_resource_manager *rm, const uint8_t *id, int draining, int64_t deadline_ms)
+{
+    gcs__res_node *n = rc_map_get(&rm->nodes, id, RC_NODE_ID_SIZE);
+    if (!n || !n->data)
+        return;
+    n->data->is_draining = draining ? 1 : 0;
+    n->data->draining_deadline_timestamp_ms = draining ? deadline_ms : 0;
+}

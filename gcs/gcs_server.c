@@ -6,7 +6,8 @@
  * wants a password) → load or create the cluster ID (KV namespace "cluster", key
  * "ray_cluster_id", as Ray stores it) → load the security state and set the process's TLS
  * identity (gcs_auth_manager.c; insecure mode: plaintext) → reload the node, job,
- * placement-group and actor tables and the KV sizes → listen and serve → place the groups
+ * placement-group and actor tables, the KV sizes and the autoscaler's state (the market's
+ * last report and the resource constraint, gcs_autoscaler.c) → listen and serve → place the groups
  * and schedule the actors that were waiting. State is written to storage before any mutating
  * call is answered, so a GCS restarted on the same Redis resumes exactly where it stopped:
  * same cluster ID, nodes still alive (and health-checked again), jobs and KV intact, live
@@ -29,8 +30,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "autoscaler.pb-c.h"
 #include "gcs_int.h"
 #include "health.pb-c.h"
+#include "rayc_market.pb-c.h"
 #include "rc_alloc.h"
 #include "rc_config.h"
 #include "rc_err.h"
@@ -150,6 +153,10 @@ static void gcs__serve(gcs_server *gcs)
                            gcs->pgs);
     rpc_server_add_service(gcs->srv, &ray__rpc__worker_info_gcs_service__descriptor, gcs_worker_handlers, gcs);
     rpc_server_add_service(gcs->srv, &rayc__rpc__auth_service__descriptor, gcs_auth_handlers, gcs->auth);
+    rpc_server_add_service(gcs->srv, &ray__rpc__autoscaler__autoscaler_state_service__descriptor,
+                           gcs_autoscaler_handlers, gcs->autoscaler);
+    rpc_server_add_service(gcs->srv, &rayc__rpc__market_gcs_service__descriptor, gcs_market_handlers,
+                           gcs->autoscaler);
     char addr[300];
     gcs__host_port(gcs->opts.bind_all ? "0.0.0.0" : gcs->self_ip, gcs->opts.port, addr, sizeof(addr));
     rc = rpc_server_listen(gcs->srv, addr, &gcs->port);
@@ -180,11 +187,20 @@ static void gcs__serve(gcs_server *gcs)
         gcs->on_ready(gcs, 0);
 }
 
+static void gcs__autoscaler_loaded(gcs_server *gcs, int rc)
+{
+    if (rc < 0)
+        return gcs__start_failed(gcs, rc, "cannot read the autoscaler's state from the KV");
+    gcs__serve(gcs);
+}
+
 static void gcs__kv_loaded(gcs_server *gcs, int rc)
 {
     if (rc < 0)
         return gcs__start_failed(gcs, rc, "cannot read the KV table's sizes");
-    gcs__serve(gcs);
+    rc = gcs_autoscaler_load(gcs->autoscaler, gcs__autoscaler_loaded);
+    if (rc < 0)
+        gcs__start_failed(gcs, rc, "cannot read the autoscaler's state from the KV");
 }
 
 static void gcs__actors_loaded(gcs_server *gcs, int rc)
@@ -342,6 +358,7 @@ int gcs_server_start(gcs_server *gcs, uv_loop_t *loop, const gcs_server_options 
     gcs->kv = gcs_kv_manager_new(gcs);
     gcs->health = gcs_health_checker_new(gcs);
     gcs->auth = gcs_auth_manager_new(gcs);
+    gcs->autoscaler = gcs_autoscaler_new(gcs);
     if (!opts->redis_host) {
         gcs->store = gcs_store_memory_new();
         gcs__load_cluster_id(gcs);
@@ -386,5 +403,7 @@ void gcs_server_stop(gcs_server *gcs)
     gcs->auth = NULL;
     gcs_view_free(gcs->view);
     gcs->view = NULL;
+    gcs_autoscaler_free(gcs->autoscaler);
+    gcs->autoscaler = NULL;
     rpc_ctx_destroy(gcs->rpc);
 }

@@ -11,6 +11,10 @@
  * it (sched_node_allocate) so that one pass does not send everything to the same node; the
  * next report from that raylet says what is really free.
  *
+ * Nodes the autoscaler service holds out (drained, or awaiting or failing verification:
+ * gcs_autoscaler_excluded) are draining here whatever their raylets report, and their last
+ * report says so too (is_draining), so raylets keep work off them as well.
+ *
  * Every change tells the actor and placement-group managers, which retry what waits.
  *
  * Loop thread only.
@@ -133,6 +137,9 @@ void gcs_view_node_added(gcs_view *v, const Ray__Rpc__GcsNodeInfo *node)
     if (node->node_id.len != RC_NODE_ID_SIZE)
         return;
     gcs__apply_node(v, node, (const gcs_res_entry *const *)node->resources_total, node->n_resources_total);
+    sched_node *sn = sched_view_find(v->sv, node->node_id.data);
+    if (sn && v->gcs->autoscaler)
+        sched_node_set_draining(v->sv, sn, gcs_autoscaler_excluded(v->gcs->autoscaler, node, NULL));
     gcs__view_changed(v, 1);
 }
 
@@ -142,6 +149,17 @@ void gcs_view_node_removed(gcs_view *v, const uint8_t *id)
     if (node)
         sched_view_remove_node(v->sv, node);
     rc_free(rc_map_remove(&v->totals, id, RC_NODE_ID_SIZE));
+    if (v->gcs->autoscaler)
+        gcs_autoscaler_on_node_removed(v->gcs->autoscaler, id);
+    gcs__view_changed(v, 1);
+}
+
+void gcs_view_set_draining(gcs_view *v, const uint8_t *id, int draining, int64_t deadline_ms)
+{
+    sched_node *node = sched_view_find(v->sv, id);
+    if (node)
+        sched_node_set_draining(v->sv, node, draining);
+    gcs_resource_set_draining(v->gcs->res, id, draining, deadline_ms);
     gcs__view_changed(v, 1);
 }
 
@@ -166,7 +184,13 @@ void gcs_view_report(gcs_view *v, const Ray__Rpc__ResourcesData *d)
     if (sched_node_report_available(v->sv, node, avail, n, &e) < 0)
         RC_DEBUG("gcs: a resource report does not fit the view: %s", e.msg);
     rc_free(avail);
-    sched_node_set_draining(v->sv, node, d->is_draining);
+    int64_t deadline = 0;
+    int excluded = v->gcs->autoscaler && gcs_autoscaler_excluded(v->gcs->autoscaler, info, &deadline);
+    if (excluded) /* the stored report is what GetAllResourceUsage hands raylets */
+        gcs_resource_set_draining(v->gcs->res, d->node_id.data, 1, deadline);
+    sched_node_set_draining(v->sv, node, d->is_draining || excluded);
+    if (v->gcs->autoscaler)
+        gcs_autoscaler_on_report(v->gcs->autoscaler, d);
     gcs__view_changed(v, 0);
 }
 

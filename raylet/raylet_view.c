@@ -14,6 +14,12 @@
  * The local node's resources change only with its committed bundles
  * (raylet_view_set_local_extra, from the bundle manager).
  *
+ * Draining: a node the GCS shows draining in its report (is_draining: drained by the
+ * autoscaler service, or held out until it passes verification), or whose record carries
+ * rayc.io/verification other than "passed", is draining in this view: no work is placed or
+ * spilled there. That holds for this raylet's own node too, so a drained or unverified node
+ * places nothing on itself.
+ *
  * Loop thread only.
  */
 #include <stdio.h>
@@ -26,6 +32,25 @@
 #include "rc_log.h"
 
 #define RAYLET__GPU_MEMORY_LABEL "rayc.io/gpu-memory"
+#define RAYLET__VERIFICATION_LABEL "rayc.io/verification"
+
+/* 1 if the node's record says it awaits or failed verification (the GCS sets the label). */
+static int raylet__unverified(const Ray__Rpc__GcsNodeInfo *info)
+{
+    for (size_t i = 0; info && i < info->n_labels; i++)
+        if (!strcmp(info->labels[i]->key, RAYLET__VERIFICATION_LABEL))
+            return strcmp(info->labels[i]->value, "passed") != 0;
+    return 0;
+}
+
+/* Sets node's draining flag; 1 if it changed. */
+static int raylet__set_draining(raylet *r, sched_node *node, int draining)
+{
+    if (!node || !sched_node_is_draining(node) == !draining)
+        return 0;
+    sched_node_set_draining(r->view, node, draining);
+    return 1;
+}
 
 /* The local node's spec: the detected resources plus extra (bundle resources); the
  * arrays in *res and *labels are freed by the caller. */
@@ -163,8 +188,15 @@ static int raylet__put_remote(raylet *r, sched_node *node, const Ray__Rpc__GcsNo
 
 void raylet_view_track(raylet *r, const Ray__Rpc__GcsNodeInfo *info)
 {
-    if (!r->view || info->node_id.len != RC_NODE_ID_SIZE || !memcmp(info->node_id.data, r->node_id, RC_NODE_ID_SIZE))
+    if (!r->view || info->node_id.len != RC_NODE_ID_SIZE)
         return;
+    if (!memcmp(info->node_id.data, r->node_id, RC_NODE_ID_SIZE)) {
+        /* This node's own record: only its verification state matters here. */
+        if (info->state != RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__DEAD &&
+            raylet__set_draining(r, r->local_node, raylet__unverified(info)) && r->leases)
+            lease_manager_view_changed(r->leases, 1);
+        return;
+    }
     sched_node *node = sched_view_find(r->view, info->node_id.data);
     /* Totals from registration from now on: the next report's totals apply again. */
     rc_free(rc_map_remove(&r->remote_totals, info->node_id.data, RC_NODE_ID_SIZE));
@@ -178,6 +210,9 @@ void raylet_view_track(raylet *r, const Ray__Rpc__GcsNodeInfo *info)
     }
     if (raylet__put_remote(r, node, info, info->resources_total, info->n_resources_total) < 0)
         return;
+    if (!node)
+        node = sched_view_find(r->view, info->node_id.data);
+    raylet__set_draining(r, node, raylet__unverified(info));
     if (r->leases)
         lease_manager_view_changed(r->leases, 1);
 }
@@ -222,6 +257,8 @@ static int raylet__apply_report(raylet *r, const Ray__Rpc__ResourcesData *d, int
     if (sched_node_report_available(r->view, node, avail, n, &e) == 0)
         *avail_changed = 1;
     rc_free(avail);
+    if (raylet__set_draining(r, node, d->is_draining || raylet__unverified(info)))
+        totals_changed = 1; /* what is feasible changed */
     return totals_changed;
 }
 
@@ -238,8 +275,14 @@ static void raylet__polled(const rpc_status *st, ProtobufCMessage *reply, void *
     int nodes_changed = 0, changed = 0;
     for (size_t i = 0; batch && i < batch->n_batch; i++) {
         const Ray__Rpc__ResourcesData *d = batch->batch[i];
-        if (d->node_id.len != RC_NODE_ID_SIZE || !memcmp(d->node_id.data, r->node_id, RC_NODE_ID_SIZE))
+        if (d->node_id.len != RC_NODE_ID_SIZE)
             continue;
+        if (!memcmp(d->node_id.data, r->node_id, RC_NODE_ID_SIZE)) {
+            /* This node's resources are exact here; only the GCS knows it is drained. */
+            const Ray__Rpc__GcsNodeInfo *self = rc_map_get(&r->live_nodes, r->node_id, RC_NODE_ID_SIZE);
+            nodes_changed |= raylet__set_draining(r, r->local_node, d->is_draining || raylet__unverified(self));
+            continue;
+        }
         nodes_changed |= raylet__apply_report(r, d, &changed);
     }
     rpc_msg_free(reply);

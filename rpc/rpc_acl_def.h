@@ -90,6 +90,17 @@
     X("rayc.rpc.AuthService", "RotateAdminToken", ACL_ADMIN, ACL_OPEN, NULL, 0)                   \
     X("rayc.rpc.AuthService", "IssueJobToken", ACL_JOBS | RPC_ROLE_NODE, ACL_JOB_SELF, "job_id",  \
       0)                                                                                           \
+    /* GCS: the autoscaler's view (rayc-market, as admin; nodes may read, as in Ray) */         \
+    X("ray.rpc.autoscaler.AutoscalerStateService", "GetClusterResourceState", ACL_CLUSTER,        \
+      ACL_OPEN, NULL, 0)                                                                           \
+    X("ray.rpc.autoscaler.AutoscalerStateService", "GetClusterStatus", ACL_CLUSTER, ACL_OPEN,     \
+      NULL, 0)                                                                                     \
+    X("ray.rpc.autoscaler.AutoscalerStateService", "ReportAutoscalingState", ACL_ADMIN, ACL_OPEN, \
+      NULL, 0)                                                                                     \
+    X("ray.rpc.autoscaler.AutoscalerStateService", "RequestClusterResourceConstraint", ACL_ADMIN, \
+      ACL_OPEN, NULL, 0)                                                                           \
+    X("ray.rpc.autoscaler.AutoscalerStateService", "DrainNode", ACL_ADMIN, ACL_OPEN, NULL, 0)     \
+    X("rayc.rpc.MarketGcsService", "SetNodeVerification", ACL_ADMIN, ACL_OPEN, NULL, 0)           \
     X("grpc.health.v1.Health", "Check", ACL_ANY, ACL_OPEN, NULL, 0)                               \
     /* Raylet: leases (owners: jobs; spillback and actor leases: nodes and the GCS) */            \
     X("ray.rpc.NodeManagerService", "RequestWorkerLease", ACL_JOBS | RPC_ROLE_NODE, ACL_JOB_SELF, \
