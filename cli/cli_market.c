@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli_int.h"
@@ -114,7 +115,10 @@ int cli_market_start(const char *config, const char *address)
             printf("rayc market: started (pid %d, config %s); `rayc market status` shows what it does\n", (int)pid, cfg);
             return CLI_OK;
         }
-        if (!rc_pid_is_rayc(pid)) {
+        /* The market is this process's child until it exits (its name is not rayc-market
+         * until it has exec'd, so ask waitpid, not /proc). */
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
             rc_file_tail(err_log, tail, sizeof(tail));
             fprintf(stderr, "rayc market start: the market exited:\n%s", tail);
             return CLI_FAIL;

@@ -6,7 +6,9 @@
 # group, gradients all-reduced through the object store), RL rollouts (rollout-worker
 # actors, one killed midway and restarted) and batch inference (tasks on every node, then
 # an actor pool); shows `rayc status`, `rayc list nodes|actors|placement-groups`; runs the
-# four workloads again as Ray Python scripts (examples/python/); stops. The cluster lives in
+# four workloads again as Ray Python scripts (examples/python/); stops; then the market step
+# (scripts/demo_market.sh): a CPU-only head that leases GPU hosts for a sweep within a budget.
+# The cluster lives in
 # a private session root, so it never touches another cluster on this host. It is secure, as
 # users run it: TLS everywhere, nodes join with join tokens, clients use the admin token of
 # the session.
@@ -99,3 +101,6 @@ done
 
 step rayc stop
 "$bin/rayc" stop
+
+# The market step: a cluster that grows onto rented GPUs and shrinks back (its own session root).
+"$(dirname "${BASH_SOURCE[0]}")/demo_market.sh" "$bin"
