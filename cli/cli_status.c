@@ -320,7 +320,9 @@ static size_t cli__print_infeasible(const Ray__Rpc__Autoscaler__AutoscalingState
     size_t shown = 0;
     for (size_t i = 0; as && i < as->n_infeasible_resource_requests; i++, shown++) {
         cli__print_request(as->infeasible_resource_requests[i]);
-        printf(": infeasible for the autoscaler\n");
+        /* rayc's market says why (budget, no offer fits, ...) beside Ray's fields. */
+        const char *why = i < as->n_rayc_infeasible_reasons ? as->rayc_infeasible_reasons[i] : NULL;
+        printf(": infeasible for the autoscaler%s%s\n", why && why[0] ? ": " : "", why ? why : "");
     }
     for (size_t i = 0; as && i < as->n_infeasible_gang_resource_requests; i++, shown++) {
         const Ray__Rpc__Autoscaler__GangResourceRequest *g = as->infeasible_gang_resource_requests[i];
