@@ -291,6 +291,8 @@ int gcs_job_manager_load(gcs_job_manager *jm, gcs_load_cb cb);
 extern const rpc_method_handler gcs_job_handlers[];
 /* The record of job id (4 bytes), or NULL when the GCS does not know it. */
 const Ray__Rpc__JobTableData *gcs_job_get(const gcs_job_manager *jm, const uint8_t *id);
+/* The driver with this worker ID died: its job, if still running, is marked finished. */
+void gcs_job_on_driver_dead(gcs_job_manager *jm, const uint8_t *worker_id);
 
 /* gcs_kv_manager.c: InternalKVGcsService (reads and writes go through the store), with the
  * limits kv_max_value_bytes and kv_max_namespace_bytes. */

@@ -45,8 +45,11 @@ static void gcs__job_stored(int rc, int64_t added, void *arg)
     Ray__Rpc__MarkJobFinishedReply fin_reply = RAY__RPC__MARK_JOB_FINISHED_REPLY__INIT;
     reply = op->finishing ? &fin_reply.base : &add_reply.base;
     if (rc < 0) {
-        gcs__reply(op->call, reply, GCS_STATUS_IO_ERROR, "cannot store the job record: %s",
-                   rc_strerror(rc));
+        if (op->call)
+            gcs__reply(op->call, reply, GCS_STATUS_IO_ERROR, "cannot store the job record: %s",
+                       rc_strerror(rc));
+        else
+            RC_WARN("gcs: cannot store the job record: %s", rc_strerror(rc));
         rpc_msg_free(&op->job->base);
         rc_free(op);
         return;
@@ -58,7 +61,8 @@ static void gcs__job_stored(int rc, int64_t added, void *arg)
     RC_INFO("gcs: job %s %s", rc_id_hex(op->job->job_id.data, RC_JOB_ID_SIZE, hex),
             op->finishing ? "finished" : "added");
     gcs_publish_job(jm->gcs->pub, op->job);
-    gcs__reply_ok(op->call, reply);
+    if (op->call)
+        gcs__reply_ok(op->call, reply);
     rc_free(op);
 }
 
@@ -117,6 +121,35 @@ static void handle_mark_job_finished(rpc_call *call, const ProtobufCMessage *req
     op->job->is_dead = 1;
     op->job->end_time = (uint64_t)rc_wall_ms();
     gcs__job_store(jm, op);
+}
+
+/* A driver died without MarkJobFinished (killed, or its host lost): its job is finished,
+ * as Ray's raylet marks it when its driver disconnects, so raylets end the job's workers and
+ * leases and its resources come back. */
+void gcs_job_on_driver_dead(gcs_job_manager *jm, const uint8_t *worker_id)
+{
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    const void *key;
+    size_t klen;
+    void *v;
+    while (rc_map_next(&jm->jobs, &it, &key, &klen, &v)) {
+        Ray__Rpc__JobTableData *job = v;
+        const Ray__Rpc__Address *a = job->driver_address;
+        if (job->is_dead || !a || a->worker_id.len != RC_WORKER_ID_SIZE ||
+            memcmp(a->worker_id.data, worker_id, RC_WORKER_ID_SIZE))
+            continue;
+        gcs__job_op *op = RC_NEW(gcs__job_op);
+        op->jm = jm;
+        op->finishing = 1;
+        op->job = (Ray__Rpc__JobTableData *)rpc_msg_dup(&job->base);
+        op->job->is_dead = 1;
+        op->job->end_time = (uint64_t)rc_wall_ms();
+        char hex[RC_ID_HEX_MAX];
+        RC_INFO("gcs: the driver of job %s died; the job is finished",
+                rc_id_hex(job->job_id.data, RC_JOB_ID_SIZE, hex));
+        gcs__job_store(jm, op);
+        return;
+    }
 }
 
 static int gcs__job_matches(const Ray__Rpc__JobTableData *job, const char *wanted)

@@ -29,6 +29,8 @@ static void handle_report_worker_failure(rpc_call *call, const ProtobufCMessage 
         return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                           "worker_failure.worker_address.node_id must be empty or hold %d bytes", RC_NODE_ID_SIZE);
     gcs_actor_on_worker_dead(gcs->actors, w);
+    if (w->worker_type == RAY__RPC__WORKER_TYPE__DRIVER && gcs->jobs)
+        gcs_job_on_driver_dead(gcs->jobs, w->worker_address->worker_id.data);
     Ray__Rpc__WorkerDeltaData delta = RAY__RPC__WORKER_DELTA_DATA__INIT;
     delta.node_id = w->worker_address->node_id;
     delta.worker_id = w->worker_address->worker_id;

@@ -345,6 +345,60 @@ static void assert_demand_drains(gcs_client *gcs, const char *after)
     CU_ASSERT(held);
 }
 
+/* CPUs free on all nodes, and in all, from the nodes' last reports. */
+static int read_cpus(gcs_client *gcs, double *avail, double *total)
+{
+    *avail = *total = 0;
+    Ray__Rpc__GetAllResourceUsageRequest req = RAY__RPC__GET_ALL_RESOURCE_USAGE_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    if (rpc_client_call_sync(gcs_client_rpc(gcs), &ray__rpc__node_resource_info_gcs_service__descriptor,
+                             "GetAllResourceUsage", &req.base, 5000, &reply, NULL, 0) != GRPC_STATUS_OK)
+        return -1;
+    const Ray__Rpc__ResourceUsageBatchData *u = ((Ray__Rpc__GetAllResourceUsageReply *)reply)->resource_usage_data;
+    for (size_t i = 0; u && i < u->n_batch; i++) {
+        const Ray__Rpc__ResourcesData *d = u->batch[i];
+        for (size_t k = 0; k < d->n_resources_available; k++)
+            if (!strcmp(d->resources_available[k]->key, "CPU"))
+                *avail += d->resources_available[k]->value;
+        for (size_t k = 0; k < d->n_resources_total; k++)
+            if (!strcmp(d->resources_total[k]->key, "CPU"))
+                *total += d->resources_total[k]->value;
+    }
+    rpc_msg_free(reply);
+    return 0;
+}
+
+/* Every CPU of the cluster is free again within SETTLE_MS (leases of dead owners were given
+ * back), so the nodes can look idle to the market. */
+static void assert_cpus_come_back(gcs_client *gcs, const char *after)
+{
+    double avail = 0, total = 0;
+    int64_t deadline = rc_mono_ms() + SETTLE_MS;
+    while (rc_mono_ms() < deadline) {
+        if (read_cpus(gcs, &avail, &total) == 0 && total > 0 && avail == total)
+            return;
+        rc_sleep_ms(100);
+    }
+    fprintf(stderr, "\n  after %s only %g of %g CPUs are free\n", after, avail, total);
+    CU_FAIL("the CPUs did not come back");
+}
+
+/* 1 when the GCS's job table holds no job that is still running. */
+static int no_running_jobs(gcs_client *gcs)
+{
+    Ray__Rpc__GetAllJobInfoRequest req = RAY__RPC__GET_ALL_JOB_INFO_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    if (rpc_client_call_sync(gcs_client_rpc(gcs), &ray__rpc__job_info_gcs_service__descriptor, "GetAllJobInfo",
+                             &req.base, 5000, &reply, NULL, 0) != GRPC_STATUS_OK)
+        return 0;
+    const Ray__Rpc__GetAllJobInfoReply *r = (const void *)reply;
+    int running = 0;
+    for (size_t i = 0; i < r->n_job_info_list; i++)
+        running += !r->job_info_list[i]->is_dead;
+    rpc_msg_free(reply);
+    return running == 0;
+}
+
 /* ---- cases ------------------------------------------------------------------------------ */
 
 static uv_loop_t loop;
@@ -413,6 +467,13 @@ static void test_driver_killed_with_queued_work(void)
     kill(a.pid, SIGKILL);
     CU_ASSERT_EQUAL(driver_reap(&a), 128 + SIGKILL);
     assert_demand_drains(gcs, "a driver with 200 queued tasks was killed with SIGKILL");
+    /* Its job is finished (the raylet reported the driver dead) and the workers it had
+     * leased on every node are let go. */
+    int64_t deadline = rc_mono_ms() + SETTLE_MS;
+    while (!no_running_jobs(gcs) && rc_mono_ms() < deadline)
+        rc_sleep_ms(100);
+    CU_ASSERT(no_running_jobs(gcs));
+    assert_cpus_come_back(gcs, "a driver with leased workers on every node was killed with SIGKILL");
 }
 
 /* After everything, once more: the jobs that ended earlier left nothing behind either. */
