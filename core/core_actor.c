@@ -633,7 +633,12 @@ int rayc_actor_create(const char *class_name, const rayc_arg *args, size_t nargs
     /* Resources as for tasks (rayc_task_options semantics), through the same checks. */
     rayc_task_options to;
     rayc_task_options_init(&to);
-    to.num_cpus = opts->num_cpus < 0 ? 0 : opts->num_cpus;
+    /* Ray's defaults: an actor that names no resource is placed by 1 CPU and holds none;
+     * one that names any (GPUs, custom resources, an accelerator type) holds 1 CPU for its
+     * life unless num_cpus says otherwise, and is placed by what it holds. */
+    int named = opts->num_gpus > 0 || opts->n_resources > 0 || (opts->accelerator_type && *opts->accelerator_type);
+    int default_actor = opts->num_cpus < 0 && !named;
+    to.num_cpus = opts->num_cpus >= 0 ? opts->num_cpus : named ? 1 : 0;
     to.num_gpus = opts->num_gpus;
     to.gpu_memory = opts->gpu_memory;
     memcpy(to.resources, opts->resources, sizeof(to.resources));
@@ -667,8 +672,8 @@ int rayc_actor_create(const char *class_name, const rayc_arg *args, size_t nargs
     /* Ray's TaskID::ForActorCreationTask: zero unique bytes, then the actor ID. */
     memset(spec->task_id.data, 0, 8);
     memcpy(spec->task_id.data + 8, actor_id, RC_ACTOR_ID_SIZE);
-    if (opts->num_cpus < 0 && spec->scheduling_strategy->scheduling_strategy_case !=
-                                  RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY) {
+    if (default_actor && spec->scheduling_strategy->scheduling_strategy_case !=
+                             RAY__RPC__SCHEDULING_STRATEGY__SCHEDULING_STRATEGY_PLACEMENT_GROUP_SCHEDULING_STRATEGY) {
         /* Ray's default actor: one CPU to be placed, none held while it lives. */
         spec->required_placement_resources = rc_calloc(1, sizeof(*spec->required_placement_resources));
         Ray__Rpc__TaskSpec__RequiredPlacementResourcesEntry *e = rc_malloc(sizeof(*e));

@@ -360,7 +360,8 @@ int rayc_register_actor_class(const rayc_actor_class *cls);
 
 typedef struct rayc_actor_options {
     /* Resources held for the actor's life. num_cpus < 0 (the default) is Ray's default:
-     * 1 CPU to place the actor, none held while it lives. */
+     * an actor that names no other resource is placed by 1 CPU and holds none; one that
+     * names GPUs, custom resources or an accelerator type holds 1 CPU besides them. */
     double num_cpus;
     double num_gpus;
     uint64_t gpu_memory;

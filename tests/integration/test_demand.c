@@ -135,7 +135,6 @@ static int driver_infeasible(void)
         return 1;
     rayc_actor_options ao;
     rayc_actor_options_init(&ao);
-    ao.num_cpus = 0; /* placed by what it holds (rayc's default would place it by one CPU) */
     ao.resources[0] = (rayc_resource){"no_such_resource", 2};
     ao.n_resources = 1;
     rayc_actor actor;

@@ -90,3 +90,41 @@ def test_killed_driver_leaves_no_demand(cluster, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert_demand_drains("a driver with queued tasks was killed")
+
+
+PENDING_ACTORS = (
+    "import ray, time\n"
+    "ray.init(address='auto')\n"
+    "@ray.remote(resources={'rare_accelerator': 2})\n"
+    "class Needy:\n"
+    "    def ping(self):\n"
+    "        return 1\n"
+    "@ray.remote\n"
+    "class Plain:\n"
+    "    def ping(self):\n"
+    "        return 1\n"
+    "a = Needy.remote()\n"
+    "b = Plain.remote()\n"
+    "assert ray.get(b.ping.remote(), timeout=60) == 1\n"
+    "print('pending', flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+def test_pending_actor_demand_has_its_own_shape(cluster, tmp_path):
+    # An actor that names a resource is pending with what it holds, as in Ray (1 CPU and
+    # the resource: the demand a market leases hosts for), not with the one CPU a default
+    # actor is placed by.
+    path = tmp_path / "actors.py"
+    path.write_text(PENDING_ACTORS)
+    proc = subprocess.Popen([PYTHON, str(path)], stdout=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    try:
+        assert proc.stdout.readline().strip() == "pending"
+        wait_for(lambda: "{'CPU': 1, 'rare_accelerator': 2}: 1+ pending tasks/actors" in status(),
+                 what="the actor's own shape under Demands")
+        text = status()
+        assert "{'CPU': 1}: " not in text, text
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert_demand_drains("a driver with a pending actor was killed")
