@@ -19,6 +19,7 @@
 
 int bench_tasks_client(const char *address, int64_t ms);
 int bench_actors_client(const char *address, int64_t ms);
+int bench_market_driver(const char *address);
 #include "rc_alloc.h"
 #include "rc_buf.h"
 #include "rc_config.h"
@@ -154,6 +155,8 @@ int main(int argc, char **argv)
         return bench_tasks_client(argv[2], atoll(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "--actors-client")) /* a caller of n_n_actor_calls_async */
         return bench_actors_client(argv[2], atoll(argv[3]));
+    if (argc == 3 && !strcmp(argv[1], "--market-driver")) /* the driver of market_scale_up_latency */
+        return bench_market_driver(argv[2]);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) {
             list = 1;

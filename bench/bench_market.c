@@ -154,7 +154,7 @@ void bench_market_decide(bench_ctx *b)
     mk_decide_input in = {.offers = offers, .n_offers = N_OFFERS, .leased = leased, .demands = demand,
                           .n_demands = N_SHAPES, .gangs = gangs, .n_gangs = N_GANGS, .ledger = &ledger,
                           .scores = &scores, .config = &cfg, .now_ms = 60000};
-    int64_t budget = bench_duration_ms(b) * 1000000LL, t0 = rc_mono_ns(), t;
+    int64_t budget = bench_duration_ms(b) * 1000000LL, t0 = rc_mono_ns(), t = t0;
     int64_t rounds = 0;
     size_t launches = 0, infeasible = 0;
     do {

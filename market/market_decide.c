@@ -711,8 +711,11 @@ static long choose(dstate *s, int64_t r, int64_t *k_out)
 }
 
 /* The reason no offer can take n, for mk_infeasible.reason. */
-static void infeasible_reason(dstate *s, const need *n, const char *prefix, char *out, size_t outlen)
+static void infeasible_reason(dstate *s, const need *n, const char *prefix, char *dst, size_t dstlen)
 {
+    /* Written whole here, then cut to dstlen. */
+    char out[1024];
+    size_t outlen = sizeof(out);
     char shape[160];
     need_describe(n, shape, sizeof(shape));
     unsigned flags = 0;
@@ -752,6 +755,13 @@ static void infeasible_reason(dstate *s, const need *n, const char *prefix, char
     else
         snprintf(out, outlen, "no offer fits: %s%s: the %zu offer shape(s) that fit have no hosts left", prefix,
                  shape, fitting);
+    size_t len = strnlen(out, sizeof(out));
+    if (dstlen) {
+        if (len >= dstlen)
+            len = dstlen - 1;
+        memcpy(dst, out, len);
+        dst[len] = '\0';
+    }
 }
 
 static void report_infeasible(dstate *s, int is_gang, size_t index, int64_t count, const need *n,

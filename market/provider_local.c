@@ -66,7 +66,9 @@ static int local__unreachable(local_provider *lp, char *err, size_t errlen)
     snprintf(path, sizeof(path), "%s/unreachable", lp->state_dir);
     if (access(path, F_OK) != 0)
         return 0;
-    snprintf(err, errlen, "provider %s cannot be reached (%s exists)", lp->base.name, path);
+    /* (the return value is looked at so that a shortened message is no compiler warning) */
+    if (snprintf(err, errlen, "provider %s cannot be reached (%s exists)", lp->base.name, path) >= (int)errlen)
+        RC_DEBUG("market: a provider error was shortened");
     return RC_EUNAVAIL;
 }
 
@@ -119,11 +121,9 @@ static int local__session_dir(const char *key, char *out, size_t outlen)
     char sub[PATH_MAX + 16];
     if (mkdir(out, 0700) != 0 && errno != EEXIST)
         return RC_EIO;
-    snprintf(sub, sizeof(sub), "%s/logs", out);
-    if (mkdir(sub, 0700) != 0 && errno != EEXIST)
+    if (snprintf(sub, sizeof(sub), "%s/logs", out) >= (int)sizeof(sub) || (mkdir(sub, 0700) != 0 && errno != EEXIST))
         return RC_EIO;
-    snprintf(sub, sizeof(sub), "%s/pids", out);
-    if (mkdir(sub, 0700) != 0 && errno != EEXIST)
+    if (snprintf(sub, sizeof(sub), "%s/pids", out) >= (int)sizeof(sub) || (mkdir(sub, 0700) != 0 && errno != EEXIST))
         return RC_EIO;
     return 0;
 }
@@ -419,8 +419,8 @@ int mk_provider_local_create(const mk_provider_config *cfg, const char *config_d
         local__destroy(&lp->base);
         return RC_EIO;
     }
-    snprintf(lp->raylet_exe, sizeof(lp->raylet_exe), "%s/rayc-raylet", dir);
-    if (access(lp->raylet_exe, X_OK) != 0) {
+    if (snprintf(lp->raylet_exe, sizeof(lp->raylet_exe), "%s/rayc-raylet", dir) >= (int)sizeof(lp->raylet_exe) ||
+        access(lp->raylet_exe, X_OK) != 0) {
         snprintf(err, errlen, "provider %s: %s is not there; install rayc-raylet beside rayc-market", cfg->name,
                  lp->raylet_exe);
         local__destroy(&lp->base);

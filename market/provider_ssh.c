@@ -228,7 +228,8 @@ static void ssh__last_line(const char *path, char *out, size_t outlen)
     while (start > buf && start[-1] != '\n')
         start--;
     start[strcspn(start, "\r")] = '\0';
-    snprintf(out, outlen, "%s", start);
+    if (snprintf(out, outlen, "%s", start) >= (int)outlen)
+        RC_DEBUG("market: an ssh error line was shortened");
 }
 
 /* Appends s to b quoted for a POSIX shell. */

@@ -189,7 +189,8 @@ static int raylet__gemm_cuda(const uint8_t *seed, uint32_t n, int32_t *c, char *
     pthread_once(&raylet__cuda_once, raylet__cuda_load);
     raylet__cuda *cu = &raylet__cuda_lib;
     if (!cu->loaded) {
-        snprintf(err, errlen, "%s", cu->why);
+        if (snprintf(err, errlen, "%s", cu->why) >= (int)errlen)
+            RC_DEBUG("raylet: the reason CUDA cannot be used was shortened");
         return RC_EUNAVAIL;
     }
     size_t nn = (size_t)n * n;
