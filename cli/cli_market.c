@@ -120,7 +120,12 @@ int cli_market_start(const char *config, const char *address)
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             rc_file_tail(err_log, tail, sizeof(tail));
-            fprintf(stderr, "rayc market start: the market exited:\n%s", tail);
+            /* Its status too: a market killed by a signal leaves no words in its log. */
+            if (WIFSIGNALED(status))
+                fprintf(stderr, "rayc market start: the market was killed by signal %d (%s):\n%s", WTERMSIG(status),
+                        strsignal(WTERMSIG(status)), tail);
+            else
+                fprintf(stderr, "rayc market start: the market exited with status %d:\n%s", WEXITSTATUS(status), tail);
             return CLI_FAIL;
         }
         rc_sleep_ms(50);

@@ -153,10 +153,15 @@ static void mk__score_down(market *m, const mk_lease *l, double weight)
 
 void market_end_lease(market *m, mk_lease *l, mk_lease_state final, const char *fmt, ...)
 {
+    /* Formatted aside first: callers pass l->reason itself as an argument (a drained
+     * lease ends with the reason it was drained for), and vsnprintf into its own source
+     * is undefined (it left the reason empty). */
+    char reason[sizeof(l->reason)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(l->reason, sizeof(l->reason), fmt, ap);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
+    memcpy(l->reason, reason, sizeof(l->reason));
     int64_t now = mk_now_ms();
     mk_provider_slot *s = mk__provider(m, l->provider);
     if (l->state >= MK_REQUESTED && s) {
@@ -437,6 +442,21 @@ static void mk__count(const Ray__Rpc__Autoscaler__ResourceRequest *r, size_t *am
 
 static const char *const mk__res_names[] = {"CPU", "GPU", "memory"};
 
+static const Ray__Rpc__Autoscaler__NodeState *mk__node_of(market *m, const mk_lease *l);
+
+/* Whether the cluster state this round read counts a lease's node among the nodes that take
+ * work (running or idle, resources reported). Until it does, the lease is capacity on its
+ * way, even once it has passed its check here: the state was read before the verdict
+ * reached the GCS (which holds an unverified node out as draining), and counting the host
+ * neither there nor here leased a duplicate for demand it was about to take. */
+static int mk__schedulable(market *m, const mk_lease *l)
+{
+    const Ray__Rpc__Autoscaler__NodeState *ns = mk__node_of(m, l);
+    return ns && ns->n_total_resources > 0 &&
+           (ns->status == RAY__RPC__AUTOSCALER__NODE_STATUS__RUNNING ||
+            ns->status == RAY__RPC__AUTOSCALER__NODE_STATUS__IDLE);
+}
+
 static void mk__input_build(market *m, mk__input *in)
 {
     memset(in, 0, sizeof(*in));
@@ -513,7 +533,7 @@ static void mk__input_build(market *m, mk__input *in)
     for (size_t i = 0; i < m->n_leases; i++) {
         const mk_lease *l = &m->leases[i];
         int coming = l->state == MK_QUEUED || l->state == MK_REQUESTED || l->state == MK_ALLOCATED ||
-                     (l->state == MK_RAY_RUNNING && l->verified == 0);
+                     (l->state == MK_RAY_RUNNING && l->verified >= 0 && !mk__schedulable(m, l));
         if (!coming)
             continue;
         mk_capacity *c = &in->capacity[in->n_capacity++];
@@ -1073,6 +1093,17 @@ static int mk__class_min(market *m, const char *offer_class)
     return 0;
 }
 
+/* Whether l was started as the successor of an expiring lease that still runs: it waits,
+ * idle, for the work its predecessor holds until that one's deadline, so it is not idle in
+ * the sense that releases a host (draining it left the work with nowhere to go). */
+static int mk__succeeds_live(market *m, const mk_lease *l)
+{
+    for (size_t i = 0; i < m->n_leases; i++)
+        if (m->leases[i].state == MK_RAY_STOPPING && !strcmp(m->leases[i].replaced_by, l->id))
+            return 1;
+    return 0;
+}
+
 static void mk__drains(market *m, int64_t now)
 {
     const Ray__Rpc__Autoscaler__ClusterResourceState *cs = m->cluster;
@@ -1091,7 +1122,7 @@ static void mk__drains(market *m, int64_t now)
             }
         }
         if (m->cfg.idle_timeout_s >= 0 && l->idle_ms >= m->cfg.idle_timeout_s * 1000 && nothing_pending &&
-            mk__class_hosts_cb(l->offer_class, m) > mk__class_min(m, l->offer_class))
+            !mk__succeeds_live(m, l) && mk__class_hosts_cb(l->offer_class, m) > mk__class_min(m, l->offer_class))
             mk__drain(m, l, 0, 0, "idle");
     }
 }

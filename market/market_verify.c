@@ -68,12 +68,33 @@ static void mk__verify_free(mk__verify *v)
     rc_free(v);
 }
 
+/* A lease that failed its check ends once its verdict is at the GCS (or could not get
+ * there): releasing the host first let its node die before the GCS took the verdict, so
+ * the node table kept saying "pending" for a host that had failed. */
+static void mk__end_failed(market *m, const char *lease_id)
+{
+    mk_lease *l = market_find_lease(m, lease_id);
+    if (l)
+        l->busy = 0;
+    if (l && l->state == MK_RAY_RUNNING && l->verified == -1)
+        market_end_lease(m, l, MK_TERMINATED, "failed verification: %s", l->verification);
+}
+
+typedef struct mk__verdict_ctx {
+    market *m;
+    char lease_id[24];
+    int passed;
+} mk__verdict_ctx;
+
 static void mk__verdict_stored(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
-    (void)arg;
+    mk__verdict_ctx *c = arg;
     if (st->code != GRPC_STATUS_OK)
         RC_WARN("market: the GCS did not take a verification verdict: %s", st->message);
     rpc_msg_free(reply);
+    if (!c->passed)
+        mk__end_failed(c->m, c->lease_id);
+    rc_free(c);
 }
 
 /* Ends a verification: records the verdict on the lease and at the GCS. */
@@ -111,7 +132,6 @@ static void mk__verdict(mk__verify *v, int passed, const char *fmt, ...)
             mk_score_add(&m->scores, key, 2.0, now);
             market_log_decision(m, "%s (%s/%s) failed verification (%s): it gets no work and is released", l->id,
                                 l->provider, l->offer_id, why);
-            market_end_lease(m, l, MK_TERMINATED, "failed verification: %s", why);
         }
         m->dirty = 1;
     }
@@ -122,8 +142,21 @@ static void mk__verdict(mk__verify *v, int passed, const char *fmt, ...)
         req.node_id.len = sizeof(id);
         req.passed = passed;
         req.reason = why;
-        rpc_client_call(gcs_client_rpc(m->gcs), &rayc__rpc__market_gcs_service__descriptor, "SetNodeVerification",
-                        &req.base, 10000, mk__verdict_stored, NULL);
+        mk__verdict_ctx *c = rc_calloc(1, sizeof(*c));
+        c->m = m;
+        c->passed = passed;
+        snprintf(c->lease_id, sizeof(c->lease_id), "%s", v->lease_id);
+        /* Busy until the verdict is stored: the round leaves the failed lease alone. */
+        if (l && !passed && l->verified == -1)
+            l->busy = 1;
+        if (rpc_client_call(gcs_client_rpc(m->gcs), &rayc__rpc__market_gcs_service__descriptor,
+                            "SetNodeVerification", &req.base, 10000, mk__verdict_stored, c) < 0) {
+            rc_free(c);
+            if (!passed)
+                mk__end_failed(m, v->lease_id);
+        }
+    } else if (!passed) {
+        mk__end_failed(m, v->lease_id);
     }
     mk__verify_free(v);
 }
