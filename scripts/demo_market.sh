@@ -10,6 +10,8 @@ set -euo pipefail
 bin="${1:-build/bin}"
 bin="$(cd "$bin" && pwd)"
 lib="$(cd "$bin/../lib" && pwd)"
+# A cluster of its own: nothing of the caller's cluster (make demo's first part) carries over.
+unset RAYC_ADDRESS
 export RAYC_SESSION_ROOT="$(mktemp -d /tmp/rayc-market-XXXXXX)"
 work="$RAYC_SESSION_ROOT/config"
 mkdir -p "$work"
@@ -27,7 +29,7 @@ cat >"$work/offers.json" <<'EOF'
    "lease_duration_s": 0, "behaviour": "fake_gpu"},
   {"id": "rtx4090-spot", "gpu_name": "RTX4090", "num_gpus": 2, "gpu_memory": 24, "num_cpus": 4, "memory": 8,
    "price_per_hour": 0.95, "billing_increment_s": 60, "region": "us", "reliability": 0.9,
-   "lease_duration_s": 0, "behaviour": "vanish_after_s:8"},
+   "lease_duration_s": 0, "behaviour": "vanish_after_s:5"},
   {"id": "l40s", "gpu_name": "L40S", "num_gpus": 2, "gpu_memory": 48, "num_cpus": 4, "memory": 8,
    "price_per_hour": 1.10, "billing_increment_s": 60, "region": "eu", "reliability": 0.99,
    "lease_duration_s": 0, "behaviour": "honest", "available": 2},
@@ -53,7 +55,7 @@ step rayc market offers
 
 export RAYC_ADDRESS="$address"
 step "sweep: 16 trials of half a GPU each, on a cluster that has no GPU"
-RAYC_CODE_SEARCH_PATH="$lib/libsweep_functions.so" "$bin/sweep" --gpus-per-trial 0.5 --epochs 3000
+RAYC_CODE_SEARCH_PATH="$lib/libsweep_functions.so" "$bin/sweep" --gpus-per-trial 0.5 --epochs 12000
 
 step rayc status
 "$bin/rayc" status
