@@ -656,9 +656,18 @@ int gcs_auth_admit_node(gcs_auth_manager *am, Ray__Rpc__GcsNodeInfo *info, char 
                  rc_id_hex(info->node_id.data, RC_NODE_ID_SIZE, hex));
         return RC_EAUTH;
     }
+    /* The verdict's reason is free text, not a label value: it stays in the auth record
+     * (gcs_auth_verification_reason), or raylets could not take the node into their views. */
     for (size_t i = 0; i < rec->n_labels; i++)
-        gcs__node_set_label(info, rec->labels[i]->key, rec->labels[i]->value);
+        if (strcmp(rec->labels[i]->key, GCS_VERIFICATION_REASON_LABEL))
+            gcs__node_set_label(info, rec->labels[i]->key, rec->labels[i]->value);
     return 0;
+}
+
+const char *gcs_auth_verification_reason(const gcs_auth_manager *am, const uint8_t *node_id)
+{
+    const Rayc__Rpc__AuthNodeRecord *rec = am ? rc_map_get(&am->nodes, node_id, RC_NODE_ID_SIZE) : NULL;
+    return gcs__record_label(rec, GCS_VERIFICATION_REASON_LABEL);
 }
 
 /* ---- lifetime ----------------------------------------------------------------------------- */

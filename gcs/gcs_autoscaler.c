@@ -259,7 +259,7 @@ static void gcs__add_alive(const Ray__Rpc__GcsNodeInfo *info, void *arg)
         ns->status = RAY__RPC__AUTOSCALER__NODE_STATUS__DRAINING;
         GCS__PUSH(ns->node_activity, ns->n_node_activity, rc_strdup("awaiting verification"));
     } else if (verification == 2) {
-        const char *why = gcs__label(info, GCS_VERIFICATION_REASON_LABEL);
+        const char *why = gcs_auth_verification_reason(as->gcs->auth, info->node_id.data);
         snprintf(text, sizeof(text), "failed verification: %s", why ? why : "no reason given");
         ns->status = RAY__RPC__AUTOSCALER__NODE_STATUS__DRAINING;
         GCS__PUSH(ns->node_activity, ns->n_node_activity, rc_strdup(text));
@@ -687,7 +687,6 @@ static void gcs__verdict_stored(gcs_server *gcs, int rc, void *arg)
     }
     /* The node record follows its auth record (and the next registration forces it anyway). */
     if (gcs_node_get_alive(gcs->nodes, op->node_id)) {
-        gcs_node_set_label(gcs->nodes, op->node_id, GCS_VERIFICATION_REASON_LABEL, op->reason);
         gcs_node_set_label(gcs->nodes, op->node_id, GCS_VERIFICATION_LABEL, op->passed ? "passed" : "failed");
         const Ray__Rpc__GcsNodeInfo *info = gcs_node_get_alive(gcs->nodes, op->node_id);
         int64_t deadline;

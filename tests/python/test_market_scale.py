@@ -176,7 +176,16 @@ from ray.util.placement_group import placement_group, placement_group_table
 pg = placement_group([{"GPU": 1}] * 4, strategy="STRICT_SPREAD")
 ok = pg.wait(timeout_seconds=90)
 table = placement_group_table(pg)
-print(json.dumps({"ready": ok, "state": table["state"], "nodes": list(table["bundles_to_node_id"].values())}))
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+@ray.remote(num_gpus=1, num_cpus=0)
+def in_bundle():
+    return ray.get_runtime_context().get_node_id()
+
+ran = ray.get([in_bundle.options(scheduling_strategy=PlacementGroupSchedulingStrategy(
+    pg, placement_group_bundle_index=i)).remote() for i in range(4)], timeout=60) if ok else []
+b2n = table["bundles_to_node_id"]
+print(json.dumps({"ready": ok, "state": table["state"], "nodes": [b2n[i] for i in sorted(b2n)], "ran": ran}))
 """
 
 
@@ -208,5 +217,7 @@ def test_strict_spread_gang_all_or_nothing(market_factory):
     assert queued[-1] - queued[0] < cfg["round_interval_ms"], queued
     by_node = m.market_nodes()
     assert len(set(res["nodes"])) == 4 and {by_node[n] for n in res["nodes"]} == {x["lease_id"] for x in full}
+    # Work placed in the bundles runs there, on the four leased (verified) hosts.
+    assert res["ran"] == res["nodes"], res
     assert all(s["spend_per_hour"] <= 2.0 + 1e-9 for s in m.samples)
     wait_for(lambda: m.status()["pending"] == [], what="the market's pending list empty")
