@@ -398,6 +398,7 @@ typedef struct mk__input {
     mk_bundle *bundles;
     size_t n_bundles, cap_bundles;
     const Ray__Rpc__Autoscaler__ResourceRequest **demand_src; /* per demand */
+    const Ray__Rpc__Autoscaler__GangResourceRequest **gang_src; /* per gang */
     /* synthetic shapes (replacements for expiring leases) */
     char *names;
 } mk__input;
@@ -481,6 +482,7 @@ static void mk__input_build(market *m, mk__input *in)
     in->demands = rc_calloc(cs->n_pending_resource_requests + m->n_leases + 1, sizeof(*in->demands));
     in->demand_src = rc_calloc(cs->n_pending_resource_requests + m->n_leases + 1, sizeof(*in->demand_src));
     in->gangs = rc_calloc(cs->n_pending_gang_resource_requests + 1, sizeof(*in->gangs));
+    in->gang_src = rc_calloc(cs->n_pending_gang_resource_requests + 1, sizeof(*in->gang_src));
     in->capacity = rc_calloc(n_nodes + m->n_leases + 1, sizeof(*in->capacity));
 
     for (size_t i = 0; i < cs->n_pending_resource_requests; i++) {
@@ -496,6 +498,7 @@ static void mk__input_build(market *m, mk__input *in)
         const Ray__Rpc__Autoscaler__GangResourceRequest *gr = cs->pending_gang_resource_requests[g];
         if (!gr->n_requests)
             continue;
+        in->gang_src[in->n_gangs] = gr;
         mk_gang *gang = &in->gangs[in->n_gangs++];
         gang->bundles = &in->bundles[in->n_bundles];
         gang->details = gr->details;
@@ -571,6 +574,7 @@ static void mk__input_free(mk__input *in)
     rc_free(in->bundles);
     rc_free(in->demands);
     rc_free(in->demand_src);
+    rc_free(in->gang_src);
     rc_free(in->gangs);
     rc_free(in->capacity);
 }
@@ -638,6 +642,11 @@ static void mk__keep_infeasible(market *m, const mk__input *in, const mk_decisio
     }
     rc_free(m->infeasible);
     rc_free(m->infeasible_reasons);
+    for (size_t i = 0; i < m->n_infeasible_gangs; i++)
+        rpc_msg_free(&m->infeasible_gangs[i]->base);
+    rc_free(m->infeasible_gangs);
+    m->infeasible_gangs = rc_calloc(d->n_infeasible + 1, sizeof(*m->infeasible_gangs));
+    m->n_infeasible_gangs = 0;
     m->infeasible = rc_calloc(d->n_infeasible + 1, sizeof(*m->infeasible));
     m->infeasible_reasons = rc_calloc(d->n_infeasible + 1, sizeof(*m->infeasible_reasons));
     m->n_infeasible = 0;
@@ -665,6 +674,16 @@ static void mk__keep_infeasible(market *m, const mk__input *in, const mk_decisio
         rc_buf_json_str(&m->pending_json, f->reason, strlen(f->reason));
         rc_buf_putc(&m->pending_json, '}');
         rc_buf_free(&shape);
+        if (f->is_gang && f->index < in->n_gangs && in->gang_src[f->index]) {
+            Ray__Rpc__Autoscaler__GangResourceRequest *g =
+                (Ray__Rpc__Autoscaler__GangResourceRequest *)rpc_msg_dup(&in->gang_src[f->index]->base);
+            rc_buf det = {0};
+            rc_buf_printf(&det, "%s: %s", g->details && g->details[0] ? g->details : "placement group", f->reason);
+            rc_free(g->details);
+            g->details = rc_strdup(det.data);
+            rc_buf_free(&det);
+            m->infeasible_gangs[m->n_infeasible_gangs++] = g;
+        }
         if (!f->is_gang && f->index < in->n_demands && in->demand_src[f->index]) {
             m->infeasible[m->n_infeasible] =
                 (Ray__Rpc__Autoscaler__ResourceRequest *)rpc_msg_dup(&in->demand_src[f->index]->base);
@@ -1187,6 +1206,8 @@ static void mk__report(market *m, int64_t now)
     st.failed_instance_requests = frp;
     st.infeasible_resource_requests = m->infeasible;
     st.n_infeasible_resource_requests = m->n_infeasible;
+    st.infeasible_gang_resource_requests = m->infeasible_gangs;
+    st.n_infeasible_gang_resource_requests = m->n_infeasible_gangs;
     st.rayc_infeasible_reasons = m->infeasible_reasons;
     st.n_rayc_infeasible_reasons = m->n_infeasible;
     Ray__Rpc__Autoscaler__ReportAutoscalingStateRequest req = RAY__RPC__AUTOSCALER__REPORT_AUTOSCALING_STATE_REQUEST__INIT;

@@ -155,6 +155,9 @@ typedef struct market {
     Ray__Rpc__Autoscaler__ResourceRequest **infeasible;
     char **infeasible_reasons;
     size_t n_infeasible;
+    /* Gangs no affordable offers can serve whole; details carry the reason. */
+    Ray__Rpc__Autoscaler__GangResourceRequest **infeasible_gangs;
+    size_t n_infeasible_gangs;
     int dirty;
     int stopping;    /* SIGTERM: leave the leases, exit */
     int release_all; /* SIGUSR2 or `rayc market stop --release-all` */

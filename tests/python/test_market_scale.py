@@ -8,7 +8,7 @@ tasks ran.
 
 import pytest
 
-from cli_cluster import wait_for
+from cli_cluster import rayc, wait_for
 from market_harness import DRIVER_HEAD, LIVE, Market, base_config, offer
 
 
@@ -203,6 +203,10 @@ def test_strict_spread_gang_all_or_nothing(market_factory):
 
     pend = wait_for(gang_pending, timeout=30, what="the gang reported pending")
     assert pend[0]["reason"], pend
+    # `rayc status` shows the gang the market cannot serve whole, and why.
+    wait_for(lambda: "(gang): infeasible for the autoscaler: " in rayc("status").stdout and
+             pend[0]["reason"].split(":")[0] in rayc("status").stdout,
+             timeout=20, what="the infeasible gang and its reason in rayc status")
     # Nothing leased while the gang cannot be served whole: watch a few rounds.
     t0 = m.samples[-1]["updated_at"]
     wait_for(lambda: m.status()["updated_at"] >= t0 + 3, timeout=20, what="a few rounds")
