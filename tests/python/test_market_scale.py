@@ -141,6 +141,8 @@ print(json.dumps(seen))
 def test_idle_release_keeps_min_hosts(market_factory):
     offers = [offer("cpu4", 4, 0.15), offer("cpu8", 8, 0.40)]
     cfg = base_config(idle_timeout_s=3, classes=[{"class": "cpu4", "min_hosts": 1, "max_hosts": 4}])
+    # Hosts are challenged again at random while they are leased (here within 2 s).
+    cfg["verification"]["recheck_interval_s"] = 2
     m = market_factory(offers, cfg)
     head = m.head_node_id()
     d = m.start_driver(DRIVER_HEAD + """
@@ -169,6 +171,10 @@ print(json.dumps(ray.get([work.remote(i) for i in range(2)])))
     assert head in alive and len(alive) == 2
     assert "drained" not in " ".join(x["text"] for x in m.status()["decisions"] if kept[0]["lease_id"] in x["text"])
     assert m.host_records() == [kept[0]["lease_id"]]
+    # The kept host was challenged again while it was leased, and passed.
+    wait_for(lambda: [x for x in m.status()["decisions"]
+                      if kept[0]["lease_id"] in x["text"] and "passed a re-check" in x["text"]],
+             timeout=15, what="a random re-check of the kept host")
 
 
 GANG_DRIVER = DRIVER_HEAD + """
