@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "market_provider.h"
@@ -218,10 +219,23 @@ static int local__launch(mk_provider *p, const mk_offer *o, const mk_join *join,
     return 0;
 }
 
+/* 1 while pid runs. The raylets this market started are its children: an exited one is
+ * reaped here (it would stay a zombie, still named rayc-raylet, until then); those of a
+ * market before it are not, and are looked up by name. */
+static int local__running(pid_t pid)
+{
+    if (pid <= 0)
+        return 0;
+    pid_t got = waitpid(pid, NULL, WNOHANG);
+    if (got == pid)
+        return 0;
+    return rc_pid_is_rayc(pid);
+}
+
 /* Stops a raylet and, with it, its workers: SIGTERM, then SIGKILL after a grace period. */
 static void local__stop_pid(pid_t pid, int sig)
 {
-    if (pid <= 0 || !rc_pid_is_rayc(pid))
+    if (!local__running(pid))
         return;
     kill(pid, sig);
     if (sig == SIGKILL)
@@ -241,9 +255,11 @@ static int local__terminate(mk_provider *p, const char *key, char *err, size_t e
         return 0;
     if (h.pid > 0 && h.vanish_at_ms >= 0) {
         local__stop_pid(h.pid, SIGTERM);
-        for (int i = 0; i < 100 && rc_pid_is_rayc(h.pid); i++)
+        for (int i = 0; i < 100 && local__running(h.pid); i++)
             usleep(20000);
         local__stop_pid(h.pid, SIGKILL);
+        for (int i = 0; i < 50 && local__running(h.pid); i++)
+            usleep(20000);
     }
     unlink(path);
     RC_INFO("market: provider %s: host %s terminated", p->name, key);
@@ -362,7 +378,10 @@ static void local__poll(mk_provider *p, int64_t now_ms)
         char path[PATH_MAX + 300];
         snprintf(path, sizeof(path), "%s/%s", lp->state_dir, e->d_name);
         local_host h;
-        if (local__read_host(path, &h) < 0 || h.vanish_at_ms <= 0 || now_ms < h.vanish_at_ms)
+        if (local__read_host(path, &h) < 0)
+            continue;
+        (void)local__running(h.pid); /* reaps a raylet of ours that has exited */
+        if (h.vanish_at_ms <= 0 || now_ms < h.vanish_at_ms)
             continue;
         RC_INFO("market: provider %s: host %.*s vanishes (behaviour vanish_after_s)", p->name, (int)(len - 5),
                 e->d_name);
