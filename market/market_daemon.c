@@ -987,6 +987,14 @@ static void mk__nodes_read(const rpc_status *st, ProtobufCMessage *reply, void *
     rpc_msg_free(reply);
 }
 
+/* A lease that stayed too long in a state: remembered against its class, ended. */
+static void mk__timed_out(market *m, mk_lease *l, const char *what, int64_t limit_s)
+{
+    market_record_failure(m, l->provider, l->offer_id, "%s within %llds", what, (long long)limit_s);
+    mk__score_down(m, l, 1.0);
+    market_end_lease(m, l, MK_ALLOCATION_TIMEOUT, "%s within %llds", what, (long long)limit_s);
+}
+
 static void mk__reconcile(market *m, int64_t now)
 {
     int gcs_seen = m->cluster != NULL;
@@ -1027,11 +1035,7 @@ static void mk__reconcile(market *m, int64_t now)
                 mk_ledger_commit(&m->ledger, l->price_per_hour);
                 m->dirty = 1;
             } else if (now - l->requested_ms > m->cfg.launch_timeout_s * 1000) {
-                market_record_failure(m, l->provider, l->offer_id, "not allocated within %llds",
-                                      (long long)m->cfg.launch_timeout_s);
-                mk__score_down(m, l, 1.0);
-                market_end_lease(m, l, MK_ALLOCATION_TIMEOUT, "not allocated within %llds",
-                                 (long long)m->cfg.launch_timeout_s);
+                mk__timed_out(m, l, "not allocated", m->cfg.launch_timeout_s);
             }
             break;
         case MK_ALLOCATED:
@@ -1046,11 +1050,7 @@ static void mk__reconcile(market *m, int64_t now)
             } else if (s->listed && !inst) {
                 market_end_lease(m, l, MK_TERMINATED, "the provider no longer lists it");
             } else if (gcs_seen && now - l->allocated_ms > m->cfg.register_timeout_s * 1000) {
-                market_record_failure(m, l->provider, l->offer_id, "never registered within %llds",
-                                      (long long)m->cfg.register_timeout_s);
-                mk__score_down(m, l, 1.0);
-                market_end_lease(m, l, MK_ALLOCATION_TIMEOUT, "its raylet never registered within %llds",
-                                 (long long)m->cfg.register_timeout_s);
+                mk__timed_out(m, l, "its raylet never registered", m->cfg.register_timeout_s);
             }
             break;
         case MK_RAY_RUNNING:

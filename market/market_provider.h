@@ -11,6 +11,8 @@
 #define RAYC_MARKET_MARKET_PROVIDER_H
 
 #include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "market.h"
 
@@ -63,6 +65,27 @@ struct mk_provider {
     char *name;
     char *type;
 };
+
+/* A provider's offers file (provider_offers.c), read again whenever it changes. */
+typedef struct mk_offers_file {
+    char *path;
+    mk_offer *offers;
+    size_t n_offers;
+    struct timespec mtime;
+    off_t size;
+    int loaded;
+} mk_offers_file;
+
+/* A provider's own checks of offers that parsed (0, or RC_E* and a sentence). */
+typedef int (*mk_offers_check_fn)(void *arg, mk_offer *offers, size_t n, char *err, size_t errlen);
+
+/* offers: the config's path, relative to config_dir unless absolute. */
+void mk_offers_file_init(mk_offers_file *f, const char *config_dir, const char *offers);
+void mk_offers_file_free(mk_offers_file *f);
+/* The offers now (valid until the next read or free); *changed is 1 when they were read
+ * again. A file that no longer parses keeps the offers before it and says why in err. */
+int mk_offers_file_read(mk_offers_file *f, const char *provider, mk_offers_check_fn check, void *arg,
+                        const mk_offer **out, size_t *n, int *changed, char *err, size_t errlen);
 
 /* A local provider: hosts are rayc-raylet processes on this machine, one session directory
  * each under the session root, started from the offers file (re-read when it changes).

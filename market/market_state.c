@@ -97,7 +97,8 @@ static void mk__lease_json(const mk_lease *l, rc_buf *b, int full, int64_t now)
     rc_buf_putc(b, '}');
 }
 
-static void mk__failures_json(const market *m, rc_buf *b)
+/* The recent failures: "at" in unix seconds for the status, "at_ms" for the state. */
+static void mk__failures_json(const market *m, rc_buf *b, int ms)
 {
     rc_buf_puts(b, "[");
     for (size_t i = 0; i < m->n_failures; i++) {
@@ -106,7 +107,7 @@ static void mk__failures_json(const market *m, rc_buf *b)
         mk__str(b, "provider", f->provider, 0);
         mk__str(b, "offer_id", f->offer_id, 1);
         mk__str(b, "reason", f->reason, 1);
-        rc_buf_printf(b, ",\"at\":%lld}", (long long)(f->at_ms / 1000));
+        rc_buf_printf(b, ms ? ",\"at_ms\":%lld}" : ",\"at\":%lld}", (long long)(ms ? f->at_ms : f->at_ms / 1000));
     }
     rc_buf_puts(b, "]");
 }
@@ -145,16 +146,9 @@ void mk_state_to_json(const market *m, rc_buf *b)
         mk__str(b, "class", m->perf[i].offer_class, 0);
         rc_buf_printf(b, ",\"best_s\":%.9g,\"last_s\":%.9g}", m->perf[i].best_s, m->perf[i].last_s);
     }
-    rc_buf_puts(b, "],\"failures\":[");
-    for (size_t i = 0; i < m->n_failures; i++) {
-        const mk_failure *f = &m->failures[i];
-        rc_buf_puts(b, i ? ",{" : "{");
-        mk__str(b, "provider", f->provider, 0);
-        mk__str(b, "offer_id", f->offer_id, 1);
-        mk__str(b, "reason", f->reason, 1);
-        rc_buf_printf(b, ",\"at_ms\":%lld}", (long long)f->at_ms);
-    }
-    rc_buf_puts(b, "],\"decisions\":");
+    rc_buf_puts(b, "],\"failures\":");
+    mk__failures_json(m, b, 1);
+    rc_buf_puts(b, ",\"decisions\":");
     mk__decisions_json(m, b);
     rc_buf_putc(b, '}');
 }
@@ -295,7 +289,7 @@ void mk_status_to_json(const market *m, rc_buf *b)
     else
         rc_buf_puts(b, "[]");
     rc_buf_puts(b, ",\"failures\":");
-    mk__failures_json(m, b);
+    mk__failures_json(m, b, 0);
     rc_buf_puts(b, ",\"failure_memory\":[");
     for (size_t i = 0; i < m->scores.n; i++) {
         rc_buf_puts(b, i ? ",{" : "{");

@@ -43,14 +43,9 @@
 
 typedef struct local_provider {
     mk_provider base;
-    char *offers_path;
+    mk_offers_file offers;
     char *state_dir;
     char raylet_exe[PATH_MAX];
-    mk_offer *offers;
-    size_t n_offers;
-    struct timespec offers_mtime;
-    off_t offers_size;
-    int loaded;
 } local_provider;
 
 /* One host as recorded in <state_dir>/<key>.host: "offer_id pid launched_ms vanish_at_ms". */
@@ -266,6 +261,52 @@ static int local__terminate(mk_provider *p, const char *key, char *err, size_t e
     return 0;
 }
 
+/* Calls fn for every host record of the provider (key, its path, the record); RC_EIO when
+ * the state directory cannot be read. */
+static int local__each_host(local_provider *lp, void (*fn)(const char *key, const char *path, local_host *h, void *arg),
+                            void *arg)
+{
+    DIR *d = opendir(lp->state_dir);
+    if (!d)
+        return RC_EIO;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        char key[64], path[PATH_MAX + 300];
+        if (len < 6 || strcmp(e->d_name + len - 5, ".host") || len - 5 >= sizeof(key))
+            continue;
+        memcpy(key, e->d_name, len - 5);
+        key[len - 5] = '\0';
+        snprintf(path, sizeof(path), "%s/%s", lp->state_dir, e->d_name);
+        local_host h;
+        if (local__read_host(path, &h) == 0)
+            fn(key, path, &h, arg);
+    }
+    closedir(d);
+    return 0;
+}
+
+typedef struct local__listing {
+    mk_instance *v;
+    size_t n, cap;
+} local__listing;
+
+static void local__list_one(const char *key, const char *path, local_host *h, void *arg)
+{
+    local__listing *l = arg;
+    (void)path;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->v = rc_realloc(l->v, l->cap * sizeof(*l->v));
+    }
+    mk_instance *inst = &l->v[l->n++];
+    memset(inst, 0, sizeof(*inst));
+    snprintf(inst->key, sizeof(inst->key), "%s", key);
+    snprintf(inst->offer_id, sizeof(inst->offer_id), "%s", h->offer_id);
+    inst->state = MK_INST_RUNNING;
+    inst->launched_ms = h->launched_ms;
+}
+
 static int local__list(mk_provider *p, mk_instance **out, size_t *n_out, char *err, size_t errlen)
 {
     local_provider *lp = (local_provider *)p;
@@ -274,38 +315,13 @@ static int local__list(mk_provider *p, mk_instance **out, size_t *n_out, char *e
     int rc = local__unreachable(lp, err, errlen);
     if (rc < 0)
         return rc;
-    DIR *d = opendir(lp->state_dir);
-    if (!d) {
+    local__listing l = {NULL, 0, 0};
+    if (local__each_host(lp, local__list_one, &l) < 0) {
         snprintf(err, errlen, "cannot read %s: %s", lp->state_dir, strerror(errno));
         return RC_EIO;
     }
-    size_t n = 0, cap = 8;
-    mk_instance *v = rc_calloc(cap, sizeof(*v));
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len < 6 || strcmp(e->d_name + len - 5, ".host") || len - 5 >= sizeof(v->key))
-            continue;
-        char path[PATH_MAX + 300];
-        snprintf(path, sizeof(path), "%s/%s", lp->state_dir, e->d_name);
-        local_host h;
-        if (local__read_host(path, &h) < 0)
-            continue;
-        if (n == cap) {
-            cap *= 2;
-            v = rc_realloc(v, cap * sizeof(*v));
-        }
-        memset(&v[n], 0, sizeof(v[n]));
-        memcpy(v[n].key, e->d_name, len - 5);
-        v[n].key[len - 5] = '\0';
-        snprintf(v[n].offer_id, sizeof(v[n].offer_id), "%s", h.offer_id);
-        v[n].state = MK_INST_RUNNING;
-        v[n].launched_ms = h.launched_ms;
-        n++;
-    }
-    closedir(d);
-    *out = v;
-    *n_out = n;
+    *out = l.v;
+    *n_out = l.n;
     return 0;
 }
 
@@ -316,87 +332,41 @@ static int local__offers(mk_provider *p, const mk_offer **out, size_t *n, int *c
     int rc = local__unreachable(lp, err, errlen);
     if (rc < 0)
         return rc;
-    struct stat st;
-    if (stat(lp->offers_path, &st) != 0) {
-        snprintf(err, errlen, "provider %s: cannot read its offers file %s: %s", p->name, lp->offers_path,
-                 strerror(errno));
-        return RC_ENOENT;
-    }
-    if (!lp->loaded || st.st_mtim.tv_sec != lp->offers_mtime.tv_sec ||
-        st.st_mtim.tv_nsec != lp->offers_mtime.tv_nsec || st.st_size != lp->offers_size) {
-        FILE *f = fopen(lp->offers_path, "r");
-        if (!f) {
-            snprintf(err, errlen, "provider %s: cannot read %s: %s", p->name, lp->offers_path, strerror(errno));
-            return RC_EIO;
-        }
-        rc_buf text = {0};
-        char chunk[8192];
-        size_t got;
-        while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-            rc_buf_append(&text, chunk, got);
-        fclose(f);
-        mk_offer *offers = NULL;
-        size_t count = 0;
-        char perr[512];
-        rc = mk_offers_parse(text.data ? text.data : "", text.len, p->name, &offers, &count, perr, sizeof(perr));
-        rc_buf_free(&text);
-        if (rc < 0) {
-            /* A half-written file: keep the offers we had, and say why. */
-            snprintf(err, errlen, "%s: %s", lp->offers_path, perr);
-            if (!lp->loaded)
-                return rc;
-        } else {
-            mk_offers_free(lp->offers, lp->n_offers);
-            lp->offers = offers;
-            lp->n_offers = count;
-            *changed = 1;
-        }
-        lp->offers_mtime = st.st_mtim;
-        lp->offers_size = st.st_size;
-        lp->loaded = 1;
-    }
-    *out = lp->offers;
-    *n = lp->n_offers;
-    return 0;
+    return mk_offers_file_read(&lp->offers, p->name, NULL, NULL, out, n, changed, err, errlen);
 }
 
-/* Hosts whose vanishing time has come: SIGKILL, and the record keeps them billed. */
+typedef struct local__tick {
+    local_provider *lp;
+    int64_t now_ms;
+} local__tick;
+
+/* A host whose vanishing time has come: SIGKILL, and the record keeps it billed. */
+static void local__poll_one(const char *key, const char *path, local_host *h, void *arg)
+{
+    local__tick *t = arg;
+    (void)local__running(h->pid); /* reaps a raylet of ours that has exited */
+    if (h->vanish_at_ms <= 0 || t->now_ms < h->vanish_at_ms)
+        return;
+    RC_INFO("market: provider %s: host %s vanishes (behaviour vanish_after_s)", t->lp->base.name, key);
+    local__stop_pid(h->pid, SIGKILL);
+    h->vanish_at_ms = -1;
+    local__write_host(path, h, 0);
+}
+
 static void local__poll(mk_provider *p, int64_t now_ms)
 {
     local_provider *lp = (local_provider *)p;
     char err[256];
     if (local__unreachable(lp, err, sizeof(err)) < 0)
         return;
-    DIR *d = opendir(lp->state_dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len < 6 || strcmp(e->d_name + len - 5, ".host"))
-            continue;
-        char path[PATH_MAX + 300];
-        snprintf(path, sizeof(path), "%s/%s", lp->state_dir, e->d_name);
-        local_host h;
-        if (local__read_host(path, &h) < 0)
-            continue;
-        (void)local__running(h.pid); /* reaps a raylet of ours that has exited */
-        if (h.vanish_at_ms <= 0 || now_ms < h.vanish_at_ms)
-            continue;
-        RC_INFO("market: provider %s: host %.*s vanishes (behaviour vanish_after_s)", p->name, (int)(len - 5),
-                e->d_name);
-        local__stop_pid(h.pid, SIGKILL);
-        h.vanish_at_ms = -1;
-        local__write_host(path, &h, 0);
-    }
-    closedir(d);
+    local__tick t = {lp, now_ms};
+    local__each_host(lp, local__poll_one, &t);
 }
 
 static void local__destroy(mk_provider *p)
 {
     local_provider *lp = (local_provider *)p;
-    mk_offers_free(lp->offers, lp->n_offers);
-    rc_free(lp->offers_path);
+    mk_offers_file_free(&lp->offers);
     rc_free(lp->state_dir);
     rc_free(p->name);
     rc_free(p->type);
@@ -419,12 +389,8 @@ int mk_provider_local_create(const mk_provider_config *cfg, const char *config_d
     lp->base.ops = &local__ops;
     lp->base.name = rc_strdup(cfg->name);
     lp->base.type = rc_strdup("local");
+    mk_offers_file_init(&lp->offers, config_dir, cfg->offers);
     char path[PATH_MAX * 2];
-    if (cfg->offers[0] == '/')
-        snprintf(path, sizeof(path), "%s", cfg->offers);
-    else
-        snprintf(path, sizeof(path), "%s/%s", config_dir, cfg->offers);
-    lp->offers_path = rc_strdup(path);
     snprintf(path, sizeof(path), "%s/%s", state_dir, cfg->name);
     lp->state_dir = rc_strdup(path);
     if (mkdir(lp->state_dir, 0700) != 0 && errno != EEXIST) {

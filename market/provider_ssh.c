@@ -88,7 +88,7 @@ typedef struct ssh_child {
 
 typedef struct ssh_provider {
     mk_provider base;
-    char *offers_path;
+    mk_offers_file offers;
     char *state_dir;
     char *user, *key_file;
     char **options;
@@ -96,11 +96,6 @@ typedef struct ssh_provider {
     char **hosts;
     size_t n_hosts;
     char rayc_bin[PATH_MAX];
-    mk_offer *offers;
-    size_t n_offers;
-    struct timespec offers_mtime;
-    off_t offers_size;
-    int loaded;
     ssh_child *children;
     size_t n_children, cap_children;
 } ssh_provider;
@@ -629,8 +624,9 @@ static int ssh__list(mk_provider *p, mk_instance **out, size_t *n_out, char *err
 
 /* Checks what only an ssh provider asks of its offers and caps "available" at the hosts that
  * can serve each. */
-static int ssh__check_offers(ssh_provider *sp, mk_offer *offers, size_t n, char *err, size_t errlen)
+static int ssh__check_offers(void *arg, mk_offer *offers, size_t n, char *err, size_t errlen)
 {
+    ssh_provider *sp = arg;
     for (size_t i = 0; i < n; i++) {
         mk_offer *o = &offers[i];
         if (o->behaviour != MK_HONEST) {
@@ -661,47 +657,7 @@ static int ssh__check_offers(ssh_provider *sp, mk_offer *offers, size_t n, char 
 static int ssh__offers(mk_provider *p, const mk_offer **out, size_t *n, int *changed, char *err, size_t errlen)
 {
     ssh_provider *sp = (ssh_provider *)p;
-    *changed = 0;
-    struct stat st;
-    if (stat(sp->offers_path, &st) != 0) {
-        snprintf(err, errlen, "provider %s: cannot read its offers file %s: %s", p->name, sp->offers_path,
-                 strerror(errno));
-        return RC_ENOENT;
-    }
-    if (!sp->loaded || st.st_mtim.tv_sec != sp->offers_mtime.tv_sec ||
-        st.st_mtim.tv_nsec != sp->offers_mtime.tv_nsec || st.st_size != sp->offers_size) {
-        char *text = NULL;
-        if (auth_read_file(sp->offers_path, &text) < 0) {
-            snprintf(err, errlen, "provider %s: cannot read %s: %s", p->name, sp->offers_path, strerror(errno));
-            return RC_EIO;
-        }
-        mk_offer *offers = NULL;
-        size_t count = 0;
-        char perr[512];
-        int rc = mk_offers_parse(text, strlen(text), p->name, &offers, &count, perr, sizeof(perr));
-        rc_free(text);
-        if (rc == 0 && (rc = ssh__check_offers(sp, offers, count, perr, sizeof(perr))) < 0) {
-            mk_offers_free(offers, count);
-            offers = NULL;
-        }
-        if (rc < 0) {
-            /* A half-written file: keep the offers we had, and say why. */
-            snprintf(err, errlen, "%s: %s", sp->offers_path, perr);
-            if (!sp->loaded)
-                return rc;
-        } else {
-            mk_offers_free(sp->offers, sp->n_offers);
-            sp->offers = offers;
-            sp->n_offers = count;
-            *changed = 1;
-        }
-        sp->offers_mtime = st.st_mtim;
-        sp->offers_size = st.st_size;
-        sp->loaded = 1;
-    }
-    *out = sp->offers;
-    *n = sp->n_offers;
-    return 0;
+    return mk_offers_file_read(&sp->offers, p->name, ssh__check_offers, sp, out, n, changed, err, errlen);
 }
 
 /* Stops that are due: after a failed try, or left by a market that stopped. */
@@ -727,8 +683,7 @@ static void ssh__destroy(mk_provider *p)
 {
     ssh_provider *sp = (ssh_provider *)p;
     /* Children still running are left to finish; their records tell the next market. */
-    mk_offers_free(sp->offers, sp->n_offers);
-    rc_free(sp->offers_path);
+    mk_offers_file_free(&sp->offers);
     rc_free(sp->state_dir);
     rc_free(sp->user);
     rc_free(sp->key_file);
@@ -806,12 +761,8 @@ int mk_provider_ssh_create(const mk_provider_config *cfg, const char *config_dir
     sp->base.ops = &ssh__ops;
     sp->base.name = rc_strdup(cfg->name);
     sp->base.type = rc_strdup("ssh");
+    mk_offers_file_init(&sp->offers, config_dir, cfg->offers);
     char path[PATH_MAX * 2];
-    if (cfg->offers[0] == '/')
-        snprintf(path, sizeof(path), "%s", cfg->offers);
-    else
-        snprintf(path, sizeof(path), "%s/%s", config_dir, cfg->offers);
-    sp->offers_path = rc_strdup(path);
     snprintf(path, sizeof(path), "%s/%s", state_dir, cfg->name);
     sp->state_dir = rc_strdup(path);
     sp->user = cfg->ssh_user ? rc_strdup(cfg->ssh_user) : NULL;

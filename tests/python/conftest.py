@@ -23,3 +23,23 @@ def ray_start():
     ctx = ray.init(num_cpus=4, resources={"custom": 2})
     yield ctx
     ray.shutdown()
+
+
+@pytest.fixture
+def market_factory(tmp_path, monkeypatch):
+    """Makes Markets (offers, config, head_cpus, env: variables for the market's processes)
+    and stops them all after the test."""
+    made = []
+
+    def make(offers, config=None, head_cpus=1, env=None):
+        for k, v in (env or {}).items():
+            monkeypatch.setenv(k, v)
+        from market_harness import Market  # the market suites' helper
+
+        m = Market(tmp_path, offers, config, head_cpus)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.stop()

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 from cli_cluster import PYTHON, CliCluster, rayc, wait_for
 
@@ -238,3 +237,4 @@ ray.init(address="auto")
 def node():
     return ray.get_runtime_context().get_node_id()
 """
+

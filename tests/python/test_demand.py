@@ -5,10 +5,8 @@ shows no demands, and keeps showing none across more than two report periods.
 (tests/integration/test_demand.c covers the same ground through the demand API.)
 """
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest

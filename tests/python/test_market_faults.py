@@ -11,26 +11,9 @@ import json
 import os
 import time
 
-import pytest
 
 from cli_cluster import rayc, wait_for
-from market_harness import DRIVER_HEAD, LIVE, Market, base_config, offer
-
-
-@pytest.fixture
-def market_factory(tmp_path, monkeypatch):
-    made = []
-
-    def make(offers, config=None, head_cpus=1, env=None):
-        for k, v in (env or {}).items():
-            monkeypatch.setenv(k, v)
-        m = Market(tmp_path, offers, config, head_cpus)
-        made.append(m)
-        return m
-
-    yield make
-    for m in made:
-        m.stop()
+from market_harness import DRIVER_HEAD, LIVE, base_config, offer
 
 
 def one_task(num_cpus=4, num_gpus=0, n=1, sleep=1.0):

@@ -9,21 +9,7 @@ tasks ran.
 import pytest
 
 from cli_cluster import rayc, wait_for
-from market_harness import DRIVER_HEAD, LIVE, Market, base_config, offer
-
-
-@pytest.fixture
-def market_factory(tmp_path):
-    made = []
-
-    def make(offers, config=None, head_cpus=1):
-        m = Market(tmp_path, offers, config, head_cpus)
-        made.append(m)
-        return m
-
-    yield make
-    for m in made:
-        m.stop()
+from market_harness import DRIVER_HEAD, LIVE, base_config, offer
 
 
 CPU_OFFERS = [offer("cpu2", 2, 0.10), offer("cpu4", 4, 0.15), offer("cpu8", 8, 0.28)]
