@@ -1413,7 +1413,8 @@ int market_start(market *m)
     if (gcs_reply_status(reply, NULL) == GCS_STATUS_OK && kv->value.len) {
         if (mk_state_from_json(m, (const char *)kv->value.data, kv->value.len, err, sizeof(err)) < 0) {
             fprintf(stderr, "rayc-market: its state in the GCS does not parse (%s); refusing to start rather than "
-                            "lose track of leased hosts\n",
+                            "lose track of leased hosts. `rayc kv get market state` shows it; once its hosts are "
+                            "released at their providers, `rayc kv del market state` lets a market start afresh\n",
                     err);
             rpc_msg_free(reply);
             return RC_EPARSE;
