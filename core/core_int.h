@@ -162,6 +162,11 @@ struct core_task {
     uint8_t task_id[RC_TASK_ID_SIZE];
     core_task_state state;
     int retries_left;         /* -1: forever */
+    /* After its worker died: the node it died on and when. Its retry goes to no lease of
+     * that node granted before then (their workers likely died with it, their sockets just
+     * not closed yet: a host that vanished takes all its workers at once). */
+    uint8_t died_on[RC_NODE_ID_SIZE];
+    int64_t died_ms;
     int retry_exceptions;
     int cancelled;
     int force_cancel;
@@ -200,6 +205,7 @@ struct core_lease {
     int returning;
     int worker_failed;
     int64_t idle_since_ms; /* 0 while it has work */
+    int64_t granted_ms;
     core_lease *next, *prev;
 };
 

@@ -349,6 +349,10 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
             if (t->retries_left > 0)
                 t->retries_left--;
             t->spec->attempt_number++;
+            if (have_node) {
+                memcpy(t->died_on, node, RC_NODE_ID_SIZE);
+                t->died_ms = rc_mono_ms();
+            }
             RC_INFO("core: the worker running task %s died (%s); retrying (%d left)", t->spec->name, why,
                     t->retries_left);
             core__queue_push(key, t, 1);
@@ -440,6 +444,7 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
         return;
     } else if (r->worker_address && r->worker_address->port > 0) {
         core_lease *l = RC_NEW(core_lease);
+        l->granted_ms = rc_mono_ms();
         l->key = key;
         memcpy(l->lease_id, req->lease_id, RC_UNIQUE_ID_SIZE);
         snprintf(l->raylet_address, sizeof(l->raylet_address), "%s", req->raylet_address);
@@ -514,6 +519,15 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
 
 /* Pushes queued tasks to leased workers, asks for more leases while tasks wait, and gives
  * leases back when the key runs dry. */
+/* 1 if t's retry should not go to l: l is on the node where t's worker just died and was
+ * granted before that. */
+static int core__lease_suspect(const core_lease *l, const core_task *t)
+{
+    return t->died_ms && l->granted_ms <= t->died_ms && l->worker_address &&
+           l->worker_address->node_id.len == RC_NODE_ID_SIZE &&
+           !memcmp(l->worker_address->node_id.data, t->died_on, RC_NODE_ID_SIZE);
+}
+
 static void core__dispatch(core_worker *cw, core_sched_key *key)
 {
     if (cw->stopping)
@@ -521,9 +535,11 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
     size_t max_in_flight = rc_cfg.max_tasks_in_flight_per_worker > 0 ? (size_t)rc_cfg.max_tasks_in_flight_per_worker : 1;
     /* Fill the least busy workers first, so new leases get work before old ones pipeline. */
     while (key->queue_head) {
+        const core_task *next = key->queue_head;
         core_lease *best = NULL;
         for (core_lease *l = key->leases; l; l = l->next)
-            if (!l->worker_failed && l->in_flight < max_in_flight && (!best || l->in_flight < best->in_flight))
+            if (!l->worker_failed && l->in_flight < max_in_flight && !core__lease_suspect(l, next) &&
+                (!best || l->in_flight < best->in_flight))
                 best = l;
         if (!best)
             break;
