@@ -41,6 +41,9 @@
 
 enum {
     MK__CALL_MS = 10000,
+    /* A round waits this long for the cluster state; a GCS that does not answer by then
+     * counts as unreachable for the round (nothing is torn down on its account). */
+    MK__ROUND_CALL_MS = 4000,
     MK__ORPHAN_GRACE_MS = 30000,
     MK__FAILURE_WINDOW_MS = 10 * 60 * 1000, /* failures shown in `rayc status` */
     MK__EXPIRY_LEAD_MAX_S = 60,
@@ -1334,7 +1337,7 @@ static void mk__round(uv_timer_t *t)
     req.last_seen_cluster_resource_state_version = m->cluster_version;
     m->round_running = 1;
     if (rpc_client_call(gcs_client_rpc(m->gcs), &ray__rpc__autoscaler__autoscaler_state_service__descriptor,
-                        "GetClusterResourceState", &req.base, MK__CALL_MS, mk__round_state, m) < 0)
+                        "GetClusterResourceState", &req.base, MK__ROUND_CALL_MS, mk__round_state, m) < 0)
         m->round_running = 0;
 }
 

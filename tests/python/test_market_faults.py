@@ -9,6 +9,7 @@ eligible. Each test has a cluster and a market of its own.
 
 import json
 import os
+import signal
 import time
 
 
@@ -222,3 +223,31 @@ def test_kill9_and_provider_outage_no_duplicates_orphans_reaped(market_factory):
     assert list(m.market_nodes().values()) == [lease_id]
     assert m.market_nodes()[ran_on[0]] == lease_id
     assert any("orphan lease-00ffdeadbeef" in x["text"] for x in st["decisions"]), st["decisions"]
+
+
+def test_gcs_outage_tears_nothing_down(market_factory):
+    # The market cannot see the GCS for a while (its process frozen): it leases nothing,
+    # ends nothing and terminates nothing, then carries on.
+    m = market_factory([offer("cpu4", 4, 0.15)], base_config(idle_timeout_s=60))
+    d = m.start_driver(one_task(sleep=20))
+    (lease,) = m.verified_running(1)
+    records = m.host_records()
+    assert records == [lease["lease_id"]]
+    gcs_pid = int(open(os.path.join(m.session, "pids", "gcs_server.pid")).read().strip())
+    os.kill(gcs_pid, signal.SIGSTOP)
+    try:
+        t_end = time.time() + 8
+        while time.time() < t_end:
+            # The provider's record and the host's raylet stay: nothing is terminated.
+            assert m.host_records() == records
+            time.sleep(0.5)
+    finally:
+        os.kill(gcs_pid, signal.SIGCONT)
+    ran_on = m.driver_result(d, timeout=90)
+    st = m.status()
+    assert [x["lease_id"] for x in st["leases"]] == [lease["lease_id"]], st["leases"]
+    assert st["leases"][0]["state"] == "RAY_RUNNING", st["leases"][0]
+    assert m.market_nodes()[ran_on[0]] == lease["lease_id"]
+    texts = [x["text"] for x in st["decisions"]]
+    assert any("the GCS cannot be reached" in t and "no host is torn down" in t for t in texts), texts
+    assert any(t == "the GCS is reachable" for t in texts), texts
