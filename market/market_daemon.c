@@ -1115,14 +1115,21 @@ static int mk__class_min(market *m, const char *offer_class)
     return 0;
 }
 
-/* Whether l was started as the successor of an expiring lease that still runs: it waits,
- * idle, for the work its predecessor holds until that one's deadline, so it is not idle in
- * the sense that releases a host (draining it left the work with nowhere to go). */
-static int mk__succeeds_live(market *m, const mk_lease *l)
+/* Whether l was started as the successor of an expiring lease that still runs, or ended less
+ * than an idle timeout ago: it waits, idle, for the work its predecessor holds, so it is not
+ * idle in the sense that releases a host (draining it left the work with nowhere to go). */
+static int mk__succeeds_live(market *m, const mk_lease *l, int64_t now)
 {
-    for (size_t i = 0; i < m->n_leases; i++)
-        if (m->leases[i].state == MK_RAY_STOPPING && !strcmp(m->leases[i].replaced_by, l->id))
+    /* While its predecessor runs, and for an idle timeout after it ended: the work it takes
+     * over (an actor restarting there) shows as demand only some time after the end. */
+    int64_t grace = (m->cfg.idle_timeout_s > 0 ? m->cfg.idle_timeout_s : 0) * 1000;
+    for (size_t i = 0; i < m->n_leases; i++) {
+        const mk_lease *p = &m->leases[i];
+        if (strcmp(p->replaced_by, l->id))
+            continue;
+        if (p->state == MK_RAY_STOPPING || (p->ended_ms && now - p->ended_ms < grace))
             return 1;
+    }
     return 0;
 }
 
@@ -1144,7 +1151,7 @@ static void mk__drains(market *m, int64_t now)
             }
         }
         if (m->cfg.idle_timeout_s >= 0 && l->idle_ms >= m->cfg.idle_timeout_s * 1000 && nothing_pending &&
-            !mk__succeeds_live(m, l) && mk__class_hosts_cb(l->offer_class, m) > mk__class_min(m, l->offer_class))
+            !mk__succeeds_live(m, l, now) && mk__class_hosts_cb(l->offer_class, m) > mk__class_min(m, l->offer_class))
             mk__drain(m, l, 0, 0, "idle");
     }
 }
