@@ -60,19 +60,25 @@ int rc_session_new(char *out, size_t outlen)
     char name[128];
     snprintf(name, sizeof(name), "session_%04d-%02d-%02d_%02d-%02d-%02d_%06ld_%d", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec, (int)getpid());
-    char path[PATH_MAX + 256], sub[PATH_MAX + 300];
+    char path[PATH_MAX + 256];
     snprintf(path, sizeof(path), "%s/%s", root, name);
+    if (rc_session_make(path) < 0)
+        return RC_EIO;
+    snprintf(out, outlen, "%s", path);
+    return 0;
+}
+
+int rc_session_make(const char *path)
+{
+    char sub[PATH_MAX + 300];
     /* 0700: the session holds the raylet's socket, the cluster's secrets (ca.key,
      * auth_token) and logs that may name them; only its user may reach any of it. */
     if (rc__mkdir_p(path, 0700) < 0)
         return RC_EIO;
-    snprintf(sub, sizeof(sub), "%s/logs", path);
-    if (rc__mkdir_p(sub, 0700) < 0)
+    if (snprintf(sub, sizeof(sub), "%s/logs", path) >= (int)sizeof(sub) || rc__mkdir_p(sub, 0700) < 0)
         return RC_EIO;
-    snprintf(sub, sizeof(sub), "%s/pids", path);
-    if (rc__mkdir_p(sub, 0700) < 0)
+    if (snprintf(sub, sizeof(sub), "%s/pids", path) >= (int)sizeof(sub) || rc__mkdir_p(sub, 0700) < 0)
         return RC_EIO;
-    snprintf(out, outlen, "%s", path);
     return 0;
 }
 

@@ -30,6 +30,9 @@ int rc_session_create(char *out, size_t outlen);
  * session only once what runs there works (`rayc start`: a start that fails leaves the
  * latest session, and the credentials clients find there, as they were). */
 int rc_session_new(char *out, size_t outlen);
+/* Makes the session directory path (and its parents) with its logs/ and pids/, mode 0700;
+ * for a session of a name of the caller's (a host a market provider runs). 0 or RC_EIO. */
+int rc_session_make(const char *path);
 int rc_session_set_latest(const char *session);
 /* Writes content into <session>/<name> atomically. Returns 0 or RC_EIO. */
 int rc_session_write(const char *session, const char *name, const char *content);

@@ -239,10 +239,10 @@ typedef struct gcs__build {
     int64_t *idle; /* idle_duration_ms per node state, filled in after hashing */
 } gcs__build;
 
-static void gcs__add_alive(const Ray__Rpc__GcsNodeInfo *info, void *arg)
+/* A node's state with what every node has: ID, instance (its market lease, when it has
+ * one), type names and address. */
+static Ray__Rpc__Autoscaler__NodeState *gcs__node_state_new(const Ray__Rpc__GcsNodeInfo *info)
 {
-    gcs__build *b = arg;
-    gcs_autoscaler *as = b->as;
     Ray__Rpc__Autoscaler__NodeState *ns = gcs__msg_new(&ray__rpc__autoscaler__node_state__descriptor);
     ns->node_id = gcs__bytes(&info->node_id);
     const char *lease = gcs__label(info, GCS__MARKET_LEASE_LABEL);
@@ -250,6 +250,21 @@ static void gcs__add_alive(const Ray__Rpc__GcsNodeInfo *info, void *arg)
     ns->ray_node_type_name = rc_strdup(info->node_type_name ? info->node_type_name : "");
     ns->instance_type_name = rc_strdup(info->instance_type_name ? info->instance_type_name : "");
     ns->node_ip_address = rc_strdup(info->node_manager_address ? info->node_manager_address : "");
+    return ns;
+}
+
+static void gcs__build_push(gcs__build *b, Ray__Rpc__Autoscaler__NodeState *ns, int64_t idle)
+{
+    b->idle = rc_realloc(b->idle, (b->st->n_node_states + 1) * sizeof(*b->idle));
+    b->idle[b->st->n_node_states] = idle;
+    GCS__PUSH(b->st->node_states, b->st->n_node_states, ns);
+}
+
+static void gcs__add_alive(const Ray__Rpc__GcsNodeInfo *info, void *arg)
+{
+    gcs__build *b = arg;
+    gcs_autoscaler *as = b->as;
+    Ray__Rpc__Autoscaler__NodeState *ns = gcs__node_state_new(info);
     const Ray__Rpc__ResourcesData *d = gcs_resource_get(as->gcs->res, info->node_id.data);
     const gcs__as_node *n = rc_map_get(&as->nodes, info->node_id.data, RC_NODE_ID_SIZE);
     int64_t idle = 0;
@@ -296,25 +311,15 @@ static void gcs__add_alive(const Ray__Rpc__GcsNodeInfo *info, void *arg)
     for (size_t i = 0; i < info->n_labels; i++)
         gcs__str_add(&ns->labels, &ns->n_labels, &ray__rpc__autoscaler__node_state__labels_entry__descriptor,
                      info->labels[i]->key, info->labels[i]->value);
-    b->idle = rc_realloc(b->idle, (b->st->n_node_states + 1) * sizeof(*b->idle));
-    b->idle[b->st->n_node_states] = idle;
-    GCS__PUSH(b->st->node_states, b->st->n_node_states, ns);
+    gcs__build_push(b, ns, idle);
 }
 
 static void gcs__add_dead(const Ray__Rpc__GcsNodeInfo *info, void *arg)
 {
     gcs__build *b = arg;
-    Ray__Rpc__Autoscaler__NodeState *ns = gcs__msg_new(&ray__rpc__autoscaler__node_state__descriptor);
-    ns->node_id = gcs__bytes(&info->node_id);
-    const char *lease = gcs__label(info, GCS__MARKET_LEASE_LABEL);
-    ns->instance_id = rc_strdup(lease ? lease : info->instance_id ? info->instance_id : "");
-    ns->ray_node_type_name = rc_strdup(info->node_type_name ? info->node_type_name : "");
-    ns->instance_type_name = rc_strdup(info->instance_type_name ? info->instance_type_name : "");
-    ns->node_ip_address = rc_strdup(info->node_manager_address ? info->node_manager_address : "");
+    Ray__Rpc__Autoscaler__NodeState *ns = gcs__node_state_new(info);
     ns->status = RAY__RPC__AUTOSCALER__NODE_STATUS__DEAD;
-    b->idle = rc_realloc(b->idle, (b->st->n_node_states + 1) * sizeof(*b->idle));
-    b->idle[b->st->n_node_states] = 0;
-    GCS__PUSH(b->st->node_states, b->st->n_node_states, ns);
+    gcs__build_push(b, ns, 0);
 }
 
 static void gcs__add_demand(const Ray__Rpc__ResourceDemand *dem, void *arg)

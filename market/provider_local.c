@@ -107,21 +107,14 @@ static int local__write_host(const char *path, const local_host *h, int exclusiv
     return 0;
 }
 
-/* Makes <root>/session_market_<key> with logs/ and pids/, as rc_session does. */
+/* Makes <root>/session_market_<key>, a session of its own. */
 static int local__session_dir(const char *key, char *out, size_t outlen)
 {
     char root[PATH_MAX];
     rc_session_root(root, sizeof(root));
-    mkdir(root, 0700);
-    snprintf(out, outlen, "%s/session_market_%s", root, key);
-    char sub[PATH_MAX + 16];
-    if (mkdir(out, 0700) != 0 && errno != EEXIST)
+    if (snprintf(out, outlen, "%s/session_market_%s", root, key) >= (int)outlen)
         return RC_EIO;
-    if (snprintf(sub, sizeof(sub), "%s/logs", out) >= (int)sizeof(sub) || (mkdir(sub, 0700) != 0 && errno != EEXIST))
-        return RC_EIO;
-    if (snprintf(sub, sizeof(sub), "%s/pids", out) >= (int)sizeof(sub) || (mkdir(sub, 0700) != 0 && errno != EEXIST))
-        return RC_EIO;
-    return 0;
+    return rc_session_make(out);
 }
 
 static int local__launch(mk_provider *p, const mk_offer *o, const mk_join *join, int64_t now_ms, char *err,
