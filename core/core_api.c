@@ -132,6 +132,9 @@ static int core__init(const rayc_init_options *opts, int is_worker, const char *
 {
     if (core__cw)
         return core_fail(RC_ESTATE, "rayc_init: already initialized");
+    if (opts && (!isfinite(opts->job_weight) || opts->job_weight < 0))
+        return core_fail(RC_EINVAL, "rayc_init: job_weight %g must be a finite number > 0 (0: the default, 1)",
+                         opts->job_weight);
     rc_config_init();
     rc_log_set_tag(is_worker ? "worker" : "driver");
     core_worker *cw = &core__instance;

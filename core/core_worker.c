@@ -526,6 +526,8 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
             config.n_py_driver_sys_path = opts->driver_sys_path ? opts->n_driver_sys_path : 0;
             if (opts->driver_cwd)
                 config.rayc_driver_cwd = (char *)opts->driver_cwd;
+            config.rayc_priority = opts->job_priority;
+            config.rayc_weight = opts->job_weight;
             if (opts->runtime_env_json && *opts->runtime_env_json) {
                 env.serialized_runtime_env = (char *)opts->runtime_env_json;
                 config.runtime_env_info = &env;

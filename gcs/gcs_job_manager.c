@@ -4,10 +4,13 @@
  * A driver asks for a job ID (GetNextJobID, a counter kept by the store so IDs stay unique
  * across GCS restarts), registers the job (AddJob) and marks it finished (MarkJobFinished).
  * Every change is stored (table JOB, key = 4-byte job ID, value = JobTableData) before it
- * is answered, then published on the job channel.
+ * is answered, then published on the job channel. A job's fair-share priority and weight
+ * (JobConfig.rayc_priority, rayc_weight) travel in its record to every raylet; a weight
+ * that is not a finite number >= 0 is refused, 0 (unset) is stored as 1.
  *
  * Loop thread only.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,11 +89,18 @@ static void handle_add_job(rpc_call *call, const ProtobufCMessage *request, void
     if (!req->data || req->data->job_id.len != RC_JOB_ID_SIZE)
         return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
                           "data.job_id must hold %d bytes", RC_JOB_ID_SIZE);
+    const Ray__Rpc__JobConfig *cfg = req->data->config;
+    if (cfg && (!isfinite(cfg->rayc_weight) || cfg->rayc_weight < 0))
+        return gcs__reply(call, &reply.base, GCS_STATUS_INVALID_ARGUMENT,
+                          "data.config.rayc_weight %g must be a finite number > 0 (0: the default, 1)",
+                          cfg->rayc_weight);
     gcs__job_op *op = RC_NEW(gcs__job_op);
     op->jm = jm;
     op->call = call;
     op->job = (Ray__Rpc__JobTableData *)rpc_msg_dup(&req->data->base);
     op->job->is_dead = 0;
+    if (op->job->config && op->job->config->rayc_weight == 0)
+        op->job->config->rayc_weight = 1; /* stored as the raylets will use it */
     if (!op->job->start_time)
         op->job->start_time = (uint64_t)rc_wall_ms();
     if (!op->job->timestamp)

@@ -134,6 +134,11 @@ typedef struct rayc_init_options {
     size_t n_driver_sys_path;
     const char *driver_cwd;
     const char *runtime_env_json;
+    /* Fair share between jobs on a contended cluster: raylets grant new leases to the jobs
+     * of the highest priority first (higher first; default 0) and, among them, in
+     * proportion to their weights (a finite number > 0; 0: the default, 1). */
+    int job_priority;
+    double job_weight;
 } rayc_init_options;
 
 void rayc_init_options_init(rayc_init_options *opts);

@@ -28,6 +28,7 @@ from ray.actor import get_actor, kill, method  # noqa: F401
 from ray.remote_function import RemoteFunction  # noqa: F401
 from ray.runtime_context import get_runtime_context  # noqa: F401
 from ray import util  # noqa: F401
+from ray import job_config  # noqa: F401
 
 __version__ = "2.53.0"
 __all__ = [

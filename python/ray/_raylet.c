@@ -439,12 +439,13 @@ static PyObject *refs_list(rayc_ref *refs, int n)
 static PyObject *py_init(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"address", "namespace", "num_cpus", "num_gpus", "resources_json", "sys_path", "cwd",
-                             "runtime_env_json", "labels", NULL};
+                             "runtime_env_json", "labels", "job_priority", "job_weight", NULL};
     const char *address = NULL, *ns = NULL, *resources = NULL, *cwd = NULL, *env = NULL, *labels = NULL;
-    double num_cpus = -1, num_gpus = -1;
+    double num_cpus = -1, num_gpus = -1, job_weight = 0;
+    int job_priority = 0;
     PyObject *sys_path = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzddzOzzz", kwlist, &address, &ns, &num_cpus, &num_gpus, &resources,
-                                     &sys_path, &cwd, &env, &labels))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzddzOzzzid", kwlist, &address, &ns, &num_cpus, &num_gpus,
+                                     &resources, &sys_path, &cwd, &env, &labels, &job_priority, &job_weight))
         return NULL;
     rayc_init_options o;
     rayc_init_options_init(&o);
@@ -456,6 +457,8 @@ static PyObject *py_init(PyObject *self, PyObject *args, PyObject *kw)
     o.labels = labels;
     o.driver_cwd = cwd;
     o.runtime_env_json = env;
+    o.job_priority = job_priority;
+    o.job_weight = job_weight;
     PyObject *fast = NULL;
     const char **paths = NULL;
     if (sys_path && sys_path != Py_None) {

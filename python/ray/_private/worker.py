@@ -202,6 +202,9 @@ def init(
             raise ValueError(f"labels must be a dict of str to str, got {labels!r}")
         if job_config is not None and getattr(job_config, "runtime_env", None):
             runtime_env = {**job_config.runtime_env, **(runtime_env or {})}
+        if job_config is not None and namespace is None:
+            namespace = getattr(job_config, "ray_namespace", None)
+        job_priority, job_weight = job_config._fair_share() if hasattr(job_config, "_fair_share") else (0, 1.0)
         env_vars, working_dir, module_dirs = _job_runtime_env(runtime_env)
 
         global _found_session
@@ -251,6 +254,8 @@ def init(
                     cwd=working_dir or os.getcwd(),
                     runtime_env_json=json.dumps({"env_vars": env_vars}) if env_vars else None,
                     labels=",".join(f"{k}={v}" for k, v in labels.items()) if labels else None,
+                    job_priority=job_priority,
+                    job_weight=job_weight,
                 )
         except _raylet.RaycError as e:
             raise ConnectionError(e.args[1]) from None
