@@ -50,6 +50,7 @@ typedef struct lease_class {
     lease *head, *tail;
     size_t n_queued;
     int infeasible;        /* the last decision was NEVER */
+    int fair_closed;       /* a fair round: its pick had to wait (lease_manager.c) */
     uint64_t never_epoch;  /* view epoch of that decision */
     char why[SCHED_WHY_MAX];
     int64_t backlog;       /* sum of the owners' backlog entries */

@@ -13,6 +13,19 @@
  * An infeasible class is not asked again until the view's set of nodes changes (epoch).
  * Rounds run when a request arrives, and soon after resources free up or the view changes.
  *
+ * Fair share: while leases of more than one job are queued here, a round instead picks
+ * one lease at a time over all classes still open: the job of the highest priority first,
+ * among those the one whose share of this node (the sum of its granted leases' dominant
+ * shares: for each lease the largest fraction of any one of the node's resources it holds)
+ * divided by its weight is lowest, and that job's oldest lease (FIFO within a job; between
+ * equal jobs the oldest lease). A class whose pick has to wait closes for the round, as
+ * above; a class of other jobs' smaller requests may still go (backfill). Priority and
+ * weight come with the job's record from the GCS (JobConfig.rayc_priority, rayc_weight;
+ * until it arrives 0 and 1). Granted leases are never taken back: shares move as owners
+ * return leases, which they do at the latest when a lease outlives
+ * worker_lease_timeout_milliseconds (core_submit.c). With one job queued, rounds are
+ * exactly as above.
+ *
  * CPU lending (NotifyTaskBlocked): while any lease is blocked or the node's CPUs are
  * oversubscribed, the local node's available CPU is recomputed from the leases (total minus
  * the CPUs of unblocked leases, at least 0); otherwise the scheduler's own accounting is
@@ -57,6 +70,10 @@ struct lease {
     bundle_gpu_use *bundle_gpus; /* bundle GPU instances, for classes holding bundle resources */
     int allocated, blocked;
     int detached; /* a detached actor's creation */
+    struct lease__job *job;
+    uint64_t seq;  /* arrival order, for FIFO across classes */
+    double share;  /* dominant share of the node it holds (fair share), while allocated */
+    double held_cpus;
     worker *w;
     worker_pop *pop;
     lease *prev, *next;
@@ -72,8 +89,27 @@ typedef struct lease__backlog {
     uint8_t job_id[RC_JOB_ID_SIZE];
 } lease__backlog;
 
+/* One job as fair share sees it on this node. Lives while leases refer to it, and while the
+ * GCS's record of a running job does. */
+typedef struct lease__job {
+    uint8_t job_id[RC_JOB_ID_SIZE];
+    int32_t priority;
+    double weight;   /* > 0 */
+    int known;       /* priority and weight came from the GCS's record */
+    int finished;
+    int refs;        /* leases of the job here, in any state */
+    size_t n_queued; /* of them QUEUED */
+    size_t n_held;   /* of them holding resources here */
+    double share, cpus;
+} lease__job;
+
 struct lease_manager {
     raylet *r;
+    rc_map jobs;          /* job id -> lease__job */
+    size_t n_jobs_queued; /* jobs with queued leases: more than one makes rounds fair */
+    uint64_t seq;
+    /* lease_manager_job_usage's answer, valid until its next call. */
+    Ray__Rpc__RaycJobUsage *usage, **usage_ptrs;
     sched_rng rng;
     rc_map leases;  /* lease id -> lease */
     rc_map classes; /* class key -> lease_class */
@@ -135,6 +171,45 @@ static int lease__class_get(lease_manager *lm, const Ray__Rpc__LeaseSpec *spec, 
     return 0;
 }
 
+/* ---- jobs (fair share) ------------------------------------------------------------- */
+
+static lease__job *lease__job_get(lease_manager *lm, const uint8_t job_id[RC_JOB_ID_SIZE])
+{
+    lease__job *j = rc_map_get(&lm->jobs, job_id, RC_JOB_ID_SIZE);
+    if (!j) {
+        j = RC_NEW(lease__job);
+        memcpy(j->job_id, job_id, RC_JOB_ID_SIZE);
+        j->weight = 1;
+        rc_map_put(&lm->jobs, j->job_id, RC_JOB_ID_SIZE, j);
+    }
+    return j;
+}
+
+/* Forgets j once nothing refers to it (a running job the GCS told of stays). */
+static void lease__job_maybe_free(lease_manager *lm, lease__job *j)
+{
+    if (j->refs > 0 || (j->known && !j->finished))
+        return;
+    rc_map_remove(&lm->jobs, j->job_id, RC_JOB_ID_SIZE);
+    rc_free(j);
+}
+
+static void lease__job_queued(lease_manager *lm, lease__job *j, int delta)
+{
+    if (delta > 0 && j->n_queued++ == 0)
+        lm->n_jobs_queued++;
+    else if (delta < 0 && --j->n_queued == 0)
+        lm->n_jobs_queued--;
+}
+
+/* 1 if job a goes before job b: a higher priority, else a lower share per weight. */
+static int lease__job_before(const lease__job *a, const lease__job *b)
+{
+    if (a->priority != b->priority)
+        return a->priority > b->priority;
+    return a->share / a->weight < b->share / b->weight;
+}
+
 /* ---- resources ---------------------------------------------------------------------- */
 
 static sched_amount lease__alloc_amount(const sched_alloc *a, uint32_t id)
@@ -181,6 +256,13 @@ static void lease__release(lease *l)
     else
         sched_node_free(lm->r->view, lm->r->local_node, &l->alloc);
     l->allocated = 0;
+    lease__job *j = l->job;
+    if (--j->n_held == 0) {
+        j->share = j->cpus = 0; /* no rounding left behind */
+    } else {
+        j->share -= l->share;
+        j->cpus -= l->held_cpus;
+    }
     lease__sync_cpu(lm, 0);
 }
 
@@ -213,6 +295,7 @@ static void lease__unqueue(lease *l)
 {
     if (!l->queued)
         return;
+    lease__job_queued(l->lm, l->job, -1);
     lease_class *c = l->cls;
     if (l->prev)
         l->prev->next = l->next;
@@ -242,6 +325,8 @@ static void lease__destroy(lease *l)
         l->w->lease = NULL;
     rc_map_remove(&lm->leases, l->id, l->id_len);
     lease__class_unref(lm, l->cls);
+    l->job->refs--;
+    lease__job_maybe_free(lm, l->job);
     rc_free(l->bundle_gpus);
     rc_free(l);
     lease__dispatch_soon(lm);
@@ -409,6 +494,26 @@ static int lease__allocate(lease *l)
     return 0;
 }
 
+/* Counts what l was just allocated against its job: its dominant share of the node (none
+ * for placement-group leases: their group's bundles are the job's already). */
+static void lease__account(lease *l)
+{
+    raylet *r = l->lm->r;
+    double share = 0;
+    for (uint32_t i = 0; i < l->alloc.n && !l->cls->hold_bundles; i++) {
+        sched_amount total = sched_node_total(r->local_node, l->alloc.id[i]);
+        double f = total > 0 ? (double)l->alloc.amount[i] / (double)total : 0;
+        if (f > share)
+            share = f;
+    }
+    l->share = share;
+    l->held_cpus = (double)lease__alloc_amount(&l->alloc, SCHED_CPU) / (double)SCHED_UNIT;
+    lease__job *j = l->job;
+    j->n_held++;
+    j->share += l->share;
+    j->cpus += l->held_cpus;
+}
+
 /* Takes l's resources on this node and gets it a worker. Returns RC_EBUSY (nothing done) if
  * the resources are not free; otherwise 0, whatever happens to l after. */
 static int lease__start(lease *l)
@@ -418,6 +523,7 @@ static int lease__start(lease *l)
     if (lease__allocate(l) < 0)
         return RC_EBUSY;
     l->allocated = 1;
+    lease__account(l);
     lease__sync_cpu(lm, 0);
     lease__unqueue(l);
     l->state = LEASE_STARTING;
@@ -485,53 +591,107 @@ static void lease__mark_infeasible(lease_class *c, int64_t now)
             l->infeasible_since_ms = now;
 }
 
+/* Decides for l, queued in c. Returns 1 when c's next lease may be decided now, 0 when
+ * c has to wait (the others would get the same answer). */
+static int lease__decide(lease_manager *lm, lease_class *c, lease *l, int64_t now)
+{
+    raylet *r = lm->r;
+    sched_options o = c->opts;
+    o.preferred_node = r->local_node;
+    sched_decision d;
+    switch (sched_schedule(r->view, &c->req, &o, &lm->rng, &d)) {
+    case SCHED_OK:
+        c->infeasible = 0;
+        l->infeasible_since_ms = 0;
+        if (d.node == r->local_node ? lease__start(l) < 0 : lease__spill(l, d.node) < 0)
+            return 0; /* our view was wrong about it: wait for the next change */
+        return 1;
+    case SCHED_NOT_NOW:
+        c->infeasible = 0;
+        for (lease *q = c->head; q; q = q->next)
+            q->infeasible_since_ms = 0;
+        return 0;
+    case SCHED_NEVER:
+        if (c->hard_affinity) {
+            lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE,
+                        d.why);
+            return 1;
+        }
+        if (!c->infeasible)
+            RC_INFO("lease_manager: lease %s is infeasible for now: %s", l->id_hex, d.why);
+        c->infeasible = 1;
+        c->never_epoch = lm->epoch;
+        snprintf(c->why, sizeof(c->why), "%s", d.why);
+        lease__mark_infeasible(c, now);
+        return 0;
+    case SCHED_UNAVAILABLE:
+        lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE,
+                    d.why);
+        return 1;
+    case SCHED_INVALID:
+        lease__fail_invalid(l, d.why);
+        return 1;
+    }
+    return 0;
+}
+
+/* 1 if c is infeasible and nothing changed since it was found so. */
+static int lease__still_infeasible(lease_manager *lm, lease_class *c, int64_t now)
+{
+    if (!c->infeasible || c->never_epoch != lm->epoch)
+        return 0;
+    lease__mark_infeasible(c, now);
+    return 1;
+}
+
 /* Decides for c's queued leases in order, until one has to wait. */
 static void lease__dispatch_class(lease_manager *lm, lease_class *c)
 {
-    raylet *r = lm->r;
     int64_t now = rc_mono_ms();
-    while (c->head && !lm->closing) {
-        if (c->infeasible && c->never_epoch == lm->epoch) {
-            lease__mark_infeasible(c, now);
+    while (c->head && !lm->closing && !lease__still_infeasible(lm, c, now))
+        if (!lease__decide(lm, c, c->head, now))
             return;
-        }
-        lease *l = c->head;
-        sched_options o = c->opts;
-        o.preferred_node = r->local_node;
-        sched_decision d;
-        switch (sched_schedule(r->view, &c->req, &o, &lm->rng, &d)) {
-        case SCHED_OK:
-            c->infeasible = 0;
-            l->infeasible_since_ms = 0;
-            if (d.node == r->local_node ? lease__start(l) < 0 : lease__spill(l, d.node) < 0)
-                return; /* our view was wrong about it: wait for the next change */
-            break;
-        case SCHED_NOT_NOW:
-            c->infeasible = 0;
-            for (lease *q = c->head; q; q = q->next)
-                q->infeasible_since_ms = 0;
-            return;
-        case SCHED_NEVER:
-            if (c->hard_affinity) {
-                lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE,
-                            d.why);
-                break;
+}
+
+/* 1 if queued lease a goes before b (fair share, see the file comment). */
+static int lease__fair_before(const lease *a, const lease *b)
+{
+    if (a->job != b->job) {
+        if (lease__job_before(a->job, b->job))
+            return 1;
+        if (lease__job_before(b->job, a->job))
+            return 0;
+    }
+    return a->seq < b->seq;
+}
+
+/* A fair round (see the file comment): one lease at a time, the first by
+ * lease__fair_before over the classes still open. */
+static void lease__dispatch_fair(lease_manager *lm)
+{
+    int64_t now = rc_mono_ms();
+    for (lease_class *c = lm->classes_head; c; c = c->next)
+        c->fair_closed = 0;
+    while (!lm->closing) {
+        lease *best = NULL;
+        for (lease_class *c = lm->classes_head; c; c = c->next) {
+            if (c->fair_closed || !c->head)
+                continue;
+            if (lease__still_infeasible(lm, c, now)) {
+                c->fair_closed = 1;
+                continue;
             }
-            if (!c->infeasible)
-                RC_INFO("lease_manager: lease %s is infeasible for now: %s", l->id_hex, d.why);
-            c->infeasible = 1;
-            c->never_epoch = lm->epoch;
-            snprintf(c->why, sizeof(c->why), "%s", d.why);
-            lease__mark_infeasible(c, now);
-            return;
-        case SCHED_UNAVAILABLE:
-            lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE,
-                        d.why);
-            break;
-        case SCHED_INVALID:
-            lease__fail_invalid(l, d.why);
-            break;
+            for (lease *l = c->head; l; l = l->next)
+                if (!best || lease__fair_before(l, best))
+                    best = l;
         }
+        if (!best)
+            return;
+        lease_class *c = best->cls;
+        c->refs++;
+        if (!lease__decide(lm, c, best, now))
+            c->fair_closed = 1;
+        lease__class_unref(lm, c);
     }
 }
 
@@ -568,6 +728,10 @@ static void lease__dispatch(lease_manager *lm)
     lm->in_dispatch = 1;
     do {
         lm->dispatch_again = 0;
+        if (lm->n_jobs_queued > 1) {
+            lease__dispatch_fair(lm);
+            continue;
+        }
         /* Rotate: the class served first last time goes last. */
         lease_class *first = lm->classes_head;
         if (first && first->next) {
@@ -758,6 +922,9 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
             lease__backlog_set(lm, l->owner, spec->job_id.data, c, req->backlog_size);
     }
     l->cls = c;
+    l->job = lease__job_get(lm, l->job_id);
+    l->job->refs++;
+    l->seq = ++lm->seq;
     l->detached = c->actor && spec->is_detached_actor;
     l->call = call;
     l->queued_ms = rc_mono_ms();
@@ -775,6 +942,7 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
     c->tail = l;
     l->queued = 1;
     c->n_queued++;
+    lease__job_queued(lm, l->job, 1);
     lease__dispatch(lm);
 }
 
@@ -987,6 +1155,55 @@ int lease_manager_set_blocked(lease_manager *lm, worker *w, int blocked)
     return 0;
 }
 
+void lease_manager_job_info(lease_manager *lm, const uint8_t job_id[RC_JOB_ID_SIZE], const Ray__Rpc__JobConfig *config,
+                            int is_dead)
+{
+    lease__job *j = lease__job_get(lm, job_id);
+    int32_t priority = config ? config->rayc_priority : 0;
+    double weight = config && isfinite(config->rayc_weight) && config->rayc_weight > 0 ? config->rayc_weight : 1;
+    if (!j->known || j->priority != priority || j->weight != weight) {
+        char hex[RC_ID_HEX_MAX];
+        RC_DEBUG("lease_manager: job %s: priority %d, weight %g", rc_id_hex(job_id, RC_JOB_ID_SIZE, hex), (int)priority,
+                 weight);
+    }
+    j->known = 1;
+    j->priority = priority;
+    j->weight = weight;
+    j->finished = is_dead;
+    lease__job_maybe_free(lm, j);
+    if (!is_dead)
+        lease__dispatch_soon(lm); /* the order of queued leases may have changed */
+}
+
+Ray__Rpc__RaycJobUsage **lease_manager_job_usage(lease_manager *lm, size_t *n)
+{
+    rc_free(lm->usage);
+    rc_free(lm->usage_ptrs);
+    size_t cap = rc_map_size(&lm->jobs);
+    lm->usage = rc_calloc(cap ? cap : 1, sizeof(*lm->usage));
+    lm->usage_ptrs = rc_calloc(cap ? cap : 1, sizeof(*lm->usage_ptrs));
+    *n = 0;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&lm->jobs, &it, NULL, NULL, &v)) {
+        lease__job *j = v;
+        if (!j->n_held && !j->n_queued)
+            continue;
+        Ray__Rpc__RaycJobUsage *u = &lm->usage[*n];
+        ray__rpc__rayc_job_usage__init(u);
+        u->job_id.data = j->job_id;
+        u->job_id.len = RC_JOB_ID_SIZE;
+        u->priority = j->priority;
+        u->weight = j->weight;
+        u->leases = (uint32_t)j->n_held;
+        u->cpus = j->cpus;
+        u->share = j->share;
+        u->queued = (uint32_t)j->n_queued;
+        lm->usage_ptrs[(*n)++] = u;
+    }
+    return lm->usage_ptrs;
+}
+
 /* ---- demand ------------------------------------------------------------------------- */
 
 Ray__Rpc__ResourceLoad *lease_manager_load(lease_manager *lm)
@@ -1062,6 +1279,7 @@ int lease_manager_create(raylet *r, lease_manager **out)
     rc_map_init(&lm->classes);
     rc_map_init(&lm->backlog);
     rc_map_init(&lm->jobs_seen);
+    rc_map_init(&lm->jobs);
     uv_timer_init(r->loop, &lm->dispatch_timer);
     uv_timer_init(r->loop, &lm->infeasible_timer);
     lm->dispatch_timer.data = lm->infeasible_timer.data = lm;
@@ -1077,7 +1295,7 @@ static void lease__closed(uv_handle_t *h)
         rc_free(lm);
 }
 
-static void lease__free_backlog(void *v)
+static void lease__free_backlog(void *v) /* and jobs: plain blocks */
 {
     rc_free(v);
 }
@@ -1110,6 +1328,9 @@ void lease_manager_destroy(lease_manager *lm)
     }
     rc_map_destroy(&lm->classes, NULL);
     rc_map_destroy(&lm->jobs_seen, NULL);
+    rc_map_destroy(&lm->jobs, lease__free_backlog);
+    rc_free(lm->usage);
+    rc_free(lm->usage_ptrs);
     uv_close((uv_handle_t *)&lm->dispatch_timer, lease__closed);
     uv_close((uv_handle_t *)&lm->infeasible_timer, lease__closed);
 }

@@ -33,6 +33,10 @@
  * group's bundle resources can hold them, and the bundle manager picks the bundles and
  * their GPU instances (bundle_manager.h).
  *
+ * Fair share between jobs: while requests of several jobs wait here, the next grant goes
+ * to the job of the highest priority, and among those to the one holding the smallest
+ * share of the node per unit of weight (lease_manager.c).
+ *
  * Queued and infeasible requests by class, plus the owners' backlogs, are the node's
  * demand (ResourcesData.resource_load_by_shape). A worker blocked in get lends its lease's
  * CPUs back to the node until it is unblocked (GPUs stay held); CPUs may then be
@@ -77,6 +81,14 @@ void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKE
  * still waiting (a detached actor's creation excepted) are cancelled. Its granted leases
  * end with their workers, which the pool kills. */
 void lease_manager_job_finished(lease_manager *lm, const uint8_t job_id[RC_JOB_ID_SIZE]);
+/* The GCS's record of a job (its start, its end, or a fetch): its fair-share priority and
+ * weight (config's rayc_priority and rayc_weight; NULL config: 0 and 1). */
+void lease_manager_job_info(lease_manager *lm, const uint8_t job_id[RC_JOB_ID_SIZE], const Ray__Rpc__JobConfig *config,
+                            int is_dead);
+/* What each job holds here and waits for (jobs with neither left out), for
+ * ResourcesData.rayc_job_usage; the array and its messages are lm's, valid until the next
+ * call. */
+Ray__Rpc__RaycJobUsage **lease_manager_job_usage(lease_manager *lm, size_t *n);
 /* Ends every lease holding any of the resources ids (a bundle going away): requests
  * waiting for their worker fail (SCHEDULING_CANCELLED_INTENDED, why), granted leases are
  * freed and their workers killed (why). Returns how many ended. */

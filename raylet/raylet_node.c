@@ -167,6 +167,8 @@ static void raylet__resources_data(raylet *r, Ray__Rpc__ResourcesData *d, raylet
         r, s, &ray__rpc__resources_data__labels_entry__descriptor);
     d->node_manager_address = r->spec.ip;
     d->resource_load_by_shape = r->leases ? lease_manager_load(r->leases) : NULL;
+    if (r->leases)
+        d->rayc_job_usage = lease_manager_job_usage(r->leases, &d->n_rayc_job_usage);
     d->idle_duration_ms = rc_mono_ms() - r->idle_since_ms;
     d->is_draining = r->state == RAYLET_STOPPING;
 }
@@ -365,6 +367,8 @@ static void raylet__track_job(raylet *r, const Ray__Rpc__JobTableData *job)
         if (r->leases)
             lease_manager_job_finished(r->leases, job->job_id.data);
     }
+    if (r->leases)
+        lease_manager_job_info(r->leases, job->job_id.data, job->config, job->is_dead);
     worker_pool_job_info(r->pool, job->job_id.data, job->config, job->is_dead);
 }
 
