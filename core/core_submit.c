@@ -528,10 +528,20 @@ static int core__lease_suspect(const core_lease *l, const core_task *t)
            !memcmp(l->worker_address->node_id.data, t->died_on, RC_NODE_ID_SIZE);
 }
 
+/* 1 once l has been held for worker_lease_timeout_milliseconds (Ray's): it takes no new
+ * task and goes back once idle, and the owner asks again, so the raylet can weigh this
+ * job's requests against other jobs' (fair share) even while the owner has work. */
+static int core__lease_expired(const core_lease *l, int64_t now)
+{
+    return rc_cfg.worker_lease_timeout_milliseconds >= 0 &&
+           now - l->granted_ms >= rc_cfg.worker_lease_timeout_milliseconds;
+}
+
 static void core__dispatch(core_worker *cw, core_sched_key *key)
 {
     if (cw->stopping)
         return;
+    int64_t now = rc_mono_ms();
     size_t max_in_flight = rc_cfg.max_tasks_in_flight_per_worker > 0 ? (size_t)rc_cfg.max_tasks_in_flight_per_worker : 1;
     /* Fill the least busy workers first, so new leases get work before old ones pipeline. */
     while (key->queue_head) {
@@ -539,7 +549,7 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
         core_lease *best = NULL;
         for (core_lease *l = key->leases; l; l = l->next)
             if (!l->worker_failed && l->in_flight < max_in_flight && !core__lease_suspect(l, next) &&
-                (!best || l->in_flight < best->in_flight))
+                !core__lease_expired(l, now) && (!best || l->in_flight < best->in_flight))
                 best = l;
         if (!best)
             break;
@@ -551,6 +561,11 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
         core_task *t = key->queue_head;
         core__queue_unlink(key, t);
         core__push(cw, best, t);
+    }
+    for (core_lease *l = key->leases, *next; l; l = next) {
+        next = l->next;
+        if (!l->in_flight && core__lease_expired(l, now))
+            core__lease_return(cw, l, l->worker_failed, NULL);
     }
     size_t max_requests = rc_cfg.max_pending_lease_requests_per_scheduling_category > 0
                               ? (size_t)rc_cfg.max_pending_lease_requests_per_scheduling_category
@@ -567,7 +582,6 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
     /* Nothing waits: idle leases go back after a short linger (the next task of this shape
      * usually comes right after: a synchronous caller's next submit), lease requests still
      * out are withdrawn. */
-    int64_t now = rc_mono_ms();
     int lingering = 0;
     for (core_lease *l = key->leases, *next; l; l = next) {
         next = l->next;
