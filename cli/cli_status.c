@@ -338,6 +338,67 @@ static size_t cli__print_infeasible(const Ray__Rpc__Autoscaler__AutoscalingState
     return shown;
 }
 
+/* One job's use of the cluster: its raylets' reports summed. */
+typedef struct cli__job_use {
+    const Ray__Rpc__JobTableData *job;
+    double cpus, share;
+    uint64_t leases, queued;
+} cli__job_use;
+
+/* "Jobs": each running job's priority and weight (from its record) and what it holds and
+ * waits for now (from the raylets' reports: ResourcesData.rayc_job_usage), with its part
+ * of the CPUs all jobs hold. */
+static void cli__print_jobs(cli_conn *c, const Ray__Rpc__ResourceUsageBatchData *usage)
+{
+    printf("\nJobs (fair share)\n---------------------------------------------------------------\n");
+    ProtobufCMessage *msg;
+    Ray__Rpc__GetAllJobInfoRequest req = RAY__RPC__GET_ALL_JOB_INFO_REQUEST__INIT;
+    if (cli_call(c, &ray__rpc__job_info_gcs_service__descriptor, "GetAllJobInfo", &req.base, &msg)) {
+        printf(" (the job table could not be read)\n");
+        return;
+    }
+    const Ray__Rpc__GetAllJobInfoReply *r = (const void *)msg;
+    cli__job_use *use = rc_calloc(r->n_job_info_list + 1, sizeof(*use));
+    size_t n = 0;
+    double all_cpus = 0;
+    for (size_t i = 0; i < r->n_job_info_list; i++) {
+        const Ray__Rpc__JobTableData *j = r->job_info_list[i];
+        if (j->is_dead)
+            continue;
+        cli__job_use *u = &use[n++];
+        u->job = j;
+        for (size_t k = 0; usage && k < usage->n_batch; k++) {
+            const Ray__Rpc__ResourcesData *d = usage->batch[k];
+            for (size_t m = 0; m < d->n_rayc_job_usage; m++) {
+                const Ray__Rpc__RaycJobUsage *ju = d->rayc_job_usage[m];
+                if (ju->job_id.len != j->job_id.len || memcmp(ju->job_id.data, j->job_id.data, ju->job_id.len))
+                    continue;
+                u->cpus += ju->cpus;
+                u->share += ju->share;
+                u->leases += ju->leases;
+                u->queued += ju->queued;
+            }
+        }
+        all_cpus += u->cpus;
+    }
+    char hex[RC_ID_HEX_MAX];
+    for (size_t i = 0; i < n; i++) {
+        const cli__job_use *u = &use[i];
+        const Ray__Rpc__JobConfig *cfg = u->job->config;
+        double weight = cfg && cfg->rayc_weight > 0 ? cfg->rayc_weight : 1;
+        rc_id_hex(u->job->job_id.data, u->job->job_id.len > 4 ? 4 : u->job->job_id.len, hex);
+        printf(" job %s: priority %d, weight %g: %g CPU held", hex, cfg ? (int)cfg->rayc_priority : 0, weight, u->cpus);
+        if (all_cpus > 0)
+            printf(" (%.0f%% of the CPUs jobs hold)", 100.0 * u->cpus / all_cpus);
+        printf(", %llu leases, %llu lease requests queued\n", (unsigned long long)u->leases,
+               (unsigned long long)u->queued);
+    }
+    if (!n)
+        printf(" (no running jobs)\n");
+    rc_free(use);
+    rpc_msg_free(msg);
+}
+
 int cli_cmd_status(int argc, char **argv)
 {
     const char *address = NULL;
@@ -457,6 +518,7 @@ int cli_cmd_status(int argc, char **argv)
     shown += cli__print_infeasible(autoscaling);
     if (!shown)
         printf(" (no resource demands)\n");
+    cli__print_jobs(&c, usage);
     rpc_msg_free(status_msg);
     rpc_msg_free(nodes_msg);
     rpc_msg_free(usage_msg);
