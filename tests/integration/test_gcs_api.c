@@ -24,6 +24,7 @@
  * its cluster up; the next case (or main) tears it down, so no daemon outlives its case
  * for long and none outlives the test.
  */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -878,6 +879,18 @@ static void job_add_validation(void)
     Ray__Rpc__AddJobRequest req = RAY__RPC__ADD_JOB_REQUEST__INIT; /* no data at all */
     CU_ASSERT_EQUAL(gcs_code(JOB_SVC, "AddJob", &req.base), GCS_STATUS_INVALID_ARGUMENT);
     CU_ASSERT_EQUAL(mark_finished(id, 5), GCS_STATUS_INVALID_ARGUMENT);
+    /* a fair-share weight that is not a finite number >= 0 */
+    double bad_weights[] = {-1, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof(bad_weights) / sizeof(bad_weights[0]); i++) {
+        Ray__Rpc__JobConfig config = RAY__RPC__JOB_CONFIG__INIT;
+        config.rayc_weight = bad_weights[i];
+        Ray__Rpc__JobTableData data = RAY__RPC__JOB_TABLE_DATA__INIT;
+        data.job_id = bin(id, 4);
+        data.config = &config;
+        Ray__Rpc__AddJobRequest bad = RAY__RPC__ADD_JOB_REQUEST__INIT;
+        bad.data = &data;
+        CU_ASSERT_EQUAL(gcs_code(JOB_SVC, "AddJob", &bad.base), GCS_STATUS_INVALID_ARGUMENT);
+    }
     /* nothing was stored by the refused calls */
     CU_ASSERT_EQUAL(count_jobs(-1, NULL), 0);
 }
