@@ -39,6 +39,7 @@ X(INT, task_retry_delay_ms, 0, "pause before a failed task is submitted again")
 X(INT, worker_lease_timeout_milliseconds, 500, "an owner gives no new task to a lease held this long and returns it once idle, so its raylet can share the node between jobs again (Ray's); < 0: never")
 X(INT, worker_lease_linger_ms, 50, "an owner keeps an idle lease this long for the next task of its shape before returning it")
 /* Leases and workers. */
+X(BOOL, job_fair_share, 1, "while requests of several jobs wait at a raylet, grant by job priority, then by the lowest share of the node per job weight; 0: first come, first served")
 X(INT, worker_register_timeout_ms, 60000, "a started worker that has not registered by then is killed and its lease fails (Ray: worker_register_timeout_seconds)")
 X(INT, maximum_startup_concurrency, 0, "workers a raylet starts at once; 0: the node's CPU count, at least 1")
 X(BOOL, prestart_worker_first_driver, 1, "on a job's first lease, start CPU workers for it up to the node's CPU count in the background")

@@ -23,8 +23,8 @@
  * weight come with the job's record from the GCS (JobConfig.rayc_priority, rayc_weight;
  * until it arrives 0 and 1). Granted leases are never taken back: shares move as owners
  * return leases, which they do at the latest when a lease outlives
- * worker_lease_timeout_milliseconds (core_submit.c). With one job queued, rounds are
- * exactly as above.
+ * worker_lease_timeout_milliseconds (core_submit.c). With one job queued, or with
+ * job_fair_share off, rounds are exactly as above.
  *
  * CPU lending (NotifyTaskBlocked): while any lease is blocked or the node's CPUs are
  * oversubscribed, the local node's available CPU is recomputed from the leases (total minus
@@ -728,7 +728,7 @@ static void lease__dispatch(lease_manager *lm)
     lm->in_dispatch = 1;
     do {
         lm->dispatch_again = 0;
-        if (lm->n_jobs_queued > 1) {
+        if (rc_cfg.job_fair_share && lm->n_jobs_queued > 1) {
             lease__dispatch_fair(lm);
             continue;
         }
