@@ -7,7 +7,7 @@ were backlogged), never a wall-clock bound.
 - weights 1 and 3 get 25% and 75% (+-10%) of the CPU-seconds while both wait;
 - a job of higher priority started after another's backlog runs before the rest of it;
 - `rayc status` lists each running job with its priority, weight and the CPUs it holds;
-- bad priorities and weights are refused at ray.init's JobConfig with a clear error.
+- bad priorities and weights are refused (Python's JobConfig, the C API) with a clear error.
 """
 
 import json
@@ -145,6 +145,7 @@ def test_higher_priority_runs_first(cluster, tmp_path):
 
 def test_bad_priority_and_weight_are_refused(cluster, tmp_path):
     code = r"""
+import sys
 import ray
 from ray.job_config import JobConfig
 for md in ({"rayc.job_weight": "0"}, {"rayc.job_weight": "-2"}, {"rayc.job_weight": "nan"},
@@ -155,14 +156,24 @@ for md in ({"rayc.job_weight": "0"}, {"rayc.job_weight": "-2"}, {"rayc.job_weigh
         print("REFUSED", e)
     else:
         print("ACCEPTED", md)
+# The C API refuses it too (rayc_init_options.job_weight), before it connects.
+from ray import _raylet
+try:
+    _raylet.init(address=sys.argv[1], job_weight=-1.0)
+except _raylet.RaycError as e:
+    print("C REFUSED", e.args[1])
+else:
+    print("C ACCEPTED")
 ray.init(address="auto", job_config=JobConfig(metadata={"rayc.job_priority": "-3", "rayc.job_weight": "0.5"}))
 print("OK", ray.get(ray.remote(lambda: 7).remote()))
 """
     path = tmp_path / "bad.py"
     path.write_text(code)
-    p = subprocess.run([PYTHON, str(path)], capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    p = subprocess.run([PYTHON, str(path), cluster.address], capture_output=True, text=True, timeout=120,
+                       cwd=str(tmp_path))
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert sum(1 for ln in lines if ln.startswith("REFUSED")) == 6, p.stdout
     assert any("rayc.job_weight" in ln and "> 0" in ln for ln in lines), p.stdout
+    assert any(ln.startswith("C REFUSED") and "job_weight -1 must be a finite number > 0" in ln for ln in lines), p.stdout
     assert "OK 7" in lines, p.stdout
