@@ -101,6 +101,7 @@ def test_weights_share_cpu_seconds(cluster, tmp_path):
         return "priority 0, weight 1:" in out and "priority 0, weight 3:" in out and " CPU held (" in out
 
     wait_for(both_listed, timeout=60, interval=0.5, what="rayc status listing both jobs")
+    print(seen["status"][seen["status"].index("Jobs (fair share)"):])
     spans_l, spans_h = _result(light), _result(heavy)
     # The window: from when both had started running (plus two seconds to settle) to when
     # the first of them stopped being backlogged at the raylet. An owner pipelines up to
