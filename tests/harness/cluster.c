@@ -367,10 +367,10 @@ void harness_cluster_destroy(harness_cluster *c)
     /* A raylet killed (here or by the test) leaves its object store behind; the raylets of
      * this cluster are all gone now. */
     for (int i = 0; i < c->n_raylets; i++) {
-        char store[128];
+        char store[PATH_MAX];
         if (!c->raylets[i].node_id[0])
             continue;
-        snprintf(store, sizeof(store), "/dev/shm/rayc-%s", c->raylets[i].node_id);
+        snprintf(store, sizeof(store), "%s/rayc-%s", rc_cfg.plasma_directory, c->raylets[i].node_id);
         unlink(store);
     }
     harness_gcs_kill(c, SIGKILL);
