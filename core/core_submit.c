@@ -442,8 +442,8 @@ static void core__spill_hold(core_sched_key *key, const char *target)
     char why[512];
     snprintf(why, sizeof(why),
              "its lease request went back and forth between raylets %d times: the local raylet's view of the "
-             "cluster says node %s has room, that node says it has none (their views disagree); it waits for "
-             "the views to settle and asks again",
+             "cluster says node %s has room, but that node turned it down or could not be reached (their views "
+             "disagree); it waits for the views to settle and asks again",
              key->spill_bounces, target);
     RC_WARN("core: '%s': %s (spillback hold %d, %lld ms)", name, why, key->spill_holds + 1, (long long)hold);
     if (!key->spill_holds)
