@@ -5,12 +5,13 @@
  *   rayc-leftovers check STATE    fails (exit 1) if dead processes left any since, listing
  *                                 them (it removes nothing: `rayc stop` does)
  *
- * Looked at: object store files in plasma_directory (/dev/shm), and the sockets and pid files in the session
- * roots tests use ($RAYC_SESSION_ROOT or /tmp/rayc, /tmp/rayc*, /tmp/rcpy-*, one level of
- * directories below each). A file counts only when its owner is gone, as rc_sweep_* decide
- * (a lock or an open descriptor or mapping for a store, a listener for a socket, a live
- * process for a pid file), so suites running at the same time keep theirs. Files left by
- * other checkouts' suites running on the same host in between would count too.
+ * Looked at: object store files in plasma_directory (/dev/shm), and the sockets and pid
+ * files in the session roots tests use ($RAYC_SESSION_ROOT or /tmp/rayc, and the temporary
+ * roots the suites make, one level of directories below each). A file counts only when its
+ * owner is gone, as rc_sweep_* decide (a lock or an open descriptor or mapping for a store,
+ * a listener for a socket, a live process for a pid file), so suites running at the same
+ * time keep theirs. Files left meanwhile by another checkout's suites running on the same
+ * host would count too.
  */
 #include <glob.h>
 #include <limits.h>
@@ -65,7 +66,10 @@ static void scan(found *f)
     char root[PATH_MAX];
     rc_session_root(root, sizeof(root));
     scan_root(root, f);
-    const char *patterns[] = {"/tmp/rayc*/", "/tmp/rcpy-*/"};
+    /* The roots the suites make (tests/harness, test_cli.sh, test_crash_cleanup.sh, the
+     * Python suites' conftest.py and cli_cluster.py, test_examples.py). */
+    const char *patterns[] = {"/tmp/rayc-test-*/", "/tmp/rayc-cli-*/",  "/tmp/rayc-crash*/", "/tmp/rcpy-*/",
+                              "/tmp/rayc-py-*/",   "/tmp/rayc-pytest-*/", "/tmp/rayc-ex-*/"};
     for (size_t k = 0; k < sizeof(patterns) / sizeof(patterns[0]); k++) {
         glob_t g;
         if (glob(patterns[k], 0, NULL, &g) != 0)
