@@ -44,6 +44,14 @@ static void on_stale(const char *path, rc_stale_kind kind, long pid, void *arg)
     f->paths[f->n++] = strdup(path);
 }
 
+static void found_free(found *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->paths[i]);
+    free(f->paths);
+    memset(f, 0, sizeof(*f));
+}
+
 static void scan_root(const char *root, found *f)
 {
     struct stat st;
@@ -106,6 +114,7 @@ int main(int argc, char **argv)
             fprintf(out, "%s\n", now.paths[i]);
         fclose(out);
         printf("rayc-leftovers: %zu file(s) of dead rayc processes were already there (not counted)\n", now.n);
+        found_free(&now);
         return 0;
     }
     found before = {0};
@@ -134,6 +143,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "  %s\n", now.paths[i]);
         left++;
     }
+    found_free(&now);
+    found_free(&before);
     if (left) {
         fprintf(stderr, "rayc-leftovers: %zu file(s) left behind (`rayc stop` removes them)\n", left);
         return 1;
