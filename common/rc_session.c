@@ -265,10 +265,11 @@ int rc_pid_file_alive(const char *path)
     if (stat(path, &st) != 0)
         return 0;
     /* The pid file is written just after the process started; a process that started well
-     * after the file was written got a recycled pid. (Boot-time arithmetic is coarse: a few
-     * seconds of slack.) */
+     * after the file was written got a recycled pid. The slack is wide: boot-time arithmetic
+     * moves with steps of the wall clock, and a live daemon judged dead would lose its pid
+     * file (and `rayc stop` its way to it), while the other mistake only keeps a file. */
     double started = rc__pid_start_time((pid_t)pid);
-    if (started > 0 && started > (double)st.st_mtime + 5.0)
+    if (started > 0 && started > (double)st.st_mtime + 60.0)
         return 0;
     return 1;
 }
