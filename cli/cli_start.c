@@ -22,6 +22,10 @@
  * them, and kills those that do not go within the grace period. A pid is signalled only if
  * it still is a rayc process.
  *
+ * Both start and stop then sweep what processes that are gone (killed with SIGKILL, or
+ * crashed) left on this host: their object store files in /dev/shm, their sockets and pid
+ * files in the sessions (rc_sweep_host; live processes' files, of any cluster, are kept).
+ *
  * Main thread only.
  */
 #include <dirent.h>
@@ -129,6 +133,26 @@ static void cli__kill_and_reap(pid_t pid)
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+}
+
+static void cli__on_stale(const char *path, rc_stale_kind kind, long pid, void *arg)
+{
+    int *n = arg;
+    (*n)++;
+    if (kind == RC_STALE_PID_FILE)
+        printf("Removed %s (process %ld is gone).\n", path, pid);
+    else
+        printf("Removed %s (%s of a raylet that is gone).\n", path,
+               kind == RC_STALE_STORE ? "the object store" : "the socket");
+}
+
+/* Removes what dead rayc processes left on this host; returns how many files. */
+static int cli__sweep(void)
+{
+    int n = 0;
+    rc_sweep_host(1, cli__on_stale, &n);
+    fflush(stdout);
+    return n;
 }
 
 static volatile sig_atomic_t cli__block_signal;
@@ -611,6 +635,7 @@ int cli_cmd_start(int argc, char **argv)
         rc_net_primary_ip(ip, sizeof(ip));
     }
 
+    cli__sweep();
     char bin[PATH_MAX], session[PATH_MAX];
     if (rc_exe_dir(bin, sizeof(bin)) < 0) {
         fprintf(stderr, "rayc start: cannot find the directory of the rayc executables\n");
@@ -831,6 +856,7 @@ int cli_cmd_stop(int argc, char **argv)
     size_t n = cli__collect(victims, sizeof(victims) / sizeof(victims[0]));
     if (!n) {
         printf("Did not find any active rayc processes.\n");
+        cli__sweep();
         return CLI_OK;
     }
     int sig = force ? SIGKILL : SIGTERM;
@@ -858,5 +884,6 @@ int cli_cmd_stop(int argc, char **argv)
         stopped++;
     }
     printf("Stopped %zu rayc process%s.\n", stopped, stopped == 1 ? "" : "es");
+    cli__sweep();
     return stopped == n ? CLI_OK : CLI_FAIL;
 }

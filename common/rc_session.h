@@ -49,6 +49,45 @@ int rc_spawn_daemon(const char *session, const char *name, const char *exe, char
 /* 1 if pid is a live process whose program name starts with "rayc-" (so a recycled pid is
  * never signalled by mistake). */
 int rc_pid_is_rayc(pid_t pid);
+/* 1 if the pid file at path names a live rayc process that is the one it was written for:
+ * the pid runs a rayc-* program that started before the file was last written (a pid the
+ * system handed to a newer rayc process after the recorded one died does not count). */
+int rc_pid_file_alive(const char *path);
+
+/* ---- what dead processes leave behind ------------------------------------------------
+ *
+ * A raylet's object store is the file <plasma_directory>/rayc-<node id, 56 hex digits>
+ * (config plasma_directory, /dev/shm by default); its unix
+ * socket is <session>/sockets/raylet.<8 hex>.sock; every daemon `rayc start` runs has
+ * <session>/pids/<name>.pid. A process killed with SIGKILL removes none of them. The
+ * sweep below finds those whose owner is gone, and only those (many clusters and test
+ * suites share a host):
+ *   - a store file is live while any process holds the owner lock on it (the raylet takes
+ *     it for its whole life with rc_owner_lock), has it open or mapped (its workers, or a
+ *     raylet of an older build that took no lock; seen through /proc), or was changed in the
+ *     last RC_SWEEP_YOUNG_S seconds (a raylet creating it right now);
+ *   - a socket is live while something accepts connections on it (a connect that is not
+ *     refused) or it is younger than RC_SWEEP_YOUNG_S;
+ *   - a pid file is live while rc_pid_file_alive says so.
+ * Only files of this user are looked at (others' cannot be removed anyway). */
+enum { RC_SWEEP_YOUNG_S = 5 };
+
+typedef enum rc_stale_kind { RC_STALE_STORE, RC_STALE_SOCKET, RC_STALE_PID_FILE } rc_stale_kind;
+/* Called for each stale file found (path, its kind, and for a pid file the pid it names). */
+typedef void (*rc_stale_fn)(const char *path, rc_stale_kind kind, long pid, void *arg);
+
+/* Takes the owner lock of the file at path (an exclusive flock on a descriptor that stays
+ * open, close-on-exec, until the process exits) and returns 0, or RC_ESYS (errno kept). */
+int rc_owner_lock(const char *path);
+/* Looks at every store file under shm_dir (NULL: the configured plasma_directory): stale ones are passed to fn (may
+ * be NULL) and, with remove, unlinked. Returns how many were stale. */
+int rc_sweep_stores(const char *shm_dir, int remove, rc_stale_fn fn, void *arg);
+/* The same for the sockets and pid files of every directory directly under root (the
+ * sessions of a session root, or the per-node directories of a test's root). */
+int rc_sweep_sessions(const char *root, int remove, rc_stale_fn fn, void *arg);
+/* Both, for this host's stores and the sessions under rc_session_root. */
+int rc_sweep_host(int remove, rc_stale_fn fn, void *arg);
+
 /* Directory of the running executable (where rayc-gcs and rayc-raylet live). */
 int rc_exe_dir(char *out, size_t outlen);
 /* Copies the last lines of a file (at most outlen bytes) into out; "" if unreadable. */

@@ -232,6 +232,11 @@ struct core_sched_key {
      * once they have waited a while: ExplainLeases); NULL if not known. */
     char *why;
     int explaining;
+    /* Spillback loops: lease requests the local raylet sent to another node that rejected
+     * them, in a row (their resource views disagree); past lease_spillback_max_bounces no new
+     * request goes out before spill_hold_until_ms (0: none), then one is tried again. */
+    int spill_bounces, spill_holds, why_is_spill;
+    int64_t spill_hold_until_ms;
 };
 
 /* ---- get / wait ------------------------------------------------------------------------ */

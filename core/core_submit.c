@@ -400,6 +400,61 @@ static void core__push(core_worker *cw, core_lease *l, core_task *t)
 
 static void core__request_lease(core_worker *cw, core_sched_key *key, const char *raylet_address);
 
+/* ---- spillback loops -------------------------------------------------------------------
+ *
+ * The local raylet spills a lease request to the node its view of the cluster (the GCS's,
+ * polled) says has room; that node answers grant_or_reject from its own, true state. While
+ * the two disagree (the node's reports are late, or wrong), the request would go back and
+ * forth for as long as they do. So an owner follows at most lease_spillback_max_bounces
+ * spillbacks of one shape that end in a rejection in a row; at the next spillback it stops:
+ * the request waits (with an explanation) for 1 s, then 2, 4, ... up to
+ * lease_spillback_hold_max_ms, and asks its local raylet afresh, which by then resolves it
+ * against a newer view from the GCS; one spillback is followed again each time. A grant
+ * ends the episode. */
+
+static void core__spill_bounced(core_sched_key *key, const char *target)
+{
+    key->spill_bounces++;
+    RC_DEBUG("core: lease request rejected by spillback target %s (%d in a row)", target, key->spill_bounces);
+}
+
+static void core__spill_settled(core_sched_key *key)
+{
+    key->spill_bounces = key->spill_holds = 0;
+    key->spill_hold_until_ms = 0;
+    if (key->why_is_spill) {
+        rc_free(key->why);
+        key->why = NULL;
+        key->why_is_spill = 0;
+    }
+}
+
+/* A spillback to target at the bound: the request is not followed; the key waits. */
+static void core__spill_hold(core_sched_key *key, const char *target)
+{
+    int64_t hold = 1000;
+    for (int i = 0; i < key->spill_holds && hold < rc_cfg.lease_spillback_hold_max_ms; i++)
+        hold *= 2;
+    if (hold > rc_cfg.lease_spillback_hold_max_ms)
+        hold = rc_cfg.lease_spillback_hold_max_ms > 0 ? rc_cfg.lease_spillback_hold_max_ms : 0;
+    key->spill_hold_until_ms = rc_mono_ms() + hold;
+    const char *name = key->queue_head && key->queue_head->spec ? key->queue_head->spec->name : "a task";
+    char why[512];
+    snprintf(why, sizeof(why),
+             "its lease request went back and forth between raylets %d times: the local raylet's view of the "
+             "cluster says node %s has room, but that node turned it down or could not be reached (their views "
+             "disagree); it waits for the views to settle and asks again",
+             key->spill_bounces, target);
+    RC_WARN("core: '%s': %s (spillback hold %d, %lld ms)", name, why, key->spill_holds + 1, (long long)hold);
+    if (!key->spill_holds)
+        fprintf(stderr, "rayc: warning: '%s' waits: %s.\n", name, why);
+    if (!key->why) {
+        key->why = rc_strdup(why);
+        key->why_is_spill = 1;
+    }
+    key->spill_holds++;
+}
+
 static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
     core_lease_request *req = arg;
@@ -421,6 +476,8 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
     if (st->code != GRPC_STATUS_OK) {
         RC_WARN("core: RequestWorkerLease to %s failed: %s", req->raylet_address[0] ? req->raylet_address : "the local raylet",
                 st->message);
+        if (req->raylet_address[0])
+            core__spill_bounced(key, req->raylet_address);
     } else if (r->canceled) {
         if (r->failure_type == RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE) {
             char message[1024];
@@ -435,14 +492,20 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
         }
     } else if (r->rejected) {
         /* A spillback target could not grant after all: start over at the local raylet. */
+        core__spill_bounced(key, req->raylet_address);
     } else if (r->retry_at_raylet_address && r->retry_at_raylet_address->port > 0) {
         char addr[128];
         core_address_text(r->retry_at_raylet_address, addr, sizeof(addr));
-        core__request_lease(cw, key, addr);
-        rpc_msg_free(reply);
-        rc_free(req);
-        return;
+        if (rc_cfg.lease_spillback_max_bounces >= 0 && key->spill_bounces >= rc_cfg.lease_spillback_max_bounces) {
+            core__spill_hold(key, addr);
+        } else {
+            core__request_lease(cw, key, addr);
+            rpc_msg_free(reply);
+            rc_free(req);
+            return;
+        }
     } else if (r->worker_address && r->worker_address->port > 0) {
+        core__spill_settled(key);
         core_lease *l = RC_NEW(core_lease);
         l->granted_ms = rc_mono_ms();
         l->key = key;
@@ -571,6 +634,8 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
                               ? (size_t)rc_cfg.max_pending_lease_requests_per_scheduling_category
                               : 1;
     size_t wanted = key->queued < max_requests ? key->queued : max_requests;
+    if (key->spill_hold_until_ms && rc_mono_ms() < key->spill_hold_until_ms)
+        wanted = 0; /* a spillback loop: asks again when the hold is over (core_submit_backlog_tick) */
     while (key->n_requests < wanted && cw->raylet_tcp) {
         size_t before = key->n_requests;
         core__request_lease(cw, key, NULL);
@@ -809,6 +874,7 @@ static void core__explain_waiting(core_worker *cw)
         if (!key->queued) {
             rc_free(key->why); /* granted since: a later wait is explained afresh */
             key->why = NULL;
+            key->why_is_spill = 0;
             continue;
         }
         if (key->why || key->explaining)
@@ -864,6 +930,24 @@ void core_submit_backlog_tick(core_worker *cw)
         return;
     if (cw->raylet_local)
         core__explain_waiting(cw);
+    /* Spillback holds that are over: one spillback may be followed again, then the next hold
+     * is longer. */
+    int64_t now = rc_mono_ms();
+    rc_map_iter hit = RC_MAP_ITER_INIT;
+    void *hv;
+    while (rc_map_next(&cw->keys, &hit, NULL, NULL, &hv)) {
+        core_sched_key *key = hv;
+        if (!key->spill_hold_until_ms || now < key->spill_hold_until_ms)
+            continue;
+        key->spill_hold_until_ms = 0;
+        if (key->spill_bounces > 0 && rc_cfg.lease_spillback_max_bounces > 0)
+            key->spill_bounces = (int)rc_cfg.lease_spillback_max_bounces - 1;
+        if (!key->queue_head) {
+            core__spill_settled(key);
+            continue;
+        }
+        core__dispatch(cw, key);
+    }
     size_t n = 0, cap = rc_map_size(&cw->keys);
     Ray__Rpc__WorkerBacklogReport **reports = rc_calloc(cap ? cap : 1, sizeof(*reports));
     Ray__Rpc__WorkerBacklogReport *items = rc_calloc(cap ? cap : 1, sizeof(*items));

@@ -2,15 +2,24 @@
  * rayc-raylet: the per-host daemon. See raylet.h for its flags. Exit status: 0 after a
  * clean leave, 1 when it could not join or lost its cluster, 2 for bad arguments.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "object_store.h"
 #include "raylet_int.h"
 #include "rc_config.h"
 #include "rc_log.h"
+#include "rc_session.h"
+
+static void on_stale_store(const char *path, rc_stale_kind kind, long pid, void *arg)
+{
+    (void)kind, (void)pid, (void)arg;
+    RC_INFO("raylet: removed %s, the object store of a raylet that is gone", path);
+}
 
 /* --exit-with-parent: a local cluster's raylet ends with its driver, however the driver
  * ended (a killed driver never calls rayc_shutdown). A process whose parent died is adopted,
@@ -49,9 +58,16 @@ int main(int argc, char **argv)
         raylet_options_free(&r.opts);
         return 2;
     }
+    /* What raylets killed on this host left in /dev/shm (their owners are gone; live
+     * raylets' stores are never touched). */
+    rc_sweep_stores(NULL, 1, on_stale_store, NULL);
     uv_loop_t loop;
     uv_loop_init(&loop);
     int rc = raylet_start(&r, &loop);
+    /* The store's owner lock, held until this process ends however it ends: a sweep by a
+     * later `rayc start`, `rayc stop` or raylet knows the store is in use while it is held. */
+    if (rc == 0 && r.store && rc_owner_lock(raylet_store_path(r.store)) < 0)
+        RC_WARN("raylet: cannot lock the object store file %s: %s", raylet_store_path(r.store), strerror(errno));
     uv_timer_t parent_watch;
     if (rc == 0 && r.opts.exit_with_parent) {
         parent_watch.data = (void *)(intptr_t)getppid();

@@ -813,12 +813,13 @@ static const char *raylet__node_address(void *arg, const uint8_t *node_id)
     return address;
 }
 
-/* The node's shared-memory store (object_store_memory bytes under /dev/shm) and the object
+/* The node's shared-memory store (object_store_memory bytes under plasma_directory, /dev/shm
+ * by default; the name is what rc_sweep_stores looks for) and the object
  * manager that moves objects to and from other nodes. */
 static int raylet__objects_start(raylet *r)
 {
     char path[PATH_MAX], err[512];
-    snprintf(path, sizeof(path), "/dev/shm/rayc-%s", r->node_id_hex);
+    snprintf(path, sizeof(path), "%s/rayc-%s", rc_cfg.plasma_directory, r->node_id_hex);
     if (raylet_store_create(r->loop, path, (uint64_t)r->spec.object_store_memory, err, sizeof(err), &r->store) < 0) {
         fprintf(stderr, "rayc-raylet: cannot create the object store: %s\n", err);
         return RC_ENOSPC;

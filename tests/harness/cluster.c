@@ -364,6 +364,15 @@ void harness_cluster_destroy(harness_cluster *c)
             c->raylets[i].pid = 0;
         }
     }
+    /* A raylet killed (here or by the test) leaves its object store behind; the raylets of
+     * this cluster are all gone now. */
+    for (int i = 0; i < c->n_raylets; i++) {
+        char store[PATH_MAX];
+        if (!c->raylets[i].node_id[0])
+            continue;
+        snprintf(store, sizeof(store), "%s/rayc-%s", rc_cfg.plasma_directory, c->raylets[i].node_id);
+        unlink(store);
+    }
     harness_gcs_kill(c, SIGKILL);
     if (c->use_redis)
         harness_redis_stop(&c->redis);
