@@ -316,7 +316,9 @@ def nested(i, markers):
     mark = _busy(markers)
     try:
         time.sleep(0.3)
-        a, b = ray.get([leaf.remote(i, markers), leaf.remote(i + 1000, markers)])
+        # Spread: the children often run on the other node, so that a killed parent
+        # leaves a lease behind there that must be freed.
+        a, b = ray.get([leaf.options(scheduling_strategy="SPREAD").remote(i + k * 1000, markers) for k in (0, 1)])
         return i, int(a.sum()), int(b.sum())
     finally:
         _idle(mark)
@@ -449,6 +451,45 @@ def test_raylet_kill_and_replace_large_objects(chaos):
     run_waves_until(killer, wave)
     assert len(killer.kills) == 3
     assert crossed, "no large object was read on a node other than its maker's"
+    all_cpus_free_within_60s(c)
+    workers_of_killed_nodes_exit(c)
+
+
+# ---- a task whose raylet is killed under it is retried ------------------------------------
+
+
+@ray.remote(num_cpus=1, max_retries=2, resources={"a": 1})
+def put_until(stop_file, markers):
+    """Puts large objects into this node's store until stop_file exists; how many."""
+    _busy(markers)
+    n = 0
+    deadline = time.time() + 90
+    while not os.path.exists(stop_file) and time.time() < deadline:
+        ref = ray.put(np.full(BIG, n % 251, dtype=np.uint8))
+        assert int(ray.get(ref)[-1]) == n % 251
+        del ref
+        n += 1
+    return os.path.exists(stop_file), ray.get_runtime_context().get_node_id()
+
+
+def test_task_on_a_killed_raylet_is_retried(chaos, tmp_path):
+    """The raylet under a task that uses its store (ray.put, ray.get) is killed: the
+    task's calls to it fail, and the worker exits so that its owner retries the task
+    elsewhere (Ray's behaviour), rather than the task failing with the lost connection."""
+    c = chaos(head_cpus=1, nodes=[(1, {"a": 1})])
+    markers = str(tmp_path / "busy")
+    os.mkdir(markers)
+    stop_file = str(tmp_path / "stop")
+    ref = put_until.remote(stop_file, markers)
+    (first,) = c.nodes
+    wait_for(lambda: [p for p in os.listdir(markers) if int(p) in _children(c.nodes[first]["pid"])], timeout=60,
+             what="the task running on the node to kill")
+    time.sleep(0.5)  # well into its puts
+    killed = c.kill_node(first)
+    c.add_node(1, {"a": 1})
+    open(stop_file, "w").close()
+    stopped, where = ray.get(ref, timeout=90)
+    assert stopped and where != killed
     all_cpus_free_within_60s(c)
     workers_of_killed_nodes_exit(c)
 
