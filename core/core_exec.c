@@ -815,8 +815,11 @@ static rpc_client *core__raylet_local(core_worker *cw)
 int core_call_raylet_from_thread(core_worker *cw, const char *method, const ProtobufCMessage *req,
                                  ProtobufCMessage **reply, char *err, size_t errlen)
 {
-    return core_call_from_thread(cw, core__raylet_local, &rayc__rpc__local_raylet_service__descriptor, method, req,
-                                 rc_cfg.gcs_rpc_timeout_ms, reply, err, errlen);
+    int code = core_call_from_thread(cw, core__raylet_local, &rayc__rpc__local_raylet_service__descriptor, method,
+                                     req, rc_cfg.gcs_rpc_timeout_ms, reply, err, errlen);
+    if (code != GRPC_STATUS_OK)
+        core_worker_raylet_call_failed(cw, code);
+    return code;
 }
 
 /* Puts a large result into the node's store: create, copy the parts, seal. */

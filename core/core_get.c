@@ -182,6 +182,7 @@ static void core__plasma_fetched(const rpc_status *st, ProtobufCMessage *reply, 
                                                 "no node holds a copy of this object any more"));
         }
     } else if (!g->finished) {
+        core_worker_raylet_call_failed(cw, st->code); /* a worker whose raylet died exits */
         char m[400];
         snprintf(m, sizeof(m), "the local raylet could not fetch the object: %s", st->message);
         core__get_fill(cw, g, f->index, core_value_new_error(RAYC_ERR_OBJECT_LOST, m));

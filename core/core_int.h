@@ -384,6 +384,11 @@ rpc_client *core_raylet_client(core_worker *cw, const char *address);
 rpc_client *core_worker_client(core_worker *cw, const char *address);
 const char *core_node_address(core_worker *cw, const uint8_t *node_id);
 void core_address_text(const Ray__Rpc__Address *a, char *out, size_t len);
+/* A worker whose call to its own raylet failed with grpc_code: when that raylet is gone
+ * (killed), the worker exits at once, so that the owner retries its task as a worker
+ * failure instead of the task failing with the lost connection's error. Returns when the
+ * raylet still runs (and always in a driver). */
+void core_worker_raylet_call_failed(core_worker *cw, int grpc_code);
 
 /* core_submit.c */
 void core_submit_task(core_worker *cw, core_task *task);

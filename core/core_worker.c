@@ -401,13 +401,45 @@ static void core__backlog_tick(uv_timer_t *t)
     core_pg_tick(t->data);
 }
 
+/* Whether the raylet that started this worker has exited: the worker was handed to
+ * another parent, or the raylet is a zombie not yet reaped. */
+static int core__raylet_gone(core_worker *cw)
+{
+    if (getppid() != cw->parent_pid)
+        return 1;
+    char path[64], stat[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)cw->parent_pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    const char *end = strrchr(stat, ')'); /* "pid (comm) S ..." */
+    return !end || end[1] != ' ' || end[2] == 'Z' || end[2] == 'X';
+}
+
 static void core__parent_check(uv_timer_t *t)
 {
     core_worker *cw = t->data;
     /* A worker whose raylet is gone has nobody to work for. */
-    if (getppid() != cw->parent_pid) {
+    if (core__raylet_gone(cw)) {
         RC_WARN("core: the raylet that started this worker is gone; exiting");
         _exit(1);
+    }
+}
+
+void core_worker_raylet_call_failed(core_worker *cw, int grpc_code)
+{
+    if (!cw->is_worker || grpc_code != GRPC_STATUS_UNAVAILABLE)
+        return;
+    /* A killed raylet closes its sockets a moment before it exits: wait that moment. */
+    for (int i = 0; i < 100; i++) {
+        if (core__raylet_gone(cw)) {
+            RC_WARN("core: the raylet that started this worker is gone; exiting");
+            _exit(1);
+        }
+        usleep(10 * 1000);
     }
 }
 

@@ -60,7 +60,8 @@ struct lease {
     uint8_t job_id[RC_JOB_ID_SIZE];
     Ray__Rpc__Language language; /* of its worker (part of the worker key) */
     uint8_t owner[RC_WORKER_ID_SIZE];
-    int has_owner;
+    uint8_t owner_node[RC_NODE_ID_SIZE];
+    int has_owner, has_owner_node;
     lease_class *cls;
     lease_state state;
     rpc_call *call; /* held while QUEUED or STARTING */
@@ -914,6 +915,10 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
     if (caller && caller->worker_id.len == RC_WORKER_ID_SIZE) {
         memcpy(l->owner, caller->worker_id.data, RC_WORKER_ID_SIZE);
         l->has_owner = 1;
+        if (caller->node_id.len == RC_NODE_ID_SIZE) {
+            memcpy(l->owner_node, caller->node_id.data, RC_NODE_ID_SIZE);
+            l->has_owner_node = 1;
+        }
         /* Only an owner of this node keeps its backlog here up to date (and is seen going
          * away); a spilled-back request's backlog stays with the owner's own raylet. */
         int local_owner = caller->node_id.len == RC_NODE_ID_SIZE &&
@@ -1055,31 +1060,48 @@ void lease_manager_worker_dead(lease_manager *lm, worker *w, const char *why)
     lease__destroy(l);
 }
 
-void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKER_ID_SIZE])
+/* Ends the leases of one owner (owner_id) or of every owner on one node (node_id). */
+static void lease__owners_gone(lease_manager *lm, const uint8_t *owner_id, const uint8_t *node_id)
 {
-    lease__backlog_clear(lm, owner_id, NULL);
     size_t n = 0, cap = rc_map_size(&lm->leases);
     lease **mine = rc_malloc((cap ? cap : 1) * sizeof(*mine));
     rc_map_iter it = RC_MAP_ITER_INIT;
     void *v;
     while (rc_map_next(&lm->leases, &it, NULL, NULL, &v)) {
         lease *l = v;
-        if (l->has_owner && !memcmp(l->owner, owner_id, RC_WORKER_ID_SIZE))
+        if (owner_id ? l->has_owner && !memcmp(l->owner, owner_id, RC_WORKER_ID_SIZE)
+                     : l->has_owner_node && !memcmp(l->owner_node, node_id, RC_NODE_ID_SIZE) &&
+                           !(l->detached && l->state == LEASE_GRANTED))
             mine[n++] = l;
     }
     for (size_t i = 0; i < n; i++) {
         lease *l = mine[i];
         if (l->state != LEASE_GRANTED) {
             lease__fail(l, RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_INTENDED,
-                        "the owner of the lease request went away");
+                        owner_id ? "the owner of the lease request went away"
+                                 : "the node of the lease request's owner died");
             continue;
         }
         worker *w = l->w;
+        if (!owner_id)
+            RC_INFO("lease_manager: lease %s ends: its owner's node died", l->id_hex);
         lease__destroy(l);
         if (w)
-            worker_pool_kill(lm->r->pool, w, "the owner of its lease went away");
+            worker_pool_kill(lm->r->pool, w, owner_id ? "the owner of its lease went away"
+                                                      : "the node of its lease's owner died");
     }
     rc_free(mine);
+}
+
+void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKER_ID_SIZE])
+{
+    lease__backlog_clear(lm, owner_id, NULL);
+    lease__owners_gone(lm, owner_id, NULL);
+}
+
+void lease_manager_owner_node_gone(lease_manager *lm, const uint8_t node_id[RC_NODE_ID_SIZE])
+{
+    lease__owners_gone(lm, NULL, node_id);
 }
 
 void lease_manager_job_finished(lease_manager *lm, const uint8_t job_id[RC_JOB_ID_SIZE])

@@ -77,6 +77,10 @@ void lease_manager_worker_dead(lease_manager *lm, worker *w, const char *why);
  * requests are cancelled, its granted leases freed and their workers killed, its backlog
  * forgotten. */
 void lease_manager_owner_gone(lease_manager *lm, const uint8_t owner_id[RC_WORKER_ID_SIZE]);
+/* A node died: every lease whose owner ran there goes as for lease_manager_owner_gone (a
+ * detached actor's granted lease excepted: it outlives its owner), so that the CPUs those
+ * owners held here are not held forever. */
+void lease_manager_owner_node_gone(lease_manager *lm, const uint8_t node_id[RC_NODE_ID_SIZE]);
 /* A job finished: the backlog its owners reported here is forgotten and its requests
  * still waiting (a detached actor's creation excepted) are cancelled. Its granted leases
  * end with their workers, which the pool kills. */

@@ -342,6 +342,9 @@ static void raylet__track_node(raylet *r, const Ray__Rpc__GcsNodeInfo *info)
             /* Object manager hook: pulls from that node must go elsewhere. */
             if (r->object_hooks.node_gone)
                 r->object_hooks.node_gone(r->object_hooks.arg, info->node_id.data);
+            /* Leases here of owners that ran there are nobody's any more. */
+            if (r->leases && memcmp(info->node_id.data, r->node_id, RC_NODE_ID_SIZE) != 0)
+                lease_manager_owner_node_gone(r->leases, info->node_id.data);
         }
         if (memcmp(info->node_id.data, r->node_id, RC_NODE_ID_SIZE) == 0 && r->state == RAYLET_RUNNING) {
             rpc_msg_free(old);
@@ -379,6 +382,10 @@ static void raylet__on_gcs_message(const Ray__Rpc__PubMessage *m, void *arg)
         raylet__track_node(r, m->node_info_message);
     else if (m->inner_message_case == RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_JOB_MESSAGE)
         raylet__track_job(r, m->job_message);
+    else if (m->inner_message_case == RAY__RPC__PUB_MESSAGE__INNER_MESSAGE_WORKER_DELTA_MESSAGE &&
+             m->worker_delta_message->worker_id.len == RC_WORKER_ID_SIZE && r->leases)
+        /* A worker died somewhere (its raylet reported it): the leases it owns here end. */
+        lease_manager_owner_gone(r->leases, m->worker_delta_message->worker_id.data);
 }
 
 typedef struct raylet__job_fetch {
@@ -556,6 +563,7 @@ static void raylet__registered(const rpc_status *st, ProtobufCMessage *reply, vo
     r->sub = gcs_subscriber_new(r->gcs, &cbs);
     gcs_subscriber_subscribe(r->sub, RAY__RPC__CHANNEL_TYPE__GCS_NODE_INFO_CHANNEL, NULL, 0);
     gcs_subscriber_subscribe(r->sub, RAY__RPC__CHANNEL_TYPE__GCS_JOB_CHANNEL, NULL, 0);
+    gcs_subscriber_subscribe(r->sub, RAY__RPC__CHANNEL_TYPE__GCS_WORKER_DELTA_CHANNEL, NULL, 0);
     raylet_view_start_polling(r);
     uv_timer_start(&r->report_timer, raylet__report_tick, 0,
                    (uint64_t)(rc_cfg.raylet_report_resources_period_milliseconds > 0
