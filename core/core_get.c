@@ -154,6 +154,40 @@ typedef struct core__fetch {
     size_t index;
 } core__fetch;
 
+static void core__resolve_owned(core_worker *cw, core_get *g, size_t i, core_ref *r);
+static void core__ask_owner(core_worker *cw, core_get *g, size_t i);
+
+/* A fetch through the raylet found nothing. If this process owns the object and it was
+ * lost meanwhile (it is being made again, or failed with the reason), look again; if
+ * another process owns it, ask the owner again (it holds the answer while it makes the
+ * object again, says it freed it, or is gone: OWNER_DIED), a few times at most. 1 if it
+ * looked again. */
+static int core__refetch_owned(core_worker *cw, core_get *g, size_t i)
+{
+    core_get_item *it = &g->items[i];
+    int self = !it->owner || (it->owner->worker_id.len == RC_WORKER_ID_SIZE &&
+                              !memcmp(it->owner->worker_id.data, cw->worker_id, RC_WORKER_ID_SIZE));
+    if (!self) {
+        if (it->asks >= 3)
+            return 0;
+        it->asks++;
+        core__ask_owner(cw, g, i);
+        return 1;
+    }
+    core_ref *r = core_ref_get(cw, it->id);
+    if (!r)
+        return 0;
+    core_value *v = core_memstore_get(&cw->memstore, r->id);
+    if (v) {
+        core__get_fill(cw, g, i, v);
+        return 1;
+    }
+    if (r->state != CORE_REF_PENDING)
+        return 0;
+    core__resolve_owned(cw, g, i, r);
+    return 1;
+}
+
 static void core__plasma_fetched(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
     core__fetch *f = arg;
@@ -175,13 +209,15 @@ static void core__plasma_fetched(const rpc_status *st, ProtobufCMessage *reply, 
             }
         }
         int found = r->n_objects && r->objects[0]->found;
-        if (!found && !g->finished && g->timeout_ms < 0) {
+        if (!found && !g->finished && core__refetch_owned(cw, g, f->index)) {
+            /* lost meanwhile: being made again, or failed with the reason */
+        } else if (!found && !g->finished && g->timeout_ms < 0) {
             /* The raylet gave up (every holder and the owner are gone). */
             core__get_fill(cw, g, f->index,
                            core_value_new_error(RAYC_ERR_OBJECT_LOST,
                                                 "no node holds a copy of this object any more"));
         }
-    } else if (!g->finished) {
+    } else if (!g->finished && !core__refetch_owned(cw, g, f->index)) {
         char m[400];
         snprintf(m, sizeof(m), "the local raylet could not fetch the object: %s", st->message);
         core__get_fill(cw, g, f->index, core_value_new_error(RAYC_ERR_OBJECT_LOST, m));

@@ -427,6 +427,7 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     core_memstore_init(&cw->memstore);
     rc_map_init(&cw->refs);
     rc_map_init(&cw->tasks);
+    rc_map_init(&cw->lineage);
     rc_map_init(&cw->keys);
     rc_map_init(&cw->nodes);
     rc_map_init(&cw->raylet_clients);
@@ -668,6 +669,7 @@ void core_stop(core_worker *cw)
     rc_map_destroy(&cw->nodes, core__free_node);
     rc_map_destroy(&cw->plasma_pins, NULL);
     rc_map_destroy(&cw->tasks, NULL);
+    rc_map_destroy(&cw->lineage, NULL);
     rc_map_destroy(&cw->refs, NULL);
     core_memstore_destroy(&cw->memstore);
     rpc_msg_free(cw->actor_strategy ? &cw->actor_strategy->base : NULL);
