@@ -37,6 +37,8 @@ X(INT, max_tasks_in_flight_per_worker, 16, "tasks an owner pushes to one leased 
 X(INT, max_pending_lease_requests_per_scheduling_category, 10, "lease requests an owner keeps out per task shape")
 X(INT, task_retry_delay_ms, 0, "pause before a failed task is submitted again")
 X(INT, worker_lease_linger_ms, 50, "an owner keeps an idle lease this long for the next task of its shape before returning it")
+X(BOOL, lineage_pinning_enabled, 1, "owners keep the tasks that made their objects in scope, to make an object whose every copy was lost again")
+X(INT, max_lineage_bytes, 1024 * 1024 * 1024, "task specs an owner keeps as lineage at most; past it the oldest half is released and their objects are no longer made again if lost")
 /* Leases and workers. */
 X(INT, worker_register_timeout_ms, 60000, "a started worker that has not registered by then is killed and its lease fails (Ray: worker_register_timeout_seconds)")
 X(INT, maximum_startup_concurrency, 0, "workers a raylet starts at once; 0: the node's CPU count, at least 1")

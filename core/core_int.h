@@ -127,6 +127,7 @@ struct core_ref {
      * lost copy can be made again (NULL for puts, actor calls and inline results). */
     core_task *lineage;
     int64_t lineage_refs; /* kept tasks that take it as an argument */
+    int lineage_evicted;  /* its lineage was released to bound memory (max_lineage_bytes) */
     /* get/wait operations and tasks waiting for it to become ready */
     struct core_ref_waiter *waiters;
     /* GetObjectStatus calls from borrowers held until it is ready */
@@ -204,6 +205,8 @@ struct core_task {
      * it is kept in cw->lineage after finishing (its arg_refs then hold lineage counts). */
     int lineage_refs;
     int in_lineage;
+    size_t lineage_bytes;             /* its spec's size while it counts in cw->lineage_bytes */
+    core_task *lineage_next, *lineage_prev; /* kept and finished, oldest first */
     int args_submitted; /* arg_refs hold submitted counts (while it runs) */
 };
 
@@ -334,6 +337,8 @@ struct core_worker {
     rc_map refs;     /* object id -> core_ref (owned objects) */
     rc_map tasks;    /* task id -> core_task (submitted, not finished) */
     rc_map lineage;  /* task id -> core_task: finished tasks kept to rebuild lost returns */
+    core_task *lineage_head, *lineage_tail; /* those not running again, oldest first */
+    int64_t lineage_bytes;                  /* their specs' size (max_lineage_bytes) */
     rc_map keys;     /* scheduling key name -> core_sched_key */
     rc_map nodes;    /* node id -> core_node */
     rc_map plasma_pins; /* object id -> (intptr_t) pins held through GetObjects */

@@ -72,6 +72,75 @@ static int core__passes_ref(const core_task *t, const uint8_t *id)
     return 0;
 }
 
+/* The list of kept, finished tasks (oldest first) and their bytes. */
+static void core__lineage_link(core_worker *cw, core_task *t)
+{
+    if (t->lineage_bytes)
+        return;
+    t->lineage_bytes = protobuf_c_message_get_packed_size(&t->spec->base) + sizeof(*t);
+    cw->lineage_bytes += (int64_t)t->lineage_bytes;
+    t->lineage_next = NULL;
+    t->lineage_prev = cw->lineage_tail;
+    if (cw->lineage_tail)
+        cw->lineage_tail->lineage_next = t;
+    else
+        cw->lineage_head = t;
+    cw->lineage_tail = t;
+}
+
+static void core__lineage_unlink(core_worker *cw, core_task *t)
+{
+    if (!t->lineage_bytes)
+        return;
+    cw->lineage_bytes -= (int64_t)t->lineage_bytes;
+    t->lineage_bytes = 0;
+    if (t->lineage_prev)
+        t->lineage_prev->lineage_next = t->lineage_next;
+    else
+        cw->lineage_head = t->lineage_next;
+    if (t->lineage_next)
+        t->lineage_next->lineage_prev = t->lineage_prev;
+    else
+        cw->lineage_tail = t->lineage_prev;
+    t->lineage_next = t->lineage_prev = NULL;
+}
+
+/* Releases kept task t to bound memory: its returns can no longer be made again. */
+static void core__lineage_evict(core_worker *cw, core_task *t)
+{
+    for (uint64_t i = 0; i < t->spec->num_returns; i++) {
+        uint8_t id[RC_OBJECT_ID_SIZE];
+        core__return_id(t, (uint32_t)i, id);
+        core_ref *r = core_ref_get(cw, id);
+        if (r && r->lineage == t) {
+            r->lineage = NULL;
+            r->lineage_evicted = 1;
+        }
+    }
+    t->lineage_refs = 0;
+    core__lineage_unlink(cw, t);
+    rc_map_remove(&cw->lineage, t->task_id, RC_TASK_ID_SIZE);
+    core__release_args(cw, t);
+    core_task_free(t);
+}
+
+/* Past max_lineage_bytes, the oldest kept tasks are released until half of it is left
+ * (Ray's rule). */
+static void core__lineage_trim(core_worker *cw)
+{
+    if (cw->lineage_bytes <= rc_cfg.max_lineage_bytes)
+        return;
+    int64_t before = cw->lineage_bytes, target = rc_cfg.max_lineage_bytes / 2;
+    size_t n = 0;
+    while (cw->lineage_head && cw->lineage_bytes > target) {
+        core__lineage_evict(cw, cw->lineage_head);
+        n++;
+    }
+    RC_INFO("core: lineage of %lld bytes passed max_lineage_bytes (%lld): released the oldest %zu task(s); their "
+            "objects are no longer made again if lost",
+            (long long)before, (long long)rc_cfg.max_lineage_bytes, n);
+}
+
 /* t finished: keep it as lineage while a return of it is in scope in shared memory (the
  * only kind of copy a node's death can take), else forget it. Its arguments passed by
  * reference move from submitted to lineage counts: their values may be released, their
@@ -117,6 +186,8 @@ static int core__keep_lineage(core_worker *cw, core_task *t)
             core_ref_add_submitted(cw, t->arg_refs[i], -1);
         t->args_submitted = 0;
     }
+    core__lineage_link(cw, t);
+    core__lineage_trim(cw); /* may release t itself: the caller is done with it */
     return 1;
 }
 
@@ -130,6 +201,7 @@ static void core__task_finished(core_worker *cw, core_task *t)
     rc_map_remove(&cw->tasks, t->task_id, RC_TASK_ID_SIZE);
     if (core__keep_lineage(cw, t))
         return;
+    core__lineage_unlink(cw, t);
     if (t->in_lineage)
         rc_map_remove(&cw->lineage, t->task_id, RC_TASK_ID_SIZE);
     core__release_args(cw, t);
@@ -140,6 +212,7 @@ void core_submit_lineage_drop(core_worker *cw, core_task *t)
 {
     if (--t->lineage_refs > 0 || t->state != CORE_TASK_DONE)
         return; /* a running task decides at its end */
+    core__lineage_unlink(cw, t);
     if (t->in_lineage)
         rc_map_remove(&cw->lineage, t->task_id, RC_TASK_ID_SIZE);
     core__release_args(cw, t);
@@ -756,7 +829,8 @@ void core_submit_task(core_worker *cw, core_task *t)
     rc_map_put(&cw->tasks, t->task_id, RC_TASK_ID_SIZE, t);
     /* Normal tasks keep their lineage while their returns are in scope (actor calls
      * cannot be rerun: their actor's state moved on). */
-    int lineage = !t->actor && !t->on_finished && t->spec->type == RAY__RPC__TASK_TYPE__NORMAL_TASK;
+    int lineage = rc_cfg.lineage_pinning_enabled && !t->actor && !t->on_finished &&
+                  t->spec->type == RAY__RPC__TASK_TYPE__NORMAL_TASK;
     for (uint64_t i = 0; i < t->spec->num_returns; i++) {
         uint8_t id[RC_OBJECT_ID_SIZE];
         core__return_id(t, (uint32_t)i, id);
@@ -799,6 +873,7 @@ void core_submit_task(core_worker *cw, core_task *t)
  * held as submitted, and those lost too are made again first. */
 static void core__resubmit(core_worker *cw, core_task *t)
 {
+    core__lineage_unlink(cw, t); /* counted again when it finishes */
     t->state = CORE_TASK_RESOLVING;
     t->cancelled = 0;
     t->force_cancel = 0;
@@ -844,10 +919,20 @@ void core_submit_recover(core_worker *cw, core_ref *r)
         /* Nothing can make it again: a put, an actor call's result, or a result whose task
          * was not kept (it came back inline, so no node's death could take it). */
         int put = !memcmp(r->id, cw->put_task_id, RC_TASK_ID_SIZE);
+        if (r->lineage_evicted) {
+            snprintf(message, sizeof(message),
+                     "all copies of object %s were lost and it cannot be made again: the lineage of the task that made "
+                     "it was released to keep this process's memory bounded (max_lineage_bytes=%lld)",
+                     hex, (long long)rc_cfg.max_lineage_bytes);
+            core_ref_fail(cw, r, RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED, message);
+            return;
+        }
         snprintf(message, sizeof(message),
                  "all copies of object %s were lost with the node(s) holding them, and it cannot be made again: %s",
                  hex, put ? "it was created by a put (only results of normal tasks are rebuilt from their lineage)"
-                          : "it was returned by an actor task (actor calls are not rerun to rebuild a lost result)");
+                 : rc_cfg.lineage_pinning_enabled
+                     ? "it was returned by an actor task (actor calls are not rerun to rebuild a lost result)"
+                     : "lineage is not kept (lineage_pinning_enabled=0)");
         core_ref_fail(cw, r, RAYC_ERR_OBJECT_LOST, message);
         return;
     }
@@ -1152,6 +1237,8 @@ void core_submit_free_all(core_worker *cw)
         rc_map_iter_remove(&cw->lineage, &it);
         core_task_free(t);
     }
+    cw->lineage_head = cw->lineage_tail = NULL;
+    cw->lineage_bytes = 0;
     it = (rc_map_iter)RC_MAP_ITER_INIT;
     while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
         core_sched_key *key = v;

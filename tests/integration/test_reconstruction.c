@@ -304,11 +304,57 @@ static void test_put_lost(void)
     stop_cluster();
 }
 
+/* Lineage is released when its results go out of scope: under a max_lineage_bytes that
+ * holds a few tasks, twenty results made and let go leave the first result's lineage in
+ * place, and it is made again when lost. */
+static void test_lineage_released_with_results(void)
+{
+    setenv("RAYC_max_lineage_bytes", "6000", 1);
+    CU_ASSERT_EQUAL_FATAL(start_cluster(), 0);
+    unsetenv("RAYC_max_lineage_bytes");
+    rayc_ref first;
+    CU_ASSERT_EQUAL(submit_pattern(30, 3, &first), 0);
+    wait_ready(&first);
+    for (int i = 0; i < 20; i++) {
+        rayc_ref r;
+        CU_ASSERT_EQUAL(submit_pattern(100 + i, 3, &r), 0);
+        wait_ready(&r);
+        rayc_ref_release(&r);
+    }
+    replace_worker_node();
+    rayc_error e;
+    CU_ASSERT_EQUAL(check_on_node1(&first, 30, &e), SIZE);
+    CU_ASSERT_EQUAL(e, RAYC_OK);
+    rayc_ref_release(&first);
+    stop_cluster();
+}
+
+/* Past max_lineage_bytes the oldest lineage is released: its result, lost, cannot be made
+ * again (Ray's ObjectReconstructionFailedLineageEvictedError). */
+static void test_lineage_evicted(void)
+{
+    setenv("RAYC_max_lineage_bytes", "1", 1);
+    CU_ASSERT_EQUAL_FATAL(start_cluster(), 0);
+    unsetenv("RAYC_max_lineage_bytes");
+    rayc_ref r;
+    CU_ASSERT_EQUAL(submit_pattern(40, 3, &r), 0);
+    wait_ready(&r);
+    replace_worker_node();
+    int ok;
+    char message[1024];
+    CU_ASSERT_EQUAL(get_here(&r, 40, &ok, message, sizeof(message)), RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(message, "max_lineage_bytes"));
+    rayc_ref_release(&r);
+    stop_cluster();
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(test_basic_reconstruction),
     UNIT_CASE(test_recursive_reconstruction),
     UNIT_CASE(test_actor_result_lost),
     UNIT_CASE(test_put_lost),
+    UNIT_CASE(test_lineage_released_with_results),
+    UNIT_CASE(test_lineage_evicted),
 };
 
 int main(void)
