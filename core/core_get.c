@@ -152,7 +152,65 @@ void core_release_plasma(core_worker *cw, const uint8_t *object_id)
 typedef struct core__fetch {
     core_get *g;
     size_t index;
+    /* Owner asks and fetches of borrowed objects: listed while the call is out, so that the
+     * death of the owner's node answers the get (a host that vanished may never close the
+     * connection); an owner ask answered so is abandoned. */
+    uint8_t owner_node[RC_NODE_ID_SIZE];
+    int listed, abandoned;
+    struct core__fetch *next, *prev;
 } core__fetch;
+
+static core__fetch *core__asks; /* owner asks in flight (loop thread) */
+
+static void core__ask_unlink(core__fetch *f)
+{
+    if (!f->listed)
+        return;
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        core__asks = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    f->next = f->prev = NULL;
+    f->listed = 0;
+}
+
+void core_get_forget_asks(void)
+{
+    while (core__asks)
+        core__ask_unlink(core__asks);
+}
+
+static void core__ask_link(core__fetch *f, const uint8_t *owner_node)
+{
+    memcpy(f->owner_node, owner_node, RC_NODE_ID_SIZE);
+    f->listed = 1;
+    f->prev = NULL;
+    f->next = core__asks;
+    if (core__asks)
+        core__asks->prev = f;
+    core__asks = f;
+}
+
+void core_get_node_died(core_worker *cw, const uint8_t *node_id)
+{
+    core__fetch *f = core__asks;
+    while (f) {
+        core__fetch *next = f->next;
+        if (!memcmp(f->owner_node, node_id, RC_NODE_ID_SIZE)) {
+            core__ask_unlink(f);
+            f->abandoned = 1; /* its call may never end; its callback frees it if it does */
+            core_get *g = f->g;
+            g->items[f->index].fetching = 0;
+            if (!g->finished)
+                core__get_fill(cw, g, f->index,
+                               core_value_new_error(RAYC_ERR_OWNER_DIED,
+                                                    "the owner of this object died: its node was marked dead"));
+        }
+        f = next;
+    }
+}
 
 static void core__resolve_owned(core_worker *cw, core_get *g, size_t i, core_ref *r);
 static void core__ask_owner(core_worker *cw, core_get *g, size_t i);
@@ -165,6 +223,8 @@ static void core__ask_owner(core_worker *cw, core_get *g, size_t i);
 static int core__refetch_owned(core_worker *cw, core_get *g, size_t i)
 {
     core_get_item *it = &g->items[i];
+    if (it->value)
+        return 1; /* answered meanwhile (its owner's node died) */
     int self = !it->owner || (it->owner->worker_id.len == RC_WORKER_ID_SIZE &&
                               !memcmp(it->owner->worker_id.data, cw->worker_id, RC_WORKER_ID_SIZE));
     if (!self) {
@@ -193,6 +253,7 @@ static void core__plasma_fetched(const rpc_status *st, ProtobufCMessage *reply, 
     core__fetch *f = arg;
     core_get *g = f->g;
     core_worker *cw = core__cw;
+    core__ask_unlink(f);
     g->items[f->index].fetching = 0;
     if (st->code == GRPC_STATUS_OK) {
         Rayc__Rpc__GetObjectsReply *r = (Rayc__Rpc__GetObjectsReply *)reply;
@@ -247,8 +308,11 @@ static void core__fetch_plasma(core_worker *cw, core_get *g, size_t i, const Ray
     f->index = i;
     atomic_fetch_add(&g->refs, 1);
     it->fetching = 1;
+    if (owner && owner->node_id.len == RC_NODE_ID_SIZE) /* a borrowed object: its owner may die */
+        core__ask_link(f, owner->node_id.data);
     if (rpc_client_call(cw->raylet_local, &rayc__rpc__local_raylet_service__descriptor, "GetObjects", &req.base, -1,
                         core__plasma_fetched, f) < 0) {
+        core__ask_unlink(f);
         it->fetching = 0;
         rc_free(f);
         core_get_unref(cw, g);
@@ -312,8 +376,10 @@ static void core__status_answered(const rpc_status *st, ProtobufCMessage *reply,
     core_get *g = f->g;
     core_worker *cw = core__cw;
     core_get_item *it = &g->items[f->index];
-    it->fetching = 0;
-    if (g->finished) {
+    core__ask_unlink(f);
+    if (!f->abandoned)
+        it->fetching = 0;
+    if (g->finished || f->abandoned) {
         /* nothing */
     } else if (st->code != GRPC_STATUS_OK) {
         char m[400];
@@ -351,13 +417,23 @@ static void core__ask_owner(core_worker *cw, core_get *g, size_t i)
     req.owner_worker_id = it->owner->worker_id;
     req.object_id.data = it->id;
     req.object_id.len = RC_OBJECT_ID_SIZE;
+    int on_node = it->owner->node_id.len == RC_NODE_ID_SIZE;
+    core_node *node = on_node ? rc_map_get(&cw->nodes, it->owner->node_id.data, RC_NODE_ID_SIZE) : NULL;
+    if (node && !node->alive) {
+        core__get_fill(cw, g, i,
+                       core_value_new_error(RAYC_ERR_OWNER_DIED, "the owner of this object died: its node is dead"));
+        return;
+    }
     core__fetch *f = RC_NEW(core__fetch);
     f->g = g;
     f->index = i;
     atomic_fetch_add(&g->refs, 1);
     it->fetching = 1;
+    if (on_node)
+        core__ask_link(f, it->owner->node_id.data);
     if (rpc_client_call(cli, &ray__rpc__core_worker_service__descriptor, "GetObjectStatus", &req.base, -1,
                         core__status_answered, f) < 0) {
+        core__ask_unlink(f);
         it->fetching = 0;
         rc_free(f);
         core_get_unref(cw, g);

@@ -291,6 +291,11 @@ core_get *core_get_new(size_t n);
 void core_get_unref(core_worker *cw, core_get *g);
 /* Starts g on the loop thread (takes the caller's reference for the op). */
 void core_get_start(core_worker *cw, core_get *g);
+/* A node died: gets waiting on an owner there get RAYC_ERR_OWNER_DIED (its host may never
+ * close the connection). */
+void core_get_node_died(core_worker *cw, const uint8_t *node_id);
+/* At stop, once every call has ended: forgets the list of calls to owners. */
+void core_get_forget_asks(void);
 
 /* ---- the core worker ------------------------------------------------------------------- */
 

@@ -931,7 +931,8 @@ void core_submit_recover(core_worker *cw, core_ref *r)
                  "all copies of object %s were lost with the node(s) holding them, and it cannot be made again: %s",
                  hex, put ? "it was created by a put (only results of normal tasks are rebuilt from their lineage)"
                  : rc_cfg.lineage_pinning_enabled
-                     ? "it was returned by an actor task (actor calls are not rerun to rebuild a lost result)"
+                     ? "it was returned by an actor task or yielded by a generator (neither is rerun to rebuild a "
+                       "lost result)"
                      : "lineage is not kept (lineage_pinning_enabled=0)");
         core_ref_fail(cw, r, RAYC_ERR_OBJECT_LOST, message);
         return;

@@ -155,6 +155,7 @@ static void core__track_node(core_worker *cw, const Ray__Rpc__GcsNodeInfo *info)
         RC_INFO("core: node %s died; retrying its tasks elsewhere", rc_id_hex(n->id, RC_NODE_ID_SIZE, hex));
         core_submit_node_died(cw, n->id);
         core_refs_node_died(cw, n->id);
+        core_get_node_died(cw, n->id);
     }
 }
 
@@ -660,6 +661,7 @@ void core_stop(core_worker *cw)
     rc_map_destroy(&cw->raylet_clients, core__close_client);
     rc_map_destroy(&cw->worker_clients, core__close_client);
     rpc_ctx_drain(cw->rpc);
+    core_get_forget_asks();
     core_exec_free_callers(cw);
     core_actor_free_all(cw);
     core_pg_free_all(cw);

@@ -56,13 +56,19 @@ class Node1:
         self.node_id = wait_for(lambda: next((n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeID"] not in before),
                                              None), what="the new node alive")
 
-    def kill(self):
+    def raylet_pid(self):
         pids = glob.glob(os.path.join(self.root, "session_latest", "pids", "raylet*.pid"))
         assert pids, f"no raylet pid file under {self.root}"
         with open(pids[0]) as f:
-            os.kill(int(f.read().strip()), signal.SIGKILL)
+            return int(f.read().strip())
+
+    def wait_dead(self):
         wait_for(lambda: not any(n["Alive"] for n in ray.nodes() if n["NodeID"] == self.node_id),
-                 timeout=30, what="the killed node marked dead")
+                 timeout=30, what="the node marked dead")
+
+    def kill(self):
+        os.kill(self.raylet_pid(), signal.SIGKILL)
+        self.wait_dead()
         self.cluster.stop_outside_node(self.root)
 
     def replace(self):
@@ -178,3 +184,30 @@ def test_owner_died(node1):
     with pytest.raises(ray.exceptions.OwnerDiedError):
         ray.get(borrowed, timeout=60)
     assert time.time() - start < 60
+
+
+def test_owner_host_vanished(node1):
+    # The owner's host stops answering without closing its connections (its raylet and the
+    # owner frozen): once the node is marked dead, the borrower's get fails rather than
+    # waiting on the silent owner.
+    @ray.remote(resources={"node1": 1})
+    class Owner:
+        def make(self):
+            return [ray.put(_pattern(9))]
+
+        def pid(self):
+            return os.getpid()
+
+    owner = Owner.remote()
+    [borrowed] = ray.get(owner.make.remote())
+    frozen = [node1.raylet_pid(), ray.get(owner.pid.remote())]
+    try:
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        start = time.time()
+        with pytest.raises(ray.exceptions.OwnerDiedError):
+            ray.get(borrowed, timeout=60)
+        assert time.time() - start < 60
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGKILL)
