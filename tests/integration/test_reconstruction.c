@@ -31,9 +31,9 @@ static const char *const node1_flags[] = {"--num-cpus", "1", "--resources", "{\"
 static void fast_env(void)
 {
     setenv("RAYC_health_check_initial_delay_ms", "200", 1);
-    setenv("RAYC_health_check_period_ms", "200", 1);
-    setenv("RAYC_health_check_timeout_ms", "500", 1);
-    setenv("RAYC_health_check_failure_threshold", "3", 1);
+    setenv("RAYC_health_check_period_ms", "300", 1);
+    setenv("RAYC_health_check_timeout_ms", "2000", 1);
+    setenv("RAYC_health_check_failure_threshold", "5", 1);
     setenv("RAYC_CODE_SEARCH_PATH", RECONSTRUCTION_LIB, 1);
 }
 
