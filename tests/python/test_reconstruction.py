@@ -10,8 +10,11 @@ a worker node) and worker nodes with the resource "node1", started as from anoth
 that each can be SIGKILLed alone and replaced."""
 
 import glob
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -212,3 +215,48 @@ def test_owner_host_vanished(node1):
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGKILL)
+
+
+PUT_DRIVER = """
+import json, os, sys, time
+import numpy as np
+import ray
+
+ray.init(address="auto")
+ref = ray.put(np.zeros(10**7, dtype=np.uint8))
+ray.get(ref)
+print("PUT", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.1)
+try:
+    ray.get(ref, timeout=60)
+    print(json.dumps(["no error", ""]), flush=True)
+except Exception as e:
+    print(json.dumps([type(e).__name__, str(e)]), flush=True)
+os._exit(0)
+"""
+
+
+def test_put_lost(node1, tmp_path):
+    # A driver whose own node (where its puts live) dies: the put cannot be made again.
+    sockets = glob.glob(os.path.join(node1.root, "session_latest", "sockets", "raylet.*.sock"))
+    assert len(sockets) == 1, sockets
+    script, flag = tmp_path / "put_driver.py", tmp_path / "killed"
+    script.write_text(PUT_DRIVER)
+    env = dict(os.environ, RAYC_RAYLET_SOCKET=os.path.realpath(sockets[0]))  # as the node registered it
+    proc = subprocess.Popen([sys.executable, str(script), str(flag)], stdout=subprocess.PIPE, text=True, env=env,
+                            cwd=str(tmp_path))
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "PUT", line
+        node1.kill()
+        node1.root = None
+        flag.write_text("")
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    name, message = json.loads(out.strip().splitlines()[-1])
+    assert name == "ObjectLostError", (name, message)
+    assert "created by a put" in message
