@@ -56,6 +56,26 @@ static int rc_pattern(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs)
 }
 RAYC_REMOTE(rc_pattern)
 
+/* rc_pair(size, seed): two results, the patterns for seed and seed + 1. */
+static int rc_pair(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs)
+{
+    int64_t size, seed;
+    if (nargs != 2 || read_i64(&args[0], &size) || read_i64(&args[1], &seed) || size < 0 || size > (int64_t)1 << 30)
+        return rayc_task_fail(ctx, "rc_pair takes (size, seed)");
+    uint8_t *buf = malloc(size ? (size_t)size : 1);
+    if (!buf)
+        return rayc_task_fail(ctx, "out of memory for %lld bytes", (long long)size);
+    int rc = 0;
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        for (int64_t i = 0; i < size; i++)
+            buf[i] = pattern_byte((uint64_t)i, seed + k);
+        rc = rayc_return(ctx, k, buf, (size_t)size);
+    }
+    free(buf);
+    return rc;
+}
+RAYC_REMOTE(rc_pair)
+
 /* rc_next(blob, seed): checks blob against seed's pattern, returns seed + 1's pattern of
  * the same size (a task that needs its argument's exact value). */
 static int rc_next(rayc_task_ctx *ctx, const rayc_object *args, size_t nargs)

@@ -239,6 +239,35 @@ static void test_recursive_reconstruction(void)
     stop_cluster();
 }
 
+/* A task with two results, one of which has a copy here: only the other is lost, and the
+ * rerun that makes it leaves the first as it was. */
+static void test_one_of_two_results_lost(void)
+{
+    CU_ASSERT_EQUAL_FATAL(start_cluster(), 0);
+    int64_t size = SIZE, seed = 50;
+    rayc_arg args[] = {RAYC_ARG_VALUE(&size, 8), RAYC_ARG_VALUE(&seed, 8)};
+    rayc_task_options o;
+    on_node1(&o, 2);
+    o.num_returns = 2;
+    rayc_ref pair[2];
+    CU_ASSERT_EQUAL(rayc_submit("rc_pair", args, 2, &o, pair), 0);
+    int ok = 0;
+    CU_ASSERT_EQUAL(get_here(&pair[1], 51, &ok, NULL, 0), RAYC_OK); /* a copy on this node */
+    CU_ASSERT_TRUE(ok);
+    wait_ready(&pair[0]);
+    replace_worker_node();
+    CU_ASSERT_EQUAL(get_here(&pair[0], 50, &ok, NULL, 0), RAYC_OK);
+    CU_ASSERT_TRUE(ok);
+    CU_ASSERT_EQUAL(get_here(&pair[1], 51, &ok, NULL, 0), RAYC_OK);
+    CU_ASSERT_TRUE(ok);
+    /* Both still readable on node1 once more (the rerun's second copy is known or freed). */
+    rayc_error e;
+    CU_ASSERT_EQUAL(check_on_node1(&pair[1], 51, &e), SIZE);
+    rayc_ref_release(&pair[0]);
+    rayc_ref_release(&pair[1]);
+    stop_cluster();
+}
+
 /* An actor call's result cannot be made again: lost, it is RAYC_ERR_OBJECT_LOST saying why. */
 static void test_actor_result_lost(void)
 {
@@ -351,6 +380,7 @@ static void test_lineage_evicted(void)
 static const unit_case cases[] = {
     UNIT_CASE(test_basic_reconstruction),
     UNIT_CASE(test_recursive_reconstruction),
+    UNIT_CASE(test_one_of_two_results_lost),
     UNIT_CASE(test_actor_result_lost),
     UNIT_CASE(test_put_lost),
     UNIT_CASE(test_lineage_released_with_results),
