@@ -219,7 +219,11 @@ int rayc_put_iov(const rayc_iov *parts, size_t n, rayc_ref *out);
 
 /* Fetches n objects, waiting up to timeout_ms (-1: forever). Returns 0 when every object
  * is ready (each out[i] holds its bytes or its error) or RC_ETIMEDOUT (the ready ones are
- * filled, the others have error RAYC_ERR_TIMEOUT). Release out with rayc_object_release. */
+ * filled, the others have error RAYC_ERR_TIMEOUT). Release out with rayc_object_release.
+ * An object whose every copy was lost with its node is made again by rerunning its task,
+ * and the get waits for it; one that cannot be has RAYC_ERR_OBJECT_LOST or
+ * RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_* with the reason, one whose owner died
+ * RAYC_ERR_OWNER_DIED. */
 int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_object *out);
 
 /* Waits until num_returns of the n objects are ready or timeout_ms passes (-1: forever);
