@@ -260,3 +260,51 @@ def test_put_lost(node1, tmp_path):
     name, message = json.loads(out.strip().splitlines()[-1])
     assert name == "ObjectLostError", (name, message)
     assert "created by a put" in message
+
+
+EVICTED_DRIVER = """
+import json, os, sys, time
+import numpy as np
+import ray
+
+ray.init(address="auto")
+
+@ray.remote(resources={"node1": 1})
+def large_object():
+    return np.zeros(10**7, dtype=np.uint8)
+
+ref = large_object.remote()
+ray.wait([ref], fetch_local=False)
+print("READY", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.1)
+try:
+    ray.get(ref, timeout=60)
+    print(json.dumps(["no error", ""]), flush=True)
+except Exception as e:
+    print(json.dumps([type(e).__name__, str(e)]), flush=True)
+ray.shutdown()
+"""
+
+
+def test_lineage_evicted(node1, tmp_path):
+    # A driver that keeps almost no lineage (max_lineage_bytes=1): its lost result cannot
+    # be made again, and says why.
+    script, flag = tmp_path / "evicted_driver.py", tmp_path / "killed"
+    script.write_text(EVICTED_DRIVER)
+    env = dict(os.environ, RAYC_max_lineage_bytes="1")
+    proc = subprocess.Popen([sys.executable, str(script), str(flag)], stdout=subprocess.PIPE, text=True, env=env,
+                            cwd=str(tmp_path))
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "READY", line
+        node1.replace()
+        flag.write_text("")
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    name, message = json.loads(out.strip().splitlines()[-1])
+    assert name == "ObjectReconstructionFailedLineageEvictedError", (name, message)
+    assert "max_lineage_bytes" in message
