@@ -38,6 +38,8 @@ X(INT, max_pending_lease_requests_per_scheduling_category, 10, "lease requests a
 X(INT, task_retry_delay_ms, 0, "pause before a failed task is submitted again")
 X(INT, worker_lease_timeout_milliseconds, 500, "an owner gives no new task to a lease held this long and returns it once idle, so its raylet can share the node between jobs again (Ray's); < 0: never")
 X(INT, worker_lease_linger_ms, 50, "an owner keeps an idle lease this long for the next task of its shape before returning it")
+X(BOOL, lineage_pinning_enabled, 1, "owners keep the tasks that made their objects in scope, to make an object whose every copy was lost again")
+X(INT, max_lineage_bytes, 1024 * 1024 * 1024, "task specs an owner keeps as lineage at most; past it the oldest half is released and their objects are no longer made again if lost")
 /* Leases and workers. */
 X(BOOL, job_fair_share, 1, "while requests of several jobs wait at a raylet, grant by job priority, then by the lowest share of the node per job weight; 0: first come, first served")
 X(INT, worker_register_timeout_ms, 60000, "a started worker that has not registered by then is killed and its lease fails (Ray: worker_register_timeout_seconds)")

@@ -152,13 +152,108 @@ void core_release_plasma(core_worker *cw, const uint8_t *object_id)
 typedef struct core__fetch {
     core_get *g;
     size_t index;
+    /* Owner asks and fetches of borrowed objects: listed while the call is out, so that the
+     * death of the owner's node answers the get (a host that vanished may never close the
+     * connection); an owner ask answered so is abandoned. */
+    uint8_t owner_node[RC_NODE_ID_SIZE];
+    int listed, abandoned;
+    struct core__fetch *next, *prev;
 } core__fetch;
+
+static core__fetch *core__asks; /* owner asks in flight (loop thread) */
+
+static void core__ask_unlink(core__fetch *f)
+{
+    if (!f->listed)
+        return;
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        core__asks = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    f->next = f->prev = NULL;
+    f->listed = 0;
+}
+
+void core_get_forget_asks(void)
+{
+    while (core__asks)
+        core__ask_unlink(core__asks);
+}
+
+static void core__ask_link(core__fetch *f, const uint8_t *owner_node)
+{
+    memcpy(f->owner_node, owner_node, RC_NODE_ID_SIZE);
+    f->listed = 1;
+    f->prev = NULL;
+    f->next = core__asks;
+    if (core__asks)
+        core__asks->prev = f;
+    core__asks = f;
+}
+
+void core_get_node_died(core_worker *cw, const uint8_t *node_id)
+{
+    core__fetch *f = core__asks;
+    while (f) {
+        core__fetch *next = f->next;
+        if (!memcmp(f->owner_node, node_id, RC_NODE_ID_SIZE)) {
+            core__ask_unlink(f);
+            f->abandoned = 1; /* its call may never end; its callback frees it if it does */
+            core_get *g = f->g;
+            g->items[f->index].fetching = 0;
+            if (!g->finished)
+                core__get_fill(cw, g, f->index,
+                               core_value_new_error(RAYC_ERR_OWNER_DIED,
+                                                    "the owner of this object died: its node was marked dead"));
+        }
+        f = next;
+    }
+}
+
+static void core__resolve_owned(core_worker *cw, core_get *g, size_t i, core_ref *r);
+static void core__ask_owner(core_worker *cw, core_get *g, size_t i);
+
+/* A fetch through the raylet found nothing. If this process owns the object and it was
+ * lost meanwhile (it is being made again, or failed with the reason), look again; if
+ * another process owns it, ask the owner again (it holds the answer while it makes the
+ * object again, says it freed it, or is gone: OWNER_DIED), a few times at most. 1 if it
+ * looked again. */
+static int core__refetch_owned(core_worker *cw, core_get *g, size_t i)
+{
+    core_get_item *it = &g->items[i];
+    if (it->value)
+        return 1; /* answered meanwhile (its owner's node died) */
+    int self = !it->owner || (it->owner->worker_id.len == RC_WORKER_ID_SIZE &&
+                              !memcmp(it->owner->worker_id.data, cw->worker_id, RC_WORKER_ID_SIZE));
+    if (!self) {
+        if (it->asks >= 3)
+            return 0;
+        it->asks++;
+        core__ask_owner(cw, g, i);
+        return 1;
+    }
+    core_ref *r = core_ref_get(cw, it->id);
+    if (!r)
+        return 0;
+    core_value *v = core_memstore_get(&cw->memstore, r->id);
+    if (v) {
+        core__get_fill(cw, g, i, v);
+        return 1;
+    }
+    if (r->state != CORE_REF_PENDING)
+        return 0;
+    core__resolve_owned(cw, g, i, r);
+    return 1;
+}
 
 static void core__plasma_fetched(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
     core__fetch *f = arg;
     core_get *g = f->g;
     core_worker *cw = core__cw;
+    core__ask_unlink(f);
     g->items[f->index].fetching = 0;
     if (st->code == GRPC_STATUS_OK) {
         Rayc__Rpc__GetObjectsReply *r = (Rayc__Rpc__GetObjectsReply *)reply;
@@ -175,7 +270,9 @@ static void core__plasma_fetched(const rpc_status *st, ProtobufCMessage *reply, 
             }
         }
         int found = r->n_objects && r->objects[0]->found;
-        if (!found && !g->finished && g->timeout_ms < 0) {
+        if (!found && !g->finished && core__refetch_owned(cw, g, f->index)) {
+            /* lost meanwhile: being made again, or failed with the reason */
+        } else if (!found && !g->finished && g->timeout_ms < 0) {
             /* The raylet gave up (every holder and the owner are gone). */
             core__get_fill(cw, g, f->index,
                            core_value_new_error(RAYC_ERR_OBJECT_LOST,
@@ -183,9 +280,12 @@ static void core__plasma_fetched(const rpc_status *st, ProtobufCMessage *reply, 
         }
     } else if (!g->finished) {
         core_worker_raylet_call_failed(cw, st->code); /* a worker whose raylet died exits */
-        char m[400];
-        snprintf(m, sizeof(m), "the local raylet could not fetch the object: %s", st->message);
-        core__get_fill(cw, g, f->index, core_value_new_error(RAYC_ERR_OBJECT_LOST, m));
+        /* An owned object lost meanwhile is being made again, or failed with the reason. */
+        if (!core__refetch_owned(cw, g, f->index)) {
+            char m[400];
+            snprintf(m, sizeof(m), "the local raylet could not fetch the object: %s", st->message);
+            core__get_fill(cw, g, f->index, core_value_new_error(RAYC_ERR_OBJECT_LOST, m));
+        }
     }
     rpc_msg_free(reply);
     rc_free(f);
@@ -212,8 +312,11 @@ static void core__fetch_plasma(core_worker *cw, core_get *g, size_t i, const Ray
     f->index = i;
     atomic_fetch_add(&g->refs, 1);
     it->fetching = 1;
+    if (owner && owner->node_id.len == RC_NODE_ID_SIZE) /* a borrowed object: its owner may die */
+        core__ask_link(f, owner->node_id.data);
     if (rpc_client_call(cw->raylet_local, &rayc__rpc__local_raylet_service__descriptor, "GetObjects", &req.base, -1,
                         core__plasma_fetched, f) < 0) {
+        core__ask_unlink(f);
         it->fetching = 0;
         rc_free(f);
         core_get_unref(cw, g);
@@ -277,8 +380,10 @@ static void core__status_answered(const rpc_status *st, ProtobufCMessage *reply,
     core_get *g = f->g;
     core_worker *cw = core__cw;
     core_get_item *it = &g->items[f->index];
-    it->fetching = 0;
-    if (g->finished) {
+    core__ask_unlink(f);
+    if (!f->abandoned)
+        it->fetching = 0;
+    if (g->finished || f->abandoned) {
         /* nothing */
     } else if (st->code != GRPC_STATUS_OK) {
         char m[400];
@@ -316,13 +421,23 @@ static void core__ask_owner(core_worker *cw, core_get *g, size_t i)
     req.owner_worker_id = it->owner->worker_id;
     req.object_id.data = it->id;
     req.object_id.len = RC_OBJECT_ID_SIZE;
+    int on_node = it->owner->node_id.len == RC_NODE_ID_SIZE;
+    core_node *node = on_node ? rc_map_get(&cw->nodes, it->owner->node_id.data, RC_NODE_ID_SIZE) : NULL;
+    if (node && !node->alive) {
+        core__get_fill(cw, g, i,
+                       core_value_new_error(RAYC_ERR_OWNER_DIED, "the owner of this object died: its node is dead"));
+        return;
+    }
     core__fetch *f = RC_NEW(core__fetch);
     f->g = g;
     f->index = i;
     atomic_fetch_add(&g->refs, 1);
     it->fetching = 1;
+    if (on_node)
+        core__ask_link(f, it->owner->node_id.data);
     if (rpc_client_call(cli, &ray__rpc__core_worker_service__descriptor, "GetObjectStatus", &req.base, -1,
                         core__status_answered, f) < 0) {
+        core__ask_unlink(f);
         it->fetching = 0;
         rc_free(f);
         core_get_unref(cw, g);

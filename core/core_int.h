@@ -107,6 +107,9 @@ typedef enum core_ref_state {
     CORE_REF_PENDING, /* its task has not finished */
     CORE_REF_READY,   /* value in the memory store or in plasma (locations) */
     CORE_REF_FREED,
+    /* Out of scope, but an argument in the lineage of an object still in scope: its value
+     * is released, its ID kept so that it can be made again if that object is lost. */
+    CORE_REF_LINEAGE,
 } core_ref_state;
 
 /* An object this process owns (a put, or a return of a task it submitted). */
@@ -120,6 +123,11 @@ struct core_ref {
     uint8_t (*locations)[RC_NODE_ID_SIZE];
     size_t n_locations;
     core_task *task; /* the task producing it while pending (for cancel), else NULL */
+    /* Lineage: the task that made it, kept while any of its returns is in scope so that a
+     * lost copy can be made again (NULL for puts, actor calls and inline results). */
+    core_task *lineage;
+    int64_t lineage_refs; /* kept tasks that take it as an argument */
+    int lineage_evicted;  /* its lineage was released to bound memory (max_lineage_bytes) */
     /* get/wait operations and tasks waiting for it to become ready */
     struct core_ref_waiter *waiters;
     /* GetObjectStatus calls from borrowers held until it is ready */
@@ -138,6 +146,12 @@ core_ref *core_ref_create(core_worker *cw, const uint8_t *id);
 /* Adds n (may be negative) local references; frees the object when none remain. */
 void core_ref_add_local(core_worker *cw, const uint8_t *id, int64_t n);
 void core_ref_add_submitted(core_worker *cw, core_ref *ref, int64_t n);
+void core_ref_add_lineage(core_worker *cw, core_ref *ref, int64_t n);
+/* Every copy of a ready object is gone (or its value was released as lineage): the value
+ * cannot be fetched. */
+int core_ref_lost(const core_ref *ref);
+/* Marks ref failed with error (a value in the memory store) and wakes its waiters. */
+void core_ref_fail(core_worker *cw, core_ref *ref, rayc_error error, const char *message);
 /* The object became ready: value in the memory store (inline) or in plasma on node. */
 void core_ref_set_ready(core_worker *cw, core_ref *ref, int in_plasma, const uint8_t *node_id, uint64_t size);
 void core_ref_add_location(core_worker *cw, core_ref *ref, const uint8_t *node_id);
@@ -187,6 +201,13 @@ struct core_task {
     int attempts_left; /* actor calls: retries across restarts (-1: forever) */
     uint32_t actor_epoch; /* actor calls: the instance it was pushed to */
     int pending_counted;  /* actor calls: counted against max_pending_calls until finished */
+    /* Lineage (normal tasks): returns in scope that name it as their lineage, and whether
+     * it is kept in cw->lineage after finishing (its arg_refs then hold lineage counts). */
+    int lineage_refs;
+    int in_lineage;
+    size_t lineage_bytes;             /* its spec's size while it counts in cw->lineage_bytes */
+    core_task *lineage_next, *lineage_prev; /* kept and finished, oldest first */
+    int args_submitted; /* arg_refs hold submitted counts (while it runs) */
 };
 
 /* ---- leases and scheduling keys (loop thread) ----------------------------------------- */
@@ -247,6 +268,7 @@ typedef struct core_get_item {
     Ray__Rpc__Address *owner; /* owned copy, or NULL */
     core_value *value;        /* the result (one reference), or NULL while missing */
     int fetching;             /* a fetch is in flight */
+    int asks;                 /* owner asked again after a fetch found nothing */
 } core_get_item;
 
 /* A get or wait in progress on the loop thread. Reference-counted (atomically: the calling
@@ -274,6 +296,11 @@ core_get *core_get_new(size_t n);
 void core_get_unref(core_worker *cw, core_get *g);
 /* Starts g on the loop thread (takes the caller's reference for the op). */
 void core_get_start(core_worker *cw, core_get *g);
+/* A node died: gets waiting on an owner there get RAYC_ERR_OWNER_DIED (its host may never
+ * close the connection). */
+void core_get_node_died(core_worker *cw, const uint8_t *node_id);
+/* At stop, once every call has ended: forgets the list of calls to owners. */
+void core_get_forget_asks(void);
 
 /* ---- the core worker ------------------------------------------------------------------- */
 
@@ -319,6 +346,9 @@ struct core_worker {
     core_memstore memstore;
     rc_map refs;     /* object id -> core_ref (owned objects) */
     rc_map tasks;    /* task id -> core_task (submitted, not finished) */
+    rc_map lineage;  /* task id -> core_task: finished tasks kept to rebuild lost returns */
+    core_task *lineage_head, *lineage_tail; /* those not running again, oldest first */
+    int64_t lineage_bytes;                  /* their specs' size (max_lineage_bytes) */
     rc_map keys;     /* scheduling key name -> core_sched_key */
     rc_map nodes;    /* node id -> core_node */
     rc_map plasma_pins; /* object id -> (intptr_t) pins held through GetObjects */
@@ -403,6 +433,12 @@ void core_submit_backlog_tick(core_worker *cw);
 const char *core_submit_pending_reason(core_worker *cw, const uint8_t *object_id);
 void core_submit_linger_tick(core_worker *cw);
 void core_submit_node_died(core_worker *cw, const uint8_t *node_id);
+/* ref (owned, ready) has lost every copy: re-executes the task that made it (recursively
+ * through lost arguments) within its retries, or fails ref with the reason it cannot be
+ * rebuilt. */
+void core_submit_recover(core_worker *cw, core_ref *ref);
+/* A return of t went out of scope: the last one releases t's lineage. */
+void core_submit_lineage_drop(core_worker *cw, core_task *t);
 void core_submit_shutdown(core_worker *cw);
 /* After the last completion: frees tasks, keys, leases. */
 void core_submit_free_all(core_worker *cw);

@@ -154,26 +154,32 @@ core_ref *core_ref_create(core_worker *cw, const uint8_t *id)
 
 static void core__answer_status_calls(core_worker *cw, core_ref *r);
 
+/* Tells every node holding a shared-memory copy of r to drop it. */
+static void core__free_copies(core_worker *cw, core_ref *r)
+{
+    if (!r->in_plasma || cw->stopping)
+        return;
+    for (size_t i = 0; i < r->n_locations; i++) {
+        const char *addr = core_node_address(cw, r->locations[i]);
+        rpc_client *cli = addr ? core_raylet_client(cw, addr) : NULL;
+        if (!cli)
+            continue;
+        Ray__Rpc__FreeObjectsRequest req = RAY__RPC__FREE_OBJECTS_REQUEST__INIT;
+        ProtobufCBinaryData id = {RC_OBJECT_ID_SIZE, r->id};
+        req.object_ids = &id;
+        req.n_object_ids = 1;
+        rpc_client_call(cli, &ray__rpc__object_manager_service__descriptor, "FreeObjects", &req.base,
+                        rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
+    }
+}
+
 /* Frees an object nobody holds any more. */
 static void core__ref_free(core_worker *cw, core_ref *r)
 {
     if (r->task)
         return; /* its task still runs: the result is dropped when it arrives */
     core_memstore_remove(&cw->memstore, r->id);
-    if (r->in_plasma && !cw->stopping) {
-        for (size_t i = 0; i < r->n_locations; i++) {
-            const char *addr = core_node_address(cw, r->locations[i]);
-            rpc_client *cli = addr ? core_raylet_client(cw, addr) : NULL;
-            if (!cli)
-                continue;
-            Ray__Rpc__FreeObjectsRequest req = RAY__RPC__FREE_OBJECTS_REQUEST__INIT;
-            ProtobufCBinaryData id = {RC_OBJECT_ID_SIZE, r->id};
-            req.object_ids = &id;
-            req.n_object_ids = 1;
-            rpc_client_call(cli, &ray__rpc__object_manager_service__descriptor, "FreeObjects", &req.base,
-                            rc_cfg.gcs_rpc_timeout_ms, rpc_reply_drop, NULL);
-        }
-    }
+    core__free_copies(cw, r);
     r->state = CORE_REF_FREED;
     core__answer_status_calls(cw, r);
     rc_map_remove(&cw->refs, r->id, RC_OBJECT_ID_SIZE);
@@ -183,14 +189,35 @@ static void core__ref_free(core_worker *cw, core_ref *r)
         rc_free(w);
         w = next;
     }
+    core_task *lineage = r->lineage;
     rc_free(r->locations);
     rc_free(r->status_calls);
     rc_free(r);
+    if (lineage)
+        core_submit_lineage_drop(cw, lineage);
+}
+
+/* Out of scope but an argument of kept lineage. A value that can be made again (it has
+ * lineage of its own) is released now, as Ray does; one that cannot (a put) stays, since
+ * rebuilding the tasks that read it needs it. */
+static void core__ref_evict(core_worker *cw, core_ref *r)
+{
+    if (r->task || !r->lineage || r->state != CORE_REF_READY)
+        return;
+    core_memstore_remove(&cw->memstore, r->id);
+    core__free_copies(cw, r);
+    r->n_locations = 0;
+    r->in_plasma = 0;
+    r->state = CORE_REF_LINEAGE;
 }
 
 static void core__maybe_free(core_worker *cw, core_ref *r)
 {
-    if (r->local_refs <= 0 && r->submitted_refs <= 0 && !r->waiters)
+    if (r->local_refs > 0 || r->submitted_refs > 0 || r->waiters)
+        return;
+    if (r->lineage_refs > 0)
+        core__ref_evict(cw, r);
+    else
         core__ref_free(cw, r);
 }
 
@@ -207,6 +234,27 @@ void core_ref_add_submitted(core_worker *cw, core_ref *r, int64_t n)
 {
     r->submitted_refs += n;
     core__maybe_free(cw, r);
+}
+
+void core_ref_add_lineage(core_worker *cw, core_ref *r, int64_t n)
+{
+    r->lineage_refs += n;
+    core__maybe_free(cw, r);
+}
+
+int core_ref_lost(const core_ref *r)
+{
+    return r->state == CORE_REF_LINEAGE || (r->state == CORE_REF_READY && r->in_plasma && r->n_locations == 0);
+}
+
+void core_ref_fail(core_worker *cw, core_ref *r, rayc_error error, const char *message)
+{
+    r->in_plasma = 0;
+    r->n_locations = 0;
+    r->task = NULL;
+    core_memstore_remove(&cw->memstore, r->id);
+    core_memstore_put(&cw->memstore, r->id, core_value_new_error(error, message));
+    core_ref_set_ready(cw, r, 0, NULL, 0);
 }
 
 void core_ref_add_location(core_worker *cw, core_ref *r, const uint8_t *node_id)
@@ -272,6 +320,8 @@ void core_refs_node_died(core_worker *cw, const uint8_t *node_id)
     void *v;
     uint8_t (*lost)[RC_OBJECT_ID_SIZE] = NULL;
     size_t n_lost = 0;
+    /* Every location first, so that a task rebuilding several lost objects (or reading
+     * several) sees all of them as lost at once. */
     while (rc_map_next(&cw->refs, &it, NULL, NULL, &v)) {
         core_ref *r = v;
         if (!r->in_plasma || r->state != CORE_REF_READY)
@@ -282,16 +332,10 @@ void core_refs_node_died(core_worker *cw, const uint8_t *node_id)
             memcpy(lost[n_lost++], r->id, RC_OBJECT_ID_SIZE);
         }
     }
-    /* No lineage reconstruction yet: an object whose every copy is gone is lost. */
     for (size_t i = 0; i < n_lost; i++) {
         core_ref *r = core_ref_get(cw, lost[i]);
-        if (!r)
-            continue;
-        r->in_plasma = 0;
-        core_memstore_remove(&cw->memstore, r->id);
-        core_memstore_put(&cw->memstore, r->id,
-                          core_value_new_error(RAYC_ERR_OBJECT_LOST,
-                                               "the node holding the only copy of this object died"));
+        if (r && core_ref_lost(r))
+            core_submit_recover(cw, r);
     }
     rc_free(lost);
 }
@@ -420,7 +464,9 @@ static void handle_get_locations(rpc_call *call, const ProtobufCMessage *request
         ray__rpc__worker_object_locations_pub_message__init(&infos[i]);
         ptrs[i] = &infos[i];
         core_ref *r = req->object_ids[i].len == RC_OBJECT_ID_SIZE ? core_ref_get(cw, req->object_ids[i].data) : NULL;
-        if (!r) {
+        /* Released as lineage, or a value that only this process holds (an inline result,
+         * or the error a lost object became): no node will ever have a copy to pull. */
+        if (!r || r->state == CORE_REF_LINEAGE || (r->state == CORE_REF_READY && !r->in_plasma)) {
             infos[i].ref_removed = 1;
             continue;
         }

@@ -38,10 +38,17 @@ static void core__release_args(core_worker *cw, core_task *t)
 {
     core_ref **refs = t->arg_refs;
     size_t n = t->n_arg_refs;
+    int submitted = t->args_submitted, lineage = t->in_lineage;
     t->arg_refs = NULL;
     t->n_arg_refs = 0;
-    for (size_t i = 0; i < n; i++)
-        core_ref_add_submitted(cw, refs[i], -1);
+    t->args_submitted = 0;
+    t->in_lineage = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lineage)
+            core_ref_add_lineage(cw, refs[i], -1);
+        if (submitted)
+            core_ref_add_submitted(cw, refs[i], -1);
+    }
     rc_free(refs);
 }
 
@@ -53,12 +60,161 @@ static void core__return_id(const core_task *t, uint32_t i, uint8_t *id)
     memcpy(id + RC_TASK_ID_SIZE, &index, sizeof(index));
 }
 
+/* 1 if the argument spec still names object id (it was not inlined). */
+static int core__passes_ref(const core_task *t, const uint8_t *id)
+{
+    for (size_t i = 0; i < t->spec->n_args; i++) {
+        const Ray__Rpc__TaskArg *a = t->spec->args[i];
+        if (a->object_ref && a->object_ref->object_id.len == RC_OBJECT_ID_SIZE &&
+            !memcmp(a->object_ref->object_id.data, id, RC_OBJECT_ID_SIZE))
+            return 1;
+    }
+    return 0;
+}
+
+/* The list of kept, finished tasks (oldest first) and their bytes. */
+static void core__lineage_link(core_worker *cw, core_task *t)
+{
+    if (t->lineage_bytes)
+        return;
+    t->lineage_bytes = protobuf_c_message_get_packed_size(&t->spec->base) + sizeof(*t);
+    cw->lineage_bytes += (int64_t)t->lineage_bytes;
+    t->lineage_next = NULL;
+    t->lineage_prev = cw->lineage_tail;
+    if (cw->lineage_tail)
+        cw->lineage_tail->lineage_next = t;
+    else
+        cw->lineage_head = t;
+    cw->lineage_tail = t;
+}
+
+static void core__lineage_unlink(core_worker *cw, core_task *t)
+{
+    if (!t->lineage_bytes)
+        return;
+    cw->lineage_bytes -= (int64_t)t->lineage_bytes;
+    t->lineage_bytes = 0;
+    if (t->lineage_prev)
+        t->lineage_prev->lineage_next = t->lineage_next;
+    else
+        cw->lineage_head = t->lineage_next;
+    if (t->lineage_next)
+        t->lineage_next->lineage_prev = t->lineage_prev;
+    else
+        cw->lineage_tail = t->lineage_prev;
+    t->lineage_next = t->lineage_prev = NULL;
+}
+
+/* Releases kept task t to bound memory: its returns can no longer be made again. */
+static void core__lineage_evict(core_worker *cw, core_task *t)
+{
+    for (uint64_t i = 0; i < t->spec->num_returns; i++) {
+        uint8_t id[RC_OBJECT_ID_SIZE];
+        core__return_id(t, (uint32_t)i, id);
+        core_ref *r = core_ref_get(cw, id);
+        if (r && r->lineage == t) {
+            r->lineage = NULL;
+            r->lineage_evicted = 1;
+        }
+    }
+    t->lineage_refs = 0;
+    core__lineage_unlink(cw, t);
+    rc_map_remove(&cw->lineage, t->task_id, RC_TASK_ID_SIZE);
+    core__release_args(cw, t);
+    core_task_free(t);
+}
+
+/* Past max_lineage_bytes, the oldest kept tasks are released until half of it is left
+ * (Ray's rule). */
+static void core__lineage_trim(core_worker *cw)
+{
+    if (cw->lineage_bytes <= rc_cfg.max_lineage_bytes)
+        return;
+    int64_t before = cw->lineage_bytes, target = rc_cfg.max_lineage_bytes / 2;
+    size_t n = 0;
+    while (cw->lineage_head && cw->lineage_bytes > target) {
+        core__lineage_evict(cw, cw->lineage_head);
+        n++;
+    }
+    RC_INFO("core: lineage of %lld bytes passed max_lineage_bytes (%lld): released the oldest %zu task(s); their "
+            "objects are no longer made again if lost",
+            (long long)before, (long long)rc_cfg.max_lineage_bytes, n);
+}
+
+/* t finished: keep it as lineage while a return of it is in scope in shared memory (the
+ * only kind of copy a node's death can take), else forget it. Its arguments passed by
+ * reference move from submitted to lineage counts: their values may be released, their
+ * IDs stay so that they can be made again in turn. */
+static int core__keep_lineage(core_worker *cw, core_task *t)
+{
+    if (!t->lineage_refs)
+        return 0;
+    int in_plasma = 0;
+    for (uint64_t i = 0; i < t->spec->num_returns && !in_plasma; i++) {
+        uint8_t id[RC_OBJECT_ID_SIZE];
+        core__return_id(t, (uint32_t)i, id);
+        core_ref *r = core_ref_get(cw, id);
+        in_plasma = r && r->lineage == t && r->state == CORE_REF_READY && r->in_plasma;
+    }
+    if (!in_plasma) {
+        for (uint64_t i = 0; i < t->spec->num_returns; i++) {
+            uint8_t id[RC_OBJECT_ID_SIZE];
+            core__return_id(t, (uint32_t)i, id);
+            core_ref *r = core_ref_get(cw, id);
+            if (r && r->lineage == t)
+                r->lineage = NULL;
+        }
+        t->lineage_refs = 0;
+        return 0;
+    }
+    if (!t->in_lineage) {
+        size_t kept = 0;
+        for (size_t i = 0; i < t->n_arg_refs; i++) {
+            core_ref *a = t->arg_refs[i];
+            if (core__passes_ref(t, a->id)) {
+                core_ref_add_lineage(cw, a, 1);
+                t->arg_refs[kept++] = a;
+            }
+            core_ref_add_submitted(cw, a, -1);
+        }
+        t->n_arg_refs = kept;
+        t->args_submitted = 0;
+        t->in_lineage = 1;
+        rc_map_put(&cw->lineage, t->task_id, RC_TASK_ID_SIZE, t);
+    } else if (t->args_submitted) {
+        for (size_t i = 0; i < t->n_arg_refs; i++)
+            core_ref_add_submitted(cw, t->arg_refs[i], -1);
+        t->args_submitted = 0;
+    }
+    core__lineage_link(cw, t);
+    core__lineage_trim(cw); /* may release t itself: the caller is done with it */
+    return 1;
+}
+
 static void core__task_finished(core_worker *cw, core_task *t)
 {
     if (t->on_finished)
         t->on_finished(cw, t);
     t->state = CORE_TASK_DONE;
+    t->key = NULL;
+    t->lease = NULL;
     rc_map_remove(&cw->tasks, t->task_id, RC_TASK_ID_SIZE);
+    if (core__keep_lineage(cw, t))
+        return;
+    core__lineage_unlink(cw, t);
+    if (t->in_lineage)
+        rc_map_remove(&cw->lineage, t->task_id, RC_TASK_ID_SIZE);
+    core__release_args(cw, t);
+    core_task_free(t);
+}
+
+void core_submit_lineage_drop(core_worker *cw, core_task *t)
+{
+    if (--t->lineage_refs > 0 || t->state != CORE_TASK_DONE)
+        return; /* a running task decides at its end */
+    core__lineage_unlink(cw, t);
+    if (t->in_lineage)
+        rc_map_remove(&cw->lineage, t->task_id, RC_TASK_ID_SIZE);
     core__release_args(cw, t);
     core_task_free(t);
 }
@@ -72,8 +228,8 @@ void core_task_fail(core_worker *cw, core_task *t, rayc_error error, const char 
         uint8_t id[RC_OBJECT_ID_SIZE];
         core__return_id(t, (uint32_t)i, id);
         core_ref *r = core_ref_get(cw, id);
-        if (!r)
-            continue;
+        if (!r || r->state != CORE_REF_PENDING)
+            continue; /* a return a rerun did not need to make again keeps its value */
         r->task = NULL;
         core_memstore_put(&cw->memstore, id, core_value_new_error(error, text));
         core_ref_set_ready(cw, r, 0, NULL, 0);
@@ -106,6 +262,14 @@ void core_task_succeeded(core_worker *cw, core_task *t, const Ray__Rpc__PushTask
         core_ref *r = core_ref_get(cw, ro->object_id.data);
         if (!r) {
             if (ro->in_plasma && worker_node)
+                core__free_orphan(cw, ro->object_id.data, worker_node);
+            continue;
+        }
+        if (r->state != CORE_REF_PENDING) {
+            /* A rerun made a return that was not lost again: one more copy. */
+            if (ro->in_plasma && worker_node && r->state == CORE_REF_READY && r->in_plasma)
+                core_ref_add_location(cw, r, worker_node);
+            else if (ro->in_plasma && worker_node)
                 core__free_orphan(cw, ro->object_id.data, worker_node);
             continue;
         }
@@ -742,18 +906,24 @@ static void core__arg_ready(core_worker *cw, core_ref *r, void *arg)
 void core_submit_task(core_worker *cw, core_task *t)
 {
     rc_map_put(&cw->tasks, t->task_id, RC_TASK_ID_SIZE, t);
+    /* Normal tasks keep their lineage while their returns are in scope (actor calls
+     * cannot be rerun: their actor's state moved on). */
+    int lineage = rc_cfg.lineage_pinning_enabled && !t->actor && !t->on_finished &&
+                  t->spec->type == RAY__RPC__TASK_TYPE__NORMAL_TASK;
     for (uint64_t i = 0; i < t->spec->num_returns; i++) {
         uint8_t id[RC_OBJECT_ID_SIZE];
         core__return_id(t, (uint32_t)i, id);
         core_ref *r = core_ref_create(cw, id);
         r->local_refs = 1; /* the reference rayc_submit handed out */
         r->task = t;
+        if (lineage) {
+            r->lineage = t;
+            t->lineage_refs++;
+        }
     }
     t->state = CORE_TASK_RESOLVING;
     /* Hold every owned argument until the task is done; count those still pending. */
     t->arg_refs = rc_calloc(t->spec->n_args ? t->spec->n_args : 1, sizeof(*t->arg_refs));
-    core_ref **pending = rc_calloc(t->spec->n_args ? t->spec->n_args : 1, sizeof(*pending));
-    size_t n_pending = 0;
     for (size_t i = 0; i < t->spec->n_args; i++) {
         Ray__Rpc__TaskArg *a = t->spec->args[i];
         if (!a->object_ref)
@@ -763,13 +933,112 @@ void core_submit_task(core_worker *cw, core_task *t)
             continue; /* owned elsewhere: the worker asks its owner */
         core_ref_add_submitted(cw, r, 1);
         t->arg_refs[t->n_arg_refs++] = r;
-        pending[n_pending++] = r;
     }
-    t->unresolved = n_pending + 1; /* +1 until every argument has been looked at */
-    for (size_t i = 0; i < n_pending; i++)
+    t->args_submitted = 1;
+    t->unresolved = t->n_arg_refs + 1; /* +1 until every argument has been looked at */
+    /* A copy of the list: an argument ready now may finish the task (and free the list)
+     * before the loop ends. */
+    size_t n = t->n_arg_refs;
+    core_ref **pending = rc_memdup(t->arg_refs, (n ? n : 1) * sizeof(*pending));
+    for (size_t i = 0; i < n; i++)
         core_ref_when_ready(cw, pending[i], core__arg_ready, t);
     rc_free(pending);
     core__arg_resolved(cw, t);
+}
+
+/* ---- lineage reconstruction ----------------------------------------------------------- */
+
+/* Runs kept task t again for its lost returns: they are pending again, its arguments are
+ * held as submitted, and those lost too are made again first. */
+static void core__resubmit(core_worker *cw, core_task *t)
+{
+    core__lineage_unlink(cw, t); /* counted again when it finishes */
+    t->state = CORE_TASK_RESOLVING;
+    t->cancelled = 0;
+    t->force_cancel = 0;
+    t->arg_error = RAYC_OK;
+    rc_free(t->arg_error_message);
+    t->arg_error_message = NULL;
+    t->died_ms = 0;
+    t->spec->attempt_number++;
+    rc_map_put(&cw->tasks, t->task_id, RC_TASK_ID_SIZE, t);
+    for (uint64_t i = 0; i < t->spec->num_returns; i++) {
+        uint8_t id[RC_OBJECT_ID_SIZE];
+        core__return_id(t, (uint32_t)i, id);
+        core_ref *r = core_ref_get(cw, id);
+        if (!r || r->lineage != t || !core_ref_lost(r))
+            continue;
+        core_memstore_remove(&cw->memstore, r->id);
+        r->state = CORE_REF_PENDING;
+        r->in_plasma = 0;
+        r->n_locations = 0;
+        r->task = t;
+    }
+    size_t n = t->n_arg_refs;
+    core_ref **args = rc_memdup(t->arg_refs, (n ? n : 1) * sizeof(*args));
+    for (size_t i = 0; i < n; i++)
+        core_ref_add_submitted(cw, args[i], 1);
+    t->args_submitted = 1;
+    t->unresolved = n + 1;
+    for (size_t i = 0; i < n; i++)
+        if (core_ref_lost(args[i]))
+            core_submit_recover(cw, args[i]);
+    for (size_t i = 0; i < n; i++)
+        core_ref_when_ready(cw, args[i], core__arg_ready, t);
+    rc_free(args);
+    core__arg_resolved(cw, t);
+}
+
+void core_submit_recover(core_worker *cw, core_ref *r)
+{
+    char hex[RC_ID_HEX_MAX], message[1024];
+    rc_id_hex(r->id, RC_OBJECT_ID_SIZE, hex);
+    core_task *t = r->lineage;
+    if (!t) {
+        /* Nothing can make it again: a put, an actor call's result, or a result whose task
+         * was not kept (it came back inline, so no node's death could take it). */
+        int put = !memcmp(r->id, cw->put_task_id, RC_TASK_ID_SIZE);
+        if (r->lineage_evicted) {
+            snprintf(message, sizeof(message),
+                     "all copies of object %s were lost and it cannot be made again: the lineage of the task that made "
+                     "it was released to keep this process's memory bounded (max_lineage_bytes=%lld)",
+                     hex, (long long)rc_cfg.max_lineage_bytes);
+            core_ref_fail(cw, r, RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED, message);
+            return;
+        }
+        snprintf(message, sizeof(message),
+                 "all copies of object %s were lost with the node(s) holding them, and it cannot be made again: %s",
+                 hex, put ? "it was created by a put (only results of normal tasks are rebuilt from their lineage)"
+                 : rc_cfg.lineage_pinning_enabled
+                     ? "it was returned by an actor task or yielded by a generator (neither is rerun to rebuild a "
+                       "lost result)"
+                     : "lineage is not kept (lineage_pinning_enabled=0)");
+        core_ref_fail(cw, r, RAYC_ERR_OBJECT_LOST, message);
+        return;
+    }
+    if (t->state != CORE_TASK_DONE) { /* being made again already */
+        if (r->state != CORE_REF_PENDING) {
+            core_memstore_remove(&cw->memstore, r->id);
+            r->state = CORE_REF_PENDING;
+            r->in_plasma = 0;
+            r->n_locations = 0;
+            r->task = t;
+        }
+        return;
+    }
+    if (t->retries_left == 0) {
+        snprintf(message, sizeof(message),
+                 "all copies of object %s were lost and it cannot be made again: task '%s' that made it has used up "
+                 "its retries (max_retries=%d)",
+                 hex, t->spec->name, t->spec->max_retries);
+        core_ref_fail(cw, r, RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_MAX_ATTEMPTS, message);
+        return;
+    }
+    if (t->retries_left > 0)
+        t->retries_left--;
+    RC_INFO("core: every copy of object %s is lost; running task '%s' again to make it (%d retries left)", hex,
+            t->spec->name, t->retries_left);
+    core__resubmit(cw, t);
 }
 
 void core_submit_cancel_all(core_worker *cw, int force)
@@ -1054,9 +1323,21 @@ void core_submit_free_all(core_worker *cw)
     while (rc_map_next(&cw->tasks, &it, NULL, NULL, &v)) {
         core_task *t = v;
         rc_map_iter_remove(&cw->tasks, &it);
+        if (t->in_lineage)
+            continue; /* a rerun: freed with the lineage below */
         core__release_args(cw, t);
         core_task_free(t);
     }
+    /* Kept lineage: the references it counts are freed next (core_refs_free_all, which
+     * does not follow their lineage). */
+    it = (rc_map_iter)RC_MAP_ITER_INIT;
+    while (rc_map_next(&cw->lineage, &it, NULL, NULL, &v)) {
+        core_task *t = v;
+        rc_map_iter_remove(&cw->lineage, &it);
+        core_task_free(t);
+    }
+    cw->lineage_head = cw->lineage_tail = NULL;
+    cw->lineage_bytes = 0;
     it = (rc_map_iter)RC_MAP_ITER_INIT;
     while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
         core_sched_key *key = v;

@@ -155,6 +155,7 @@ static void core__track_node(core_worker *cw, const Ray__Rpc__GcsNodeInfo *info)
         RC_INFO("core: node %s died; retrying its tasks elsewhere", rc_id_hex(n->id, RC_NODE_ID_SIZE, hex));
         core_submit_node_died(cw, n->id);
         core_refs_node_died(cw, n->id);
+        core_get_node_died(cw, n->id);
     }
 }
 
@@ -459,6 +460,7 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     core_memstore_init(&cw->memstore);
     rc_map_init(&cw->refs);
     rc_map_init(&cw->tasks);
+    rc_map_init(&cw->lineage);
     rc_map_init(&cw->keys);
     rc_map_init(&cw->nodes);
     rc_map_init(&cw->raylet_clients);
@@ -693,6 +695,7 @@ void core_stop(core_worker *cw)
     rc_map_destroy(&cw->raylet_clients, core__close_client);
     rc_map_destroy(&cw->worker_clients, core__close_client);
     rpc_ctx_drain(cw->rpc);
+    core_get_forget_asks();
     core_exec_free_callers(cw);
     core_actor_free_all(cw);
     core_pg_free_all(cw);
@@ -702,6 +705,7 @@ void core_stop(core_worker *cw)
     rc_map_destroy(&cw->nodes, core__free_node);
     rc_map_destroy(&cw->plasma_pins, NULL);
     rc_map_destroy(&cw->tasks, NULL);
+    rc_map_destroy(&cw->lineage, NULL);
     rc_map_destroy(&cw->refs, NULL);
     core_memstore_destroy(&cw->memstore);
     rpc_msg_free(cw->actor_strategy ? &cw->actor_strategy->base : NULL);

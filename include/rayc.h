@@ -69,6 +69,11 @@ typedef enum rayc_error {
     RAYC_ERR_TIMEOUT,         /* rayc_get: not ready within the timeout */
     RAYC_ERR_ACTOR_DIED,      /* the actor is dead (message: why) */
     RAYC_ERR_PG_REMOVED,      /* the placement group the task or actor needed was removed */
+    /* Lineage reconstruction (an object whose every copy was lost is made again by rerunning
+     * the task that made it; puts and actor results cannot be, they are RAYC_ERR_OBJECT_LOST): */
+    RAYC_ERR_OBJECT_UNRECONSTRUCTABLE,              /* an argument it needs cannot be made again */
+    RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_MAX_ATTEMPTS, /* its task used up max_retries */
+    RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED, /* its task's lineage was released */
 } rayc_error;
 
 /* The name of an error ("RAYC_ERR_WORKER_DIED"). */
@@ -180,7 +185,7 @@ typedef struct rayc_task_options {
     rayc_strategy strategy;
     uint8_t node_id[RAYC_NODE_ID_SIZE]; /* RAYC_STRATEGY_NODE_AFFINITY */
     int soft;                           /* affinity may fall back to other nodes */
-    int max_retries;     /* system failures retried; default 3; -1: forever */
+    int max_retries;     /* system failures retried and lost results rebuilt, one budget; default 3; -1: forever */
     int retry_exceptions; /* also retry when the function reports an error */
     int num_returns;     /* default 1 */
     const char *name;    /* shown in errors; default: the function name */
@@ -219,7 +224,11 @@ int rayc_put_iov(const rayc_iov *parts, size_t n, rayc_ref *out);
 
 /* Fetches n objects, waiting up to timeout_ms (-1: forever). Returns 0 when every object
  * is ready (each out[i] holds its bytes or its error) or RC_ETIMEDOUT (the ready ones are
- * filled, the others have error RAYC_ERR_TIMEOUT). Release out with rayc_object_release. */
+ * filled, the others have error RAYC_ERR_TIMEOUT). Release out with rayc_object_release.
+ * An object whose every copy was lost with its node is made again by rerunning its task,
+ * and the get waits for it; one that cannot be has RAYC_ERR_OBJECT_LOST or
+ * RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_* with the reason, one whose owner died
+ * RAYC_ERR_OWNER_DIED. */
 int rayc_get(const rayc_ref *refs, size_t n, int64_t timeout_ms, rayc_object *out);
 
 /* Waits until num_returns of the n objects are ready or timeout_ms passes (-1: forever);

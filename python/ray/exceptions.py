@@ -475,8 +475,12 @@ class ObjectLostError(RayError):
         self.owner_address = owner_address
         self.call_site = (call_site or "").replace(_CALL_STACK_LINE_DELIMITER, "\n  ")
 
+    rayc_reason = None  # rayc's sentence on why the object is gone, when it gave one
+
     def _base_str(self):
         msg = f"Failed to retrieve object {self.object_ref_hex}. "
+        if self.rayc_reason:
+            msg += f"({self.rayc_reason}) "
         if self.call_site:
             return msg + f"The ObjectRef was created at: {self.call_site}"
         return msg + "rayc did not record where this ObjectRef was created."

@@ -663,7 +663,6 @@ def mismatches(arr, i):
     return int(np.count_nonzero(arr != (_pattern(i) ^ np.uint8(i % 256))))
 
 
-@pytest.mark.xfail(strict=True, reason="needs lineage reconstruction")
 def test_reconstruction_under_node_kills(chaos):
     """Objects made by tasks on a node that is then killed are made again from their
     lineage (the task and, recursively, its lost arguments) when a later task needs them."""

@@ -474,9 +474,15 @@ def _error_from_code(code, message, ref):
         return exceptions.TaskUnschedulableError(m)
     if code == _raylet.ERR_CANCELLED:
         return exceptions.TaskCancelledError(error_message=m or None)
-    if code in (_raylet.ERR_OBJECT_LOST, _raylet.ERR_OWNER_DIED):
-        if code == _raylet.ERR_OWNER_DIED:
-            cls = exceptions.OwnerDiedError
+    lost = {
+        _raylet.ERR_OWNER_DIED: exceptions.OwnerDiedError,
+        _raylet.ERR_OBJECT_UNRECONSTRUCTABLE: exceptions.ObjectReconstructionFailedError,
+        _raylet.ERR_OBJECT_UNRECONSTRUCTABLE_MAX_ATTEMPTS: exceptions.ObjectReconstructionFailedMaxAttemptsExceededError,
+        _raylet.ERR_OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED: exceptions.ObjectReconstructionFailedLineageEvictedError,
+    }
+    if code == _raylet.ERR_OBJECT_LOST or code in lost:
+        if code in lost:
+            cls = lost[code]
         else:
             cls = exceptions.ObjectFreedError if "freed" in m else exceptions.ObjectLostError
         err = cls(ref.hex(), None, None)
