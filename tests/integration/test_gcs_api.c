@@ -40,6 +40,7 @@
 #include "rc_config.h"
 #include "rc_ids.h"
 #include "rc_json.h"
+#include "rc_time.h"
 #include "unit.h"
 
 enum { CALL_TIMEOUT_MS = 10000, CONNECT_TIMEOUT_MS = 10000 };
@@ -1228,7 +1229,9 @@ static void node_dead_eviction(void)
     int rc = api_restart_gcs();
     unsetenv("RAYC_maximum_gcs_dead_node_cached_count");
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    uint8_t ids[4][RC_NODE_ID_SIZE];
+    uint8_t ids[4][RC_NODE_ID_SIZE], alive[RC_NODE_ID_SIZE];
+    rc_id_random(alive, RC_NODE_ID_SIZE);
+    CU_ASSERT_EQUAL(register_fake_node(alive, RC_NODE_ID_SIZE, "stays", "127.0.0.1", 40000), GCS_STATUS_OK);
     for (int i = 0; i < 4; i++) {
         rc_id_random(ids[i], RC_NODE_ID_SIZE);
         CU_ASSERT_EQUAL(register_fake_node(ids[i], RC_NODE_ID_SIZE, "mortal", "127.0.0.1", 40001 + i), GCS_STATUS_OK);
@@ -1243,6 +1246,7 @@ static void node_dead_eviction(void)
     CU_ASSERT_EQUAL(node_state(ids[1], NULL, NULL, 0), -1);
     CU_ASSERT_EQUAL(node_state(ids[2], NULL, NULL, 0), RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__DEAD);
     CU_ASSERT_EQUAL(node_state(ids[3], NULL, NULL, 0), RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__DEAD);
+    CU_ASSERT_EQUAL(node_state(alive, NULL, NULL, 0), RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE);
     if (!A.c.use_redis)
         return;
     /* A write answered after the evictions were sent (one connection, in order) means
