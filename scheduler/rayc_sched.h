@@ -318,7 +318,9 @@ int sched_request_set_accelerator_type(sched_view *v, sched_request *r, const ch
 /* The amount of a resource in r (0 if absent). */
 sched_amount sched_request_get(const sched_request *r, uint32_t id);
 
-/* What an allocation took from a node, to be given back exactly by sched_node_free. */
+/* What an allocation took from a node, to be given back exactly by sched_node_free. Its IDs
+ * borrow: whoever holds the allocation keeps a reference on its names (usually through the
+ * request it was made from) until it is freed. */
 typedef struct sched_alloc {
     uint32_t n;
     uint32_t id[SCHED_REQ_MAX_RESOURCES];
