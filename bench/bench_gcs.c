@@ -9,6 +9,10 @@
  *   gcs_register_1000_nodes           seconds for 1,000 simulated nodes to register, then
  *                                     the GCS's CPU while they report at 1 Hz, and its RSS
  *   raylet_idle_rss                   resident memory of an idle raylet (and of the GCS)
+ *   gcs_rss_pg_churn                  placement groups created and removed against a GCS and
+ *                                     one raylet (RAYC_BENCH_PG_CHURN of them, 50,000 by
+ *                                     default, 1,000,000 for the full figure): GCS and raylet
+ *                                     RSS after the first 10,000 and at the end
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -338,6 +342,39 @@ void bench_gcs_register_1000_nodes(bench_ctx *b)
     bench__gcs_close(&g);
 }
 
+/* Starts a raylet with cpus CPUs against g (joining with a single-use token, as every node
+ * does) and waits for it to be ready. Returns its pid or -1; *ready gets its ready file. */
+static pid_t bench__raylet_start(bench_ctx *b, bench__gcs *g, const char *cpus, char *ready, size_t ready_len)
+{
+    char exe[4200], addr[64], log[128];
+    snprintf(exe, sizeof(exe), "%s/rayc-raylet", bench_bin_dir(b));
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", g->port);
+    snprintf(ready, ready_len, "%s/raylet.ready", bench_tmpdir());
+    snprintf(log, sizeof(log), "%s/raylet.log", bench_tmpdir());
+    Rayc__Rpc__CreateJoinTokenRequest jreq = RAYC__RPC__CREATE_JOIN_TOKEN_REQUEST__INIT;
+    jreq.ttl_seconds = 60;
+    jreq.max_uses = 1;
+    ProtobufCMessage *jrep = NULL;
+    char err[256], token[256] = "", ca[200];
+    if (rpc_client_call_sync(gcs_client_rpc(g->gcs), &rayc__rpc__auth_service__descriptor, "CreateJoinToken", &jreq.base,
+                             10000, &jrep, err, sizeof(err)) == GRPC_STATUS_OK)
+        snprintf(token, sizeof(token), "%s", ((Rayc__Rpc__CreateJoinTokenReply *)jrep)->join_token);
+    rpc_msg_free(jrep);
+    snprintf(ca, sizeof(ca), "%s/ca.crt", bench_gcs_auth_dir());
+    char *argv[] = {exe, "--gcs-address", addr, "--node-ip-address", "127.0.0.1", "--num-cpus", (char *)cpus,
+                    "--ready-file", ready, "--join-token", token, "--ca-cert", ca, NULL};
+    pid_t raylet = bench_spawn(argv, NULL, log);
+    int64_t deadline = rc_mono_ms() + 10000;
+    while (rc_mono_ms() < deadline && access(ready, R_OK) != 0)
+        rc_sleep_ms(20);
+    if (access(ready, R_OK) != 0) {
+        fprintf(stderr, "  the raylet did not start (log: %s)\n", log);
+        bench_stop(raylet);
+        return -1;
+    }
+    return raylet;
+}
+
 void bench_raylet_idle_rss(bench_ctx *b)
 {
     bench__gcs g;
@@ -345,32 +382,223 @@ void bench_raylet_idle_rss(bench_ctx *b)
         bench__gcs_close(&g);
         return;
     }
-    char exe[4200], addr[64], ready[128], log[128];
-    snprintf(exe, sizeof(exe), "%s/rayc-raylet", bench_bin_dir(b));
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", g.port);
-    snprintf(ready, sizeof(ready), "%s/raylet.ready", bench_tmpdir());
-    snprintf(log, sizeof(log), "%s/raylet.log", bench_tmpdir());
-    /* The raylet joins as every node does: a single-use join token and the CA. */
-    Rayc__Rpc__CreateJoinTokenRequest jreq = RAYC__RPC__CREATE_JOIN_TOKEN_REQUEST__INIT;
-    jreq.ttl_seconds = 60;
-    jreq.max_uses = 1;
-    ProtobufCMessage *jrep = NULL;
-    char err[256], token[256] = "", ca[200];
-    if (rpc_client_call_sync(gcs_client_rpc(g.gcs), &rayc__rpc__auth_service__descriptor, "CreateJoinToken", &jreq.base,
-                             10000, &jrep, err, sizeof(err)) == GRPC_STATUS_OK)
-        snprintf(token, sizeof(token), "%s", ((Rayc__Rpc__CreateJoinTokenReply *)jrep)->join_token);
-    rpc_msg_free(jrep);
-    snprintf(ca, sizeof(ca), "%s/ca.crt", bench_gcs_auth_dir());
-    char *argv[] = {exe, "--gcs-address", addr, "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
-                    "--ready-file", ready, "--join-token", token, "--ca-cert", ca, NULL};
-    pid_t raylet = bench_spawn(argv, NULL, log);
-    int64_t deadline = rc_mono_ms() + 10000;
-    while (rc_mono_ms() < deadline && access(ready, R_OK) != 0)
-        rc_sleep_ms(20);
+    char ready[128];
+    pid_t raylet = bench__raylet_start(b, &g, "2", ready, sizeof(ready));
+    if (raylet < 0) {
+        bench__gcs_close(&g);
+        return;
+    }
     rc_sleep_ms(2000); /* settle: a few report and subscription rounds */
     bench_report(b, "raylet_idle_rss", (double)bench_rss_kib(raylet) / 1024.0, "MiB", NULL, 0);
     bench_report(b, "gcs_idle_rss", (double)bench_rss_kib(g.pid) / 1024.0, "MiB", NULL, 0);
     bench_stop(raylet);
+    remove(ready);
+    bench__gcs_close(&g);
+}
+
+/* ---- placement-group churn ------------------------------------------------------------ */
+
+/* Groups created and removed by default; RAYC_BENCH_PG_CHURN sets the count (the full
+ * figure is 1,000,000). The first RSS sample is taken after BENCH__PG_WARMUP groups. */
+#define BENCH__PG_DEFAULT 50000
+enum { BENCH__PG_WARMUP = 10000, BENCH__PG_SLOTS = 64 };
+
+#define PGS_SVC (&ray__rpc__placement_group_info_gcs_service__descriptor)
+
+typedef struct bench__churn bench__churn;
+
+typedef struct bench__pg_slot {
+    bench__churn *c;
+    uint8_t id[RC_PG_ID_SIZE];
+    int busy;
+} bench__pg_slot;
+
+struct bench__churn {
+    bench__gcs *g;
+    bench__pg_slot slots[BENCH__PG_SLOTS];
+    long total, started, done, failed;
+    uint64_t salt;
+    pid_t raylet;
+    int64_t rss_gcs_warm, rss_raylet_warm;
+    int64_t t_start, t_warm;
+    char why[256];
+};
+
+static void bench__pg_next(bench__pg_slot *s);
+
+static int bench__pg_ok(bench__pg_slot *s, const rpc_status *st, ProtobufCMessage *reply, const char *what)
+{
+    const char *msg = NULL;
+    int status = reply ? gcs_reply_status(reply, &msg) : -1;
+    if (st->code == GRPC_STATUS_OK && status == GCS_STATUS_OK)
+        return 1;
+    s->c->failed++;
+    snprintf(s->c->why, sizeof(s->c->why), "%s: code %d status %d %s", what, st->code, status,
+             msg ? msg : st->message);
+    return 0;
+}
+
+static void bench__pg_removed(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    bench__pg_slot *s = arg;
+    bench__pg_ok(s, st, reply, "RemovePlacementGroup");
+    rpc_msg_free(reply);
+    bench__churn *c = s->c;
+    c->done++;
+    if (c->done == BENCH__PG_WARMUP) {
+        c->rss_gcs_warm = bench_rss_kib(c->g->pid);
+        c->rss_raylet_warm = bench_rss_kib(c->raylet);
+        c->t_warm = rc_mono_ms();
+    }
+    if (c->done % 100000 == 0)
+        fprintf(stderr, "    %ld groups: GCS %.1f MiB, raylet %.1f MiB\n", c->done,
+                (double)bench_rss_kib(c->g->pid) / 1024.0, (double)bench_rss_kib(c->raylet) / 1024.0);
+    s->busy = 0;
+    bench__pg_next(s);
+}
+
+static void bench__pg_remove(bench__pg_slot *s)
+{
+    Ray__Rpc__RemovePlacementGroupRequest req = RAY__RPC__REMOVE_PLACEMENT_GROUP_REQUEST__INIT;
+    req.placement_group_id.data = s->id;
+    req.placement_group_id.len = RC_PG_ID_SIZE;
+    if (rpc_client_call(gcs_client_rpc(s->c->g->gcs), PGS_SVC, "RemovePlacementGroup", &req.base, 60000,
+                        bench__pg_removed, s) < 0) {
+        s->c->failed++;
+        s->busy = 0;
+    }
+}
+
+static void bench__pg_ready(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    bench__pg_slot *s = arg;
+    bench__pg_ok(s, st, reply, "WaitPlacementGroupUntilReady");
+    rpc_msg_free(reply);
+    bench__pg_remove(s); /* placed or not, it goes */
+}
+
+static void bench__pg_created(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    bench__pg_slot *s = arg;
+    int ok = bench__pg_ok(s, st, reply, "CreatePlacementGroup");
+    rpc_msg_free(reply);
+    if (!ok) {
+        s->c->done++;
+        s->busy = 0;
+        bench__pg_next(s);
+        return;
+    }
+    Ray__Rpc__WaitPlacementGroupUntilReadyRequest req = RAY__RPC__WAIT_PLACEMENT_GROUP_UNTIL_READY_REQUEST__INIT;
+    req.placement_group_id.data = s->id;
+    req.placement_group_id.len = RC_PG_ID_SIZE;
+    if (rpc_client_call(gcs_client_rpc(s->c->g->gcs), PGS_SVC, "WaitPlacementGroupUntilReady", &req.base, 60000,
+                        bench__pg_ready, s) < 0)
+        bench__pg_remove(s);
+}
+
+/* Creates the slot's next group: two bundles of {CPU: 1} (PACK) on the one raylet, so each
+ * group brings the raylet eight bundle resource names and takes them away again. */
+static void bench__pg_next(bench__pg_slot *s)
+{
+    bench__churn *c = s->c;
+    if (c->started >= c->total)
+        return;
+    uint64_t n = (uint64_t)c->started++;
+    memset(s->id, 0, sizeof(s->id));
+    memcpy(s->id, &c->salt, sizeof(c->salt));
+    memcpy(s->id + sizeof(c->salt), &n, sizeof(n));
+    s->busy = 1;
+    Ray__Rpc__Bundle bundles[2], *ptrs[2];
+    Ray__Rpc__Bundle__UnitResourcesEntry cpu = RAY__RPC__BUNDLE__UNIT_RESOURCES_ENTRY__INIT, *cpu_p = &cpu;
+    cpu.key = "CPU";
+    cpu.value = 1;
+    for (int i = 0; i < 2; i++) {
+        ray__rpc__bundle__init(&bundles[i]);
+        bundles[i].unit_resources = &cpu_p;
+        bundles[i].n_unit_resources = 1;
+        ptrs[i] = &bundles[i];
+    }
+    Ray__Rpc__PlacementGroupSpec spec = RAY__RPC__PLACEMENT_GROUP_SPEC__INIT;
+    spec.placement_group_id.data = s->id;
+    spec.placement_group_id.len = RC_PG_ID_SIZE;
+    spec.name = "";
+    spec.bundles = ptrs;
+    spec.n_bundles = 2;
+    spec.strategy = RAY__RPC__PLACEMENT_STRATEGY__PACK;
+    spec.is_detached = 1;
+    Ray__Rpc__CreatePlacementGroupRequest req = RAY__RPC__CREATE_PLACEMENT_GROUP_REQUEST__INIT;
+    req.placement_group_spec = &spec;
+    if (rpc_client_call(gcs_client_rpc(c->g->gcs), PGS_SVC, "CreatePlacementGroup", &req.base, 60000,
+                        bench__pg_created, s) < 0) {
+        c->failed++;
+        c->done++;
+        s->busy = 0;
+    }
+}
+
+static long bench__pg_count(void)
+{
+    const char *e = getenv("RAYC_BENCH_PG_CHURN");
+    char *end;
+    long n = e && *e ? strtol(e, &end, 10) : BENCH__PG_DEFAULT;
+    if (e && *e && (*end || n < BENCH__PG_WARMUP)) {
+        fprintf(stderr, "  RAYC_BENCH_PG_CHURN=%s: want a count of at least %d; using %d\n", e, BENCH__PG_WARMUP,
+                BENCH__PG_DEFAULT);
+        n = BENCH__PG_DEFAULT;
+    }
+    return n;
+}
+
+void bench_gcs_rss_pg_churn(bench_ctx *b)
+{
+    bench__gcs g;
+    if (bench__gcs_open(&g, b, 0, NULL) < 0) {
+        bench__gcs_close(&g);
+        return;
+    }
+    char ready[128];
+    static bench__churn c;
+    memset(&c, 0, sizeof(c));
+    c.g = &g;
+    c.total = bench__pg_count();
+    c.salt = (uint64_t)rc_mono_ms() * 2654435761u;
+    /* Many CPUs: the GCS counts what it placed as taken until the raylet's next report,
+     * so a small node would pace the churn by its report period, not by the work. */
+    c.raylet = bench__raylet_start(b, &g, "100000", ready, sizeof(ready));
+    if (c.raylet < 0) {
+        bench__gcs_close(&g);
+        return;
+    }
+    fprintf(stderr, "  gcs_rss_pg_churn: %ld placement groups (RAYC_BENCH_PG_CHURN; full figure 1000000)\n", c.total);
+    c.t_start = rc_mono_ms();
+    for (int i = 0; i < BENCH__PG_SLOTS; i++) {
+        c.slots[i].c = &c;
+        bench__pg_next(&c.slots[i]);
+    }
+    for (;;) {
+        int busy = 0;
+        for (int i = 0; i < BENCH__PG_SLOTS; i++)
+            busy |= c.slots[i].busy;
+        if (!busy)
+            break;
+        uv_run(&g.loop, UV_RUN_ONCE);
+    }
+    int64_t elapsed = rc_mono_ms() - c.t_start;
+    rc_sleep_ms(2000); /* settle: the raylet returns the last bundles and reports */
+    double gcs_end = (double)bench_rss_kib(g.pid) / 1024.0, raylet_end = (double)bench_rss_kib(c.raylet) / 1024.0;
+    if (c.failed)
+        fprintf(stderr, "  %ld calls failed; last: %s\n", c.failed, c.why);
+    if (c.rss_gcs_warm > 0) {
+        bench_report(b, "gcs_rss_pg_churn_gcs_10k", (double)c.rss_gcs_warm / 1024.0, "MiB", NULL, 0);
+        bench_report(b, "gcs_rss_pg_churn_gcs_end", gcs_end, "MiB", "gcs_rss_pg_churn_gcs_10k",
+                     (double)c.rss_gcs_warm / 1024.0);
+        bench_report(b, "gcs_rss_pg_churn_raylet_10k", (double)c.rss_raylet_warm / 1024.0, "MiB", NULL, 0);
+        bench_report(b, "gcs_rss_pg_churn_raylet_end", raylet_end, "MiB", "gcs_rss_pg_churn_raylet_10k",
+                     (double)c.rss_raylet_warm / 1024.0);
+    }
+    bench_report(b, "gcs_rss_pg_churn_rate", elapsed > 0 ? (double)c.done * 1000.0 / (double)elapsed : 0, "groups/s",
+                 NULL, 0);
+    bench_stop(c.raylet);
     remove(ready);
     bench__gcs_close(&g);
 }

@@ -13,3 +13,6 @@ BENCH(gcs_kv_get_async, bench_gcs_kv_get_async, "InternalKVGet, 64 in flight, me
 BENCH(gcs_register_1000_nodes, bench_gcs_register_1000_nodes,
       "1,000 simulated nodes register (s), then report at 1 Hz (GCS %cpu), GCS RSS")
 BENCH(raylet_idle_rss, bench_raylet_idle_rss, "resident memory of an idle raylet and GCS (MiB)")
+BENCH(gcs_rss_pg_churn, bench_gcs_rss_pg_churn,
+      "placement groups created and removed (RAYC_BENCH_PG_CHURN, full figure 1,000,000): GCS and raylet RSS after "
+      "10,000 and at the end (MiB)")

@@ -28,6 +28,7 @@
 #include "rc_buf.h"
 #include "rc_ids.h"
 #include "rc_map.h"
+#include "sched_proto.h"
 
 typedef struct cli__usage {
     char *name;
@@ -36,7 +37,7 @@ typedef struct cli__usage {
 
 static int cli__hidden_resource(const char *name)
 {
-    return !strncmp(name, "node:", 5) || !strncmp(name, "accelerator_type:", 17) || strstr(name, "_group_");
+    return !strncmp(name, "node:", 5) || !strncmp(name, "accelerator_type:", 17) || sched_bundle_name_reserved(name);
 }
 
 static int cli__is_bytes(const char *name)

@@ -28,6 +28,7 @@ X(INT, redis_connect_timeout_ms, 5000, "deadline for connecting to Redis")
 X(INT, kv_max_value_bytes, 64 * 1024 * 1024, "largest value one InternalKVPut may store, in bytes; the GCS accepts gRPC messages up to this plus 1 MiB")
 X(INT, kv_max_namespace_bytes, 1024 * 1024 * 1024, "most bytes of keys and values one KV namespace may hold")
 X(INT, maximum_gcs_dead_node_cached_count, 1000, "dead node records kept before the oldest are dropped")
+X(INT, maximum_gcs_finished_job_cached_count, 10000, "finished job records the GCS keeps (memory and storage) before the oldest finished are dropped; running jobs are always kept")
 /* RPC. */
 X(INT, max_grpc_message_size, 512 * 1024 * 1024, "largest gRPC message accepted, in bytes")
 X(INT, grpc_server_outstanding_requests, 64, "calls a server keeps requested from gRPC at once")

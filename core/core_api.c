@@ -21,6 +21,7 @@
 #include "rc_err.h"
 #include "rc_log.h"
 #include "rayc_sched.h"
+#include "sched_proto.h"
 
 static core_worker core__instance;
 static __thread char core__last_error[1024];
@@ -434,13 +435,8 @@ static int core__label_selector(const char *text, Ray__Rpc__LabelSelector **out)
  * R_group_<pg> for any bundle. */
 static char *core__bundle_resource(const char *name, const rayc_pg *pg, int bundle_index)
 {
-    char hex[RC_ID_HEX_MAX], text[512];
-    rc_id_hex(pg->id, RAYC_PG_ID_SIZE, hex);
-    if (bundle_index >= 0)
-        snprintf(text, sizeof(text), "%s_group_%d_%s", name, bundle_index, hex);
-    else
-        snprintf(text, sizeof(text), "%s_group_%s", name, hex);
-    return rc_strdup(text);
+    char text[512];
+    return rc_strdup(sched_bundle_name_format(name, pg->id, bundle_index >= 0 ? bundle_index : -1, text, sizeof(text)));
 }
 
 core_task *core_task_build_with(core_worker *cw, const char *fn_name, const char *class_name, const rayc_arg *args,

@@ -28,6 +28,7 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "sched_proto.h"
 
 /* ---- registry ------------------------------------------------------------------------- */
 
@@ -183,8 +184,7 @@ static __thread rayc_task_ctx *core__current;
  * granted: plain CPU/GPU, or a placement-group bundle's (CPU_group_<i>_<pg>, ...). */
 static int core__is(const char *name, const char *base)
 {
-    size_t n = strlen(base);
-    return !strncmp(name, base, n) && (name[n] == 0 || !strncmp(name + n, "_group_", 7));
+    return sched_bundle_name_of(name, base);
 }
 
 static void core__resources_of(const Ray__Rpc__PushTaskRequest *req, rayc_task_ctx *ctx)

@@ -29,6 +29,7 @@
 #include "rc_err.h"
 #include "rc_log.h"
 #include "rc_time.h"
+#include "sched_proto.h"
 
 /* ---- building the spec ------------------------------------------------------------------ */
 
@@ -115,7 +116,7 @@ static int core__build_bundle(Ray__Rpc__Bundle *b, size_t index, const rayc_bund
         b->unit_resources[b->n_unit_resources++] = core__unit("GPU", in->num_gpus);
     for (size_t i = 0; i < in->n_resources; i++) {
         const char *name = in->resources[i].name;
-        if (!name || !*name || !strcmp(name, "CPU") || !strcmp(name, "GPU") || strstr(name, "_group_"))
+        if (!name || !*name || !strcmp(name, "CPU") || !strcmp(name, "GPU") || sched_bundle_name_reserved(name))
             return core_fail(RC_EINVAL,
                               "rayc_pg_create: bundle %zu: resource '%s' is not a custom resource (use num_cpus, "
                               "num_gpus; '_group_' names are reserved)",

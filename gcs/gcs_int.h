@@ -209,6 +209,7 @@ void gcs_view_set_draining(gcs_view *v, const uint8_t *id, int draining, int64_t
 
 /* A request for the scheduler built from Ray's messages, with the selectors it owns. */
 typedef struct gcs_sched_req {
+    sched_view *sv; /* whose names req holds */
     sched_request req;
     sched_options opts;
     sched_selector *selector, *hard, *soft;

@@ -8,14 +8,21 @@
  * (JobConfig.rayc_priority, rayc_weight) travel in its record to every raylet; a weight
  * that is not a finite number >= 0 is refused, 0 (unset) is stored as 1.
  *
+ * Memory stays bounded on a cluster that runs jobs for months: at most
+ * maximum_gcs_finished_job_cached_count finished jobs are kept (Ray keeps them all); the
+ * ones that finished first go, from memory and from storage, as Ray drops dead actors and
+ * nodes. Running jobs are never dropped. The job ID counter is apart, so IDs stay unique.
+ *
  * Loop thread only.
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gcs_int.h"
 #include "rc_alloc.h"
+#include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
 #include "rc_time.h"
@@ -24,6 +31,9 @@ struct gcs_job_manager {
     gcs_server *gcs;
     rc_map jobs; /* job id -> Ray__Rpc__JobTableData (owned) */
     gcs_load_cb load_cb;
+    /* Finished jobs in the order they finished (a ring of IDs), oldest at head. */
+    uint8_t (*finished)[RC_JOB_ID_SIZE];
+    size_t fin_head, fin_len, fin_cap;
 };
 
 typedef struct gcs__job_op {
@@ -36,6 +46,56 @@ typedef struct gcs__job_op {
 static void gcs__job_free(void *p)
 {
     rpc_msg_free(p);
+}
+
+/* ---- bounding finished jobs ---------------------------------------------------------- */
+
+static void gcs__job_finished_push(gcs_job_manager *jm, const uint8_t *id)
+{
+    if (jm->fin_len == jm->fin_cap) {
+        size_t cap = jm->fin_cap ? 2 * jm->fin_cap : 64;
+        uint8_t (*ring)[RC_JOB_ID_SIZE] = rc_malloc(cap * sizeof(*ring));
+        for (size_t i = 0; i < jm->fin_len; i++)
+            memcpy(ring[i], jm->finished[(jm->fin_head + i) % jm->fin_cap], RC_JOB_ID_SIZE);
+        rc_free(jm->finished);
+        jm->finished = ring;
+        jm->fin_head = 0;
+        jm->fin_cap = cap;
+    }
+    memcpy(jm->finished[(jm->fin_head + jm->fin_len) % jm->fin_cap], id, RC_JOB_ID_SIZE);
+    jm->fin_len++;
+}
+
+static void gcs__job_evict_done(int rc, int64_t n, void *arg)
+{
+    (void)n;
+    (void)arg;
+    if (rc < 0 && rc != RC_ECANCELED)
+        RC_WARN("gcs: cannot delete an evicted finished job record: %s", rc_strerror(rc));
+}
+
+/* Drops the oldest finished jobs beyond maximum_gcs_finished_job_cached_count. */
+static void gcs__job_evict(gcs_job_manager *jm)
+{
+    int64_t max = rc_cfg.maximum_gcs_finished_job_cached_count;
+    if (max < 0)
+        max = 0;
+    while ((int64_t)jm->fin_len > max) {
+        uint8_t id[RC_JOB_ID_SIZE];
+        memcpy(id, jm->finished[jm->fin_head], RC_JOB_ID_SIZE);
+        jm->fin_head = (jm->fin_head + 1) % jm->fin_cap;
+        jm->fin_len--;
+        Ray__Rpc__JobTableData *job = rc_map_get(&jm->jobs, id, RC_JOB_ID_SIZE);
+        if (!job || !job->is_dead)
+            continue; /* added again since (a driver reusing its ID): it runs */
+        rc_map_remove(&jm->jobs, id, RC_JOB_ID_SIZE);
+        rpc_msg_free(&job->base);
+        const void *keys[1] = {id};
+        size_t klens[1] = {RC_JOB_ID_SIZE};
+        gcs_store *st = jm->gcs->store;
+        if (st)
+            st->ops->del(st, GCS_TABLE_JOB, keys, klens, 1, gcs__job_evict_done, NULL);
+    }
 }
 
 static void gcs__job_stored(int rc, int64_t added, void *arg)
@@ -58,6 +118,7 @@ static void gcs__job_stored(int rc, int64_t added, void *arg)
         return;
     }
     Ray__Rpc__JobTableData *old = rc_map_put(&jm->jobs, op->job->job_id.data, RC_JOB_ID_SIZE, op->job);
+    int newly_finished = op->job->is_dead && !(old && old->is_dead);
     if (old)
         rpc_msg_free(&old->base);
     char hex[RC_ID_HEX_MAX];
@@ -66,6 +127,14 @@ static void gcs__job_stored(int rc, int64_t added, void *arg)
     gcs_publish_job(jm->gcs->pub, op->job);
     if (op->call)
         gcs__reply_ok(op->call, reply);
+    if (newly_finished) {
+        uint8_t id[RC_JOB_ID_SIZE];
+        memcpy(id, op->job->job_id.data, RC_JOB_ID_SIZE);
+        rc_free(op);
+        gcs__job_finished_push(jm, id);
+        gcs__job_evict(jm);
+        return;
+    }
     rc_free(op);
 }
 
@@ -241,6 +310,13 @@ const rpc_method_handler gcs_job_handlers[] = {
     {NULL, NULL},
 };
 
+static int gcs__job_by_end(const void *a, const void *b)
+{
+    const Ray__Rpc__JobTableData *x = *(const Ray__Rpc__JobTableData *const *)a;
+    const Ray__Rpc__JobTableData *y = *(const Ray__Rpc__JobTableData *const *)b;
+    return x->end_time < y->end_time ? -1 : x->end_time > y->end_time;
+}
+
 static void gcs__jobs_loaded(int rc, const gcs_store_item *items, size_t n, void *arg)
 {
     gcs_job_manager *jm = arg;
@@ -260,6 +336,19 @@ static void gcs__jobs_loaded(int rc, const gcs_store_item *items, size_t n, void
         if (old)
             rpc_msg_free(&old->base);
     }
+    /* Finished jobs enter the eviction order by their end time. */
+    size_t n_fin = 0;
+    const Ray__Rpc__JobTableData **fin = rc_malloc((rc_map_size(&jm->jobs) + 1) * sizeof(*fin));
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&jm->jobs, &it, NULL, NULL, &v))
+        if (((const Ray__Rpc__JobTableData *)v)->is_dead)
+            fin[n_fin++] = v;
+    qsort(fin, n_fin, sizeof(*fin), gcs__job_by_end);
+    for (size_t i = 0; i < n_fin; i++)
+        gcs__job_finished_push(jm, fin[i]->job_id.data);
+    rc_free(fin);
+    gcs__job_evict(jm);
     RC_INFO("gcs: loaded %zu jobs from storage", rc_map_size(&jm->jobs));
     jm->load_cb(jm->gcs, 0);
 }
@@ -283,5 +372,6 @@ void gcs_job_manager_free(gcs_job_manager *jm)
     if (!jm)
         return;
     rc_map_destroy(&jm->jobs, gcs__job_free);
+    rc_free(jm->finished);
     rc_free(jm);
 }

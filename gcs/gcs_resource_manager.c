@@ -25,6 +25,7 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_time.h"
+#include "sched_proto.h"
 
 /* A raylet reports at least every raylet_report_keepalive_ms; after this many periods
  * without a report, what it last said waits is no longer believed. */
@@ -127,7 +128,7 @@ static void gcs__entries_prune(gcs_res_entry **arr, size_t *n)
 {
     size_t k = 0;
     for (size_t i = 0; i < *n; i++) {
-        if (arr[i]->value <= 1e-9 && strstr(arr[i]->key, "_group_"))
+        if (arr[i]->value <= 1e-9 && sched_bundle_name_reserved(arr[i]->key))
             protobuf_c_message_free_unpacked(&arr[i]->base, NULL);
         else
             arr[k++] = arr[i];
@@ -138,8 +139,8 @@ static void gcs__entries_prune(gcs_res_entry **arr, size_t *n)
 /* Applies one bundle's resources (sign +1 or -1) to the report's totals and availability. */
 static void gcs__apply_bundle(Ray__Rpc__ResourcesData *d, const Ray__Rpc__Bundle *b, double sign)
 {
-    char hex[RC_ID_HEX_MAX], name[400];
-    rc_id_hex(b->bundle_id->placement_group_id.data, RC_PG_ID_SIZE, hex);
+    char name[400];
+    const uint8_t *pg = b->bundle_id->placement_group_id.data;
     int32_t index = b->bundle_id->bundle_index;
     int labelled = 0;
     for (size_t k = 0; k <= b->n_unit_resources; k++) {
@@ -148,20 +149,17 @@ static void gcs__apply_bundle(Ray__Rpc__ResourcesData *d, const Ray__Rpc__Bundle
         if (k < b->n_unit_resources) {
             base = b->unit_resources[k]->key;
             amount = b->unit_resources[k]->value;
-            labelled |= !strcmp(base, "bundle");
+            labelled |= !strcmp(base, SCHED_BUNDLE_LABEL);
         } else if (!labelled) {
-            base = "bundle";
-            amount = 1000;
+            base = SCHED_BUNDLE_LABEL;
+            amount = SCHED_BUNDLE_LABEL_AMOUNT;
         } else {
             break;
         }
         if (amount <= 0)
             continue;
         for (int wildcard = 0; wildcard < 2; wildcard++) {
-            if (wildcard)
-                snprintf(name, sizeof(name), "%s_group_%s", base, hex);
-            else
-                snprintf(name, sizeof(name), "%s_group_%d_%s", base, (int)index, hex);
+            sched_bundle_name_format(base, pg, wildcard ? -1 : index, name, sizeof(name));
             gcs__entry_add((gcs_res_entry ***)&d->resources_total, &d->n_resources_total,
                            &ray__rpc__resources_data__resources_total_entry__descriptor, name, sign * amount);
             gcs__entry_add((gcs_res_entry ***)&d->resources_available, &d->n_resources_available,
@@ -182,15 +180,15 @@ void gcs_resource_bundles(gcs_resource_manager *rm, const uint8_t *node, const R
         if (!b->bundle_id || b->bundle_id->placement_group_id.len != RC_PG_ID_SIZE)
             continue;
         /* Whether the report shows this bundle: its first resource's bundle name. */
-        const char *first = "bundle";
+        const char *first = SCHED_BUNDLE_LABEL;
         for (size_t k = 0; k < b->n_unit_resources; k++)
             if (b->unit_resources[k]->value > 0) {
                 first = b->unit_resources[k]->key;
                 break;
             }
-        char hex[RC_ID_HEX_MAX], name[400];
-        rc_id_hex(b->bundle_id->placement_group_id.data, RC_PG_ID_SIZE, hex);
-        snprintf(name, sizeof(name), "%s_group_%d_%s", first, (int)b->bundle_id->bundle_index, hex);
+        char name[400];
+        sched_bundle_name_format(first, b->bundle_id->placement_group_id.data, b->bundle_id->bundle_index, name,
+                                 sizeof(name));
         const gcs_res_entry *shown = gcs__entry_find((gcs_res_entry **)d->resources_total, d->n_resources_total, name);
         if ((shown && shown->value > 1e-9) == !!add)
             continue; /* the report already says so */

@@ -42,11 +42,6 @@ struct gcs_view {
     rc_map totals; /* node id -> char * (owned): canonical text of the totals last applied */
 };
 
-static int gcs__is_bundle_resource(const char *name)
-{
-    return strstr(name, "_group_") != NULL;
-}
-
 sched_view *gcs_view_sched(gcs_view *v)
 {
     return v->sv;
@@ -78,7 +73,7 @@ static char *gcs__totals(const gcs_res_entry *const *entries, size_t n, sched_na
     *res = rc_calloc(n + 1, sizeof(**res));
     *n_res = 0;
     for (size_t i = 0; i < n; i++)
-        if (entries[i]->key && !gcs__is_bundle_resource(entries[i]->key))
+        if (entries[i]->key && !sched_bundle_name_reserved(entries[i]->key))
             (*res)[(*n_res)++] = (sched_named_amount){entries[i]->key, entries[i]->value};
     qsort(*res, *n_res, sizeof(**res), gcs__by_name);
     rc_buf text = RC_BUF_INIT;
@@ -177,7 +172,7 @@ void gcs_view_report(gcs_view *v, const Ray__Rpc__ResourcesData *d)
     size_t n = 0;
     for (size_t i = 0; i < d->n_resources_available; i++) {
         const char *name = d->resources_available[i]->key;
-        if (name && !gcs__is_bundle_resource(name))
+        if (name && !sched_bundle_name_reserved(name))
             avail[n++] = (sched_named_amount){name, d->resources_available[i]->value};
     }
     sched_err e;
@@ -254,6 +249,7 @@ int gcs_view_build_request(gcs_view *v, const gcs_res_entry *const *entries, siz
                            const Rayc__Rpc__SchedulingExtras *extras, gcs_sched_req *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
+    out->sv = v->sv;
     sched_request_init(&out->req);
     sched_options_init(&out->opts);
     int rc = gcs__set_resources(v, entries, n, &out->req, err, errlen);
@@ -277,6 +273,7 @@ int gcs_view_build_request(gcs_view *v, const gcs_res_entry *const *entries, siz
 int gcs_view_bundle_request(gcs_view *v, const Ray__Rpc__Bundle *b, gcs_sched_req *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
+    out->sv = v->sv;
     sched_request_init(&out->req);
     sched_options_init(&out->opts);
     int rc = gcs__set_resources(v, (const gcs_res_entry *const *)b->unit_resources, b->n_unit_resources, &out->req,
@@ -297,6 +294,8 @@ int gcs_view_bundle_request(gcs_view *v, const Ray__Rpc__Bundle *b, gcs_sched_re
 
 void gcs_sched_req_clear(gcs_sched_req *r)
 {
+    if (r->sv)
+        sched_request_release(r->sv, &r->req);
     sched_selector_free(r->selector);
     sched_selector_free(r->hard);
     sched_selector_free(r->soft);

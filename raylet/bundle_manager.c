@@ -26,8 +26,7 @@
 #include "rc_err.h"
 #include "rc_log.h"
 
-#define BUNDLE__INFIX "_group_"
-enum { BUNDLE__KEY_LEN = RC_PG_ID_SIZE + 4, BUNDLE__HEX_LEN = 2 * RC_PG_ID_SIZE };
+enum { BUNDLE__KEY_LEN = RC_PG_ID_SIZE + 4 };
 
 /* One resource of a bundle. */
 typedef struct bundle__res {
@@ -73,65 +72,6 @@ struct bundle_manager {
     int publish_pending;
 };
 
-/* ---- names -------------------------------------------------------------------------- */
-
-static int bundle__all_digits(const char *s, size_t n)
-{
-    if (!n || n > 10)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    return 1;
-}
-
-int bundle_name_parse(const char *name, bundle_name *out)
-{
-    size_t len = strlen(name), infix = strlen(BUNDLE__INFIX);
-    if (len < BUNDLE__HEX_LEN + infix + 1 || len >= BUNDLE_NAME_MAX + BUNDLE__HEX_LEN + infix + 12)
-        return RC_EINVAL;
-    const char *hex = name + len - BUNDLE__HEX_LEN;
-    if (rc_id_from_hex(hex, out->pg_id, RC_PG_ID_SIZE) < 0)
-        return RC_EINVAL;
-    /* What precedes the hex: "R_group_" (any bundle) or "R_group_<i>_" (bundle i). */
-    size_t head = len - BUNDLE__HEX_LEN;
-    if (head >= infix + 1 && !strncmp(name + head - infix, BUNDLE__INFIX, infix)) {
-        size_t blen = head - infix;
-        if (blen >= BUNDLE_NAME_MAX)
-            return RC_EINVAL;
-        memcpy(out->base, name, blen);
-        out->base[blen] = '\0';
-        out->index = -1;
-        return 0;
-    }
-    if (name[head - 1] != '_')
-        return RC_EINVAL;
-    size_t digits_end = head - 1, digits_start = digits_end;
-    while (digits_start > 0 && name[digits_start - 1] >= '0' && name[digits_start - 1] <= '9')
-        digits_start--;
-    if (!bundle__all_digits(name + digits_start, digits_end - digits_start) || digits_start < infix + 1 ||
-        strncmp(name + digits_start - infix, BUNDLE__INFIX, infix))
-        return RC_EINVAL;
-    size_t blen = digits_start - infix;
-    if (blen >= BUNDLE_NAME_MAX)
-        return RC_EINVAL;
-    memcpy(out->base, name, blen);
-    out->base[blen] = '\0';
-    out->index = strtoll(name + digits_start, NULL, 10);
-    return out->index > INT32_MAX ? RC_EINVAL : 0;
-}
-
-char *bundle_name_format(const char *base, const uint8_t pg_id[RC_PG_ID_SIZE], int64_t index, char *out, size_t len)
-{
-    char hex[RC_ID_HEX_MAX];
-    rc_id_hex(pg_id, RC_PG_ID_SIZE, hex);
-    if (index >= 0)
-        snprintf(out, len, "%s" BUNDLE__INFIX "%lld_%s", base, (long long)index, hex);
-    else
-        snprintf(out, len, "%s" BUNDLE__INFIX "%s", base, hex);
-    return out;
-}
-
 /* ---- bundles ------------------------------------------------------------------------ */
 
 static void bundle__key(const uint8_t pg_id[RC_PG_ID_SIZE], int32_t index, uint8_t key[BUNDLE__KEY_LEN])
@@ -166,11 +106,11 @@ static void bundle__free(bundle *b)
 /* Adds resource base (amount in fixed point) to b with its two bundle names. */
 static void bundle__add_res(bundle_manager *bm, bundle *b, const char *base, sched_amount amount)
 {
-    char name[BUNDLE_NAME_MAX + RC_ID_HEX_MAX + 32];
+    char name[SCHED_BUNDLE_BASE_MAX + RC_ID_HEX_MAX + 32];
     bundle__res *res = &b->res[b->n_res++];
     res->base = rc_strdup(base);
-    res->indexed_name = rc_strdup(bundle_name_format(base, b->pg_id, b->index, name, sizeof(name)));
-    res->wildcard_name = rc_strdup(bundle_name_format(base, b->pg_id, -1, name, sizeof(name)));
+    res->indexed_name = rc_strdup(sched_bundle_name_format(base, b->pg_id, b->index, name, sizeof(name)));
+    res->wildcard_name = rc_strdup(sched_bundle_name_format(base, b->pg_id, -1, name, sizeof(name)));
     sched_view_resource_id(bm->r->view, res->indexed_name, &res->indexed_id);
     sched_view_resource_id(bm->r->view, res->wildcard_name, &res->wildcard_id);
     res->amount = amount;
@@ -387,6 +327,10 @@ static void bundle__cancel(bundle_manager *bm, bundle *b, int export, const char
     for (uint32_t i = 0; i < b->reserved.n; i++)
         if (b->reserved.id[i] < SCHED_N_PREDEFINED)
             bm->reserved[b->reserved.id[i]] -= b->reserved.amount[i];
+    for (uint32_t i = 0; i < b->n_res; i++) { /* the names bundle__add_res took */
+        sched_view_resource_release(r->view, b->res[i].indexed_id);
+        sched_view_resource_release(r->view, b->res[i].wildcard_id);
+    }
     bundle__free(b);
     if (r->leases)
         lease_manager_view_changed(r->leases, 0); /* what it held is free again */
@@ -444,6 +388,8 @@ static void handle_prepare(rpc_call *call, const ProtobufCMessage *request, void
     }
     reply.success = ok;
     rpc_reply(call, &reply.base);
+    for (size_t i = 0; i < n; i++)
+        sched_request_release(bm->r->view, &reqs[i]);
     rc_free(reqs);
     rc_free(created);
 }
@@ -717,7 +663,7 @@ static int bundle__spread(bundle__plan *p, const uint8_t pg_id[RC_PG_ID_SIZE], c
 
 /* A bundle resource entry of a request. */
 typedef struct bundle__want {
-    bundle_name name;
+    sched_bundle_name name;
     sched_amount amount;
 } bundle__want;
 
@@ -731,14 +677,14 @@ static int bundle__plan_build(bundle__plan *p, const sched_request *req)
     int rc = 0;
     for (uint32_t i = 0; i < req->n && !rc; i++) {
         const char *name = sched_view_resource_name(r->view, req->id[i]);
-        if (!name || bundle_name_parse(name, &wants[n_wants].name) < 0) {
+        if (!name || sched_bundle_name_parse(name, &wants[n_wants].name) < 0) {
             rc = bundle__plan_add(p, req->id[i], req->amount[i]);
             continue;
         }
         wants[n_wants++].amount = req->amount[i];
     }
     for (uint32_t i = 0; i < n_wants && !rc; i++) {
-        const bundle_name *w = &wants[i].name;
+        const sched_bundle_name *w = &wants[i].name;
         if (w->index < 0)
             continue;
         bundle *b = bundle__find(p->bm, w->pg_id, w->index);
@@ -746,7 +692,7 @@ static int bundle__plan_build(bundle__plan *p, const sched_request *req)
         rc = ri < 0 ? RC_EBUSY : bundle__charge(p, b, (uint32_t)ri, wants[i].amount);
     }
     for (uint32_t i = 0; i < n_wants && !rc; i++) {
-        const bundle_name *w = &wants[i].name;
+        const sched_bundle_name *w = &wants[i].name;
         if (w->index >= 0)
             continue;
         sched_amount covered = 0;
@@ -794,8 +740,8 @@ uint32_t bundle_manager_gpu_instances(bundle_manager *bm, uint32_t res_id, const
                                       sched_amount *amount)
 {
     const char *name = sched_view_resource_name(bm->r->view, res_id);
-    bundle_name bn;
-    if (!gpus || !name || bundle_name_parse(name, &bn) < 0 || strcmp(bn.base, "GPU"))
+    sched_bundle_name bn;
+    if (!gpus || !name || sched_bundle_name_parse(name, &bn) < 0 || strcmp(bn.base, "GPU"))
         return 0;
     uint32_t n = 0;
     for (uint32_t j = 0; j < gpus->n; j++) {

@@ -43,6 +43,7 @@
 #include "rayc_sched.h"
 #include "rc_ids.h"
 #include "rpc.h"
+#include "sched_proto.h"
 
 struct raylet;
 typedef struct bundle_manager bundle_manager;
@@ -50,29 +51,10 @@ typedef struct bundle bundle;
 
 /* ---- names -------------------------------------------------------------------------- */
 
-/* The base resource of the label resources ("bundle_group_..."), as in Ray. */
-#define BUNDLE_LABEL_RESOURCE "bundle"
-/* The amount of the label resource a bundle has, and what a lease without resources
- * takes (Ray's). */
-#define BUNDLE_LABEL_AMOUNT 1000.0
-#define BUNDLE_LABEL_REQUEST 0.001
-
-enum { BUNDLE_NAME_MAX = 320 };
-
-/* A bundle resource name taken apart. */
-typedef struct bundle_name {
-    char base[BUNDLE_NAME_MAX]; /* R */
-    uint8_t pg_id[RC_PG_ID_SIZE];
-    int64_t index; /* -1 for R_group_<pghex> */
-} bundle_name;
-
-/* Parses "R_group_<i>_<pghex>" or "R_group_<pghex>" into *out. Returns 0, or RC_EINVAL if
- * name is not a bundle resource name. Pure. */
-int bundle_name_parse(const char *name, bundle_name *out);
-/* Writes R_group_<index>_<pghex> (index >= 0) or R_group_<pghex> (index -1) into out.
- * Returns out. Pure. */
-char *bundle_name_format(const char *base, const uint8_t pg_id[RC_PG_ID_SIZE], int64_t index, char *out,
-                         size_t len);
+/* Bundle resource names and the label resource are sched_proto.h's (sched_bundle_name_*). */
+#define BUNDLE_LABEL_RESOURCE SCHED_BUNDLE_LABEL
+#define BUNDLE_LABEL_AMOUNT SCHED_BUNDLE_LABEL_AMOUNT
+#define BUNDLE_LABEL_REQUEST SCHED_BUNDLE_LABEL_REQUEST
 
 /* ---- the manager -------------------------------------------------------------------- */
 

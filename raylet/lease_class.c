@@ -163,8 +163,8 @@ static int lease__add_resources(sched_view *v, lease_class *c, sched_request *r,
             }
             continue;
         }
-        bundle_name bn;
-        int is_bundle = bundle_name_parse(name, &bn) == 0;
+        sched_bundle_name bn;
+        int is_bundle = sched_bundle_name_parse(name, &bn) == 0;
         const char *base = is_bundle ? bn.base : name;
         if (!strcmp(base, "CPU") && amount > cpus)
             cpus = amount;
@@ -175,10 +175,10 @@ static int lease__add_resources(sched_view *v, lease_class *c, sched_request *r,
         } else {
             /* Ray's AddPlacementGroupConstraint: R -> R_group_<pghex> (+ R_group_<i>_<pghex>). */
             char renamed[SCHED_PROTO_MAX_NAME + 80];
-            bundle_name_format(name, c->pg_id, -1, renamed, sizeof(renamed));
+            sched_bundle_name_format(name, c->pg_id, -1, renamed, sizeof(renamed));
             rc = lease__put(v, c, r, shape, field, renamed, amount, err, errlen);
             if (!rc && c->pg_index >= 0) {
-                bundle_name_format(name, c->pg_id, c->pg_index, renamed, sizeof(renamed));
+                sched_bundle_name_format(name, c->pg_id, c->pg_index, renamed, sizeof(renamed));
                 rc = lease__put(v, c, r, shape, field, renamed, amount, err, errlen);
             }
         }
@@ -187,11 +187,11 @@ static int lease__add_resources(sched_view *v, lease_class *c, sched_request *r,
     }
     if (c->has_pg && !has_label) {
         char label[SCHED_PROTO_MAX_NAME + 80];
-        int rc = lease__put(v, c, r, shape, field, bundle_name_format(BUNDLE_LABEL_RESOURCE, c->pg_id, -1, label, sizeof(label)),
+        int rc = lease__put(v, c, r, shape, field, sched_bundle_name_format(BUNDLE_LABEL_RESOURCE, c->pg_id, -1, label, sizeof(label)),
                             BUNDLE_LABEL_REQUEST, err, errlen);
         if (!rc && c->pg_index >= 0)
             rc = lease__put(v, c, r, shape, field,
-                            bundle_name_format(BUNDLE_LABEL_RESOURCE, c->pg_id, c->pg_index, label, sizeof(label)),
+                            sched_bundle_name_format(BUNDLE_LABEL_RESOURCE, c->pg_id, c->pg_index, label, sizeof(label)),
                             BUNDLE_LABEL_REQUEST, err, errlen);
         if (rc < 0)
             return rc;
@@ -221,13 +221,14 @@ static int lease__set_resources(sched_view *v, const Ray__Rpc__LeaseSpec *spec, 
     } else {
         uint64_t gpu_memory = c->req.gpu_memory;
         c->req = c->hold;
+        sched_request_retain(v, &c->req);
         c->req.gpu_memory = gpu_memory;
     }
     c->hold.gpu_memory = c->req.gpu_memory;
     for (uint32_t i = 0; i < c->hold.n && !c->hold_bundles; i++) {
-        bundle_name bn;
+        sched_bundle_name bn;
         const char *name = sched_view_resource_name(v, c->hold.id[i]);
-        c->hold_bundles = name && bundle_name_parse(name, &bn) == 0;
+        c->hold_bundles = name && sched_bundle_name_parse(name, &bn) == 0;
     }
     return 0;
 }
@@ -284,6 +285,7 @@ int lease__class_parse(sched_view *v, const Ray__Rpc__LeaseSpec *spec, lease_cla
     lease_class *c = RC_NEW(lease_class);
     sched_request_init(&c->req);
     sched_request_init(&c->hold);
+    c->view = v;
     c->actor = spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
     rc_buf key = RC_BUF_INIT;
     int rc = lease__class_key(spec, &key, err, errlen);
@@ -307,6 +309,8 @@ void lease__class_free(lease_class *c)
 {
     if (!c)
         return;
+    sched_request_release(c->view, &c->req);
+    sched_request_release(c->view, &c->hold);
     for (size_t i = 0; i < c->n_shape; i++)
         rc_free(c->shape_names[i]);
     rc_free(c->shape_names);

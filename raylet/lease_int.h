@@ -31,6 +31,7 @@ typedef struct lease_class {
     /* What the scheduler gets: req.selector and opts.label_hard/soft point into this. */
     sched_request req;
     sched_request hold; /* what a granted lease holds (see above) */
+    sched_view *view;   /* whose names req and hold hold */
     int hold_bundles;   /* hold names placement-group bundle resources */
     int actor;          /* ACTOR_CREATION_TASK: the worker is dedicated to the actor */
     sched_options opts;

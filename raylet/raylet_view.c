@@ -130,7 +130,7 @@ void raylet_view_sync_spec(raylet *r)
 {
     for (size_t i = 0; i < r->spec.n_resources; i++) {
         uint32_t id;
-        if (sched_view_resource_id(r->view, r->spec.resources[i].name, &id) < 0)
+        if (sched_view_resource_find(r->view, r->spec.resources[i].name, &id) < 0)
             continue;
         r->spec.resources[i].available = (double)sched_node_available(r->local_node, id) / (double)SCHED_UNIT;
     }

@@ -167,10 +167,27 @@ sched_view *sched_view_new(const sched_view_config *cfg);
 /* Frees the view and every node in it (handles become invalid). */
 void sched_view_free(sched_view *v);
 
-/* Interns a resource name, returning its ID in *out (stable for the view's life; the
- * predefined names map to SCHED_CPU etc.). Returns 0 or RC_EINVAL for an empty name. */
+/* Resource names are interned per view and reference-counted. The predefined names
+ * (SCHED_CPU...) are permanent. A custom name lives while something refers to it: a node
+ * that has the resource, a request entry set by name, or a caller that holds a reference
+ * from sched_view_resource_id or sched_view_resource_retain. When the last reference goes
+ * the name is freed and its ID may later name something else, so an ID is only good while
+ * a reference is held on it. */
+
+/* Interns a resource name and takes a reference on it for the caller (release it with
+ * sched_view_resource_release), returning its ID in *out. Returns 0 or RC_EINVAL for an
+ * empty name. */
 int sched_view_resource_id(sched_view *v, const char *name, uint32_t *out);
-/* The name of a resource ID, or NULL if unknown. Valid for the view's life. */
+/* The ID of a name that is interned now, without taking a reference: 0 or RC_ENOENT. */
+int sched_view_resource_find(const sched_view *v, const char *name, uint32_t *out);
+/* Takes / drops one reference on a live ID (no-ops for predefined or unknown IDs). */
+void sched_view_resource_retain(sched_view *v, uint32_t id);
+void sched_view_resource_release(sched_view *v, uint32_t id);
+/* Number of live names, the four predefined ones included. */
+size_t sched_view_resource_count(const sched_view *v);
+/* References held on a live custom ID (UINT32_MAX for a predefined one, 0 if unknown). */
+uint32_t sched_view_resource_refs(const sched_view *v, uint32_t id);
+/* The name of a resource ID, or NULL if unknown or freed. Valid while the ID is held. */
 const char *sched_view_resource_name(const sched_view *v, uint32_t id);
 
 typedef struct sched_named_amount {
@@ -262,10 +279,14 @@ int sched_selector_matches(const sched_selector *s, const sched_node *node);
 
 #define SCHED_NO_RESOURCE UINT32_MAX
 
-/* What a task, actor or bundle needs. Plain data: copy it freely. Build it with the
- * functions below, which keep ids sorted, unique and amounts positive. */
+/* What a task, actor or bundle needs. Plain data, built with the functions below, which
+ * keep ids sorted, unique and amounts positive. Each entry set by name (sched_request_set,
+ * _set_custom, _set_accelerator_type) holds a reference on its resource name until
+ * sched_request_release; entries set by ID borrow the caller's. A struct copy shares the
+ * original's references: a copy that outlives it takes its own with sched_request_retain. */
 typedef struct sched_request {
     uint32_t n;
+    uint32_t held; /* bit i: entry i holds a reference on its name */
     uint32_t id[SCHED_REQ_MAX_RESOURCES];
     sched_amount amount[SCHED_REQ_MAX_RESOURCES];
     uint64_t gpu_memory;            /* bytes each GPU instance must have; 0: any */
@@ -282,9 +303,14 @@ int sched_request_set(sched_view *v, sched_request *r, const char *name, double 
  * have their own options (num_cpus, num_gpus, memory, object_store_memory). */
 int sched_request_set_custom(sched_view *v, sched_request *r, const char *name, double amount,
                              sched_err *err);
-/* Sets an already validated amount by ID (0 removes). Returns 0, or RC_ERANGE when the
- * request already has SCHED_REQ_MAX_RESOURCES resources or amount is out of range. */
+/* Sets an already validated amount by ID (0 removes). A new entry borrows the caller's
+ * reference on id. Returns 0, or RC_ERANGE when the request already has
+ * SCHED_REQ_MAX_RESOURCES resources or amount is out of range. */
 int sched_request_set_id(sched_request *r, uint32_t id, sched_amount amount);
+/* Drops the references r's entries hold and empties r (its other fields stay). */
+void sched_request_release(sched_view *v, sched_request *r);
+/* Takes another reference for each entry of r that holds one (for a copy of r). */
+void sched_request_retain(sched_view *v, const sched_request *r);
 /* Ray's accelerator_type option: adds resource accelerator_type:<type> = 0.001, which only
  * nodes of that accelerator type have. Returns 0 or RC_EINVAL. */
 int sched_request_set_accelerator_type(sched_view *v, sched_request *r, const char *type,
@@ -292,7 +318,9 @@ int sched_request_set_accelerator_type(sched_view *v, sched_request *r, const ch
 /* The amount of a resource in r (0 if absent). */
 sched_amount sched_request_get(const sched_request *r, uint32_t id);
 
-/* What an allocation took from a node, to be given back exactly by sched_node_free. */
+/* What an allocation took from a node, to be given back exactly by sched_node_free. Its IDs
+ * borrow: whoever holds the allocation keeps a reference on its names (usually through the
+ * request it was made from) until it is freed. */
 typedef struct sched_alloc {
     uint32_t n;
     uint32_t id[SCHED_REQ_MAX_RESOURCES];

@@ -76,11 +76,18 @@ typedef struct sched__scored {
 
 struct sched_view {
     sched_view_config cfg;
-    /* Resource registry: name -> id + 1 (as a pointer), and id -> name. */
+    /* Resource registry: name -> id + 1 (as a pointer), id -> name (NULL: a free id) and
+     * id -> references. Ids below n_res_names have been handed out; freed ones wait in the
+     * free_ids ring (oldest first) to be handed out again. */
     rc_map res_ids;
     char **res_names;
+    uint32_t *res_refs;
     uint32_t n_res_names;
     uint32_t cap_res_names;
+    uint32_t n_live_names;
+    uint32_t *free_ids; /* ring of cap_res_names entries */
+    uint32_t free_head;
+    uint32_t free_len;
     /* Index. */
     sched__list nodes;    /* every node, view order */
     sched__list *buckets; /* per resource id (n_res_names of them) */
@@ -104,6 +111,13 @@ struct sched_view {
     uint32_t b_cap;
     uint32_t mark_gen;
 };
+
+/* ---- sched_view.c: the registry ---- */
+/* The ID of name, interning it (with no reference: the caller takes one right away or
+ * calls sched__resource_drop_unused). */
+uint32_t sched__intern(sched_view *v, const char *name);
+/* Frees id if it is a custom name nothing refers to. */
+void sched__resource_drop_unused(sched_view *v, uint32_t id);
 
 /* ---- sched_resource.c ---- */
 /* Writes a byte count in binary units ("40 GiB", "1.50 MiB"). */

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rc_err.h"
@@ -19,6 +20,83 @@ static int sched__fail(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return RC_EINVAL;
+}
+
+/* ---- bundle resource names ---- */
+
+enum { SCHED__PG_HEX_LEN = 2 * RC_PG_ID_SIZE };
+
+/* 1 if s[0..n) is 1-10 decimal digits (a bundle index). */
+static int sched__digits(const char *s, size_t n)
+{
+    if (!n || n > 10)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* Copies name[0..n) into out->base; 0 or RC_EINVAL when empty or too long. */
+static int sched__bundle_base(const char *name, size_t n, sched_bundle_name *out)
+{
+    if (!n || n >= SCHED_BUNDLE_BASE_MAX)
+        return RC_EINVAL;
+    memcpy(out->base, name, n);
+    out->base[n] = '\0';
+    return 0;
+}
+
+int sched_bundle_name_parse(const char *name, sched_bundle_name *out)
+{
+    size_t len = name ? strlen(name) : 0, infix = strlen(SCHED_BUNDLE_INFIX);
+    if (len < SCHED__PG_HEX_LEN + infix + 1)
+        return RC_EINVAL;
+    size_t head = len - SCHED__PG_HEX_LEN; /* where the group's hex starts */
+    if (rc_id_from_hex(name + head, out->pg_id, RC_PG_ID_SIZE) < 0)
+        return RC_EINVAL;
+    /* "R_group_" + hex: any bundle of the group. */
+    if (!strncmp(name + head - infix, SCHED_BUNDLE_INFIX, infix)) {
+        out->index = -1;
+        return sched__bundle_base(name, head - infix, out);
+    }
+    /* "R_group_<i>_" + hex: bundle i. */
+    if (name[head - 1] != '_')
+        return RC_EINVAL;
+    size_t end = head - 1, start = end;
+    while (start > 0 && name[start - 1] >= '0' && name[start - 1] <= '9')
+        start--;
+    if (!sched__digits(name + start, end - start) || start < infix + 1 ||
+        strncmp(name + start - infix, SCHED_BUNDLE_INFIX, infix))
+        return RC_EINVAL;
+    out->index = strtoll(name + start, NULL, 10);
+    if (out->index > INT32_MAX)
+        return RC_EINVAL;
+    return sched__bundle_base(name, start - infix, out);
+}
+
+char *sched_bundle_name_format(const char *base, const uint8_t pg_id[RC_PG_ID_SIZE], int64_t index, char *out,
+                               size_t len)
+{
+    char hex[RC_ID_HEX_MAX];
+    rc_id_hex(pg_id, RC_PG_ID_SIZE, hex);
+    if (index >= 0)
+        snprintf(out, len, "%s" SCHED_BUNDLE_INFIX "%lld_%s", base, (long long)index, hex);
+    else
+        snprintf(out, len, "%s" SCHED_BUNDLE_INFIX "%s", base, hex);
+    return out;
+}
+
+int sched_bundle_name_reserved(const char *name)
+{
+    return name && strstr(name, SCHED_BUNDLE_INFIX) != NULL;
+}
+
+int sched_bundle_name_of(const char *name, const char *base)
+{
+    size_t n = strlen(base);
+    return !strncmp(name, base, n) &&
+           (name[n] == '\0' || !strncmp(name + n, SCHED_BUNDLE_INFIX, strlen(SCHED_BUNDLE_INFIX)));
 }
 
 int sched_proto_name_ok(const char *name)

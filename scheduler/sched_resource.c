@@ -147,6 +147,7 @@ void sched__fmt_request(const sched_view *v, const sched_request *r, char *buf, 
 void sched_request_init(sched_request *r)
 {
     r->n = 0;
+    r->held = 0;
     r->gpu_memory = 0;
     r->accelerator_id = SCHED_NO_RESOURCE;
     r->selector = NULL;
@@ -160,8 +161,25 @@ sched_amount sched_request_get(const sched_request *r, uint32_t id)
     return 0;
 }
 
-int sched_request_set_id(sched_request *r, uint32_t id, sched_amount amount)
+/* Bit i of held after inserting (removing) entry i. */
+static uint32_t held_insert(uint32_t held, uint32_t i, int bit)
 {
+    uint32_t low = held & ((1u << i) - 1);
+    return low | ((held >> i) << (i + 1)) | ((uint32_t)(bit != 0) << i);
+}
+
+static uint32_t held_remove(uint32_t held, uint32_t i)
+{
+    uint32_t low = held & ((1u << i) - 1);
+    return low | ((held >> (i + 1)) << i);
+}
+
+/* Sets id = amount in r. A new entry holds a reference when hold is set (the caller takes
+ * it); *added says one was added, *dropped_held that an entry holding one was removed. */
+static int request_put(sched_request *r, uint32_t id, sched_amount amount, int hold, int *added,
+                       int *dropped_held)
+{
+    *added = *dropped_held = 0;
     if (amount < 0 || amount > SCHED_AMOUNT_MAX || id == SCHED_NO_RESOURCE)
         return RC_ERANGE;
     uint32_t i = 0;
@@ -172,8 +190,10 @@ int sched_request_set_id(sched_request *r, uint32_t id, sched_amount amount)
             r->amount[i] = amount;
             return 0;
         }
+        *dropped_held = (r->held >> i) & 1;
         memmove(&r->id[i], &r->id[i + 1], (r->n - i - 1) * sizeof(r->id[0]));
         memmove(&r->amount[i], &r->amount[i + 1], (r->n - i - 1) * sizeof(r->amount[0]));
+        r->held = held_remove(r->held, i);
         r->n--;
         return 0;
     }
@@ -183,10 +203,51 @@ int sched_request_set_id(sched_request *r, uint32_t id, sched_amount amount)
         return RC_ERANGE;
     memmove(&r->id[i + 1], &r->id[i], (r->n - i) * sizeof(r->id[0]));
     memmove(&r->amount[i + 1], &r->amount[i], (r->n - i) * sizeof(r->amount[0]));
+    r->held = held_insert(r->held, i, hold);
     r->id[i] = id;
     r->amount[i] = amount;
     r->n++;
+    *added = 1;
     return 0;
+}
+
+int sched_request_set_id(sched_request *r, uint32_t id, sched_amount amount)
+{
+    int added, dropped;
+    /* An entry that held a reference and is removed here keeps the name alive: without
+     * the view it cannot be released (a leak, never a dangling ID). */
+    return request_put(r, id, amount, 0, &added, &dropped);
+}
+
+/* Sets the interned id (no reference taken yet) to amount in r, the entry holding a
+ * reference when new. Frees the name again if nothing ends up referring to it. */
+static int request_put_named(sched_view *v, sched_request *r, uint32_t id, sched_amount amount)
+{
+    int added, dropped;
+    int rc = request_put(r, id, amount, 1, &added, &dropped);
+    if (added)
+        sched_view_resource_retain(v, id);
+    if (dropped)
+        sched_view_resource_release(v, id);
+    sched__resource_drop_unused(v, id);
+    return rc;
+}
+
+void sched_request_release(sched_view *v, sched_request *r)
+{
+    for (uint32_t i = 0; i < r->n; i++)
+        if ((r->held >> i) & 1)
+            sched_view_resource_release(v, r->id[i]);
+    r->n = 0;
+    r->held = 0;
+    r->accelerator_id = SCHED_NO_RESOURCE;
+}
+
+void sched_request_retain(sched_view *v, const sched_request *r)
+{
+    for (uint32_t i = 0; i < r->n; i++)
+        if ((r->held >> i) & 1)
+            sched_view_resource_retain(v, r->id[i]);
 }
 
 int sched_request_set(sched_view *v, sched_request *r, const char *name, double amount,
@@ -200,10 +261,7 @@ int sched_request_set(sched_view *v, sched_request *r, const char *name, double 
     int rc = sched_amount_from_double(name, amount, &a, err);
     if (rc)
         return rc;
-    uint32_t id;
-    if ((rc = sched_view_resource_id(v, name, &id)))
-        return rc;
-    if (sched_request_set_id(r, id, a)) {
+    if (request_put_named(v, r, sched__intern(v, name), a)) {
         set_err(err, "resource '%s': a request may name at most %d distinct resources", name,
                 SCHED_REQ_MAX_RESOURCES);
         return RC_EINVAL;
@@ -260,13 +318,10 @@ int sched_request_set_accelerator_type(sched_view *v, sched_request *r, const ch
     }
     char name[96];
     snprintf(name, sizeof(name), "accelerator_type:%s", type);
-    uint32_t id;
-    int rc = sched_view_resource_id(v, name, &id);
-    if (rc)
-        return rc;
+    uint32_t id = sched__intern(v, name);
     /* Ray's accelerator_type option adds this tiny amount; only nodes of that type have
      * the resource, so no other node can ever take the task. */
-    if (sched_request_set_id(r, id, SCHED_UNIT / 1000)) {
+    if (request_put_named(v, r, id, SCHED_UNIT / 1000)) {
         set_err(err, "accelerator_type '%s': a request may name at most %d distinct resources",
                 type, SCHED_REQ_MAX_RESOURCES);
         return RC_EINVAL;

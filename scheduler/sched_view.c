@@ -2,8 +2,12 @@
  * sched_view.c: the cluster view (nodes keyed by NodeID) and its index.
  *
  * Resource names are interned per view: CPU, GPU, memory and object_store_memory are IDs
- * 0..3 and custom names get the next free ID, so sets are small sorted arrays and a check
- * compares integers. The registry only grows (it holds names, not nodes).
+ * 0..3 and custom names get a free ID, so sets are small sorted arrays and a check compares
+ * integers. Custom names are reference-counted: each node holds one on each of its custom
+ * resources, each request entry set by name holds one, and sched_view_resource_id hands its
+ * caller one. The last release frees the name and its ID goes to the back of a free queue,
+ * so a cluster that churns placement groups (whose bundles bring names like
+ * CPU_group_<i>_<pg>) keeps a registry as large as the names in use, not all ever seen.
  *
  * The index answers "which nodes could possibly fit this request" without scanning them
  * all: a bucket per resource ID lists the nodes whose *total* has that resource, a bucket
@@ -85,30 +89,104 @@ static void list_free(sched__list *l)
 
 /* ---- registry ---- */
 
-static uint32_t intern(sched_view *v, const char *name)
+/* Makes room for ids up to cap_res_names (all per-id arrays grow together). */
+static void registry_grow(sched_view *v)
+{
+    uint32_t old = v->cap_res_names, cap = old ? 2 * old : 16;
+    v->res_names = rc_realloc(v->res_names, cap * sizeof(*v->res_names));
+    v->res_refs = rc_realloc(v->res_refs, cap * sizeof(*v->res_refs));
+    v->buckets = rc_realloc(v->buckets, cap * sizeof(*v->buckets));
+    memset(&v->buckets[old], 0, (cap - old) * sizeof(*v->buckets));
+    /* The free ring is unrolled into the new array, oldest first. */
+    uint32_t *ring = rc_malloc(cap * sizeof(*ring));
+    for (uint32_t i = 0; i < v->free_len; i++)
+        ring[i] = v->free_ids[(v->free_head + i) % old];
+    rc_free(v->free_ids);
+    v->free_ids = ring;
+    v->free_head = 0;
+    v->cap_res_names = cap;
+}
+
+uint32_t sched__intern(sched_view *v, const char *name)
 {
     void *got = rc_map_get_str(&v->res_ids, name);
     if (got)
         return (uint32_t)((uintptr_t)got - 1);
-    if (v->n_res_names == v->cap_res_names) {
-        uint32_t cap = v->cap_res_names ? 2 * v->cap_res_names : 16;
-        v->res_names = rc_realloc(v->res_names, cap * sizeof(*v->res_names));
-        v->buckets = rc_realloc(v->buckets, cap * sizeof(*v->buckets));
-        memset(&v->buckets[v->cap_res_names], 0, (cap - v->cap_res_names) * sizeof(*v->buckets));
-        v->cap_res_names = cap;
+    uint32_t id;
+    if (v->free_len) {
+        /* The id freed longest ago: a stale copy of a just-freed id is the likelier
+         * mistake, so it is handed out last. */
+        id = v->free_ids[v->free_head];
+        v->free_head = (v->free_head + 1) % v->cap_res_names;
+        v->free_len--;
+    } else {
+        if (v->n_res_names == v->cap_res_names)
+            registry_grow(v);
+        id = v->n_res_names++;
     }
-    uint32_t id = v->n_res_names++;
     v->res_names[id] = rc_strdup(name);
+    v->res_refs[id] = 0;
+    v->n_live_names++;
     rc_map_put_str(&v->res_ids, name, (void *)(uintptr_t)(id + 1));
     return id;
+}
+
+void sched__resource_drop_unused(sched_view *v, uint32_t id)
+{
+    if (id < SCHED_N_PREDEFINED || id >= v->n_res_names || !v->res_names[id] || v->res_refs[id])
+        return;
+    /* Nothing refers to it, so no node has it: its bucket is empty. */
+    rc_map_remove(&v->res_ids, v->res_names[id], strlen(v->res_names[id]));
+    rc_free(v->res_names[id]);
+    v->res_names[id] = NULL;
+    list_free(&v->buckets[id]);
+    v->n_live_names--;
+    v->free_ids[(v->free_head + v->free_len) % v->cap_res_names] = id;
+    v->free_len++;
 }
 
 int sched_view_resource_id(sched_view *v, const char *name, uint32_t *out)
 {
     if (!name || !*name)
         return RC_EINVAL;
-    *out = intern(v, name);
+    *out = sched__intern(v, name);
+    sched_view_resource_retain(v, *out);
     return 0;
+}
+
+int sched_view_resource_find(const sched_view *v, const char *name, uint32_t *out)
+{
+    void *got = name ? rc_map_get_str(&v->res_ids, name) : NULL;
+    if (!got)
+        return RC_ENOENT;
+    *out = (uint32_t)((uintptr_t)got - 1);
+    return 0;
+}
+
+void sched_view_resource_retain(sched_view *v, uint32_t id)
+{
+    if (id >= SCHED_N_PREDEFINED && id < v->n_res_names && v->res_names[id])
+        v->res_refs[id]++;
+}
+
+void sched_view_resource_release(sched_view *v, uint32_t id)
+{
+    if (id < SCHED_N_PREDEFINED || id >= v->n_res_names || !v->res_names[id] || !v->res_refs[id])
+        return;
+    if (!--v->res_refs[id])
+        sched__resource_drop_unused(v, id);
+}
+
+size_t sched_view_resource_count(const sched_view *v)
+{
+    return v->n_live_names;
+}
+
+uint32_t sched_view_resource_refs(const sched_view *v, uint32_t id)
+{
+    if (id >= v->n_res_names || !v->res_names[id])
+        return 0;
+    return id < SCHED_N_PREDEFINED ? UINT32_MAX : v->res_refs[id];
 }
 
 const char *sched_view_resource_name(const sched_view *v, uint32_t id)
@@ -136,7 +214,7 @@ sched_view *sched_view_new(const sched_view_config *cfg)
     rc_map_init(&v->label_buckets);
     rc_map_init(&v->by_id);
     for (int i = 0; i < SCHED_N_PREDEFINED; i++)
-        intern(v, predefined_names[i]);
+        sched__intern(v, predefined_names[i]);
     return v;
 }
 
@@ -175,6 +253,8 @@ void sched_view_free(sched_view *v)
         list_free(&v->buckets[i]);
     }
     rc_free(v->res_names);
+    rc_free(v->res_refs);
+    rc_free(v->free_ids);
     rc_free(v->buckets);
     rc_map_destroy(&v->res_ids, NULL);
     rc_map_destroy(&v->label_buckets, free_bucket);
@@ -353,7 +433,7 @@ static int accel_ok(const char *t)
 
 /* Fills n (zeroed by the caller) from spec with everything available. On failure n holds
  * partial contents the caller frees with node_free_contents. */
-static int node_build(sched_view *v, const sched_node_spec *spec, sched_node *n, sched_err *err)
+static int node_build_(sched_view *v, const sched_node_spec *spec, sched_node *n, sched_err *err)
 {
     /* Accelerator type: the spec's, else the label's; they must agree when both given. */
     const char *accel = spec->accelerator_type;
@@ -377,7 +457,7 @@ static int node_build(sched_view *v, const sched_node_spec *spec, sched_node *n,
     if (accel) {
         char name[96];
         snprintf(name, sizeof(name), ACCEL_PREFIX "%s", accel);
-        accel_id = intern(v, name);
+        accel_id = sched__intern(v, name);
     }
     int accel_listed = 0;
     for (size_t i = 0; i < spec->n_resources; i++) {
@@ -393,7 +473,7 @@ static int node_build(sched_view *v, const sched_node_spec *spec, sched_node *n,
             return RC_EINVAL;
         }
         sched_amount a = (sched_amount)llround(amount * (double)SCHED_UNIT);
-        uint32_t id = intern(v, name);
+        uint32_t id = sched__intern(v, name);
         if (id == SCHED_GPU && a % SCHED_UNIT) {
             set_err(err, "node resource 'GPU': total %g must be a whole number of devices", amount);
             return RC_EINVAL;
@@ -407,8 +487,11 @@ static int node_build(sched_view *v, const sched_node_spec *spec, sched_node *n,
             set_err(err, "node resource '%s' is listed twice", name);
             return RC_EINVAL;
         }
-        if (!a)
-            continue; /* Ray drops zero totals: the node doesn't have the resource. */
+        if (!a) {
+            /* Ray drops zero totals: the node doesn't have the resource. */
+            sched__resource_drop_unused(v, id);
+            continue;
+        }
         if (id < SCHED_N_PREDEFINED) {
             n->total[id] = n->avail[id] = a;
         } else {
@@ -503,6 +586,34 @@ static int node_build(sched_view *v, const sched_node_spec *spec, sched_node *n,
     return 0;
 }
 
+/* Frees every custom name nothing refers to: after a failed build, the names it interned. */
+static void registry_sweep(sched_view *v)
+{
+    for (uint32_t id = SCHED_N_PREDEFINED; id < v->n_res_names; id++)
+        if (v->res_names[id] && !v->res_refs[id])
+            sched__resource_drop_unused(v, id);
+}
+
+/* node_build_, then the node holds a reference on each of its custom resources. */
+static int node_build(sched_view *v, const sched_node_spec *spec, sched_node *n, sched_err *err)
+{
+    int rc = node_build_(v, spec, n, err);
+    if (rc) {
+        registry_sweep(v);
+        return rc;
+    }
+    for (uint32_t i = 0; i < n->n_res; i++)
+        sched_view_resource_retain(v, n->res[i].id);
+    return 0;
+}
+
+/* Drops the node's references on its custom resources (before its contents go). */
+static void node_release_names(sched_view *v, sched_node *n)
+{
+    for (uint32_t i = 0; i < n->n_res; i++)
+        sched_view_resource_release(v, n->res[i].id);
+}
+
 void sched_node_spec_init(sched_node_spec *spec)
 {
     memset(spec, 0, sizeof(*spec));
@@ -565,6 +676,7 @@ int sched_view_update_node(sched_view *v, sched_node *node, const sched_node_spe
         fresh.avail[SCHED_GPU] = node->avail[SCHED_GPU];
     }
     unindex_node(v, node);
+    node_release_names(v, node); /* after fresh took its own: shared names stay */
     node_free_contents(node);
     memcpy(fresh.id, node->id, RC_NODE_ID_SIZE);
     fresh.slot = node->slot;
@@ -589,6 +701,7 @@ void sched_view_remove_node(sched_view *v, sched_node *node)
     if (node->usable)
         v->n_usable--;
     v->max_price_dirty = 1;
+    node_release_names(v, node);
     node_free_contents(node);
     rc_free(node);
 }

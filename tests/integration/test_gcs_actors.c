@@ -939,8 +939,9 @@ static void test_dead_actors_bounded(void)
     CU_ASSERT_EQUAL_FATAL(up, 0);
     const char *flags[] = {"--num-cpus", "4", NULL};
     CU_ASSERT_FATAL(harness_fake_raylet(&t, flags) >= 0);
-    uint8_t ids[4][RC_ACTOR_ID_SIZE];
+    uint8_t ids[4][RC_ACTOR_ID_SIZE], live[RC_ACTOR_ID_SIZE];
     actor_opts o = {0};
+    CU_ASSERT_TRUE_FATAL(make_actor(&t, live, &o)); /* alive throughout: never dropped */
     for (int i = 0; i < 4; i++) {
         CU_ASSERT_TRUE_FATAL(make_actor(&t, ids[i], &o));
         CU_ASSERT_EQUAL(kill_actor(&t, ids[i], 1, 1), 0);
@@ -948,15 +949,25 @@ static void test_dead_actors_bounded(void)
         CU_ASSERT_PTR_NOT_NULL(d);
         rpc_msg_free(d ? &d->base : NULL);
     }
-    /* Only the two most recent dead actors are kept, in memory and in Redis. */
+    /* Only the two most recent dead actors are kept, in memory and in Redis; the live one
+     * stays. */
     for (int round = 0; round < 2; round++) {
         Ray__Rpc__GetAllActorInfoRequest req = RAY__RPC__GET_ALL_ACTOR_INFO_REQUEST__INIT;
         ProtobufCMessage *reply = NULL;
         CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, ACTORS, "GetAllActorInfo", &req.base, &reply, NULL, 0), 0);
-        CU_ASSERT_EQUAL(((Ray__Rpc__GetAllActorInfoReply *)reply)->total, 2);
+        CU_ASSERT_EQUAL(((Ray__Rpc__GetAllActorInfoReply *)reply)->total, 3);
         rpc_msg_free(reply);
         actor_data *d = get_actor(&t, ids[0]);
         CU_ASSERT_PTR_NULL(d);
+        rpc_msg_free(d ? &d->base : NULL);
+        d = get_actor(&t, ids[1]);
+        CU_ASSERT_PTR_NULL(d);
+        rpc_msg_free(d ? &d->base : NULL);
+        d = get_actor(&t, ids[2]);
+        CU_ASSERT_TRUE(d && d->state == S_DEAD);
+        rpc_msg_free(d ? &d->base : NULL);
+        d = get_actor(&t, live);
+        CU_ASSERT_TRUE(d && d->state != S_DEAD);
         rpc_msg_free(d ? &d->base : NULL);
         d = get_actor(&t, ids[3]);
         CU_ASSERT_TRUE(d && d->state == S_DEAD);

@@ -41,6 +41,7 @@
 #include "rc_config.h"
 #include "rc_ids.h"
 #include "rc_json.h"
+#include "rc_time.h"
 #include "unit.h"
 
 enum { CALL_TIMEOUT_MS = 10000, CONNECT_TIMEOUT_MS = 10000 };
@@ -956,6 +957,71 @@ static void job_lifecycle(void)
 }
 BOTH(job_lifecycle)
 
+/* 1 if job n is listed, with is_dead in *dead. */
+static int job_listed(int n, int *dead)
+{
+    char hex[RC_ID_HEX_MAX];
+    uint8_t id[4];
+    job_id_bytes(n, id);
+    rc_id_hex(id, 4, hex);
+    Ray__Rpc__GetAllJobInfoReply *r = all_jobs(-1, hex);
+    int listed = r && r->n_job_info_list == 1;
+    if (listed && dead)
+        *dead = r->job_info_list[0]->is_dead;
+    rpc_msg_free((ProtobufCMessage *)r);
+    return listed;
+}
+
+/* Finished jobs are bounded (maximum_gcs_finished_job_cached_count): the ones that finished
+ * first go, from memory and from storage; running jobs stay whatever their number. */
+static void job_finished_eviction(void)
+{
+    setenv("RAYC_maximum_gcs_finished_job_cached_count", "2", 1);
+    int rc = api_restart_gcs();
+    unsetenv("RAYC_maximum_gcs_finished_job_cached_count");
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    uint8_t id[4];
+    for (int n = 1; n <= 7; n++) {
+        job_id_bytes(n, id);
+        CU_ASSERT_EQUAL(add_job(id, 4, "python churn.py", NULL), GCS_STATUS_OK);
+    }
+    /* Finish 4, 2, 6, 1 in that order; 3, 5 and 7 keep running. */
+    const int order[] = {4, 2, 6, 1};
+    for (size_t i = 0; i < 4; i++) {
+        job_id_bytes(order[i], id);
+        CU_ASSERT_EQUAL(mark_finished(id, 4), GCS_STATUS_OK);
+        rc_sleep_ms(3); /* distinct end times: a reloading GCS orders by them */
+    }
+    CU_ASSERT_EQUAL(count_jobs(-1, NULL), 5);
+    int dead = -1;
+    CU_ASSERT_FALSE(job_listed(4, NULL));
+    CU_ASSERT_FALSE(job_listed(2, NULL));
+    CU_ASSERT_TRUE(job_listed(6, &dead) && dead);
+    CU_ASSERT_TRUE(job_listed(1, &dead) && dead);
+    for (int n = 3; n <= 7; n += 2)
+        CU_ASSERT_TRUE(job_listed(n, &dead) && !dead);
+    /* An evicted job is unknown now, as any job never seen. */
+    job_id_bytes(4, id);
+    CU_ASSERT_EQUAL(mark_finished(id, 4), GCS_STATUS_NOT_FOUND);
+    if (!A.c.use_redis)
+        return;
+    /* A write answered after the deletions were sent (one connection, in order) means
+     * Redis has done them: a GCS with the default bound finds what this one kept. */
+    CU_ASSERT_EQUAL(kv_put(STR("ns"), STR("fence"), STR("x"), 1, NULL), GCS_STATUS_OK);
+    CU_ASSERT_EQUAL_FATAL(api_restart_gcs(), 0);
+    CU_ASSERT_EQUAL(count_jobs(-1, NULL), 5);
+    CU_ASSERT_FALSE(job_listed(2, NULL));
+    /* A GCS started with a smaller bound drops the earliest finished of what it loads. */
+    setenv("RAYC_maximum_gcs_finished_job_cached_count", "1", 1);
+    rc = api_restart_gcs();
+    unsetenv("RAYC_maximum_gcs_finished_job_cached_count");
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(count_jobs(-1, NULL), 4);
+    CU_ASSERT_FALSE(job_listed(6, NULL));
+    CU_ASSERT_TRUE(job_listed(1, &dead) && dead);
+}
+BOTH(job_finished_eviction)
+
 /* Redis: jobs and the counter survive a SIGKILL of the GCS. Memory: the new GCS starts a
  * new cluster with neither. */
 static void job_restart(void)
@@ -1176,7 +1242,9 @@ static void node_dead_eviction(void)
     int rc = api_restart_gcs();
     unsetenv("RAYC_maximum_gcs_dead_node_cached_count");
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    uint8_t ids[4][RC_NODE_ID_SIZE];
+    uint8_t ids[4][RC_NODE_ID_SIZE], alive[RC_NODE_ID_SIZE];
+    rc_id_random(alive, RC_NODE_ID_SIZE);
+    CU_ASSERT_EQUAL(register_fake_node(alive, RC_NODE_ID_SIZE, "stays", "127.0.0.1", 40000), GCS_STATUS_OK);
     for (int i = 0; i < 4; i++) {
         rc_id_random(ids[i], RC_NODE_ID_SIZE);
         CU_ASSERT_EQUAL(register_fake_node(ids[i], RC_NODE_ID_SIZE, "mortal", "127.0.0.1", 40001 + i), GCS_STATUS_OK);
@@ -1191,6 +1259,7 @@ static void node_dead_eviction(void)
     CU_ASSERT_EQUAL(node_state(ids[1], NULL, NULL, 0), -1);
     CU_ASSERT_EQUAL(node_state(ids[2], NULL, NULL, 0), RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__DEAD);
     CU_ASSERT_EQUAL(node_state(ids[3], NULL, NULL, 0), RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__DEAD);
+    CU_ASSERT_EQUAL(node_state(alive, NULL, NULL, 0), RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE);
     if (!A.c.use_redis)
         return;
     /* A write answered after the evictions were sent (one connection, in order) means
@@ -1966,6 +2035,7 @@ static const unit_case cases[] = {
     BOTH_CASES(job_next_id),
     BOTH_CASES(job_add_validation),
     BOTH_CASES(job_lifecycle),
+    BOTH_CASES(job_finished_eviction),
     BOTH_CASES(job_restart),
     BOTH_CASES(node_register_validation),
     BOTH_CASES(node_queries),

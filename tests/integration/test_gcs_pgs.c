@@ -987,6 +987,59 @@ static void test_gcs_restart_with_redis(void)
     tc_stop(&t);
 }
 
+/* Removed groups are bounded (maximum_gcs_removed_placement_group_cached_count): the ones
+ * removed first go, from memory and from Redis; a live group is untouched. */
+static void test_removed_groups_bounded(void)
+{
+    setenv("RAYC_maximum_gcs_removed_placement_group_cached_count", "2", 1);
+    tc t;
+    int up = tc_start(&t, 1, 0);
+    unsetenv("RAYC_maximum_gcs_removed_placement_group_cached_count");
+    CU_ASSERT_EQUAL_FATAL(up, 0);
+    CU_ASSERT_FATAL(tc_raylet(&t, "4", NULL) >= 0);
+    bundle_shape one = {1, NULL};
+    uint8_t live[RC_PG_ID_SIZE], gone[4][RC_PG_ID_SIZE];
+    rc_id_random(live, sizeof(live));
+    pg_opts detached = {.detached = 1};
+    CU_ASSERT_EQUAL(create_pg(&t, live, RAY__RPC__PLACEMENT_STRATEGY__PACK, &one, 1, &detached, NULL, 0), 0);
+    pg_data *d = wait_created(&t, live, 20000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    rpc_msg_free(&d->base);
+    for (int i = 0; i < 4; i++) {
+        rc_id_random(gone[i], sizeof(gone[i]));
+        CU_ASSERT_EQUAL(create_pg(&t, gone[i], RAY__RPC__PLACEMENT_STRATEGY__PACK, &one, 1, &detached, NULL, 0), 0);
+        d = wait_created(&t, gone[i], 20000);
+        rpc_msg_free(d ? &d->base : NULL);
+        CU_ASSERT_EQUAL(remove_pg(&t, gone[i]), 0);
+    }
+    for (int round = 0; round < 2; round++) {
+        Ray__Rpc__GetAllPlacementGroupRequest areq = RAY__RPC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
+        ProtobufCMessage *reply = NULL;
+        CU_ASSERT_EQUAL_FATAL(harness_fake_gcs_call(&t, PGS, "GetAllPlacementGroup", &areq.base, &reply, NULL, 0), 0);
+        CU_ASSERT_EQUAL(((Ray__Rpc__GetAllPlacementGroupReply *)reply)->total, 3);
+        rpc_msg_free(reply);
+        for (int i = 0; i < 2; i++) {
+            d = get_pg(&t, gone[i], NULL, 0);
+            CU_ASSERT_PTR_NULL(d);
+            rpc_msg_free(d ? &d->base : NULL);
+        }
+        for (int i = 2; i < 4; i++) {
+            d = get_pg(&t, gone[i], NULL, 0);
+            CU_ASSERT_TRUE(d && d->state == PG_REMOVED);
+            rpc_msg_free(d ? &d->base : NULL);
+        }
+        d = get_pg(&t, live, NULL, 0);
+        CU_ASSERT_TRUE(d && d->state == PG_CREATED);
+        rpc_msg_free(d ? &d->base : NULL);
+        if (round == 0) { /* and after a restart from storage (default bound: storage decides) */
+            harness_gcs_kill(&t.c, SIGKILL);
+            CU_ASSERT_EQUAL_FATAL(harness_gcs_start(&t.c), 0);
+            CU_ASSERT_EQUAL_FATAL(harness_fake_connect(&t), 0);
+        }
+    }
+    tc_stop(&t);
+}
+
 /* A CreateActor call in flight. */
 typedef struct held_call {
     int done, code;
@@ -1058,6 +1111,7 @@ static const unit_case cases[] = {
     UNIT_CASE(test_infeasible_group_explained),
     UNIT_CASE(test_names_and_job_lifetime),
     UNIT_CASE(test_gcs_restart_with_redis),
+    UNIT_CASE(test_removed_groups_bounded),
     UNIT_CASE(test_shutdown_with_held_calls),
 };
 

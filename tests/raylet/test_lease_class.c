@@ -1,6 +1,6 @@
 /*
  * LeaseSpec → scheduling class (raylet/lease_class.c), bundle resource names
- * (bundle_name_parse/format) and the worker environment's GPU list (worker_pool_gpu_env,
+ * (sched_bundle_name_parse/format) and the worker environment's GPU list (worker_pool_gpu_env,
  * worker_key_init): conversion of every field (placement groups' renamed resources, actor
  * creations placed by their placement resources), canonical class keys, and a sentence for
  * every malformed input. No processes, no I/O.
@@ -297,33 +297,33 @@ static void test_bundle_names(void)
     char hex[RC_ID_HEX_MAX], name[400], want[400];
     rc_id_hex(pg, sizeof(pg), hex);
     snprintf(want, sizeof(want), "CPU_group_3_%s", hex);
-    CU_ASSERT_STRING_EQUAL(bundle_name_format("CPU", pg, 3, name, sizeof(name)), want);
+    CU_ASSERT_STRING_EQUAL(sched_bundle_name_format("CPU", pg, 3, name, sizeof(name)), want);
     snprintf(want, sizeof(want), "GPU_group_%s", hex);
-    CU_ASSERT_STRING_EQUAL(bundle_name_format("GPU", pg, -1, name, sizeof(name)), want);
+    CU_ASSERT_STRING_EQUAL(sched_bundle_name_format("GPU", pg, -1, name, sizeof(name)), want);
 
-    bundle_name bn;
+    sched_bundle_name bn;
     snprintf(name, sizeof(name), "CPU_group_12_%s", hex);
-    CU_ASSERT_EQUAL_FATAL(bundle_name_parse(name, &bn), 0);
+    CU_ASSERT_EQUAL_FATAL(sched_bundle_name_parse(name, &bn), 0);
     CU_ASSERT_STRING_EQUAL(bn.base, "CPU");
     CU_ASSERT_EQUAL(bn.index, 12);
     CU_ASSERT(!memcmp(bn.pg_id, pg, sizeof(pg)));
     snprintf(name, sizeof(name), "my_res_group_%s", hex);
-    CU_ASSERT_EQUAL_FATAL(bundle_name_parse(name, &bn), 0);
+    CU_ASSERT_EQUAL_FATAL(sched_bundle_name_parse(name, &bn), 0);
     CU_ASSERT_STRING_EQUAL(bn.base, "my_res");
     CU_ASSERT_EQUAL(bn.index, -1);
     /* A base that itself ends in digits after "_group_" stays the base of a wildcard. */
     snprintf(name, sizeof(name), "bundle_group_0_group_%s", hex);
-    CU_ASSERT_EQUAL_FATAL(bundle_name_parse(name, &bn), 0);
+    CU_ASSERT_EQUAL_FATAL(sched_bundle_name_parse(name, &bn), 0);
     CU_ASSERT_STRING_EQUAL(bn.base, "bundle_group_0");
     CU_ASSERT_EQUAL(bn.index, -1);
     /* Not bundle names. */
     const char *bad[] = {"CPU", "GPU_group_", "CPU_group_1_", "node:127.0.0.1", "CPU_grp_1_a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        CU_ASSERT_EQUAL(bundle_name_parse(bad[i], &bn), RC_EINVAL);
+        CU_ASSERT_EQUAL(sched_bundle_name_parse(bad[i], &bn), RC_EINVAL);
     snprintf(name, sizeof(name), "CPU_group_x1_%s", hex);
-    CU_ASSERT_EQUAL(bundle_name_parse(name, &bn), RC_EINVAL);
+    CU_ASSERT_EQUAL(sched_bundle_name_parse(name, &bn), RC_EINVAL);
     snprintf(name, sizeof(name), "CPU_group_1_%.34szz", hex);
-    CU_ASSERT_EQUAL(bundle_name_parse(name, &bn), RC_EINVAL);
+    CU_ASSERT_EQUAL(sched_bundle_name_parse(name, &bn), RC_EINVAL);
 }
 
 static void test_placement_group_leases(void)
@@ -332,12 +332,12 @@ static void test_placement_group_leases(void)
     uint8_t pg_id[RC_PG_ID_SIZE];
     memset(pg_id, 0x5c, sizeof(pg_id));
     char names[6][400];
-    bundle_name_format("CPU", pg_id, 2, names[0], sizeof(names[0]));
-    bundle_name_format("CPU", pg_id, -1, names[1], sizeof(names[1]));
-    bundle_name_format("GPU", pg_id, 2, names[2], sizeof(names[2]));
-    bundle_name_format("GPU", pg_id, -1, names[3], sizeof(names[3]));
-    bundle_name_format(BUNDLE_LABEL_RESOURCE, pg_id, 2, names[4], sizeof(names[4]));
-    bundle_name_format(BUNDLE_LABEL_RESOURCE, pg_id, -1, names[5], sizeof(names[5]));
+    sched_bundle_name_format("CPU", pg_id, 2, names[0], sizeof(names[0]));
+    sched_bundle_name_format("CPU", pg_id, -1, names[1], sizeof(names[1]));
+    sched_bundle_name_format("GPU", pg_id, 2, names[2], sizeof(names[2]));
+    sched_bundle_name_format("GPU", pg_id, -1, names[3], sizeof(names[3]));
+    sched_bundle_name_format(BUNDLE_LABEL_RESOURCE, pg_id, 2, names[4], sizeof(names[4]));
+    sched_bundle_name_format(BUNDLE_LABEL_RESOURCE, pg_id, -1, names[5], sizeof(names[5]));
     Ray__Rpc__PlacementGroupSchedulingStrategy pg = RAY__RPC__PLACEMENT_GROUP_SCHEDULING_STRATEGY__INIT;
     pg.placement_group_id.data = pg_id;
     pg.placement_group_id.len = sizeof(pg_id);
