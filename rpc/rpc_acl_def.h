@@ -11,7 +11,7 @@
  *           field `field` — a dotted path through sub-messages, repeated ones included —
  *           must be its own node ID), ACL_JOB_SELF (a job caller: bytes [offset, offset+4)
  *           of every value of `field` must be its own job ID: offset 0 for a JobID, 12 for
- *           an ActorID, whose last 4 bytes are its job's), ACL_KV (callers other than the
+ *           an ActorID, whose last 4 bytes are its job's, 20 for an ObjectID), ACL_KV (callers other than the
  *           admin and the GCS may not name a system namespace in `field` when writing).
  *
  * Roles: ANY is every authenticated caller; the unix-socket service admits LOCAL only.
@@ -125,7 +125,10 @@
     /* Raylet: objects between nodes */                                                            \
     X("ray.rpc.ObjectManagerService", "Push", ACL_CLUSTER, ACL_OPEN, NULL, 0)                     \
     X("ray.rpc.ObjectManagerService", "Pull", ACL_CLUSTER, ACL_OPEN, NULL, 0)                     \
-    X("ray.rpc.ObjectManagerService", "FreeObjects", ACL_CLUSTER, ACL_OPEN, NULL, 0)              \
+    /* An owner frees its objects' copies wherever they are: a job only its own (an ObjectID's \
+     * bytes 20..23 are its job's). */                                                             \
+    X("ray.rpc.ObjectManagerService", "FreeObjects", ACL_CLUSTER | RPC_ROLE_JOB, ACL_JOB_SELF,    \
+      "object_ids", 20)                                                                            \
     /* Raylet: its own node's processes, over the unix socket */                                  \
     X("rayc.rpc.LocalRayletService", "RegisterClient", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)         \
     X("rayc.rpc.LocalRayletService", "DisconnectClient", RPC_ROLE_LOCAL, ACL_OPEN, NULL, 0)       \

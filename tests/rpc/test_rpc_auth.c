@@ -392,6 +392,20 @@ static void test_job_scope(void)
     lease.lease_spec = &spec;
     CU_ASSERT_EQUAL(call(job, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &lease.base, err),
                     GRPC_STATUS_PERMISSION_DENIED);
+
+    /* A job frees copies of its own objects only (job ID in bytes 20..23 of an ObjectID). */
+    uint8_t object[28] = {0};
+    object[20] = 2;
+    ProtobufCBinaryData oid = {sizeof(object), object};
+    Ray__Rpc__FreeObjectsRequest fr = RAY__RPC__FREE_OBJECTS_REQUEST__INIT;
+    fr.object_ids = &oid;
+    fr.n_object_ids = 1;
+    CU_ASSERT_EQUAL(call(job, &ray__rpc__object_manager_service__descriptor, "FreeObjects", &fr.base, err),
+                    GRPC_STATUS_PERMISSION_DENIED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "its own job"));
+    object[20] = 1;
+    CU_ASSERT_EQUAL(call(job, &ray__rpc__object_manager_service__descriptor, "FreeObjects", &fr.base, err),
+                    GRPC_STATUS_OK);
     rpc_client_destroy(job);
     rpc_client_destroy(admin);
     teardown();
