@@ -224,8 +224,10 @@ int rpc__fault_draw(const char *path, const char *target, rpc__fault *out)
             out->kind = RPC__FAULT_DROP_RESPONSE, rpc__stats.dropped_response++;
     }
     uv_mutex_unlock(&rpc__fault_mu);
+    static const char *what[] = {"", "request failure", "reply failure", "in-flight failure", "request drop",
+                                 "reply drop"};
     if (out->kind)
-        RC_DEBUG("rpc: injecting fault %d into %s to %s", (int)out->kind, path, target);
+        RC_INFO("rpc: injecting a %s into %s to %s", what[out->kind], path, target);
     return out->kind || out->req_delay_us || out->resp_delay_us;
 }
 
