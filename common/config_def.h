@@ -37,7 +37,7 @@ X(STRING, testing_rpc_delay_us, "", "client-side delay of each direction of a ca
 X(STRING, testing_rpc_failure, "", "calls failed with UNAVAILABLE: \"Method=max_failures:req_pct:resp_pct[:in_flight_pct],...\" (max_failures -1: unlimited; req: never sent, resp: sent and its reply lost, in_flight: fails at once while the server still runs it; as Ray's testing_rpc_failure)")
 X(STRING, testing_rpc_drop, "", "calls silently dropped: \"Method=req_pct:resp_pct,...\" (req: never sent, resp: sent and its reply lost); the caller sees DEADLINE_EXCEEDED at its deadline, or UNAVAILABLE at once for a call without one")
 X(INT, testing_rpc_seed, 0, "seed of the fault-injection random draws; 0: a new seed per process (logged)")
-X(BOOL, testing_rpc_failure_avoid_intra_node_failures, 0, "no injected delay or fault on calls over unix sockets or to loopback addresses (calls within one host)")
+X(BOOL, testing_rpc_failure_avoid_intra_node_failures, 0, "no injected delay or fault on calls within one host: over unix sockets, to loopback or to an address of one of this host's interfaces (Ray: testing_rpc_failure_avoid_intra_node_failures)")
 /* Deadlines of an owner's calls to raylets and workers: what moves work off a frozen node. */
 X(INT, worker_lease_spillback_timeout_ms, 10000, "deadline of a lease request an owner sends to a spillback target, which grants or rejects at once when healthy; on expiry the task asks its local raylet again (requests at the local raylet wait in its queue without one; pushes to leased workers have none, as in Ray: they end when the worker's node is declared dead)")
 /* Core worker (task submission, objects). */

@@ -13,6 +13,9 @@
  * Draws come from one seeded generator per process (testing_rpc_seed, or a fresh seed that
  * is logged), under a mutex: every loop thread of a process may call.
  */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -144,11 +147,51 @@ static double rpc__uniform(void)
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* The addresses of this host's interfaces, read once (fault mutex held). */
+static char **rpc__local_addrs;
+static size_t rpc__n_local_addrs;
+
+static void rpc__read_local_addrs(void)
+{
+    struct ifaddrs *ifs = NULL;
+    if (rpc__local_addrs || getifaddrs(&ifs) != 0)
+        return;
+    rpc__local_addrs = rc_calloc(1, sizeof(char *));
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+            continue;
+        char text[INET6_ADDRSTRLEN];
+        const void *a = i->ifa_addr->sa_family == AF_INET ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+                                                          : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+        if (!inet_ntop(i->ifa_addr->sa_family, a, text, sizeof(text)))
+            continue;
+        rpc__local_addrs = rc_realloc(rpc__local_addrs, (rpc__n_local_addrs + 1) * sizeof(char *));
+        rpc__local_addrs[rpc__n_local_addrs++] = rc_strdup(text);
+    }
+    freeifaddrs(ifs);
+}
+
+/* 1 if target ("host:port", "[v6]:port", "unix:...") is on this host (fault mutex held). */
 static int rpc__is_intra_node(const char *target)
 {
-    static const char *local[] = {"unix:", "127.", "localhost:", "ipv4:127.", "[::1]", "ipv6:[::1]"};
-    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-        if (strncmp(target, local[i], strlen(local[i])) == 0)
+    if (strncmp(target, "unix:", 5) == 0)
+        return 1;
+    if (strncmp(target, "ipv4:", 5) == 0 || strncmp(target, "ipv6:", 5) == 0)
+        target += 5;
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *end = target[0] == '[' ? strchr(target, ']') : strrchr(target, ':');
+    size_t len = end ? (size_t)(end - target) : strlen(target);
+    if (target[0] == '[')
+        target++, len--;
+    if (len >= sizeof(host))
+        return 0;
+    memcpy(host, target, len);
+    host[len] = '\0';
+    if (strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0)
+        return 1;
+    rpc__read_local_addrs();
+    for (size_t i = 0; i < rpc__n_local_addrs; i++)
+        if (strcmp(rpc__local_addrs[i], host) == 0)
             return 1;
     return 0;
 }
@@ -181,8 +224,6 @@ int rpc__fault_draw(const char *path, const char *target, rpc__fault *out)
     memset(out, 0, sizeof(*out));
     if (!rc_cfg.testing_rpc_delay_us[0] && !rc_cfg.testing_rpc_failure[0] && !rc_cfg.testing_rpc_drop[0])
         return 0;
-    if (rc_cfg.testing_rpc_failure_avoid_intra_node_failures && rpc__is_intra_node(target))
-        return 0;
     /* path: "/ray.rpc.NodeManagerService/RequestWorkerLease" */
     const char *service = path + 1;
     const char *slash = strchr(service, '/');
@@ -193,6 +234,10 @@ int rpc__fault_draw(const char *path, const char *target, rpc__fault *out)
 
     uv_once(&rpc__fault_once, rpc__fault_init);
     uv_mutex_lock(&rpc__fault_mu);
+    if (rc_cfg.testing_rpc_failure_avoid_intra_node_failures && rpc__is_intra_node(target)) {
+        uv_mutex_unlock(&rpc__fault_mu);
+        return 0;
+    }
     rpc__fault_refresh();
     rpc__fault_entry *e = rpc__table_find(&rpc__delay_t, service, slen, method);
     if (e) {

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from cli_cluster import CliCluster, alive_nodes, use_short_session_root, wait_for
 
 # Detection: 5 checks of up to 1.5 s each, 1 s apart: at least 7.5 s after a freeze begins.
@@ -140,7 +141,9 @@ def test_long_freeze_moves_work_marks_dead_and_raylet_exits(cluster, tmp_path):
     # Workers on b first, so that tasks start there at once.
     ray.get([where.remote(i) for i in range(6)], timeout=60)
     log = str(tmp_path / "started")
-    refs = [long_task.remote(i, log, b) for i in range(3)]
+    # Soft affinity: on b while b lives, elsewhere once it is dead.
+    on_b = NodeAffinitySchedulingStrategy(b, soft=True)
+    refs = [long_task.options(scheduling_strategy=on_b).remote(i, log, b) for i in range(3)]
 
     def started_on_b():
         try:
@@ -162,9 +165,8 @@ def test_long_freeze_moves_work_marks_dead_and_raylet_exits(cluster, tmp_path):
         frozen.append(p)
         todo += _children(p)
     try:
-        # The head's only CPU is busy and b looks free in its view: this task's lease
-        # request is spilled back to b, which never answers it.
-        late = late_task.remote()
+        # Its lease request goes to b, which never answers it.
+        late = late_task.options(scheduling_strategy=on_b).remote()
         seen_alive_until = 0.0
         dead_at = None
         while dead_at is None and time.time() - frozen_at < 60:
