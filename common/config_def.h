@@ -39,7 +39,7 @@ X(STRING, testing_rpc_drop, "", "calls silently dropped: \"Method=req_pct:resp_p
 X(INT, testing_rpc_seed, 0, "seed of the fault-injection random draws; 0: a new seed per process (logged)")
 X(BOOL, testing_rpc_failure_avoid_intra_node_failures, 0, "no injected delay or fault on calls within one host: over unix sockets, to loopback or to an address of one of this host's interfaces (Ray: testing_rpc_failure_avoid_intra_node_failures)")
 /* Deadlines of an owner's calls to raylets and workers: what moves work off a frozen node. */
-X(INT, worker_lease_spillback_timeout_ms, 10000, "deadline of a lease request an owner sends to a spillback target, which grants or rejects at once when healthy; on expiry the task asks its local raylet again (requests at the local raylet wait in its queue without one; pushes to leased workers have none, as in Ray: they end when the worker's node is declared dead)")
+X(INT, worker_lease_spillback_timeout_ms, 30000, "deadline of a lease request an owner sends to a spillback target, which grants (once a worker is ready) or rejects at once when healthy; long enough for a slow worker start; on expiry the task asks its local raylet again (requests at the local raylet wait in its queue without one; pushes to leased workers have none, as in Ray: they end when the worker's node is declared dead)")
 /* Core worker (task submission, objects). */
 X(INT, max_direct_call_object_size, 100 * 1024, "objects up to this size travel inline in RPCs instead of the object store")
 X(INT, max_tasks_in_flight_per_worker, 16, "tasks an owner pushes to one leased worker before waiting for replies (only while more tasks wait than lease requests are out)")
