@@ -32,6 +32,15 @@ X(INT, maximum_gcs_finished_job_cached_count, 10000, "finished job records the G
 /* RPC. */
 X(INT, max_grpc_message_size, 512 * 1024 * 1024, "largest gRPC message accepted, in bytes")
 X(INT, grpc_server_outstanding_requests, 64, "calls a server keeps requested from gRPC at once")
+/* RPC fault injection (testing; all off by default). Methods are named "Method",
+ * "Service.Method" or "*" (every method; a named method's own entry wins). */
+X(STRING, testing_rpc_delay_us, "", "client-side delay of each direction of a call: \"Method=min_us:max_us,...\" (a uniform draw per direction, so a call's round trip gains twice the delay; Ray: testing_asio_delay_us)")
+X(STRING, testing_rpc_failure, "", "calls failed with UNAVAILABLE: \"Method=max_failures:req_pct:resp_pct[:in_flight_pct],...\" (max_failures -1: unlimited; req: never sent, resp: sent and its reply lost, in_flight: fails at once while the server still runs it; as Ray's testing_rpc_failure)")
+X(STRING, testing_rpc_drop, "", "calls silently dropped: \"Method=req_pct:resp_pct,...\" (req: never sent, resp: sent and its reply lost); the caller sees DEADLINE_EXCEEDED at its deadline, or UNAVAILABLE at once for a call without one")
+X(INT, testing_rpc_seed, 0, "seed of the fault-injection random draws; 0: a new seed per process (logged)")
+X(BOOL, testing_rpc_failure_avoid_intra_node_failures, 0, "no injected delay or fault on calls within one host: over unix sockets, to loopback or to an address of one of this host's interfaces (Ray: testing_rpc_failure_avoid_intra_node_failures)")
+/* Deadlines of an owner's calls to raylets and workers: what moves work off a frozen node. */
+X(INT, worker_lease_spillback_timeout_ms, 30000, "deadline of a lease request an owner sends to a spillback target, which grants (once a worker is ready) or rejects at once when healthy; long enough for a slow worker start; on expiry the task asks its local raylet again (requests at the local raylet wait in its queue without one; pushes to leased workers have none, as in Ray: they end when the worker's node is declared dead)")
 /* Core worker (task submission, objects). */
 X(INT, max_direct_call_object_size, 100 * 1024, "objects up to this size travel inline in RPCs instead of the object store")
 X(INT, max_tasks_in_flight_per_worker, 16, "tasks an owner pushes to one leased worker before waiting for replies (only while more tasks wait than lease requests are out)")

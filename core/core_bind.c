@@ -301,8 +301,17 @@ static int core__gcs_call(core_worker *cw, const char *what, const ProtobufCServ
                           const ProtobufCMessage *req, ProtobufCMessage **reply)
 {
     char err[300] = "";
-    int code = core_call_from_thread(cw, core__gcs_rpc, svc, method, req, rc_cfg.gcs_rpc_timeout_ms, reply, err,
+    /* A call lost on the way is asked again, as Ray's GCS client does (the API's GCS calls
+     * are reads, or writes that a repeat leaves as they were). */
+    int code = GRPC_STATUS_UNAVAILABLE;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        *reply = NULL;
+        code = core_call_from_thread(cw, core__gcs_rpc, svc, method, req, rc_cfg.gcs_rpc_timeout_ms, reply, err,
                                      sizeof(err));
+        if (code != GRPC_STATUS_UNAVAILABLE && code != GRPC_STATUS_DEADLINE_EXCEEDED)
+            break;
+        rpc_msg_free(*reply);
+    }
     if (code != GRPC_STATUS_OK) {
         rpc_msg_free(*reply);
         *reply = NULL;

@@ -727,8 +727,12 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
     int64_t backlog = core__backlog_size(key);
     if (!rreq.grant_or_reject)
         rreq.backlog_size = backlog > 0 ? backlog - 1 : 0;
-    int rc = rpc_client_call(raylet, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &rreq.base, -1,
-                             core__lease_replied, req);
+    /* The local raylet queues a request until it can grant it (no deadline); a spillback
+     * target grants or rejects at once, so silence from it means a frozen or cut-off node:
+     * the request ends at its deadline and the task asks its local raylet again. */
+    int64_t timeout_ms = rreq.grant_or_reject ? rc_cfg.worker_lease_spillback_timeout_ms : -1;
+    int rc = rpc_client_call(raylet, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &rreq.base,
+                             timeout_ms, core__lease_replied, req);
     ls->lease_id.data = NULL;
     ls->lease_id.len = 0;
     if (rc < 0) {
@@ -1272,17 +1276,29 @@ static void core_submit_linger_tick_cb(uv_timer_t *t)
 
 void core_submit_node_died(core_worker *cw, const uint8_t *node_id)
 {
-    /* Leases on the dead node: their pushes fail by themselves (the worker is gone with its
-     * raylet) and are retried; make sure nothing new goes there meanwhile. */
+    /* Leases on the dead node: nothing new goes there, and the pushes still out to its
+     * workers end now and are retried (as any task whose worker died): a node declared dead
+     * may be frozen or cut off rather than gone, and then its connections never fail by
+     * themselves. Lease requests out to its raylet end the same way. */
+    char hex[RC_ID_HEX_MAX], why[160];
+    snprintf(why, sizeof(why), "node %.16s was declared dead", rc_id_hex(node_id, RC_NODE_ID_SIZE, hex));
     rc_map_iter it = RC_MAP_ITER_INIT;
     void *v;
     while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
         core_sched_key *key = v;
-        for (core_lease *l = key->leases; l; l = l->next)
-            if (l->worker_address->node_id.len == RC_NODE_ID_SIZE &&
-                !memcmp(l->worker_address->node_id.data, node_id, RC_NODE_ID_SIZE))
-                l->worker_failed = 1;
+        for (core_lease *l = key->leases; l; l = l->next) {
+            if (l->worker_address->node_id.len != RC_NODE_ID_SIZE ||
+                memcmp(l->worker_address->node_id.data, node_id, RC_NODE_ID_SIZE))
+                continue;
+            l->worker_failed = 1;
+            if (l->in_flight && l->worker)
+                rpc_client_cancel_calls(l->worker, GRPC_STATUS_UNAVAILABLE, why);
+        }
     }
+    core_node *n = rc_map_get(&cw->nodes, node_id, RC_NODE_ID_SIZE);
+    rpc_client *raylet = n ? rc_map_get_str(&cw->raylet_clients, n->address) : NULL;
+    if (raylet && raylet != cw->raylet_tcp)
+        rpc_client_cancel_calls(raylet, GRPC_STATUS_UNAVAILABLE, why);
 }
 
 static void core__free_key(void *p)

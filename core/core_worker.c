@@ -319,7 +319,16 @@ static int core__sync(core_worker *cw, rpc_client *cli, const ProtobufCServiceDe
 {
     (void)cw;
     char msg[300] = "";
-    int code = rpc_client_call_sync(cli, svc, method, req, rc_cfg.gcs_rpc_timeout_ms, reply, msg, sizeof(msg));
+    /* A call lost on the way (a connection that broke, a reply that never came) is asked
+     * again, as Ray's GCS client does: these calls are reads, or writes that repeat
+     * harmlessly (AddJob stores the same record; a lost GetNextJobID leaves a gap). */
+    int code = GRPC_STATUS_UNAVAILABLE;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        code = rpc_client_call_sync(cli, svc, method, req, rc_cfg.gcs_rpc_timeout_ms, reply, msg, sizeof(msg));
+        if (code != GRPC_STATUS_UNAVAILABLE && code != GRPC_STATUS_DEADLINE_EXCEEDED)
+            break;
+        RC_WARN("core: %s failed (%s: %s); asking again", method, rpc_code_name((grpc_status_code)code), msg);
+    }
     if (code != GRPC_STATUS_OK) {
         snprintf(err, errlen, "%s failed: %s (%s)", method, msg, rpc_code_name((grpc_status_code)code));
         return RC_EUNAVAIL;

@@ -94,15 +94,16 @@ static void gcs__hc_fire(uv_timer_t *t)
     gcs_health_checker *hc = n->hc;
     if (n->removed || hc->stopped)
         return;
+    /* Every check ends within health_check_timeout_ms (a stopped or cut-off raylet keeps
+     * its connection open and answers nothing), and one that cannot even be sent counts as
+     * failed: a node whose checks cannot go out must not stay alive forever. */
     rpc_client *cli = gcs_node_raylet_client(hc->gcs->nodes, n->id);
-    if (!cli)
-        return;
     Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     n->refs++;
-    if (rpc_client_call(cli, &grpc__health__v1__health__descriptor, "Check", &req.base,
-                        rc_cfg.health_check_timeout_ms, gcs__hc_answered, n) < 0) {
-        n->refs--;
-        gcs__hc_arm(n, rc_cfg.health_check_period_ms);
+    if (!cli || rpc_client_call(cli, &grpc__health__v1__health__descriptor, "Check", &req.base,
+                                rc_cfg.health_check_timeout_ms, gcs__hc_answered, n) < 0) {
+        rpc_status st = {GRPC_STATUS_UNAVAILABLE, "cannot send the health check"};
+        gcs__hc_answered(&st, NULL, n);
     }
 }
 

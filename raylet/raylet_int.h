@@ -96,6 +96,7 @@ typedef struct raylet_driver {
 
 typedef struct raylet {
     uv_loop_t *loop;
+    int start_call_tries; /* start-up calls to the GCS lost on the way and sent again */
     rpc_ctx *rpc;
     rpc_server *srv;
     raylet_options opts;

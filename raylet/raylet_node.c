@@ -59,6 +59,10 @@ static void raylet__stop_loop(raylet *r)
     uv_stop(r->loop);
 }
 
+/* Start-up calls to the GCS (GetInternalConfig, RegisterNode) lost on the way are sent
+ * again this many times in all before the raylet gives up. */
+#define RAYLET__START_CALL_TRIES 5
+
 static void raylet__fatal(raylet *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Leaves without unregistering: for when the cluster no longer has a place for us. */
@@ -537,11 +541,30 @@ static void raylet__write_ready_file(raylet *r)
         RC_WARN("raylet: cannot write %s", r->opts.ready_file);
 }
 
+/* 1 if a start-up call to the GCS that ended with st should be sent again: lost on the way
+ * (a broken connection, no reply by the deadline), a few times. */
+static int raylet__start_call_lost(raylet *r, const rpc_status *st, const char *method)
+{
+    if ((st->code != GRPC_STATUS_UNAVAILABLE && st->code != GRPC_STATUS_DEADLINE_EXCEEDED) ||
+        r->start_call_tries >= RAYLET__START_CALL_TRIES)
+        return 0;
+    r->start_call_tries++;
+    RC_WARN("raylet: %s to the GCS failed (%s); sending it again", method, st->message);
+    return 1;
+}
+
+static void raylet__register(raylet *r);
+static void raylet__ask_config(raylet *r);
+
 static void raylet__registered(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
     raylet *r = arg;
     if (r->state != RAYLET_STARTING) {
         rpc_msg_free(reply);
+        return;
+    }
+    if (raylet__start_call_lost(r, st, "RegisterNode")) {
+        raylet__register(r); /* the same record again: a repeated registration stores it again */
         return;
     }
     const char *message = "";
@@ -593,6 +616,10 @@ static void raylet__got_config(const rpc_status *st, ProtobufCMessage *reply, vo
         rpc_msg_free(reply);
         return;
     }
+    if (raylet__start_call_lost(r, st, "GetInternalConfig")) {
+        raylet__ask_config(r);
+        return;
+    }
     if (st->code != GRPC_STATUS_OK) {
         char m[300];
         snprintf(m, sizeof(m), "%s", st->message);
@@ -617,6 +644,11 @@ static void raylet__connected(gcs_client *gc, int rc, const char *message, void 
         return;
     }
     memcpy(r->cluster_id, gcs_client_cluster_id(gc), RC_CLUSTER_ID_SIZE);
+    raylet__ask_config(r);
+}
+
+static void raylet__ask_config(raylet *r)
+{
     Ray__Rpc__GetInternalConfigRequest req = RAY__RPC__GET_INTERNAL_CONFIG_REQUEST__INIT;
     if (rpc_client_call(gcs_client_rpc(r->gcs), &ray__rpc__internal_kvgcs_service__descriptor,
                         "GetInternalConfig", &req.base, rc_cfg.gcs_rpc_timeout_ms, raylet__got_config, r) < 0)

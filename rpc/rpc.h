@@ -204,6 +204,11 @@ int rpc_client_create(rpc_ctx *ctx, const char *target, const rpc_client_options
  * once they have ended. */
 void rpc_client_destroy(rpc_client *cli);
 const char *rpc_client_target(const rpc_client *cli);
+/* Ends every call of cli now in flight with code and why (e.g. UNAVAILABLE "the node was
+ * declared dead"): their callbacks run with that status, later calls go out as usual. For a
+ * peer known to be gone whose connection may still look open (a frozen or cut-off host). */
+void rpc_client_cancel_calls(rpc_client *cli, grpc_status_code code, const char *why);
+
 /* Sets (or with value NULL removes) metadata sent with every later call, e.g.
  * "ray_cluster_id". key must be lowercase. */
 void rpc_client_set_metadata(rpc_client *cli, const char *key, const char *value);
@@ -235,6 +240,21 @@ int rpc_client_call_raw(rpc_client *cli, const char *path, const void *data, siz
  * rpc_client_call_sync apply. */
 int rpc_client_call_raw_sync(rpc_client *cli, const char *path, const void *data, size_t len,
                              int64_t timeout_ms, char *err, size_t errlen);
+
+/* ---- Fault injection (testing) --------------------------------------------------------- */
+
+/* Client calls are delayed, failed or dropped as the testing_rpc_delay_us,
+ * testing_rpc_failure and testing_rpc_drop settings say (config_def.h; all empty, so off,
+ * by default): a delay holds the request before it is sent and the reply before it is
+ * handed over; a failure answers UNAVAILABLE; a drop answers nothing, so the caller sees
+ * DEADLINE_EXCEEDED at its deadline (UNAVAILABLE at once for a call without one). What was
+ * injected so far in this process: */
+typedef struct rpc_fault_stats {
+    uint64_t delayed;
+    uint64_t failed_request, failed_response, failed_in_flight;
+    uint64_t dropped_request, dropped_response;
+} rpc_fault_stats;
+void rpc_fault_stats_get(rpc_fault_stats *out);
 
 /* ---- Helpers ------------------------------------------------------------------------ */
 

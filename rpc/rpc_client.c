@@ -7,6 +7,12 @@
  * callback. The client keeps its calls in flight on a list so that destroying it cancels
  * them; its memory lives until the last of them has ended.
  *
+ * Fault injection (testing_rpc_*, rpc_fault.c): a call drawn for a delay, failure or drop
+ * runs in stages on a timer of its own: held before it is sent, failed or dropped instead
+ * of being sent, and its outcome held, replaced or dropped after gRPC returns it. Such a
+ * call stays on the client's list through every stage, so destroying the client still
+ * ends it (CANCELLED), and its timers count as outstanding operations of the context.
+ *
  * Loop thread only.
  */
 #include <grpc/byte_buffer_reader.h>
@@ -48,8 +54,24 @@ struct rpc__ccall {
     rpc_client_raw_cb raw_cb;
     void *arg;
     char *raw_path; /* raw calls: the path, owned */
+    const char *path_text;
+    grpc_slice method_slice; /* a reference of the call's own */
     rpc__ccall *prev, *next;
+    /* fault injection */
+    int faulty;
+    rpc__fault fault;
+    uv_timer_t *timer; /* made on first use; closed when the call is freed */
+    int timer_armed, stage, cancelled, in_grpc;
+    grpc_status_code cancel_code; /* with cancelled: the status (0: CANCELLED) */
+    int answered;      /* an in-flight failure was handed over while gRPC still runs it */
+    uint64_t deadline; /* uv_hrtime() ns; 0: none */
+    grpc_status_code real_code;
+    char *real_message;
 };
+
+enum { RPC__STAGE_SEND, RPC__STAGE_IN_FLIGHT, RPC__STAGE_REPLY, RPC__STAGE_DROP_WAIT };
+
+static void rpc__on_timer(uv_timer_t *t);
 
 static void rpc__client_free(rpc_client *cli)
 {
@@ -100,8 +122,29 @@ void rpc_client_destroy(rpc_client *cli)
             rpc__client_free(cli);
         return;
     }
-    for (rpc__ccall *c = cli->calls; c; c = c->next)
-        grpc_call_cancel(c->call, NULL);
+    for (rpc__ccall *c = cli->calls; c; c = c->next) {
+        if (c->in_grpc)
+            grpc_call_cancel(c->call, NULL);
+        if (c->timer_armed && c->stage != RPC__STAGE_IN_FLIGHT) {
+            c->cancelled = 1;
+            uv_timer_start(c->timer, rpc__on_timer, 0, 0);
+        }
+    }
+}
+
+void rpc_client_cancel_calls(rpc_client *cli, grpc_status_code code, const char *why)
+{
+    for (rpc__ccall *c = cli->calls; c; c = c->next) {
+        if (c->in_grpc)
+            grpc_call_cancel_with_status(c->call, code, why, NULL);
+        if (c->timer_armed && c->stage != RPC__STAGE_IN_FLIGHT && !c->cancelled) {
+            c->cancelled = 1;
+            c->cancel_code = code;
+            rc_free(c->real_message);
+            c->real_message = rc_strdup(why);
+            uv_timer_start(c->timer, rpc__on_timer, 0, 0);
+        }
+    }
 }
 
 const char *rpc_client_target(const rpc_client *cli)
@@ -137,8 +180,20 @@ void rpc_client_set_metadata(rpc_client *cli, const char *key, const char *value
     m->value = grpc_slice_from_copied_string(value);
 }
 
+static void rpc__timer_closed(uv_handle_t *h)
+{
+    rc_free(h);
+}
+
 static void rpc__ccall_free(rpc__ccall *c)
 {
+    if (c->timer) {
+        if (c->timer_armed)
+            rpc__op_ended(c->cli->ctx);
+        uv_close((uv_handle_t *)c->timer, rpc__timer_closed);
+    }
+    grpc_slice_unref(c->method_slice);
+    rc_free(c->real_message);
     if (c->call)
         grpc_call_unref(c->call);
     if (c->send_bb)
@@ -155,9 +210,8 @@ static void rpc__ccall_free(rpc__ccall *c)
 static void rpc__finish_typed(rpc__ccall *c, grpc_status_code code, char *message);
 static void rpc__finish_raw(rpc__ccall *c, grpc_status_code code, char *message);
 
-static void rpc__on_call_done(rpc__op *op, int ok)
+static void rpc__unlink(rpc__ccall *c)
 {
-    rpc__ccall *c = (rpc__ccall *)op;
     rpc_client *cli = c->cli;
     if (c->prev)
         c->prev->next = c->next;
@@ -165,22 +219,160 @@ static void rpc__on_call_done(rpc__op *op, int ok)
         cli->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
+}
 
-    grpc_status_code code = ok ? c->status : GRPC_STATUS_INTERNAL;
+static void rpc__maybe_free_client(rpc_client *cli)
+{
+    if (cli->destroyed && !cli->calls && !cli->in_callback)
+        rpc__client_free(cli);
+}
+
+/* Ends c: hands code and message to its callback and frees it. */
+static void rpc__deliver(rpc__ccall *c, grpc_status_code code, const char *text)
+{
+    rpc_client *cli = c->cli;
+    rpc__unlink(c);
     char message[512];
-    size_t dlen = GRPC_SLICE_LENGTH(c->details);
-    snprintf(message, sizeof(message), "%.*s", (int)dlen,
-             (const char *)GRPC_SLICE_START_PTR(c->details));
-    if (!message[0])
-        snprintf(message, sizeof(message), "%s", rpc_code_name(code));
+    snprintf(message, sizeof(message), "%s", text && *text ? text : rpc_code_name(code));
     cli->in_callback++;
     if (!c->output)
         rpc__finish_raw(c, code, message);
     else
         rpc__finish_typed(c, code, message);
     cli->in_callback--;
-    if (cli->destroyed && !cli->calls && !cli->in_callback)
-        rpc__client_free(cli);
+    rpc__maybe_free_client(cli);
+}
+
+/* An in-flight failure: the caller gets UNAVAILABLE now; c stays until gRPC ends it. */
+static void rpc__answer_early(rpc__ccall *c)
+{
+    rpc_client *cli = c->cli;
+    c->answered = 1;
+    rpc_status st = {GRPC_STATUS_UNAVAILABLE, "injected failure: the connection broke while the call was in flight"};
+    cli->in_callback++;
+    if (c->output)
+        c->cb(&st, NULL, c->arg);
+    else
+        c->raw_cb(&st, NULL, 0, c->arg);
+    cli->in_callback--;
+}
+
+static void rpc__arm(rpc__ccall *c, int stage, int64_t delay_ms)
+{
+    if (!c->timer) {
+        c->timer = RC_NEW(uv_timer_t);
+        uv_timer_init(c->cli->ctx->loop, c->timer);
+        c->timer->data = c;
+    }
+    if (!c->timer_armed) {
+        c->timer_armed = 1;
+        rpc__op_started(c->cli->ctx);
+    }
+    c->stage = stage;
+    uv_timer_start(c->timer, rpc__on_timer, (uint64_t)(delay_ms > 0 ? delay_ms : 0), 0);
+}
+
+static int64_t rpc__ms_left(const rpc__ccall *c)
+{
+    if (!c->deadline)
+        return -1;
+    uint64_t now = uv_hrtime();
+    return now >= c->deadline ? 0 : (int64_t)((c->deadline - now + 999999) / 1000000);
+}
+
+/* A lost request or reply: nothing comes back before the deadline. */
+static void rpc__lost(rpc__ccall *c, const char *what)
+{
+    int64_t left = rpc__ms_left(c);
+    if (left < 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "injected drop: the %s was lost", what);
+        rpc__deliver(c, GRPC_STATUS_UNAVAILABLE, msg);
+    } else if (left == 0) {
+        rpc__deliver(c, GRPC_STATUS_DEADLINE_EXCEEDED, "Deadline Exceeded");
+    } else {
+        rpc__arm(c, RPC__STAGE_DROP_WAIT, left);
+    }
+}
+
+static int rpc__ccall_send(rpc__ccall *c, int64_t timeout_ms);
+
+static void rpc__on_timer(uv_timer_t *t)
+{
+    rpc__ccall *c = t->data;
+    c->timer_armed = 0;
+    rpc__op_ended(c->cli->ctx);
+    if (c->stage == RPC__STAGE_IN_FLIGHT) {
+        if (!c->answered)
+            rpc__answer_early(c);
+        return;
+    }
+    if (c->cancelled && c->cancel_code && !c->cli->destroyed) {
+        rpc__deliver(c, c->cancel_code, c->real_message);
+        return;
+    }
+    if (c->cancelled || c->cli->destroyed) {
+        rpc__deliver(c, GRPC_STATUS_CANCELLED, "Cancelled");
+        return;
+    }
+    switch (c->stage) {
+    case RPC__STAGE_SEND:
+        if (c->fault.kind == RPC__FAULT_FAIL_REQUEST) {
+            rpc__deliver(c, GRPC_STATUS_UNAVAILABLE, "injected failure: the request was not sent");
+        } else if (c->fault.kind == RPC__FAULT_DROP_REQUEST) {
+            rpc__lost(c, "request");
+        } else if (c->deadline && rpc__ms_left(c) == 0) {
+            rpc__deliver(c, GRPC_STATUS_DEADLINE_EXCEEDED, "Deadline Exceeded");
+        } else if (rpc__ccall_send(c, rpc__ms_left(c)) < 0) {
+            rpc__deliver(c, GRPC_STATUS_INTERNAL, "cannot start the call");
+        } else if (c->fault.kind == RPC__FAULT_FAIL_IN_FLIGHT) {
+            rpc__arm(c, RPC__STAGE_IN_FLIGHT, 0);
+        }
+        break;
+    case RPC__STAGE_REPLY:
+        if (c->fault.kind == RPC__FAULT_FAIL_RESPONSE)
+            rpc__deliver(c, GRPC_STATUS_UNAVAILABLE, "injected failure: the reply was lost");
+        else if (c->fault.kind == RPC__FAULT_DROP_RESPONSE)
+            rpc__lost(c, "reply");
+        else if (c->deadline && rpc__ms_left(c) == 0 && c->real_code == GRPC_STATUS_OK)
+            rpc__deliver(c, GRPC_STATUS_DEADLINE_EXCEEDED, "Deadline Exceeded");
+        else
+            rpc__deliver(c, c->real_code, c->real_message);
+        break;
+    default: /* RPC__STAGE_DROP_WAIT */
+        rpc__deliver(c, GRPC_STATUS_DEADLINE_EXCEEDED, "Deadline Exceeded");
+        break;
+    }
+}
+
+static void rpc__on_call_done(rpc__op *op, int ok)
+{
+    rpc__ccall *c = (rpc__ccall *)op;
+    c->in_grpc = 0;
+    grpc_status_code code = ok ? c->status : GRPC_STATUS_INTERNAL;
+    char message[512];
+    size_t dlen = GRPC_SLICE_LENGTH(c->details);
+    snprintf(message, sizeof(message), "%.*s", (int)dlen,
+             (const char *)GRPC_SLICE_START_PTR(c->details));
+    if (!c->faulty) {
+        rpc__deliver(c, code, message);
+        return;
+    }
+    if (c->fault.kind == RPC__FAULT_FAIL_IN_FLIGHT) {
+        if (!c->answered) {
+            rpc__deliver(c, GRPC_STATUS_UNAVAILABLE,
+                         "injected failure: the connection broke while the call was in flight");
+        } else {
+            rpc_client *cli = c->cli;
+            rpc__unlink(c);
+            rpc__ccall_free(c);
+            rpc__maybe_free_client(cli);
+        }
+        return;
+    }
+    c->real_code = code;
+    c->real_message = rc_strdup(message);
+    rpc__arm(c, RPC__STAGE_REPLY, (c->fault.resp_delay_us + 999) / 1000);
 }
 
 static void rpc__finish_typed(rpc__ccall *c, grpc_status_code code, char *message)
@@ -220,22 +412,14 @@ static void rpc__finish_raw(rpc__ccall *c, grpc_status_code code, char *message)
     grpc_slice_unref(all);
 }
 
-/* Starts the batch for c (whose output, callbacks and path are set) sending send_bb. */
-static int rpc__ccall_start(rpc_client *cli, rpc__ccall *c, const char *path,
-                            grpc_slice method_slice, grpc_byte_buffer *send_bb, int64_t timeout_ms)
+/* Starts the gRPC batch of c. */
+static int rpc__ccall_send(rpc__ccall *c, int64_t timeout_ms)
 {
-    c->op.done = rpc__on_call_done;
-    c->cli = cli;
-    c->details = grpc_empty_slice();
-    c->send_bb = send_bb;
-    grpc_metadata_array_init(&c->initial_md);
-    grpc_metadata_array_init(&c->trailing_md);
+    rpc_client *cli = c->cli;
     c->call = grpc_channel_create_call(cli->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cli->ctx->cq,
-                                       method_slice, NULL, rpc__deadline(timeout_ms), NULL);
-    if (!c->call) {
-        rpc__ccall_free(c);
+                                       c->method_slice, NULL, rpc__deadline(timeout_ms), NULL);
+    if (!c->call)
         return RC_EIO;
-    }
     grpc_op ops[6];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -257,11 +441,36 @@ static int rpc__ccall_start(rpc_client *cli, rpc__ccall *c, const char *path,
     ops[5].data.recv_status_on_client.status_details = &c->details;
     grpc_call_error err = grpc_call_start_batch(c->call, ops, 6, &c->op, NULL);
     if (err != GRPC_CALL_OK) {
-        RC_ERROR("rpc: cannot start call %s (grpc_call_error %d)", path, (int)err);
+        RC_ERROR("rpc: cannot start call %s (grpc_call_error %d)", c->path_text, (int)err);
+        return RC_EIO;
+    }
+    c->in_grpc = 1;
+    rpc__op_started(cli->ctx);
+    return 0;
+}
+
+/* Starts c (whose output, callbacks and path are set) sending send_bb: at once, or through
+ * the stages of an injected fault. */
+static int rpc__ccall_start(rpc_client *cli, rpc__ccall *c, const char *path,
+                            grpc_slice method_slice, grpc_byte_buffer *send_bb, int64_t timeout_ms)
+{
+    c->op.done = rpc__on_call_done;
+    c->cli = cli;
+    c->details = grpc_empty_slice();
+    c->send_bb = send_bb;
+    c->path_text = path;
+    c->method_slice = grpc_slice_ref(method_slice);
+    grpc_metadata_array_init(&c->initial_md);
+    grpc_metadata_array_init(&c->trailing_md);
+    c->faulty = rpc__fault_draw(path, cli->target, &c->fault);
+    if (c->faulty) {
+        if (timeout_ms >= 0)
+            c->deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+        rpc__arm(c, RPC__STAGE_SEND, (c->fault.req_delay_us + 999) / 1000);
+    } else if (rpc__ccall_send(c, timeout_ms) < 0) {
         rpc__ccall_free(c);
         return RC_EIO;
     }
-    rpc__op_started(cli->ctx);
     c->next = cli->calls;
     if (cli->calls)
         cli->calls->prev = c;

@@ -62,6 +62,12 @@ void rpc__op_started(rpc_ctx *ctx)
     rpc__update_liveness(ctx);
 }
 
+void rpc__op_ended(rpc_ctx *ctx)
+{
+    ctx->pending_ops--;
+    rpc__update_liveness(ctx);
+}
+
 static void rpc__on_wakeup(uv_async_t *handle)
 {
     rpc_ctx *ctx = handle->data;

@@ -60,6 +60,31 @@ grpc_byte_buffer *rpc__pack(const ProtobufCMessage *msg);
 ProtobufCMessage *rpc__unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
 gpr_timespec rpc__deadline(int64_t timeout_ms);
 
+/* Ends an operation that rpc__op_started counted without a completion-queue event (a
+ * fault-injection timer). */
+void rpc__op_ended(rpc_ctx *ctx);
+
+/* ---- fault injection (rpc_fault.c) ---- */
+
+typedef enum rpc__fault_kind {
+    RPC__FAULT_NONE,
+    RPC__FAULT_FAIL_REQUEST,   /* never sent; UNAVAILABLE */
+    RPC__FAULT_FAIL_RESPONSE,  /* sent, answered; the caller gets UNAVAILABLE */
+    RPC__FAULT_FAIL_IN_FLIGHT, /* sent; the caller gets UNAVAILABLE at once */
+    RPC__FAULT_DROP_REQUEST,   /* never sent; DEADLINE_EXCEEDED at the deadline */
+    RPC__FAULT_DROP_RESPONSE,  /* sent, answered, the reply lost; DEADLINE_EXCEEDED */
+} rpc__fault_kind;
+
+typedef struct rpc__fault {
+    rpc__fault_kind kind;
+    int64_t req_delay_us, resp_delay_us;
+} rpc__fault;
+
+/* Draws what happens to one call to path ("/Service/Method") on target under the
+ * testing_rpc_* settings. Returns 1 when anything is injected (out filled), else 0. Any
+ * thread. */
+int rpc__fault_draw(const char *path, const char *target, rpc__fault *out);
+
 /* ---- security (rpc_creds.c) ---- */
 
 /* A reference-counted private copy of an rpc_security, owned by the servers and clients
