@@ -693,6 +693,12 @@ static void gcs__free_secret(void *p)
     gcs__auth_wipe_free(p);
 }
 
+void gcs_auth_forget_job(gcs_auth_manager *am, const uint8_t *job_id)
+{
+    if (am)
+        gcs__free_secret(rc_map_remove(&am->job_tokens, job_id, RC_JOB_ID_SIZE));
+}
+
 void gcs_auth_manager_free(gcs_auth_manager *am)
 {
     if (!am)

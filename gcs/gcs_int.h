@@ -328,6 +328,8 @@ int gcs_auth_admit_node(gcs_auth_manager *am, Ray__Rpc__GcsNodeInfo *info, char 
  * join token) in its auth record, stored before done(gcs, rc, arg) runs. A failed verdict
  * is final. Returns 0 (done will run), or RC_ENOENT (no such node, or it needs no
  * verification) / RC_EINVAL (the verdict is final already) with err; done then never runs. */
+/* Drops the cached token of a job the GCS no longer keeps (finished and evicted). */
+void gcs_auth_forget_job(gcs_auth_manager *am, const uint8_t *job_id);
 /* Why a node passed or failed verification (free text; NULL if it has no verdict). */
 const char *gcs_auth_verification_reason(const gcs_auth_manager *am, const uint8_t *node_id);
 int gcs_auth_set_verification(gcs_auth_manager *am, const uint8_t *id, int passed, const char *reason,

@@ -90,6 +90,7 @@ static void gcs__job_evict(gcs_job_manager *jm)
             continue; /* added again since (a driver reusing its ID): it runs */
         rc_map_remove(&jm->jobs, id, RC_JOB_ID_SIZE);
         rpc_msg_free(&job->base);
+        gcs_auth_forget_job(jm->gcs->auth, id);
         const void *keys[1] = {id};
         size_t klens[1] = {RC_JOB_ID_SIZE};
         gcs_store *st = jm->gcs->store;
