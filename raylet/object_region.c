@@ -36,17 +36,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jemalloc/jemalloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_log.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 const char *malloc_conf = "retain:false";
 
@@ -64,6 +74,14 @@ struct raylet_region {
     int flags; /* MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE */
     region_range *free;
     size_t n_free, cap_free;
+    /* The pre-fault thread (raylet_region_prefault_start). */
+    pthread_t prefault_thread;
+    int prefault_started;
+    double prefault_keep;
+    char *prefault_meminfo;
+    atomic_int prefault_stop;
+    atomic_int prefault_state;
+    _Atomic uint64_t prefault_bytes;
 };
 
 static uint64_t region__page(void)
@@ -376,6 +394,12 @@ void raylet_region_destroy(raylet_region *r)
 {
     if (!r)
         return;
+    if (r->prefault_started) { /* before the unmap: the thread writes to the mapping */
+        atomic_store(&r->prefault_stop, 1);
+        pthread_join(r->prefault_thread, NULL);
+        r->prefault_started = 0;
+    }
+    rc_free(r->prefault_meminfo);
     if (r->arena_created) {
         char name[64];
         snprintf(name, sizeof(name), "arena.%u.destroy", r->arena);
@@ -434,4 +458,155 @@ void raylet_region_stats_get(const raylet_region *r, raylet_region_stats *out)
         if (r->free[i].len > out->largest_free)
             out->largest_free = r->free[i].len;
     }
+}
+
+/* ---- pre-fault ---------------------------------------------------------------------- */
+
+const char *raylet_prefault_state_name(raylet_prefault_state state)
+{
+    switch (state) {
+    case RAYLET_PREFAULT_OFF: return "off";
+    case RAYLET_PREFAULT_RUNNING: return "running";
+    case RAYLET_PREFAULT_DONE: return "done";
+    case RAYLET_PREFAULT_MEMORY: return "stopped at the available-memory floor";
+    case RAYLET_PREFAULT_STOPPED: return "stopped at shutdown";
+    case RAYLET_PREFAULT_FAILED: return "failed";
+    }
+    return "?";
+}
+
+int raylet_prefault_budget(const char *meminfo, double keep_available, uint64_t *bytes)
+{
+    *bytes = 0;
+    FILE *f = fopen(meminfo ? meminfo : "/proc/meminfo", "r");
+    if (!f)
+        return RC_EIO;
+    char line[256];
+    long long total = -1, avail = -1, kb;
+    while (fgets(line, sizeof(line), f) && (total < 0 || avail < 0)) {
+        if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
+            total = kb;
+        else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+            avail = kb;
+    }
+    fclose(f);
+    if (total < 0 || avail < 0)
+        return RC_EIO;
+    double keep = keep_available * (double)total * 1024.0;
+    double have = (double)avail * 1024.0;
+    *bytes = have > keep ? (uint64_t)(have - keep) : 0;
+    return 0;
+}
+
+/* Faults [off, off+len) in without changing a byte: MADV_POPULATE_WRITE where the kernel
+ * has it, else an atomic add of 0 to one byte per page (safe next to a client writing the
+ * same page). 0, or a negative errno-style RC_ESYS with err set. */
+static int region__fault(raylet_region *r, uint64_t off, uint64_t len, int *touch, char *err, size_t errlen)
+{
+    uint8_t *p = r->base + off;
+    if (!*touch) {
+        for (;;) {
+            if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+                return 0;
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            if (errno == EINVAL) {
+                *touch = 1; /* a kernel before 5.14 */
+                break;
+            }
+            snprintf(err, errlen, "%s", strerror(errno)); /* ENOMEM, EFAULT (tmpfs full), ... */
+            return RC_ESYS;
+        }
+    }
+    uint64_t page = region__page();
+    for (uint64_t at = 0; at < len; at += page)
+        __atomic_fetch_add(p + at, 0, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void *region__prefault_main(void *arg)
+{
+    raylet_region *r = arg;
+    /* Background work: only what the host's CPUs have to spare. Linux's nice is per thread. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t top = r->size > RAYLET_REGION_PREFAULT_TOP ? RAYLET_REGION_PREFAULT_TOP : r->size;
+    /* The small-extent zone first, then the bottom up: the order the allocator uses. */
+    uint64_t spans[2][2] = {{r->size - top, r->size}, {0, r->size - top}};
+    int touch = 0, state = RAYLET_PREFAULT_DONE;
+    char err[256] = "";
+    /* Never more than was available at the start, nor than is available at each step. */
+    uint64_t first_budget = 0, done = 0;
+    if (raylet_prefault_budget(r->prefault_meminfo, r->prefault_keep, &first_budget) < 0)
+        first_budget = 0;
+    for (int i = 0; i < 2 && state == RAYLET_PREFAULT_DONE; i++) {
+        for (uint64_t off = spans[i][0]; off < spans[i][1]; off += RAYLET_REGION_PREFAULT_STEP) {
+            if (atomic_load(&r->prefault_stop)) {
+                state = RAYLET_PREFAULT_STOPPED;
+                break;
+            }
+            uint64_t len = spans[i][1] - off < RAYLET_REGION_PREFAULT_STEP ? spans[i][1] - off
+                                                                           : RAYLET_REGION_PREFAULT_STEP;
+            uint64_t budget;
+            if (raylet_prefault_budget(r->prefault_meminfo, r->prefault_keep, &budget) < 0) {
+                snprintf(err, sizeof(err), "cannot read MemAvailable and MemTotal from %s",
+                         r->prefault_meminfo ? r->prefault_meminfo : "/proc/meminfo");
+                state = RAYLET_PREFAULT_FAILED;
+                break;
+            }
+            if (budget < len || first_budget - done < len) {
+                state = RAYLET_PREFAULT_MEMORY;
+                break;
+            }
+            if (region__fault(r, off, len, &touch, err, sizeof(err)) < 0) {
+                state = RAYLET_PREFAULT_FAILED;
+                break;
+            }
+            done += len;
+            atomic_fetch_add(&r->prefault_bytes, len);
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    uint64_t bytes = atomic_load(&r->prefault_bytes);
+    atomic_store(&r->prefault_state, state);
+    if (state == RAYLET_PREFAULT_FAILED)
+        RC_WARN("object store: pre-faulted %llu of %llu bytes of %s in %.1f s, then failed: %s",
+                (unsigned long long)bytes, (unsigned long long)r->size, r->path, secs, err);
+    else
+        RC_INFO("object store: pre-faulted %llu of %llu bytes of %s in %.1f s (%s%s)",
+                (unsigned long long)bytes, (unsigned long long)r->size, r->path, secs,
+                raylet_prefault_state_name((raylet_prefault_state)state), touch ? ", by touching pages" : "");
+    return NULL;
+}
+
+int raylet_region_prefault_start(raylet_region *r, double keep_available, const char *meminfo)
+{
+    if (r->prefault_started)
+        return RC_ESTATE;
+    if (!(keep_available >= 0.0 && keep_available <= 1.0))
+        return RC_EINVAL;
+    r->prefault_keep = keep_available;
+    rc_free(r->prefault_meminfo);
+    r->prefault_meminfo = meminfo ? rc_strdup(meminfo) : NULL;
+    atomic_store(&r->prefault_stop, 0);
+    atomic_store(&r->prefault_bytes, 0);
+    atomic_store(&r->prefault_state, RAYLET_PREFAULT_RUNNING);
+    int e = pthread_create(&r->prefault_thread, NULL, region__prefault_main, r);
+    if (e) {
+        atomic_store(&r->prefault_state, RAYLET_PREFAULT_FAILED);
+        RC_WARN("object store: cannot start the pre-fault thread: %s", strerror(e));
+        return RC_ESYS;
+    }
+    r->prefault_started = 1;
+    return 0;
+}
+
+void raylet_region_prefault_get(const raylet_region *r, raylet_prefault_progress *out)
+{
+    raylet_region *m = (raylet_region *)r; /* atomics: loads only */
+    out->state = (raylet_prefault_state)atomic_load(&m->prefault_state);
+    out->bytes = atomic_load(&m->prefault_bytes);
+    out->target = r->size;
 }

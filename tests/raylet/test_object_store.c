@@ -5,7 +5,9 @@
  * visibility through a second mapping of the file (as a client process maps it), waiting
  * gets woken by a seal, by a failed fetch and by their timeout, and the LocalRayletService
  * and PinObjectIDs handlers through a real rpc server on a unix socket with a real client,
- * every error status and malformed requests included. Every test ends with an empty loop,
+ * every error status and malformed requests included; the background pre-fault (its budget
+ * from meminfo, the bound it keeps, its order, a stop mid-way) and the reuse of a freed,
+ * already faulted range. Every test ends with an empty loop,
  * so a leaked timer or call shows up as a failed uv_loop_close.
  */
 #include <fcntl.h>
@@ -1066,6 +1068,186 @@ static void test_rpc_round_trip_rate(void)
     rpc_teardown();
 }
 
+
+/* ---- pre-fault and warm reuse ------------------------------------------------------- */
+
+/* Pages of the file at path that are in memory (mincore through a mapping of our own). */
+static uint64_t resident_pages(const char *path, uint64_t size, uint64_t first, uint64_t count)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return 0;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), n = 0;
+    unsigned char *vec = malloc(count);
+    if (vec && mincore(p + first * page, count * page, vec) == 0)
+        for (uint64_t i = 0; i < count; i++)
+            n += vec[i] & 1;
+    free(vec);
+    munmap(p, size);
+    return n;
+}
+
+static void write_meminfo(const char *path, long long total_kb, long long avail_kb)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f, "MemTotal:       %lld kB\nMemFree:        1 kB\n", total_kb);
+    if (avail_kb >= 0)
+        fprintf(f, "MemAvailable:   %lld kB\n", avail_kb);
+    fprintf(f, "Buffers:        0 kB\n");
+    fclose(f);
+}
+
+static raylet_prefault_progress prefault_wait(raylet_region *r)
+{
+    raylet_prefault_progress p;
+    for (int i = 0; i < 1200; i++) { /* 60 s: generous for a loaded machine */
+        raylet_region_prefault_get(r, &p);
+        if (p.state != RAYLET_PREFAULT_RUNNING)
+            break;
+        rc_sleep_ms(50);
+    }
+    return p;
+}
+
+static void test_prefault_budget(void)
+{
+    char mi[128];
+    snprintf(mi, sizeof(mi), "/tmp/rayc-test-meminfo-%d", (int)getpid());
+    uint64_t b = 1;
+    write_meminfo(mi, 1000 * 1024, 600 * 1024);
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.5, &b), 0);
+    CU_ASSERT_EQUAL(b, 100 * MiB);
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.0, &b), 0);
+    CU_ASSERT_EQUAL(b, 600 * MiB);
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.7, &b), 0);
+    CU_ASSERT_EQUAL(b, 0); /* less available than the floor: nothing */
+    write_meminfo(mi, 1000 * 1024, -1); /* no MemAvailable line */
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.5, &b), RC_EIO);
+    CU_ASSERT_EQUAL(b, 0);
+    unlink(mi);
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.5, &b), RC_EIO);
+    /* The real file parses. */
+    CU_ASSERT_EQUAL(raylet_prefault_budget(NULL, 0.0, &b), 0);
+    CU_ASSERT(b > 0);
+}
+
+/* With 100 MiB to spare the pre-fault of a 256 MiB region stops after three 32 MiB steps:
+ * the top zone, then the bottom up; the pages past them stay untouched. */
+static void test_prefault_bounded_by_memory(void)
+{
+    path_init("prefault");
+    char mi[128];
+    snprintf(mi, sizeof(mi), "/tmp/rayc-test-meminfo-%d", (int)getpid());
+    write_meminfo(mi, 1000 * 1024, 600 * 1024);
+    raylet_region *r = NULL;
+    char err[256];
+    uint64_t size = 256 * MiB, page = (uint64_t)sysconf(_SC_PAGESIZE);
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, size, err, sizeof(err), &r), 0);
+    raylet_prefault_progress p;
+    raylet_region_prefault_get(r, &p);
+    CU_ASSERT_EQUAL(p.state, RAYLET_PREFAULT_OFF);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 1.5, mi), RC_EINVAL);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.5, mi), 0);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.5, mi), RC_ESTATE);
+    p = prefault_wait(r);
+    CU_ASSERT_EQUAL(p.state, RAYLET_PREFAULT_MEMORY);
+    CU_ASSERT_EQUAL(p.bytes, 3 * (uint64_t)RAYLET_REGION_PREFAULT_STEP);
+    CU_ASSERT_EQUAL(p.target, size);
+    uint64_t top = RAYLET_REGION_PREFAULT_TOP / page, step = RAYLET_REGION_PREFAULT_STEP / page;
+    uint64_t pages = size / page;
+    /* The top zone and the two lowest steps are in memory... */
+    CU_ASSERT_EQUAL(resident_pages(shm_path, size, pages - top, top), top);
+    CU_ASSERT_EQUAL(resident_pages(shm_path, size, 0, 2 * step), 2 * step);
+    /* ...the rest is not (jemalloc's metadata lies in the lowest step; no object was made). */
+    CU_ASSERT_EQUAL(resident_pages(shm_path, size, 2 * step, pages - top - 2 * step), 0);
+    raylet_region_destroy(r);
+    unlink(mi);
+
+    /* A floor above what is available: nothing at all. */
+    write_meminfo(mi, 1000 * 1024, 400 * 1024);
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, 64 * MiB, err, sizeof(err), &r), 0);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.5, mi), 0);
+    p = prefault_wait(r);
+    CU_ASSERT_EQUAL(p.state, RAYLET_PREFAULT_MEMORY);
+    CU_ASSERT_EQUAL(p.bytes, 0);
+    /* Only what jemalloc wrote of its own metadata (a block at the bottom). */
+    CU_ASSERT(resident_pages(shm_path, 64 * MiB, 0, 64 * MiB / page) <= 4 * MiB / page);
+    raylet_region_destroy(r);
+    unlink(mi);
+}
+
+/* Enough memory: the whole region, while objects live in it, without changing their bytes;
+ * and a region destroyed while its pre-fault runs stops it. */
+static void test_prefault_whole_region_keeps_objects(void)
+{
+    path_init("prefault");
+    char mi[128];
+    snprintf(mi, sizeof(mi), "/tmp/rayc-test-meminfo-%d", (int)getpid());
+    write_meminfo(mi, 100000 * 1024, 100000 * 1024);
+    raylet_region *r = NULL;
+    char err[256];
+    uint64_t size = 80 * MiB, page = (uint64_t)sysconf(_SC_PAGESIZE);
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, size, err, sizeof(err), &r), 0);
+    uint64_t off, got;
+    CU_ASSERT_EQUAL_FATAL(raylet_region_alloc(r, 20 * MiB, &off, &got), 0);
+    memset(raylet_region_base(r) + off, 0x5a, 20 * MiB);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.0, mi), 0);
+    raylet_prefault_progress p = prefault_wait(r);
+    CU_ASSERT_EQUAL(p.state, RAYLET_PREFAULT_DONE);
+    CU_ASSERT_EQUAL(p.bytes, size);
+    CU_ASSERT_EQUAL(resident_pages(shm_path, size, 0, size / page), size / page);
+    const uint8_t *b = raylet_region_base(r) + off;
+    int same = 1;
+    for (uint64_t i = 0; i < 20 * MiB; i++)
+        same &= b[i] == 0x5a;
+    CU_ASSERT(same);
+    raylet_region_free(r, off);
+    raylet_region_destroy(r);
+
+    /* Stopped mid-way (or done, on a fast machine): destroy joins the thread either way. */
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, 512 * MiB, err, sizeof(err), &r), 0);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.0, mi), 0);
+    raylet_region_destroy(r);
+    struct stat st;
+    CU_ASSERT_NOT_EQUAL(stat(shm_path, &st), 0);
+    unlink(mi);
+}
+
+/* A large object freed and made again lands on the same, already faulted range; so does a
+ * small one in the top zone. */
+static void test_region_reuses_warm_range(void)
+{
+    path_init("region");
+    raylet_region *r = NULL;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, 256 * MiB, err, sizeof(err), &r), 0);
+    uint64_t a, b, got, page = (uint64_t)sysconf(_SC_PAGESIZE);
+    for (int round = 0; round < 3; round++) {
+        CU_ASSERT_EQUAL_FATAL(raylet_region_alloc(r, 100 * MiB, &a, &got), 0);
+        CU_ASSERT_EQUAL_FATAL(raylet_region_alloc(r, 300 * 1024, &b, &got), 0);
+        static uint64_t first_a, first_b;
+        if (round == 0) {
+            first_a = a;
+            first_b = b;
+            CU_ASSERT(a < 128 * MiB);                            /* large: from the bottom */
+            CU_ASSERT(b >= 256 * MiB - RAYLET_REGION_PREFAULT_TOP); /* small: the top zone */
+        } else {
+            /* The same extent (jemalloc offsets a large object by a random cache line within
+             * its first page, so compare pages). */
+            CU_ASSERT_EQUAL(a / page, first_a / page);
+            CU_ASSERT_EQUAL(b / page, first_b / page);
+        }
+        raylet_region_free(r, a);
+        raylet_region_free(r, b);
+    }
+    raylet_region_destroy(r);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(test_region_many_sizes),
     UNIT_CASE(test_region_fragmentation_and_coalescing),
@@ -1082,6 +1264,10 @@ static const unit_case cases[] = {
     UNIT_CASE(test_rpc_get_waits_release_pin),
     UNIT_CASE(test_rpc_held_get_cancel_and_shutdown),
     UNIT_CASE(test_rpc_round_trip_rate),
+    UNIT_CASE(test_prefault_budget),
+    UNIT_CASE(test_prefault_bounded_by_memory),
+    UNIT_CASE(test_prefault_whole_region_keeps_objects),
+    UNIT_CASE(test_region_reuses_warm_range),
 };
 
 int main(void)
