@@ -385,6 +385,7 @@ static int core__map_store(core_worker *cw, const char *path, uint64_t size, cha
     }
     cw->store_base = p;
     cw->store_size = size;
+    core_store_touch_start(cw);
     return 0;
 }
 
@@ -672,6 +673,7 @@ void core_stop(core_worker *cw)
     core_memstore_destroy(&cw->memstore);
     rpc_msg_free(cw->actor_strategy ? &cw->actor_strategy->base : NULL);
     cw->actor_strategy = NULL;
+    core_store_touch_stop(cw);
     if (cw->store_base)
         munmap(cw->store_base, cw->store_size);
     uv_close((uv_handle_t *)&cw->wakeup, NULL);
