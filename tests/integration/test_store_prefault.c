@@ -1,0 +1,214 @@
+/*
+ * The object store's first touch, end to end on real local clusters: a raylet faults its
+ * store in after start (its log says how much, and mincore() on the store's file agrees),
+ * not at all with --object-store-prefault false, and only down to the available-memory
+ * floor (object_store_prefault_keep_available); a driver touches its own mapping up to
+ * object_store_client_prefault_bytes and no further. And the one store-put path: a put whose
+ * parts overflow is refused with a clear error, a put too large for the store is refused by
+ * the store, and a large put reads back intact.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "rayc.h"
+#include "rc_time.h"
+#include "unit.h"
+
+#define MiB (1024ull * 1024ull)
+#define STORE (96 * MiB)
+
+static harness_cluster C;
+
+static int start(const char *const *flags, int *index)
+{
+    if (harness_cluster_init(&C, 0) || harness_gcs_start(&C))
+        return -1;
+    return harness_raylet_start(&C, flags, index);
+}
+
+static void store_path(int i, char *out, size_t len)
+{
+    snprintf(out, len, "/dev/shm/rayc-%s", C.raylets[i].node_id);
+}
+
+/* Pages of raylet i's store that are in memory, seen through a mapping of our own. */
+static uint64_t resident_bytes(int i)
+{
+    char path[256];
+    store_path(i, path, sizeof(path));
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    uint64_t n = 0, page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (fstat(fd, &st) == 0 && st.st_size > 0) {
+        uint8_t *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        unsigned char *vec = malloc((size_t)st.st_size / page + 1);
+        if (p != MAP_FAILED && vec && mincore(p, (size_t)st.st_size, vec) == 0)
+            for (uint64_t k = 0; k < (uint64_t)st.st_size / page; k++)
+                n += vec[k] & 1;
+        free(vec);
+        if (p != MAP_FAILED)
+            munmap(p, (size_t)st.st_size);
+    }
+    close(fd);
+    return n * page;
+}
+
+/* Waits (up to 60 s) for raylet i's pre-fault line; 0 and the bytes, total and the line's
+ * tail (from the state on), or -1. */
+static int prefault_line(int i, unsigned long long *bytes, unsigned long long *total, char *tail, size_t tlen)
+{
+    char path[512], line[1024];
+    harness_log_path(&C, C.raylets[i].name, path, sizeof(path));
+    for (int tries = 0; tries < 600; tries++) {
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof(line), f)) {
+            const char *at = strstr(line, "object store: pre-faulted ");
+            if (!at || sscanf(at, "object store: pre-faulted %llu of %llu bytes", bytes, total) != 2)
+                continue;
+            const char *paren = strrchr(at, '(');
+            snprintf(tail, tlen, "%s", paren ? paren : "");
+            fclose(f);
+            return 0;
+        }
+        if (f)
+            fclose(f);
+        rc_sleep_ms(100);
+    }
+    return -1;
+}
+
+/* On by default: the whole store (the floor set low so a busy host does not stop it). */
+static void test_prefault_on_by_default(void)
+{
+    setenv("RAYC_object_store_prefault_keep_available", "0.02", 1);
+    int i;
+    const char *flags[] = {"--num-cpus", "1", "--object-store-memory", "96MiB", NULL};
+    CU_ASSERT_EQUAL_FATAL(start(flags, &i), 0);
+    unsigned long long bytes = 0, total = 0;
+    char tail[256] = "";
+    CU_ASSERT_EQUAL(prefault_line(i, &bytes, &total, tail, sizeof(tail)), 0);
+    CU_ASSERT_EQUAL(total, STORE);
+    CU_ASSERT_EQUAL(bytes, STORE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tail, "(done"));
+    CU_ASSERT_EQUAL(resident_bytes(i), STORE);
+    CU_ASSERT(harness_raylet_alive(&C, i));
+    harness_cluster_destroy(&C);
+    unsetenv("RAYC_object_store_prefault_keep_available");
+}
+
+/* Off: nothing beyond jemalloc's own metadata block, however long we look. */
+static void test_prefault_off(void)
+{
+    int i;
+    const char *flags[] = {"--num-cpus", "1", "--object-store-memory", "96MiB", "--object-store-prefault", "false",
+                           NULL};
+    CU_ASSERT_EQUAL_FATAL(start(flags, &i), 0);
+    for (int tries = 0; tries < 100 && !harness_log_contains(&C, C.raylets[i].name, "pre-fault off"); tries++)
+        rc_sleep_ms(100);
+    CU_ASSERT(harness_log_contains(&C, C.raylets[i].name, "object store: pre-fault off"));
+    rc_sleep_ms(1000); /* a pre-fault, if one ran, would have shown by now */
+    CU_ASSERT(resident_bytes(i) <= 4 * MiB);
+    CU_ASSERT(!harness_log_contains(&C, C.raylets[i].name, "object store: pre-faulted"));
+    harness_cluster_destroy(&C);
+}
+
+/* Bounded by available memory: a floor of all of MemTotal leaves nothing to fault in. */
+static void test_prefault_bounded(void)
+{
+    setenv("RAYC_object_store_prefault_keep_available", "1", 1);
+    int i;
+    const char *flags[] = {"--num-cpus", "1", "--object-store-memory", "96MiB", NULL};
+    CU_ASSERT_EQUAL_FATAL(start(flags, &i), 0);
+    unsigned long long bytes = 1, total = 0;
+    char tail[256] = "";
+    CU_ASSERT_EQUAL(prefault_line(i, &bytes, &total, tail, sizeof(tail)), 0);
+    CU_ASSERT_EQUAL(bytes, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(tail, "available-memory floor"));
+    CU_ASSERT(resident_bytes(i) <= 4 * MiB);
+    harness_cluster_destroy(&C);
+    unsetenv("RAYC_object_store_prefault_keep_available");
+
+    /* A bad flag value is refused by name. */
+    const char *bad[] = {"--object-store-prefault", "maybe", NULL};
+    CU_ASSERT_EQUAL_FATAL(harness_cluster_init(&C, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_gcs_start(&C), 0);
+    CU_ASSERT_NOT_EQUAL(harness_raylet_start(&C, bad, &i), 0);
+    char path[512];
+    snprintf(path, sizeof(path), "raylet%d", C.n_raylets - 1);
+    CU_ASSERT(harness_log_contains(&C, path, "--object-store-prefault needs true or false"));
+    harness_cluster_destroy(&C);
+}
+
+/* A driver touches its mapping up to its limit (the raylet's pre-fault off, so every page in
+ * memory is the driver's doing), then the store-put path. */
+static void test_driver_touch_and_put_path(void)
+{
+    setenv("RAYC_object_store_client_prefault_bytes", "50331648", 1); /* 48 MiB */
+    int i;
+    const char *flags[] = {"--num-cpus", "1", "--object-store-memory", "96MiB", "--object-store-prefault", "false",
+                           NULL};
+    CU_ASSERT_EQUAL_FATAL(start(flags, &i), 0);
+    rayc_init_options opts;
+    rayc_init_options_init(&opts);
+    opts.address = C.gcs_address;
+    CU_ASSERT_EQUAL_FATAL(rayc_init(&opts), 0);
+    uint64_t seen = 0;
+    for (int tries = 0; tries < 600 && (seen = resident_bytes(i)) < 48 * MiB; tries++)
+        rc_sleep_ms(100);
+    CU_ASSERT(seen >= 48 * MiB);
+    rc_sleep_ms(500);
+    CU_ASSERT(resident_bytes(i) <= 48 * MiB + 4 * MiB); /* its limit, plus jemalloc's block */
+
+    /* Parts whose sizes add up past the address space: refused, nothing copied. */
+    static char small[16];
+    rayc_iov parts[2] = {{small, SIZE_MAX / 2 + 1}, {small, SIZE_MAX / 2 + 1}};
+    rayc_ref ref;
+    CU_ASSERT_NOT_EQUAL(rayc_put_iov(parts, 2, &ref), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(rayc_last_error(), "add up to more than the address space"));
+
+    /* More than the store holds: the store refuses it, with its sizes. */
+    size_t big = 200 * MiB;
+    char *buf = malloc(big);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    memset(buf, 7, big);
+    CU_ASSERT_NOT_EQUAL(rayc_put(buf, big, &ref), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(rayc_last_error(), "cannot store"));
+
+    /* A large put (into the store) reads back intact, in parts. */
+    size_t size = 8 * MiB;
+    for (size_t k = 0; k < size; k++)
+        buf[k] = (char)(k * 31 + 7);
+    rayc_iov two[2] = {{buf, size / 2}, {buf + size / 2, size - size / 2}};
+    CU_ASSERT_EQUAL_FATAL(rayc_put_iov(two, 2, &ref), 0);
+    rayc_object o;
+    CU_ASSERT_EQUAL_FATAL(rayc_get(&ref, 1, 60000, &o), 0);
+    CU_ASSERT_EQUAL(o.size, size);
+    CU_ASSERT(o.size == size && memcmp(o.data, buf, size) == 0);
+    rayc_object_release(&o, 1);
+    rayc_ref_release(&ref);
+    free(buf);
+    rayc_shutdown();
+    harness_cluster_destroy(&C);
+    unsetenv("RAYC_object_store_client_prefault_bytes");
+}
+
+static const unit_case cases[] = {
+    UNIT_CASE(test_prefault_on_by_default),
+    UNIT_CASE(test_prefault_off),
+    UNIT_CASE(test_prefault_bounded),
+    UNIT_CASE(test_driver_touch_and_put_path),
+};
+
+int main(void)
+{
+    return unit_run("store_prefault", cases, UNIT_N(cases));
+}
