@@ -498,29 +498,39 @@ int raylet_prefault_budget(const char *meminfo, double keep_available, uint64_t 
     return 0;
 }
 
-/* Faults [off, off+len) in without changing a byte: MADV_POPULATE_WRITE where the kernel
- * has it, else an atomic add of 0 to one byte per page (safe next to a client writing the
- * same page). 0, or a negative errno-style RC_ESYS with err set. */
-static int region__fault(raylet_region *r, uint64_t off, uint64_t len, int *touch, char *err, size_t errlen)
+/* Faults [off, off+len) in without changing a byte: MADV_POPULATE_WRITE (Linux 5.14),
+ * which allocates and zeroes the pages; then the raylet's own page-table entries go again
+ * (MADV_DONTNEED on a shared mapping keeps the pages and their bytes in the file), so the
+ * raylet's resident set does not grow by the store's size. On an older kernel (EINVAL)
+ * *fd_fallback gets the file opened and posix_fallocate() allocates the pages instead (zeroed
+ * at their first fault); never by touching them, as a full /dev/shm would then kill the
+ * raylet with SIGBUS where these calls fail with an error. 0, or RC_ESYS with err set. */
+static int region__fault(raylet_region *r, uint64_t off, uint64_t len, int *fd_fallback, char *err, size_t errlen)
 {
     uint8_t *p = r->base + off;
-    if (!*touch) {
-        for (;;) {
-            if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
-                return 0;
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            if (errno == EINVAL) {
-                *touch = 1; /* a kernel before 5.14 */
-                break;
-            }
-            snprintf(err, errlen, "%s", strerror(errno)); /* ENOMEM, EFAULT (tmpfs full), ... */
+    while (*fd_fallback < 0) {
+        if (madvise(p, len, MADV_POPULATE_WRITE) == 0) {
+            madvise(p, len, MADV_DONTNEED);
+            return 0;
+        }
+        if (errno == EINTR || errno == EAGAIN)
+            continue;
+        if (errno != EINVAL) {
+            snprintf(err, errlen, "%s", strerror(errno)); /* ENOMEM, EFAULT (/dev/shm full), ... */
+            return RC_ESYS;
+        }
+        if ((*fd_fallback = open(r->path, O_RDWR | O_CLOEXEC)) < 0) {
+            snprintf(err, errlen, "no MADV_POPULATE_WRITE, and cannot open %s: %s", r->path, strerror(errno));
             return RC_ESYS;
         }
     }
-    uint64_t page = region__page();
-    for (uint64_t at = 0; at < len; at += page)
-        __atomic_fetch_add(p + at, 0, __ATOMIC_RELAXED);
+    int e;
+    while ((e = posix_fallocate(*fd_fallback, (off_t)off, (off_t)len)) == EINTR)
+        ;
+    if (e) {
+        snprintf(err, errlen, "fallocate: %s", strerror(e));
+        return RC_ESYS;
+    }
     return 0;
 }
 
@@ -534,7 +544,7 @@ static void *region__prefault_main(void *arg)
     uint64_t top = r->size > RAYLET_REGION_PREFAULT_TOP ? RAYLET_REGION_PREFAULT_TOP : r->size;
     /* The small-extent zone first, then the bottom up: the order the allocator uses. */
     uint64_t spans[2][2] = {{r->size - top, r->size}, {0, r->size - top}};
-    int touch = 0, state = RAYLET_PREFAULT_DONE;
+    int fd_fallback = -1, state = RAYLET_PREFAULT_DONE;
     char err[256] = "";
     /* Never more than was available at the start, nor than is available at each step. */
     uint64_t first_budget = 0, done = 0;
@@ -559,7 +569,7 @@ static void *region__prefault_main(void *arg)
                 state = RAYLET_PREFAULT_MEMORY;
                 break;
             }
-            if (region__fault(r, off, len, &touch, err, sizeof(err)) < 0) {
+            if (region__fault(r, off, len, &fd_fallback, err, sizeof(err)) < 0) {
                 state = RAYLET_PREFAULT_FAILED;
                 break;
             }
@@ -577,7 +587,9 @@ static void *region__prefault_main(void *arg)
     else
         RC_INFO("object store: pre-faulted %llu of %llu bytes of %s in %.1f s (%s%s)",
                 (unsigned long long)bytes, (unsigned long long)r->size, r->path, secs,
-                raylet_prefault_state_name((raylet_prefault_state)state), touch ? ", by touching pages" : "");
+                raylet_prefault_state_name((raylet_prefault_state)state), fd_fallback >= 0 ? ", by fallocate" : "");
+    if (fd_fallback >= 0)
+        close(fd_fallback);
     return NULL;
 }
 

@@ -1,7 +1,7 @@
 /*
  * The object store's first touch, end to end on real local clusters: a raylet faults its
  * store in after start (its log says how much, and mincore() on the store's file agrees),
- * not at all with --object-store-prefault false, and only down to the available-memory
+ * without keeping them mapped itself, not at all with --object-store-prefault false, and only down to the available-memory
  * floor (object_store_prefault_keep_available); a driver touches its own mapping up to
  * object_store_client_prefault_bytes and no further. And the one store-put path: a put whose
  * parts overflow is refused with a clear error, a put too large for the store is refused by
@@ -62,6 +62,21 @@ static uint64_t resident_bytes(int i)
     return n * page;
 }
 
+/* Shared-memory pages mapped in process pid (RssShmem), in bytes; -1 if unreadable. */
+static int64_t rss_shmem(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long long kib = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "RssShmem: %lld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib < 0 ? -1 : kib * 1024;
+}
+
 /* Waits (up to 60 s) for raylet i's pre-fault line; 0 and the bytes, total and the line's
  * tail (from the state on), or -1. */
 static int prefault_line(int i, unsigned long long *bytes, unsigned long long *total, char *tail, size_t tlen)
@@ -100,6 +115,9 @@ static void test_prefault_on_by_default(void)
     CU_ASSERT_EQUAL(bytes, STORE);
     CU_ASSERT_PTR_NOT_NULL(strstr(tail, "(done"));
     CU_ASSERT_EQUAL(resident_bytes(i), STORE);
+    /* The pages are the file's: the raylet does not keep them mapped itself. */
+    int64_t mapped = rss_shmem(C.raylets[i].pid);
+    CU_ASSERT(mapped >= 0 && mapped <= (int64_t)(8 * MiB));
     CU_ASSERT(harness_raylet_alive(&C, i));
     harness_cluster_destroy(&C);
     unsetenv("RAYC_object_store_prefault_keep_available");
