@@ -5,7 +5,8 @@
  * floor (object_store_prefault_keep_available); a driver touches its own mapping up to
  * object_store_client_prefault_bytes and no further. And the one store-put path: a put whose
  * parts overflow is refused with a clear error, a put too large for the store is refused by
- * the store, and a large put reads back intact.
+ * the store, and a large put reads back intact; the bounds check itself for offsets and
+ * sizes that wrap around.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -219,7 +220,31 @@ static void test_driver_touch_and_put_path(void)
     unsetenv("RAYC_object_store_client_prefault_bytes");
 }
 
+/* The store-put path's checks, from librayc (core/core_int.h). */
+int core_store_span_check(uint64_t store_size, uint64_t offset, uint64_t size);
+int core_iov_total(const rayc_iov *parts, size_t n, size_t *total);
+
+static void test_store_put_checks(void)
+{
+    CU_ASSERT_EQUAL(core_store_span_check(STORE, 0, STORE), 0);
+    CU_ASSERT_EQUAL(core_store_span_check(STORE, STORE - 1, 1), 0);
+    CU_ASSERT_EQUAL(core_store_span_check(STORE, STORE, 0), 0);
+    CU_ASSERT_NOT_EQUAL(core_store_span_check(STORE, STORE - 1, 2), 0);
+    CU_ASSERT_NOT_EQUAL(core_store_span_check(STORE, STORE + 1, 0), 0);
+    /* offset + size wraps around 2^64 to a small number: still outside. */
+    CU_ASSERT_NOT_EQUAL(core_store_span_check(STORE, UINT64_MAX - 10, 100), 0);
+    CU_ASSERT_NOT_EQUAL(core_store_span_check(STORE, 100, UINT64_MAX - 10), 0);
+    static char b[4];
+    rayc_iov ok[3] = {{b, 1}, {NULL, 0}, {b, 3}};
+    size_t total = 0;
+    CU_ASSERT_EQUAL(core_iov_total(ok, 3, &total), 0);
+    CU_ASSERT_EQUAL(total, 4);
+    rayc_iov wrap[2] = {{b, SIZE_MAX}, {b, 1}};
+    CU_ASSERT_NOT_EQUAL(core_iov_total(wrap, 2, &total), 0);
+}
+
 static const unit_case cases[] = {
+    UNIT_CASE(test_store_put_checks),
     UNIT_CASE(test_prefault_on_by_default),
     UNIT_CASE(test_prefault_off),
     UNIT_CASE(test_prefault_bounded),
