@@ -1,11 +1,12 @@
 /*
  * The object store's first touch, end to end on real local clusters: a raylet faults its
- * store in after start (its log says how much, and mincore() on the store's file agrees),
- * without keeping them mapped itself, not at all with --object-store-prefault false, and only down to the available-memory
- * floor (object_store_prefault_keep_available); a driver touches its own mapping up to
+ * store in after start (its log says how much, mincore() on the store's file agrees, and
+ * the raylet does not keep the pages mapped itself), not at all with
+ * --object-store-prefault false, and only down to the available-memory floor
+ * (object_store_prefault_keep_available); a driver touches its own mapping up to
  * object_store_client_prefault_bytes and no further. And the one store-put path: a put whose
  * parts overflow is refused with a clear error, a put too large for the store is refused by
- * the store, and a large put reads back intact; the bounds check itself for offsets and
+ * the store, a large put reads back intact, and the bounds check holds for offsets and
  * sizes that wrap around.
  */
 #include <fcntl.h>
