@@ -22,7 +22,8 @@
  * the region from the bottom up, the order in which the allocator uses it.
  *
  * Threads: the loop thread only (jemalloc calls the hooks on the thread that allocates),
- * except the pre-fault thread, which only faults pages in and publishes its progress.
+ * except the pre-fault thread, which only allocates the file's pages and publishes its
+ * progress.
  */
 #ifndef RAYC_RAYLET_OBJECT_REGION_H
 #define RAYC_RAYLET_OBJECT_REGION_H
@@ -73,8 +74,9 @@ typedef struct raylet_region_stats {
  * Free with raylet_region_destroy. */
 int raylet_region_create(const char *path, uint64_t size, char *err, size_t errlen,
                          raylet_region **out);
-/* Destroys the arena (every allocation with it), unmaps and unlinks the file. NULL is
- * fine. */
+/* Destroys the arena (every allocation with it), unmaps and unlinks the file, and tells a
+ * running pre-fault to stop (without waiting for it: it holds the file open and stops after
+ * the piece it is allocating). NULL is fine. */
 void raylet_region_destroy(raylet_region *r);
 
 uint8_t *raylet_region_base(const raylet_region *r);
@@ -89,13 +91,15 @@ int raylet_region_alloc(raylet_region *r, uint64_t size, uint64_t *offset, uint6
 void raylet_region_free(raylet_region *r, uint64_t offset);
 void raylet_region_stats_get(const raylet_region *r, raylet_region_stats *out);
 
-/* Starts faulting the region's pages in on a thread of its own (lowest CPU priority), the
- * top RAYLET_REGION_PREFAULT_TOP bytes first, then from the bottom up, in steps of
- * RAYLET_REGION_PREFAULT_STEP. Before each step it reads MemAvailable and MemTotal from
- * meminfo (a /proc/meminfo format file; NULL: /proc/meminfo) and stops once a step would
- * leave less than keep_available (a fraction of MemTotal, 0..1) available. Pages already
- * holding objects are left as they are. Logs one line when it ends. RC_ESTATE if already
- * started, RC_EINVAL for a fraction outside 0..1, RC_ESYS if no thread can be made. */
+/* Starts allocating the region's pages (fallocate on its file: they belong to the file and
+ * are not mapped in this process; see object_region.c) on a thread of its own (lowest CPU
+ * priority), the top RAYLET_REGION_PREFAULT_TOP bytes first, then from the bottom up, in
+ * steps of RAYLET_REGION_PREFAULT_STEP. Before each step it reads MemAvailable and MemTotal
+ * from meminfo (a /proc/meminfo format file; NULL: /proc/meminfo) and stops once a step
+ * would leave less than keep_available (a fraction of MemTotal, 0..1) available, or take
+ * more than was available at its start. Pages already holding objects are left as they
+ * are. Logs one line when it ends. RC_ESTATE if already started, RC_EINVAL for a fraction
+ * outside 0..1, RC_ESYS if no thread can be made. */
 int raylet_region_prefault_start(raylet_region *r, double keep_available, const char *meminfo);
 /* A snapshot of the pre-fault's progress; any thread. */
 void raylet_region_prefault_get(const raylet_region *r, raylet_prefault_progress *out);
