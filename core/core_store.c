@@ -1,44 +1,30 @@
 /*
  * core_store: this process's side of the node's shared-memory object store (see core_int.h):
- * the one path by which a put and a task's large result are written into the store, and the
- * background touch of a driver's mapping.
+ * the one path by which a put and a task's large result are written into the store.
  *
- * Store put: CreateObject reserves the space, the parts are copied to base + offset, and
- * SealObject makes the object visible. Nothing is copied unless [offset, offset + size) lies
- * inside this process's mapping; a reply pointing elsewhere (a raylet bug, or a mapping of
- * the wrong size) is refused and the reserved object aborted, so a bad offset cannot make
- * the copy write over memory that is not the object's.
+ * CreateObject reserves the space, the parts are written at the offset it returns, and
+ * SealObject makes the object visible. Nothing is written unless [offset, offset + size)
+ * lies inside the store (the check cannot overflow); a reply pointing elsewhere (a raylet
+ * bug, or a store of another size) is refused and the reserved object aborted, so a bad
+ * offset cannot make the copy write over memory that is not the object's.
  *
- * Touching the mapping: on a host where each first access of a page costs a fault (and in a
- * virtual machine a trap to the hypervisor), a driver's first large puts would run at the
- * speed of page faults. The raylet faults the store's pages in (raylet/object_region.c); a
- * driver's own mapping still pays one fault (or trap) per page at its first access, so a
- * driver touches each page on a thread of its own (at normal priority: it is bounded, and
- * the driver's own puts are what it speeds up), in the
- * order the store hands out space (the small-object zone at the top, then from the bottom
- * up), up to object_store_client_prefault_bytes. A touch of a page the raylet has not
- * faulted in yet allocates it, so a chunk with such pages (mincore) is touched only while the
- * host keeps object_store_prefault_keep_available of its memory available, as the raylet's
- * pre-fault does. Workers do not do it (there are many of them, each with page tables of
- * its own).
+ * The bytes go in with pwrite() on the store's file rather than a copy through this
+ * process's mapping: the kernel copies through its own mapping of the pages, so a put pays
+ * no page fault for each 4 KiB of the mapping the process has not touched before (the
+ * raylet allocates the file's pages in advance, raylet/object_region.c), and a /dev/shm that
+ * is full fails the write with an error instead of killing the process with SIGBUS. Readers
+ * still use the mapping (zero-copy gets). The cost: tmpfs copies a write under the file's
+ * lock, so puts into one node's store from several processes take turns, 8 MiB at a time.
  *
- * Threads: core_store_put from any thread that may call into the raylet
- * (core_call_raylet_from_thread); the touch thread changes no byte of the mapping.
+ * Threads: any thread that may call into the raylet (core_call_raylet_from_thread).
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core_int.h"
-#include "rc_alloc.h"
-#include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
 
@@ -68,7 +54,7 @@ static void core__store_abort(core_worker *cw, const Rayc__Rpc__CreateObjectRequ
     ProtobufCMessage *reply = NULL;
     char err[256] = "";
     if (core_call_raylet_from_thread(cw, "AbortObject", &areq.base, &reply, err, sizeof(err)) != GRPC_STATUS_OK)
-        RC_WARN("core: cannot abort an object whose store offset was refused: %s", err);
+        RC_WARN("core: cannot abort an object that could not be written: %s", err);
     rpc_msg_free(reply);
 }
 
@@ -103,11 +89,27 @@ int core_store_put(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Ad
         core__store_abort(cw, &creq);
         return RC_EPROTO;
     }
-    uint8_t *dst = cw->store_base + offset;
+    uint64_t at = offset;
     for (size_t i = 0; i < n; i++) {
-        if (parts[i].size)
-            memcpy(dst, parts[i].data, parts[i].size);
-        dst += parts[i].size;
+        const uint8_t *src = parts[i].data;
+        size_t left = parts[i].size;
+        while (left > 0) {
+            /* In pieces: tmpfs holds the file's lock for a whole write, and other puts (and
+             * the raylet's pre-fault) wait for it. */
+            size_t piece = left < (8u << 20) ? left : (8u << 20);
+            ssize_t w = pwrite(cw->store_fd, src, piece, (off_t)at);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                snprintf(err, errlen, "cannot write %zu bytes into the object store at offset %llu: %s", size,
+                         (unsigned long long)offset, w < 0 ? strerror(errno) : "nothing written");
+                core__store_abort(cw, &creq);
+                return RC_EIO;
+            }
+            src += w;
+            left -= (size_t)w;
+            at += (uint64_t)w;
+        }
     }
     Rayc__Rpc__SealObjectRequest sreq = RAYC__RPC__SEAL_OBJECT_REQUEST__INIT;
     sreq.worker_id = creq.worker_id;
@@ -119,119 +121,4 @@ int core_store_put(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Ad
     }
     rpc_msg_free(reply);
     return 0;
-}
-
-/* ---- touching a driver's mapping ------------------------------------------------------ */
-
-enum {
-    /* The same zone the raylet faults first (RAYLET_REGION_PREFAULT_TOP): small objects. */
-    CORE__TOUCH_TOP = 32 << 20,
-    CORE__TOUCH_CHUNK = 2 << 20,
-};
-
-struct core_store_toucher {
-    pthread_t thread;
-    atomic_int stop;
-    uint8_t *base;
-    uint64_t size, limit;
-    double keep_available;
-    atomic_ullong touched;
-};
-
-/* MemAvailable less keep_available of MemTotal, in bytes (0 if below, or unreadable). */
-static uint64_t core__memory_budget(double keep_available)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    long long total = -1, avail = -1, kb;
-    while (fgets(line, sizeof(line), f) && (total < 0 || avail < 0)) {
-        if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
-            total = kb;
-        else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-            avail = kb;
-    }
-    fclose(f);
-    double left = (double)avail * 1024.0 - keep_available * (double)total * 1024.0;
-    return total < 0 || avail < 0 || left <= 0 ? 0 : (uint64_t)left;
-}
-
-/* Touches each page of [off, off+len). Pages the store has not allocated yet are allocated
- * by the touch, so a chunk with such pages is touched only while the host's
- * available memory allows it. 0, or -1 to stop (no memory to spare). */
-static int core__touch_chunk(core_store_toucher *t, uint64_t off, uint64_t len, unsigned char *vec, uint64_t page)
-{
-    uint64_t absent = 0;
-    if (mincore(t->base + off, len, vec) == 0) {
-        for (uint64_t p = 0; p < len / page; p++)
-            absent += !(vec[p] & 1);
-    } else {
-        absent = len / page;
-    }
-    if (absent && core__memory_budget(t->keep_available) < absent * page)
-        return -1;
-    /* A write access, so the page is mapped writable and dirty at once (a read would leave
-     * the first write of the put to fault again). Adding 0 atomically changes no byte, even
-     * with another process writing the same page. */
-    for (uint64_t p = 0; p < len; p += page)
-        __atomic_fetch_add((uint8_t *)t->base + off + p, 0, __ATOMIC_RELAXED);
-    atomic_fetch_add(&t->touched, len);
-    return 0;
-}
-
-static void *core__toucher_main(void *arg)
-{
-    core_store_toucher *t = arg;
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    unsigned char vec[CORE__TOUCH_CHUNK / 4096 + 1];
-    if (page < 4096 || CORE__TOUCH_CHUNK / page + 1 > sizeof(vec))
-        return NULL;
-    uint64_t top = t->size > CORE__TOUCH_TOP ? CORE__TOUCH_TOP : t->size;
-    uint64_t spans[2][2] = {{t->size - top, t->size}, {0, t->size - top}};
-    for (int i = 0; i < 2; i++) {
-        for (uint64_t off = spans[i][0]; off < spans[i][1]; off += CORE__TOUCH_CHUNK) {
-            if (atomic_load(&t->stop) || atomic_load(&t->touched) >= t->limit)
-                return NULL;
-            uint64_t len = spans[i][1] - off < CORE__TOUCH_CHUNK ? spans[i][1] - off : CORE__TOUCH_CHUNK;
-            if (len < page || core__touch_chunk(t, off, len - len % page, vec, page) < 0)
-                return NULL;
-        }
-    }
-    return NULL;
-}
-
-void core_store_touch_start(core_worker *cw)
-{
-    int64_t limit = rc_cfg.object_store_client_prefault_bytes;
-    if (cw->is_worker || !cw->store_base || limit <= 0 || cw->store_toucher)
-        return;
-    core_store_toucher *t = RC_NEW(core_store_toucher);
-    t->base = cw->store_base;
-    t->size = cw->store_size;
-    t->limit = (uint64_t)limit;
-    t->keep_available = rc_cfg.object_store_prefault_keep_available;
-    int e = pthread_create(&t->thread, NULL, core__toucher_main, t);
-    if (e) {
-        RC_DEBUG("core: no thread to touch the object store mapping: %s", strerror(e));
-        rc_free(t);
-        return;
-    }
-    cw->store_toucher = t;
-}
-
-uint64_t core_store_touched(const core_worker *cw)
-{
-    return cw->store_toucher ? atomic_load(&cw->store_toucher->touched) : 0;
-}
-
-void core_store_touch_stop(core_worker *cw)
-{
-    core_store_toucher *t = cw->store_toucher;
-    if (!t)
-        return;
-    atomic_store(&t->stop, 1);
-    pthread_join(t->thread, NULL);
-    rc_free(t);
-    cw->store_toucher = NULL;
 }

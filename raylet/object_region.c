@@ -514,8 +514,8 @@ int raylet_prefault_budget(const char *meminfo, double keep_available, uint64_t 
 }
 
 /* Allocates the file's pages of [off, off+len) without changing a byte: fallocate() on
- * the file, in pieces of 4 MiB so a stop is seen soon and the file's lock is held only
- * briefly. Not through the mapping (MAP_POPULATE, MADV_POPULATE_WRITE, touching): those
+ * the file, in pieces of 2 MiB so a stop is seen soon and the file's lock (which a put's
+ * write into the file also takes) is held only briefly. Not through the mapping (MAP_POPULATE, MADV_POPULATE_WRITE, touching): those
  * hold the process's mmap lock while they fault, and a low-priority thread preempted with
  * it held would stall the loop thread's next mmap (and every fault queued behind that);
  * they would also map the whole store into the raylet (its resident set), and a touch of a
@@ -524,7 +524,7 @@ int raylet_prefault_budget(const char *meminfo, double keep_available, uint64_t 
  * 0, 1 if asked to stop, or RC_ESYS with err set. */
 static int region__fault(region_prefault *p, uint64_t off, uint64_t len, char *err, size_t errlen)
 {
-    const uint64_t piece = 4 << 20;
+    const uint64_t piece = 2 << 20;
     for (uint64_t at = off; at < off + len; at += piece) {
         if (atomic_load(&p->stop))
             return 1;
@@ -544,8 +544,9 @@ static int region__fault(region_prefault *p, uint64_t off, uint64_t len, char *e
 static void *region__prefault_main(void *arg)
 {
     region_prefault *p = arg;
-    /* Background work: only what the host's CPUs have to spare. Linux's nice is per thread. */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    /* Background work, below the daemons' own (Linux's nice is per thread); not the lowest,
+     * as it takes the file's lock for each piece and a put may wait for it. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t top = p->size > RAYLET_REGION_PREFAULT_TOP ? RAYLET_REGION_PREFAULT_TOP : p->size;

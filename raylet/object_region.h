@@ -92,8 +92,7 @@ void raylet_region_free(raylet_region *r, uint64_t offset);
 void raylet_region_stats_get(const raylet_region *r, raylet_region_stats *out);
 
 /* Starts allocating the region's pages (fallocate on its file: they belong to the file and
- * are not mapped in this process; see object_region.c) on a thread of its own (lowest CPU
- * priority), the top RAYLET_REGION_PREFAULT_TOP bytes first, then from the bottom up, in
+ * are not mapped in this process; see object_region.c) on a thread of its own (nice 10), the top RAYLET_REGION_PREFAULT_TOP bytes first, then from the bottom up, in
  * steps of RAYLET_REGION_PREFAULT_STEP. Before each step it reads MemAvailable and MemTotal
  * from meminfo (a /proc/meminfo format file; NULL: /proc/meminfo) and stops once a step
  * would leave less than keep_available (a fraction of MemTotal, 0..1) available, or take
