@@ -64,6 +64,9 @@ X(INT, lease_spillback_max_bounces, 3, "lease requests of one task shape in a ro
 X(INT, lease_spillback_hold_max_ms, 5000, "longest wait of an owner whose lease requests bounced between raylets before it asks its local raylet again (1 s at first, then doubling)")
 X(INT, raylet_cluster_view_poll_ms, 500, "how often a raylet reads the other nodes' available resources from the GCS for spillback")
 /* Object manager (moving objects between raylets). */
+/* Object store pages (first touch). */
+X(BOOL, object_store_prefault, 1, "a raylet faults its object store's shared memory in on a background thread after it starts, so first puts do not pay page faults (the raylet flag --object-store-prefault overrides it)")
+X(DOUBLE, object_store_prefault_keep_available, 0.25, "the raylet's pre-fault stops before the host's available memory (MemAvailable) would fall below this fraction of MemTotal")
 X(INT, object_manager_default_chunk_size, 5 * 1024 * 1024, "bytes per Push chunk; the same on every node")
 X(INT, object_manager_max_chunks_in_flight, 4, "Push calls one transfer keeps outstanding")
 X(INT, object_manager_rpc_timeout_ms, 10000, "deadline of calls to object owners and of each Push")

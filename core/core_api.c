@@ -301,46 +301,24 @@ int rayc_put_iov(const rayc_iov *parts, size_t n, rayc_ref *out)
         return core_fail(RC_ESTATE, "rayc_put: call rayc_init first");
     if (!out || (n && !parts))
         return core_fail(RC_EINVAL, "rayc_put: data and out are required");
-    size_t size = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (parts[i].size && !parts[i].data)
             return core_fail(RC_EINVAL, "rayc_put: part %zu has a size but no data", i);
-        size += parts[i].size;
-    }
+    size_t size;
+    if (core_iov_total(parts, n, &size) < 0)
+        return core_fail(RC_ETOOBIG, "rayc_put: the parts' sizes add up to more than the address space");
     core__put_op *op = RC_NEW(core__put_op);
     op->op.run = core__run_put;
     core__new_put_id(cw, op->id);
     op->size = size;
     if (size > (size_t)rc_cfg.max_direct_call_object_size && cw->store_base) {
         /* Large: straight into this node's shared memory, zero copies after this one. */
-        Rayc__Rpc__CreateObjectRequest creq = RAYC__RPC__CREATE_OBJECT_REQUEST__INIT;
-        creq.worker_id.data = cw->worker_id;
-        creq.worker_id.len = RC_WORKER_ID_SIZE;
-        creq.object_id.data = op->id;
-        creq.object_id.len = RC_OBJECT_ID_SIZE;
-        creq.data_size = size;
-        creq.owner_address = &cw->address;
-        ProtobufCMessage *reply = NULL;
-        char err[300] = "";
-        if (core_call_raylet_from_thread(cw, "CreateObject", &creq.base, &reply, err, sizeof(err)) != GRPC_STATUS_OK) {
+        char err[512] = "";
+        int rc = core_store_put(cw, op->id, &cw->address, parts, n, size, err, sizeof(err));
+        if (rc < 0) {
             rc_free(op);
-            return core_fail(RC_ENOSPC, "rayc_put: cannot store %zu bytes: %s", size, err);
+            return core_fail(rc, "rayc_put: cannot store %zu bytes: %s", size, err);
         }
-        uint64_t offset = ((Rayc__Rpc__CreateObjectReply *)reply)->offset;
-        rpc_msg_free(reply);
-        if (offset + size > cw->store_size) {
-            rc_free(op);
-            return core_fail(RC_EPROTO, "rayc_put: the object store returned an offset outside its region");
-        }
-        core__gather(cw->store_base + offset, parts, n);
-        Rayc__Rpc__SealObjectRequest sreq = RAYC__RPC__SEAL_OBJECT_REQUEST__INIT;
-        sreq.worker_id = creq.worker_id;
-        sreq.object_id = creq.object_id;
-        if (core_call_raylet_from_thread(cw, "SealObject", &sreq.base, &reply, err, sizeof(err)) != GRPC_STATUS_OK) {
-            rc_free(op);
-            return core_fail(RC_EIO, "rayc_put: cannot seal the object: %s", err);
-        }
-        rpc_msg_free(reply);
         op->in_plasma = 1;
     } else {
         op->value = core_value_new_bytes(NULL, 0);

@@ -155,8 +155,6 @@ typedef struct core__return {
     int stored; /* already in the node's store (rayc_return_iov of a large result) */
 } core__return;
 
-static int core__store_parts(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Address *owner,
-                             const rayc_iov *parts, size_t n, size_t size, char *err, size_t errlen);
 static void core__return_id(const Ray__Rpc__TaskSpec *spec, int index, uint8_t *id);
 
 struct rayc_task_ctx {
@@ -231,9 +229,9 @@ int rayc_return_iov(rayc_task_ctx *ctx, int index, const rayc_iov *parts, size_t
 {
     if (!ctx || index < 0 || (size_t)index >= ctx->n_returns || (n && !parts))
         return RC_EINVAL;
-    size_t size = 0;
-    for (size_t i = 0; i < n; i++)
-        size += parts[i].size;
+    size_t size;
+    if (core_iov_total(parts, n, &size) < 0)
+        return RC_ETOOBIG;
     core__return *r = &ctx->returns[index];
     rc_free(r->data);
     r->data = NULL;
@@ -243,7 +241,7 @@ int rayc_return_iov(rayc_task_ctx *ctx, int index, const rayc_iov *parts, size_t
         uint8_t id[RC_OBJECT_ID_SIZE];
         core__return_id(ctx->spec, index, id);
         char err[512];
-        if (core__store_parts(ctx->cw, id, ctx->spec->caller_address, parts, n, size, err, sizeof(err)) == 0) {
+        if (core_store_put(ctx->cw, id, ctx->spec->caller_address, parts, n, size, err, sizeof(err)) == 0) {
             r->size = size;
             r->set = 1;
             r->stored = 1;
@@ -822,50 +820,11 @@ int core_call_raylet_from_thread(core_worker *cw, const char *method, const Prot
     return code;
 }
 
-/* Puts a large result into the node's store: create, copy the parts, seal. */
-static int core__store_parts(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Address *owner,
-                             const rayc_iov *parts, size_t n, size_t size, char *err, size_t errlen)
-{
-    if (!cw->store_base) {
-        snprintf(err, errlen, "this node has no object store for a result of %zu bytes", size);
-        return RC_ENOSPC;
-    }
-    Rayc__Rpc__CreateObjectRequest creq = RAYC__RPC__CREATE_OBJECT_REQUEST__INIT;
-    creq.worker_id.data = cw->worker_id;
-    creq.worker_id.len = RC_WORKER_ID_SIZE;
-    creq.object_id.data = (uint8_t *)object_id;
-    creq.object_id.len = RC_OBJECT_ID_SIZE;
-    creq.data_size = size;
-    creq.owner_address = (Ray__Rpc__Address *)owner;
-    ProtobufCMessage *reply = NULL;
-    if (core_call_raylet_from_thread(cw, "CreateObject", &creq.base, &reply, err, errlen) != GRPC_STATUS_OK)
-        return RC_ENOSPC;
-    uint64_t offset = ((Rayc__Rpc__CreateObjectReply *)reply)->offset;
-    rpc_msg_free(reply);
-    if (offset + size > cw->store_size) {
-        snprintf(err, errlen, "the object store returned an offset outside its region");
-        return RC_EPROTO;
-    }
-    uint8_t *dst = cw->store_base + offset;
-    for (size_t i = 0; i < n; i++) {
-        if (parts[i].size)
-            memcpy(dst, parts[i].data, parts[i].size);
-        dst += parts[i].size;
-    }
-    Rayc__Rpc__SealObjectRequest sreq = RAYC__RPC__SEAL_OBJECT_REQUEST__INIT;
-    sreq.worker_id = creq.worker_id;
-    sreq.object_id = creq.object_id;
-    if (core_call_raylet_from_thread(cw, "SealObject", &sreq.base, &reply, err, errlen) != GRPC_STATUS_OK)
-        return RC_EIO;
-    rpc_msg_free(reply);
-    return 0;
-}
-
 static int core__store_result(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Address *owner,
                               const core__return *r, char *err, size_t errlen)
 {
     rayc_iov part = {r->data, r->size};
-    return core__store_parts(cw, object_id, owner, &part, 1, r->size, err, errlen);
+    return core_store_put(cw, object_id, owner, &part, 1, r->size, err, errlen);
 }
 
 /* The object ID of a task's return index (Ray's ObjectID::FromIndex: index + 1). */
@@ -1181,9 +1140,9 @@ int rayc_report_generator_item(rayc_task_ctx *ctx, int64_t index, const rayc_iov
         return RC_EINVAL;
     core_worker *cw = ctx->cw;
     const Ray__Rpc__TaskSpec *spec = ctx->spec;
-    size_t size = 0;
-    for (size_t i = 0; i < n; i++)
-        size += parts[i].size;
+    size_t size;
+    if (core_iov_total(parts, n, &size) < 0)
+        return RC_ETOOBIG;
     uint8_t gen_id[RC_OBJECT_ID_SIZE], id[RC_OBJECT_ID_SIZE];
     core__return_id(spec, 0, gen_id);
     core__return_id(spec, (int)index + 1, id); /* values follow the generator's own return */
@@ -1194,7 +1153,7 @@ int rayc_report_generator_item(rayc_task_ctx *ctx, int64_t index, const rayc_iov
     char err[512] = "";
     uint8_t *inline_copy = NULL;
     if (size > (size_t)rc_cfg.max_direct_call_object_size && cw->store_base &&
-        core__store_parts(cw, id, spec->caller_address, parts, n, size, err, sizeof(err)) == 0) {
+        core_store_put(cw, id, spec->caller_address, parts, n, size, err, sizeof(err)) == 0) {
         ro.in_plasma = 1;
     } else {
         inline_copy = rc_malloc(size ? size : 1);

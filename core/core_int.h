@@ -342,6 +342,7 @@ struct core_worker {
     /* shared-memory store mapping */
     uint8_t *store_base;
     uint64_t store_size;
+    int store_fd; /* the store's file, open while store_base is set (puts write through it) */
 
     core_memstore memstore;
     rc_map refs;     /* object id -> core_ref (owned objects) */
@@ -520,6 +521,22 @@ int core_exec_captured_pg(uint8_t *pg_id);
 /* A blocking LocalRayletService call from a thread other than the loop's. */
 int core_call_raylet_from_thread(core_worker *cw, const char *method, const ProtobufCMessage *req,
                                  ProtobufCMessage **reply, char *err, size_t errlen);
+
+/* ---- the store put path (core_store.c) --------------------------------------------------- */
+
+/* *total gets the sum of the parts' sizes; RC_ETOOBIG if it does not fit in a size_t. */
+int core_iov_total(const rayc_iov *parts, size_t n, size_t *total);
+/* 0 if [offset, offset + size) lies inside a store of store_size bytes, else RC_ERANGE
+ * (no overflow for any inputs). */
+int core_store_span_check(uint64_t store_size, uint64_t offset, uint64_t size);
+/* Stores parts[0..n) (size bytes in all) as object_id of owner in this node's store: create,
+ * bounds-checked copy (written through the store's file), seal; any thread but the loop's.
+ * RC_ENOSPC (no store, or it does not fit), RC_EINVAL (the parts do not add up to size),
+ * RC_EPROTO (the store placed it outside the mapping: nothing copied, the object aborted),
+ * RC_EIO (the write or the seal failed: aborted if not sealed); err says which. */
+int core_store_put(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Address *owner, const rayc_iov *parts,
+                   size_t n, size_t size, char *err, size_t errlen);
+
 /* Any client: a blocking call from a thread other than the loop's; returns the gRPC code.
  * cli_fn picks the client on the loop thread (clients are loop-thread objects). */
 int core_call_from_thread(core_worker *cw, rpc_client *(*cli_fn)(core_worker *cw), const ProtobufCServiceDescriptor *svc,

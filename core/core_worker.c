@@ -382,19 +382,20 @@ static int core__map_store(core_worker *cw, const char *path, uint64_t size, cha
 {
     if (!path || !*path || !size)
         return 0; /* a raylet without a store: small objects only */
-    int fd = open(path, O_RDWR);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open the object store %s: %s", path, strerror(errno));
         return RC_EIO;
     }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
     if (p == MAP_FAILED) {
         snprintf(err, errlen, "cannot map the object store %s: %s", path, strerror(errno));
+        close(fd);
         return RC_EIO;
     }
     cw->store_base = p;
     cw->store_size = size;
+    cw->store_fd = fd; /* puts write through it (core_store_put) */
     return 0;
 }
 
@@ -719,8 +720,10 @@ void core_stop(core_worker *cw)
     core_memstore_destroy(&cw->memstore);
     rpc_msg_free(cw->actor_strategy ? &cw->actor_strategy->base : NULL);
     cw->actor_strategy = NULL;
-    if (cw->store_base)
+    if (cw->store_base) {
         munmap(cw->store_base, cw->store_size);
+        close(cw->store_fd);
+    }
     uv_close((uv_handle_t *)&cw->wakeup, NULL);
     if (uv_is_active((uv_handle_t *)&cw->backlog_timer) || cw->backlog_timer.loop)
         uv_close((uv_handle_t *)&cw->backlog_timer, NULL);

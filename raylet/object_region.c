@@ -36,17 +36,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jemalloc/jemalloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_log.h"
+
 
 const char *malloc_conf = "retain:false";
 
@@ -64,7 +71,34 @@ struct raylet_region {
     int flags; /* MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE */
     region_range *free;
     size_t n_free, cap_free;
+    struct region_prefault *prefault; /* NULL until raylet_region_prefault_start */
 };
+
+/* What the pre-fault thread shares with the region. It holds the file open and never
+ * touches the mapping or the region, so the region does not wait for it at destroy: it
+ * asks it to stop and drops its reference; the last of the two frees this. */
+typedef struct region_prefault {
+    atomic_int refs;
+    atomic_int stop;
+    atomic_int state;
+    _Atomic uint64_t bytes;
+    int fd;
+    uint64_t size;
+    double keep;
+    char *meminfo; /* NULL: /proc/meminfo */
+    char *path;    /* for the log */
+} region_prefault;
+
+static void region__prefault_unref(region_prefault *p)
+{
+    if (atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    if (p->fd >= 0)
+        close(p->fd);
+    rc_free(p->meminfo);
+    rc_free(p->path);
+    rc_free(p);
+}
 
 static uint64_t region__page(void)
 {
@@ -376,6 +410,11 @@ void raylet_region_destroy(raylet_region *r)
 {
     if (!r)
         return;
+    if (r->prefault) { /* it stops after the piece it is allocating; nothing to wait for */
+        atomic_store(&r->prefault->stop, 1);
+        region__prefault_unref(r->prefault);
+        r->prefault = NULL;
+    }
     if (r->arena_created) {
         char name[64];
         snprintf(name, sizeof(name), "arena.%u.destroy", r->arena);
@@ -434,4 +473,168 @@ void raylet_region_stats_get(const raylet_region *r, raylet_region_stats *out)
         if (r->free[i].len > out->largest_free)
             out->largest_free = r->free[i].len;
     }
+}
+
+/* ---- pre-fault ---------------------------------------------------------------------- */
+
+const char *raylet_prefault_state_name(raylet_prefault_state state)
+{
+    switch (state) {
+    case RAYLET_PREFAULT_OFF: return "off";
+    case RAYLET_PREFAULT_RUNNING: return "running";
+    case RAYLET_PREFAULT_DONE: return "done";
+    case RAYLET_PREFAULT_MEMORY: return "stopped at the available-memory floor";
+    case RAYLET_PREFAULT_STOPPED: return "stopped at shutdown";
+    case RAYLET_PREFAULT_FAILED: return "failed";
+    }
+    return "?";
+}
+
+int raylet_prefault_budget(const char *meminfo, double keep_available, uint64_t *bytes)
+{
+    *bytes = 0;
+    FILE *f = fopen(meminfo ? meminfo : "/proc/meminfo", "r");
+    if (!f)
+        return RC_EIO;
+    char line[256];
+    long long total = -1, avail = -1, kb;
+    while (fgets(line, sizeof(line), f) && (total < 0 || avail < 0)) {
+        if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
+            total = kb;
+        else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+            avail = kb;
+    }
+    fclose(f);
+    if (total < 0 || avail < 0)
+        return RC_EIO;
+    double keep = keep_available * (double)total * 1024.0;
+    double have = (double)avail * 1024.0;
+    *bytes = have > keep ? (uint64_t)(have - keep) : 0;
+    return 0;
+}
+
+/* Allocates the file's pages of [off, off+len) without changing a byte: fallocate() on
+ * the file, in pieces of 2 MiB so a stop is seen soon and the file's lock (which a put's
+ * write into the file also takes) is held only briefly. Not through the mapping (MAP_POPULATE, MADV_POPULATE_WRITE, touching): those
+ * hold the process's mmap lock while they fault, and a low-priority thread preempted with
+ * it held would stall the loop thread's next mmap (and every fault queued behind that);
+ * they would also map the whole store into the raylet (its resident set), and a touch of a
+ * page of a full /dev/shm is a SIGBUS where fallocate returns ENOSPC. The kernel zeroes
+ * each page at its first fault in a client, which is cheap next to allocating it.
+ * 0, 1 if asked to stop, or RC_ESYS with err set. */
+static int region__fault(region_prefault *p, uint64_t off, uint64_t len, char *err, size_t errlen)
+{
+    const uint64_t piece = 2 << 20;
+    for (uint64_t at = off; at < off + len; at += piece) {
+        if (atomic_load(&p->stop))
+            return 1;
+        uint64_t n = off + len - at < piece ? off + len - at : piece;
+        int e;
+        while ((e = posix_fallocate(p->fd, (off_t)at, (off_t)n)) == EINTR)
+            ;
+        if (e) {
+            snprintf(err, errlen, "fallocate: %s", strerror(e));
+            return RC_ESYS;
+        }
+        atomic_fetch_add(&p->bytes, n);
+    }
+    return 0;
+}
+
+static void *region__prefault_main(void *arg)
+{
+    region_prefault *p = arg;
+    /* Background work, below the daemons' own (Linux's nice is per thread); not the lowest,
+     * as it takes the file's lock for each piece and a put may wait for it. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t top = p->size > RAYLET_REGION_PREFAULT_TOP ? RAYLET_REGION_PREFAULT_TOP : p->size;
+    /* The small-extent zone first, then the bottom up: the order the allocator uses. */
+    uint64_t spans[2][2] = {{p->size - top, p->size}, {0, p->size - top}};
+    int state = RAYLET_PREFAULT_DONE;
+    char err[300] = "";
+    /* Never more than was available at the start, nor than is available at each step. */
+    uint64_t first_budget = 0, done = 0;
+    if (raylet_prefault_budget(p->meminfo, p->keep, &first_budget) < 0)
+        first_budget = 0;
+    for (int i = 0; i < 2 && state == RAYLET_PREFAULT_DONE; i++) {
+        for (uint64_t off = spans[i][0]; off < spans[i][1]; off += RAYLET_REGION_PREFAULT_STEP) {
+            uint64_t len = spans[i][1] - off < RAYLET_REGION_PREFAULT_STEP ? spans[i][1] - off
+                                                                           : RAYLET_REGION_PREFAULT_STEP;
+            uint64_t budget;
+            if (raylet_prefault_budget(p->meminfo, p->keep, &budget) < 0) {
+                snprintf(err, sizeof(err), "cannot read MemAvailable and MemTotal from %s",
+                         p->meminfo ? p->meminfo : "/proc/meminfo");
+                state = RAYLET_PREFAULT_FAILED;
+                break;
+            }
+            if (budget < len || first_budget - done < len) {
+                state = RAYLET_PREFAULT_MEMORY;
+                break;
+            }
+            int rc = region__fault(p, off, len, err, sizeof(err));
+            if (rc) {
+                state = rc > 0 ? RAYLET_PREFAULT_STOPPED : RAYLET_PREFAULT_FAILED;
+                break;
+            }
+            done += len;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    uint64_t bytes = atomic_load(&p->bytes);
+    if (state == RAYLET_PREFAULT_FAILED)
+        RC_WARN("object store: pre-faulted %llu of %llu bytes of %s in %.1f s, then failed: %s",
+                (unsigned long long)bytes, (unsigned long long)p->size, p->path, secs, err);
+    else if (state != RAYLET_PREFAULT_STOPPED) /* stopped: the store is gone, and so may be the log */
+        RC_INFO("object store: pre-faulted %llu of %llu bytes of %s in %.1f s (%s)",
+                (unsigned long long)bytes, (unsigned long long)p->size, p->path, secs,
+                raylet_prefault_state_name((raylet_prefault_state)state));
+    atomic_store(&p->state, state);
+    region__prefault_unref(p);
+    return NULL;
+}
+
+int raylet_region_prefault_start(raylet_region *r, double keep_available, const char *meminfo)
+{
+    if (r->prefault)
+        return RC_ESTATE;
+    if (!(keep_available >= 0.0 && keep_available <= 1.0))
+        return RC_EINVAL;
+    int fd = open(r->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        RC_WARN("object store: no pre-fault: cannot open %s: %s", r->path, strerror(errno));
+        return RC_ESYS;
+    }
+    region_prefault *p = RC_NEW(region_prefault);
+    atomic_store(&p->refs, 2); /* the region's and the thread's */
+    atomic_store(&p->state, RAYLET_PREFAULT_RUNNING);
+    p->fd = fd;
+    p->size = r->size;
+    p->keep = keep_available;
+    p->meminfo = meminfo ? rc_strdup(meminfo) : NULL;
+    p->path = rc_strdup(r->path);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int e = pthread_create(&thread, &attr, region__prefault_main, p);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        RC_WARN("object store: cannot start the pre-fault thread: %s", strerror(e));
+        atomic_store(&p->refs, 1);
+        region__prefault_unref(p);
+        return RC_ESYS;
+    }
+    r->prefault = p;
+    return 0;
+}
+
+void raylet_region_prefault_get(const raylet_region *r, raylet_prefault_progress *out)
+{
+    region_prefault *p = r->prefault;
+    out->state = p ? (raylet_prefault_state)atomic_load(&p->state) : RAYLET_PREFAULT_OFF;
+    out->bytes = p ? atomic_load(&p->bytes) : 0;
+    out->target = r->size;
 }

@@ -788,6 +788,16 @@ uint8_t *raylet_store_base(const raylet_store *s)
     return raylet_region_base(s->region);
 }
 
+int raylet_store_prefault_start(raylet_store *s, double keep_available, const char *meminfo)
+{
+    return raylet_region_prefault_start(s->region, keep_available, meminfo);
+}
+
+void raylet_store_prefault_get(const raylet_store *s, raylet_prefault_progress *out)
+{
+    raylet_region_prefault_get(s->region, out);
+}
+
 void raylet_store_stats_get(const raylet_store *s, raylet_store_stats *out)
 {
     raylet_region_stats rs;

@@ -110,6 +110,11 @@ uint64_t raylet_store_capacity(const raylet_store *s);
 /* The mapping of the region in this process; objects are at base + offset. */
 uint8_t *raylet_store_base(const raylet_store *s);
 void raylet_store_stats_get(const raylet_store *s, raylet_store_stats *out);
+/* Starts faulting the region's pages in on a background thread, bounded by the host's
+ * available memory (raylet_region_prefault_start; keep_available is the fraction of
+ * MemTotal left available, meminfo NULL for /proc/meminfo). Destroying the store stops it. */
+int raylet_store_prefault_start(raylet_store *s, double keep_available, const char *meminfo);
+void raylet_store_prefault_get(const raylet_store *s, raylet_prefault_progress *out);
 
 /* ---- objects (ids are RC_OBJECT_ID_SIZE bytes, clients RC_WORKER_ID_SIZE) ----------- */
 

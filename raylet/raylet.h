@@ -71,6 +71,7 @@ typedef struct raylet_options {
     int64_t gpu_memory;         /* bytes per GPU; 0: detect or unknown */
     int64_t memory;             /* < 0: detect */
     int64_t object_store_memory; /* < 0: detect */
+    int object_store_prefault;   /* 0 or 1; < 0: the config object_store_prefault */
     char *resource_names[RAYLET_MAX_CUSTOM];
     double resource_values[RAYLET_MAX_CUSTOM];
     size_t n_resources;

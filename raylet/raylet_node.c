@@ -864,6 +864,12 @@ static int raylet__objects_start(raylet *r)
         fprintf(stderr, "rayc-raylet: cannot create the object store: %s\n", err);
         return RC_ENOSPC;
     }
+    int prefault = r->opts.object_store_prefault >= 0 ? r->opts.object_store_prefault : rc_cfg.object_store_prefault;
+    if (!prefault)
+        RC_INFO("object store: pre-fault off");
+    else if (raylet_store_prefault_start(r->store, rc_cfg.object_store_prefault_keep_available, NULL) < 0)
+        RC_WARN("object store: no pre-fault: object_store_prefault_keep_available must be between 0 and 1 (is %g)",
+                rc_cfg.object_store_prefault_keep_available);
     raylet_om_options o = {0};
     o.node_id = r->node_id;
     o.node_address = raylet__node_address;

@@ -25,6 +25,7 @@ static const raylet__flag raylet__flags[] = {
     {"--node-manager-port", 1}, {"--node-name", 1},  {"--num-cpus", 1},
     {"--num-gpus", 1},     {"--accelerator-type", 1}, {"--gpu-memory", 1},
     {"--memory", 1},       {"--object-store-memory", 1}, {"--resources", 1},
+    {"--object-store-prefault", 1},
     {"--labels", 1},       {"--ready-file", 1},       {"--session-dir", 1},
     {"--worker-command", 1}, {"--python-executable", 1},
     /* security (ARCHITECTURE §14) */
@@ -261,6 +262,7 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
     memset(opts, 0, sizeof(*opts));
     opts->num_cpus = opts->num_gpus = -1;
     opts->memory = opts->object_store_memory = -1;
+    opts->object_store_prefault = -1;
     for (int i = 0; i < argc; i++) {
         const char *flag = argv[i];
         int arity = raylet_flag_arity(flag);
@@ -322,6 +324,13 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
             if (raylet_parse_size(v, &size) < 0)
                 return raylet__fail(err, errlen, "--object-store-memory needs a size such as 4GiB, not '%s'", v);
             opts->object_store_memory = size;
+        } else if (!strcmp(flag, "--object-store-prefault")) {
+            if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "on"))
+                opts->object_store_prefault = 1;
+            else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "off"))
+                opts->object_store_prefault = 0;
+            else
+                return raylet__fail(err, errlen, "--object-store-prefault needs true or false, not '%s'", v);
         } else if (!strcmp(flag, "--resources")) {
             int rc = raylet_parse_resources(opts, v, err, errlen);
             if (rc < 0)

@@ -5,9 +5,12 @@
  * visibility through a second mapping of the file (as a client process maps it), waiting
  * gets woken by a seal, by a failed fetch and by their timeout, and the LocalRayletService
  * and PinObjectIDs handlers through a real rpc server on a unix socket with a real client,
- * every error status and malformed requests included. Every test ends with an empty loop,
+ * every error status and malformed requests included; the background pre-fault (its budget
+ * from meminfo, the bound it keeps, its order, a stop mid-way) and the reuse of a freed,
+ * already faulted range. Every test ends with an empty loop,
  * so a leaked timer or call shows up as a failed uv_loop_close.
  */
+#define _GNU_SOURCE /* fallocate's FALLOC_FL_PUNCH_HOLE */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1066,6 +1069,190 @@ static void test_rpc_round_trip_rate(void)
     rpc_teardown();
 }
 
+
+/* ---- pre-fault and warm reuse ------------------------------------------------------- */
+
+/* Bytes of the file at path that have memory (its allocated blocks). */
+static uint64_t allocated_bytes(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+/* Bytes the file at path had allocated in [off, off+len): the drop in its blocks when that
+ * range is punched out (which frees it). */
+static uint64_t punch(const char *path, uint64_t off, uint64_t len)
+{
+    uint64_t before = allocated_bytes(path);
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        return 0;
+    int rc = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+    close(fd);
+    uint64_t after = allocated_bytes(path);
+    return rc == 0 && before >= after ? before - after : 0;
+}
+
+static void write_meminfo(const char *path, long long total_kb, long long avail_kb)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f, "MemTotal:       %lld kB\nMemFree:        1 kB\n", total_kb);
+    if (avail_kb >= 0)
+        fprintf(f, "MemAvailable:   %lld kB\n", avail_kb);
+    fprintf(f, "Buffers:        0 kB\n");
+    fclose(f);
+}
+
+static raylet_prefault_progress prefault_wait(raylet_region *r)
+{
+    raylet_prefault_progress p;
+    for (int i = 0; i < 1200; i++) { /* 60 s: generous for a loaded machine */
+        raylet_region_prefault_get(r, &p);
+        if (p.state != RAYLET_PREFAULT_RUNNING)
+            break;
+        rc_sleep_ms(50);
+    }
+    return p;
+}
+
+static void test_prefault_budget(void)
+{
+    char mi[128];
+    snprintf(mi, sizeof(mi), "/tmp/rayc-test-meminfo-%d", (int)getpid());
+    uint64_t b = 1;
+    write_meminfo(mi, 1000 * 1024, 600 * 1024);
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.5, &b), 0);
+    CU_ASSERT_EQUAL(b, 100 * MiB);
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.0, &b), 0);
+    CU_ASSERT_EQUAL(b, 600 * MiB);
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.7, &b), 0);
+    CU_ASSERT_EQUAL(b, 0); /* less available than the floor: nothing */
+    write_meminfo(mi, 1000 * 1024, -1); /* no MemAvailable line */
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.5, &b), RC_EIO);
+    CU_ASSERT_EQUAL(b, 0);
+    unlink(mi);
+    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.5, &b), RC_EIO);
+    /* The real file parses. */
+    CU_ASSERT_EQUAL(raylet_prefault_budget(NULL, 0.0, &b), 0);
+    CU_ASSERT(b > 0);
+}
+
+/* With 100 MiB to spare the pre-fault of a 256 MiB region stops after three 32 MiB steps:
+ * the top zone, then the bottom up; the pages past them stay untouched. */
+static void test_prefault_bounded_by_memory(void)
+{
+    path_init("prefault");
+    char mi[128];
+    snprintf(mi, sizeof(mi), "/tmp/rayc-test-meminfo-%d", (int)getpid());
+    write_meminfo(mi, 1000 * 1024, 600 * 1024);
+    raylet_region *r = NULL;
+    char err[256];
+    uint64_t size = 256 * MiB;
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, size, err, sizeof(err), &r), 0);
+    raylet_prefault_progress p;
+    raylet_region_prefault_get(r, &p);
+    CU_ASSERT_EQUAL(p.state, RAYLET_PREFAULT_OFF);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 1.5, mi), RC_EINVAL);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.5, mi), 0);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.5, mi), RC_ESTATE);
+    p = prefault_wait(r);
+    CU_ASSERT_EQUAL(p.state, RAYLET_PREFAULT_MEMORY);
+    CU_ASSERT_EQUAL(p.bytes, 3 * (uint64_t)RAYLET_REGION_PREFAULT_STEP);
+    CU_ASSERT_EQUAL(p.target, size);
+    /* jemalloc's metadata block (the lowest pages) was written before: at most 4 MiB more. */
+    uint64_t total = allocated_bytes(shm_path), top = RAYLET_REGION_PREFAULT_TOP;
+    uint64_t step = RAYLET_REGION_PREFAULT_STEP;
+    CU_ASSERT(total >= 3 * step && total <= 3 * step + 4 * MiB);
+    /* The top zone and the two lowest steps hold them all; the rest holds nothing. */
+    CU_ASSERT_EQUAL(punch(shm_path, size - top, top), top);
+    CU_ASSERT_EQUAL(punch(shm_path, 2 * step, size - top - 2 * step), 0);
+    /* (Not the lowest 4 MiB: jemalloc's metadata lives there and must stay.) */
+    CU_ASSERT_EQUAL(punch(shm_path, 4 * MiB, 2 * step - 4 * MiB), 2 * step - 4 * MiB);
+    raylet_region_destroy(r);
+    unlink(mi);
+
+    /* A floor above what is available: nothing at all. */
+    write_meminfo(mi, 1000 * 1024, 400 * 1024);
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, 64 * MiB, err, sizeof(err), &r), 0);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.5, mi), 0);
+    p = prefault_wait(r);
+    CU_ASSERT_EQUAL(p.state, RAYLET_PREFAULT_MEMORY);
+    CU_ASSERT_EQUAL(p.bytes, 0);
+    /* Only what jemalloc wrote of its own metadata (a block at the bottom). */
+    CU_ASSERT(allocated_bytes(shm_path) <= 4 * MiB);
+    raylet_region_destroy(r);
+    unlink(mi);
+}
+
+/* Enough memory: the whole region, while objects live in it, without changing their bytes
+ * and without mapping the pages here; and a region destroyed while its pre-fault runs. */
+static void test_prefault_whole_region_keeps_objects(void)
+{
+    path_init("prefault");
+    char mi[128];
+    snprintf(mi, sizeof(mi), "/tmp/rayc-test-meminfo-%d", (int)getpid());
+    write_meminfo(mi, 100000 * 1024, 100000 * 1024);
+    raylet_region *r = NULL;
+    char err[256];
+    uint64_t size = 80 * MiB;
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, size, err, sizeof(err), &r), 0);
+    uint64_t off, got;
+    CU_ASSERT_EQUAL_FATAL(raylet_region_alloc(r, 20 * MiB, &off, &got), 0);
+    memset(raylet_region_base(r) + off, 0x5a, 20 * MiB);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.0, mi), 0);
+    raylet_prefault_progress p = prefault_wait(r);
+    CU_ASSERT_EQUAL(p.state, RAYLET_PREFAULT_DONE);
+    CU_ASSERT_EQUAL(p.bytes, size);
+    CU_ASSERT_EQUAL(allocated_bytes(shm_path), size);
+    const uint8_t *b = raylet_region_base(r) + off;
+    int same = 1;
+    for (uint64_t i = 0; i < 20 * MiB; i++)
+        same &= b[i] == 0x5a;
+    CU_ASSERT(same);
+    raylet_region_free(r, off);
+    raylet_region_destroy(r);
+
+    /* Destroyed mid-way (or done, on a fast machine): destroy does not wait for the thread,
+     * which stops after its current piece; the file goes at once. */
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, 512 * MiB, err, sizeof(err), &r), 0);
+    CU_ASSERT_EQUAL(raylet_region_prefault_start(r, 0.0, mi), 0);
+    raylet_region_destroy(r);
+    struct stat st;
+    CU_ASSERT_NOT_EQUAL(stat(shm_path, &st), 0);
+    unlink(mi);
+}
+
+/* A large object freed and made again lands on the same, already faulted range; so does a
+ * small one in the top zone. */
+static void test_region_reuses_warm_range(void)
+{
+    path_init("region");
+    raylet_region *r = NULL;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(raylet_region_create(shm_path, 256 * MiB, err, sizeof(err), &r), 0);
+    uint64_t a, b, got, page = (uint64_t)sysconf(_SC_PAGESIZE);
+    for (int round = 0; round < 3; round++) {
+        CU_ASSERT_EQUAL_FATAL(raylet_region_alloc(r, 100 * MiB, &a, &got), 0);
+        CU_ASSERT_EQUAL_FATAL(raylet_region_alloc(r, 300 * 1024, &b, &got), 0);
+        static uint64_t first_a, first_b;
+        if (round == 0) {
+            first_a = a;
+            first_b = b;
+            CU_ASSERT(a < 128 * MiB);                            /* large: from the bottom */
+            CU_ASSERT(b >= 256 * MiB - RAYLET_REGION_PREFAULT_TOP); /* small: the top zone */
+        } else {
+            /* The same extent (jemalloc offsets a large object by a random cache line within
+             * its first page, so compare pages). */
+            CU_ASSERT_EQUAL(a / page, first_a / page);
+            CU_ASSERT_EQUAL(b / page, first_b / page);
+        }
+        raylet_region_free(r, a);
+        raylet_region_free(r, b);
+    }
+    raylet_region_destroy(r);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(test_region_many_sizes),
     UNIT_CASE(test_region_fragmentation_and_coalescing),
@@ -1082,6 +1269,10 @@ static const unit_case cases[] = {
     UNIT_CASE(test_rpc_get_waits_release_pin),
     UNIT_CASE(test_rpc_held_get_cancel_and_shutdown),
     UNIT_CASE(test_rpc_round_trip_rate),
+    UNIT_CASE(test_prefault_budget),
+    UNIT_CASE(test_prefault_bounded_by_memory),
+    UNIT_CASE(test_prefault_whole_region_keeps_objects),
+    UNIT_CASE(test_region_reuses_warm_range),
 };
 
 int main(void)
