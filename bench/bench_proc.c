@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "rc_alloc.h"
+#include "rc_session.h"
 #include "rc_time.h"
 #include "rpc.h"
 
@@ -145,20 +146,12 @@ int64_t bench_rss_anon_kib(pid_t pid)
 
 double bench_cpu_seconds(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields after the command name (which may hold spaces) start after the last ')'. */
-    char *p = strrchr(buf, ')');
+    char buf[1024];
+    const char *p = rc_proc_stat(pid, buf, sizeof(buf));
     if (!p)
         return -1;
     unsigned long utime = 0, stime = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+    if (sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
         return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }

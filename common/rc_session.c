@@ -209,30 +209,45 @@ int rc_pid_is_rayc(pid_t pid)
     return strncmp(base, "rayc-", 5) == 0;
 }
 
+const char *rc_proc_stat(pid_t pid, char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f || len < 2) {
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *end = strrchr(buf, ')'); /* "pid (comm) S ..." */
+    return end && end[1] == ' ' && end[2] ? end + 2 : NULL;
+}
+
+int rc_pid_running(pid_t pid)
+{
+    char buf[512];
+    const char *st = rc_proc_stat(pid, buf, sizeof(buf));
+    return st && *st != 'Z' && *st != 'X';
+}
+
 /* When pid started, in seconds since the epoch, or -1. */
 static double rc__pid_start_time(pid_t pid)
 {
-    char path[64], buf[2048];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* The command name may hold spaces and parentheses: fields are counted after its end.
-     * starttime is field 22, the 20th after the name. */
-    char *p = strrchr(buf, ')');
+    char buf[2048];
+    /* starttime is field 22; the state (field 3) is where rc_proc_stat's text begins. */
+    const char *p = rc_proc_stat(pid, buf, sizeof(buf));
     if (!p)
         return -1;
-    p++;
     for (int field = 3; field < 22 && p; field++)
         p = strchr(p + 1, ' ');
     if (!p)
         return -1;
     unsigned long long ticks = strtoull(p + 1, NULL, 10);
     long btime = -1;
-    f = fopen("/proc/stat", "r");
+    FILE *f = fopen("/proc/stat", "r");
     if (!f)
         return -1;
     char line[256];

@@ -46,6 +46,12 @@ int rc_session_latest_address(char *out, size_t outlen);
  * Returns 0 and the pid, or RC_ESYS (errno kept) if it could not be started. */
 int rc_spawn_daemon(const char *session, const char *name, const char *exe, char *const argv[],
                     pid_t *pid);
+/* Reads /proc/<pid>/stat into buf (len bytes) and returns its fields after the command
+ * name (which may hold spaces and parentheses), starting at the state: "S 1 ...". NULL if
+ * there is no such process or the text is malformed. */
+const char *rc_proc_stat(pid_t pid, char *buf, size_t len);
+/* 1 if pid is a process that runs (a zombie or a dead one does not). */
+int rc_pid_running(pid_t pid);
 /* 1 if pid is a live process whose program name starts with "rayc-" (so a recycled pid is
  * never signalled by mistake). */
 int rc_pid_is_rayc(pid_t pid);

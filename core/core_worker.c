@@ -32,6 +32,7 @@
 #include "rc_err.h"
 #include "rc_log.h"
 #include "rc_net.h"
+#include "rc_session.h"
 #include "rc_time.h"
 
 core_worker *core__cw;
@@ -416,18 +417,7 @@ static void core__backlog_tick(uv_timer_t *t)
  * another parent, or the raylet is a zombie not yet reaped. */
 static int core__raylet_gone(core_worker *cw)
 {
-    if (getppid() != cw->parent_pid)
-        return 1;
-    char path[64], stat[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)cw->parent_pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 1;
-    size_t n = fread(stat, 1, sizeof(stat) - 1, f);
-    fclose(f);
-    stat[n] = '\0';
-    const char *end = strrchr(stat, ')'); /* "pid (comm) S ..." */
-    return !end || end[1] != ' ' || end[2] == 'Z' || end[2] == 'X';
+    return getppid() != cw->parent_pid || !rc_pid_running(cw->parent_pid);
 }
 
 static void core__parent_check(uv_timer_t *t)
