@@ -635,7 +635,13 @@ def test_actor_restarts_at_least_once(chaos, tmp_path):
     assert seen == list(range(seq)), f"sequence numbers lost: {sorted(set(range(seq)) - set(seen))[:20]}"
     assert len(kills) >= 3, kills
     assert any(kind == "node" for kind, _ in kills), kills
-    # Each kill made its actor start again in a new process.
+    # Each kill made its actor start again in a new process. A node's kill takes its
+    # workers a moment to notice (they may still answer the last calls), and the actor
+    # starts again only once the GCS has declared the node dead: wait for that.
+    restarted = time.time() + 60
+    while len(set(pids)) < len(reporters) + len(kills) and time.time() < restarted:
+        time.sleep(0.5)
+        pids = ray.get(ledger.report.remote(), timeout=60)[1]
     assert len(set(pids)) >= len(reporters) + len(kills), (pids, kills)
     for a in reporters:
         ray.kill(a)
