@@ -217,6 +217,27 @@ def test_owner_host_vanished(node1):
             os.kill(pid, signal.SIGKILL)
 
 
+def run_driver_through_loss(tmp_path, text, ready, env, lose):
+    """Runs the driver script `text` in a process of its own (env added to this one's
+    environment); once it prints `ready`, calls lose() and lets it go on. Returns the
+    [error class name, message] the driver printed last."""
+    script, flag = tmp_path / "driver.py", tmp_path / "lost"
+    script.write_text(text)
+    proc = subprocess.Popen([sys.executable, str(script), str(flag)], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, **env), cwd=str(tmp_path))
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == ready, line
+        lose()
+        flag.write_text("")
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return json.loads(out.strip().splitlines()[-1])
+
+
 PUT_DRIVER = """
 import json, os, sys, time
 import numpy as np
@@ -241,23 +262,14 @@ def test_put_lost(node1, tmp_path):
     # A driver whose own node (where its puts live) dies: the put cannot be made again.
     sockets = glob.glob(os.path.join(node1.root, "session_latest", "sockets", "raylet.*.sock"))
     assert len(sockets) == 1, sockets
-    script, flag = tmp_path / "put_driver.py", tmp_path / "killed"
-    script.write_text(PUT_DRIVER)
-    env = dict(os.environ, RAYC_RAYLET_SOCKET=os.path.realpath(sockets[0]))  # as the node registered it
-    proc = subprocess.Popen([sys.executable, str(script), str(flag)], stdout=subprocess.PIPE, text=True, env=env,
-                            cwd=str(tmp_path))
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == "PUT", line
+
+    def lose():
         node1.kill()
         node1.root = None
-        flag.write_text("")
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    name, message = json.loads(out.strip().splitlines()[-1])
+
+    name, message = run_driver_through_loss(tmp_path, PUT_DRIVER, "PUT",
+                                            # the socket as the node registered it
+                                            {"RAYC_RAYLET_SOCKET": os.path.realpath(sockets[0])}, lose)
     assert name == "ObjectLostError", (name, message)
     assert "created by a put" in message
 
@@ -290,21 +302,7 @@ ray.shutdown()
 def test_lineage_evicted(node1, tmp_path):
     # A driver that keeps almost no lineage (max_lineage_bytes=1): its lost result cannot
     # be made again, and says why.
-    script, flag = tmp_path / "evicted_driver.py", tmp_path / "killed"
-    script.write_text(EVICTED_DRIVER)
-    env = dict(os.environ, RAYC_max_lineage_bytes="1")
-    proc = subprocess.Popen([sys.executable, str(script), str(flag)], stdout=subprocess.PIPE, text=True, env=env,
-                            cwd=str(tmp_path))
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == "READY", line
-        node1.replace()
-        flag.write_text("")
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    name, message = json.loads(out.strip().splitlines()[-1])
+    name, message = run_driver_through_loss(tmp_path, EVICTED_DRIVER, "READY", {"RAYC_max_lineage_bytes": "1"},
+                                            node1.replace)
     assert name == "ObjectReconstructionFailedLineageEvictedError", (name, message)
     assert "max_lineage_bytes" in message
