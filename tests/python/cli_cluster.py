@@ -155,6 +155,16 @@ def alive_nodes():
     return {n["Labels"].get("name"): n["NodeID"] for n in ray.nodes() if n["Alive"]}
 
 
+def pid_running(pid):
+    """Whether pid runs: not gone, not a zombie nobody has reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[0] not in ("Z", "X")
+
+
 def wait_for(predicate, timeout=20.0, interval=0.2, what="condition"):
     """Polls predicate() until it is truthy; its last value, or AssertionError."""
     deadline = time.time() + timeout

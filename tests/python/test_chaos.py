@@ -34,7 +34,7 @@ import pytest
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from cli_cluster import CliCluster, rayc, use_short_session_root, wait_for
+from cli_cluster import CliCluster, pid_running, rayc, use_short_session_root, wait_for
 
 use_short_session_root()  # sockets live under it: see cli_cluster
 
@@ -65,16 +65,6 @@ def _children(ppid):
         if fields[0] != "Z" and int(fields[1]) == ppid:
             out.append(int(d))
     return out
-
-
-def _alive(pid):
-    """Whether pid runs (a zombie does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2:].split()[0] != "Z"
 
 
 def _is_python_worker(pid):
@@ -127,7 +117,7 @@ class ChaosCluster:
         with open(os.path.join(self.cli.root, "session_latest", "pids", "raylet.pid")) as f:
             pids.append(int(f.read().strip()))
         pids += [n["pid"] for n in self.nodes.values()]
-        return [p for p in pids if _alive(p)]
+        return [p for p in pids if pid_running(p)]
 
     def workers(self):
         """The Python workers of this cluster's raylets."""
@@ -146,7 +136,7 @@ class ChaosCluster:
 
     def orphans(self):
         """Workers of killed raylets that still run."""
-        return [w for d in self.dead for w in d["workers"] if _alive(w)]
+        return [w for d in self.dead for w in d["workers"] if pid_running(w)]
 
     def diagnose(self):
         """What a failed check prints: `rayc status`, each raylet's workers, and where the
@@ -171,7 +161,7 @@ class ChaosCluster:
             rayc("stop", "--force", root=d["root"], check=False)
             shutil.rmtree(d["root"], ignore_errors=True)
             for w in d["workers"]:  # only ever our own raylets' workers
-                if _alive(w) and _is_python_worker(w):
+                if pid_running(w) and _is_python_worker(w):
                     os.kill(w, signal.SIGKILL)
             # The store of a raylet killed with SIGKILL (nobody else removes it).
             try:
@@ -539,7 +529,7 @@ def test_owner_death_frees_its_leases(chaos, tmp_path):
         with pytest.raises(ray.exceptions.RayError):
             ray.get(ref, timeout=60)
         # The child's worker, whose owner is gone, is killed and its CPU freed.
-        wait_for(lambda: not _alive(child_pid), timeout=60, what="the orphaned child's worker killed")
+        wait_for(lambda: not pid_running(child_pid), timeout=60, what="the orphaned child's worker killed")
         all_cpus_free_within_60s(c)
         if kill_node:
             workers_of_killed_nodes_exit(c)

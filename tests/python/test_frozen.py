@@ -16,7 +16,7 @@ import pytest
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from cli_cluster import CliCluster, alive_nodes, use_short_session_root, wait_for
+from cli_cluster import CliCluster, alive_nodes, pid_running, use_short_session_root, wait_for
 
 # Detection: 5 checks of up to 1.5 s each, 1 s apart: at least 7.5 s after a freeze begins.
 THRESHOLD, TIMEOUT_MS, PERIOD_MS = 5, 1500, 1000
@@ -52,14 +52,6 @@ def cluster():
 def _raylet_pid(root):
     with open(os.path.join(root, "session_latest", "pids", "raylet.pid")) as f:
         return int(f.read().strip())
-
-
-def _running(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def _start_b(cluster):
@@ -99,7 +91,7 @@ def test_short_freeze_is_no_death(cluster):
     while time.time() < end:
         assert _node_alive(b), "node b was declared dead after a 3 s freeze had ended"
         time.sleep(0.5)
-    assert _running(pid)
+    assert pid_running(pid)
     cluster.stop_outside_node(root)
     wait_for(lambda: not _node_alive(b), what="node b gone after its stop")
 
@@ -183,7 +175,7 @@ def test_long_freeze_moves_work_marks_dead_and_raylet_exits(cluster, tmp_path):
         assert sorted(i for i, _ in results) == [0, 1, 2]
         assert {node for _, node in results} == {head}, results
         assert ray.get(late, timeout=60) == head
-        assert _running(pid)  # still frozen: nothing killed it
+        assert pid_running(pid)  # still frozen: nothing killed it
     finally:
         for p in frozen:
             try:
@@ -191,7 +183,7 @@ def test_long_freeze_moves_work_marks_dead_and_raylet_exits(cluster, tmp_path):
             except ProcessLookupError:
                 pass
     # Awake, it learns that it was declared dead and leaves.
-    wait_for(lambda: not _running(pid), timeout=60, what="the frozen raylet to exit after SIGCONT")
+    wait_for(lambda: not pid_running(pid), timeout=60, what="the frozen raylet to exit after SIGCONT")
     with open(os.path.join(root, "session_latest", "logs", "raylet.err")) as f:
         raylet_log = f.read()
     assert "declared this node dead" in raylet_log, raylet_log[-2000:]

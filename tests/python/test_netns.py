@@ -14,7 +14,6 @@ Needs root and iproute2 (`ip netns`); skipped with the reason otherwise. Every n
 and process made here is removed at the end, also when a test fails.
 """
 
-import json
 import os
 import re
 import shutil
@@ -25,7 +24,7 @@ import time
 
 import pytest
 
-from cli_cluster import RAYC, last_json_line
+from cli_cluster import RAYC, last_json_line, pid_running
 
 PYTHON = sys.executable
 SUBNET = "10.77.0"
@@ -56,15 +55,6 @@ def _why_not():
 
 _REASON = _why_not()
 pytestmark = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
-
-
-def _running(pid):
-    """pid runs (not gone, not a zombie nobody reaped yet)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def _ip(*args, check=True):
@@ -290,7 +280,7 @@ print(json.dumps({"seen_dead": seen_dead, "ran": sorted(ran), "nodes": nodes}))
 """.replace('os.environ["SW_NS"]', repr(c.net.sw)), timeout=200)
     assert out["seen_dead"] == [], out
     assert out["nodes"]["n1"] in out["ran"], out
-    assert _running(pid)
+    assert pid_running(pid)
 
 
 def test_long_blackout_marks_dead_moves_work_and_node_exits(cluster_with):
@@ -332,9 +322,9 @@ print(json.dumps({"dead_after": dead_after, "results": results, "nodes": nodes})
     assert {n for _, n in out["results"]} == {out["nodes"]["n2"]}, out
     # Back on the network, n1 learns that it was declared dead and leaves.
     end = time.time() + 90
-    while time.time() < end and _running(pid):
+    while time.time() < end and pid_running(pid):
         time.sleep(0.5)
-    assert not _running(pid), c.raylet_log("n1")[-3000:]
+    assert not pid_running(pid), c.raylet_log("n1")[-3000:]
     # Whichever it hears first: the node channel saying it is dead, or the GCS refusing
     # its reports as those of a node that is not alive.
     log = c.raylet_log("n1")
