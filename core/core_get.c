@@ -374,6 +374,9 @@ static void core__owned_ready(core_worker *cw, core_ref *r, void *arg)
 
 /* ---- objects owned elsewhere ---------------------------------------------------------- */
 
+/* Times an owner ask is sent again when the call itself failed on the way. */
+#define CORE_OWNER_ASK_RETRIES 3
+
 static void core__status_answered(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
     core__fetch *f = arg;
@@ -385,6 +388,12 @@ static void core__status_answered(const rpc_status *st, ProtobufCMessage *reply,
         it->fetching = 0;
     if (g->finished || f->abandoned) {
         /* nothing */
+    } else if ((st->code == GRPC_STATUS_UNAVAILABLE || st->code == GRPC_STATUS_DEADLINE_EXCEEDED) &&
+               it->owner_retries < CORE_OWNER_ASK_RETRIES) {
+        /* One lost call is the network, not a dead owner (that shows as its node's death,
+         * or as every try refused). */
+        it->owner_retries++;
+        core__ask_owner(cw, g, f->index);
     } else if (st->code != GRPC_STATUS_OK) {
         char m[400];
         snprintf(m, sizeof(m), "the owner of this object is unreachable (%s)", st->message);

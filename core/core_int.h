@@ -269,6 +269,7 @@ typedef struct core_get_item {
     core_value *value;        /* the result (one reference), or NULL while missing */
     int fetching;             /* a fetch is in flight */
     int asks;                 /* owner asked again after a fetch found nothing */
+    int owner_retries;        /* owner asks sent again after the call itself was lost */
 } core_get_item;
 
 /* A get or wait in progress on the loop thread. Reference-counted (atomically: the calling
