@@ -173,7 +173,7 @@ static void cli__token_json(rc_buf *b, const Rayc__Rpc__JoinTokenInfo *t, int64_
 
 static const cli_opt cli__create_opts[] = {
     {"--ttl", NULL, "DURATION", "24h", "how long the token works: 1h, 30m, 3600s, 1h30m; 0 never expires", NULL},
-    {"--max-uses", NULL, "N", "0 (any number)", "how many hosts may join with it", NULL},
+    {"--max-uses", NULL, "N", "0: any number", "how many hosts may join with it", NULL},
     {"--labels", NULL, "k=v,...", NULL, "labels every node that joins with it gets", NULL},
     CLI_OPT_ADDRESS,
 };

@@ -151,7 +151,8 @@ static const cli_spec cli__put_spec = {
     "NS KEY VALUE|-|@FILE",
     "Stores VALUE under KEY in namespace NS; '-' reads the value from stdin, '@FILE' from a\n"
     "file (any size up to the GCS's kv_max_value_bytes, binary or text). A value that\n"
-    "begins with '@' or is '-' itself goes through stdin. Prints added, updated or kept.",
+    "begins with '@' or is '-' itself goes through stdin; one that begins with '-' follows\n"
+    "'--' (rayc kv put NS KEY -- -5). Prints added, updated or kept.",
     NULL,
     CLI_SPEC_OPTS(cli__put_opts),
     3,

@@ -213,7 +213,7 @@ static const cli_opt cli__start_opts_table[] = {
     {"--labels", NULL, "k=v,...", NULL, "node labels", NULL},
     {"--node-ip-address", NULL, "IP", "the address that reaches the GCS", "address other nodes use for this one",
      NULL},
-    {"--node-manager-port", NULL, "N", "0 (any free port)", "the raylet's port", NULL},
+    {"--node-manager-port", NULL, "N", "any free port", "the raylet's port", NULL},
     {"--node-name", NULL, "NAME", "the node IP", "a name for this node", NULL},
     {"--worker-command", NULL, "PATH", "rayc-worker next to rayc-raylet", "program started as a C worker", NULL},
     {"--python-executable", NULL, "PATH", "$RAYC_PYTHON, else /usr/bin/python3", "interpreter of Python workers",
@@ -357,7 +357,7 @@ static int cli__join_credentials(const cli__start_opts *o, const char *gcs_addre
     char err[1024] = "";
     memset(j, 0, sizeof(*j));
     if (cli_probe_address(gcs_address, CLI__PIN_TIMEOUT_MS, err, sizeof(err)) < 0) {
-        fprintf(stderr, "rayc start: %s\nIs the cluster running, and is this its address?\n", err);
+        fprintf(stderr, "rayc start: %s: is the cluster running, and is this its address?\n", err);
         return CLI_FAIL;
     }
     if (o->insecure) {
@@ -422,9 +422,9 @@ static int cli__join_credentials(const cli__start_opts *o, const char *gcs_addre
         char *fetched = NULL;
         rc = gcs_auth_fetch_pinned_ca(gcs_address, pin, CLI__PIN_TIMEOUT_MS, &fetched, err, sizeof(err));
         if (rc < 0) {
-            fprintf(stderr, "rayc start: %s\n%s\n", err,
-                    rc == RC_EAUTH ? "Check --ca-cert-hash against what `rayc start --head` printed."
-                                   : "Is the cluster running with security on (not --insecure), and is this its "
+            fprintf(stderr, "rayc start: %s: %s\n", err,
+                    rc == RC_EAUTH ? "check --ca-cert-hash against what 'rayc start --head' printed"
+                                   : "is the cluster running with security on (not --insecure), and is this its "
                                      "address?");
             return CLI_FAIL;
         }

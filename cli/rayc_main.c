@@ -163,8 +163,8 @@ int cli_connect(cli_conn *c, const char *address_flag)
         char root[512];
         rc_session_root(root, sizeof(root));
         fprintf(stderr,
-                "rayc: no rayc cluster found: no --address was given, RAYC_ADDRESS is not set and no "
-                "session under %s records one.\nStart a cluster with:  rayc start --head\n",
+                "rayc: no rayc cluster found (no --address, no RAYC_ADDRESS, no session under %s records "
+                "one): start one with 'rayc start --head', or pass --address HOST:PORT\n",
                 root);
         return CLI_FAIL;
     }
@@ -184,7 +184,7 @@ int cli_connect(cli_conn *c, const char *address_flag)
             /* No credentials: say so, unless there is no cluster there at all. */
             char why[512];
             if (cli_probe_address(c->address, 2000, why, sizeof(why)) < 0)
-                fprintf(stderr, "rayc: %s\nIs the cluster running? Start one with:  rayc start --head\n", why);
+                fprintf(stderr, "rayc: %s: is the cluster running there? ('rayc start --head' starts one)\n", why);
             else
                 fprintf(stderr, "rayc: %s\n", err);
             return CLI_FAIL;
@@ -204,7 +204,7 @@ int cli_connect(cli_conn *c, const char *address_flag)
         return CLI_FAIL;
     }
     if (rc < 0) {
-        fprintf(stderr, "rayc: %s\nIs the cluster running? Start one with:  rayc start --head\n", err);
+        fprintf(stderr, "rayc: %s: is the cluster running there? ('rayc start --head' starts one)\n", err);
         cli_disconnect(c);
         return CLI_FAIL;
     }

@@ -57,7 +57,7 @@ expect 2 "unknown option --now; see 'rayc stop --help'" -- "$rayc" stop --now
 # --- no cluster: exit 1 with directions ------------------------------------------------
 expect 0 "Did not find any active rayc processes" -- "$rayc" stop
 expect 1 "no rayc cluster found" -- "$rayc" status
-expect 1 "Start a cluster with:  rayc start --head" -- "$rayc" status
+expect 1 "^rayc: no rayc cluster found .*start one with 'rayc start --head'" -- "$rayc" status
 expect 1 "cannot reach the GCS at 127.0.0.1:1"      -- "$rayc" status --address 127.0.0.1:1
 expect 1 "cannot reach the GCS"                     -- env RAYC_ADDRESS=127.0.0.1:1 "$rayc" list nodes
 expect 1 "cannot reach the GCS"                     -- "$rayc" start --address 127.0.0.1:1

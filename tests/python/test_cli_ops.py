@@ -189,6 +189,9 @@ def test_kv_get_escapes_binary_values_unless_raw(cluster):
     text = "héllo ✓ 世界\nsecond line"
     assert kv(cluster, "put", "ops", "utf8", text).returncode == 0
     assert kv(cluster, "get", "ops", "utf8").stdout == text + "\n"
+    # a value that begins with '-' follows '--'
+    assert kv(cluster, "put", "ops", "dash", "--", "-5").returncode == 0
+    assert kv(cluster, "get", "ops", "dash").stdout == "-5\n"
     # a value that is not valid UTF-8 (a lone continuation byte) is escaped
     assert kv(cluster, "put", "ops", "bad", "-", stdin=b"ok\x80", text=False).returncode == 0
     assert kv(cluster, "get", "ops", "bad").stdout == "ok\\x80\n"
