@@ -160,7 +160,8 @@ def test_stop_stops_a_gcs_of_no_session_and_only_of_its_root(own_root):
 
 
 def kv(cluster, *args, stdin=None, text=True):
-    return rayc_in(cluster.root, "kv", *args, "--address", cluster.address, stdin=stdin, text=text)
+    sub, rest = args[0], args[1:]  # --address first: after a '--' it would be an argument
+    return rayc_in(cluster.root, "kv", sub, "--address", cluster.address, *rest, stdin=stdin, text=text)
 
 
 def test_kv_put_from_stdin_and_from_a_file_round_trips_10_mb(cluster, tmp_path):
