@@ -132,14 +132,43 @@ static void cli__remove_tree(const char *dir)
         fprintf(stderr, "rayc start: cannot remove %s entirely: %s\n", dir, strerror(errno));
 }
 
+/* SIGINT, SIGTERM or SIGHUP while start runs (or, with --block, while the node runs): what
+ * this start started is stopped (and, before it ran, its session removed). */
+static volatile sig_atomic_t cli__signal;
+
+static void cli__on_signal(int sig)
+{
+    cli__signal = sig;
+}
+
+static void cli__catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = cli__on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static int cli__interrupted(void)
+{
+    if (cli__signal)
+        fprintf(stderr, "rayc start: interrupted (%s); stopping what this start started\n", strsignal(cli__signal));
+    return cli__signal != 0;
+}
+
 /* Waits until session/<file> exists (0), the daemon exits (its exit status, >= 0 means it
- * died) or the time is up (RC_ETIMEDOUT). */
+ * died), a signal comes (RC_ECANCELED) or the time is up (RC_ETIMEDOUT). */
 static int cli__wait_for_file(const char *session, const char *file, pid_t pid, int64_t timeout_ms, int *exit_status)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", session, file);
     int64_t deadline = rc_mono_ms() + timeout_ms;
     while (rc_mono_ms() < deadline) {
+        if (cli__signal)
+            return RC_ECANCELED;
         if (access(path, R_OK) == 0)
             return 0;
         int status;
@@ -162,13 +191,6 @@ static void cli__kill_and_reap(pid_t pid)
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-}
-
-static volatile sig_atomic_t cli__block_signal;
-
-static void cli__on_block_signal(int sig)
-{
-    cli__block_signal = sig;
 }
 
 static void cli__strip_quotes(char *s)
@@ -509,7 +531,10 @@ static int cli__start_gcs(const cli__start_opts *o, const char *bin, const char 
     int rc = cli__wait_for_file(session, "gcs_port", *pid, CLI__GCS_WAIT_MS, &status);
     if (rc < 0) {
         char why[512];
-        if (rc == RC_ETIMEDOUT) {
+        if (rc == RC_ECANCELED) {
+            cli__interrupted();
+            return CLI_FAIL;
+        } else if (rc == RC_ETIMEDOUT) {
             fprintf(stderr, "rayc start: the GCS did not start serving within %d s; see its log below\n",
                     CLI__GCS_WAIT_MS / 1000);
         } else {
@@ -684,6 +709,7 @@ int cli_cmd_start(int argc, char **argv)
         cli__join_free(&join);
         return CLI_FAIL;
     }
+    cli__catch_signals();
     if (rc_session_new(session, sizeof(session)) < 0) {
         char root[PATH_MAX];
         rc_session_root(root, sizeof(root));
@@ -704,6 +730,10 @@ int cli_cmd_start(int argc, char **argv)
         snprintf(gcs_address, sizeof(gcs_address), "%s:%d", ip, port);
         if (!o.insecure && (rc = cli__head_credentials(session, gcs_address, &join)) != CLI_OK)
             goto failed;
+    }
+    if (cli__interrupted()) {
+        rc = CLI_FAIL;
+        goto failed;
     }
 
     /* The raylet's CA: the pin as given, else the CA file it reads from the session. */
@@ -763,7 +793,11 @@ int cli_cmd_start(int argc, char **argv)
     rc = cli__wait_for_file(session, "raylet_ready.json", raylet_pid, CLI__RAYLET_WAIT_MS, &status);
     if (rc < 0) {
         char why[512];
-        if (rc == RC_ETIMEDOUT) {
+        if (rc == RC_ECANCELED) {
+            cli__interrupted();
+            rc = CLI_FAIL;
+            goto failed;
+        } else if (rc == RC_ETIMEDOUT) {
             fprintf(stderr, "rayc start: the raylet did not register within %d s; see its log below\n",
                     CLI__RAYLET_WAIT_MS / 1000);
         } else {
@@ -795,9 +829,7 @@ int cli_cmd_start(int argc, char **argv)
     if (!o.block)
         return CLI_OK;
     /* --block: stay in the foreground; a signal here stops the daemons of this start. */
-    signal(SIGINT, cli__on_block_signal);
-    signal(SIGTERM, cli__on_block_signal);
-    while (!cli__block_signal) {
+    while (!cli__signal) {
         int alive = 0;
         for (int i = 0; i < n_daemons; i++)
             if (daemons[i].pid > 0 && waitpid(daemons[i].pid, NULL, WNOHANG) == 0)

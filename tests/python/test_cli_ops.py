@@ -13,6 +13,7 @@ import pty
 import re
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -119,6 +120,24 @@ def test_a_start_whose_raylet_fails_stops_its_gcs_and_removes_its_session(own_ro
     assert "nothing was left running" in p.stderr
     assert [d for d in os.listdir(own_root) if d.startswith("session")] == [], os.listdir(own_root)
     wait_for(lambda: processes_of_root(own_root) == [], what="the failed start's processes to go")
+
+
+def test_an_interrupted_start_stops_what_it_started_and_removes_its_session(own_root):
+    s, port = listening_socket()  # a "Redis" that accepts and never answers: the GCS waits
+    with s:
+        proc = subprocess.Popen([RAYC, "start", "--head", "--port", "0", "--node-ip-address", "127.0.0.1",
+                                 "--num-cpus", "1", "--redis-address", f"127.0.0.1:{port}"],
+                                env=dict(os.environ, RAYC_SESSION_ROOT=own_root), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: os.path.exists(os.path.join(own_root, "session_latest")) or
+                 any(d.startswith("session_") and os.path.exists(os.path.join(own_root, d, "pids", "gcs_server.pid"))
+                     for d in os.listdir(own_root)), what="the start to run its GCS")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert err.startswith("rayc start: interrupted"), err
+    assert [d for d in os.listdir(own_root) if d.startswith("session")] == [], os.listdir(own_root)
+    wait_for(lambda: processes_of_root(own_root) == [], what="the interrupted start's GCS to go")
 
 
 # ---- rayc stop and daemons of no session -------------------------------------------------------
