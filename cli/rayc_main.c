@@ -229,8 +229,13 @@ int cli_call(cli_conn *c, const ProtobufCServiceDescriptor *svc, const char *met
     char err[512] = "";
     int code = rpc_client_call_sync(gcs_client_rpc(c->gcs), svc, method, req, 10000, reply, err, sizeof(err));
     if (code != GRPC_STATUS_OK) {
-        fprintf(stderr, "rayc: %s to the GCS at %s failed: %s (%s)\n", method, c->address, err,
-                rpc_code_name((grpc_status_code)code));
+        const char *hint = code == GRPC_STATUS_UNAVAILABLE ? "; is the cluster still running there?"
+                           : code == GRPC_STATUS_DEADLINE_EXCEEDED ? "; the GCS did not answer in time, try again"
+                           : code == GRPC_STATUS_UNAUTHENTICATED || code == GRPC_STATUS_PERMISSION_DENIED
+                               ? "; check RAYC_AUTH_TOKEN ('rayc get-auth-token' on the head prints the admin token)"
+                               : "";
+        fprintf(stderr, "rayc: %s to the GCS at %s failed: %s (%s)%s\n", method, c->address, err,
+                rpc_code_name((grpc_status_code)code), hint);
         return CLI_FAIL;
     }
     const char *message;
