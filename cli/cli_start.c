@@ -474,10 +474,12 @@ static int cli__join_credentials(const cli__start_opts *o, const char *gcs_addre
 
 /* ---- the head's GCS ------------------------------------------------------------------------ */
 
-/* Starts rayc-gcs in session and waits until it serves; *port gets the port it bound. */
+/* Starts rayc-gcs in session and waits until it serves; *port gets the port it bound. *pid
+ * is the GCS's while it runs (the caller stops it if start fails), else -1. */
 static int cli__start_gcs(const cli__start_opts *o, const char *bin, const char *session, const char *ip,
                           int *port, pid_t *pid)
 {
+    *pid = -1; /* until it runs: nothing to stop */
     char exe[PATH_MAX + 32], port_text[16], port_file[PATH_MAX + 32], pw_file[PATH_MAX + 32];
     snprintf(exe, sizeof(exe), "%s/rayc-gcs", bin);
     snprintf(port_text, sizeof(port_text), "%d", *port);
