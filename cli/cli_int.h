@@ -88,7 +88,8 @@ typedef struct cli_group {
     int n_subs;
 } cli_group;
 
-/* Runs the subcommand argv[0] names; --help/-h/help prints the list of subcommands. */
+/* Runs the subcommand argv[0] names; --help/-h/help prints the list of subcommands, and
+ * "help X ..." is "X ... --help". */
 int cli_group_run(const cli_group *g, int argc, char **argv);
 void cli_group_help(const cli_group *g, FILE *f);
 /* The exit status of a command whose parse returned rc (CLI_HELP: 0). */

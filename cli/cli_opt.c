@@ -189,6 +189,15 @@ int cli_group_run(const cli_group *g, int argc, char **argv)
         cli_group_help(g, stderr);
         return CLI_USAGE;
     }
+    if (!strcmp(argv[0], "help") && argc > 1 && argc < CLI_MAX_POS) {
+        /* "help X Y" is "X Y --help" */
+        char *words[CLI_MAX_POS + 1];
+        for (int i = 1; i < argc; i++)
+            words[i - 1] = argv[i];
+        words[argc - 1] = "--help";
+        words[argc] = NULL;
+        return cli_group_run(g, argc, words);
+    }
     if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h") || !strcmp(argv[0], "help")) {
         cli_group_help(g, stdout);
         return CLI_OK;

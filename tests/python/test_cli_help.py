@@ -96,8 +96,9 @@ def test_every_command_and_subcommand_has_help_with_every_flag():
             line = next((ln for ln in h.stdout.splitlines() if re.search(rf"(^|\s){re.escape(flag)}(\s|$)", ln)),
                         None)
             assert line, f"'{path} --help' does not mention {flag}:\n{h.stdout}"
-        # -h is --help too
+        # -h and `rayc help ...` are --help too
         assert run(*words, "-h").stdout == h.stdout
+        assert run("help", *words).stdout == h.stdout
     assert not set(tables) - reached, f"commands that 'rayc --help' does not lead to: {set(tables) - reached}"
     start = run("start", "--help").stdout
     for flag in ("--block", "--port", "--address", "--node-ip-address", "--num-gpus", "--join-token"):
