@@ -220,14 +220,23 @@ def test_kv_get_escapes_binary_values_unless_raw(cluster):
 # ---- progress lines ------------------------------------------------------------------------------------
 
 
-def sweep_env(cluster):
+def example_env(cluster, functions="libsweep_functions.so"):
     return dict(os.environ, RAYC_SESSION_ROOT=cluster.root, RAYC_ADDRESS=cluster.address,
-                RAYC_CODE_SEARCH_PATH=os.path.join(LIB_DIR, "libsweep_functions.so"))
+                RAYC_CODE_SEARCH_PATH=os.path.join(LIB_DIR, functions))
+
+
+def test_batch_inference_progress_in_a_log_is_one_line_per_update(cluster):
+    p = subprocess.run([os.path.join(BIN_DIR, "batch_inference"), "--shards", "16", "--shard-size", "100"],
+                       capture_output=True, env=example_env(cluster, "libinference_functions.so"), timeout=300)
+    out = p.stdout.decode()
+    assert p.returncode == 0, (out, p.stderr.decode()[-3000:])
+    assert "\r" not in out, repr(out)
+    assert re.findall(r"^batch_inference: (\d+)/16 shards scored$", out, re.M) == ["8", "16"], out
 
 
 def test_progress_is_one_line_per_update_in_a_log_and_in_place_on_a_terminal(cluster):
     sweep = os.path.join(BIN_DIR, "sweep")
-    p = subprocess.run([sweep, "--epochs", "1"], capture_output=True, env=sweep_env(cluster), timeout=300)
+    p = subprocess.run([sweep, "--epochs", "1"], capture_output=True, env=example_env(cluster), timeout=300)
     out = p.stdout.decode()
     assert p.returncode == 0, (out, p.stderr.decode()[-3000:])
     assert "\r" not in out, repr(out)
@@ -238,7 +247,7 @@ def test_progress_is_one_line_per_update_in_a_log_and_in_place_on_a_terminal(clu
     # On a terminal the same line is rewritten in place.
     master, slave = pty.openpty()
     proc = subprocess.Popen([sweep, "--epochs", "1"], stdout=slave, stderr=subprocess.DEVNULL,
-                            env=sweep_env(cluster))
+                            env=example_env(cluster))
     os.close(slave)
     chunks = []
     while True:
