@@ -1,8 +1,9 @@
 /*
  * Private declarations of the rayc command line. One file per group of commands:
- * cli_opt.c (the option tables), cli_start.c (start), cli_stop.c (stop), cli_status.c (status, list), cli_kv.c (kv), cli_auth.c (token,
- * node revoke, get-auth-token, get-ca-cert), cli_market.c (market). Exit codes: 0 done, 1 the cluster said no or
- * could not be reached, 2 the command line itself was wrong.
+ * cli_start.c (start), cli_stop.c (stop), cli_status.c (status, list), cli_kv.c (kv),
+ * cli_auth.c (token, node revoke, get-auth-token, get-ca-cert), cli_market.c (market);
+ * cli_opt.c parses and documents every command's options. Exit codes: 0 done, 1 the cluster
+ * said no or could not be reached, 2 the command line itself was wrong.
  *
  * Main thread only.
  */
