@@ -6,10 +6,12 @@ set -u
 bin="$(cd "$1" && pwd)"
 rayc="$bin/rayc"
 export RAYC_SESSION_ROOT="$(mktemp -d /tmp/rayc-cli-test-XXXXXX)"
+first_root="$RAYC_SESSION_ROOT" # the --insecure part below runs under a root of its own
 failures=0
 cleanup() {
     "$rayc" stop --force >/dev/null 2>&1
-    rm -rf "$RAYC_SESSION_ROOT"
+    env RAYC_SESSION_ROOT="$first_root" "$rayc" stop --force >/dev/null 2>&1
+    rm -rf "$RAYC_SESSION_ROOT" "$first_root"
 }
 trap cleanup EXIT
 
