@@ -307,8 +307,11 @@ static int core__entry_cmp(const void *a, const void *b)
 
 /* A canonical byte string of everything that decides where a task may run: the resources
  * sorted by name (raw bytes: the key is only compared, never shown), then the strategy,
- * the label selector and rayc's extras as packed messages. */
-static void core__key_name(const Ray__Rpc__TaskSpec *spec, rc_buf *b)
+ * the label selector and rayc's extras as packed messages, and last whether the task may
+ * run again (retriable): a lease asked for retriable tasks never runs one that may not,
+ * since its raylet may preempt it (job_fair_share_preemption) on the strength of its
+ * LeaseSpec.max_retries. */
+static void core__key_name(const Ray__Rpc__TaskSpec *spec, int retriable, rc_buf *b)
 {
     size_t n = spec->n_required_resources;
     Ray__Rpc__TaskSpec__RequiredResourcesEntry *small[8], **sorted = n <= 8 ? small : rc_malloc(n * sizeof(*sorted));
@@ -337,12 +340,17 @@ static void core__key_name(const Ray__Rpc__TaskSpec *spec, rc_buf *b)
         b->len += len;
         b->data[b->len] = '\0';
     }
+    rc_buf_putc(b, retriable ? 'R' : 'N');
 }
 
-static core_sched_key *core__key_for(core_worker *cw, const Ray__Rpc__TaskSpec *spec)
+/* The scheduling key of t as it stands: a task with no retries left goes to a key whose
+ * lease requests say max_retries = 0 even when its spec allowed retries. */
+static core_sched_key *core__key_for(core_worker *cw, const core_task *t)
 {
+    const Ray__Rpc__TaskSpec *spec = t->spec;
+    int retriable = t->retries_left != 0;
     rc_buf name = RC_BUF_INIT;
-    core__key_name(spec, &name);
+    core__key_name(spec, retriable, &name);
     core_sched_key *key = rc_map_get(&cw->keys, name.data, name.len);
     if (key) {
         rc_buf_free(&name);
@@ -363,7 +371,7 @@ static core_sched_key *core__key_for(core_worker *cw, const Ray__Rpc__TaskSpec *
     ls.parent_task_id = spec->parent_task_id;
     ls.language = spec->language;
     ls.function_descriptor = spec->function_descriptor;
-    ls.max_retries = spec->max_retries;
+    ls.max_retries = retriable ? spec->max_retries : 0;
     ls.task_name = spec->name;
     ls.rayc_extras = spec->rayc_extras;
     key->lease_template = (Ray__Rpc__LeaseSpec *)rpc_msg_dup(&ls.base);
@@ -486,6 +494,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
         return;
     }
     Ray__Rpc__PushTaskReply *r = (Ray__Rpc__PushTaskReply *)reply;
+    core_sched_key *retry_key = NULL;
     uint8_t node[RC_NODE_ID_SIZE];
     int have_node = l->worker_address->node_id.len == RC_NODE_ID_SIZE;
     if (have_node)
@@ -498,7 +507,8 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
                 t->retries_left--;
             t->spec->attempt_number++;
             RC_INFO("core: task %s failed in its function; retrying (%d left)", t->spec->name, t->retries_left);
-            core__queue_push(key, t, 1);
+            retry_key = core__key_for(cw, t);
+            core__queue_push(retry_key, t, 1);
         } else {
             core_task_succeeded(cw, t, r, have_node ? node : NULL);
         }
@@ -519,7 +529,8 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
             }
             RC_INFO("core: the worker running task %s died (%s); retrying (%d left)", t->spec->name, why,
                     t->retries_left);
-            core__queue_push(key, t, 1);
+            retry_key = core__key_for(cw, t);
+            core__queue_push(retry_key, t, 1);
         } else {
             char hex[RC_ID_HEX_MAX] = "?";
             if (have_node)
@@ -536,6 +547,8 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
     if (l->worker_failed && l->in_flight == 0)
         core__lease_return(cw, l, 1, "the worker failed while running a task");
     core__dispatch(cw, key);
+    if (retry_key && retry_key != key) /* its last retry: a key of non-retriable tasks */
+        core__dispatch(cw, retry_key);
 }
 
 static void core__push(core_worker *cw, core_lease *l, core_task *t)
@@ -718,6 +731,10 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
     Ray__Rpc__LeaseSpec *ls = key->lease_template;
     ls->lease_id.data = req->lease_id;
     ls->lease_id.len = RC_UNIQUE_ID_SIZE;
+    /* Named for the task it is asked for now (the raylet's logs), not the key's first. */
+    char *first_name = ls->task_name;
+    if (key->queue_head && key->queue_head->spec->name)
+        ls->task_name = key->queue_head->spec->name;
     Ray__Rpc__RequestWorkerLeaseRequest rreq = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
     rreq.lease_spec = ls;
     rreq.grant_or_reject = req->raylet_address[0] != '\0';
@@ -735,6 +752,7 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
                              timeout_ms, core__lease_replied, req);
     ls->lease_id.data = NULL;
     ls->lease_id.len = 0;
+    ls->task_name = first_name;
     if (rc < 0) {
         rc_free(req);
         return;
@@ -851,7 +869,7 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
 
 static void core__enqueue(core_worker *cw, core_task *t)
 {
-    core_sched_key *key = core__key_for(cw, t->spec);
+    core_sched_key *key = core__key_for(cw, t);
     core__queue_push(key, t, 0);
     core__dispatch(cw, key);
 }
