@@ -52,6 +52,8 @@ X(BOOL, lineage_pinning_enabled, 1, "owners keep the tasks that made their objec
 X(INT, max_lineage_bytes, 1024 * 1024 * 1024, "task specs an owner keeps as lineage at most; past it the oldest half is released and their objects are no longer made again if lost")
 /* Leases and workers. */
 X(BOOL, job_fair_share, 1, "while requests of several jobs wait at a raylet, grant by job priority, then by the lowest share of the node per job weight; 0: first come, first served")
+X(BOOL, job_fair_share_preemption, 0, "with job_fair_share: a raylet kills workers running retriable tasks (max_retries != 0) of lower-priority jobs to make room for a request of a higher-priority job that has waited job_fair_share_preemption_grace_ms; their owners run the tasks again (0: running tasks are never killed for priority)")
+X(INT, job_fair_share_preemption_grace_ms, 1000, "how long a request of a higher-priority job waits at a raylet before lower-priority retriable tasks are preempted for it (job_fair_share_preemption)")
 X(INT, worker_register_timeout_ms, 60000, "a started worker that has not registered by then is killed and its lease fails (Ray: worker_register_timeout_seconds)")
 X(INT, maximum_startup_concurrency, 0, "workers a raylet starts at once; 0: the node's CPU count, at least 1")
 X(BOOL, prestart_worker_first_driver, 1, "on a job's first lease, start CPU workers for it up to the node's CPU count in the background")
