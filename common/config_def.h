@@ -46,6 +46,7 @@ X(INT, max_direct_call_object_size, 100 * 1024, "objects up to this size travel 
 X(INT, max_tasks_in_flight_per_worker, 16, "tasks an owner pushes to one leased worker before waiting for replies (only while more tasks wait than lease requests are out)")
 X(INT, max_pending_lease_requests_per_scheduling_category, 10, "lease requests an owner keeps out per task shape")
 X(INT, task_retry_delay_ms, 0, "pause before a failed task is submitted again")
+X(INT, worker_failure_cause_timeout_ms, 2000, "deadline of an owner's question to a raylet why the worker of a retriable task died (GetWorkerFailureCause: a preempted task's retry is not counted); on expiry the retry is counted")
 X(INT, worker_lease_timeout_milliseconds, 500, "an owner gives no new task to a lease held this long and returns it once idle, so its raylet can share the node between jobs again (Ray's); < 0: never")
 X(INT, worker_lease_linger_ms, 50, "an owner keeps an idle lease this long for the next task of its shape before returning it")
 X(BOOL, lineage_pinning_enabled, 1, "owners keep the tasks that made their objects in scope, to make an object whose every copy was lost again")

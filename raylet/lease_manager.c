@@ -36,7 +36,8 @@
  * worker die and retry the task. Actors, blocked leases and placement-group leases are
  * never preempted, and equal priorities never preempt each other (weights only shape new
  * grants). Queued leases are served in fair order and each counts what the ones before
- * took. n_preempted counts them.
+ * took. n_preempted counts them; the last preempted lease IDs are kept so that owners can
+ * ask (GetWorkerFailureCause) and retry the task without counting it against max_retries.
  *
  * CPU lending (NotifyTaskBlocked): while any lease is blocked or the node's CPUs are
  * oversubscribed, the local node's available CPU is recomputed from the leases (total minus
@@ -61,7 +62,7 @@
 #include "rc_log.h"
 #include "rc_time.h"
 
-enum { LEASE__ID_MAX = 64 };
+enum { LEASE__ID_MAX = 64, LEASE__PREEMPTED_KEPT = 256 };
 
 typedef enum lease_state { LEASE_QUEUED, LEASE_STARTING, LEASE_GRANTED } lease_state;
 
@@ -139,6 +140,11 @@ struct lease_manager {
     uint64_t epoch; /* bumped when the view's nodes change */
     uint64_t grant_seq;
     uint64_t n_preempted; /* leases preempted for higher-priority jobs since start */
+    /* The last LEASE__PREEMPTED_KEPT preempted lease IDs, for GetWorkerFailureCause. */
+    struct {
+        uint8_t id[LEASE__ID_MAX];
+        size_t len;
+    } preempted[LEASE__PREEMPTED_KEPT];
     uv_timer_t dispatch_timer, infeasible_timer, preempt_timer;
     int dispatch_scheduled, in_dispatch, dispatch_again;
     int closing, handles_open;
@@ -944,6 +950,8 @@ static void lease__preempt(lease_manager *lm)
                  "preempted: its lease (job priority %d) made room for a job of higher priority "
                  "(job_fair_share_preemption)",
                  (int)l->job->priority);
+        lm->preempted[lm->n_preempted % LEASE__PREEMPTED_KEPT].len = l->id_len;
+        memcpy(lm->preempted[lm->n_preempted % LEASE__PREEMPTED_KEPT].id, l->id, l->id_len);
         lm->n_preempted++;
         lease__destroy(l);
         worker_pool_kill(lm->r->pool, w, why);
@@ -1246,6 +1254,28 @@ static void handle_cancel_worker_lease(rpc_call *call, const ProtobufCMessage *r
     rpc_reply(call, &reply.base);
 }
 
+/* Ray's GetWorkerFailureCause: whether this raylet preempted the lease (see the file
+ * comment); for any other lease, nothing is known here (an empty answer). */
+static void handle_get_worker_failure_cause(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    lease_manager *lm = arg;
+    const Ray__Rpc__GetWorkerFailureCauseRequest *req = (const void *)request;
+    Ray__Rpc__GetWorkerFailureCauseReply reply = RAY__RPC__GET_WORKER_FAILURE_CAUSE_REPLY__INIT;
+    Ray__Rpc__RayErrorInfo info = RAY__RPC__RAY_ERROR_INFO__INIT;
+    size_t kept = lm->n_preempted < LEASE__PREEMPTED_KEPT ? (size_t)lm->n_preempted : LEASE__PREEMPTED_KEPT;
+    for (size_t i = 0; i < kept && req->lease_id.len; i++) {
+        if (lm->preempted[i].len != req->lease_id.len || memcmp(lm->preempted[i].id, req->lease_id.data, req->lease_id.len))
+            continue;
+        info.error_type = RAY__RPC__ERROR_TYPE__WORKER_DIED;
+        info.error_message = "the raylet preempted the worker's lease to make room for a job of higher priority "
+                             "(job_fair_share_preemption)";
+        reply.failure_cause = &info;
+        reply.rayc_preempted = 1;
+        break;
+    }
+    rpc_reply(call, &reply.base);
+}
+
 static void handle_report_worker_backlog(rpc_call *call, const ProtobufCMessage *request, void *arg)
 {
     lease_manager *lm = arg;
@@ -1283,6 +1313,7 @@ const rpc_method_handler lease_manager_handlers[] = {
     {"RequestWorkerLease", handle_request_worker_lease},
     {"ReturnWorkerLease", handle_return_worker_lease},
     {"CancelWorkerLease", handle_cancel_worker_lease},
+    {"GetWorkerFailureCause", handle_get_worker_failure_cause},
     {"ReportWorkerBacklog", handle_report_worker_backlog},
     {NULL, NULL},
 };

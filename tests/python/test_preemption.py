@@ -2,7 +2,7 @@
 on a saturated single-node cluster started with `rayc start` (2 CPUs, security on).
 
 A job of priority 0 runs two long tasks that hold both CPUs: one retriable
-(max_retries=2), then one not (max_retries=0), of the same shape. Once both run, a job of priority 5 submits a
+(max_retries=1), then one not (max_retries=0), of the same shape. Once both run, a job of priority 5 submits a
 short task. Every figure comes from the tasks' own start times, compared with each other,
 never with a wall-clock bound:
 
@@ -10,8 +10,9 @@ never with a wall-clock bound:
   task has finished; each low-priority task ran once;
 - preemption on (set on `rayc start --head`, which hands it to the raylets): the
   high-priority task starts while the non-retriable low-priority task still runs; the
-  retriable one was killed and ran again (its result is still right); the non-retriable
-  one ran exactly once, undisturbed; the raylet logged the preemption.
+  retriable one was killed and ran again (its result is still right) without using its
+  one retry: its second attempt crashes and a third runs; the non-retriable one ran
+  exactly once, undisturbed; the raylet logged the preemption.
 """
 
 import glob
@@ -46,6 +47,8 @@ def work(tag, x):
     t0 = time.time()
     with open(path, "a") as f:
         f.write(f"{t0} {os.getpid()}\n")
+    if tag == "retry" and attempt == 2:
+        os._exit(1)  # a crash after a preemption: only a retry the preemption did not use runs it again
     time.sleep(dur if attempt == 1 else 0.2)
     return {"value": x * 10, "start": t0, "end": time.time(), "attempt": attempt}
 
@@ -57,7 +60,7 @@ ray.get([warm.remote() for _ in range(2)])  # workers of this job are up
 print("READY", flush=True)
 while not os.path.exists(go):
     time.sleep(0.01)
-retry = work.options(max_retries=2).remote("retry", 2)
+retry = work.options(max_retries=1).remote("retry", 2)
 while not os.path.exists(os.path.join(logdir, "retry")):
     time.sleep(0.01)
 # Granted last, so the first a careless raylet would take (most recently granted first).
@@ -178,10 +181,12 @@ def test_preemption_makes_room_for_a_higher_priority_job(tmp_path):
     # The high-priority task ran while the non-retriable task still ran its 12 s: it got
     # the CPU of the retriable one.
     assert hi["start"] < lo["keep"]["end"], (hi, lo)
-    # Every result is right; the retriable task ran again, the other one only once.
+    # Every result is right; the retriable task ran again, the other one only once. The
+    # preemption did not use the retriable task's one retry: its second attempt crashed
+    # and a third one ran.
     assert lo["keep"]["value"] == 10 and lo["retry"]["value"] == 20
     assert len(starts["keep"]) == 1 and lo["keep"]["attempt"] == 1, (starts, lo)
-    assert len(starts["retry"]) == 2 and lo["retry"]["attempt"] == 2, (starts, lo)
+    assert len(starts["retry"]) == 3 and lo["retry"]["attempt"] == 3, (starts, lo)
     # The retry started after the high-priority task had its CPU, not before.
     assert lo["retry"]["start"] >= hi["start"] - 0.05, (hi, lo)
     # The raylet logged it: which lease, job, task and worker, for which job.
