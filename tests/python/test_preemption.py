@@ -8,6 +8,8 @@ never with a wall-clock bound:
 
 - preemption off (the default): the high-priority task starts only once a low-priority
   task has finished; each low-priority task ran once;
+- preemption on, with the CPUs held by an actor and the non-retriable task: nothing is
+  preempted, the high-priority task waits as without preemption;
 - preemption on (set on `rayc start --head`, which hands it to the raylets): the
   high-priority task starts while the non-retriable low-priority task still runs; the
   retriable one was killed and ran again (its result is still right) without using its
@@ -34,7 +36,7 @@ import json, os, sys, time
 import ray
 from ray.job_config import JobConfig
 
-logdir, go, dur = sys.argv[1], sys.argv[2], float(sys.argv[3])
+logdir, go, dur, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 ray.init(address="auto", job_config=JobConfig(metadata={"rayc.job_priority": "0"}))
 
 @ray.remote(num_cpus=1)
@@ -56,16 +58,29 @@ def work(tag, x):
 def warm():
     return os.getpid()
 
+@ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)
+class Holder:
+    def hold(self, d):
+        t0 = time.time()
+        with open(os.path.join(logdir, "actor"), "a") as f:
+            f.write(f"{t0} {os.getpid()}\n")
+        time.sleep(d)
+        return {"start": t0, "end": time.time()}
+
 ray.get([warm.remote() for _ in range(2)])  # workers of this job are up
 print("READY", flush=True)
 while not os.path.exists(go):
     time.sleep(0.01)
-retry = work.options(max_retries=1).remote("retry", 2)
-while not os.path.exists(os.path.join(logdir, "retry")):
+first_tag = "retry" if mode == "tasks" else "actor"
+if mode == "tasks":
+    first = work.options(max_retries=1).remote("retry", 2)
+else:  # an actor (restartable) holds the other CPU
+    first = Holder.remote().hold.remote(dur)
+while not os.path.exists(os.path.join(logdir, first_tag)):
     time.sleep(0.01)
 # Granted last, so the first a careless raylet would take (most recently granted first).
 keep = work.options(max_retries=0).remote("keep", 1)
-print(json.dumps({"keep": ray.get(keep), "retry": ray.get(retry)}), flush=True)
+print(json.dumps({"keep": ray.get(keep), first_tag: ray.get(first)}), flush=True)
 ray.shutdown()
 """
 
@@ -124,7 +139,7 @@ def _raylet_log():
     return text
 
 
-def _run(tmp_path, preemption):
+def _run(tmp_path, preemption, mode="tasks"):
     """One cluster, the scenario of the module comment; (low result, high result, starts per
     low task, the raylet's log)."""
     saved = os.environ.get("RAYC_job_fair_share_preemption")
@@ -142,22 +157,23 @@ def _run(tmp_path, preemption):
         logdir = tmp_path / "starts"
         logdir.mkdir()
         go_low, go_high = tmp_path / "go_low", tmp_path / "go_high"
-        low = _spawn(tmp_path, "low.py", LOW, logdir, go_low, LONG_S)
+        low = _spawn(tmp_path, "low.py", LOW, logdir, go_low, LONG_S, mode)
         high = _spawn(tmp_path, "high.py", HIGH, go_high)
         try:
             for p in (low, high):
                 _wait_ready(p)
             go_low.write_text("")
             # Both low-priority tasks hold the node's CPUs.
-            wait_for(lambda: (logdir / "keep").exists() and (logdir / "retry").exists(), timeout=60,
-                     what="both low-priority tasks running")
+            first_tag = "retry" if mode == "tasks" else "actor"
+            wait_for(lambda: (logdir / "keep").exists() and (logdir / first_tag).exists(), timeout=60,
+                     what="both CPUs held by the low-priority job")
             go_high.write_text("")
             hi, lo = _result(high), _result(low)
         finally:
             for p in (low, high):
                 if p.poll() is None:
                     p.kill()
-        starts = {tag: (logdir / tag).read_text().splitlines() for tag in ("keep", "retry")}
+        starts = {tag: (logdir / tag).read_text().splitlines() for tag in ("keep", first_tag)}
         return lo, hi, starts, _raylet_log()
     finally:
         c.stop()
@@ -195,3 +211,14 @@ def test_preemption_makes_room_for_a_higher_priority_job(tmp_path):
     assert len(lines) == 1, log[-3000:]
     assert "priority 0, asked for task '" in lines[0] and f"pid {first_pid})" in lines[0], lines
     assert "priority 5, task 'quick'" in lines[0], lines
+
+
+def test_actors_and_non_retriable_tasks_are_never_preempted(tmp_path):
+    """With preemption on, a low-priority job whose CPUs are held by an actor (restartable)
+    and a max_retries=0 task keeps both: the high-priority task waits for the task to end."""
+    lo, hi, starts, log = _run(tmp_path, preemption=True, mode="actor")
+    print(f"high-priority task waited {hi['start'] - hi['submitted']:.1f}s")
+    assert lo["keep"]["value"] == 10 and lo["keep"]["attempt"] == 1, lo
+    assert len(starts["keep"]) == 1 and len(starts["actor"]) == 1, starts
+    assert hi["start"] >= min(lo["keep"]["end"], lo["actor"]["end"]) - 0.05, (hi, lo)
+    assert "preempting lease" not in log
