@@ -862,9 +862,11 @@ static void lease__preempt(lease_manager *lm)
         }
     }
     int64_t next_due = INT64_MAX;
-    for (lease_class *c = lm->classes_head; c && n_victims; c = c->next) {
+    /* Without victims now, waiting leases are looked at again every grace period (a lease
+     * of a lower-priority job may be granted meanwhile without a dispatch round). */
+    for (lease_class *c = lm->classes_head; c; c = c->next) {
         for (lease *l = c->head; l; l = l->next) {
-            if (l->job->priority <= lowest || !lease__preempt_candidate(lm, l))
+            if ((n_victims && l->job->priority <= lowest) || !lease__preempt_candidate(lm, l))
                 continue;
             int64_t due = (l->preempt_ms > l->queued_ms ? l->preempt_ms : l->queued_ms) + grace;
             if (due > now) {
