@@ -19,7 +19,7 @@ int main(void)
     rayc_init_options_init(&opts);
     int rc = rayc_init(&opts);
     if (rc != 0) {
-        fprintf(stderr, "job: rayc_init: %s (%s: %s)\n", rayc_last_error(), rayc_err_name(rc), rayc_strerror(rc));
+        fprintf(stderr, "job: %s (%s: %s)\n", rayc_last_error(), rayc_err_name(rc), rayc_strerror(rc));
         return 1;
     }
     rayc_ref refs[N];
