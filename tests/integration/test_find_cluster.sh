@@ -71,6 +71,13 @@ for d in c py; do
     [ "$(n_sessions)" = $((before + 1)) ] || fail "$d driver made no session of its own"
 done
 
+echo "== address auto with no cluster: refused, with what to do"
+if in_env RAYC_ADDRESS=auto "$job" >"$scratch/out" 2>"$scratch/err"; then
+    fail "the job ran with RAYC_ADDRESS=auto and no cluster on the host"
+fi
+grep -q "no running rayc cluster found on this host.*rayc start --head" "$scratch/err" ||
+    { cat "$scratch/err"; fail "the auto error does not say what to do"; }
+
 echo "== a wrong RAYC_BIN_DIR is refused with a sentence"
 if in_env RAYC_BIN_DIR="$scratch/nothing-here" "$job" >"$scratch/out" 2>"$scratch/err"; then
     fail "the job started a cluster with RAYC_BIN_DIR pointing nowhere"
@@ -91,6 +98,14 @@ for d in c py; do
     [ "$seen" = "$head_node" ] || fail "$d driver saw nodes '$seen', not the head's $head_node"
 done
 [ "$(n_sessions)" = "$started" ] || fail "a driver started a cluster of its own while the head ran"
+if in_env "$job" --num-cpus 1 >"$scratch/out" 2>"$scratch/err"; then
+    fail "the job asked for a 1-CPU cluster of its own and joined the head's instead"
+fi
+grep -q "a cluster runs on this host (GCS .*): num_cpus, num_gpus, resources and labels are for a new cluster" \
+    "$scratch/err" || { cat "$scratch/err"; fail "the num_cpus refusal does not say why"; }
+seen="$(in_env RAYC_ADDRESS=local "$job")" || fail "the job could not start a cluster of its own with address local"
+[ "$(alive_nodes "$seen" | wc -w)" = 1 ] && [ "$(alive_nodes "$seen")" != "$head_node" ] ||
+    fail "with address local the job saw: $seen"
 
 echo "== ... also while a newer cluster of another driver is the latest session"
 in_env /usr/bin/python3 -c "

@@ -2,7 +2,8 @@
  * A job as a user writes it outside the tree, built by test_install.sh against an installed
  * rayc only (pkg-config, or find_package(rayc)): it joins the cluster on this host (no
  * address), squares 1..10 on workers (square, from libsquares.so on the code search path)
- * and prints the sum and the nodes it sees (rayc_nodes_json).
+ * and prints the sum and the nodes it sees (rayc_nodes_json). `job --num-cpus N` asks for
+ * a local cluster of N CPUs (refused when a cluster runs on this host).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,10 +14,12 @@
 
 enum { N = 10 };
 
-int main(void)
+int main(int argc, char **argv)
 {
     rayc_init_options opts;
     rayc_init_options_init(&opts);
+    if (argc == 3 && !strcmp(argv[1], "--num-cpus"))
+        opts.num_cpus = atof(argv[2]);
     int rc = rayc_init(&opts);
     if (rc != 0) {
         fprintf(stderr, "job: %s (%s: %s)\n", rayc_last_error(), rayc_err_name(rc), rayc_strerror(rc));
