@@ -257,13 +257,14 @@ static char **core__candidate_sessions(size_t *n_out)
 /* 1 if the environment names the credentials to use (they win over a session's). */
 static int core__env_credentials(void)
 {
-    static const char *const keys[] = {"RAYC_AUTH_TOKEN", "RAYC_AUTH_TOKEN_PATH", "RAYC_CA_CERT", "RAYC_INSECURE"};
+    static const char *const keys[] = {"RAYC_AUTH_TOKEN", "RAYC_AUTH_TOKEN_PATH", "RAYC_CA_CERT"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         const char *v = getenv(keys[i]);
         if (v && *v)
             return 1;
     }
-    return 0;
+    const char *insecure = getenv("RAYC_INSECURE"); /* as rpc_security_from_env reads it */
+    return insecure && (!strcmp(insecure, "1") || !strcmp(insecure, "true"));
 }
 
 int core_local_cluster_find(char *address, size_t len, char *session, size_t session_len)

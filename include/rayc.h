@@ -160,8 +160,9 @@ typedef struct rayc_init_options {
 void rayc_init_options_init(rayc_init_options *opts);
 /* Joins the cluster (or starts the local one). Security is on by default: the driver
  * verifies the cluster with its CA certificate and calls with the client token, found in
- * RAYC_CA_CERT, RAYC_AUTH_TOKEN, RAYC_AUTH_TOKEN_PATH, else the latest session on this host
- * (`rayc start` leaves them there); RAYC_INSECURE=1 for a cluster started with --insecure.
+ * RAYC_CA_CERT, RAYC_AUTH_TOKEN, RAYC_AUTH_TOKEN_PATH, else the session on this host of the
+ * cluster it joins (`rayc start` leaves them there; for a cluster given by address, the
+ * latest session); RAYC_INSECURE=1 for a cluster started with --insecure.
  * A local cluster is secure with credentials of its own. Without credentials it fails and
  * rayc_last_error says where it looked. */
 int rayc_init(const rayc_init_options *opts);
