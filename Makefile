@@ -6,8 +6,9 @@
 #   make fuzz    deps + the libFuzzer harnesses (clang, build-fuzz/), each run FUZZ_SECONDS (300)
 #   make demo    deps + build + a local heterogeneous cluster, shown and stopped
 #   make bench   deps + build + rayc-bench (one JSON line per figure)
-#   make install build + install into PREFIX (/usr/local; DESTDIR honoured): daemons, CLI,
-#                librayc and the Python package for Debian's /usr/bin/python3
+#   make install build + install into PREFIX (/usr/local; DESTDIR honoured): daemons and CLI,
+#                librayc (shared and static), rayc.h, rayc.pc (pkg-config), the CMake package
+#                (find_package(rayc)) and the Python package for Debian's /usr/bin/python3
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -60,8 +61,10 @@ bench:
 	$(BUILD)/bin/rayc-bench $(BENCH_ARGS)
 
 PREFIX ?= /usr/local
+# Into the running system as root: ldconfig, so that programs find the new librayc at once.
 install: build
-	cmake --install $(BUILD) --prefix $(PREFIX)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,5 +1,6 @@
 /*
- * rc_strerror / rc_errname: the two views of RC_ERR_TABLE. Any thread.
+ * rc_strerror / rc_errname and the public rayc_strerror / rayc_err_name: the views of the
+ * one error table (include/rayc_errno.h). Any thread.
  */
 #include "rc_err.h"
 
@@ -29,4 +30,23 @@ const char *rc_errname(int rc)
 #undef RC__ERR_NAME
     }
     return "RC_UNKNOWN";
+}
+
+const char *rayc_strerror(int rc)
+{
+    return rc_strerror(rc);
+}
+
+const char *rayc_err_name(int rc)
+{
+    switch (rc) {
+    case RC_OK:
+        return "RAYC_OK";
+#define RC__ERR_PUBLIC_NAME(name, msg) \
+    case RAYC_##name:                  \
+        return "RAYC_" #name;
+        RC_ERR_TABLE(RC__ERR_PUBLIC_NAME)
+#undef RC__ERR_PUBLIC_NAME
+    }
+    return "RAYC_UNKNOWN";
 }

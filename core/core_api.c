@@ -20,6 +20,7 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_session.h"
 #include "rayc_sched.h"
 #include "sched_proto.h"
 
@@ -142,6 +143,47 @@ static void core__ids_init(core_worker *cw)
     memcpy(cw->put_task_id + RC_TASK_ID_SIZE - RC_JOB_ID_SIZE, cw->job_id, RC_JOB_ID_SIZE);
 }
 
+/* A driver's cluster (rayc_init_options.address, else RAYC_ADDRESS): "host:port" as given;
+ * "auto" the one `rayc start` runs on this host; "local" a new one of its own; none given,
+ * the one on this host if it runs, else a new one (Ray's ray.init). */
+static int core__driver_cluster(core_worker *cw, const rayc_init_options *opts)
+{
+    const char *address = opts && opts->address && *opts->address ? opts->address : getenv("RAYC_ADDRESS");
+    int new_cluster = address && !strcmp(address, "local");
+    int must_find = address && !strcmp(address, "auto");
+    if (address && *address && !new_cluster && !must_find) {
+        snprintf(cw->gcs_address, sizeof(cw->gcs_address), "%s", address);
+        return 0;
+    }
+    char session[1024], err[1024];
+    if (!new_cluster && core_local_cluster_find(cw->gcs_address, sizeof(cw->gcs_address), session,
+                                                sizeof(session)) == 0) {
+        if (opts && (opts->num_cpus >= 0 || opts->num_gpus >= 0 || opts->resources_json ||
+                     (opts->labels && *opts->labels)))
+            return core_fail(RC_EINVAL,
+                             "rayc_init: a cluster runs on this host (GCS %s, session %s): num_cpus, num_gpus, "
+                             "resources and labels are for a new cluster and cannot change that one; leave them "
+                             "unset to join it, or set the address to \"local\" to start a cluster of this "
+                             "program's own",
+                             cw->gcs_address, session);
+        core_local_cluster_credentials(cw, session);
+        RC_INFO("rayc_init: joining the cluster at %s (session %s)", cw->gcs_address, session);
+        return 0;
+    }
+    if (must_find) {
+        rc_session_root(session, sizeof(session));
+        return core_fail(RC_ENOENT,
+                         "rayc_init: no running rayc cluster found on this host (no live session under %s); "
+                         "start one with `rayc start --head`, or set the address (RAYC_ADDRESS) of the cluster "
+                         "to join",
+                         session);
+    }
+    int rc = core_local_cluster_start(cw, opts, cw->gcs_address, sizeof(cw->gcs_address), err, sizeof(err));
+    if (rc < 0)
+        return core_fail(rc, "rayc_init: %s", err);
+    return 0;
+}
+
 static int core__init(const rayc_init_options *opts, int is_worker, const char *raylet_socket, const uint8_t *worker_id,
                       const uint8_t *node_id, const char *node_ip, const char *gcs_address, const uint8_t *job_id)
 {
@@ -160,14 +202,14 @@ static int core__init(const rayc_init_options *opts, int is_worker, const char *
     snprintf(cw->namespace_, sizeof(cw->namespace_), "%s", opts && opts->namespace_ ? opts->namespace_ : "");
     if (job_id)
         memcpy(cw->job_id, job_id, RC_JOB_ID_SIZE);
-    const char *address = gcs_address ? gcs_address : opts && opts->address ? opts->address : getenv("RAYC_ADDRESS");
-    if (address && *address) {
-        snprintf(cw->gcs_address, sizeof(cw->gcs_address), "%s", address);
-    } else if (core_local_cluster_start(cw, opts, cw->gcs_address, sizeof(cw->gcs_address)) < 0) {
+    int rc;
+    if (gcs_address) {
+        snprintf(cw->gcs_address, sizeof(cw->gcs_address), "%s", gcs_address);
+    } else if ((rc = core__driver_cluster(cw, opts)) < 0) {
         core__cw = NULL;
-        return core_fail(RC_EUNAVAIL, "rayc_init: could not start a local cluster (see stderr)");
+        return rc;
     }
-    int rc = core_start(cw, opts, is_worker, raylet_socket, worker_id, node_id, node_ip);
+    rc = core_start(cw, opts, is_worker, raylet_socket, worker_id, node_id, node_ip);
     if (rc < 0) {
         core_local_cluster_stop(cw);
         core__cw = NULL;
@@ -175,6 +217,18 @@ static int core__init(const rayc_init_options *opts, int is_worker, const char *
                          cw->start_error[0] ? cw->start_error : rc_strerror(rc));
     }
     core__ids_init(cw);
+    return 0;
+}
+
+int rayc_find_cluster(char *address, size_t address_len, char *session, size_t session_len)
+{
+    char found_address[256], found_session[1024];
+    if (core_local_cluster_find(found_address, sizeof(found_address), found_session, sizeof(found_session)) < 0)
+        return RC_ENOENT;
+    if (address && address_len && snprintf(address, address_len, "%s", found_address) >= (int)address_len)
+        return RC_ERANGE;
+    if (session && session_len && snprintf(session, session_len, "%s", found_session) >= (int)session_len)
+        return RC_ERANGE;
     return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "rayc.h"
 #include "rayc_raylet.pb-c.h"
 #include "rc_buf.h"
+#include "rc_err.h"
 #include "rc_ids.h"
 #include "rc_map.h"
 #include "rpc.h"
@@ -398,7 +399,8 @@ struct core_worker {
     pid_t local_gcs_pid, local_raylet_pid;
     char local_session[512];
     /* its admin credentials (rc_free; NULL unless secure), which this driver uses rather
-     * than its environment's, and whether it runs --insecure (RAYC_INSECURE=1) */
+     * than its environment's, and whether it runs --insecure (RAYC_INSECURE=1); the same
+     * for a cluster found in a session on this host (core_local_cluster_find) */
     char *local_ca_pem, *local_token;
     int local_insecure;
 
@@ -547,7 +549,16 @@ int core_load_libraries(const char *search_path, char *err, size_t errlen);
 rayc_remote_fn core_find_function(const char *name);
 
 /* core_local.c */
-int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, char *address, size_t len);
+/* The cluster `rayc start` runs on this host: 0 with its GCS address and session directory,
+ * or RC_ENOENT when none runs. Any thread. */
+int core_local_cluster_find(char *address, size_t len, char *session, size_t session_len);
+/* The credentials of the cluster of session into cw->local_* (the session's CA and admin
+ * token, or its --insecure mark), unless the environment names others. */
+void core_local_cluster_credentials(core_worker *cw, const char *session);
+/* Starts a cluster of this driver's own. 0, or a negative RC_E* code with a sentence in err
+ * (what failed, and where to look or what to do). */
+int core_local_cluster_start(core_worker *cw, const rayc_init_options *opts, char *address, size_t len, char *err,
+                             size_t errlen);
 void core_local_cluster_stop(core_worker *cw);
 
 /* Errors carried as values: metadata is the decimal ErrorType, data a packed RayErrorInfo. */

@@ -3,7 +3,7 @@
  * ray::Get / Put / Wait).
  *
  *     rayc_init_options opts;
- *     rayc_init_options_init(&opts);             // address: RAYC_ADDRESS, else a local cluster
+ *     rayc_init_options_init(&opts);             // address: RAYC_ADDRESS, else this host's cluster
  *     rayc_init(&opts);
  *     rayc_arg args[] = {RAYC_ARG_VALUE(&x, sizeof(x))};
  *     rayc_ref ref;
@@ -21,8 +21,8 @@
  *
  * Errors are values: a task that failed, a worker that died, an unschedulable request or a
  * cancelled task still produce an object whose `error` says what happened (with the task's
- * name and node, or the scheduler's explanation). Functions return 0 or a negative RC_E*
- * code (rc_err.h: rc_strerror).
+ * name and node, or the scheduler's explanation). Functions return 0 or a negative RAYC_E*
+ * code (rayc_errno.h: rayc_strerror says what it means).
  *
  * Threads: any user thread may call the API after rayc_init; calls are handed to the core
  * worker's loop thread. Inside a remote function, the task's context is the calling thread's.
@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rc_err.h" /* RC_E* codes and rc_strerror() */
+#include "rayc_errno.h" /* RAYC_E* codes and rayc_strerror() */
 
 #ifdef __cplusplus
 extern "C" {
@@ -122,12 +122,23 @@ typedef enum rayc_language {
 /* ---- init ----------------------------------------------------------------------------- */
 
 typedef struct rayc_init_options {
-    /* "host:port" of the cluster's GCS. NULL: RAYC_ADDRESS, else start a local cluster (a
-     * GCS and one raylet with the resources below) that ends with rayc_shutdown. */
+    /* Where the cluster is, as Ray's ray.init(address) takes it:
+     *   "host:port"  the cluster's GCS;
+     *   "auto"       the cluster `rayc start` runs on this host (RAYC_ENOENT if none);
+     *   "local"      a new local cluster (a GCS and one raylet with the resources below)
+     *                that ends with rayc_shutdown;
+     *   NULL or ""   RAYC_ADDRESS (any of the above) if set, else the cluster on this host if
+     *                one runs, else a new local cluster.
+     * The cluster on this host is the newest session under RAYC_SESSION_ROOT (/tmp/rayc)
+     * whose raylet and GCS run, not counting clusters other programs started for themselves;
+     * the driver uses that session's credentials unless RAYC_CA_CERT, RAYC_AUTH_TOKEN[_PATH]
+     * or RAYC_INSECURE say otherwise. A local cluster's programs (rayc-gcs, rayc-raylet) are
+     * found next to librayc (../bin), next to the program or on PATH; RAYC_BIN_DIR overrides. */
     const char *address;
     const char *namespace_;       /* Ray namespace of the job; NULL: anonymous */
     const char *code_search_path; /* NULL: RAYC_CODE_SEARCH_PATH */
-    /* Local cluster only (< 0: detect). */
+    /* A new local cluster only (< 0: detect); rayc_init refuses them (RAYC_EINVAL) when it
+     * finds a cluster on this host, as ray.init() does. */
     double num_cpus;
     double num_gpus;
     const char *resources_json;   /* custom resources of the local node, e.g. {"A": 1} */
@@ -149,11 +160,17 @@ typedef struct rayc_init_options {
 void rayc_init_options_init(rayc_init_options *opts);
 /* Joins the cluster (or starts the local one). Security is on by default: the driver
  * verifies the cluster with its CA certificate and calls with the client token, found in
- * RAYC_CA_CERT, RAYC_AUTH_TOKEN, RAYC_AUTH_TOKEN_PATH, else the latest session on this host
- * (`rayc start` leaves them there); RAYC_INSECURE=1 for a cluster started with --insecure.
+ * RAYC_CA_CERT, RAYC_AUTH_TOKEN, RAYC_AUTH_TOKEN_PATH, else the session on this host of the
+ * cluster it joins (`rayc start` leaves them there; for a cluster given by address, the
+ * latest session); RAYC_INSECURE=1 for a cluster started with --insecure.
  * A local cluster is secure with credentials of its own. Without credentials it fails and
  * rayc_last_error says where it looked. */
 int rayc_init(const rayc_init_options *opts);
+/* The cluster `rayc start` runs on this host, as rayc_init finds it (see
+ * rayc_init_options.address): 0 with its GCS address ("host:port") in address and its
+ * session directory in session (either may be NULL), RAYC_ENOENT when none runs, or
+ * RAYC_ERANGE when a buffer is too small. Needs no rayc_init; any thread. */
+int rayc_find_cluster(char *address, size_t address_len, char *session, size_t session_len);
 /* Releases everything the job holds and disconnects (stopping a local cluster). */
 void rayc_shutdown(void);
 int rayc_is_initialized(void);
@@ -196,7 +213,7 @@ typedef struct rayc_task_options {
      * placement_group_capture_child_tasks). */
     int capture_child_tasks;
     rayc_language language; /* default C */
-    /* rayc_actor_call only: refuse a call (RC_EBUSY) while this many calls this process made
+    /* rayc_actor_call only: refuse a call (RAYC_EBUSY) while this many calls this process made
      * to the actor are unfinished (Ray's max_pending_calls); 0: no limit. */
     int max_pending_calls;
 } rayc_task_options;
@@ -204,7 +221,7 @@ typedef struct rayc_task_options {
 void rayc_task_options_init(rayc_task_options *opts);
 
 /* Submits fn_name(args) and stores num_returns references in out_refs (the caller holds
- * one reference to each). opts NULL: defaults. Returns 0, or RC_EINVAL with nothing
+ * one reference to each). opts NULL: defaults. Returns 0, or RAYC_EINVAL with nothing
  * submitted (bad options: the message is logged and rayc_last_error tells it). */
 int rayc_submit(const char *fn_name, const rayc_arg *args, size_t nargs, const rayc_task_options *opts,
                 rayc_ref *out_refs);
@@ -223,7 +240,7 @@ typedef struct rayc_iov {
 int rayc_put_iov(const rayc_iov *parts, size_t n, rayc_ref *out);
 
 /* Fetches n objects, waiting up to timeout_ms (-1: forever). Returns 0 when every object
- * is ready (each out[i] holds its bytes or its error) or RC_ETIMEDOUT (the ready ones are
+ * is ready (each out[i] holds its bytes or its error) or RAYC_ETIMEDOUT (the ready ones are
  * filled, the others have error RAYC_ERR_TIMEOUT). Release out with rayc_object_release.
  * An object whose every copy was lost with its node is made again by rerunning its task,
  * and the get waits for it; one that cannot be has RAYC_ERR_OBJECT_LOST or
@@ -255,7 +272,7 @@ char *rayc_ref_hex(const rayc_ref *ref, char *buf);
  * object that was serialized stays alive until this process exits, since holders
  * elsewhere are not counted. rayc_ref_deserialize makes a reference that the receiving
  * process can get, wait for and pass to tasks: its owner is asked for the value. It
- * holds one reference (rayc_ref_release). Returns 0 or RC_EINVAL. */
+ * holds one reference (rayc_ref_release). Returns 0 or RAYC_EINVAL. */
 size_t rayc_ref_serialize(const rayc_ref *ref, void *buf, size_t len);
 int rayc_ref_deserialize(const void *buf, size_t len, rayc_ref *out);
 
@@ -266,7 +283,7 @@ const char *rayc_last_error(void);
 
 /* The GCS's internal KV store (Ray's internal_kv): a value under ns and key. Put returns 0
  * (also when the key existed and overwrite is 0: nothing changes), get returns 0 with a
- * malloc'd copy (free()) or RC_ENOENT. */
+ * malloc'd copy (free()) or RAYC_ENOENT. */
 int rayc_kv_put(const char *ns, const char *key, const void *value, size_t size, int overwrite);
 int rayc_kv_get(const char *ns, const char *key, void **value, size_t *size);
 
@@ -318,17 +335,17 @@ typedef struct rayc_pg_options {
 } rayc_pg_options;
 
 /* Asks for the group; it is placed in the background (see rayc_pg_wait). Returns 0 or
- * RC_EINVAL (bad bundles: nothing created) or RC_EEXIST (the name is taken). An unnamed
+ * RAYC_EINVAL (bad bundles: nothing created) or RAYC_EEXIST (the name is taken). An unnamed
  * group is sent without waiting for the GCS: if the GCS refuses it, rayc_pg_wait says why. */
 int rayc_pg_create(const rayc_bundle *bundles, size_t n, rayc_pg_strategy strategy, const rayc_pg_options *opts,
                    rayc_pg *out);
-/* Waits until every bundle is reserved: 0, RC_ETIMEDOUT (still pending: rayc_last_error
- * says why), RC_ENOENT (removed), RC_EINVAL (the GCS refused it: rayc_last_error). */
+/* Waits until every bundle is reserved: 0, RAYC_ETIMEDOUT (still pending: rayc_last_error
+ * says why), RAYC_ENOENT (removed), RAYC_EINVAL (the GCS refused it: rayc_last_error). */
 int rayc_pg_wait(const rayc_pg *pg, int64_t timeout_ms);
-/* Removes the group (in the background; a wait after it says RC_ENOENT): what runs in it
+/* Removes the group (in the background; a wait after it says RAYC_ENOENT): what runs in it
  * is killed and its resources go back exactly. Removing a removed group is no error. */
 int rayc_pg_remove(const rayc_pg *pg);
-/* The group named name in the job's namespace: 0 or RC_ENOENT. */
+/* The group named name in the job's namespace: 0 or RAYC_ENOENT. */
 int rayc_pg_get(const char *name, rayc_pg *out);
 
 /* Ray's cluster_resources() (available 0) or available_resources() (available 1): each
@@ -402,7 +419,7 @@ typedef struct rayc_actor_options {
 void rayc_actor_options_init(rayc_actor_options *opts);
 
 /* Creates an actor of class_name (in the background: calls queue until it is up). Returns
- * 0, RC_EINVAL (bad options), RC_EEXIST (the name is taken and get_if_exists is 0). */
+ * 0, RAYC_EINVAL (bad options), RAYC_EEXIST (the name is taken and get_if_exists is 0). */
 int rayc_actor_create(const char *class_name, const rayc_arg *args, size_t nargs, const rayc_actor_options *opts,
                       rayc_actor *out);
 /* Calls method with args; calls from one caller run in the order they were made (unless
@@ -412,7 +429,7 @@ int rayc_actor_call(const rayc_actor *actor, const char *method, const rayc_arg 
                     const rayc_task_options *opts, rayc_ref *out_refs);
 /* Kills the actor (its worker exits now); with no_restart its restarts are not used. */
 int rayc_actor_kill(const rayc_actor *actor, int no_restart);
-/* The handle of the actor named name in namespace_ (NULL: the job's). RC_ENOENT if none. */
+/* The handle of the actor named name in namespace_ (NULL: the job's). RAYC_ENOENT if none. */
 int rayc_get_actor(const char *name, const char *namespace_, rayc_actor *out);
 /* The creator is done with a non-detached actor: once its pending calls finish, the actor
  * is stopped (Ray: every handle went out of scope). No effect elsewhere. */
@@ -457,7 +474,7 @@ int rayc_return_iov(rayc_task_ctx *ctx, int index, const rayc_iov *parts, size_t
 int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Registers fn under name for this process (workers register what their libraries
- * declare with RAYC_REMOTE when loaded). Returns 0 or RC_EEXIST. */
+ * declare with RAYC_REMOTE when loaded). Returns 0 or RAYC_EEXIST. */
 int rayc_register_function(const char *name, rayc_remote_fn fn);
 
 #define RAYC_REMOTE(fn)                                                                         \
@@ -499,8 +516,8 @@ void rayc_task_finish(rayc_task_ctx *ctx, int rc);
 int rayc_report_generator_item(rayc_task_ctx *ctx, int64_t index, const rayc_iov *parts, size_t n);
 /* The owner's side: waits up to timeout_ms for value index of the generator task whose
  * return is gen; 0 with *item (the caller holds one reference: rayc_ref_release), or
- * RC_ETIMEDOUT (not reported yet: the task may still be running, or may have ended with
- * fewer values: check gen), RC_EEXIST (that value was taken already). */
+ * RAYC_ETIMEDOUT (not reported yet: the task may still be running, or may have ended with
+ * fewer values: check gen), RAYC_EEXIST (that value was taken already). */
 int rayc_generator_next(const rayc_ref *gen, size_t index, int64_t timeout_ms, rayc_ref *item);
 
 /* Installs the executor of language's tasks in this process (before rayc_worker_main). */

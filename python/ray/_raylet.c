@@ -33,7 +33,7 @@ static PyObject *executor;      /* worker mode */
 static PyObject *raise_rc(int rc)
 {
     const char *msg = rayc_last_error();
-    PyObject *args = Py_BuildValue("(is)", rc, msg && *msg ? msg : rc_strerror(rc));
+    PyObject *args = Py_BuildValue("(is)", rc, msg && *msg ? msg : rayc_strerror(rc));
     if (args) {
         PyErr_SetObject(RaycError, args);
         Py_DECREF(args);
@@ -487,6 +487,17 @@ static PyObject *py_init(PyObject *self, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_find_cluster(PyObject *self, PyObject *unused)
+{
+    char address[256];
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = rayc_find_cluster(address, sizeof(address), NULL, 0);
+    Py_END_ALLOW_THREADS if (rc == RAYC_ENOENT) Py_RETURN_NONE;
+    if (rc < 0)
+        return raise_rc(rc);
+    return PyUnicode_FromString(address);
+}
+
 static PyObject *py_shutdown(PyObject *self, PyObject *unused)
 {
     Py_BEGIN_ALLOW_THREADS rayc_shutdown();
@@ -592,7 +603,7 @@ static PyObject *py_get(PyObject *self, PyObject *args)
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = rayc_get(refs, (size_t)n, timeout_ms, out);
     Py_END_ALLOW_THREADS PyMem_Free(refs);
-    if (rc < 0 && rc != RC_ETIMEDOUT) {
+    if (rc < 0 && rc != RAYC_ETIMEDOUT) {
         PyMem_Free(out);
         return raise_rc(rc);
     }
@@ -670,7 +681,7 @@ static PyObject *py_serialize_ref(PyObject *self, PyObject *r)
     char small[256];
     size_t need = rayc_ref_serialize(&ref, small, sizeof(small));
     if (!need)
-        return raise_rc(RC_ESTATE);
+        return raise_rc(RAYC_ESTATE);
     if (need <= sizeof(small))
         return PyBytes_FromStringAndSize(small, (Py_ssize_t)need);
     PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need);
@@ -844,7 +855,7 @@ static PyObject *py_get_actor(PyObject *self, PyObject *args)
     rayc_actor actor;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = rayc_get_actor(name, ns, &actor);
-    Py_END_ALLOW_THREADS if (rc == RC_ENOENT) Py_RETURN_NONE;
+    Py_END_ALLOW_THREADS if (rc == RAYC_ENOENT) Py_RETURN_NONE;
     if (rc < 0)
         return raise_rc(rc);
     return PyBytes_FromStringAndSize((const char *)actor.id, RAYC_ACTOR_ID_SIZE);
@@ -919,7 +930,7 @@ out:
     return result;
 }
 
-/* pg_wait(id, timeout_ms) -> (rc, message): 0 ready, RC_ETIMEDOUT pending, else why not. */
+/* pg_wait(id, timeout_ms) -> (rc, message): 0 ready, RAYC_ETIMEDOUT pending, else why not. */
 static PyObject *py_pg_wait(PyObject *self, PyObject *args)
 {
     PyObject *id;
@@ -951,7 +962,7 @@ static PyObject *py_pg_get(PyObject *self, PyObject *args)
     rayc_pg pg;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = rayc_pg_get(name, &pg);
-    Py_END_ALLOW_THREADS if (rc == RC_ENOENT) Py_RETURN_NONE;
+    Py_END_ALLOW_THREADS if (rc == RAYC_ENOENT) Py_RETURN_NONE;
     if (rc < 0)
         return raise_rc(rc);
     return PyBytes_FromStringAndSize((const char *)pg.id, RAYC_PG_ID_SIZE);
@@ -962,7 +973,7 @@ static PyObject *py_pg_get(PyObject *self, PyObject *args)
 static PyObject *text_result(char *text)
 {
     if (!text)
-        return raise_rc(RC_EUNAVAIL);
+        return raise_rc(RAYC_EUNAVAIL);
     PyObject *s = PyUnicode_FromString(text);
     free(text);
     return s;
@@ -1031,7 +1042,7 @@ static PyObject *py_kv_get(PyObject *self, PyObject *args)
     size_t size = 0;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = rayc_kv_get(ns, key, &value, &size);
-    Py_END_ALLOW_THREADS if (rc == RC_ENOENT) Py_RETURN_NONE;
+    Py_END_ALLOW_THREADS if (rc == RAYC_ENOENT) Py_RETURN_NONE;
     if (rc < 0)
         return raise_rc(rc);
     PyObject *b = PyBytes_FromStringAndSize(value, (Py_ssize_t)size);
@@ -1043,7 +1054,7 @@ static PyObject *py_runtime_context(PyObject *self, PyObject *unused)
 {
     rayc_runtime_context c;
     if (rayc_get_runtime_context(&c) < 0)
-        return raise_rc(RC_ESTATE);
+        return raise_rc(RAYC_ESTATE);
     int gpus[64];
     int n = rayc_get_gpu_ids(gpus, 64);
     PyObject *gpu_list = PyList_New(n < 64 ? n : 64);
@@ -1398,7 +1409,7 @@ static PyObject *py_generator_next(PyObject *self, PyObject *args)
         return NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = rayc_generator_next(&gen, (size_t)index, timeout_ms, &item);
-    Py_END_ALLOW_THREADS if (rc == RC_ETIMEDOUT) Py_RETURN_NONE;
+    Py_END_ALLOW_THREADS if (rc == RAYC_ETIMEDOUT) Py_RETURN_NONE;
     if (rc < 0)
         return raise_rc(rc);
     return ref_wrap(&item);
@@ -1441,6 +1452,8 @@ static PyObject *py_worker_main(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"init", (PyCFunction)(void (*)(void))py_init, METH_VARARGS | METH_KEYWORDS, "Joins or starts a cluster."},
+    {"find_cluster", py_find_cluster, METH_NOARGS,
+     "The GCS address of the cluster `rayc start` runs on this host, or None."},
     {"shutdown", py_shutdown, METH_NOARGS, "Disconnects (stopping a local cluster)."},
     {"is_initialized", py_is_initialized, METH_NOARGS, NULL},
     {"set_ref_class", py_set_ref_class, METH_O, "The ObjectRef subclass that functions return."},
@@ -1504,12 +1517,13 @@ PyMODINIT_FUNC PyInit__raylet(void)
         {"ERR_CANCELLED", RAYC_ERR_CANCELLED},       {"ERR_OBJECT_LOST", RAYC_ERR_OBJECT_LOST},
         {"ERR_OWNER_DIED", RAYC_ERR_OWNER_DIED},     {"ERR_FUNCTION_NOT_FOUND", RAYC_ERR_FUNCTION_NOT_FOUND},
         {"ERR_TIMEOUT", RAYC_ERR_TIMEOUT},           {"ERR_ACTOR_DIED", RAYC_ERR_ACTOR_DIED},
-        {"ERR_PG_REMOVED", RAYC_ERR_PG_REMOVED},     {"RC_ETIMEDOUT", RC_ETIMEDOUT},
+        {"ERR_PG_REMOVED", RAYC_ERR_PG_REMOVED},     {"RC_ETIMEDOUT", RAYC_ETIMEDOUT},
         {"ERR_OBJECT_UNRECONSTRUCTABLE", RAYC_ERR_OBJECT_UNRECONSTRUCTABLE},
         {"ERR_OBJECT_UNRECONSTRUCTABLE_MAX_ATTEMPTS", RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_MAX_ATTEMPTS},
         {"ERR_OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED", RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED},
-        {"RC_ENOENT", RC_ENOENT},                    {"RC_EEXIST", RC_EEXIST},
-        {"RC_EINVAL", RC_EINVAL},                    {"RC_EBUSY", RC_EBUSY},                    {"STRATEGY_DEFAULT", RAYC_STRATEGY_DEFAULT},
+        {"RC_ENOENT", RAYC_ENOENT},                  {"RC_EEXIST", RAYC_EEXIST},
+        {"RC_EINVAL", RAYC_EINVAL},                  {"RC_EBUSY", RAYC_EBUSY},
+        {"STRATEGY_DEFAULT", RAYC_STRATEGY_DEFAULT},
         {"STRATEGY_SPREAD", RAYC_STRATEGY_SPREAD},   {"STRATEGY_NODE_AFFINITY", RAYC_STRATEGY_NODE_AFFINITY},
         {"STRATEGY_COST", RAYC_STRATEGY_COST},       {"PG_PACK", RAYC_PG_PACK},
         {"PG_SPREAD", RAYC_PG_SPREAD},               {"PG_STRICT_PACK", RAYC_PG_STRICT_PACK},

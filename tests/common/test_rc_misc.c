@@ -17,6 +17,10 @@ static void test_errors(void)
     CU_ASSERT_STRING_EQUAL(rc_errname(RC_ENOENT), "RC_ENOENT");
     CU_ASSERT_STRING_EQUAL(rc_strerror(0), "success");
     CU_ASSERT_STRING_EQUAL(rc_strerror(-9999), "unknown error");
+    /* The public names are the same codes. */
+    CU_ASSERT_EQUAL(RAYC_ETIMEDOUT, RC_ETIMEDOUT);
+    CU_ASSERT_STRING_EQUAL(rayc_strerror(RAYC_EAUTH), "not authorized");
+    CU_ASSERT_STRING_EQUAL(rayc_err_name(RC_EBUDGET), "RAYC_EBUDGET");
 }
 
 static void test_ids(void)

@@ -12,6 +12,7 @@
 
 #include "cluster.h"
 #include "rayc.h"
+#include "rc_err.h"
 #include "rc_time.h"
 #include "unit.h"
 

@@ -9,7 +9,6 @@ import atexit
 import json
 import logging
 import os
-import shutil
 import socket
 import sys
 import threading
@@ -66,88 +65,24 @@ def _check_connected(what):
             raise exceptions.RaySystemError(f"Ray has not been started yet. You can start Ray with 'ray.init()'. ({what})")
 
 
-# ---- finding the cluster and the binaries ----------------------------------------------
+# ---- the local cluster's Python workers ----------------------------------------------------
 
 
-def _session_root():
-    return os.environ.get("RAYC_SESSION_ROOT", "/tmp/rayc")
-
-
-def _session_address(session):
-    """The GCS address of session if its GCS answers, else None."""
-    try:
-        with open(os.path.join(session, "gcs_address")) as f:
-            address = f.read().strip()
-        host, _, port = address.rpartition(":")
-        with socket.create_connection((host, int(port)), timeout=1.0):
-            return address
-    except (OSError, ValueError):
-        return None
-
-
-# The session whose cluster _running_cluster_address found, when it is not session_latest
-# (whose credentials the core finds by itself).
-_found_session = None
-
-
-def _running_cluster_address():
-    """The GCS address of a cluster `rayc start` runs on this host, or None: the latest
-    session's, else the newest live one's. Clusters that drivers started for themselves are
-    passed by (their session says driver_local)."""
-    global _found_session
-    import glob
-
-    root = _session_root()
-    latest = os.path.join(root, "session_latest")
-    sessions = [latest] + sorted(glob.glob(os.path.join(root, "session_2*")), reverse=True)[:64]
-    for session in sessions:
-        if os.path.exists(os.path.join(session, "driver_local")):
-            continue
-        address = _session_address(session)
-        if address is not None:
-            _found_session = None if session == latest else session
-            return address
-    return None
-
-
-class _SessionCredentials:
-    """While joining a cluster found in a session other than session_latest, the core reads
-    that session's credentials (unless the environment names others); the environment is
-    as it was afterwards, so that nothing leaks into later clusters or child processes."""
-
-    _KEYS = ("RAYC_AUTH_TOKEN", "RAYC_AUTH_TOKEN_PATH", "RAYC_CA_CERT")
-
-    def __init__(self, session):
-        self._session = session
-        self._saved = None
+class _LocalWorkersPython:
+    """While init may start a local cluster, its raylet runs Python workers with this
+    interpreter (RAYC_PYTHON) unless the environment names another; the environment is as it
+    was afterwards, so that nothing leaks into later clusters or child processes. (librayc
+    finds the daemons themselves next to itself or on PATH.)"""
 
     def __enter__(self):
-        if self._session and not any(k in os.environ for k in self._KEYS):
-            self._saved = {k: os.environ.get(k) for k in self._KEYS}
-            os.environ["RAYC_AUTH_TOKEN_PATH"] = os.path.join(self._session, "auth_token")
-            os.environ["RAYC_CA_CERT"] = os.path.join(self._session, "ca.crt")
+        self._set = "RAYC_PYTHON" not in os.environ
+        if self._set:
+            os.environ["RAYC_PYTHON"] = sys.executable
         return self
 
     def __exit__(self, *exc):
-        for k, v in (self._saved or {}).items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _find_bin_dir():
-    """Where rayc-gcs and rayc-raylet are: the build tree beside this package, or PATH."""
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    candidates = [os.path.join(os.path.dirname(here), "bin")]
-    found = shutil.which("rayc-gcs")
-    if found:
-        candidates.append(os.path.dirname(found))
-    candidates.append(os.path.join(sys.prefix, "bin"))
-    for d in candidates:
-        if os.access(os.path.join(d, "rayc-gcs"), os.X_OK):
-            return d
-    return None
+        if self._set:
+            os.environ.pop("RAYC_PYTHON", None)
 
 
 # ---- init / shutdown ---------------------------------------------------------------------
@@ -207,34 +142,21 @@ def init(
         job_priority, job_weight = job_config._fair_share() if hasattr(job_config, "_fair_share") else (0, 1.0)
         env_vars, working_dir, module_dirs = _job_runtime_env(runtime_env)
 
-        global _found_session
-        _found_session = None
-        gcs = None
         if address is None:
             address = os.environ.get("RAY_ADDRESS") or os.environ.get("RAYC_ADDRESS")
         if address in (None, ""):
-            gcs = _running_cluster_address()  # else a local cluster
+            # The cluster `rayc start` runs on this host (librayc finds it as ray.init does),
+            # else a local one.
+            address = "auto" if _raylet.find_cluster() else "local"
         elif address == "auto":
-            gcs = _running_cluster_address()
-            if gcs is None:
+            if _raylet.find_cluster() is None:
                 raise ConnectionError(
                     "Could not find any running Ray instance. Please specify the one to connect to by setting "
                     "`--address` flag or `RAY_ADDRESS` environment variable."
                 )
-        elif address == "local":
-            gcs = None
         elif address.startswith("ray://"):
             raise ValueError("rayc does not support Ray Client (ray://) addresses: run the script on a cluster node.")
-        else:
-            gcs = address
-        if gcs is None:
-            # A local cluster: its daemons and Python workers must be found.
-            if "RAYC_BIN_DIR" not in os.environ:
-                bin_dir = _find_bin_dir()
-                if bin_dir:
-                    os.environ["RAYC_BIN_DIR"] = bin_dir
-            os.environ.setdefault("RAYC_PYTHON", sys.executable)
-        elif num_cpus is not None or num_gpus is not None or resources or labels:
+        if address != "local" and (num_cpus is not None or num_gpus is not None or resources or labels):
             what = "resources" if resources else "labels" if labels else "num_cpus and num_gpus"
             raise ValueError(f"When connecting to an existing cluster, {what} must not be provided.")
         sys_path = [p if p else os.getcwd() for p in sys.path]
@@ -243,9 +165,9 @@ def init(
             sys_path.insert(0, script_dir)
         sys_path = [d for d in [working_dir] + module_dirs if d] + sys_path
         try:
-            with _SessionCredentials(_found_session if gcs else None):
+            with _LocalWorkersPython():
                 _raylet.init(
-                    address=gcs,
+                    address=address,
                     namespace=namespace,
                     num_cpus=float(num_cpus) if num_cpus is not None else -1.0,
                     num_gpus=float(num_gpus) if num_gpus is not None else -1.0,
