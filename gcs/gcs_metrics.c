@@ -6,7 +6,8 @@
  * at each scrape, on the loop thread (http_server runs handlers there): Ray's ray_actors
  * {State,Name,JobId,Source="gcs"} (every actor the table holds, dead ones until evicted),
  * ray_placement_groups{State,Source="gcs"} and ray_cluster_active_nodes. The RPC layer
- * records rayc_rpc_server_latency_seconds itself.
+ * records rayc_rpc_server_latency_seconds and rayc_rpc_client_latency_seconds (the GCS's
+ * calls to raylets and workers) itself.
  *
  * The service-discovery file is Prometheus's file_sd format (as Ray's
  * prom_metrics_service_discovery.json): one target group per daemon, the GCS and every
@@ -62,6 +63,8 @@ int gcs_metrics_init(gcs_server *gcs)
                             "Nodes the GCS holds alive.", NULL, NULL, 0, &m->active_nodes);
     if (rc == 0)
         rc = rpc_server_set_metrics(gcs->srv, m->reg);
+    if (rc == 0)
+        rc = rpc_ctx_set_metrics(gcs->rpc, m->reg);
     return rc;
 }
 

@@ -18,7 +18,8 @@
  *       ray_node_cpu_utilization (percent, since the previous scrape),
  *       ray_node_mem_total, ray_node_mem_used, ray_node_mem_available (bytes, /proc/meminfo;
  *       used = total - available), all with labels ip and NodeId.
- * The RPC layer records rayc_rpc_server_latency_seconds itself.
+ * The RPC layer records rayc_rpc_server_latency_seconds (the TCP server's methods) and
+ * rayc_rpc_client_latency_seconds (calls to the GCS, other raylets, workers) itself.
  *
  * Loop thread only.
  */
@@ -89,6 +90,7 @@ int raylet_metrics_init(raylet *r)
     rc = rc ? rc : raylet__gauge(m->reg, "ray_node_mem_available",
                                  "Memory available on this host in bytes.", node, &m->mem_avail);
     rc = rc ? rc : rpc_server_set_metrics(r->srv, m->reg);
+    rc = rc ? rc : rpc_ctx_set_metrics(r->rpc, m->reg);
     return rc;
 }
 

@@ -39,6 +39,8 @@ struct rpc_ctx {
 
     int64_t pending_ops; /* loop thread only */
     rc_map paths;        /* (service descriptor, method index) -> rpc__path */
+    struct rc_metric *client_latency; /* rayc_rpc_client_latency_seconds, or NULL */
+    rc_map client_series; /* gRPC path -> its series of client_latency */
 };
 
 /* The gRPC path of one method, built once per context. */
