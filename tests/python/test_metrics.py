@@ -6,6 +6,8 @@
   - /metrics of the GCS and of each raylet answers 401 without a token or with a bad one,
     and Prometheus text with the cluster's admin token: actors by state, resources,
     leases, node memory, RPC latency histograms;
+  - garbage on the metrics ports leaves the daemons serving; a GCS started with
+    --insecure serves /metrics without a token;
   - Debian's real Prometheus server, configured with file_sd_configs on that file and the
     token as its bearer credentials, scrapes every target and answers queries through its
     HTTP API with the cluster's real values (4 CPUs in all, the live actor)."""
@@ -183,9 +185,52 @@ def test_raylet_metrics(head_session, token, workload):
         assert value(s, "ray_node_cpu_count", NodeId=key) == os.cpu_count()
         assert ("ray_object_store_memory", frozenset({("Location", "MMAP_SHM"), ("ObjectState", "SEALED")})) in s
         assert value(s, "rayc_rpc_server_latency_seconds_count") > 0
+        assert value(s, "rayc_rpc_client_latency_seconds_count", Method="NodeInfoGcsService.RegisterNode") == 1
     assert cpus == 4
     assert leased >= 1  # the live actor's worker
     assert granted >= 2  # the tasks' leases and the actor's
+
+
+def test_daemons_survive_garbage(head_session, token):
+    for target in targets(head_session).values():
+        host, port = target.rsplit(":", 1)
+        for junk in (b"\x00\xff\xfe garbage\r\n\r\n", b"GET /metrics HTTP/1.1\r\n" + b"X: " + b"a" * 100000,
+                     b"GET " + b"/" * 70000 + b" HTTP/1.1\r\n\r\n"):
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                try:
+                    sock.sendall(junk)
+                    sock.shutdown(socket.SHUT_WR)
+                    sock.recv(4096)
+                except OSError:
+                    pass  # the server may close on us: what matters is that it still serves
+        req = urllib.request.Request(f"http://{target}/metrics", data=b"x" * (2 << 20), method="POST")
+        req.add_header("Authorization", f"Bearer {token}")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        assert e.value.code == 413
+        status, text = get(target, token=token)
+        assert status == 200 and "rayc_rpc_server_latency_seconds" in text
+
+
+def test_insecure_gcs_needs_no_token(tmp_path):
+    """A GCS started with --insecure serves /metrics to anyone (as every caller of an
+    insecure cluster is admin), and lists itself in its discovery file."""
+    gcs = subprocess.Popen([os.path.join(os.environ.get("RAYC_BIN_DIR", ""), "rayc-gcs"), "--insecure",
+                            "--host", "127.0.0.1", "--port", "0", "--metrics-export-port", "0",
+                            "--session-dir", str(tmp_path)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = tmp_path / "gcs_metrics_port"
+        wait_for(port_file.exists, what="gcs_metrics_port")
+        port = port_file.read_text().strip()
+        status, text = get(f"127.0.0.1:{port}")
+        assert status == 200, text
+        assert "ray_cluster_active_nodes 0" in text.splitlines()
+        sd = json.loads((tmp_path / SD_FILE).read_text())
+        assert sd == [{"labels": {"job": "ray", "Component": "gcs"}, "targets": [f"127.0.0.1:{port}"]}]
+    finally:
+        gcs.terminate()
+        gcs.wait(timeout=30)
 
 
 def free_port():
