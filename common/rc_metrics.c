@@ -150,7 +150,8 @@ int rc_metrics_add(rc_metrics *reg, rc_metric_type type, const char *name, const
         m->labels[i] = rc_strdup(labels[i]);
     m->n_labels = n_labels;
     if (type == RC_METRIC_HISTOGRAM) {
-        memcpy(m->bounds, bounds, n_bounds * sizeof(double));
+        if (n_bounds)
+            memcpy(m->bounds, bounds, n_bounds * sizeof(double));
         m->n_bounds = n_bounds;
     }
     rc_map_init(&m->index);
