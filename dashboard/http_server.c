@@ -79,13 +79,13 @@ static void http__answer(http_server *srv, http__req *r)
     http_response resp = {200, "text/plain; charset=utf-8", RC_BUF_INIT};
     rpc_identity id;
     char why[300];
-    if (srv->opts.auth &&
+    if (srv->opts.require_token &&
         rpc_server_check_bearer(srv->opts.auth, r->authorization, &id, why, sizeof(why)) != 0) {
         resp.status = MHD_HTTP_UNAUTHORIZED;
         rc_buf_printf(&resp.body, "401 Unauthorized: %s\n", why);
     } else {
         http_request req = {r->method, r->path, rc_buf_cstr(&r->body), r->body.len,
-                            srv->opts.auth ? &id : NULL};
+                            srv->opts.require_token ? &id : NULL};
         srv->opts.handler(&req, &resp, srv->opts.arg);
     }
     pthread_mutex_lock(&srv->mu);

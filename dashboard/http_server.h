@@ -11,7 +11,7 @@
  * requests, under one mutex. The price is that an answer waits for the loop, which is what
  * a scrape should measure anyway, and nothing is rendered while nobody asks.
  *
- * Authorization: when auth is set, every request must carry "Authorization: Bearer <token>"
+ * Authorization: with require_token, every request must carry "Authorization: Bearer <token>"
  * that auth's rules accept (rpc_server_check_bearer: a cluster token verified with the CA,
  * not revoked; anything goes on an insecure cluster); others get 401 with a body saying why
  * and "WWW-Authenticate: Bearer". Plain HTTP: the token travels in clear on the node's
@@ -52,7 +52,8 @@ typedef struct http_server_options {
     int port;                  /* 0: a free port */
     http_handler_fn handler;
     void *arg;
-    rpc_server *auth;          /* whose token rules apply; NULL: no authorization */
+    int require_token;         /* check every request's token (rpc_server_check_bearer) */
+    rpc_server *auth;          /* whose rules (revocation too); NULL: the process-wide CA */
     int request_timeout_ms;    /* <= 0: 10000 */
     size_t max_body;           /* <= 0: 1 MiB; larger bodies get 413 */
 } http_server_options;

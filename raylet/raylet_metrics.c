@@ -220,6 +220,7 @@ int raylet_metrics_serve(raylet *r)
     o.port = r->opts.metrics_export_port;
     o.handler = raylet__on_http;
     o.arg = m;
+    o.require_token = 1;
     o.auth = r->srv;
     int rc = http_server_start(r->loop, &o, &m->http);
     if (rc < 0) {

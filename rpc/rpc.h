@@ -148,7 +148,8 @@ int rpc_server_set_metrics(rpc_server *srv, rc_metrics *reg);
 /* Checks an HTTP "Authorization" header value by the rules srv applies to its own callers,
  * for other endpoints a daemon serves beside srv (metrics): "Bearer <token>" with a token
  * verified with the cluster CA, not expired, not revoked (srv's revocation function); every
- * caller is admin on an insecure server. 0 and *out, or RC_EAUTH and msg saying why. */
+ * caller is admin on an insecure server. srv NULL: the process-wide security's CA and
+ * insecurity (set it first), no revocation list. 0 and *out, or RC_EAUTH and msg. */
 int rpc_server_check_bearer(rpc_server *srv, const char *authorization, rpc_identity *out,
                             char *msg, size_t msglen);
 /* The caller's identity (valid for the life of the call). */
