@@ -12,13 +12,15 @@
  * The service-discovery file is Prometheus's file_sd format (as Ray's
  * prom_metrics_service_discovery.json): one target group per daemon, the GCS and every
  * alive raylet that reported a metrics port, with labels job="ray", Component and, for
- * raylets, NodeId. It lives in the session directory, is replaced atomically (a temporary
- * file and rename, so Prometheus never reads half of it) and rewritten whenever the GCS
- * publishes a node record (joins, deaths, label changes).
+ * raylets, NodeId, and rayc-market when it runs (the address it keeps in the KV). It lives
+ * in the session directory, is replaced atomically (a temporary file and rename, so
+ * Prometheus never reads half of it) and rewritten whenever the GCS publishes a node record
+ * (joins, deaths, label changes) and every 5 s (as Ray's is).
  *
  * Loop thread only.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gcs_actor_int.h"
@@ -33,6 +35,10 @@
 
 #define GCS_METRICS_SD_FILE "prom_metrics_service_discovery.json"
 #define GCS_METRICS_PORT_FILE "gcs_metrics_port"
+/* Where rayc-market records its metrics address (market/market_metrics.h). */
+#define GCS_MARKET_KV_NS "market"
+#define GCS_MARKET_KV_KEY "metrics_address"
+enum { GCS_SD_PERIOD_MS = 5000 };
 
 struct gcs_metrics {
     gcs_server *gcs;
@@ -40,6 +46,7 @@ struct gcs_metrics {
     rc_metric *actors, *pgs, *active_nodes;
     http_server *http;
     int port;
+    uv_timer_t *sd_timer; /* rewrites the file every GCS_SD_PERIOD_MS (the market's address) */
 };
 
 int gcs_metrics_init(gcs_server *gcs)
@@ -168,19 +175,61 @@ static int gcs__write_atomic(const char *dir, const char *name, const char *text
     return 0;
 }
 
-static void gcs__write_sd(gcs_metrics *m)
+/* The market's address came back from storage (or not): the file is written now, from the
+ * node table as it is at this moment. */
+static void gcs__sd_market_read(int rc, const void *value, size_t vlen, void *arg)
 {
+    gcs_metrics *m = arg;
     gcs_server *gcs = m->gcs;
-    if (!gcs->opts.session_dir || !m->http)
+    if (!m->http || gcs->stopping)
         return;
     rc_buf b = RC_BUF_INIT;
     rc_buf_putc(&b, '[');
     gcs__sd_group(&b, "gcs", NULL, gcs->self_ip, m->port);
     gcs_node_foreach_alive(gcs->nodes, gcs__sd_node, &b);
+    if (rc == 0 && vlen > 0 && vlen < 128) {
+        char target[128];
+        memcpy(target, value, vlen);
+        target[vlen] = '\0';
+        char *colon = strrchr(target, ':');
+        int port = colon ? atoi(colon + 1) : 0;
+        if (colon && port > 0) {
+            *colon = '\0';
+            char *host = target;
+            if (host[0] == '[' && colon[-1] == ']') {
+                host++;
+                colon[-1] = '\0';
+            }
+            gcs__sd_group(&b, "market", NULL, host, port);
+        }
+    }
     rc_buf_puts(&b, "]\n");
     if (gcs__write_atomic(gcs->opts.session_dir, GCS_METRICS_SD_FILE, rc_buf_cstr(&b)) < 0)
         RC_WARN("gcs: cannot write %s/%s", gcs->opts.session_dir, GCS_METRICS_SD_FILE);
     rc_buf_free(&b);
+}
+
+static void gcs__write_sd(gcs_metrics *m)
+{
+    gcs_server *gcs = m->gcs;
+    if (!gcs->opts.session_dir || !m->http || !gcs->store)
+        return;
+    size_t klen;
+    char *key = gcs_kv_make_key(GCS_MARKET_KV_NS, strlen(GCS_MARKET_KV_NS), GCS_MARKET_KV_KEY,
+                                strlen(GCS_MARKET_KV_KEY), &klen);
+    if (gcs->store->ops->get(gcs->store, GCS_TABLE_KV, key, klen, gcs__sd_market_read, m) < 0)
+        gcs__sd_market_read(RC_EIO, NULL, 0, m);
+    rc_free(key);
+}
+
+static void gcs__sd_tick(uv_timer_t *t)
+{
+    gcs__write_sd(t->data);
+}
+
+static void gcs__free_handle(uv_handle_t *h)
+{
+    rc_free(h);
 }
 
 static void gcs__node_published(const Ray__Rpc__PubMessage *msg, void *arg)
@@ -197,6 +246,7 @@ int gcs_metrics_serve(gcs_server *gcs)
     o.port = gcs->opts.metrics_port;
     o.handler = gcs__on_http;
     o.arg = m;
+    o.require_token = 1;
     o.auth = gcs->srv;
     int rc = http_server_start(gcs->loop, &o, &m->http);
     if (rc < 0) {
@@ -215,6 +265,10 @@ int gcs_metrics_serve(gcs_server *gcs)
     gcs__write_sd(m);
     gcs_publisher_listen(gcs->pub, RAY__RPC__CHANNEL_TYPE__GCS_NODE_INFO_CHANNEL,
                          gcs__node_published, m);
+    m->sd_timer = RC_NEW(uv_timer_t);
+    uv_timer_init(gcs->loop, m->sd_timer);
+    m->sd_timer->data = m;
+    uv_timer_start(m->sd_timer, gcs__sd_tick, GCS_SD_PERIOD_MS, GCS_SD_PERIOD_MS);
     return 0;
 }
 
@@ -225,6 +279,9 @@ void gcs_metrics_stop(gcs_server *gcs)
         return;
     http_server_stop(m->http);
     m->http = NULL;
+    if (m->sd_timer)
+        uv_close((uv_handle_t *)m->sd_timer, gcs__free_handle);
+    m->sd_timer = NULL;
 }
 
 void gcs_metrics_free(gcs_server *gcs)
