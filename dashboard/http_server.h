@@ -63,8 +63,9 @@ typedef struct http_server_options {
 int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_server **out);
 /* The bound TCP port. */
 int http_server_port(const http_server *srv);
-/* Stops serving: requests not yet answered get 503, libmicrohttpd's threads are joined,
- * and srv is freed once the loop has closed its handle. No handler runs after this. */
+/* Stops serving: requests waiting for the loop are released at once (503, or their
+ * connection is closed as libmicrohttpd shuts down), libmicrohttpd's threads are joined, and
+ * srv is freed once the loop has closed its handle. No handler runs after this. */
 void http_server_stop(http_server *srv);
 
 #endif
