@@ -236,6 +236,8 @@ static const cli_opt cli__start_opts_table[] = {
     {"--node-ip-address", NULL, "IP", "the address that reaches the GCS", "address other nodes use for this one",
      NULL},
     {"--node-manager-port", NULL, "N", "any free port", "the raylet's port", NULL},
+    {"--metrics-export-port", NULL, "N", "any free port",
+     "port of the raylet's Prometheus /metrics (cluster token)", NULL},
     {"--node-name", NULL, "NAME", "the node IP", "a name for this node", NULL},
     {"--worker-command", NULL, "PATH", "rayc-worker next to rayc-raylet", "program started as a C worker", NULL},
     {"--python-executable", NULL, "PATH", "$RAYC_PYTHON, else /usr/bin/python3", "interpreter of Python workers",
@@ -493,6 +495,8 @@ static int cli__start_gcs(const cli__start_opts *o, const char *bin, const char 
     argv[n++] = port_file;
     argv[n++] = "--host";
     argv[n++] = (char *)ip;
+    argv[n++] = "--session-dir"; /* gcs_metrics_port and the metrics service discovery */
+    argv[n++] = (char *)session;
     if (o->insecure) {
         argv[n++] = "--insecure";
     } else {

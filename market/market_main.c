@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "gcs_client_auth.h"
 #include "market_daemon.h"
+#include "market_metrics.h"
 #include "rc_alloc.h"
 #include "rc_config.h"
 #include "rc_err.h"
@@ -29,10 +30,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rayc-market --config FILE [--address HOST:PORT] [--state-dir DIR]\n"
+    fprintf(f, "usage: rayc-market --config FILE [--address HOST:PORT] [--state-dir DIR] [--metrics-export-port N]\n"
                "  --config FILE     the market's config (JSON: budget, idle timeout, verification, providers)\n"
                "  --address A       the GCS (default: the cluster started on this host)\n"
                "  --state-dir DIR   where providers keep their records (default: <session>/market)\n"
+               "  --metrics-export-port N  serve Prometheus metrics at /metrics on N (cluster token\n"
+               "                    required); 0 (the default): any free port\n"
                "Normally started with `rayc market start --config FILE`.\n");
 }
 
@@ -90,11 +93,21 @@ int main(int argc, char **argv)
     rc_log_set_tag("market");
     signal(SIGPIPE, SIG_IGN);
     const char *config = NULL, *address = NULL, *state_dir = NULL;
+    int metrics_port = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--metrics-export-port") && i + 1 < argc) {
+            char *end;
+            long p = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || p < 0 || p > 65535) {
+                fprintf(stderr, "rayc-market: --metrics-export-port needs a port number (0: any free port), "
+                                "not '%s'\n", argv[i]);
+                return 2;
+            }
+            metrics_port = (int)p;
         } else if ((!strcmp(a, "--config") || !strcmp(a, "--address") || !strcmp(a, "--state-dir")) && i + 1 < argc) {
             const char **dst = !strcmp(a, "--config") ? &config : !strcmp(a, "--address") ? &address : &state_dir;
             *dst = argv[++i];
@@ -186,6 +199,9 @@ int main(int argc, char **argv)
     }
     if (market_start(&m) < 0)
         return 1;
+    market_metrics *metrics = NULL;
+    if (market_metrics_start(&m, address, metrics_port, &metrics) < 0)
+        return 1;
     RC_INFO("market: running against %s with %zu provider%s; budget $%.2f/h, $%.2f in total", address,
             m.n_providers, m.n_providers == 1 ? "" : "s", m.cfg.budget_per_hour, m.cfg.budget_total);
     printf("rayc-market: running (GCS %s, %zu provider%s)\n", address, m.n_providers, m.n_providers == 1 ? "" : "s");
@@ -211,9 +227,11 @@ int main(int argc, char **argv)
     uv_close((uv_handle_t *)&tick, NULL);
     uv_close((uv_handle_t *)&m.timer, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
+    market_metrics_stop(metrics);
     gcs_client_destroy(m.gcs);
     rpc_ctx_destroy(m.rpc);
     uv_run(&loop, UV_RUN_DEFAULT);
+    market_metrics_free(metrics);
     RC_INFO("market: stopped");
     return 0;
 }

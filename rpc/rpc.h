@@ -37,6 +37,10 @@ int rpc_ctx_create(uv_loop_t *loop, rpc_ctx **out);
  * outside the loop's callbacks, typically after uv_run has returned. */
 void rpc_ctx_destroy(rpc_ctx *ctx);
 uv_loop_t *rpc_ctx_loop(rpc_ctx *ctx);
+/* Records rayc_rpc_client_latency_seconds{Method="<Service>.<Method>"} (a histogram, in
+ * reg, which must outlive ctx) for every call the clients of ctx make. Once. */
+typedef struct rc_metrics rc_metrics;
+int rpc_ctx_set_metrics(rpc_ctx *ctx, rc_metrics *reg);
 /* Runs the loop until gRPC has returned every outstanding completion of ctx (after servers
  * and clients were destroyed, their last callbacks have then run). Same calling rule as
  * rpc_ctx_destroy. */
@@ -138,6 +142,16 @@ void rpc_server_set_interceptor(rpc_server *srv, rpc_interceptor_fn fn, void *ar
  * Before start only. */
 typedef const char *(*rpc_revoked_fn)(const rpc_identity *id, void *arg);
 void rpc_server_set_revocation(rpc_server *srv, rpc_revoked_fn fn, void *arg);
+/* Records rayc_rpc_server_latency_seconds{Method="<Service>.<Method>"} (a histogram, in
+ * reg, which must outlive srv) for every call srv answers. Before start; once. */
+int rpc_server_set_metrics(rpc_server *srv, rc_metrics *reg);
+/* Checks an HTTP "Authorization" header value by the rules srv applies to its own callers,
+ * for other endpoints a daemon serves beside srv (metrics): "Bearer <token>" with a token
+ * verified with the cluster CA, not expired, not revoked (srv's revocation function); every
+ * caller is admin on an insecure server. srv NULL: the process-wide security's CA and
+ * insecurity (set it first), no revocation list. 0 and *out, or RC_EAUTH and msg. */
+int rpc_server_check_bearer(rpc_server *srv, const char *authorization, rpc_identity *out,
+                            char *msg, size_t msglen);
 /* The caller's identity (valid for the life of the call). */
 const rpc_identity *rpc_call_identity(const rpc_call *call);
 /* "admin", "job 01000000", "node 3fa2…", "gcs", "local", "anonymous": for messages. */

@@ -23,6 +23,7 @@
 #include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_metrics.h"
 #include "rpc_int.h"
 
 enum { RPC__MAX_METADATA = 8 };
@@ -65,6 +66,7 @@ struct rpc__ccall {
     grpc_status_code cancel_code; /* with cancelled: the status (0: CANCELLED) */
     int answered;      /* an in-flight failure was handed over while gRPC still runs it */
     uint64_t deadline; /* uv_hrtime() ns; 0: none */
+    uint64_t started_ns; /* uv_hrtime() when the call was made (latency metrics) */
     grpc_status_code real_code;
     char *real_message;
 };
@@ -375,8 +377,45 @@ static void rpc__on_call_done(rpc__op *op, int ok)
     rpc__arm(c, RPC__STAGE_REPLY, (c->fault.resp_delay_us + 999) / 1000);
 }
 
+/* From the call being made to its outcome (failures and deadlines included). */
+static void rpc__record_latency(rpc__ccall *c)
+{
+    rpc_ctx *ctx = c->cli->ctx;
+    if (!ctx->client_latency || !c->started_ns || !c->path_text)
+        return;
+    rc_metric_series *s = rc_map_get_str(&ctx->client_series, c->path_text);
+    if (!s) {
+        /* "/ray.rpc.NodeInfoGcsService/RegisterNode" -> "NodeInfoGcsService.RegisterNode" */
+        const char *slash = strrchr(c->path_text, '/'), *svc = c->path_text + 1;
+        for (const char *p = svc; slash && p < slash; p++)
+            if (*p == '.')
+                svc = p + 1;
+        char label[200];
+        if (slash)
+            snprintf(label, sizeof(label), "%.*s.%s", (int)(slash - svc), svc, slash + 1);
+        else
+            snprintf(label, sizeof(label), "%s", c->path_text);
+        s = rc_metric_series_get(ctx->client_latency, (const char *const[]){label});
+        rc_map_put_str(&ctx->client_series, c->path_text, s);
+    }
+    rc_metric_series_observe(s, (double)(uv_hrtime() - c->started_ns) / 1e9);
+}
+
+int rpc_ctx_set_metrics(rpc_ctx *ctx, rc_metrics *reg)
+{
+    static const double bounds[] = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
+    if (ctx->client_latency)
+        return RC_ESTATE;
+    return rc_metrics_add(reg, RC_METRIC_HISTOGRAM, "rayc_rpc_client_latency_seconds",
+                          "Time from a gRPC call being made to its outcome (reply, failure or "
+                          "deadline), per method called.",
+                          (const char *const[]){"Method", NULL}, bounds,
+                          sizeof(bounds) / sizeof(bounds[0]), &ctx->client_latency);
+}
+
 static void rpc__finish_typed(rpc__ccall *c, grpc_status_code code, char *message)
 {
+    rpc__record_latency(c);
     ProtobufCMessage *reply = NULL;
     if (code == GRPC_STATUS_OK) {
         if (!c->recv_bb) {
@@ -396,6 +435,7 @@ static void rpc__finish_typed(rpc__ccall *c, grpc_status_code code, char *messag
 
 static void rpc__finish_raw(rpc__ccall *c, grpc_status_code code, char *message)
 {
+    rpc__record_latency(c);
     grpc_slice all = grpc_empty_slice();
     if (code == GRPC_STATUS_OK && c->recv_bb) {
         grpc_byte_buffer_reader reader;
@@ -460,6 +500,7 @@ static int rpc__ccall_start(rpc_client *cli, rpc__ccall *c, const char *path,
     c->send_bb = send_bb;
     c->path_text = path;
     c->method_slice = grpc_slice_ref(method_slice);
+    c->started_ns = uv_hrtime();
     grpc_metadata_array_init(&c->initial_md);
     grpc_metadata_array_init(&c->trailing_md);
     c->faulty = rpc__fault_draw(path, cli->target, &c->fault);

@@ -96,6 +96,7 @@ int rpc_ctx_create(uv_loop_t *loop, rpc_ctx **out)
     grpc_init();
     ctx->cq = grpc_completion_queue_create_for_next(NULL);
     rc_map_init(&ctx->paths);
+    rc_map_init(&ctx->client_series);
     if (uv_mutex_init(&ctx->mu) != 0)
         goto fail_mutex;
     if (uv_async_init(loop, &ctx->wakeup, rpc__on_wakeup) != 0)
@@ -153,6 +154,7 @@ void rpc_ctx_destroy(rpc_ctx *ctx)
     rc_free(ctx->queue);
     rc_free(ctx->batch);
     rc_map_destroy(&ctx->paths, rpc__free_path);
+    rc_map_destroy(&ctx->client_series, NULL);
     rc_free(ctx);
     grpc_shutdown();
 }

@@ -1,0 +1,146 @@
+/*
+ * market_metrics: rayc-market's Prometheus endpoint (/metrics on --metrics-export-port,
+ * behind the cluster token, over rayc_http on the address this host uses to reach the GCS).
+ *
+ * Rebuilt from the market's state at each scrape (handlers run on the loop thread):
+ *   rayc_market_leases{State,Provider}  the leases the market keeps, by Ray's instance state
+ *       (ended ones while the market remembers them);
+ *   rayc_market_spend_dollars  money billed so far (ended leases and the increments of live
+ *       ones), the ledger's spent total;
+ *   rayc_market_spend_rate_dollars_per_hour{Kind="committed"|"reserved"}  the hourly prices
+ *       of live leases and of launches not yet confirmed;
+ *   rayc_market_budget_dollars{Window="hour"|"total"}  the caps (absent when uncapped).
+ * The address is written to the GCS's KV (namespace "market", key "metrics_address"), from
+ * which the GCS adds it to the service-discovery file.
+ *
+ * Loop thread only.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "gcs_service.pb-c.h"
+#include "http_server.h"
+#include "market_daemon.h"
+#include "market_metrics.h"
+#include "rc_alloc.h"
+#include "rc_err.h"
+#include "rc_log.h"
+#include "rc_metrics.h"
+#include "rc_net.h"
+
+struct market_metrics {
+    market *m;
+    rc_metrics *reg;
+    rc_metric *leases, *spend, *rate, *budget;
+    http_server *http;
+    char address[128];
+};
+
+static void mk__collect(market_metrics *mm)
+{
+    market *m = mm->m;
+    rc_metric_clear(mm->leases);
+    for (size_t i = 0; i < m->n_leases; i++) {
+        const mk_lease *l = &m->leases[i];
+        rc_metric_add(mm->leases, (const char *const[]){mk_state_name(l->state), l->provider}, 1);
+    }
+    rc_metric_set(mm->spend, NULL, m->ledger.spent_total);
+    rc_metric_set(mm->rate, (const char *const[]){"committed"}, m->ledger.committed_per_hour);
+    rc_metric_set(mm->rate, (const char *const[]){"reserved"}, m->ledger.reserved_per_hour);
+    rc_metric_clear(mm->budget);
+    if (m->ledger.budget_per_hour > 0)
+        rc_metric_set(mm->budget, (const char *const[]){"hour"}, m->ledger.budget_per_hour);
+    if (m->ledger.budget_total > 0)
+        rc_metric_set(mm->budget, (const char *const[]){"total"}, m->ledger.budget_total);
+}
+
+static void mk__on_http(const http_request *req, http_response *resp, void *arg)
+{
+    market_metrics *mm = arg;
+    if (strcmp(req->path, "/metrics") != 0) {
+        resp->status = 404;
+        rc_buf_printf(&resp->body, "404: no %s here; metrics are at /metrics\n", req->path);
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        resp->status = 405;
+        rc_buf_puts(&resp->body, "405: /metrics answers GET only\n");
+        return;
+    }
+    mk__collect(mm);
+    rc_metrics_render(mm->reg, &resp->body);
+    resp->content_type = RC_METRICS_CONTENT_TYPE;
+}
+
+static void mk__address_stored(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    (void)arg;
+    if (st->code != GRPC_STATUS_OK)
+        RC_WARN("market: cannot record the metrics address in the GCS: %s", st->message);
+    rpc_msg_free(reply);
+}
+
+int market_metrics_start(market *m, const char *gcs_address, int port, market_metrics **out)
+{
+    market_metrics *mm = RC_NEW(market_metrics);
+    mm->m = m;
+    mm->reg = rc_metrics_new();
+    *out = mm;
+    int rc = rc_metrics_add(mm->reg, RC_METRIC_GAUGE, "rayc_market_leases",
+                            "Leases the market keeps, by instance state and provider.",
+                            (const char *const[]){"State", "Provider", NULL}, NULL, 0, &mm->leases);
+    rc = rc ? rc : rc_metrics_add(mm->reg, RC_METRIC_GAUGE, "rayc_market_spend_dollars",
+                                  "Dollars billed so far: ended leases and the billing increments "
+                                  "live leases have entered.", NULL, NULL, 0, &mm->spend);
+    rc = rc ? rc : rc_metrics_add(mm->reg, RC_METRIC_GAUGE, "rayc_market_spend_rate_dollars_per_hour",
+                                  "Hourly prices of live leases (committed) and of launches not yet "
+                                  "confirmed (reserved).",
+                                  (const char *const[]){"Kind", NULL}, NULL, 0, &mm->rate);
+    rc = rc ? rc : rc_metrics_add(mm->reg, RC_METRIC_GAUGE, "rayc_market_budget_dollars",
+                                  "The market's budget caps: per hour and in total.",
+                                  (const char *const[]){"Window", NULL}, NULL, 0, &mm->budget);
+    rc = rc ? rc : rpc_ctx_set_metrics(m->rpc, mm->reg);
+    char ip[64];
+    if (rc == 0 && rc_net_local_ip_for(gcs_address, ip, sizeof(ip)) < 0)
+        snprintf(ip, sizeof(ip), "127.0.0.1");
+    http_server_options o = {0};
+    o.host = ip;
+    o.port = port;
+    o.handler = mk__on_http;
+    o.arg = mm;
+    o.require_token = 1; /* the process-wide security: the cluster's CA, or insecure */
+    if (rc == 0 && (rc = http_server_start(m->loop, &o, &mm->http)) < 0)
+        fprintf(stderr, "rayc-market: cannot serve metrics on %s port %d (--metrics-export-port)\n", ip, port);
+    if (rc < 0)
+        return rc;
+    snprintf(mm->address, sizeof(mm->address), strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip,
+             http_server_port(mm->http));
+    RC_INFO("market: metrics at http://%s/metrics", mm->address);
+    Ray__Rpc__InternalKVPutRequest req = RAY__RPC__INTERNAL_KVPUT_REQUEST__INIT;
+    req.namespace_.data = (uint8_t *)MK_KV_NAMESPACE;
+    req.namespace_.len = strlen(MK_KV_NAMESPACE);
+    req.key.data = (uint8_t *)MARKET_METRICS_KV_KEY;
+    req.key.len = strlen(MARKET_METRICS_KV_KEY);
+    req.value.data = (uint8_t *)mm->address;
+    req.value.len = strlen(mm->address);
+    req.overwrite = 1;
+    rpc_client_call(gcs_client_rpc(m->gcs), &ray__rpc__internal_kvgcs_service__descriptor, "InternalKVPut",
+                    &req.base, 10000, mk__address_stored, NULL);
+    return 0;
+}
+
+void market_metrics_stop(market_metrics *mm)
+{
+    if (mm) {
+        http_server_stop(mm->http);
+        mm->http = NULL;
+    }
+}
+
+void market_metrics_free(market_metrics *mm)
+{
+    if (!mm)
+        return;
+    rc_metrics_free(mm->reg);
+    rc_free(mm);
+}
