@@ -138,6 +138,16 @@ void rpc_server_set_interceptor(rpc_server *srv, rpc_interceptor_fn fn, void *ar
  * Before start only. */
 typedef const char *(*rpc_revoked_fn)(const rpc_identity *id, void *arg);
 void rpc_server_set_revocation(rpc_server *srv, rpc_revoked_fn fn, void *arg);
+/* Records rayc_rpc_server_latency_seconds{Method="<Service>.<Method>"} (a histogram, in
+ * reg, which must outlive srv) for every call srv answers. Before start; once. */
+typedef struct rc_metrics rc_metrics;
+int rpc_server_set_metrics(rpc_server *srv, rc_metrics *reg);
+/* Checks an HTTP "Authorization" header value by the rules srv applies to its own callers,
+ * for other endpoints a daemon serves beside srv (metrics): "Bearer <token>" with a token
+ * verified with the cluster CA, not expired, not revoked (srv's revocation function); every
+ * caller is admin on an insecure server. 0 and *out, or RC_EAUTH and msg saying why. */
+int rpc_server_check_bearer(rpc_server *srv, const char *authorization, rpc_identity *out,
+                            char *msg, size_t msglen);
 /* The caller's identity (valid for the life of the call). */
 const rpc_identity *rpc_call_identity(const rpc_call *call);
 /* "admin", "job 01000000", "node 3fa2…", "gcs", "local", "anonymous": for messages. */

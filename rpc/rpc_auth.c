@@ -210,6 +210,13 @@ int rpc__authz_identify(rpc__authz *a, rpc_call *c, grpc_call *call, const grpc_
         out->role = RPC_ROLE_ANON;
         return 0;
     }
+    return rpc__authz_bearer(a, auth, len, out, msg, msglen);
+}
+
+int rpc__authz_bearer(rpc__authz *a, const char *auth, size_t len, rpc_identity *out, char *msg,
+                      size_t msglen)
+{
+    memset(out, 0, sizeof(*out));
     if (len < 7 || strncmp(auth, "Bearer ", 7) != 0) {
         snprintf(msg, msglen, "the authorization metadata is not \"Bearer <token>\"");
         return GRPC_STATUS_UNAUTHENTICATED;

@@ -131,6 +131,11 @@ void rpc__authz_free(rpc__authz *a);
  * Returns 0, or a gRPC status (UNAUTHENTICATED) with msg filled. */
 int rpc__authz_identify(rpc__authz *a, rpc_call *c, grpc_call *call, const grpc_metadata_array *md,
                         rpc_identity *out, char *msg, size_t msglen);
+/* The identity a bearer header value ("Bearer <token>", len bytes) proves: a token verified
+ * with the CA (verdicts cached per token text) and not expired. 0, or
+ * GRPC_STATUS_UNAUTHENTICATED with msg. */
+int rpc__authz_bearer(rpc__authz *a, const char *auth, size_t len, rpc_identity *out, char *msg,
+                      size_t msglen);
 /* The role check of acl for id (before the request is read): 0 or a gRPC status and msg. */
 int rpc__acl_check_role(const rpc__acl *acl, const char *service, const char *method,
                         const rpc_identity *id, char *msg, size_t msglen);

@@ -25,6 +25,8 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_metrics.h"
+#include "rc_time.h"
 #include "rpc_int.h"
 
 typedef struct rpc__method {
@@ -33,6 +35,7 @@ typedef struct rpc__method {
     const rpc__acl *acl; /* NULL: not in the table */
     rpc_handler_fn fn;
     void *arg;
+    rc_metric_series *latency; /* found on first use when the server records metrics */
 } rpc__method;
 
 struct rpc_server {
@@ -45,6 +48,7 @@ struct rpc_server {
     rpc__authz *authz;
     rpc_revoked_fn revoked;
     void *revoked_arg;
+    rc_metric *latency; /* rayc_rpc_server_latency_seconds, or NULL */
     int started;
     int shutting_down;
     int shutdown_notified; /* the shutdown notification has completed */
@@ -70,6 +74,7 @@ struct rpc_call {
     void (*cancel_fn)(rpc_call *, void *);
     void *cancel_arg;
     rpc_identity identity;
+    int64_t arrived_ns; /* when the call reached the loop thread */
 };
 
 #define RPC__CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -105,6 +110,22 @@ static void rpc__on_send_done(rpc__op *op, int ok)
     rpc__call_unref(c);
 }
 
+/* From the call's arrival on the loop thread to its answer (handlers that answer later,
+ * long polls included, count their whole wait). */
+static void rpc__record_latency(rpc_call *c)
+{
+    rpc__method *m = (rpc__method *)c->method;
+    if (!c->srv->latency || !m || !c->arrived_ns)
+        return;
+    if (!m->latency) {
+        const char *svc = m->svc->name, *dot = strrchr(svc, '.');
+        char label[160];
+        snprintf(label, sizeof(label), "%s.%s", dot ? dot + 1 : svc, m->svc->methods[m->index].name);
+        m->latency = rc_metric_series_get(c->srv->latency, (const char *const[]){label});
+    }
+    rc_metric_series_observe(m->latency, (double)(rc_mono_ns() - c->arrived_ns) / 1e9);
+}
+
 /* Sends the answer: a message (reply_bb != NULL, status OK) or a status with details. */
 static void rpc__answer(rpc_call *c, grpc_byte_buffer *reply_bb, grpc_status_code code,
                         const char *details)
@@ -116,6 +137,7 @@ static void rpc__answer(rpc_call *c, grpc_byte_buffer *reply_bb, grpc_status_cod
         return;
     }
     c->answered = 1;
+    rpc__record_latency(c);
     if (c->closed) { /* the caller is gone: drop the answer */
         if (reply_bb)
             grpc_byte_buffer_destroy(reply_bb);
@@ -285,6 +307,7 @@ static void rpc__start_call(rpc_call *c)
         rpc__op_started(srv->ctx);
     }
 
+    c->arrived_ns = srv->latency ? rc_mono_ns() : 0;
     c->method = rc_map_get(&srv->methods, GRPC_SLICE_START_PTR(c->details.method),
                            GRPC_SLICE_LENGTH(c->details.method));
     if (!c->method || !c->method->fn) {
@@ -399,6 +422,41 @@ void rpc_server_set_revocation(rpc_server *srv, rpc_revoked_fn fn, void *arg)
 {
     srv->revoked = fn;
     srv->revoked_arg = arg;
+}
+
+int rpc_server_set_metrics(rpc_server *srv, rc_metrics *reg)
+{
+    static const double bounds[] = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
+    if (srv->latency)
+        return RC_ESTATE;
+    return rc_metrics_add(reg, RC_METRIC_HISTOGRAM, "rayc_rpc_server_latency_seconds",
+                          "Time from a gRPC call's arrival to its answer, per method (long polls "
+                          "count their whole wait).",
+                          (const char *const[]){"Method", NULL}, bounds,
+                          sizeof(bounds) / sizeof(bounds[0]), &srv->latency);
+}
+
+int rpc_server_check_bearer(rpc_server *srv, const char *authorization, rpc_identity *out,
+                            char *msg, size_t msglen)
+{
+    memset(out, 0, sizeof(*out));
+    if (srv->sec->pub.insecure) {
+        out->role = RPC_ROLE_ADMIN;
+        return 0;
+    }
+    if (!authorization || !*authorization) {
+        snprintf(msg, msglen, "no credentials: send \"Authorization: Bearer <token>\" with the "
+                              "cluster's token (rayc get-auth-token on the head node)");
+        return RC_EAUTH;
+    }
+    if (rpc__authz_bearer(srv->authz, authorization, strlen(authorization), out, msg, msglen) != 0)
+        return RC_EAUTH;
+    const char *why = srv->revoked ? srv->revoked(out, srv->revoked_arg) : NULL;
+    if (why) {
+        snprintf(msg, msglen, "%s", why);
+        return RC_EAUTH;
+    }
+    return 0;
 }
 
 const rpc_identity *rpc_call_identity(const rpc_call *c)
