@@ -1,0 +1,316 @@
+/*
+ * http_server: libmicrohttpd's threads hand complete requests to the loop thread and wait
+ * for the answer (see http_server.h for why).
+ *
+ * A request (http__req) is shared by its connection's thread and the loop: it holds one
+ * reference for the connection (dropped when libmicrohttpd says the request is complete)
+ * and one while it is queued for, or being answered by, the loop. srv->mu guards the queue,
+ * the references, the answer fields and srv->closing; nothing else is shared. The handler
+ * runs without the lock.
+ */
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rc_alloc.h"
+#include "rc_err.h"
+#include "rc_log.h"
+
+typedef struct http__req {
+    struct http__req *next;
+    http_server *srv;
+    char *method, *path, *authorization;
+    rc_buf body;
+    int too_big;
+    int refs;
+    int done; /* the answer below is final */
+    int status;
+    const char *content_type;
+    rc_buf answer;
+} http__req;
+
+struct http_server {
+    uv_loop_t *loop;
+    uv_async_t async;
+    struct MHD_Daemon *daemon;
+    http_server_options opts;
+    int port;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    http__req *head, *tail; /* waiting for the loop */
+    int closing;
+};
+
+static void http__unref_locked(http__req *r)
+{
+    if (--r->refs > 0)
+        return;
+    rc_free(r->method);
+    rc_free(r->path);
+    rc_free(r->authorization);
+    rc_buf_free(&r->body);
+    rc_buf_free(&r->answer);
+    rc_free(r);
+}
+
+static void http__finish_locked(http__req *r, int status, const char *content_type, rc_buf *body)
+{
+    r->status = status;
+    r->content_type = content_type;
+    rc_buf_free(&r->answer);
+    if (body) {
+        r->answer = *body;
+        *body = (rc_buf)RC_BUF_INIT;
+    }
+    r->done = 1;
+}
+
+/* ---- the loop side ------------------------------------------------------------------------ */
+
+static void http__answer(http_server *srv, http__req *r)
+{
+    http_response resp = {200, "text/plain; charset=utf-8", RC_BUF_INIT};
+    rpc_identity id;
+    char why[300];
+    if (srv->opts.auth &&
+        rpc_server_check_bearer(srv->opts.auth, r->authorization, &id, why, sizeof(why)) != 0) {
+        resp.status = MHD_HTTP_UNAUTHORIZED;
+        rc_buf_printf(&resp.body, "401 Unauthorized: %s\n", why);
+    } else {
+        http_request req = {r->method, r->path, rc_buf_cstr(&r->body), r->body.len,
+                            srv->opts.auth ? &id : NULL};
+        srv->opts.handler(&req, &resp, srv->opts.arg);
+    }
+    pthread_mutex_lock(&srv->mu);
+    http__finish_locked(r, resp.status, resp.content_type, &resp.body);
+    http__unref_locked(r);
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->mu);
+    rc_buf_free(&resp.body);
+}
+
+static void http__on_async(uv_async_t *h)
+{
+    http_server *srv = h->data;
+    pthread_mutex_lock(&srv->mu);
+    http__req *list = srv->head;
+    srv->head = srv->tail = NULL;
+    pthread_mutex_unlock(&srv->mu);
+    while (list) {
+        http__req *r = list;
+        list = r->next;
+        http__answer(srv, r);
+    }
+}
+
+/* ---- libmicrohttpd's threads ------------------------------------------------------------- */
+
+static enum MHD_Result http__queue(struct MHD_Connection *conn, int status, const char *type,
+                                   const rc_buf *body)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        body->len, body->len ? body->data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result http__plain(struct MHD_Connection *conn, int status, const char *text)
+{
+    rc_buf b = RC_BUF_INIT;
+    rc_buf_puts(&b, text);
+    enum MHD_Result ret = http__queue(conn, status, "text/plain; charset=utf-8", &b);
+    rc_buf_free(&b);
+    return ret;
+}
+
+/* Posts r to the loop and waits for its answer; then queues it. */
+static enum MHD_Result http__dispatch(http_server *srv, struct MHD_Connection *conn, http__req *r)
+{
+    pthread_mutex_lock(&srv->mu);
+    if (srv->closing) {
+        pthread_mutex_unlock(&srv->mu);
+        return http__plain(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "503: the daemon is stopping\n");
+    }
+    r->refs++;
+    r->next = NULL;
+    if (srv->tail)
+        srv->tail->next = r;
+    else
+        srv->head = r;
+    srv->tail = r;
+    uv_async_send(&srv->async);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    int timeout_ms = srv->opts.request_timeout_ms;
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while (!r->done && !srv->closing) {
+        if (pthread_cond_timedwait(&srv->cond, &srv->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    int status = r->done ? r->status : MHD_HTTP_SERVICE_UNAVAILABLE;
+    const char *type = r->done ? r->content_type : "text/plain; charset=utf-8";
+    rc_buf body = RC_BUF_INIT;
+    if (r->done) {
+        body = r->answer;
+        r->answer = (rc_buf)RC_BUF_INIT;
+    } else {
+        rc_buf_printf(&body, "503: the daemon did not answer within %d ms\n", timeout_ms);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    enum MHD_Result ret = http__queue(conn, status, type, &body);
+    rc_buf_free(&body);
+    return ret;
+}
+
+static enum MHD_Result http__on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                        const char *method, const char *version,
+                                        const char *upload_data, size_t *upload_data_size,
+                                        void **con_cls)
+{
+    (void)version;
+    http_server *srv = cls;
+    http__req *r = *con_cls;
+    if (!r) { /* headers only so far */
+        r = RC_NEW(http__req);
+        r->srv = srv;
+        r->refs = 1;
+        r->method = rc_strdup(method);
+        r->path = rc_strdup(url);
+        const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                       MHD_HTTP_HEADER_AUTHORIZATION);
+        r->authorization = auth ? rc_strdup(auth) : NULL;
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (r->body.len + *upload_data_size > srv->opts.max_body)
+            r->too_big = 1;
+        else
+            rc_buf_append(&r->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return http__plain(conn, MHD_HTTP_CONTENT_TOO_LARGE, "413: the request body is too large\n");
+    return http__dispatch(srv, conn, r);
+}
+
+static void http__on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                               enum MHD_RequestTerminationCode code)
+{
+    (void)conn;
+    (void)code;
+    http_server *srv = cls;
+    http__req *r = *con_cls;
+    if (!r)
+        return;
+    pthread_mutex_lock(&srv->mu);
+    http__unref_locked(r);
+    pthread_mutex_unlock(&srv->mu);
+    *con_cls = NULL;
+}
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_server **out)
+{
+    const char *host = opts->host && *opts->host ? opts->host : "127.0.0.1";
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)opts->port);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)opts->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        RC_ERROR("http: cannot bind \"%s\": not an IP address", host);
+        return RC_EINVAL;
+    }
+    http_server *srv = RC_NEW(http_server);
+    srv->loop = loop;
+    srv->opts = *opts;
+    srv->opts.host = NULL;
+    if (srv->opts.request_timeout_ms <= 0)
+        srv->opts.request_timeout_ms = 10000;
+    if (srv->opts.max_body == 0)
+        srv->opts.max_body = 1 << 20;
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->cond, NULL);
+    uv_async_init(loop, &srv->async, http__on_async);
+    srv->async.data = srv;
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http__on_request, srv,
+                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                   MHD_OPTION_NOTIFY_COMPLETED, http__on_completed, srv,
+                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                   MHD_OPTION_END);
+    if (!srv->daemon) {
+        RC_ERROR("http: cannot listen on %s port %d (in use?)", host, opts->port);
+        srv->closing = 1;
+        http_server_stop(srv);
+        return RC_EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : opts->port;
+    *out = srv;
+    return 0;
+}
+
+int http_server_port(const http_server *srv)
+{
+    return srv->port;
+}
+
+static void http__on_closed(uv_handle_t *h)
+{
+    http_server *srv = h->data;
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->cond);
+    rc_free(srv);
+}
+
+void http_server_stop(http_server *srv)
+{
+    if (!srv)
+        return;
+    pthread_mutex_lock(&srv->mu);
+    srv->closing = 1;
+    while (srv->head) {
+        http__req *r = srv->head;
+        srv->head = r->next;
+        rc_buf b = RC_BUF_INIT;
+        rc_buf_puts(&b, "503: the daemon is stopping\n");
+        http__finish_locked(r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", &b);
+        http__unref_locked(r);
+    }
+    srv->tail = NULL;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->mu);
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon); /* joins the connection threads */
+    srv->daemon = NULL;
+    uv_close((uv_handle_t *)&srv->async, http__on_closed);
+}

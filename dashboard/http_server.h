@@ -1,0 +1,69 @@
+/*
+ * http_server: a small HTTP server for a daemon's loop, on GNU libmicrohttpd (ARCHITECTURE
+ * §15). The metrics endpoint of rayc-gcs and rayc-raylet uses it; the dashboard reuses it.
+ *
+ * Threads: libmicrohttpd parses HTTP on its own threads (one per connection, bounded), which
+ * never touch the daemon's state. Each complete request is posted to the loop thread
+ * (uv_async_t); there the server checks the caller's token and runs the handler, which reads
+ * the daemon's state freely and fills the response; the connection's thread waits for it on
+ * a condition variable (at most request_timeout_ms, then 503). This keeps rule §2 (one loop
+ * thread owns all state, no locks around it): the only shared data is the queue of
+ * requests, under one mutex. The price is that an answer waits for the loop, which is what
+ * a scrape should measure anyway, and nothing is rendered while nobody asks.
+ *
+ * Authorization: when auth is set, every request must carry "Authorization: Bearer <token>"
+ * that auth's rules accept (rpc_server_check_bearer: a cluster token verified with the CA,
+ * not revoked; anything goes on an insecure cluster); others get 401 with a body saying why
+ * and "WWW-Authenticate: Bearer". Plain HTTP: the token travels in clear on the node's
+ * network (TLS on this port is not implemented).
+ *
+ * Every function here: loop thread only.
+ */
+#ifndef RAYC_DASHBOARD_HTTP_SERVER_H
+#define RAYC_DASHBOARD_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "rc_buf.h"
+#include "rpc.h"
+
+typedef struct http_server http_server;
+
+typedef struct http_request {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* "/metrics", without the query string */
+    const char *body;   /* NUL-terminated; "" when none */
+    size_t body_len;
+    const rpc_identity *identity; /* the caller, when the server checks tokens; else NULL */
+} http_request;
+
+typedef struct http_response {
+    int status;               /* 200 unless the handler says otherwise */
+    const char *content_type; /* static string; default "text/plain; charset=utf-8" */
+    rc_buf body;              /* freed by the server */
+} http_response;
+
+/* Runs on the loop thread for each request (after authorization). */
+typedef void (*http_handler_fn)(const http_request *req, http_response *resp, void *arg);
+
+typedef struct http_server_options {
+    const char *host;          /* the IP to bind (v4 or v6 literal); NULL: 127.0.0.1 */
+    int port;                  /* 0: a free port */
+    http_handler_fn handler;
+    void *arg;
+    rpc_server *auth;          /* whose token rules apply; NULL: no authorization */
+    int request_timeout_ms;    /* <= 0: 10000 */
+    size_t max_body;           /* <= 0: 1 MiB; larger bodies get 413 */
+} http_server_options;
+
+/* Starts serving. RC_EIO when the address cannot be bound (port in use), RC_EINVAL for a
+ * host that is not an IP literal. *out is freed by http_server_stop. */
+int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_server **out);
+/* The bound TCP port. */
+int http_server_port(const http_server *srv);
+/* Stops serving: requests not yet answered get 503, libmicrohttpd's threads are joined,
+ * and srv is freed once the loop has closed its handle. No handler runs after this. */
+void http_server_stop(http_server *srv);
+
+#endif
