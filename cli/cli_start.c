@@ -454,6 +454,8 @@ static int cli__start_gcs(const cli__start_opts *o, const char *bin, const char 
     argv[n++] = port_file;
     argv[n++] = "--host";
     argv[n++] = (char *)ip;
+    argv[n++] = "--session-dir"; /* gcs_metrics_port and the metrics service discovery */
+    argv[n++] = (char *)session;
     if (o->insecure) {
         argv[n++] = "--insecure";
     } else {

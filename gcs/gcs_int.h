@@ -42,6 +42,7 @@ typedef struct gcs_actor_manager gcs_actor_manager;
 typedef struct gcs_pg_manager gcs_pg_manager;
 typedef struct gcs_auth_manager gcs_auth_manager;
 typedef struct gcs_autoscaler gcs_autoscaler;
+typedef struct gcs_metrics gcs_metrics;
 
 /* The label a node that joined with a verification-required join token carries: "pending"
  * until the market's verdict, then "passed" or "failed" (with GCS_VERIFICATION_REASON_LABEL).
@@ -64,6 +65,8 @@ typedef struct gcs_server_options {
     const char *port_file; /* if set, the bound port is written here once serving */
     int insecure;          /* plaintext, no credentials: every caller is admin */
     const char *auth_dir;  /* secure mode: ca.crt, ca.key and auth_token live here */
+    int metrics_port;        /* the /metrics HTTP port; 0: any free port */
+    const char *session_dir; /* where the metrics service-discovery file goes; NULL: none */
 } gcs_server_options;
 
 struct gcs_server {
@@ -87,6 +90,7 @@ struct gcs_server {
     gcs_pg_manager *pgs;
     gcs_auth_manager *auth;
     gcs_autoscaler *autoscaler;
+    gcs_metrics *metrics;
     Ray__Rpc__Address self;   /* caller_address of the GCS's own leases (ip, port, worker) */
     char self_ip[64];
     uint8_t self_worker_id[RC_WORKER_ID_SIZE];
@@ -351,6 +355,15 @@ void gcs_autoscaler_on_node_removed(gcs_autoscaler *as, const uint8_t *id);
 /* 1 if node info must get no new work: drained (deadline in *deadline_ms, may be NULL), or
  * awaiting or failing verification. */
 int gcs_autoscaler_excluded(const gcs_autoscaler *as, const Ray__Rpc__GcsNodeInfo *info, int64_t *deadline_ms);
+
+/* gcs_metrics.c: /metrics (Prometheus text) and the service-discovery file. init makes
+ * the registry and hooks the RPC server (before it starts); serve starts the HTTP server
+ * (after the RPC server, whose token rules it applies); stop ends serving (first in the
+ * shutdown); free releases the registry once the RPC layer is gone (last). */
+int gcs_metrics_init(gcs_server *gcs);
+int gcs_metrics_serve(gcs_server *gcs);
+void gcs_metrics_stop(gcs_server *gcs);
+void gcs_metrics_free(gcs_server *gcs);
 
 /* gcs_health_checker.c: grpc.health.v1 checks of every alive raylet. */
 gcs_health_checker *gcs_health_checker_new(gcs_server *gcs);

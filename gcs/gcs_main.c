@@ -42,7 +42,11 @@ static void usage(FILE *f)
             "usage: rayc-gcs (--auth-dir DIR | --insecure) [--host IP] [--bind-all] [--port N]\n"
             "                [--redis-address HOST:PORT [--redis-username U]\n"
             "                 [--redis-password-file F | --redis-password P]] [--port-file PATH]\n"
-            "                [--exit-with-parent]\n");
+            "                [--metrics-export-port N] [--session-dir DIR] [--exit-with-parent]\n"
+            "  --metrics-export-port N  serve Prometheus metrics at http://HOST:N/metrics (cluster\n"
+            "                           token required); 0 (the default): any free port\n"
+            "  --session-dir DIR        write gcs_metrics_port and the Prometheus service-discovery\n"
+            "                           file prom_metrics_service_discovery.json there\n");
 }
 
 static int parse_port(const char *s, int *out)
@@ -175,6 +179,18 @@ static int parse_flags(int argc, char **argv, gcs_flags *f)
             o->host = f->host;
         } else if (!strcmp(a, "--port-file")) {
             o->port_file = v;
+        } else if (!strcmp(a, "--metrics-export-port")) {
+            if (parse_port(v, &o->metrics_port) < 0) {
+                fprintf(stderr, "rayc-gcs: --metrics-export-port needs a number in 0..65535 (0: any "
+                                "free port), not '%s'\n", v);
+                return -1;
+            }
+        } else if (!strcmp(a, "--session-dir")) {
+            if (!v[0]) {
+                fprintf(stderr, "rayc-gcs: --session-dir needs a directory\n");
+                return -1;
+            }
+            o->session_dir = v;
         } else if (!strcmp(a, "--auth-dir")) {
             if (!v[0]) {
                 fprintf(stderr, "rayc-gcs: --auth-dir needs a directory\n");

@@ -164,8 +164,14 @@ static void gcs__serve(gcs_server *gcs)
         RC_ERROR("gcs: cannot listen on %s: the port is in use or the address is not local", addr);
         return gcs__start_failed(gcs, rc, "cannot listen");
     }
+    rc = gcs_metrics_init(gcs);
+    if (rc < 0)
+        return gcs__start_failed(gcs, rc, "cannot set up metrics");
     rpc_server_start(gcs->srv);
     gcs->self.port = gcs->port;
+    rc = gcs_metrics_serve(gcs);
+    if (rc < 0)
+        return gcs__start_failed(gcs, rc, "cannot serve metrics");
     if (gcs->opts.port_file && gcs__write_port_file(gcs->opts.port_file, gcs->port) < 0)
         RC_WARN("gcs: cannot write the port file %s", gcs->opts.port_file);
     char bound[300];
@@ -376,6 +382,7 @@ void gcs_server_stop(gcs_server *gcs)
         return;
     gcs->stopping = 1;
     /* 1. No new calls; nothing the managers hold starts new work. */
+    gcs_metrics_stop(gcs);
     if (gcs->srv)
         rpc_server_destroy(gcs->srv);
     gcs_health_checker_shutdown(gcs->health);
@@ -406,4 +413,5 @@ void gcs_server_stop(gcs_server *gcs)
     gcs_autoscaler_free(gcs->autoscaler);
     gcs->autoscaler = NULL;
     rpc_ctx_destroy(gcs->rpc);
+    gcs_metrics_free(gcs);
 }
