@@ -419,8 +419,9 @@ char *rayc_nodes_json(void)
         rc_buf_puts(&b, ", \"NodeManagerHostname\": ");
         const char *host = n->node_manager_hostname ? n->node_manager_hostname : "";
         rc_buf_json_str(&b, host, strlen(host));
-        rc_buf_printf(&b, ", \"NodeManagerPort\": %d, \"ObjectManagerPort\": %d, \"ObjectStoreSocketName\": ",
-                      n->node_manager_port, n->object_manager_port);
+        rc_buf_printf(&b, ", \"NodeManagerPort\": %d, \"ObjectManagerPort\": %d, \"MetricsExportPort\": %d, "
+                      "\"ObjectStoreSocketName\": ",
+                      n->node_manager_port, n->object_manager_port, n->metrics_export_port);
         const char *sock = n->object_store_socket_name ? n->object_store_socket_name : "";
         rc_buf_json_str(&b, sock, strlen(sock));
         rc_buf_puts(&b, ", \"RayletSocketName\": ");

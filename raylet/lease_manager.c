@@ -398,6 +398,7 @@ static void lease__grant(lease *l, worker *w)
     l->state = LEASE_GRANTED;
     l->w = w;
     w->lease = l;
+    r->counts.leases_granted++;
     if (l->cls->actor)
         worker_pool_dedicate(r->pool, w, l->detached);
 
@@ -578,6 +579,7 @@ static int lease__spill(lease *l, sched_node *node)
     RC_INFO("lease_manager: lease %s spills back to node %.8s (%s:%d)", l->id_hex,
             rc_id_hex(sched_node_id(node), RC_NODE_ID_SIZE, hex), info->node_manager_address,
             info->node_manager_port);
+    r->counts.spillbacks++;
     lease__answer(l, &reply.base);
     lease__destroy(l);
     return 0;
@@ -1363,4 +1365,20 @@ const char *lease_manager_explain(const lease_manager *lm, const uint8_t *lease_
         return "";
     const lease *l = rc_map_get(&lm->leases, lease_id, RC_UNIQUE_ID_SIZE);
     return l && l->cls && l->cls->infeasible && l->infeasible_since_ms ? l->cls->why : "";
+}
+
+void lease_manager_count(const lease_manager *lm, size_t *queued, size_t *starting, size_t *granted)
+{
+    *queued = *starting = *granted = 0;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&lm->leases, &it, NULL, NULL, &v)) {
+        const lease *l = v;
+        if (l->state == LEASE_QUEUED)
+            (*queued)++;
+        else if (l->state == LEASE_STARTING)
+            (*starting)++;
+        else
+            (*granted)++;
+    }
 }

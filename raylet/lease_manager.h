@@ -105,6 +105,9 @@ int lease_manager_set_blocked(lease_manager *lm, worker *w, int blocked);
  * none. Free with lease_manager_load_free. */
 Ray__Rpc__ResourceLoad *lease_manager_load(lease_manager *lm);
 void lease_manager_load_free(Ray__Rpc__ResourceLoad *load);
+/* How many leases are here in each state: waiting for resources, waiting for a worker,
+ * granted (for metrics). */
+void lease_manager_count(const lease_manager *lm, size_t *queued, size_t *starting, size_t *granted);
 /* 1 while leases are granted or requests wait (the node is not idle). */
 int lease_manager_busy(const lease_manager *lm);
 /* The scheduler's sentence for a queued lease that no node could ever hold ("" for any

@@ -76,6 +76,7 @@ struct raylet_store {
     raylet_store_get *gets; /* waiting */
     raylet_store_hooks hooks;
     uint64_t used, evictable_bytes, num_evicted, num_sealed, num_primary;
+    uint64_t sealed_bytes; /* of used, the sealed objects' */
     int destroyed;
     int closing; /* get timers not yet closed */
 };
@@ -157,8 +158,10 @@ static void store__delete(raylet_store *s, store_object *o)
 {
     store__lru_remove(s, o);
     rc_map_remove(&s->objects, o->id, RC_OBJECT_ID_SIZE);
-    if (o->sealed)
+    if (o->sealed) {
         s->num_sealed--;
+        s->sealed_bytes -= o->allocated;
+    }
     store__set_primary(s, o, 0);
     s->used -= o->allocated;
     raylet_region_free(s->region, o->offset);
@@ -552,6 +555,7 @@ int raylet_store_seal(raylet_store *s, const uint8_t *object_id, const uint8_t *
         return rc;
     o->sealed = 1;
     s->num_sealed++;
+    s->sealed_bytes += o->allocated;
     if (o->pending_free && o->total_pins == 0) {
         store__delete(s, o); /* freed by its owner while it was being written */
         return 0;
@@ -809,6 +813,7 @@ void raylet_store_stats_get(const raylet_store *s, raylet_store_stats *out)
     out->largest_free = rs.largest_free;
     out->num_objects = rc_map_size(&s->objects);
     out->num_sealed = s->num_sealed;
+    out->sealed_bytes = s->sealed_bytes;
     out->num_primary = s->num_primary;
     out->pinned_bytes = s->used - s->evictable_bytes;
     out->evictable_bytes = s->evictable_bytes;

@@ -61,6 +61,7 @@ typedef struct raylet_store_stats {
     uint64_t largest_free;   /* the largest contiguous free range */
     uint64_t num_objects;    /* every object, sealed or not */
     uint64_t num_sealed;
+    uint64_t sealed_bytes;   /* of used, taken by sealed objects */
     uint64_t num_primary;
     uint64_t pinned_bytes;   /* used by objects someone pins, or primary, or unsealed */
     uint64_t evictable_bytes;

@@ -8,6 +8,8 @@
  *   --node-ip-address IP             address other nodes use for this one (default: the
  *                                    local address that reaches the GCS)
  *   --node-manager-port N            port of the raylet's RPC server (0: any free port)
+ *   --metrics-export-port N          port of the raylet's Prometheus /metrics endpoint (0,
+ *                                    the default: any free port; reported in the node table)
  *   --node-name NAME
  *   --num-cpus N  --num-gpus N       override detection
  *   --accelerator-type T             GPU model (A100, H100, RTX4090, ...)
@@ -64,6 +66,7 @@ typedef struct raylet_options {
     int is_head;
     char *node_ip_address; /* NULL: detect */
     int node_manager_port;
+    int metrics_export_port; /* 0: any free port */
     char *node_name;
     double num_cpus;            /* < 0: detect */
     double num_gpus;            /* < 0: detect */

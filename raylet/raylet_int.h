@@ -154,6 +154,13 @@ typedef struct raylet {
 
     uv_signal_t sigterm, sigint;
     uv_timer_t exit_timer; /* bounds a graceful unregister */
+
+    struct {
+        uint64_t leases_granted; /* since start */
+        uint64_t spillbacks;     /* lease requests answered with another node */
+    } counts;
+    struct raylet_metrics *metrics; /* raylet_metrics.c */
+    int metrics_port;               /* the /metrics port, reported in the node table */
 } raylet;
 
 /* raylet_resources.c */
@@ -245,6 +252,15 @@ void raylet_auth_cleanup(raylet *r);
 extern const rpc_method_handler raylet_challenge_handlers[];
 int raylet_challenge_create(raylet *r, raylet_challenge **out);
 void raylet_challenge_destroy(raylet_challenge *ch);
+
+/* raylet_metrics.c: /metrics (Prometheus text) on the metrics port. init makes the
+ * registry and hooks r->srv (before it starts); serve starts HTTP on the node IP (after
+ * r->srv starts, whose token rules it applies) and sets r->metrics_port; stop ends serving
+ * (first in cleanup); free releases the registry after the RPC context is gone. */
+int raylet_metrics_init(raylet *r);
+int raylet_metrics_serve(raylet *r);
+void raylet_metrics_stop(raylet *r);
+void raylet_metrics_free(raylet *r);
 
 /* raylet_node.c */
 int raylet_start(raylet *r, uv_loop_t *loop);

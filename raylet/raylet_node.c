@@ -185,6 +185,7 @@ static void raylet__node_info(raylet *r, Ray__Rpc__GcsNodeInfo *info, raylet__sc
     info->node_manager_address = r->spec.ip;
     info->node_manager_port = r->port;
     info->object_manager_port = r->port;
+    info->metrics_export_port = r->metrics_port;
     info->raylet_socket_name = r->socket_path;
     info->node_manager_hostname = r->spec.hostname;
     info->node_name = r->opts.node_name ? r->opts.node_name : r->spec.ip;
@@ -1003,11 +1004,15 @@ int raylet_start(raylet *r, uv_loop_t *loop)
     rpc_server_add_service(r->srv, &rayc__rpc__challenge_service__descriptor, raylet_challenge_handlers, r->challenge);
     if ((rc = raylet__listen_tcp(r)) < 0)
         return rc;
+    if ((rc = raylet_metrics_init(r)) < 0)
+        return rc;
     if ((rc = raylet__objects_start(r)) < 0)
         return rc;
     if ((rc = raylet__serve_local(r)) < 0)
         return rc;
     rpc_server_start(r->srv);
+    if ((rc = raylet_metrics_serve(r)) < 0)
+        return rc;
 
     uv_signal_start(&r->sigterm, raylet__on_signal, SIGTERM);
     uv_signal_start(&r->sigint, raylet__on_signal, SIGINT);
@@ -1073,6 +1078,7 @@ void raylet_shutdown(raylet *r, int graceful, const char *reason, int exit_code)
 void raylet_cleanup(raylet *r)
 {
     r->state = RAYLET_STOPPING;
+    raylet_metrics_stop(r);
     /* Held lease calls are answered while the servers still run; then no handler runs
      * again (servers refuse dispatch once destroyed). */
     raylet_challenge_destroy(r->challenge);
@@ -1120,6 +1126,7 @@ void raylet_cleanup(raylet *r)
     uv_close((uv_handle_t *)&r->sigint, NULL);
     if (r->rpc)
         rpc_ctx_destroy(r->rpc);
+    raylet_metrics_free(r);
     raylet_spec_free(&r->spec);
     raylet_options_free(&r->opts);
 }

@@ -23,6 +23,7 @@ typedef struct raylet__flag {
 static const raylet__flag raylet__flags[] = {
     {"--gcs-address", 1},  {"--head", 0},           {"--node-ip-address", 1},
     {"--node-manager-port", 1}, {"--node-name", 1},  {"--num-cpus", 1},
+    {"--metrics-export-port", 1},
     {"--num-gpus", 1},     {"--accelerator-type", 1}, {"--gpu-memory", 1},
     {"--memory", 1},       {"--object-store-memory", 1}, {"--resources", 1},
     {"--object-store-prefault", 1},
@@ -298,6 +299,10 @@ int raylet_options_parse(raylet_options *opts, int argc, char **argv, int requir
         } else if (!strcmp(flag, "--node-manager-port")) {
             if (raylet__parse_port(v, &opts->node_manager_port) < 0)
                 return raylet__fail(err, errlen, "--node-manager-port needs a port number, not '%s'", v);
+        } else if (!strcmp(flag, "--metrics-export-port")) {
+            if (raylet__parse_port(v, &opts->metrics_export_port) < 0)
+                return raylet__fail(err, errlen, "--metrics-export-port needs a port number (0: any free "
+                                                 "port), not '%s'", v);
         } else if (!strcmp(flag, "--node-name")) {
             rc_free(opts->node_name);
             opts->node_name = rc_strdup(v);
