@@ -1,0 +1,263 @@
+"""Prometheus metrics of a real secure cluster: a head and one more raylet started with
+`rayc start` (2 CPUs each), tasks and an actor run through the Python API, then
+
+  - the GCS's service-discovery file lists the GCS and both raylets, whose metrics ports
+    are those of the node table (ray.nodes()' MetricsExportPort);
+  - /metrics of the GCS and of each raylet answers 401 without a token or with a bad one,
+    and Prometheus text with the cluster's admin token: actors by state, resources,
+    leases, node memory, RPC latency histograms;
+  - Debian's real Prometheus server, configured with file_sd_configs on that file and the
+    token as its bearer credentials, scrapes every target and answers queries through its
+    HTTP API with the cluster's real values (4 CPUs in all, the live actor)."""
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import ray
+
+from cli_cluster import joined_cluster, use_short_session_root, wait_for
+
+use_short_session_root()  # sockets live under it: see cli_cluster
+
+SD_FILE = "prom_metrics_service_discovery.json"
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with joined_cluster(dict(num_cpus=2, labels={"name": "head"}),
+                        dict(num_cpus=2, labels={"name": "w1"})) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def head_session(cluster):
+    found = wait_for(lambda: glob.glob(os.path.join(cluster.root, "session_*", SD_FILE)),
+                     what="the service-discovery file")
+    assert len(found) == 1, found
+    return os.path.dirname(found[0])
+
+
+@pytest.fixture(scope="module")
+def token(head_session):
+    with open(os.path.join(head_session, "auth_token")) as f:
+        return f.read().strip()
+
+
+@ray.remote
+def square(x):
+    return x * x
+
+
+@ray.remote
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def add(self):
+        self.n += 1
+        return self.n
+
+
+@pytest.fixture(scope="module")
+def workload(cluster):
+    assert ray.get([square.remote(i) for i in range(20)]) == [i * i for i in range(20)]
+    counter = Counter.remote()
+    assert ray.get([counter.add.remote() for _ in range(5)])[-1] == 5
+    yield counter
+
+
+def read_sd(session):
+    with open(os.path.join(session, SD_FILE)) as f:
+        return json.load(f)
+
+
+def targets(session):
+    """{component or node ID: "ip:port"} from the service-discovery file."""
+    out = {}
+    for group in read_sd(session):
+        assert group["labels"]["job"] == "ray"
+        assert len(group["targets"]) == 1
+        key = group["labels"].get("NodeId") or group["labels"]["Component"]
+        out[key] = group["targets"][0]
+    return out
+
+
+def get(target, token=None, path="/metrics"):
+    """(status, body text) of GET http://target/path."""
+    req = urllib.request.Request(f"http://{target}{path}")
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def samples(text):
+    """{(name, frozenset of label pairs): value} of a text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        name, labels = series, frozenset()
+        if "{" in series:
+            name, rest = series.split("{", 1)
+            pairs = []
+            for part in rest.rstrip("}").split('",'):
+                k, v = part.split("=", 1)
+                pairs.append((k, v.strip('"')))
+            labels = frozenset(pairs)
+        out[(name, labels)] = float(value)
+    return out
+
+
+def value(s, name, **labels):
+    want = set(labels.items())
+    return sum(v for (n, ls), v in s.items() if n == name and want <= set(ls))
+
+
+def test_discovery_file_matches_node_table(cluster, head_session, workload):
+    nodes = {n["NodeID"]: n for n in ray.nodes() if n["Alive"]}
+    assert len(nodes) == 2
+    t = wait_for(lambda: (lambda t: t if len(t) == 3 else None)(targets(head_session)),
+                 what="the GCS and both raylets in the discovery file")
+    assert "gcs" in t
+    with open(os.path.join(head_session, "gcs_metrics_port")) as f:
+        assert t["gcs"].endswith(":" + f.read().strip())
+    for node_id, n in nodes.items():
+        assert n["MetricsExportPort"] > 0
+        assert t[node_id] == f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}"
+
+
+def test_metrics_need_the_cluster_token(head_session, token):
+    for target in targets(head_session).values():
+        status, body = get(target)
+        assert status == 401, body
+        assert "Authorization: Bearer" in body
+        status, body = get(target, token="rayc1.not.valid")
+        assert status == 401, body
+        assert "refused" in body
+        status, body = get(target, token=token, path="/other")
+        assert status == 404
+
+
+def test_gcs_metrics(head_session, token, workload):
+    status, text = get(targets(head_session)["gcs"], token=token)
+    assert status == 200, text
+    assert "# TYPE ray_actors gauge" in text
+    s = samples(text)
+    assert value(s, "ray_actors", State="ALIVE", Name="Counter", Source="gcs") >= 1
+    assert value(s, "ray_cluster_active_nodes") == 2
+    assert value(s, "rayc_rpc_server_latency_seconds_count", Method="NodeInfoGcsService.RegisterNode") == 2
+    assert value(s, "rayc_rpc_server_latency_seconds_bucket",
+                 Method="NodeInfoGcsService.RegisterNode", le="+Inf") == 2
+
+
+def test_raylet_metrics(head_session, token, workload):
+    t = targets(head_session)
+    cpus = leased = granted = 0
+    for key, target in t.items():
+        if key == "gcs":
+            continue
+        status, text = get(target, token=token)
+        assert status == 200, text
+        s = samples(text)
+        cpus += value(s, "ray_resources", Name="CPU")
+        leased += value(s, "rayc_leases", State="GRANTED")
+        granted += value(s, "rayc_leases_granted_total")
+        assert value(s, "ray_node_mem_total", NodeId=key) > value(s, "ray_node_mem_used", NodeId=key) > 0
+        assert value(s, "ray_node_cpu_count", NodeId=key) == os.cpu_count()
+        assert ("ray_object_store_memory", frozenset({("Location", "MMAP_SHM"), ("ObjectState", "SEALED")})) in s
+        assert value(s, "rayc_rpc_server_latency_seconds_count") > 0
+    assert cpus == 4
+    assert leased >= 1  # the live actor's worker
+    assert granted >= 2  # the tasks' leases and the actor's
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prom_query(port, query):
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body = json.load(resp)
+    except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
+        return None
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def test_prometheus_scrapes_the_cluster(head_session, token, workload):
+    if not os.access(PROMETHEUS, os.X_OK):
+        pytest.skip(f"{PROMETHEUS} is not installed (Debian package prometheus; "
+                    "scripts/install-deps.sh installs it)")
+    tmp = tempfile.mkdtemp(prefix="rayc-prom-")
+    port = free_port()
+    token_file = os.path.join(tmp, "token")
+    with open(token_file, "w") as f:
+        f.write(token + "\n")
+    config = os.path.join(tmp, "prometheus.yml")
+    with open(config, "w") as f:
+        f.write(f"""global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: ray
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    authorization:
+      type: Bearer
+      credentials_file: {token_file}
+    file_sd_configs:
+      - files: ['{os.path.join(head_session, SD_FILE)}']
+        refresh_interval: 1s
+""")
+    log = open(os.path.join(tmp, "prometheus.log"), "w")
+    prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+    try:
+        up = wait_for(lambda: (lambda r: r if r and len(r) == 3 and all(x["value"][1] == "1" for x in r)
+                               else None)(prom_query(port, 'up{job="ray"}')),
+                      timeout=90, interval=1, what="Prometheus scraping the GCS and both raylets")
+        assert {x["metric"]["Component"] for x in up} == {"gcs", "raylet"}
+        cpus = wait_for(lambda: prom_query(port, 'sum(ray_resources{Name="CPU"})'), timeout=30, interval=1,
+                        what="ray_resources in Prometheus")
+        assert float(cpus[0]["value"][1]) == 4.0
+        actors = prom_query(port, 'sum(ray_actors{State="ALIVE",Name="Counter"})')
+        assert float(actors[0]["value"][1]) >= 1
+        nodes = prom_query(port, "ray_cluster_active_nodes")
+        assert float(nodes[0]["value"][1]) == 2
+        per_node = prom_query(port, 'ray_node_mem_total')
+        assert len(per_node) == 2 and all(float(x["value"][1]) > 0 for x in per_node)
+    except BaseException:
+        log.flush()
+        with open(os.path.join(tmp, "prometheus.log")) as f:
+            print("--- prometheus log ---\n" + f.read()[-4000:])
+        raise
+    finally:
+        prom.terminate()
+        try:
+            prom.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            prom.kill()
+            prom.wait()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
