@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,6 +72,8 @@ typedef struct cli__daemon {
 typedef struct cli__start_opts {
     int head, block, port, insecure, bind_all;
     const char *market; /* --market FILE: rayc-market with this config, on the head */
+    int no_dashboard, dashboard_port; /* --include-dashboard false, --dashboard-port N */
+    const char *dashboard_host;       /* --dashboard-host IP (default: the node IP) */
     const char *address, *redis, *ip_flag;
     const char *join_token, *ca_cert_hash, *ca_cert_file;
     const char *redis_password, *redis_password_file, *redis_username;
@@ -177,12 +180,14 @@ static void cli__strip_quotes(char *s)
 static const char *const cli__start_value_flags[] = {
     "--port", "--address", "--redis-address", "--join-token", "--ca-cert-hash", "--ca-cert",
     "--redis-password", "--redis-password-file", "--redis-username", "--market",
+    "--include-dashboard", "--dashboard-host", "--dashboard-port",
 };
 
 static int cli__parse_start(int argc, char **argv, cli__start_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->port = 6379;
+    o->dashboard_port = 8265;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--head")) {
@@ -235,6 +240,23 @@ static int cli__parse_start(int argc, char **argv, cli__start_opts *o)
                 o->redis_password_file = v;
             } else if (!strcmp(a, "--market")) {
                 o->market = v;
+            } else if (!strcmp(a, "--include-dashboard")) {
+                if (strcasecmp(v, "true") && strcasecmp(v, "false") && strcmp(v, "1") && strcmp(v, "0")) {
+                    fprintf(stderr, "rayc start: --include-dashboard needs true or false, not '%s'\n", v);
+                    return CLI_USAGE;
+                }
+                o->no_dashboard = !strcasecmp(v, "false") || !strcmp(v, "0");
+            } else if (!strcmp(a, "--dashboard-host")) {
+                o->dashboard_host = v;
+            } else if (!strcmp(a, "--dashboard-port")) {
+                char *end;
+                long p = strtol(v, &end, 10);
+                if (*end || end == v || p < 0 || p > 65535) {
+                    fprintf(stderr, "rayc start: --dashboard-port needs a port number in 0..65535 (0: any free "
+                                    "port), not '%s'\n", v);
+                    return CLI_USAGE;
+                }
+                o->dashboard_port = (int)p;
             } else {
                 o->redis_username = v;
             }
@@ -746,6 +768,11 @@ int cli_cmd_start(int argc, char **argv)
         fprintf(stderr, "rayc start: warning: cannot point session_latest at %s\n", session);
     cli__print_started(&o, ip, session, gcs_address, &join);
     cli__join_free(&join);
+    /* The dashboard (Jobs API) on the head; a cluster whose dashboard cannot start still runs,
+     * as Ray's does. */
+    if (o.head && !o.no_dashboard)
+        cli_dashboard_start(session, gcs_address,
+                            o.dashboard_host ? o.dashboard_host : o.bind_all ? "0.0.0.0" : ip, o.dashboard_port);
     if (o.market && cli_market_start(o.market, gcs_address) != CLI_OK) {
         fprintf(stderr, "rayc start: the cluster runs, but the market did not start (see above); fix the config "
                         "and run `rayc market start --config FILE`\n");

@@ -59,6 +59,8 @@ static void usage(FILE *f)
             "  market start --config FILE  lease hosts from GPU markets to meet pending demand,\n"
             "                              within a budget (see `rayc market --help`)\n"
             "  market status|offers [--format table|json] | market stop [--release-all]\n"
+            "  job submit|status|logs|stop|delete|list   run and follow jobs through the head's\n"
+            "                              dashboard (see `rayc job --help`)\n"
             "\n"
             "raylet flags: --num-cpus N --num-gpus N --accelerator-type T --gpu-memory SIZE\n"
             "  --memory SIZE --object-store-memory SIZE --resources JSON --labels k=v,...\n"
@@ -104,6 +106,8 @@ int main(int argc, char **argv)
         return cli_cmd_get_ca_cert(argc - 2, argv + 2);
     if (!strcmp(cmd, "market"))
         return cli_cmd_market(argc - 2, argv + 2);
+    if (!strcmp(cmd, "job"))
+        return cli_cmd_job(argc - 2, argv + 2);
     fprintf(stderr, "rayc: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return CLI_USAGE;
