@@ -66,6 +66,8 @@ static void usage(FILE *f)
             "  --memory SIZE --object-store-memory SIZE --resources JSON --labels k=v,...\n"
             "  --object-store-prefault true|false --node-ip-address IP --node-manager-port N\n"
             "  --node-name NAME\n"
+            "dashboard flags (start --head): --include-dashboard true|false, --dashboard-host IP\n"
+            "  (default: the node IP), --dashboard-port N (default 8265; 0: any free port)\n"
             "security flags (start): --insecure (plaintext, no credentials: loopback development\n"
             "  only), --bind-all (listen on every interface, not only the node IP), --ca-cert FILE\n"
             "\n"

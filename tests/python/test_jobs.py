@@ -237,6 +237,8 @@ def test_restarted_dashboard_keeps_jobs_and_fails_orphans(cluster, tmp_path):
         d = subprocess.Popen([os.path.join(os.path.dirname(RAYC), "rayc-dashboard"), "--session-dir", session,
                               "--gcs-address", gcs, "--host", host, "--port", port],
                              stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    with open(os.path.join(session, "pids", "dashboard.pid"), "w") as f:
+        f.write(f"{d.pid}\n")  # so that `rayc stop` stops this one too
     try:
         wait_for(lambda: os.path.exists(os.path.join(session, "dashboard_url")), timeout=30,
                  what="the new dashboard to listen")
@@ -249,5 +251,19 @@ def test_restarted_dashboard_keeps_jobs_and_fails_orphans(cluster, tmp_path):
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        d.terminate()
-        d.wait(timeout=30)
+
+
+def test_rayc_stop_stops_the_dashboard_and_its_jobs(cluster, tmp_path):
+    """Last: `rayc stop` ends the dashboard and the entrypoints it runs."""
+    c = cluster
+    pid_file = tmp_path / "pids"
+    rayc("job", "submit", "--no-wait", "--working-dir", str(c.workdir), "--submission-id", "at_stop_1",
+         "--runtime-env-json", json.dumps({"env_vars": {"PID_FILE": str(pid_file)}}), "--", PY, "long.py")
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=60, what="the long job's pids")
+    pids = [int(p) for p in pid_file.read_text().split()]
+    session = os.path.realpath(os.path.join(c.root, "session_latest"))
+    dash_pid = int(open(os.path.join(session, "pids", "dashboard.pid")).read())
+    assert pid_running(dash_pid)
+    rayc("stop", timeout=120)
+    wait_for(lambda: not pid_running(dash_pid), timeout=30, what="the dashboard to stop")
+    wait_for(lambda: not any(pid_running(p) for p in pids), timeout=30, what="the job's processes to stop")
