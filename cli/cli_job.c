@@ -222,30 +222,43 @@ static const char *cli__status(cli__http *h, const char *id, char *message, size
     return status;
 }
 
-/* Prints the logs from byte *offset on; follows until the job ends when follow is set. */
+/* Prints the job's logs; with follow, polls /logs/tail from where the last answer ended
+ * until the job has ended and everything it wrote is out. */
 static int cli__logs(cli__http *h, const char *id, int follow)
 {
-    char path[512];
-    cli__path(path, sizeof(path), id, "/logs");
-    size_t offset = 0;
-    for (;;) {
-        const char *status = follow ? cli__status(h, id, NULL, 0, NULL) : "";
-        if (!status)
-            return CLI_FAIL;
-        int done = !follow || cli__terminal(status);
+    char path[600];
+    if (!follow) {
+        cli__path(path, sizeof(path), id, "/logs");
         rc_json *j = NULL;
         if (cli__json_request(h, "GET", path, NULL, &j) != CLI_OK)
             return CLI_FAIL;
         const rc_json *logs = rc_json_get(j, "logs");
-        if (logs && logs->type == RC_JSON_STRING && logs->str_len > offset) {
-            fwrite(logs->str + offset, 1, logs->str_len - offset, stdout);
+        if (logs && logs->type == RC_JSON_STRING)
+            fwrite(logs->str, 1, logs->str_len, stdout);
+        rc_json_free(j);
+        return CLI_OK;
+    }
+    long long offset = 0;
+    for (;;) {
+        snprintf(path, sizeof(path), "/api/jobs/%s/logs/tail?offset=%lld", id, offset);
+        rc_json *j = NULL;
+        if (cli__json_request(h, "GET", path, NULL, &j) != CLI_OK)
+            return CLI_FAIL;
+        const rc_json *logs = rc_json_get(j, "logs"), *next = rc_json_get(j, "offset"),
+                      *ended = rc_json_get(j, "ended");
+        if (logs && logs->type == RC_JSON_STRING && logs->str_len) {
+            fwrite(logs->str, 1, logs->str_len, stdout);
             fflush(stdout);
-            offset = logs->str_len;
         }
+        int more = logs && logs->type == RC_JSON_STRING && logs->str_len > 0;
+        if (next && next->type == RC_JSON_NUMBER)
+            offset = (long long)next->number;
+        int done = ended && ended->type == RC_JSON_BOOL && ended->boolean && !more;
         rc_json_free(j);
         if (done)
             return CLI_OK;
-        rc_sleep_ms(1000);
+        if (!more)
+            rc_sleep_ms(500);
     }
 }
 

@@ -746,6 +746,44 @@ static void jobs__remove(jobs *j, job *x)
         jobs__free_job(x);
 }
 
+/* GET /api/jobs/{id}/logs/tail?offset=N: the polled follow that stands in for Ray's websocket.
+ * {"logs": what the log holds from byte N (at most 1 MiB, ending on a character boundary),
+ *  "offset": where the next poll starts, "status", "ended": the job has ended and nothing
+ *  more will come}. */
+static void jobs__tail(const job *x, const http_request *req, http_response *resp)
+{
+    const char *arg = http_request_arg(req, "offset");
+    char *end = NULL;
+    long long offset = arg ? strtoll(arg, &end, 10) : 0;
+    if (arg && (!*arg || *end || offset < 0))
+        return jobs__text(resp, 400, "offset must be a non-negative byte count, not '%s'\n", arg);
+    /* the status first: a job that has ended has written all it will */
+    int ended = jobs__terminal(x->status);
+    rc_buf chunk = RC_BUF_INIT;
+    int fd = open(x->log_path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        rc_buf_reserve(&chunk, 1 << 20);
+        ssize_t n = pread(fd, chunk.data, 1 << 20, (off_t)offset);
+        chunk.len = n > 0 ? (size_t)n : 0;
+        close(fd);
+    }
+    size_t len = chunk.len;
+    if (len == (size_t)1 << 20) { /* more follows: end on a UTF-8 character boundary */
+        size_t back = 0;
+        while (back < 4 && back < len && ((unsigned char)chunk.data[len - 1 - back] & 0xC0) == 0x80)
+            back++;
+        if (back < len && ((unsigned char)chunk.data[len - 1 - back] & 0x80))
+            len -= back + 1;
+        ended = 0;
+    }
+    resp->content_type = "application/json";
+    rc_buf_puts(&resp->body, "{\"logs\": ");
+    rc_buf_json_str(&resp->body, len ? chunk.data : "", len);
+    rc_buf_printf(&resp->body, ", \"offset\": %lld, \"status\": \"%s\", \"ended\": %s}", offset + (long long)len,
+                  x->status, ended ? "true" : "false");
+    rc_buf_free(&chunk);
+}
+
 int jobs_handle(jobs *j, const http_request *req, http_response *resp)
 {
     const char *p = req->path;
@@ -822,9 +860,9 @@ int jobs_handle(jobs *j, const http_request *req, http_response *resp)
         rc_buf_putc(&resp->body, '}');
         rc_free(logs);
     } else if (!strcmp(rest, "/logs/tail")) {
-        jobs__text(resp, 501,
-                   "501: rayc has no websocket log stream; poll GET /api/jobs/%s/logs (rayc job logs --follow does)\n",
-                   id);
+        if (!get)
+            return jobs__text(resp, 405, "405: use GET\n"), 1;
+        jobs__tail(x, req, resp);
     } else {
         if (!post)
             return jobs__text(resp, 405, "405: use POST\n"), 1;

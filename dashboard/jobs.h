@@ -18,10 +18,13 @@
  *   GET    /api/jobs/               list    -> [JobDetails...]
  *   GET    /api/jobs/{id}           one     -> JobDetails
  *   GET    /api/jobs/{id}/logs      logs    -> {"logs": "..."}
+ *   GET    /api/jobs/{id}/logs/tail?offset=N
+ *                                   follow  -> {"logs": from byte N, "offset": the next N,
+ *                                               "status", "ended": nothing more will come}
  *   POST   /api/jobs/{id}/stop      stop    -> {"stopped": bool}
  *   DELETE /api/jobs/{id}           delete  -> {"deleted": bool} (terminal jobs only)
- * Ray's /logs/tail is a websocket; rayc has none: a client follows the logs by polling
- * /logs (`rayc job logs --follow` does).
+ * Ray's /logs/tail is a websocket; rayc's is polled with a byte offset instead (`rayc job
+ * logs --follow` and `rayc job submit` poll it).
  *
  * Loop thread only.
  */

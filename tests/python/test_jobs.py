@@ -136,6 +136,17 @@ def test_rest_submit_needs_the_token(cluster):
     status, text = rest(c, "GET", f"/api/jobs/{sid}/logs")
     assert status == 200
     assert "sum of squares: 285" in json.loads(text)["logs"]
+    # The polled follow: /logs/tail from a byte offset, "ended" once the job is over.
+    status, text = rest(c, "GET", f"/api/jobs/{sid}/logs/tail?offset=0")
+    tail = json.loads(text)
+    assert status == 200 and "sum of squares: 285" in tail["logs"] and tail["ended"] is True
+    assert tail["offset"] == len(tail["logs"].encode())
+    status, text = rest(c, "GET", f"/api/jobs/{sid}/logs/tail?offset={tail['offset']}")
+    assert status == 200 and json.loads(text)["logs"] == ""
+    status, text = rest(c, "GET", f"/api/jobs/{sid}/logs/tail?offset=-3")
+    assert status == 400 and "offset" in text
+    followed = rayc("job", "logs", sid, "--follow", timeout=60).stdout
+    assert "sum of squares: 285" in followed
     # A second job with the same ID is refused with Ray's message.
     status, text = rest(c, "POST", "/api/jobs/", dict(body, submission_id=sid))
     assert status == 400 and f"Job with submission_id {sid} already exists" in text
