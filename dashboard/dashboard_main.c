@@ -3,7 +3,7 @@
  * API (jobs.h) on port 8265, behind the cluster token. `rayc start --head` runs it as a
  * daemon of its session (pids/dashboard.pid, logs/dashboard.{out,err}) and `rayc stop`
  * stops it. It is a client of the GCS with the admin credentials the head keeps in its
- * session.
+ * session, and it answers only the admin token (a job's token is scoped to its job).
  *
  *   rayc-dashboard --session-dir DIR --gcs-address HOST:PORT [--host IP] [--port N]
  *
@@ -44,6 +44,15 @@ typedef struct dash {
 static void on_request(const http_request *req, http_response *resp, void *arg)
 {
     dash *d = arg;
+    /* A job's token is scoped to its job; running shell commands on the head is the admin's. */
+    if (req->identity && req->identity->role != RPC_ROLE_ADMIN) {
+        char who[100];
+        rpc_identity_text(req->identity, who, sizeof(who));
+        resp->status = 403;
+        rc_buf_printf(&resp->body, "403 Forbidden: the dashboard needs the cluster's admin token (`rayc get-auth-token` "
+                                   "on the head); this caller is %s\n", who);
+        return;
+    }
     if (jobs_handle(d->jobs, req, resp))
         return;
     if (!strcmp(req->path, "/") || !strcmp(req->path, "/api/version")) {

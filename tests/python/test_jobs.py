@@ -71,7 +71,7 @@ def rest(c, method, path, body=None, token=True, raw=None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(c.url + path, data=data, method=method)
     if token:
-        req.add_header("Authorization", "Bearer " + c.token)
+        req.add_header("Authorization", "Bearer " + (token if isinstance(token, str) else c.token))
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
@@ -124,6 +124,8 @@ def test_rest_submit_needs_the_token(cluster):
     status, text = rest(c, "POST", "/api/jobs/", body, token=False)
     assert status == 401, text
     status, text = rest(c, "GET", "/api/jobs/", token=False)
+    assert status == 401
+    status, text = rest(c, "GET", "/api/jobs/", token="0123456789abcdef.not-a-token")
     assert status == 401
     status, text = rest(c, "POST", "/api/jobs/", body)
     assert status == 200, text
