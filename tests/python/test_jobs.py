@@ -188,6 +188,20 @@ def test_stop_kills_the_process_group(cluster, tmp_path):
     assert status == 200 and json.loads(text) == {"stopped": False}
 
 
+def test_stop_kills_a_job_that_ignores_sigterm(cluster):
+    c = cluster
+    rayc("job", "submit", "--no-wait", "--submission-id", "stubborn_1", "--",
+         "trap '' TERM; echo ignoring TERM; sleep 600")
+    wait_for(lambda: "ignoring TERM" in json.loads(rest(c, "GET", "/api/jobs/stubborn_1/logs")[1])["logs"],
+             timeout=30, what="the stubborn job to start")
+    t0 = time.time()
+    status, text = rest(c, "POST", "/api/jobs/stubborn_1/stop")
+    assert status == 200 and json.loads(text) == {"stopped": True}
+    j = wait_terminal(c, "stubborn_1", timeout=60)
+    assert j["status"] == "STOPPED"
+    assert time.time() - t0 >= 2.5  # SIGKILL only after the grace period (RAY_JOB_STOP_WAIT_TIME_S, 3 s)
+
+
 def test_list_errors_delete_and_garbage(cluster):
     c = cluster
     status, text = rest(c, "GET", "/api/jobs/")
