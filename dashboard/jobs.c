@@ -36,6 +36,7 @@ typedef struct job {
     char *submission_id, *entrypoint, *message, *error_type;
     char *metadata, *runtime_env, *resources; /* JSON text */
     char job_id[16];                           /* the driver's job ID (hex) once known */
+    char *driver_info;                         /* Ray's DriverInfo (JSON) once known, else NULL */
     const char *status;                        /* static: PENDING, RUNNING, ... */
     double num_cpus, num_gpus, memory;
     int has_cpus, has_gpus, has_memory;
@@ -57,6 +58,8 @@ struct jobs {
     char *session, *gcs_address;
     job *list; /* newest first */
     uv_timer_t poll;
+    int polling;         /* a GetAllJobInfo in flight */
+    rc_buf driver_jobs; /* JobDetails of the drivers not submitted here ("" or ", {...}..."), as of the last poll */
 };
 
 static int jobs__terminal(const char *s)
@@ -152,7 +155,7 @@ static void jobs__details(const job *x, rc_buf *b)
     jobs__kv_str(b, "job_id", x->job_id[0] ? x->job_id : NULL);
     rc_buf_puts(b, ", ");
     jobs__kv_str(b, "submission_id", x->submission_id);
-    rc_buf_puts(b, ", \"driver_info\": null, ");
+    rc_buf_printf(b, ", \"driver_info\": %s, ", x->driver_info ? x->driver_info : "null");
     jobs__kv_str(b, "status", x->status);
     rc_buf_puts(b, ", ");
     jobs__kv_str(b, "entrypoint", x->entrypoint);
@@ -258,49 +261,91 @@ static void jobs__set_status(job *x, const char *status, const char *message, co
 
 /* ---- the driver's job ID ------------------------------------------------------------------- */
 
-static void jobs__on_job_info(const rpc_status *status, ProtobufCMessage *reply, void *arg)
+static void jobs__driver_info(const Ray__Rpc__JobTableData *d, const char *hex, rc_buf *b)
 {
-    jobs *j = ((void **)arg)[0];
-    char *sid = ((void **)arg)[1];
-    rc_free(arg);
-    job *x = status->code == 0 ? jobs__find(j, sid) : NULL;
-    if (x && !x->job_id[0]) {
-        const Ray__Rpc__GetAllJobInfoReply *r = (const void *)reply;
-        for (size_t i = 0; i < r->n_job_info_list; i++) {
-            const Ray__Rpc__JobTableData *d = r->job_info_list[i];
-            if (d->job_id.len < 4)
-                continue;
-            char hex[RC_ID_HEX_MAX];
-            snprintf(x->job_id, sizeof(x->job_id), "%s", rc_id_hex(d->job_id.data, 4, hex));
-            jobs__store(x);
-            break;
-        }
-    }
-    rc_free(sid);
-    if (reply)
-        rpc_msg_free(reply);
+    rc_buf_puts(b, "{\"id\": ");
+    rc_buf_json_str(b, hex, strlen(hex));
+    rc_buf_puts(b, ", \"node_ip_address\": ");
+    rc_buf_json_str(b, d->driver_ip_address ? d->driver_ip_address : "",
+                    d->driver_ip_address ? strlen(d->driver_ip_address) : 0);
+    rc_buf_printf(b, ", \"pid\": \"%lld\"}", (long long)d->driver_pid);
 }
 
-/* Asks the GCS which driver job carries each running submission's ID. */
+/* The GCS job table: which driver job carries each submission's ID (Ray's job_id and
+ * driver_info of a submission), and the drivers started elsewhere, which Ray lists as jobs of
+ * type DRIVER. */
+static void jobs__on_job_table(const rpc_status *status, ProtobufCMessage *reply, void *arg)
+{
+    jobs *j = arg;
+    j->polling = 0;
+    if (status->code != 0 || !reply) {
+        if (reply)
+            rpc_msg_free(reply);
+        return;
+    }
+    rc_buf_clear(&j->driver_jobs);
+    const Ray__Rpc__GetAllJobInfoReply *r = (const void *)reply;
+    for (size_t i = 0; i < r->n_job_info_list; i++) {
+        const Ray__Rpc__JobTableData *d = r->job_info_list[i];
+        if (d->job_id.len < 4)
+            continue;
+        char hex[RC_ID_HEX_MAX];
+        rc_id_hex(d->job_id.data, 4, hex);
+        const char *sid = NULL;
+        for (size_t k = 0; d->config && k < d->config->n_metadata; k++)
+            if (!strcmp(d->config->metadata[k]->key, "job_submission_id"))
+                sid = d->config->metadata[k]->value;
+        job *x = sid ? jobs__find(j, sid) : NULL;
+        if (x) {
+            if (!x->job_id[0]) {
+                rc_buf info = RC_BUF_INIT;
+                jobs__driver_info(d, hex, &info);
+                memcpy(x->job_id, hex, 8); /* 4 bytes in hex */
+                x->job_id[8] = '\0';
+                rc_free(x->driver_info);
+                x->driver_info = rc_buf_detach(&info);
+                jobs__store(x);
+            }
+            continue;
+        }
+        if (sid)
+            continue; /* a submission this dashboard does not know (deleted) */
+        rc_buf *b = &j->driver_jobs;
+        rc_buf_puts(b, ", {\"type\": \"DRIVER\", \"job_id\": ");
+        rc_buf_json_str(b, hex, strlen(hex));
+        rc_buf_puts(b, ", \"submission_id\": null, \"driver_info\": ");
+        jobs__driver_info(d, hex, b);
+        /* Ray's view of a driver job: RUNNING while its driver lives, SUCCEEDED after */
+        rc_buf_printf(b, ", \"status\": \"%s\", \"entrypoint\": ", d->is_dead ? "SUCCEEDED" : "RUNNING");
+        rc_buf_json_str(b, d->entrypoint ? d->entrypoint : "", d->entrypoint ? strlen(d->entrypoint) : 0);
+        rc_buf_printf(b, ", \"message\": null, \"error_type\": null, \"start_time\": %llu, \"end_time\": ",
+                      (unsigned long long)d->start_time);
+        if (d->end_time)
+            rc_buf_printf(b, "%llu", (unsigned long long)d->end_time);
+        else
+            rc_buf_puts(b, "null");
+        rc_buf_puts(b, ", \"metadata\": {");
+        for (size_t k = 0; d->config && k < d->config->n_metadata; k++) {
+            if (k)
+                rc_buf_puts(b, ", ");
+            rc_buf_json_str(b, d->config->metadata[k]->key, strlen(d->config->metadata[k]->key));
+            rc_buf_puts(b, ": ");
+            rc_buf_json_str(b, d->config->metadata[k]->value, strlen(d->config->metadata[k]->value));
+        }
+        rc_buf_puts(b, "}, \"runtime_env\": {}, \"driver_exit_code\": null}");
+    }
+    rpc_msg_free(reply);
+}
+
 static void jobs__on_poll(uv_timer_t *t)
 {
     jobs *j = t->data;
-    for (job *x = j->list; x; x = x->next) {
-        /* while it runs, and a little after (a short driver may end before a poll) */
-        if (x->job_id[0] || !(x->running || (x->end_time && rc_wall_ms() - x->end_time < 10000)))
-            continue;
-        Ray__Rpc__GetAllJobInfoRequest req = RAY__RPC__GET_ALL_JOB_INFO_REQUEST__INIT;
-        req._job_or_submission_id_case = RAY__RPC__GET_ALL_JOB_INFO_REQUEST___JOB_OR_SUBMISSION_ID_JOB_OR_SUBMISSION_ID;
-        req.job_or_submission_id = x->submission_id;
-        void **arg = rc_malloc(2 * sizeof(void *));
-        arg[0] = j;
-        arg[1] = rc_strdup(x->submission_id);
-        if (rpc_client_call(gcs_client_rpc(j->gcs), &ray__rpc__job_info_gcs_service__descriptor, "GetAllJobInfo",
-                            &req.base, 5000, jobs__on_job_info, arg) < 0) {
-            rc_free(arg[1]);
-            rc_free(arg);
-        }
-    }
+    if (j->polling)
+        return;
+    Ray__Rpc__GetAllJobInfoRequest req = RAY__RPC__GET_ALL_JOB_INFO_REQUEST__INIT;
+    if (rpc_client_call(gcs_client_rpc(j->gcs), &ray__rpc__job_info_gcs_service__descriptor, "GetAllJobInfo",
+                        &req.base, 5000, jobs__on_job_table, j) == 0)
+        j->polling = 1;
 }
 
 /* ---- supervision ---------------------------------------------------------------------------- */
@@ -725,6 +770,7 @@ static void jobs__free_job(job *x)
     rc_free(x->runtime_env);
     rc_free(x->resources);
     rc_free(x->log_path);
+    rc_free(x->driver_info);
     rc_free(x);
 }
 
@@ -803,6 +849,9 @@ int jobs_handle(jobs *j, const http_request *req, http_response *resp)
                     rc_buf_puts(&resp->body, ", ");
                 jobs__details(x, &resp->body);
             }
+            if (j->driver_jobs.len) /* ", {...}" each */
+                rc_buf_append(&resp->body, j->list ? j->driver_jobs.data : j->driver_jobs.data + 2,
+                              j->list ? j->driver_jobs.len : j->driver_jobs.len - 2);
             rc_buf_putc(&resp->body, ']');
         } else {
             jobs__text(resp, 405, "405: %s is not allowed on /api/jobs/ (GET lists jobs, POST submits one)\n",
@@ -910,6 +959,8 @@ static void jobs__load_one(jobs *j, const char *text, size_t len)
     const char *et = STR_OR("error_type", NULL);
     x->error_type = et ? rc_strdup(et) : NULL;
     snprintf(x->job_id, sizeof(x->job_id), "%s", STR_OR("job_id", ""));
+    f = rc_json_get(v, "driver_info");
+    x->driver_info = f && f->type == RC_JSON_OBJECT ? jobs__json_text(f) : NULL;
     f = rc_json_get(v, "metadata");
     x->metadata = f && f->type == RC_JSON_OBJECT ? jobs__json_text(f) : rc_strdup("{}");
     f = rc_json_get(v, "runtime_env");

@@ -15,7 +15,8 @@
  *
  * REST (Ray's shape; every request with the cluster token, see http_server.h):
  *   POST   /api/jobs/               submit  -> {"job_id", "submission_id"}
- *   GET    /api/jobs/               list    -> [JobDetails...]
+ *   GET    /api/jobs/               list    -> [JobDetails...] (with the GCS's other
+ *                                              drivers as type DRIVER, as Ray lists them)
  *   GET    /api/jobs/{id}           one     -> JobDetails
  *   GET    /api/jobs/{id}/logs      logs    -> {"logs": "..."}
  *   GET    /api/jobs/{id}/logs/tail?offset=N

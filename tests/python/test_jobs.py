@@ -110,7 +110,7 @@ def test_submit_with_cli_waits_and_succeeds(cluster):
     st = rayc("job", "status", "cli_job_1").stdout
     assert "Status for job 'cli_job_1': SUCCEEDED" in st
     # The driver joined as that job: the GCS job table carries the submission ID.
-    assert j["job_id"]
+    assert j["job_id"] and j["driver_info"]["id"] == j["job_id"] and int(j["driver_info"]["pid"]) > 0
     table = json.loads(rayc("list", "jobs", "--format", "json").stdout)
     assert any(row["job_id"] == j["job_id"] and row["submission_id"] == "cli_job_1" for row in table), table
     log_file = os.path.join(c.root, "session_latest", "logs", "job-driver-cli_job_1.log")
@@ -207,6 +207,19 @@ def test_list_errors_delete_and_garbage(cluster):
     status, text = rest(c, "GET", "/api/jobs/")
     ids = {j["submission_id"] for j in json.loads(text)}
     assert {"cli_job_1", "failing_1", "long_1"} <= ids
+    # A driver started outside the Jobs API is listed as Ray lists it: type DRIVER.
+    with open(os.path.join(c.root, "session_latest", "gcs_address")) as f:
+        gcs = f.read().strip()
+    plain = subprocess.run([PY, "-c", "import os, ray; ray.init(); print(os.getpid()); ray.shutdown()"],
+                           capture_output=True, text=True, timeout=120, env=dict(os.environ, RAY_ADDRESS=gcs))
+    assert plain.returncode == 0, plain.stderr
+    plain_pid = plain.stdout.strip().splitlines()[-1]
+
+    def driver_row():
+        rows = json.loads(rest(c, "GET", "/api/jobs/")[1])
+        return [r for r in rows if r["type"] == "DRIVER" and r["driver_info"]["pid"] == plain_pid]
+    row = wait_for(driver_row, timeout=30, what="the plain driver in the job list")[0]
+    assert row["submission_id"] is None and row["status"] in ("RUNNING", "SUCCEEDED") and row["job_id"]
     listed = rayc("job", "list").stdout
     assert "cli_job_1" in listed and "SUCCEEDED" in listed and "failing_1" in listed
     status, text = rest(c, "GET", "/api/jobs/no_such_job")
