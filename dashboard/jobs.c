@@ -592,8 +592,14 @@ static void jobs__text(http_response *resp, int status, const char *fmt, ...)
     va_start(ap, fmt);
     resp->status = status;
     resp->content_type = "text/plain; charset=utf-8";
+    size_t from = resp->body.len;
     rc_buf_vprintf(&resp->body, fmt, ap);
     va_end(ap);
+    /* these texts quote what the caller sent: keep them printable ASCII */
+    for (size_t i = from; i < resp->body.len; i++)
+        if (((unsigned char)resp->body.data[i] < 0x20 && resp->body.data[i] != '\n') ||
+            (unsigned char)resp->body.data[i] >= 0x7f)
+            resp->body.data[i] = '?';
 }
 
 static int jobs__id_ok(const char *s)
@@ -638,8 +644,9 @@ static void jobs__submit(jobs *j, const http_request *req, http_response *resp)
 {
     rc_json *body = NULL;
     char err[300];
-    if (rc_json_parse(req->body, req->body_len, &body, err, sizeof(err)) < 0)
+    if (rc_json_parse(req->body, req->body_len, &body, err, sizeof(err)) < 0) {
         return jobs__text(resp, 400, "Failed to parse the request body as JSON: %s\n", err);
+    }
     if (body->type != RC_JSON_OBJECT) {
         rc_json_free(body);
         return jobs__text(resp, 400, "The request body must be a JSON object (JobSubmitRequest)\n");

@@ -246,6 +246,14 @@ def test_list_errors_delete_and_garbage(cluster):
                 s.recv(4096)
             except OSError:
                 pass
+    import random
+    rnd = random.Random(14)
+    bodies = [b"[" * 5000, b'{"entrypoint": "x", "runtime_env": ' * 300, b'{"entrypoint": "\\ud800"}',
+              b'{"entrypoint": "true", "metadata": {"a": 1}}', b'{"entrypoint": "true", "submission_id": "../x"}']
+    bodies += [bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200))) for _ in range(40)]
+    for body in bodies:
+        status, _ = rest(c, "POST", "/api/jobs/", raw=body)
+        assert status == 400, body
     status, _ = rest(c, "PUT", "/api/jobs/")
     assert status == 405
     status, _ = rest(c, "GET", "/api/jobs/x/unknown")
