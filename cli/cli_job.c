@@ -504,7 +504,8 @@ int cli_cmd_job(int argc, char **argv)
         }
     } else if (!strcmp(op, "list")) {
         for (int i = 0; i < n; i++) {
-            if (!strcmp(rest[i], "--format") && i + 1 < n && (!strcmp(rest[i + 1], "json") || !strcmp(rest[i + 1], "table"))) {
+            if (!strcmp(rest[i], "--format") && i + 1 < n &&
+                (!strcmp(rest[i + 1], "json") || !strcmp(rest[i + 1], "table"))) {
                 json = !strcmp(rest[++i], "json");
             } else {
                 fprintf(stderr, "rayc job list: unknown argument '%s' (--format table|json)\n", rest[i]);

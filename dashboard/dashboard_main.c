@@ -49,8 +49,9 @@ static void on_request(const http_request *req, http_response *resp, void *arg)
         char who[100];
         rpc_identity_text(req->identity, who, sizeof(who));
         resp->status = 403;
-        rc_buf_printf(&resp->body, "403 Forbidden: the dashboard needs the cluster's admin token (`rayc get-auth-token` "
-                                   "on the head); this caller is %s\n", who);
+        rc_buf_printf(&resp->body,
+                      "403 Forbidden: the dashboard needs the cluster's admin token (`rayc get-auth-token` on "
+                      "the head); this caller is %s\n", who);
         return;
     }
     if (jobs_handle(d->jobs, req, resp))
