@@ -581,7 +581,7 @@ int cli_cmd_job(int argc, char **argv)
 
 /* ---- rayc start --head ------------------------------------------------------------------ */
 
-int cli_dashboard_start(const char *session, const char *gcs_address, const char *host, int port)
+int cli_dashboard_start(const char *session, const char *gcs_address, const char *host, int port, pid_t *pid_out)
 {
     char dir[PATH_MAX], exe[PATH_MAX + 32], port_text[16];
     if (rc_exe_dir(dir, sizeof(dir)) < 0) {
@@ -603,6 +603,7 @@ int cli_dashboard_start(const char *session, const char *gcs_address, const char
         if (rc_session_read(session, "dashboard_url", url, sizeof(url)) == 0) {
             printf("\n  Jobs API (rayc job, Ray's REST shape with the cluster token): %s\n", url);
             fflush(stdout);
+            *pid_out = pid;
             return CLI_OK;
         }
         int status;

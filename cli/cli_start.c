@@ -674,7 +674,7 @@ int cli_cmd_start(int argc, char **argv)
         return CLI_FAIL;
     }
 
-    cli__daemon daemons[2];
+    cli__daemon daemons[3];
     int n_daemons = 0, status = 0;
     if (o.head) {
         pid_t pid;
@@ -770,9 +770,11 @@ int cli_cmd_start(int argc, char **argv)
     cli__join_free(&join);
     /* The dashboard (Jobs API) on the head; a cluster whose dashboard cannot start still runs,
      * as Ray's does. */
-    if (o.head && !o.no_dashboard)
-        cli_dashboard_start(session, gcs_address,
-                            o.dashboard_host ? o.dashboard_host : o.bind_all ? "0.0.0.0" : ip, o.dashboard_port);
+    pid_t dashboard_pid;
+    if (o.head && !o.no_dashboard &&
+        cli_dashboard_start(session, gcs_address, o.dashboard_host ? o.dashboard_host : o.bind_all ? "0.0.0.0" : ip,
+                            o.dashboard_port, &dashboard_pid) == CLI_OK)
+        daemons[n_daemons++] = (cli__daemon){"dashboard", dashboard_pid};
     if (o.market && cli_market_start(o.market, gcs_address) != CLI_OK) {
         fprintf(stderr, "rayc start: the cluster runs, but the market did not start (see above); fix the config "
                         "and run `rayc market start --config FILE`\n");
