@@ -131,6 +131,10 @@ int cli_cmd_node(int argc, char **argv);
 int cli_cmd_get_auth_token(int argc, char **argv);
 int cli_cmd_get_ca_cert(int argc, char **argv);
 int cli_cmd_market(int argc, char **argv);
+int cli_cmd_job(int argc, char **argv);
+/* Starts rayc-dashboard for session (rayc start --head) and stores its pid; 0 once it
+ * listens, or CLI_FAIL after a warning. */
+int cli_dashboard_start(const char *session, const char *gcs_address, const char *host, int port, pid_t *pid_out);
 /* Starts rayc-market for the latest session on this host (rayc market start, rayc start
  * --head --market). */
 int cli_market_start(const char *config, const char *address);

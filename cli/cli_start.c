@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +65,8 @@ typedef struct cli__daemon {
 typedef struct cli__start_opts {
     int head, block, port, insecure, bind_all;
     const char *market; /* --market FILE: rayc-market with this config, on the head */
+    int no_dashboard, dashboard_port; /* --include-dashboard false, --dashboard-port N */
+    const char *dashboard_host;       /* --dashboard-host IP (default: the node IP) */
     const char *address, *redis, *ip_flag;
     const char *join_token, *ca_cert_hash, *ca_cert_file;
     const char *redis_password, *redis_password_file, *redis_username;
@@ -213,6 +216,10 @@ static const cli_opt cli__start_opts_table[] = {
     {"--port", NULL, "N", "6379", "the GCS's port (--head; 0: any free port)", NULL},
     {"--block", NULL, NULL, NULL, "stay in the foreground; a signal (Ctrl-C) stops this node's processes", NULL},
     {"--market", NULL, "FILE", NULL, "also run rayc-market with this config on the head (see 'rayc market')", NULL},
+    {"--include-dashboard", NULL, "true|false", "true", "run rayc-dashboard (Jobs API, web UI) on the head",
+     "dashboard (head)"},
+    {"--dashboard-host", NULL, "IP", "the node IP", "address the dashboard listens on", NULL},
+    {"--dashboard-port", NULL, "N", "8265", "the dashboard's port (0: any free port)", NULL},
     {"--redis-address", NULL, "HOST:PORT", "tables in memory", "keep the GCS's tables in this Redis (--head)",
      "GCS storage (head)"},
     {"--redis-password", NULL, "P", NULL, "Redis password (handed to the GCS in a 0600 file)", NULL},
@@ -269,6 +276,18 @@ static int cli__parse_start(int argc, char **argv, cli__start_opts *o)
     if (cli_arg_int(&a, "--port", 0, 65535, 6379, &port) != CLI_OK)
         return CLI_USAGE;
     o->port = (int)port;
+    long dashboard_port;
+    if (cli_arg_int(&a, "--dashboard-port", 0, 65535, 8265, &dashboard_port) != CLI_OK)
+        return CLI_USAGE;
+    o->dashboard_port = (int)dashboard_port;
+    o->dashboard_host = cli_arg(&a, "--dashboard-host");
+    const char *dash = cli_arg(&a, "--include-dashboard");
+    if (dash && strcasecmp(dash, "true") && strcasecmp(dash, "false") && strcmp(dash, "1") && strcmp(dash, "0")) {
+        fprintf(stderr, "rayc start: --include-dashboard needs true or false, not '%s'; see 'rayc start --help'\n",
+                dash);
+        return CLI_USAGE;
+    }
+    o->no_dashboard = dash && (!strcasecmp(dash, "false") || !strcmp(dash, "0"));
     o->head = !!cli_arg(&a, "--head");
     o->block = !!cli_arg(&a, "--block");
     o->insecure = !!cli_arg(&a, "--insecure");
@@ -724,7 +743,7 @@ int cli_cmd_start(int argc, char **argv)
         return CLI_FAIL;
     }
 
-    cli__daemon daemons[2];
+    cli__daemon daemons[3];
     int n_daemons = 0, status = 0;
     if (o.head) {
         pid_t pid;
@@ -826,6 +845,13 @@ int cli_cmd_start(int argc, char **argv)
         fprintf(stderr, "rayc start: warning: cannot point session_latest at %s\n", session);
     cli__print_started(&o, ip, session, gcs_address, &join);
     cli__join_free(&join);
+    /* The dashboard (Jobs API) on the head; a cluster whose dashboard cannot start still runs,
+     * as Ray's does. */
+    pid_t dashboard_pid;
+    if (o.head && !o.no_dashboard &&
+        cli_dashboard_start(session, gcs_address, o.dashboard_host ? o.dashboard_host : o.bind_all ? "0.0.0.0" : ip,
+                            o.dashboard_port, &dashboard_pid) == CLI_OK)
+        daemons[n_daemons++] = (cli__daemon){"dashboard", dashboard_pid};
     if (o.market && cli_market_start(o.market, gcs_address) != CLI_OK) {
         fprintf(stderr, "rayc start: the cluster runs, but the market did not start (see above); fix the config "
                         "and run `rayc market start --config FILE`\n");

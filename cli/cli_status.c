@@ -661,6 +661,14 @@ static int cli__list_jobs(cli_conn *c, int json)
         rc_buf_printf(&b, ", \"driver_pid\": %lld", (long long)j->driver_pid);
         cli__json_kv_str(&b, "entrypoint", j->entrypoint, &first);
         cli__json_kv_str(&b, "namespace", j->config ? j->config->ray_namespace : "", &first);
+        const char *submission = NULL; /* set by the Jobs API's drivers (JobConfig metadata) */
+        for (size_t k = 0; j->config && k < j->config->n_metadata; k++)
+            if (!strcmp(j->config->metadata[k]->key, "job_submission_id"))
+                submission = j->config->metadata[k]->value;
+        if (submission)
+            cli__json_kv_str(&b, "submission_id", submission, &first);
+        else
+            rc_buf_puts(&b, ", \"submission_id\": null");
         rc_buf_printf(&b, ", \"start_time\": %llu, \"end_time\": %llu}", (unsigned long long)j->start_time,
                       (unsigned long long)j->end_time);
     }

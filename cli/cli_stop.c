@@ -6,7 +6,7 @@
  *   - those recorded in the pid files of every session under the root;
  *   - the rayc daemons of this user that no session records (a rayc-gcs restarted by hand,
  *     the workers or market hosts of a raylet or market that was killed), found by name in
- *     /proc: rayc-gcs, rayc-raylet, rayc-worker, rayc-market. Such a process belongs to the
+ *     /proc: rayc-gcs, rayc-raylet, rayc-worker, rayc-market, rayc-dashboard. Such a process belongs to the
  *     session root named by RAYC_SESSION_ROOT in its environment (default /tmp/rayc); only
  *     those of this root are stopped, so that clusters run under roots of their own (test
  *     suites, several clusters on one host) are left alone. A worker whose parent is a live
@@ -45,7 +45,8 @@ enum {
 };
 
 /* The programs `rayc stop` finds by name when no session records them. */
-static const char *const cli__daemon_names[] = {"rayc-gcs", "rayc-raylet", "rayc-worker", "rayc-market"};
+static const char *const cli__daemon_names[] = {"rayc-gcs", "rayc-raylet", "rayc-worker", "rayc-market",
+                                                    "rayc-dashboard"};
 
 typedef struct cli__victim {
     pid_t pid;
@@ -283,7 +284,7 @@ static const cli_spec cli__stop_spec = {
     NULL,
     "Stops the rayc processes of this host's session root ($RAYC_SESSION_ROOT, default\n"
     "/tmp/rayc): those its sessions recorded, and this user's rayc daemons (rayc-gcs,\n"
-    "rayc-raylet, rayc-worker, rayc-market) that belong to no session, such as a GCS\n"
+    "rayc-raylet, rayc-worker, rayc-market, rayc-dashboard) that belong to no session, such as a GCS\n"
     "restarted by hand. A daemon belongs to the root in its RAYC_SESSION_ROOT (default\n"
     "/tmp/rayc); daemons of other roots are left alone. Then removes what dead processes\n"
     "left behind (object store files, sockets, pid files).",

@@ -55,6 +55,7 @@ static const cli_sub cli__commands[] = {
     {"get-auth-token", "print (or replace) the admin token", cli_cmd_get_auth_token},
     {"get-ca-cert", "print the cluster's CA certificate", cli_cmd_get_ca_cert},
     {"market", "lease hosts from GPU markets to meet pending demand", cli_cmd_market},
+    {"job", "submit, follow and stop jobs through the head's dashboard", cli_cmd_job},
     {"version", "print rayc's version", cli__cmd_version},
 };
 

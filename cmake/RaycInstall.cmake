@@ -1,5 +1,5 @@
 # make install (cmake --install; PREFIX, DESTDIR): what a user of rayc needs under the prefix.
-#   bin/                       rayc, rayc-gcs, rayc-raylet, rayc-worker, rayc-market
+#   bin/                       rayc, rayc-gcs, rayc-raylet, rayc-worker, rayc-market, rayc-dashboard
 #   lib/                       librayc.so (shared) and librayc.a (static, self-contained)
 #   include/                   rayc.h and rayc_errno.h (the public API, nothing private)
 #   lib/pkgconfig/rayc.pc      pkg-config --cflags --libs rayc
@@ -22,7 +22,7 @@ set_target_properties(librayc_static PROPERTIES OUTPUT_NAME rayc LINKER_LANGUAGE
 # The pkg-config modules librayc calls into (a static link needs them).
 set(RAYC_PC_REQUIRES_PRIVATE "grpc libprotobuf-c libuv libssl libcrypto")
 
-install(TARGETS rayc rayc-gcs rayc-raylet rayc-worker rayc-market RUNTIME DESTINATION bin)
+install(TARGETS rayc rayc-gcs rayc-raylet rayc-worker rayc-market rayc-dashboard RUNTIME DESTINATION bin)
 install(TARGETS librayc LIBRARY DESTINATION lib)
 install(TARGETS librayc_static ARCHIVE DESTINATION lib)
 install(FILES ${PROJECT_SOURCE_DIR}/include/rayc.h ${PROJECT_SOURCE_DIR}/include/rayc_errno.h

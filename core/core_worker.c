@@ -567,6 +567,17 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
                 config.runtime_env_info = &env;
             }
         }
+        /* A driver started by the Jobs API (rayc-dashboard) carries its submission's ID in
+         * its metadata, as Ray's drivers do, so the job table names the submission. */
+        Ray__Rpc__JobConfig__MetadataEntry sub_entry = RAY__RPC__JOB_CONFIG__METADATA_ENTRY__INIT;
+        Ray__Rpc__JobConfig__MetadataEntry *sub_entries[1] = {&sub_entry};
+        const char *submission_id = getenv("RAYC_JOB_SUBMISSION_ID");
+        if (submission_id && *submission_id) {
+            sub_entry.key = "job_submission_id";
+            sub_entry.value = (char *)submission_id;
+            config.metadata = sub_entries;
+            config.n_metadata = 1;
+        }
         Ray__Rpc__JobTableData job_data = RAY__RPC__JOB_TABLE_DATA__INIT;
         job_data.job_id.data = cw->job_id;
         job_data.job_id.len = RC_JOB_ID_SIZE;

@@ -28,6 +28,7 @@ typedef struct http__req {
     http_server *srv;
     char *method, *path, *authorization;
     rc_buf body;
+    rc_buf args; /* query arguments, "name\0value\0..." */
     int too_big;
     int refs;
     int done; /* the answer below is final */
@@ -56,6 +57,7 @@ static void http__unref_locked(http__req *r)
     rc_free(r->path);
     rc_free(r->authorization);
     rc_buf_free(&r->body);
+    rc_buf_free(&r->args);
     rc_buf_free(&r->answer);
     rc_free(r);
 }
@@ -85,7 +87,7 @@ static void http__answer(http_server *srv, http__req *r)
         rc_buf_printf(&resp.body, "401 Unauthorized: %s\n", why);
     } else {
         http_request req = {r->method, r->path, rc_buf_cstr(&r->body), r->body.len,
-                            srv->opts.require_token ? &id : NULL};
+                            srv->opts.require_token ? &id : NULL, r->args.len ? r->args.data : "", r->args.len};
         srv->opts.handler(&req, &resp, srv->opts.arg);
     }
     pthread_mutex_lock(&srv->mu);
@@ -110,7 +112,32 @@ static void http__on_async(uv_async_t *h)
     }
 }
 
+const char *http_request_arg(const http_request *req, const char *name)
+{
+    const char *p = req->args, *end = req->args + req->args_len;
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (value >= end)
+            return NULL;
+        if (!strcmp(p, name))
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
 /* ---- libmicrohttpd's threads ------------------------------------------------------------- */
+
+static enum MHD_Result http__collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    rc_buf *b = cls;
+    if (b->len < 65536 && key) {
+        rc_buf_append(b, key, strlen(key) + 1);
+        rc_buf_append(b, value ? value : "", (value ? strlen(value) : 0) + 1);
+    }
+    return MHD_YES;
+}
 
 static enum MHD_Result http__queue(struct MHD_Connection *conn, int status, const char *type,
                                    const rc_buf *body)
@@ -197,6 +224,7 @@ static enum MHD_Result http__on_request(void *cls, struct MHD_Connection *conn, 
         const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                        MHD_HTTP_HEADER_AUTHORIZATION);
         r->authorization = auth ? rc_strdup(auth) : NULL;
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, http__collect_arg, &r->args);
         *con_cls = r;
         return MHD_YES;
     }

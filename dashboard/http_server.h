@@ -36,7 +36,12 @@ typedef struct http_request {
     const char *body;   /* NUL-terminated; "" when none */
     size_t body_len;
     const rpc_identity *identity; /* the caller, when the server checks tokens; else NULL */
+    const char *args; /* the query string's arguments, decoded: "name\0value\0..." */
+    size_t args_len;
 } http_request;
+
+/* The decoded value of query argument name ("" for "?name"), or NULL when absent. */
+const char *http_request_arg(const http_request *req, const char *name);
 
 typedef struct http_response {
     int status;               /* 200 unless the handler says otherwise */

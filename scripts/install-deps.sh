@@ -5,11 +5,12 @@
 set -eu
 
 packages="build-essential cmake pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
-libhiredis-dev libuv1-dev libjemalloc-dev libmicrohttpd-dev libcunit1-dev libssl-dev redis-server openssh-server \
+libhiredis-dev libuv1-dev libjemalloc-dev libmicrohttpd-dev libcurl4-openssl-dev libcunit1-dev libssl-dev redis-server openssh-server \
 iproute2 clang libclang-rt-dev \
 python3 python3-dev python3-cloudpickle python3-numpy python3-pytest python3-torch python3-sklearn"
 # The Python package builds against Debian's python3-dev and runs under /usr/bin/python3;
 # pytest runs tests/python, torch and sklearn the Python examples (make demo, make test);
+# libcurl4-openssl-dev is the HTTP client of `rayc job` (the Jobs REST API);
 # openssh-server's sshd is the host the market's ssh provider is tested against; iproute2's
 # `ip netns` gives each node of tests/python/test_netns.py a network namespace of its own.
 

@@ -65,7 +65,7 @@ expect 1 "cannot reach the GCS"                     -- env RAYC_ADDRESS=127.0.0.
 expect 1 "cannot reach the GCS"                     -- "$rayc" start --address 127.0.0.1:1
 
 # --- a cluster ---------------------------------------------------------------------------
-expect 0 "rayc start --address='127.0.0.1:[0-9]+'" -- "$rayc" start --head --port 0 --node-ip-address 127.0.0.1 \
+expect 0 "rayc start --address='127.0.0.1:[0-9]+'" -- "$rayc" start --head --port 0 --dashboard-port 0 --node-ip-address 127.0.0.1 \
     --num-cpus 4 --num-gpus 2 --accelerator-type A100 --gpu-memory 80GiB --resources '{"fast_disk": 1}' \
     --labels region=eu,provider=local
 address="$(cat "$RAYC_SESSION_ROOT/session_latest/gcs_address")"
@@ -160,19 +160,20 @@ expect 1 "^rayc start: port $port on 127.0.0.1 is in use .*pass --port" -- "$ray
     --node-ip-address 127.0.0.1
 [ "$(ls "$RAYC_SESSION_ROOT")" = "$sessions_before" ] || { echo "FAIL: a failed start left a session"; failures=$((failures + 1)); }
 expect 0 "0.0/6.0 CPU"          -- "$rayc" status --address "$address"
-expect 0 "Stopped 3 rayc processes" -- "$rayc" stop
+expect 0 "Stopped 4 rayc processes" -- "$rayc" stop  # GCS, 2 raylets, dashboard
 expect 1 "cannot reach the GCS" -- "$rayc" status --address "$address"
 
 # --- --insecure, asked for by name: plaintext, no tokens, and it says so -----------------------
 export RAYC_SESSION_ROOT="$(mktemp -d /tmp/rayc-cli-insecure-XXXXXX)"
-expect 0 "WARNING: --insecure" -- "$rayc" start --head --insecure --port 0 --node-ip-address 127.0.0.1 --num-cpus 1
+expect 0 "WARNING: --insecure" -- "$rayc" start --head --insecure --port 0 --dashboard-port 0 --node-ip-address 127.0.0.1 --num-cpus 1
+expect 0 "submitted successfully" -- "$rayc" job submit -- echo hello from an insecure job
 expect 0 "0.0/1.0 CPU"          -- "$rayc" status
 expect 1 "insecure"             -- "$rayc" token create
 insecure_address="$(cat "$RAYC_SESSION_ROOT/session_latest/gcs_address")"
 expect 1 "not --insecure"       -- "$rayc" start --address "$insecure_address" --node-ip-address 127.0.0.1 \
     --num-cpus 1 --join-token 0123456789abcdef.0123456789abcdef0123456789abcdef \
     --ca-cert-hash sha256:0000000000000000000000000000000000000000000000000000000000000000
-expect 0 "Stopped 2 rayc processes" -- "$rayc" stop
+expect 0 "Stopped 3 rayc processes" -- "$rayc" stop
 rm -rf "$RAYC_SESSION_ROOT"
 
 if [ "$failures" -ne 0 ]; then

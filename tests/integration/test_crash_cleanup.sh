@@ -33,7 +33,7 @@ node_flags=(--node-ip-address 127.0.0.1 --num-cpus 1 --object-store-memory 64MiB
 
 # start_head ROOT: a head under ROOT; prints nothing, fails the test if it does not start.
 start_head() {
-    if ! RAYC_SESSION_ROOT="$1" "$rayc" start --head --port 0 "${node_flags[@]}" >"$1/start.out" 2>&1; then
+    if ! RAYC_SESSION_ROOT="$1" "$rayc" start --head --port 0 --include-dashboard false "${node_flags[@]}" >"$1/start.out" 2>&1; then
         cat "$1/start.out"
         fail "rayc start --head under $1"
         return 1

@@ -86,7 +86,9 @@ class CliCluster:
         rayc("stop", "--force", check=False)  # whatever an interrupted run left here
 
     def start_head(self, num_cpus=2, labels=None, resources=None, num_gpus=0):
-        rayc("start", "--head", "--port", "0", *_node_flags(num_cpus, labels, resources, num_gpus))
+        # The dashboard on a free port: parallel suites must not race for 8265.
+        rayc("start", "--head", "--port", "0", "--dashboard-port", "0",
+             *_node_flags(num_cpus, labels, resources, num_gpus))
         with open(os.path.join(self.root, "session_latest", "gcs_address")) as f:
             self.address = f.read().strip()
         return self.address
