@@ -532,7 +532,8 @@ int core_iov_total(const rayc_iov *parts, size_t n, size_t *total);
  * (no overflow for any inputs). */
 int core_store_span_check(uint64_t store_size, uint64_t offset, uint64_t size);
 /* Stores parts[0..n) (size bytes in all) as object_id of owner in this node's store: create,
- * bounds-checked copy (written through the store's file), seal; any thread but the loop's.
+ * bounds-checked copy (through the mapping below core_store_warm_bytes, else written
+ * through the store's file), seal; any thread but the loop's.
  * RC_ENOSPC (no store, or it does not fit), RC_EINVAL (the parts do not add up to size),
  * RC_EPROTO (the store placed it outside the mapping: nothing copied, the object aborted),
  * RC_EIO (the write or the seal failed: aborted if not sealed); err says which. */
