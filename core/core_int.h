@@ -345,6 +345,7 @@ struct core_worker {
     uint8_t *store_base;
     uint64_t store_size;
     int store_fd; /* the store's file, open while store_base is set (puts write through it) */
+    struct core_store_warm *store_warm; /* a driver's pre-faulted low part of the mapping, or NULL */
 
     core_memstore memstore;
     rc_map refs;     /* object id -> core_ref (owned objects) */
@@ -533,12 +534,21 @@ int core_iov_total(const rayc_iov *parts, size_t n, size_t *total);
  * (no overflow for any inputs). */
 int core_store_span_check(uint64_t store_size, uint64_t offset, uint64_t size);
 /* Stores parts[0..n) (size bytes in all) as object_id of owner in this node's store: create,
- * bounds-checked copy (written through the store's file), seal; any thread but the loop's.
+ * bounds-checked copy (through the mapping below core_store_warm_bytes, else written
+ * through the store's file), seal; any thread but the loop's.
  * RC_ENOSPC (no store, or it does not fit), RC_EINVAL (the parts do not add up to size),
  * RC_EPROTO (the store placed it outside the mapping: nothing copied, the object aborted),
  * RC_EIO (the write or the seal failed: aborted if not sealed); err says which. */
 int core_store_put(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Address *owner, const rayc_iov *parts,
                    size_t n, size_t size, char *err, size_t errlen);
+/* A driver's pre-fault of its own mapping of the store (core_store.c): a thread that
+ * populates and touches the mapping from the bottom up to object_store_client_prefault_mb,
+ * so puts below it copy through the mapping. Start after the store is mapped (no-op for
+ * workers, without a store, or with the setting at 0); stop (joins) before it is unmapped. */
+void core_store_warm_start(core_worker *cw);
+void core_store_warm_stop(core_worker *cw);
+/* Bytes of the mapping, from offset 0, that puts copy through the mapping. */
+uint64_t core_store_warm_bytes(const core_worker *cw);
 
 /* Any client: a blocking call from a thread other than the loop's; returns the gRPC code.
  * cli_fn picks the client on the loop thread (clients are loop-thread objects). */

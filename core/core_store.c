@@ -1,6 +1,7 @@
 /*
  * core_store: this process's side of the node's shared-memory object store (see core_int.h):
- * the one path by which a put and a task's large result are written into the store.
+ * the one path by which a put and a task's large result are written into the store, and a
+ * driver's pre-fault of its own mapping of it.
  *
  * CreateObject reserves the space, the parts are written at the offset it returns, and
  * SealObject makes the object visible. Nothing is written unless [offset, offset + size)
@@ -8,25 +9,51 @@
  * bug, or a store of another size) is refused and the reserved object aborted, so a bad
  * offset cannot make the copy write over memory that is not the object's.
  *
- * The bytes go in with pwrite() on the store's file rather than a copy through this
- * process's mapping: the kernel copies through its own mapping of the pages, so a put pays
- * no page fault for each 4 KiB of the mapping the process has not touched before (the
- * raylet allocates the file's pages in advance, raylet/object_region.c), and a /dev/shm that
- * is full fails the write with an error instead of killing the process with SIGBUS. Readers
- * still use the mapping (zero-copy gets). The cost: tmpfs copies a write under the file's
- * lock, so puts into one node's store from several processes take turns, 8 MiB at a time.
+ * Two ways in. Where the object lies in the part of the mapping this process has already
+ * faulted in (the warm part, below), the bytes are copied through the mapping: a plain
+ * memcpy. Elsewhere they go in with pwrite() on the store's file: the kernel copies through
+ * its own mapping of the pages, so no page fault is paid for each 4 KiB of a mapping this
+ * process has not touched, and a /dev/shm that is full fails the write with an error
+ * instead of killing the process with SIGBUS. tmpfs copies a write under the file's lock,
+ * so such puts from several processes take turns, 8 MiB at a time. Readers always use the
+ * mapping (zero-copy gets).
  *
- * Threads: any thread that may call into the raylet (core_call_raylet_from_thread).
+ * The warm part. The first access to each page of a mapping costs a fault, and on some
+ * virtual machines far more (a trap to the hypervisor for each 4 KiB page, paid again by
+ * the kernel the first time a write() reads each page of the caller's buffer). So a driver
+ * (not the workers: there are many of them, each with page tables of its own) faults in
+ * the low part of its mapping on a thread of its own right after it connects: the bottom
+ * up, where the store places large objects (first fit), 4 MiB at a time, with
+ * madvise(MADV_POPULATE_WRITE) (which allocates the store's pages if the raylet's own
+ * pre-fault has not, and reports a full /dev/shm as an error rather than SIGBUS), then one
+ * read of each page. It stops at object_store_client_prefault_mb, at the store's end,
+ * before allocating pages would take the host's available memory below
+ * object_store_prefault_keep_available of its total (pages the store already has cost
+ * nothing: mincore tells them apart), where the kernel refuses MADV_POPULATE_WRITE (before Linux 5.14), or at
+ * shutdown. The cost: the pages count in the driver's resident set (as shared memory), and
+ * its page tables grow by 2 MiB per GiB.
+ *
+ * Threads: core_store_put from any thread that may call into the raylet
+ * (core_call_raylet_from_thread); the warm thread reads the mapping and changes no byte.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core_int.h"
+#include "rc_alloc.h"
+#include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels refuse it with EINVAL */
+#endif
 
 int core_iov_total(const rayc_iov *parts, size_t n, size_t *total)
 {
@@ -89,11 +116,21 @@ int core_store_put(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Ad
         core__store_abort(cw, &creq);
         return RC_EPROTO;
     }
+    /* [offset, warm) is faulted in in this process's mapping: copied through it. */
+    uint64_t warm = core_store_warm_bytes(cw);
     uint64_t at = offset;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *src = parts[i].data;
         size_t left = parts[i].size;
         while (left > 0) {
+            if (at < warm) {
+                size_t piece = warm - at < left ? (size_t)(warm - at) : left;
+                memcpy(cw->store_base + at, src, piece);
+                src += piece;
+                left -= piece;
+                at += piece;
+                continue;
+            }
             /* In pieces: tmpfs holds the file's lock for a whole write, and other puts (and
              * the raylet's pre-fault) wait for it. */
             size_t piece = left < (8u << 20) ? left : (8u << 20);
@@ -121,4 +158,144 @@ int core_store_put(core_worker *cw, const uint8_t *object_id, const Ray__Rpc__Ad
     }
     rpc_msg_free(reply);
     return 0;
+}
+
+/* ---- a driver's warm part of its mapping -------------------------------------------------- */
+
+enum {
+    CORE__WARM_CHUNK = 4 << 20,  /* one madvise and one pass of reads; a stop is seen after it */
+    CORE__WARM_STEP = 64 << 20,  /* available memory is read again after this many bytes */
+};
+
+typedef struct core_store_warm core_store_warm;
+
+struct core_store_warm {
+    pthread_t thread;
+    atomic_int stop;
+    _Atomic uint64_t warm; /* [0, warm) is faulted in (only grows) */
+    uint8_t *base;
+    uint64_t limit;
+    double keep_available;
+};
+
+/* MemAvailable less keep_available of MemTotal, in bytes (0 if below); RC_EIO if
+ * /proc/meminfo does not say. */
+static int core__memory_budget(double keep_available, uint64_t *bytes)
+{
+    *bytes = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return RC_EIO;
+    char line[256];
+    long long total = -1, avail = -1, kb;
+    while (fgets(line, sizeof(line), f) && (total < 0 || avail < 0)) {
+        if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
+            total = kb;
+        else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+            avail = kb;
+    }
+    fclose(f);
+    if (total < 0 || avail < 0)
+        return RC_EIO;
+    double left = (double)avail * 1024.0 - keep_available * (double)total * 1024.0;
+    *bytes = left > 0 ? (uint64_t)left : 0;
+    return 0;
+}
+
+/* Bytes of [base, base+len) whose pages the store's file does not have yet (the raylet's
+ * pre-fault allocates them too); all of len if mincore cannot say. */
+static uint64_t core__warm_absent(uint8_t *base, uint64_t len, uint64_t page, unsigned char *vec)
+{
+    if (mincore(base, len, vec) < 0)
+        return len;
+    uint64_t absent = 0;
+    for (uint64_t i = 0; i < (len + page - 1) / page; i++)
+        absent += !(vec[i] & 1);
+    return absent * page;
+}
+
+static void *core__warm_main(void *arg)
+{
+    core_store_warm *w = arg;
+    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    unsigned char *vec = rc_malloc(CORE__WARM_CHUNK / page + 1);
+    uint64_t allowed = 0; /* bytes that may still be allocated before MemAvailable is read again */
+    const char *why = "the limit";
+    char buf[160];
+    uint64_t off = 0;
+    while (off < w->limit) {
+        if (atomic_load(&w->stop)) {
+            rc_free(vec);
+            return NULL; /* shutdown: nothing to say */
+        }
+        uint64_t len = w->limit - off < CORE__WARM_CHUNK ? w->limit - off : CORE__WARM_CHUNK;
+        /* Pages the store does not have yet are allocated by the populate below: only while
+         * the host keeps its floor of available memory, as the raylet's pre-fault does. */
+        uint64_t absent = core__warm_absent(w->base + off, len, page, vec);
+        if (absent > allowed) {
+            uint64_t budget;
+            if (core__memory_budget(w->keep_available, &budget) < 0) {
+                why = "an unreadable /proc/meminfo";
+                break;
+            }
+            if (budget < absent) {
+                why = "the available-memory floor";
+                break;
+            }
+            allowed = budget < CORE__WARM_STEP ? budget : CORE__WARM_STEP;
+        }
+        if (madvise(w->base + off, len, MADV_POPULATE_WRITE) < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(buf, sizeof(buf), "madvise(MADV_POPULATE_WRITE): %s", strerror(errno));
+            why = buf;
+            break;
+        }
+        /* The populated entries still cost a trap at the first access on some hosts: one
+         * read of each page pays it here instead of in a put. */
+        for (uint64_t p = 0; p < len; p += page)
+            (void)*(volatile const uint8_t *)(w->base + off + p);
+        allowed -= absent;
+        off += len;
+        atomic_store_explicit(&w->warm, off, memory_order_release);
+    }
+    rc_free(vec);
+    RC_INFO("core: pre-faulted %llu MiB of this driver's object store mapping (stopped at %s)",
+            (unsigned long long)(off >> 20), why);
+    return NULL;
+}
+
+void core_store_warm_start(core_worker *cw)
+{
+    int64_t mb = rc_cfg.object_store_client_prefault_mb;
+    if (cw->is_worker || !cw->store_base || mb <= 0 || cw->store_warm)
+        return;
+    uint64_t limit = (uint64_t)mb >= (cw->store_size >> 20) ? cw->store_size : (uint64_t)mb << 20;
+    core_store_warm *w = RC_NEW(core_store_warm);
+    w->base = cw->store_base;
+    w->limit = limit;
+    w->keep_available = rc_cfg.object_store_prefault_keep_available;
+    int e = pthread_create(&w->thread, NULL, core__warm_main, w);
+    if (e) {
+        RC_WARN("core: no thread to pre-fault the object store mapping: %s", strerror(e));
+        rc_free(w);
+        return;
+    }
+    cw->store_warm = w;
+}
+
+void core_store_warm_stop(core_worker *cw)
+{
+    core_store_warm *w = cw->store_warm;
+    if (!w)
+        return;
+    atomic_store(&w->stop, 1);
+    pthread_join(w->thread, NULL);
+    cw->store_warm = NULL;
+    rc_free(w);
+}
+
+uint64_t core_store_warm_bytes(const core_worker *cw)
+{
+    return cw->store_warm ? atomic_load_explicit(&cw->store_warm->warm, memory_order_acquire) : 0;
 }

@@ -614,6 +614,7 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     rpc_msg_free(reply);
     if (rc < 0)
         goto fail;
+    core_store_warm_start(cw); /* a driver's, in the background */
 
     /* Follow node deaths: tasks and objects on a dead node need another home. */
     gcs_subscriber_callbacks cbs = {core__on_node_message, core__on_subscribed, cw};
@@ -640,6 +641,7 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     return 0;
 
 fail:
+    core_store_warm_stop(cw);
     RC_ERROR("core: %s", err);
     fprintf(stderr, "rayc: %s\n", err);
     snprintf(cw->start_error, sizeof(cw->start_error), "%s", err);
@@ -721,6 +723,7 @@ void core_stop(core_worker *cw)
     core_memstore_destroy(&cw->memstore);
     rpc_msg_free(cw->actor_strategy ? &cw->actor_strategy->base : NULL);
     cw->actor_strategy = NULL;
+    core_store_warm_stop(cw);
     if (cw->store_base) {
         munmap(cw->store_base, cw->store_size);
         close(cw->store_fd);

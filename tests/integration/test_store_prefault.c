@@ -7,14 +7,25 @@
  * overflow is refused with a clear error, a put too large for the store is refused by the
  * store, a large put is written through the store's file (not faulted in through the
  * driver's mapping) and reads back intact, and the bounds check holds for offsets and sizes
- * that wrap around.
+ * that wrap around. A driver pre-faults the low part of its own mapping of the store
+ * (object_store_client_prefault_mb): up to the limit and no further, not at all at 0, and
+ * not at all (puts still intact) where the kernel refuses MADV_POPULATE_WRITE; puts that
+ * straddle the pre-faulted part read back intact.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cluster.h"
@@ -152,10 +163,12 @@ static void test_prefault_bounded(void)
     harness_cluster_destroy(&C);
 }
 
-/* The store-put path, with the raylet's pre-fault off: refusals, and a large put written
- * through the store's file (the driver's own mapping is not faulted in by it). */
+/* The store-put path, with the raylet's and the driver's pre-fault off: refusals, and a
+ * large put written through the store's file (the driver's own mapping is not faulted in
+ * by it). */
 static void test_put_path(void)
 {
+    setenv("RAYC_object_store_client_prefault_mb", "0", 1);
     int i;
     const char *flags[] = {"--num-cpus", "1", "--object-store-memory", "96MiB", "--object-store-prefault", "false",
                            NULL};
@@ -198,6 +211,162 @@ static void test_put_path(void)
     free(buf);
     rayc_shutdown();
     harness_cluster_destroy(&C);
+    unsetenv("RAYC_object_store_client_prefault_mb");
+}
+
+/* Puts and gets size bytes of a pattern (seeded by seed) in two parts; 0 if it reads back
+ * intact. */
+static int put_roundtrip(size_t size, int seed)
+{
+    char *buf = malloc(size);
+    if (!buf)
+        return -1;
+    for (size_t k = 0; k < size; k++)
+        buf[k] = (char)(k * 131 + (size_t)seed);
+    rayc_iov two[2] = {{buf, size / 3}, {buf + size / 3, size - size / 3}};
+    rayc_ref ref;
+    int rc = -1;
+    if (rayc_put_iov(two, 2, &ref) == 0) {
+        rayc_object o;
+        if (rayc_get(&ref, 1, 60000, &o) == 0) {
+            rc = o.size == size && memcmp(o.data, buf, size) == 0 ? 0 : -1;
+            rayc_object_release(&o, 1);
+        }
+        rayc_ref_release(&ref);
+    }
+    free(buf);
+    return rc;
+}
+
+/* Waits (up to 60 s) until this process maps at least want bytes of shared memory; the
+ * last value seen. */
+static int64_t wait_rss_shmem(int64_t want)
+{
+    int64_t now = rss_shmem(getpid());
+    for (int tries = 0; tries < 600 && now < want; tries++) {
+        rc_sleep_ms(100);
+        now = rss_shmem(getpid());
+    }
+    return now;
+}
+
+/* A driver pre-faults the low part of its mapping up to object_store_client_prefault_mb:
+ * with the raylet's own pre-fault off, the driver's allocates the store's pages itself and
+ * maps them (its RssShmem), and stops at the limit. Puts that lie below, across and above
+ * the pre-faulted part read back intact. */
+static void test_driver_prefault_bounded(void)
+{
+    setenv("RAYC_object_store_client_prefault_mb", "32", 1);
+    setenv("RAYC_object_store_prefault_keep_available", "0.02", 1);
+    int i;
+    const char *flags[] = {"--num-cpus", "1", "--object-store-memory", "96MiB", "--object-store-prefault", "false",
+                           NULL};
+    CU_ASSERT_EQUAL_FATAL(start(flags, &i), 0);
+    int64_t before = rss_shmem(getpid());
+    rayc_init_options opts;
+    rayc_init_options_init(&opts);
+    opts.address = C.gcs_address;
+    CU_ASSERT_EQUAL_FATAL(rayc_init(&opts), 0);
+    int64_t mapped = wait_rss_shmem(before + (int64_t)(32 * MiB));
+    CU_ASSERT(mapped >= before + (int64_t)(32 * MiB));
+    CU_ASSERT(resident_bytes(i) >= 32 * MiB); /* the driver allocated them in the store's file */
+    rc_sleep_ms(1500);                        /* it would have gone on by now */
+    mapped = rss_shmem(getpid());
+    CU_ASSERT(mapped - before <= (int64_t)(36 * MiB));
+    CU_ASSERT(resident_bytes(i) <= 36 * MiB);
+    /* First fit from the bottom: 24 MiB below the limit, then 40 MiB across it (wherever
+     * the first one's space is by then), then 24 MiB and a bit. */
+    CU_ASSERT_EQUAL(put_roundtrip(24 * MiB, 1), 0);
+    CU_ASSERT_EQUAL(put_roundtrip(40 * MiB, 2), 0);
+    CU_ASSERT_EQUAL(put_roundtrip(24 * MiB + 12345, 3), 0);
+    rayc_shutdown();
+    harness_cluster_destroy(&C);
+    unsetenv("RAYC_object_store_client_prefault_mb");
+    unsetenv("RAYC_object_store_prefault_keep_available");
+}
+
+/* Off: the driver maps nothing of the store by itself. */
+static void test_driver_prefault_off(void)
+{
+    setenv("RAYC_object_store_client_prefault_mb", "0", 1);
+    int i;
+    const char *flags[] = {"--num-cpus", "1", "--object-store-memory", "96MiB", NULL};
+    CU_ASSERT_EQUAL_FATAL(start(flags, &i), 0);
+    int64_t before = rss_shmem(getpid());
+    rayc_init_options opts;
+    rayc_init_options_init(&opts);
+    opts.address = C.gcs_address;
+    CU_ASSERT_EQUAL_FATAL(rayc_init(&opts), 0);
+    rc_sleep_ms(2000);
+    CU_ASSERT(rss_shmem(getpid()) - before <= (int64_t)(4 * MiB));
+    CU_ASSERT_EQUAL(put_roundtrip(24 * MiB, 4), 0);
+    rayc_shutdown();
+    harness_cluster_destroy(&C);
+    unsetenv("RAYC_object_store_client_prefault_mb");
+}
+
+/* The child of test_driver_prefault_refused (this program run again with
+ * --populate-refused <gcs address>): madvise(MADV_POPULATE_WRITE) fails with EINVAL here,
+ * as on a kernel older than 5.14, by a seccomp filter; the driver then pre-faults nothing
+ * and its puts go through the store's file. Exit status 0 if all held, else the step. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+static int populate_refused_child(const char *gcs_address)
+{
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_madvise, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_POPULATE_WRITE, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {(unsigned short)(sizeof(filter) / sizeof(filter[0])), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+        return 10;
+    size_t len = 1 << 20;
+    void *probe = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED || madvise(probe, len, MADV_POPULATE_WRITE) == 0 || errno != EINVAL)
+        return 11; /* the filter does not refuse it */
+    munmap(probe, len);
+    setenv("RAYC_object_store_client_prefault_mb", "64", 1);
+    int64_t before = rss_shmem(getpid());
+    rayc_init_options opts;
+    rayc_init_options_init(&opts);
+    opts.address = gcs_address;
+    if (rayc_init(&opts) != 0)
+        return 12;
+    rc_sleep_ms(2000);
+    int rc = 0;
+    if (rss_shmem(getpid()) - before > (int64_t)(4 * MiB))
+        rc = 13; /* something faulted the mapping in after all */
+    else if (put_roundtrip(40 * MiB, 5) != 0)
+        rc = 14;
+    rayc_shutdown();
+    return rc;
+}
+
+static void test_driver_prefault_refused(void)
+{
+    int i;
+    const char *flags[] = {"--num-cpus", "1", "--object-store-memory", "96MiB", NULL};
+    CU_ASSERT_EQUAL_FATAL(start(flags, &i), 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        char *argv[] = {"test_store_prefault", "--populate-refused", C.gcs_address, NULL};
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "populate-refused child: %s %d\n", WIFEXITED(status) ? "exit" : "signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
+    harness_cluster_destroy(&C);
 }
 
 /* The store-put path's checks, from librayc (core/core_int.h). */
@@ -229,9 +398,14 @@ static const unit_case cases[] = {
     UNIT_CASE(test_prefault_off),
     UNIT_CASE(test_prefault_bounded),
     UNIT_CASE(test_put_path),
+    UNIT_CASE(test_driver_prefault_bounded),
+    UNIT_CASE(test_driver_prefault_off),
+    UNIT_CASE(test_driver_prefault_refused),
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "--populate-refused"))
+        return populate_refused_child(argv[2]);
     return unit_run("store_prefault", cases, UNIT_N(cases));
 }
