@@ -70,7 +70,7 @@ X(INT, raylet_cluster_view_poll_ms, 500, "how often a raylet reads the other nod
 /* Object store pages (first touch). */
 X(BOOL, object_store_prefault, 1, "a raylet faults its object store's shared memory in on a background thread after it starts, so first puts do not pay page faults (the raylet flag --object-store-prefault overrides it)")
 X(DOUBLE, object_store_prefault_keep_available, 0.25, "the raylet's pre-fault stops before the host's available memory (MemAvailable) would fall below this fraction of MemTotal")
-X(INT, object_store_client_prefault_mb, 2048, "a driver pre-faults this many MiB of its own mapping of the object store, from the bottom up (where large objects go), on a background thread after it connects, so its puts there copy at memory speed; 0 turns it off; bounded by object_store_prefault_keep_available and the store size")
+X(INT, object_store_client_prefault_mb, 1024, "a driver pre-faults this many MiB of its own mapping of the object store, from the bottom up (where large objects go), on a background thread after it connects, so its puts there copy at memory speed; 0 turns it off; bounded by object_store_prefault_keep_available and the store size")
 X(INT, object_manager_default_chunk_size, 5 * 1024 * 1024, "bytes per Push chunk; the same on every node")
 X(INT, object_manager_max_chunks_in_flight, 4, "Push calls one transfer keeps outstanding")
 X(INT, object_manager_rpc_timeout_ms, 10000, "deadline of calls to object owners and of each Push")
