@@ -461,6 +461,7 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     rc_map_init(&cw->refs);
     rc_map_init(&cw->tasks);
     rc_map_init(&cw->lineage);
+    rc_list_init(&cw->lineage_order);
     rc_map_init(&cw->keys);
     rc_map_init(&cw->nodes);
     rc_map_init(&cw->raylet_clients);
