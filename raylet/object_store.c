@@ -2,8 +2,8 @@
  * object_store: the object table, pins, eviction and waiting gets over one object_region
  * (see object_store.h for the object life and the invariants).
  *
- * Data structures: objects (id -> store_object) and waiters (id -> the first slot of the
- * gets waiting for that id, a doubly linked list). A waiting get owns one slot per
+ * Data structures: objects (id -> store_object) and waiters (id -> an rc_list of the slots
+ * of the gets waiting for that id, newest first). A waiting get owns one slot per
  * requested object; a slot is on its id's waiter list while that object is missing.
  * Evictable objects form an LRU list, least recently released at the head.
  *
@@ -48,7 +48,7 @@ typedef struct store_object {
 
 typedef struct store_slot {
     raylet_store_get *get;
-    struct store_slot *prev, *next; /* on the waiter list of its id while waiting */
+    rc_list link; /* on the waiter list of its id while waiting */
     int waiting;
 } store_slot;
 
@@ -72,7 +72,7 @@ struct raylet_store {
     uv_loop_t *loop;
     raylet_region *region;
     rc_map objects; /* id -> store_object */
-    rc_map waiters; /* id -> store_slot (first of a list) */
+    rc_map waiters; /* id -> rc_list (owned) of store_slot.link */
     rc_list lru;  /* store_object.lru_link: evictable, least recently used first */
     rc_list gets; /* raylet_store_get.link: waiting */
     raylet_store_hooks hooks;
@@ -92,7 +92,7 @@ static void store__maybe_free(raylet_store *s)
 {
     if (s->destroyed && s->closing == 0) {
         rc_map_destroy(&s->objects, NULL);
-        rc_map_destroy(&s->waiters, NULL);
+        rc_map_destroy(&s->waiters, rc_free);
         rc_free(s);
     }
 }
@@ -163,7 +163,8 @@ static void store__drop_unsealed(raylet_store *s, store_object *o)
     Ray__Rpc__Address *owner = o->owner;
     o->owner = NULL;
     store__delete(s, o);
-    store_slot *waiter = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
+    rc_list *waiting = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
+    store_slot *waiter = waiting ? rc_list_entry(rc_list_first(waiting), store_slot, link) : NULL;
     if (s->hooks.fetch && waiter) {
         /* The copy may not have known its owner (an unasked push); the waiter's ref does. */
         const Ray__Rpc__Address *who = owner ? owner : waiter->get->owners[waiter - waiter->get->slots];
@@ -224,27 +225,23 @@ static void store__slot_unlink(raylet_store *s, store_slot *sl)
     if (!sl->waiting)
         return;
     const uint8_t *id = sl->get->ids[sl - sl->get->slots];
-    if (sl->next)
-        sl->next->prev = sl->prev;
-    if (sl->prev)
-        sl->prev->next = sl->next;
-    else if (sl->next)
-        rc_map_put(&s->waiters, id, RC_OBJECT_ID_SIZE, sl->next);
-    else
-        rc_map_remove(&s->waiters, id, RC_OBJECT_ID_SIZE);
-    sl->prev = sl->next = NULL;
+    rc_list_remove(&sl->link);
+    rc_list *waiting = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
+    if (waiting && rc_list_empty(waiting))
+        rc_free(rc_map_remove(&s->waiters, id, RC_OBJECT_ID_SIZE));
     sl->waiting = 0;
 }
 
 static void store__slot_link(raylet_store *s, store_slot *sl)
 {
     const uint8_t *id = sl->get->ids[sl - sl->get->slots];
-    store_slot *head = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
-    sl->prev = NULL;
-    sl->next = head;
-    if (head)
-        head->prev = sl;
-    rc_map_put(&s->waiters, id, RC_OBJECT_ID_SIZE, sl);
+    rc_list *waiting = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
+    if (!waiting) {
+        waiting = RC_NEW(rc_list);
+        rc_list_init(waiting);
+        rc_map_put(&s->waiters, id, RC_OBJECT_ID_SIZE, waiting);
+    }
+    rc_list_insert_head(waiting, &sl->link);
     sl->waiting = 1;
 }
 
@@ -315,8 +312,9 @@ static void store__wake(raylet_store *s, const uint8_t *object_id, int failed)
 {
     uint8_t id[RC_OBJECT_ID_SIZE];
     memcpy(id, object_id, sizeof(id));
-    store_slot *sl;
-    while ((sl = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE))) {
+    rc_list *waiting;
+    while ((waiting = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE))) {
+        store_slot *sl = rc_list_entry(rc_list_first(waiting), store_slot, link);
         raylet_store_get *g = sl->get;
         store_object *o = NULL;
         if (!failed) {
