@@ -380,7 +380,7 @@ struct core_worker {
     /* worker mode: task execution */
     pthread_mutex_t exec_mu;
     pthread_cond_t exec_cv;
-    struct core_exec_item *exec_head, *exec_tail;
+    rc_list exec_queue; /* core_exec_item.link: handed to the task threads, oldest first */
     int exec_stop;
     int exec_busy; /* task threads inside an item */
     uint8_t running_task_id[RC_TASK_ID_SIZE];
