@@ -756,8 +756,9 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
     ls->lease_id.len = RC_UNIQUE_ID_SIZE;
     /* Named for the task it is asked for now (the raylet's logs), not the key's first. */
     char *first_name = ls->task_name;
-    if (key->queue_head && key->queue_head->spec->name)
-        ls->task_name = key->queue_head->spec->name;
+    const core_task *first = core_task_first(&key->queue);
+    if (first && first->spec->name)
+        ls->task_name = first->spec->name;
     Ray__Rpc__RequestWorkerLeaseRequest rreq = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
     rreq.lease_spec = ls;
     rreq.grant_or_reject = req->raylet_address[0] != '\0';

@@ -857,8 +857,10 @@ static void lease__preempt(lease_manager *lm)
     int64_t next_due = INT64_MAX;
     /* Without victims now, waiting leases are looked at again every grace period (a lease
      * of a lower-priority job may be granted meanwhile without a dispatch round). */
-    for (lease_class *c = lm->classes_head; c; c = c->next) {
-        for (lease *l = c->head; l; l = l->next) {
+    rc_list *cn, *n;
+    RC_LIST_FOREACH(cn, &lm->class_order) {
+        RC_LIST_FOREACH(n, &rc_list_entry(cn, lease_class, link)->queue) {
+            lease *l = rc_list_entry(n, lease, link);
             if ((n_victims && l->job->priority <= lowest) || !lease__preempt_candidate(lm, l))
                 continue;
             int64_t due = (l->preempt_ms > l->queued_ms ? l->preempt_ms : l->queued_ms) + grace;
