@@ -38,9 +38,9 @@ struct core_actor {
     uint64_t next_seq;                  /* numbers calls to the current instance */
     uint32_t epoch;                     /* bumped for each new instance (worker) */
     uint8_t instance_worker[RC_WORKER_ID_SIZE]; /* the worker of the current instance */
-    core_task *queue_head, *queue_tail; /* calls not yet pushed, in submission order */
-    core_task *inflight, *inflight_tail; /* pushed to this instance, oldest first */
-    core_task *stale;                   /* pushed to an earlier instance, not answered */
+    rc_list queue;                      /* calls not yet pushed, in submission order */
+    rc_list inflight;                   /* pushed to this instance, oldest first */
+    rc_list stale;                      /* pushed to an earlier instance, not answered */
     size_t n_inflight;
     core_ref **creation_args; /* owned objects the constructor needs (held until it ran) */
     size_t n_creation_args;
@@ -74,6 +74,9 @@ static core_actor *core__actor_get(core_worker *cw, const uint8_t *id, int creat
     if (a || !create)
         return a;
     a = RC_NEW(core_actor);
+    rc_list_init(&a->queue);
+    rc_list_init(&a->inflight);
+    rc_list_init(&a->stale);
     memcpy(a->id, id, RC_ACTOR_ID_SIZE);
     a->state = -1;
     rc_map_put(&cw->actors, a->id, RC_ACTOR_ID_SIZE, a);
@@ -85,42 +88,19 @@ static core_actor *core__actor_get(core_worker *cw, const uint8_t *id, int creat
 
 static void core__queue_append(core_actor *a, core_task *t)
 {
-    t->next = NULL;
-    t->prev = a->queue_tail;
-    if (a->queue_tail)
-        a->queue_tail->next = t;
-    else
-        a->queue_head = t;
-    a->queue_tail = t;
+    rc_list_insert_tail(&a->queue, &t->link);
 }
 
 static void core__queue_unlink(core_actor *a, core_task *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        a->queue_head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        a->queue_tail = t->prev;
-    t->prev = t->next = NULL;
+    (void)a;
+    rc_list_remove(&t->link);
 }
 
+/* Off the in-flight list of its instance (a->inflight or a->stale). */
 static void core__inflight_unlink(core_actor *a, core_task *t)
 {
-    int current = t->actor_epoch == a->epoch;
-    if (t->prev)
-        t->prev->next = t->next;
-    else if (current)
-        a->inflight = t->next;
-    else
-        a->stale = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else if (current)
-        a->inflight_tail = t->prev;
-    t->prev = t->next = NULL;
+    rc_list_remove(&t->link);
     a->n_inflight--;
 }
 
@@ -128,15 +108,7 @@ static void core__inflight_unlink(core_actor *a, core_task *t)
  * time; numbering starts over for the new one. */
 static void core__new_instance(core_actor *a)
 {
-    for (core_task *t = a->inflight, *next; t; t = next) {
-        next = t->next;
-        t->prev = NULL;
-        t->next = a->stale;
-        if (a->stale)
-            a->stale->prev = t;
-        a->stale = t;
-    }
-    a->inflight = a->inflight_tail = NULL;
+    rc_list_move_tail(&a->inflight, &a->stale);
     a->epoch++;
     a->next_seq = 0;
 }
@@ -178,13 +150,7 @@ static void core__call_pushed(const rpc_status *st, ProtobufCMessage *reply, voi
     } else if (st->code == GRPC_STATUS_FAILED_PRECONDITION) {
         /* The worker is alive but hosts no longer (or not yet) this actor: ask the GCS. */
         t->state = CORE_TASK_QUEUED;
-        t->next = a->queue_head;
-        t->prev = NULL;
-        if (a->queue_head)
-            a->queue_head->prev = t;
-        a->queue_head = t;
-        if (!a->queue_tail)
-            a->queue_tail = t;
+        rc_list_insert_head(&a->queue, &t->link);
         rpc_msg_free(reply);
         a->state = -1;
         core__actor_fetch(cw, a);
@@ -212,20 +178,13 @@ static void core__call_pushed(const rpc_status *st, ProtobufCMessage *reply, voi
             /* Back into the queue in submission order (by sequence of submission: task
              * counter order is the queue order, so insert before later calls). */
             t->state = CORE_TASK_QUEUED;
-            core_task *p = a->queue_head;
-            while (p && p->spec->parent_counter < t->spec->parent_counter)
-                p = p->next;
-            if (p) {
-                t->next = p;
-                t->prev = p->prev;
-                if (p->prev)
-                    p->prev->next = t;
-                else
-                    a->queue_head = t;
-                p->prev = t;
-            } else {
+            rc_list *p = rc_list_first(&a->queue);
+            while (p && rc_list_entry(p, core_task, link)->spec->parent_counter < t->spec->parent_counter)
+                p = rc_list_next(&a->queue, p);
+            if (p)
+                rc_list_insert_before(p, &t->link);
+            else
                 core__queue_append(a, t);
-            }
         } else {
             char message[1200];
             char hex[RC_ID_HEX_MAX];
@@ -248,16 +207,11 @@ static void core__push_call(core_worker *cw, core_actor *a, core_task *t)
     t->spec->actor_task_spec->sequence_number = seq;
     /* Every call numbered below the oldest one still out has been answered (or will never
      * come): the worker need not wait for numbers below it (Ray's client_processed_up_to). */
-    int64_t processed = (a->inflight ? (int64_t)a->inflight->spec->actor_task_spec->sequence_number : (int64_t)seq) - 1;
+    const core_task *oldest = core_task_first(&a->inflight);
+    int64_t processed = (oldest ? (int64_t)oldest->spec->actor_task_spec->sequence_number : (int64_t)seq) - 1;
     t->state = CORE_TASK_PUSHED;
     t->actor_epoch = a->epoch;
-    t->next = NULL;
-    t->prev = a->inflight_tail;
-    if (a->inflight_tail)
-        a->inflight_tail->next = t;
-    else
-        a->inflight = t;
-    a->inflight_tail = t;
+    rc_list_insert_tail(&a->inflight, &t->link);
     a->n_inflight++;
     Ray__Rpc__PushTaskRequest req = RAY__RPC__PUSH_TASK_REQUEST__INIT;
     req.intended_worker_id = a->address->worker_id;
@@ -278,8 +232,8 @@ static void core__actor_flush(core_worker *cw, core_actor *a)
     if (a->state == RAY__RPC__ACTOR_TABLE_DATA__ACTOR_STATE__DEAD) {
         char message[800];
         core__death_text(a, message, sizeof(message));
-        while (a->queue_head) {
-            core_task *t = a->queue_head;
+        core_task *t;
+        while ((t = core_task_first(&a->queue))) {
             core__queue_unlink(a, t);
             t->actor = NULL;
             core_task_fail(cw, t, RAYC_ERR_ACTOR_DIED, message);
@@ -288,12 +242,12 @@ static void core__actor_flush(core_worker *cw, core_actor *a)
     }
     if (a->state != RAY__RPC__ACTOR_TABLE_DATA__ACTOR_STATE__ALIVE || !a->worker)
         return;
-    while (a->queue_head && a->queue_head->resolved) {
-        core_task *t = a->queue_head;
+    core_task *t;
+    while ((t = core_task_first(&a->queue)) && t->resolved) {
         core__queue_unlink(a, t);
         core__push_call(cw, a, t);
     }
-    if (a->released && !a->queue_head && !a->n_inflight)
+    if (a->released && rc_list_empty(&a->queue) && !a->n_inflight)
         core__report_out_of_scope(cw, a);
 }
 
@@ -462,7 +416,7 @@ static void core__call_finished(core_worker *cw, core_task *t)
     t->actor = NULL;
     if (t->state == CORE_TASK_PUSHED) /* pushed ones were unlinked by their answer */
         return;
-    int was_head = a->queue_head == t;
+    int was_head = core_task_first(&a->queue) == t;
     core__queue_unlink(a, t);
     if (was_head) /* failed before its turn (argument error, cancel): the next may go */
         core__actor_flush(cw, a);
@@ -802,7 +756,7 @@ static void core__run_release(core_worker *cw, core_op *op)
     if (!a || !a->owned || a->detached)
         return;
     a->released = 1;
-    if (!a->queue_head && !a->n_inflight)
+    if (rc_list_empty(&a->queue) && !a->n_inflight)
         core__report_out_of_scope(cw, a);
 }
 
@@ -887,7 +841,7 @@ void core_actor_tick(core_worker *cw)
     void *v;
     while (rc_map_next(&cw->actors, &it, NULL, NULL, &v)) {
         core_actor *a = v;
-        if (a->queue_head && (a->state < 0 || a->have_dead_worker))
+        if (!rc_list_empty(&a->queue) && (a->state < 0 || a->have_dead_worker))
             core__actor_fetch(cw, a);
     }
 }
@@ -939,8 +893,8 @@ void core_actor_shutdown(core_worker *cw)
     void *v;
     while (rc_map_next(&cw->actors, &it, NULL, NULL, &v)) {
         core_actor *a = v;
-        while (a->queue_head) {
-            core_task *t = a->queue_head;
+        core_task *t;
+        while ((t = core_task_first(&a->queue))) {
             core__queue_unlink(a, t);
             t->actor = NULL;
             core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down before the call was sent");

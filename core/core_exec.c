@@ -351,7 +351,8 @@ typedef struct core_exec_item {
     core_value **values;                   /* one per argument */
     int cancelled;
     int terminate; /* no call: the actor's graceful end (KillActor without force) */
-    struct core_exec_item *next;
+    rc_list link; /* on cw->exec_queue while queued */
+    struct core_exec_item *next; /* its caller's early calls, or cancelled ones (singly linked) */
 } core_exec_item;
 
 typedef struct core__reply_op {
@@ -434,12 +435,7 @@ static void core__reply_error(core_worker *cw, core_exec_item *item, Ray__Rpc__E
 static void core__enqueue_exec(core_worker *cw, core_exec_item *item)
 {
     pthread_mutex_lock(&cw->exec_mu);
-    item->next = NULL;
-    if (cw->exec_tail)
-        cw->exec_tail->next = item;
-    else
-        cw->exec_head = item;
-    cw->exec_tail = item;
+    rc_list_insert_tail(&cw->exec_queue, &item->link);
     /* Task threads sleep only on an empty queue; with several (max_concurrency), each item
      * may need to wake another. */
     pthread_cond_signal(&cw->exec_cv);
@@ -635,21 +631,16 @@ static void handle_cancel_task(rpc_call *call, const ProtobufCMessage *request, 
     int running = 0, queued = 0;
     core_exec_item *unlinked = NULL;
     pthread_mutex_lock(&cw->exec_mu);
-    for (core_exec_item **link = &cw->exec_head, *it; (it = *link);) {
+    rc_list *n, *tmp;
+    RC_LIST_FOREACH_SAFE(n, tmp, &cw->exec_queue) {
+        core_exec_item *it = rc_list_entry(n, core_exec_item, link);
         const ProtobufCBinaryData *id = it->terminate ? NULL : &it->req->task_spec->task_id;
-        if (!id || req->intended_task_id.len != id->len || memcmp(req->intended_task_id.data, id->data, id->len)) {
-            link = &it->next;
+        if (!id || req->intended_task_id.len != id->len || memcmp(req->intended_task_id.data, id->data, id->len))
             continue;
-        }
         /* Still queued behind other calls: it leaves the queue and is answered now, not
          * once the task thread gets to it. */
         queued = 1;
-        *link = it->next;
-        if (cw->exec_tail == it) {
-            cw->exec_tail = NULL;
-            for (core_exec_item *t = cw->exec_head; t; t = t->next)
-                cw->exec_tail = t;
-        }
+        rc_list_remove(n);
         it->next = unlinked;
         unlinked = it;
     }
@@ -1083,16 +1074,14 @@ void core_exec_run_loop(core_worker *cw)
 {
     for (;;) {
         pthread_mutex_lock(&cw->exec_mu);
-        while (!cw->exec_head && !cw->exec_stop)
+        while (rc_list_empty(&cw->exec_queue) && !cw->exec_stop)
             pthread_cond_wait(&cw->exec_cv, &cw->exec_mu);
         if (cw->exec_stop) {
             pthread_mutex_unlock(&cw->exec_mu);
             return;
         }
-        core_exec_item *item = cw->exec_head;
-        cw->exec_head = item->next;
-        if (!cw->exec_head)
-            cw->exec_tail = NULL;
+        core_exec_item *item = rc_list_entry(rc_list_first(&cw->exec_queue), core_exec_item, link);
+        rc_list_remove(&item->link);
         cw->exec_busy++;
         pthread_mutex_unlock(&cw->exec_mu);
         if (item->terminate)

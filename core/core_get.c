@@ -156,48 +156,34 @@ typedef struct core__fetch {
      * death of the owner's node answers the get (a host that vanished may never close the
      * connection); an owner ask answered so is abandoned. */
     uint8_t owner_node[RC_NODE_ID_SIZE];
-    int listed, abandoned;
-    struct core__fetch *next, *prev;
+    int abandoned;
+    rc_list link; /* on core__asks while listed */
 } core__fetch;
 
-static core__fetch *core__asks; /* owner asks in flight (loop thread) */
+static rc_list core__asks = RC_LIST_HEAD_INIT(core__asks); /* owner asks in flight (loop thread) */
 
 static void core__ask_unlink(core__fetch *f)
 {
-    if (!f->listed)
-        return;
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        core__asks = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
-    f->next = f->prev = NULL;
-    f->listed = 0;
+    rc_list_remove(&f->link);
 }
 
 void core_get_forget_asks(void)
 {
-    while (core__asks)
-        core__ask_unlink(core__asks);
+    while (!rc_list_empty(&core__asks))
+        rc_list_remove(rc_list_first(&core__asks));
 }
 
 static void core__ask_link(core__fetch *f, const uint8_t *owner_node)
 {
     memcpy(f->owner_node, owner_node, RC_NODE_ID_SIZE);
-    f->listed = 1;
-    f->prev = NULL;
-    f->next = core__asks;
-    if (core__asks)
-        core__asks->prev = f;
-    core__asks = f;
+    rc_list_insert_head(&core__asks, &f->link);
 }
 
 void core_get_node_died(core_worker *cw, const uint8_t *node_id)
 {
-    core__fetch *f = core__asks;
-    while (f) {
-        core__fetch *next = f->next;
+    rc_list *n, *tmp;
+    RC_LIST_FOREACH_SAFE(n, tmp, &core__asks) {
+        core__fetch *f = rc_list_entry(n, core__fetch, link);
         if (!memcmp(f->owner_node, node_id, RC_NODE_ID_SIZE)) {
             core__ask_unlink(f);
             f->abandoned = 1; /* its call may never end; its callback frees it if it does */
@@ -208,7 +194,6 @@ void core_get_node_died(core_worker *cw, const uint8_t *node_id)
                                core_value_new_error(RAYC_ERR_OWNER_DIED,
                                                     "the owner of this object died: its node was marked dead"));
         }
-        f = next;
     }
 }
 

@@ -28,6 +28,7 @@
 #include "rc_buf.h"
 #include "rc_err.h"
 #include "rc_ids.h"
+#include "rc_list.h"
 #include "rc_map.h"
 #include "rpc.h"
 
@@ -192,7 +193,7 @@ struct core_task {
     size_t n_arg_refs;
     core_sched_key *key;
     core_lease *lease; /* while pushed */
-    core_task *next, *prev; /* in its key's queue or its lease's in-flight list */
+    rc_list link; /* in its key's queue or its lease's in-flight list */
     /* Actor calls: arguments settled (push when its turn comes), and finished (leave the
      * actor's lists). NULL for normal tasks, which go to their scheduling key. */
     void (*on_resolved)(core_worker *cw, core_task *t);
@@ -207,9 +208,15 @@ struct core_task {
     int lineage_refs;
     int in_lineage;
     size_t lineage_bytes;             /* its spec's size while it counts in cw->lineage_bytes */
-    core_task *lineage_next, *lineage_prev; /* kept and finished, oldest first */
+    rc_list lineage_link; /* kept and finished, oldest first */
     int args_submitted; /* arg_refs hold submitted counts (while it runs) */
 };
+
+/* The first task on a list of core_task.link (a queue), or NULL if it is empty. */
+static inline core_task *core_task_first(const rc_list *list)
+{
+    return rc_list_entry_or_null(rc_list_first(list), core_task, link);
+}
 
 /* ---- leases and scheduling keys (loop thread) ----------------------------------------- */
 
@@ -223,12 +230,12 @@ struct core_lease {
     Ray__Rpc__ResourceMapEntry **resource_mapping; /* owned copies */
     size_t n_resource_mapping;
     size_t in_flight;
-    core_task *tasks; /* pushed, not yet answered */
+    rc_list tasks; /* pushed, not yet answered */
     int returning;
     int worker_failed;
     int64_t idle_since_ms; /* 0 while it has work */
     int64_t granted_ms;
-    core_lease *next, *prev;
+    rc_list link;
 };
 
 typedef struct core_lease_request {
@@ -237,17 +244,17 @@ typedef struct core_lease_request {
     int64_t sent_ms;
     char raylet_address[96]; /* "" for the local raylet */
     int cancelled;
-    struct core_lease_request *next, *prev;
+    rc_list link;
 } core_lease_request;
 
 struct core_sched_key {
     char *name; /* canonical bytes of the shape, the map key (name_len bytes) */
     size_t name_len;
     Ray__Rpc__LeaseSpec *lease_template; /* owned; lease_id filled per request */
-    core_task *queue_head, *queue_tail;
+    rc_list queue; /* core_task.link */
     size_t queued;
-    core_lease *leases;
-    core_lease_request *requests;
+    rc_list leases;   /* core_lease.link */
+    rc_list requests; /* core_lease_request.link */
     size_t n_requests;
     int64_t last_backlog_reported;
     /* Why its leases wait, when no node could ever hold them (the raylet's sentence, asked
@@ -351,7 +358,7 @@ struct core_worker {
     rc_map refs;     /* object id -> core_ref (owned objects) */
     rc_map tasks;    /* task id -> core_task (submitted, not finished) */
     rc_map lineage;  /* task id -> core_task: finished tasks kept to rebuild lost returns */
-    core_task *lineage_head, *lineage_tail; /* those not running again, oldest first */
+    rc_list lineage_order;   /* core_task.lineage_link: those not running again, oldest first */
     int64_t lineage_bytes;                  /* their specs' size (max_lineage_bytes) */
     rc_map keys;     /* scheduling key name -> core_sched_key */
     rc_map nodes;    /* node id -> core_node */
@@ -375,7 +382,7 @@ struct core_worker {
     /* worker mode: task execution */
     pthread_mutex_t exec_mu;
     pthread_cond_t exec_cv;
-    struct core_exec_item *exec_head, *exec_tail;
+    rc_list exec_queue; /* core_exec_item.link: handed to the task threads, oldest first */
     int exec_stop;
     int exec_busy; /* task threads inside an item */
     uint8_t running_task_id[RC_TASK_ID_SIZE];

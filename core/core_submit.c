@@ -79,13 +79,7 @@ static void core__lineage_link(core_worker *cw, core_task *t)
         return;
     t->lineage_bytes = protobuf_c_message_get_packed_size(&t->spec->base) + sizeof(*t);
     cw->lineage_bytes += (int64_t)t->lineage_bytes;
-    t->lineage_next = NULL;
-    t->lineage_prev = cw->lineage_tail;
-    if (cw->lineage_tail)
-        cw->lineage_tail->lineage_next = t;
-    else
-        cw->lineage_head = t;
-    cw->lineage_tail = t;
+    rc_list_insert_tail(&cw->lineage_order, &t->lineage_link);
 }
 
 static void core__lineage_unlink(core_worker *cw, core_task *t)
@@ -94,15 +88,7 @@ static void core__lineage_unlink(core_worker *cw, core_task *t)
         return;
     cw->lineage_bytes -= (int64_t)t->lineage_bytes;
     t->lineage_bytes = 0;
-    if (t->lineage_prev)
-        t->lineage_prev->lineage_next = t->lineage_next;
-    else
-        cw->lineage_head = t->lineage_next;
-    if (t->lineage_next)
-        t->lineage_next->lineage_prev = t->lineage_prev;
-    else
-        cw->lineage_tail = t->lineage_prev;
-    t->lineage_next = t->lineage_prev = NULL;
+    rc_list_remove(&t->lineage_link);
 }
 
 /* Releases kept task t to bound memory: its returns can no longer be made again. */
@@ -132,8 +118,8 @@ static void core__lineage_trim(core_worker *cw)
         return;
     int64_t before = cw->lineage_bytes, target = rc_cfg.max_lineage_bytes / 2;
     size_t n = 0;
-    while (cw->lineage_head && cw->lineage_bytes > target) {
-        core__lineage_evict(cw, cw->lineage_head);
+    while (!rc_list_empty(&cw->lineage_order) && cw->lineage_bytes > target) {
+        core__lineage_evict(cw, rc_list_entry(rc_list_first(&cw->lineage_order), core_task, lineage_link));
         n++;
     }
     RC_INFO("core: lineage of %lld bytes passed max_lineage_bytes (%lld): released the oldest %zu task(s); their "
@@ -357,6 +343,9 @@ static core_sched_key *core__key_for(core_worker *cw, const core_task *t)
         return key;
     }
     key = RC_NEW(core_sched_key);
+    rc_list_init(&key->queue);
+    rc_list_init(&key->leases);
+    rc_list_init(&key->requests);
     key->name_len = name.len;
     key->name = rc_buf_detach(&name);
     Ray__Rpc__LeaseSpec ls = RAY__RPC__LEASE_SPEC__INIT;
@@ -383,48 +372,22 @@ static void core__queue_push(core_sched_key *key, core_task *t, int front)
 {
     t->key = key;
     t->state = CORE_TASK_QUEUED;
-    t->prev = t->next = NULL;
-    if (front) {
-        t->next = key->queue_head;
-        if (key->queue_head)
-            key->queue_head->prev = t;
-        key->queue_head = t;
-        if (!key->queue_tail)
-            key->queue_tail = t;
-    } else {
-        t->prev = key->queue_tail;
-        if (key->queue_tail)
-            key->queue_tail->next = t;
-        key->queue_tail = t;
-        if (!key->queue_head)
-            key->queue_head = t;
-    }
+    if (front)
+        rc_list_insert_head(&key->queue, &t->link);
+    else
+        rc_list_insert_tail(&key->queue, &t->link);
     key->queued++;
 }
 
 static void core__queue_unlink(core_sched_key *key, core_task *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        key->queue_head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        key->queue_tail = t->prev;
-    t->prev = t->next = NULL;
+    rc_list_remove(&t->link);
     key->queued--;
 }
 
 static void core__lease_unlink_task(core_lease *l, core_task *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        l->tasks = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    t->prev = t->next = NULL;
+    rc_list_remove(&t->link);
     l->in_flight--;
     t->lease = NULL;
 }
@@ -451,13 +414,7 @@ static void core__lease_free(core_lease *l)
 /* Gives the lease back to its raylet and forgets it. */
 static void core__lease_return(core_worker *cw, core_lease *l, int disconnect, const char *why)
 {
-    core_sched_key *key = l->key;
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        key->leases = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
+    rc_list_remove(&l->link);
     Ray__Rpc__ReturnWorkerLeaseRequest req = RAY__RPC__RETURN_WORKER_LEASE_REQUEST__INIT;
     req.worker_port = l->worker_address->port;
     req.lease_id.data = l->lease_id;
@@ -587,12 +544,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
         rpc_msg_free(reply);
         core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down while the task ran");
         if (l->in_flight == 0) {
-            if (l->prev)
-                l->prev->next = l->next;
-            else
-                key->leases = l->next;
-            if (l->next)
-                l->next->prev = l->prev;
+            rc_list_remove(&l->link);
             core__lease_free(l);
         }
         return;
@@ -636,11 +588,7 @@ static void core__push(core_worker *cw, core_lease *l, core_task *t)
     l->idle_since_ms = 0;
     t->state = CORE_TASK_PUSHED;
     t->lease = l;
-    t->prev = NULL;
-    t->next = l->tasks;
-    if (l->tasks)
-        l->tasks->prev = t;
-    l->tasks = t;
+    rc_list_insert_head(&l->tasks, &t->link);
     l->in_flight++;
     Ray__Rpc__PushTaskRequest req = RAY__RPC__PUSH_TASK_REQUEST__INIT;
     req.intended_worker_id = l->worker_address->worker_id;
@@ -695,7 +643,8 @@ static void core__spill_hold(core_sched_key *key, const char *target)
     if (hold > rc_cfg.lease_spillback_hold_max_ms)
         hold = rc_cfg.lease_spillback_hold_max_ms > 0 ? rc_cfg.lease_spillback_hold_max_ms : 0;
     key->spill_hold_until_ms = rc_mono_ms() + hold;
-    const char *name = key->queue_head && key->queue_head->spec ? key->queue_head->spec->name : "a task";
+    const core_task *first = core_task_first(&key->queue);
+    const char *name = first && first->spec ? first->spec->name : "a task";
     char why[512];
     snprintf(why, sizeof(why),
              "its lease request went back and forth between raylets %d times: the local raylet's view of the "
@@ -717,12 +666,7 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
     core_lease_request *req = arg;
     core_worker *cw = core__cw;
     core_sched_key *key = req->key;
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        key->requests = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
+    rc_list_remove(&req->link);
     key->n_requests--;
     Ray__Rpc__RequestWorkerLeaseReply *r = (Ray__Rpc__RequestWorkerLeaseReply *)reply;
     if (cw->stopping) {
@@ -741,8 +685,8 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
             snprintf(message, sizeof(message), "unschedulable: %s",
                      r->scheduling_failure_message && r->scheduling_failure_message[0] ? r->scheduling_failure_message
                                                                                         : "no node can run this task");
-            while (key->queue_head) {
-                core_task *t = key->queue_head;
+            core_task *t;
+            while ((t = core_task_first(&key->queue))) {
                 core__queue_unlink(key, t);
                 core_task_fail(cw, t, RAYC_ERR_UNSCHEDULABLE, message);
             }
@@ -764,6 +708,7 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
     } else if (r->worker_address && r->worker_address->port > 0) {
         core__spill_settled(key);
         core_lease *l = RC_NEW(core_lease);
+        rc_list_init(&l->tasks);
         l->granted_ms = rc_mono_ms();
         l->key = key;
         memcpy(l->lease_id, req->lease_id, RC_UNIQUE_ID_SIZE);
@@ -777,10 +722,7 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
         char waddr[128];
         core_address_text(l->worker_address, waddr, sizeof(waddr));
         l->worker = core_worker_client(cw, waddr);
-        l->next = key->leases;
-        if (key->leases)
-            key->leases->prev = l;
-        key->leases = l;
+        rc_list_insert_head(&key->leases, &l->link);
     }
     rpc_msg_free(reply);
     rc_free(req);
@@ -793,8 +735,9 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
 static int64_t core__backlog_size(const core_sched_key *key)
 {
     size_t asking = 0;
-    for (const core_lease_request *req = key->requests; req; req = req->next)
-        asking += !req->cancelled;
+    const rc_list *n;
+    RC_LIST_FOREACH(n, &key->requests)
+        asking += !rc_list_entry(n, core_lease_request, link)->cancelled;
     return key->queued > asking ? (int64_t)(key->queued - asking) : 0;
 }
 
@@ -813,8 +756,9 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
     ls->lease_id.len = RC_UNIQUE_ID_SIZE;
     /* Named for the task it is asked for now (the raylet's logs), not the key's first. */
     char *first_name = ls->task_name;
-    if (key->queue_head && key->queue_head->spec->name)
-        ls->task_name = key->queue_head->spec->name;
+    const core_task *first = core_task_first(&key->queue);
+    if (first && first->spec->name)
+        ls->task_name = first->spec->name;
     Ray__Rpc__RequestWorkerLeaseRequest rreq = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
     rreq.lease_spec = ls;
     rreq.grant_or_reject = req->raylet_address[0] != '\0';
@@ -839,10 +783,7 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
     }
     if (!rreq.grant_or_reject)
         key->last_backlog_reported = rreq.backlog_size; /* what the raylet holds now */
-    req->next = key->requests;
-    if (key->requests)
-        key->requests->prev = req;
-    key->requests = req;
+    rc_list_insert_head(&key->requests, &req->link);
     key->n_requests++;
 }
 
@@ -873,13 +814,16 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
     int64_t now = rc_mono_ms();
     size_t max_in_flight = rc_cfg.max_tasks_in_flight_per_worker > 0 ? (size_t)rc_cfg.max_tasks_in_flight_per_worker : 1;
     /* Fill the least busy workers first, so new leases get work before old ones pipeline. */
-    while (key->queue_head) {
-        const core_task *next = key->queue_head;
+    rc_list *n, *tmp;
+    while (!rc_list_empty(&key->queue)) {
+        const core_task *next = core_task_first(&key->queue);
         core_lease *best = NULL;
-        for (core_lease *l = key->leases; l; l = l->next)
+        RC_LIST_FOREACH(n, &key->leases) {
+            core_lease *l = rc_list_entry(n, core_lease, link);
             if (!l->worker_failed && l->in_flight < max_in_flight && !core__lease_suspect(l, next) &&
                 !core__lease_expired(l, now) && (!best || l->in_flight < best->in_flight))
                 best = l;
+        }
         if (!best)
             break;
         /* Queue behind a running task only when more tasks wait than the lease requests
@@ -887,12 +831,12 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
          * worker is on its way. */
         if (best->in_flight > 0 && key->queued <= key->n_requests)
             break;
-        core_task *t = key->queue_head;
+        core_task *t = core_task_first(&key->queue);
         core__queue_unlink(key, t);
         core__push(cw, best, t);
     }
-    for (core_lease *l = key->leases, *next; l; l = next) {
-        next = l->next;
+    RC_LIST_FOREACH_SAFE(n, tmp, &key->leases) {
+        core_lease *l = rc_list_entry(n, core_lease, link);
         if (!l->in_flight && core__lease_expired(l, now))
             core__lease_return(cw, l, l->worker_failed, NULL);
     }
@@ -908,14 +852,14 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
         if (key->n_requests == before)
             break;
     }
-    if (key->queue_head)
+    if (!rc_list_empty(&key->queue))
         return;
     /* Nothing waits: idle leases go back after a short linger (the next task of this shape
      * usually comes right after: a synchronous caller's next submit), lease requests still
      * out are withdrawn. */
     int lingering = 0;
-    for (core_lease *l = key->leases, *next; l; l = next) {
-        next = l->next;
+    RC_LIST_FOREACH_SAFE(n, tmp, &key->leases) {
+        core_lease *l = rc_list_entry(n, core_lease, link);
         if (l->in_flight)
             continue;
         if (l->worker_failed || rc_cfg.worker_lease_linger_ms <= 0 ||
@@ -930,7 +874,8 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
     if (lingering && !uv_is_active((uv_handle_t *)&cw->linger_timer))
         uv_timer_start(&cw->linger_timer, core_submit_linger_tick_cb, (uint64_t)rc_cfg.worker_lease_linger_ms,
                        0);
-    for (core_lease_request *req = key->requests; req; req = req->next) {
+    RC_LIST_FOREACH(n, &key->requests) {
+        core_lease_request *req = rc_list_entry(n, core_lease_request, link);
         if (req->cancelled)
             continue;
         req->cancelled = 1;
@@ -1225,7 +1170,8 @@ static void core__explained(const rpc_status *st, ProtobufCMessage *reply, void 
             continue;
         key->why = rc_strdup(r->why[i]);
         /* Once per shape, as Ray's driver warns about infeasible requests. */
-        const char *name = key->queue_head && key->queue_head->spec ? key->queue_head->spec->name : "a task";
+        const core_task *first = core_task_first(&key->queue);
+        const char *name = first && first->spec ? first->spec->name : "a task";
         fprintf(stderr,
                 "rayc: warning: '%s' cannot be scheduled right now: %s. It stays pending until a node that can run "
                 "it joins the cluster (see `rayc status`).\n",
@@ -1252,9 +1198,14 @@ static void core__explain_waiting(core_worker *cw)
             continue;
         ProtobufCBinaryData ids[16];
         size_t n = 0;
-        for (core_lease_request *req = key->requests; req && n < 16; req = req->next)
+        const rc_list *rn;
+        RC_LIST_FOREACH(rn, &key->requests) {
+            core_lease_request *req = rc_list_entry(rn, core_lease_request, link);
+            if (n == 16)
+                break;
             if (!req->cancelled && !req->raylet_address[0] && now - req->sent_ms >= rc_cfg.infeasible_warning_ms)
                 ids[n++] = (ProtobufCBinaryData){RC_UNIQUE_ID_SIZE, req->lease_id};
+        }
         if (!n)
             continue;
         Rayc__Rpc__ExplainLeasesRequest req = RAYC__RPC__EXPLAIN_LEASES_REQUEST__INIT;
@@ -1313,7 +1264,7 @@ void core_submit_backlog_tick(core_worker *cw)
         key->spill_hold_until_ms = 0;
         if (key->spill_bounces > 0 && rc_cfg.lease_spillback_max_bounces > 0)
             key->spill_bounces = (int)rc_cfg.lease_spillback_max_bounces - 1;
-        if (!key->queue_head) {
+        if (rc_list_empty(&key->queue)) {
             core__spill_settled(key);
             continue;
         }
@@ -1363,7 +1314,7 @@ void core_submit_linger_tick(core_worker *cw)
     rc_map_iter it = RC_MAP_ITER_INIT;
     void *v;
     while (rc_map_next(&cw->keys, &it, NULL, NULL, &v))
-        if (!((core_sched_key *)v)->queue_head && ((core_sched_key *)v)->leases)
+        if (rc_list_empty(&((core_sched_key *)v)->queue) && !rc_list_empty(&((core_sched_key *)v)->leases))
             core__dispatch(cw, v);
 }
 
@@ -1384,7 +1335,9 @@ void core_submit_node_died(core_worker *cw, const uint8_t *node_id)
     void *v;
     while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
         core_sched_key *key = v;
-        for (core_lease *l = key->leases; l; l = l->next) {
+        const rc_list *n;
+        RC_LIST_FOREACH(n, &key->leases) {
+            core_lease *l = rc_list_entry(n, core_lease, link);
             if (l->worker_address->node_id.len != RC_NODE_ID_SIZE ||
                 memcmp(l->worker_address->node_id.data, node_id, RC_NODE_ID_SIZE))
                 continue;
@@ -1416,13 +1369,14 @@ void core_submit_shutdown(core_worker *cw)
     void *v;
     while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
         core_sched_key *key = v;
-        while (key->queue_head) {
-            core_task *t = key->queue_head;
+        core_task *t;
+        while ((t = core_task_first(&key->queue))) {
             core__queue_unlink(key, t);
             core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down before the task ran");
         }
-        for (core_lease *l = key->leases, *next; l; l = next) {
-            next = l->next;
+        rc_list *n, *tmp;
+        RC_LIST_FOREACH_SAFE(n, tmp, &key->leases) {
+            core_lease *l = rc_list_entry(n, core_lease, link);
             if (l->in_flight == 0)
                 core__lease_return(cw, l, 0, NULL);
         }
@@ -1450,20 +1404,19 @@ void core_submit_free_all(core_worker *cw)
         rc_map_iter_remove(&cw->lineage, &it);
         core_task_free(t);
     }
-    cw->lineage_head = cw->lineage_tail = NULL;
+    rc_list_init(&cw->lineage_order);
     cw->lineage_bytes = 0;
     it = (rc_map_iter)RC_MAP_ITER_INIT;
     while (rc_map_next(&cw->keys, &it, NULL, NULL, &v)) {
         core_sched_key *key = v;
-        while (key->leases) {
-            core_lease *l = key->leases;
-            key->leases = l->next;
-            core__lease_free(l);
+        rc_list *n, *tmp;
+        RC_LIST_FOREACH_SAFE(n, tmp, &key->leases) {
+            rc_list_remove(n);
+            core__lease_free(rc_list_entry(n, core_lease, link));
         }
-        while (key->requests) {
-            core_lease_request *req = key->requests;
-            key->requests = req->next;
-            rc_free(req);
+        RC_LIST_FOREACH_SAFE(n, tmp, &key->requests) {
+            rc_list_remove(n);
+            rc_free(rc_list_entry(n, core_lease_request, link));
         }
     }
     rc_map_destroy(&cw->keys, core__free_key);

@@ -454,6 +454,7 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     uv_loop_init(&cw->loop);
     pthread_mutex_init(&cw->op_mu, NULL);
     pthread_mutex_init(&cw->exec_mu, NULL);
+    rc_list_init(&cw->exec_queue);
     pthread_cond_init(&cw->exec_cv, NULL);
     uv_async_init(&cw->loop, &cw->wakeup, core__drain_ops);
     cw->wakeup.data = cw;
@@ -461,6 +462,7 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     rc_map_init(&cw->refs);
     rc_map_init(&cw->tasks);
     rc_map_init(&cw->lineage);
+    rc_list_init(&cw->lineage_order);
     rc_map_init(&cw->keys);
     rc_map_init(&cw->nodes);
     rc_map_init(&cw->raylet_clients);

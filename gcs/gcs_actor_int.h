@@ -16,6 +16,7 @@
 #include "core_worker.pb-c.h"
 #include "gcs_int.h"
 #include "rc_buf.h"
+#include "rc_list.h"
 
 typedef struct gcs_actor gcs_actor;
 typedef struct gcs_actor_attempt gcs_actor_attempt;
@@ -60,10 +61,10 @@ struct gcs_actor {
     /* Owner index (live actors with an owner worker). */
     uint8_t owner_worker[RC_WORKER_ID_SIZE];
     int has_owner;
-    gcs_actor *owner_prev, *owner_next;
+    rc_list owner_link; /* on its owner's list in am->owners while live */
     /* Scheduling (gcs_actor_scheduler.c). */
     int queued;
-    gcs_actor *qprev, *qnext;
+    rc_list qlink; /* on the scheduler's queue while queued */
     int64_t not_before_ms;
     int64_t infeasible_since_ms; /* 0: not known to be infeasible */
     char *infeasible_why;        /* owned */
@@ -74,15 +75,15 @@ struct gcs_actor {
 
 /* The scheduler's part of the manager. */
 typedef struct gcs_actor_sched {
-    gcs_actor *head, *tail; /* actors waiting for a node, oldest first */
+    rc_list queue; /* gcs_actor.qlink: actors waiting for a node, oldest first */
     size_t n_queued;
-    gcs_actor_attempt *attempts; /* every attempt with calls in flight */
+    rc_list attempts; /* every attempt with calls in flight */
     uv_timer_t timer;
     int64_t timer_due_ms; /* 0: not armed */
     void (*closed)(gcs_actor_manager *am);
     int in_pass;
     int stopped;
-    struct gcs__worker_call *worker_calls; /* KillActor calls in flight */
+    rc_list worker_calls; /* KillActor calls in flight */
 } gcs_actor_sched;
 
 struct gcs_actor_manager {
@@ -90,7 +91,7 @@ struct gcs_actor_manager {
     rc_map actors;    /* actor id -> gcs_actor: every actor known, dead ones too */
     rc_map named;     /* namespace '\0' name -> gcs_actor (not dead) */
     rc_map by_worker; /* worker id -> gcs_actor whose lease is on that worker */
-    rc_map owners;    /* owner worker id -> first live gcs_actor it owns (list by owner_next) */
+    rc_map owners;    /* owner worker id -> rc_list (owned) of the live gcs_actors it owns, newest first */
     size_t n_live;
     /* Dead actor IDs, oldest first (a circular queue), for eviction. */
     uint8_t (*dead_order)[RC_ACTOR_ID_SIZE];

@@ -96,27 +96,23 @@ static void gcs__owner_link(gcs_actor_manager *am, gcs_actor *a)
 {
     if (!a->has_owner)
         return;
-    gcs_actor *head = rc_map_get(&am->owners, a->owner_worker, RC_WORKER_ID_SIZE);
-    a->owner_prev = NULL;
-    a->owner_next = head;
-    if (head)
-        head->owner_prev = a;
-    rc_map_put(&am->owners, a->owner_worker, RC_WORKER_ID_SIZE, a);
+    rc_list *owned = rc_map_get(&am->owners, a->owner_worker, RC_WORKER_ID_SIZE);
+    if (!owned) {
+        owned = RC_NEW(rc_list);
+        rc_list_init(owned);
+        rc_map_put(&am->owners, a->owner_worker, RC_WORKER_ID_SIZE, owned);
+    }
+    rc_list_insert_head(owned, &a->owner_link);
 }
 
 static void gcs__owner_unlink(gcs_actor_manager *am, gcs_actor *a)
 {
-    if (!a->has_owner)
+    if (!a->has_owner || !rc_list_linked(&a->owner_link))
         return;
-    if (a->owner_prev)
-        a->owner_prev->owner_next = a->owner_next;
-    else if (a->owner_next)
-        rc_map_put(&am->owners, a->owner_worker, RC_WORKER_ID_SIZE, a->owner_next);
-    else
-        rc_map_remove(&am->owners, a->owner_worker, RC_WORKER_ID_SIZE);
-    if (a->owner_next)
-        a->owner_next->owner_prev = a->owner_prev;
-    a->owner_prev = a->owner_next = NULL;
+    rc_list_remove(&a->owner_link);
+    rc_list *owned = rc_map_get(&am->owners, a->owner_worker, RC_WORKER_ID_SIZE);
+    if (owned && rc_list_empty(owned))
+        rc_free(rc_map_remove(&am->owners, a->owner_worker, RC_WORKER_ID_SIZE));
 }
 
 void gcs_actor__set_lease(gcs_actor *a, gcs_actor_lease *l)
@@ -526,14 +522,15 @@ static void gcs__list_free(gcs_actor **list, size_t n)
 /* Every live, non-detached actor worker_id owned dies (OWNER_DIED). */
 static void gcs__owner_died(gcs_actor_manager *am, const uint8_t *worker_id, const char *why)
 {
-    size_t n = 0;
-    for (gcs_actor *a = rc_map_get(&am->owners, worker_id, RC_WORKER_ID_SIZE); a; a = a->owner_next)
-        n++;
+    const rc_list *owned = rc_map_get(&am->owners, worker_id, RC_WORKER_ID_SIZE);
+    size_t n = owned ? rc_list_count(owned) : 0;
     if (!n)
         return;
     gcs_actor **list = rc_malloc(n * sizeof(*list));
     n = 0;
-    for (gcs_actor *a = rc_map_get(&am->owners, worker_id, RC_WORKER_ID_SIZE); a; a = a->owner_next) {
+    const rc_list *l;
+    RC_LIST_FOREACH(l, owned) {
+        gcs_actor *a = rc_list_entry(l, gcs_actor, owner_link);
         gcs_actor__ref(a);
         list[n++] = a;
     }
@@ -967,7 +964,7 @@ void gcs_actor_manager_free(gcs_actor_manager *am)
     gcs__loaded_free(am);
     rc_map_destroy(&am->named, NULL);
     rc_map_destroy(&am->by_worker, NULL);
-    rc_map_destroy(&am->owners, NULL);
+    rc_map_destroy(&am->owners, rc_free);
     rc_map_destroy(&am->actors, gcs__drop_actor);
     rc_free(am->dead_order);
     gcs_actor_sched_close(am, gcs__closed);

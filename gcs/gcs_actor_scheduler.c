@@ -43,7 +43,7 @@
 struct gcs_actor_attempt {
     gcs_actor_manager *am;
     gcs_actor *a; /* NULL once abandoned; holds a reference while set */
-    gcs_actor_attempt *prev, *next;
+    rc_list link; /* on the scheduler's attempts */
     int pushing; /* the lease was granted and the creation task is out */
     uint8_t lease_id[RC_UNIQUE_ID_SIZE];
     uint8_t node_id[RC_NODE_ID_SIZE]; /* the raylet asked */
@@ -53,7 +53,7 @@ struct gcs_actor_attempt {
 
 typedef struct gcs__worker_call {
     gcs_actor_manager *am;
-    struct gcs__worker_call *prev, *next;
+    rc_list link; /* on the scheduler's worker_calls */
     rpc_client *cli;
     gcs_actor_lease *lease; /* returned once KillActor ends (graceful kills); owned */
 } gcs__worker_call;
@@ -84,15 +84,7 @@ static void gcs__unqueue(gcs_actor_sched *s, gcs_actor *a)
 {
     if (!a->queued)
         return;
-    if (a->qprev)
-        a->qprev->qnext = a->qnext;
-    else
-        s->head = a->qnext;
-    if (a->qnext)
-        a->qnext->qprev = a->qprev;
-    else
-        s->tail = a->qprev;
-    a->qprev = a->qnext = NULL;
+    rc_list_remove(&a->qlink);
     a->queued = 0;
     a->held_back = 0;
     s->n_queued--;
@@ -123,13 +115,7 @@ void gcs_actor_sched_queue(gcs_actor *a, int64_t delay_ms)
     if (!a->queued) {
         gcs_actor__ref(a);
         a->queued = 1;
-        a->qprev = s->tail;
-        a->qnext = NULL;
-        if (s->tail)
-            s->tail->qnext = a;
-        else
-            s->head = a;
-        s->tail = a;
+        rc_list_insert_tail(&s->queue, &a->qlink);
         s->n_queued++;
     }
     gcs__arm(am, a->not_before_ms);
@@ -142,10 +128,14 @@ void gcs_actor_sched_kick(gcs_actor_manager *am, int placement_changed)
         return;
     int64_t now = rc_mono_ms();
     /* Actors waiting for a change of placement (GCS__UNTIL_KICKED) only move on one. */
-    if (placement_changed)
-        for (gcs_actor *a = s->head; a; a = a->qnext)
+    if (placement_changed) {
+        rc_list *n;
+        RC_LIST_FOREACH(n, &s->queue) {
+            gcs_actor *a = rc_list_entry(n, gcs_actor, qlink);
             if (a->not_before_ms == GCS__UNTIL_KICKED)
                 a->not_before_ms = now;
+        }
+    }
     gcs__arm(am, now);
 }
 
@@ -170,13 +160,7 @@ static void gcs__return_lease(gcs_actor_manager *am, const gcs_actor_lease *l, c
 
 static void gcs__worker_call_free(gcs__worker_call *wc)
 {
-    gcs_actor_sched *s = &wc->am->sched;
-    if (wc->prev)
-        wc->prev->next = wc->next;
-    else
-        s->worker_calls = wc->next;
-    if (wc->next)
-        wc->next->prev = wc->prev;
+    rc_list_remove(&wc->link);
     if (wc->cli)
         rpc_client_destroy(wc->cli);
     gcs_actor_lease_free(wc->lease);
@@ -215,10 +199,7 @@ void gcs_actor_sched_release(gcs_actor_manager *am, gcs_actor_lease *l, const ui
             req.force_kill = kill == GCS_KILL_FORCE;
             req.death_cause = (Ray__Rpc__ActorDeathCause *)cause;
             int64_t deadline = kill == GCS_KILL_FORCE ? rc_cfg.gcs_rpc_timeout_ms : rc_cfg.gcs_actor_graceful_kill_timeout_ms;
-            wc->next = s->worker_calls;
-            if (s->worker_calls)
-                s->worker_calls->prev = wc;
-            s->worker_calls = wc;
+            rc_list_insert_head(&s->worker_calls, &wc->link);
             if (kill == GCS_KILL_GRACEFUL) {
                 wc->lease = l;
                 l = NULL;
@@ -243,13 +224,7 @@ void gcs_actor_sched_release(gcs_actor_manager *am, gcs_actor_lease *l, const ui
 
 static void gcs__attempt_free(gcs_actor_attempt *at)
 {
-    gcs_actor_sched *s = &at->am->sched;
-    if (at->prev)
-        at->prev->next = at->next;
-    else
-        s->attempts = at->next;
-    if (at->next)
-        at->next->prev = at->prev;
+    rc_list_remove(&at->link);
     if (at->worker)
         rpc_client_destroy(at->worker);
     rc_free(at);
@@ -334,10 +309,7 @@ static void gcs__start(gcs_actor *a, const uint8_t *node_id)
     gcs_actor__ref(a);
     a->attempt = at;
     at->started_ms = rc_mono_ms();
-    at->next = s->attempts;
-    if (s->attempts)
-        s->attempts->prev = at;
-    s->attempts = at;
+    rc_list_insert_head(&s->attempts, &at->link);
     gcs__request_lease(at, node_id, 0);
 }
 
@@ -641,7 +613,9 @@ static void gcs__pass(gcs_actor_manager *am)
     /* A snapshot: deciding for one actor may queue, unqueue or kill others. */
     size_t n = 0;
     gcs_actor **list = rc_malloc((s->n_queued ? s->n_queued : 1) * sizeof(*list));
-    for (gcs_actor *a = s->head; a; a = a->qnext) {
+    rc_list *qn;
+    RC_LIST_FOREACH(qn, &s->queue) {
+        gcs_actor *a = rc_list_entry(qn, gcs_actor, qlink);
         gcs_actor__ref(a);
         list[n++] = a;
     }
@@ -680,7 +654,9 @@ static void gcs__timer_cb(uv_timer_t *t)
 
 void gcs_actor_sched_demand(gcs_actor_manager *am, void (*fn)(const Ray__Rpc__ResourceDemand *d, void *arg), void *arg)
 {
-    for (gcs_actor *a = am->sched.head; a; a = a->qnext) {
+    rc_list *qn;
+    RC_LIST_FOREACH(qn, &am->sched.queue) {
+        gcs_actor *a = rc_list_entry(qn, gcs_actor, qlink);
         const Ray__Rpc__PlacementGroupSchedulingStrategy *pg;
         if (!a->held_back || gcs__pg_strategy(a->spec, &pg))
             continue;
@@ -709,6 +685,9 @@ void gcs_actor_sched_init(gcs_actor_manager *am)
 {
     uv_timer_init(am->gcs->loop, &am->sched.timer);
     am->sched.timer.data = am;
+    rc_list_init(&am->sched.queue);
+    rc_list_init(&am->sched.attempts);
+    rc_list_init(&am->sched.worker_calls);
 }
 
 void gcs_actor_sched_shutdown(gcs_actor_manager *am)
@@ -719,18 +698,23 @@ void gcs_actor_sched_shutdown(gcs_actor_manager *am)
     s->stopped = 1;
     uv_timer_stop(&s->timer);
     /* Their callbacks run with CANCELLED and only clean up. */
-    for (gcs_actor_attempt *at = s->attempts; at; at = at->next)
+    rc_list *n;
+    RC_LIST_FOREACH(n, &s->attempts) {
+        gcs_actor_attempt *at = rc_list_entry(n, gcs_actor_attempt, link);
         if (at->worker) {
             rpc_client_destroy(at->worker);
             at->worker = NULL;
         }
-    for (gcs__worker_call *wc = s->worker_calls; wc; wc = wc->next)
+    }
+    RC_LIST_FOREACH(n, &s->worker_calls) {
+        gcs__worker_call *wc = rc_list_entry(n, gcs__worker_call, link);
         if (wc->cli) {
             rpc_client_destroy(wc->cli);
             wc->cli = NULL;
         }
-    while (s->head)
-        gcs__unqueue(s, s->head);
+    }
+    while ((n = rc_list_first(&s->queue)))
+        gcs__unqueue(s, rc_list_entry(n, gcs_actor, qlink));
 }
 
 static void gcs__timer_closed(uv_handle_t *h)

@@ -19,6 +19,7 @@
 #define RAYC_GCS_GCS_PG_INT_H
 
 #include "gcs_int.h"
+#include "rc_list.h"
 
 typedef struct gcs_pg gcs_pg;
 typedef struct gcs_pg_attempt gcs_pg_attempt;
@@ -36,7 +37,7 @@ struct gcs_pg {
     uint32_t next_any;   /* bundle index -1: the bundle to try next (rotates) */
     /* Scheduling (gcs_pg_scheduler.c). */
     int queued;
-    gcs_pg *qprev, *qnext;
+    rc_list qlink; /* on the scheduler's queue while queued */
     int64_t not_before_ms;
     int64_t backoff_ms;
     int infeasible;          /* the scheduler said NEVER */
@@ -48,9 +49,9 @@ struct gcs_pg {
 };
 
 typedef struct gcs_pg_sched {
-    gcs_pg *head, *tail;
+    rc_list queue; /* gcs_pg.qlink */
     size_t n_queued;
-    gcs_pg_attempt *attempts;
+    rc_list attempts; /* gcs_pg_attempt.link */
     uv_timer_t timer;
     int64_t timer_due_ms; /* 0: not armed */
     int in_pass;

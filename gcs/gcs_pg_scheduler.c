@@ -43,7 +43,7 @@
 struct gcs_pg_attempt {
     gcs_pg_manager *pm;
     gcs_pg *pg; /* NULL once abandoned; holds a reference while set */
-    gcs_pg_attempt *prev, *next;
+    rc_list link; /* on the scheduler's attempts */
     size_t n;                        /* bundles reserved by this attempt */
     uint32_t *index;                 /* their indices in the group */
     uint8_t (*node)[RC_NODE_ID_SIZE]; /* where each goes */
@@ -86,15 +86,7 @@ static void gcs__unqueue(gcs_pg_sched *s, gcs_pg *pg)
 {
     if (!pg->queued)
         return;
-    if (pg->qprev)
-        pg->qprev->qnext = pg->qnext;
-    else
-        s->head = pg->qnext;
-    if (pg->qnext)
-        pg->qnext->qprev = pg->qprev;
-    else
-        s->tail = pg->qprev;
-    pg->qprev = pg->qnext = NULL;
+    rc_list_remove(&pg->qlink);
     pg->queued = 0;
     s->n_queued--;
     gcs_pg__unref(pg);
@@ -110,23 +102,10 @@ void gcs_pg_sched_queue(gcs_pg *pg, int64_t delay_ms, int front)
     if (!pg->queued) {
         gcs_pg__ref(pg);
         pg->queued = 1;
-        if (front) {
-            pg->qprev = NULL;
-            pg->qnext = s->head;
-            if (s->head)
-                s->head->qprev = pg;
-            else
-                s->tail = pg;
-            s->head = pg;
-        } else {
-            pg->qnext = NULL;
-            pg->qprev = s->tail;
-            if (s->tail)
-                s->tail->qnext = pg;
-            else
-                s->head = pg;
-            s->tail = pg;
-        }
+        if (front)
+            rc_list_insert_head(&s->queue, &pg->qlink);
+        else
+            rc_list_insert_tail(&s->queue, &pg->qlink);
         s->n_queued++;
     }
     if (!pg->n_attempts)
@@ -141,7 +120,9 @@ void gcs_pg_sched_kick(gcs_pg_manager *pm, int nodes_changed)
     if (!s->n_queued || s->stopped)
         return;
     int64_t now = rc_mono_ms(), due = 0;
-    for (gcs_pg *pg = s->head; pg; pg = pg->qnext) {
+    rc_list *n;
+    RC_LIST_FOREACH(n, &s->queue) {
+        gcs_pg *pg = rc_list_entry(n, gcs_pg, qlink);
         if (nodes_changed) { /* a new node may take what could not go anywhere */
             pg->not_before_ms = now;
             pg->backoff_ms = 0;
@@ -199,13 +180,7 @@ void gcs_pg_sched_cancel_bundle(gcs_pg_manager *pm, const Ray__Rpc__Bundle *b)
 
 static void gcs__attempt_free(gcs_pg_attempt *at)
 {
-    gcs_pg_sched *s = &at->pm->sched;
-    if (at->prev)
-        at->prev->next = at->next;
-    else
-        s->attempts = at->next;
-    if (at->next)
-        at->next->prev = at->prev;
+    rc_list_remove(&at->link);
     for (size_t i = 0; i < at->n; i++)
         rpc_msg_free(&at->bundles[i]->base);
     rc_free(at->bundles);
@@ -359,10 +334,7 @@ static void gcs__start(gcs_pg *pg, const uint32_t *index, sched_node *const *nod
         gcs_pg__bundle_for(pg->data->bundles[index[i]], at->node[i], &b);
         at->bundles[i] = (Ray__Rpc__Bundle *)rpc_msg_dup(&b.base);
     }
-    at->next = s->attempts;
-    if (s->attempts)
-        s->attempts->prev = at;
-    s->attempts = at;
+    rc_list_insert_head(&s->attempts, &at->link);
     pg->n_attempts++;
     if (!pg->started_ns)
         pg->started_ns = rc_mono_ns();
@@ -474,7 +446,9 @@ static void gcs__pass(gcs_pg_manager *pm)
     int64_t now = rc_mono_ms(), next = 0;
     size_t n = 0;
     gcs_pg **list = rc_malloc((s->n_queued ? s->n_queued : 1) * sizeof(*list));
-    for (gcs_pg *pg = s->head; pg; pg = pg->qnext) {
+    rc_list *qn;
+    RC_LIST_FOREACH(qn, &s->queue) {
+        gcs_pg *pg = rc_list_entry(qn, gcs_pg, qlink);
         gcs_pg__ref(pg);
         list[n++] = pg;
     }
@@ -575,6 +549,8 @@ void gcs_pg_sched_init(gcs_pg_manager *pm)
 {
     uv_timer_init(pm->gcs->loop, &pm->sched.timer);
     pm->sched.timer.data = pm;
+    rc_list_init(&pm->sched.queue);
+    rc_list_init(&pm->sched.attempts);
 }
 
 void gcs_pg_sched_shutdown(gcs_pg_manager *pm)
@@ -584,8 +560,9 @@ void gcs_pg_sched_shutdown(gcs_pg_manager *pm)
         return;
     s->stopped = 1;
     uv_timer_stop(&s->timer);
-    while (s->head)
-        gcs__unqueue(s, s->head);
+    rc_list *n;
+    while ((n = rc_list_first(&s->queue)))
+        gcs__unqueue(s, rc_list_entry(n, gcs_pg, qlink));
 }
 
 static void gcs__timer_closed(uv_handle_t *h)

@@ -50,6 +50,7 @@
 #include "rc_buf.h"
 #include "rc_config.h"
 #include "rc_err.h"
+#include "rc_list.h"
 #include "rc_log.h"
 #include "rc_map.h"
 #include "store.h"
@@ -81,7 +82,7 @@ typedef struct ritem {
 struct redis_store;
 
 typedef struct rop {
-    struct rop *prev, *next; /* in the store's in-flight list while not done */
+    rc_list link;            /* in the store's in-flight list while not done */
     struct redis_store *s;   /* NULL once done */
     rop_kind kind;
     const char *what; /* the command, for log lines */
@@ -122,7 +123,7 @@ typedef struct redis_store {
     rs_state state;
     redisAsyncContext *ac;    /* the connection, ac->data == this store; NULL while DOWN */
     rop *ping;                /* CONNECTING: the PING in flight */
-    rop *ops_head, *ops_tail; /* READY: operations in flight, oldest first */
+    rc_list ops;              /* READY: operations in flight (rop.link), oldest first */
     uv_timer_t *timer;        /* CONNECTING: the deadline; DOWN: the next attempt */
     uint64_t backoff_ms;
     int quiet; /* this outage was reported; further failed attempts log at debug level */
@@ -154,12 +155,7 @@ static rop *op_new(redis_store *s, rop_kind kind, const char *what, void *arg)
     rc_map_init(&op->seen);
     if (kind == ROP_PING)
         return op; /* tracked as s->ping, not in the list */
-    op->prev = s->ops_tail;
-    if (s->ops_tail)
-        s->ops_tail->next = op;
-    else
-        s->ops_head = op;
-    s->ops_tail = op;
+    rc_list_insert_tail(&s->ops, &op->link);
     return op;
 }
 
@@ -168,15 +164,7 @@ static void op_unlink(rop *op)
     redis_store *s = op->s;
     if (!s || op->kind == ROP_PING)
         return;
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        s->ops_head = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    else
-        s->ops_tail = op->prev;
-    op->prev = op->next = NULL;
+    rc_list_remove(&op->link);
 }
 
 /* Frees the results; done operations need only their reference count. */
@@ -405,21 +393,23 @@ static redisAsyncContext *detach(redis_store *s)
  * touched here after that. */
 static void fail_everything(redis_store *s, int rc)
 {
-    rop *list = s->ops_head;
-    s->ops_head = s->ops_tail = NULL;
+    rc_list list;
+    rc_list_init(&list);
+    rc_list_move_tail(&s->ops, &list);
     gcs_store_count_cb connect_cb = s->connect_cb;
     void *connect_arg = s->connect_arg;
     s->connect_cb = NULL;
-    for (rop *op = list; op; op = op->next) {
+    rc_list *n;
+    RC_LIST_FOREACH(n, &list) {
+        rop *op = rc_list_entry(n, rop, link);
         op->done = 1;
         op->s = NULL;
     }
     if (connect_cb)
         connect_cb(rc, 0, connect_arg);
-    while (list) {
-        rop *op = list;
-        list = op->next;
-        op->prev = op->next = NULL;
+    while ((n = rc_list_first(&list))) {
+        rop *op = rc_list_entry(n, rop, link);
+        rc_list_remove(n);
         op_deliver(op, rc, NULL, 0);
         op_release_data(op);
         op_unref(op);
@@ -1071,8 +1061,9 @@ static void rs_destroy(gcs_store *base)
         return;
     s->state = RS_CLOSED;
     redisAsyncContext *ac = detach(s);
-    for (rop *op = s->ops_head; op; op = op->next)
-        op->done = 1;
+    rc_list *n;
+    RC_LIST_FOREACH(n, &s->ops)
+        rc_list_entry(n, rop, link)->done = 1;
     if (ac)
         redisAsyncFree(ac);
     s->timer->data = NULL;
@@ -1126,6 +1117,7 @@ int gcs_store_redis_connect(uv_loop_t *loop, const char *host, int port, const c
         return RC_EINVAL; /* an ACL user always comes with its password */
     ignore_sigpipe();
     redis_store *s = RC_NEW(redis_store);
+    rc_list_init(&s->ops);
     s->base.ops = &redis_ops;
     s->loop = loop;
     s->host = rc_strdup(host);

@@ -283,6 +283,7 @@ static int lease__set_selector(const Ray__Rpc__LeaseSpec *spec, lease_class *c, 
 int lease__class_parse(sched_view *v, const Ray__Rpc__LeaseSpec *spec, lease_class **out, char *err, size_t errlen)
 {
     lease_class *c = RC_NEW(lease_class);
+    rc_list_init(&c->queue);
     sched_request_init(&c->req);
     sched_request_init(&c->hold);
     c->view = v;

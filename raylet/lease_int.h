@@ -20,6 +20,7 @@
 #include "common.pb-c.h"
 #include "lease_manager.h"
 #include "rc_buf.h"
+#include "rc_list.h"
 #include "rayc_sched.h"
 
 typedef struct lease lease;
@@ -48,14 +49,14 @@ typedef struct lease_class {
     double *shape_amounts;
     Ray__Rpc__LabelSelector *label_selector; /* owned copy, NULL without constraints */
     /* Queue: QUEUED leases, oldest first. */
-    lease *head, *tail;
+    rc_list queue; /* lease.link */
     size_t n_queued;
     int infeasible;        /* the last decision was NEVER */
     int fair_closed;       /* a fair round: its pick had to wait (lease_manager.c) */
     uint64_t never_epoch;  /* view epoch of that decision */
     char why[SCHED_WHY_MAX];
     int64_t backlog;       /* sum of the owners' backlog entries */
-    struct lease_class *prev, *next; /* lease_manager's list, in creation order */
+    rc_list link; /* lease_manager's list, in creation order */
 } lease_class;
 
 /* Parses spec into a new class in *out (freed with lease__class_free), resolving names in

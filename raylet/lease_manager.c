@@ -95,7 +95,7 @@ struct lease {
     double held_cpus;
     worker *w;
     worker_pop *pop;
-    lease *prev, *next;
+    rc_list link; /* in its class's queue while queued */
 };
 
 /* One owner's backlog of one class, as the owner last reported it. Only owners on this
@@ -132,7 +132,7 @@ struct lease_manager {
     sched_rng rng;
     rc_map leases;  /* lease id -> lease */
     rc_map classes; /* class key -> lease_class */
-    lease_class *classes_head, *classes_tail;
+    rc_list class_order; /* lease_class.link, in creation order */
     rc_map backlog;   /* owner id + class key -> lease__backlog */
     rc_map jobs_seen; /* job id -> (void *)1: prestarted */
     size_t n_blocked;
@@ -157,14 +157,7 @@ static void lease__class_unref(lease_manager *lm, lease_class *c)
     if (--c->refs > 0)
         return;
     rc_map_remove(&lm->classes, c->key, c->klen);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        lm->classes_head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        lm->classes_tail = c->prev;
+    rc_list_remove(&c->link);
     lease__class_free(c);
 }
 
@@ -185,12 +178,7 @@ static int lease__class_get(lease_manager *lm, const Ray__Rpc__LeaseSpec *spec, 
         if ((rc = lease__class_parse(lm->r->view, spec, &c, err, errlen)) < 0)
             return rc;
         rc_map_put(&lm->classes, c->key, c->klen, c);
-        c->prev = lm->classes_tail;
-        if (lm->classes_tail)
-            lm->classes_tail->next = c;
-        else
-            lm->classes_head = c;
-        lm->classes_tail = c;
+        rc_list_insert_tail(&lm->class_order, &c->link);
     }
     c->refs++;
     *out = c;
@@ -323,15 +311,7 @@ static void lease__unqueue(lease *l)
         return;
     lease__job_queued(l->lm, l->job, -1);
     lease_class *c = l->cls;
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        c->head = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-    else
-        c->tail = l->prev;
-    l->prev = l->next = NULL;
+    rc_list_remove(&l->link);
     l->queued = 0;
     c->n_queued--;
 }
@@ -615,9 +595,12 @@ static int lease__spill(lease *l, sched_node *node)
 
 static void lease__mark_infeasible(lease_class *c, int64_t now)
 {
-    for (lease *l = c->head; l; l = l->next)
+    rc_list *n;
+    RC_LIST_FOREACH(n, &c->queue) {
+        lease *l = rc_list_entry(n, lease, link);
         if (!l->infeasible_since_ms)
             l->infeasible_since_ms = now;
+    }
 }
 
 /* Decides for l, queued in c. Returns 1 when c's next lease may be decided now, 0 when
@@ -637,8 +620,9 @@ static int lease__decide(lease_manager *lm, lease_class *c, lease *l, int64_t no
         return 1;
     case SCHED_NOT_NOW:
         c->infeasible = 0;
-        for (lease *q = c->head; q; q = q->next)
-            q->infeasible_since_ms = 0;
+        rc_list *n;
+        RC_LIST_FOREACH(n, &c->queue)
+            rc_list_entry(n, lease, link)->infeasible_since_ms = 0;
         return 0;
     case SCHED_NEVER:
         if (c->hard_affinity) {
@@ -677,8 +661,8 @@ static int lease__still_infeasible(lease_manager *lm, lease_class *c, int64_t no
 static void lease__dispatch_class(lease_manager *lm, lease_class *c)
 {
     int64_t now = rc_mono_ms();
-    while (c->head && !lm->closing && !lease__still_infeasible(lm, c, now))
-        if (!lease__decide(lm, c, c->head, now))
+    while (!rc_list_empty(&c->queue) && !lm->closing && !lease__still_infeasible(lm, c, now))
+        if (!lease__decide(lm, c, rc_list_entry(rc_list_first(&c->queue), lease, link), now))
             return;
 }
 
@@ -699,20 +683,25 @@ static int lease__fair_before(const lease *a, const lease *b)
 static void lease__dispatch_fair(lease_manager *lm)
 {
     int64_t now = rc_mono_ms();
-    for (lease_class *c = lm->classes_head; c; c = c->next)
-        c->fair_closed = 0;
+    rc_list *cn;
+    RC_LIST_FOREACH(cn, &lm->class_order)
+        rc_list_entry(cn, lease_class, link)->fair_closed = 0;
     while (!lm->closing) {
         lease *best = NULL;
-        for (lease_class *c = lm->classes_head; c; c = c->next) {
-            if (c->fair_closed || !c->head)
+        RC_LIST_FOREACH(cn, &lm->class_order) {
+            lease_class *c = rc_list_entry(cn, lease_class, link);
+            if (c->fair_closed || rc_list_empty(&c->queue))
                 continue;
             if (lease__still_infeasible(lm, c, now)) {
                 c->fair_closed = 1;
                 continue;
             }
-            for (lease *l = c->head; l; l = l->next)
+            rc_list *n;
+            RC_LIST_FOREACH(n, &c->queue) {
+                lease *l = rc_list_entry(n, lease, link);
                 if (!best || lease__fair_before(l, best))
                     best = l;
+            }
         }
         if (!best)
             return;
@@ -730,12 +719,16 @@ static void lease__infeasible_timer(uv_timer_t *t);
 static void lease__arm_infeasible(lease_manager *lm)
 {
     int64_t first = INT64_MAX;
-    for (lease_class *c = lm->classes_head; c; c = c->next) {
+    rc_list *cn, *n;
+    RC_LIST_FOREACH(cn, &lm->class_order) {
+        lease_class *c = rc_list_entry(cn, lease_class, link);
         if (!c->infeasible)
             continue;
-        for (lease *l = c->head; l; l = l->next)
+        RC_LIST_FOREACH(n, &c->queue) {
+            lease *l = rc_list_entry(n, lease, link);
             if (l->infeasible_since_ms && l->infeasible_since_ms < first)
                 first = l->infeasible_since_ms;
+        }
     }
     if (first == INT64_MAX || rc_cfg.unschedulable_task_timeout_ms < 0) { /* < 0: they wait */
         uv_timer_stop(&lm->infeasible_timer);
@@ -866,8 +859,10 @@ static void lease__preempt(lease_manager *lm)
     int64_t next_due = INT64_MAX;
     /* Without victims now, waiting leases are looked at again every grace period (a lease
      * of a lower-priority job may be granted meanwhile without a dispatch round). */
-    for (lease_class *c = lm->classes_head; c; c = c->next) {
-        for (lease *l = c->head; l; l = l->next) {
+    rc_list *cn, *n;
+    RC_LIST_FOREACH(cn, &lm->class_order) {
+        RC_LIST_FOREACH(n, &rc_list_entry(cn, lease_class, link)->queue) {
+            lease *l = rc_list_entry(n, lease, link);
             if ((n_victims && l->job->priority <= lowest) || !lease__preempt_candidate(lm, l))
                 continue;
             int64_t due = (l->preempt_ms > l->queued_ms ? l->preempt_ms : l->queued_ms) + grace;
@@ -990,20 +985,19 @@ static void lease__dispatch(lease_manager *lm)
             continue;
         }
         /* Rotate: the class served first last time goes last. */
-        lease_class *first = lm->classes_head;
-        if (first && first->next) {
-            lm->classes_head = first->next;
-            lm->classes_head->prev = NULL;
-            first->prev = lm->classes_tail;
-            first->next = NULL;
-            lm->classes_tail->next = first;
-            lm->classes_tail = first;
+        rc_list *first = rc_list_first(&lm->class_order);
+        if (first && rc_list_next(&lm->class_order, first)) {
+            rc_list_remove(first);
+            rc_list_insert_tail(&lm->class_order, first);
         }
-        for (lease_class *c = lm->classes_head, *next; c; c = next) {
+        /* The next class is read after c's dispatch (which may add or drop classes) and
+         * before c's unref (which may drop c). */
+        for (rc_list *n = rc_list_first(&lm->class_order), *next; n; n = next) {
+            lease_class *c = rc_list_entry(n, lease_class, link);
             c->refs++;
-            if (c->head)
+            if (!rc_list_empty(&c->queue))
                 lease__dispatch_class(lm, c);
-            next = c->next;
+            next = rc_list_next(&lm->class_order, n);
             lease__class_unref(lm, c);
         }
     } while (lm->dispatch_again && !lm->closing);
@@ -1020,11 +1014,13 @@ static void lease__infeasible_timer(uv_timer_t *t)
 {
     lease_manager *lm = t->data;
     int64_t now = rc_mono_ms();
-    for (lease_class *c = lm->classes_head, *cnext; c; c = cnext) {
+    for (rc_list *cn = rc_list_first(&lm->class_order), *cnext; cn; cn = cnext) {
+        lease_class *c = rc_list_entry(cn, lease_class, link);
         c->refs++;
         if (c->infeasible) {
-            for (lease *l = c->head, *next; l; l = next) {
-                next = l->next;
+            rc_list *n, *next;
+            RC_LIST_FOREACH_SAFE(n, next, &c->queue) {
+                lease *l = rc_list_entry(n, lease, link);
                 if (!l->infeasible_since_ms || now - l->infeasible_since_ms < rc_cfg.unschedulable_task_timeout_ms)
                     continue;
                 char message[SCHED_WHY_MAX + 200];
@@ -1036,7 +1032,7 @@ static void lease__infeasible_timer(uv_timer_t *t)
                             message);
             }
         }
-        cnext = c->next;
+        cnext = rc_list_next(&lm->class_order, cn);
         lease__class_unref(lm, c);
     }
     lease__arm_infeasible(lm);
@@ -1198,12 +1194,7 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
         lease__grant_or_reject(l);
         return;
     }
-    l->prev = c->tail;
-    if (c->tail)
-        c->tail->next = l;
-    else
-        c->head = l;
-    c->tail = l;
+    rc_list_insert_tail(&c->queue, &l->link);
     l->queued = 1;
     c->n_queued++;
     lease__job_queued(lm, l->job, 1);
@@ -1513,14 +1504,18 @@ Ray__Rpc__RaycJobUsage **lease_manager_job_usage(lease_manager *lm, size_t *n)
 Ray__Rpc__ResourceLoad *lease_manager_load(lease_manager *lm)
 {
     size_t n = 0;
-    for (lease_class *c = lm->classes_head; c; c = c->next)
+    const rc_list *cn;
+    RC_LIST_FOREACH(cn, &lm->class_order) {
+        const lease_class *c = rc_list_entry(cn, lease_class, link);
         n += c->n_queued > 0 || c->backlog > 0;
+    }
     if (!n)
         return NULL;
     Ray__Rpc__ResourceLoad *load = RC_NEW(Ray__Rpc__ResourceLoad);
     ray__rpc__resource_load__init(load);
     load->resource_demands = rc_calloc(n, sizeof(*load->resource_demands));
-    for (lease_class *c = lm->classes_head; c; c = c->next) {
+    RC_LIST_FOREACH(cn, &lm->class_order) {
+        lease_class *c = rc_list_entry(cn, lease_class, link);
         if (!c->n_queued && c->backlog <= 0)
             continue;
         Ray__Rpc__ResourceDemand *d = RC_NEW(Ray__Rpc__ResourceDemand);
@@ -1581,6 +1576,7 @@ int lease_manager_create(raylet *r, lease_manager **out)
     sched_rng_seed(&lm->rng, seed);
     rc_map_init(&lm->leases);
     rc_map_init(&lm->classes);
+    rc_list_init(&lm->class_order);
     rc_map_init(&lm->backlog);
     rc_map_init(&lm->jobs_seen);
     rc_map_init(&lm->jobs);
@@ -1626,10 +1622,10 @@ void lease_manager_destroy(lease_manager *lm)
     }
     rc_map_destroy(&lm->leases, NULL);
     rc_map_destroy(&lm->backlog, lease__free_backlog);
-    while (lm->classes_head) {
-        lease_class *c = lm->classes_head;
-        lm->classes_head = c->next;
-        lease__class_free(c);
+    rc_list *cn, *cnext;
+    RC_LIST_FOREACH_SAFE(cn, cnext, &lm->class_order) {
+        rc_list_remove(cn);
+        lease__class_free(rc_list_entry(cn, lease_class, link));
     }
     rc_map_destroy(&lm->classes, NULL);
     rc_map_destroy(&lm->jobs_seen, NULL);

@@ -2,8 +2,8 @@
  * object_store: the object table, pins, eviction and waiting gets over one object_region
  * (see object_store.h for the object life and the invariants).
  *
- * Data structures: objects (id -> store_object) and waiters (id -> the first slot of the
- * gets waiting for that id, a doubly linked list). A waiting get owns one slot per
+ * Data structures: objects (id -> store_object) and waiters (id -> an rc_list of the slots
+ * of the gets waiting for that id, newest first). A waiting get owns one slot per
  * requested object; a slot is on its id's waiter list while that object is missing.
  * Evictable objects form an LRU list, least recently released at the head.
  *
@@ -22,6 +22,7 @@
 #include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_ids.h"
+#include "rc_list.h"
 #include "rc_log.h"
 #include "rc_map.h"
 
@@ -42,12 +43,12 @@ typedef struct store_object {
     store_pin *pins;
     uint32_t n_pins, cap_pins;
     uint32_t total_pins;
-    struct store_object *lru_prev, *lru_next;
+    rc_list lru_link; /* on s->lru while on_lru */
 } store_object;
 
 typedef struct store_slot {
     raylet_store_get *get;
-    struct store_slot *prev, *next; /* on the waiter list of its id while waiting */
+    rc_list link; /* on the waiter list of its id while waiting */
     int waiting;
 } store_slot;
 
@@ -64,16 +65,16 @@ struct raylet_store_get {
     Ray__Rpc__Address **owners; /* waiting gets: each missing ref's owner (owned), or NULL */
     uv_timer_t timer;
     int has_timer;
-    raylet_store_get *prev, *next; /* on s->gets */
+    rc_list link; /* on s->gets */
 };
 
 struct raylet_store {
     uv_loop_t *loop;
     raylet_region *region;
     rc_map objects; /* id -> store_object */
-    rc_map waiters; /* id -> store_slot (first of a list) */
-    store_object *lru_head, *lru_tail;
-    raylet_store_get *gets; /* waiting */
+    rc_map waiters; /* id -> rc_list (owned) of store_slot.link */
+    rc_list lru;  /* store_object.lru_link: evictable, least recently used first */
+    rc_list gets; /* raylet_store_get.link: waiting */
     raylet_store_hooks hooks;
     uint64_t used, evictable_bytes, num_evicted, num_sealed, num_primary;
     uint64_t sealed_bytes; /* of used, the sealed objects' */
@@ -92,7 +93,7 @@ static void store__maybe_free(raylet_store *s)
 {
     if (s->destroyed && s->closing == 0) {
         rc_map_destroy(&s->objects, NULL);
-        rc_map_destroy(&s->waiters, NULL);
+        rc_map_destroy(&s->waiters, rc_free);
         rc_free(s);
     }
 }
@@ -106,15 +107,7 @@ static void store__lru_remove(raylet_store *s, store_object *o)
 {
     if (!o->on_lru)
         return;
-    if (o->lru_prev)
-        o->lru_prev->lru_next = o->lru_next;
-    else
-        s->lru_head = o->lru_next;
-    if (o->lru_next)
-        o->lru_next->lru_prev = o->lru_prev;
-    else
-        s->lru_tail = o->lru_prev;
-    o->lru_prev = o->lru_next = NULL;
+    rc_list_remove(&o->lru_link);
     o->on_lru = 0;
     s->evictable_bytes -= o->allocated;
 }
@@ -130,13 +123,7 @@ static void store__update_evictable(raylet_store *s, store_object *o)
     }
     if (o->on_lru)
         return;
-    o->lru_prev = s->lru_tail;
-    o->lru_next = NULL;
-    if (s->lru_tail)
-        s->lru_tail->lru_next = o;
-    else
-        s->lru_head = o;
-    s->lru_tail = o;
+    rc_list_insert_tail(&s->lru, &o->lru_link);
     o->on_lru = 1;
     s->evictable_bytes += o->allocated;
 }
@@ -179,7 +166,8 @@ static void store__drop_unsealed(raylet_store *s, store_object *o)
     Ray__Rpc__Address *owner = o->owner;
     o->owner = NULL;
     store__delete(s, o);
-    store_slot *waiter = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
+    rc_list *waiting = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
+    store_slot *waiter = waiting ? rc_list_entry(rc_list_first(waiting), store_slot, link) : NULL;
     if (s->hooks.fetch && waiter) {
         /* The copy may not have known its owner (an unasked push); the waiter's ref does. */
         const Ray__Rpc__Address *who = owner ? owner : waiter->get->owners[waiter - waiter->get->slots];
@@ -240,27 +228,23 @@ static void store__slot_unlink(raylet_store *s, store_slot *sl)
     if (!sl->waiting)
         return;
     const uint8_t *id = sl->get->ids[sl - sl->get->slots];
-    if (sl->next)
-        sl->next->prev = sl->prev;
-    if (sl->prev)
-        sl->prev->next = sl->next;
-    else if (sl->next)
-        rc_map_put(&s->waiters, id, RC_OBJECT_ID_SIZE, sl->next);
-    else
-        rc_map_remove(&s->waiters, id, RC_OBJECT_ID_SIZE);
-    sl->prev = sl->next = NULL;
+    rc_list_remove(&sl->link);
+    rc_list *waiting = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
+    if (waiting && rc_list_empty(waiting))
+        rc_free(rc_map_remove(&s->waiters, id, RC_OBJECT_ID_SIZE));
     sl->waiting = 0;
 }
 
 static void store__slot_link(raylet_store *s, store_slot *sl)
 {
     const uint8_t *id = sl->get->ids[sl - sl->get->slots];
-    store_slot *head = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
-    sl->prev = NULL;
-    sl->next = head;
-    if (head)
-        head->prev = sl;
-    rc_map_put(&s->waiters, id, RC_OBJECT_ID_SIZE, sl);
+    rc_list *waiting = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE);
+    if (!waiting) {
+        waiting = RC_NEW(rc_list);
+        rc_list_init(waiting);
+        rc_map_put(&s->waiters, id, RC_OBJECT_ID_SIZE, waiting);
+    }
+    rc_list_insert_head(waiting, &sl->link);
     sl->waiting = 1;
 }
 
@@ -290,13 +274,7 @@ static void store__get_finish(raylet_store_get *g, int rc, int silent)
     raylet_store *s = g->s;
     for (size_t i = 0; i < g->n; i++)
         store__slot_unlink(s, &g->slots[i]);
-    if (g->prev)
-        g->prev->next = g->next;
-    else if (s->gets == g)
-        s->gets = g->next;
-    if (g->next)
-        g->next->prev = g->prev;
-    g->prev = g->next = NULL;
+    rc_list_remove(&g->link);
     if (rc == RC_ECANCELED) {
         for (size_t i = 0; i < g->n; i++) {
             if (!g->found[i].found)
@@ -337,8 +315,9 @@ static void store__wake(raylet_store *s, const uint8_t *object_id, int failed)
 {
     uint8_t id[RC_OBJECT_ID_SIZE];
     memcpy(id, object_id, sizeof(id));
-    store_slot *sl;
-    while ((sl = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE))) {
+    rc_list *waiting;
+    while ((waiting = rc_map_get(&s->waiters, id, RC_OBJECT_ID_SIZE))) {
+        store_slot *sl = rc_list_entry(rc_list_first(waiting), store_slot, link);
         raylet_store_get *g = sl->get;
         store_object *o = NULL;
         if (!failed) {
@@ -400,10 +379,7 @@ int raylet_store_get_objects(raylet_store *s, const uint8_t *client,
         store__get_free(g);
         return 0;
     }
-    g->next = s->gets;
-    if (s->gets)
-        s->gets->prev = g;
-    s->gets = g;
+    rc_list_insert_head(&s->gets, &g->link);
     /* Owners are kept for fetching again later (see store__drop_unsealed). */
     g->owners = rc_calloc(n, sizeof(*g->owners));
     for (size_t i = 0; i < n; i++) {
@@ -480,12 +456,12 @@ static int store__alloc(raylet_store *s, uint64_t total, uint64_t *offset, uint6
     for (;;) {
         if (raylet_region_alloc(s->region, total, offset, allocated) == 0)
             return 0;
-        if (!s->lru_head)
+        if (rc_list_empty(&s->lru))
             return RC_ENOSPC;
         /* Evict about enough for the request, then try again: fragmentation may want more. */
         uint64_t freed = 0;
-        while (s->lru_head && freed < total) {
-            store_object *o = s->lru_head;
+        while (!rc_list_empty(&s->lru) && freed < total) {
+            store_object *o = rc_list_entry(rc_list_first(&s->lru), store_object, lru_link);
             freed += o->allocated;
             if (s->hooks.evicted)
                 s->hooks.evicted(s->hooks.arg, o->id, o->owner);
@@ -679,14 +655,15 @@ static int store__touched_by(store_object *o, const void *client)
 void raylet_store_client_gone(raylet_store *s, const uint8_t *client)
 {
     /* Its gets first: they hold pins of the client too. */
-    raylet_store_get *g = s->gets;
-    while (g) {
-        raylet_store_get *next = g->next;
+    rc_list *gl = rc_list_first(&s->gets);
+    while (gl) {
+        rc_list *next = rc_list_next(&s->gets, gl);
+        raylet_store_get *g = rc_list_entry(gl, raylet_store_get, link);
         if (memcmp(g->client, client, RC_WORKER_ID_SIZE) == 0) {
             store__get_finish(g, RC_ECANCELED, 0);
-            next = s->gets; /* the answer may have changed the list: start over */
+            next = rc_list_first(&s->gets); /* the answer may have changed the list: start over */
         }
-        g = next;
+        gl = next;
     }
     size_t n;
     store_object **objs = store__select(s, store__touched_by, client, &n);
@@ -743,6 +720,8 @@ int raylet_store_create(uv_loop_t *loop, const char *path, uint64_t size, char *
     s->region = region;
     rc_map_init(&s->objects);
     rc_map_init(&s->waiters);
+    rc_list_init(&s->lru);
+    rc_list_init(&s->gets);
     *out = s;
     return 0;
 }
@@ -759,11 +738,11 @@ void raylet_store_destroy(raylet_store *s)
 {
     if (!s || s->destroyed)
         return;
-    while (s->gets)
-        store__get_finish(s->gets, RC_ECANCELED, 0);
+    while (!rc_list_empty(&s->gets))
+        store__get_finish(rc_list_entry(rc_list_first(&s->gets), raylet_store_get, link), RC_ECANCELED, 0);
     s->destroyed = 1;
     rc_map_destroy(&s->objects, store__free_object);
-    s->lru_head = s->lru_tail = NULL;
+    rc_list_init(&s->lru);
     raylet_region_destroy(s->region);
     s->region = NULL;
     store__maybe_free(s);

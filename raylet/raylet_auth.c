@@ -40,6 +40,7 @@
 #include "rc_alloc.h"
 #include "rc_config.h"
 #include "rc_err.h"
+#include "rc_list.h"
 #include "rc_log.h"
 #include "rc_time.h"
 
@@ -55,8 +56,7 @@ typedef struct raylet__job_token raylet__job_token;
 /* A GetCredentials call waiting for its job's token. */
 struct raylet__waiter {
     rpc_call *call;
-    raylet__job_token *jt;
-    raylet__waiter *prev, *next;
+    rc_list link; /* on its job token's waiters */
 };
 
 /* One job's token: cached, or being fetched for the callers waiting on it. */
@@ -67,7 +67,7 @@ struct raylet__job_token {
     int64_t expires_at; /* unix seconds; 0: never */
     int fetching;       /* an IssueJobToken call is out */
     int finished;       /* the job finished while fetching: forget the token once answered */
-    raylet__waiter *waiters;
+    rc_list waiters; /* raylet__waiter.link */
 };
 
 struct raylet_auth {
@@ -344,13 +344,7 @@ static void raylet__reply_credentials(raylet_auth *a, rpc_call *call, const char
 
 static void raylet__waiter_unlink(raylet__waiter *w)
 {
-    raylet__job_token *jt = w->jt;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        jt->waiters = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    rc_list_remove(&w->link);
 }
 
 static void raylet__waiter_cancelled(rpc_call *call, void *arg)
@@ -402,8 +396,8 @@ static void raylet__token_issued(const rpc_status *st, ProtobufCMessage *reply, 
     rpc_msg_free(reply);
     if (code != GRPC_STATUS_OK)
         RC_WARN("raylet: job token for job %s: %s", hex, why);
-    while (jt->waiters) {
-        raylet__waiter *w = jt->waiters;
+    while (!rc_list_empty(&jt->waiters)) {
+        raylet__waiter *w = rc_list_entry(rc_list_first(&jt->waiters), raylet__waiter, link);
         raylet__waiter_unlink(w);
         if (code == GRPC_STATUS_OK)
             raylet__reply_credentials(a, w->call, jt->token);
@@ -445,6 +439,7 @@ void raylet_auth_credentials(raylet *r, rpc_call *call, const uint8_t *job_id)
         return raylet__reply_credentials(a, call, jt->token);
     if (!jt) {
         jt = RC_NEW(raylet__job_token);
+        rc_list_init(&jt->waiters);
         jt->a = a;
         memcpy(jt->job_id, job_id, RC_JOB_ID_SIZE);
         rc_map_put(&a->jobs, jt->job_id, RC_JOB_ID_SIZE, jt);
@@ -465,20 +460,16 @@ void raylet_auth_credentials(raylet *r, rpc_call *call, const uint8_t *job_id)
     }
     raylet__waiter *w = RC_NEW(raylet__waiter);
     w->call = call;
-    w->jt = jt;
-    w->next = jt->waiters;
-    if (jt->waiters)
-        jt->waiters->prev = w;
-    jt->waiters = w;
+    rc_list_insert_head(&jt->waiters, &w->link);
     rpc_call_on_cancel(call, raylet__waiter_cancelled, w);
 }
 
 static void raylet__job_token_free(void *v)
 {
     raylet__job_token *jt = v;
-    while (jt->waiters) { /* cannot happen after the drain; free what is left regardless */
-        raylet__waiter *w = jt->waiters;
-        jt->waiters = w->next;
+    while (!rc_list_empty(&jt->waiters)) { /* cannot happen after the drain; free what is left regardless */
+        raylet__waiter *w = rc_list_entry(rc_list_first(&jt->waiters), raylet__waiter, link);
+        rc_list_remove(&w->link);
         rc_free(w);
     }
     raylet__free_secret(jt->token);

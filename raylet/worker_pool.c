@@ -39,6 +39,7 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_json.h"
+#include "rc_list.h"
 #include "rc_log.h"
 #include "rc_map.h"
 #include "rc_time.h"
@@ -55,7 +56,7 @@ struct worker_pop {
     worker_pop_cb cb; /* NULL: a prestart placeholder */
     void *arg;
     worker *w;
-    worker_pop *prev, *next;
+    rc_list link; /* on p->pops */
     /* Set while worker_pool_pop creates it: a failure then is returned from there (failed,
      * message) instead of reaching cb. */
     int creating, failed, fail_rc;
@@ -85,10 +86,10 @@ struct worker_pool {
     char *default_path, *visible_gpus;
     double num_cpus; /* the node's: defaults of the limits below */
 
-    worker *workers; /* list head */
+    rc_list workers; /* worker.link */
     rc_map by_id;    /* worker id -> worker */
     size_t n_workers, n_starting, n_idle;
-    worker_pop *pops_head, *pops_tail;
+    rc_list pops; /* worker_pop.link, oldest first */
     rc_map jobs; /* job id -> pool__job */
 
     uv_signal_t sigchld;
@@ -275,17 +276,30 @@ static const char *pool__job_cwd(pool__job *j, const uint8_t job_id[RC_JOB_ID_SI
 
 /* ---- pops --------------------------------------------------------------------------- */
 
+/* The first worker (pop) of p's list, the one after w (pop); NULL at the end. */
+static worker *pool__first_worker(const worker_pool *p)
+{
+    return rc_list_entry_or_null(rc_list_first(&p->workers), worker, link);
+}
+
+static worker *pool__next_worker(const worker_pool *p, const worker *w)
+{
+    return rc_list_entry_or_null(rc_list_next(&p->workers, &w->link), worker, link);
+}
+
+static worker_pop *pool__first_pop(const worker_pool *p)
+{
+    return rc_list_entry_or_null(rc_list_first(&p->pops), worker_pop, link);
+}
+
+static worker_pop *pool__next_pop(const worker_pool *p, const worker_pop *pop)
+{
+    return rc_list_entry_or_null(rc_list_next(&p->pops, &pop->link), worker_pop, link);
+}
+
 static void pool__pop_unlink(worker_pool *p, worker_pop *pop)
 {
-    if (pop->prev)
-        pop->prev->next = pop->next;
-    else
-        p->pops_head = pop->next;
-    if (pop->next)
-        pop->next->prev = pop->prev;
-    else
-        p->pops_tail = pop->prev;
-    pop->prev = pop->next = NULL;
+    rc_list_remove(&pop->link);
     if (pop->w && pop->w->claimed_by == pop)
         pop->w->claimed_by = NULL;
     pop->w = NULL;
@@ -293,13 +307,7 @@ static void pool__pop_unlink(worker_pool *p, worker_pop *pop)
 
 static void pool__pop_append(worker_pool *p, worker_pop *pop)
 {
-    pop->prev = p->pops_tail;
-    pop->next = NULL;
-    if (p->pops_tail)
-        p->pops_tail->next = pop;
-    else
-        p->pops_head = pop;
-    p->pops_tail = pop;
+    rc_list_insert_tail(&p->pops, &pop->link);
 }
 
 /* Ends pop with an error: its callback runs, unless worker_pool_pop is still creating it
@@ -345,12 +353,7 @@ static void pool__tick_ensure(worker_pool *p)
 
 static void pool__worker_unlink(worker_pool *p, worker *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        p->workers = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    rc_list_remove(&w->link);
     rc_map_remove(&p->by_id, w->id, RC_WORKER_ID_SIZE);
     p->n_workers--;
 }
@@ -601,10 +604,7 @@ static int pool__spawn(worker_pool *p, const worker_key *key, worker **out, char
     }
     w->state = WORKER_STARTING;
     w->started_ms = rc_mono_ms();
-    w->next = p->workers;
-    if (p->workers)
-        p->workers->prev = w;
-    p->workers = w;
+    rc_list_insert_head(&p->workers, &w->link);
     rc_map_put(&p->by_id, w->id, RC_WORKER_ID_SIZE, w);
     p->n_workers++;
     p->n_starting++;
@@ -628,8 +628,8 @@ static void pool__start_pending(worker_pool *p)
     do {
         p->start_again = 0;
         worker_pop *next;
-        for (worker_pop *pop = p->pops_head; pop && !p->closing; pop = next) {
-            next = pop->next;
+        for (worker_pop *pop = pool__first_pop(p); pop && !p->closing; pop = next) {
+            next = pool__next_pop(p, pop);
             if (pop->w)
                 continue;
             if (p->n_starting >= pool__max_starting(p))
@@ -664,7 +664,7 @@ static void pool__start_pending(worker_pool *p)
 static void pool__make_idle(worker_pool *p, worker *w)
 {
     w->lease = NULL;
-    for (worker_pop *pop = p->pops_head; pop; pop = pop->next) {
+    for (worker_pop *pop = pool__first_pop(p); pop; pop = pool__next_pop(p, pop)) {
         if (pop->cb && !pop->w && pool__key_eq(&pop->key, &w->key)) {
             pool__pop_deliver(p, pop, w);
             return;
@@ -755,12 +755,12 @@ static void pool__on_sigchld(uv_signal_t *h, int signum)
     worker_pool *p = h->data;
     (void)signum;
     worker *next;
-    for (worker *w = p->workers; w; w = next) {
-        next = w->next;
+    for (worker *w = pool__first_worker(p); w; w = next) {
+        next = pool__next_worker(p, w);
         int status;
         if (waitpid(w->pid, &status, WNOHANG) == w->pid) {
             pool__reaped(p, w, status);
-            next = p->workers; /* callbacks may have changed the list: start over */
+            next = pool__first_worker(p); /* callbacks may have changed the list: start over */
         }
     }
 }
@@ -770,8 +770,8 @@ static void pool__tick(uv_timer_t *t)
     worker_pool *p = t->data;
     int64_t now = rc_mono_ms();
     worker *next;
-    for (worker *w = p->workers; w; w = next) {
-        next = w->next;
+    for (worker *w = pool__first_worker(p); w; w = next) {
+        next = pool__next_worker(p, w);
         if (w->state != WORKER_STARTING || now - w->started_ms < rc_cfg.worker_register_timeout_ms)
             continue;
         char err_path[PATH_MAX], why[PATH_MAX + 200];
@@ -779,15 +779,15 @@ static void pool__tick(uv_timer_t *t)
         snprintf(why, sizeof(why), "worker %.8s did not register within %lld ms; see %s", w->id_hex,
                  (long long)rc_cfg.worker_register_timeout_ms, err_path);
         worker_pool_kill(p, w, why);
-        next = p->workers;
+        next = pool__first_worker(p);
     }
     /* Idle workers beyond the soft limit, the longest idle first. */
     size_t alive = 0;
-    for (worker *w = p->workers; w; w = w->next)
+    for (worker *w = pool__first_worker(p); w; w = pool__next_worker(p, w))
         alive += w->state != WORKER_KILLED;
     while (alive > pool__soft_limit(p)) {
         worker *oldest = NULL;
-        for (worker *w = p->workers; w; w = w->next)
+        for (worker *w = pool__first_worker(p); w; w = pool__next_worker(p, w))
             if (w->state == WORKER_IDLE && now - w->idle_since_ms >= rc_cfg.idle_worker_timeout_ms &&
                 (!oldest || w->idle_since_ms < oldest->idle_since_ms))
                 oldest = w;
@@ -796,7 +796,7 @@ static void pool__tick(uv_timer_t *t)
         worker_pool_kill(p, oldest, "idle for too long, and the node has more workers than num_workers_soft_limit");
         alive--;
     }
-    if (!p->workers) {
+    if (rc_list_empty(&p->workers)) {
         uv_timer_stop(&p->tick);
         p->tick_running = 0;
     }
@@ -824,6 +824,8 @@ int worker_pool_create(uv_loop_t *loop, const worker_pool_config *cfg, const wor
     p->visible_gpus = visible && *visible ? rc_strdup(visible) : NULL;
     p->num_cpus = cfg->num_cpus;
     rc_map_init(&p->by_id);
+    rc_list_init(&p->workers);
+    rc_list_init(&p->pops);
     rc_map_init(&p->jobs);
     uv_signal_init(loop, &p->sigchld);
     uv_timer_init(loop, &p->tick);
@@ -861,18 +863,18 @@ void worker_pool_destroy(worker_pool *p)
     if (!p)
         return;
     p->closing = 1;
-    while (p->pops_head) {
-        worker_pop *pop = p->pops_head;
+    worker_pop *pop;
+    while ((pop = pool__first_pop(p))) {
         pool__pop_unlink(p, pop);
         rc_free(pop);
     }
     size_t killed = 0;
-    for (worker *w = p->workers; w; w = w->next) {
+    for (worker *w = pool__first_worker(p); w; w = pool__next_worker(p, w)) {
         kill(w->pid, SIGKILL);
         killed++;
     }
-    while (p->workers) {
-        worker *w = p->workers;
+    worker *w;
+    while ((w = pool__first_worker(p))) {
         waitpid(w->pid, NULL, 0);
         pool__worker_unlink(p, w);
         rc_free(w);
@@ -889,7 +891,7 @@ void worker_pool_destroy(worker_pool *p)
 static worker *pool__find_idle(worker_pool *p, const worker_key *key)
 {
     worker *best = NULL;
-    for (worker *w = p->workers; w; w = w->next)
+    for (worker *w = pool__first_worker(p); w; w = pool__next_worker(p, w))
         if (w->state == WORKER_IDLE && !w->exiting && pool__key_eq(&w->key, key) &&
             (!best || w->idle_since_ms > best->idle_since_ms))
             best = w;
@@ -918,7 +920,7 @@ int worker_pool_pop(worker_pool *p, const worker_key *key, worker_pop_cb cb, voi
     pop->cb = cb;
     pop->arg = arg;
     /* A starting worker of this key that nobody (or only a prestart placeholder) waits for. */
-    for (worker *s = p->workers; s; s = s->next) {
+    for (worker *s = pool__first_worker(p); s; s = pool__next_worker(p, s)) {
         if (s->state != WORKER_STARTING || !pool__key_eq(&s->key, key) || (s->claimed_by && s->claimed_by->cb))
             continue;
         worker_pop *placeholder = s->claimed_by;
@@ -934,20 +936,11 @@ int worker_pool_pop(worker_pool *p, const worker_key *key, worker_pop_cb cb, voi
     }
     /* A placeholder still waiting for a slot gives its place in the queue to us. */
     worker_pop *placeholder = NULL;
-    for (worker_pop *q = p->pops_head; q && !placeholder; q = q->next)
+    for (worker_pop *q = pool__first_pop(p); q && !placeholder; q = pool__next_pop(p, q))
         if (!q->cb && !q->w && pool__key_eq(&q->key, key))
             placeholder = q;
     if (placeholder) {
-        pop->prev = placeholder->prev;
-        pop->next = placeholder->next;
-        if (pop->prev)
-            pop->prev->next = pop;
-        else
-            p->pops_head = pop;
-        if (pop->next)
-            pop->next->prev = pop;
-        else
-            p->pops_tail = pop;
+        rc_list_replace(&placeholder->link, &pop->link);
         rc_free(placeholder);
     } else {
         pool__pop_append(p, pop);
@@ -1006,9 +999,9 @@ static void pool__prestart_known(worker_pool *p, const uint8_t job_id[RC_JOB_ID_
     worker_key key;
     worker_key_init(&key, job_id, job->is_python ? RAY__RPC__LANGUAGE__PYTHON : RAY__RPC__LANGUAGE__CPP, 0, 1);
     int have = 0;
-    for (worker *w = p->workers; w; w = w->next)
+    for (worker *w = pool__first_worker(p); w; w = pool__next_worker(p, w))
         have += w->state != WORKER_KILLED && pool__key_eq(&w->key, &key);
-    for (worker_pop *q = p->pops_head; q; q = q->next)
+    for (worker_pop *q = pool__first_pop(p); q; q = pool__next_pop(p, q))
         have += !q->w && pool__key_eq(&q->key, &key);
     for (int i = have; i < n; i++) {
         worker_pop *pop = RC_NEW(worker_pop);
@@ -1043,7 +1036,7 @@ worker *worker_pool_find(worker_pool *p, const uint8_t id[RC_WORKER_ID_SIZE])
 
 worker *worker_pool_find_by_port(worker_pool *p, int port)
 {
-    for (worker *w = p->workers; w; w = w->next)
+    for (worker *w = pool__first_worker(p); w; w = pool__next_worker(p, w))
         if (w->state == WORKER_LEASED && w->port == port)
             return w;
     return NULL;
@@ -1107,11 +1100,11 @@ void worker_pool_job_info(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE], 
         char hex[RC_ID_HEX_MAX];
         RC_INFO("worker_pool: job %s finished; killing its workers (detached actors' excepted)",
                 rc_id_hex(job_id, RC_JOB_ID_SIZE, hex));
-        for (worker *w = p->workers, *next; w; w = next) {
-            next = w->next;
+        for (worker *w = pool__first_worker(p), *next; w; w = next) {
+            next = pool__next_worker(p, w);
             if (w->state != WORKER_KILLED && !w->detached && !memcmp(w->key.job_id, job_id, RC_JOB_ID_SIZE)) {
                 worker_pool_kill(p, w, "its job has finished");
-                next = p->workers;
+                next = pool__first_worker(p);
             }
         }
     }
@@ -1126,13 +1119,13 @@ void worker_pool_job_refused(worker_pool *p, const uint8_t job_id[RC_JOB_ID_SIZE
     pool__job_free(rc_map_remove(&p->jobs, job_id, RC_JOB_ID_SIZE));
     /* No worker starts before its job is known, so none of these pops has one; a failed
      * pop's callback may change the queue: look again from the start. */
-    for (worker_pop *pop = p->pops_head; pop;) {
+    for (worker_pop *pop = pool__first_pop(p); pop;) {
         if (pop->w || memcmp(pop->key.job_id, job_id, RC_JOB_ID_SIZE) != 0) {
-            pop = pop->next;
+            pop = pool__next_pop(p, pop);
             continue;
         }
         pool__pop_fail(p, pop, rc, why);
-        pop = p->pops_head;
+        pop = pool__first_pop(p);
     }
     pool__start_pending(p);
 }

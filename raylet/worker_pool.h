@@ -63,6 +63,7 @@
 
 #include "common.pb-c.h"
 #include "rc_ids.h"
+#include "rc_list.h"
 
 typedef struct worker_pool worker_pool;
 typedef struct worker_pop worker_pop;
@@ -109,7 +110,7 @@ typedef struct worker {
     void *lease; /* the lease manager's lease while LEASED; the pool never touches it */
     /* pool bookkeeping */
     worker_pop *claimed_by;
-    struct worker *prev, *next;
+    rc_list link; /* on the pool's list of workers */
 } worker;
 
 typedef struct worker_pool_callbacks {

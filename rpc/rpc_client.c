@@ -22,6 +22,7 @@
 
 #include "rc_alloc.h"
 #include "rc_err.h"
+#include "rc_list.h"
 #include "rc_log.h"
 #include "rc_metrics.h"
 #include "rpc_int.h"
@@ -39,7 +40,7 @@ struct rpc_client {
     int in_callback; /* a callback of this client is running: it may destroy the client */
     grpc_metadata metadata[RPC__MAX_METADATA];
     size_t n_metadata;
-    rpc__ccall *calls; /* in flight, doubly linked */
+    rc_list calls; /* rpc__ccall.link: in flight */
 };
 
 struct rpc__ccall {
@@ -57,7 +58,7 @@ struct rpc__ccall {
     char *raw_path; /* raw calls: the path, owned */
     const char *path_text;
     grpc_slice method_slice; /* a reference of the call's own */
-    rpc__ccall *prev, *next;
+    rc_list link; /* on cli->calls */
     /* fault injection */
     int faulty;
     rpc__fault fault;
@@ -102,6 +103,7 @@ int rpc_client_create(rpc_ctx *ctx, const char *target, const rpc_client_options
         return RC_EINVAL;
     }
     rpc_client *cli = RC_NEW(rpc_client);
+    rc_list_init(&cli->calls);
     cli->ctx = ctx;
     /* The token rides only on TLS: never in plaintext, never to a unix socket. */
     if (sec->bearer && rpc__channel_is_tls(sec, target))
@@ -119,12 +121,14 @@ void rpc_client_destroy(rpc_client *cli)
     if (!cli || cli->destroyed)
         return;
     cli->destroyed = 1;
-    if (!cli->calls) {
+    if (rc_list_empty(&cli->calls)) {
         if (!cli->in_callback)
             rpc__client_free(cli);
         return;
     }
-    for (rpc__ccall *c = cli->calls; c; c = c->next) {
+    rc_list *n;
+    RC_LIST_FOREACH(n, &cli->calls) {
+        rpc__ccall *c = rc_list_entry(n, rpc__ccall, link);
         if (c->in_grpc)
             grpc_call_cancel(c->call, NULL);
         if (c->timer_armed && c->stage != RPC__STAGE_IN_FLIGHT) {
@@ -136,7 +140,9 @@ void rpc_client_destroy(rpc_client *cli)
 
 void rpc_client_cancel_calls(rpc_client *cli, grpc_status_code code, const char *why)
 {
-    for (rpc__ccall *c = cli->calls; c; c = c->next) {
+    rc_list *n;
+    RC_LIST_FOREACH(n, &cli->calls) {
+        rpc__ccall *c = rc_list_entry(n, rpc__ccall, link);
         if (c->in_grpc)
             grpc_call_cancel_with_status(c->call, code, why, NULL);
         if (c->timer_armed && c->stage != RPC__STAGE_IN_FLIGHT && !c->cancelled) {
@@ -214,18 +220,12 @@ static void rpc__finish_raw(rpc__ccall *c, grpc_status_code code, char *message)
 
 static void rpc__unlink(rpc__ccall *c)
 {
-    rpc_client *cli = c->cli;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        cli->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    rc_list_remove(&c->link);
 }
 
 static void rpc__maybe_free_client(rpc_client *cli)
 {
-    if (cli->destroyed && !cli->calls && !cli->in_callback)
+    if (cli->destroyed && rc_list_empty(&cli->calls) && !cli->in_callback)
         rpc__client_free(cli);
 }
 
@@ -512,10 +512,7 @@ static int rpc__ccall_start(rpc_client *cli, rpc__ccall *c, const char *path,
         rpc__ccall_free(c);
         return RC_EIO;
     }
-    c->next = cli->calls;
-    if (cli->calls)
-        cli->calls->prev = c;
-    cli->calls = c;
+    rc_list_insert_head(&cli->calls, &c->link);
     return 0;
 }
 
