@@ -393,6 +393,9 @@ int raylet_store_get_objects(raylet_store *s, const uint8_t *client,
         uv_timer_init(s->loop, &g->timer);
         g->timer.data = g;
         g->has_timer = 1;
+        /* The loop's cached time may be as old as the start of this loop iteration: the
+         * timeout counts from now, never from then (a get must not end before it asked). */
+        uv_update_time(s->loop);
         uv_timer_start(&g->timer, store__on_get_timeout, (uint64_t)timeout_ms, 0);
     }
     if (out)
