@@ -56,6 +56,15 @@ int cli_cmd_node(int argc, char **argv);
 int cli_cmd_get_auth_token(int argc, char **argv);
 int cli_cmd_get_ca_cert(int argc, char **argv);
 int cli_cmd_market(int argc, char **argv);
+/* cli_logs.c, cli_tasks.c: logs, summary, timeline, list tasks. */
+int cli_cmd_logs(int argc, char **argv);
+int cli_cmd_summary(int argc, char **argv);
+int cli_cmd_timeline(int argc, char **argv);
+/* `rayc list tasks ...` (argv: the arguments after "list", --address already taken). */
+int cli_list_tasks(int argc, char **argv, const char *address);
+struct Ray__Rpc__GetTaskEventsRequest;
+/* GetTaskEvents through cli_call. */
+int cli_task_events(cli_conn *c, const struct Ray__Rpc__GetTaskEventsRequest *req, ProtobufCMessage **reply);
 /* Starts rayc-market for the latest session on this host (rayc market start, rayc start
  * --head --market). */
 int cli_market_start(const char *config, const char *address);

@@ -928,6 +928,15 @@ int cli_cmd_list(int argc, char **argv)
         return CLI_USAGE;
     const char *what = NULL;
     for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--format") || !strcmp(argv[i], "--limit") || !strcmp(argv[i], "--filter")) {
+            i++; /* its value */
+        } else if (argv[i][0] != '-') {
+            if (!strcmp(argv[i], "tasks"))
+                return cli_list_tasks(argc, argv, address);
+            break;
+        }
+    }
+    for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--format") && i + 1 < argc) {
             format = argv[++i];
         } else if (!strncmp(argv[i], "--format=", 9)) {
@@ -942,7 +951,7 @@ int cli_cmd_list(int argc, char **argv)
     if (!what || (strcmp(what, "nodes") && strcmp(what, "jobs") && strcmp(what, "actors") &&
                   strcmp(what, "placement-groups"))) {
         fprintf(stderr,
-                "usage: rayc list nodes|jobs|actors|placement-groups [--format table|json] [--address HOST:PORT]\n");
+                "usage: rayc list nodes|jobs|actors|placement-groups|tasks [--format table|json] [--address HOST:PORT]\n");
         return CLI_USAGE;
     }
     if (strcmp(format, "table") && strcmp(format, "json")) {

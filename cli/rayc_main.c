@@ -48,7 +48,12 @@ static void usage(FILE *f)
             "  stop [--force]              stop every rayc process started from this host\n"
             "  status                      nodes, resource usage and pending demand (tasks, actors,\n"
             "                              placement groups)\n"
-            "  list nodes|jobs|actors|placement-groups [--format table|json]\n"
+            "  list nodes|jobs|actors|placement-groups|tasks [--format table|json]\n"
+            "                              (tasks: [--filter KEY=VALUE] [--limit N])\n"
+            "  summary tasks|actors|objects [--format table|json]\n"
+            "  timeline [--output FILE|-]  recent task runs as a Chrome trace (chrome://tracing)\n"
+            "  logs [--node ID] [FILE|GLOB] | logs --worker PID|--actor ID|--task ID [--follow]\n"
+            "                              the nodes' log files (see `rayc logs --help`)\n"
             "  kv put NS KEY VALUE | get NS KEY | del NS KEY | list NS [PREFIX]\n"
             "  token create [--ttl 1h|30m|3600s|0] [--max-uses N] [--labels k=v,...]\n"
             "                              a join token for new nodes (default: 24h, any number)\n"
@@ -104,6 +109,12 @@ int main(int argc, char **argv)
         return cli_cmd_get_ca_cert(argc - 2, argv + 2);
     if (!strcmp(cmd, "market"))
         return cli_cmd_market(argc - 2, argv + 2);
+    if (!strcmp(cmd, "logs"))
+        return cli_cmd_logs(argc - 2, argv + 2);
+    if (!strcmp(cmd, "summary"))
+        return cli_cmd_summary(argc - 2, argv + 2);
+    if (!strcmp(cmd, "timeline"))
+        return cli_cmd_timeline(argc - 2, argv + 2);
     fprintf(stderr, "rayc: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return CLI_USAGE;
