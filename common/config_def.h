@@ -92,3 +92,4 @@ X(INT, task_events_max_num_task_in_gcs, 100000, "task attempts the GCS keeps bef
 X(INT, rotation_max_bytes, 512 * 1024 * 1024, "a worker's stdout or stderr file is rotated once it is larger than this (checked every task_events_report_interval_ms; 0: never; Ray: RAY_ROTATION_MAX_BYTES)")
 X(INT, rotation_backup_count, 5, "rotated worker log files kept (file.1 newest .. file.N oldest; 0: never rotate; Ray: RAY_ROTATION_BACKUP_COUNT)")
 X(INT, log_read_max_bytes, 4 * 1024 * 1024, "most bytes one ReadLog call returns")
+X(INT, gcs_mark_task_failed_on_job_done_delay_ms, 15000, "tasks of a finished job that never reported an end count as FAILED this long after the job finished (the last reports of its workers arrive first)")

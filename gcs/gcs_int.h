@@ -301,6 +301,9 @@ void gcs_task_events_reply_free(Ray__Rpc__GetTaskEventsReply *reply);
 size_t gcs_task_manager_size(const gcs_task_manager *tm);
 /* Task attempts dropped so far: evicted here or dropped by workers before sending. */
 int64_t gcs_task_manager_dropped(const gcs_task_manager *tm);
+/* Job job_id finished at now_ns (wall clock): its tasks that never report an end count as
+ * FAILED (WORKER_DIED) from gcs_mark_task_failed_on_job_done_delay_ms after it. */
+void gcs_task_on_job_finished(gcs_task_manager *tm, const uint8_t *job_id, int64_t now_ns);
 /* "FINISHED" for RAY__RPC__TASK_STATUS__FINISHED, "NIL" for unknown values. */
 const char *gcs_task_status_name(int status);
 

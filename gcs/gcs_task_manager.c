@@ -27,6 +27,7 @@
 #include "rc_alloc.h"
 #include "rc_config.h"
 #include "rc_err.h"
+#include "rc_time.h"
 #include "task_events.pb-c.h"
 
 #define GCS__TASK_KEY_SIZE (RC_TASK_ID_SIZE + 4)
@@ -60,13 +61,26 @@ typedef struct gcs__task {
     struct gcs__task *prev, *next; /* oldest first */
 } gcs__task;
 
+/* A finished job whose unfinished tasks fail once the delay has passed. */
+typedef struct gcs__job_done {
+    uint8_t job_id[RC_JOB_ID_SIZE];
+    int64_t finished_ns;
+    struct gcs__job_done *next;
+} gcs__job_done;
+
+#define GCS__MAX_JOBS_DONE 1000 /* finished jobs remembered for the sweep; older ones are dropped */
+
 struct gcs_task_manager {
     gcs_server *gcs;
+    gcs__job_done *jobs_done; /* newest first */
+    size_t n_jobs_done;
     rc_map tasks; /* key -> gcs__task */
     gcs__task *head, *tail;
     int64_t dropped_status; /* attempts dropped here (evicted) or by workers */
     int64_t dropped_profile;
 };
+
+static void gcs__set_str(char **dst, const char *src);
 
 gcs_task_manager *gcs_task_manager_new(gcs_server *gcs)
 {
@@ -95,7 +109,55 @@ void gcs_task_manager_free(gcs_task_manager *tm)
         gcs__task_free(t);
     }
     rc_map_destroy(&tm->tasks, NULL);
+    for (gcs__job_done *j = tm->jobs_done, *next; j; j = next) {
+        next = j->next;
+        rc_free(j);
+    }
     rc_free(tm);
+}
+
+void gcs_task_on_job_finished(gcs_task_manager *tm, const uint8_t *job_id, int64_t now_ns)
+{
+    gcs__job_done *j = RC_NEW(gcs__job_done);
+    memcpy(j->job_id, job_id, RC_JOB_ID_SIZE);
+    j->finished_ns = now_ns;
+    j->next = tm->jobs_done;
+    tm->jobs_done = j;
+    if (++tm->n_jobs_done > GCS__MAX_JOBS_DONE) {
+        gcs__job_done *p = tm->jobs_done;
+        for (size_t i = 1; i < GCS__MAX_JOBS_DONE; i++)
+            p = p->next;
+        rc_free(p->next); /* the oldest */
+        p->next = NULL;
+        tm->n_jobs_done--;
+    }
+}
+
+/* Tasks of jobs that finished at least gcs_mark_task_failed_on_job_done_delay_ms ago and
+ * never reported an end fail now (Ray's: their owner is gone, nobody will report one). The
+ * delay lets the last reports of the job's workers arrive first. */
+static void gcs__sweep_jobs_done(gcs_task_manager *tm, int64_t now_ns)
+{
+    if (!tm->jobs_done)
+        return;
+    int64_t delay_ns = (int64_t)rc_cfg.gcs_mark_task_failed_on_job_done_delay_ms * 1000000;
+    for (gcs__task *t = tm->head; t; t = t->next) {
+        if (t->state_ts[RAY__RPC__TASK_STATUS__FINISHED] || t->state_ts[RAY__RPC__TASK_STATUS__FAILED])
+            continue;
+        for (const gcs__job_done *j = tm->jobs_done; j; j = j->next) {
+            if (memcmp(j->job_id, t->job_id, RC_JOB_ID_SIZE) != 0)
+                continue;
+            if (j->finished_ns + delay_ns <= now_ns) {
+                t->state_ts[RAY__RPC__TASK_STATUS__FAILED] = j->finished_ns;
+                if (!t->has_error) {
+                    t->has_error = 1;
+                    t->error_type = RAY__RPC__ERROR_TYPE__WORKER_DIED;
+                    gcs__set_str(&t->error_message, "the job finished (its driver exited) before the task did");
+                }
+            }
+            break;
+        }
+    }
 }
 
 size_t gcs_task_manager_size(const gcs_task_manager *tm)
@@ -452,6 +514,7 @@ static void gcs__event_free(Ray__Rpc__TaskEvents *ev)
 void gcs_task_get_events(gcs_task_manager *tm, const Ray__Rpc__GetTaskEventsRequest *req,
                          Ray__Rpc__GetTaskEventsReply *reply)
 {
+    gcs__sweep_jobs_done(tm, rc_wall_ms() * 1000000);
     int64_t limit = req->_limit_case == RAY__RPC__GET_TASK_EVENTS_REQUEST___LIMIT_LIMIT && req->limit >= 0
                         ? req->limit
                         : INT64_MAX;

@@ -13,6 +13,7 @@
 #include "gcs_int.h"
 #include "rc_config.h"
 #include "rc_err.h"
+#include "rc_time.h"
 #include "unit.h"
 
 /* One event of task `n`, attempt `attempt`, of job 1: task info and one state. */
@@ -204,7 +205,43 @@ static void test_malformed_records_are_refused(void)
     gcs_task_manager_free(tm);
 }
 
+static void test_finished_job_fails_its_unfinished_tasks(void)
+{
+    gcs_task_manager *tm = gcs_task_manager_new(NULL);
+    ev e[3];
+    ev_make(&e[0], 1, 0, "running", RAY__RPC__TASK_STATUS__RUNNING, 10);
+    ev_make(&e[1], 2, 0, "done", RAY__RPC__TASK_STATUS__FINISHED, 10);
+    ev_make(&e[2], 3, 0, "other job", RAY__RPC__TASK_STATUS__RUNNING, 10);
+    e[2].job_id[0] = 2;
+    CU_ASSERT_EQUAL(add(tm, e, 3), 0);
+    uint8_t job1[RC_JOB_ID_SIZE] = {1};
+    int64_t now = rc_wall_ms() * 1000000;
+    gcs_task_on_job_finished(tm, job1, now); /* just now: the delay has not passed */
+    CU_ASSERT_EQUAL(state_of(tm, 1), RAY__RPC__TASK_STATUS__RUNNING);
+    gcs_task_manager_free(tm);
+
+    tm = gcs_task_manager_new(NULL);
+    CU_ASSERT_EQUAL(add(tm, e, 3), 0);
+    gcs_task_on_job_finished(tm, job1, now - (rc_cfg.gcs_mark_task_failed_on_job_done_delay_ms + 1000) * 1000000);
+    CU_ASSERT_EQUAL(state_of(tm, 1), RAY__RPC__TASK_STATUS__FAILED);
+    CU_ASSERT_EQUAL(state_of(tm, 2), RAY__RPC__TASK_STATUS__FINISHED);
+    CU_ASSERT_EQUAL(state_of(tm, 3), RAY__RPC__TASK_STATUS__RUNNING);
+    Ray__Rpc__GetTaskEventsRequest req = RAY__RPC__GET_TASK_EVENTS_REQUEST__INIT;
+    Ray__Rpc__GetTaskEventsReply reply = RAY__RPC__GET_TASK_EVENTS_REPLY__INIT;
+    gcs_task_get_events(tm, &req, &reply);
+    for (size_t i = 0; i < reply.n_events_by_task; i++) {
+        const Ray__Rpc__TaskEvents *te = reply.events_by_task[i];
+        if (te->task_id.data[0] == 1) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(te->state_updates->error_info);
+            CU_ASSERT_EQUAL(te->state_updates->error_info->error_type, RAY__RPC__ERROR_TYPE__WORKER_DIED);
+        }
+    }
+    gcs_task_events_reply_free(&reply);
+    gcs_task_manager_free(tm);
+}
+
 static const unit_case cases[] = {
+    UNIT_CASE(test_finished_job_fails_its_unfinished_tasks),
     UNIT_CASE(test_halves_merge_and_terminal_state_wins),
     UNIT_CASE(test_table_is_bounded_oldest_dropped),
     UNIT_CASE(test_malformed_records_are_refused),
