@@ -169,6 +169,10 @@ static core__ev *core__ev_get(core_events *ev, const Ray__Rpc__TaskSpec *spec)
         cls = fd->cpp_function_descriptor->class_name;
     }
     char func[512];
+    if (spec->language == RAY__RPC__LANGUAGE__PYTHON && spec->type == RAY__RPC__TASK_TYPE__NORMAL_TASK) {
+        fn = NULL; /* a Python function's descriptor names its export key: its name says more */
+        cls = NULL;
+    }
     if (cls && *cls && fn && *fn)
         snprintf(func, sizeof(func), "%s.%s", cls, fn);
     else
