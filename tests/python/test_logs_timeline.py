@@ -18,13 +18,14 @@ import pytest
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from cli_cluster import RAYC, joined_cluster, nodes_by_name, rayc, use_short_session_root, wait_for
+from cli_cluster import RAYC, joined_cluster, nodes_by_name, rayc, run_driver, use_short_session_root, wait_for
 
 use_short_session_root()  # sockets live under it: see cli_cluster
 
 ROTATE_BYTES = 20000
 os.environ["RAYC_rotation_max_bytes"] = str(ROTATE_BYTES)
 os.environ["RAYC_rotation_backup_count"] = "2"
+os.environ["RAYC_gcs_mark_task_failed_on_job_done_delay_ms"] = "2000"
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +116,7 @@ def test_list_tasks_states_and_names(ran):
         assert row["node_id"] == node
         assert row["worker_pid"] == ran[key]["pid"]
         assert row["start_time_ms"] > 0 and row["end_time_ms"] >= row["start_time_ms"]
+    assert by_id[ran["on_head"]["task_id"]]["func_or_class_name"].endswith("say")
     failed = tasks_where(rows, name="boom")[0]
     assert failed["state"] == "FAILED" and failed["error_type"] == "TASK_EXECUTION_EXCEPTION"
     method = wait_for(lambda: tasks_where(list_tasks(), type="ACTOR_TASK", state="FINISHED"), timeout=30,
@@ -218,6 +220,29 @@ def test_logs_follow_sees_new_lines(ran):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_tasks_of_a_killed_driver_fail(cluster, tmp_path):
+    """A driver killed while its task runs reports nothing more: once its job is finished
+    (the raylet saw the driver go), the GCS fails the task that never ended."""
+    proc = run_driver(
+        "import os, signal, time\n"
+        "import ray\n"
+        "ray.init(address='auto')\n"
+        "@ray.remote\n"
+        "def orphan():\n"
+        "    time.sleep(120)\n"
+        "ref = orphan.remote()\n"
+        "time.sleep(4)  # its states are reported (once a second)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n", tmp_path, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    try:
+        rows = wait_for(lambda: tasks_where(list_tasks("--filter", "name=orphan"), state="FAILED"), timeout=40,
+                        what="the killed driver's task FAILED")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\ntasks: {list_tasks('--filter', 'name=orphan')}\n"
+                             f"jobs:\n{rayc('list', 'jobs').stdout}") from None
+    assert rows[0]["error_type"] == "WORKER_DIED" and "job finished" in rows[0]["error_message"]
 
 
 def test_worker_logs_rotate(ran, cluster, capfd):
