@@ -216,7 +216,15 @@ static int cli__list_tasks(int argc, char **argv, const char *address)
     memset(&fs, 0, sizeof(fs));
     ray__rpc__get_task_events_request__filters__init(&fs.f);
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: rayc list tasks [--filter KEY=VALUE]... [--limit N] [--format table|json] "
+                   "[--address HOST:PORT]\n"
+                   "\n"
+                   "The cluster's recent task attempts (newest first), from the GCS's task events.\n"
+                   "  --filter KEY=VALUE  (or KEY!=VALUE) KEY: state, name, job_id, task_id, actor_id\n"
+                   "  --limit N           at most N rows (default 100)\n");
+            return CLI_OK;
+        } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
             format = argv[++i];
         } else if (!strncmp(argv[i], "--format=", 9)) {
             format = argv[i] + 9;
