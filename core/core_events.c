@@ -633,8 +633,8 @@ static void core__events_closed(uv_handle_t *h)
 void core_events_flush_sync(core_worker *cw, int64_t timeout_ms)
 {
     core_events *ev = cw->events;
-    if (!ev || !cw->gcs || ev->in_flight)
-        return;
+    if (!ev || !cw->gcs)
+        return; /* a batch still in flight is independent of these: it ends during the drain */
     core__batch *b;
     while ((b = core__batch_take(ev)) != NULL) {
         Ray__Rpc__TaskEventData data;
