@@ -104,26 +104,6 @@ static int cli__is_hex(const char *s, size_t len)
     return 1;
 }
 
-/* Takes "--format table|json" out of argv; *json is set for json. -1 on a bad value. */
-static int cli__take_format(int argc, char **argv, int *json)
-{
-    int out = 0;
-    *json = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--format") && strncmp(argv[i], "--format=", 9)) {
-            argv[out++] = argv[i];
-            continue;
-        }
-        const char *v = argv[i][8] == '=' ? argv[i] + 9 : i + 1 < argc ? argv[++i] : NULL;
-        if (!v || (strcmp(v, "table") && strcmp(v, "json"))) {
-            fprintf(stderr, "rayc: --format needs table or json\n");
-            return -1;
-        }
-        *json = !strcmp(v, "json");
-    }
-    return out;
-}
-
 /* ---- printing ---------------------------------------------------------------------------- */
 
 static void cli__time_text(int64_t unix_s, char *out, size_t len)
@@ -191,52 +171,60 @@ static void cli__token_json(rc_buf *b, const Rayc__Rpc__JoinTokenInfo *t, int64_
 
 /* ---- rayc token ----------------------------------------------------------------------------- */
 
-static int cli__token_usage(void)
-{
-    fprintf(stderr, "usage: rayc token create [--ttl 1h|30m|3600s|0] [--max-uses N] [--labels k=v,...]\n"
-                    "       rayc token list [--format table|json]\n"
-                    "       rayc token revoke TOKEN_ID\n"
-                    "(all take --address HOST:PORT)\n");
-    return CLI_USAGE;
-}
+static const cli_opt cli__create_opts[] = {
+    {"--ttl", NULL, "DURATION", "24h", "how long the token works: 1h, 30m, 3600s, 1h30m; 0 never expires", NULL},
+    {"--max-uses", NULL, "N", "0: any number", "how many hosts may join with it", NULL},
+    {"--labels", NULL, "k=v,...", NULL, "labels every node that joins with it gets", NULL},
+    CLI_OPT_ADDRESS,
+};
+static const cli_spec cli__create_spec = {
+    "rayc token create", NULL,
+    "Makes a join token for new nodes and prints it with the command that joins a host.",
+    NULL, CLI_SPEC_OPTS(cli__create_opts), 0, 0,
+};
 
-static int cli__token_create(int argc, char **argv, const char *address)
+static const cli_opt cli__tlist_opts[] = {CLI_OPT_FORMAT, CLI_OPT_ADDRESS};
+static const cli_spec cli__tlist_spec = {
+    "rayc token list", NULL, "Lists the cluster's join tokens, their state, uses and the nodes that joined.",
+    NULL, CLI_SPEC_OPTS(cli__tlist_opts), 0, 0,
+};
+
+static const cli_opt cli__revoke_opts[] = {CLI_OPT_ADDRESS};
+static const cli_spec cli__trevoke_spec = {
+    "rayc token revoke", "TOKEN_ID",
+    "Withdraws a join token (TOKEN_ID: the part before its dot, as 'rayc token list' shows).\n"
+    "Nodes that joined with it keep their certificates ('rayc node revoke' refuses one).",
+    NULL, CLI_SPEC_OPTS(cli__revoke_opts), 1, 1,
+};
+
+static const cli_spec cli__nrevoke_spec = {
+    "rayc node revoke", "NODE_ID",
+    "Refuses the node's certificate from now on; the cluster marks the node dead.",
+    NULL, CLI_SPEC_OPTS(cli__revoke_opts), 1, 1,
+};
+
+static int cli__token_create(int argc, char **argv)
 {
     int64_t ttl = CLI__DEFAULT_TTL_S;
     int32_t max_uses = 0;
     raylet_options labels;
     memset(&labels, 0, sizeof(labels));
     char err[512];
-    int rc = CLI_OK;
-    for (int i = 0; i < argc && rc == CLI_OK; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--ttl") && strcmp(a, "--max-uses") && strcmp(a, "--labels")) {
-            fprintf(stderr, "rayc token create: unknown argument '%s'\n", a);
-            rc = cli__token_usage();
-            break;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "rayc token create: %s needs a value\n", a);
-            rc = CLI_USAGE;
-            break;
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--ttl") && cli__parse_duration(v, &ttl) < 0) {
-            fprintf(stderr, "rayc token create: --ttl needs a duration such as 1h, 30m, 3600s or 1h30m, or 0 "
-                            "(never expires), not '%s'\n", v);
-            rc = CLI_USAGE;
-        } else if (!strcmp(a, "--max-uses") && cli__parse_count(v, &max_uses) < 0) {
-            fprintf(stderr, "rayc token create: --max-uses needs a whole number of uses (0: unlimited), "
-                            "not '%s'\n", v);
-            rc = CLI_USAGE;
-        } else if (!strcmp(a, "--labels") && raylet_parse_labels(&labels, v, err, sizeof(err)) < 0) {
-            fprintf(stderr, "rayc token create: %s\n", err);
-            rc = CLI_USAGE;
-        }
-    }
-    if (rc != CLI_OK) {
+    cli_args a;
+    int rc = cli_parse(&cli__create_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    const char *v, *address = cli_arg(&a, "--address");
+    if ((v = cli_arg(&a, "--ttl")) && cli__parse_duration(v, &ttl) < 0)
+        return cli_usage_error(&cli__create_spec,
+                               "--ttl needs a duration such as 1h, 30m, 3600s or 1h30m, or 0 (never expires), not '%s'",
+                               v);
+    if ((v = cli_arg(&a, "--max-uses")) && cli__parse_count(v, &max_uses) < 0)
+        return cli_usage_error(&cli__create_spec, "--max-uses needs a whole number of uses (0: unlimited), not '%s'",
+                               v);
+    if ((v = cli_arg(&a, "--labels")) && raylet_parse_labels(&labels, v, err, sizeof(err)) < 0) {
         raylet_options_free(&labels);
-        return rc;
+        return cli_usage_error(&cli__create_spec, "%s", err);
     }
     cli_conn c;
     if ((rc = cli_connect(&c, address)) != CLI_OK) {
@@ -281,14 +269,17 @@ static int cli__token_create(int argc, char **argv, const char *address)
     return rc;
 }
 
-static int cli__token_list(int argc, char **argv, const char *address)
+static int cli__token_list(int argc, char **argv)
 {
     int json;
-    argc = cli__take_format(argc, argv, &json);
-    if (argc != 0)
-        return argc < 0 ? CLI_USAGE : cli__token_usage();
+    cli_args a;
+    int rc = cli_parse(&cli__tlist_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    if (cli_arg_format(&a, &json) != CLI_OK)
+        return CLI_USAGE;
     cli_conn c;
-    int rc = cli_connect(&c, address);
+    rc = cli_connect(&c, cli_arg(&a, "--address"));
     if (rc != CLI_OK)
         return rc;
     Rayc__Rpc__ListJoinTokensRequest req = RAYC__RPC__LIST_JOIN_TOKENS_REQUEST__INIT;
@@ -330,17 +321,19 @@ static int cli__token_list(int argc, char **argv, const char *address)
     return rc;
 }
 
-static int cli__token_revoke(int argc, char **argv, const char *address)
+static int cli__token_revoke(int argc, char **argv)
 {
-    if (argc != 1)
-        return cli__token_usage();
-    if (!cli__is_hex(argv[0], AUTH_TOKEN_ID_HEX)) {
-        fprintf(stderr, "rayc token revoke: '%s' is not a token ID (%d hex digits, as `rayc token list` shows "
-                        "them; the part of a token before its dot)\n", argv[0], AUTH_TOKEN_ID_HEX);
-        return CLI_USAGE;
-    }
+    cli_args a;
+    int rc = cli_parse(&cli__trevoke_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    argv = a.pos;
+    if (!cli__is_hex(argv[0], AUTH_TOKEN_ID_HEX))
+        return cli_usage_error(&cli__trevoke_spec,
+                               "'%s' is not a token ID (%d hex digits, as 'rayc token list' shows them; the part "
+                               "of a token before its dot)", argv[0], AUTH_TOKEN_ID_HEX);
     cli_conn c;
-    int rc = cli_connect(&c, address);
+    rc = cli_connect(&c, cli_arg(&a, "--address"));
     if (rc != CLI_OK)
         return rc;
     Rayc__Rpc__RevokeJoinTokenRequest req = RAYC__RPC__REVOKE_JOIN_TOKEN_REQUEST__INIT;
@@ -356,44 +349,36 @@ static int cli__token_revoke(int argc, char **argv, const char *address)
     return rc;
 }
 
+static const cli_sub cli__token_subs[] = {
+    {"create", "make a join token for new nodes", cli__token_create},
+    {"list", "list the join tokens", cli__token_list},
+    {"revoke", "withdraw a join token", cli__token_revoke},
+};
+static const cli_group cli__token_group = {
+    "rayc token", "Join tokens: what a new host joins the cluster with (with the CA's hash).", cli__token_subs,
+    (int)(sizeof(cli__token_subs) / sizeof(cli__token_subs[0])),
+};
+
 int cli_cmd_token(int argc, char **argv)
 {
-    const char *address = NULL;
-    argc = cli_take_address(argc, argv, &address);
-    if (argc < 0)
-        return CLI_USAGE;
-    if (argc < 1)
-        return cli__token_usage();
-    if (!strcmp(argv[0], "create"))
-        return cli__token_create(argc - 1, argv + 1, address);
-    if (!strcmp(argv[0], "list"))
-        return cli__token_list(argc - 1, argv + 1, address);
-    if (!strcmp(argv[0], "revoke"))
-        return cli__token_revoke(argc - 1, argv + 1, address);
-    fprintf(stderr, "rayc token: unknown subcommand '%s'\n", argv[0]);
-    return cli__token_usage();
+    return cli_group_run(&cli__token_group, argc, argv);
 }
 
 /* ---- rayc node revoke ------------------------------------------------------------------- */
 
-int cli_cmd_node(int argc, char **argv)
+static int cli__node_revoke(int argc, char **argv)
 {
-    const char *address = NULL;
-    argc = cli_take_address(argc, argv, &address);
-    if (argc < 0)
-        return CLI_USAGE;
-    if (argc != 2 || strcmp(argv[0], "revoke")) {
-        fprintf(stderr, "usage: rayc node revoke NODE_ID [--address HOST:PORT]\n");
-        return CLI_USAGE;
-    }
+    cli_args a;
+    int rc = cli_parse(&cli__nrevoke_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    const char *id = a.pos[0];
     uint8_t node_id[RC_NODE_ID_SIZE];
-    if (!cli__is_hex(argv[1], 2 * RC_NODE_ID_SIZE) || rc_id_from_hex(argv[1], node_id, sizeof(node_id)) < 0) {
-        fprintf(stderr, "rayc node revoke: '%s' is not a node ID (%d hex digits, as `rayc list nodes` shows them)\n",
-                argv[1], 2 * RC_NODE_ID_SIZE);
-        return CLI_USAGE;
-    }
+    if (!cli__is_hex(id, 2 * RC_NODE_ID_SIZE) || rc_id_from_hex(id, node_id, sizeof(node_id)) < 0)
+        return cli_usage_error(&cli__nrevoke_spec, "'%s' is not a node ID (%d hex digits, as 'rayc list nodes' "
+                               "shows them)", id, 2 * RC_NODE_ID_SIZE);
     cli_conn c;
-    int rc = cli_connect(&c, address);
+    rc = cli_connect(&c, cli_arg(&a, "--address"));
     if (rc != CLI_OK)
         return rc;
     Rayc__Rpc__RevokeNodeRequest req = RAYC__RPC__REVOKE_NODE_REQUEST__INIT;
@@ -402,11 +387,24 @@ int cli_cmd_node(int argc, char **argv)
     ProtobufCMessage *msg = NULL;
     rc = cli_call(&c, &rayc__rpc__auth_service__descriptor, "RevokeNode", &req.base, &msg);
     if (rc == CLI_OK) {
-        printf("Revoked node %s: its certificate is refused from now on.\n", argv[1]);
+        printf("Revoked node %s: its certificate is refused from now on.\n", id);
         rpc_msg_free(msg);
     }
     cli_disconnect(&c);
     return rc;
+}
+
+static const cli_sub cli__node_subs[] = {
+    {"revoke", "refuse a node's certificate from now on", cli__node_revoke},
+};
+static const cli_group cli__node_group = {
+    "rayc node", "The cluster's nodes, one at a time.", cli__node_subs,
+    (int)(sizeof(cli__node_subs) / sizeof(cli__node_subs[0])),
+};
+
+int cli_cmd_node(int argc, char **argv)
+{
+    return cli_group_run(&cli__node_group, argc, argv);
 }
 
 /* ---- rayc get-auth-token, rayc get-ca-cert ------------------------------------------------- */
@@ -462,17 +460,25 @@ static void cli__print_token(const char *token)
     fflush(stdout);
 }
 
+static const cli_opt cli__get_token_opts[] = {
+    {"--generate", NULL, NULL, NULL, "replace the admin token (the old one is refused from then on)", NULL},
+    CLI_OPT_ADDRESS,
+};
+static const cli_spec cli__get_token_spec = {
+    "rayc get-auth-token", NULL,
+    "Prints the client (admin) token this host's clients use: $RAYC_AUTH_TOKEN,\n"
+    "$RAYC_AUTH_TOKEN_PATH, else the latest session's auth_token.",
+    NULL, CLI_SPEC_OPTS(cli__get_token_opts), 0, 0,
+};
+
 int cli_cmd_get_auth_token(int argc, char **argv)
 {
-    const char *address = NULL;
-    argc = cli_take_address(argc, argv, &address);
-    if (argc < 0)
-        return CLI_USAGE;
-    int generate = argc == 1 && !strcmp(argv[0], "--generate");
-    if (argc > 1 || (argc == 1 && !generate)) {
-        fprintf(stderr, "usage: rayc get-auth-token [--generate] [--address HOST:PORT]\n");
-        return CLI_USAGE;
-    }
+    cli_args a;
+    int rc = cli_parse(&cli__get_token_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    const char *address = cli_arg(&a, "--address");
+    int generate = !!cli_arg(&a, "--generate");
     if (!generate) {
         char *token = NULL;
         char where[1024];
@@ -486,7 +492,7 @@ int cli_cmd_get_auth_token(int argc, char **argv)
         return CLI_OK;
     }
     cli_conn c;
-    int rc = cli_connect(&c, address);
+    rc = cli_connect(&c, address);
     if (rc != CLI_OK)
         return rc;
     Rayc__Rpc__RotateAdminTokenRequest req = RAYC__RPC__ROTATE_ADMIN_TOKEN_REQUEST__INIT;
@@ -509,14 +515,19 @@ int cli_cmd_get_auth_token(int argc, char **argv)
     return rc;
 }
 
+static const cli_spec cli__get_ca_spec = {
+    "rayc get-ca-cert", NULL,
+    "Prints the cluster's CA certificate (PEM) that this host's clients trust: $RAYC_CA_CERT,\n"
+    "else the latest session's ca.crt. Clients on other hosts set RAYC_CA_CERT to a copy.",
+    NULL, NULL, 0, 0, 0,
+};
+
 int cli_cmd_get_ca_cert(int argc, char **argv)
 {
-    (void)argv;
-    if (argc != 0) {
-        fprintf(stderr, "usage: rayc get-ca-cert   (the CA this host's clients trust: $RAYC_CA_CERT, else the "
-                        "latest session's ca.crt)\n");
-        return CLI_USAGE;
-    }
+    cli_args a;
+    int rc = cli_parse(&cli__get_ca_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
     char *pem = NULL;
     char where[1024];
     if (auth_find_ca_cert(&pem, where, sizeof(where)) < 0) {

@@ -55,23 +55,6 @@ static void cli__on_sigint(int sig)
     cli__interrupted = 1;
 }
 
-static void cli__logs_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: rayc logs [--node ID] [GLOB | FILE] [--follow] [--tail N]\n"
-            "       rayc logs (--worker PID [--node ID] | --actor ID | --task ID) [--err] [--follow] [--tail N]\n"
-            "\n"
-            "  (no file)      list the log files of every alive node (or of --node), matching GLOB\n"
-            "  FILE           print that file of the node (--node, needed when several nodes have it)\n"
-            "  --worker PID   the stdout of the worker process PID (--err: its stderr)\n"
-            "  --actor ID     the stdout of the worker that runs actor ID (hex, as `rayc list actors`)\n"
-            "  --task ID      what task ID printed (its latest attempt; from its worker's files)\n"
-            "  --node ID      a node ID or a unique prefix of one (as `rayc list nodes` prints)\n"
-            "  --tail N       print the last N lines (default 1000; -1: the whole file)\n"
-            "  --follow, -f   keep printing what is appended until interrupted (^C)\n"
-            "  --err          stderr instead of stdout\n");
-}
-
 /* The alive nodes (prefix: only those whose ID starts with it). */
 static int cli__load_nodes(cli__logs *L, const char *prefix)
 {
@@ -422,59 +405,43 @@ static int cli__task(cli__logs *L, const char *hex)
     return cli__print_worker(L, node, out, err, start, end);
 }
 
+static const cli_opt cli__logs_opts[] = {
+    {"--node", NULL, "ID", "every alive node", "a node ID or a unique prefix of one (`rayc list nodes`)", NULL},
+    {"--worker", NULL, "PID", NULL, "the stdout of the worker process PID (--err: its stderr)", NULL},
+    {"--actor", NULL, "ID", NULL, "the stdout of the worker that runs the actor (`rayc list actors`)", NULL},
+    {"--task", NULL, "ID", NULL, "what the task printed (its latest attempt; `rayc list tasks`)", NULL},
+    {"--tail", NULL, "N", "1000", "print the last N lines (-1: the whole file)", NULL},
+    {"--follow", "-f", NULL, NULL, "keep printing what is appended until interrupted (^C)", NULL},
+    {"--err", NULL, NULL, NULL, "stderr instead of stdout", NULL},
+    CLI_OPT_ADDRESS,
+};
+static const cli_spec cli__logs_spec = {
+    "rayc logs", "[FILE|GLOB]",
+    "Lists the log files of every alive node (or of --node) matching GLOB, prints FILE, or prints a\n"
+    "worker's, an actor's or a task's output (Ray's 'ray logs'), read through each node's raylet.",
+    NULL, CLI_SPEC_OPTS(cli__logs_opts), 0, 1,
+};
+
 int cli_cmd_logs(int argc, char **argv)
 {
-    const char *address = NULL, *node = NULL, *actor = NULL, *task = NULL, *file = NULL;
-    int pid = 0;
+    cli_args args;
+    int prc = cli_parse(&cli__logs_spec, argc, argv, &args);
+    if (prc != CLI_OK)
+        return CLI_PARSED_EXIT(prc);
     cli__logs L;
     memset(&L, 0, sizeof(L));
-    L.tail = 1000; /* Ray's default */
-    argc = cli_take_address(argc, argv, &address);
-    if (argc < 0)
+    const char *address = cli_arg(&args, "--address"), *node = cli_arg(&args, "--node");
+    const char *actor = cli_arg(&args, "--actor"), *task = cli_arg(&args, "--task");
+    const char *file = args.n_pos ? args.pos[0] : NULL;
+    long pid = 0, tail = 1000;
+    if (cli_arg_int(&args, "--worker", 1, 0x7fffffff, 0, &pid) != CLI_OK ||
+        cli_arg_int(&args, "--tail", -1, 100000000, 1000, &tail) != CLI_OK)
         return CLI_USAGE;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int has_value = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            cli__logs_usage(stdout);
-            return CLI_OK;
-        } else if ((!strcmp(a, "--node") || !strcmp(a, "--node-id")) && has_value) {
-            node = argv[++i];
-        } else if (!strcmp(a, "--worker") && has_value) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v <= 0 || v > 0x7fffffff) {
-                fprintf(stderr, "rayc logs: --worker takes a process ID, not '%s'\n", argv[i]);
-                return CLI_USAGE;
-            }
-            pid = (int)v;
-        } else if (!strcmp(a, "--actor") && has_value) {
-            actor = argv[++i];
-        } else if (!strcmp(a, "--task") && has_value) {
-            task = argv[++i];
-        } else if (!strcmp(a, "--tail") && has_value) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < -1 || v > 100000000) {
-                fprintf(stderr, "rayc logs: --tail takes a number of lines (-1: all), not '%s'\n", argv[i]);
-                return CLI_USAGE;
-            }
-            L.tail = (int)v;
-        } else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
-            L.follow = 1;
-        } else if (!strcmp(a, "--err")) {
-            L.err = 1;
-        } else if (a[0] != '-' && !file) {
-            file = a;
-        } else {
-            fprintf(stderr, "rayc logs: unexpected argument '%s'\n", a);
-            cli__logs_usage(stderr);
-            return CLI_USAGE;
-        }
-    }
+    L.tail = (int)tail;
+    L.follow = cli_arg(&args, "--follow") != NULL;
+    L.err = cli_arg(&args, "--err") != NULL;
     if ((pid != 0) + (actor != NULL) + (task != NULL) + (file != NULL) > 1) {
-        fprintf(stderr, "rayc logs: give one of FILE, --worker, --actor and --task\n");
-        return CLI_USAGE;
+        return cli_usage_error(&cli__logs_spec, "give one of FILE, --worker, --actor and --task");
     }
     if (cli_connect(&L.c, address) != CLI_OK)
         return CLI_FAIL;
@@ -490,7 +457,7 @@ int cli_cmd_logs(int argc, char **argv)
     if (rc != CLI_OK) {
         /* nothing more */
     } else if (pid) {
-        rc = cli__worker(&L, pid);
+        rc = cli__worker(&L, (int)pid);
     } else if (actor) {
         rc = cli__actor(&L, actor);
     } else if (task) {

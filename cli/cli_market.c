@@ -35,21 +35,6 @@ enum {
     CLI__MARKET_RELEASE_MS = 120000,
 };
 
-static void cli__market_usage(FILE *f)
-{
-    fprintf(f, "usage: rayc market start --config FILE [--address HOST:PORT]\n"
-               "       rayc market status [--format table|json] [--address HOST:PORT]\n"
-               "       rayc market offers [--format table|json] [--address HOST:PORT]\n"
-               "       rayc market stop [--release-all]\n"
-               "\n"
-               "  start    run rayc-market on this host with the budget and providers of FILE\n"
-               "  status   leases, pending requests and why, spend and budget, failure memory,\n"
-               "           verifications and recent decisions\n"
-               "  offers   every provider's offers with their effective cost and why each is or\n"
-               "           is not eligible\n"
-               "  stop     stop the market; leased hosts stay unless --release-all\n");
-}
-
 /* The latest session directory (the head's on the head's host). */
 static int cli__latest_session(char *out, size_t outlen)
 {
@@ -312,36 +297,38 @@ static void cli__print_offers(const rc_json *a)
     }
 }
 
-static int cli__market_show(int argc, char **argv, const char *what)
+static const cli_opt cli__show_opts[] = {CLI_OPT_FORMAT, CLI_OPT_ADDRESS};
+static const cli_spec cli__status_spec = {
+    "rayc market status", NULL,
+    "The market's leases, pending requests and why, spend and budget, failure memory,\n"
+    "verifications and recent decisions.",
+    NULL, CLI_SPEC_OPTS(cli__show_opts), 0, 0,
+};
+static const cli_spec cli__offers_spec = {
+    "rayc market offers", NULL,
+    "Every provider's offers with their effective cost and why each is or is not eligible.",
+    NULL, CLI_SPEC_OPTS(cli__show_opts), 0, 0,
+};
+
+static int cli__market_show(const cli_spec *spec, int argc, char **argv, const char *what)
 {
-    const char *address = NULL, *format = "table";
-    argc = cli_take_address(argc, argv, &address);
-    if (argc < 0)
+    cli_args a;
+    int rc = cli_parse(spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    int json;
+    if (cli_arg_format(&a, &json) != CLI_OK)
         return CLI_USAGE;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            format = argv[++i];
-        } else if (!strncmp(argv[i], "--format=", 9)) {
-            format = argv[i] + 9;
-        } else {
-            fprintf(stderr, "rayc market %s: unknown argument '%s'\n", what, argv[i]);
-            return CLI_USAGE;
-        }
-    }
-    if (strcmp(format, "table") && strcmp(format, "json")) {
-        fprintf(stderr, "rayc market %s: --format is table or json, not '%s'\n", what, format);
-        return CLI_USAGE;
-    }
     cli_conn c;
-    if (cli_connect(&c, address) != CLI_OK)
+    if (cli_connect(&c, cli_arg(&a, "--address")) != CLI_OK)
         return CLI_FAIL;
     char *text = NULL;
     size_t len = 0;
-    int rc = cli__market_read(&c, !strcmp(what, "status") ? "status" : "offers", &text, &len);
+    rc = cli__market_read(&c, !strcmp(what, "status") ? "status" : "offers", &text, &len);
     cli_disconnect(&c);
     if (rc != CLI_OK)
         return rc;
-    if (!strcmp(format, "json")) {
+    if (json) {
         printf("%s\n", text);
         rc_free(text);
         return CLI_OK;
@@ -362,52 +349,70 @@ static int cli__market_show(int argc, char **argv, const char *what)
     return CLI_OK;
 }
 
+static int cli__cmd_status(int argc, char **argv)
+{
+    return cli__market_show(&cli__status_spec, argc, argv, "status");
+}
+
+static int cli__cmd_offers(int argc, char **argv)
+{
+    return cli__market_show(&cli__offers_spec, argc, argv, "offers");
+}
+
+static const cli_opt cli__start_opts[] = {
+    {"--config", NULL, "FILE", NULL, "the market's budget, idle timeout and providers (JSON; see the README)", NULL},
+    CLI_OPT_ADDRESS,
+};
+static const cli_spec cli__start_spec = {
+    "rayc market start", NULL,
+    "Runs rayc-market on this host (the head's): it leases hosts from the providers of\n"
+    "--config (required) to meet the cluster's pending demand, within the budget.",
+    NULL, CLI_SPEC_OPTS(cli__start_opts), 0, 0,
+};
+
+static int cli__cmd_start(int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_parse(&cli__start_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    const char *config = cli_arg(&a, "--config");
+    if (!config)
+        return cli_usage_error(&cli__start_spec, "--config FILE is required (budget, idle timeout, providers)");
+    return cli_market_start(config, cli_arg(&a, "--address"));
+}
+
+static const cli_opt cli__stop_opts[] = {
+    {"--release-all", NULL, NULL, NULL, "release every leased host at its provider first", NULL},
+};
+static const cli_spec cli__stop_spec = {
+    "rayc market stop", NULL, "Stops this host's market; the hosts it leased stay unless --release-all.",
+    NULL, CLI_SPEC_OPTS(cli__stop_opts), 0, 0,
+};
+
+static int cli__cmd_stop(int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_parse(&cli__stop_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    return cli__market_stop(!!cli_arg(&a, "--release-all"));
+}
+
+static const cli_sub cli__market_subs[] = {
+    {"start", "run rayc-market on this host with the budget and providers of a config", cli__cmd_start},
+    {"status", "leases, pending requests, spend and budget, recent decisions", cli__cmd_status},
+    {"offers", "every provider's offers, their effective cost and eligibility", cli__cmd_offers},
+    {"stop", "stop the market (leased hosts stay unless --release-all)", cli__cmd_stop},
+};
+static const cli_group cli__market_group = {
+    "rayc market",
+    "Leases hosts from GPU markets to meet the cluster's pending demand, within a budget.",
+    cli__market_subs,
+    (int)(sizeof(cli__market_subs) / sizeof(cli__market_subs[0])),
+};
+
 int cli_cmd_market(int argc, char **argv)
 {
-    if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
-        cli__market_usage(argc < 1 ? stderr : stdout);
-        return argc < 1 ? CLI_USAGE : CLI_OK;
-    }
-    const char *sub = argv[0];
-    argc--;
-    argv++;
-    if (!strcmp(sub, "start")) {
-        const char *address = NULL, *config = NULL;
-        argc = cli_take_address(argc, argv, &address);
-        if (argc < 0)
-            return CLI_USAGE;
-        for (int i = 0; i < argc; i++) {
-            if (!strcmp(argv[i], "--config") && i + 1 < argc) {
-                config = argv[++i];
-            } else if (!strncmp(argv[i], "--config=", 9)) {
-                config = argv[i] + 9;
-            } else {
-                fprintf(stderr, "rayc market start: unknown argument '%s'\n", argv[i]);
-                return CLI_USAGE;
-            }
-        }
-        if (!config) {
-            fprintf(stderr, "rayc market start: --config FILE is required (budget, idle timeout, providers; see the "
-                            "README)\n");
-            return CLI_USAGE;
-        }
-        return cli_market_start(config, address);
-    }
-    if (!strcmp(sub, "status") || !strcmp(sub, "offers"))
-        return cli__market_show(argc, argv, sub);
-    if (!strcmp(sub, "stop")) {
-        int release_all = 0;
-        for (int i = 0; i < argc; i++) {
-            if (!strcmp(argv[i], "--release-all")) {
-                release_all = 1;
-            } else {
-                fprintf(stderr, "rayc market stop: unknown argument '%s' (only --release-all)\n", argv[i]);
-                return CLI_USAGE;
-            }
-        }
-        return cli__market_stop(release_all);
-    }
-    fprintf(stderr, "rayc market: unknown subcommand '%s'\n", sub);
-    cli__market_usage(stderr);
-    return CLI_USAGE;
+    return cli_group_run(&cli__market_group, argc, argv);
 }

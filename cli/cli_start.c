@@ -1,11 +1,12 @@
 /*
- * rayc start / rayc stop.
+ * rayc start.
  *
  * start validates every flag first (the raylet's own parser), then creates a session
  * directory, starts rayc-gcs (head only) and rayc-raylet as daemons in it, waits until the
  * GCS serves and the raylet has registered, records the GCS address in the session and
- * prints it in Ray's form. If a daemon dies on the way, its last log lines are printed and
- * what was started is stopped again.
+ * prints it in Ray's form. A port in use is found before anything starts. If a daemon dies on
+ * the way, the reason it gave comes first, then its last log lines; what was started is
+ * stopped again and the session directory removed, so that a failed start leaves nothing.
  *
  * Security (ARCHITECTURE §14) is on unless --insecure is given. The head's GCS writes the
  * cluster's CA and the admin token into the session (--auth-dir); with them start makes a
@@ -17,19 +18,11 @@
  * latest session keep working. Before a node has any credential the fail-fast check of the
  * address is a TLS handshake whose CA must match the pin.
  *
- * stop signals every rayc process recorded in the pid files of every session under the
- * session root (raylets first, so they unregister while the GCS is still there), waits for
- * them, and kills those that do not go within the grace period. A pid is signalled only if
- * it still is a rayc process.
- *
- * Both start and stop then sweep what processes that are gone (killed with SIGKILL, or
- * crashed) left on this host: their object store files in /dev/shm, their sockets and pid
- * files in the sessions (rc_sweep_host; live processes' files, of any cluster, are kept).
- *
  * Main thread only.
  */
-#include <dirent.h>
+#define _GNU_SOURCE /* nftw */
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -103,14 +96,79 @@ static void cli__print_log_tail(const char *session, const char *name)
         fprintf(stderr, "--- last lines of %s ---\n%s%s", path, tail, tail[strlen(tail) - 1] == '\n' ? "" : "\n");
 }
 
+/* The reason a daemon gave for not starting: the last line of its log that begins with
+ * prefix ("rayc-gcs: "), without the prefix. 1 if found. */
+static int cli__daemon_reason(const char *session, const char *name, const char *prefix, char *out, size_t outlen)
+{
+    char path[PATH_MAX + 64], line[1024];
+    snprintf(path, sizeof(path), "%s/logs/%s.err", session, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int found = 0;
+    size_t plen = strlen(prefix);
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, prefix, plen))
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        snprintf(out, outlen, "%s", line + plen);
+        found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+static int cli__remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Removes a session directory this start created, and all in it. */
+static void cli__remove_tree(const char *dir)
+{
+    if (nftw(dir, cli__remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "rayc start: cannot remove %s entirely: %s\n", dir, strerror(errno));
+}
+
+/* SIGINT, SIGTERM or SIGHUP while start runs (or, with --block, while the node runs): what
+ * this start started is stopped (and, before it ran, its session removed). */
+static volatile sig_atomic_t cli__signal;
+
+static void cli__on_signal(int sig)
+{
+    cli__signal = sig;
+}
+
+static void cli__catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = cli__on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static int cli__interrupted(void)
+{
+    if (cli__signal)
+        fprintf(stderr, "rayc start: interrupted (%s); stopping what this start started\n", strsignal(cli__signal));
+    return cli__signal != 0;
+}
+
 /* Waits until session/<file> exists (0), the daemon exits (its exit status, >= 0 means it
- * died) or the time is up (RC_ETIMEDOUT). */
+ * died), a signal comes (RC_ECANCELED) or the time is up (RC_ETIMEDOUT). */
 static int cli__wait_for_file(const char *session, const char *file, pid_t pid, int64_t timeout_ms, int *exit_status)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", session, file);
     int64_t deadline = rc_mono_ms() + timeout_ms;
     while (rc_mono_ms() < deadline) {
+        if (cli__signal)
+            return RC_ECANCELED;
         if (access(path, R_OK) == 0)
             return 0;
         int status;
@@ -135,33 +193,6 @@ static void cli__kill_and_reap(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
-static void cli__on_stale(const char *path, rc_stale_kind kind, long pid, void *arg)
-{
-    int *n = arg;
-    (*n)++;
-    if (kind == RC_STALE_PID_FILE)
-        printf("Removed %s (process %ld is gone).\n", path, pid);
-    else
-        printf("Removed %s (%s of a raylet that is gone).\n", path,
-               kind == RC_STALE_STORE ? "the object store" : "the socket");
-}
-
-/* Removes what dead rayc processes left on this host; returns how many files. */
-static int cli__sweep(void)
-{
-    int n = 0;
-    rc_sweep_host(1, cli__on_stale, &n);
-    fflush(stdout);
-    return n;
-}
-
-static volatile sig_atomic_t cli__block_signal;
-
-static void cli__on_block_signal(int sig)
-{
-    cli__block_signal = sig;
-}
-
 static void cli__strip_quotes(char *s)
 {
     size_t n = strlen(s);
@@ -173,92 +204,98 @@ static void cli__strip_quotes(char *s)
 
 /* ---- the command line ------------------------------------------------------------------ */
 
-/* Flags start handles itself (the daemons get them from it, some rewritten). */
-static const char *const cli__start_value_flags[] = {
-    "--port", "--address", "--redis-address", "--join-token", "--ca-cert-hash", "--ca-cert",
-    "--redis-password", "--redis-password-file", "--redis-username", "--market",
+/* The options of `rayc start`. Rows with a section of raylet flags go to the node's raylet
+ * as given (the raylet's own parser checks them first, raylet_options_parse). */
+#define CLI__RAYLET "raylet flags (passed to this node's raylet)"
+static const cli_opt cli__start_opts_table[] = {
+    {"--head", NULL, NULL, NULL, "start a new cluster: its GCS and a raylet on this host", "what to start"},
+    {"--address", NULL, "HOST:PORT", NULL, "join the cluster whose GCS is at HOST:PORT with a raylet", NULL},
+    {"--port", NULL, "N", "6379", "the GCS's port (--head; 0: any free port)", NULL},
+    {"--block", NULL, NULL, NULL, "stay in the foreground; a signal (Ctrl-C) stops this node's processes", NULL},
+    {"--market", NULL, "FILE", NULL, "also run rayc-market with this config on the head (see 'rayc market')", NULL},
+    {"--redis-address", NULL, "HOST:PORT", "tables in memory", "keep the GCS's tables in this Redis (--head)",
+     "GCS storage (head)"},
+    {"--redis-password", NULL, "P", NULL, "Redis password (handed to the GCS in a 0600 file)", NULL},
+    {"--redis-password-file", NULL, "FILE", NULL, "read the Redis password from the first line of FILE", NULL},
+    {"--redis-username", NULL, "U", NULL, "Redis ACL user", NULL},
+    {"--insecure", NULL, NULL, NULL, "plaintext, no credentials: loopback development only", "security"},
+    {"--bind-all", NULL, NULL, NULL, "listen on every interface, not only the node IP", NULL},
+    {"--join-token", NULL, "TOKEN", NULL, "join token printed by 'rayc start --head' or 'rayc token create'", NULL},
+    {"--ca-cert-hash", NULL, "sha256:HEX", NULL, "pin of the cluster's CA, printed with the join token", NULL},
+    {"--ca-cert", NULL, "FILE", NULL, "the cluster's CA certificate (instead of --ca-cert-hash)", NULL},
+    {"--num-cpus", NULL, "N", "this host's CPUs", "CPUs this node offers", CLI__RAYLET},
+    {"--num-gpus", NULL, "N", "the GPUs found", "GPUs this node offers", NULL},
+    {"--accelerator-type", NULL, "T", "the GPUs' model", "accelerator type label (e.g. A100)", NULL},
+    {"--gpu-memory", NULL, "SIZE", "as detected", "memory per GPU (80GiB, 24GB, ...)", NULL},
+    {"--memory", NULL, "SIZE", "as detected", "memory tasks and actors may reserve", NULL},
+    {"--object-store-memory", NULL, "SIZE", "30% of memory", "size of the shared-memory object store", NULL},
+    {"--object-store-prefault", NULL, "true|false", "config object_store_prefault",
+     "touch every page of the object store at start", NULL},
+    {"--resources", NULL, "JSON", NULL, "custom resources, e.g. '{\"disk\": 4}'", NULL},
+    {"--labels", NULL, "k=v,...", NULL, "node labels", NULL},
+    {"--node-ip-address", NULL, "IP", "the address that reaches the GCS", "address other nodes use for this one",
+     NULL},
+    {"--node-manager-port", NULL, "N", "any free port", "the raylet's port", NULL},
+    {"--node-name", NULL, "NAME", "the node IP", "a name for this node", NULL},
+    {"--worker-command", NULL, "PATH", "rayc-worker next to rayc-raylet", "program started as a C worker", NULL},
+    {"--python-executable", NULL, "PATH", "$RAYC_PYTHON, else /usr/bin/python3", "interpreter of Python workers",
+     NULL},
+};
+
+static const cli_spec cli__start_spec = {
+    "rayc start",
+    NULL,
+    "Starts a cluster's head (--head: GCS and raylet; it creates the cluster's CA and admin\n"
+    "token and prints the command that joins other hosts) or joins a cluster with a raylet\n"
+    "(--address; on the head's host no token or hash is needed).",
+    "Examples:\n"
+    "  rayc start --head --port 6379 --num-cpus 8\n"
+    "  rayc start --address 10.0.0.1:6379 --join-token T --ca-cert-hash sha256:H",
+    CLI_SPEC_OPTS(cli__start_opts_table),
+    0,
+    0,
 };
 
 static int cli__parse_start(int argc, char **argv, cli__start_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->port = 6379;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--head")) {
-            o->head = 1;
+    cli_args a;
+    int rc = cli_parse(&cli__start_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return rc;
+    long port;
+    if (cli_arg_int(&a, "--port", 0, 65535, 6379, &port) != CLI_OK)
+        return CLI_USAGE;
+    o->port = (int)port;
+    o->head = !!cli_arg(&a, "--head");
+    o->block = !!cli_arg(&a, "--block");
+    o->insecure = !!cli_arg(&a, "--insecure");
+    o->bind_all = !!cli_arg(&a, "--bind-all");
+    o->market = cli_arg(&a, "--market");
+    o->address = cli_arg(&a, "--address");
+    o->redis = cli_arg(&a, "--redis-address");
+    o->join_token = cli_arg(&a, "--join-token");
+    o->ca_cert_hash = cli_arg(&a, "--ca-cert-hash");
+    o->ca_cert_file = cli_arg(&a, "--ca-cert");
+    o->redis_password = cli_arg(&a, "--redis-password");
+    o->redis_password_file = cli_arg(&a, "--redis-password-file");
+    o->redis_username = cli_arg(&a, "--redis-username");
+    o->ip_flag = cli_arg(&a, "--node-ip-address");
+    int raylet = 0;
+    for (int i = 0; i < cli__start_spec.n_opts; i++) {
+        const cli_opt *opt = &cli__start_spec.opts[i];
+        raylet |= opt->section && !strcmp(opt->section, CLI__RAYLET);
+        if (!raylet)
             continue;
+        if (raylet_flag_arity(opt->name) != (opt->arg ? 1 : 0)) {
+            fprintf(stderr, "rayc start: internal error: %s is not a raylet flag of that arity\n", opt->name);
+            return CLI_FAIL;
         }
-        if (!strcmp(a, "--block")) {
-            o->block = 1;
+        if (!a.val[i])
             continue;
-        }
-        if (!strcmp(a, "--insecure")) {
-            o->insecure = 1;
-            continue;
-        }
-        if (!strcmp(a, "--bind-all")) {
-            o->bind_all = 1;
-            continue;
-        }
-        int ours = 0;
-        for (size_t k = 0; k < RC_ARRAY_LEN(cli__start_value_flags); k++)
-            ours |= !strcmp(a, cli__start_value_flags[k]);
-        if (ours) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "rayc start: %s needs a value\n", a);
-                return CLI_USAGE;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--port")) {
-                char *end;
-                long p = strtol(v, &end, 10);
-                if (*end || end == v || p < 0 || p > 65535) {
-                    fprintf(stderr, "rayc start: --port needs a port number in 0..65535 (0: any free "
-                                    "port), not '%s'\n", v);
-                    return CLI_USAGE;
-                }
-                o->port = (int)p;
-            } else if (!strcmp(a, "--address")) {
-                o->address = v;
-            } else if (!strcmp(a, "--redis-address")) {
-                o->redis = v;
-            } else if (!strcmp(a, "--join-token")) {
-                o->join_token = v;
-            } else if (!strcmp(a, "--ca-cert-hash")) {
-                o->ca_cert_hash = v;
-            } else if (!strcmp(a, "--ca-cert")) {
-                o->ca_cert_file = v;
-            } else if (!strcmp(a, "--redis-password")) {
-                o->redis_password = v;
-            } else if (!strcmp(a, "--redis-password-file")) {
-                o->redis_password_file = v;
-            } else if (!strcmp(a, "--market")) {
-                o->market = v;
-            } else {
-                o->redis_username = v;
-            }
-            continue;
-        }
-        int arity = raylet_flag_arity(a);
-        if (arity < 0 || !strcmp(a, "--gcs-address") || !strcmp(a, "--ready-file") || !strcmp(a, "--auth-dir")) {
-            fprintf(stderr, "rayc start: unknown flag '%s' (see rayc --help)\n", a);
-            return CLI_USAGE;
-        }
-        if (o->n_raylet_args + 2 >= CLI__MAX_ARGS) {
-            fprintf(stderr, "rayc start: too many flags\n");
-            return CLI_USAGE;
-        }
-        o->raylet_args[o->n_raylet_args++] = argv[i];
-        if (arity == 1) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "rayc start: %s needs a value\n", a);
-                return CLI_USAGE;
-            }
-            if (!strcmp(a, "--node-ip-address"))
-                o->ip_flag = argv[i + 1];
-            o->raylet_args[o->n_raylet_args++] = argv[++i];
-        }
+        o->raylet_args[o->n_raylet_args++] = (char *)opt->name;
+        if (opt->arg)
+            o->raylet_args[o->n_raylet_args++] = (char *)a.val[i];
     }
     return CLI_OK;
 }
@@ -342,7 +379,7 @@ static int cli__join_credentials(const cli__start_opts *o, const char *gcs_addre
     char err[1024] = "";
     memset(j, 0, sizeof(*j));
     if (cli_probe_address(gcs_address, CLI__PIN_TIMEOUT_MS, err, sizeof(err)) < 0) {
-        fprintf(stderr, "rayc start: %s\nIs the cluster running, and is this its address?\n", err);
+        fprintf(stderr, "rayc start: %s: is the cluster running, and is this its address?\n", err);
         return CLI_FAIL;
     }
     if (o->insecure) {
@@ -407,9 +444,9 @@ static int cli__join_credentials(const cli__start_opts *o, const char *gcs_addre
         char *fetched = NULL;
         rc = gcs_auth_fetch_pinned_ca(gcs_address, pin, CLI__PIN_TIMEOUT_MS, &fetched, err, sizeof(err));
         if (rc < 0) {
-            fprintf(stderr, "rayc start: %s\n%s\n", err,
-                    rc == RC_EAUTH ? "Check --ca-cert-hash against what `rayc start --head` printed."
-                                   : "Is the cluster running with security on (not --insecure), and is this its "
+            fprintf(stderr, "rayc start: %s: %s\n", err,
+                    rc == RC_EAUTH ? "check --ca-cert-hash against what 'rayc start --head' printed"
+                                   : "is the cluster running with security on (not --insecure), and is this its "
                                      "address?");
             return CLI_FAIL;
         }
@@ -437,10 +474,12 @@ static int cli__join_credentials(const cli__start_opts *o, const char *gcs_addre
 
 /* ---- the head's GCS ------------------------------------------------------------------------ */
 
-/* Starts rayc-gcs in session and waits until it serves; *port gets the port it bound. */
+/* Starts rayc-gcs in session and waits until it serves; *port gets the port it bound. *pid
+ * is the GCS's while it runs (the caller stops it if start fails), else -1. */
 static int cli__start_gcs(const cli__start_opts *o, const char *bin, const char *session, const char *ip,
                           int *port, pid_t *pid)
 {
+    *pid = -1; /* until it runs: nothing to stop */
     char exe[PATH_MAX + 32], port_text[16], port_file[PATH_MAX + 32], pw_file[PATH_MAX + 32];
     snprintf(exe, sizeof(exe), "%s/rayc-gcs", bin);
     snprintf(port_text, sizeof(port_text), "%d", *port);
@@ -486,17 +525,26 @@ static int cli__start_gcs(const cli__start_opts *o, const char *bin, const char 
     }
     argv[n] = NULL;
     if (rc_spawn_daemon(session, "gcs_server", exe, argv, pid) < 0) {
-        fprintf(stderr, "rayc start: cannot run %s: %s\n", exe, strerror(errno));
+        fprintf(stderr, "rayc start: cannot run %s: %s; is rayc installed whole?\n", exe, strerror(errno));
+        *pid = -1;
         return CLI_FAIL;
     }
     int status = 0;
     int rc = cli__wait_for_file(session, "gcs_port", *pid, CLI__GCS_WAIT_MS, &status);
     if (rc < 0) {
-        if (rc == RC_ETIMEDOUT) {
-            fprintf(stderr, "rayc start: the GCS did not start serving within %d s\n", CLI__GCS_WAIT_MS / 1000);
-            cli__kill_and_reap(*pid);
+        char why[512];
+        if (rc == RC_ECANCELED) {
+            cli__interrupted();
+            return CLI_FAIL;
+        } else if (rc == RC_ETIMEDOUT) {
+            fprintf(stderr, "rayc start: the GCS did not start serving within %d s; see its log below\n",
+                    CLI__GCS_WAIT_MS / 1000);
         } else {
-            fprintf(stderr, "rayc start: the GCS exited with status %d\n", status);
+            *pid = -1; /* reaped */
+            if (cli__daemon_reason(session, "gcs_server", "rayc-gcs: ", why, sizeof(why)))
+                fprintf(stderr, "rayc start: the GCS did not start: %s\n", why);
+            else
+                fprintf(stderr, "rayc start: the GCS exited with status %d; see its log below\n", status);
         }
         cli__print_log_tail(session, "gcs_server");
         return CLI_FAIL;
@@ -508,14 +556,13 @@ static int cli__start_gcs(const cli__start_opts *o, const char *bin, const char 
 }
 
 /* The admin's credentials from the head's session and a single-use token for its raylet. */
-static int cli__head_credentials(const char *session, const char *gcs_address, pid_t gcs_pid, cli__join *j)
+static int cli__head_credentials(const char *session, const char *gcs_address, cli__join *j)
 {
     char err[1024];
     memset(j, 0, sizeof(*j));
     if (gcs_admin_creds_from_dir(session, CLI__GCS_WAIT_MS, &j->admin, err, sizeof(err)) < 0) {
         fprintf(stderr, "rayc start: %s\n", err);
         cli__print_log_tail(session, "gcs_server");
-        cli__kill_and_reap(gcs_pid);
         return CLI_FAIL;
     }
     j->have_admin = 1;
@@ -525,10 +572,28 @@ static int cli__head_credentials(const char *session, const char *gcs_address, p
                                         sizeof(err)) < 0) {
         fprintf(stderr, "rayc start: cannot make a join token for the head's raylet: %s\n", err);
         cli__print_log_tail(session, "gcs_server");
-        cli__kill_and_reap(gcs_pid);
         return CLI_FAIL;
     }
     return CLI_OK;
+}
+
+/* Says why the head's GCS could not listen where it is asked to, before anything starts. */
+static int cli__check_port(const cli__start_opts *o, const char *ip)
+{
+    int err = rc_net_try_bind(o->bind_all ? NULL : ip, o->port);
+    if (err == EADDRINUSE && o->port != 0) {
+        fprintf(stderr,
+                "rayc start: port %d on %s is in use (another rayc cluster, or a Redis?): pass --port with a free "
+                "port (--port 0: any free port), or stop what listens there ('rayc stop' for a rayc cluster)\n",
+                o->port, o->bind_all ? "every interface" : ip);
+        return CLI_FAIL;
+    }
+    if (err == EADDRNOTAVAIL) {
+        fprintf(stderr, "rayc start: %s is not an address of this host: pass --node-ip-address with one of its "
+                        "addresses\n", ip);
+        return CLI_FAIL;
+    }
+    return CLI_OK; /* anything else: the GCS itself says what is wrong */
 }
 
 /* ---- start ----------------------------------------------------------------------------- */
@@ -606,7 +671,7 @@ int cli_cmd_start(int argc, char **argv)
     if (rc == CLI_OK)
         rc = cli__check_start(&o);
     if (rc != CLI_OK)
-        return rc;
+        return CLI_PARSED_EXIT(rc);
     if (o.insecure)
         cli__warn_insecure();
 
@@ -635,13 +700,18 @@ int cli_cmd_start(int argc, char **argv)
         rc_net_primary_ip(ip, sizeof(ip));
     }
 
-    cli__sweep();
+    if (o.head && cli__check_port(&o, ip) != CLI_OK) {
+        cli__join_free(&join);
+        return CLI_FAIL;
+    }
+    cli_sweep();
     char bin[PATH_MAX], session[PATH_MAX];
     if (rc_exe_dir(bin, sizeof(bin)) < 0) {
         fprintf(stderr, "rayc start: cannot find the directory of the rayc executables\n");
         cli__join_free(&join);
         return CLI_FAIL;
     }
+    cli__catch_signals();
     if (rc_session_new(session, sizeof(session)) < 0) {
         char root[PATH_MAX];
         rc_session_root(root, sizeof(root));
@@ -655,25 +725,26 @@ int cli_cmd_start(int argc, char **argv)
     if (o.head) {
         pid_t pid;
         int port = o.port;
-        if ((rc = cli__start_gcs(&o, bin, session, ip, &port, &pid)) != CLI_OK)
-            return rc;
+        rc = cli__start_gcs(&o, bin, session, ip, &port, &pid);
         daemons[n_daemons++] = (cli__daemon){"gcs_server", pid};
+        if (rc != CLI_OK)
+            goto failed;
         snprintf(gcs_address, sizeof(gcs_address), "%s:%d", ip, port);
-        if (!o.insecure && (rc = cli__head_credentials(session, gcs_address, pid, &join)) != CLI_OK) {
-            cli__join_free(&join);
-            return rc;
-        }
+        if (!o.insecure && (rc = cli__head_credentials(session, gcs_address, &join)) != CLI_OK)
+            goto failed;
+    }
+    if (cli__interrupted()) {
+        rc = CLI_FAIL;
+        goto failed;
     }
 
     /* The raylet's CA: the pin as given, else the CA file it reads from the session. */
     char ca_path[PATH_MAX + 64];
     snprintf(ca_path, sizeof(ca_path), "%s/" GCS_AUTH_CA_CERT_FILE, session);
     if (!o.insecure && !o.head && !o.ca_cert_hash && auth_write_secret(ca_path, join.ca_pem) < 0) {
-        fprintf(stderr, "rayc start: cannot write %s\n", ca_path);
-        cli__join_free(&join);
-        for (int i = n_daemons; i-- > 0;)
-            cli__kill_and_reap(daemons[i].pid);
-        return CLI_FAIL;
+        fprintf(stderr, "rayc start: cannot write %s: %s\n", ca_path, strerror(errno));
+        rc = CLI_FAIL;
+        goto failed;
     }
 
     char exe[PATH_MAX + 32], ready_file[PATH_MAX + 32];
@@ -716,24 +787,31 @@ int cli_cmd_start(int argc, char **argv)
     r_argv[n] = NULL;
     pid_t raylet_pid;
     if (rc_spawn_daemon(session, "raylet", exe, r_argv, &raylet_pid) < 0) {
-        fprintf(stderr, "rayc start: cannot run %s: %s\n", exe, strerror(errno));
-        for (int i = 0; i < n_daemons; i++)
-            cli__kill_and_reap(daemons[i].pid);
-        cli__join_free(&join);
-        return CLI_FAIL;
+        fprintf(stderr, "rayc start: cannot run %s: %s; is rayc installed whole?\n", exe, strerror(errno));
+        rc = CLI_FAIL;
+        goto failed;
     }
     daemons[n_daemons++] = (cli__daemon){"raylet", raylet_pid};
     rc = cli__wait_for_file(session, "raylet_ready.json", raylet_pid, CLI__RAYLET_WAIT_MS, &status);
     if (rc < 0) {
-        if (rc == RC_ETIMEDOUT)
-            fprintf(stderr, "rayc start: the raylet did not register within %d s\n", CLI__RAYLET_WAIT_MS / 1000);
-        else
-            fprintf(stderr, "rayc start: the raylet exited with status %d\n", status);
+        char why[512];
+        if (rc == RC_ECANCELED) {
+            cli__interrupted();
+            rc = CLI_FAIL;
+            goto failed;
+        } else if (rc == RC_ETIMEDOUT) {
+            fprintf(stderr, "rayc start: the raylet did not register within %d s; see its log below\n",
+                    CLI__RAYLET_WAIT_MS / 1000);
+        } else {
+            daemons[n_daemons - 1].pid = -1; /* reaped */
+            if (cli__daemon_reason(session, "raylet", "rayc-raylet: ", why, sizeof(why)))
+                fprintf(stderr, "rayc start: the raylet did not start: %s\n", why);
+            else
+                fprintf(stderr, "rayc start: the raylet exited with status %d; see its log below\n", status);
+        }
         cli__print_log_tail(session, "raylet");
-        for (int i = n_daemons; i-- > 0;)
-            cli__kill_and_reap(daemons[i].pid);
-        cli__join_free(&join);
-        return CLI_FAIL;
+        rc = CLI_FAIL;
+        goto failed;
     }
     char line[400];
     snprintf(line, sizeof(line), "%s\n", gcs_address);
@@ -753,9 +831,7 @@ int cli_cmd_start(int argc, char **argv)
     if (!o.block)
         return CLI_OK;
     /* --block: stay in the foreground; a signal here stops the daemons of this start. */
-    signal(SIGINT, cli__on_block_signal);
-    signal(SIGTERM, cli__on_block_signal);
-    while (!cli__block_signal) {
+    while (!cli__signal) {
         int alive = 0;
         for (int i = 0; i < n_daemons; i++)
             if (daemons[i].pid > 0 && waitpid(daemons[i].pid, NULL, WNOHANG) == 0)
@@ -772,118 +848,15 @@ int cli_cmd_start(int argc, char **argv)
         if (daemons[i].pid > 0)
             cli__kill_and_reap(daemons[i].pid);
     return CLI_OK;
-}
 
-/* ---- stop --------------------------------------------------------------------------- */
-
-typedef struct cli__victim {
-    pid_t pid;
-    int is_gcs;
-    char pid_file[PATH_MAX + 600];
-} cli__victim;
-
-static size_t cli__collect(cli__victim *out, size_t cap)
-{
-    char root[PATH_MAX];
-    rc_session_root(root, sizeof(root));
-    DIR *d = opendir(root);
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < cap) {
-        if (strncmp(e->d_name, "session_", 8) || !strcmp(e->d_name, "session_latest"))
-            continue;
-        char pids[PATH_MAX + 300];
-        snprintf(pids, sizeof(pids), "%s/%s/pids", root, e->d_name);
-        DIR *pd = opendir(pids);
-        if (!pd)
-            continue;
-        struct dirent *pe;
-        while ((pe = readdir(pd)) && n < cap) {
-            size_t len = strlen(pe->d_name);
-            if (len < 5 || strcmp(pe->d_name + len - 4, ".pid"))
-                continue;
-            char text[32];
-            char name[300];
-            snprintf(name, sizeof(name), "pids/%s", pe->d_name);
-            char session[PATH_MAX + 300];
-            snprintf(session, sizeof(session), "%s/%s", root, e->d_name);
-            if (rc_session_read(session, name, text, sizeof(text)) < 0)
-                continue;
-            cli__victim *v = &out[n];
-            v->pid = (pid_t)atoi(text);
-            v->is_gcs = strncmp(pe->d_name, "gcs", 3) == 0;
-            snprintf(v->pid_file, sizeof(v->pid_file), "%s/%s", pids, pe->d_name);
-            if (!rc_pid_is_rayc(v->pid)) {
-                unlink(v->pid_file); /* stale: the process is gone */
-                continue;
-            }
-            n++;
-        }
-        closedir(pd);
-    }
-    closedir(d);
-    return n;
-}
-
-static int cli__wait_gone(cli__victim *v, size_t n, int gcs, int64_t timeout_ms)
-{
-    int64_t deadline = rc_mono_ms() + timeout_ms;
-    for (;;) {
-        int left = 0;
-        for (size_t i = 0; i < n; i++)
-            if (v[i].is_gcs == gcs && rc_pid_is_rayc(v[i].pid))
-                left++;
-        if (!left || rc_mono_ms() >= deadline)
-            return left;
-        rc_sleep_ms(50);
-    }
-}
-
-int cli_cmd_stop(int argc, char **argv)
-{
-    int force = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) {
-            force = 1;
-        } else {
-            fprintf(stderr, "rayc stop: unknown argument '%s' (only --force)\n", argv[i]);
-            return CLI_USAGE;
-        }
-    }
-    static cli__victim victims[4096];
-    size_t n = cli__collect(victims, sizeof(victims) / sizeof(victims[0]));
-    if (!n) {
-        printf("Did not find any active rayc processes.\n");
-        cli__sweep();
-        return CLI_OK;
-    }
-    int sig = force ? SIGKILL : SIGTERM;
-    /* Raylets first, so each unregisters while its GCS still listens. */
-    for (int gcs = 0; gcs <= 1; gcs++) {
-        for (size_t i = 0; i < n; i++)
-            if (victims[i].is_gcs == gcs)
-                kill(victims[i].pid, sig);
-        if (cli__wait_gone(victims, n, gcs, force ? 2000 : CLI__STOP_GRACE_MS) > 0) {
-            for (size_t i = 0; i < n; i++)
-                if (victims[i].is_gcs == gcs && rc_pid_is_rayc(victims[i].pid)) {
-                    fprintf(stderr, "rayc stop: process %d did not stop in time; killing it\n", (int)victims[i].pid);
-                    kill(victims[i].pid, SIGKILL);
-                }
-            cli__wait_gone(victims, n, gcs, 2000);
-        }
-    }
-    size_t stopped = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (rc_pid_is_rayc(victims[i].pid)) {
-            fprintf(stderr, "rayc stop: process %d is still running\n", (int)victims[i].pid);
-            continue;
-        }
-        unlink(victims[i].pid_file);
-        stopped++;
-    }
-    printf("Stopped %zu rayc process%s.\n", stopped, stopped == 1 ? "" : "es");
-    cli__sweep();
-    return stopped == n ? CLI_OK : CLI_FAIL;
+failed:
+    /* Nothing of a failed start stays: its processes, then its session (logs, pid files,
+     * sockets, credentials). */
+    for (int i = n_daemons; i-- > 0;)
+        if (daemons[i].pid > 0)
+            cli__kill_and_reap(daemons[i].pid);
+    cli__join_free(&join);
+    cli__remove_tree(session);
+    fprintf(stderr, "rayc start: nothing was left running; the session %s was removed\n", session);
+    return rc;
 }

@@ -400,16 +400,22 @@ static void cli__print_jobs(cli_conn *c, const Ray__Rpc__ResourceUsageBatchData 
     rpc_msg_free(msg);
 }
 
+static const cli_opt cli__status_opts[] = {CLI_OPT_ADDRESS};
+static const cli_spec cli__status_spec = {
+    "rayc status", NULL,
+    "Prints the cluster's nodes, its resource usage and the demand that waits (tasks, actors,\n"
+    "placement groups), as 'ray status' does.",
+    NULL, CLI_SPEC_OPTS(cli__status_opts), 0, 0,
+};
+
 int cli_cmd_status(int argc, char **argv)
 {
-    const char *address = NULL;
-    argc = cli_take_address(argc, argv, &address);
-    if (argc != 0) {
-        fprintf(stderr, argc < 0 ? "" : "rayc status: unexpected argument '%s'\n", argc > 0 ? argv[0] : "");
-        return CLI_USAGE;
-    }
+    cli_args a;
+    int rc = cli_parse(&cli__status_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
     cli_conn c;
-    int rc = cli_connect(&c, address);
+    rc = cli_connect(&c, cli_arg(&a, "--address"));
     if (rc != CLI_OK)
         return rc;
     ProtobufCMessage *nodes_msg = NULL, *usage_msg = NULL;
@@ -920,49 +926,38 @@ static int cli__list_pgs(cli_conn *c, int json)
     return CLI_OK;
 }
 
+static const cli_opt cli__list_opts[] = {
+    CLI_OPT_FORMAT,
+    {"--filter", NULL, "KEY=VALUE", NULL,
+     "tasks: KEY=VALUE or KEY!=VALUE; KEY: state, name, job_id, task_id, actor_id", NULL},
+    {"--limit", NULL, "N", "100", "tasks: at most N rows", NULL},
+    CLI_OPT_ADDRESS,
+};
+static const cli_spec cli__list_spec = {
+    "rayc list", "nodes|jobs|actors|placement-groups|tasks",
+    "Lists the cluster's nodes, jobs, actors, placement groups or recent task attempts (Ray's\n"
+    "'ray list'; tasks come from the GCS's task events, newest first).",
+    NULL, CLI_SPEC_OPTS(cli__list_opts), 1, 1,
+};
+
 int cli_cmd_list(int argc, char **argv)
 {
-    const char *address = NULL, *format = "table";
-    argc = cli_take_address(argc, argv, &address);
-    if (argc < 0)
+    cli_args a;
+    int rc = cli_parse(&cli__list_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    const char *what = a.pos[0];
+    if (!strcmp(what, "tasks"))
+        return cli_list_tasks(&a);
+    if (strcmp(what, "nodes") && strcmp(what, "jobs") && strcmp(what, "actors") && strcmp(what, "placement-groups"))
+        return cli_usage_error(&cli__list_spec, "'%s' is not one of nodes, jobs, actors, placement-groups, tasks", what);
+    int json;
+    if (cli_arg_format(&a, &json) != CLI_OK)
         return CLI_USAGE;
-    const char *what = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--format") || !strcmp(argv[i], "--limit") || !strcmp(argv[i], "--filter")) {
-            i++; /* its value */
-        } else if (argv[i][0] != '-') {
-            if (!strcmp(argv[i], "tasks"))
-                return cli_list_tasks(argc, argv, address);
-            break;
-        }
-    }
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            format = argv[++i];
-        } else if (!strncmp(argv[i], "--format=", 9)) {
-            format = argv[i] + 9;
-        } else if (argv[i][0] != '-' && !what) {
-            what = argv[i];
-        } else {
-            fprintf(stderr, "rayc list: unexpected argument '%s'\n", argv[i]);
-            return CLI_USAGE;
-        }
-    }
-    if (!what || (strcmp(what, "nodes") && strcmp(what, "jobs") && strcmp(what, "actors") &&
-                  strcmp(what, "placement-groups"))) {
-        fprintf(stderr,
-                "usage: rayc list nodes|jobs|actors|placement-groups|tasks [--format table|json] [--address HOST:PORT]\n");
-        return CLI_USAGE;
-    }
-    if (strcmp(format, "table") && strcmp(format, "json")) {
-        fprintf(stderr, "rayc list: --format is table or json, not '%s'\n", format);
-        return CLI_USAGE;
-    }
     cli_conn c;
-    int rc = cli_connect(&c, address);
+    rc = cli_connect(&c, cli_arg(&a, "--address"));
     if (rc != CLI_OK)
         return rc;
-    int json = !strcmp(format, "json");
     if (!strcmp(what, "nodes"))
         rc = cli__list_nodes(&c, json);
     else if (!strcmp(what, "jobs"))

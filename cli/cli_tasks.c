@@ -208,45 +208,19 @@ static void cli__task_json(rc_buf *b, const Ray__Rpc__TaskEvents *ev)
                   (long long)(created / 1000000), (long long)(start / 1000000), (long long)(end / 1000000));
 }
 
-static int cli__list_tasks(int argc, char **argv, const char *address)
+static int cli__list_tasks(const cli_args *a)
 {
-    const char *format = "table";
-    long long limit = 100; /* Ray's default for `ray list` */
+    const cli_args args = *a;
+    const char *address = cli_arg(&args, "--address"), *filter = cli_arg(&args, "--filter");
+    long limit;
+    int json;
+    if (cli_arg_int(&args, "--limit", 1, 1000000000, 100, &limit) != CLI_OK || cli_arg_format(&args, &json) != CLI_OK)
+        return CLI_USAGE;
     cli__filters fs;
     memset(&fs, 0, sizeof(fs));
     ray__rpc__get_task_events_request__filters__init(&fs.f);
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: rayc list tasks [--filter KEY=VALUE]... [--limit N] [--format table|json] "
-                   "[--address HOST:PORT]\n"
-                   "\n"
-                   "The cluster's recent task attempts (newest first), from the GCS's task events.\n"
-                   "  --filter KEY=VALUE  (or KEY!=VALUE) KEY: state, name, job_id, task_id, actor_id\n"
-                   "  --limit N           at most N rows (default 100)\n");
-            return CLI_OK;
-        } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            format = argv[++i];
-        } else if (!strncmp(argv[i], "--format=", 9)) {
-            format = argv[i] + 9;
-        } else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
-            char *end;
-            limit = strtoll(argv[++i], &end, 10);
-            if (*end || limit <= 0) {
-                fprintf(stderr, "rayc list tasks: --limit takes a positive number, not '%s'\n", argv[i]);
-                return CLI_USAGE;
-            }
-        } else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
-            if (cli__add_filter(&fs, argv[++i]) < 0)
-                return CLI_USAGE;
-        } else if (strcmp(argv[i], "tasks")) {
-            fprintf(stderr, "rayc list tasks: unexpected argument '%s'\n", argv[i]);
-            return CLI_USAGE;
-        }
-    }
-    if (strcmp(format, "table") && strcmp(format, "json")) {
-        fprintf(stderr, "rayc list: --format is table or json, not '%s'\n", format);
+    if (filter && cli__add_filter(&fs, filter) < 0)
         return CLI_USAGE;
-    }
     cli_conn c;
     int rc = cli_connect(&c, address);
     if (rc != CLI_OK)
@@ -262,7 +236,7 @@ static int cli__list_tasks(int argc, char **argv, const char *address)
     }
     const Ray__Rpc__GetTaskEventsReply *r = (const void *)msg;
     rc_buf b = RC_BUF_INIT;
-    if (!strcmp(format, "json")) {
+    if (json) {
         rc_buf_putc(&b, '[');
         for (size_t i = 0; i < r->n_events_by_task; i++) {
             rc_buf_puts(&b, i ? ",\n " : "");
@@ -311,9 +285,9 @@ static int cli__list_tasks(int argc, char **argv, const char *address)
     return CLI_OK;
 }
 
-int cli_list_tasks(int argc, char **argv, const char *address)
+int cli_list_tasks(const cli_args *a)
 {
-    return cli__list_tasks(argc, argv, address);
+    return cli__list_tasks(a);
 }
 
 /* ---- summary -------------------------------------------------------------------------- */
@@ -540,50 +514,31 @@ static int cli__summary_objects(cli_conn *c, int json)
     return CLI_OK;
 }
 
-static void cli__summary_usage(FILE *f)
-{
-    fprintf(f, "usage: rayc summary tasks|actors|objects [--format table|json] [--address HOST:PORT]\n"
-               "\n"
-               "  tasks    task attempts grouped by function or class name, with counts per state\n"
-               "           (from the GCS's task events)\n"
-               "  actors   actors grouped by class, with counts per state\n"
-               "  objects  what each node's object store holds (used and total bytes)\n");
-}
+static const cli_opt cli__summary_opts[] = {CLI_OPT_FORMAT, CLI_OPT_ADDRESS};
+static const cli_spec cli__summary_spec = {
+    "rayc summary", "tasks|actors|objects",
+    "Sums up the cluster's tasks (attempts by function or class name and state, from the GCS's\n"
+    "task events), actors (by class and state) or objects (each node's object store use), as\n"
+    "Ray's 'ray summary'.",
+    NULL, CLI_SPEC_OPTS(cli__summary_opts), 1, 1,
+};
 
 int cli_cmd_summary(int argc, char **argv)
 {
-    const char *address = NULL, *format = "table", *what = NULL;
-    argc = cli_take_address(argc, argv, &address);
-    if (argc < 0)
+    cli_args args;
+    int prc = cli_parse(&cli__summary_spec, argc, argv, &args);
+    if (prc != CLI_OK)
+        return CLI_PARSED_EXIT(prc);
+    const char *address = cli_arg(&args, "--address"), *what = args.pos[0];
+    if (strcmp(what, "tasks") && strcmp(what, "actors") && strcmp(what, "objects"))
+        return cli_usage_error(&cli__summary_spec, "'%s' is not one of tasks, actors, objects", what);
+    int json;
+    if (cli_arg_format(&args, &json) != CLI_OK)
         return CLI_USAGE;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            cli__summary_usage(stdout);
-            return CLI_OK;
-        } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            format = argv[++i];
-        } else if (!strncmp(argv[i], "--format=", 9)) {
-            format = argv[i] + 9;
-        } else if (argv[i][0] != '-' && !what) {
-            what = argv[i];
-        } else {
-            fprintf(stderr, "rayc summary: unexpected argument '%s'\n", argv[i]);
-            return CLI_USAGE;
-        }
-    }
-    if (!what || (strcmp(what, "tasks") && strcmp(what, "actors") && strcmp(what, "objects"))) {
-        cli__summary_usage(stderr);
-        return CLI_USAGE;
-    }
-    if (strcmp(format, "table") && strcmp(format, "json")) {
-        fprintf(stderr, "rayc summary: --format is table or json, not '%s'\n", format);
-        return CLI_USAGE;
-    }
     cli_conn c;
     int rc = cli_connect(&c, address);
     if (rc != CLI_OK)
         return rc;
-    int json = !strcmp(format, "json");
     if (!strcmp(what, "tasks"))
         rc = cli__summary_tasks(&c, json);
     else if (!strcmp(what, "actors"))
@@ -596,35 +551,25 @@ int cli_cmd_summary(int argc, char **argv)
 
 /* ---- timeline ------------------------------------------------------------------------- */
 
-static void cli__timeline_usage(FILE *f)
-{
-    fprintf(f, "usage: rayc timeline [--output FILE|-] [--address HOST:PORT]\n"
-               "\n"
-               "Writes the cluster's recent task runs as a Chrome trace (open it in chrome://tracing or\n"
-               "https://ui.perfetto.dev): one complete event per task run, ts and dur in microseconds,\n"
-               "pid the node, tid the worker. Default FILE: /tmp/rayc-timeline-<date>.json; '-': stdout.\n");
-}
+static const cli_opt cli__timeline_opts[] = {
+    {"--output", "-o", "FILE", "/tmp/rayc-timeline-<date>.json", "where to write the trace ('-': stdout)", NULL},
+    CLI_OPT_ADDRESS,
+};
+static const cli_spec cli__timeline_spec = {
+    "rayc timeline", NULL,
+    "Writes the cluster's recent task runs as a Chrome trace (open it in chrome://tracing or\n"
+    "https://ui.perfetto.dev): one complete event per task run, ts and dur in microseconds, pid\n"
+    "the node, tid the worker (Ray's 'ray timeline').",
+    NULL, CLI_SPEC_OPTS(cli__timeline_opts), 0, 0,
+};
 
 int cli_cmd_timeline(int argc, char **argv)
 {
-    const char *address = NULL, *output = NULL;
-    argc = cli_take_address(argc, argv, &address);
-    if (argc < 0)
-        return CLI_USAGE;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            cli__timeline_usage(stdout);
-            return CLI_OK;
-        } else if ((!strcmp(argv[i], "--output") || !strcmp(argv[i], "-o")) && i + 1 < argc) {
-            output = argv[++i];
-        } else if (!strncmp(argv[i], "--output=", 9)) {
-            output = argv[i] + 9;
-        } else {
-            fprintf(stderr, "rayc timeline: unexpected argument '%s'\n", argv[i]);
-            cli__timeline_usage(stderr);
-            return CLI_USAGE;
-        }
-    }
+    cli_args args;
+    int prc = cli_parse(&cli__timeline_spec, argc, argv, &args);
+    if (prc != CLI_OK)
+        return CLI_PARSED_EXIT(prc);
+    const char *address = cli_arg(&args, "--address"), *output = cli_arg(&args, "--output");
     char path[512];
     if (!output) {
         time_t t = time(NULL);

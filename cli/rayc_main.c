@@ -8,6 +8,10 @@
  *   rayc list nodes|jobs|actors|placement-groups [--format table|json] [--address H:P]
  *   rayc kv put|get|del|list ...
  *   rayc token create|list|revoke, rayc node revoke, rayc get-auth-token, rayc get-ca-cert
+ *   rayc market ..., rayc version
+ *
+ * The command table below lists the commands; each command's options are one table of its
+ * own (cli_opt.c), which both parses them and prints its --help.
  *
  * Commands that talk to a cluster find it through --address, then RAYC_ADDRESS, then the
  * latest session on this host, and their credentials (ARCHITECTURE §14) through
@@ -32,50 +36,53 @@
 #include "rc_log.h"
 #include "rc_session.h"
 
-static void usage(FILE *f)
+#ifndef RAYC_VERSION
+#error "RAYC_VERSION comes from the project version in CMakeLists.txt"
+#endif
+
+static int cli__cmd_version(int argc, char **argv);
+
+/* rayc's commands: one row each; a command's options and their help live in its own
+ * cli_spec (cli_int.h). */
+static const cli_sub cli__commands[] = {
+    {"start", "start a cluster's head (--head) or join one (--address) on this host", cli_cmd_start},
+    {"stop", "stop the rayc processes on this host", cli_cmd_stop},
+    {"status", "nodes, resource usage and pending demand", cli_cmd_status},
+    {"list", "list nodes, jobs, actors, placement groups or tasks", cli_cmd_list},
+    {"kv", "read and write the cluster's key-value store", cli_cmd_kv},
+    {"token", "create, list and revoke join tokens", cli_cmd_token},
+    {"node", "refuse a node's certificate (node revoke)", cli_cmd_node},
+    {"get-auth-token", "print (or replace) the admin token", cli_cmd_get_auth_token},
+    {"get-ca-cert", "print the cluster's CA certificate", cli_cmd_get_ca_cert},
+    {"market", "lease hosts from GPU markets to meet pending demand", cli_cmd_market},
+    {"logs", "print or follow the nodes' log files (a worker's, an actor's, a task's)", cli_cmd_logs},
+    {"summary", "tasks, actors or objects summed up (Ray's 'ray summary')", cli_cmd_summary},
+    {"timeline", "recent task runs as a Chrome trace (Ray's 'ray timeline')", cli_cmd_timeline},
+    {"version", "print rayc's version", cli__cmd_version},
+};
+
+static const cli_group cli__rayc = {
+    "rayc",
+    "The command line of rayc, a Ray-compatible cluster.\n"
+    "\n"
+    "Commands that talk to a cluster find it through --address HOST:PORT, else $RAYC_ADDRESS,\n"
+    "else the latest session under $RAYC_SESSION_ROOT (default /tmp/rayc); their credentials\n"
+    "through $RAYC_CA_CERT, $RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH, else the latest session\n"
+    "($RAYC_INSECURE=1 for an --insecure cluster elsewhere). 'rayc --version' prints the version.\n"
+    "Exit status: 0 done, 1 the cluster said no or could not be reached, 2 a bad command line.",
+    cli__commands, (int)(sizeof(cli__commands) / sizeof(cli__commands[0])),
+};
+
+static const cli_spec cli__version_spec = {"rayc version", NULL, "Prints rayc's version.", NULL, NULL, 0, 0, 0};
+
+static int cli__cmd_version(int argc, char **argv)
 {
-    fprintf(f,
-            "usage: rayc <command> [options]\n"
-            "\n"
-            "  start --head [--port N] [--redis-address HOST:PORT [--redis-password P |\n"
-            "        --redis-password-file F] [--redis-username U]] [--market FILE] [raylet flags]\n"
-            "                              start a cluster's head (GCS + raylet) on this host: it\n"
-            "                              creates the cluster's CA and admin token and prints the\n"
-            "                              command that joins other hosts\n"
-            "  start --address HOST:PORT [--join-token T --ca-cert-hash sha256:H] [raylet flags]\n"
-            "                              join a cluster with a raylet on this host (on the head's\n"
-            "                              host the token and hash are not needed)\n"
-            "  stop [--force]              stop every rayc process started from this host\n"
-            "  status                      nodes, resource usage and pending demand (tasks, actors,\n"
-            "                              placement groups)\n"
-            "  list nodes|jobs|actors|placement-groups|tasks [--format table|json]\n"
-            "                              (tasks: [--filter KEY=VALUE] [--limit N])\n"
-            "  summary tasks|actors|objects [--format table|json]\n"
-            "  timeline [--output FILE|-]  recent task runs as a Chrome trace (chrome://tracing)\n"
-            "  logs [--node ID] [FILE|GLOB] | logs --worker PID|--actor ID|--task ID [--follow]\n"
-            "                              the nodes' log files (see `rayc logs --help`)\n"
-            "  kv put NS KEY VALUE | get NS KEY | del NS KEY | list NS [PREFIX]\n"
-            "  token create [--ttl 1h|30m|3600s|0] [--max-uses N] [--labels k=v,...]\n"
-            "                              a join token for new nodes (default: 24h, any number)\n"
-            "  token list [--format table|json] | token revoke TOKEN_ID\n"
-            "  node revoke NODE_ID         refuse that node's certificate from now on\n"
-            "  get-auth-token [--generate] print the client (admin) token; --generate replaces it\n"
-            "  get-ca-cert                 print the cluster's CA certificate (PEM)\n"
-            "  market start --config FILE  lease hosts from GPU markets to meet pending demand,\n"
-            "                              within a budget (see `rayc market --help`)\n"
-            "  market status|offers [--format table|json] | market stop [--release-all]\n"
-            "\n"
-            "raylet flags: --num-cpus N --num-gpus N --accelerator-type T --gpu-memory SIZE\n"
-            "  --memory SIZE --object-store-memory SIZE --resources JSON --labels k=v,...\n"
-            "  --object-store-prefault true|false --node-ip-address IP --node-manager-port N\n"
-            "  --node-name NAME\n"
-            "security flags (start): --insecure (plaintext, no credentials: loopback development\n"
-            "  only), --bind-all (listen on every interface, not only the node IP), --ca-cert FILE\n"
-            "\n"
-            "Client commands take --address HOST:PORT (default: $RAYC_ADDRESS, else the latest\n"
-            "session under $RAYC_SESSION_ROOT or /tmp/rayc) and find their credentials in\n"
-            "$RAYC_CA_CERT, $RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH, else the latest session\n"
-            "($RAYC_INSECURE=1 for an --insecure cluster elsewhere).\n");
+    cli_args a;
+    int rc = cli_parse(&cli__version_spec, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    printf("rayc, version %s\n", RAYC_VERSION);
+    return CLI_OK;
 }
 
 int main(int argc, char **argv)
@@ -84,62 +91,12 @@ int main(int argc, char **argv)
     rc_log_set_tag("rayc");
     rc_log_set_level(RC_LOG_WARNING);
     signal(SIGPIPE, SIG_IGN);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
-    }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "start"))
-        return cli_cmd_start(argc - 2, argv + 2);
-    if (!strcmp(cmd, "stop"))
-        return cli_cmd_stop(argc - 2, argv + 2);
-    if (!strcmp(cmd, "status"))
-        return cli_cmd_status(argc - 2, argv + 2);
-    if (!strcmp(cmd, "list"))
-        return cli_cmd_list(argc - 2, argv + 2);
-    if (!strcmp(cmd, "kv"))
-        return cli_cmd_kv(argc - 2, argv + 2);
-    if (!strcmp(cmd, "token"))
-        return cli_cmd_token(argc - 2, argv + 2);
-    if (!strcmp(cmd, "node"))
-        return cli_cmd_node(argc - 2, argv + 2);
-    if (!strcmp(cmd, "get-auth-token"))
-        return cli_cmd_get_auth_token(argc - 2, argv + 2);
-    if (!strcmp(cmd, "get-ca-cert"))
-        return cli_cmd_get_ca_cert(argc - 2, argv + 2);
-    if (!strcmp(cmd, "market"))
-        return cli_cmd_market(argc - 2, argv + 2);
-    if (!strcmp(cmd, "logs"))
-        return cli_cmd_logs(argc - 2, argv + 2);
-    if (!strcmp(cmd, "summary"))
-        return cli_cmd_summary(argc - 2, argv + 2);
-    if (!strcmp(cmd, "timeline"))
-        return cli_cmd_timeline(argc - 2, argv + 2);
-    fprintf(stderr, "rayc: unknown command '%s'\n\n", cmd);
-    usage(stderr);
-    return CLI_USAGE;
+    if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")))
+        return cli__cmd_version(argc - 2, argv + 2);
+    return cli_group_run(&cli__rayc, argc - 1, argv + 1);
 }
 
 /* ---- shared helpers ----------------------------------------------------------------- */
-
-int cli_take_address(int argc, char **argv, const char **address)
-{
-    int out = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--address")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "rayc: --address needs HOST:PORT\n");
-                return -1;
-            }
-            *address = argv[++i];
-        } else if (!strncmp(argv[i], "--address=", 10)) {
-            *address = argv[i] + 10;
-        } else {
-            argv[out++] = argv[i];
-        }
-    }
-    return out;
-}
 
 static int cli__security_chosen;
 
@@ -209,8 +166,8 @@ int cli_connect(cli_conn *c, const char *address_flag)
         char root[512];
         rc_session_root(root, sizeof(root));
         fprintf(stderr,
-                "rayc: no rayc cluster found: no --address was given, RAYC_ADDRESS is not set and no "
-                "session under %s records one.\nStart a cluster with:  rayc start --head\n",
+                "rayc: no rayc cluster found (no --address, no RAYC_ADDRESS, no session under %s records "
+                "one): start one with 'rayc start --head', or pass --address HOST:PORT\n",
                 root);
         return CLI_FAIL;
     }
@@ -230,7 +187,7 @@ int cli_connect(cli_conn *c, const char *address_flag)
             /* No credentials: say so, unless there is no cluster there at all. */
             char why[512];
             if (cli_probe_address(c->address, 2000, why, sizeof(why)) < 0)
-                fprintf(stderr, "rayc: %s\nIs the cluster running? Start one with:  rayc start --head\n", why);
+                fprintf(stderr, "rayc: %s: is the cluster running there? ('rayc start --head' starts one)\n", why);
             else
                 fprintf(stderr, "rayc: %s\n", err);
             return CLI_FAIL;
@@ -250,7 +207,7 @@ int cli_connect(cli_conn *c, const char *address_flag)
         return CLI_FAIL;
     }
     if (rc < 0) {
-        fprintf(stderr, "rayc: %s\nIs the cluster running? Start one with:  rayc start --head\n", err);
+        fprintf(stderr, "rayc: %s: is the cluster running there? ('rayc start --head' starts one)\n", err);
         cli_disconnect(c);
         return CLI_FAIL;
     }
@@ -275,8 +232,13 @@ int cli_call(cli_conn *c, const ProtobufCServiceDescriptor *svc, const char *met
     char err[512] = "";
     int code = rpc_client_call_sync(gcs_client_rpc(c->gcs), svc, method, req, 10000, reply, err, sizeof(err));
     if (code != GRPC_STATUS_OK) {
-        fprintf(stderr, "rayc: %s to the GCS at %s failed: %s (%s)\n", method, c->address, err,
-                rpc_code_name((grpc_status_code)code));
+        const char *hint = code == GRPC_STATUS_UNAVAILABLE ? "; is the cluster still running there?"
+                           : code == GRPC_STATUS_DEADLINE_EXCEEDED ? "; the GCS did not answer in time, try again"
+                           : code == GRPC_STATUS_UNAUTHENTICATED || code == GRPC_STATUS_PERMISSION_DENIED
+                               ? "; check RAYC_AUTH_TOKEN ('rayc get-auth-token' on the head prints the admin token)"
+                               : "";
+        fprintf(stderr, "rayc: %s to the GCS at %s failed: %s (%s)%s\n", method, c->address, err,
+                rpc_code_name((grpc_status_code)code), hint);
         return CLI_FAIL;
     }
     const char *message;

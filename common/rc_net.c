@@ -1,9 +1,10 @@
 /*
- * Network helpers: which local address reaches a peer. Any thread.
+ * Network helpers: which local address reaches a peer, whether a port is free. Any thread.
  */
 #include "rc_net.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,4 +47,30 @@ void rc_net_primary_ip(char *ip, size_t iplen)
     /* A public address is only used to pick a route; nothing is sent to it. */
     if (rc_net_local_ip_for("8.8.8.8:53", ip, iplen) < 0 || !strcmp(ip, "0.0.0.0"))
         snprintf(ip, iplen, "127.0.0.1");
+}
+
+int rc_net_try_bind(const char *host, int port)
+{
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = host ? AF_UNSPEC : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    if (getaddrinfo(host, service, &hints, &res) != 0 || !res)
+        return EADDRNOTAVAIL;
+    int err = 0;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err = errno;
+    } else {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+            err = errno;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return err;
 }

@@ -312,8 +312,11 @@ static int core__entry_cmp(const void *a, const void *b)
 
 /* A canonical byte string of everything that decides where a task may run: the resources
  * sorted by name (raw bytes: the key is only compared, never shown), then the strategy,
- * the label selector and rayc's extras as packed messages. */
-static void core__key_name(const Ray__Rpc__TaskSpec *spec, rc_buf *b)
+ * the label selector and rayc's extras as packed messages, and last whether the task may
+ * run again (retriable): a lease asked for retriable tasks never runs one that may not,
+ * since its raylet may preempt it (job_fair_share_preemption) on the strength of its
+ * LeaseSpec.max_retries. */
+static void core__key_name(const Ray__Rpc__TaskSpec *spec, int retriable, rc_buf *b)
 {
     size_t n = spec->n_required_resources;
     Ray__Rpc__TaskSpec__RequiredResourcesEntry *small[8], **sorted = n <= 8 ? small : rc_malloc(n * sizeof(*sorted));
@@ -342,12 +345,17 @@ static void core__key_name(const Ray__Rpc__TaskSpec *spec, rc_buf *b)
         b->len += len;
         b->data[b->len] = '\0';
     }
+    rc_buf_putc(b, retriable ? 'R' : 'N');
 }
 
-static core_sched_key *core__key_for(core_worker *cw, const Ray__Rpc__TaskSpec *spec)
+/* The scheduling key of t as it stands: a task with no retries left goes to a key whose
+ * lease requests say max_retries = 0 even when its spec allowed retries. */
+static core_sched_key *core__key_for(core_worker *cw, const core_task *t)
 {
+    const Ray__Rpc__TaskSpec *spec = t->spec;
+    int retriable = t->retries_left != 0;
     rc_buf name = RC_BUF_INIT;
-    core__key_name(spec, &name);
+    core__key_name(spec, retriable, &name);
     core_sched_key *key = rc_map_get(&cw->keys, name.data, name.len);
     if (key) {
         rc_buf_free(&name);
@@ -368,7 +376,7 @@ static core_sched_key *core__key_for(core_worker *cw, const Ray__Rpc__TaskSpec *
     ls.parent_task_id = spec->parent_task_id;
     ls.language = spec->language;
     ls.function_descriptor = spec->function_descriptor;
-    ls.max_retries = spec->max_retries;
+    ls.max_retries = retriable ? spec->max_retries : 0;
     ls.task_name = spec->name;
     ls.rayc_extras = spec->rayc_extras;
     key->lease_template = (Ray__Rpc__LeaseSpec *)rpc_msg_dup(&ls.base);
@@ -469,6 +477,111 @@ static void core__lease_return(core_worker *cw, core_lease *l, int disconnect, c
 
 static void core__push(core_worker *cw, core_lease *l, core_task *t);
 
+/* t's worker died (why) on node (NULL: unknown); preempted: its raylet preempted it for a
+ * job of higher priority, which costs no retry. Queues the retry (returning its key) or
+ * fails t (returning NULL). */
+static core_sched_key *core__worker_died(core_worker *cw, core_task *t, const char *why, const uint8_t *node,
+                                         int preempted)
+{
+    if (t->cancelled) {
+        core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled (its worker was stopped)");
+        return NULL;
+    }
+    core_events_task_failed(cw, t->spec, RAY__RPC__ERROR_TYPE__WORKER_DIED, why);
+    if (preempted) {
+        t->spec->attempt_number++;
+        t->died_ms = 0; /* its node is fine: any lease there may take the retry */
+        RC_INFO("core: the worker running task %s was preempted (%s); retrying (%d retries left, not counted)",
+                t->spec->name, why, t->retries_left);
+    } else if (t->retries_left != 0) {
+        if (t->retries_left > 0)
+            t->retries_left--;
+        t->spec->attempt_number++;
+        if (node) {
+            memcpy(t->died_on, node, RC_NODE_ID_SIZE);
+            t->died_ms = rc_mono_ms();
+        }
+        RC_INFO("core: the worker running task %s died (%s); retrying (%d left)", t->spec->name, why,
+                t->retries_left);
+    } else {
+        char hex[RC_ID_HEX_MAX] = "?";
+        if (node)
+            rc_id_hex(node, RC_NODE_ID_SIZE, hex);
+        char message[1024];
+        snprintf(message, sizeof(message),
+                 "task '%s': the worker running it died (%s) on node %.16s and no retries are left "
+                 "(max_retries=%d)",
+                 t->spec->name, why, hex, t->spec->max_retries);
+        core_task_fail(cw, t, RAYC_ERR_WORKER_DIED, message);
+        return NULL;
+    }
+    core_sched_key *key = core__key_for(cw, t);
+    core__queue_push(key, t, 1);
+    return key;
+}
+
+/* A question to a lease's raylet about why its worker died (GetWorkerFailureCause), for a
+ * task that waits for the answer in state RESOLVING (a cancel meanwhile marks it). */
+typedef struct core__cause_query {
+    core_task *t;
+    char why[512];
+    int have_node;
+    uint8_t node[RC_NODE_ID_SIZE];
+} core__cause_query;
+
+static void core__failure_cause(const rpc_status *st, ProtobufCMessage *reply, void *arg)
+{
+    core__cause_query *q = arg;
+    core_worker *cw = core__cw;
+    core_task *t = q->t;
+    const Ray__Rpc__GetWorkerFailureCauseReply *r = (const void *)reply;
+    if (!cw || cw->stopping) {
+        if (cw)
+            core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the process shut down while the task ran");
+    } else {
+        int preempted = st->code == GRPC_STATUS_OK && r && r->rayc_preempted;
+        char why[768];
+        snprintf(why, sizeof(why), "%s", preempted && r->failure_cause && r->failure_cause->error_message[0]
+                                             ? r->failure_cause->error_message
+                                             : q->why);
+        core_sched_key *key = core__worker_died(cw, t, why, q->have_node ? q->node : NULL, preempted);
+        if (key)
+            core__dispatch(cw, key);
+    }
+    rpc_msg_free(reply);
+    rc_free(q);
+}
+
+/* Asks l's raylet why its worker died before t is retried or failed (core__failure_cause
+ * decides). Returns 0, or RC_ESTATE when there is nobody to ask (no raylet, or its node
+ * is known dead: the worker died with it) and the caller decides now. */
+static int core__ask_failure_cause(core_worker *cw, core_lease *l, core_task *t, const char *why)
+{
+    const ProtobufCBinaryData *nid = &l->worker_address->node_id;
+    core_node *n = nid->len == RC_NODE_ID_SIZE ? rc_map_get(&cw->nodes, nid->data, RC_NODE_ID_SIZE) : NULL;
+    if (!l->raylet || (n && !n->alive))
+        return RC_ESTATE;
+    core__cause_query *q = RC_NEW(core__cause_query);
+    q->t = t;
+    snprintf(q->why, sizeof(q->why), "%s", why);
+    if (nid->len == RC_NODE_ID_SIZE) {
+        q->have_node = 1;
+        memcpy(q->node, nid->data, RC_NODE_ID_SIZE);
+    }
+    Ray__Rpc__GetWorkerFailureCauseRequest req = RAY__RPC__GET_WORKER_FAILURE_CAUSE_REQUEST__INIT;
+    req.lease_id.data = l->lease_id;
+    req.lease_id.len = RC_UNIQUE_ID_SIZE;
+    core_task_state was = t->state;
+    t->state = CORE_TASK_RESOLVING; /* before the call: its answer may come at once */
+    if (rpc_client_call(l->raylet, &ray__rpc__node_manager_service__descriptor, "GetWorkerFailureCause", &req.base,
+                        rc_cfg.worker_failure_cause_timeout_ms, core__failure_cause, q) < 0) {
+        t->state = was;
+        rc_free(q);
+        return RC_ESTATE;
+    }
+    return 0;
+}
+
 static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
     core_task *t = arg;
@@ -491,6 +604,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
         return;
     }
     Ray__Rpc__PushTaskReply *r = (Ray__Rpc__PushTaskReply *)reply;
+    core_sched_key *retry_key = NULL;
     uint8_t node[RC_NODE_ID_SIZE];
     int have_node = l->worker_address->node_id.len == RC_NODE_ID_SIZE;
     if (have_node)
@@ -504,45 +618,24 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
             core_events_task_failed(cw, t->spec, RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION, r->task_execution_error);
             t->spec->attempt_number++;
             RC_INFO("core: task %s failed in its function; retrying (%d left)", t->spec->name, t->retries_left);
-            core__queue_push(key, t, 1);
+            retry_key = core__key_for(cw, t);
+            core__queue_push(retry_key, t, 1);
         } else {
             core_task_succeeded(cw, t, r, have_node ? node : NULL);
         }
     } else {
-        /* The worker is gone (killed, crashed, node lost): every task on it fails the same way. */
+        /* The worker is gone (killed, crashed, node lost): every task on it fails the same way,
+         * unless its raylet preempted it (asked first when the task may run again). */
         l->worker_failed = 1;
-        char why[512];
-        snprintf(why, sizeof(why), "%s", st->message);
-        if (t->cancelled) {
-            core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled (its worker was stopped)");
-        } else if (t->retries_left != 0) {
-            if (t->retries_left > 0)
-                t->retries_left--;
-            core_events_task_failed(cw, t->spec, RAY__RPC__ERROR_TYPE__WORKER_DIED, why);
-            t->spec->attempt_number++;
-            if (have_node) {
-                memcpy(t->died_on, node, RC_NODE_ID_SIZE);
-                t->died_ms = rc_mono_ms();
-            }
-            RC_INFO("core: the worker running task %s died (%s); retrying (%d left)", t->spec->name, why,
-                    t->retries_left);
-            core__queue_push(key, t, 1);
-        } else {
-            char hex[RC_ID_HEX_MAX] = "?";
-            if (have_node)
-                rc_id_hex(node, RC_NODE_ID_SIZE, hex);
-            char message[1024];
-            snprintf(message, sizeof(message),
-                     "task '%s': the worker running it died (%s) on node %.16s and no retries are left "
-                     "(max_retries=%d)",
-                     t->spec->name, why, hex, t->spec->max_retries);
-            core_task_fail(cw, t, RAYC_ERR_WORKER_DIED, message);
-        }
+        if (t->cancelled || t->retries_left == 0 || core__ask_failure_cause(cw, l, t, st->message) < 0)
+            retry_key = core__worker_died(cw, t, st->message, have_node ? node : NULL, 0);
     }
     rpc_msg_free(reply);
     if (l->worker_failed && l->in_flight == 0)
         core__lease_return(cw, l, 1, "the worker failed while running a task");
     core__dispatch(cw, key);
+    if (retry_key && retry_key != key) /* its last retry: a key of non-retriable tasks */
+        core__dispatch(cw, retry_key);
 }
 
 static void core__push(core_worker *cw, core_lease *l, core_task *t)
@@ -727,6 +820,10 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
     Ray__Rpc__LeaseSpec *ls = key->lease_template;
     ls->lease_id.data = req->lease_id;
     ls->lease_id.len = RC_UNIQUE_ID_SIZE;
+    /* Named for the task it is asked for now (the raylet's logs), not the key's first. */
+    char *first_name = ls->task_name;
+    if (key->queue_head && key->queue_head->spec->name)
+        ls->task_name = key->queue_head->spec->name;
     Ray__Rpc__RequestWorkerLeaseRequest rreq = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
     rreq.lease_spec = ls;
     rreq.grant_or_reject = req->raylet_address[0] != '\0';
@@ -744,6 +841,7 @@ static void core__request_lease(core_worker *cw, core_sched_key *key, const char
                              timeout_ms, core__lease_replied, req);
     ls->lease_id.data = NULL;
     ls->lease_id.len = 0;
+    ls->task_name = first_name;
     if (rc < 0) {
         rc_free(req);
         return;
@@ -861,7 +959,7 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
 static void core__enqueue(core_worker *cw, core_task *t)
 {
     core_events_task_status(cw, t->spec, RAY__RPC__TASK_STATUS__PENDING_NODE_ASSIGNMENT, NULL);
-    core_sched_key *key = core__key_for(cw, t->spec);
+    core_sched_key *key = core__key_for(cw, t);
     core__queue_push(key, t, 0);
     core__dispatch(cw, key);
 }

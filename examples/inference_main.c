@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "inference.h"
 #include "rayc.h"
@@ -32,10 +33,14 @@ static int tally(const rayc_object *out, int i, long histogram[INFERENCE_CLASSES
     return 0;
 }
 
+/* Rewritten in place on a terminal; one line per update otherwise (a log file). */
 static void progress(int done, int shards)
 {
     if (done % 8 == 0 || done == shards) {
-        printf("\rbatch_inference: %d/%d shards scored", done, shards);
+        if (isatty(STDOUT_FILENO))
+            printf("\rbatch_inference: %d/%d shards scored", done, shards);
+        else
+            printf("batch_inference: %d/%d shards scored\n", done, shards);
         fflush(stdout);
     }
 }
@@ -187,8 +192,8 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     long total = (long)shards * shard_size;
-    printf("\nbatch_inference: %ld inputs in %.2f s (%.0f inputs/s), %d shards failed\n", total, secs,
-           (double)total / secs, failed);
+    printf("%sbatch_inference: %ld inputs in %.2f s (%.0f inputs/s), %d shards failed\n",
+           isatty(STDOUT_FILENO) ? "\n" : "", total, secs, (double)total / secs, failed);
     printf("  class histogram:");
     for (int k = 0; k < INFERENCE_CLASSES; k++)
         printf(" %d:%ld", k, histogram[k]);

@@ -1,7 +1,9 @@
 /*
  * Hyperparameter sweep on a rayc cluster: a grid of learning rates and L2 strengths, one
  * task per trial (half a GPU each, so two trials share a GPU), results gathered as they
- * finish with a progress line, then the best trial and which node ran what.
+ * finish with a progress line (rewritten in place on a terminal, one line per update
+ * otherwise, so that a log file reads line by line), then the best trial and which node ran
+ * what.
  *
  *   sweep [--gpus-per-trial F] [--epochs N]
  *
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rayc.h"
 #include "sweep.h"
@@ -62,6 +65,7 @@ int main(int argc, char **argv)
     int done[MAX_TRIALS] = {0}, ok[MAX_TRIALS] = {0}, finished = 0, failed = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    int tty = isatty(STDOUT_FILENO);
     while (finished < n) {
         uint8_t ready[MAX_TRIALS];
         rayc_wait(refs, (size_t)n, (size_t)finished + 1 <= (size_t)n ? (size_t)finished + 1 : (size_t)n, 120000, 0,
@@ -75,19 +79,22 @@ int main(int argc, char **argv)
             finished++;
             if (out.error) {
                 failed++;
-                fprintf(stderr, "\nsweep: trial %d failed: %s\n", i, out.error_message);
+                fprintf(stderr, "%ssweep: trial %d failed: %s\n", tty ? "\n" : "", i, out.error_message);
             } else {
                 memcpy(&results[i], out.data, sizeof(results[i]));
                 ok[i] = 1;
             }
             rayc_object_release(&out, 1);
         }
-        printf("\rsweep: %d/%d trials done", finished, n);
+        if (tty)
+            printf("\rsweep: %d/%d trials done", finished, n);
+        else
+            printf("sweep: %d/%d trials done\n", finished, n);
         fflush(stdout);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("\nsweep: finished in %.2f s (%d failed)\n\n", secs, failed);
+    printf("%ssweep: finished in %.2f s (%d failed)\n\n", tty ? "\n" : "", secs, failed);
     int best = -1;
     for (int i = 0; i < n; i++)
         if (ok[i] && (best < 0 || results[i].val_loss < results[best].val_loss))

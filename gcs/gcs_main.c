@@ -264,6 +264,27 @@ static int check_flags(gcs_flags *f)
     return 0;
 }
 
+/* A port in use gets one line that says so and what to pass instead, before gRPC (whose own
+ * report of a failed bind is a multi-line dump) is asked to listen. -1 after printing it. */
+static int check_port(const gcs_server_options *o)
+{
+    if (o->port == 0)
+        return 0;
+    int err = rc_net_try_bind(o->bind_all ? NULL : o->host, o->port);
+    if (err == EADDRINUSE) {
+        fprintf(stderr, "rayc-gcs: port %d on %s is in use (another rayc cluster, or a Redis?): pass --port with a "
+                        "free port (--port 0: any free port), or stop what listens there\n",
+                o->port, o->bind_all ? "every interface" : o->host);
+        return -1;
+    }
+    if (err == EADDRNOTAVAIL) {
+        fprintf(stderr, "rayc-gcs: %s is not an address of this host: pass --host with one of its addresses\n",
+                o->host);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     rc_config_init();
@@ -275,6 +296,8 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     if (check_flags(&flags) < 0)
         return 2;
+    if (check_port(&flags.opts) < 0)
+        return 1;
 
     uv_loop_t loop;
     uv_loop_init(&loop);

@@ -21,10 +21,23 @@
  * equal jobs the oldest lease). A class whose pick has to wait closes for the round, as
  * above; a class of other jobs' smaller requests may still go (backfill). Priority and
  * weight come with the job's record from the GCS (JobConfig.rayc_priority, rayc_weight;
- * until it arrives 0 and 1). Granted leases are never taken back: shares move as owners
+ * until it arrives 0 and 1). Granted leases are not taken back: shares move as owners
  * return leases, which they do at the latest when a lease outlives
  * worker_lease_timeout_milliseconds (core_submit.c). With one job queued, or with
  * job_fair_share off, rounds are exactly as above.
+ *
+ * Preemption (job_fair_share_preemption, off by default): a queued lease that could run on
+ * this node and has waited job_fair_share_preemption_grace_ms (since it arrived, or since
+ * the last pass that considered it) takes the room of granted leases of jobs of strictly
+ * lower priority whose task may run again (a normal task whose LeaseSpec.max_retries is
+ * not 0: owners keep retriable and other tasks on separate leases), the lowest priority
+ * first, then the most recently granted, only those holding a resource it is short of,
+ * and only when they make room for it all. Their workers are killed; their owners see the
+ * worker die and retry the task. Actors, blocked leases and placement-group leases are
+ * never preempted, and equal priorities never preempt each other (weights only shape new
+ * grants). Queued leases are served in fair order and each counts what the ones before
+ * took. n_preempted counts them; the last preempted lease IDs are kept so that owners can
+ * ask (GetWorkerFailureCause) and retry the task without counting it against max_retries.
  *
  * CPU lending (NotifyTaskBlocked): while any lease is blocked or the node's CPUs are
  * oversubscribed, the local node's available CPU is recomputed from the leases (total minus
@@ -36,6 +49,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bundle_manager.h"
@@ -48,7 +62,7 @@
 #include "rc_log.h"
 #include "rc_time.h"
 
-enum { LEASE__ID_MAX = 64 };
+enum { LEASE__ID_MAX = 64, LEASE__PREEMPTED_KEPT = 256 };
 
 typedef enum lease_state { LEASE_QUEUED, LEASE_STARTING, LEASE_GRANTED } lease_state;
 
@@ -71,6 +85,10 @@ struct lease {
     bundle_gpu_use *bundle_gpus; /* bundle GPU instances, for classes holding bundle resources */
     int allocated, blocked;
     int detached; /* a detached actor's creation */
+    int retriable; /* a normal task with max_retries != 0: may be preempted (see the file comment) */
+    char task_name[64]; /* of the task it was asked for, for logs */
+    uint64_t grant_seq; /* grant order (preemption takes the most recent first) */
+    int64_t preempt_ms; /* a preemption was last considered for it (while QUEUED) */
     struct lease__job *job;
     uint64_t seq;  /* arrival order, for FIFO across classes */
     double share;  /* dominant share of the node it holds (fair share), while allocated */
@@ -120,7 +138,14 @@ struct lease_manager {
     size_t n_blocked;
     int cpu_oversubscribed;
     uint64_t epoch; /* bumped when the view's nodes change */
-    uv_timer_t dispatch_timer, infeasible_timer;
+    uint64_t grant_seq;
+    uint64_t n_preempted; /* leases preempted for higher-priority jobs since start */
+    /* The last LEASE__PREEMPTED_KEPT preempted lease IDs, for GetWorkerFailureCause. */
+    struct {
+        uint8_t id[LEASE__ID_MAX];
+        size_t len;
+    } preempted[LEASE__PREEMPTED_KEPT];
+    uv_timer_t dispatch_timer, infeasible_timer, preempt_timer;
     int dispatch_scheduled, in_dispatch, dispatch_again;
     int closing, handles_open;
 };
@@ -396,6 +421,7 @@ static void lease__grant(lease *l, worker *w)
     lease_manager *lm = l->lm;
     raylet *r = lm->r;
     l->state = LEASE_GRANTED;
+    l->grant_seq = ++lm->grant_seq;
     l->w = w;
     w->lease = l;
     if (l->cls->actor)
@@ -717,6 +743,234 @@ static void lease__arm_infeasible(lease_manager *lm)
     uv_timer_start(&lm->infeasible_timer, lease__infeasible_timer, (uint64_t)(wait > 0 ? wait : 0), 0);
 }
 
+/* ---- preemption --------------------------------------------------------------------- */
+
+/* Resources a preemption pass counts as freed (> 0) or promised (< 0) on top of what the
+ * local node has available. */
+typedef struct lease__delta {
+    size_t n, cap;
+    uint32_t *id;
+    sched_amount *amount;
+} lease__delta;
+
+static sched_amount *lease__delta_at(lease__delta *d, uint32_t id)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->id[i] == id)
+            return &d->amount[i];
+    if (d->n == d->cap) {
+        d->cap = d->cap ? 2 * d->cap : 16;
+        d->id = rc_realloc(d->id, d->cap * sizeof(*d->id));
+        d->amount = rc_realloc(d->amount, d->cap * sizeof(*d->amount));
+    }
+    d->id[d->n] = id;
+    d->amount[d->n] = 0;
+    return &d->amount[d->n++];
+}
+
+static void lease__delta_add(lease__delta *d, const sched_alloc *a, int sign)
+{
+    for (uint32_t i = 0; i < a->n; i++)
+        *lease__delta_at(d, a->id[i]) += sign * a->amount[i];
+}
+
+/* 1 if r fits the local node's available resources plus d; short (if set) gets, for each
+ * entry of r, whether it is short. */
+static int lease__fits(lease_manager *lm, const sched_request *r, lease__delta *d, int *short_of)
+{
+    int fits = 1;
+    for (uint32_t i = 0; i < r->n; i++) {
+        sched_amount have = sched_node_available(lm->r->local_node, r->id[i]) + *lease__delta_at(d, r->id[i]);
+        int is_short = have < r->amount[i];
+        if (short_of)
+            short_of[i] = is_short;
+        fits &= !is_short;
+    }
+    return fits;
+}
+
+/* 1 if queued lease l could run on this node at all: its class is not a placement group's
+ * or infeasible, and the node matches its selector and strategy and has the totals. */
+static int lease__preempt_candidate(lease_manager *lm, const lease *l)
+{
+    const lease_class *c = l->cls;
+    raylet *r = lm->r;
+    if (c->infeasible || c->has_pg || c->hold_bundles || !c->req.n)
+        return 0;
+    if ((c->selector && !sched_selector_matches(c->selector, r->local_node)) ||
+        (c->opts.strategy == SCHED_STRATEGY_NODE_LABEL && !sched_selector_matches(c->label_hard, r->local_node)) ||
+        (c->opts.strategy == SCHED_STRATEGY_NODE_AFFINITY && !c->opts.affinity_soft &&
+         memcmp(c->opts.affinity_node, r->node_id, RC_NODE_ID_SIZE)))
+        return 0;
+    for (uint32_t i = 0; i < c->req.n; i++)
+        if (sched_node_total(r->local_node, c->req.id[i]) < c->req.amount[i])
+            return 0;
+    return 1;
+}
+
+/* A granted lease that may be preempted: a retriable task's, not an actor's, not blocked
+ * (its CPUs are lent already), not in a placement group's bundles. */
+static int lease__preemptible(const lease *l)
+{
+    return l->state == LEASE_GRANTED && l->w && l->retriable && !l->cls->actor && !l->blocked && !l->bundle_gpus &&
+           !l->cls->hold_bundles;
+}
+
+/* Victims first: the lowest priority, then the most recently granted. */
+static int lease__victim_cmp(const void *a, const void *b)
+{
+    const lease *x = *(lease *const *)a, *y = *(lease *const *)b;
+    if (x->job->priority != y->job->priority)
+        return x->job->priority < y->job->priority ? -1 : 1;
+    return x->grant_seq > y->grant_seq ? -1 : x->grant_seq < y->grant_seq;
+}
+
+static int lease__candidate_cmp(const void *a, const void *b)
+{
+    const lease *x = *(lease *const *)a, *y = *(lease *const *)b;
+    return lease__fair_before(x, y) ? -1 : lease__fair_before(y, x);
+}
+
+static void lease__preempt_timer(uv_timer_t *t);
+
+/* One preemption pass (see the file comment), then the timer armed for the next queued
+ * lease to outwait the grace period. */
+static void lease__preempt(lease_manager *lm)
+{
+    if (lm->closing)
+        return;
+    if (!rc_cfg.job_fair_share || !rc_cfg.job_fair_share_preemption) {
+        uv_timer_stop(&lm->preempt_timer);
+        return;
+    }
+    int64_t now = rc_mono_ms(), grace = rc_cfg.job_fair_share_preemption_grace_ms > 0
+                                            ? rc_cfg.job_fair_share_preemption_grace_ms
+                                            : 0;
+    size_t cap = rc_map_size(&lm->leases), n_victims = 0, n_cands = 0;
+    lease **victims = rc_malloc((cap ? cap : 1) * sizeof(*victims));
+    lease **cands = rc_malloc((cap ? cap : 1) * sizeof(*cands));
+    lease **ending = rc_malloc((cap ? cap : 1) * sizeof(*ending));
+    int32_t lowest = INT32_MAX;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (rc_map_next(&lm->leases, &it, NULL, NULL, &v)) {
+        lease *l = v;
+        if (lease__preemptible(l)) {
+            victims[n_victims++] = l;
+            if (l->job->priority < lowest)
+                lowest = l->job->priority;
+        }
+    }
+    int64_t next_due = INT64_MAX;
+    /* Without victims now, waiting leases are looked at again every grace period (a lease
+     * of a lower-priority job may be granted meanwhile without a dispatch round). */
+    for (lease_class *c = lm->classes_head; c; c = c->next) {
+        for (lease *l = c->head; l; l = l->next) {
+            if ((n_victims && l->job->priority <= lowest) || !lease__preempt_candidate(lm, l))
+                continue;
+            int64_t due = (l->preempt_ms > l->queued_ms ? l->preempt_ms : l->queued_ms) + grace;
+            if (due > now) {
+                if (due < next_due)
+                    next_due = due;
+                continue;
+            }
+            l->preempt_ms = now;
+            cands[n_cands++] = l;
+            if (now + (grace ? grace : 1) < next_due)
+                next_due = now + (grace ? grace : 1);
+        }
+    }
+    qsort(victims, n_victims, sizeof(*victims), lease__victim_cmp);
+    qsort(cands, n_cands, sizeof(*cands), lease__candidate_cmp);
+    /* Each candidate in fair order takes the victims it needs, counting what earlier ones
+     * freed and took. taken: 0 free, 1 chosen for this candidate, 2 chosen. */
+    uint8_t *taken = rc_calloc(n_victims ? n_victims : 1, 1);
+    lease__delta d = {0};
+    size_t n_ending = 0;
+    for (size_t k = 0; k < n_cands; k++) {
+        lease *q = cands[k];
+        const sched_request *req = &q->cls->req;
+        int short_of[SCHED_REQ_MAX_RESOURCES];
+        if (!lease__fits(lm, req, &d, short_of)) {
+            lease__delta trial = {0};
+            for (size_t i = 0; i < d.n; i++)
+                *lease__delta_at(&trial, d.id[i]) = d.amount[i];
+            int fits = 0;
+            for (size_t i = 0; i < n_victims && !fits; i++) {
+                lease *w = victims[i];
+                if (taken[i] || w->job->priority >= q->job->priority)
+                    continue;
+                int helps = 0;
+                for (uint32_t e = 0; e < req->n && !helps; e++)
+                    helps = short_of[e] && lease__alloc_amount(&w->alloc, req->id[e]) > 0;
+                if (!helps)
+                    continue;
+                taken[i] = 1;
+                lease__delta_add(&trial, &w->alloc, 1);
+                fits = lease__fits(lm, req, &trial, short_of);
+            }
+            for (size_t i = 0; i < n_victims; i++)
+                if (taken[i] == 1)
+                    taken[i] = fits ? 2 : 0;
+            if (fits) {
+                rc_free(d.id);
+                rc_free(d.amount);
+                d = trial;
+            } else {
+                rc_free(trial.id);
+                rc_free(trial.amount);
+                continue; /* even every lower-priority task would not make room */
+            }
+            for (size_t i = 0; i < n_victims; i++) {
+                if (taken[i] != 2 || !victims[i]->w)
+                    continue;
+                lease *w = victims[i];
+                char jv[RC_ID_HEX_MAX], jq[RC_ID_HEX_MAX];
+                RC_INFO("lease_manager: preempting lease %s (job %s, priority %d, asked for task '%s', worker %.8s "
+                        "pid %d) for lease %s (job %s, priority %d, task '%s', waiting %lld ms)",
+                        w->id_hex, rc_id_hex(w->job_id, RC_JOB_ID_SIZE, jv), (int)w->job->priority, w->task_name,
+                        w->w->id_hex, (int)w->w->pid, q->id_hex, rc_id_hex(q->job_id, RC_JOB_ID_SIZE, jq),
+                        (int)q->job->priority, q->task_name, (long long)(now - q->queued_ms));
+                ending[n_ending++] = w;
+                taken[i] = 3;
+            }
+        }
+        /* What it will take once granted is not there for the next one. */
+        for (uint32_t e = 0; e < req->n; e++)
+            *lease__delta_at(&d, req->id[e]) -= req->amount[e];
+    }
+    rc_free(d.id);
+    rc_free(d.amount);
+    rc_free(taken);
+    rc_free(cands);
+    rc_free(victims);
+    for (size_t i = 0; i < n_ending; i++) {
+        lease *l = ending[i];
+        worker *w = l->w;
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "preempted: its lease (job priority %d) made room for a job of higher priority "
+                 "(job_fair_share_preemption)",
+                 (int)l->job->priority);
+        lm->preempted[lm->n_preempted % LEASE__PREEMPTED_KEPT].len = l->id_len;
+        memcpy(lm->preempted[lm->n_preempted % LEASE__PREEMPTED_KEPT].id, l->id, l->id_len);
+        lm->n_preempted++;
+        lease__destroy(l);
+        worker_pool_kill(lm->r->pool, w, why);
+    }
+    rc_free(ending);
+    if (next_due == INT64_MAX) {
+        uv_timer_stop(&lm->preempt_timer);
+        return;
+    }
+    uv_timer_start(&lm->preempt_timer, lease__preempt_timer, (uint64_t)(next_due > now ? next_due - now : 0), 0);
+}
+
+static void lease__preempt_timer(uv_timer_t *t)
+{
+    lease__preempt(t->data);
+}
+
 static void lease__dispatch(lease_manager *lm)
 {
     if (lm->closing)
@@ -757,6 +1011,7 @@ static void lease__dispatch(lease_manager *lm)
         lm->dispatch_scheduled = 0;
     }
     lease__arm_infeasible(lm);
+    lease__preempt(lm);
 }
 
 static void lease__infeasible_timer(uv_timer_t *t)
@@ -931,6 +1186,8 @@ static void handle_request_worker_lease(rpc_call *call, const ProtobufCMessage *
     l->job->refs++;
     l->seq = ++lm->seq;
     l->detached = c->actor && spec->is_detached_actor;
+    l->retriable = spec->type == RAY__RPC__TASK_TYPE__NORMAL_TASK && spec->max_retries != 0;
+    snprintf(l->task_name, sizeof(l->task_name), "%s", spec->task_name ? spec->task_name : "");
     l->call = call;
     l->queued_ms = rc_mono_ms();
     rc_map_put(&lm->leases, l->id, l->id_len, l);
@@ -999,6 +1256,28 @@ static void handle_cancel_worker_lease(rpc_call *call, const ProtobufCMessage *r
     rpc_reply(call, &reply.base);
 }
 
+/* Ray's GetWorkerFailureCause: whether this raylet preempted the lease (see the file
+ * comment); for any other lease, nothing is known here (an empty answer). */
+static void handle_get_worker_failure_cause(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    lease_manager *lm = arg;
+    const Ray__Rpc__GetWorkerFailureCauseRequest *req = (const void *)request;
+    Ray__Rpc__GetWorkerFailureCauseReply reply = RAY__RPC__GET_WORKER_FAILURE_CAUSE_REPLY__INIT;
+    Ray__Rpc__RayErrorInfo info = RAY__RPC__RAY_ERROR_INFO__INIT;
+    size_t kept = lm->n_preempted < LEASE__PREEMPTED_KEPT ? (size_t)lm->n_preempted : LEASE__PREEMPTED_KEPT;
+    for (size_t i = 0; i < kept && req->lease_id.len; i++) {
+        if (lm->preempted[i].len != req->lease_id.len || memcmp(lm->preempted[i].id, req->lease_id.data, req->lease_id.len))
+            continue;
+        info.error_type = RAY__RPC__ERROR_TYPE__WORKER_DIED;
+        info.error_message = "the raylet preempted the worker's lease to make room for a job of higher priority "
+                             "(job_fair_share_preemption)";
+        reply.failure_cause = &info;
+        reply.rayc_preempted = 1;
+        break;
+    }
+    rpc_reply(call, &reply.base);
+}
+
 static void handle_report_worker_backlog(rpc_call *call, const ProtobufCMessage *request, void *arg)
 {
     lease_manager *lm = arg;
@@ -1036,6 +1315,7 @@ const rpc_method_handler lease_manager_handlers[] = {
     {"RequestWorkerLease", handle_request_worker_lease},
     {"ReturnWorkerLease", handle_return_worker_lease},
     {"CancelWorkerLease", handle_cancel_worker_lease},
+    {"GetWorkerFailureCause", handle_get_worker_failure_cause},
     {"ReportWorkerBacklog", handle_report_worker_backlog},
     {NULL, NULL},
 };
@@ -1304,8 +1584,9 @@ int lease_manager_create(raylet *r, lease_manager **out)
     rc_map_init(&lm->jobs);
     uv_timer_init(r->loop, &lm->dispatch_timer);
     uv_timer_init(r->loop, &lm->infeasible_timer);
-    lm->dispatch_timer.data = lm->infeasible_timer.data = lm;
-    lm->handles_open = 2;
+    uv_timer_init(r->loop, &lm->preempt_timer);
+    lm->dispatch_timer.data = lm->infeasible_timer.data = lm->preempt_timer.data = lm;
+    lm->handles_open = 3;
     *out = lm;
     return 0;
 }
@@ -1355,6 +1636,12 @@ void lease_manager_destroy(lease_manager *lm)
     rc_free(lm->usage_ptrs);
     uv_close((uv_handle_t *)&lm->dispatch_timer, lease__closed);
     uv_close((uv_handle_t *)&lm->infeasible_timer, lease__closed);
+    uv_close((uv_handle_t *)&lm->preempt_timer, lease__closed);
+}
+
+uint64_t lease_manager_preemptions(const lease_manager *lm)
+{
+    return lm->n_preempted;
 }
 
 const char *lease_manager_explain(const lease_manager *lm, const uint8_t *lease_id, size_t len)

@@ -107,6 +107,9 @@ Ray__Rpc__ResourceLoad *lease_manager_load(lease_manager *lm);
 void lease_manager_load_free(Ray__Rpc__ResourceLoad *load);
 /* 1 while leases are granted or requests wait (the node is not idle). */
 int lease_manager_busy(const lease_manager *lm);
+/* Leases preempted here for higher-priority jobs since the raylet started
+ * (job_fair_share_preemption). */
+uint64_t lease_manager_preemptions(const lease_manager *lm);
 /* The scheduler's sentence for a queued lease that no node could ever hold ("" for any
  * other lease, or an unknown ID). Valid until the next dispatch. */
 const char *lease_manager_explain(const lease_manager *lm, const uint8_t *lease_id, size_t len);

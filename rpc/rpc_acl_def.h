@@ -115,6 +115,8 @@
       NULL, 0)                                                                                     \
     X("ray.rpc.NodeManagerService", "ReportWorkerBacklog", ACL_JOBS | RPC_ROLE_NODE, ACL_OPEN,    \
       NULL, 0)                                                                                     \
+    X("ray.rpc.NodeManagerService", "GetWorkerFailureCause", ACL_JOBS | RPC_ROLE_NODE, ACL_OPEN,  \
+      NULL, 0)                                                                                     \
     X("ray.rpc.NodeManagerService", "PinObjectIDs", ACL_JOBS | RPC_ROLE_NODE, ACL_OPEN, NULL, 0)  \
     X("ray.rpc.NodeManagerService", "GetResourceLoad", ACL_CLUSTER, ACL_OPEN, NULL, 0)            \
     X("ray.rpc.NodeManagerService", "NotifyGCSRestart", RPC_ROLE_GCS, ACL_OPEN, NULL, 0)          \

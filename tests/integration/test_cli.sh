@@ -6,10 +6,12 @@ set -u
 bin="$(cd "$1" && pwd)"
 rayc="$bin/rayc"
 export RAYC_SESSION_ROOT="$(mktemp -d /tmp/rayc-cli-test-XXXXXX)"
+first_root="$RAYC_SESSION_ROOT" # the --insecure part below runs under a root of its own
 failures=0
 cleanup() {
     "$rayc" stop --force >/dev/null 2>&1
-    rm -rf "$RAYC_SESSION_ROOT"
+    env RAYC_SESSION_ROOT="$first_root" "$rayc" stop --force >/dev/null 2>&1
+    rm -rf "$RAYC_SESSION_ROOT" "$first_root"
 }
 trap cleanup EXIT
 
@@ -45,19 +47,19 @@ expect 2 "keys under ray.io/ are set by rayc" -- "$rayc" start --head --labels '
 expect 2 "is not key=value"               -- "$rayc" start --head --labels region
 expect 2 "whole number of GPUs"           -- "$rayc" start --head --num-gpus 1.5
 expect 2 "--gpu-memory needs a size"      -- "$rayc" start --head --gpu-memory lots
-expect 2 "--port needs a port number"     -- "$rayc" start --head --port 99999
-expect 2 "unknown flag '--bogus'"         -- "$rayc" start --head --bogus
+expect 2 "--port needs a whole number in 0..65535" -- "$rayc" start --head --port 99999
+expect 2 "^rayc start: unknown option --bogus; see 'rayc start --help'" -- "$rayc" start --head --bogus
 expect 2 "--redis-address is for the head" -- "$rayc" start --address 127.0.0.1:1 --redis-address 127.0.0.1:2
-expect 2 "rayc list nodes\|jobs"          -- "$rayc" list bogus
+expect 2 "'bogus' is not one of nodes, jobs" -- "$rayc" list bogus
 expect 2 "--format is table or json"      -- "$rayc" list nodes --format xml
-expect 2 "usage: rayc kv"                 -- "$rayc" kv get onlyns
-expect 2 "only --force"                   -- "$rayc" stop --now
+expect 2 "rayc kv get: missing arguments: NS KEY" -- "$rayc" kv get onlyns
+expect 2 "unknown option --now; see 'rayc stop --help'" -- "$rayc" stop --now
 [ -z "$(ls "$RAYC_SESSION_ROOT")" ] || { echo "FAIL: a usage error created a session"; failures=$((failures + 1)); }
 
 # --- no cluster: exit 1 with directions ------------------------------------------------
 expect 0 "Did not find any active rayc processes" -- "$rayc" stop
 expect 1 "no rayc cluster found" -- "$rayc" status
-expect 1 "Start a cluster with:  rayc start --head" -- "$rayc" status
+expect 1 "^rayc: no rayc cluster found .*start one with 'rayc start --head'" -- "$rayc" status
 expect 1 "cannot reach the GCS at 127.0.0.1:1"      -- "$rayc" status --address 127.0.0.1:1
 expect 1 "cannot reach the GCS"                     -- env RAYC_ADDRESS=127.0.0.1:1 "$rayc" list nodes
 expect 1 "cannot reach the GCS"                     -- "$rayc" start --address 127.0.0.1:1
@@ -93,7 +95,7 @@ expect 0 "Trainer +DEAD"        -- "$rayc" list actors
 expect 0 '"class_name": "Trainer"' -- "$rayc" list actors --format json
 expect 0 "REMOVED +STRICT_SPREAD" -- "$rayc" list placement-groups
 expect 0 '"strategy": "STRICT_SPREAD"' -- "$rayc" list placement-groups --format json
-expect 2 "usage: rayc list nodes.jobs.actors.placement-groups" -- "$rayc" list bogus
+expect 2 "see 'rayc list --help'" -- "$rayc" list bogus
 # --- security, as an admin uses it ---------------------------------------------------------
 session="$RAYC_SESSION_ROOT/session_latest/"
 [ "$(stat -c %a "$session")" = 700 ] || { echo "FAIL: session dir is not 0700"; failures=$((failures + 1)); }
@@ -151,8 +153,12 @@ old="$("$rayc" get-auth-token)"
 expect 0 "^rayc1\."             -- "$rayc" get-auth-token --generate
 expect 0 "0.0/6.0 CPU"          -- "$rayc" status
 expect 1 "replaced"             -- env RAYC_AUTH_TOKEN="$old" "$rayc" status
-# A second head on the same port fails and says why; the first cluster is untouched.
-expect 1 "the GCS exited" -- "$rayc" start --head --port "$port" --node-ip-address 127.0.0.1
+# A second head on the same port fails and says why first; it leaves no session behind and
+# the first cluster is untouched.
+sessions_before="$(ls "$RAYC_SESSION_ROOT")"
+expect 1 "^rayc start: port $port on 127.0.0.1 is in use .*pass --port" -- "$rayc" start --head --port "$port" \
+    --node-ip-address 127.0.0.1
+[ "$(ls "$RAYC_SESSION_ROOT")" = "$sessions_before" ] || { echo "FAIL: a failed start left a session"; failures=$((failures + 1)); }
 expect 0 "0.0/6.0 CPU"          -- "$rayc" status --address "$address"
 expect 0 "Stopped 3 rayc processes" -- "$rayc" stop
 expect 1 "cannot reach the GCS" -- "$rayc" status --address "$address"
