@@ -135,6 +135,15 @@ int cli_cmd_job(int argc, char **argv);
 /* Starts rayc-dashboard for session (rayc start --head) and stores its pid; 0 once it
  * listens, or CLI_FAIL after a warning. */
 int cli_dashboard_start(const char *session, const char *gcs_address, const char *host, int port, pid_t *pid_out);
+/* cli_logs.c, cli_tasks.c: logs, summary, timeline, list tasks. */
+int cli_cmd_logs(int argc, char **argv);
+int cli_cmd_summary(int argc, char **argv);
+int cli_cmd_timeline(int argc, char **argv);
+/* `rayc list tasks`, its command line parsed with rayc list's spec (cli_status.c). */
+int cli_list_tasks(const cli_args *a);
+struct Ray__Rpc__GetTaskEventsRequest;
+/* GetTaskEvents through cli_call. */
+int cli_task_events(cli_conn *c, const struct Ray__Rpc__GetTaskEventsRequest *req, ProtobufCMessage **reply);
 /* Starts rayc-market for the latest session on this host (rayc market start, rayc start
  * --head --market). */
 int cli_market_start(const char *config, const char *address);

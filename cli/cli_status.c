@@ -934,10 +934,17 @@ static int cli__list_pgs(cli_conn *c, int json)
     return CLI_OK;
 }
 
-static const cli_opt cli__list_opts[] = {CLI_OPT_FORMAT, CLI_OPT_ADDRESS};
+static const cli_opt cli__list_opts[] = {
+    CLI_OPT_FORMAT,
+    {"--filter", NULL, "KEY=VALUE", NULL,
+     "tasks: KEY=VALUE or KEY!=VALUE; KEY: state, name, job_id, task_id, actor_id", NULL},
+    {"--limit", NULL, "N", "100", "tasks: at most N rows", NULL},
+    CLI_OPT_ADDRESS,
+};
 static const cli_spec cli__list_spec = {
-    "rayc list", "nodes|jobs|actors|placement-groups",
-    "Lists the cluster's nodes, jobs, actors or placement groups (Ray's 'ray list').",
+    "rayc list", "nodes|jobs|actors|placement-groups|tasks",
+    "Lists the cluster's nodes, jobs, actors, placement groups or recent task attempts (Ray's\n"
+    "'ray list'; tasks come from the GCS's task events, newest first).",
     NULL, CLI_SPEC_OPTS(cli__list_opts), 1, 1,
 };
 
@@ -948,8 +955,10 @@ int cli_cmd_list(int argc, char **argv)
     if (rc != CLI_OK)
         return CLI_PARSED_EXIT(rc);
     const char *what = a.pos[0];
+    if (!strcmp(what, "tasks"))
+        return cli_list_tasks(&a);
     if (strcmp(what, "nodes") && strcmp(what, "jobs") && strcmp(what, "actors") && strcmp(what, "placement-groups"))
-        return cli_usage_error(&cli__list_spec, "'%s' is not one of nodes, jobs, actors, placement-groups", what);
+        return cli_usage_error(&cli__list_spec, "'%s' is not one of nodes, jobs, actors, placement-groups, tasks", what);
     int json;
     if (cli_arg_format(&a, &json) != CLI_OK)
         return CLI_USAGE;

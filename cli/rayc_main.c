@@ -48,7 +48,7 @@ static const cli_sub cli__commands[] = {
     {"start", "start a cluster's head (--head) or join one (--address) on this host", cli_cmd_start},
     {"stop", "stop the rayc processes on this host", cli_cmd_stop},
     {"status", "nodes, resource usage and pending demand", cli_cmd_status},
-    {"list", "list nodes, jobs, actors or placement groups", cli_cmd_list},
+    {"list", "list nodes, jobs, actors, placement groups or tasks", cli_cmd_list},
     {"kv", "read and write the cluster's key-value store", cli_cmd_kv},
     {"token", "create, list and revoke join tokens", cli_cmd_token},
     {"node", "refuse a node's certificate (node revoke)", cli_cmd_node},
@@ -56,6 +56,9 @@ static const cli_sub cli__commands[] = {
     {"get-ca-cert", "print the cluster's CA certificate", cli_cmd_get_ca_cert},
     {"market", "lease hosts from GPU markets to meet pending demand", cli_cmd_market},
     {"job", "submit, follow and stop jobs through the head's dashboard", cli_cmd_job},
+    {"logs", "print or follow the nodes' log files (a worker's, an actor's, a task's)", cli_cmd_logs},
+    {"summary", "tasks, actors or objects summed up (Ray's 'ray summary')", cli_cmd_summary},
+    {"timeline", "recent task runs as a Chrome trace (Ray's 'ray timeline')", cli_cmd_timeline},
     {"version", "print rayc's version", cli__cmd_version},
 };
 

@@ -87,3 +87,13 @@ X(INT, maximum_gcs_removed_placement_group_cached_count, 10000, "removed placeme
 /* Placement-group bundles (raylet). */
 X(INT, raylet_worker_failure_report_max_pending, 10000, "worker failure reports a raylet keeps while the GCS does not answer; beyond that the oldest are dropped")
 X(INT, raylet_worker_failure_report_retry_max_ms, 5000, "longest pause between a raylet's attempts to send worker failure reports to a GCS that does not answer (the first is 100 ms, then doubling)")
+/* Task events and logs. */
+X(BOOL, enable_task_events, 1, "core workers report their tasks' state changes to the GCS (`rayc list tasks`, `rayc summary tasks`, `rayc timeline`)")
+X(INT, task_events_report_interval_ms, 1000, "how often a core worker sends its buffered task events to the GCS")
+X(INT, task_events_max_num_status_events_buffer_on_worker, 100000, "task attempts a core worker buffers between reports; beyond that new attempts are dropped and counted")
+X(INT, task_events_send_batch_size, 10000, "task attempts per AddTaskEventData call")
+X(INT, task_events_max_num_task_in_gcs, 100000, "task attempts the GCS keeps before the oldest are dropped")
+X(INT, rotation_max_bytes, 512 * 1024 * 1024, "a worker's stdout or stderr file is rotated once it is larger than this (checked every task_events_report_interval_ms; 0: never; Ray: RAY_ROTATION_MAX_BYTES)")
+X(INT, rotation_backup_count, 5, "rotated worker log files kept (file.1 newest .. file.N oldest; 0: never rotate; Ray: RAY_ROTATION_BACKUP_COUNT)")
+X(INT, log_read_max_bytes, 4 * 1024 * 1024, "most bytes one ReadLog call returns")
+X(INT, gcs_mark_task_failed_on_job_done_delay_ms, 15000, "tasks of a finished job that never reported an end count as FAILED this long after the job finished (the last reports of its workers arrive first)")

@@ -202,7 +202,6 @@ static void core__call_pushed(const rpc_status *st, ProtobufCMessage *reply, voi
 
 static void core__push_call(core_worker *cw, core_actor *a, core_task *t)
 {
-    (void)cw;
     uint64_t seq = a->next_seq++;
     t->spec->actor_task_spec->sequence_number = seq;
     /* Every call numbered below the oldest one still out has been answered (or will never
@@ -213,6 +212,8 @@ static void core__push_call(core_worker *cw, core_actor *a, core_task *t)
     t->actor_epoch = a->epoch;
     rc_list_insert_tail(&a->inflight, &t->link);
     a->n_inflight++;
+    core_events_task_status(cw, t->spec, RAY__RPC__TASK_STATUS__SUBMITTED_TO_WORKER,
+                            a->address->node_id.len == RC_NODE_ID_SIZE ? a->address->node_id.data : NULL);
     Ray__Rpc__PushTaskRequest req = RAY__RPC__PUSH_TASK_REQUEST__INIT;
     req.intended_worker_id = a->address->worker_id;
     req.task_spec = t->spec;

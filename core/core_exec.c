@@ -174,6 +174,7 @@ struct rayc_task_ctx {
      * in either order: the last of the two completes it. */
     _Atomic int pending;
     int finish_rc;
+    char *raised; /* rayc_task_mark_failed's summary ("" without one); NULL: not marked */
 };
 
 static __thread rayc_task_ctx *core__current;
@@ -273,6 +274,14 @@ int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...)
     rc_free(ctx->failure);
     ctx->failure = rc_strdup(message);
     return -1;
+}
+
+void rayc_task_mark_failed(rayc_task_ctx *ctx, const char *message)
+{
+    if (!ctx)
+        return;
+    rc_free(ctx->raised);
+    ctx->raised = rc_strdup(message ? message : "");
 }
 
 int rayc_get_gpu_ids(int *ids, int max)
@@ -868,6 +877,11 @@ static void core__complete(rayc_task_ctx *ctx, int rc)
     const Ray__Rpc__TaskSpec *spec = ctx->spec;
     char node_hex[RC_ID_HEX_MAX];
     rc_id_hex(cw->node_id, RC_NODE_ID_SIZE, node_hex);
+    int task_failed = rc != 0 || ctx->failure || ctx->raised;
+    core_events_task_ran(cw, spec, task_failed,
+                         ctx->creating ? RAY__RPC__ERROR_TYPE__ACTOR_CREATION_FAILED
+                                       : RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION,
+                         ctx->failure ? ctx->failure : ctx->raised && *ctx->raised ? ctx->raised : "the task raised an error");
     if (rc != 0 || ctx->failure) {
         char message[2300];
         snprintf(message, sizeof(message), "%s '%s' failed on node %.16s: %s", ctx->creating ? "the constructor of actor" : "task",
@@ -920,6 +934,7 @@ static void core__complete(rayc_task_ctx *ctx, int rc)
         rc_free(ctx->returns[i].data);
     rc_free(ctx->returns);
     rc_free(ctx->failure);
+    rc_free(ctx->raised);
     rc_free(ctx);
 }
 
@@ -1020,6 +1035,7 @@ static void core__execute(core_worker *cw, core_exec_item *item)
     cw->running_executor = ex;
     pthread_mutex_unlock(&cw->exec_mu);
     core__current = ctx;
+    core_events_task_running(cw, spec);
     int rc = 0;
     ctx->creating = spec->type == RAY__RPC__TASK_TYPE__ACTOR_CREATION_TASK;
     if (ctx->creating) {

@@ -25,6 +25,7 @@
 #include "node_manager.pb-c.h"
 #include "rayc.h"
 #include "rayc_raylet.pb-c.h"
+#include "task_events.pb-c.h"
 #include "rc_buf.h"
 #include "rc_err.h"
 #include "rc_ids.h"
@@ -412,6 +413,8 @@ struct core_worker {
     char *local_ca_pem, *local_token;
     int local_insecure;
 
+    struct core_events *events; /* task events and log rotation (core_events.c) */
+
     /* why core_start failed, for rayc_last_error */
     char start_error[768];
 };
@@ -431,6 +434,25 @@ void core_address_text(const Ray__Rpc__Address *a, char *out, size_t len);
  * failure instead of the task failing with the lost connection's error. Returns when the
  * raylet still runs (and always in a driver). */
 void core_worker_raylet_call_failed(core_worker *cw, int grpc_code);
+
+/* core_events.c: task events for the GCS (Ray's task event buffer) and, in workers, the
+ * rotation of the worker's stdout and stderr files. Recording: any thread. */
+int core_events_start(core_worker *cw);
+/* Owner side: spec's attempt entered status now (node_id: where it went, or NULL). */
+void core_events_task_status(core_worker *cw, const Ray__Rpc__TaskSpec *spec, Ray__Rpc__TaskStatus status,
+                             const uint8_t *node_id);
+/* spec's attempt failed now (either side). */
+void core_events_task_failed(core_worker *cw, const Ray__Rpc__TaskSpec *spec, Ray__Rpc__ErrorType type,
+                             const char *message);
+Ray__Rpc__ErrorType core_events_error_type(rayc_error error);
+/* Executor side: the run of spec starts / ended (with the log offsets of its output). */
+void core_events_task_running(core_worker *cw, const Ray__Rpc__TaskSpec *spec);
+void core_events_task_ran(core_worker *cw, const Ray__Rpc__TaskSpec *spec, int failed, Ray__Rpc__ErrorType type,
+                          const char *message);
+/* Sends everything buffered, synchronously (core_stop, the loop thread stopped). */
+void core_events_flush_sync(core_worker *cw, int64_t timeout_ms);
+/* Closes the timer; the state is freed when the loop runs the close. */
+void core_events_close(core_worker *cw);
 
 /* core_submit.c */
 void core_submit_task(core_worker *cw, core_task *task);

@@ -208,6 +208,7 @@ void core_submit_lineage_drop(core_worker *cw, core_task *t)
 /* Stores error as every result of t and finishes it. */
 void core_task_fail(core_worker *cw, core_task *t, rayc_error error, const char *message)
 {
+    core_events_task_failed(cw, t->spec, core_events_error_type(error), message);
     char text[1024];
     snprintf(text, sizeof(text), "%s", message);
     for (uint64_t i = 0; i < t->spec->num_returns; i++) {
@@ -280,6 +281,10 @@ void core_task_succeeded(core_worker *cw, core_task *t, const Ray__Rpc__PushTask
                           core_value_new_error(RAYC_ERR_TASK_FAILED, "the worker returned no value for this result"));
         core_ref_set_ready(cw, r, 0, NULL, 0);
     }
+    if (reply->is_application_error) /* the worker could not run it (no such function, ...) */
+        core_events_task_failed(cw, t->spec, RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION, reply->task_execution_error);
+    else
+        core_events_task_status(cw, t->spec, RAY__RPC__TASK_STATUS__FINISHED, worker_node);
     core__task_finished(cw, t);
 }
 
@@ -439,6 +444,7 @@ static core_sched_key *core__worker_died(core_worker *cw, core_task *t, const ch
         core_task_fail(cw, t, RAYC_ERR_CANCELLED, "the task was cancelled (its worker was stopped)");
         return NULL;
     }
+    core_events_task_failed(cw, t->spec, RAY__RPC__ERROR_TYPE__WORKER_DIED, why);
     if (preempted) {
         t->spec->attempt_number++;
         t->died_ms = 0; /* its node is fine: any lease there may take the retry */
@@ -561,6 +567,7 @@ static void core__pushed(const rpc_status *st, ProtobufCMessage *reply, void *ar
         } else if (r->is_application_error && t->retry_exceptions && t->retries_left != 0 && !t->cancelled) {
             if (t->retries_left > 0)
                 t->retries_left--;
+            core_events_task_failed(cw, t->spec, RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION, r->task_execution_error);
             t->spec->attempt_number++;
             RC_INFO("core: task %s failed in its function; retrying (%d left)", t->spec->name, t->retries_left);
             retry_key = core__key_for(cw, t);
@@ -590,6 +597,8 @@ static void core__push(core_worker *cw, core_lease *l, core_task *t)
     t->lease = l;
     rc_list_insert_head(&l->tasks, &t->link);
     l->in_flight++;
+    core_events_task_status(cw, t->spec, RAY__RPC__TASK_STATUS__SUBMITTED_TO_WORKER,
+                            l->worker_address->node_id.len == RC_NODE_ID_SIZE ? l->worker_address->node_id.data : NULL);
     Ray__Rpc__PushTaskRequest req = RAY__RPC__PUSH_TASK_REQUEST__INIT;
     req.intended_worker_id = l->worker_address->worker_id;
     req.task_spec = t->spec;
@@ -894,6 +903,7 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
 
 static void core__enqueue(core_worker *cw, core_task *t)
 {
+    core_events_task_status(cw, t->spec, RAY__RPC__TASK_STATUS__PENDING_NODE_ASSIGNMENT, NULL);
     core_sched_key *key = core__key_for(cw, t);
     core__queue_push(key, t, 0);
     core__dispatch(cw, key);
@@ -969,6 +979,7 @@ void core_submit_task(core_worker *cw, core_task *t)
         }
     }
     t->state = CORE_TASK_RESOLVING;
+    core_events_task_status(cw, t->spec, RAY__RPC__TASK_STATUS__PENDING_ARGS_AVAIL, NULL);
     /* Hold every owned argument until the task is done; count those still pending. */
     t->arg_refs = rc_calloc(t->spec->n_args ? t->spec->n_args : 1, sizeof(*t->arg_refs));
     for (size_t i = 0; i < t->spec->n_args; i++) {

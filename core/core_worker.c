@@ -634,6 +634,7 @@ int core_start(core_worker *cw, const rayc_init_options *opts, int is_worker, co
     cw->parent_check_timer.data = cw;
     if (is_worker)
         uv_timer_start(&cw->parent_check_timer, core__parent_check, 1000, 1000);
+    core_events_start(cw);
 
     if (uv_thread_create(&cw->loop_thread, core__loop_main, cw) != 0) {
         rc = RC_ESYS;
@@ -680,6 +681,7 @@ void core_stop(core_worker *cw)
     core_actor_shutdown(cw);
     ProtobufCMessage *reply = NULL;
     char err[256];
+    core_events_flush_sync(cw, 2000);
     if (!cw->is_worker && cw->gcs) {
         Ray__Rpc__MarkJobFinishedRequest req = RAY__RPC__MARK_JOB_FINISHED_REQUEST__INIT;
         req.job_id.data = cw->job_id;
@@ -739,6 +741,7 @@ void core_stop(core_worker *cw)
         uv_close((uv_handle_t *)&cw->linger_timer, NULL);
     if (cw->pg_timer.loop)
         uv_close((uv_handle_t *)&cw->pg_timer, NULL);
+    core_events_close(cw);
     uv_run(&cw->loop, UV_RUN_DEFAULT);
     uv_loop_close(&cw->loop);
     pthread_mutex_destroy(&cw->op_mu);

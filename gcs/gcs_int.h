@@ -29,6 +29,7 @@
 #include "rayc_sched.h"
 #include "rpc.h"
 #include "store.h"
+#include "task_events.pb-c.h"
 
 typedef struct gcs_server gcs_server;
 typedef struct gcs_publisher gcs_publisher;
@@ -43,6 +44,7 @@ typedef struct gcs_pg_manager gcs_pg_manager;
 typedef struct gcs_auth_manager gcs_auth_manager;
 typedef struct gcs_autoscaler gcs_autoscaler;
 typedef struct gcs_metrics gcs_metrics;
+typedef struct gcs_task_manager gcs_task_manager;
 
 /* The label a node that joined with a verification-required join token carries: "pending"
  * until the market's verdict, then "passed" or "failed" (with GCS_VERIFICATION_REASON_LABEL).
@@ -91,6 +93,7 @@ struct gcs_server {
     gcs_auth_manager *auth;
     gcs_autoscaler *autoscaler;
     gcs_metrics *metrics;
+    gcs_task_manager *task_events; /* TaskInfoGcsService (memory only) */
     Ray__Rpc__Address self;   /* caller_address of the GCS's own leases (ip, port, worker) */
     char self_ip[64];
     uint8_t self_worker_id[RC_WORKER_ID_SIZE];
@@ -285,6 +288,28 @@ int gcs_pg_bundle_node(gcs_pg_manager *pm, const uint8_t *pg_id, int64_t index,
  * records borrowed from the manager (free the array with rc_free; records stay valid until
  * the loop runs again). */
 size_t gcs_pg_manager_pending(gcs_pg_manager *pm, Ray__Rpc__PlacementGroupTableData ***out);
+
+/* gcs_task_manager.c: TaskInfoGcsService, the bounded table of task events (memory only).
+ * gcs may be NULL (tests). */
+gcs_task_manager *gcs_task_manager_new(gcs_server *gcs);
+void gcs_task_manager_free(gcs_task_manager *tm);
+extern const rpc_method_handler gcs_task_handlers[];
+/* Merges a batch (AddTaskEventData); RC_EINVAL when some records were malformed (the rest
+ * are kept). */
+int gcs_task_add_events(gcs_task_manager *tm, const Ray__Rpc__TaskEventData *data);
+/* Fills reply (events newest first, counts) for req; the records point into the table:
+ * free with gcs_task_events_reply_free before the table changes. */
+void gcs_task_get_events(gcs_task_manager *tm, const Ray__Rpc__GetTaskEventsRequest *req,
+                         Ray__Rpc__GetTaskEventsReply *reply);
+void gcs_task_events_reply_free(Ray__Rpc__GetTaskEventsReply *reply);
+size_t gcs_task_manager_size(const gcs_task_manager *tm);
+/* Task attempts dropped so far: evicted here or dropped by workers before sending. */
+int64_t gcs_task_manager_dropped(const gcs_task_manager *tm);
+/* Job job_id finished at now_ns (wall clock): its tasks that never report an end count as
+ * FAILED (WORKER_DIED) from gcs_mark_task_failed_on_job_done_delay_ms after it. */
+void gcs_task_on_job_finished(gcs_task_manager *tm, const uint8_t *job_id, int64_t now_ns);
+/* "FINISHED" for RAY__RPC__TASK_STATUS__FINISHED, "NIL" for unknown values. */
+const char *gcs_task_status_name(int status);
 
 /* gcs_worker_manager.c: WorkerInfoGcsService (raylets report dead workers). */
 extern const rpc_method_handler gcs_worker_handlers[];

@@ -132,6 +132,8 @@ static void gcs__job_stored(int rc, int64_t added, void *arg)
         uint8_t id[RC_JOB_ID_SIZE];
         memcpy(id, op->job->job_id.data, RC_JOB_ID_SIZE);
         rc_free(op);
+        if (jm->gcs->task_events)
+            gcs_task_on_job_finished(jm->gcs->task_events, id, rc_wall_ms() * 1000000);
         gcs__job_finished_push(jm, id);
         gcs__job_evict(jm);
         return;

@@ -157,6 +157,8 @@ static void gcs__serve(gcs_server *gcs)
                            gcs_autoscaler_handlers, gcs->autoscaler);
     rpc_server_add_service(gcs->srv, &rayc__rpc__market_gcs_service__descriptor, gcs_market_handlers,
                            gcs->autoscaler);
+    rpc_server_add_service(gcs->srv, &ray__rpc__task_info_gcs_service__descriptor, gcs_task_handlers,
+                           gcs->task_events);
     char addr[300];
     gcs__host_port(gcs->opts.bind_all ? "0.0.0.0" : gcs->self_ip, gcs->opts.port, addr, sizeof(addr));
     rc = rpc_server_listen(gcs->srv, addr, &gcs->port);
@@ -365,6 +367,7 @@ int gcs_server_start(gcs_server *gcs, uv_loop_t *loop, const gcs_server_options 
     gcs->health = gcs_health_checker_new(gcs);
     gcs->auth = gcs_auth_manager_new(gcs);
     gcs->autoscaler = gcs_autoscaler_new(gcs);
+    gcs->task_events = gcs_task_manager_new(gcs);
     if (!opts->redis_host) {
         gcs->store = gcs_store_memory_new();
         gcs__load_cluster_id(gcs);
@@ -412,6 +415,8 @@ void gcs_server_stop(gcs_server *gcs)
     gcs->view = NULL;
     gcs_autoscaler_free(gcs->autoscaler);
     gcs->autoscaler = NULL;
+    gcs_task_manager_free(gcs->task_events);
+    gcs->task_events = NULL;
     rpc_ctx_destroy(gcs->rpc);
     gcs_metrics_free(gcs);
 }

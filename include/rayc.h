@@ -472,6 +472,11 @@ int rayc_return_iov(rayc_task_ctx *ctx, int index, const rayc_iov *parts, size_t
 /* Fails the task with a message (printf-style); the caller's get sees RAYC_ERR_TASK_FAILED
  * with the message, the task's name and its node. Returns -1 for `return rayc_task_fail(...)`. */
 int rayc_task_fail(rayc_task_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For language bindings whose errors are values: the results set are the error the task
+ * raised (message: a one-line summary, or NULL). The caller still gets those values; the
+ * task counts as FAILED (TASK_EXECUTION_EXCEPTION) in the cluster's task events
+ * (`rayc list tasks`). */
+void rayc_task_mark_failed(rayc_task_ctx *ctx, const char *message);
 
 /* Registers fn under name for this process (workers register what their libraries
  * declare with RAYC_REMOTE when loaded). Returns 0 or RAYC_EEXIST. */

@@ -250,6 +250,10 @@ void raylet_auth_cleanup(raylet *r);
  * UNAVAILABLE; a computation in progress is told to stop and frees its state when it
  * ends). */
 extern const rpc_method_handler raylet_challenge_handlers[];
+/* raylet_logs.c: the node's log files for admins: Ray's LogService.ListLogs and
+ * rayc.rpc.LogReadService (ReadLog, FindWorkerLogs); arg is the raylet. */
+extern const rpc_method_handler raylet_log_list_handlers[];
+extern const rpc_method_handler raylet_log_read_handlers[];
 int raylet_challenge_create(raylet *r, raylet_challenge **out);
 void raylet_challenge_destroy(raylet_challenge *ch);
 

@@ -43,6 +43,7 @@
 #include "object_store.h"
 #include "raylet_int.h"
 #include "rayc_gcs.pb-c.h"
+#include "rayc_logs.pb-c.h"
 #include "rayc_market.pb-c.h"
 #include "rayc_raylet.pb-c.h"
 #include "rc_alloc.h"
@@ -51,6 +52,7 @@
 #include "rc_log.h"
 #include "rc_session.h"
 #include "rc_time.h"
+#include "reporter.pb-c.h"
 
 enum { RAYLET__UNREGISTER_TIMEOUT_MS = 3000, RAYLET__EXIT_GRACE_MS = 5000, RAYLET__JOB_REFETCH_MS = 1000 };
 
@@ -1002,6 +1004,8 @@ int raylet_start(raylet *r, uv_loop_t *loop)
     if ((rc = raylet_challenge_create(r, &r->challenge)) < 0)
         return rc;
     rpc_server_add_service(r->srv, &rayc__rpc__challenge_service__descriptor, raylet_challenge_handlers, r->challenge);
+    rpc_server_add_service(r->srv, &ray__rpc__log_service__descriptor, raylet_log_list_handlers, r);
+    rpc_server_add_service(r->srv, &rayc__rpc__log_read_service__descriptor, raylet_log_read_handlers, r);
     if ((rc = raylet__listen_tcp(r)) < 0)
         return rc;
     if ((rc = raylet_metrics_init(r)) < 0)

@@ -102,6 +102,10 @@
     X("ray.rpc.autoscaler.AutoscalerStateService", "DrainNode", ACL_ADMIN, ACL_OPEN, NULL, 0)     \
     X("rayc.rpc.MarketGcsService", "SetNodeVerification", ACL_ADMIN, ACL_OPEN, NULL, 0)           \
     X("grpc.health.v1.Health", "Check", ACL_ANY, ACL_OPEN, NULL, 0)                               \
+    /* GCS: task events (every worker and driver reports; admins and jobs read) */             \
+    X("ray.rpc.TaskInfoGcsService", "AddTaskEventData", ACL_JOBS, ACL_JOB_SELF,                   \
+      "data.events_by_task.job_id", 0)                                                             \
+    X("ray.rpc.TaskInfoGcsService", "GetTaskEvents", ACL_JOBS, ACL_OPEN, NULL, 0)                 \
     /* Raylet: leases (owners: jobs; spillback and actor leases: nodes and the GCS) */            \
     X("ray.rpc.NodeManagerService", "RequestWorkerLease", ACL_JOBS | RPC_ROLE_NODE, ACL_JOB_SELF, \
       "lease_spec.job_id", 0)                                                                      \
@@ -124,6 +128,10 @@
     /* Raylet: the market's verification challenge (rayc-market, as admin) */                  \
     X("rayc.rpc.ChallengeService", "RunChallenge", RPC_ROLE_ADMIN, ACL_OPEN, NULL, 0)             \
     X("rayc.rpc.ChallengeService", "OpenChallengeRows", RPC_ROLE_ADMIN, ACL_OPEN, NULL, 0)        \
+    /* Raylet: its log files, to admins (`rayc logs`) */                                        \
+    X("ray.rpc.LogService", "ListLogs", ACL_ADMIN, ACL_OPEN, NULL, 0)                             \
+    X("rayc.rpc.LogReadService", "ReadLog", ACL_ADMIN, ACL_OPEN, NULL, 0)                         \
+    X("rayc.rpc.LogReadService", "FindWorkerLogs", ACL_ADMIN, ACL_OPEN, NULL, 0)                  \
     /* Raylet: objects between nodes */                                                            \
     X("ray.rpc.ObjectManagerService", "Push", ACL_CLUSTER, ACL_OPEN, NULL, 0)                     \
     X("ray.rpc.ObjectManagerService", "Pull", ACL_CLUSTER, ACL_OPEN, NULL, 0)                     \

@@ -1147,6 +1147,10 @@ static int exec_returns(rayc_task_ctx *ctx, PyObject *results)
         parts_view p;
         if ((rc = parts_get(PySequence_Fast_GET_ITEM(fast, i), "a result must be a list of buffers", &p)) < 0)
             break;
+        /* A raised error travels as the value (header "RC", kind 1): the task failed. */
+        const unsigned char *head = p.n > 0 && p.iov[0].size >= 3 ? p.iov[0].data : NULL;
+        if (i == 0 && head && head[0] == 'R' && head[1] == 'C' && head[2] == 1)
+            rayc_task_mark_failed(ctx, NULL);
         /* Large results go to the store: copying without the GIL lets other threads run. */
         Py_BEGIN_ALLOW_THREADS rc = rayc_return_iov(ctx, i, p.iov, (size_t)p.n);
         Py_END_ALLOW_THREADS parts_release(&p);

@@ -147,7 +147,7 @@ def test_other_usage_errors_name_the_problem_and_the_help():
          "rayc start: --port needs a whole number in 0..65535, not '99999'; see 'rayc start --help'"),
         (["stop", "--force=yes"], "rayc stop: --force takes no value; see 'rayc stop --help'"),
         (["list", "bogus"],
-         "rayc list: 'bogus' is not one of nodes, jobs, actors, placement-groups; see 'rayc list --help'"),
+         "rayc list: 'bogus' is not one of nodes, jobs, actors, placement-groups, tasks; see 'rayc list --help'"),
         (["list", "nodes", "--format", "xml"], "rayc list: --format is table or json, not 'xml'; see 'rayc list --help'"),
         (["kv", "put", "ns", "k", "@/nonexistent/value"], "rayc kv put: cannot read the value from /nonexistent/value"),
     ]

@@ -32,6 +32,7 @@ class _File:
         self.job = None
         self.task = None
         self.pid = None
+        self.ino = None  # the file read so far: a worker that rotates it starts a new one
 
 
 class _Monitor(threading.Thread):
@@ -86,7 +87,13 @@ class _Monitor(threading.Thread):
             if f.job is not None and f.job != self._job:
                 continue
             try:
-                if os.path.getsize(path) <= f.offset:
+                st = os.stat(path)
+                if f.ino is None:
+                    f.ino = st.st_ino
+                elif st.st_ino != f.ino:
+                    self._rotated(f, path, out=sys.stderr if path.endswith(".err") else sys.stdout)
+                    f.ino = st.st_ino
+                if st.st_size <= f.offset:
                     continue
                 with open(path, "rb") as fh:
                     fh.seek(f.offset)
@@ -102,6 +109,23 @@ class _Monitor(threading.Thread):
             for raw in lines:
                 self._line(f, raw.decode("utf-8", "replace"), out)
             out.flush()
+
+    def _rotated(self, f, path, out):
+        """The worker rotated path (it is now path.1): print what it wrote there after our
+        last read, then follow the new file from its start."""
+        try:
+            with open(path + ".1", "rb") as fh:
+                if os.fstat(fh.fileno()).st_ino == f.ino:
+                    fh.seek(f.offset)
+                    data = f.partial + fh.read()
+                    f.partial = b""
+                    for raw in data.split(b"\n"):
+                        if raw:
+                            self._line(f, raw.decode("utf-8", "replace"), out)
+        except OSError:
+            pass
+        f.offset = 0
+        f.partial = b""
 
     def _line(self, f, line, out):
         if line.startswith(":job_id:"):
