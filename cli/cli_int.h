@@ -1,7 +1,8 @@
 /*
  * Private declarations of the rayc command line. One file per group of commands:
  * cli_start.c (start), cli_stop.c (stop), cli_status.c (status, list), cli_kv.c (kv),
- * cli_auth.c (token, node revoke, get-auth-token, get-ca-cert), cli_market.c (market);
+ * cli_auth.c (token, node revoke, get-auth-token, get-ca-cert), cli_market.c (market),
+ * cli_job.c (job, the dashboard that rayc start --head runs);
  * cli_opt.c parses and documents every command's options. Exit codes: 0 done, 1 the cluster
  * said no or could not be reached, 2 the command line itself was wrong.
  *

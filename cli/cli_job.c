@@ -365,12 +365,12 @@ static const cli_spec cli__list_spec = {
 };
 
 /* Parses a subcommand's command line and opens the dashboard; the job ID (pos[0]) is checked
- * for the subcommands that take one. CLI_OK, or the exit status. */
+ * for the subcommands that take one. CLI_OK; CLI_HELP (printed); or the exit status. */
 static int cli__job_begin(const cli_spec *s, int argc, char **argv, cli_args *a, cli__http *h)
 {
     int rc = cli_parse(s, argc, argv, a);
     if (rc != CLI_OK)
-        return CLI_PARSED_EXIT(rc);
+        return rc;
     if (s->max_pos == 1 && a->n_pos == 0)
         return cli_usage_error(s, "which job? give its submission ID ('rayc job list' shows them)");
     if (a->n_pos == 1 && (!a->pos[0][0] || strchr(a->pos[0], '/')))
@@ -520,7 +520,7 @@ static int cli__job_status(int argc, char **argv)
     cli__http h;
     int rc = cli__job_begin(&cli__status_spec, argc, argv, &a, &h);
     if (rc != CLI_OK)
-        return rc;
+        return CLI_PARSED_EXIT(rc);
     const char *id = a.pos[0];
     char message[4096];
     int code = 0;
@@ -541,7 +541,7 @@ static int cli__job_logs(int argc, char **argv)
     cli__http h;
     int rc = cli__job_begin(&cli__logs_spec, argc, argv, &a, &h);
     if (rc != CLI_OK)
-        return rc;
+        return CLI_PARSED_EXIT(rc);
     rc = cli__logs(&h, a.pos[0], !!cli_arg(&a, "--follow"));
     cli__http_free(&h);
     return rc;
@@ -553,7 +553,7 @@ static int cli__job_stop(int argc, char **argv)
     cli__http h;
     int rc = cli__job_begin(&cli__stop_spec, argc, argv, &a, &h);
     if (rc != CLI_OK)
-        return rc;
+        return CLI_PARSED_EXIT(rc);
     const char *id = a.pos[0];
     char path[512];
     rc_json *j = NULL;
@@ -589,7 +589,7 @@ static int cli__job_delete(int argc, char **argv)
     cli__http h;
     int rc = cli__job_begin(&cli__delete_spec, argc, argv, &a, &h);
     if (rc != CLI_OK)
-        return rc;
+        return CLI_PARSED_EXIT(rc);
     const char *id = a.pos[0];
     char path[512];
     rc_json *j = NULL;
