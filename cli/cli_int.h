@@ -1,7 +1,8 @@
 /*
  * Private declarations of the rayc command line. One file per group of commands:
  * cli_start.c (start), cli_stop.c (stop), cli_status.c (status, list), cli_kv.c (kv),
- * cli_auth.c (token, node revoke, get-auth-token, get-ca-cert), cli_market.c (market);
+ * cli_auth.c (token, node revoke, get-auth-token, get-ca-cert), cli_market.c (market),
+ * cli_job.c (job, the dashboard that rayc start --head runs);
  * cli_opt.c parses and documents every command's options. Exit codes: 0 done, 1 the cluster
  * said no or could not be reached, 2 the command line itself was wrong.
  *
@@ -44,6 +45,10 @@ typedef struct cli_spec {
     const cli_opt *opts;
     int n_opts;
     int min_pos, max_pos; /* how many positional arguments; max_pos -1: any number */
+    /* 1: the command runs another command line (rayc job submit -- CMD...): "--", or the
+     * first positional argument once min_pos are given, ends the options, and everything
+     * after it is kept verbatim in cli_args.rest, options of its own included. */
+    int rest;
 } cli_spec;
 
 #define CLI_SPEC_OPTS(table) (table), (int)(sizeof(table) / sizeof((table)[0]))
@@ -52,14 +57,23 @@ typedef struct cli_spec {
     {"--address", NULL, "HOST:PORT", "$RAYC_ADDRESS, else the latest session on this host",                 \
      "the cluster's GCS", NULL}
 #define CLI_OPT_FORMAT {"--format", NULL, "table|json", "table", "output format", NULL}
+/* The --address row of rayc job: the head's dashboard (Jobs REST API), as Ray's job CLI. */
+#define CLI_OPT_DASHBOARD_ADDRESS                                                                          \
+    {"--address", NULL, "URL",                                                                             \
+     "$RAY_API_SERVER_ADDRESS, an http(s):// $RAY_ADDRESS, else the dashboard of the latest session on "   \
+     "this host",                                                                                          \
+     "the head's dashboard (http://HEAD:8265; a bare HOST:PORT means http://)", NULL}
 
 /* A parsed command line: val[i] is the value of spec->opts[i] ("1" for a switch given), or
- * NULL; the strings point into argv. */
+ * NULL; rest/n_rest the command line after the options when spec->rest (else NULL/0); the
+ * strings point into argv. */
 typedef struct cli_args {
     const cli_spec *spec;
     const char *val[CLI_MAX_OPTS];
     char *pos[CLI_MAX_POS];
     int n_pos;
+    char **rest;
+    int n_rest;
 } cli_args;
 
 /* Parses argv with s. CLI_OK; CLI_HELP after printing the help to stdout (--help, -h); or

@@ -1,11 +1,7 @@
 /*
  * rayc job: Ray's job submission CLI over the dashboard's Jobs REST API (dashboard/jobs.h),
- * through libcurl.
- *
- *   rayc job submit [--address URL] [--working-dir DIR] [--runtime-env-json J]
- *                   [--submission-id ID] [--no-wait] [--entrypoint-num-cpus N]
- *                   [--entrypoint-num-gpus N] [--metadata-json J] -- CMD...
- *   rayc job status|logs [--follow]|stop [--no-wait]|delete ID, rayc job list
+ * through libcurl: a group of subcommands (submit, status, logs, stop, delete, list), each
+ * with its option table (cli_opt.c), sharing the --address row.
  *
  * The dashboard is --address, else $RAY_API_SERVER_ADDRESS or $RAY_ADDRESS when they are
  * http(s) URLs (as Ray's CLI takes them), else the latest session's dashboard_url on this
@@ -28,36 +24,6 @@
 #include "rc_json.h"
 #include "rc_session.h"
 #include "rc_time.h"
-
-static void cli__job_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: rayc job submit [--address URL] [--working-dir DIR] [--runtime-env-json JSON]\n"
-            "                       [--submission-id ID] [--metadata-json JSON] [--no-wait]\n"
-            "                       [--entrypoint-num-cpus N] [--entrypoint-num-gpus N] -- CMD...\n"
-            "       rayc job status ID [--address URL]\n"
-            "       rayc job logs ID [--follow] [--address URL]\n"
-            "       rayc job stop ID [--no-wait] [--address URL]\n"
-            "       rayc job delete ID [--address URL]\n"
-            "       rayc job list [--format table|json] [--address URL]\n"
-            "\n"
-            "  submit   run CMD (a shell command) on the head as a job whose driver joins this\n"
-            "           cluster; without --no-wait, print its logs until it ends and exit 0 only\n"
-            "           if it SUCCEEDED. --working-dir: a directory on the head's host, copied\n"
-            "           into the session, the command's working directory. --runtime-env-json:\n"
-            "           {\"working_dir\": DIR, \"env_vars\": {...}}. --submission-id: the job's ID\n"
-            "           (default raysubmit_<random>).\n"
-            "  status   the job's status (PENDING, RUNNING, STOPPED, SUCCEEDED, FAILED) and why\n"
-            "  logs     the job's output (stdout and stderr); --follow: until it ends\n"
-            "  stop     SIGTERM to the job's processes, SIGKILL after RAY_JOB_STOP_WAIT_TIME_S\n"
-            "           (3 s); waits for it to stop unless --no-wait\n"
-            "  delete   forget a job that has ended, with its logs\n"
-            "  list     every submitted job\n"
-            "\n"
-            "--address URL: the dashboard (http://HOST:8265); default $RAY_API_SERVER_ADDRESS or\n"
-            "an http:// $RAY_ADDRESS, else the dashboard of the cluster started on this host.\n"
-            "The cluster token comes from $RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH or the session.\n");
-}
 
 typedef struct cli__http {
     char url[512];
@@ -262,155 +228,7 @@ static int cli__logs(cli__http *h, const char *id, int follow)
     }
 }
 
-static int cli__job_submit(cli__http *h, int argc, char **argv)
-{
-    const char *wd = NULL, *renv = NULL, *sid = NULL, *meta = NULL, *cpus = NULL, *gpus = NULL;
-    int no_wait = 0, i = 0;
-    for (; i < argc && strcmp(argv[i], "--"); i++) {
-        const char *a = argv[i];
-        const char **dst = !strcmp(a, "--working-dir")            ? &wd
-                           : !strcmp(a, "--runtime-env-json")     ? &renv
-                           : !strcmp(a, "--submission-id")        ? &sid
-                           : !strcmp(a, "--job-id")               ? &sid
-                           : !strcmp(a, "--metadata-json")        ? &meta
-                           : !strcmp(a, "--entrypoint-num-cpus")  ? &cpus
-                           : !strcmp(a, "--entrypoint-num-gpus")  ? &gpus
-                                                                  : NULL;
-        if (!strcmp(a, "--no-wait")) {
-            no_wait = 1;
-        } else if (dst && i + 1 < argc) {
-            *dst = argv[++i];
-        } else if (dst) {
-            fprintf(stderr, "rayc job submit: %s needs a value\n", a);
-            return CLI_USAGE;
-        } else if (a[0] == '-') {
-            fprintf(stderr, "rayc job submit: unknown flag '%s' (see rayc job --help)\n", a);
-            return CLI_USAGE;
-        } else {
-            break; /* the entrypoint without "--" */
-        }
-    }
-    if (i < argc && !strcmp(argv[i], "--"))
-        i++;
-    if (i >= argc) {
-        fprintf(stderr, "rayc job submit: no entrypoint: give the command after --, e.g. rayc job submit -- "
-                        "python3 script.py\n");
-        return CLI_USAGE;
-    }
-    rc_buf entry = RC_BUF_INIT;
-    for (int k = i; k < argc; k++) {
-        if (k > i)
-            rc_buf_putc(&entry, ' ');
-        rc_buf_puts(&entry, argv[k]);
-    }
-    rc_buf body = RC_BUF_INIT;
-    rc_buf_puts(&body, "{\"entrypoint\": ");
-    rc_buf_json_str(&body, entry.data, entry.len);
-    int rc = CLI_USAGE;
-    char err[200], abs[PATH_MAX];
-    if (sid) {
-        rc_buf_puts(&body, ", \"submission_id\": ");
-        rc_buf_json_str(&body, sid, strlen(sid));
-    }
-    for (int k = 0; k < 2; k++) {
-        const char *v = k ? gpus : cpus;
-        if (!v)
-            continue;
-        char *end;
-        double d = strtod(v, &end);
-        if (*end || end == v || d < 0) {
-            fprintf(stderr, "rayc job submit: --entrypoint-num-%s needs a non-negative number, not '%s'\n",
-                    k ? "gpus" : "cpus", v);
-            goto out;
-        }
-        rc_buf_printf(&body, ", \"entrypoint_num_%s\": %g", k ? "gpus" : "cpus", d);
-    }
-    if (meta) {
-        rc_json *m = NULL;
-        if (rc_json_parse(meta, strlen(meta), &m, err, sizeof(err)) < 0 || m->type != RC_JSON_OBJECT) {
-            fprintf(stderr, "rayc job submit: --metadata-json needs a JSON object: %s\n",
-                    m ? "not an object" : err);
-            rc_json_free(m);
-            goto out;
-        }
-        rc_json_free(m);
-        rc_buf_printf(&body, ", \"metadata\": %s", meta);
-    }
-    if (wd && !realpath(wd, abs)) {
-        fprintf(stderr, "rayc job submit: --working-dir %s: no such directory\n", wd);
-        goto out;
-    }
-    if (renv || wd) {
-        rc_json *r = NULL;
-        if (renv && (rc_json_parse(renv, strlen(renv), &r, err, sizeof(err)) < 0 || r->type != RC_JSON_OBJECT)) {
-            fprintf(stderr, "rayc job submit: --runtime-env-json needs a JSON object: %s\n", r ? "not an object" : err);
-            rc_json_free(r);
-            goto out;
-        }
-        if (r && wd && rc_json_get(r, "working_dir")) {
-            fprintf(stderr, "rayc job submit: give the working directory once (--working-dir or the runtime "
-                            "env's working_dir)\n");
-            rc_json_free(r);
-            goto out;
-        }
-        int empty = !r || r->n_items == 0;
-        rc_json_free(r);
-        rc_buf_puts(&body, ", \"runtime_env\": {");
-        if (wd) {
-            rc_buf_puts(&body, "\"working_dir\": ");
-            rc_buf_json_str(&body, abs, strlen(abs));
-            if (!empty)
-                rc_buf_puts(&body, ", ");
-        }
-        if (renv) {
-            const char *open = strchr(renv, '{');
-            const char *close = strrchr(renv, '}');
-            rc_buf_append(&body, open + 1, (size_t)(close - open - 1));
-        }
-        rc_buf_putc(&body, '}');
-    }
-    rc_buf_putc(&body, '}');
-    rc_buf_putc(&body, '\0');
-    rc_json *reply = NULL;
-    if ((rc = cli__json_request(h, "POST", "/api/jobs/", body.data, &reply)) != CLI_OK)
-        goto out;
-    char id[256];
-    snprintf(id, sizeof(id), "%s", cli__str(reply, "submission_id") ? cli__str(reply, "submission_id") : "");
-    rc_json_free(reply);
-    printf("Job '%s' submitted successfully\n", id);
-    if (no_wait) {
-        printf("Query the status of the job:\n  rayc job status %s\n"
-               "Request the job to be stopped:\n  rayc job stop %s\n"
-               "Query the logs of the job:\n  rayc job logs %s\n",
-               id, id, id);
-        rc = CLI_OK;
-        goto out;
-    }
-    printf("Tailing logs until the job exits (disconnecting will not stop the job):\n");
-    fflush(stdout);
-    if ((rc = cli__logs(h, id, 1)) != CLI_OK)
-        goto out;
-    char message[4096];
-    int code = 0;
-    const char *status = cli__status(h, id, message, sizeof(message), &code);
-    if (!status) {
-        rc = CLI_FAIL;
-    } else if (!strcmp(status, "SUCCEEDED")) {
-        printf("Job '%s' succeeded\n", id);
-        rc = CLI_OK;
-    } else {
-        printf("Job '%s' %s\n", id, !strcmp(status, "STOPPED") ? "was stopped" : "failed");
-        if (strcmp(status, "STOPPED"))
-            printf("Status message: %.200s%s\n", message, strlen(message) > 200 ? "..." : "");
-        rc = CLI_FAIL;
-    }
-out:
-    rc_buf_free(&body);
-    rc_buf_free(&entry);
-    return rc;
-}
-
-static int cli__job_list(cli__http *h, int json)
+static int cli__job_list_print(cli__http *h, int json)
 {
     rc_buf b = RC_BUF_INIT;
     long status = cli__request(h, "GET", "/api/jobs/", NULL, &b);
@@ -445,138 +263,383 @@ static int cli__job_list(cli__http *h, int json)
     return CLI_OK;
 }
 
-int cli_cmd_job(int argc, char **argv)
+/* ---- the subcommands ------------------------------------------------------------------------ */
+
+static const cli_opt cli__submit_opts[] = {
+    CLI_OPT_DASHBOARD_ADDRESS,
+    {"--submission-id", NULL, "ID", "raysubmit_<random>", "the job's submission ID; the cluster refuses one in use",
+     NULL},
+    {"--job-id", NULL, "ID", NULL, "the same as --submission-id (Ray's older name)", NULL},
+    {"--working-dir", NULL, "DIR",
+     NULL, "a directory on the head's host, copied into the session: the entrypoint's working directory", NULL},
+    {"--runtime-env-json", NULL, "JSON", NULL,
+     "the job's runtime env as a JSON object: {\"working_dir\": DIR, \"env_vars\": {\"K\": \"V\"}}", NULL},
+    {"--metadata-json", NULL, "JSON", NULL, "a JSON object of strings stored with the job (rayc job list, the API)",
+     NULL},
+    {"--entrypoint-num-cpus", NULL, "N", "0", "CPUs reserved for the entrypoint itself", NULL},
+    {"--entrypoint-num-gpus", NULL, "N", "0", "GPUs reserved for the entrypoint itself", NULL},
+    {"--no-wait", NULL, NULL, NULL, "return once the job is submitted instead of printing its logs until it ends",
+     NULL},
+};
+
+static const cli_spec cli__submit_spec = {
+    "rayc job submit",
+    "[--] ENTRYPOINT...",
+    "Submits a job: runs ENTRYPOINT (a shell command, its words joined by spaces) on the head,\n"
+    "whose driver joins this cluster as that job. Without --no-wait, prints the job's logs until\n"
+    "it ends and exits 0 if it SUCCEEDED, 1 if it failed or was stopped. Everything after \"--\"\n"
+    "(or after the first word that is not an option) is the entrypoint, its options included.",
+    "examples:\n"
+    "  rayc job submit -- python3 my_script.py --arg=val\n"
+    "  rayc job submit --working-dir ./my_project --runtime-env-json '{\"env_vars\": {\"X\": \"1\"}}' \\\n"
+    "      -- python3 main.py\n"
+    "  rayc job submit --no-wait --submission-id nightly --address http://HEAD:8265 -- python3 etl.py\n"
+    "\n"
+    "The cluster token comes from $RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH or the session.",
+    CLI_SPEC_OPTS(cli__submit_opts),
+    0,
+    0,
+    1,
+};
+
+static const cli_opt cli__status_opts[] = {CLI_OPT_DASHBOARD_ADDRESS};
+static const cli_spec cli__status_spec = {
+    "rayc job status",
+    "JOB_ID",
+    "Prints a job's status (PENDING, RUNNING, STOPPED, SUCCEEDED, FAILED) and its message.",
+    "example:\n  rayc job status raysubmit_8ZxJ2cLkyBzXq7Pg",
+    CLI_SPEC_OPTS(cli__status_opts),
+    0,
+    1,
+};
+
+static const cli_opt cli__logs_opts[] = {
+    CLI_OPT_DASHBOARD_ADDRESS,
+    {"--follow", "-f", NULL, NULL, "keep printing what the job writes until it ends", NULL},
+};
+static const cli_spec cli__logs_spec = {
+    "rayc job logs",
+    "JOB_ID",
+    "Prints a job's output (its entrypoint's stdout and stderr).",
+    "examples:\n  rayc job logs nightly\n  rayc job logs nightly --follow",
+    CLI_SPEC_OPTS(cli__logs_opts),
+    0,
+    1,
+};
+
+static const cli_opt cli__stop_opts[] = {
+    CLI_OPT_DASHBOARD_ADDRESS,
+    {"--no-wait", NULL, NULL, NULL, "return once the stop is requested instead of waiting for the job to stop", NULL},
+};
+static const cli_spec cli__stop_spec = {
+    "rayc job stop",
+    "JOB_ID",
+    "Stops a job: SIGTERM to its processes, SIGKILL after RAY_JOB_STOP_WAIT_TIME_S (3 s).\n"
+    "Waits until it has stopped unless --no-wait.",
+    "example:\n  rayc job stop nightly",
+    CLI_SPEC_OPTS(cli__stop_opts),
+    0,
+    1,
+};
+
+static const cli_opt cli__delete_opts[] = {CLI_OPT_DASHBOARD_ADDRESS};
+static const cli_spec cli__delete_spec = {
+    "rayc job delete",
+    "JOB_ID",
+    "Forgets a job that has ended (STOPPED, SUCCEEDED or FAILED), with its logs.",
+    "example:\n  rayc job delete nightly",
+    CLI_SPEC_OPTS(cli__delete_opts),
+    0,
+    1,
+};
+
+static const cli_opt cli__list_opts[] = {CLI_OPT_DASHBOARD_ADDRESS, CLI_OPT_FORMAT};
+static const cli_spec cli__list_spec = {
+    "rayc job list",
+    NULL,
+    "Lists every submitted job: submission ID, status, job ID and entrypoint.",
+    "examples:\n  rayc job list\n  rayc job list --format json",
+    CLI_SPEC_OPTS(cli__list_opts),
+    0,
+    0,
+};
+
+/* Parses a subcommand's command line and opens the dashboard; the job ID (pos[0]) is checked
+ * for the subcommands that take one. CLI_OK; CLI_HELP (printed); or the exit status. */
+static int cli__job_begin(const cli_spec *s, int argc, char **argv, cli_args *a, cli__http *h)
 {
-    if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
-        cli__job_usage(argc < 1 ? stderr : stdout);
-        return argc < 1 ? CLI_USAGE : CLI_OK;
-    }
-    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            cli__job_usage(stdout);
-            return CLI_OK;
-        }
-    const char *op = argv[0];
-    const char *address = NULL;
-    /* --address anywhere before "--" */
-    int n = 0;
-    char *rest[256];
-    int dashdash = 0;
-    for (int i = 1; i < argc && n < 255; i++) {
-        if (!dashdash && !strcmp(argv[i], "--"))
-            dashdash = 1;
-        if (!dashdash && !strcmp(argv[i], "--address")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "rayc job: --address needs a URL (http://HEAD:8265)\n");
-                return CLI_USAGE;
-            }
-            address = argv[++i];
-            continue;
-        }
-        if (!dashdash && !strncmp(argv[i], "--address=", 10)) {
-            address = argv[i] + 10;
-            continue;
-        }
-        rest[n++] = argv[i];
-    }
-    rest[n] = NULL;
-    int follow = 0, no_wait = 0, json = 0;
-    const char *id = NULL;
-    if (strcmp(op, "submit") && strcmp(op, "list")) {
-        for (int i = 0; i < n; i++) {
-            if (!strcmp(rest[i], "--follow") && !strcmp(op, "logs"))
-                follow = 1;
-            else if (!strcmp(rest[i], "--no-wait") && !strcmp(op, "stop"))
-                no_wait = 1;
-            else if (rest[i][0] == '-') {
-                fprintf(stderr, "rayc job %s: unknown flag '%s' (see rayc job --help)\n", op, rest[i]);
-                return CLI_USAGE;
-            } else if (!id)
-                id = rest[i];
-            else {
-                fprintf(stderr, "rayc job %s: one job ID, please ('%s' is extra)\n", op, rest[i]);
-                return CLI_USAGE;
-            }
-        }
-        if (!id && (!strcmp(op, "status") || !strcmp(op, "logs") || !strcmp(op, "stop") || !strcmp(op, "delete"))) {
-            fprintf(stderr, "rayc job %s: which job? give its submission ID (rayc job list shows them)\n", op);
-            return CLI_USAGE;
-        }
-    } else if (!strcmp(op, "list")) {
-        for (int i = 0; i < n; i++) {
-            if (!strcmp(rest[i], "--format") && i + 1 < n &&
-                (!strcmp(rest[i + 1], "json") || !strcmp(rest[i + 1], "table"))) {
-                json = !strcmp(rest[++i], "json");
-            } else {
-                fprintf(stderr, "rayc job list: unknown argument '%s' (--format table|json)\n", rest[i]);
-                return CLI_USAGE;
-            }
-        }
-    }
-    if (strcmp(op, "submit") && strcmp(op, "status") && strcmp(op, "logs") && strcmp(op, "stop") &&
-        strcmp(op, "delete") && strcmp(op, "list")) {
-        fprintf(stderr, "rayc job: unknown subcommand '%s'\n\n", op);
-        cli__job_usage(stderr);
-        return CLI_USAGE;
-    }
-    if (id && strchr(id, '/')) {
-        fprintf(stderr, "rayc job %s: '%s' is not a job ID\n", op, id);
-        return CLI_USAGE;
-    }
-    cli__http h;
-    int rc = cli__http_init(&h, address);
+    int rc = cli_parse(s, argc, argv, a);
     if (rc != CLI_OK)
         return rc;
-    char path[512], message[4096];
-    if (!strcmp(op, "submit")) {
-        rc = cli__job_submit(&h, n, rest);
-    } else if (!strcmp(op, "status")) {
-        int code = 0;
-        const char *status = cli__status(&h, id, message, sizeof(message), &code);
-        if (!status) {
-            rc = CLI_FAIL;
-        } else {
-            printf("Status for job '%s': %s\nStatus message: %s\n", id, status, message);
-            rc = CLI_OK;
+    if (s->max_pos == 1 && a->n_pos == 0)
+        return cli_usage_error(s, "which job? give its submission ID ('rayc job list' shows them)");
+    if (a->n_pos == 1 && (!a->pos[0][0] || strchr(a->pos[0], '/')))
+        return cli_usage_error(s, "'%s' is not a job ID ('rayc job list' shows them)", a->pos[0]);
+    return cli__http_init(h, cli_arg(a, "--address"));
+}
+
+static int cli__job_submit(int argc, char **argv)
+{
+    const cli_spec *s = &cli__submit_spec;
+    cli_args a;
+    int rc = cli_parse(s, argc, argv, &a);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    const char *wd = cli_arg(&a, "--working-dir"), *renv = cli_arg(&a, "--runtime-env-json"),
+               *sid = cli_arg(&a, "--submission-id"), *meta = cli_arg(&a, "--metadata-json");
+    int no_wait = !!cli_arg(&a, "--no-wait");
+    if (cli_arg(&a, "--job-id")) {
+        if (sid)
+            return cli_usage_error(s, "give --submission-id or --job-id, not both");
+        sid = cli_arg(&a, "--job-id");
+    }
+    if (a.n_rest == 0)
+        return cli_usage_error(s, "no entrypoint: give the command after --, e.g. rayc job submit -- python3 "
+                                  "script.py");
+    rc_buf entry = RC_BUF_INIT;
+    for (int k = 0; k < a.n_rest; k++) {
+        if (k)
+            rc_buf_putc(&entry, ' ');
+        rc_buf_puts(&entry, a.rest[k]);
+    }
+    rc_buf body = RC_BUF_INIT;
+    rc_buf_puts(&body, "{\"entrypoint\": ");
+    rc_buf_json_str(&body, entry.data, entry.len);
+    char err[200], abs[PATH_MAX];
+    cli__http h;
+    int have_http = 0;
+    if (sid) {
+        rc_buf_puts(&body, ", \"submission_id\": ");
+        rc_buf_json_str(&body, sid, strlen(sid));
+    }
+    for (int k = 0; k < 2; k++) {
+        const char *v = cli_arg(&a, k ? "--entrypoint-num-gpus" : "--entrypoint-num-cpus");
+        if (!v)
+            continue;
+        char *end;
+        double d = strtod(v, &end);
+        if (*end || end == v || d < 0) {
+            rc = cli_usage_error(s, "--entrypoint-num-%s needs a non-negative number, not '%s'", k ? "gpus" : "cpus",
+                                 v);
+            goto out;
         }
-    } else if (!strcmp(op, "logs")) {
-        rc = cli__logs(&h, id, follow);
-    } else if (!strcmp(op, "list")) {
-        rc = cli__job_list(&h, json);
-    } else if (!strcmp(op, "stop")) {
-        rc_json *j = NULL;
-        cli__path(path, sizeof(path), id, "/stop");
-        printf("Attempting to stop job '%s'\n", id);
-        if ((rc = cli__json_request(&h, "POST", path, "{}", &j)) == CLI_OK) {
-            const rc_json *s = rc_json_get(j, "stopped");
-            int stopped = s && s->type == RC_JSON_BOOL && s->boolean;
-            rc_json_free(j);
-            if (!stopped) {
-                const char *status = cli__status(&h, id, NULL, 0, NULL);
-                printf("Job '%s' has already ended (%s)\n", id, status ? status : "?");
-            } else if (no_wait) {
-                printf("Stop requested for job '%s'\n", id);
-            } else {
-                printf("Waiting for job '%s' to exit (disconnecting will not stop it from stopping)\n", id);
-                const char *status = NULL;
-                while ((status = cli__status(&h, id, NULL, 0, NULL)) && !cli__terminal(status))
-                    rc_sleep_ms(500);
-                if (!status)
-                    rc = CLI_FAIL;
-                else
-                    printf("Job '%s' was stopped\n", id);
-            }
+        rc_buf_printf(&body, ", \"entrypoint_num_%s\": %g", k ? "gpus" : "cpus", d);
+    }
+    if (meta) {
+        rc_json *m = NULL;
+        if (rc_json_parse(meta, strlen(meta), &m, err, sizeof(err)) < 0 || m->type != RC_JSON_OBJECT) {
+            rc = cli_usage_error(s, "--metadata-json needs a JSON object: %s", m ? "not an object" : err);
+            rc_json_free(m);
+            goto out;
         }
+        rc_json_free(m);
+        rc_buf_printf(&body, ", \"metadata\": %s", meta);
+    }
+    if (wd && !realpath(wd, abs)) {
+        rc = cli_usage_error(s, "--working-dir %s: no such directory", wd);
+        goto out;
+    }
+    if (renv || wd) {
+        rc_json *r = NULL;
+        if (renv && (rc_json_parse(renv, strlen(renv), &r, err, sizeof(err)) < 0 || r->type != RC_JSON_OBJECT)) {
+            rc = cli_usage_error(s, "--runtime-env-json needs a JSON object: %s", r ? "not an object" : err);
+            rc_json_free(r);
+            goto out;
+        }
+        if (r && wd && rc_json_get(r, "working_dir")) {
+            rc = cli_usage_error(s, "give the working directory once (--working-dir or the runtime env's "
+                                    "working_dir)");
+            rc_json_free(r);
+            goto out;
+        }
+        int empty = !r || r->n_items == 0;
+        rc_json_free(r);
+        rc_buf_puts(&body, ", \"runtime_env\": {");
+        if (wd) {
+            rc_buf_puts(&body, "\"working_dir\": ");
+            rc_buf_json_str(&body, abs, strlen(abs));
+            if (!empty)
+                rc_buf_puts(&body, ", ");
+        }
+        if (renv) {
+            const char *open = strchr(renv, '{');
+            const char *close = strrchr(renv, '}');
+            rc_buf_append(&body, open + 1, (size_t)(close - open - 1));
+        }
+        rc_buf_putc(&body, '}');
+    }
+    rc_buf_putc(&body, '}');
+    rc_buf_putc(&body, '\0');
+    if ((rc = cli__http_init(&h, cli_arg(&a, "--address"))) != CLI_OK)
+        goto out;
+    have_http = 1;
+    rc_json *reply = NULL;
+    if ((rc = cli__json_request(&h, "POST", "/api/jobs/", body.data, &reply)) != CLI_OK)
+        goto out;
+    char id[256];
+    snprintf(id, sizeof(id), "%s", cli__str(reply, "submission_id") ? cli__str(reply, "submission_id") : "");
+    rc_json_free(reply);
+    printf("Job '%s' submitted successfully\n", id);
+    if (no_wait) {
+        printf("Query the status of the job:\n  rayc job status %s\n"
+               "Request the job to be stopped:\n  rayc job stop %s\n"
+               "Query the logs of the job:\n  rayc job logs %s\n",
+               id, id, id);
+        rc = CLI_OK;
+        goto out;
+    }
+    printf("Tailing logs until the job exits (disconnecting will not stop the job):\n");
+    fflush(stdout);
+    if ((rc = cli__logs(&h, id, 1)) != CLI_OK)
+        goto out;
+    char message[4096];
+    int code = 0;
+    const char *status = cli__status(&h, id, message, sizeof(message), &code);
+    if (!status) {
+        rc = CLI_FAIL;
+    } else if (!strcmp(status, "SUCCEEDED")) {
+        printf("Job '%s' succeeded\n", id);
+        rc = CLI_OK;
     } else {
-        rc_json *j = NULL;
-        cli__path(path, sizeof(path), id, "");
-        if ((rc = cli__json_request(&h, "DELETE", path, NULL, &j)) == CLI_OK) {
-            printf("Job '%s' deleted successfully\n", id);
-            rc_json_free(j);
+        printf("Job '%s' %s\n", id, !strcmp(status, "STOPPED") ? "was stopped" : "failed");
+        if (strcmp(status, "STOPPED"))
+            printf("Status message: %.200s%s\n", message, strlen(message) > 200 ? "..." : "");
+        rc = CLI_FAIL;
+    }
+out:
+    if (have_http)
+        cli__http_free(&h);
+    rc_buf_free(&body);
+    rc_buf_free(&entry);
+    return rc;
+}
+
+static int cli__job_status(int argc, char **argv)
+{
+    cli_args a;
+    cli__http h;
+    int rc = cli__job_begin(&cli__status_spec, argc, argv, &a, &h);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    const char *id = a.pos[0];
+    char message[4096];
+    int code = 0;
+    const char *status = cli__status(&h, id, message, sizeof(message), &code);
+    if (!status) {
+        rc = CLI_FAIL;
+    } else {
+        printf("Status for job '%s': %s\nStatus message: %s\n", id, status, message);
+        rc = CLI_OK;
+    }
+    cli__http_free(&h);
+    return rc;
+}
+
+static int cli__job_logs(int argc, char **argv)
+{
+    cli_args a;
+    cli__http h;
+    int rc = cli__job_begin(&cli__logs_spec, argc, argv, &a, &h);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    rc = cli__logs(&h, a.pos[0], !!cli_arg(&a, "--follow"));
+    cli__http_free(&h);
+    return rc;
+}
+
+static int cli__job_stop(int argc, char **argv)
+{
+    cli_args a;
+    cli__http h;
+    int rc = cli__job_begin(&cli__stop_spec, argc, argv, &a, &h);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    const char *id = a.pos[0];
+    char path[512];
+    rc_json *j = NULL;
+    cli__path(path, sizeof(path), id, "/stop");
+    printf("Attempting to stop job '%s'\n", id);
+    if ((rc = cli__json_request(&h, "POST", path, "{}", &j)) == CLI_OK) {
+        const rc_json *s = rc_json_get(j, "stopped");
+        int stopped = s && s->type == RC_JSON_BOOL && s->boolean;
+        rc_json_free(j);
+        if (!stopped) {
+            const char *status = cli__status(&h, id, NULL, 0, NULL);
+            printf("Job '%s' has already ended (%s)\n", id, status ? status : "?");
+        } else if (cli_arg(&a, "--no-wait")) {
+            printf("Stop requested for job '%s'\n", id);
+        } else {
+            printf("Waiting for job '%s' to exit (disconnecting will not stop it from stopping)\n", id);
+            const char *status = NULL;
+            while ((status = cli__status(&h, id, NULL, 0, NULL)) && !cli__terminal(status))
+                rc_sleep_ms(500);
+            if (!status)
+                rc = CLI_FAIL;
+            else
+                printf("Job '%s' was stopped\n", id);
         }
     }
     cli__http_free(&h);
     return rc;
+}
+
+static int cli__job_delete(int argc, char **argv)
+{
+    cli_args a;
+    cli__http h;
+    int rc = cli__job_begin(&cli__delete_spec, argc, argv, &a, &h);
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    const char *id = a.pos[0];
+    char path[512];
+    rc_json *j = NULL;
+    cli__path(path, sizeof(path), id, "");
+    if ((rc = cli__json_request(&h, "DELETE", path, NULL, &j)) == CLI_OK) {
+        printf("Job '%s' deleted successfully\n", id);
+        rc_json_free(j);
+    }
+    cli__http_free(&h);
+    return rc;
+}
+
+static int cli__job_list(int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_parse(&cli__list_spec, argc, argv, &a), json;
+    if (rc != CLI_OK)
+        return CLI_PARSED_EXIT(rc);
+    if ((rc = cli_arg_format(&a, &json)) != CLI_OK)
+        return rc;
+    cli__http h;
+    if ((rc = cli__http_init(&h, cli_arg(&a, "--address"))) != CLI_OK)
+        return rc;
+    rc = cli__job_list_print(&h, json);
+    cli__http_free(&h);
+    return rc;
+}
+
+static const cli_sub cli__job_subs[] = {
+    {"submit", "run a command on the head as a job (and print its logs until it ends)", cli__job_submit},
+    {"status", "a job's status and why", cli__job_status},
+    {"logs", "a job's output", cli__job_logs},
+    {"stop", "stop a job (SIGTERM, then SIGKILL)", cli__job_stop},
+    {"delete", "forget a job that has ended, with its logs", cli__job_delete},
+    {"list", "every submitted job", cli__job_list},
+};
+
+static const cli_group cli__job_group = {
+    "rayc job",
+    "Ray's job submission CLI: run, follow and stop jobs through the head's dashboard (its\n"
+    "Jobs REST API, http://HEAD:8265), which `rayc start --head` runs. --address URL names\n"
+    "the dashboard; the cluster token comes from $RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH or\n"
+    "the session.",
+    cli__job_subs,
+    (int)(sizeof(cli__job_subs) / sizeof(cli__job_subs[0])),
+};
+
+int cli_cmd_job(int argc, char **argv)
+{
+    return cli_group_run(&cli__job_group, argc, argv);
 }
 
 /* ---- rayc start --head ------------------------------------------------------------------ */

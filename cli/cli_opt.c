@@ -3,7 +3,9 @@
  * and prints its --help, so that no flag is accepted without being documented.
  *
  * A command line is options (in any order, "--name value" or "--name=value", a switch
- * without value) and positional arguments; "--" ends the options. Errors print one first
+ * without value) and positional arguments; "--" ends the options. A spec with rest set keeps
+ * the command line that follows "--" (or its first positional argument beyond min_pos)
+ * verbatim, for commands that run another command (rayc job submit -- CMD ARGS). Errors print one first
  * line that names the problem and the help to read, and return CLI_USAGE (exit 2).
  *
  * Main thread only.
@@ -83,6 +85,12 @@ int cli_parse(const cli_spec *s, int argc, char **argv, cli_args *a)
     int only_positional = 0;
     for (int i = 0; i < argc; i++) {
         char *arg = argv[i];
+        if (s->rest && a->n_pos >= s->min_pos && (!strcmp(arg, "--") || arg[0] != '-' || !strcmp(arg, "-"))) {
+            int skip = !strcmp(arg, "--");
+            a->rest = argv + i + skip;
+            a->n_rest = argc - i - skip;
+            break;
+        }
         if (only_positional || arg[0] != '-' || !strcmp(arg, "-")) {
             if (a->n_pos >= CLI_MAX_POS)
                 return cli_usage_error(s, "too many arguments");

@@ -154,8 +154,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "rayc-dashboard: cannot read the job records from the GCS: %s\n", err);
         return 1;
     }
-    http_server_options ho = {.host = host, .port = port, .handler = on_request, .arg = &d, .auth = auth,
-                              .max_body = 8 << 20};
+    http_server_options ho = {.host = host, .port = port, .handler = on_request, .arg = &d, .require_token = 1,
+                              .auth = auth, .max_body = 8 << 20};
     if (http_server_start(&loop, &ho, &d.http) < 0) {
         fprintf(stderr, "rayc-dashboard: cannot listen on %s port %d (in use? pick another with "
                         "--dashboard-port)\n", host, port);

@@ -26,7 +26,7 @@ DAEMON_FLAGS = {"--gcs-address", "--ready-file", "--session-dir", "--auth-dir", 
                 "--node-ip-address", "--redis-address", "--redis-password-file", "--redis-username", "--port",
                 "--config", "--address"}
 # The option rows the tables share through a macro (cli_int.h).
-MACRO_FLAGS = {"CLI_OPT_ADDRESS": "--address", "CLI_OPT_FORMAT": "--format"}
+MACRO_FLAGS = {"CLI_OPT_ADDRESS": "--address", "CLI_OPT_FORMAT": "--format", "CLI_OPT_DASHBOARD_ADDRESS": "--address"}
 
 
 def run(*args, stdin=None):
@@ -124,7 +124,9 @@ def test_version():
 
 
 @pytest.mark.parametrize("words", [["start"], ["stop"], ["status"], ["list"], ["kv", "put"], ["kv", "get"],
-                                   ["token", "create"], ["market", "stop"], ["get-ca-cert"]])
+                                   ["token", "create"], ["market", "stop"], ["get-ca-cert"],
+                                   ["job", "submit"], ["job", "status"], ["job", "logs"], ["job", "stop"],
+                                   ["job", "delete"], ["job", "list"]])
 def test_unknown_flag_exits_2_with_a_first_line_that_says_what_to_do(words):
     path = "rayc " + " ".join(words)
     p = run(*words, "--no-such-flag")
@@ -150,6 +152,22 @@ def test_other_usage_errors_name_the_problem_and_the_help():
          "rayc list: 'bogus' is not one of nodes, jobs, actors, placement-groups, tasks; see 'rayc list --help'"),
         (["list", "nodes", "--format", "xml"], "rayc list: --format is table or json, not 'xml'; see 'rayc list --help'"),
         (["kv", "put", "ns", "k", "@/nonexistent/value"], "rayc kv put: cannot read the value from /nonexistent/value"),
+        (["job"], "rayc job: no subcommand given; see 'rayc job --help'"),
+        (["job", "bogus"], "rayc job: unknown subcommand 'bogus'; see 'rayc job --help'"),
+        (["job", "submit", "--no-wait"],
+         "rayc job submit: no entrypoint: give the command after --, e.g. rayc job submit -- python3 script.py; "
+         "see 'rayc job submit --help'"),
+        (["job", "submit", "--entrypoint-num-cpus", "many", "--", "true"],
+         "rayc job submit: --entrypoint-num-cpus needs a non-negative number, not 'many'"),
+        (["job", "submit", "--metadata-json", "[1]", "--", "true"],
+         "rayc job submit: --metadata-json needs a JSON object: not an object"),
+        (["job", "submit", "--address"], "rayc job submit: --address needs a value (URL)"),
+        (["job", "status"],
+         "rayc job status: which job? give its submission ID ('rayc job list' shows them); "
+         "see 'rayc job status --help'"),
+        (["job", "logs", "a", "b"], "rayc job logs: unexpected argument 'b'; see 'rayc job logs --help'"),
+        (["job", "stop", "../x"], "rayc job stop: '../x' is not a job ID"),
+        (["job", "list", "--format", "xml"], "rayc job list: --format is table or json, not 'xml'"),
     ]
     for args, first in cases:
         p = run(*args)

@@ -154,6 +154,20 @@ def test_rest_submit_needs_the_token(cluster):
     assert status == 400 and f"Job with submission_id {sid} already exists" in text
 
 
+def test_submit_keeps_the_entrypoints_own_options(cluster):
+    """Everything after "--" (or after the entrypoint's first word) is the entrypoint's, rayc's
+    own flags included; --address takes the dashboard's URL."""
+    c = cluster
+    proc = rayc("job", "submit", "--address", c.url, "--submission-id", "argv_1", "--",
+                "echo", "args:", "--no-wait", "--address", "x", "--foo", "-h", timeout=120)
+    assert "Job 'argv_1' succeeded" in proc.stdout, proc.stdout + proc.stderr
+    assert "args: --no-wait --address x --foo -h" in rayc("job", "logs", "argv_1").stdout
+    assert job(c, "argv_1")["entrypoint"] == "echo args: --no-wait --address x --foo -h"
+    proc = rayc("job", "submit", "--no-wait", "--submission-id", "argv_2", "echo", "bare", "--foo", timeout=60)
+    assert "rayc job status argv_2" in proc.stdout
+    assert wait_terminal(c, "argv_2")["entrypoint"] == "echo bare --foo"
+
+
 def test_failing_entrypoint_is_failed_with_its_exit_code(cluster):
     c = cluster
     proc = rayc("job", "submit", "--submission-id", "failing_1", "--",
