@@ -83,3 +83,6 @@ X(INT, maximum_gcs_removed_placement_group_cached_count, 10000, "removed placeme
 /* Placement-group bundles (raylet). */
 X(INT, raylet_worker_failure_report_max_pending, 10000, "worker failure reports a raylet keeps while the GCS does not answer; beyond that the oldest are dropped")
 X(INT, raylet_worker_failure_report_retry_max_ms, 5000, "longest pause between a raylet's attempts to send worker failure reports to a GCS that does not answer (the first is 100 ms, then doubling)")
+/* Web dashboard (rayc-dashboard). */
+X(INT, dashboard_poll_ms, 2000, "how often the dashboard reads the cluster's state from the GCS (and samples its use for the plots)")
+X(INT, dashboard_history_s, 3600, "how far back the dashboard's plots of resource use and tasks go; older samples are dropped")
