@@ -207,6 +207,8 @@ async function actors() {
 async function tasks() {
   const r = await api("/api/tasks/summary");
   fillTable("tasks-table", r.jobs, (tr, j) => {
+    tr.dataset.jobId = j.job_id;
+    tr.dataset.running = j.running;
     cell(tr, j.job_id);
     cell(tr, j.entrypoint);
     cell(tr, j.is_dead ? "finished" : "running");

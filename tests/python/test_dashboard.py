@@ -31,6 +31,31 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = os.environ.get("RAYC_ARTIFACTS_DIR") or os.path.join(tempfile.gettempdir(), "rayc-artifacts")
 MARKER = "dashboard-job-marker-7f3a"
 
+# A driver that holds an actor, a running task and a placement group no node can hold.
+HOLDER = """
+import sys, time
+import ray
+from ray.util.placement_group import placement_group
+
+ray.init(address="auto")
+
+@ray.remote
+class Holder:
+    def ping(self):
+        return 1
+
+@ray.remote
+def sleeper():
+    time.sleep(120)
+
+h = Holder.options(name="holder").remote()
+ray.get(h.ping.remote())
+t = sleeper.remote()
+pg = placement_group([{"CPU": 64}], name="too-big")
+print("ready", flush=True)
+time.sleep(120)
+"""
+
 
 @pytest.fixture(scope="module")
 def cluster():
@@ -295,10 +320,36 @@ def test_browser_login_nodes_and_job(cluster, browser):
     assert os.path.getsize(shot) > 10000
     print(f"\nscreenshots: {shot} {overview_png}")
 
+    # A driver with an actor, a task running and a placement group that can never be placed.
+    drv = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert drv.stdout.readline().strip() == "ready"
+        actors = wait_for(lambda: [a for a in json.loads(get(c, "/api/actors", c.token)[2])["actors"]
+                                   if a["class_name"] == "Holder" and a["state"] == "ALIVE"], timeout=30,
+                          what="the actor in /api/actors")
+        assert actors[0]["name"] == "holder" and actors[0]["pid"] > 0
+        pg = wait_for(lambda: [g for g in json.loads(get(c, "/api/placement_groups", c.token)[2])["placement_groups"]
+                               if g["name"] == "too-big" and g["explanation"]], timeout=30,
+                      what="the pending group's explanation")[0]
+        assert pg["state"] == "PENDING"
+        wait_for(lambda: json.loads(get(c, "/api/timeseries", c.token)[2])["running"][-1] >= 2, timeout=30,
+                 what="the actor and the task in the running series")
+        for page, css, expect in (("actors", "#actors-table tbody", "Holder"),
+                                  ("pgs", "#pgs-table tbody", pg["explanation"])):
+            wd.go(c.url + "/#" + page)
+            wait_for(lambda: expect in (wd.text(css) or ""), timeout=30, what=f"the {page} page showing {expect!r}")
+        wd.screenshot(os.path.join(ARTIFACTS, "dashboard-pgs.png"))
+        # The driver's job holds two leases (the actor and the task) in the tasks summary.
+        wd.go(c.url + "/#tasks")
+        wait_for(lambda: wd.js("return [...document.querySelectorAll('#tasks-table tbody tr')]"
+                               ".some(r => r.dataset.jobId === arguments[0] && Number(r.dataset.running) >= 2)",
+                               actors[0]["job_id"]), timeout=30, what="the driver's job running two leases")
+    finally:
+        drv.kill()
+        drv.wait()
+
     # Every other page renders from its endpoint.
     for page, css, expect in (("tasks", "#tasks-table tbody", details["job_id"]),
-                              ("actors", "#actors-table tbody", "no actors"),
-                              ("pgs", "#pgs-table tbody", "no placement groups"),
                               ("market", "#market-summary", "No market has run"),
                               ("logs", "#log-files", "dashboard")):
         wd.go(c.url + "/#" + page)
