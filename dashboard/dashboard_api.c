@@ -592,7 +592,7 @@ static void dash__nodes(dash_api *a, rc_buf *b)
         const char *lease_id = dash__label(n->labels, n->n_labels, "rayc.io/market-lease");
         const rc_json *lease = NULL;
         for (size_t k = 0; lease_id && leases && leases->type == RC_JSON_ARRAY && k < leases->n_items; k++) {
-            const char *id = dash__jstr(&leases->items[k], "id");
+            const char *id = dash__jstr(&leases->items[k], "lease_id");
             if (id && !strcmp(id, lease_id))
                 lease = &leases->items[k];
         }

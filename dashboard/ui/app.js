@@ -252,13 +252,14 @@ async function market() {
     `${cap(s.budget_per_hour, "/h")}; $${(s.spend_total ?? 0).toFixed(4)} in total of ${cap(s.budget_total, "")}.` +
     (s.gcs_reachable === false ? " The market could not reach the GCS at its last round." : "");
   fillTable("leases-table", s.leases || [], (tr, l) => {
-    cell(tr, l.id);
+    tr.dataset.leaseId = l.lease_id;
+    cell(tr, l.lease_id);
     cell(tr, l.provider);
     cell(tr, l.state);
     cell(tr, l.price_per_hour !== undefined ? `$${l.price_per_hour}` : "");
     cell(tr, l.spend !== undefined ? `$${Number(l.spend).toFixed(4)}` : "");
     const rest = Object.fromEntries(Object.entries(l).filter(([k, v]) =>
-      !["id", "provider", "state", "price_per_hour", "spend"].includes(k) && typeof v !== "object"));
+      !["lease_id", "provider", "state", "price_per_hour", "spend"].includes(k) && typeof v !== "object"));
     cell(tr, mapText(rest));
   }, "no leases");
   fillTable("providers-table", s.providers || [], (tr, p) => {

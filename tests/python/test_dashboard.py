@@ -56,6 +56,20 @@ print("ready", flush=True)
 time.sleep(120)
 """
 
+# A driver whose task needs four CPUs: no node has them until the market leases one.
+NEEDS_FOUR = """
+import time
+import ray
+
+ray.init(address="auto")
+
+@ray.remote(num_cpus=4)
+def big():
+    time.sleep(120)
+
+ray.get(big.remote())
+"""
+
 
 @pytest.fixture(scope="module")
 def cluster():
@@ -359,3 +373,37 @@ def test_browser_login_nodes_and_job(cluster, browser):
     wd.go(c.url + "/#overview")
     wait_for(lambda: wd.visible("#login-form") and "401" in (wd.text("#login-reason") or ""), timeout=30,
              what="the login form after a 401")
+
+
+# Runs last: it grows the cluster by a host that rayc-market leases from a local provider.
+def test_market_lease_price_and_spend(cluster, browser, tmp_path):
+    from market_harness import base_config, offer
+
+    c, wd = cluster, browser
+    (tmp_path / "offers.json").write_text(json.dumps([offer("cpu4", num_cpus=4, price=0.25)]))
+    (tmp_path / "market.json").write_text(json.dumps(base_config()))
+    rayc("market", "start", "--config", str(tmp_path / "market.json"))
+    drv = subprocess.Popen([sys.executable, "-c", NEEDS_FOUR], stdout=subprocess.PIPE, text=True)
+    try:
+        # The leased host joins; the node table prices it from the market's records.
+        leased = wait_for(lambda: [n for n in nodes(c) if n["market"] and n["state"] == "ALIVE"], timeout=90,
+                          what="a leased node in /api/nodes")[0]
+        assert leased["market"]["price_per_hour"] == 0.25 and leased["market"]["provider"] == "lab"
+        status = json.loads(get(c, "/api/market", c.token)[2])["status"]
+        lease = [x for x in status["leases"] if x["lease_id"] == leased["market"]["lease_id"]][0]
+        assert lease["offer_id"] == "cpu4"
+        wd.go(c.url + "/#overview")
+        if not wd.visible("#nodes-table"):
+            wd.type("#token", c.token)
+            wd.click("#login-btn")
+        wait_for(lambda: "$0.25/h (lab)" in (wd.text("#nodes-table tbody") or ""), timeout=30,
+                 what="the leased node's price in the overview")
+        wd.go(c.url + "/#market")
+        wait_for(lambda: wd.js("return !!document.querySelector(`#leases-table tr[data-lease-id='${arguments[0]}']`)",
+                               lease["lease_id"]), timeout=30, what="the lease on the market page")
+        assert "Spend $" in wd.text("#market-summary")
+        wd.screenshot(os.path.join(ARTIFACTS, "dashboard-market.png"))
+    finally:
+        drv.kill()
+        drv.wait()
+        rayc("market", "stop", "--release-all", check=False, timeout=60)
