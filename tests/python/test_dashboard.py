@@ -75,16 +75,16 @@ ray.get(big.remote())
 def cluster():
     use_short_session_root()
     c = CliCluster()
-    rayc("start", "--head", "--port", "0", "--dashboard-port", "0", "--node-ip-address", "127.0.0.1",
-         "--num-cpus", "2", "--labels", "name=head")
-    with open(os.path.join(c.root, "session_latest", "gcs_address")) as f:
-        c.address = f.read().strip()
-    with open(os.path.join(c.root, "session_latest", "dashboard_url")) as f:
-        c.url = f.read().strip()
-    c.token = rayc("get-auth-token").stdout.strip()  # what the admin pastes into the login form
-    c.add_node(num_cpus=1, labels={"name": "gpu"}, resources={"accelerator_type:H100": 1}, num_gpus=1)
-    c.add_node(num_cpus=1, labels={"name": "cpu"})
     try:
+        rayc("start", "--head", "--port", "0", "--dashboard-port", "0", "--node-ip-address", "127.0.0.1",
+             "--num-cpus", "2", "--labels", "name=head")
+        with open(os.path.join(c.root, "session_latest", "gcs_address")) as f:
+            c.address = f.read().strip()
+        with open(os.path.join(c.root, "session_latest", "dashboard_url")) as f:
+            c.url = f.read().strip()
+        c.token = rayc("get-auth-token").stdout.strip()  # what the admin pastes into the login form
+        c.add_node(num_cpus=1, labels={"name": "gpu"}, resources={"accelerator_type:H100": 1}, num_gpus=1)
+        c.add_node(num_cpus=1, labels={"name": "cpu"})
         yield c
     finally:
         c.stop()
