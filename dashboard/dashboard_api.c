@@ -7,6 +7,7 @@
  */
 #include "dashboard_api.h"
 
+#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +50,20 @@ typedef struct dash__sample {
     double cpu_used, cpu_total, gpu_used, gpu_total, mem_used, mem_total;
     double running, queued; /* granted leases (tasks and actors running) and queued requests */
     int nodes_alive;
+    double granted_total, granted_per_s; /* the raylets' rayc_leases_granted_total: sum, rate */
 } dash__sample;
+
+/* One scrape of the raylets' metrics endpoints, off the loop (uv_queue_work): the work
+ * touches only this struct. */
+typedef struct dash__scrape {
+    uv_work_t work;
+    struct dash_api *a;
+    char *token;
+    size_t n;
+    char **urls;
+    uint8_t (*ids)[RC_ID_MAX_SIZE];
+    double *granted; /* per node; < 0: no answer */
+} dash__scrape;
 
 /* Why a pending placement group waits, as GetPlacementGroup's status says. */
 typedef struct dash__why {
@@ -75,6 +89,12 @@ struct dash_api {
     size_t n_whys;
     dash__sample *ring;
     size_t ring_cap, ring_len, ring_head; /* head: where the next sample goes */
+    /* Lease grants: each node's last counter, the cluster's sum and rate. */
+    int scraping;
+    size_t n_granted;
+    uint8_t (*granted_ids)[RC_ID_MAX_SIZE];
+    double *granted, *granted_ms;
+    double granted_total, granted_per_s;
 };
 
 /* protobuf-c's map<string, double> entries all look like this. */
@@ -160,6 +180,9 @@ static void dash__free(dash_api *a)
     for (size_t i = 0; i < a->n_whys; i++)
         rc_free(a->whys[i].text);
     rc_free(a->whys);
+    rc_free(a->granted_ids);
+    rc_free(a->granted);
+    rc_free(a->granted_ms);
     rc_free(a->ring);
     rc_free(a->session);
     rc_free(a);
@@ -167,7 +190,7 @@ static void dash__free(dash_api *a)
 
 static void dash__maybe_free(dash_api *a)
 {
-    if (a->stopping && !a->in_flight && a->timer_closed)
+    if (a->stopping && !a->in_flight && a->timer_closed && !a->scraping)
         dash__free(a);
 }
 
@@ -197,6 +220,8 @@ static void dash__sample_now(dash_api *a)
     }
     for (size_t i = 0; nodes && i < nodes->n_node_info_list; i++)
         s.nodes_alive += nodes->node_info_list[i]->state == RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE;
+    s.granted_total = a->granted_total;
+    s.granted_per_s = a->granted_per_s;
     a->ring[a->ring_head] = s;
     a->ring_head = (a->ring_head + 1) % a->ring_cap;
     if (a->ring_len < a->ring_cap)
@@ -305,10 +330,155 @@ static void dash__ask_whys(dash_api *a)
     }
 }
 
+static int dash__read_file(const char *path, size_t max, int tail, rc_buf *out, size_t *size);
+
+/* ---- lease grants from the raylets' metrics ------------------------------------------ */
+
+static size_t dash__on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    rc_buf *b = arg;
+    if (b->len < (4u << 20))
+        rc_buf_append(b, data, size * nmemb);
+    return size * nmemb;
+}
+
+/* The value of the unlabelled sample name in a Prometheus text exposition, or -1. */
+static double dash__metric(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (!strncmp(p, name, n) && (p[n] == ' ' || p[n] == '{')) {
+            const char *v = p[n] == '{' ? strchr(p + n, '}') : p + n;
+            if (v)
+                return strtod(v + 1, NULL);
+        }
+    }
+    return -1;
+}
+
+static void dash__scrape_work(uv_work_t *w)
+{
+    dash__scrape *sc = w->data;
+    char auth[1024];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", sc->token ? sc->token : "");
+    for (size_t i = 0; i < sc->n; i++) {
+        sc->granted[i] = -1;
+        CURL *c = curl_easy_init();
+        if (!c)
+            continue;
+        rc_buf body = RC_BUF_INIT;
+        struct curl_slist *h = sc->token ? curl_slist_append(NULL, auth) : NULL;
+        curl_easy_setopt(c, CURLOPT_URL, sc->urls[i]);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dash__on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+        long code = 0;
+        if (curl_easy_perform(c) == CURLE_OK && curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
+            code == 200)
+            sc->granted[i] = dash__metric(rc_buf_cstr(&body), "rayc_leases_granted_total");
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        rc_buf_free(&body);
+    }
+}
+
+static void dash__scrape_free(dash__scrape *sc)
+{
+    for (size_t i = 0; i < sc->n; i++)
+        rc_free(sc->urls[i]);
+    rc_free(sc->urls);
+    rc_free(sc->ids);
+    rc_free(sc->granted);
+    rc_free(sc->token);
+    rc_free(sc);
+}
+
+/* Folds a scrape into each node's counter: the rate is the growth of the nodes answering
+ * both times (a restarted raylet's counter starts again; it counts from its new value). */
+static void dash__scrape_done(uv_work_t *w, int status)
+{
+    dash__scrape *sc = w->data;
+    dash_api *a = sc->a;
+    a->scraping = 0;
+    if (status == 0 && !a->stopping) {
+        double now = (double)rc_wall_ms(), delta = 0, span = 0, total = 0;
+        for (size_t i = 0; i < sc->n; i++) {
+            if (sc->granted[i] < 0)
+                continue;
+            total += sc->granted[i];
+            size_t k = 0;
+            while (k < a->n_granted && memcmp(a->granted_ids[k], sc->ids[i], RC_ID_MAX_SIZE))
+                k++;
+            if (k == a->n_granted) {
+                a->granted_ids = rc_realloc(a->granted_ids, (k + 1) * sizeof(*a->granted_ids));
+                a->granted = rc_realloc(a->granted, (k + 1) * sizeof(*a->granted));
+                a->granted_ms = rc_realloc(a->granted_ms, (k + 1) * sizeof(*a->granted_ms));
+                memcpy(a->granted_ids[k], sc->ids[i], RC_ID_MAX_SIZE);
+                a->n_granted++;
+            } else if (sc->granted[i] >= a->granted[k]) {
+                delta += sc->granted[i] - a->granted[k];
+                if (now - a->granted_ms[k] > span)
+                    span = now - a->granted_ms[k];
+            }
+            a->granted[k] = sc->granted[i];
+            a->granted_ms[k] = now;
+        }
+        a->granted_total = total;
+        a->granted_per_s = span > 0 ? delta * 1000.0 / span : 0;
+    }
+    dash__scrape_free(sc);
+    dash__maybe_free(a);
+}
+
+static void dash__scrape_start(dash_api *a)
+{
+    const Ray__Rpc__GetAllNodeInfoReply *nodes = (const void *)a->latest[Q_NODES];
+    if (a->scraping || !nodes)
+        return;
+    dash__scrape *sc = RC_NEW(dash__scrape);
+    sc->a = a;
+    sc->work.data = sc;
+    sc->urls = rc_calloc(nodes->n_node_info_list + 1, sizeof(*sc->urls));
+    sc->ids = rc_calloc(nodes->n_node_info_list + 1, sizeof(*sc->ids));
+    sc->granted = rc_calloc(nodes->n_node_info_list + 1, sizeof(*sc->granted));
+    for (size_t i = 0; i < nodes->n_node_info_list; i++) {
+        const Ray__Rpc__GcsNodeInfo *n = nodes->node_info_list[i];
+        if (n->state != RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE || n->metrics_export_port <= 0)
+            continue;
+        rc_buf url = RC_BUF_INIT;
+        rc_buf_printf(&url, strchr(n->node_manager_address, ':') ? "http://[%s]:%d/metrics" : "http://%s:%d/metrics",
+                      n->node_manager_address, n->metrics_export_port);
+        sc->urls[sc->n] = rc_buf_detach(&url);
+        memcpy(sc->ids[sc->n], n->node_id.data, n->node_id.len < RC_ID_MAX_SIZE ? n->node_id.len : RC_ID_MAX_SIZE);
+        sc->n++;
+    }
+    /* The admin token the dashboard's GCS client uses (absent on an insecure cluster). */
+    const char *path = getenv("RAYC_AUTH_TOKEN_PATH");
+    rc_buf tok = RC_BUF_INIT;
+    size_t size = 0;
+    if (path && dash__read_file(path, 4096, 0, &tok, &size) == 0) {
+        while (tok.len && (tok.data[tok.len - 1] == '\n' || tok.data[tok.len - 1] == '\r' || tok.data[tok.len - 1] == ' '))
+            tok.len--;
+        sc->token = rc_buf_detach(&tok);
+    }
+    rc_buf_free(&tok);
+    if (uv_queue_work(a->loop, &sc->work, dash__scrape_work, dash__scrape_done) != 0) {
+        dash__scrape_free(sc);
+        return;
+    }
+    a->scraping = 1;
+}
+
 static void dash__poll(uv_timer_t *t)
 {
     dash_api *a = t->data;
-    if (a->in_flight || a->stopping)
+    if (a->stopping)
+        return;
+    dash__scrape_start(a);
+    if (a->in_flight)
         return;
     Ray__Rpc__GetAllNodeInfoRequest nodes = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
     Ray__Rpc__GetAllResourceUsageRequest usage = RAY__RPC__GET_ALL_RESOURCE_USAGE_REQUEST__INIT;
@@ -365,6 +535,7 @@ int dash_api_start(uv_loop_t *loop, gcs_client *gcs, const char *session, dash_a
     int64_t history_s = rc_cfg.dashboard_history_s > 0 ? rc_cfg.dashboard_history_s : 1;
     a->ring_cap = (size_t)(history_s * 1000 / poll_ms) + 1;
     a->ring = rc_calloc(a->ring_cap, sizeof(*a->ring));
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     dash__find_ui(a);
     if (!a->ui_dir[0])
         RC_WARN("dashboard: the web UI's files are not installed (no share/rayc/dashboard next to bin/); "
@@ -777,7 +948,8 @@ static void dash__timeseries(dash_api *a, rc_buf *b)
 {
     rc_buf_printf(b, "{\"poll_ms\": %lld, \"samples\": %zu, ", (long long)rc_cfg.dashboard_poll_ms, a->ring_len);
     static const char *const names[] = {"t",        "cpu_used", "cpu_total", "gpu_used", "gpu_total",
-                                        "mem_used", "mem_total", "running",  "queued",   "nodes_alive"};
+                                        "mem_used", "mem_total", "running",  "queued",   "nodes_alive",
+                                        "granted_total", "granted_per_s"};
     for (size_t f = 0; f < sizeof(names) / sizeof(names[0]); f++) {
         rc_buf_printf(b, "%s\"%s\": [", f ? ", " : "", names[f]);
         for (size_t i = 0; i < a->ring_len; i++) {
@@ -791,7 +963,9 @@ static void dash__timeseries(dash_api *a, rc_buf *b)
                        : f == 6 ? s->mem_total
                        : f == 7 ? s->running
                        : f == 8 ? s->queued
-                                : s->nodes_alive;
+                       : f == 9 ? s->nodes_alive
+                       : f == 10 ? s->granted_total
+                                 : s->granted_per_s;
             rc_buf_printf(b, "%s%.15g", i ? "," : "", v);
         }
         rc_buf_putc(b, ']');

@@ -103,11 +103,12 @@ async function overview() {
     { label: "memory %", stroke: "#2ca02c" },
   ], [t, ...[["cpu_used", "cpu_total"], ["gpu_used", "gpu_total"], ["mem_used", "mem_total"]].map(
     ([u, tot]) => ts[u].map((v, i) => (ts[tot][i] > 0 ? (100 * v) / ts[tot][i] : null)))]);
-  chart("plot-tasks", "Running and queued", [
+  chart("plot-tasks", "Running, queued, and leases granted per second", [
     { label: "running", stroke: "#9467bd" },
     { label: "queued", stroke: "#ff7f0e" },
+    { label: "grants/s", stroke: "#17becf" },
     { label: "nodes", stroke: "#7f7f7f" },
-  ], [t, ts.running, ts.queued, ts.nodes_alive]);
+  ], [t, ts.running, ts.queued, ts.granted_per_s, ts.nodes_alive]);
 }
 
 let jobView = null; // {id, offset, ended}

@@ -335,6 +335,8 @@ def test_browser_login_nodes_and_job(cluster, browser):
     print(f"\nscreenshots: {shot} {overview_png}")
 
     # A driver with an actor, a task running and a placement group that can never be placed.
+    series = lambda: json.loads(get(c, "/api/timeseries", c.token)[2])  # noqa: E731
+    granted_before = series()["granted_total"][-1]
     drv = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True)
     try:
         assert drv.stdout.readline().strip() == "ready"
@@ -346,8 +348,11 @@ def test_browser_login_nodes_and_job(cluster, browser):
                                if g["name"] == "too-big" and g["explanation"]], timeout=30,
                       what="the pending group's explanation")[0]
         assert pg["state"] == "PENDING"
-        wait_for(lambda: json.loads(get(c, "/api/timeseries", c.token)[2])["running"][-1] >= 2, timeout=30,
-                 what="the actor and the task in the running series")
+        wait_for(lambda: series()["running"][-1] >= 2, timeout=30, what="the actor and the task in the running series")
+        # The raylets' lease-grant counters, scraped from their metrics endpoints, count both.
+        wait_for(lambda: series()["granted_total"][-1] >= granted_before + 2, timeout=30,
+                 what="two more lease grants in the series")
+        assert max(series()["granted_per_s"]) > 0
         for page, css, expect in (("actors", "#actors-table tbody", "Holder"),
                                   ("pgs", "#pgs-table tbody", pg["explanation"])):
             wd.go(c.url + "/#" + page)
