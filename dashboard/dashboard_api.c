@@ -313,13 +313,33 @@ static void dash__call_gcs(dash_api *a, int q, const ProtobufCServiceDescriptor 
 }
 
 /* The GCS says why a placement group waits only when asked for that group. */
+static int dash__is_pending(const Ray__Rpc__PlacementGroupTableData *pg)
+{
+    return pg->state == RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__PENDING ||
+           pg->state == RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__RESCHEDULING;
+}
+
 static void dash__ask_whys(dash_api *a)
 {
     const Ray__Rpc__GetAllPlacementGroupReply *r = (const void *)a->latest[Q_PGS];
+    /* Forget the explanations of groups that no longer wait. */
+    size_t kept = 0;
+    for (size_t w = 0; w < a->n_whys; w++) {
+        int pending = 0;
+        for (size_t i = 0; r && i < r->n_placement_group_table_data && !pending; i++) {
+            const Ray__Rpc__PlacementGroupTableData *pg = r->placement_group_table_data[i];
+            pending = dash__is_pending(pg) && pg->placement_group_id.len == a->whys[w].id_len &&
+                      !memcmp(pg->placement_group_id.data, a->whys[w].id, a->whys[w].id_len);
+        }
+        if (pending)
+            a->whys[kept++] = a->whys[w];
+        else
+            rc_free(a->whys[w].text);
+    }
+    a->n_whys = kept;
     for (size_t i = 0; r && i < r->n_placement_group_table_data; i++) {
         const Ray__Rpc__PlacementGroupTableData *pg = r->placement_group_table_data[i];
-        if (pg->state != RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__PENDING &&
-            pg->state != RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__RESCHEDULING)
+        if (!dash__is_pending(pg))
             continue;
         if (pg->placement_group_id.len > 32)
             continue;
@@ -871,9 +891,7 @@ static void dash__pgs(dash_api *a, rc_buf *b)
                                                  pg->stats->scheduling_state)
                                     : "");
         rc_buf_printf(b, ", \"scheduling_attempt\": %u, \"explanation\": ", pg->stats ? pg->stats->scheduling_attempt : 0);
-        int pending = pg->state == RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__PENDING ||
-                      pg->state == RAY__RPC__PLACEMENT_GROUP_TABLE_DATA__PLACEMENT_GROUP_STATE__RESCHEDULING;
-        dash__json_str(b, pending ? dash__why_of(a, &pg->placement_group_id) : "");
+        dash__json_str(b, dash__is_pending(pg) ? dash__why_of(a, &pg->placement_group_id) : "");
         rc_buf_putc(b, '}');
     }
     rc_buf_puts(b, "]}\n");
