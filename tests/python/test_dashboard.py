@@ -373,6 +373,11 @@ def test_browser_login_nodes_and_job(cluster, browser):
                               ("logs", "#log-files", "dashboard")):
         wd.go(c.url + "/#" + page)
         wait_for(lambda: expect in (wd.text(css) or ""), timeout=30, what=f"the {page} page showing {expect!r}")
+    # The head's logs include the job's driver log: opened from the list, it shows the marker.
+    wait_for(lambda: wd.js("const a = [...document.querySelectorAll('#log-files a')]"
+                           ".find(a => a.textContent.startsWith(arguments[0])); if (a) a.click(); return !!a;",
+                           f"job-driver-{sub}.log"), timeout=30, what="the job's driver log in the list")
+    wait_for(lambda: MARKER in (wd.text("#log-text") or ""), timeout=30, what="the marker in the log view")
     # A token that stops working sends the page back to the login form with the reason.
     wd.js("sessionStorage.setItem('rayc-dashboard-token', 'revoked.token');")
     wd.go(c.url + "/#overview")
