@@ -296,6 +296,9 @@ def test_browser_login_nodes_and_job(cluster, browser):
     wd.click("#login-btn")
     wait_for(lambda: "401" in (wd.text("#login-reason") or ""), timeout=30, what="the reason of a refused token")
     assert wd.visible("#login-form")
+    # The page runs under its CSP without violating it (uPlot included).
+    wd.js("window.cspViolations = []; document.addEventListener('securitypolicyviolation',"
+          " e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
     # The admin token: the overview lists the three nodes, with the GPU type and labels.
     wd.type("#token", c.token)
     wd.click("#login-btn")
@@ -309,6 +312,7 @@ def test_browser_login_nodes_and_job(cluster, browser):
     assert wd.js("return sessionStorage.getItem('rayc-dashboard-token');") == c.token
     wait_for(lambda: wd.js("return document.querySelectorAll('#plot-resources canvas, #plot-tasks canvas').length") >= 2,
              timeout=30, what="the two uPlot charts")
+    assert wd.js("return window.cspViolations;") == []
     os.makedirs(ARTIFACTS, exist_ok=True)
     overview_png = os.path.join(ARTIFACTS, "dashboard-overview.png")
     wd.screenshot(overview_png)
@@ -339,7 +343,11 @@ def test_browser_login_nodes_and_job(cluster, browser):
     granted_before = series()["granted_total"][-1]
     drv = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True)
     try:
-        assert drv.stdout.readline().strip() == "ready"
+        for line in drv.stdout:  # whatever else the driver prints comes first
+            if line.strip() == "ready":
+                break
+        else:
+            raise AssertionError(f"the holding driver exited {drv.wait()} before it was ready")
         actors = wait_for(lambda: [a for a in json.loads(get(c, "/api/actors", c.token)[2])["actors"]
                                    if a["class_name"] == "Holder" and a["state"] == "ALIVE"], timeout=30,
                           what="the actor in /api/actors")
