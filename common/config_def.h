@@ -97,3 +97,6 @@ X(INT, rotation_max_bytes, 512 * 1024 * 1024, "a worker's stdout or stderr file 
 X(INT, rotation_backup_count, 5, "rotated worker log files kept (file.1 newest .. file.N oldest; 0: never rotate; Ray: RAY_ROTATION_BACKUP_COUNT)")
 X(INT, log_read_max_bytes, 4 * 1024 * 1024, "most bytes one ReadLog call returns")
 X(INT, gcs_mark_task_failed_on_job_done_delay_ms, 15000, "tasks of a finished job that never reported an end count as FAILED this long after the job finished (the last reports of its workers arrive first)")
+/* Web dashboard (rayc-dashboard). */
+X(INT, dashboard_poll_ms, 2000, "how often the dashboard reads the cluster's state from the GCS (and samples its use for the plots)")
+X(INT, dashboard_history_s, 3600, "how far back the dashboard's plots of resource use and tasks go; older samples are dropped")

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dashboard_api.h"
 #include "gcs_client_auth.h"
 #include "http_server.h"
 #include "jobs.h"
@@ -38,6 +39,7 @@ static void usage(FILE *f)
 
 typedef struct dash {
     jobs *jobs;
+    dash_api *api; /* the web UI and its JSON endpoints */
     http_server *http;
 } dash;
 
@@ -54,9 +56,9 @@ static void on_request(const http_request *req, http_response *resp, void *arg)
                       "the head); this caller is %s\n", who);
         return;
     }
-    if (jobs_handle(d->jobs, req, resp))
+    if (dash_api_handle(d->api, req, resp) || jobs_handle(d->jobs, req, resp))
         return;
-    if (!strcmp(req->path, "/") || !strcmp(req->path, "/api/version")) {
+    if (!strcmp(req->path, "/api/version")) {
         resp->content_type = "application/json";
         rc_buf_puts(&resp->body, "{\"version\": \"rayc\", \"ray_version\": \"2.53.0\", \"api\": [\"/api/jobs/\"]}");
         return;
@@ -154,8 +156,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "rayc-dashboard: cannot read the job records from the GCS: %s\n", err);
         return 1;
     }
+    dash_api_start(&loop, gcs, session, &d.api);
     http_server_options ho = {.host = host, .port = port, .handler = on_request, .arg = &d, .require_token = 1,
-                              .auth = auth, .max_body = 8 << 20};
+                              .auth = auth, .is_public = dash_api_is_public, .max_body = 8 << 20};
     if (http_server_start(&loop, &ho, &d.http) < 0) {
         fprintf(stderr, "rayc-dashboard: cannot listen on %s port %d (in use? pick another with "
                         "--dashboard-port)\n", host, port);
@@ -179,6 +182,7 @@ int main(int argc, char **argv)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     http_server_stop(d.http);
+    dash_api_stop(d.api);
     jobs_shutdown(d.jobs);
     RC_INFO("dashboard: stopped");
     return 0;

@@ -34,6 +34,7 @@ typedef struct http__req {
     int done; /* the answer below is final */
     int status;
     const char *content_type;
+    const char *headers; /* static extra header lines, or NULL */
     rc_buf answer;
 } http__req;
 
@@ -78,20 +79,23 @@ static void http__finish_locked(http__req *r, int status, const char *content_ty
 
 static void http__answer(http_server *srv, http__req *r)
 {
-    http_response resp = {200, "text/plain; charset=utf-8", RC_BUF_INIT};
+    http_response resp = {200, "text/plain; charset=utf-8", RC_BUF_INIT, NULL};
     rpc_identity id;
     char why[300];
-    if (srv->opts.require_token &&
+    int open = srv->opts.is_public && srv->opts.is_public(r->method, r->path, srv->opts.arg);
+    if (srv->opts.require_token && !open &&
         rpc_server_check_bearer(srv->opts.auth, r->authorization, &id, why, sizeof(why)) != 0) {
         resp.status = MHD_HTTP_UNAUTHORIZED;
         rc_buf_printf(&resp.body, "401 Unauthorized: %s\n", why);
     } else {
+        const rpc_identity *who = srv->opts.require_token && !open ? &id : NULL;
         http_request req = {r->method, r->path, rc_buf_cstr(&r->body), r->body.len,
-                            srv->opts.require_token ? &id : NULL, r->args.len ? r->args.data : "", r->args.len};
+                            who, r->args.len ? r->args.data : "", r->args.len};
         srv->opts.handler(&req, &resp, srv->opts.arg);
     }
     pthread_mutex_lock(&srv->mu);
     http__finish_locked(r, resp.status, resp.content_type, &resp.body);
+    r->headers = resp.headers;
     http__unref_locked(r);
     pthread_cond_broadcast(&srv->cond);
     pthread_mutex_unlock(&srv->mu);
@@ -139,14 +143,37 @@ static enum MHD_Result http__collect_arg(void *cls, enum MHD_ValueKind kind, con
     return MHD_YES;
 }
 
+/* Adds the header lines of text ("Name: value\r\n..."). */
+static void http__add_headers(struct MHD_Response *resp, const char *text)
+{
+    while (text && *text) {
+        const char *colon = strchr(text, ':'), *eol = strstr(text, "\r\n");
+        if (!colon || !eol || colon > eol)
+            return;
+        char name[64], value[512];
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        if ((size_t)(colon - text) < sizeof(name) && (size_t)(eol - v) < sizeof(value)) {
+            memcpy(name, text, (size_t)(colon - text));
+            name[colon - text] = '\0';
+            memcpy(value, v, (size_t)(eol - v));
+            value[eol - v] = '\0';
+            MHD_add_response_header(resp, name, value);
+        }
+        text = eol + 2;
+    }
+}
+
 static enum MHD_Result http__queue(struct MHD_Connection *conn, int status, const char *type,
-                                   const rc_buf *body)
+                                   const rc_buf *body, const char *headers)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         body->len, body->len ? body->data : (void *)"", MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    http__add_headers(resp, headers);
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
@@ -158,7 +185,7 @@ static enum MHD_Result http__plain(struct MHD_Connection *conn, int status, cons
 {
     rc_buf b = RC_BUF_INIT;
     rc_buf_puts(&b, text);
-    enum MHD_Result ret = http__queue(conn, status, "text/plain; charset=utf-8", &b);
+    enum MHD_Result ret = http__queue(conn, status, "text/plain; charset=utf-8", &b, NULL);
     rc_buf_free(&b);
     return ret;
 }
@@ -194,6 +221,7 @@ static enum MHD_Result http__dispatch(http_server *srv, struct MHD_Connection *c
     }
     int status = r->done ? r->status : MHD_HTTP_SERVICE_UNAVAILABLE;
     const char *type = r->done ? r->content_type : "text/plain; charset=utf-8";
+    const char *headers = r->done ? r->headers : NULL;
     rc_buf body = RC_BUF_INIT;
     if (r->done) {
         body = r->answer;
@@ -202,7 +230,7 @@ static enum MHD_Result http__dispatch(http_server *srv, struct MHD_Connection *c
         rc_buf_printf(&body, "503: the daemon did not answer within %d ms\n", timeout_ms);
     }
     pthread_mutex_unlock(&srv->mu);
-    enum MHD_Result ret = http__queue(conn, status, type, &body);
+    enum MHD_Result ret = http__queue(conn, status, type, &body, headers);
     rc_buf_free(&body);
     return ret;
 }

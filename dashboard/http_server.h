@@ -47,10 +47,16 @@ typedef struct http_response {
     int status;               /* 200 unless the handler says otherwise */
     const char *content_type; /* static string; default "text/plain; charset=utf-8" */
     rc_buf body;              /* freed by the server */
+    /* Extra header lines, a static string "Name: value\r\n..." (each line ends in \r\n);
+     * NULL: none. */
+    const char *headers;
 } http_response;
 
 /* Runs on the loop thread for each request (after authorization). */
 typedef void (*http_handler_fn)(const http_request *req, http_response *resp, void *arg);
+/* Whether a request for path (method "GET" or "HEAD") may be answered without a token
+ * (static files that carry no data). Loop thread. */
+typedef int (*http_public_fn)(const char *method, const char *path, void *arg);
 
 typedef struct http_server_options {
     const char *host;          /* the IP to bind (v4 or v6 literal); NULL: 127.0.0.1 */
@@ -59,6 +65,7 @@ typedef struct http_server_options {
     void *arg;
     int require_token;         /* check every request's token (rpc_server_check_bearer) */
     rpc_server *auth;          /* whose rules (revocation too); NULL: the process-wide CA */
+    http_public_fn is_public;  /* paths that need no token even with require_token; NULL: none */
     int request_timeout_ms;    /* <= 0: 10000 */
     size_t max_body;           /* <= 0: 1 MiB; larger bodies get 413 */
 } http_server_options;

@@ -14,9 +14,15 @@ python3 python3-dev python3-cloudpickle python3-numpy python3-pytest python3-tor
 # openssh-server's sshd is the host the market's ssh provider is tested against; iproute2's
 # `ip netns` gives each node of tests/python/test_netns.py a network namespace of its own.
 
+# The dashboard's web UI: npm fetches its charting library (uPlot) at build time
+# (dashboard/CMakeLists.txt). A machine with an npm of its own (NodeSource's nodejs bundles
+# one) keeps it.
+command -v npm >/dev/null 2>&1 || packages="$packages npm"
+
 # For the tests only: Debian's Prometheus server scrapes a test cluster's /metrics
-# (tests/python/test_metrics.py, which skips without it).
-test_packages="prometheus"
+# (tests/python/test_metrics.py, which skips without it); Debian's headless Chromium and
+# its chromedriver drive the web dashboard (tests/python/test_dashboard.py, likewise).
+test_packages="prometheus chromium chromium-driver"
 packages="$packages $test_packages"
 
 # Peers for rayc-bench (Dask distributed under Debian's python3); only with --bench.
