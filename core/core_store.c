@@ -219,10 +219,10 @@ static uint64_t core__warm_absent(uint8_t *base, uint64_t len, uint64_t page, un
 static void *core__warm_main(void *arg)
 {
     core_store_warm *w = arg;
-    /* Background work: the driver's own threads and everything else on the host come first
-     * (Linux's nice is per thread). Not SCHED_IDLE: the populate holds the mapping's lock, and
-     * a thread that may starve while holding it would stall the driver's own mmap calls. */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    /* Background work, below the driver's own threads (Linux's nice is per thread), as the
+     * raylet's pre-fault. Not lower: the populate holds the mapping's lock, and a thread that
+     * may starve while holding it would stall the driver's own mmap calls. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     unsigned char *vec = rc_malloc(CORE__WARM_CHUNK / page + 1);
     uint64_t allowed = 0; /* bytes that may still be allocated before MemAvailable is read again */
