@@ -734,23 +734,6 @@ static void cli__death_cause_json(rc_buf *b, const Ray__Rpc__ActorDeathCause *dc
     rc_buf_putc(b, '}');
 }
 
-/* One sentence of a death cause, for the table. */
-static const char *cli__death_text(const Ray__Rpc__ActorDeathCause *dc)
-{
-    if (!dc)
-        return "";
-    switch (dc->context_case) {
-    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_DIED_ERROR_CONTEXT:
-        return dc->actor_died_error_context->error_message;
-    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_CREATION_TASK_FAILURE_CONTEXT:
-        return dc->creation_task_failure_context->formatted_exception_string;
-    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_UNSCHEDULABLE_CONTEXT:
-        return dc->actor_unschedulable_context->error_message;
-    default:
-        return "";
-    }
-}
-
 static void cli__actor_json(rc_buf *b, const Ray__Rpc__ActorTableData *a)
 {
     int first = 1;
@@ -823,7 +806,7 @@ static int cli__list_actors(cli_conn *c, int json)
                cli__enum_name(&ray__rpc__actor_table_data__actor_state__descriptor, a->state),
                a->name[0] ? a->name : "-", a->ray_namespace[0] ? a->ray_namespace : "-", node[0] ? node : "-", a->pid,
                restarts);
-        const char *why = cli__death_text(a->death_cause);
+        const char *why = gcs_actor_death_text(a->death_cause);
         if (why && why[0])
             printf("  [%s]", why);
         printf("\n");

@@ -413,6 +413,38 @@ const rc_json *rc_json_get(const rc_json *v, const char *key)
     return NULL;
 }
 
+void rc_json_write(rc_buf *b, const rc_json *v)
+{
+    switch (v->type) {
+    case RC_JSON_NULL:
+        rc_buf_puts(b, "null");
+        break;
+    case RC_JSON_BOOL:
+        rc_buf_puts(b, v->boolean ? "true" : "false");
+        break;
+    case RC_JSON_NUMBER:
+        rc_buf_printf(b, "%.17g", v->number);
+        break;
+    case RC_JSON_STRING:
+        rc_buf_json_str(b, v->str, v->str_len);
+        break;
+    case RC_JSON_ARRAY:
+    case RC_JSON_OBJECT:
+        rc_buf_putc(b, v->type == RC_JSON_ARRAY ? '[' : '{');
+        for (size_t i = 0; i < v->n_items; i++) {
+            if (i)
+                rc_buf_puts(b, ", ");
+            if (v->type == RC_JSON_OBJECT) {
+                rc_buf_json_str(b, v->items[i].key, v->items[i].key_len);
+                rc_buf_puts(b, ": ");
+            }
+            rc_json_write(b, &v->items[i]);
+        }
+        rc_buf_putc(b, v->type == RC_JSON_ARRAY ? ']' : '}');
+        break;
+    }
+}
+
 const char *rc_json_type_name(rc_json_type t)
 {
     static const char *names[] = {"null", "boolean", "number", "string", "array", "object"};

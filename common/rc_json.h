@@ -45,5 +45,9 @@ void rc_json_free(rc_json *v);
 /* The member of object v named key, or NULL (also when v is not an object). */
 const rc_json *rc_json_get(const rc_json *v, const char *key);
 const char *rc_json_type_name(rc_json_type t);
+struct rc_buf;
+/* Appends v as JSON text (", " and ": " between items; numbers with 17 significant
+ * digits, so a parse gives back the same tree). */
+void rc_json_write(struct rc_buf *b, const rc_json *v);
 
 #endif

@@ -573,3 +573,26 @@ void rc_file_tail(const char *path, char *out, size_t outlen)
             memmove(out, nl + 1, strlen(nl + 1) + 1);
     }
 }
+
+int rc_mem_budget(const char *meminfo, double keep_available, uint64_t *bytes)
+{
+    *bytes = 0;
+    FILE *f = fopen(meminfo ? meminfo : "/proc/meminfo", "r");
+    if (!f)
+        return RC_EIO;
+    char line[256];
+    long long total = -1, avail = -1, kb;
+    while (fgets(line, sizeof(line), f) && (total < 0 || avail < 0)) {
+        if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
+            total = kb;
+        else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+            avail = kb;
+    }
+    fclose(f);
+    if (total < 0 || avail < 0)
+        return RC_EIO;
+    double keep = keep_available * (double)total * 1024.0;
+    double have = (double)avail * 1024.0;
+    *bytes = have > keep ? (uint64_t)(have - keep) : 0;
+    return 0;
+}

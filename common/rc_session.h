@@ -19,6 +19,7 @@
 #define RAYC_COMMON_RC_SESSION_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Writes the session root into buf. */
@@ -52,6 +53,10 @@ int rc_spawn_daemon(const char *session, const char *name, const char *exe, char
 const char *rc_proc_stat(pid_t pid, char *buf, size_t len);
 /* 1 if pid is a process that runs (a zombie or a dead one does not). */
 int rc_pid_running(pid_t pid);
+/* Memory a background pre-fault may still take: MemAvailable minus keep_available of
+ * MemTotal (0 if below), read from meminfo (NULL: /proc/meminfo). RC_EIO and 0 if the file
+ * cannot be read or lacks the two lines. */
+int rc_mem_budget(const char *meminfo, double keep_available, uint64_t *bytes);
 /* 1 if pid is a live process whose program name starts with "rayc-" (so a recycled pid is
  * never signalled by mistake). */
 int rc_pid_is_rayc(pid_t pid);

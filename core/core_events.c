@@ -234,32 +234,12 @@ void core_events_task_status(core_worker *cw, const Ray__Rpc__TaskSpec *spec, Ra
 
 Ray__Rpc__ErrorType core_events_error_type(rayc_error error)
 {
-    switch (error) {
-    case RAYC_ERR_WORKER_DIED:
-        return RAY__RPC__ERROR_TYPE__WORKER_DIED;
-    case RAYC_ERR_NODE_DIED:
-        return RAY__RPC__ERROR_TYPE__NODE_DIED;
-    case RAYC_ERR_UNSCHEDULABLE:
-        return RAY__RPC__ERROR_TYPE__TASK_UNSCHEDULABLE_ERROR;
-    case RAYC_ERR_CANCELLED:
-        return RAY__RPC__ERROR_TYPE__TASK_CANCELLED;
-    case RAYC_ERR_OBJECT_LOST:
+    /* As a result's error (core_error_to_type), except that what is not a known cause is
+     * the task's own failure, not a lost object. */
+    if (error == RAYC_ERR_OBJECT_LOST)
         return RAY__RPC__ERROR_TYPE__OBJECT_LOST;
-    case RAYC_ERR_OWNER_DIED:
-        return RAY__RPC__ERROR_TYPE__OWNER_DIED;
-    case RAYC_ERR_ACTOR_DIED:
-        return RAY__RPC__ERROR_TYPE__ACTOR_DIED;
-    case RAYC_ERR_PG_REMOVED:
-        return RAY__RPC__ERROR_TYPE__TASK_PLACEMENT_GROUP_REMOVED;
-    case RAYC_ERR_OBJECT_UNRECONSTRUCTABLE:
-        return RAY__RPC__ERROR_TYPE__OBJECT_UNRECONSTRUCTABLE;
-    case RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_MAX_ATTEMPTS:
-        return RAY__RPC__ERROR_TYPE__OBJECT_UNRECONSTRUCTABLE_MAX_ATTEMPTS_EXCEEDED;
-    case RAYC_ERR_OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED:
-        return RAY__RPC__ERROR_TYPE__OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED;
-    default:
-        return RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION;
-    }
+    Ray__Rpc__ErrorType type = core_error_to_type(error);
+    return type == RAY__RPC__ERROR_TYPE__OBJECT_LOST ? RAY__RPC__ERROR_TYPE__TASK_EXECUTION_EXCEPTION : type;
 }
 
 void core_events_task_failed(core_worker *cw, const Ray__Rpc__TaskSpec *spec, Ray__Rpc__ErrorType type,

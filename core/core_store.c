@@ -52,6 +52,7 @@
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_session.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels refuse it with EINVAL */
@@ -180,30 +181,6 @@ struct core_store_warm {
     double keep_available;
 };
 
-/* MemAvailable less keep_available of MemTotal, in bytes (0 if below); RC_EIO if
- * /proc/meminfo does not say. */
-static int core__memory_budget(double keep_available, uint64_t *bytes)
-{
-    *bytes = 0;
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f)
-        return RC_EIO;
-    char line[256];
-    long long total = -1, avail = -1, kb;
-    while (fgets(line, sizeof(line), f) && (total < 0 || avail < 0)) {
-        if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
-            total = kb;
-        else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-            avail = kb;
-    }
-    fclose(f);
-    if (total < 0 || avail < 0)
-        return RC_EIO;
-    double left = (double)avail * 1024.0 - keep_available * (double)total * 1024.0;
-    *bytes = left > 0 ? (uint64_t)left : 0;
-    return 0;
-}
-
 /* Bytes of [base, base+len) whose pages the store's file does not have yet (the raylet's
  * pre-fault allocates them too); all of len if mincore cannot say. */
 static uint64_t core__warm_absent(uint8_t *base, uint64_t len, uint64_t page, unsigned char *vec)
@@ -240,7 +217,7 @@ static void *core__warm_main(void *arg)
         uint64_t absent = core__warm_absent(w->base + off, len, page, vec);
         if (absent > allowed) {
             uint64_t budget;
-            if (core__memory_budget(w->keep_available, &budget) < 0) {
+            if (rc_mem_budget(NULL, w->keep_available, &budget) < 0) {
                 why = "an unreadable /proc/meminfo";
                 break;
             }

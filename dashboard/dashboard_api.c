@@ -812,22 +812,6 @@ static void dash__nodes(dash_api *a, rc_buf *b)
         rc_json_free(market);
 }
 
-static const char *dash__death_text(const Ray__Rpc__ActorDeathCause *dc)
-{
-    if (!dc)
-        return "";
-    switch (dc->context_case) {
-    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_DIED_ERROR_CONTEXT:
-        return dc->actor_died_error_context->error_message;
-    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_CREATION_TASK_FAILURE_CONTEXT:
-        return dc->creation_task_failure_context->formatted_exception_string;
-    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_UNSCHEDULABLE_CONTEXT:
-        return dc->actor_unschedulable_context->error_message;
-    default:
-        return "";
-    }
-}
-
 static void dash__actors(dash_api *a, rc_buf *b)
 {
     const Ray__Rpc__GetAllActorInfoReply *r = (const void *)a->latest[Q_ACTORS];
@@ -856,7 +840,7 @@ static void dash__actors(dash_api *a, rc_buf *b)
         rc_buf_puts(b, ", \"required_resources\": ");
         dash__json_map_d(b, x->required_resources, x->n_required_resources);
         rc_buf_puts(b, ", \"death_cause\": ");
-        dash__json_str(b, dash__death_text(x->death_cause));
+        dash__json_str(b, gcs_actor_death_text(x->death_cause));
         rc_buf_putc(b, '}');
     }
     rc_buf_puts(b, "]}\n");

@@ -370,3 +370,18 @@ void http_server_stop(http_server *srv)
     srv->daemon = NULL;
     uv_close((uv_handle_t *)&srv->async, http__on_closed);
 }
+
+int http_metrics_request(const http_request *req, http_response *resp)
+{
+    if (strcmp(req->path, "/metrics") != 0) {
+        resp->status = 404;
+        rc_buf_printf(&resp->body, "404: no %s here; metrics are at /metrics\n", req->path);
+        return 0;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        resp->status = 405;
+        rc_buf_puts(&resp->body, "405: /metrics answers GET only\n");
+        return 0;
+    }
+    return 1;
+}

@@ -70,6 +70,10 @@ typedef struct http_server_options {
     size_t max_body;           /* <= 0: 1 MiB; larger bodies get 413 */
 } http_server_options;
 
+/* For a daemon's metrics endpoint: 1 for a GET (or HEAD) of /metrics; else fills resp with
+ * 404 or 405 and a sentence saying where the metrics are, and 0. */
+int http_metrics_request(const http_request *req, http_response *resp);
+
 /* Starts serving. RC_EIO when the address cannot be bound (port in use), RC_EINVAL for a
  * host that is not an IP literal. *out is freed by http_server_stop. */
 int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_server **out);

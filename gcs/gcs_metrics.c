@@ -114,16 +114,8 @@ static void gcs__collect(gcs_metrics *m)
 static void gcs__on_http(const http_request *req, http_response *resp, void *arg)
 {
     gcs_metrics *m = arg;
-    if (strcmp(req->path, "/metrics") != 0) {
-        resp->status = 404;
-        rc_buf_printf(&resp->body, "404: no %s here; metrics are at /metrics\n", req->path);
+    if (!http_metrics_request(req, resp))
         return;
-    }
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-        resp->status = 405;
-        rc_buf_puts(&resp->body, "405: /metrics answers GET only\n");
-        return;
-    }
     gcs__collect(m);
     rc_metrics_render(m->reg, &resp->body);
     resp->content_type = RC_METRICS_CONTENT_TYPE;

@@ -233,3 +233,19 @@ int gcs_client_connect_sync(gcs_client *gc, int64_t timeout_ms, char *err, size_
         uv_run(rpc_ctx_loop(gc->ctx), UV_RUN_ONCE);
     return s.rc;
 }
+
+const char *gcs_actor_death_text(const Ray__Rpc__ActorDeathCause *dc)
+{
+    if (!dc)
+        return "";
+    switch (dc->context_case) {
+    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_DIED_ERROR_CONTEXT:
+        return dc->actor_died_error_context->error_message;
+    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_CREATION_TASK_FAILURE_CONTEXT:
+        return dc->creation_task_failure_context->formatted_exception_string;
+    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_UNSCHEDULABLE_CONTEXT:
+        return dc->actor_unschedulable_context->error_message;
+    default:
+        return "";
+    }
+}

@@ -75,4 +75,7 @@ void gcs_subscriber_resubscribe(gcs_subscriber *sub);
 /* Stops polling; the subscriber is freed once its calls in flight have ended. */
 void gcs_subscriber_destroy(gcs_subscriber *sub);
 
+/* The sentence an actor's death cause carries ("" when none); any thread. */
+const char *gcs_actor_death_text(const Ray__Rpc__ActorDeathCause *dc);
+
 #endif

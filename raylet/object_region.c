@@ -53,6 +53,7 @@
 #include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_session.h"
 
 
 const char *malloc_conf = "retain:false";
@@ -490,29 +491,6 @@ const char *raylet_prefault_state_name(raylet_prefault_state state)
     return "?";
 }
 
-int raylet_prefault_budget(const char *meminfo, double keep_available, uint64_t *bytes)
-{
-    *bytes = 0;
-    FILE *f = fopen(meminfo ? meminfo : "/proc/meminfo", "r");
-    if (!f)
-        return RC_EIO;
-    char line[256];
-    long long total = -1, avail = -1, kb;
-    while (fgets(line, sizeof(line), f) && (total < 0 || avail < 0)) {
-        if (sscanf(line, "MemTotal: %lld kB", &kb) == 1)
-            total = kb;
-        else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-            avail = kb;
-    }
-    fclose(f);
-    if (total < 0 || avail < 0)
-        return RC_EIO;
-    double keep = keep_available * (double)total * 1024.0;
-    double have = (double)avail * 1024.0;
-    *bytes = have > keep ? (uint64_t)(have - keep) : 0;
-    return 0;
-}
-
 /* Allocates the file's pages of [off, off+len) without changing a byte: fallocate() on
  * the file, in pieces of 2 MiB so a stop is seen soon and the file's lock (which a put's
  * write into the file also takes) is held only briefly. Not through the mapping (MAP_POPULATE, MADV_POPULATE_WRITE, touching): those
@@ -556,14 +534,14 @@ static void *region__prefault_main(void *arg)
     char err[300] = "";
     /* Never more than was available at the start, nor than is available at each step. */
     uint64_t first_budget = 0, done = 0;
-    if (raylet_prefault_budget(p->meminfo, p->keep, &first_budget) < 0)
+    if (rc_mem_budget(p->meminfo, p->keep, &first_budget) < 0)
         first_budget = 0;
     for (int i = 0; i < 2 && state == RAYLET_PREFAULT_DONE; i++) {
         for (uint64_t off = spans[i][0]; off < spans[i][1]; off += RAYLET_REGION_PREFAULT_STEP) {
             uint64_t len = spans[i][1] - off < RAYLET_REGION_PREFAULT_STEP ? spans[i][1] - off
                                                                            : RAYLET_REGION_PREFAULT_STEP;
             uint64_t budget;
-            if (raylet_prefault_budget(p->meminfo, p->keep, &budget) < 0) {
+            if (rc_mem_budget(p->meminfo, p->keep, &budget) < 0) {
                 snprintf(err, sizeof(err), "cannot read MemAvailable and MemTotal from %s",
                          p->meminfo ? p->meminfo : "/proc/meminfo");
                 state = RAYLET_PREFAULT_FAILED;

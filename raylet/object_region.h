@@ -103,9 +103,5 @@ int raylet_region_prefault_start(raylet_region *r, double keep_available, const 
 /* A snapshot of the pre-fault's progress; any thread. */
 void raylet_region_prefault_get(const raylet_region *r, raylet_prefault_progress *out);
 const char *raylet_prefault_state_name(raylet_prefault_state state);
-/* Available memory that the pre-fault may use: MemAvailable minus keep_available of
- * MemTotal (0 if below) read from meminfo (NULL: /proc/meminfo). RC_EIO and 0 if the file
- * cannot be read or lacks the two lines. */
-int raylet_prefault_budget(const char *meminfo, double keep_available, uint64_t *bytes);
 
 #endif

@@ -197,16 +197,8 @@ static void raylet__collect(struct raylet_metrics *m)
 static void raylet__on_http(const http_request *req, http_response *resp, void *arg)
 {
     struct raylet_metrics *m = arg;
-    if (strcmp(req->path, "/metrics") != 0) {
-        resp->status = 404;
-        rc_buf_printf(&resp->body, "404: no %s here; metrics are at /metrics\n", req->path);
+    if (!http_metrics_request(req, resp))
         return;
-    }
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-        resp->status = 405;
-        rc_buf_puts(&resp->body, "405: /metrics answers GET only\n");
-        return;
-    }
     raylet__collect(m);
     rc_metrics_render(m->reg, &resp->body);
     resp->content_type = RC_METRICS_CONTENT_TYPE;

@@ -28,38 +28,6 @@ static void fuzz_fail(const char *what, const char *text)
     abort();
 }
 
-static void fuzz_write(rc_buf *b, const rc_json *v)
-{
-    switch (v->type) {
-    case RC_JSON_NULL:
-        rc_buf_puts(b, "null");
-        break;
-    case RC_JSON_BOOL:
-        rc_buf_puts(b, v->boolean ? "true" : "false");
-        break;
-    case RC_JSON_NUMBER:
-        rc_buf_printf(b, "%.17g", v->number);
-        break;
-    case RC_JSON_STRING:
-        rc_buf_json_str(b, v->str, v->str_len);
-        break;
-    case RC_JSON_ARRAY:
-    case RC_JSON_OBJECT:
-        rc_buf_putc(b, v->type == RC_JSON_ARRAY ? '[' : '{');
-        for (size_t i = 0; i < v->n_items; i++) {
-            if (i)
-                rc_buf_putc(b, ',');
-            if (v->type == RC_JSON_OBJECT) {
-                rc_buf_json_str(b, v->items[i].key, v->items[i].key_len);
-                rc_buf_putc(b, ':');
-            }
-            fuzz_write(b, &v->items[i]);
-        }
-        rc_buf_putc(b, v->type == RC_JSON_ARRAY ? ']' : '}');
-        break;
-    }
-}
-
 static int fuzz_equal(const rc_json *a, const rc_json *b)
 {
     if (a->type != b->type || a->n_items != b->n_items || a->key_len != b->key_len)
@@ -125,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     rc_buf out = RC_BUF_INIT;
-    fuzz_write(&out, v);
+    rc_json_write(&out, v);
     const char *text = rc_buf_cstr(&out);
     fuzz_walk(v, text);
     rc_json *again;

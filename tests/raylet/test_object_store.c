@@ -25,6 +25,7 @@
 #include "rayc_raylet.pb-c.h"
 #include "rc_config.h"
 #include "rc_err.h"
+#include "rc_session.h"
 #include "rc_ids.h"
 #include "rc_time.h"
 #include "unit.h"
@@ -1122,19 +1123,19 @@ static void test_prefault_budget(void)
     snprintf(mi, sizeof(mi), "/tmp/rayc-test-meminfo-%d", (int)getpid());
     uint64_t b = 1;
     write_meminfo(mi, 1000 * 1024, 600 * 1024);
-    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.5, &b), 0);
+    CU_ASSERT_EQUAL(rc_mem_budget(mi, 0.5, &b), 0);
     CU_ASSERT_EQUAL(b, 100 * MiB);
-    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.0, &b), 0);
+    CU_ASSERT_EQUAL(rc_mem_budget(mi, 0.0, &b), 0);
     CU_ASSERT_EQUAL(b, 600 * MiB);
-    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.7, &b), 0);
+    CU_ASSERT_EQUAL(rc_mem_budget(mi, 0.7, &b), 0);
     CU_ASSERT_EQUAL(b, 0); /* less available than the floor: nothing */
     write_meminfo(mi, 1000 * 1024, -1); /* no MemAvailable line */
-    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.5, &b), RC_EIO);
+    CU_ASSERT_EQUAL(rc_mem_budget(mi, 0.5, &b), RC_EIO);
     CU_ASSERT_EQUAL(b, 0);
     unlink(mi);
-    CU_ASSERT_EQUAL(raylet_prefault_budget(mi, 0.5, &b), RC_EIO);
+    CU_ASSERT_EQUAL(rc_mem_budget(mi, 0.5, &b), RC_EIO);
     /* The real file parses. */
-    CU_ASSERT_EQUAL(raylet_prefault_budget(NULL, 0.0, &b), 0);
+    CU_ASSERT_EQUAL(rc_mem_budget(NULL, 0.0, &b), 0);
     CU_ASSERT(b > 0);
 }
 
