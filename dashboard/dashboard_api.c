@@ -26,6 +26,7 @@
 #include "rc_json.h"
 #include "rc_log.h"
 #include "rc_time.h"
+#include "task_events.pb-c.h"
 
 /* Headers of every answer: JSON and text are never sniffed into something else, never
  * cached; the UI's files may be cached but are revalidated, and run only the UI's own
@@ -42,6 +43,9 @@ enum {
     DASH__MAX_FILE = 8 << 20,      /* largest UI file served */
     DASH__LOG_TAIL = 256 << 10,    /* bytes of a log file's end that /api/logs returns */
     DASH__CALL_MS = 10000,
+    DASH__TASK_LIMIT = 10000,  /* newest task attempts the poller asks the GCS for */
+    DASH__TASK_RECENT = 50,    /* newest of them /api/tasks/summary lists one by one */
+    DASH__TASK_STATES = 16,    /* TaskStatus values counted (NIL .. GETTING_AND_PINNING_ARGS) */
 };
 
 /* One sample of the cluster's use. */
@@ -72,7 +76,7 @@ typedef struct dash__why {
     char *text;
 } dash__why;
 
-enum { Q_NODES, Q_USAGE, Q_ACTORS, Q_PGS, Q_JOBS, Q_MARKET, Q_COUNT };
+enum { Q_NODES, Q_USAGE, Q_ACTORS, Q_PGS, Q_JOBS, Q_MARKET, Q_TASKS, Q_COUNT };
 
 struct dash_api {
     uv_loop_t *loop;
@@ -521,6 +525,11 @@ static void dash__poll(uv_timer_t *t)
     dash__call_gcs(a, Q_JOBS, &ray__rpc__job_info_gcs_service__descriptor, "GetAllJobInfo", &jobs.base, NULL, 0);
     dash__call_gcs(a, Q_MARKET, &ray__rpc__internal_kvgcs_service__descriptor, "InternalKVGet", &market.base, NULL,
                    0);
+    /* The task-event table, bounded: the GCS returns its newest attempts first. */
+    Ray__Rpc__GetTaskEventsRequest tasks = RAY__RPC__GET_TASK_EVENTS_REQUEST__INIT;
+    tasks._limit_case = RAY__RPC__GET_TASK_EVENTS_REQUEST___LIMIT_LIMIT;
+    tasks.limit = DASH__TASK_LIMIT;
+    dash__call_gcs(a, Q_TASKS, &ray__rpc__task_info_gcs_service__descriptor, "GetTaskEvents", &tasks.base, NULL, 0);
 }
 
 /* ---- finding the UI's files ----------------------------------------------------------------- */
@@ -881,7 +890,130 @@ static void dash__pgs(dash_api *a, rc_buf *b)
     rc_buf_puts(b, "]}\n");
 }
 
-/* What the cluster runs and waits for, from the resource view: granted leases (each runs a
+/* Task attempts counted by state, under one key (a function name or a job ID). */
+typedef struct dash__task_group {
+    const char *name;
+    const ProtobufCBinaryData *job;
+    unsigned counts[DASH__TASK_STATES];
+    unsigned total;
+} dash__task_group;
+
+static int dash__task_state(const Ray__Rpc__TaskEvents *ev)
+{
+    int st = ev->task_info ? (int)ev->task_info->scheduling_state : 0;
+    return st >= 0 && st < DASH__TASK_STATES ? st : 0;
+}
+
+static dash__task_group *dash__task_group_of(dash__task_group **groups, size_t *n, const char *name,
+                                             const ProtobufCBinaryData *job)
+{
+    for (size_t i = 0; i < *n; i++) {
+        dash__task_group *g = &(*groups)[i];
+        if (name ? !strcmp(g->name, name) : (g->job->len == job->len && !memcmp(g->job->data, job->data, job->len)))
+            return g;
+    }
+    *groups = rc_realloc(*groups, (*n + 1) * sizeof(**groups));
+    dash__task_group *g = &(*groups)[(*n)++];
+    memset(g, 0, sizeof(*g));
+    g->name = name;
+    g->job = job;
+    return g;
+}
+
+static void dash__task_counts(rc_buf *b, const dash__task_group *g)
+{
+    rc_buf_printf(b, ", \"total\": %u, \"counts\": {", g->total);
+    int first = 1;
+    for (int st = 0; st < DASH__TASK_STATES; st++) {
+        if (!g->counts[st])
+            continue;
+        rc_buf_printf(b, "%s\"%s\": %u", first ? "" : ", ", dash__enum(&ray__rpc__task_status__descriptor, st),
+                      g->counts[st]);
+        first = 0;
+    }
+    rc_buf_puts(b, "}}");
+}
+
+/* The task-event table as `rayc summary tasks` sums it (per function and per job, attempts
+ * by state) and its newest attempts one by one. */
+static void dash__task_events(dash_api *a, rc_buf *b)
+{
+    const Ray__Rpc__GetTaskEventsReply *r = (const void *)a->latest[Q_TASKS];
+    rc_buf_puts(b, "{");
+    dash__meta(a, b, Q_TASKS);
+    if (!r) {
+        rc_buf_puts(b, ", \"stored\": 0, \"truncated\": 0, \"dropped\": 0, \"by_name\": [], \"by_job\": [], "
+                       "\"recent\": []}");
+        return;
+    }
+    dash__task_group *names = NULL, *jobs = NULL;
+    size_t n_names = 0, n_jobs = 0;
+    for (size_t i = 0; i < r->n_events_by_task; i++) {
+        const Ray__Rpc__TaskEvents *ev = r->events_by_task[i];
+        const Ray__Rpc__TaskInfoEntry *ti = ev->task_info;
+        const char *name = ti && ti->func_or_class_name && ti->func_or_class_name[0] ? ti->func_or_class_name
+                           : ti && ti->name                                           ? ti->name
+                                                                                      : "";
+        int st = dash__task_state(ev);
+        dash__task_group *g = dash__task_group_of(&names, &n_names, name, NULL);
+        g->counts[st]++;
+        g->total++;
+        g = dash__task_group_of(&jobs, &n_jobs, NULL, &ev->job_id);
+        g->counts[st]++;
+        g->total++;
+    }
+    rc_buf_printf(b, ", \"stored\": %lld, \"truncated\": %lld, \"dropped\": %d, \"by_name\": [",
+                  (long long)r->num_total_stored, (long long)r->num_truncated, r->num_status_task_events_dropped);
+    for (size_t i = 0; i < n_names; i++) {
+        rc_buf_puts(b, i ? ",\n {\"name\": " : "\n {\"name\": ");
+        dash__json_str(b, names[i].name);
+        dash__task_counts(b, &names[i]);
+    }
+    rc_buf_puts(b, "], \"by_job\": [");
+    for (size_t i = 0; i < n_jobs; i++) {
+        rc_buf_puts(b, i ? ",\n {\"job_id\": " : "\n {\"job_id\": ");
+        dash__json_hex(b, jobs[i].job);
+        dash__task_counts(b, &jobs[i]);
+    }
+    rc_free(names);
+    rc_free(jobs);
+    rc_buf_puts(b, "], \"recent\": [");
+    /* The GCS answers newest first. */
+    for (size_t i = 0; i < r->n_events_by_task && i < DASH__TASK_RECENT; i++) {
+        const Ray__Rpc__TaskEvents *ev = r->events_by_task[i];
+        const Ray__Rpc__TaskInfoEntry *ti = ev->task_info;
+        const Ray__Rpc__TaskStateUpdate *su = ev->state_updates;
+        static const ProtobufCBinaryData none = {0, NULL};
+        rc_buf_puts(b, i ? ",\n {\"task_id\": " : "\n {\"task_id\": ");
+        dash__json_hex(b, &ev->task_id);
+        rc_buf_printf(b, ", \"attempt\": %d, \"name\": ", ev->attempt_number);
+        dash__json_str(b, ti && ti->name ? ti->name : "");
+        rc_buf_puts(b, ", \"func_or_class_name\": ");
+        dash__json_str(b, ti && ti->func_or_class_name ? ti->func_or_class_name : "");
+        rc_buf_printf(b, ", \"state\": \"%s\", \"type\": \"%s\", \"job_id\": ",
+                      dash__enum(&ray__rpc__task_status__descriptor, dash__task_state(ev)),
+                      dash__enum(&ray__rpc__task_type__descriptor, ti ? (int)ti->type : 0));
+        dash__json_hex(b, &ev->job_id);
+        rc_buf_puts(b, ", \"node_id\": ");
+        dash__json_hex(b, su && su->_node_id_case ? &su->node_id : &none);
+        rc_buf_puts(b, ", \"worker_id\": ");
+        dash__json_hex(b, su && su->_worker_id_case ? &su->worker_id : &none);
+        if (su && su->_worker_pid_case)
+            rc_buf_printf(b, ", \"worker_pid\": %d", su->worker_pid);
+        else
+            rc_buf_puts(b, ", \"worker_pid\": null");
+        rc_buf_puts(b, ", \"error_type\": ");
+        if (su && su->error_info)
+            dash__json_str(b, dash__enum(&ray__rpc__error_type__descriptor, su->error_info->error_type));
+        else
+            rc_buf_puts(b, "null");
+        rc_buf_putc(b, '}');
+    }
+    rc_buf_puts(b, "]}");
+}
+
+/* What the cluster runs and waits for: the task-event table (per function and job, by
+ * state, and the newest attempts), and from the resource view granted leases (each runs a
  * task or an actor) and queued lease requests per job as the raylets report them, the
  * demand shapes waiting in the cluster, and the job table. */
 static void dash__tasks(dash_api *a, rc_buf *b)
@@ -891,6 +1023,8 @@ static void dash__tasks(dash_api *a, rc_buf *b)
     const Ray__Rpc__GetAllJobInfoReply *jobs = (const void *)a->latest[Q_JOBS];
     rc_buf_putc(b, '{');
     dash__meta(a, b, Q_USAGE);
+    rc_buf_puts(b, ", \"events\": ");
+    dash__task_events(a, b);
     rc_buf_puts(b, ", \"source\": \"resource view: granted leases and queued lease requests per job and node\", "
                    "\"jobs\": [");
     for (size_t i = 0; jobs && i < jobs->n_job_info_list; i++) {

@@ -205,8 +205,41 @@ async function actors() {
   }, "no actors");
 }
 
+function stateCounts(tr, g) {
+  tr.dataset.total = g.total;
+  tr.dataset.counts = JSON.stringify(g.counts);
+  cell(tr, g.total);
+  cell(tr, Object.entries(g.counts).map(([state, n]) => `${state}: ${n}`).join(", "),
+    g.counts.FAILED ? "bad" : "");
+}
+
 async function tasks() {
   const r = await api("/api/tasks/summary");
+  const ev = r.events;
+  $("task-source").textContent = `From the GCS's task events: the newest ${ev.stored > ev.truncated ?
+    ev.stored - ev.truncated : ev.stored} of ${ev.stored} task attempts stored` +
+    (ev.dropped ? `, ${ev.dropped} events dropped by workers.` : ".");
+  fillTable("task-names-table", ev.by_name, (tr, g) => {
+    tr.dataset.name = g.name;
+    cell(tr, g.name);
+    stateCounts(tr, g);
+  }, "no task events");
+  fillTable("task-jobs-table", ev.by_job, (tr, g) => {
+    tr.dataset.jobId = g.job_id;
+    cell(tr, g.job_id);
+    stateCounts(tr, g);
+  }, "no task events");
+  fillTable("task-recent-table", ev.recent, (tr, t) => {
+    tr.dataset.taskId = t.task_id;
+    tr.dataset.state = t.state;
+    cell(tr, short(t.task_id));
+    cell(tr, t.name || t.func_or_class_name);
+    cell(tr, t.state, t.state === "FAILED" ? "bad" : t.state === "FINISHED" ? "ok" : "");
+    cell(tr, t.job_id);
+    cell(tr, short(t.node_id));
+    cell(tr, t.worker_pid !== null ? `${short(t.worker_id)} (pid ${t.worker_pid})` : short(t.worker_id));
+    cell(tr, t.error_type || "", t.error_type ? "bad" : "");
+  }, "no task events");
   fillTable("tasks-table", r.jobs, (tr, j) => {
     tr.dataset.jobId = j.job_id;
     tr.dataset.running = j.running;

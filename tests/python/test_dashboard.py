@@ -56,6 +56,33 @@ print("ready", flush=True)
 time.sleep(120)
 """
 
+# A driver that runs TALLY_N tasks of a distinctive function and one task that raises.
+TALLY_N = 6
+TALLIES = """
+import time
+import ray
+
+ray.init(address="auto")
+
+@ray.remote
+def dash_tally_5e2b(i):
+    return i * 2
+
+@ray.remote
+def dash_boom_5e2b():
+    raise ValueError("boom")
+
+assert ray.get([dash_tally_5e2b.remote(i) for i in range(%d)]) == [i * 2 for i in range(%d)]
+try:
+    ray.get(dash_boom_5e2b.remote())
+except Exception:
+    pass
+else:
+    raise SystemExit("the raising task did not raise")
+time.sleep(3)  # the workers' task events reach the GCS
+print("done", flush=True)
+""" % (TALLY_N, TALLY_N)
+
 # A driver whose task needs four CPUs: no node has them until the market leases one.
 NEEDS_FOUR = """
 import time
@@ -374,6 +401,35 @@ def test_browser_login_nodes_and_job(cluster, browser):
     finally:
         drv.kill()
         drv.wait()
+
+    # The task-event table: the function's attempts FINISHED and the raising one FAILED, in
+    # /api/tasks/summary and on the Tasks page.
+    out = subprocess.run([sys.executable, "-c", TALLIES], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "done" in out.stdout, out.stderr[-2000:]
+
+    def by_name(name):
+        ev = json.loads(get(c, "/api/tasks/summary", c.token)[2])["events"]
+        return next((g for g in ev["by_name"] if g["name"].endswith(name)), None), ev
+
+    tally = wait_for(lambda: (lambda g: g if g and g["counts"].get("FINISHED", 0) >= TALLY_N else None)(
+        by_name("dash_tally_5e2b")[0]), timeout=60, what="the tasks FINISHED in /api/tasks/summary")
+    assert tally["total"] >= TALLY_N, tally
+    boom, ev = wait_for(lambda: (lambda g: (g[0], g[1]) if g[0] and g[0]["counts"].get("FAILED", 0) >= 1 else None)(
+        by_name("dash_boom_5e2b")), timeout=60, what="the raising task FAILED in /api/tasks/summary")
+    failed = [t for t in ev["recent"] if t["state"] == "FAILED" and "dash_boom_5e2b" in (t["func_or_class_name"] + t["name"])]
+    assert failed and failed[0]["error_type"] and failed[0]["job_id"], ev["recent"][:5]
+    assert any(g["counts"].get("FINISHED", 0) >= TALLY_N for g in ev["by_job"]), ev["by_job"]
+    wd.go(c.url + "/#tasks")
+    names_js = ("return [...document.querySelectorAll('#task-names-table tbody tr')]"
+                ".filter(r => (r.dataset.name || '').endsWith(arguments[0])).map(r => JSON.parse(r.dataset.counts));")
+    wait_for(lambda: any(cn.get("FINISHED", 0) >= TALLY_N for cn in wd.js(names_js, "dash_tally_5e2b")), timeout=30,
+             what="the function's FINISHED count on the Tasks page")
+    wait_for(lambda: any(cn.get("FAILED", 0) >= 1 for cn in wd.js(names_js, "dash_boom_5e2b")), timeout=30,
+             what="the raising function's FAILED count on the Tasks page")
+    wait_for(lambda: "FAILED" in (wd.text("#task-recent-table tbody") or ""), timeout=30,
+             what="a FAILED task among the newest on the Tasks page")
+    assert wd.js("return window.cspViolations || [];") == []
+    wd.screenshot(os.path.join(ARTIFACTS, "dashboard-tasks.png"))
 
     # Every other page renders from its endpoint.
     for page, css, expect in (("tasks", "#tasks-table tbody", details["job_id"]),
