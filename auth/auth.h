@@ -52,6 +52,13 @@ int auth_cert_sign_csr(const char *ca_key_pem, const char *ca_cert_pem, const ch
 int auth_cert_issue(const char *ca_key_pem, const char *ca_cert_pem, const char *cn,
                     const char *const *ips, size_t n_ips, int days, char **key_pem,
                     char **cert_pem);
+/* As auth_cert_issue, and this host's name (gethostname, when it is a DNS name) is a DNS
+ * subjectAltName too, so that browsers and curl accept the certificate by host name as
+ * well as by IP: for the certificates of the head's processes (the GCS, the dashboard),
+ * made on the host they name. */
+int auth_cert_issue_local(const char *ca_key_pem, const char *ca_cert_pem, const char *cn,
+                          const char *const *ips, size_t n_ips, int days, char **key_pem,
+                          char **cert_pem);
 /* The subject CN of the first certificate in cert_pem, into out. */
 int auth_cert_cn(const char *cert_pem, char *out, size_t outlen);
 /* 0 if cert_pem was signed by the CA in ca_cert_pem and is within its validity period;

@@ -6,11 +6,14 @@
  * basicConstraints critical CA:TRUE and keyUsage keyCertSign, cRLSign. A leaf gets only what
  * the CA decided (CN, IP subjectAltNames plus DNS:localhost, serverAuth and clientAuth): the
  * CSR contributes its public key and nothing else, after its self-signature is checked. The
- * IP subjectAltNames are what gRPC core's SSL credentials check against an IP target.
+ * IP subjectAltNames are what gRPC core's SSL credentials check against an IP target; a
+ * certificate made on the host it names (auth_cert_issue_local) also carries the host's name,
+ * which browsers and curl check when an admin types it.
  * notBefore is five minutes in the past so a peer whose clock runs a little behind accepts
  * a certificate made a moment ago. No state; any thread.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "auth_int.h"
 #include "rc_alloc.h"
@@ -173,14 +177,37 @@ int auth_csr_create(const char *key_pem, const char *cn, char **csr_pem)
     return 0;
 }
 
-/* "IP:a,IP:b,DNS:localhost", each IP checked by inet_pton so a bad one gets a clear error
- * (and no ',' or ':' tricks reach OpenSSL's extension parser). */
-static int auth__san_value(const char *const *ips, size_t n_ips, rc_buf *out, char *err,
-                           size_t errlen)
+/* 1 for a DNS name OpenSSL's extension parser cannot misread: labels of letters, digits and
+ * '-', separated by single dots, at most 253 characters. */
+static int auth__dns_name_ok(const char *name)
 {
-    if (n_ips > AUTH_MAX_SANS) {
-        auth__err(err, errlen, "too many IP addresses for one certificate (%zu, at most %d)",
-                  n_ips, AUTH_MAX_SANS);
+    size_t n = name ? strlen(name) : 0, label = 0;
+    if (n == 0 || n > 253 || name[0] == '.' || name[0] == '-' || name[n - 1] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if (isalnum((unsigned char)name[i]) || name[i] == '-') {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* "IP:a,IP:b,DNS:name,DNS:localhost", each IP checked by inet_pton and each name by
+ * auth__dns_name_ok so a bad one gets a clear error (and no ',' or ':' tricks reach
+ * OpenSSL's extension parser). */
+static int auth__san_value(const char *const *ips, size_t n_ips, const char *const *dns,
+                           size_t n_dns, rc_buf *out, char *err, size_t errlen)
+{
+    if (n_ips > AUTH_MAX_SANS || n_dns > AUTH_MAX_SANS) {
+        auth__err(err, errlen, "too many IP addresses or names for one certificate (%zu and %zu, at most %d each)",
+                  n_ips, n_dns, AUTH_MAX_SANS);
         return RC_EINVAL;
     }
     for (size_t i = 0; i < n_ips; i++) {
@@ -192,6 +219,14 @@ static int auth__san_value(const char *const *ips, size_t n_ips, rc_buf *out, ch
             return RC_EINVAL;
         }
         rc_buf_printf(out, "IP:%s,", ip);
+    }
+    for (size_t i = 0; i < n_dns; i++) {
+        if (!auth__dns_name_ok(dns[i])) {
+            auth__err(err, errlen, "'%.64s' is not a DNS name", dns[i] ? dns[i] : "(null)");
+            return RC_EINVAL;
+        }
+        if (strcasecmp(dns[i], "localhost") != 0)
+            rc_buf_printf(out, "DNS:%s,", dns[i]);
     }
     rc_buf_puts(out, "DNS:localhost");
     return 0;
@@ -235,16 +270,16 @@ static int auth__ca_load(const char *ca_key_pem, const char *ca_cert_pem, EVP_PK
     return RC_EINVAL;
 }
 
-int auth_cert_sign_csr(const char *ca_key_pem, const char *ca_cert_pem, const char *csr_pem,
-                       const char *cn, const char *const *ips, size_t n_ips, int days,
-                       char **cert_pem, char *err, size_t errlen)
+static int auth__sign_csr(const char *ca_key_pem, const char *ca_cert_pem, const char *csr_pem,
+                          const char *cn, const char *const *ips, size_t n_ips, const char *const *dns,
+                          size_t n_dns, int days, char **cert_pem, char *err, size_t errlen)
 {
     if (!auth__cn_ok(cn) || days <= 0) {
         auth__err(err, errlen, "bad common name or validity");
         return RC_EINVAL;
     }
     rc_buf san = RC_BUF_INIT;
-    int rc = auth__san_value(ips, n_ips, &san, err, errlen);
+    int rc = auth__san_value(ips, n_ips, dns, n_dns, &san, err, errlen);
     EVP_PKEY *ca_key = NULL, *pub = NULL;
     X509 *ca = NULL, *x = NULL;
     if (rc == 0)
@@ -282,23 +317,48 @@ int auth_cert_sign_csr(const char *ca_key_pem, const char *ca_cert_pem, const ch
     return rc;
 }
 
-int auth_cert_issue(const char *ca_key_pem, const char *ca_cert_pem, const char *cn,
-                    const char *const *ips, size_t n_ips, int days, char **key_pem,
-                    char **cert_pem)
+int auth_cert_sign_csr(const char *ca_key_pem, const char *ca_cert_pem, const char *csr_pem,
+                       const char *cn, const char *const *ips, size_t n_ips, int days,
+                       char **cert_pem, char *err, size_t errlen)
+{
+    return auth__sign_csr(ca_key_pem, ca_cert_pem, csr_pem, cn, ips, n_ips, NULL, 0, days, cert_pem, err,
+                          errlen);
+}
+
+static int auth__issue(const char *ca_key_pem, const char *ca_cert_pem, const char *cn,
+                       const char *const *ips, size_t n_ips, const char *const *dns, size_t n_dns,
+                       int days, char **key_pem, char **cert_pem)
 {
     char *key = NULL, *csr = NULL;
     int rc = auth_key_create(&key);
     if (rc == 0)
         rc = auth_csr_create(key, cn, &csr);
     if (rc == 0)
-        rc = auth_cert_sign_csr(ca_key_pem, ca_cert_pem, csr, cn, ips, n_ips, days, cert_pem,
-                                NULL, 0);
+        rc = auth__sign_csr(ca_key_pem, ca_cert_pem, csr, cn, ips, n_ips, dns, n_dns, days, cert_pem,
+                            NULL, 0);
     rc_free(csr);
     if (rc == 0)
         *key_pem = key;
     else
         rc_free(key);
     return rc;
+}
+
+int auth_cert_issue(const char *ca_key_pem, const char *ca_cert_pem, const char *cn,
+                    const char *const *ips, size_t n_ips, int days, char **key_pem,
+                    char **cert_pem)
+{
+    return auth__issue(ca_key_pem, ca_cert_pem, cn, ips, n_ips, NULL, 0, days, key_pem, cert_pem);
+}
+
+int auth_cert_issue_local(const char *ca_key_pem, const char *ca_cert_pem, const char *cn,
+                          const char *const *ips, size_t n_ips, int days, char **key_pem,
+                          char **cert_pem)
+{
+    char host[256] = "";
+    const char *dns[1] = {host};
+    size_t n_dns = gethostname(host, sizeof(host) - 1) == 0 && auth__dns_name_ok(host) ? 1 : 0;
+    return auth__issue(ca_key_pem, ca_cert_pem, cn, ips, n_ips, dns, n_dns, days, key_pem, cert_pem);
 }
 
 int auth_cert_cn(const char *cert_pem, char *out, size_t outlen)

@@ -385,13 +385,14 @@ static int gcs__setup_admin_token(gcs_auth_manager *am, Rayc__Rpc__AuthTokenReco
     return rc;
 }
 
-/* The GCS's certificate and the process's security. */
+/* The GCS's certificate (its IPs and this host's name: its metrics port serves HTTPS with it too)
+ * and the process's security. */
 static int gcs__setup_identity(gcs_auth_manager *am)
 {
     const char *ips[2] = {am->gcs->self_ip, "127.0.0.1"};
     size_t n_ips = strcmp(am->gcs->self_ip, "127.0.0.1") == 0 ? 1 : 2;
-    int rc = auth_cert_issue(am->ca_key_pem, am->ca_cert_pem, "gcs", ips, n_ips, GCS__CERT_DAYS,
-                             &am->key_pem, &am->cert_pem);
+    int rc = auth_cert_issue_local(am->ca_key_pem, am->ca_cert_pem, "gcs", ips, n_ips, GCS__CERT_DAYS,
+                                   &am->key_pem, &am->cert_pem);
     if (rc < 0) {
         RC_ERROR("gcs: cannot issue the GCS's certificate with the cluster CA: %s (is ca.key the "
                  "key of ca.crt?)",
