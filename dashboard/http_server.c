@@ -7,6 +7,10 @@
  * and one while it is queued for, or being answered by, the loop. srv->mu guards the queue,
  * the references, the answer fields and srv->closing; nothing else is shared. The handler
  * runs without the lock.
+ *
+ * TLS is libmicrohttpd's (GnuTLS): the handshake runs on the connection's thread, so a client
+ * that sends garbage or plaintext only loses its own connection; the key and certificate are
+ * copies the server keeps (and wipes) until it is freed.
  */
 #include "http_server.h"
 
@@ -19,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_log.h"
@@ -48,6 +53,7 @@ struct http_server {
     pthread_cond_t cond;
     http__req *head, *tail; /* waiting for the loop */
     int closing;
+    char *tls_cert, *tls_key; /* NULL: plain HTTP (an insecure process) */
 };
 
 static void http__unref_locked(http__req *r)
@@ -286,6 +292,40 @@ static void http__on_completed(void *cls, struct MHD_Connection *conn, void **co
 
 /* ---- start and stop ------------------------------------------------------------------------ */
 
+static void http__wipe_free(char *secret)
+{
+    if (secret) {
+        explicit_bzero(secret, strlen(secret));
+        rc_free(secret);
+    }
+}
+
+/* The PEMs srv serves HTTPS with (see http_server_options), or none for plain HTTP. */
+static int http__tls_setup(http_server *srv, const http_server_options *opts)
+{
+    const char *cert = opts->tls_cert_pem, *key = opts->tls_key_pem;
+    if (!cert && !key) {
+        const rpc_security *sec = rpc_security_get();
+        if (sec->insecure)
+            return 0;
+        cert = sec->cert_pem;
+        key = sec->key_pem;
+    }
+    if (!cert || !key || !*cert || !*key) {
+        RC_ERROR("http: cannot serve HTTPS: this process holds no certificate and key of the cluster "
+                 "(plain HTTP is only for an --insecure cluster)");
+        return RC_EINVAL;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        RC_ERROR("http: this libmicrohttpd was built without TLS, and a secure cluster serves HTTP "
+                 "only over TLS: install a libmicrohttpd with GnuTLS (Debian's libmicrohttpd12 has it)");
+        return RC_ESTATE;
+    }
+    srv->tls_cert = rc_strdup(cert);
+    srv->tls_key = rc_strdup(key);
+    return 0;
+}
+
 int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_server **out)
 {
     const char *host = opts->host && *opts->host ? opts->host : "127.0.0.1";
@@ -306,9 +346,20 @@ int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_ser
         return RC_EINVAL;
     }
     http_server *srv = RC_NEW(http_server);
+    int rc = http__tls_setup(srv, opts);
+    if (rc < 0) {
+        rc_free(srv);
+        return rc;
+    }
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
+                                   {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+                                   {MHD_OPTION_END, 0, NULL}};
+    if (srv->tls_cert)
+        flags |= MHD_USE_TLS;
     srv->loop = loop;
     srv->opts = *opts;
     srv->opts.host = NULL;
+    srv->opts.tls_cert_pem = srv->opts.tls_key_pem = NULL;
     if (srv->opts.request_timeout_ms <= 0)
         srv->opts.request_timeout_ms = 10000;
     if (srv->opts.max_body == 0)
@@ -322,9 +373,11 @@ int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_ser
                                    MHD_OPTION_NOTIFY_COMPLETED, http__on_completed, srv,
                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                   MHD_OPTION_ARRAY, srv->tls_cert ? tls : tls + 2,
                                    MHD_OPTION_END);
     if (!srv->daemon) {
-        RC_ERROR("http: cannot listen on %s port %d (in use?)", host, opts->port);
+        RC_ERROR("http: cannot listen on %s port %d (in use%s?)", host, opts->port,
+                 srv->tls_cert ? ", or a key that does not fit the certificate" : "");
         srv->closing = 1;
         http_server_stop(srv);
         return RC_EIO;
@@ -340,11 +393,18 @@ int http_server_port(const http_server *srv)
     return srv->port;
 }
 
+const char *http_server_scheme(const http_server *srv)
+{
+    return srv->tls_cert ? "https" : "http";
+}
+
 static void http__on_closed(uv_handle_t *h)
 {
     http_server *srv = h->data;
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cond);
+    rc_free(srv->tls_cert);
+    http__wipe_free(srv->tls_key);
     rc_free(srv);
 }
 
@@ -384,4 +444,45 @@ int http_metrics_request(const http_request *req, http_response *resp)
         return 0;
     }
     return 1;
+}
+
+int http_tls_issue(const char *auth_dir, const char *cn, const char *const *ips, size_t n_ips,
+                   char **cert_pem, char **key_pem, char *err, size_t errlen)
+{
+    char path[4096];
+    char *ca_cert = NULL, *ca_key = NULL;
+    snprintf(path, sizeof(path), "%s/ca.key", auth_dir);
+    int rc = auth_read_file(path, &ca_key);
+    if (rc == 0) {
+        snprintf(path, sizeof(path), "%s/ca.crt", auth_dir);
+        rc = auth_read_file(path, &ca_cert);
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot read %s (%s): serving HTTPS needs a certificate of the cluster CA, "
+                 "made where its key is (the head)", path, rc_strerror(rc));
+        http__wipe_free(ca_key);
+        return rc == RC_ENOENT ? RC_ENOENT : RC_EIO;
+    }
+    const char *all[AUTH_MAX_SANS];
+    size_t n = 0;
+    for (size_t i = 0; i < n_ips && n < AUTH_MAX_SANS - 1; i++)
+        if (strcmp(ips[i], "127.0.0.1") != 0 && strcmp(ips[i], "0.0.0.0") != 0 && strcmp(ips[i], "::") != 0)
+            all[n++] = ips[i];
+    all[n++] = "127.0.0.1";
+    char *cert = NULL, *key = NULL;
+    rc = auth_cert_issue_local(ca_key, ca_cert, cn, all, n, 365, &key, &cert);
+    http__wipe_free(ca_key);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot issue a certificate with the CA in %s: %s (is ca.key the key of ca.crt?)",
+                 auth_dir, rc_strerror(rc));
+        rc_free(ca_cert);
+        return RC_EINVAL;
+    }
+    size_t len = strlen(cert) + strlen(ca_cert) + 1;
+    *cert_pem = rc_malloc(len);
+    snprintf(*cert_pem, len, "%s%s", cert, ca_cert);
+    *key_pem = key;
+    rc_free(cert);
+    rc_free(ca_cert);
+    return 0;
 }

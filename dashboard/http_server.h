@@ -14,8 +14,13 @@
  * Authorization: with require_token, every request must carry "Authorization: Bearer <token>"
  * that auth's rules accept (rpc_server_check_bearer: a cluster token verified with the CA,
  * not revoked; anything goes on an insecure cluster); others get 401 with a body saying why
- * and "WWW-Authenticate: Bearer". Plain HTTP: the token travels in clear on the node's
- * network (TLS on this port is not implemented).
+ * and "WWW-Authenticate: Bearer".
+ *
+ * Transport: HTTPS (GnuTLS, through libmicrohttpd) with the certificate and key the
+ * process's RPC servers use, signed by the cluster CA, so the token never travels in clear;
+ * a client trusts the cluster CA (the session's ca.crt) as it does for RPC. Plain HTTP only
+ * in an --insecure process. Processes that hold no certificate of their own (the dashboard,
+ * the market) make one with http_tls_issue on the head.
  *
  * Every function here: loop thread only.
  */
@@ -68,6 +73,11 @@ typedef struct http_server_options {
     http_public_fn is_public;  /* paths that need no token even with require_token; NULL: none */
     int request_timeout_ms;    /* <= 0: 10000 */
     size_t max_body;           /* <= 0: 1 MiB; larger bodies get 413 */
+    /* TLS. Both NULL: as the process's RPC servers (rpc_security_get): HTTPS with their
+     * certificate and key; plain HTTP only when the process is insecure; RC_EINVAL when it
+     * is secure but holds no certificate. Else HTTPS with these PEMs (the certificate, then
+     * any chain). Copied. */
+    const char *tls_cert_pem, *tls_key_pem;
 } http_server_options;
 
 /* For a daemon's metrics endpoint: 1 for a GET (or HEAD) of /metrics; else fills resp with
@@ -75,10 +85,24 @@ typedef struct http_server_options {
 int http_metrics_request(const http_request *req, http_response *resp);
 
 /* Starts serving. RC_EIO when the address cannot be bound (port in use), RC_EINVAL for a
- * host that is not an IP literal. *out is freed by http_server_stop. */
+ * host that is not an IP literal, RC_EINVAL when HTTPS is due but there is no certificate or
+ * the key does not fit it, RC_ESTATE when libmicrohttpd was built without TLS (all logged).
+ * *out is freed by http_server_stop. */
 int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_server **out);
 /* The bound TCP port. */
 int http_server_port(const http_server *srv);
+/* "https", or "http" for a server of an insecure process: for the URLs daemons print. */
+const char *http_server_scheme(const http_server *srv);
+
+/* A certificate for a process that serves HTTPS but holds no certificate of its own (the
+ * dashboard, the market), made where the cluster CA's key is (the head's auth directory,
+ * normally its session): a new key and a certificate with CN cn signed by the CA in
+ * auth_dir/ca.crt and auth_dir/ca.key, whose subjectAltNames are ips (n_ips, at most
+ * AUTH_MAX_SANS - 1), 127.0.0.1, "localhost" and this host's name. *cert_pem (the leaf, then
+ * the CA) and *key_pem are freed by the caller with rc_free (wipe the key first). RC_ENOENT
+ * with err when auth_dir holds no CA key, RC_EINVAL when the CA does not sign. Any thread. */
+int http_tls_issue(const char *auth_dir, const char *cn, const char *const *ips, size_t n_ips,
+                   char **cert_pem, char **key_pem, char *err, size_t errlen);
 /* Stops serving: requests waiting for the loop are released at once (503, or their
  * connection is closed as libmicrohttpd shuts down), libmicrohttpd's threads are joined, and
  * srv is freed once the loop has closed its handle. No handler runs after this. */

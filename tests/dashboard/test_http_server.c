@@ -1,16 +1,26 @@
 /* http_server: handlers run on the loop thread, bodies and their limit, a loop that does not
- * answer in time (503, and the late answer is dropped safely), and a stop while requests
- * wait (released at once, never handled). Clients are plain sockets on threads of their own. */
+ * answer in time (503, and the late answer is dropped safely), a stop while requests wait
+ * (released at once, never handled), and HTTPS: with the process's certificate unless it is
+ * insecure, plaintext and TLS garbage refused without harm, certificates made with
+ * http_tls_issue. Clients are plain sockets (or OpenSSL over them) on threads of their own. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "http_server.h"
+#include "rc_alloc.h"
 #include "rc_err.h"
 #include "rc_time.h"
 #include "unit.h"
@@ -41,7 +51,37 @@ typedef struct client {
     char response[4096];
     volatile int done;
     pthread_t thread;
+    const char *tls_ca; /* HTTPS trusting only this CA (PEM), verifying IP 127.0.0.1; NULL: plain */
+    int tls_failed;     /* the handshake or its verification failed */
 } client;
+
+/* The request over TLS on fd; the answer into c->response. */
+static size_t client_tls(client *c, int fd)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    BIO *b = BIO_new_mem_buf(c->tls_ca, -1);
+    X509 *ca = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), "127.0.0.1");
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    size_t got = 0;
+    if (SSL_connect(ssl) == 1 && SSL_write(ssl, c->request, (int)strlen(c->request)) > 0) {
+        int n;
+        while (got + 1 < sizeof(c->response) &&
+               (n = SSL_read(ssl, c->response + got, (int)(sizeof(c->response) - 1 - got))) > 0)
+            got += (size_t)n;
+    } else {
+        c->tls_failed = 1;
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    X509_free(ca);
+    BIO_free(b);
+    ERR_clear_error();
+    return got;
+}
 
 static void *client_run(void *arg)
 {
@@ -54,8 +94,13 @@ static void *client_run(void *arg)
     struct timeval tv = {20, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     size_t got = 0;
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        write(fd, c->request, strlen(c->request)) == (ssize_t)strlen(c->request)) {
+    if (c->tls_ca) {
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+            got = client_tls(c, fd);
+        else
+            c->tls_failed = 1;
+    } else if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+               write(fd, c->request, strlen(c->request)) == (ssize_t)strlen(c->request)) {
         ssize_t n;
         while (got + 1 < sizeof(c->response) &&
                (n = read(fd, c->response + got, sizeof(c->response) - 1 - got)) > 0)
@@ -67,12 +112,18 @@ static void *client_run(void *arg)
     return NULL;
 }
 
-static void client_start(client *c, int port, const char *request)
+static void client_start_tls(client *c, int port, const char *request, const char *tls_ca)
 {
     memset(c, 0, sizeof(*c));
     c->port = port;
+    c->tls_ca = tls_ca;
     snprintf(c->request, sizeof(c->request), "%s", request);
     pthread_create(&c->thread, NULL, client_run, c);
+}
+
+static void client_start(client *c, int port, const char *request)
+{
+    client_start_tls(c, port, request, NULL);
 }
 
 /* Runs the loop until c is answered. */
@@ -195,12 +246,188 @@ static void test_bad_host_and_port_in_use(void)
     stop(a);
 }
 
+/* A cluster CA and a certificate it signed for 127.0.0.1 (freed by tls_free). */
+typedef struct tls_material {
+    char *ca_key, *ca_cert, *key, *cert;
+} tls_material;
+
+static void tls_make(tls_material *t)
+{
+    memset(t, 0, sizeof(*t));
+    CU_ASSERT_EQUAL_FATAL(auth_ca_create("test-ca", 1, &t->ca_key, &t->ca_cert), 0);
+    const char *ips[] = {"127.0.0.1"};
+    CU_ASSERT_EQUAL_FATAL(auth_cert_issue(t->ca_key, t->ca_cert, "gcs", ips, 1, 1, &t->key, &t->cert), 0);
+}
+
+static void tls_free(tls_material *t)
+{
+    rc_free(t->ca_key);
+    rc_free(t->ca_cert);
+    rc_free(t->key);
+    rc_free(t->cert);
+}
+
+/* A raw connection that sends bytes and reads whatever comes back until the server closes. */
+static void client_junk(int port, const void *bytes, size_t len, char *out, size_t outlen)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    size_t got = 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && write(fd, bytes, len) == (ssize_t)len) {
+        shutdown(fd, SHUT_WR);
+        ssize_t n;
+        while (got + 1 < outlen && (n = read(fd, out + got, outlen - 1 - got)) > 0)
+            got += (size_t)n;
+    }
+    out[got] = '\0';
+    close(fd);
+}
+
+static void test_https_with_the_process_certificate(void)
+{
+    tls_material t;
+    tls_make(&t);
+    rpc_security sec = {.ca_cert_pem = t.ca_cert, .cert_pem = t.cert, .key_pem = t.key, .present_cert = 1};
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(rpc_security_set(&sec, err, sizeof(err)), 0);
+    http_server *srv = start(0, 0);
+    CU_ASSERT_STRING_EQUAL(http_server_scheme(srv), "https");
+    int port = http_server_port(srv);
+    /* Over TLS, verified against the CA by IP. */
+    client c;
+    client_start_tls(&c, port, "GET /secret HTTP/1.0\r\n\r\n", t.ca_cert);
+    client_wait_with_loop(&c);
+    CU_ASSERT_EQUAL(c.tls_failed, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, " 200 OK"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "path=/secret"));
+    /* Plaintext HTTP gets no HTTP answer, and no handler runs. */
+    handled = 0;
+    client_start(&c, port, "GET /secret HTTP/1.0\r\n\r\n");
+    client_wait_with_loop(&c);
+    CU_ASSERT(strncmp(c.response, "HTTP/", 5) != 0);
+    CU_ASSERT_PTR_NULL(strstr(c.response, "path=/secret"));
+    CU_ASSERT_EQUAL(handled, 0);
+    /* A client trusting another CA refuses the certificate. */
+    tls_material other;
+    tls_make(&other);
+    client_start_tls(&c, port, "GET /secret HTTP/1.0\r\n\r\n", other.ca_cert);
+    client_wait_with_loop(&c);
+    CU_ASSERT_EQUAL(c.tls_failed, 1);
+    CU_ASSERT_EQUAL(handled, 0);
+    /* Garbage where a handshake should be: handshake records of random bytes, one that claims
+     * more than it sends, a ClientHello cut short. The server closes those and serves on. */
+    unsigned char junk[600] = {0x16, 0x03, 0x01, 0x02, 0x00};
+    srand(14);
+    for (size_t i = 5; i < sizeof(junk); i++)
+        junk[i] = (unsigned char)rand();
+    static const unsigned char claims[] = {0x16, 0x03, 0x03, 0xff, 0xff, 0x01, 0x00, 0xff, 0xfb, 0x03, 0x03};
+    static const unsigned char cut[] = {0x16, 0x03, 0x01, 0x00, 0x30, 0x01, 0x00, 0x00, 0x2c, 0x03, 0x03, 0x11};
+    char out[512];
+    client_junk(port, junk, sizeof(junk), out, sizeof(out));
+    client_junk(port, claims, sizeof(claims), out, sizeof(out));
+    client_junk(port, cut, sizeof(cut), out, sizeof(out));
+    client_start_tls(&c, port, "GET /after-junk HTTP/1.0\r\n\r\n", t.ca_cert);
+    client_wait_with_loop(&c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "path=/after-junk"));
+    CU_ASSERT_EQUAL(handled, 1);
+    stop(srv);
+    /* Secure, but no certificate to serve with: refused, never plain HTTP. */
+    rpc_security client_only = {.ca_cert_pem = t.ca_cert, .token = "x"};
+    CU_ASSERT_EQUAL_FATAL(rpc_security_set(&client_only, err, sizeof(err)), 0);
+    http_server_options o = {0};
+    o.host = "127.0.0.1";
+    o.handler = handler;
+    srv = NULL;
+    CU_ASSERT_EQUAL(http_server_start(&loop, &o, &srv), RC_EINVAL);
+    CU_ASSERT_PTR_NULL(srv);
+    /* Explicit PEMs serve even then; a key that does not fit its certificate does not. */
+    o.tls_cert_pem = t.cert;
+    o.tls_key_pem = t.key;
+    CU_ASSERT_EQUAL_FATAL(http_server_start(&loop, &o, &srv), 0);
+    client_start_tls(&c, http_server_port(srv), "GET /explicit HTTP/1.0\r\n\r\n", t.ca_cert);
+    client_wait_with_loop(&c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "path=/explicit"));
+    stop(srv);
+    o.tls_key_pem = other.key;
+    srv = NULL;
+    CU_ASSERT(http_server_start(&loop, &o, &srv) < 0);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    /* An insecure process serves plain HTTP. */
+    rpc_security insecure = {.insecure = 1};
+    CU_ASSERT_EQUAL_FATAL(rpc_security_set(&insecure, err, sizeof(err)), 0);
+    srv = start(0, 0);
+    CU_ASSERT_STRING_EQUAL(http_server_scheme(srv), "http");
+    stop(srv);
+    tls_free(&t);
+    tls_free(&other);
+}
+
+static void test_tls_issue_from_an_auth_dir(void)
+{
+    char dir[] = "/tmp/rayc-http-tls-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char *cert = NULL, *key = NULL, err[512] = "";
+    CU_ASSERT_EQUAL(http_tls_issue(dir, "dashboard", NULL, 0, &cert, &key, err, sizeof(err)), RC_ENOENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "ca.key"));
+    tls_material t;
+    tls_make(&t);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/ca.crt", dir);
+    CU_ASSERT_EQUAL(auth_write_secret(path, t.ca_cert), 0);
+    snprintf(path, sizeof(path), "%s/ca.key", dir);
+    CU_ASSERT_EQUAL(auth_write_secret(path, t.ca_key), 0);
+    const char *ips[] = {"0.0.0.0", "10.1.2.3"};
+    CU_ASSERT_EQUAL_FATAL(http_tls_issue(dir, "dashboard", ips, 2, &cert, &key, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(auth_cert_verify(t.ca_cert, cert, err, sizeof(err)), 0);
+    char cn[64];
+    CU_ASSERT_EQUAL(auth_cert_cn(cert, cn, sizeof(cn)), 0);
+    CU_ASSERT_STRING_EQUAL(cn, "dashboard");
+    CU_ASSERT_PTR_NOT_NULL(strstr(cert + 10, "-----BEGIN CERTIFICATE-----")); /* the CA follows */
+    BIO *b = BIO_new_mem_buf(cert, -1);
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    CU_ASSERT_EQUAL(X509_check_ip_asc(x, "10.1.2.3", 0), 1);
+    CU_ASSERT_EQUAL(X509_check_ip_asc(x, "127.0.0.1", 0), 1);
+    CU_ASSERT_EQUAL(X509_check_ip_asc(x, "0.0.0.0", 0), 0);
+    CU_ASSERT_EQUAL(X509_check_host(x, host, 0, 0, NULL), 1);
+    CU_ASSERT_EQUAL(X509_check_host(x, "localhost", 0, 0, NULL), 1);
+    CU_ASSERT_EQUAL(X509_check_host(x, "elsewhere.example", 0, 0, NULL), 0);
+    X509_free(x);
+    BIO_free(b);
+    /* The key is the certificate's: a server starts with the pair. */
+    http_server_options o = {0};
+    o.host = "127.0.0.1";
+    o.handler = handler;
+    o.tls_cert_pem = cert;
+    o.tls_key_pem = key;
+    http_server *srv = NULL;
+    CU_ASSERT_EQUAL(http_server_start(&loop, &o, &srv), 0);
+    if (srv)
+        stop(srv);
+    rc_free(cert);
+    rc_free(key);
+    snprintf(path, sizeof(path), "%s/ca.crt", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/ca.key", dir);
+    unlink(path);
+    rmdir(dir);
+    tls_free(&t);
+}
+
 static const unit_case cases[] = {
     UNIT_CASE(test_handlers_run_on_the_loop),
     UNIT_CASE(test_bodies_and_their_limit),
     UNIT_CASE(test_busy_loop_gets_503_then_late_answer_dropped),
     UNIT_CASE(test_stop_releases_waiting_requests),
     UNIT_CASE(test_bad_host_and_port_in_use),
+    UNIT_CASE(test_https_with_the_process_certificate),
+    UNIT_CASE(test_tls_issue_from_an_auth_dir),
 };
 
 int main(void)
