@@ -7,8 +7,12 @@
  *
  *   rayc-dashboard --session-dir DIR --gcs-address HOST:PORT [--host IP] [--port N]
  *
- * Once it listens it writes <session>/dashboard_url ("http://IP:PORT"), where `rayc job`
- * finds it. SIGTERM and SIGINT stop it, and the entrypoints it runs with it.
+ * It serves HTTPS with a certificate it makes at start with the cluster CA's key in the
+ * session (http_tls_issue: the listening IP, 127.0.0.1, localhost and this host's name), so
+ * browsers and clients that trust the session's ca.crt accept it; plain HTTP only on an
+ * --insecure cluster. Once it listens it writes <session>/dashboard_url
+ * ("https://IP:PORT"), where `rayc job` finds it. SIGTERM and SIGINT stop it, and the
+ * entrypoints it runs with it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,9 +26,11 @@
 #include "gcs_client_auth.h"
 #include "http_server.h"
 #include "jobs.h"
+#include "rc_alloc.h"
 #include "rc_config.h"
 #include "rc_err.h"
 #include "rc_log.h"
+#include "rc_net.h"
 #include "rc_session.h"
 
 static void usage(FILE *f)
@@ -157,17 +163,37 @@ int main(int argc, char **argv)
         return 1;
     }
     dash_api_start(&loop, gcs, session, &d.api);
+    /* The address clients use: the listening IP, or for a wildcard the one this host reaches
+     * the GCS from. */
+    char url_host[64];
+    int wildcard = !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+    if (!wildcard || rc_net_local_ip_for(address, url_host, sizeof(url_host)) < 0)
+        snprintf(url_host, sizeof(url_host), "%s", host);
+    char *cert = NULL, *key = NULL;
+    if (!insecure && http_tls_issue(session, "dashboard", (const char *const[]){url_host}, 1, &cert, &key, err,
+                                    sizeof(err)) < 0) {
+        fprintf(stderr, "rayc-dashboard: %s\n", err);
+        jobs_shutdown(d.jobs);
+        return 1;
+    }
     http_server_options ho = {.host = host, .port = port, .handler = on_request, .arg = &d, .require_token = 1,
-                              .auth = auth, .is_public = dash_api_is_public, .max_body = 8 << 20};
-    if (http_server_start(&loop, &ho, &d.http) < 0) {
+                              .auth = auth, .is_public = dash_api_is_public, .max_body = 8 << 20,
+                              .tls_cert_pem = cert, .tls_key_pem = key};
+    int started = http_server_start(&loop, &ho, &d.http);
+    rc_free(cert);
+    if (key) {
+        explicit_bzero(key, strlen(key));
+        rc_free(key);
+    }
+    if (started < 0) {
         fprintf(stderr, "rayc-dashboard: cannot listen on %s port %d (in use? pick another with "
                         "--dashboard-port)\n", host, port);
         jobs_shutdown(d.jobs);
         return 1;
     }
     char url[300];
-    snprintf(url, sizeof(url), strchr(host, ':') ? "http://[%s]:%d\n" : "http://%s:%d\n", host,
-             http_server_port(d.http));
+    snprintf(url, sizeof(url), strchr(url_host, ':') ? "%s://[%s]:%d\n" : "%s://%s:%d\n",
+             http_server_scheme(d.http), url_host, http_server_port(d.http));
     if (rc_session_write(session, "dashboard_url", url) < 0)
         RC_WARN("dashboard: cannot write %s/dashboard_url", session);
     RC_INFO("dashboard: serving the Jobs API at %.*s", (int)strlen(url) - 1, url);

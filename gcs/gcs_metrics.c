@@ -12,7 +12,10 @@
  * The service-discovery file is Prometheus's file_sd format (as Ray's
  * prom_metrics_service_discovery.json): one target group per daemon, the GCS and every
  * alive raylet that reported a metrics port, with labels job="ray", Component and, for
- * raylets, NodeId, and rayc-market when it runs (the address it keeps in the KV). It lives
+ * raylets, NodeId, and rayc-market when it runs (the address it keeps in the KV). Every
+ * group carries __scheme__ ("https", or "http" on an --insecure cluster: every daemon of a
+ * cluster serves its metrics as the cluster's RPC goes), which Prometheus takes as the
+ * target's scheme, so a stock scrape config needs only the CA (tls_config). It lives
  * in the session directory, is replaced atomically (a temporary file and rename, so
  * Prometheus never reads half of it) and rewritten whenever the GCS publishes a node record
  * (joins, deaths, label changes) and every 5 s (as Ray's is).
@@ -128,7 +131,8 @@ static void gcs__sd_group(rc_buf *b, const char *component, const char *node_hex
 {
     if (b->len > 1)
         rc_buf_puts(b, ",\n ");
-    rc_buf_puts(b, "{\"labels\": {\"job\": \"ray\", \"Component\": ");
+    rc_buf_printf(b, "{\"labels\": {\"__scheme__\": \"%s\", \"job\": \"ray\", \"Component\": ",
+                  rpc_security_get()->insecure ? "http" : "https");
     rc_buf_json_str(b, component, strlen(component));
     if (node_hex) {
         rc_buf_puts(b, ", \"NodeId\": ");
@@ -247,7 +251,7 @@ int gcs_metrics_serve(gcs_server *gcs)
         return rc;
     }
     m->port = http_server_port(m->http);
-    RC_INFO("gcs: metrics at http://%s:%d/metrics", gcs->self_ip, m->port);
+    RC_INFO("gcs: metrics at %s://%s:%d/metrics", http_server_scheme(m->http), gcs->self_ip, m->port);
     if (gcs->opts.session_dir) {
         char text[32];
         snprintf(text, sizeof(text), "%d\n", m->port);

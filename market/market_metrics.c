@@ -13,9 +13,16 @@
  * The address is written to the GCS's KV (namespace "market", key "metrics_address"), from
  * which the GCS adds it to the service-discovery file.
  *
+ * HTTPS on a secure cluster: the market holds no certificate of its own (it is a client of
+ * the GCS with the admin token), so it makes one at start with the cluster CA's key where
+ * the head keeps it (http_tls_issue): next to $RAYC_CA_CERT, else in the latest session.
+ *
  * Loop thread only.
  */
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gcs_service.pb-c.h"
@@ -27,6 +34,7 @@
 #include "rc_log.h"
 #include "rc_metrics.h"
 #include "rc_net.h"
+#include "rc_session.h"
 
 struct market_metrics {
     market *m;
@@ -72,6 +80,27 @@ static void mk__address_stored(const rpc_status *st, ProtobufCMessage *reply, vo
     rpc_msg_free(reply);
 }
 
+/* The certificate the market serves HTTPS with (see the top of the file). */
+static int mk__tls(const char *ip, char **cert, char **key)
+{
+    char dir[PATH_MAX + 32], err[PATH_MAX + 256];
+    const char *ca = getenv("RAYC_CA_CERT");
+    if (ca && *ca) {
+        snprintf(dir, sizeof(dir), "%s", ca);
+        snprintf(dir, sizeof(dir), "%s", dirname(dir));
+    } else {
+        char root[PATH_MAX], link[PATH_MAX + 32];
+        rc_session_root(root, sizeof(root));
+        snprintf(link, sizeof(link), "%s/session_latest", root);
+        if (!realpath(link, dir))
+            snprintf(dir, sizeof(dir), "%s", link);
+    }
+    int rc = http_tls_issue(dir, "market", (const char *const[]){ip}, 1, cert, key, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "rayc-market: cannot serve metrics over HTTPS: %s; run the market on the head\n", err);
+    return rc;
+}
+
 int market_metrics_start(market *m, const char *gcs_address, int port, market_metrics **out)
 {
     market_metrics *mm = RC_NEW(market_metrics);
@@ -101,13 +130,23 @@ int market_metrics_start(market *m, const char *gcs_address, int port, market_me
     o.handler = mk__on_http;
     o.arg = mm;
     o.require_token = 1; /* the process-wide security: the cluster's CA, or insecure */
+    char *cert = NULL, *key = NULL;
+    if (rc == 0 && !rpc_security_get()->insecure && (rc = mk__tls(ip, &cert, &key)) == 0) {
+        o.tls_cert_pem = cert;
+        o.tls_key_pem = key;
+    }
     if (rc == 0 && (rc = http_server_start(m->loop, &o, &mm->http)) < 0)
         fprintf(stderr, "rayc-market: cannot serve metrics on %s port %d (--metrics-export-port)\n", ip, port);
+    rc_free(cert);
+    if (key) {
+        explicit_bzero(key, strlen(key));
+        rc_free(key);
+    }
     if (rc < 0)
         return rc;
     snprintf(mm->address, sizeof(mm->address), strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip,
              http_server_port(mm->http));
-    RC_INFO("market: metrics at http://%s/metrics", mm->address);
+    RC_INFO("market: metrics at %s://%s/metrics", http_server_scheme(mm->http), mm->address);
     Ray__Rpc__InternalKVPutRequest req = RAY__RPC__INTERNAL_KVPUT_REQUEST__INIT;
     req.namespace_.data = (uint8_t *)MK_KV_NAMESPACE;
     req.namespace_.len = strlen(MK_KV_NAMESPACE);

@@ -216,12 +216,13 @@ int raylet_metrics_serve(raylet *r)
     o.auth = r->srv;
     int rc = http_server_start(r->loop, &o, &m->http);
     if (rc < 0) {
-        fprintf(stderr, "rayc-raylet: cannot serve metrics on %s port %d: the port is in use "
-                        "(--metrics-export-port; 0 picks a free one)\n", o.host, o.port);
+        fprintf(stderr, "rayc-raylet: cannot serve metrics on %s port %d: %s\n", o.host, o.port,
+                rc == RC_EIO ? "the port is in use (--metrics-export-port; 0 picks a free one)"
+                             : "HTTPS is not available (see the log)");
         return rc;
     }
     r->metrics_port = http_server_port(m->http);
-    RC_INFO("raylet: metrics at http://%s:%d/metrics", r->spec.ip, r->metrics_port);
+    RC_INFO("raylet: metrics at %s://%s:%d/metrics", http_server_scheme(m->http), r->spec.ip, r->metrics_port);
     return 0;
 }
 
