@@ -6,7 +6,10 @@
  * The dashboard is --address, else $RAY_API_SERVER_ADDRESS or $RAY_ADDRESS when they are
  * http(s) URLs (as Ray's CLI takes them), else the latest session's dashboard_url on this
  * host. The token is the client token rayc finds everywhere (RAYC_AUTH_TOKEN,
- * RAYC_AUTH_TOKEN_PATH, the latest session). Main thread only.
+ * RAYC_AUTH_TOKEN_PATH, the latest session). The dashboard serves HTTPS with a certificate of
+ * the cluster CA, and the CA found with the token (RAYC_CA_CERT, the latest session) is the
+ * only one trusted; an address without a scheme is https:// unless the cluster is insecure.
+ * Main thread only.
  */
 #include <curl/curl.h>
 #include <limits.h>
@@ -27,8 +30,20 @@
 
 typedef struct cli__http {
     char url[512];
-    char *auth; /* "Authorization: Bearer ..." or NULL */
+    char *auth;   /* "Authorization: Bearer ..." or NULL */
+    char *ca_pem; /* the cluster CA, the only root trusted for https://; NULL: none found */
 } cli__http;
+
+/* TLS for one request: only the cluster's CA is trusted (as for RPC), never the system's. */
+static void cli__http_tls(const cli__http *h, CURL *c)
+{
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (!h->ca_pem)
+        return;
+    struct curl_blob ca = {h->ca_pem, strlen(h->ca_pem), CURL_BLOB_COPY};
+    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+    curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+}
 
 static size_t cli__on_body(char *data, size_t size, size_t n, void *arg)
 {
@@ -52,15 +67,18 @@ static int cli__http_init(cli__http *h, const char *address)
         snprintf(link, sizeof(link), "%s/session_latest", root);
         if (!realpath(link, session) || rc_session_read(session, "dashboard_url", found, sizeof(found)) < 0) {
             fprintf(stderr, "rayc job: no dashboard found on this host: start a cluster with `rayc start --head` "
-                            "(it runs the dashboard) or give --address http://HEAD:8265\n");
+                            "(it runs the dashboard) or give --address https://HEAD:8265\n");
             return CLI_FAIL;
         }
         address = found;
     }
+    const char *insecure = getenv("RAYC_INSECURE");
     if (strstr(address, "://"))
         snprintf(h->url, sizeof(h->url), "%s", address);
     else
-        snprintf(h->url, sizeof(h->url), "http://%s", address);
+        snprintf(h->url, sizeof(h->url), "%s://%s",
+                 (insecure && !strcmp(insecure, "1")) || gcs_auth_latest_session_insecure(NULL) ? "http" : "https",
+                 address);
     size_t len = strlen(h->url);
     while (len && h->url[len - 1] == '/')
         h->url[--len] = '\0';
@@ -71,6 +89,8 @@ static int cli__http_init(cli__http *h, const char *address)
         rc_buf_printf(&b, "Authorization: Bearer %s", creds.token);
         h->auth = rc_buf_detach(&b);
     }
+    if (creds.ca_cert_pem)
+        h->ca_pem = rc_strdup(creds.ca_cert_pem);
     gcs_admin_creds_free(&creds);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return CLI_OK;
@@ -82,6 +102,7 @@ static void cli__http_free(cli__http *h)
         memset(h->auth, 0, strlen(h->auth));
         rc_free(h->auth);
     }
+    rc_free(h->ca_pem);
     curl_global_cleanup();
 }
 
@@ -112,6 +133,7 @@ static long cli__request(cli__http *h, const char *method, const char *path, con
     }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cli__on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    cli__http_tls(h, c);
     CURLcode rc = curl_easy_perform(c);
     long status = -1;
     if (rc != CURLE_OK)

@@ -63,6 +63,7 @@ typedef struct dash__scrape {
     uv_work_t work;
     struct dash_api *a;
     char *token;
+    char *ca_file; /* the cluster CA the raylets' HTTPS certificates chain to; NULL: insecure */
     size_t n;
     char **urls;
     uint8_t (*ids)[RC_ID_MAX_SIZE];
@@ -396,7 +397,9 @@ static void dash__scrape_work(uv_work_t *w)
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, sc->ca_file ? "https" : "http");
+        if (sc->ca_file)
+            curl_easy_setopt(c, CURLOPT_CAINFO, sc->ca_file);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dash__on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
         long code = 0;
@@ -417,6 +420,7 @@ static void dash__scrape_free(dash__scrape *sc)
     rc_free(sc->ids);
     rc_free(sc->granted);
     rc_free(sc->token);
+    rc_free(sc->ca_file);
     rc_free(sc);
 }
 
@@ -468,13 +472,18 @@ static void dash__scrape_start(dash_api *a)
     sc->urls = rc_calloc(nodes->n_node_info_list + 1, sizeof(*sc->urls));
     sc->ids = rc_calloc(nodes->n_node_info_list + 1, sizeof(*sc->ids));
     sc->granted = rc_calloc(nodes->n_node_info_list + 1, sizeof(*sc->granted));
+    /* Raylets serve HTTPS with their node certificates unless the cluster is insecure. */
+    const char *ca = getenv("RAYC_CA_CERT");
+    if (!rpc_security_get()->insecure && ca)
+        sc->ca_file = rc_strdup(ca);
+    const char *scheme = rpc_security_get()->insecure ? "http" : "https";
     for (size_t i = 0; i < nodes->n_node_info_list; i++) {
         const Ray__Rpc__GcsNodeInfo *n = nodes->node_info_list[i];
         if (n->state != RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE || n->metrics_export_port <= 0)
             continue;
         rc_buf url = RC_BUF_INIT;
-        rc_buf_printf(&url, strchr(n->node_manager_address, ':') ? "http://[%s]:%d/metrics" : "http://%s:%d/metrics",
-                      n->node_manager_address, n->metrics_export_port);
+        rc_buf_printf(&url, strchr(n->node_manager_address, ':') ? "%s://[%s]:%d/metrics" : "%s://%s:%d/metrics",
+                      scheme, n->node_manager_address, n->metrics_export_port);
         sc->urls[sc->n] = rc_buf_detach(&url);
         memcpy(sc->ids[sc->n], n->node_id.data, n->node_id.len < RC_ID_MAX_SIZE ? n->node_id.len : RC_ID_MAX_SIZE);
         sc->n++;
