@@ -21,8 +21,10 @@ command -v npm >/dev/null 2>&1 || packages="$packages npm"
 
 # For the tests only: Debian's Prometheus server scrapes a test cluster's /metrics
 # (tests/python/test_metrics.py, which skips without it); Debian's headless Chromium and
-# its chromedriver drive the web dashboard (tests/python/test_dashboard.py, likewise).
-test_packages="prometheus chromium chromium-driver"
+# its chromedriver drive the web dashboard (tests/python/test_dashboard.py, likewise), which
+# trusts the cluster CA through an NSS database made with libnss3-tools' certutil; curl
+# checks the HTTPS ports' certificates.
+test_packages="prometheus chromium chromium-driver libnss3-tools curl"
 packages="$packages $test_packages"
 
 # Peers for rayc-bench (Dask distributed under Debian's python3); only with --bench.
