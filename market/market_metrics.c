@@ -15,16 +15,21 @@
  *
  * HTTPS on a secure cluster: the market holds no certificate of its own (it is a client of
  * the GCS with the admin token), so it makes one at start with the cluster CA's key where
- * the head keeps it (http_tls_issue): next to $RAYC_CA_CERT, else in the latest session.
+ * the head keeps it (http_tls_issue): the first directory holding a ca.key whose ca.crt is
+ * the CA the market trusts, of: the one of $RAYC_CA_CERT, the latest session, every session
+ * on this host (the head's, when other nodes were started on its host since).
  *
  * Loop thread only.
  */
+#include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "auth.h"
 #include "gcs_service.pb-c.h"
 #include "http_server.h"
 #include "market_daemon.h"
@@ -80,24 +85,54 @@ static void mk__address_stored(const rpc_status *st, ProtobufCMessage *reply, vo
     rpc_msg_free(reply);
 }
 
-/* The certificate the market serves HTTPS with (see the top of the file). */
-static int mk__tls(const char *ip, char **cert, char **key)
+/* 1 if dir holds the key of the CA ca_pem (its ca.crt is that CA, and a ca.key is there). */
+static int mk__holds_ca_key(const char *dir, const char *ca_pem)
 {
-    char dir[PATH_MAX + 32], err[PATH_MAX + 256];
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/ca.key", dir);
+    if (access(path, R_OK) != 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s/ca.crt", dir);
+    char *cert = NULL;
+    int same = auth_read_file(path, &cert) == 0 && !strcmp(cert, ca_pem);
+    rc_free(cert);
+    return same;
+}
+
+/* The certificate the market serves HTTPS with (see the top of the file). */
+static int mk__tls(const market *m, const char *ip, char **cert, char **key)
+{
+    char dir[PATH_MAX + 300], root[PATH_MAX], err[PATH_MAX + 256];
+    rc_session_root(root, sizeof(root));
     const char *ca = getenv("RAYC_CA_CERT");
+    int found = 0;
     if (ca && *ca) {
         snprintf(dir, sizeof(dir), "%s", ca);
         snprintf(dir, sizeof(dir), "%s", dirname(dir));
-    } else {
-        char root[PATH_MAX], link[PATH_MAX + 32];
-        rc_session_root(root, sizeof(root));
-        snprintf(link, sizeof(link), "%s/session_latest", root);
-        if (!realpath(link, dir))
-            snprintf(dir, sizeof(dir), "%s", link);
+        found = mk__holds_ca_key(dir, m->ca_pem);
+    }
+    char link[PATH_MAX + 32];
+    snprintf(link, sizeof(link), "%s/session_latest", root);
+    if (!found && realpath(link, dir))
+        found = mk__holds_ca_key(dir, m->ca_pem);
+    DIR *d = found ? NULL : opendir(root);
+    struct dirent *e;
+    while (d && !found && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "session_", 8) != 0 || !strcmp(e->d_name, "session_latest"))
+            continue;
+        snprintf(dir, sizeof(dir), "%s/%.255s", root, e->d_name);
+        found = mk__holds_ca_key(dir, m->ca_pem);
+    }
+    if (d)
+        closedir(d);
+    if (!found) {
+        fprintf(stderr, "rayc-market: cannot serve metrics over HTTPS: no session under %s holds the key of the "
+                        "cluster CA (ca.key); run the market on the head\n", root);
+        return RC_ENOENT;
     }
     int rc = http_tls_issue(dir, "market", (const char *const[]){ip}, 1, cert, key, err, sizeof(err));
     if (rc < 0)
-        fprintf(stderr, "rayc-market: cannot serve metrics over HTTPS: %s; run the market on the head\n", err);
+        fprintf(stderr, "rayc-market: cannot serve metrics over HTTPS: %s\n", err);
     return rc;
 }
 
@@ -131,7 +166,7 @@ int market_metrics_start(market *m, const char *gcs_address, int port, market_me
     o.arg = mm;
     o.require_token = 1; /* the process-wide security: the cluster's CA, or insecure */
     char *cert = NULL, *key = NULL;
-    if (rc == 0 && !rpc_security_get()->insecure && (rc = mk__tls(ip, &cert, &key)) == 0) {
+    if (rc == 0 && !rpc_security_get()->insecure && (rc = mk__tls(m, ip, &cert, &key)) == 0) {
         o.tls_cert_pem = cert;
         o.tls_key_pem = key;
     }

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,12 @@ def session_root():
         os.environ["RAYC_SESSION_ROOT"] = root
     os.makedirs(root, exist_ok=True)
     return root
+
+
+def cluster_tls(session):
+    """An SSL context that trusts only the cluster CA of session (its ca.crt), as an admin's
+    client of the HTTPS ports (dashboard, /metrics) does."""
+    return ssl.create_default_context(cafile=os.path.join(session, "ca.crt"))
 
 
 def rayc(*args, root=None, check=True, timeout=120):

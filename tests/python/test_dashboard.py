@@ -4,7 +4,11 @@ JSON endpoints answer only the admin token, no path leaves the UI's directory, g
 not bring it down, and Debian's headless Chromium (driven through chromedriver's W3C
 WebDriver HTTP protocol) logs in with the token, sees the three nodes, submits a job from
 the Jobs page, follows it to SUCCEEDED with its output, visits every page, and leaves a
-screenshot in the build's artifacts directory."""
+screenshot in the build's artifacts directory.
+
+The dashboard speaks HTTPS with a certificate of the cluster CA: the test's clients trust
+the session's ca.crt, and Chromium trusts it as an admin's browser would, through an NSS
+database (certutil, Debian's libnss3-tools) in the home directory it runs with."""
 
 import base64
 import json
@@ -19,12 +23,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import ssl
+
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from cli_cluster import CliCluster, rayc, use_short_session_root, wait_for  # noqa: E402
+from cli_cluster import CliCluster, cluster_tls, rayc, use_short_session_root, wait_for  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -109,6 +115,8 @@ def cluster():
             c.address = f.read().strip()
         with open(os.path.join(c.root, "session_latest", "dashboard_url")) as f:
             c.url = f.read().strip()
+        c.ca_file = os.path.join(c.root, "session_latest", "ca.crt")
+        c.tls = cluster_tls(os.path.join(c.root, "session_latest"))
         c.token = rayc("get-auth-token").stdout.strip()  # what the admin pastes into the login form
         c.add_node(num_cpus=1, labels={"name": "gpu"}, resources={"accelerator_type:H100": 1}, num_gpus=1)
         c.add_node(num_cpus=1, labels={"name": "cpu"})
@@ -123,7 +131,7 @@ def get(c, path, token=None, method="GET", body=None):
     if token:
         req.add_header("Authorization", "Bearer " + token)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=c.tls) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -132,11 +140,11 @@ def get(c, path, token=None, method="GET", body=None):
 def raw(c, data, timeout=10):
     """Sends raw bytes to the dashboard; what came back before it closed (or timeout)."""
     u = urllib.parse.urlparse(c.url)
-    with socket.create_connection((u.hostname, u.port), timeout=timeout) as s:
-        s.sendall(data)
-        try:
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
+    with socket.create_connection((u.hostname, u.port), timeout=timeout) as plain, \
+            c.tls.wrap_socket(plain, server_hostname=u.hostname) as s:
+        try:  # no half-close: on a TLS socket it would drop TLS and read the raw records
+            s.sendall(data)
+        except OSError:  # the server may close on garbage before taking all of it
             pass
         out = b""
         try:
@@ -145,7 +153,7 @@ def raw(c, data, timeout=10):
                 if not chunk:
                     break
                 out += chunk
-        except (socket.timeout, ConnectionResetError):
+        except (socket.timeout, ConnectionResetError, ssl.SSLError):
             pass
         return out
 
@@ -203,6 +211,50 @@ def test_http_files_tokens_and_headers(cluster):
     assert status == 404 and b"head node's logs only" in body
 
 
+def curl(url, *args):
+    """(exit code, HTTP status text) of curl on url; curl trusts the system's roots unless
+    --cacert is among args."""
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30", *args, url],
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout
+
+
+def test_https_only(cluster):
+    """The dashboard speaks only HTTPS, with a certificate of the cluster CA for its address
+    and this host's name; the token is still needed inside TLS."""
+    c = cluster
+    assert c.url.startswith("https://"), c.url
+    u = urllib.parse.urlparse(c.url)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall(b"GET /api/nodes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + c.token.encode() +
+                  b"\r\nConnection: close\r\n\r\n")
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except OSError:
+            pass
+    assert not out.startswith(b"HTTP/"), out[:200]  # no answer in clear, so no token sent in clear either
+    auth = ("-H", "Authorization: Bearer " + c.token)
+    assert curl(c.url + "/api/nodes", *auth)[0] == 60  # the system's roots do not vouch for it
+    assert curl(c.url + "/api/nodes", "--cacert", c.ca_file, *auth) == (0, "200")
+    assert curl(c.url + "/api/nodes", "--cacert", c.ca_file) == (0, "401")
+    name = socket.gethostname()
+    assert curl(f"https://{name}:{u.port}/api/nodes", "--cacert", c.ca_file, "--resolve",
+                f"{name}:{u.port}:{u.hostname}", *auth) == (0, "200")
+    # Garbage where a TLS handshake should be leaves it serving.
+    for junk in (b"\x16\x03\x01\x02\x00" + os.urandom(512), b"\x16\x03\x03\xff\xff\x01\x00\xff\xfb\x03\x03",
+                 b"\x00\xff" * 5000):
+        with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+            try:
+                s.sendall(junk)
+                s.shutdown(socket.SHUT_WR)
+                s.recv(4096)
+            except OSError:
+                pass
+    assert get(c, "/api/nodes", c.token)[0] == 200
+
+
 def test_path_traversal_and_garbage(cluster):
     c = cluster
     for path in (b"/../../../../etc/passwd", b"/%2e%2e/%2e%2e/%2e%2e/etc/passwd", b"/..%2f..%2f..%2fetc%2fpasswd",
@@ -225,13 +277,28 @@ def test_path_traversal_and_garbage(cluster):
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C web element reference
 
 
+def browser_home_trusting(tmpdir, ca_file):
+    """A home directory whose NSS database (~/.pki/nssdb, where Chromium on Linux keeps the
+    roots a user added) trusts the cluster CA for web sites, made as an admin would:
+    `certutil -N` and `certutil -A -t C,,`."""
+    home = os.path.join(tmpdir, "home")
+    nssdb = os.path.join(home, ".pki", "nssdb")
+    os.makedirs(nssdb)
+    subprocess.run(["certutil", "-N", "-d", "sql:" + nssdb, "--empty-password"], check=True)
+    subprocess.run(["certutil", "-A", "-d", "sql:" + nssdb, "-n", "rayc cluster CA", "-t", "C,,", "-i", ca_file],
+                   check=True)
+    return home
+
+
 class WebDriver:
-    def __init__(self, tmpdir):
+    def __init__(self, tmpdir, home=None):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         self.log = open(os.path.join(tmpdir, "chromedriver.log"), "w")
-        self.proc = subprocess.Popen([CHROMEDRIVER, f"--port={port}"], stdout=self.log, stderr=subprocess.STDOUT)
+        env = dict(os.environ, HOME=home) if home else None
+        self.proc = subprocess.Popen([CHROMEDRIVER, f"--port={port}"], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env)
         self.base = f"http://127.0.0.1:{port}"
         wait_for(lambda: self._ready(), timeout=30, what="chromedriver ready")
         caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
@@ -300,10 +367,12 @@ class WebDriver:
 
 
 @pytest.fixture
-def browser(tmp_path):
+def browser(tmp_path, cluster):
     if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
         pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/install-deps.sh installs them)")
-    wd = WebDriver(str(tmp_path))
+    if not shutil.which("certutil"):
+        pytest.skip("certutil is not installed (Debian's libnss3-tools; scripts/install-deps.sh installs it)")
+    wd = WebDriver(str(tmp_path), home=browser_home_trusting(str(tmp_path), cluster.ca_file))
     try:
         yield wd
     finally:

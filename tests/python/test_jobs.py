@@ -17,7 +17,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from cli_cluster import RAYC, CliCluster, pid_running, rayc, use_short_session_root, wait_for  # noqa: E402
+from cli_cluster import RAYC, CliCluster, cluster_tls, pid_running, rayc, use_short_session_root, wait_for  # noqa: E402
 
 PY = sys.executable  # Debian's python3, which has rayc's package and its dependencies
 
@@ -56,6 +56,7 @@ def cluster(tmp_path_factory):
         c.url = f.read().strip()
     with open(os.path.join(c.root, "session_latest", "auth_token")) as f:
         c.token = f.read().strip()
+    c.tls = cluster_tls(os.path.join(c.root, "session_latest"))  # the dashboard serves HTTPS
     c.workdir = tmp_path_factory.mktemp("jobdir")
     (c.workdir / "script.py").write_text(DRIVER)
     (c.workdir / "long.py").write_text(LONG)
@@ -75,7 +76,7 @@ def rest(c, method, path, body=None, token=True, raw=None):
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=c.tls) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -251,7 +252,7 @@ def test_list_errors_delete_and_garbage(cluster):
     assert status == 400 and "working_dir" in text
     # Garbage on the socket and odd requests leave the dashboard serving.
     import socket
-    host, port = c.url[len("http://"):].rsplit(":", 1)
+    host, port = c.url[len("https://"):].rsplit(":", 1)
     for junk in (b"\x00\xff garbage\r\n\r\n", b"GET /api/jobs/%00 HTTP/1.1\r\nHost: x\r\n\r\n", b"POST"):
         with socket.create_connection((host, int(port)), timeout=10) as s:
             s.sendall(junk)
@@ -294,7 +295,7 @@ def test_restarted_dashboard_keeps_jobs_and_fails_orphans(cluster, tmp_path):
     with open(os.path.join(session, "gcs_address")) as f:
         gcs = f.read().strip()
     port = c.url.rsplit(":", 1)[1]
-    host = c.url[len("http://"):].rsplit(":", 1)[0]
+    host = c.url[len("https://"):].rsplit(":", 1)[0]
     with open(os.path.join(session, "logs", "dashboard2.err"), "w") as err:
         d = subprocess.Popen([os.path.join(os.path.dirname(RAYC), "rayc-dashboard"), "--session-dir", session,
                               "--gcs-address", gcs, "--host", host, "--port", port],

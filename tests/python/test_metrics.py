@@ -3,18 +3,23 @@
 
   - the GCS's service-discovery file lists the GCS and both raylets, whose metrics ports
     are those of the node table (ray.nodes()' MetricsExportPort);
+  - the metrics ports speak only HTTPS with certificates of the cluster CA: a plaintext
+    request gets no HTTP answer, curl refuses the certificate without the CA and accepts it
+    with the CA (the GCS's by host name too);
   - /metrics of the GCS and of each raylet answers 401 without a token or with a bad one,
     and Prometheus text with the cluster's admin token: actors by state, resources,
     leases, node memory, RPC latency histograms;
-  - garbage on the metrics ports leaves the daemons serving; a GCS started with
-    --insecure serves /metrics without a token;
-  - Debian's real Prometheus server, configured with file_sd_configs on that file and the
-    token as its bearer credentials, scrapes every target and answers queries through its
-    HTTP API with the cluster's real values (4 CPUs in all, the live actor)."""
+  - garbage on the metrics ports (TLS handshakes of garbage too) leaves the daemons
+    serving; a GCS started with --insecure serves plain HTTP /metrics without a token;
+  - Debian's real Prometheus server, configured with file_sd_configs on that file (whose
+    __scheme__ label says https), the cluster CA as tls_config and the token as its bearer
+    credentials, scrapes every target and answers queries through its HTTP API with the
+    cluster's real values (4 CPUs in all, the live actor)."""
 
 import glob
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -28,7 +33,7 @@ import pytest
 
 import ray
 
-from cli_cluster import joined_cluster, use_short_session_root, wait_for
+from cli_cluster import cluster_tls, joined_cluster, use_short_session_root, wait_for
 
 use_short_session_root()  # sockets live under it: see cli_cluster
 
@@ -55,6 +60,11 @@ def head_session(cluster):
 def token(head_session):
     with open(os.path.join(head_session, "auth_token")) as f:
         return f.read().strip()
+
+
+@pytest.fixture(scope="module")
+def ca_file(head_session):
+    return os.path.join(head_session, "ca.crt")
 
 
 @ray.remote
@@ -90,19 +100,21 @@ def targets(session):
     out = {}
     for group in read_sd(session):
         assert group["labels"]["job"] == "ray"
+        assert group["labels"]["__scheme__"] == "https"
         assert len(group["targets"]) == 1
         key = group["labels"].get("NodeId") or group["labels"]["Component"]
         out[key] = group["targets"][0]
     return out
 
 
-def get(target, token=None, path="/metrics"):
-    """(status, body text) of GET http://target/path."""
-    req = urllib.request.Request(f"http://{target}{path}")
+def get(target, token=None, path="/metrics", tls=None):
+    """(status, body text) of GET https://target/path trusting tls (an SSL context), or of
+    http://target/path when tls is None (an insecure cluster)."""
+    req = urllib.request.Request(f"{'https' if tls else 'http'}://{target}{path}")
     if token is not None:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=tls) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -145,20 +157,69 @@ def test_discovery_file_matches_node_table(cluster, head_session, workload):
         assert t[node_id] == f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}"
 
 
+def recv_all(sock):
+    out = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+    except OSError:
+        return out
+
+
+def curl(url, *args):
+    """(exit code, HTTP status text) of curl on url; curl trusts the system's roots unless
+    --cacert is among args."""
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30", *args, url],
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout
+
+
+def test_metrics_ports_speak_only_tls(head_session, token, ca_file):
+    for key, target in targets(head_session).items():
+        host, port = target.rsplit(":", 1)
+        # Plaintext HTTP gets no HTTP answer (the token would have crossed the network in clear).
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode() +
+                         b"\r\nConnection: close\r\n\r\n")
+            out = recv_all(sock)
+        assert not out.startswith(b"HTTP/"), (key, out[:200])
+        # A client that does not trust the cluster CA refuses the certificate (curl's 60).
+        rc, _ = curl(f"https://{target}/metrics", "-H", f"Authorization: Bearer {token}")
+        assert rc == 60, (key, rc)
+        # With the CA: verified by IP, and the token is still required.
+        rc, code = curl(f"https://{target}/metrics", "--cacert", ca_file, "-H", f"Authorization: Bearer {token}")
+        assert (rc, code) == (0, "200"), (key, rc, code)
+        rc, code = curl(f"https://{target}/metrics", "--cacert", ca_file)
+        assert (rc, code) == (0, "401"), (key, rc, code)
+    # The GCS's certificate names this host too, for admins who type its name.
+    name = socket.gethostname()
+    host, port = targets(head_session)["gcs"].rsplit(":", 1)
+    rc, code = curl(f"https://{name}:{port}/metrics", "--cacert", ca_file, "--resolve", f"{name}:{port}:{host}",
+                    "-H", f"Authorization: Bearer {token}")
+    assert (rc, code) == (0, "200"), (name, rc, code)
+    rc, _ = curl(f"https://not-{name}:{port}/metrics", "--cacert", ca_file, "--resolve",
+                 f"not-{name}:{port}:{host}", "-H", f"Authorization: Bearer {token}")
+    assert rc == 60, rc  # names the certificate does not carry are refused
+
+
 def test_metrics_need_the_cluster_token(head_session, token):
+    tls = cluster_tls(head_session)
     for target in targets(head_session).values():
-        status, body = get(target)
+        status, body = get(target, tls=tls)
         assert status == 401, body
         assert "Authorization: Bearer" in body
-        status, body = get(target, token="rayc1.not.valid")
+        status, body = get(target, token="rayc1.not.valid", tls=tls)
         assert status == 401, body
         assert "refused" in body
-        status, body = get(target, token=token, path="/other")
+        status, body = get(target, token=token, path="/other", tls=tls)
         assert status == 404
 
 
 def test_gcs_metrics(head_session, token, workload):
-    status, text = get(targets(head_session)["gcs"], token=token)
+    status, text = get(targets(head_session)["gcs"], token=token, tls=cluster_tls(head_session))
     assert status == 200, text
     assert "# TYPE ray_actors gauge" in text
     s = samples(text)
@@ -175,7 +236,7 @@ def test_raylet_metrics(head_session, token, workload):
     for key, target in t.items():
         if key == "gcs":
             continue
-        status, text = get(target, token=token)
+        status, text = get(target, token=token, tls=cluster_tls(head_session))
         assert status == 200, text
         s = samples(text)
         cpus += value(s, "ray_resources", Name="CPU")
@@ -192,10 +253,26 @@ def test_raylet_metrics(head_session, token, workload):
 
 
 def test_daemons_survive_garbage(head_session, token):
+    tls = cluster_tls(head_session)
+    rnd = random.Random(6)
+    # TLS records of garbage: a handshake record with a random body, one that claims more
+    # than it sends, an alert, and a ClientHello cut short.
+    tls_junk = [b"\x16\x03\x01\x02\x00" + bytes(rnd.randrange(256) for _ in range(512)),
+                b"\x16\x03\x03\xff\xff\x01\x00\xff\xfb" + b"\x03\x03" + b"\x00" * 40,
+                b"\x15\x03\x03\x00\x02\x02\x28", b"\x16\x03\x01\x00\x30\x01\x00\x00\x2c\x03\x03" + b"\x11" * 10]
     for target in targets(head_session).values():
         host, port = target.rsplit(":", 1)
-        for junk in (b"\x00\xff\xfe garbage\r\n\r\n", b"GET /metrics HTTP/1.1\r\n" + b"X: " + b"a" * 100000,
-                     b"GET " + b"/" * 70000 + b" HTTP/1.1\r\n\r\n"):
+        # Inside TLS: requests too large for the server, after a good handshake.
+        for junk in (b"GET /metrics HTTP/1.1\r\n" + b"X: " + b"a" * 100000, b"\x00\xff\xfe garbage\r\n\r\n"):
+            with socket.create_connection((host, int(port)), timeout=10) as plain:
+                with tls.wrap_socket(plain, server_hostname=host) as sock:
+                    try:
+                        sock.sendall(junk)
+                        sock.recv(4096)
+                    except OSError:
+                        pass
+        for junk in [b"\x00\xff\xfe garbage\r\n\r\n", b"GET /metrics HTTP/1.1\r\n" + b"X: " + b"a" * 100000,
+                     b"GET " + b"/" * 70000 + b" HTTP/1.1\r\n\r\n"] + tls_junk:
             with socket.create_connection((host, int(port)), timeout=10) as sock:
                 try:
                     sock.sendall(junk)
@@ -203,18 +280,18 @@ def test_daemons_survive_garbage(head_session, token):
                     sock.recv(4096)
                 except OSError:
                     pass  # the server may close on us: what matters is that it still serves
-        req = urllib.request.Request(f"http://{target}/metrics", data=b"x" * (2 << 20), method="POST")
+        req = urllib.request.Request(f"https://{target}/metrics", data=b"x" * (2 << 20), method="POST")
         req.add_header("Authorization", f"Bearer {token}")
         with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(req, timeout=30)
+            urllib.request.urlopen(req, timeout=30, context=tls)
         assert e.value.code == 413
-        status, text = get(target, token=token)
+        status, text = get(target, token=token, tls=tls)
         assert status == 200 and "rayc_rpc_server_latency_seconds" in text
 
 
 def test_insecure_gcs_needs_no_token(tmp_path):
-    """A GCS started with --insecure serves /metrics to anyone (as every caller of an
-    insecure cluster is admin), and lists itself in its discovery file."""
+    """A GCS started with --insecure serves /metrics in plain HTTP to anyone (as every caller
+    of an insecure cluster is admin), and lists itself in its discovery file as http."""
     gcs = subprocess.Popen([os.path.join(os.environ.get("RAYC_BIN_DIR", ""), "rayc-gcs"), "--insecure",
                             "--host", "127.0.0.1", "--port", "0", "--metrics-export-port", "0",
                             "--session-dir", str(tmp_path)],
@@ -227,7 +304,8 @@ def test_insecure_gcs_needs_no_token(tmp_path):
         assert status == 200, text
         assert "ray_cluster_active_nodes 0" in text.splitlines()
         sd = json.loads((tmp_path / SD_FILE).read_text())
-        assert sd == [{"labels": {"job": "ray", "Component": "gcs"}, "targets": [f"127.0.0.1:{port}"]}]
+        assert sd == [{"labels": {"__scheme__": "http", "job": "ray", "Component": "gcs"},
+                       "targets": [f"127.0.0.1:{port}"]}]
     finally:
         gcs.terminate()
         gcs.wait(timeout=30)
@@ -271,6 +349,8 @@ scrape_configs:
     authorization:
       type: Bearer
       credentials_file: {token_file}
+    tls_config:
+      ca_file: {os.path.join(head_session, "ca.crt")}
     file_sd_configs:
       - files: ['{os.path.join(head_session, SD_FILE)}']
         refresh_interval: 1s
@@ -283,6 +363,7 @@ scrape_configs:
                                else None)(prom_query(port, 'up{job="ray"}')),
                       timeout=90, interval=1, what="Prometheus scraping the GCS and both raylets")
         assert {x["metric"]["Component"] for x in up} == {"gcs", "raylet"}
+        assert {x["metric"]["instance"] for x in up} == set(targets(head_session).values())
         cpus = wait_for(lambda: prom_query(port, 'sum(ray_resources{Name="CPU"})'), timeout=30, interval=1,
                         what="ray_resources in Prometheus")
         assert float(cpus[0]["value"][1]) == 4.0
