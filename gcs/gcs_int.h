@@ -310,6 +310,10 @@ int64_t gcs_task_manager_dropped(const gcs_task_manager *tm);
 void gcs_task_on_job_finished(gcs_task_manager *tm, const uint8_t *job_id, int64_t now_ns);
 /* "FINISHED" for RAY__RPC__TASK_STATUS__FINISHED, "NIL" for unknown values. */
 const char *gcs_task_status_name(int status);
+/* Calls fn for every attempt in the table, oldest first, with its current state (a
+ * TaskStatus), its name ("" when no owner reported it yet), job and attempt number. */
+typedef void (*gcs_task_visit_fn)(int state, const char *name, const uint8_t *job_id, int32_t attempt, void *arg);
+void gcs_task_foreach(const gcs_task_manager *tm, gcs_task_visit_fn fn, void *arg);
 
 /* gcs_worker_manager.c: WorkerInfoGcsService (raylets report dead workers). */
 extern const rpc_method_handler gcs_worker_handlers[];

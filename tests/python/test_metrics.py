@@ -169,6 +169,29 @@ def test_gcs_metrics(head_session, token, workload):
                  Method="NodeInfoGcsService.RegisterNode", le="+Inf") == 2
 
 
+def test_tasks_by_state(head_session, token, workload):
+    """ray_tasks counts tasks (from the GCS's task events), once across all targets: the 20
+    calls of square and the 5 actor calls each appear as one FINISHED attempt."""
+    def scrape():
+        s = {}
+        for target in targets(head_session).values():
+            status, text = get(target, token=token)
+            assert status == 200, text
+            for k, v in samples(text).items():
+                s[k] = s.get(k, 0) + v
+        return s
+
+    s = wait_for(lambda: (lambda s: s if value(s, "ray_tasks", State="FINISHED", Name="square") >= 20 else None)(
+        scrape()), what="the 20 square tasks in ray_tasks")
+    assert value(s, "ray_tasks", State="FINISHED", Name="square") == 20
+    assert value(s, "ray_tasks", State="FINISHED", Name="square", IsRetry="0", Source="gcs") == 20
+    assert value(s, "ray_tasks", Name="square") == 20  # each attempt once, in one state
+    assert value(s, "ray_tasks", State="FINISHED", Name="Counter.add") == 5, {
+        k: v for k, v in s.items() if k[0] == "ray_tasks"}
+    job = ray.get_runtime_context().get_job_id()
+    assert value(s, "ray_tasks", Name="square", JobId=job) == 20
+
+
 def test_raylet_metrics(head_session, token, workload):
     t = targets(head_session)
     cpus = leased = granted = 0
