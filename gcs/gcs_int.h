@@ -391,6 +391,11 @@ int gcs_autoscaler_excluded(const gcs_autoscaler *as, const Ray__Rpc__GcsNodeInf
  * shutdown); free releases the registry once the RPC layer is gone (last). */
 int gcs_metrics_init(gcs_server *gcs);
 int gcs_metrics_serve(gcs_server *gcs);
+/* gcs_grafana.c: writes <session>/metrics/prometheus/prometheus.yml and the Grafana files
+ * (grafana.ini, provisioning, the default dashboard) for this session; auth_dir (where the
+ * admin token and CA live) NULL on an insecure cluster. 0 or RC_EIO (logged). */
+int gcs_metrics_write_configs(const char *session_dir, const char *auth_dir);
+#define GCS_METRICS_SD_FILE "prom_metrics_service_discovery.json"
 void gcs_metrics_stop(gcs_server *gcs);
 void gcs_metrics_free(gcs_server *gcs);
 

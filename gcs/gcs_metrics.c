@@ -36,7 +36,6 @@
 #include "rc_log.h"
 #include "rc_metrics.h"
 
-#define GCS_METRICS_SD_FILE "prom_metrics_service_discovery.json"
 #define GCS_METRICS_PORT_FILE "gcs_metrics_port"
 /* Where rayc-market records its metrics address (market/market_metrics.h). */
 #define GCS_MARKET_KV_NS "market"
@@ -276,6 +275,7 @@ int gcs_metrics_serve(gcs_server *gcs)
             RC_WARN("gcs: cannot write %s/%s", gcs->opts.session_dir, GCS_METRICS_PORT_FILE);
     }
     gcs__write_sd(m);
+    gcs_metrics_write_configs(gcs->opts.session_dir, gcs->opts.insecure ? NULL : gcs->opts.auth_dir);
     gcs_publisher_listen(gcs->pub, RAY__RPC__CHANNEL_TYPE__GCS_NODE_INFO_CHANNEL,
                          gcs__node_published, m);
     m->sd_timer = RC_NEW(uv_timer_t);
