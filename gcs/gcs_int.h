@@ -310,6 +310,10 @@ int64_t gcs_task_manager_dropped(const gcs_task_manager *tm);
 void gcs_task_on_job_finished(gcs_task_manager *tm, const uint8_t *job_id, int64_t now_ns);
 /* "FINISHED" for RAY__RPC__TASK_STATUS__FINISHED, "NIL" for unknown values. */
 const char *gcs_task_status_name(int status);
+/* Calls fn for every attempt in the table, oldest first, with its current state (a
+ * TaskStatus), its name ("" when no owner reported it yet), job and attempt number. */
+typedef void (*gcs_task_visit_fn)(int state, const char *name, const uint8_t *job_id, int32_t attempt, void *arg);
+void gcs_task_foreach(const gcs_task_manager *tm, gcs_task_visit_fn fn, void *arg);
 
 /* gcs_worker_manager.c: WorkerInfoGcsService (raylets report dead workers). */
 extern const rpc_method_handler gcs_worker_handlers[];
@@ -387,6 +391,11 @@ int gcs_autoscaler_excluded(const gcs_autoscaler *as, const Ray__Rpc__GcsNodeInf
  * shutdown); free releases the registry once the RPC layer is gone (last). */
 int gcs_metrics_init(gcs_server *gcs);
 int gcs_metrics_serve(gcs_server *gcs);
+/* gcs_grafana.c: writes <session>/metrics/prometheus/prometheus.yml and the Grafana files
+ * (grafana.ini, provisioning, the default dashboard) for this session; auth_dir (where the
+ * admin token and CA live) NULL on an insecure cluster. 0 or RC_EIO (logged). */
+int gcs_metrics_write_configs(const char *session_dir, const char *auth_dir);
+#define GCS_METRICS_SD_FILE "prom_metrics_service_discovery.json"
 void gcs_metrics_stop(gcs_server *gcs);
 void gcs_metrics_free(gcs_server *gcs);
 

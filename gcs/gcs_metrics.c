@@ -5,7 +5,10 @@
  * behind the cluster token. Gauges describing tables are rebuilt from the managers' tables
  * at each scrape, on the loop thread (http_server runs handlers there): Ray's ray_actors
  * {State,Name,JobId,Source="gcs"} (every actor the table holds, dead ones until evicted),
- * ray_placement_groups{State,Source="gcs"} and ray_cluster_active_nodes. The RPC layer
+ * ray_placement_groups{State,Source="gcs"}, ray_cluster_active_nodes, and Ray's
+ * ray_tasks{State,Name,IsRetry,JobId,Source="gcs"} from the task-event table (each attempt
+ * it holds in the state it is in now: the newest task_events_max_num_task_in_gcs attempts,
+ * so FINISHED and FAILED count those kept, not every attempt since start). The RPC layer
  * records rayc_rpc_server_latency_seconds and rayc_rpc_client_latency_seconds (the GCS's
  * calls to raylets and workers) itself.
  *
@@ -36,7 +39,6 @@
 #include "rc_log.h"
 #include "rc_metrics.h"
 
-#define GCS_METRICS_SD_FILE "prom_metrics_service_discovery.json"
 #define GCS_METRICS_PORT_FILE "gcs_metrics_port"
 /* Where rayc-market records its metrics address (market/market_metrics.h). */
 #define GCS_MARKET_KV_NS "market"
@@ -46,7 +48,7 @@ enum { GCS_SD_PERIOD_MS = 5000 };
 struct gcs_metrics {
     gcs_server *gcs;
     rc_metrics *reg;
-    rc_metric *actors, *pgs, *active_nodes;
+    rc_metric *actors, *pgs, *active_nodes, *tasks;
     http_server *http;
     int port;
     uv_timer_t *sd_timer; /* rewrites the file every GCS_SD_PERIOD_MS (the market's address) */
@@ -69,6 +71,13 @@ int gcs_metrics_init(gcs_server *gcs)
                             "RESCHEDULING); removed ones until the GCS evicts them.",
                             (const char *const[]){"State", "Source", NULL}, NULL, 0, &m->pgs);
     if (rc == 0)
+        rc = rc_metrics_add(m->reg, RC_METRIC_GAUGE, "ray_tasks",
+                            "Task attempts in the GCS's task-event table by current state, "
+                            "function name, retry (attempt > 0) and job; finished and failed "
+                            "ones until the bounded table drops them.",
+                            (const char *const[]){"State", "Name", "IsRetry", "JobId", "Source", NULL}, NULL,
+                            0, &m->tasks);
+    if (rc == 0)
         rc = rc_metrics_add(m->reg, RC_METRIC_GAUGE, "ray_cluster_active_nodes",
                             "Nodes the GCS holds alive.", NULL, NULL, 0, &m->active_nodes);
     if (rc == 0)
@@ -82,6 +91,14 @@ static const char *gcs__enum_name(const ProtobufCEnumDescriptor *d, int value)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
     return v ? v->name : "UNKNOWN";
+}
+
+static void gcs__count_task(int state, const char *name, const uint8_t *job_id, int32_t attempt, void *arg)
+{
+    char job[RC_ID_HEX_MAX];
+    rc_id_hex(job_id, RC_JOB_ID_SIZE, job);
+    const char *values[] = {gcs_task_status_name(state), name, attempt > 0 ? "1" : "0", job, "gcs"};
+    rc_metric_add(arg, values, 1);
 }
 
 static void gcs__collect(gcs_metrics *m)
@@ -112,6 +129,9 @@ static void gcs__collect(gcs_metrics *m)
         rc_metric_add(m->pgs, values, 1);
     }
     rc_metric_set(m->active_nodes, NULL, (double)gcs_node_num_alive(gcs->nodes));
+    rc_metric_clear(m->tasks);
+    if (gcs->task_events)
+        gcs_task_foreach(gcs->task_events, gcs__count_task, m->tasks);
 }
 
 static void gcs__on_http(const http_request *req, http_response *resp, void *arg)
@@ -259,6 +279,7 @@ int gcs_metrics_serve(gcs_server *gcs)
             RC_WARN("gcs: cannot write %s/%s", gcs->opts.session_dir, GCS_METRICS_PORT_FILE);
     }
     gcs__write_sd(m);
+    gcs_metrics_write_configs(gcs->opts.session_dir, gcs->opts.insecure ? NULL : gcs->opts.auth_dir);
     gcs_publisher_listen(gcs->pub, RAY__RPC__CHANNEL_TYPE__GCS_NODE_INFO_CHANNEL,
                          gcs__node_published, m);
     m->sd_timer = RC_NEW(uv_timer_t);

@@ -340,6 +340,14 @@ static Ray__Rpc__TaskStatus gcs__state(const gcs__task *t)
     return (Ray__Rpc__TaskStatus)best;
 }
 
+void gcs_task_foreach(const gcs_task_manager *tm, gcs_task_visit_fn fn, void *arg)
+{
+    for (const gcs__task *t = tm->head; t; t = t->next) {
+        const char *name = t->name && *t->name ? t->name : t->func_or_class_name ? t->func_or_class_name : "";
+        fn((int)gcs__state(t), name, t->job_id, t->attempt, arg);
+    }
+}
+
 const char *gcs_task_status_name(int status)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&ray__rpc__task_status__descriptor, status);

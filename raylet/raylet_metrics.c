@@ -8,11 +8,9 @@
  *   ray_object_store_memory{Location="MMAP_SHM",ObjectState="SEALED"|"UNSEALED"}  bytes of
  *       the node's shared-memory store (rayc has no disk fallback and no spilling, so no
  *       MMAP_DISK or SPILLED series);
- *   ray_tasks{State,Source="raylet"}  what this raylet sees of tasks: its worker leases, a
- *       lease waiting for resources or a worker as PENDING_NODE_ASSIGNMENT, a granted one as
- *       RUNNING. An owner runs many tasks of one shape in sequence on one lease, so this
- *       counts leases, not individual tasks (rayc has no task events yet);
- *   rayc_leases{State="QUEUED"|"STARTING"|"GRANTED"}, rayc_leases_granted_total,
+ *   rayc_leases{State="QUEUED"|"STARTING"|"GRANTED"} (an owner runs many tasks of one
+ *       shape in sequence on one lease: tasks themselves are the GCS's ray_tasks, from the
+ *       task events), rayc_leases_granted_total,
  *       rayc_spillbacks_total;
  *   ray_node_cpu_count (the host's online CPUs, not the --num-cpus resource),
  *       ray_node_cpu_utilization (percent, since the previous scrape),
@@ -38,7 +36,7 @@
 struct raylet_metrics {
     raylet *r;
     rc_metrics *reg;
-    rc_metric *resources, *store, *tasks, *leases, *granted, *spillbacks;
+    rc_metric *resources, *store, *leases, *granted, *spillbacks;
     rc_metric *cpu_count, *cpu_util, *mem_total, *mem_used, *mem_avail;
     http_server *http;
     unsigned long long last_busy, last_total; /* /proc/stat at the previous scrape */
@@ -63,11 +61,6 @@ int raylet_metrics_init(raylet *r)
     rc = rc ? rc : raylet__gauge(m->reg, "ray_object_store_memory",
                                  "Bytes of this node's object store by location and object state.",
                                  (const char *const[]){"Location", "ObjectState", NULL}, &m->store);
-    rc = rc ? rc : raylet__gauge(m->reg, "ray_tasks",
-                                 "Worker leases this raylet holds, as tasks: PENDING_NODE_ASSIGNMENT "
-                                 "(waiting for resources or a worker) or RUNNING (granted). One lease "
-                                 "runs an owner's tasks of one shape in sequence.",
-                                 (const char *const[]){"State", "Source", NULL}, &m->tasks);
     rc = rc ? rc : raylet__gauge(m->reg, "rayc_leases",
                                  "Worker leases at this raylet: QUEUED (waiting for resources), "
                                  "STARTING (waiting for a worker process), GRANTED.",
@@ -181,9 +174,6 @@ static void raylet__collect(struct raylet_metrics *m)
     size_t queued = 0, starting = 0, granted = 0;
     if (r->leases)
         lease_manager_count(r->leases, &queued, &starting, &granted);
-    rc_metric_set(m->tasks, (const char *const[]){"PENDING_NODE_ASSIGNMENT", "raylet"},
-                  (double)(queued + starting));
-    rc_metric_set(m->tasks, (const char *const[]){"RUNNING", "raylet"}, (double)granted);
     rc_metric_set(m->leases, (const char *const[]){"QUEUED"}, (double)queued);
     rc_metric_set(m->leases, (const char *const[]){"STARTING"}, (double)starting);
     rc_metric_set(m->leases, (const char *const[]){"GRANTED"}, (double)granted);

@@ -230,6 +230,29 @@ def test_gcs_metrics(head_session, token, workload):
                  Method="NodeInfoGcsService.RegisterNode", le="+Inf") == 2
 
 
+def test_tasks_by_state(head_session, token, workload):
+    """ray_tasks counts tasks (from the GCS's task events), once across all targets: the 20
+    calls of square and the 5 actor calls each appear as one FINISHED attempt."""
+    def scrape():
+        s = {}
+        for target in targets(head_session).values():
+            status, text = get(target, token=token)
+            assert status == 200, text
+            for k, v in samples(text).items():
+                s[k] = s.get(k, 0) + v
+        return s
+
+    s = wait_for(lambda: (lambda s: s if value(s, "ray_tasks", State="FINISHED", Name="square") >= 20 else None)(
+        scrape()), what="the 20 square tasks in ray_tasks")
+    assert value(s, "ray_tasks", State="FINISHED", Name="square") == 20
+    assert value(s, "ray_tasks", State="FINISHED", Name="square", IsRetry="0", Source="gcs") == 20
+    assert value(s, "ray_tasks", Name="square") == 20  # each attempt once, in one state
+    assert value(s, "ray_tasks", State="FINISHED", Name="Counter.add") == 5, {
+        k: v for k, v in s.items() if k[0] == "ray_tasks"}
+    job = ray.get_runtime_context().get_job_id()
+    assert value(s, "ray_tasks", Name="square", JobId=job) == 20
+
+
 def test_raylet_metrics(head_session, token, workload):
     t = targets(head_session)
     cpus = leased = granted = 0
@@ -373,6 +396,78 @@ scrape_configs:
         assert float(nodes[0]["value"][1]) == 2
         per_node = prom_query(port, 'ray_node_mem_total')
         assert len(per_node) == 2 and all(float(x["value"][1]) > 0 for x in per_node)
+    except BaseException:
+        log.flush()
+        with open(os.path.join(tmp, "prometheus.log")) as f:
+            print("--- prometheus log ---\n" + f.read()[-4000:])
+        raise
+    finally:
+        prom.terminate()
+        try:
+            prom.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            prom.kill()
+            prom.wait()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_session_prometheus_and_grafana_files(head_session, workload):
+    """The GCS writes a Prometheus config and Grafana provisioning for its session (as Ray
+    does under <session>/metrics): Debian's Prometheus, run on the config exactly as written,
+    scrapes every daemon, and every query of the default Grafana dashboard evaluates there,
+    those about what this cluster has (tasks, actors, CPUs, memory, leases) with data."""
+    if not os.access(PROMETHEUS, os.X_OK):
+        pytest.skip(f"{PROMETHEUS} is not installed (Debian package prometheus; "
+                    "scripts/install-deps.sh installs it)")
+    metrics = os.path.join(head_session, "metrics")
+    config = os.path.join(metrics, "prometheus", "prometheus.yml")
+    grafana = os.path.join(metrics, "grafana")
+    with open(os.path.join(grafana, "grafana.ini")) as f:
+        ini = f.read()
+    provisioning = os.path.join(grafana, "provisioning")
+    assert f"provisioning = {provisioning}\n" in ini
+    with open(os.path.join(provisioning, "datasources", "default.yml")) as f:
+        datasource = f.read()
+    assert "type: prometheus" in datasource and "uid: rayc_prometheus" in datasource
+    assert 'url: "http://localhost:9090"' in datasource
+    with open(os.path.join(provisioning, "dashboards", "default.yml")) as f:
+        assert f'path: "{os.path.join(grafana, "dashboards")}"' in f.read()
+    with open(os.path.join(grafana, "dashboards", "default_grafana_dashboard.json")) as f:
+        dashboard = json.load(f)
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels) >= 10
+    queries = [t["expr"] for p in panels for t in p["targets"]]
+    assert all(t["datasource"]["uid"] == "rayc_prometheus" for p in panels for t in p["targets"])
+    promtool = os.path.join(os.path.dirname(PROMETHEUS), "promtool")
+    if os.access(promtool, os.X_OK):
+        check = subprocess.run([promtool, "check", "config", config], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+    tmp = tempfile.mkdtemp(prefix="rayc-prom-")
+    port = free_port()
+    log = open(os.path.join(tmp, "prometheus.log"), "w")
+    prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+    # Nothing of these exists on this cluster: no GPUs, no market, no placement groups, and
+    # maybe no task running at the moment of the query.
+    may_be_empty = ("GPU", "rayc_market", "ray_placement_groups", 'State!~"FINISHED|FAILED"')
+    try:
+        wait_for(lambda: (lambda r: r if r and len(r) == 3 and all(x["value"][1] == "1" for x in r)
+                          else None)(prom_query(port, 'up{job="ray"}')),
+                 timeout=90, interval=1, what="Prometheus on the session's config scraping all three daemons")
+
+        def evaluate():
+            results = {q: prom_query(port, q) for q in queries}
+            empty = [q for q, r in results.items() if not r and not any(s in q for s in may_be_empty)]
+            return None if empty else results
+
+        # rate() needs two scrapes (10 s apart in the written config).
+        results = wait_for(evaluate, timeout=90, interval=2, what="data for the dashboard's queries")
+        assert float(results['sum(ray_resources{Name="CPU"})'][0]["value"][1]) == 4.0
+        finished = {r["metric"]["State"]: float(r["value"][1])
+                    for r in results['sum(ray_tasks{State=~"FINISHED|FAILED"}) by (State)']}
+        assert finished.get("FINISHED", 0) >= 25, finished  # square x20, Counter.add x5
     except BaseException:
         log.flush()
         with open(os.path.join(tmp, "prometheus.log")) as f:
