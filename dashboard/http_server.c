@@ -351,8 +351,10 @@ int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_ser
         rc_free(srv);
         return rc;
     }
+    /* TLS 1.2 and 1.3 only: every client of these ports (curl, browsers, Prometheus) has them. */
     struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
                                    {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+                                   {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
                                    {MHD_OPTION_END, 0, NULL}};
     if (srv->tls_cert)
         flags |= MHD_USE_TLS;
@@ -373,7 +375,7 @@ int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_ser
                                    MHD_OPTION_NOTIFY_COMPLETED, http__on_completed, srv,
                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                                   MHD_OPTION_ARRAY, srv->tls_cert ? tls : tls + 2,
+                                   MHD_OPTION_ARRAY, srv->tls_cert ? tls : tls + 3,
                                    MHD_OPTION_END);
     if (!srv->daemon) {
         RC_ERROR("http: cannot listen on %s port %d (in use%s?)", host, opts->port,

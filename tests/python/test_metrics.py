@@ -236,7 +236,7 @@ def test_tasks_by_state(head_session, token, workload):
     def scrape():
         s = {}
         for target in targets(head_session).values():
-            status, text = get(target, token=token)
+            status, text = get(target, token=token, tls=cluster_tls(head_session))
             assert status == 200, text
             for k, v in samples(text).items():
                 s[k] = s.get(k, 0) + v
