@@ -10,7 +10,8 @@
     and Prometheus text with the cluster's admin token: actors by state, resources,
     leases, node memory, RPC latency histograms;
   - garbage on the metrics ports (TLS handshakes of garbage too) leaves the daemons
-    serving; a GCS started with --insecure serves plain HTTP /metrics without a token;
+    serving; a GCS started with --insecure serves plain HTTP /metrics without a token, and
+    so does every HTTP port of a cluster started with `rayc start --head --insecure`;
   - Debian's real Prometheus server, configured with file_sd_configs on that file (whose
     __scheme__ label says https), the cluster CA as tls_config and the token as its bearer
     credentials, scrapes every target and answers queries through its HTTP API with the
@@ -22,6 +23,7 @@ import os
 import random
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -33,7 +35,7 @@ import pytest
 
 import ray
 
-from cli_cluster import cluster_tls, joined_cluster, use_short_session_root, wait_for
+from cli_cluster import cluster_tls, joined_cluster, rayc, use_short_session_root, wait_for
 
 use_short_session_root()  # sockets live under it: see cli_cluster
 
@@ -332,6 +334,39 @@ def test_insecure_gcs_needs_no_token(tmp_path):
     finally:
         gcs.terminate()
         gcs.wait(timeout=30)
+
+
+def test_insecure_cluster_serves_plain_http():
+    """`rayc start --head --insecure` (asked for by name here): every HTTP port stays plain
+    HTTP, listed as such, with no TLS spoken; `rayc job` reaches the dashboard in http://."""
+    root = tempfile.mkdtemp(prefix="rayc-i-")
+    try:
+        rayc("start", "--head", "--insecure", "--port", "0", "--dashboard-port", "0", "--node-ip-address",
+             "127.0.0.1", "--num-cpus", "1", root=root)
+        session = os.path.realpath(os.path.join(root, "session_latest"))
+        with open(os.path.join(session, "dashboard_url")) as f:
+            url = f.read().strip()
+        assert url.startswith("http://"), url
+        groups = wait_for(lambda: (lambda g: g if len(g) == 2 else None)(read_sd(session)),
+                          what="the GCS and the raylet in the insecure discovery file")
+        for group in groups:
+            assert group["labels"]["__scheme__"] == "http"
+            target = group["targets"][0]
+            status, text = get(target)
+            assert status == 200 and "# TYPE" in text, text
+            host, port = target.rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=10) as plain:
+                with pytest.raises((ssl.SSLError, OSError)):
+                    ssl.create_default_context().wrap_socket(plain, server_hostname=host)
+        with urllib.request.urlopen(url + "/api/version", timeout=30) as r:
+            assert r.status == 200
+        out = rayc("job", "submit", "--", "echo", "plain-http-job", root=root, timeout=120).stdout
+        assert "plain-http-job" in out
+        host_port = url[len("http://"):]
+        assert "plain-http-job" in rayc("job", "list", "--address", host_port, root=root).stdout
+    finally:
+        rayc("stop", root=root, check=False)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def free_port():
