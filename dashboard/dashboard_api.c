@@ -456,8 +456,8 @@ static int dash__token_refresh(dash_api *a, int force)
         dash__wipe_free(text);
         return 0;
     }
-    auth_claims c;
-    char err[256];
+    auth_claims c = {0};
+    char err[256] = "";
     if (auth_token_verify(a->verifier, text, (int64_t)time(NULL), &c, err, sizeof(err)) < 0 ||
         c.kind != AUTH_TOKEN_ADMIN) {
         RC_WARN("dashboard: %s does not hold an admin token of this cluster (%s); keeping the one in use",
@@ -1469,7 +1469,8 @@ static void dash__logs(dash_api *a, const http_request *req, http_response *resp
         for (size_t i = 0; nodes && i < nodes->n_node_info_list && !found; i++) {
             const Ray__Rpc__GcsNodeInfo *n = nodes->node_info_list[i];
             char hex[RC_ID_HEX_MAX];
-            if (n->node_id.len == RC_NODE_ID_SIZE && !strcasecmp(rc_id_hex(n->node_id.data, RC_NODE_ID_SIZE, hex), node))
+            if (n->node_id.len == RC_NODE_ID_SIZE &&
+                !strcasecmp(rc_id_hex(n->node_id.data, RC_NODE_ID_SIZE, hex), node))
                 found = n;
         }
         if (!found) {

@@ -313,7 +313,8 @@ const logQuery = () => (logNode ? `node=${encodeURIComponent(logNode)}` : "");
 
 // The node picker: the alive nodes, the head first; rebuilt only when they change.
 function fillLogNodes(nodes) {
-  const sorted = [...(nodes || [])].sort((a, b) => b.is_head_node - a.is_head_node || a.node_id.localeCompare(b.node_id));
+  const sorted = [...(nodes || [])].sort(
+    (a, b) => b.is_head_node - a.is_head_node || a.node_id.localeCompare(b.node_id));
   const ids = sorted.map((n) => n.node_id).join(",");
   if (ids === logNodeIds) return;
   logNodeIds = ids;
