@@ -1389,10 +1389,12 @@ static void dash__on_log_reply(const rpc_status *status, ProtobufCMessage *reply
             rc_buf_puts(&b, "503: the dashboard is stopping\n");
         else if (code == 404 || code == 400)
             rc_buf_printf(&b, "%d: %s\n", code, status->message);
-        else
+        else if (status->code == GRPC_STATUS_UNAVAILABLE || status->code == GRPC_STATUS_DEADLINE_EXCEEDED)
             rc_buf_printf(&b, "%d: node %.16s (%s) did not answer %s: %s (%s); is it still alive? (GET /api/nodes)\n",
-                          code, lc->id_hex, lc->address, what, status->message,
-                          rpc_code_name(status->code));
+                          code, lc->id_hex, lc->address, what, status->message, rpc_code_name(status->code));
+        else
+            rc_buf_printf(&b, "%d: %s on node %.16s (%s) failed: %s (%s)\n", code, what, lc->id_hex, lc->address,
+                          status->message, rpc_code_name(status->code));
         dash__log_finish(lc, a->stopping ? 503 : code, "text/plain; charset=utf-8", &b);
     } else if (lc->file) {
         const Rayc__Rpc__ReadLogReply *r = (const void *)reply;

@@ -533,23 +533,36 @@ def test_browser_reads_another_nodes_log(cluster, browser):
     wd.screenshot(os.path.join(ARTIFACTS, "dashboard-remote-log.png"))
 
 
-def test_logs_of_a_node_that_went_away(cluster):
-    c = cluster
+def test_logs_of_a_node_that_went_away(cluster, browser):
+    c, wd = cluster, browser
     root = c.add_outside_node(num_cpus=1, labels={"name": "leaver"})
     try:
         node = wait_for(lambda: [n for n in nodes(c) if n["labels"].get("name") == "leaver" and n["state"] == "ALIVE"],
                         timeout=60, what="the extra node alive")[0]
         wait_for(lambda: get(c, f"/api/logs?node={node['node_id']}", c.token)[0] == 200, timeout=30,
                  what="the extra node's logs listed")
+        # The page shows its files ...
+        wd.go(c.url + "/#logs")
+        wait_for(lambda: wd.visible("#login-form"), timeout=30, what="the login form")
+        wd.type("#token", c.token)
+        wd.click("#login-btn")
+        wait_for(lambda: wd.js("return [...document.querySelectorAll('#log-node option')].some(o => o.value === "
+                               "arguments[0]);", node["node_id"]), timeout=30, what="the extra node in the picker")
+        wd.js("const s = document.getElementById('log-node'); s.value = arguments[0];"
+              " s.dispatchEvent(new Event('change'));", node["node_id"])
+        wait_for(lambda: "raylet" in (wd.text("#log-files") or ""), timeout=30, what="the extra node's files")
     finally:
         c.stop_outside_node(root)
     # Gone: a clear answer naming the node (its raylet does not answer, or the node table
-    # already says it is dead), and the dashboard keeps serving.
+    # already says it is dead), in the page and the REST answer; the dashboard keeps serving.
+    wait_for(lambda: node["node_id"][:16] in (wd.text("#log-error") or ""), timeout=30,
+             what="the page saying the node does not answer")
     status, _, body = get(c, f"/api/logs?node={node['node_id']}", c.token)
     assert status in (404, 502, 503, 504), (status, body)
     assert node["node_id"][:16].encode() in body, body
     dead = lambda: get(c, f"/api/logs?node={node['node_id']}", c.token)  # noqa: E731
     wait_for(lambda: (lambda r: r[0] == 404 and b"is dead" in r[2])(dead()), timeout=60, what="the node reported dead")
+    wait_for(lambda: "is dead" in (wd.text("#log-error") or ""), timeout=30, what="the page saying the node is dead")
     assert len([n for n in nodes(c) if n["state"] == "ALIVE"]) == 3
 
 
