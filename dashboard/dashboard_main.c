@@ -156,7 +156,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "rayc-dashboard: cannot read the job records from the GCS: %s\n", err);
         return 1;
     }
-    dash_api_start(&loop, gcs, session, &d.api);
+    dash_api_start(&loop, rpc, gcs, session, &d.api);
+    /* The HTTP side answers only the admin token in force (the session's, followed when the
+     * admin replaces it). */
+    rpc_server_set_revocation(auth, dash_api_revoked, d.api);
     http_server_options ho = {.host = host, .port = port, .handler = on_request, .arg = &d, .require_token = 1,
                               .auth = auth, .is_public = dash_api_is_public, .max_body = 8 << 20};
     if (http_server_start(&loop, &ho, &d.http) < 0) {
