@@ -27,6 +27,7 @@
 
 #include "rc_alloc.h"
 #include "rc_err.h"
+#include "rc_list.h"
 #include "rc_log.h"
 
 typedef struct http__req {
@@ -56,13 +57,13 @@ struct http_server {
     pthread_cond_t cond;
     http__req *head, *tail; /* waiting for the loop */
     int closing;
-    http_deferred *deferred; /* answers not yet finished; loop thread only */
+    rc_list deferred; /* http_deferred.link: answers not yet finished; loop thread only */
 };
 
 struct http_deferred {
     http_server *srv; /* NULL once the server has stopped (r was answered 503 and let go) */
     http__req *r;     /* holds the loop's reference while srv is set */
-    http_deferred *prev, *next;
+    rc_list link; /* on srv->deferred while srv is set */
 };
 
 /* The handler running now on this thread, so http_response_defer can tell its response. */
@@ -344,6 +345,7 @@ int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_ser
         return RC_EINVAL;
     }
     http_server *srv = RC_NEW(http_server);
+    rc_list_init(&srv->deferred);
     srv->loop = loop;
     srv->opts = *opts;
     srv->opts.host = NULL;
@@ -401,16 +403,15 @@ void http_server_stop(http_server *srv)
         http__unref_locked(r);
     }
     srv->tail = NULL;
-    while (srv->deferred) { /* their handles outlive srv: cut them loose */
-        http_deferred *d = srv->deferred;
-        srv->deferred = d->next;
+    while (!rc_list_empty(&srv->deferred)) { /* their handles outlive srv: cut them loose */
+        http_deferred *d = rc_list_entry(rc_list_first(&srv->deferred), http_deferred, link);
+        rc_list_remove(&d->link);
         rc_buf b = RC_BUF_INIT;
         rc_buf_puts(&b, "503: the daemon is stopping\n");
         http__finish_locked(d->r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", &b);
         http__unref_locked(d->r);
         d->srv = NULL;
         d->r = NULL;
-        d->prev = d->next = NULL;
     }
     pthread_cond_broadcast(&srv->cond);
     pthread_mutex_unlock(&srv->mu);
@@ -432,10 +433,7 @@ http_deferred *http_response_defer(http_response *resp)
     http_deferred *d = RC_NEW(http_deferred);
     d->srv = now->srv;
     d->r = now->r;
-    d->next = now->srv->deferred;
-    if (d->next)
-        d->next->prev = d;
-    now->srv->deferred = d;
+    rc_list_insert_head(&now->srv->deferred, &d->link);
     now->d = d;
     pthread_mutex_lock(&now->srv->mu);
     now->r->deferred = 1;
@@ -462,12 +460,7 @@ int http_deferred_finish(http_deferred *d, http_response *resp)
     }
     if (d && d->srv) {
         http_server *srv = d->srv;
-        if (d->prev)
-            d->prev->next = d->next;
-        else
-            srv->deferred = d->next;
-        if (d->next)
-            d->next->prev = d->prev;
+        rc_list_remove(&d->link);
         pthread_mutex_lock(&srv->mu);
         delivered = !d->r->abandoned && !srv->closing;
         http__finish_locked(d->r, resp->status ? resp->status : 200,
