@@ -26,7 +26,7 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = 3 };
  * with it and cli_help prints it, so every flag a command accepts is in its --help. A new
  * command adds: a cli_opt table, a cli_spec naming it, a function that calls cli_parse, and
  * one row in the command table of rayc_main.c (or in its group's cli_group). */
-enum { CLI_MAX_OPTS = 64, CLI_MAX_POS = 16 };
+enum { CLI_MAX_OPTS = 64, CLI_MAX_POS = 16, CLI_MAX_REPEAT = 8 };
 
 typedef struct cli_opt {
     const char *name;    /* "--port" */
@@ -70,6 +70,10 @@ typedef struct cli_spec {
 typedef struct cli_args {
     const cli_spec *spec;
     const char *val[CLI_MAX_OPTS];
+    /* Every value an option was given, in order (an option given more than once: val holds
+     * the last; cli_arg_all reads them all). */
+    const char *each[CLI_MAX_OPTS][CLI_MAX_REPEAT];
+    int n_each[CLI_MAX_OPTS];
     char *pos[CLI_MAX_POS];
     int n_pos;
     char **rest;
@@ -82,6 +86,9 @@ int cli_parse(const cli_spec *s, int argc, char **argv, cli_args *a);
 void cli_help(const cli_spec *s, FILE *f);
 /* The value of option name (a row of the spec; aborts if it is not one), or NULL. */
 const char *cli_arg(const cli_args *a, const char *name);
+/* Every value of a repeatable option (--filter A --filter B), in order; the count (0 when
+ * absent). At most CLI_MAX_REPEAT: cli_parse refuses more. */
+int cli_arg_all(const cli_args *a, const char *name, const char *const **vals);
 /* The option as a whole number in lo..hi (def when absent); CLI_USAGE (printed) if not one. */
 int cli_arg_int(const cli_args *a, const char *name, long lo, long hi, long def, long *out);
 /* --format table|json; CLI_USAGE (printed) for another value. */

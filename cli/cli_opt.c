@@ -124,6 +124,9 @@ int cli_parse(const cli_spec *s, int argc, char **argv, cli_args *a)
         } else {
             return cli_usage_error(s, "%s needs a value (%s)", o->name, o->arg);
         }
+        if (a->n_each[k] >= CLI_MAX_REPEAT)
+            return cli_usage_error(s, "%s given more than %d times", o->name, CLI_MAX_REPEAT);
+        a->each[k][a->n_each[k]++] = a->val[k];
     }
     if (a->n_pos < s->min_pos || (s->max_pos >= 0 && a->n_pos > s->max_pos)) {
         if (a->n_pos < s->min_pos)
@@ -141,6 +144,17 @@ const char *cli_arg(const cli_args *a, const char *name)
         abort();
     }
     return a->val[k];
+}
+
+int cli_arg_all(const cli_args *a, const char *name, const char *const **vals)
+{
+    int k;
+    if (!cli__find(a->spec, name, strlen(name), &k)) {
+        fprintf(stderr, "%s: internal error: no option %s in its table\n", a->spec->path, name);
+        abort();
+    }
+    *vals = a->each[k];
+    return a->n_each[k];
 }
 
 int cli_arg_int(const cli_args *a, const char *name, long lo, long hi, long def, long *out)

@@ -920,7 +920,8 @@ static int cli__list_pgs(cli_conn *c, int json)
 static const cli_opt cli__list_opts[] = {
     CLI_OPT_FORMAT,
     {"--filter", NULL, "KEY=VALUE", NULL,
-     "tasks: KEY=VALUE or KEY!=VALUE; KEY: state, name, job_id, task_id, actor_id", NULL},
+     "tasks: KEY=VALUE or KEY!=VALUE; KEY: state, name, job_id, task_id, actor_id; repeatable (all must "
+     "hold)", NULL},
     {"--limit", NULL, "N", "100", "tasks: at most N rows", NULL},
     CLI_OPT_ADDRESS,
 };

@@ -211,7 +211,9 @@ static void cli__task_json(rc_buf *b, const Ray__Rpc__TaskEvents *ev)
 static int cli__list_tasks(const cli_args *a)
 {
     const cli_args args = *a;
-    const char *address = cli_arg(&args, "--address"), *filter = cli_arg(&args, "--filter");
+    const char *address = cli_arg(&args, "--address");
+    const char *const *filters;
+    int n_filters = cli_arg_all(&args, "--filter", &filters);
     long limit;
     int json;
     if (cli_arg_int(&args, "--limit", 1, 1000000000, 100, &limit) != CLI_OK || cli_arg_format(&args, &json) != CLI_OK)
@@ -219,8 +221,9 @@ static int cli__list_tasks(const cli_args *a)
     cli__filters fs;
     memset(&fs, 0, sizeof(fs));
     ray__rpc__get_task_events_request__filters__init(&fs.f);
-    if (filter && cli__add_filter(&fs, filter) < 0)
-        return CLI_USAGE;
+    for (int i = 0; i < n_filters; i++)
+        if (cli__add_filter(&fs, filters[i]) < 0)
+            return CLI_USAGE;
     cli_conn c;
     int rc = cli_connect(&c, address);
     if (rc != CLI_OK)

@@ -4,6 +4,18 @@
  * The poller keeps the GCS's latest answer to each question (a reply message) and renders
  * JSON from it when a page asks. One round at a time: the next starts on the timer once
  * every call of the last has ended, so a slow GCS is asked no faster than it answers.
+ *
+ * Another node's logs are read when asked, through its raylet (Ray's LogService.ListLogs,
+ * rayc.rpc.LogReadService.ReadLog) with the admin token over the cluster's TLS: the answer
+ * is deferred (http_response_defer) until the raylet replies. One channel per node, kept
+ * while the node is alive.
+ *
+ * The admin token: the one in the head's session (auth_token), which the GCS rewrites when
+ * the admin replaces it (`rayc get-auth-token --generate`). The file is looked at (stat)
+ * at every poll round and every request, and read again when it changed or when a call is
+ * refused as unauthenticated; a new token goes into the process's security (channels made
+ * later) and the bearer metadata of the channels already open, and the HTTP side answers
+ * only that token from then on (dash_api_revoked).
  */
 #include "dashboard_api.h"
 
@@ -18,6 +30,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
+#include "gcs_client_auth.h"
+#include "rayc_logs.pb-c.h"
 #include "rc_alloc.h"
 #include "rc_buf.h"
 #include "rc_config.h"
@@ -26,6 +41,7 @@
 #include "rc_json.h"
 #include "rc_log.h"
 #include "rc_time.h"
+#include "reporter.pb-c.h"
 #include "task_events.pb-c.h"
 
 /* Headers of every answer: JSON and text are never sniffed into something else, never
@@ -43,6 +59,7 @@ enum {
     DASH__MAX_FILE = 8 << 20,      /* largest UI file served */
     DASH__LOG_TAIL = 256 << 10,    /* bytes of a log file's end that /api/logs returns */
     DASH__CALL_MS = 10000,
+    DASH__LOG_CALL_MS = 4000,  /* a raylet's log call; twice this stays under the HTTP timeout */
     DASH__TASK_LIMIT = 10000,  /* newest task attempts the poller asks the GCS for */
     DASH__TASK_RECENT = 50,    /* newest of them /api/tasks/summary lists one by one */
     DASH__TASK_STATES = 16,    /* TaskStatus values counted (NIL .. GETTING_AND_PINNING_ARGS) */
@@ -81,6 +98,7 @@ enum { Q_NODES, Q_USAGE, Q_ACTORS, Q_PGS, Q_JOBS, Q_MARKET, Q_TASKS, Q_COUNT };
 
 struct dash_api {
     uv_loop_t *loop;
+    rpc_ctx *rpc;
     gcs_client *gcs;
     char *session;
     char ui_dir[PATH_MAX];
@@ -100,7 +118,24 @@ struct dash_api {
     uint8_t (*granted_ids)[RC_ID_MAX_SIZE];
     double *granted, *granted_ms;
     double granted_total, granted_per_s;
+    int repoll; /* a call was refused for a token since replaced: poll again at once */
+    /* Channels to the raylets, for their logs; calls in flight. */
+    struct dash__raylet *raylets;
+    size_t n_raylets;
+    int log_calls;
+    /* The admin token (see the file comment); token_path NULL on an insecure cluster. */
+    char *token_path, *token;
+    char token_id[AUTH_TOKEN_ID_HEX + 1];
+    struct stat token_st;
+    auth_verifier *verifier;
+    char refusal[256];
 };
+
+typedef struct dash__raylet {
+    char id_hex[RC_ID_HEX_MAX];
+    char address[300];
+    rpc_client *cli;
+} dash__raylet;
 
 /* protobuf-c's map<string, double> entries all look like this. */
 typedef struct dash__kvd {
@@ -175,6 +210,13 @@ static const char *dash__enum(const ProtobufCEnumDescriptor *d, int value)
     return v ? v->name : "UNKNOWN";
 }
 
+/* Frees a token, wiped first. */
+static void dash__wipe_free(char *token)
+{
+    gcs_admin_creds c = {.token = token};
+    gcs_admin_creds_free(&c);
+}
+
 /* ---- the poller ------------------------------------------------------------------------- */
 
 static void dash__free(dash_api *a)
@@ -190,12 +232,17 @@ static void dash__free(dash_api *a)
     rc_free(a->granted_ms);
     rc_free(a->ring);
     rc_free(a->session);
+    rc_free(a->raylets);
+    dash__wipe_free(a->token);
+    rc_free(a->token_path);
+    if (a->verifier)
+        auth_verifier_destroy(a->verifier);
     rc_free(a);
 }
 
 static void dash__maybe_free(dash_api *a)
 {
-    if (a->stopping && !a->in_flight && a->timer_closed && !a->scraping)
+    if (a->stopping && !a->in_flight && a->timer_closed && !a->scraping && !a->log_calls)
         dash__free(a);
 }
 
@@ -265,12 +312,23 @@ static const char *dash__why_of(const dash_api *a, const ProtobufCBinaryData *id
 }
 
 static void dash__ask_whys(dash_api *a);
+static void dash__poll(uv_timer_t *t);
+static int dash__token_refresh(dash_api *a, int force);
+static void dash__wipe_free(char *token);
+static void dash__prune_raylets(dash_api *a);
 
 static void dash__on_reply(const rpc_status *status, ProtobufCMessage *reply, void *arg)
 {
     dash__call *c = arg;
     dash_api *a = c->a;
     a->in_flight--;
+    /* Refused for a token the admin has since replaced: a new round at once, with the new one. */
+    if (!a->stopping && status->code == GRPC_STATUS_UNAUTHENTICATED && dash__token_refresh(a, 1))
+        a->repoll = 1;
+    if (!a->stopping && !a->in_flight && a->repoll) {
+        a->repoll = 0;
+        uv_timer_start(&a->timer, dash__poll, 0, uv_timer_get_repeat(&a->timer));
+    }
     if (a->stopping || status->code != GRPC_STATUS_OK) {
         if (!a->stopping && status->code != GRPC_STATUS_CANCELLED) {
             snprintf(a->last_error, sizeof(a->last_error), "the GCS did not answer: %s", status->message);
@@ -294,6 +352,8 @@ static void dash__on_reply(const rpc_status *status, ProtobufCMessage *reply, vo
         a->latest_ms[c->q] = rc_wall_ms();
         if (c->q == Q_USAGE)
             dash__sample_now(a);
+        if (c->q == Q_NODES)
+            dash__prune_raylets(a);
         if (c->q == Q_PGS)
             dash__ask_whys(a);
     }
@@ -357,6 +417,89 @@ static void dash__ask_whys(dash_api *a)
 
 static int dash__read_file(const char *path, size_t max, int tail, rc_buf *out, size_t *size);
 
+/* ---- the admin token ------------------------------------------------------------------- */
+
+/* Sets the bearer of a channel to token, on TLS channels only (never in plaintext, never
+ * to a unix socket: where rpc_client_create would not have put it either). */
+static void dash__set_bearer(rpc_client *cli, const char *token)
+{
+    if (!cli || rpc_security_get()->insecure || !strncmp(rpc_client_target(cli), "unix:", 5))
+        return;
+    rc_buf b = RC_BUF_INIT;
+    rc_buf_printf(&b, "Bearer %s", token);
+    rpc_client_set_metadata(cli, "authorization", rc_buf_cstr(&b));
+    memset(b.data, 0, b.len);
+    rc_buf_free(&b);
+}
+
+/* Reads the session's auth_token again when it changed since last time (force: in any
+ * case) and, when it holds another admin token of this cluster, makes it the one in use.
+ * 1 when the token changed, else 0. */
+static int dash__token_refresh(dash_api *a, int force)
+{
+    if (!a->token_path)
+        return 0;
+    struct stat st;
+    if (stat(a->token_path, &st) < 0)
+        return 0;
+    if (!force && st.st_ino == a->token_st.st_ino && st.st_dev == a->token_st.st_dev &&
+        st.st_size == a->token_st.st_size && st.st_mtim.tv_sec == a->token_st.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == a->token_st.st_mtim.tv_nsec)
+        return 0;
+    a->token_st = st;
+    char *text = NULL;
+    if (auth_read_file(a->token_path, &text) < 0)
+        return 0;
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ' || text[n - 1] == '\t'))
+        text[--n] = '\0';
+    if (a->token && !strcmp(a->token, text)) {
+        dash__wipe_free(text);
+        return 0;
+    }
+    auth_claims c = {0};
+    char err[256] = "";
+    if (auth_token_verify(a->verifier, text, (int64_t)time(NULL), &c, err, sizeof(err)) < 0 ||
+        c.kind != AUTH_TOKEN_ADMIN) {
+        RC_WARN("dashboard: %s does not hold an admin token of this cluster (%s); keeping the one in use",
+                a->token_path, c.kind != AUTH_TOKEN_ADMIN && !err[0] ? "not an admin token" : err);
+        dash__wipe_free(text);
+        return 0;
+    }
+    rpc_security sec = *rpc_security_get();
+    sec.token = text;
+    if (rpc_security_set(&sec, err, sizeof(err)) < 0) {
+        RC_WARN("dashboard: cannot use the new admin token: %s", err);
+        dash__wipe_free(text);
+        return 0;
+    }
+    dash__set_bearer(gcs_client_rpc(a->gcs), text);
+    for (size_t i = 0; i < a->n_raylets; i++)
+        dash__set_bearer(a->raylets[i].cli, text);
+    if (a->token)
+        RC_INFO("dashboard: the admin token was replaced (now %.16s); the dashboard calls with it and "
+                "refuses the old one", c.id);
+    dash__wipe_free(a->token);
+    a->token = text;
+    snprintf(a->token_id, sizeof(a->token_id), "%s", c.id);
+    return 1;
+}
+
+const char *dash_api_revoked(const rpc_identity *id, void *arg)
+{
+    dash_api *a = arg;
+    if (id->role != RPC_ROLE_ADMIN || !id->token_id[0] || !a->token_path)
+        return NULL;
+    dash__token_refresh(a, 0);
+    if (!a->token_id[0] || !strcmp(id->token_id, a->token_id))
+        return NULL;
+    snprintf(a->refusal, sizeof(a->refusal),
+             "admin token %.16s was replaced (rayc get-auth-token --generate); log in with the new one "
+             "(rayc get-auth-token on the head node)",
+             id->token_id);
+    return a->refusal;
+}
+
 /* ---- lease grants from the raylets' metrics ------------------------------------------ */
 
 static size_t dash__on_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -419,7 +562,7 @@ static void dash__scrape_free(dash__scrape *sc)
     rc_free(sc->urls);
     rc_free(sc->ids);
     rc_free(sc->granted);
-    rc_free(sc->token);
+    dash__wipe_free(sc->token);
     rc_free(sc->ca_file);
     rc_free(sc);
 }
@@ -488,16 +631,8 @@ static void dash__scrape_start(dash_api *a)
         memcpy(sc->ids[sc->n], n->node_id.data, n->node_id.len < RC_ID_MAX_SIZE ? n->node_id.len : RC_ID_MAX_SIZE);
         sc->n++;
     }
-    /* The admin token the dashboard's GCS client uses (absent on an insecure cluster). */
-    const char *path = getenv("RAYC_AUTH_TOKEN_PATH");
-    rc_buf tok = RC_BUF_INIT;
-    size_t size = 0;
-    if (path && dash__read_file(path, 4096, 0, &tok, &size) == 0) {
-        while (tok.len && (tok.data[tok.len - 1] == '\n' || tok.data[tok.len - 1] == '\r' || tok.data[tok.len - 1] == ' '))
-            tok.len--;
-        sc->token = rc_buf_detach(&tok);
-    }
-    rc_buf_free(&tok);
+    /* The admin token the dashboard's calls use (none on an insecure cluster). */
+    sc->token = a->token ? rc_strdup(a->token) : NULL;
     if (uv_queue_work(a->loop, &sc->work, dash__scrape_work, dash__scrape_done) != 0) {
         dash__scrape_free(sc);
         return;
@@ -510,6 +645,7 @@ static void dash__poll(uv_timer_t *t)
     dash_api *a = t->data;
     if (a->stopping)
         return;
+    dash__token_refresh(a, 0);
     dash__scrape_start(a);
     if (a->in_flight)
         return;
@@ -563,10 +699,11 @@ static void dash__find_ui(dash_api *a)
         a->ui_dir[0] = '\0';
 }
 
-int dash_api_start(uv_loop_t *loop, gcs_client *gcs, const char *session, dash_api **out)
+int dash_api_start(uv_loop_t *loop, rpc_ctx *rpc, gcs_client *gcs, const char *session, dash_api **out)
 {
     dash_api *a = RC_NEW(dash_api);
     a->loop = loop;
+    a->rpc = rpc;
     a->gcs = gcs;
     a->session = rc_strdup(session);
     int poll_ms = rc_cfg.dashboard_poll_ms > 100 ? rc_cfg.dashboard_poll_ms : 100;
@@ -574,6 +711,14 @@ int dash_api_start(uv_loop_t *loop, gcs_client *gcs, const char *session, dash_a
     a->ring_cap = (size_t)(history_s * 1000 / poll_ms) + 1;
     a->ring = rc_calloc(a->ring_cap, sizeof(*a->ring));
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* The admin token in force is the one in the head's session (see the file comment). */
+    const rpc_security *sec = rpc_security_get();
+    if (!sec->insecure && sec->ca_cert_pem && auth_verifier_create(sec->ca_cert_pem, &a->verifier) == 0) {
+        rc_buf path = RC_BUF_INIT;
+        rc_buf_printf(&path, "%s/" GCS_AUTH_TOKEN_FILE, session);
+        a->token_path = rc_buf_detach(&path);
+        dash__token_refresh(a, 1);
+    }
     dash__find_ui(a);
     if (!a->ui_dir[0])
         RC_WARN("dashboard: the web UI's files are not installed (no share/rayc/dashboard next to bin/); "
@@ -599,6 +744,9 @@ void dash_api_stop(dash_api *a)
     if (!a)
         return;
     a->stopping = 1;
+    for (size_t i = 0; i < a->n_raylets; i++) /* their calls end with CANCELLED */
+        rpc_client_destroy(a->raylets[i].cli);
+    a->n_raylets = 0;
     uv_timer_stop(&a->timer);
     uv_close((uv_handle_t *)&a->timer, dash__on_timer_closed);
 }
@@ -1118,8 +1266,198 @@ static void dash__timeseries(dash_api *a, rc_buf *b)
     rc_buf_puts(b, "}\n");
 }
 
-/* The head's own log files (its session's logs/). Other nodes' logs stay on their hosts:
- * no RPC serves them. */
+/* ---- logs ---------------------------------------------------------------------------------- */
+
+/* The alive nodes, for the Logs page's node picker: "nodes": [...]. */
+static void dash__log_nodes(const dash_api *a, rc_buf *b)
+{
+    const Ray__Rpc__GetAllNodeInfoReply *nodes = (const void *)a->latest[Q_NODES];
+    rc_buf_puts(b, "\"nodes\": [");
+    int first = 1;
+    for (size_t i = 0; nodes && i < nodes->n_node_info_list; i++) {
+        const Ray__Rpc__GcsNodeInfo *n = nodes->node_info_list[i];
+        if (n->state != RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE)
+            continue;
+        rc_buf_puts(b, first ? "{\"node_id\": " : ", {\"node_id\": ");
+        dash__json_hex(b, &n->node_id);
+        rc_buf_printf(b, ", \"is_head_node\": %s, \"node_ip\": ", n->is_head_node ? "true" : "false");
+        dash__json_str(b, n->node_manager_address);
+        rc_buf_puts(b, ", \"name\": ");
+        dash__json_str(b, dash__label(n->labels, n->n_labels, "name"));
+        rc_buf_putc(b, '}');
+        first = 0;
+    }
+    rc_buf_putc(b, ']');
+}
+
+/* A node's channel for its logs, made on first use; NULL when it cannot be opened. */
+static rpc_client *dash__raylet_cli(dash_api *a, const char *id_hex, const char *address)
+{
+    for (size_t i = 0; i < a->n_raylets; i++) {
+        dash__raylet *r = &a->raylets[i];
+        if (strcmp(r->id_hex, id_hex))
+            continue;
+        if (!strcmp(r->address, address))
+            return r->cli;
+        rpc_client_destroy(r->cli); /* the node moved: a channel to where it is now */
+        a->raylets[i] = a->raylets[--a->n_raylets];
+        break;
+    }
+    char peer[RC_ID_HEX_MAX + 8];
+    snprintf(peer, sizeof(peer), "node:%s", id_hex);
+    rpc_client_options opts = {.peer_name = peer};
+    rpc_client *cli = NULL;
+    if (rpc_client_create(a->rpc, address, &opts, &cli) < 0)
+        return NULL;
+    a->raylets = rc_realloc(a->raylets, (a->n_raylets + 1) * sizeof(*a->raylets));
+    dash__raylet *r = &a->raylets[a->n_raylets++];
+    snprintf(r->id_hex, sizeof(r->id_hex), "%s", id_hex);
+    snprintf(r->address, sizeof(r->address), "%s", address);
+    r->cli = cli;
+    return cli;
+}
+
+/* Closes the channels of nodes that are no longer alive. */
+static void dash__prune_raylets(dash_api *a)
+{
+    const Ray__Rpc__GetAllNodeInfoReply *nodes = (const void *)a->latest[Q_NODES];
+    for (size_t i = 0; nodes && i < a->n_raylets;) {
+        int alive = 0;
+        for (size_t k = 0; k < nodes->n_node_info_list && !alive; k++) {
+            const Ray__Rpc__GcsNodeInfo *n = nodes->node_info_list[k];
+            char hex[RC_ID_HEX_MAX];
+            alive = n->state == RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE && n->node_id.len == RC_NODE_ID_SIZE &&
+                    !strcmp(rc_id_hex(n->node_id.data, RC_NODE_ID_SIZE, hex), a->raylets[i].id_hex);
+        }
+        if (alive) {
+            i++;
+            continue;
+        }
+        rpc_client_destroy(a->raylets[i].cli);
+        a->raylets[i] = a->raylets[--a->n_raylets];
+    }
+}
+
+/* One request for another node's logs, answered when its raylet replies. */
+typedef struct dash__logcall {
+    dash_api *a;
+    http_deferred *d;
+    char id_hex[RC_ID_HEX_MAX];
+    char address[300];
+    char *file; /* NULL: the listing */
+    int retried;
+} dash__logcall;
+
+static void dash__log_send(dash__logcall *lc);
+
+static void dash__log_finish(dash__logcall *lc, int status, const char *type, rc_buf *body)
+{
+    http_response resp = {.status = status, .content_type = type, .headers = DASH__API_HEADERS};
+    resp.body = *body;
+    *body = (rc_buf)RC_BUF_INIT;
+    http_deferred_finish(lc->d, &resp);
+    rc_free(lc->file);
+    rc_free(lc);
+}
+
+static void dash__on_log_reply(const rpc_status *status, ProtobufCMessage *reply, void *arg)
+{
+    dash__logcall *lc = arg;
+    dash_api *a = lc->a;
+    a->log_calls--;
+    rc_buf b = RC_BUF_INIT;
+    const char *what = lc->file ? "ReadLog" : "ListLogs";
+    if (status->code == GRPC_STATUS_UNAUTHENTICATED && !lc->retried && !a->stopping &&
+        http_deferred_waiting(lc->d)) {
+        /* The token may have been replaced: read it again and try once more. */
+        lc->retried = 1;
+        dash__token_refresh(a, 1);
+        dash__log_send(lc);
+        dash__maybe_free(a);
+        return;
+    }
+    if (status->code != GRPC_STATUS_OK) {
+        int code = 502;
+        switch (status->code) {
+        case GRPC_STATUS_NOT_FOUND:
+            code = 404;
+            break;
+        case GRPC_STATUS_INVALID_ARGUMENT:
+            code = 400;
+            break;
+        case GRPC_STATUS_CANCELLED:
+            code = 503;
+            break;
+        case GRPC_STATUS_DEADLINE_EXCEEDED:
+            code = 504;
+            break;
+        default:
+            break;
+        }
+        if (a->stopping)
+            rc_buf_puts(&b, "503: the dashboard is stopping\n");
+        else if (code == 404 || code == 400)
+            rc_buf_printf(&b, "%d: %s\n", code, status->message);
+        else if (status->code == GRPC_STATUS_UNAVAILABLE || status->code == GRPC_STATUS_DEADLINE_EXCEEDED)
+            rc_buf_printf(&b, "%d: node %.16s (%s) did not answer %s: %s (%s); is it still alive? (GET /api/nodes)\n",
+                          code, lc->id_hex, lc->address, what, status->message, rpc_code_name(status->code));
+        else
+            rc_buf_printf(&b, "%d: %s on node %.16s (%s) failed: %s (%s)\n", code, what, lc->id_hex, lc->address,
+                          status->message, rpc_code_name(status->code));
+        dash__log_finish(lc, a->stopping ? 503 : code, "text/plain; charset=utf-8", &b);
+    } else if (lc->file) {
+        const Rayc__Rpc__ReadLogReply *r = (const void *)reply;
+        rc_buf_append(&b, r->data.data, r->data.len);
+        dash__log_finish(lc, 200, "text/plain; charset=utf-8", &b);
+    } else {
+        const Ray__Rpc__ListLogsReply *r = (const void *)reply;
+        rc_buf_printf(&b, "{\"node_id\": \"%s\", \"is_head_node\": false, \"tail_bytes\": %d, \"files\": [", lc->id_hex,
+                      DASH__LOG_TAIL);
+        for (size_t i = 0; i < r->n_log_files; i++) {
+            rc_buf_puts(&b, i ? ", {\"name\": " : "{\"name\": ");
+            dash__json_str(&b, r->log_files[i]);
+            rc_buf_putc(&b, '}');
+        }
+        rc_buf_puts(&b, "], ");
+        dash__log_nodes(a, &b);
+        rc_buf_puts(&b, "}\n");
+        dash__log_finish(lc, 200, "application/json", &b);
+    }
+    if (reply)
+        rpc_msg_free(reply);
+    dash__maybe_free(a);
+}
+
+static void dash__log_send(dash__logcall *lc)
+{
+    dash_api *a = lc->a;
+    rpc_client *cli = dash__raylet_cli(a, lc->id_hex, lc->address);
+    int rc = RC_EINVAL;
+    if (cli && lc->file) {
+        Rayc__Rpc__ReadLogRequest req = RAYC__RPC__READ_LOG_REQUEST__INIT;
+        req.log_file_name = lc->file;
+        req.offset = -1; /* the end: at most DASH__LOG_TAIL bytes of it */
+        req.lines = INT32_MAX;
+        req.max_bytes = DASH__LOG_TAIL;
+        rc = rpc_client_call(cli, &rayc__rpc__log_read_service__descriptor, "ReadLog", &req.base, DASH__LOG_CALL_MS,
+                             dash__on_log_reply, lc);
+    } else if (cli) {
+        Ray__Rpc__ListLogsRequest req = RAY__RPC__LIST_LOGS_REQUEST__INIT;
+        req.glob_filter = "";
+        rc = rpc_client_call(cli, &ray__rpc__log_service__descriptor, "ListLogs", &req.base, DASH__LOG_CALL_MS,
+                             dash__on_log_reply, lc);
+    }
+    if (rc < 0) {
+        rc_buf b = RC_BUF_INIT;
+        rc_buf_printf(&b, "500: cannot call node %.16s at %s: %s\n", lc->id_hex, lc->address, rc_strerror(rc));
+        dash__log_finish(lc, 500, "text/plain; charset=utf-8", &b);
+        return;
+    }
+    a->log_calls++;
+}
+
+/* The head's own log files are read here (its session's logs/); another node's through its
+ * raylet, answered later. */
 static void dash__logs(dash_api *a, const http_request *req, http_response *resp)
 {
     const Ray__Rpc__GetAllNodeInfoReply *nodes = (const void *)a->latest[Q_NODES];
@@ -1130,23 +1468,55 @@ static void dash__logs(dash_api *a, const http_request *req, http_response *resp
             rc_id_hex(n->node_id.data, n->node_id.len > RC_ID_MAX_SIZE ? RC_ID_MAX_SIZE : n->node_id.len, head);
     }
     const char *node = http_request_arg(req, "node");
-    if (node && *node && strcmp(node, head)) {
-        resp->status = 404;
-        rc_buf_printf(&resp->body, "404: the dashboard serves the head node's logs only (node %s); another node's "
-                                   "logs are in its session's logs/ directory on its host\n",
-                      head[0] ? head : "unknown");
+    const char *file = http_request_arg(req, "file");
+    if (file && (!*file || strchr(file, '/') || file[0] == '.' || strlen(file) > 255)) {
+        resp->status = 400;
+        rc_buf_puts(&resp->body, "400: file must be the name of a file in the node's logs directory "
+                                 "(GET /api/logs?node=ID lists them)\n");
+        return;
+    }
+    if (node && *node && strcasecmp(node, head)) {
+        const Ray__Rpc__GcsNodeInfo *found = NULL;
+        for (size_t i = 0; nodes && i < nodes->n_node_info_list && !found; i++) {
+            const Ray__Rpc__GcsNodeInfo *n = nodes->node_info_list[i];
+            char hex[RC_ID_HEX_MAX];
+            if (n->node_id.len == RC_NODE_ID_SIZE &&
+                !strcasecmp(rc_id_hex(n->node_id.data, RC_NODE_ID_SIZE, hex), node))
+                found = n;
+        }
+        if (!found) {
+            resp->status = 404;
+            rc_buf_puts(&resp->body, "404: no node ");
+            rc_buf_json_str(&resp->body, node, strnlen(node, 64));
+            rc_buf_puts(&resp->body, " in the node table (GET /api/nodes lists them)\n");
+            return;
+        }
+        if (found->state != RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE) {
+            resp->status = 404;
+            rc_buf_printf(&resp->body, "404: node %.16s is dead: its logs stay in its session's logs/ directory on its "
+                                       "host (%s)\n",
+                          node, found->node_manager_address);
+            return;
+        }
+        http_deferred *d = http_response_defer(resp);
+        if (!d) {
+            resp->status = 500;
+            rc_buf_puts(&resp->body, "500: this request cannot wait for the node's answer\n");
+            return;
+        }
+        dash__logcall *lc = RC_NEW(dash__logcall);
+        lc->a = a;
+        lc->d = d;
+        rc_id_hex(found->node_id.data, RC_NODE_ID_SIZE, lc->id_hex);
+        snprintf(lc->address, sizeof(lc->address), strchr(found->node_manager_address, ':') ? "[%s]:%d" : "%s:%d",
+                 found->node_manager_address, found->node_manager_port);
+        lc->file = file ? rc_strdup(file) : NULL;
+        dash__log_send(lc);
         return;
     }
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof(dir), "%s/logs", a->session);
-    const char *file = http_request_arg(req, "file");
     if (file) {
-        if (!*file || strchr(file, '/') || file[0] == '.' || strlen(file) > 255) {
-            resp->status = 400;
-            rc_buf_puts(&resp->body, "400: file must be the name of a file in the head's logs directory "
-                                     "(GET /api/logs lists them)\n");
-            return;
-        }
         char path[PATH_MAX + 300];
         snprintf(path, sizeof(path), "%s/%s", dir, file);
         size_t size = 0;
@@ -1162,7 +1532,7 @@ static void dash__logs(dash_api *a, const http_request *req, http_response *resp
     rc_buf *b = &resp->body;
     rc_buf_puts(b, "{\"node_id\": ");
     dash__json_str(b, head);
-    rc_buf_printf(b, ", \"tail_bytes\": %d, \"files\": [", DASH__LOG_TAIL);
+    rc_buf_printf(b, ", \"is_head_node\": true, \"tail_bytes\": %d, \"files\": [", DASH__LOG_TAIL);
     DIR *d = opendir(dir);
     struct dirent *e;
     int first = 1;
@@ -1181,7 +1551,9 @@ static void dash__logs(dash_api *a, const http_request *req, http_response *resp
     }
     if (d)
         closedir(d);
-    rc_buf_puts(b, "]}\n");
+    rc_buf_puts(b, "], ");
+    dash__log_nodes(a, b);
+    rc_buf_puts(b, "}\n");
 }
 
 int dash_api_handle(dash_api *a, const http_request *req, http_response *resp)

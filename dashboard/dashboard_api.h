@@ -7,10 +7,15 @@
  * market's records, keeps the latest answers and appends one sample of the cluster's use
  * to a bounded ring (dashboard_history_s). Requests are answered from those answers, so a
  * page never waits on the GCS and a GCS that is down shows as stale data with its age.
+ * Logs are the exception: another node's are asked from its raylet when a page wants them
+ * (a deferred answer), the head's are read from its session.
  *
  *   /api/nodes /api/actors /api/placement_groups /api/tasks/summary /api/market
- *   /api/timeseries /api/logs[?file=NAME]            (the cluster's admin token)
+ *   /api/timeseries /api/logs[?node=ID][&file=NAME]  (the cluster's admin token)
  *   / and the UI's files                              (no token: they carry no data)
+ *
+ * The admin token it calls with, and the only one it answers, is the one in the head's
+ * session (auth_token): when the admin replaces it, the dashboard follows without a restart.
  *
  * Loop thread only.
  */
@@ -24,9 +29,15 @@
 
 typedef struct dash_api dash_api;
 
-/* Starts polling gcs. session: the head's session dir (its logs/ are served). The UI's
- * files are found at ../share/rayc/dashboard next to the executable. */
-int dash_api_start(uv_loop_t *loop, gcs_client *gcs, const char *session, dash_api **out);
+/* Starts polling gcs (a client on rpc, which also opens the raylets' channels). session: the
+ * head's session dir (its logs/ are served, its auth_token followed). Call after the
+ * process's security is set. The UI's files are found at ../share/rayc/dashboard next to
+ * the executable. */
+int dash_api_start(uv_loop_t *loop, rpc_ctx *rpc, gcs_client *gcs, const char *session, dash_api **out);
+/* rpc_revoked_fn for the server whose rules the HTTP side applies (arg: the dash_api): an
+ * admin token other than the one in the head's session is refused, saying it was replaced.
+ * Loop thread. */
+const char *dash_api_revoked(const rpc_identity *id, void *arg);
 /* http_public_fn: GET/HEAD of anything outside /api/ (the UI's files). */
 int dash_api_is_public(const char *method, const char *path, void *arg);
 /* Answers req when it is the UI's or one of the endpoints above (1), else sets the API's

@@ -162,7 +162,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "rayc-dashboard: cannot read the job records from the GCS: %s\n", err);
         return 1;
     }
-    dash_api_start(&loop, gcs, session, &d.api);
+    dash_api_start(&loop, rpc, gcs, session, &d.api);
+    /* The HTTP side answers only the admin token in force (the session's, followed when the
+     * admin replaces it). */
+    rpc_server_set_revocation(auth, dash_api_revoked, d.api);
     /* The address clients use: the listening IP, or for a wildcard the one this host reaches
      * the GCS from. */
     char url_host[64];

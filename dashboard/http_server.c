@@ -11,6 +11,12 @@
  * TLS is libmicrohttpd's (GnuTLS): the handshake runs on the connection's thread, so a client
  * that sends garbage or plaintext only loses its own connection; the key and certificate are
  * copies the server keeps (and wipes) until it is freed.
+ *
+ * A deferred answer (http_deferred) takes over the loop's reference: the request stays
+ * alive, whatever its connection does, until the handle is finished. The handles of a
+ * server are on its list (loop thread only), so that http_server_stop can answer them 503
+ * and cut them loose (d->srv = NULL) before srv is freed; a handle finished after that
+ * touches nothing but itself.
  */
 #include "http_server.h"
 
@@ -26,6 +32,7 @@
 #include "auth.h"
 #include "rc_alloc.h"
 #include "rc_err.h"
+#include "rc_list.h"
 #include "rc_log.h"
 
 typedef struct http__req {
@@ -37,6 +44,8 @@ typedef struct http__req {
     int too_big;
     int refs;
     int done; /* the answer below is final */
+    int deferred;  /* the handler answers later (http_deferred) */
+    int abandoned; /* the connection stopped waiting without an answer */
     int status;
     const char *content_type;
     const char *headers; /* static extra header lines, or NULL */
@@ -54,7 +63,25 @@ struct http_server {
     http__req *head, *tail; /* waiting for the loop */
     int closing;
     char *tls_cert, *tls_key; /* NULL: plain HTTP (an insecure process) */
+    rc_list deferred; /* http_deferred.link: answers not yet finished; loop thread only */
 };
+
+struct http_deferred {
+    http_server *srv; /* NULL once the server has stopped (r was answered 503 and let go) */
+    http__req *r;     /* holds the loop's reference while srv is set */
+    rc_list link; /* on srv->deferred while srv is set */
+};
+
+/* The handler running now on this thread, so http_response_defer can tell its response. */
+typedef struct http__running {
+    http_server *srv;
+    http__req *r;
+    http_response *resp;
+    http_deferred *d;
+    int finished; /* d was finished inside the handler itself */
+} http__running;
+
+static _Thread_local http__running *http__now;
 
 static void http__unref_locked(http__req *r)
 {
@@ -97,7 +124,14 @@ static void http__answer(http_server *srv, http__req *r)
         const rpc_identity *who = srv->opts.require_token && !open ? &id : NULL;
         http_request req = {r->method, r->path, rc_buf_cstr(&r->body), r->body.len,
                             who, r->args.len ? r->args.data : "", r->args.len};
+        http__running running = {srv, r, &resp, NULL, 0}, *outer = http__now;
+        http__now = &running;
         srv->opts.handler(&req, &resp, srv->opts.arg);
+        http__now = outer;
+        if (running.d || running.finished) { /* the handle has (or had) the loop's reference */
+            rc_buf_free(&resp.body);
+            return;
+        }
     }
     pthread_mutex_lock(&srv->mu);
     http__finish_locked(r, resp.status, resp.content_type, &resp.body);
@@ -225,6 +259,8 @@ static enum MHD_Result http__dispatch(http_server *srv, struct MHD_Connection *c
         if (pthread_cond_timedwait(&srv->cond, &srv->mu, &deadline) == ETIMEDOUT)
             break;
     }
+    if (!r->done)
+        r->abandoned = 1; /* an answer that comes now is dropped */
     int status = r->done ? r->status : MHD_HTTP_SERVICE_UNAVAILABLE;
     const char *type = r->done ? r->content_type : "text/plain; charset=utf-8";
     const char *headers = r->done ? r->headers : NULL;
@@ -232,6 +268,9 @@ static enum MHD_Result http__dispatch(http_server *srv, struct MHD_Connection *c
     if (r->done) {
         body = r->answer;
         r->answer = (rc_buf)RC_BUF_INIT;
+    } else if (r->deferred) {
+        rc_buf_printf(&body, "503: the daemon did not answer within %d ms: it was still waiting for another "
+                             "service's reply; try again\n", timeout_ms);
     } else {
         rc_buf_printf(&body, "503: the daemon did not answer within %d ms\n", timeout_ms);
     }
@@ -358,6 +397,7 @@ int http_server_start(uv_loop_t *loop, const http_server_options *opts, http_ser
                                    {MHD_OPTION_END, 0, NULL}};
     if (srv->tls_cert)
         flags |= MHD_USE_TLS;
+    rc_list_init(&srv->deferred);
     srv->loop = loop;
     srv->opts = *opts;
     srv->opts.host = NULL;
@@ -425,12 +465,76 @@ void http_server_stop(http_server *srv)
         http__unref_locked(r);
     }
     srv->tail = NULL;
+    while (!rc_list_empty(&srv->deferred)) { /* their handles outlive srv: cut them loose */
+        http_deferred *d = rc_list_entry(rc_list_first(&srv->deferred), http_deferred, link);
+        rc_list_remove(&d->link);
+        rc_buf b = RC_BUF_INIT;
+        rc_buf_puts(&b, "503: the daemon is stopping\n");
+        http__finish_locked(d->r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", &b);
+        http__unref_locked(d->r);
+        d->srv = NULL;
+        d->r = NULL;
+    }
     pthread_cond_broadcast(&srv->cond);
     pthread_mutex_unlock(&srv->mu);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon); /* joins the connection threads */
     srv->daemon = NULL;
     uv_close((uv_handle_t *)&srv->async, http__on_closed);
+}
+
+/* ---- deferred answers (loop thread) --------------------------------------------------- */
+
+http_deferred *http_response_defer(http_response *resp)
+{
+    http__running *now = http__now;
+    if (!now || now->resp != resp || now->finished)
+        return NULL;
+    if (now->d)
+        return now->d;
+    http_deferred *d = RC_NEW(http_deferred);
+    d->srv = now->srv;
+    d->r = now->r;
+    rc_list_insert_head(&now->srv->deferred, &d->link);
+    now->d = d;
+    pthread_mutex_lock(&now->srv->mu);
+    now->r->deferred = 1;
+    pthread_mutex_unlock(&now->srv->mu);
+    return d;
+}
+
+int http_deferred_waiting(const http_deferred *d)
+{
+    if (!d || !d->srv)
+        return 0;
+    pthread_mutex_lock(&d->srv->mu);
+    int waiting = !d->r->abandoned && !d->r->done && !d->srv->closing;
+    pthread_mutex_unlock(&d->srv->mu);
+    return waiting;
+}
+
+int http_deferred_finish(http_deferred *d, http_response *resp)
+{
+    int delivered = 0;
+    if (http__now && http__now->d == d && d) { /* finished by the handler that deferred it */
+        http__now->d = NULL;
+        http__now->finished = 1;
+    }
+    if (d && d->srv) {
+        http_server *srv = d->srv;
+        rc_list_remove(&d->link);
+        pthread_mutex_lock(&srv->mu);
+        delivered = !d->r->abandoned && !srv->closing;
+        http__finish_locked(d->r, resp->status ? resp->status : 200,
+                            resp->content_type ? resp->content_type : "text/plain; charset=utf-8", &resp->body);
+        d->r->headers = resp->headers;
+        http__unref_locked(d->r); /* frees it when its connection is already done with it */
+        pthread_cond_broadcast(&srv->cond);
+        pthread_mutex_unlock(&srv->mu);
+    }
+    rc_buf_free(&resp->body);
+    rc_free(d);
+    return delivered;
 }
 
 int http_metrics_request(const http_request *req, http_response *resp)

@@ -11,6 +11,14 @@
  * requests, under one mutex. The price is that an answer waits for the loop, which is what
  * a scrape should measure anyway, and nothing is rendered while nobody asks.
  *
+ * Deferred answers: a handler that needs another service's reply (an RPC) takes the
+ * response for later with http_response_defer and returns; when the reply arrives, the loop
+ * completes it with http_deferred_finish. The connection's thread keeps waiting, bounded by
+ * the same request_timeout_ms (then 503 saying so). The handle belongs to the handler's code
+ * until it is finished, exactly once, whatever became of the connection: an answer that
+ * comes after the timeout, after the client went away or after http_server_stop is dropped
+ * (and freed) there, never written to a connection that is gone.
+ *
  * Authorization: with require_token, every request must carry "Authorization: Bearer <token>"
  * that auth's rules accept (rpc_server_check_bearer: a cluster token verified with the CA,
  * not revoked; anything goes on an insecure cluster); others get 401 with a body saying why
@@ -57,7 +65,8 @@ typedef struct http_response {
     const char *headers;
 } http_response;
 
-/* Runs on the loop thread for each request (after authorization). */
+/* Runs on the loop thread for each request (after authorization). The request's fields are
+ * valid only while it runs (copy what a deferred answer needs). */
 typedef void (*http_handler_fn)(const http_request *req, http_response *resp, void *arg);
 /* Whether a request for path (method "GET" or "HEAD") may be answered without a token
  * (static files that carry no data). Loop thread. */
@@ -84,6 +93,24 @@ typedef struct http_server_options {
  * 404 or 405 and a sentence saying where the metrics are, and 0. */
 int http_metrics_request(const http_request *req, http_response *resp);
 
+/* A response answered later (see the file comment). */
+typedef struct http_deferred http_deferred;
+
+/* In a handler, with the resp it was given: the request is answered later with
+ * http_deferred_finish, and whatever resp holds when the handler returns is discarded. A
+ * second call in the same handler returns the same handle. NULL when resp is not the
+ * response of a handler now running (answer it directly then). Loop thread. */
+http_deferred *http_response_defer(http_response *resp);
+/* Answers d's request with resp (status, content_type, body taken, headers, as a handler
+ * fills them; resp->body is freed either way) and frees d. 1 when the connection was still
+ * waiting; 0 when the answer was dropped because the connection had given up (it got 503
+ * after request_timeout_ms; the client may have gone earlier) or the server stopped (503).
+ * Exactly once per handle, also after http_server_stop (then it only frees d). Loop thread. */
+int http_deferred_finish(http_deferred *d, http_response *resp);
+/* 1 while d's connection still waits for the answer (so a caller may skip work nobody
+ * will read). Loop thread. */
+int http_deferred_waiting(const http_deferred *d);
+
 /* Starts serving. RC_EIO when the address cannot be bound (port in use), RC_EINVAL for a
  * host that is not an IP literal, RC_EINVAL when HTTPS is due but there is no certificate or
  * the key does not fit it, RC_ESTATE when libmicrohttpd was built without TLS (all logged).
@@ -105,7 +132,9 @@ int http_tls_issue(const char *auth_dir, const char *cn, const char *const *ips,
                    char **cert_pem, char **key_pem, char *err, size_t errlen);
 /* Stops serving: requests waiting for the loop are released at once (503, or their
  * connection is closed as libmicrohttpd shuts down), libmicrohttpd's threads are joined, and
- * srv is freed once the loop has closed its handle. No handler runs after this. */
+ * srv is freed once the loop has closed its handle. No handler runs after this. Deferred
+ * answers not yet finished are answered 503; their handles stay valid until
+ * http_deferred_finish, which then only frees them. */
 void http_server_stop(http_server *srv);
 
 #endif

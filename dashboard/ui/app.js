@@ -305,15 +305,57 @@ async function market() {
   }, "no providers");
 }
 
+let logNode = ""; // "": the head
 let logFile = null;
+let logNodeIds = "";
+
+const logQuery = () => (logNode ? `node=${encodeURIComponent(logNode)}` : "");
+
+// The node picker: the alive nodes, the head first; rebuilt only when they change.
+function fillLogNodes(nodes) {
+  const sorted = [...(nodes || [])].sort(
+    (a, b) => b.is_head_node - a.is_head_node || a.node_id.localeCompare(b.node_id));
+  const ids = sorted.map((n) => n.node_id).join(",");
+  if (ids === logNodeIds) return;
+  logNodeIds = ids;
+  const select = $("log-node");
+  select.replaceChildren(...sorted.map((n) => {
+    const o = document.createElement("option");
+    o.value = n.is_head_node ? "" : n.node_id;
+    o.textContent = `${n.name || short(n.node_id)} ${n.node_ip}${n.is_head_node ? " (head)" : ""} ${short(n.node_id)}`;
+    return o;
+  }));
+  select.value = logNode;
+}
+
+// A node's answer that is not about the token (unreachable, dead, no such file) is shown on
+// the page; the list keeps polling.
+async function logApi(path) {
+  try {
+    const r = await api(path);
+    $("log-error").textContent = "";
+    return r;
+  } catch (e) {
+    if (e instanceof AuthError) throw e;
+    $("log-error").textContent = e.message;
+    return null;
+  }
+}
 
 async function logs() {
-  const r = await api("/api/logs");
+  const q = logQuery();
+  const r = await logApi("/api/logs" + (q ? "?" + q : ""));
+  if (!r) {
+    $("log-files").replaceChildren();
+    return;
+  }
+  fillLogNodes(r.nodes);
   const items = r.files.sort((a, b) => a.name.localeCompare(b.name)).map((f) => {
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = "#logs";
-    a.textContent = `${f.name} (${f.size} B)`;
+    a.textContent = f.size === undefined ? f.name : `${f.name} (${f.size} B)`;
+    a.dataset.name = f.name;
     a.addEventListener("click", (ev) => {
       ev.preventDefault();
       logFile = f.name;
@@ -327,13 +369,24 @@ async function logs() {
 }
 
 async function showLog() {
-  const text = await api(`/api/logs?file=${encodeURIComponent(logFile)}`);
+  const q = logQuery();
+  const text = await logApi(`/api/logs?${q ? q + "&" : ""}file=${encodeURIComponent(logFile)}`);
+  if (text === null) return;
   $("log-name").textContent = logFile;
   const pre = $("log-text");
   const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
   pre.textContent = text;
   if (atEnd) pre.scrollTop = pre.scrollHeight;
 }
+
+$("log-node").addEventListener("change", () => {
+  logNode = $("log-node").value;
+  logFile = null;
+  $("log-name").textContent = "";
+  $("log-text").textContent = "";
+  $("log-files").replaceChildren();
+  refresh();
+});
 
 const PAGES = { overview, jobs, actors, tasks, pgs, market, logs };
 

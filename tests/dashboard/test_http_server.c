@@ -1,8 +1,11 @@
 /* http_server: handlers run on the loop thread, bodies and their limit, a loop that does not
- * answer in time (503, and the late answer is dropped safely), a stop while requests wait
- * (released at once, never handled), and HTTPS: with the process's certificate unless it is
- * insecure, plaintext and TLS garbage refused without harm, certificates made with
- * http_tls_issue. Clients are plain sockets (or OpenSSL over them) on threads of their own. */
+ * answer in time (503, and the late answer is dropped safely), and a stop while requests
+ * wait (released at once, never handled). Deferred answers: finished later from the loop,
+ * finished inside the handler, finished after the connection gave up (503, dropped), after
+ * the client went away, and after the server stopped. HTTPS: with the process's certificate
+ * unless it is insecure, plaintext and TLS garbage refused without harm, certificates made
+ * with http_tls_issue. Clients are plain sockets (or OpenSSL over them) on threads of their
+ * own. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -107,6 +110,23 @@ static void *client_run(void *arg)
             got += (size_t)n;
     }
     c->response[got] = '\0';
+    close(fd);
+    c->done = 1;
+    return NULL;
+}
+
+/* A client that sends its request and goes away without reading the answer. */
+static void *client_run_and_leave(void *arg)
+{
+    client *c = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)c->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        write(fd, c->request, strlen(c->request)) == (ssize_t)strlen(c->request))
+        c->response[0] = '\0';
     close(fd);
     c->done = 1;
     return NULL;
@@ -229,6 +249,152 @@ static void test_stop_releases_waiting_requests(void)
     /* Its connection is closed (a 503 may or may not get out first); never a 200. */
     CU_ASSERT(c.response[0] == '\0' || strstr(c.response, " 503 ") != NULL);
     CU_ASSERT_EQUAL(handled, 0);
+}
+
+/* ---- deferred answers ---- */
+
+static http_deferred *deferred;
+static int defer_calls, defer_got_null;
+
+/* Defers every request; "/now" is finished inside the handler itself. A second defer in the
+ * same handler returns the same handle; a response that is not the handler's gets NULL. */
+static void defer_handler(const http_request *req, http_response *resp, void *arg)
+{
+    (void)arg;
+    defer_calls++;
+    rc_buf_puts(&resp->body, "discarded");
+    http_response other = {0};
+    if (http_response_defer(&other) != NULL)
+        defer_got_null = -1;
+    http_deferred *d = http_response_defer(resp);
+    if (!d || http_response_defer(resp) != d) {
+        defer_got_null = 1;
+        return;
+    }
+    if (!strcmp(req->path, "/now")) {
+        http_response r = {.status = 201};
+        rc_buf_puts(&r.body, "answered at once");
+        http_deferred_finish(d, &r);
+        if (http_response_defer(resp) != NULL) /* no second handle for a finished request */
+            defer_got_null = 2;
+        return;
+    }
+    deferred = d;
+}
+
+static http_server *start_deferring(int timeout_ms)
+{
+    http_server_options o = {0};
+    o.host = "127.0.0.1";
+    o.handler = defer_handler;
+    o.request_timeout_ms = timeout_ms;
+    http_server *srv = NULL;
+    CU_ASSERT_EQUAL_FATAL(http_server_start(&loop, &o, &srv), 0);
+    deferred = NULL;
+    defer_calls = defer_got_null = 0;
+    return srv;
+}
+
+/* Runs the loop until the handler has deferred a request. */
+static void run_until_deferred(void)
+{
+    int64_t deadline = rc_mono_ms() + 20000;
+    while (!deferred && rc_mono_ms() < deadline) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        rc_sleep_ms(2);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(deferred);
+}
+
+static int finish(int status, const char *text)
+{
+    http_response r = {.status = status, .content_type = "application/json", .headers = "X-Late: yes\r\n"};
+    rc_buf_puts(&r.body, text);
+    http_deferred *d = deferred;
+    deferred = NULL;
+    return http_deferred_finish(d, &r);
+}
+
+static void test_deferred_answer_from_the_loop(void)
+{
+    http_server *srv = start_deferring(20000);
+    client c;
+    client_start(&c, http_server_port(srv), "GET /later HTTP/1.0\r\n\r\n");
+    run_until_deferred();
+    CU_ASSERT_EQUAL(defer_got_null, 0);
+    CU_ASSERT(http_deferred_waiting(deferred));
+    rc_sleep_ms(100); /* the connection keeps waiting */
+    CU_ASSERT_FALSE(c.done);
+    CU_ASSERT_EQUAL(finish(202, "{\"late\": 1}"), 1);
+    pthread_join(c.thread, NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, " 202 "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "{\"late\": 1}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "X-Late: yes"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "application/json"));
+    CU_ASSERT_PTR_NULL(strstr(c.response, "discarded"));
+    /* Finished inside the handler: answered at once. */
+    client_start(&c, http_server_port(srv), "GET /now HTTP/1.0\r\n\r\n");
+    client_wait_with_loop(&c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, " 201 "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "answered at once"));
+    CU_ASSERT_EQUAL(defer_got_null, 0);
+    stop(srv);
+}
+
+static void test_deferred_after_timeout_is_dropped(void)
+{
+    http_server *srv = start_deferring(300);
+    client c;
+    client_start(&c, http_server_port(srv), "GET /slow-rpc HTTP/1.0\r\n\r\n");
+    run_until_deferred();
+    pthread_join(c.thread, NULL); /* the loop is free; the answer does not come in time */
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, " 503 "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "did not answer within 300 ms"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "another service's reply"));
+    CU_ASSERT_FALSE(http_deferred_waiting(deferred));
+    /* Give libmicrohttpd time to finish with the connection, then answer into the void. */
+    rc_sleep_ms(200);
+    CU_ASSERT_EQUAL(finish(200, "too late"), 0);
+    /* The server still serves, and defers again. */
+    client_start(&c, http_server_port(srv), "GET /again HTTP/1.0\r\n\r\n");
+    run_until_deferred();
+    CU_ASSERT_EQUAL(finish(200, "in time"), 1);
+    pthread_join(c.thread, NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.response, "in time"));
+    stop(srv);
+}
+
+static void test_deferred_client_gone(void)
+{
+    http_server *srv = start_deferring(20000);
+    client c;
+    memset(&c, 0, sizeof(c));
+    c.port = http_server_port(srv);
+    snprintf(c.request, sizeof(c.request), "GET /gone HTTP/1.0\r\n\r\n");
+    pthread_create(&c.thread, NULL, client_run_and_leave, &c);
+    run_until_deferred();
+    pthread_join(c.thread, NULL); /* the client has closed its socket */
+    rc_sleep_ms(100);
+    /* The answer goes to a connection whose peer is gone: written into the void, freed. */
+    finish(200, "nobody reads this");
+    rc_sleep_ms(200);
+    /* Another client that leaves, with the server stopped before the answer comes. */
+    pthread_create(&c.thread, NULL, client_run_and_leave, &c);
+    run_until_deferred();
+    pthread_join(c.thread, NULL);
+    client w;
+    http_deferred *left = deferred;
+    deferred = NULL;
+    client_start(&w, http_server_port(srv), "GET /waiting HTTP/1.0\r\n\r\n");
+    run_until_deferred();
+    stop(srv); /* both handles are answered 503 and cut loose; srv is freed */
+    pthread_join(w.thread, NULL);
+    CU_ASSERT(w.response[0] == '\0' || strstr(w.response, " 503 ") != NULL);
+    CU_ASSERT_FALSE(http_deferred_waiting(deferred));
+    CU_ASSERT_EQUAL(finish(200, "after stop"), 0);
+    http_response r = {0};
+    rc_buf_puts(&r.body, "after stop too");
+    CU_ASSERT_EQUAL(http_deferred_finish(left, &r), 0);
 }
 
 static void test_bad_host_and_port_in_use(void)
@@ -428,6 +594,9 @@ static const unit_case cases[] = {
     UNIT_CASE(test_bad_host_and_port_in_use),
     UNIT_CASE(test_https_with_the_process_certificate),
     UNIT_CASE(test_tls_issue_from_an_auth_dir),
+    UNIT_CASE(test_deferred_answer_from_the_loop),
+    UNIT_CASE(test_deferred_after_timeout_is_dropped),
+    UNIT_CASE(test_deferred_client_gone),
 };
 
 int main(void)

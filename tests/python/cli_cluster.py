@@ -208,3 +208,31 @@ def last_json_line(proc):
             continue
     raise AssertionError(f"driver printed no result (exit {proc.returncode}):\n"
                          f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+
+
+def start_driver(code, tmpdir, *args, name="driver.py"):
+    """Starts `code` as a driver script with args in a new Python process that keeps
+    running (a Popen with text stdout and stderr pipes): for drivers a test coordinates,
+    which say "READY" (wait_driver_ready) and print their result last (driver_result)."""
+    path = os.path.join(str(tmpdir), name)
+    with open(path, "w") as f:
+        f.write(code)
+    return subprocess.Popen([PYTHON, path, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=str(tmpdir))
+
+
+def wait_driver_ready(p):
+    """Waits for a started driver's "READY" line; kills it and fails with its output if it
+    says anything else first."""
+    line = p.stdout.readline()
+    if line.strip() != "READY":
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError(f"driver did not start: {line}{out}\n{err}")
+
+
+def driver_result(p, timeout=240):
+    """A started driver's result, the last JSON line of its stdout, once it has exited 0."""
+    out, err = p.communicate(timeout=timeout)
+    assert p.returncode == 0, f"driver exited {p.returncode}:\n{out}\n{err}"
+    return last_json_line(subprocess.CompletedProcess(p.args, p.returncode, out, err))

@@ -3,8 +3,10 @@ start --head`: its files are served without a token and carry the security heade
 JSON endpoints answer only the admin token, no path leaves the UI's directory, garbage does
 not bring it down, and Debian's headless Chromium (driven through chromedriver's W3C
 WebDriver HTTP protocol) logs in with the token, sees the three nodes, submits a job from
-the Jobs page, follows it to SUCCEEDED with its output, visits every page, and leaves a
-screenshot in the build's artifacts directory.
+the Jobs page, follows it to SUCCEEDED with its output, visits every page, reads a worker
+log of another node through that node's raylet, and leaves screenshots in the build's
+artifacts directory. The admin token replaced with `rayc get-auth-token --generate` is
+followed without a restart: the old one is refused, the dashboard's own calls use the new.
 
 The dashboard speaks HTTPS with a certificate of the cluster CA: the test's clients trust
 the session's ca.crt, and Chromium trusts it as an admin's browser would, through an NSS
@@ -102,6 +104,21 @@ def big():
 
 ray.get(big.remote())
 """
+
+
+# A task on the GPU node (the only one with a GPU) prints a marker into its worker's log there.
+REMOTE_MARK = "remote-node-log-marker-91c4"
+ON_GPU = """
+import ray
+ray.init(address="auto")
+
+@ray.remote(num_gpus=1)
+def where():
+    print("%s", flush=True)
+    return ray.get_runtime_context().get_node_id()
+
+print("node", ray.get(where.remote()), flush=True)
+""" % REMOTE_MARK
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +224,9 @@ def test_http_files_tokens_and_headers(cluster):
     for bad in ("../../../../etc/passwd", "..", ".", "/etc/passwd", ""):
         status, _, body = get(c, "/api/logs?file=" + urllib.parse.quote(bad, safe=""), c.token)
         assert status == 400 and b"root:" not in body, (bad, status)
+    assert listing["is_head_node"] and len(listing["nodes"]) == 3, listing
     status, _, body = get(c, "/api/logs?node=" + "ab" * 28, c.token)
-    assert status == 404 and b"head node's logs only" in body
+    assert status == 404 and b"no node" in body and b"in the node table" in body
 
 
 def curl(url, *args):
@@ -516,6 +534,134 @@ def test_browser_login_nodes_and_job(cluster, browser):
     wd.go(c.url + "/#overview")
     wait_for(lambda: wd.visible("#login-form") and "401" in (wd.text("#login-reason") or ""), timeout=30,
              what="the login form after a 401")
+
+
+def remote_log(c, node_id, name):
+    """(status, body) of one of node_id's log files, read through the dashboard."""
+    status, _, body = get(c, f"/api/logs?node={node_id}&file=" + urllib.parse.quote(name, safe=""), c.token)
+    return status, body
+
+
+def worker_log_with(c, node_id, text):
+    """The name of node_id's worker stdout file that holds text, or None."""
+    status, _, body = get(c, f"/api/logs?node={node_id}", c.token)
+    if status != 200:
+        return None
+    for f in json.loads(body)["files"]:
+        if f["name"].startswith("worker-") and f["name"].endswith(".out"):
+            status, data = remote_log(c, node_id, f["name"])
+            if status == 200 and text.encode() in data:
+                return f["name"]
+    return None
+
+
+def test_browser_reads_another_nodes_log(cluster, browser):
+    c, wd = cluster, browser
+    gpu = [n for n in nodes(c) if n["labels"].get("name") == "gpu" and n["state"] == "ALIVE"][0]
+    assert not gpu["is_head_node"]
+    out = subprocess.run([sys.executable, "-c", ON_GPU], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # The task's print also reaches the driver's stdout (in any order): the "node" line counts.
+    ran_on = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("node ")]
+    assert ran_on == [gpu["node_id"]], out.stdout
+    # Through the REST endpoints: the node's raylet lists and reads its files.
+    name = wait_for(lambda: worker_log_with(c, gpu["node_id"], REMOTE_MARK), timeout=30,
+                    what="the marker in a worker log of the GPU node")
+    head = json.loads(get(c, "/api/logs", c.token)[2])
+    assert name not in [f["name"] for f in head["files"]], "the file is the head's: nothing was read remotely"
+    listing = json.loads(get(c, f"/api/logs?node={gpu['node_id']}", c.token)[2])
+    assert listing["node_id"] == gpu["node_id"] and not listing["is_head_node"]
+    assert any(f["name"].startswith("raylet") for f in listing["files"]), listing
+    # Nothing outside the node's logs/, whether the dashboard or the raylet refuses it.
+    for bad in ("../../../../etc/passwd", "..", ".", "/etc/passwd", "", "..%2f..%2fetc%2fpasswd", "a/../../x"):
+        status, body = remote_log(c, gpu["node_id"], bad)
+        assert status in (400, 404) and b"root:" not in body, (bad, status, body)
+    status, body = remote_log(c, gpu["node_id"], "no-such-file.log")
+    assert status == 404 and b"no-such-file.log" in body, body
+
+    # In the browser: the head is the default; the picker switches to the GPU node, whose
+    # worker log shows the marker.
+    wd.go(c.url + "/#logs")
+    wait_for(lambda: wd.visible("#login-form"), timeout=30, what="the login form")
+    wd.type("#token", c.token)
+    wd.click("#login-btn")
+    options = "return [...document.querySelectorAll('#log-node option')].map(o => [o.value, o.textContent]);"
+    opts = wait_for(lambda: (lambda o: o if len(o) == 3 else None)(wd.js(options)), timeout=30,
+                    what="three nodes in the Logs page's picker")
+    assert wd.js("return document.getElementById('log-node').value;") == "" and "(head)" in opts[0][1], opts
+    wait_for(lambda: "dashboard" in (wd.text("#log-files") or ""), timeout=30, what="the head's files listed first")
+    assert gpu["node_id"] in [v for v, _ in opts], opts
+    wd.js("const s = document.getElementById('log-node'); s.value = arguments[0];"
+          " s.dispatchEvent(new Event('change'));", gpu["node_id"])
+    wait_for(lambda: wd.js("const a = [...document.querySelectorAll('#log-files a')]"
+                           ".find(a => a.dataset.name === arguments[0]); if (a) a.click(); return !!a;", name),
+             timeout=30, what="the GPU node's worker log in the list")
+    wait_for(lambda: REMOTE_MARK in (wd.text("#log-text") or ""), timeout=30, what="the marker in the log view")
+    assert wd.text("#log-error") == ""
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    wd.screenshot(os.path.join(ARTIFACTS, "dashboard-remote-log.png"))
+
+
+def test_logs_of_a_node_that_went_away(cluster, browser):
+    c, wd = cluster, browser
+    root = c.add_outside_node(num_cpus=1, labels={"name": "leaver"})
+    try:
+        node = wait_for(lambda: [n for n in nodes(c) if n["labels"].get("name") == "leaver" and n["state"] == "ALIVE"],
+                        timeout=60, what="the extra node alive")[0]
+        wait_for(lambda: get(c, f"/api/logs?node={node['node_id']}", c.token)[0] == 200, timeout=30,
+                 what="the extra node's logs listed")
+        # The page shows its files ...
+        wd.go(c.url + "/#logs")
+        wait_for(lambda: wd.visible("#login-form"), timeout=30, what="the login form")
+        wd.type("#token", c.token)
+        wd.click("#login-btn")
+        wait_for(lambda: wd.js("return [...document.querySelectorAll('#log-node option')].some(o => o.value === "
+                               "arguments[0]);", node["node_id"]), timeout=30, what="the extra node in the picker")
+        wd.js("const s = document.getElementById('log-node'); s.value = arguments[0];"
+              " s.dispatchEvent(new Event('change'));", node["node_id"])
+        wait_for(lambda: "raylet" in (wd.text("#log-files") or ""), timeout=30, what="the extra node's files")
+    finally:
+        c.stop_outside_node(root)
+    # Gone: a clear answer naming the node (its raylet does not answer, or the node table
+    # already says it is dead), in the page and the REST answer; the dashboard keeps serving.
+    wait_for(lambda: node["node_id"][:16] in (wd.text("#log-error") or ""), timeout=30,
+             what="the page saying the node does not answer")
+    status, _, body = get(c, f"/api/logs?node={node['node_id']}", c.token)
+    assert status in (404, 502, 503, 504), (status, body)
+    assert node["node_id"][:16].encode() in body, body
+    dead = lambda: get(c, f"/api/logs?node={node['node_id']}", c.token)  # noqa: E731
+    wait_for(lambda: (lambda r: r[0] == 404 and b"is dead" in r[2])(dead()), timeout=60, what="the node reported dead")
+    wait_for(lambda: "is dead" in (wd.text("#log-error") or ""), timeout=30, what="the page saying the node is dead")
+    assert len([n for n in nodes(c) if n["state"] == "ALIVE"]) == 3
+
+
+def test_admin_token_replaced_without_restart(cluster):
+    c = cluster
+    old = c.token
+    new = rayc("get-auth-token", "--generate").stdout.strip()
+    assert new and new != old
+    c.token = new  # what later tests log in with
+    since_ms = time.time() * 1000
+    # The old token is refused at once, saying why; the new one is answered.
+    status, _, body = get(c, "/api/nodes", old)
+    assert status == 401 and b"was replaced" in body, (status, body)
+    status, _, body = get(c, "/api/jobs/", old)
+    assert status == 401, (status, body)
+    # The dashboard's own calls to the GCS use the new token: the node table is fresh again.
+    fresh = wait_for(lambda: (lambda j: j if j["updated_ms"] > since_ms and not j["error"] else None)(
+        json.loads(get(c, "/api/nodes", new)[2])), timeout=30, what="a node table polled after the rotation")
+    assert len([n for n in fresh["nodes"] if n["state"] == "ALIVE"]) == 3
+    # A job submitted with the new token runs (the Jobs API writes to the GCS) ...
+    body = json.dumps({"entrypoint": f"{sys.executable} -c \"print('after-rotation-ok')\""}).encode()
+    status, _, text = get(c, "/api/jobs/", new, method="POST", body=body)
+    assert status == 200, text
+    sub = json.loads(text)["submission_id"]
+    wait_for(lambda: json.loads(get(c, f"/api/jobs/{sub}", new)[2])["status"] == "SUCCEEDED", timeout=90,
+             what="the job submitted after the rotation SUCCEEDED")
+    # ... and another node's logs are read through its raylet with it.
+    gpu = [n for n in fresh["nodes"] if n["labels"].get("name") == "gpu"][0]
+    status, _, body = get(c, f"/api/logs?node={gpu['node_id']}", new)
+    assert status == 200 and json.loads(body)["files"], (status, body)
 
 
 # Runs last: it grows the cluster by a host that rayc-market leases from a local provider.

@@ -10,14 +10,13 @@ were backlogged), never a wall-clock bound.
 - bad priorities and weights are refused (Python's JobConfig, the C API) with a clear error.
 """
 
-import json
-import os
 import subprocess
 import time
 
 import pytest
 
-from cli_cluster import PYTHON, CliCluster, rayc, use_short_session_root, wait_for
+from cli_cluster import (PYTHON, CliCluster, driver_result, rayc, start_driver, use_short_session_root,
+                         wait_driver_ready, wait_for)
 
 use_short_session_root()  # sockets live under it: see cli_cluster
 
@@ -58,27 +57,7 @@ def cluster():
 
 
 def _start(tmp_path, name, priority, weight, n, dur, go):
-    path = tmp_path / "driver.py"
-    path.write_text(DRIVER)
-    return subprocess.Popen([PYTHON, str(path), str(priority), str(weight), str(n), str(dur), str(go)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
-
-
-def _wait_ready(p):
-    line = p.stdout.readline()
-    if line.strip() != "READY":
-        p.kill()
-        out, err = p.communicate()
-        raise AssertionError(f"driver did not start: {line}{out}\n{err}")
-
-
-def _result(p, timeout=240):
-    out, err = p.communicate(timeout=timeout)
-    assert p.returncode == 0, f"driver exited {p.returncode}:\n{out}\n{err}"
-    for line in reversed(out.splitlines()):
-        if line.startswith("["):
-            return json.loads(line)
-    raise AssertionError(f"driver printed no result:\n{out}\n{err}")
+    return start_driver(DRIVER, tmp_path, priority, weight, n, dur, go, name=f"{name}.py")
 
 
 def _cpu_seconds(spans, lo, hi):
@@ -90,7 +69,7 @@ def test_weights_share_cpu_seconds(cluster, tmp_path):
     light = _start(tmp_path, "light", 0, 1, 360, 0.1, go)
     heavy = _start(tmp_path, "heavy", 0, 3, 360, 0.1, go)
     for p in (light, heavy):
-        _wait_ready(p)
+        wait_driver_ready(p)
     go.write_text("")
     # While both are backlogged, `rayc status` shows both jobs with their weights.
     seen = {}
@@ -102,7 +81,7 @@ def test_weights_share_cpu_seconds(cluster, tmp_path):
 
     wait_for(both_listed, timeout=60, interval=0.5, what="rayc status listing both jobs")
     print(seen["status"][seen["status"].index("Jobs (fair share)"):])
-    spans_l, spans_h = _result(light), _result(heavy)
+    spans_l, spans_h = driver_result(light), driver_result(heavy)
     # The window: from when both had started running (plus two seconds to settle) to when
     # the first of them stopped being backlogged at the raylet. An owner pipelines up to
     # max_tasks_in_flight_per_worker (16) tasks per leased worker, so a job still asks for
@@ -126,11 +105,11 @@ def test_higher_priority_runs_first(cluster, tmp_path):
     low = _start(tmp_path, "low", 0, 1, 160, 0.1, go_low)
     high = _start(tmp_path, "high", 5, 1, 60, 0.1, go_high)
     for p in (low, high):
-        _wait_ready(p)
+        wait_driver_ready(p)
     go_low.write_text("")
     time.sleep(1.5)  # the low job holds every CPU, with a long backlog
     go_high.write_text("")
-    spans_low, spans_high = _result(low), _result(high)
+    spans_low, spans_high = driver_result(low), driver_result(high)
     first_high = min(s for s, _ in spans_high)
     last_high = max(s for s, _ in spans_high)
     last_low = max(s for s, _ in spans_low)

@@ -129,6 +129,11 @@ def test_list_tasks_states_and_names(ran):
     only_failed = list_tasks("--filter", "state=FAILED")
     assert only_failed and all(r["state"] == "FAILED" for r in only_failed)
     assert [r["name"] for r in list_tasks("--filter", "name=boom")] == ["boom"]
+    # Several filters: all must hold (Ray's).
+    assert [r["name"] for r in list_tasks("--filter", "state=FAILED", "--filter", "name=boom")] == ["boom"]
+    assert list_tasks("--filter", "state=FINISHED", "--filter", "name=boom") == []
+    said = list_tasks("--filter", "name=say", "--filter", "state!=FAILED")
+    assert len(said) >= 2 and all(r["name"] == "say" and r["state"] != "FAILED" for r in said)
     bad = rayc("list", "tasks", "--filter", "colour=red", check=False)
     assert bad.returncode == 2 and "cannot filter on 'colour'" in bad.stderr
 

@@ -18,13 +18,10 @@ never with a wall-clock bound:
 """
 
 import glob
-import json
 import os
-import subprocess
 
-import pytest
-
-from cli_cluster import PYTHON, CliCluster, session_root, use_short_session_root, wait_for
+from cli_cluster import (CliCluster, driver_result, session_root, start_driver, use_short_session_root,
+                         wait_driver_ready, wait_for)
 
 use_short_session_root()  # sockets live under it: see cli_cluster
 
@@ -107,30 +104,6 @@ ray.shutdown()
 """
 
 
-def _spawn(tmp_path, name, code, *args):
-    path = tmp_path / name
-    path.write_text(code)
-    return subprocess.Popen([PYTHON, str(path), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=str(tmp_path))
-
-
-def _wait_ready(p):
-    line = p.stdout.readline()
-    if line.strip() != "READY":
-        p.kill()
-        out, err = p.communicate()
-        raise AssertionError(f"driver did not start: {line}{out}\n{err}")
-
-
-def _result(p, timeout=180):
-    out, err = p.communicate(timeout=timeout)
-    assert p.returncode == 0, f"driver exited {p.returncode}:\n{out}\n{err}"
-    for line in reversed(out.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise AssertionError(f"driver printed no result:\n{out}\n{err}")
-
-
 def _raylet_log():
     text = ""
     for path in glob.glob(os.path.join(session_root(), "session_2*", "logs", "raylet.err")):
@@ -157,21 +130,25 @@ def _run(tmp_path, preemption, mode="tasks"):
         logdir = tmp_path / "starts"
         logdir.mkdir()
         go_low, go_high = tmp_path / "go_low", tmp_path / "go_high"
-        low = _spawn(tmp_path, "low.py", LOW, logdir, go_low, LONG_S, mode)
-        high = _spawn(tmp_path, "high.py", HIGH, go_high)
+        # The high-priority driver first, alone: its first task must not find the CPUs held
+        # by the low-priority job's first tasks (whose workers may take seconds to start
+        # under load), or it would rightly preempt one of them before the scenario begins.
+        high = start_driver(HIGH, tmp_path, go_high, name="high.py")
+        low = None
         try:
-            for p in (low, high):
-                _wait_ready(p)
+            wait_driver_ready(high)
+            low = start_driver(LOW, tmp_path, logdir, go_low, LONG_S, mode, name="low.py")
+            wait_driver_ready(low)
             go_low.write_text("")
             # Both low-priority tasks hold the node's CPUs.
             first_tag = "retry" if mode == "tasks" else "actor"
             wait_for(lambda: (logdir / "keep").exists() and (logdir / first_tag).exists(), timeout=60,
                      what="both CPUs held by the low-priority job")
             go_high.write_text("")
-            hi, lo = _result(high), _result(low)
+            hi, lo = driver_result(high), driver_result(low)
         finally:
             for p in (low, high):
-                if p.poll() is None:
+                if p is not None and p.poll() is None:
                     p.kill()
         starts = {tag: (logdir / tag).read_text().splitlines() for tag in ("keep", first_tag)}
         return lo, hi, starts, _raylet_log()
@@ -208,7 +185,7 @@ def test_preemption_makes_room_for_a_higher_priority_job(tmp_path):
     # The raylet logged it: which lease, job, task and worker, for which job.
     lines = [ln for ln in log.splitlines() if "preempting lease" in ln]
     first_pid = int(starts["retry"][0].split()[1])
-    assert len(lines) == 1, log[-3000:]
+    assert len(lines) == 1, "\n".join(lines)
     assert "priority 0, asked for task '" in lines[0] and f"pid {first_pid})" in lines[0], lines
     assert "priority 5, task 'quick'" in lines[0], lines
 
