@@ -32,7 +32,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from cli_cluster import CliCluster, cluster_tls, rayc, use_short_session_root, wait_for  # noqa: E402
+from cli_cluster import RAYC, CliCluster, cluster_tls, rayc, use_short_session_root, wait_for  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -260,6 +260,12 @@ def test_https_only(cluster):
     name = socket.gethostname()
     assert curl(f"https://{name}:{u.port}/api/nodes", "--cacert", c.ca_file, "--resolve",
                 f"{name}:{u.port}:{u.hostname}", *auth) == (0, "200")
+    # `rayc job` trusts the cluster CA it finds (the session's), and only that one.
+    assert rayc("job", "list", "--address", c.url).returncode == 0
+    env = dict(os.environ, RAYC_CA_CERT="/etc/ssl/certs/ca-certificates.crt")
+    r = subprocess.run([RAYC, "job", "list", "--address", c.url], capture_output=True, text=True, timeout=60,
+                       env=env)
+    assert r.returncode != 0 and "certificate" in r.stderr, (r.returncode, r.stderr)
     # Garbage where a TLS handshake should be leaves it serving.
     for junk in (b"\x16\x03\x01\x02\x00" + os.urandom(512), b"\x16\x03\x03\xff\xff\x01\x00\xff\xfb\x03\x03",
                  b"\x00\xff" * 5000):
