@@ -289,7 +289,8 @@ def test_cli_joins_entrypoint_words_as_ray_does(cluster):
 
 def test_restarted_dashboard_releases_what_it_held(cluster, tmp_path):
     """Last: a dashboard killed while a job holds its reservation; the next one fails the job
-    (its supervisor died) and releases the reservation."""
+    (its supervisor died) and releases the reservation. The next one runs with
+    RAY_JOB_START_TIMEOUT_SECONDS=3: a job that waits longer for its resources fails."""
     from ray.job_submission import JobStatus
 
     c, cl = cluster, client()
@@ -312,7 +313,8 @@ def test_restarted_dashboard_releases_what_it_held(cluster, tmp_path):
         with open(os.path.join(c.session, "logs", "dashboard2.err"), "w") as err:
             d = subprocess.Popen([os.path.join(os.path.dirname(RAYC), "rayc-dashboard"), "--session-dir", c.session,
                                   "--gcs-address", gcs, "--host", host, "--port", port],
-                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                 env=dict(os.environ, RAY_JOB_START_TIMEOUT_SECONDS="3"))
         with open(os.path.join(c.session, "pids", "dashboard.pid"), "w") as f:
             f.write(f"{d.pid}\n")  # so that `rayc stop` stops this one too
         wait_for(lambda: os.path.exists(os.path.join(c.session, "dashboard_url")), timeout=30,
@@ -321,6 +323,26 @@ def test_restarted_dashboard_releases_what_it_held(cluster, tmp_path):
         assert info.status == JobStatus.FAILED and info.error_type == "JOB_SUPERVISOR_ACTOR_DIED", info
         wait_for(lambda: usage("CPU") == (0.0, 2.0), what="the orphan's CPU released")
         assert groups()["_rayc_job_entrypoint_orphan_res_1"] == "REMOVED"
+
+        # Every CPU held by a placement group of this process: a job that asks for one
+        # waits, and fails once it has waited RAY_JOB_START_TIMEOUT_SECONDS.
+        import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+
+        ray.init(address=gcs)
+        try:
+            pg = placement_group([{"CPU": 2}])
+            ray.get(pg.ready(), timeout=60)
+            sid = client().submit_job(entrypoint="echo never", submission_id="late_1", entrypoint_num_cpus=1)
+            info = wait_status(cl, sid, (JobStatus.FAILED,), timeout=60)
+            assert info.error_type == "JOB_SUPERVISOR_ACTOR_START_TIMEOUT", info
+            assert "failed to start within 3.0 seconds" in info.message
+            assert "RAY_JOB_START_TIMEOUT_SECONDS" in info.message and "entrypoint_num_cpus=1" in info.message
+            assert cl.get_job_logs(sid) == ""
+            wait_for(lambda: groups()["_rayc_job_entrypoint_late_1"] == "REMOVED", what="the late job's group")
+            remove_placement_group(pg)
+        finally:
+            ray.shutdown()
     finally:
         try:
             os.kill(pid, signal.SIGKILL)
