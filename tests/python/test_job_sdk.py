@@ -140,7 +140,8 @@ def test_addresses_the_client_takes(cluster, monkeypatch):
     from ray.job_submission import JobSubmissionClient
 
     url = dashboard_url(cluster)
-    assert JobSubmissionClient()._address == url  # this host's cluster
+    assert JobSubmissionClient().get_address() == url  # this host's cluster
+    assert JobSubmissionClient().get_version() == "rayc"
     assert JobSubmissionClient("auto")._address == url
     assert JobSubmissionClient(url + "/")._address == url
     with open(os.path.join(cluster.session, "gcs_address")) as f:

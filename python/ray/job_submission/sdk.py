@@ -303,6 +303,17 @@ class JobSubmissionClient:
 
     # ---- the API -------------------------------------------------------------------------------
 
+    def get_version(self) -> str:
+        """The dashboard's version (its /api/version "version")."""
+        r = self._do_request("GET", "/api/version")
+        if r.status_code == 200:
+            return r.json().get("version")
+        self._raise_error(r)
+
+    def get_address(self) -> str:
+        """The dashboard's URL this client talks to."""
+        return self._address
+
     def submit_job(
         self,
         *,
