@@ -310,6 +310,10 @@ def test_restarted_dashboard_releases_what_it_held(cluster, tmp_path):
         assert usage("CPU") == (1.0, 2.0)  # nobody released it
         with open(os.path.join(c.session, "gcs_address")) as f:
             gcs = f.read().strip()
+        from ray.job_submission import JobSubmissionClient
+
+        with pytest.raises(ConnectionError, match="runs no dashboard"):
+            JobSubmissionClient(gcs)
         host, port = url.split("://", 1)[1].rsplit(":", 1)
         with open(os.path.join(c.session, "logs", "dashboard2.err"), "w") as err:
             d = subprocess.Popen([os.path.join(os.path.dirname(RAYC), "rayc-dashboard"), "--session-dir", c.session,

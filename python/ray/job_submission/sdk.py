@@ -63,15 +63,17 @@ def _latest_session() -> Optional[str]:
     return os.path.realpath(link) if os.path.isdir(link) else None
 
 
-def _sessions() -> List[str]:
-    """This host's sessions that run a dashboard, the latest first."""
+def _sessions(with_dashboard: bool = True) -> List[str]:
+    """This host's sessions (those that run a dashboard, unless told otherwise), the latest
+    first."""
     root = _session_root()
     try:
         names = [n for n in os.listdir(root) if n.startswith("session_") and n != "session_latest"]
     except OSError:
         names = []
     paths = [os.path.join(root, n) for n in names]
-    paths = [p for p in paths if os.path.exists(os.path.join(p, "dashboard_url"))]
+    if with_dashboard:
+        paths = [p for p in paths if os.path.exists(os.path.join(p, "dashboard_url"))]
     paths.sort(key=lambda p: os.path.getmtime(p), reverse=True)
     latest = _latest_session()
     if latest in paths:
@@ -113,6 +115,11 @@ def _resolve(address: Optional[str]):
     for s in _sessions():
         if _read(os.path.join(s, "gcs_address")) == address:
             return _norm_url(_read(os.path.join(s, "dashboard_url"))), s
+    for s in _sessions(with_dashboard=False):
+        if _read(os.path.join(s, "gcs_address")) == address:
+            raise ConnectionError(f"The cluster at {address} runs no dashboard (it was started with "
+                                  "--include-dashboard false, or its dashboard failed: see "
+                                  f"{s}/logs/dashboard.err): the Jobs API needs one.")
     logger.info("No scheme (e.g. 'http://') in address %s and no cluster of this host runs a GCS there; "
                 "defaulting to HTTP.", address)
     return "http://" + _norm_url(address), None
