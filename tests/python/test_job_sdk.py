@@ -158,6 +158,13 @@ def test_addresses_the_client_takes(cluster, monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS")
     with pytest.raises(ValueError, match="Ray Client"):
         JobSubmissionClient("ray://127.0.0.1:10001")
+    if url.startswith("https://"):
+        # The dashboard's certificate is checked against the cluster's CA (found in the
+        # session), not the system's; verify=False skips the check.
+        assert JobSubmissionClient(url)._ssl_context is not None
+        with pytest.raises(ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            JobSubmissionClient(url, verify=ssl.get_default_verify_paths().cafile or "/etc/ssl/certs")
+        assert JobSubmissionClient(url, verify=False).list_jobs() is not None
 
 
 def test_stop_list_delete(cluster):
