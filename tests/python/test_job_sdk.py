@@ -293,6 +293,15 @@ def test_cli_joins_entrypoint_words_as_ray_does(cluster):
     info = cl.get_job_info("quoted_1")
     assert info.entrypoint == subprocess.list2cmdline(argv)
     assert json.loads(cl.get_job_logs("quoted_1").strip().splitlines()[-1]) == words
+    # The resource flags are checked before anything is sent.
+    for flags, why in ((["--entrypoint-resources", "[1]"], "JSON object of resource amounts"),
+                       (["--entrypoint-resources", '{"A": -1}'], "every value must be a number >= 0"),
+                       (["--entrypoint-memory", "1.5"], "whole number of bytes"),
+                       (["--entrypoint-num-cpus", "lots"], "non-negative number")):
+        proc = rayc("job", "submit", "--submission-id", "never_1", *flags, "--", "true", check=False)
+        assert proc.returncode == 2 and why in proc.stderr, (flags, proc.stderr)
+    with pytest.raises(RuntimeError, match="404"):
+        cl.get_job_info("never_1")
 
 
 def test_restarted_dashboard_releases_what_it_held(cluster, tmp_path):
