@@ -187,7 +187,7 @@ def test_stop_list_delete(cluster):
         cl.get_job_info(sid)
 
 
-def test_errors(cluster, monkeypatch):
+def test_errors(cluster, monkeypatch, tmp_path):
     from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
@@ -216,6 +216,14 @@ def test_errors(cluster, monkeypatch):
         JobSubmissionClient(headers={"Authorization": "Bearer 0123456789abcdef.not-a-token"})
     monkeypatch.setenv("RAYC_AUTH_TOKEN", "0123456789abcdef.not-a-token")
     with pytest.raises(AuthenticationError, match="invalid or incorrect"):
+        JobSubmissionClient()
+    # No token anywhere (a host without the cluster's session): Ray's "required" error.
+    monkeypatch.delenv("RAYC_AUTH_TOKEN")
+    monkeypatch.setenv("RAYC_SESSION_ROOT", str(tmp_path))
+    no_token = "(?s)Authentication required: 401.*no authentication token was found"
+    with pytest.raises(AuthenticationError, match=no_token):
+        JobSubmissionClient(dashboard_url(cluster), verify=False)
+    with pytest.raises(ConnectionError, match="Could not find any running Ray instance"):
         JobSubmissionClient()
 
 
