@@ -1071,4 +1071,5 @@ void jobs_shutdown(jobs *j)
         if (x->running)
             kill(-x->pid, SIGKILL);
     uv_timer_stop(&j->poll);
+    jobs__release_all(j, 2000);
 }

@@ -82,6 +82,10 @@ void jobs__reserve(job *x);
 void jobs__release(job *x);
 /* One poll tick: follows the reservations being placed and retries removals. */
 void jobs__poll_reservations(jobs *j);
+/* As the dashboard stops (the loop no longer runs, the entrypoints are gone): releases every
+ * reservation, waiting up to timeout_ms for the GCS; what is left is removed by the next
+ * dashboard (jobs__collect_orphans). */
+void jobs__release_all(jobs *j, int64_t timeout_ms);
 /* On start (before the loop runs): queues the removal of every reservation an earlier
  * dashboard left. */
 void jobs__collect_orphans(jobs *j);

@@ -463,3 +463,17 @@ void jobs__collect_orphans(jobs *j)
     if (n)
         jobs__remove_orphans(j);
 }
+
+void jobs__release_all(jobs *j, int64_t timeout_ms)
+{
+    for (job *x = j->list; x; x = x->next)
+        jobs__release(x);
+    /* The answers arrive through the loop: turn it until they have, or time is up. */
+    int64_t deadline = rc_mono_ms() + timeout_ms;
+    while (j->orphans && rc_mono_ms() < deadline) {
+        uv_run(j->loop, UV_RUN_NOWAIT);
+        rc_sleep_ms(10);
+    }
+    if (j->orphans)
+        RC_WARN("dashboard: some entrypoint reservations are not released yet; the next dashboard removes them");
+}

@@ -315,7 +315,8 @@ def test_cli_joins_entrypoint_words_as_ray_does(cluster):
 def test_restarted_dashboard_releases_what_it_held(cluster, tmp_path):
     """Last: a dashboard killed while a job holds its reservation; the next one fails the job
     (its supervisor died) and releases the reservation. The next one runs with
-    RAY_JOB_START_TIMEOUT_SECONDS=3: a job that waits longer for its resources fails."""
+    RAY_JOB_START_TIMEOUT_SECONDS=3: a job that waits longer for its resources fails. Stopped
+    with SIGTERM, it releases what its job held before it exits."""
     from ray.job_submission import JobStatus
 
     c, cl = cluster, client()
@@ -372,6 +373,18 @@ def test_restarted_dashboard_releases_what_it_held(cluster, tmp_path):
             remove_placement_group(pg)
         finally:
             ray.shutdown()
+
+        # A dashboard stopped with SIGTERM stops its entrypoints and releases what they held.
+        pid2_file = tmp_path / "pid2"
+        client().submit_job(entrypoint=f"echo $$ > {pid2_file}; exec sleep 600", submission_id="at_term_1",
+                            entrypoint_num_cpus=2)
+        wait_for(lambda: pid2_file.exists() and pid2_file.read_text().strip(), what="the last job to run")
+        assert usage("CPU") == (2.0, 2.0)
+        d.terminate()
+        d.wait(timeout=60)
+        wait_for(lambda: not pid_running(int(pid2_file.read_text())), what="the last job to be stopped")
+        wait_for(lambda: usage("CPU") == (0.0, 2.0), what="the last job's CPUs released")
+        assert groups()["_rayc_job_entrypoint_at_term_1"] == "REMOVED"
     finally:
         try:
             os.kill(pid, signal.SIGKILL)
