@@ -14,7 +14,8 @@
  * head by its ray.io/node-id label), holds them while the entrypoint runs and releases them
  * when it ends; it FAILS at once (JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE, with the scheduler's
  * reason) when the head can never provide them, or after RAY_JOB_START_TIMEOUT_SECONDS
- * (900) of waiting. A dashboard that starts removes the groups an earlier one left.
+ * (900) of waiting. A dashboard that stops releases them; one that starts removes the
+ * groups an earlier one left (killed before it could). See jobs_reserve.c.
  *
  * Each job's record (Ray's JobDetails as JSON) is kept in the GCS internal KV, namespace
  * "job", key "_ray_internal_job_info_<submission_id>", written at every change; a
