@@ -373,7 +373,7 @@ static void jobs__on_pg_state(const rpc_status *status, ProtobufCMessage *reply,
     const Ray__Rpc__PlacementGroupTableData *d =
         status->code == 0 ? ((const Ray__Rpc__GetPlacementGroupReply *)(const void *)reply)->placement_group_table_data
                           : NULL;
-    if (x && x->pg_phase == JOBS_PG_WAITING && status->code == 0) {
+    if (x && x->pg_phase == JOBS_PG_WAITING) { /* an unanswered poll counts toward the timeout too */
         rc_buf asked = RC_BUF_INIT;
         jobs__wants_text(x, &asked);
         rc_buf_putc(&asked, '\0');
