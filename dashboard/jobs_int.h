@@ -40,6 +40,7 @@ typedef struct job {
     int reserve;                  /* it asked for resources: it starts once they are reserved */
     int pg_phase;                 /* JOBS_PG_* */
     int pg_polling;               /* a GetPlacementGroup in flight */
+    int pg_waiting;               /* a WaitPlacementGroupUntilReady in flight */
     uint8_t pg_id[RC_PG_ID_SIZE];
     char node_id[RC_ID_HEX_MAX]; /* driver_node_id: the head node, once the entrypoint runs */
 } job;

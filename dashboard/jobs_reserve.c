@@ -36,11 +36,11 @@
  * earlier one left (jobs_start), since it supervises no job yet.
  *
  * Phases: LOOKUP (asking the GCS which node is the head) -> CREATING (CreatePlacementGroup
- * in flight) -> WAITING (polled with GetPlacementGroup every tick) -> HELD (the entrypoint
- * runs) -> NONE (released). A job still PENDING after RAY_JOB_START_TIMEOUT_SECONDS fails,
- * as in Ray. Callbacks find their job again by submission ID and group ID, so a job stopped
- * or deleted meanwhile leaves nothing behind: a group created for a job that no longer
- * waits for it is removed.
+ * in flight) -> WAITING (WaitPlacementGroupUntilReady held open, and GetPlacementGroup every
+ * tick for what the wait does not say) -> HELD (the entrypoint runs) -> NONE (released). A
+ * job still PENDING after RAY_JOB_START_TIMEOUT_SECONDS fails, as in Ray. Callbacks find
+ * their job again by submission ID and group ID, so a job stopped or deleted meanwhile
+ * leaves nothing behind: a group created for a job that no longer waits for it is removed.
  */
 #define JOBS_PG_PREFIX "_rayc_job_entrypoint_"
 #define JOBS_HEAD_LABEL "ray.io/node-id"
@@ -196,6 +196,8 @@ static void jobs__reserve_failed(job *x, const char *error_type, const char *fmt
     rc_buf_free(&m);
 }
 
+static void jobs__wait_ready(job *x);
+
 static void jobs__on_created(const rpc_status *status, ProtobufCMessage *reply, void *arg)
 {
     jobs__pg_call *c = arg;
@@ -219,6 +221,7 @@ static void jobs__on_created(const rpc_status *status, ProtobufCMessage *reply, 
                              msg && *msg ? msg : "no reason given");
     } else {
         x->pg_phase = JOBS_PG_WAITING; /* the poll follows it */
+        jobs__wait_ready(x);
     }
     if (reply)
         rpc_msg_free(reply);
@@ -413,10 +416,47 @@ static void jobs__on_pg_state(const rpc_status *status, ProtobufCMessage *reply,
     jobs__pg_call_free(c);
 }
 
+/* The GCS answers WaitPlacementGroupUntilReady once the group is placed: the entrypoint
+ * starts then, not at the next poll. (The poll still follows the group: the wait says
+ * nothing of a group that can never be placed, nor of the time it waited.) */
+static void jobs__on_ready(const rpc_status *status, ProtobufCMessage *reply, void *arg)
+{
+    jobs__pg_call *c = arg;
+    job *x = jobs__pg_owner(c);
+    if (x)
+        x->pg_waiting = 0;
+    if (x && x->pg_phase == JOBS_PG_WAITING && status->code == 0 && gcs_reply_status(reply, NULL) == GCS_STATUS_OK) {
+        x->pg_phase = JOBS_PG_HELD;
+        RC_INFO("dashboard: job %s has its entrypoint's resources", x->submission_id);
+        jobs__launch(x->owner, x);
+    }
+    if (reply)
+        rpc_msg_free(reply);
+    jobs__pg_call_free(c);
+}
+
+static void jobs__wait_ready(job *x)
+{
+    if (x->pg_waiting)
+        return;
+    Ray__Rpc__WaitPlacementGroupUntilReadyRequest req = RAY__RPC__WAIT_PLACEMENT_GROUP_UNTIL_READY_REQUEST__INIT;
+    req.placement_group_id.data = x->pg_id;
+    req.placement_group_id.len = RC_PG_ID_SIZE;
+    jobs__pg_call *c = jobs__pg_call_new(x);
+    /* a long poll: ended by the group's placement or removal, else renewed at a tick */
+    if (rpc_client_call(gcs_client_rpc(x->owner->gcs), &ray__rpc__placement_group_info_gcs_service__descriptor,
+                        "WaitPlacementGroupUntilReady", &req.base, 60000, jobs__on_ready, c) == 0)
+        x->pg_waiting = 1;
+    else
+        jobs__pg_call_free(c);
+}
+
 /* One tick: follows the groups being placed and retries removals. */
 void jobs__poll_reservations(jobs *j)
 {
     for (job *x = j->list; x; x = x->next) {
+        if (x->pg_phase == JOBS_PG_WAITING)
+            jobs__wait_ready(x);
         if (x->pg_phase != JOBS_PG_WAITING || x->pg_polling)
             continue;
         Ray__Rpc__GetPlacementGroupRequest req = RAY__RPC__GET_PLACEMENT_GROUP_REQUEST__INIT;
