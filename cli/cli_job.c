@@ -13,6 +13,7 @@
  */
 #include <curl/curl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +286,44 @@ static int cli__job_list_print(cli__http *h, int json)
     return CLI_OK;
 }
 
+/* The entrypoint's words as one shell command, joined as Ray's CLI joins them (Python's
+ * subprocess.list2cmdline): a word holding a space or a tab, or an empty word, goes in double
+ * quotes; a double quote becomes \" and the backslashes right before it are doubled (and
+ * those at the end of a quoted word), so that /bin/sh gives the word back. Everything else
+ * is left to the shell as typed ($VAR, globs, pipes), as Ray leaves it. */
+static void cli__join_words(rc_buf *out, char **words, int n)
+{
+    for (int k = 0; k < n; k++) {
+        const char *w = words[k];
+        if (k)
+            rc_buf_putc(out, ' ');
+        int quote = !*w || strchr(w, ' ') || strchr(w, '\t');
+        if (quote)
+            rc_buf_putc(out, '"');
+        size_t backslashes = 0;
+        for (const char *p = w; *p; p++) {
+            if (*p == '\\') {
+                backslashes++;
+                continue;
+            }
+            if (*p == '"') {
+                for (size_t i = 0; i < backslashes * 2; i++)
+                    rc_buf_putc(out, '\\');
+                rc_buf_puts(out, "\\\"");
+            } else {
+                for (size_t i = 0; i < backslashes; i++)
+                    rc_buf_putc(out, '\\');
+                rc_buf_putc(out, *p);
+            }
+            backslashes = 0;
+        }
+        for (size_t i = 0; i < (quote ? 2 : 1) * backslashes; i++)
+            rc_buf_putc(out, '\\');
+        if (quote)
+            rc_buf_putc(out, '"');
+    }
+}
+
 /* ---- the subcommands ------------------------------------------------------------------------ */
 
 static const cli_opt cli__submit_opts[] = {
@@ -298,8 +337,13 @@ static const cli_opt cli__submit_opts[] = {
      "the job's runtime env as a JSON object: {\"working_dir\": DIR, \"env_vars\": {\"K\": \"V\"}}", NULL},
     {"--metadata-json", NULL, "JSON", NULL, "a JSON object of strings stored with the job (rayc job list, the API)",
      NULL},
-    {"--entrypoint-num-cpus", NULL, "N", "0", "CPUs reserved for the entrypoint itself", NULL},
-    {"--entrypoint-num-gpus", NULL, "N", "0", "GPUs reserved for the entrypoint itself", NULL},
+    {"--entrypoint-num-cpus", NULL, "N", "0",
+     "CPUs reserved on the head for the entrypoint itself while it runs (apart from its tasks)", NULL},
+    {"--entrypoint-num-gpus", NULL, "N", "0", "GPUs reserved on the head for the entrypoint itself", NULL},
+    {"--entrypoint-memory", NULL, "BYTES", "0", "memory (bytes) reserved on the head for the entrypoint itself",
+     NULL},
+    {"--entrypoint-resources", NULL, "JSON", NULL,
+     "custom resources reserved on the head for the entrypoint itself, as a JSON object: '{\"A\": 1}'", NULL},
     {"--no-wait", NULL, NULL, NULL, "return once the job is submitted instead of printing its logs until it ends",
      NULL},
 };
@@ -307,15 +351,21 @@ static const cli_opt cli__submit_opts[] = {
 static const cli_spec cli__submit_spec = {
     "rayc job submit",
     "[--] ENTRYPOINT...",
-    "Submits a job: runs ENTRYPOINT (a shell command, its words joined by spaces) on the head,\n"
-    "whose driver joins this cluster as that job. Without --no-wait, prints the job's logs until\n"
-    "it ends and exits 0 if it SUCCEEDED, 1 if it failed or was stopped. Everything after \"--\"\n"
-    "(or after the first word that is not an option) is the entrypoint, its options included.",
+    "Submits a job: runs ENTRYPOINT on the head with /bin/sh -c, whose driver joins this cluster\n"
+    "as that job. Without --no-wait, prints the job's logs until it ends and exits 0 if it\n"
+    "SUCCEEDED, 1 if it failed or was stopped. Everything after \"--\" (or after the first word\n"
+    "that is not an option) is the entrypoint, its options included; its words are joined as\n"
+    "Ray joins them (a word with a space or a tab, or an empty one, in double quotes), so\n"
+    "`-- python3 x.py \"a b\"` passes \"a b\" as one argument, and one quoted word is one program\n"
+    "name: give a shell script as `-- sh -c 'cmd1; cmd2'`. The --entrypoint-* resources are\n"
+    "reserved on the head before the entrypoint starts (the job is PENDING until then, FAILED if\n"
+    "the head can never provide them) and released when it ends.",
     "examples:\n"
     "  rayc job submit -- python3 my_script.py --arg=val\n"
     "  rayc job submit --working-dir ./my_project --runtime-env-json '{\"env_vars\": {\"X\": \"1\"}}' \\\n"
     "      -- python3 main.py\n"
     "  rayc job submit --no-wait --submission-id nightly --address http://HEAD:8265 -- python3 etl.py\n"
+    "  rayc job submit --entrypoint-num-cpus 2 --entrypoint-resources '{\"disk\": 1}' -- python3 train.py\n"
     "\n"
     "The cluster token comes from $RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH or the session.",
     CLI_SPEC_OPTS(cli__submit_opts),
@@ -419,11 +469,7 @@ static int cli__job_submit(int argc, char **argv)
         return cli_usage_error(s, "no entrypoint: give the command after --, e.g. rayc job submit -- python3 "
                                   "script.py");
     rc_buf entry = RC_BUF_INIT;
-    for (int k = 0; k < a.n_rest; k++) {
-        if (k)
-            rc_buf_putc(&entry, ' ');
-        rc_buf_puts(&entry, a.rest[k]);
-    }
+    cli__join_words(&entry, a.rest, a.n_rest);
     rc_buf body = RC_BUF_INIT;
     rc_buf_puts(&body, "{\"entrypoint\": ");
     rc_buf_json_str(&body, entry.data, entry.len);
@@ -434,18 +480,45 @@ static int cli__job_submit(int argc, char **argv)
         rc_buf_puts(&body, ", \"submission_id\": ");
         rc_buf_json_str(&body, sid, strlen(sid));
     }
-    for (int k = 0; k < 2; k++) {
-        const char *v = cli_arg(&a, k ? "--entrypoint-num-gpus" : "--entrypoint-num-cpus");
+    static const char *const amounts[][2] = {{"--entrypoint-num-cpus", "entrypoint_num_cpus"},
+                                             {"--entrypoint-num-gpus", "entrypoint_num_gpus"},
+                                             {"--entrypoint-memory", "entrypoint_memory"}};
+    for (size_t k = 0; k < sizeof(amounts) / sizeof(amounts[0]); k++) {
+        const char *v = cli_arg(&a, amounts[k][0]);
         if (!v)
             continue;
         char *end;
         double d = strtod(v, &end);
-        if (*end || end == v || d < 0) {
-            rc = cli_usage_error(s, "--entrypoint-num-%s needs a non-negative number, not '%s'", k ? "gpus" : "cpus",
-                                 v);
+        if (*end || end == v || !(d >= 0) || !isfinite(d)) {
+            rc = cli_usage_error(s, "%s needs a non-negative number, not '%s'", amounts[k][0], v);
             goto out;
         }
-        rc_buf_printf(&body, ", \"entrypoint_num_%s\": %g", k ? "gpus" : "cpus", d);
+        if (k == 2 && d != floor(d)) {
+            rc = cli_usage_error(s, "--entrypoint-memory needs a whole number of bytes, not '%s'", v);
+            goto out;
+        }
+        rc_buf_printf(&body, ", \"%s\": %.17g", amounts[k][1], d);
+    }
+    const char *eres = cli_arg(&a, "--entrypoint-resources");
+    if (eres) {
+        rc_json *r = NULL;
+        const char *bad = NULL;
+        if (rc_json_parse(eres, strlen(eres), &r, err, sizeof(err)) < 0)
+            bad = err;
+        else if (r->type != RC_JSON_OBJECT)
+            bad = "not an object";
+        for (size_t k = 0; !bad && k < r->n_items; k++)
+            if (r->items[k].type != RC_JSON_NUMBER || r->items[k].number < 0)
+                bad = "every value must be a number >= 0";
+        if (bad) {
+            rc = cli_usage_error(s, "--entrypoint-resources needs a JSON object of resource amounts, e.g. "
+                                    "'{\"A\": 1}': %s", bad);
+            rc_json_free(r);
+            goto out;
+        }
+        rc_buf_puts(&body, ", \"entrypoint_resources\": ");
+        rc_json_write(&body, r);
+        rc_json_free(r);
     }
     if (meta) {
         rc_json *m = NULL;

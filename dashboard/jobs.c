@@ -1,14 +1,15 @@
 /*
  * jobs: supervised entrypoints, their records in the GCS KV and Ray's Jobs REST API (see
- * jobs.h).
+ * jobs.h); the resources an entrypoint reserves are jobs_reserve.c's.
  */
 #define _GNU_SOURCE
-#include "jobs.h"
+#include "jobs_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,37 +31,6 @@ extern char **environ;
 #define JOBS_KV_PREFIX "_ray_internal_job_info_"
 enum { JOBS_LOG_TAIL = 20000, JOBS_MAX_ENV = 2048 };
 
-typedef struct job {
-    struct job *next;
-    jobs *owner;
-    char *submission_id, *entrypoint, *message, *error_type;
-    char *metadata, *runtime_env, *resources; /* JSON text */
-    char job_id[16];                           /* the driver's job ID (hex) once known */
-    char *driver_info;                         /* Ray's DriverInfo (JSON) once known, else NULL */
-    const char *status;                        /* static: PENDING, RUNNING, ... */
-    double num_cpus, num_gpus, memory;
-    int has_cpus, has_gpus, has_memory;
-    int64_t start_time, end_time; /* ms since the epoch; 0: not yet */
-    int has_exit_code, exit_code;
-    pid_t pid;
-    int running; /* proc is live (its handle open) */
-    int stop_requested;
-    uv_process_t proc;
-    uv_timer_t kill_timer;
-    int timer_open;
-    char *log_path;
-} job;
-
-struct jobs {
-    uv_loop_t *loop;
-    gcs_client *gcs;
-    jobs_options opts;
-    char *session, *gcs_address;
-    job *list; /* newest first */
-    uv_timer_t poll;
-    int polling;         /* a GetAllJobInfo in flight */
-    rc_buf driver_jobs; /* JobDetails of the drivers not submitted here ("" or ", {...}..."), as of the last poll */
-};
 
 static int jobs__terminal(const char *s)
 {
@@ -138,19 +108,21 @@ static void jobs__details(const job *x, rc_buf *b)
         rc_buf_puts(b, "null");
     rc_buf_printf(b, ", \"metadata\": %s, \"runtime_env\": %s", x->metadata, x->runtime_env);
     if (x->has_cpus)
-        rc_buf_printf(b, ", \"entrypoint_num_cpus\": %g", x->num_cpus);
+        rc_buf_printf(b, ", \"entrypoint_num_cpus\": %.17g", x->num_cpus);
     else
         rc_buf_puts(b, ", \"entrypoint_num_cpus\": null");
     if (x->has_gpus)
-        rc_buf_printf(b, ", \"entrypoint_num_gpus\": %g", x->num_gpus);
+        rc_buf_printf(b, ", \"entrypoint_num_gpus\": %.17g", x->num_gpus);
     else
         rc_buf_puts(b, ", \"entrypoint_num_gpus\": null");
     if (x->has_memory)
-        rc_buf_printf(b, ", \"entrypoint_memory\": %g", x->memory);
+        rc_buf_printf(b, ", \"entrypoint_memory\": %.17g", x->memory);
     else
         rc_buf_puts(b, ", \"entrypoint_memory\": null");
     rc_buf_printf(b, ", \"entrypoint_resources\": %s", x->resources);
-    rc_buf_puts(b, ", \"driver_agent_http_address\": null, \"driver_node_id\": null, \"driver_exit_code\": ");
+    rc_buf_puts(b, ", \"driver_agent_http_address\": null, ");
+    jobs__kv_str(b, "driver_node_id", x->node_id[0] ? x->node_id : NULL);
+    rc_buf_puts(b, ", \"driver_exit_code\": ");
     if (x->has_exit_code)
         rc_buf_printf(b, "%d", x->exit_code);
     else
@@ -214,7 +186,7 @@ static void jobs__delete_record(jobs *j, const char *submission_id)
         rc_free(arg);
 }
 
-static void jobs__set_status(job *x, const char *status, const char *message, const char *error_type)
+void jobs__set_status(job *x, const char *status, const char *message, const char *error_type)
 {
     x->status = status;
     rc_free(x->message);
@@ -223,6 +195,8 @@ static void jobs__set_status(job *x, const char *status, const char *message, co
     x->error_type = error_type ? rc_strdup(error_type) : NULL;
     if (jobs__terminal(status) && !x->end_time)
         x->end_time = rc_wall_ms();
+    if (jobs__terminal(status))
+        jobs__release(x); /* whatever it reserved, from whichever path it ended */
     RC_INFO("dashboard: job %s is %s", x->submission_id, status);
     jobs__store(x);
 }
@@ -308,6 +282,7 @@ static void jobs__on_job_table(const rpc_status *status, ProtobufCMessage *reply
 static void jobs__on_poll(uv_timer_t *t)
 {
     jobs *j = t->data;
+    jobs__poll_reservations(j);
     if (j->polling)
         return;
     Ray__Rpc__GetAllJobInfoRequest req = RAY__RPC__GET_ALL_JOB_INFO_REQUEST__INIT;
@@ -434,8 +409,26 @@ static int jobs__copy_dir(const char *src, const char *dst)
     return rc == 0 && !jobs__copy_failed ? 0 : RC_EIO;
 }
 
-/* Starts x's entrypoint. On failure the job is FAILED with why. */
-static void jobs__launch(jobs *j, job *x, const rc_json *env_vars, const char *working_dir)
+static void jobs__spawn(jobs *j, job *x, const rc_json *env_vars, const char *working_dir);
+
+/* Starts x's entrypoint, with the working_dir and env_vars of its runtime env (checked at
+ * submission). On failure the job is FAILED with why. */
+void jobs__launch(jobs *j, job *x)
+{
+    rc_json *renv = NULL;
+    char perr[200];
+    if (rc_json_parse(x->runtime_env, strlen(x->runtime_env), &renv, perr, sizeof(perr)) < 0)
+        renv = NULL;
+    const rc_json *env_vars = renv ? rc_json_get(renv, "env_vars") : NULL;
+    const rc_json *wd = renv ? rc_json_get(renv, "working_dir") : NULL;
+    if (env_vars && env_vars->type != RC_JSON_OBJECT)
+        env_vars = NULL;
+    const char *working_dir = wd && wd->type == RC_JSON_STRING ? wd->str : NULL;
+    jobs__spawn(j, x, env_vars, working_dir);
+    rc_json_free(renv);
+}
+
+static void jobs__spawn(jobs *j, job *x, const rc_json *env_vars, const char *working_dir)
 {
     char cwd[PATH_MAX + 200];
     snprintf(cwd, sizeof(cwd), "%s", j->session);
@@ -656,6 +649,23 @@ static void jobs__submit(jobs *j, const http_request *req, http_response *resp)
     for (size_t i = 0; res && !bad_field && i < res->n_items; i++)
         if (res->items[i].type != RC_JSON_NUMBER)
             bad_field = "entrypoint_resources (an object of numbers)";
+    for (size_t i = 0; res && !bad_field && i < res->n_items; i++) {
+        const char *k = res->items[i].key;
+        if (!*k || !strcmp(k, "CPU") || !strcmp(k, "GPU") || !strcmp(k, "memory") || strstr(k, "_group_")) {
+            jobs__text(resp, 400,
+                       "Invalid JobSubmitRequest: entrypoint_resources holds custom resources; '%s' is not one (use "
+                       "entrypoint_num_cpus, entrypoint_num_gpus and entrypoint_memory; '_group_' names belong to "
+                       "placement groups)\n",
+                       k);
+            rc_json_free(body);
+            return;
+        }
+        if (res->items[i].number < 0 || !isfinite(res->items[i].number)) {
+            jobs__text(resp, 400, "Invalid JobSubmitRequest: entrypoint_resources['%s'] must be a number >= 0\n", k);
+            rc_json_free(body);
+            return;
+        }
+    }
     if (bad_field) {
         jobs__text(resp, 400, "Invalid JobSubmitRequest: wrong type for %s\n", bad_field);
         rc_json_free(body);
@@ -666,7 +676,9 @@ static void jobs__submit(jobs *j, const http_request *req, http_response *resp)
         rc_json_free(body);
         return;
     }
-    if ((cpus && cpus->number < 0) || (gpus && gpus->number < 0) || (mem && mem->number < 0)) {
+    if ((cpus && !(cpus->number >= 0 && isfinite(cpus->number))) ||
+        (gpus && !(gpus->number >= 0 && isfinite(gpus->number))) ||
+        (mem && !(mem->number >= 0 && isfinite(mem->number)))) {
         jobs__text(resp, 400, "Invalid JobSubmitRequest: entrypoint resources must be non-negative\n");
         rc_json_free(body);
         return;
@@ -724,8 +736,21 @@ static void jobs__submit(jobs *j, const http_request *req, http_response *resp)
     x->timer_open = 1;
     x->next = j->list;
     j->list = x;
-    jobs__set_status(x, "PENDING", NULL, NULL);
-    jobs__launch(j, x, env_vars, wd ? wd->str : NULL);
+    x->reserve = jobs__wants(x);
+    if (x->reserve) {
+        /* Ray's words for a job that may wait for its resources */
+        rc_buf m = RC_BUF_INIT;
+        rc_buf_puts(&m, "Job has not started yet. It may be waiting for resources (CPUs, GPUs, memory, custom "
+                        "resources) to become available.");
+        if (renv && renv->n_items)
+            rc_buf_puts(&m, " It may be waiting for the runtime environment to be set up.");
+        jobs__set_status(x, "PENDING", rc_buf_cstr(&m), NULL);
+        rc_buf_free(&m);
+        jobs__reserve(x);
+    } else {
+        jobs__set_status(x, "PENDING", NULL, NULL);
+        jobs__launch(j, x);
+    }
     rc_json_free(body);
     resp->content_type = "application/json";
     rc_buf_puts(&resp->body, "{\"job_id\": ");
@@ -899,6 +924,11 @@ int jobs_handle(jobs *j, const http_request *req, http_response *resp)
             stopped = 1;
         } else if (x->stop_requested && !jobs__terminal(x->status)) {
             stopped = 1;
+        } else if (!jobs__terminal(x->status) && !x->running && x->pg_phase != JOBS_PG_NONE) {
+            /* still waiting for its resources: nothing runs; the reservation goes */
+            RC_INFO("dashboard: stopping job %s before it started", x->submission_id);
+            jobs__set_status(x, "STOPPED", NULL, NULL);
+            stopped = 1;
         }
         resp->content_type = "application/json";
         rc_buf_printf(&resp->body, "{\"stopped\": %s}", stopped ? "true" : "false");
@@ -934,6 +964,7 @@ static void jobs__load_one(jobs *j, const char *text, size_t len)
     const char *et = STR_OR("error_type", NULL);
     x->error_type = et ? rc_strdup(et) : NULL;
     snprintf(x->job_id, sizeof(x->job_id), "%s", STR_OR("job_id", ""));
+    snprintf(x->node_id, sizeof(x->node_id), "%s", STR_OR("driver_node_id", ""));
     f = rc_json_get(v, "driver_info");
     x->driver_info = f && f->type == RC_JSON_OBJECT ? jobs__json_text(f) : NULL;
     f = rc_json_get(v, "metadata");
@@ -984,6 +1015,10 @@ int jobs_start(uv_loop_t *loop, gcs_client *gcs, const jobs_options *opts, jobs 
     j->opts.gcs_address = j->gcs_address;
     if (j->opts.stop_wait_s <= 0)
         j->opts.stop_wait_s = 3;
+    /* Ray's name and default (15 minutes) */
+    const char *start_timeout = getenv("RAY_JOB_START_TIMEOUT_SECONDS");
+    double start_timeout_s = start_timeout && *start_timeout ? strtod(start_timeout, NULL) : 0;
+    j->start_timeout_ms = start_timeout_s > 0 && isfinite(start_timeout_s) ? (int64_t)(start_timeout_s * 1000) : 900000;
 
     Ray__Rpc__InternalKVKeysRequest kreq = RAY__RPC__INTERNAL_KVKEYS_REQUEST__INIT;
     jobs__bytes(&kreq.namespace_, JOBS_KV_NAMESPACE);
@@ -1014,6 +1049,7 @@ int jobs_start(uv_loop_t *loop, gcs_client *gcs, const jobs_options *opts, jobs 
     }
     RC_INFO("dashboard: %zu job record%s in the GCS", keys->n_results, keys->n_results == 1 ? "" : "s");
     rpc_msg_free(reply);
+    jobs__collect_orphans(j);
     uv_timer_init(loop, &j->poll);
     j->poll.data = j;
     uv_timer_start(&j->poll, jobs__on_poll, 500, 500);
@@ -1035,4 +1071,5 @@ void jobs_shutdown(jobs *j)
         if (x->running)
             kill(-x->pid, SIGKILL);
     uv_timer_stop(&j->poll);
+    jobs__release_all(j, 2000);
 }

@@ -8,6 +8,15 @@
  * and RAYC_JOB_SUBMISSION_ID (the driver puts it into its JobConfig metadata as
  * "job_submission_id", as Ray's drivers do, so the GCS job table names the submission).
  *
+ * A job that asks for entrypoint_num_cpus, entrypoint_num_gpus, entrypoint_memory or
+ * entrypoint_resources stays PENDING until they are reserved on the head node (a detached
+ * placement group of one bundle named _rayc_job_entrypoint_<submission_id>, pinned to the
+ * head by its ray.io/node-id label), holds them while the entrypoint runs and releases them
+ * when it ends; it FAILS at once (JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE, with the scheduler's
+ * reason) when the head can never provide them, or after RAY_JOB_START_TIMEOUT_SECONDS
+ * (900) of waiting. A dashboard that stops releases them; one that starts removes the
+ * groups an earlier one left (killed before it could). See jobs_reserve.c.
+ *
  * Each job's record (Ray's JobDetails as JSON) is kept in the GCS internal KV, namespace
  * "job", key "_ray_internal_job_info_<submission_id>", written at every change; a
  * dashboard that starts reads them back and marks the jobs it no longer supervises FAILED
@@ -22,7 +31,8 @@
  *   GET    /api/jobs/{id}/logs/tail?offset=N
  *                                   follow  -> {"logs": from byte N, "offset": the next N,
  *                                               "status", "ended": nothing more will come}
- *   POST   /api/jobs/{id}/stop      stop    -> {"stopped": bool}
+ *   POST   /api/jobs/{id}/stop      stop    -> {"stopped": bool} (a job waiting for its
+ *                                              resources is STOPPED at once)
  *   DELETE /api/jobs/{id}           delete  -> {"deleted": bool} (terminal jobs only)
  * Ray's /logs/tail is a websocket; rayc's is polled with a byte offset instead (`rayc job
  * logs --follow` and `rayc job submit` poll it).

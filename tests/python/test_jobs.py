@@ -171,8 +171,9 @@ def test_submit_keeps_the_entrypoints_own_options(cluster):
 
 def test_failing_entrypoint_is_failed_with_its_exit_code(cluster):
     c = cluster
+    # One word with spaces is one program name (Ray quotes it): a shell script goes to sh -c.
     proc = rayc("job", "submit", "--submission-id", "failing_1", "--",
-                "echo about to fail; exit 3", check=False, timeout=120)
+                "sh", "-c", "echo about to fail; exit 3", check=False, timeout=120)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Job 'failing_1' failed" in proc.stdout
     j = job(c, "failing_1")
@@ -206,7 +207,7 @@ def test_stop_kills_the_process_group(cluster, tmp_path):
 def test_stop_kills_a_job_that_ignores_sigterm(cluster):
     c = cluster
     rayc("job", "submit", "--no-wait", "--submission-id", "stubborn_1", "--",
-         "trap '' TERM; echo ignoring TERM; sleep 600")
+         "exec", "sh", "-c", "trap '' TERM; echo ignoring TERM; sleep 600")
     wait_for(lambda: "ignoring TERM" in json.loads(rest(c, "GET", "/api/jobs/stubborn_1/logs")[1])["logs"],
              timeout=30, what="the stubborn job to start")
     t0 = time.time()
