@@ -86,24 +86,32 @@ static size_t client_tls(client *c, int fd)
     return got;
 }
 
+/* A TCP socket to the server at 127.0.0.1:port (reads time out after 20 s); 1 if it
+ * connected. */
+static int client_connect(int port, int *fd)
+{
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {20, 0};
+    setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return connect(*fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+}
+
 static void *client_run(void *arg)
 {
     client *c = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)c->port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {20, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int fd;
+    int connected = client_connect(c->port, &fd);
     size_t got = 0;
     if (c->tls_ca) {
-        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+        if (connected)
             got = client_tls(c, fd);
         else
             c->tls_failed = 1;
-    } else if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-               write(fd, c->request, strlen(c->request)) == (ssize_t)strlen(c->request)) {
+    } else if (connected && write(fd, c->request, strlen(c->request)) == (ssize_t)strlen(c->request)) {
         ssize_t n;
         while (got + 1 < sizeof(c->response) &&
                (n = read(fd, c->response + got, sizeof(c->response) - 1 - got)) > 0)
@@ -119,13 +127,8 @@ static void *client_run(void *arg)
 static void *client_run_and_leave(void *arg)
 {
     client *c = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)c->port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        write(fd, c->request, strlen(c->request)) == (ssize_t)strlen(c->request))
+    int fd;
+    if (client_connect(c->port, &fd) && write(fd, c->request, strlen(c->request)) == (ssize_t)strlen(c->request))
         c->response[0] = '\0';
     close(fd);
     c->done = 1;
@@ -436,15 +439,9 @@ static void tls_free(tls_material *t)
 /* A raw connection that sends bytes and reads whatever comes back until the server closes. */
 static void client_junk(int port, const void *bytes, size_t len, char *out, size_t outlen)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {20, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int fd;
     size_t got = 0;
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && write(fd, bytes, len) == (ssize_t)len) {
+    if (client_connect(port, &fd) && write(fd, bytes, len) == (ssize_t)len) {
         shutdown(fd, SHUT_WR);
         ssize_t n;
         while (got + 1 < outlen && (n = read(fd, out + got, outlen - 1 - got)) > 0)

@@ -17,6 +17,7 @@
     credentials, scrapes every target and answers queries through its HTTP API with the
     cluster's real values (4 CPUs in all, the live actor)."""
 
+import contextlib
 import glob
 import json
 import os
@@ -386,12 +387,37 @@ def prom_query(port, query):
     return body["data"]["result"]
 
 
+@contextlib.contextmanager
+def prometheus(config, tmp):
+    """Debian's Prometheus on config (its data and log in tmp, removed after); yields its
+    HTTP port. Its log is printed when the body fails."""
+    port = free_port()
+    log = open(os.path.join(tmp, "prometheus.log"), "w")
+    prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+    try:
+        yield port
+    except BaseException:
+        log.flush()
+        with open(os.path.join(tmp, "prometheus.log")) as f:
+            print("--- prometheus log ---\n" + f.read()[-4000:])
+        raise
+    finally:
+        prom.terminate()
+        try:
+            prom.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            prom.kill()
+            prom.wait()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_prometheus_scrapes_the_cluster(head_session, token, workload):
     if not os.access(PROMETHEUS, os.X_OK):
         pytest.skip(f"{PROMETHEUS} is not installed (Debian package prometheus; "
                     "scripts/install-deps.sh installs it)")
     tmp = tempfile.mkdtemp(prefix="rayc-prom-")
-    port = free_port()
     token_file = os.path.join(tmp, "token")
     with open(token_file, "w") as f:
         f.write(token + "\n")
@@ -413,10 +439,7 @@ scrape_configs:
       - files: ['{os.path.join(head_session, SD_FILE)}']
         refresh_interval: 1s
 """)
-    log = open(os.path.join(tmp, "prometheus.log"), "w")
-    prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
-    try:
+    with prometheus(config, tmp) as port:
         up = wait_for(lambda: (lambda r: r if r and len(r) == 3 and all(x["value"][1] == "1" for x in r)
                                else None)(prom_query(port, 'up{job="ray"}')),
                       timeout=90, interval=1, what="Prometheus scraping the GCS and both raylets")
@@ -431,20 +454,6 @@ scrape_configs:
         assert float(nodes[0]["value"][1]) == 2
         per_node = prom_query(port, 'ray_node_mem_total')
         assert len(per_node) == 2 and all(float(x["value"][1]) > 0 for x in per_node)
-    except BaseException:
-        log.flush()
-        with open(os.path.join(tmp, "prometheus.log")) as f:
-            print("--- prometheus log ---\n" + f.read()[-4000:])
-        raise
-    finally:
-        prom.terminate()
-        try:
-            prom.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            prom.kill()
-            prom.wait()
-        log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_session_prometheus_and_grafana_files(head_session, workload):
@@ -479,15 +488,10 @@ def test_session_prometheus_and_grafana_files(head_session, workload):
         check = subprocess.run([promtool, "check", "config", config], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
 
-    tmp = tempfile.mkdtemp(prefix="rayc-prom-")
-    port = free_port()
-    log = open(os.path.join(tmp, "prometheus.log"), "w")
-    prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
     # Nothing of these exists on this cluster: no GPUs, no market, no placement groups, and
     # maybe no task running at the moment of the query.
     may_be_empty = ("GPU", "rayc_market", "ray_placement_groups", 'State!~"FINISHED|FAILED"')
-    try:
+    with prometheus(config, tempfile.mkdtemp(prefix="rayc-prom-")) as port:
         wait_for(lambda: (lambda r: r if r and len(r) == 3 and all(x["value"][1] == "1" for x in r)
                           else None)(prom_query(port, 'up{job="ray"}')),
                  timeout=90, interval=1, what="Prometheus on the session's config scraping all three daemons")
@@ -503,17 +507,3 @@ def test_session_prometheus_and_grafana_files(head_session, workload):
         finished = {r["metric"]["State"]: float(r["value"][1])
                     for r in results['sum(ray_tasks{State=~"FINISHED|FAILED"}) by (State)']}
         assert finished.get("FINISHED", 0) >= 25, finished  # square x20, Counter.add x5
-    except BaseException:
-        log.flush()
-        with open(os.path.join(tmp, "prometheus.log")) as f:
-            print("--- prometheus log ---\n" + f.read()[-4000:])
-        raise
-    finally:
-        prom.terminate()
-        try:
-            prom.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            prom.kill()
-            prom.wait()
-        log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
