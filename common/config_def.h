@@ -62,6 +62,7 @@ X(INT, num_workers_soft_limit, -1, "workers a raylet keeps even when idle; -1: t
 X(INT, idle_worker_timeout_ms, 1000, "an idle worker beyond num_workers_soft_limit is killed after this long (Ray: idle_worker_killing_time_threshold_ms)")
 X(INT, infeasible_warning_ms, 3000, "an owner asks why a lease still waits after this long, and warns once if no node could ever hold it")
 X(INT, unschedulable_task_timeout_ms, -1, "a lease no node could ever hold fails after waiting this long for a node that can (-1: it waits, as in Ray)")
+X(INT, auth_revocation_poll_ms, 2000, "how often raylets and core workers ask the GCS what it has revoked (replaced admin tokens, revoked nodes), which their servers refuse from then on; <= 0: never")
 X(STRING, prometheus_host, "http://localhost:9090", "the Prometheus server the Grafana data source written under <session>/metrics/grafana points at (Ray: RAY_PROMETHEUS_HOST)")
 X(STRING, plasma_directory, "/dev/shm", "directory (a tmpfs) of the raylets' object store files rayc-<node id>, and where `rayc start`/`rayc stop` and starting raylets look for those of dead raylets (Ray's --plasma-directory)")
 X(INT, lease_spillback_max_bounces, 3, "lease requests of one task shape in a row an owner lets a raylet send to another node that then rejects them (their views of the cluster disagree) before it stops following spillback and waits for the views to settle (-1: no bound)")

@@ -22,6 +22,7 @@
 #include "common.pb-c.h"
 #include "core_worker.pb-c.h"
 #include "gcs_client.h"
+#include "gcs_revocations.h"
 #include "node_manager.pb-c.h"
 #include "rayc.h"
 #include "rayc_raylet.pb-c.h"
@@ -334,6 +335,7 @@ struct core_worker {
     int port;
     gcs_client *gcs;
     gcs_subscriber *sub;
+    gcs_revocations *revocations; /* what the GCS revoked, refused by srv too (secure only) */
     rpc_client *raylet_local; /* LocalRayletService over the unix socket */
     rpc_client *raylet_tcp;   /* our raylet's NodeManagerService */
     rc_map raylet_clients;    /* "ip:port" -> rpc_client, for spillback and FreeObjects */

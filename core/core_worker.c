@@ -304,6 +304,8 @@ static int core__serve(core_worker *cw, int is_worker, char *err, size_t errlen)
     rpc_server_add_service(cw->srv, &ray__rpc__core_worker_service__descriptor, core_generator_handlers, cw);
     if (is_worker)
         rpc_server_add_service(cw->srv, &ray__rpc__core_worker_service__descriptor, core_exec_handlers, cw);
+    gcs_revocations_attach(cw->srv, &cw->revocations);
+    gcs_revocations_follow(cw->revocations, cw->gcs);
     char addr[128];
     snprintf(addr, sizeof(addr), strchr(cw->node_ip, ':') ? "[%s]:0" : "%s:0", cw->node_ip);
     if ((rc = rpc_server_listen(cw->srv, addr, &cw->port)) < 0 || (rc = rpc_server_start(cw->srv)) < 0) {
@@ -703,6 +705,7 @@ void core_stop(core_worker *cw)
     /* Destroying the clients ends every call still out; their callbacks see `stopping`. */
     if (cw->sub)
         gcs_subscriber_destroy(cw->sub);
+    gcs_revocations_stop(cw->revocations);
     if (cw->gcs)
         gcs_client_destroy(cw->gcs);
     if (cw->srv)
@@ -712,6 +715,8 @@ void core_stop(core_worker *cw)
     rc_map_destroy(&cw->raylet_clients, core__close_client);
     rc_map_destroy(&cw->worker_clients, core__close_client);
     rpc_ctx_drain(cw->rpc);
+    gcs_revocations_free(cw->revocations); /* after the drain: srv is gone, its last poll answered */
+    cw->revocations = NULL;
     core_get_forget_asks();
     core_exec_free_callers(cw);
     core_actor_free_all(cw);

@@ -569,7 +569,49 @@ static void handle_issue_job_token(rpc_call *call, const ProtobufCMessage *reque
     gcs__reply_ok(call, &reply.base);
 }
 
+/* The revoked token and node IDs (insecure: none); nothing but "unchanged" when the
+ * caller's counts match, as revocations are never undone. */
+static void handle_get_revocations(rpc_call *call, const ProtobufCMessage *request, void *arg)
+{
+    gcs_auth_manager *am = arg;
+    const Rayc__Rpc__GetRevocationsRequest *req = (const void *)request;
+    Rayc__Rpc__GetRevocationsReply reply = RAYC__RPC__GET_REVOCATIONS_REPLY__INIT;
+    size_t n_tokens = 0, n_nodes = 0;
+    rc_map_iter it = RC_MAP_ITER_INIT;
+    void *v;
+    while (am->secure && rc_map_next(&am->tokens, &it, NULL, NULL, &v))
+        n_tokens += ((const Rayc__Rpc__AuthTokenRecord *)v)->revoked;
+    it = (rc_map_iter)RC_MAP_ITER_INIT;
+    while (am->secure && rc_map_next(&am->nodes, &it, NULL, NULL, &v))
+        n_nodes += ((const Rayc__Rpc__AuthNodeRecord *)v)->revoked;
+    if (req->known_tokens == n_tokens && req->known_nodes == n_nodes) {
+        reply.unchanged = 1;
+        rpc_reply(call, &reply.base);
+        return;
+    }
+    char **tokens = rc_calloc(n_tokens ? n_tokens : 1, sizeof(*tokens));
+    ProtobufCBinaryData *nodes = rc_calloc(n_nodes ? n_nodes : 1, sizeof(*nodes));
+    it = (rc_map_iter)RC_MAP_ITER_INIT;
+    while (rc_map_next(&am->tokens, &it, NULL, NULL, &v)) {
+        const Rayc__Rpc__AuthTokenRecord *rec = v;
+        if (rec->revoked)
+            tokens[reply.n_token_ids++] = rec->token_id;
+    }
+    it = (rc_map_iter)RC_MAP_ITER_INIT;
+    while (rc_map_next(&am->nodes, &it, NULL, NULL, &v)) {
+        const Rayc__Rpc__AuthNodeRecord *rec = v;
+        if (rec->revoked)
+            nodes[reply.n_node_ids++] = rec->node_id;
+    }
+    reply.token_ids = tokens;
+    reply.node_ids = nodes;
+    rpc_reply(call, &reply.base);
+    rc_free(tokens);
+    rc_free(nodes);
+}
+
 const rpc_method_handler gcs_auth_handlers[] = {
+    {"GetRevocations", handle_get_revocations},
     {"JoinNode", handle_join_node},
     {"CreateJoinToken", handle_create_join_token},
     {"ListJoinTokens", handle_list_join_tokens},

@@ -24,6 +24,7 @@
 
 #include "bundle_manager.h"
 #include "gcs_client.h"
+#include "gcs_revocations.h"
 #include "lease_manager.h"
 #include "raylet.h"
 #include "rc_buf.h"
@@ -110,6 +111,7 @@ typedef struct raylet {
 
     gcs_client *gcs;
     gcs_subscriber *sub;
+    gcs_revocations *revocations; /* what the GCS revoked, refused by srv too (secure only) */
     uint8_t cluster_id[RC_CLUSTER_ID_SIZE];
     int64_t gcs_down_since_ms; /* 0 while the GCS answers */
     int verifying_cluster;     /* a GetClusterId re-check is out */

@@ -1006,6 +1006,7 @@ int raylet_start(raylet *r, uv_loop_t *loop)
     rpc_server_add_service(r->srv, &rayc__rpc__challenge_service__descriptor, raylet_challenge_handlers, r->challenge);
     rpc_server_add_service(r->srv, &ray__rpc__log_service__descriptor, raylet_log_list_handlers, r);
     rpc_server_add_service(r->srv, &rayc__rpc__log_read_service__descriptor, raylet_log_read_handlers, r);
+    gcs_revocations_attach(r->srv, &r->revocations);
     if ((rc = raylet__listen_tcp(r)) < 0)
         return rc;
     if ((rc = raylet_metrics_init(r)) < 0)
@@ -1025,6 +1026,7 @@ int raylet_start(raylet *r, uv_loop_t *loop)
         fprintf(stderr, "rayc-raylet: bad GCS address %s\n", r->opts.gcs_address);
         return rc;
     }
+    gcs_revocations_follow(r->revocations, r->gcs);
     RC_INFO("raylet: node %s on %s:%d%s joining the GCS at %s; session %s, socket %s, workers %s, Python workers "
             "run by %s",
             r->node_id_hex, r->spec.ip, r->port, r->opts.bind_all ? " (listening on every interface)" : "",
@@ -1104,6 +1106,7 @@ void raylet_cleanup(raylet *r)
     r->object_hooks = (raylet_object_hooks){0};
     if (r->sub)
         gcs_subscriber_destroy(r->sub);
+    gcs_revocations_stop(r->revocations);
     if (r->gcs)
         gcs_client_destroy(r->gcs);
     if (r->srv)
@@ -1114,6 +1117,8 @@ void raylet_cleanup(raylet *r)
         rpc_ctx_drain(r->rpc);
     raylet_failures_cleanup(r); /* after the drain: the last report callbacks have run */
     raylet_auth_cleanup(r);     /* likewise the last IssueJobToken callbacks */
+    gcs_revocations_free(r->revocations); /* likewise its last poll */
+    r->revocations = NULL;
     rc_map_destroy(&r->job_refetch, NULL);
     if (r->socket_path[0])
         unlink(r->socket_path);

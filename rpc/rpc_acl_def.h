@@ -88,6 +88,7 @@
     X("rayc.rpc.AuthService", "RevokeJoinToken", ACL_ADMIN, ACL_OPEN, NULL, 0)                    \
     X("rayc.rpc.AuthService", "RevokeNode", ACL_ADMIN, ACL_OPEN, NULL, 0)                         \
     X("rayc.rpc.AuthService", "RotateAdminToken", ACL_ADMIN, ACL_OPEN, NULL, 0)                   \
+    X("rayc.rpc.AuthService", "GetRevocations", ACL_ANY, ACL_OPEN, NULL, 0)                       \
     X("rayc.rpc.AuthService", "IssueJobToken", ACL_JOBS | RPC_ROLE_NODE, ACL_JOB_SELF, "job_id",  \
       0)                                                                                           \
     /* GCS: the autoscaler's view (rayc-market, as admin; nodes may read, as in Ray) */         \

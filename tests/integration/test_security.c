@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "cluster.h"
 #include "gcs_client.h"
+#include "core_worker.pb-c.h"
 #include "gcs_service.pb-c.h"
 #include "node_manager.pb-c.h"
 #include "rayc_auth.pb-c.h"
@@ -676,6 +677,123 @@ static void test_revoked_node_is_refused(void)
     stop();
 }
 
+/* The code of GetResourceLoad on raylet 0 through cli, its message in err, retried until it
+ * is want or 30 s have passed (the raylet learns revocations from the GCS every
+ * auth_revocation_poll_ms). */
+static int raylet_load_until(rpc_client *cli, int want, char *err)
+{
+    int64_t deadline = rc_mono_ms() + 30000;
+    int code;
+    do {
+        Ray__Rpc__GetResourceLoadRequest req = RAY__RPC__GET_RESOURCE_LOAD_REQUEST__INIT;
+        code = call(cli, &ray__rpc__node_manager_service__descriptor, "GetResourceLoad", &req.base, NULL, err);
+        if (code == want)
+            break;
+        rc_sleep_ms(200);
+    } while (rc_mono_ms() < deadline);
+    return code;
+}
+
+/* A replaced admin token and a revoked node's certificate are refused by the raylets too,
+ * not only by the GCS. */
+static void test_revocations_reach_the_raylets(void)
+{
+    start(0, 2);
+    char err[512], raddr[64];
+    raylet_address(0, raddr, sizeof(raddr));
+    rpc_client *gcs_admin = admin_client(S.c.gcs_address);
+    rpc_client *old_admin = admin_client(raddr);
+    CU_ASSERT_EQUAL(raylet_load_until(old_admin, GRPC_STATUS_OK, err), GRPC_STATUS_OK);
+    /* A node's certificate, while its node stands. */
+    char dir[PATH_MAX + 64], path[PATH_MAX + 80];
+    snprintf(dir, sizeof(dir), "%s/%s", S.c.root, S.c.raylets[1].name);
+    char *key = NULL, *cert = NULL;
+    snprintf(path, sizeof(path), "%s/node.key", dir);
+    CU_ASSERT_EQUAL_FATAL(auth_read_file(path, &key), 0);
+    snprintf(path, sizeof(path), "%s/node.crt", dir);
+    CU_ASSERT_EQUAL_FATAL(auth_read_file(path, &cert), 0);
+    rpc_client *node1 = client_as(raddr, S.c.ca_cert, cert, key, NULL, 0);
+    CU_ASSERT_EQUAL(raylet_load_until(node1, GRPC_STATUS_OK, err), GRPC_STATUS_OK);
+    /* A worker of a job, leased by the admin; it answers the admin's token. */
+    uint8_t job[4] = {7, 0, 0, 0};
+    CU_ASSERT_EQUAL_FATAL(add_job(gcs_admin, job, NULL), 0);
+    Ray__Rpc__LeaseSpec__RequiredResourcesEntry cpu = RAY__RPC__LEASE_SPEC__REQUIRED_RESOURCES_ENTRY__INIT;
+    cpu.key = "CPU";
+    cpu.value = 1;
+    Ray__Rpc__LeaseSpec__RequiredResourcesEntry *cpus[] = {&cpu};
+    uint8_t lease_id[24];
+    rc_id_random(lease_id, sizeof(lease_id));
+    Ray__Rpc__Address caller = RAY__RPC__ADDRESS__INIT;
+    caller.ip_address = "127.0.0.1";
+    caller.port = 1;
+    Ray__Rpc__LeaseSpec spec = RAY__RPC__LEASE_SPEC__INIT;
+    spec.lease_id.data = lease_id;
+    spec.lease_id.len = sizeof(lease_id);
+    spec.job_id.data = job;
+    spec.job_id.len = 4;
+    spec.language = RAY__RPC__LANGUAGE__CPP;
+    spec.caller_address = &caller;
+    spec.required_resources = cpus;
+    spec.n_required_resources = 1;
+    Ray__Rpc__RequestWorkerLeaseRequest lease = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
+    lease.lease_spec = &spec;
+    ProtobufCMessage *lr = NULL;
+    CU_ASSERT_EQUAL_FATAL(call(old_admin, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &lease.base,
+                               &lr, err), 0);
+    const Ray__Rpc__RequestWorkerLeaseReply *lrep = (const void *)lr;
+    CU_ASSERT_FATAL(lrep && lrep->worker_address && lrep->worker_address->port > 0);
+    char waddr[64];
+    snprintf(waddr, sizeof(waddr), "127.0.0.1:%d", lrep->worker_address->port);
+    rpc_msg_free(lr);
+    rpc_client *old_admin_worker = admin_client(waddr);
+    Ray__Rpc__NumPendingTasksRequest np = RAY__RPC__NUM_PENDING_TASKS_REQUEST__INIT;
+    CU_ASSERT_EQUAL(call(old_admin_worker, &ray__rpc__core_worker_service__descriptor, "NumPendingTasks", &np.base, NULL,
+                         err), GRPC_STATUS_OK);
+
+    /* The admin token is replaced: the raylet refuses the old one, takes the new one. */
+    Rayc__Rpc__RotateAdminTokenRequest rot = RAYC__RPC__ROTATE_ADMIN_TOKEN_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    CU_ASSERT_EQUAL_FATAL(call(gcs_admin, &rayc__rpc__auth_service__descriptor, "RotateAdminToken", &rot.base, &reply,
+                               err), 0);
+    const Rayc__Rpc__RotateAdminTokenReply *rr = (const void *)reply;
+    CU_ASSERT_FATAL(rr->token && rr->token[0]);
+    rpc_client *new_admin = client_as(raddr, S.c.ca_cert, NULL, NULL, rr->token, 0);
+    rpc_client *gcs_new_admin = client_as(S.c.gcs_address, S.c.ca_cert, NULL, NULL, rr->token, 0);
+    rpc_msg_free(reply);
+    CU_ASSERT_EQUAL(raylet_load_until(old_admin, GRPC_STATUS_UNAUTHENTICATED, err), GRPC_STATUS_UNAUTHENTICATED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "replaced"));
+    CU_ASSERT_EQUAL(raylet_load_until(new_admin, GRPC_STATUS_OK, err), GRPC_STATUS_OK);
+    /* The worker refuses it too (it follows the GCS as the raylet does). */
+    int64_t deadline = rc_mono_ms() + 30000;
+    int code;
+    while ((code = call(old_admin_worker, &ray__rpc__core_worker_service__descriptor, "NumPendingTasks", &np.base,
+                        NULL, err)) == GRPC_STATUS_OK &&
+           rc_mono_ms() < deadline)
+        rc_sleep_ms(200);
+    CU_ASSERT_EQUAL(code, GRPC_STATUS_UNAUTHENTICATED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "replaced"));
+    rpc_client_destroy(old_admin_worker);
+
+    /* Node 1 is revoked: raylet 0 refuses its certificate from then on. */
+    uint8_t victim[28];
+    CU_ASSERT_EQUAL_FATAL(rc_id_from_hex(S.c.raylets[1].node_id, victim, 28), 0);
+    Rayc__Rpc__RevokeNodeRequest rv = RAYC__RPC__REVOKE_NODE_REQUEST__INIT;
+    rv.node_id.data = victim;
+    rv.node_id.len = 28;
+    CU_ASSERT_EQUAL(call(gcs_new_admin, &rayc__rpc__auth_service__descriptor, "RevokeNode", &rv.base, NULL, err), 0);
+    CU_ASSERT_EQUAL(raylet_load_until(node1, GRPC_STATUS_UNAUTHENTICATED, err), GRPC_STATUS_UNAUTHENTICATED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "revoked"));
+    CU_ASSERT_EQUAL(raylet_load_until(new_admin, GRPC_STATUS_OK, err), GRPC_STATUS_OK);
+    rpc_client_destroy(gcs_new_admin);
+    rpc_client_destroy(new_admin);
+    rpc_client_destroy(old_admin);
+    rpc_client_destroy(node1);
+    rpc_client_destroy(gcs_admin);
+    rc_free(key);
+    rc_free(cert);
+    stop();
+}
+
 static void test_gcs_restart_on_redis_keeps_identities(void)
 {
     start(1, 2);
@@ -770,6 +888,7 @@ static const unit_case cases[] = {
     UNIT_CASE(test_kv_limits),
     UNIT_CASE(test_join_tokens),
     UNIT_CASE(test_revoked_node_is_refused),
+    UNIT_CASE(test_revocations_reach_the_raylets),
     UNIT_CASE(test_gcs_restart_on_redis_keeps_identities),
     UNIT_CASE(test_other_local_user_is_shut_out),
 };
