@@ -62,7 +62,9 @@ typedef struct cli_spec {
     {"--address", NULL, "URL",                                                                             \
      "$RAY_API_SERVER_ADDRESS, an http(s):// $RAY_ADDRESS, else the dashboard of the latest session on "   \
      "this host",                                                                                          \
-     "the head's dashboard (http://HEAD:8265; a bare HOST:PORT means http://)", NULL}
+     "the head's dashboard (https://HEAD:8265; a bare HOST:PORT means https://, http:// on an "           \
+     "insecure cluster)",                                                                                  \
+     NULL}
 
 /* A parsed command line: val[i] is the value of spec->opts[i] ("1" for a switch given), or
  * NULL; rest/n_rest the command line after the options when spec->rest (else NULL/0); the

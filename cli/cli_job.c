@@ -364,7 +364,7 @@ static const cli_spec cli__submit_spec = {
     "  rayc job submit -- python3 my_script.py --arg=val\n"
     "  rayc job submit --working-dir ./my_project --runtime-env-json '{\"env_vars\": {\"X\": \"1\"}}' \\\n"
     "      -- python3 main.py\n"
-    "  rayc job submit --no-wait --submission-id nightly --address http://HEAD:8265 -- python3 etl.py\n"
+    "  rayc job submit --no-wait --submission-id nightly --address https://HEAD:8265 -- python3 etl.py\n"
     "  rayc job submit --entrypoint-num-cpus 2 --entrypoint-resources '{\"disk\": 1}' -- python3 train.py\n"
     "\n"
     "The cluster token comes from $RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH or the session.",
@@ -725,7 +725,7 @@ static const cli_sub cli__job_subs[] = {
 static const cli_group cli__job_group = {
     "rayc job",
     "Ray's job submission CLI: run, follow and stop jobs through the head's dashboard (its\n"
-    "Jobs REST API, http://HEAD:8265), which `rayc start --head` runs. --address URL names\n"
+    "Jobs REST API, https://HEAD:8265), which `rayc start --head` runs. --address URL names\n"
     "the dashboard; the cluster token comes from $RAYC_AUTH_TOKEN, $RAYC_AUTH_TOKEN_PATH or\n"
     "the session.",
     cli__job_subs,

@@ -181,7 +181,7 @@ class JobSubmissionClient:
     ray.job_submission.JobSubmissionClient).
 
     Args:
-        address: the dashboard's URL ("http://HEAD:8265"), a GCS address ("HOST:PORT") of a
+        address: the dashboard's URL ("https://HEAD:8265"), a GCS address ("HOST:PORT") of a
             cluster on this host, or "auto"; None: $RAY_API_SERVER_ADDRESS, $RAY_ADDRESS, then
             the cluster `rayc start --head` runs on this host.
         create_cluster_if_needed: accepted for Ray's signature; rayc never starts a cluster here.
