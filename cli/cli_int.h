@@ -160,6 +160,7 @@ int cli_cmd_job(int argc, char **argv);
 int cli_dashboard_start(const char *session, const char *gcs_address, const char *host, int port, pid_t *pid_out);
 /* cli_logs.c, cli_tasks.c: logs, summary, timeline, list tasks. */
 int cli_cmd_logs(int argc, char **argv);
+int cli_cmd_metrics(int argc, char **argv);
 int cli_cmd_summary(int argc, char **argv);
 int cli_cmd_timeline(int argc, char **argv);
 /* `rayc list tasks`, its command line parsed with rayc list's spec (cli_status.c). */

@@ -59,6 +59,7 @@ static const cli_sub cli__commands[] = {
     {"logs", "print or follow the nodes' log files (a worker's, an actor's, a task's)", cli_cmd_logs},
     {"summary", "tasks, actors or objects summed up (Ray's 'ray summary')", cli_cmd_summary},
     {"timeline", "recent task runs as a Chrome trace (Ray's 'ray timeline')", cli_cmd_timeline},
+    {"metrics", "run (and stop) Prometheus on the cluster's configuration", cli_cmd_metrics},
     {"version", "print rayc's version", cli__cmd_version},
 };
 

@@ -507,3 +507,39 @@ def test_session_prometheus_and_grafana_files(head_session, workload):
         finished = {r["metric"]["State"]: float(r["value"][1])
                     for r in results['sum(ray_tasks{State=~"FINISHED|FAILED"}) by (State)']}
         assert finished.get("FINISHED", 0) >= 25, finished  # square x20, Counter.add x5
+
+
+def test_rayc_metrics_launches_and_stops_prometheus(cluster, head_session, workload):
+    """`rayc metrics launch-prometheus` runs Debian's Prometheus on the session's config (as
+    Ray's `ray metrics launch-prometheus`), ready when it returns; it refuses a second one;
+    `shutdown-prometheus` stops it; `rayc stop` would leave it alone, so nothing else does."""
+    if not os.access(PROMETHEUS, os.X_OK):
+        pytest.skip(f"{PROMETHEUS} is not installed (Debian package prometheus; "
+                    "scripts/install-deps.sh installs it)")
+    port = free_port()
+    launched = rayc("metrics", "launch-prometheus", "--port", str(port), "--prometheus", PROMETHEUS,
+                    root=cluster.root, check=False, timeout=90)
+    try:
+        assert launched.returncode == 0, launched.stderr
+        assert f"http://127.0.0.1:{port}" in launched.stdout and head_session in launched.stdout
+        pid_file = os.path.join(head_session, "metrics", "prometheus", "prometheus.pid")
+        with open(pid_file) as f:
+            pid = int(f.read())
+        assert not os.path.exists(os.path.join(head_session, "pids", "prometheus.pid"))
+        assert prom_query(port, "up") is not None  # ready when the command returned
+        wait_for(lambda: (lambda r: r if r and len(r) == 3 and all(x["value"][1] == "1" for x in r)
+                          else None)(prom_query(port, 'up{job="ray"}')),
+                 timeout=90, interval=1, what="the launched Prometheus scraping all three daemons")
+        again = rayc("metrics", "launch-prometheus", "--port", str(free_port()), root=cluster.root, check=False)
+        assert again.returncode == 1 and "already runs" in again.stderr and str(pid) in again.stderr
+        bad = rayc("metrics", "launch-prometheus", "--port", "99999", root=cluster.root, check=False)
+        assert bad.returncode == 2 and "--port" in bad.stderr
+    finally:
+        stopped = rayc("metrics", "shutdown-prometheus", root=cluster.root, check=False)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "Stopped Prometheus" in stopped.stdout
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert prom_query(port, "up") is None
+    assert not os.path.exists(pid_file)
+    none = rayc("metrics", "shutdown-prometheus", root=cluster.root, check=False)
+    assert none.returncode == 1 and "no Prometheus" in none.stderr
