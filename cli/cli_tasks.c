@@ -85,6 +85,20 @@ static int cli__id_arg(cli__filters *fs, const char *hex, size_t size, ProtobufC
     return 0;
 }
 
+/* One more filter on an ID (kind job, task or actor): fs->kind[i], a <kind>_id_filter
+ * holding the ID's bytes in its <kind>_id; to bad_id if the value is not such an ID. */
+#define CLI__ID_FILTER(kind, size)                                                  \
+    do {                                                                                         \
+        size_t i = f->n_##kind##_filters;                                                        \
+        ray__rpc__get_task_events_request__filters__##kind##_id_filter__init(&fs->kind[i]);         \
+        fs->kind[i].predicate = pred;                                                            \
+        if (cli__id_arg(fs, value, size, &fs->kind[i].kind##_id) < 0)                                \
+            goto bad_id;                                                                         \
+        fs->kind##_p[i] = &fs->kind[i];                                                          \
+        f->kind##_filters = fs->kind##_p;                                                        \
+        f->n_##kind##_filters++;                                                                 \
+    } while (0)
+
 static int cli__add_filter(cli__filters *fs, const char *arg)
 {
     const char *eq = strstr(arg, "!=");
@@ -115,32 +129,11 @@ static int cli__add_filter(cli__filters *fs, const char *arg)
         fs->name_p[i] = &fs->name[i];
         f->task_name_filters = fs->name_p;
     } else if (!strcasecmp(key, "job_id") && f->n_job_filters < 8) {
-        size_t i = f->n_job_filters;
-        ray__rpc__get_task_events_request__filters__job_id_filter__init(&fs->job[i]);
-        fs->job[i].predicate = pred;
-        if (cli__id_arg(fs, value, RC_JOB_ID_SIZE, &fs->job[i].job_id) < 0)
-            goto bad_id;
-        fs->job_p[i] = &fs->job[i];
-        f->job_filters = fs->job_p;
-        f->n_job_filters++;
+        CLI__ID_FILTER(job, RC_JOB_ID_SIZE);
     } else if (!strcasecmp(key, "task_id") && f->n_task_filters < 8) {
-        size_t i = f->n_task_filters;
-        ray__rpc__get_task_events_request__filters__task_id_filter__init(&fs->task[i]);
-        fs->task[i].predicate = pred;
-        if (cli__id_arg(fs, value, RC_TASK_ID_SIZE, &fs->task[i].task_id) < 0)
-            goto bad_id;
-        fs->task_p[i] = &fs->task[i];
-        f->task_filters = fs->task_p;
-        f->n_task_filters++;
+        CLI__ID_FILTER(task, RC_TASK_ID_SIZE);
     } else if (!strcasecmp(key, "actor_id") && f->n_actor_filters < 8) {
-        size_t i = f->n_actor_filters;
-        ray__rpc__get_task_events_request__filters__actor_id_filter__init(&fs->actor[i]);
-        fs->actor[i].predicate = pred;
-        if (cli__id_arg(fs, value, RC_ACTOR_ID_SIZE, &fs->actor[i].actor_id) < 0)
-            goto bad_id;
-        fs->actor_p[i] = &fs->actor[i];
-        f->actor_filters = fs->actor_p;
-        f->n_actor_filters++;
+        CLI__ID_FILTER(actor, RC_ACTOR_ID_SIZE);
     } else {
         fprintf(stderr,
                 "rayc list tasks: cannot filter on '%s' (keys: state, name, job_id, task_id, actor_id; at most 8 "

@@ -167,6 +167,38 @@ static char *job_token(rpc_client *admin, uint8_t job[4])
     return t;
 }
 
+/* A RequestWorkerLease for one CPU for job (4 bytes), from a caller at 127.0.0.1:1, with a
+ * fresh lease ID; the parts live in the struct. */
+typedef struct cpu_lease {
+    Ray__Rpc__LeaseSpec__RequiredResourcesEntry cpu, *cpus[1];
+    uint8_t lease_id[24];
+    Ray__Rpc__Address caller;
+    Ray__Rpc__LeaseSpec spec;
+    Ray__Rpc__RequestWorkerLeaseRequest req;
+} cpu_lease;
+
+static void cpu_lease_init(cpu_lease *l, uint8_t job[4])
+{
+    ray__rpc__lease_spec__required_resources_entry__init(&l->cpu);
+    l->cpu.key = "CPU";
+    l->cpu.value = 1;
+    l->cpus[0] = &l->cpu;
+    rc_id_random(l->lease_id, sizeof(l->lease_id));
+    ray__rpc__address__init(&l->caller);
+    l->caller.ip_address = "127.0.0.1";
+    l->caller.port = 1;
+    ray__rpc__lease_spec__init(&l->spec);
+    l->spec.lease_id.data = l->lease_id;
+    l->spec.lease_id.len = sizeof(l->lease_id);
+    l->spec.job_id.data = job;
+    l->spec.job_id.len = 4;
+    l->spec.caller_address = &l->caller;
+    l->spec.required_resources = l->cpus;
+    l->spec.n_required_resources = 1;
+    ray__rpc__request_worker_lease_request__init(&l->req);
+    l->req.lease_spec = &l->spec;
+}
+
 /* ---- cases ---------------------------------------------------------------------------- */
 
 static void test_no_token_wrong_token_plaintext_foreign_ca(void)
@@ -408,27 +440,12 @@ static void test_job_tokens_are_scoped(void)
      * refused by the raylet, even for the admin: no worker loads code for it. */
     rpc_client *admin_raylet = admin_client(raddr);
     uint8_t unknown[4] = {0, 0, 0, 66};
-    Ray__Rpc__LeaseSpec__RequiredResourcesEntry cpu = RAY__RPC__LEASE_SPEC__REQUIRED_RESOURCES_ENTRY__INIT;
-    cpu.key = "CPU";
-    cpu.value = 1;
-    Ray__Rpc__LeaseSpec__RequiredResourcesEntry *cpus[] = {&cpu};
-    uint8_t lease_id[24];
-    rc_id_random(lease_id, sizeof(lease_id));
-    Ray__Rpc__Address caller = RAY__RPC__ADDRESS__INIT;
-    caller.ip_address = "127.0.0.1";
-    caller.port = 1;
-    Ray__Rpc__LeaseSpec spec = RAY__RPC__LEASE_SPEC__INIT;
-    spec.lease_id.data = lease_id;
-    spec.lease_id.len = sizeof(lease_id);
-    spec.job_id.data = unknown;
-    spec.job_id.len = 4;
-    spec.caller_address = &caller;
-    spec.required_resources = cpus;
-    spec.n_required_resources = 1;
-    Ray__Rpc__RequestWorkerLeaseRequest lease = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
-    lease.lease_spec = &spec;
+    cpu_lease cl;
+    cpu_lease_init(&cl, unknown);
+    Ray__Rpc__LeaseSpec *spec = &cl.spec;
+    Ray__Rpc__RequestWorkerLeaseRequest *lease = &cl.req;
     ProtobufCMessage *lr = NULL;
-    int lcode = call(admin_raylet, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &lease.base, &lr,
+    int lcode = call(admin_raylet, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &lease->base, &lr,
                      err);
     const Ray__Rpc__RequestWorkerLeaseReply *lrep = (const void *)lr;
     CU_ASSERT(lcode != GRPC_STATUS_OK || (lrep && lrep->canceled && !lrep->worker_address));
@@ -436,8 +453,8 @@ static void test_job_tokens_are_scoped(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(lrep->scheduling_failure_message, "unknown to the GCS"));
     rpc_msg_free(lr);
     /* The job token may not lease for job 2 either (its own job only). */
-    spec.job_id.data = job2;
-    CU_ASSERT_EQUAL(call(j1_raylet, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &lease.base,
+    spec->job_id.data = job2;
+    CU_ASSERT_EQUAL(call(j1_raylet, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &lease->base,
                          NULL, err),
                     GRPC_STATUS_PERMISSION_DENIED);
     rpc_client_destroy(admin_raylet);
@@ -717,28 +734,11 @@ static void test_revocations_reach_the_raylets(void)
     /* A worker of a job, leased by the admin; it answers the admin's token. */
     uint8_t job[4] = {7, 0, 0, 0};
     CU_ASSERT_EQUAL_FATAL(add_job(gcs_admin, job, NULL), 0);
-    Ray__Rpc__LeaseSpec__RequiredResourcesEntry cpu = RAY__RPC__LEASE_SPEC__REQUIRED_RESOURCES_ENTRY__INIT;
-    cpu.key = "CPU";
-    cpu.value = 1;
-    Ray__Rpc__LeaseSpec__RequiredResourcesEntry *cpus[] = {&cpu};
-    uint8_t lease_id[24];
-    rc_id_random(lease_id, sizeof(lease_id));
-    Ray__Rpc__Address caller = RAY__RPC__ADDRESS__INIT;
-    caller.ip_address = "127.0.0.1";
-    caller.port = 1;
-    Ray__Rpc__LeaseSpec spec = RAY__RPC__LEASE_SPEC__INIT;
-    spec.lease_id.data = lease_id;
-    spec.lease_id.len = sizeof(lease_id);
-    spec.job_id.data = job;
-    spec.job_id.len = 4;
-    spec.language = RAY__RPC__LANGUAGE__CPP;
-    spec.caller_address = &caller;
-    spec.required_resources = cpus;
-    spec.n_required_resources = 1;
-    Ray__Rpc__RequestWorkerLeaseRequest lease = RAY__RPC__REQUEST_WORKER_LEASE_REQUEST__INIT;
-    lease.lease_spec = &spec;
+    cpu_lease cl;
+    cpu_lease_init(&cl, job);
+    cl.spec.language = RAY__RPC__LANGUAGE__CPP;
     ProtobufCMessage *lr = NULL;
-    CU_ASSERT_EQUAL_FATAL(call(old_admin, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &lease.base,
+    CU_ASSERT_EQUAL_FATAL(call(old_admin, &ray__rpc__node_manager_service__descriptor, "RequestWorkerLease", &cl.req.base,
                                &lr, err), 0);
     const Ray__Rpc__RequestWorkerLeaseReply *lrep = (const void *)lr;
     CU_ASSERT_FATAL(lrep && lrep->worker_address && lrep->worker_address->port > 0);

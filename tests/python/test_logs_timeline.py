@@ -132,6 +132,10 @@ def test_list_tasks_states_and_names(ran):
     # Several filters: all must hold (Ray's).
     assert [r["name"] for r in list_tasks("--filter", "state=FAILED", "--filter", "name=boom")] == ["boom"]
     assert list_tasks("--filter", "state=FINISHED", "--filter", "name=boom") == []
+    tid = ran["on_head"]["task_id"]
+    job = by_id[tid]["job_id"]
+    assert [r["task_id"] for r in list_tasks("--filter", f"task_id={tid}", "--filter", f"job_id={job}")] == [tid]
+    assert all(r["job_id"] == job for r in list_tasks("--filter", f"job_id={job}"))
     said = list_tasks("--filter", "name=say", "--filter", "state!=FAILED")
     assert len(said) >= 2 and all(r["name"] == "say" and r["state"] != "FAILED" for r in said)
     bad = rayc("list", "tasks", "--filter", "colour=red", check=False)
