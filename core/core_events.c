@@ -257,7 +257,10 @@ void core_events_task_failed(core_worker *cw, const Ray__Rpc__TaskSpec *spec, Ra
     pthread_mutex_unlock(&ev->mu);
 }
 
-void core_events_task_running(core_worker *cw, const Ray__Rpc__TaskSpec *spec)
+/* The executor's half of an attempt: status at now on this node, and where the task's
+ * output starts (end 0) or ends (end 1) in the worker's log files; the error if failed. */
+static void core__executed(core_worker *cw, const Ray__Rpc__TaskSpec *spec, Ray__Rpc__TaskStatus status, int end,
+                           int failed, Ray__Rpc__ErrorType type, const char *message)
 {
     core_events *ev = core__events(cw);
     if (!ev)
@@ -267,37 +270,28 @@ void core_events_task_running(core_worker *cw, const Ray__Rpc__TaskSpec *spec)
     pthread_mutex_lock(&ev->mu);
     core__ev *e = core__ev_get(ev, spec);
     if (e) {
-        e->ts[RAY__RPC__TASK_STATUS__RUNNING] = core__now_ns();
+        e->ts[status] = core__now_ns();
         memcpy(e->node_id, cw->node_id, RC_NODE_ID_SIZE);
         e->has_node = 1;
         e->executed = 1;
-        e->log[0] = out;
-        e->log[2] = err;
+        e->log[end] = out;
+        e->log[end + 2] = err;
+        if (failed)
+            core__set_error(e, type, message);
     }
     pthread_mutex_unlock(&ev->mu);
+}
+
+void core_events_task_running(core_worker *cw, const Ray__Rpc__TaskSpec *spec)
+{
+    core__executed(cw, spec, RAY__RPC__TASK_STATUS__RUNNING, 0, 0, RAY__RPC__ERROR_TYPE__WORKER_DIED, NULL);
 }
 
 void core_events_task_ran(core_worker *cw, const Ray__Rpc__TaskSpec *spec, int failed, Ray__Rpc__ErrorType type,
                           const char *message)
 {
-    core_events *ev = core__events(cw);
-    if (!ev)
-        return;
-    int32_t out = ev->out_path[0] ? core__fd_size(STDOUT_FILENO) : -1;
-    int32_t err = ev->err_path[0] ? core__fd_size(STDERR_FILENO) : -1;
-    pthread_mutex_lock(&ev->mu);
-    core__ev *e = core__ev_get(ev, spec);
-    if (e) {
-        e->ts[failed ? RAY__RPC__TASK_STATUS__FAILED : RAY__RPC__TASK_STATUS__FINISHED] = core__now_ns();
-        memcpy(e->node_id, cw->node_id, RC_NODE_ID_SIZE);
-        e->has_node = 1;
-        e->executed = 1;
-        e->log[1] = out;
-        e->log[3] = err;
-        if (failed)
-            core__set_error(e, type, message);
-    }
-    pthread_mutex_unlock(&ev->mu);
+    core__executed(cw, spec, failed ? RAY__RPC__TASK_STATUS__FAILED : RAY__RPC__TASK_STATUS__FINISHED, 1, failed, type,
+                   message);
 }
 
 /* ---- sending -------------------------------------------------------------------------- */
