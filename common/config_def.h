@@ -43,7 +43,7 @@ X(BOOL, testing_rpc_failure_avoid_intra_node_failures, 0, "no injected delay or 
 X(INT, worker_lease_spillback_timeout_ms, 30000, "deadline of a lease request an owner sends to a spillback target, which grants (once a worker is ready) or rejects at once when healthy; long enough for a slow worker start; on expiry the task asks its local raylet again (requests at the local raylet wait in its queue without one; pushes to leased workers have none, as in Ray: they end when the worker's node is declared dead)")
 /* Core worker (task submission, objects). */
 X(INT, max_direct_call_object_size, 100 * 1024, "objects up to this size travel inline in RPCs instead of the object store")
-X(INT, max_tasks_in_flight_per_worker, 16, "tasks an owner pushes to one leased worker before waiting for replies (only while more tasks wait than lease requests are out)")
+X(INT, max_tasks_in_flight_per_worker, 16, "tasks an owner pushes to one leased worker before waiting for replies (only while more tasks wait than its lease requests, max_pending_lease_requests_per_scheduling_category of them, can take)")
 X(INT, max_pending_lease_requests_per_scheduling_category, 10, "lease requests an owner keeps out per task shape")
 X(INT, task_retry_delay_ms, 0, "pause before a failed task is submitted again")
 X(INT, worker_failure_cause_timeout_ms, 2000, "deadline of an owner's question to a raylet why the worker of a retriable task died (GetWorkerFailureCause: a preempted task's retry is not counted); on expiry the retry is counted")

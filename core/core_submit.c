@@ -822,6 +822,15 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
         return;
     int64_t now = rc_mono_ms();
     size_t max_in_flight = rc_cfg.max_tasks_in_flight_per_worker > 0 ? (size_t)rc_cfg.max_tasks_in_flight_per_worker : 1;
+    size_t max_requests = rc_cfg.max_pending_lease_requests_per_scheduling_category > 0
+                              ? (size_t)rc_cfg.max_pending_lease_requests_per_scheduling_category
+                              : 1;
+    int holding = key->spill_hold_until_ms && now < key->spill_hold_until_ms;
+    /* The lease requests this key may have out once this pass has asked for what it may:
+     * those out already, or as many as it may keep out (none more during a spillback hold,
+     * or without a raylet to ask). */
+    size_t can_ask = holding || !cw->raylet_tcp ? key->n_requests
+                                                : (key->n_requests > max_requests ? key->n_requests : max_requests);
     /* Fill the least busy workers first, so new leases get work before old ones pipeline. */
     rc_list *n, *tmp;
     while (!rc_list_empty(&key->queue)) {
@@ -835,10 +844,10 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
         }
         if (!best)
             break;
-        /* Queue behind a running task only when more tasks wait than the lease requests
-         * already out can take: a short task must not wait for a long one while another
-         * worker is on its way. */
-        if (best->in_flight > 0 && key->queued <= key->n_requests)
+        /* Queue behind a running task only when more tasks wait than lease requests can
+         * take, counting those this pass is about to send: a task must not wait for a long
+         * one while a worker of its own can be on its way (the requests go out below). */
+        if (best->in_flight > 0 && key->queued <= can_ask)
             break;
         core_task *t = core_task_first(&key->queue);
         core__queue_unlink(key, t);
@@ -849,11 +858,8 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
         if (!l->in_flight && core__lease_expired(l, now))
             core__lease_return(cw, l, l->worker_failed, NULL);
     }
-    size_t max_requests = rc_cfg.max_pending_lease_requests_per_scheduling_category > 0
-                              ? (size_t)rc_cfg.max_pending_lease_requests_per_scheduling_category
-                              : 1;
     size_t wanted = key->queued < max_requests ? key->queued : max_requests;
-    if (key->spill_hold_until_ms && rc_mono_ms() < key->spill_hold_until_ms)
+    if (holding)
         wanted = 0; /* a spillback loop: asks again when the hold is over (core_submit_backlog_tick) */
     while (key->n_requests < wanted && cw->raylet_tcp) {
         size_t before = key->n_requests;

@@ -193,3 +193,62 @@ def test_runtime_env_and_sys_path(ray_start):
     cwd, path = ray.get(probe.remote())
     assert cwd == os.getcwd()
     assert os.path.dirname(os.path.abspath(__file__)) in path
+
+
+# A driver of its own (its own cluster, under its own session root): leases never expire in
+# it (worker_lease_timeout_milliseconds), so a task could only ever reach a new worker by
+# asking for a lease of its own, never by waiting for its owner to give a lease back.
+_BEHIND_A_LONG_ONE = r"""
+import os, sys, time
+import ray
+
+flag = sys.argv[1]
+ray.init(num_cpus=4)
+
+@ray.remote
+def hold(flag):
+    open(flag + ".running", "w").close()
+    deadline = time.time() + 60
+    while not os.path.exists(flag) and time.time() < deadline:
+        time.sleep(0.05)
+    return "held"
+
+@ray.remote
+def quick():
+    return "quick"
+
+ray.get([quick.remote() for _ in range(4)])
+long_one = hold.remote(flag)
+while not os.path.exists(flag + ".running"):
+    time.sleep(0.005)
+try:
+    print(ray.get(quick.remote(), timeout=20), flush=True)
+except ray.exceptions.GetTimeoutError:
+    print("quick waited for hold", flush=True)
+open(flag, "w").close()
+print(ray.get(long_one, timeout=60), flush=True)
+ray.shutdown()
+"""
+
+
+def test_task_does_not_wait_behind_a_running_one_of_its_shape(tmp_path):
+    """Three CPUs free, one busy with a long task: a task of the same shape submitted while
+    the long one runs gets a worker of its own (its owner asks for a lease) rather than
+    queueing on the busy worker until the long task ends."""
+    import subprocess
+    import sys
+    import tempfile
+
+    script = tmp_path / "driver.py"
+    script.write_text(_BEHIND_A_LONG_ONE)
+    root = tempfile.mkdtemp(prefix="rcpy-own-", dir="/tmp")
+    env = dict(os.environ, RAYC_SESSION_ROOT=root, RAYC_worker_lease_timeout_milliseconds="600000")
+    try:
+        proc = subprocess.run([sys.executable, str(script), str(tmp_path / "release")], capture_output=True,
+                              text=True, timeout=180, env=env)
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["quick", "held"], proc.stdout + proc.stderr
