@@ -243,8 +243,8 @@ static void *core__warm_main(void *arg)
         atomic_store_explicit(&w->warm, off, memory_order_release);
     }
     rc_free(vec);
-    RC_INFO("core: pre-faulted %llu MiB of this driver's object store mapping (stopped at %s)",
-            (unsigned long long)(off >> 20), why);
+    RC_DEBUG("core: pre-faulted %llu MiB of this driver's object store mapping (stopped at %s)",
+             (unsigned long long)(off >> 20), why);
     return NULL;
 }
 
