@@ -621,6 +621,21 @@ static int cli__check_port(const cli__start_opts *o, const char *ip)
 
 /* ---- start ----------------------------------------------------------------------------- */
 
+/* 1 if session_latest is the live head of the cluster at gcs_address: a node joining from
+ * the head's own host leaves the link there, since clients on this host (`rayc job`,
+ * `rayc status`, the admin credentials) want the head's session, of the same cluster. */
+static int cli__latest_is_live_head(const char *gcs_address)
+{
+    char root[PATH_MAX], link[PATH_MAX + 32], latest[PATH_MAX], addr[400], pid_file[PATH_MAX + 32];
+    rc_session_root(root, sizeof(root));
+    snprintf(link, sizeof(link), "%s/session_latest", root);
+    if (!realpath(link, latest) || rc_session_read(latest, "gcs_address", addr, sizeof(addr)) < 0 ||
+        strcmp(addr, gcs_address) != 0)
+        return 0;
+    snprintf(pid_file, sizeof(pid_file), "%s/pids/gcs_server.pid", latest);
+    return rc_pid_file_alive(pid_file);
+}
+
 static void cli__print_started(const cli__start_opts *o, const char *ip, const char *session,
                                const char *gcs_address, const cli__join *j)
 {
@@ -841,7 +856,8 @@ int cli_cmd_start(int argc, char **argv)
     rc_session_write(session, "gcs_address", line);
     cli__keep_credentials(&o, session, &join);
     /* Only now: a start that failed leaves clients with the session (and credentials) they had. */
-    if (rc_session_set_latest(session) < 0)
+    int head_stays_latest = !o.head && cli__latest_is_live_head(gcs_address);
+    if (!head_stays_latest && rc_session_set_latest(session) < 0)
         fprintf(stderr, "rayc start: warning: cannot point session_latest at %s\n", session);
     cli__print_started(&o, ip, session, gcs_address, &join);
     cli__join_free(&join);

@@ -5,6 +5,7 @@ token; `rayc job` drives it."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -315,6 +316,20 @@ def test_restarted_dashboard_keeps_jobs_and_fails_orphans(cluster, tmp_path):
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_node_joining_on_the_head_host_leaves_clients_on_the_head(cluster):
+    """A second raylet started on the head's host (`rayc start --address`) leaves
+    session_latest on the head's session while the head runs: `rayc job` without --address
+    still finds the dashboard and the admin credentials there."""
+    c = cluster
+    head = os.path.realpath(os.path.join(c.root, "session_latest"))
+    c.add_node(num_cpus=1)
+    assert os.path.realpath(os.path.join(c.root, "session_latest")) == head
+    assert "cli_job_1" in rayc("job", "list").stdout
+    assert "Status for job 'cli_job_1': SUCCEEDED" in rayc("job", "status", "cli_job_1").stdout
+    # The new node is part of the cluster the head's session leads to: 2 + 1 CPUs.
+    wait_for(lambda: re.search(r"^\s*[\d.]+/3\.0 CPU$", rayc("status").stdout, re.M), what="3 CPUs in rayc status")
 
 
 def test_rayc_stop_stops_the_dashboard_and_its_jobs(cluster, tmp_path):
