@@ -451,8 +451,9 @@ static void jobs__spawn(jobs *j, job *x, const rc_json *env_vars, const char *wo
     /* The environment: ours, then the job's variables, then what the driver needs. */
     char *env[JOBS_MAX_ENV + 16];
     size_t n = 0;
-    static const char *const ours[] = {"RAY_ADDRESS=", "RAYC_ADDRESS=", "RAYC_JOB_SUBMISSION_ID=",
-                                       "RAYC_CA_CERT=", "RAYC_AUTH_TOKEN_PATH=", "RAYC_AUTH_TOKEN="};
+    static const char *const ours[] = {"RAY_ADDRESS=",  "RAYC_ADDRESS=",        "RAYC_JOB_SUBMISSION_ID=",
+                                       "RAYC_CA_CERT=", "RAYC_AUTH_TOKEN_PATH=", "RAYC_AUTH_TOKEN=",
+                                       "RAY_JOB_CONFIG_JSON_ENV_VAR="};
     rc_buf keep = RC_BUF_INIT; /* strings we build */
     char *owned[JOBS_MAX_ENV + 16];
     size_t n_owned = 0;
@@ -475,21 +476,36 @@ static void jobs__spawn(jobs *j, job *x, const rc_json *env_vars, const char *wo
             rc_buf_putc(&keep, '\0');
             env[n++] = owned[n_owned++] = rc_strdup(keep.data);
         }
-    const char *pairs[5][2] = {{"RAY_ADDRESS", j->gcs_address},
+    /* The job's runtime env for its driver's ray.init (Ray's RAY_JOB_CONFIG_JSON_ENV_VAR), so
+     * that every worker of the job gets it too: its env_vars, and the working_dir's copy,
+     * which ray.init packages for the workers of every node. */
+    rc_buf config = RC_BUF_INIT;
+    rc_buf_puts(&config, "{\"runtime_env\": {");
+    if (env_vars) {
+        rc_buf_puts(&config, "\"env_vars\": ");
+        rc_json_write(&config, env_vars);
+    }
+    if (working_dir) {
+        rc_buf_printf(&config, "%s\"working_dir\": ", env_vars ? ", " : "");
+        rc_buf_json_str(&config, cwd, strlen(cwd));
+    }
+    rc_buf_puts(&config, "}}");
+    const char *pairs[6][2] = {{"RAY_ADDRESS", j->gcs_address},
                                {"RAYC_ADDRESS", j->gcs_address},
                                {"RAYC_JOB_SUBMISSION_ID", x->submission_id},
+                               {"RAY_JOB_CONFIG_JSON_ENV_VAR", rc_buf_cstr(&config)},
                                {NULL, NULL},
                                {NULL, NULL}};
     char ca[PATH_MAX + 32], tok[PATH_MAX + 32];
     if (!j->opts.insecure) {
         snprintf(ca, sizeof(ca), "%s/ca.crt", j->session);
         snprintf(tok, sizeof(tok), "%s/auth_token", j->session);
-        pairs[3][0] = "RAYC_CA_CERT";
-        pairs[3][1] = ca;
-        pairs[4][0] = "RAYC_AUTH_TOKEN_PATH";
-        pairs[4][1] = tok;
+        pairs[4][0] = "RAYC_CA_CERT";
+        pairs[4][1] = ca;
+        pairs[5][0] = "RAYC_AUTH_TOKEN_PATH";
+        pairs[5][1] = tok;
     }
-    for (size_t k = 0; k < 5; k++) {
+    for (size_t k = 0; k < 6; k++) {
         if (!pairs[k][0])
             continue;
         rc_buf_clear(&keep);
@@ -499,6 +515,7 @@ static void jobs__spawn(jobs *j, job *x, const rc_json *env_vars, const char *wo
     }
     env[n] = NULL;
     rc_buf_free(&keep);
+    rc_buf_free(&config);
 
     int fd = open(x->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {

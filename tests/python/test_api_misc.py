@@ -644,30 +644,70 @@ def test_cancel_is_recursive():
 
 
 def test_init_runtime_env_working_dir_and_modules(tmp_path):
+    """working_dir and py_modules are packaged at ray.init (as Ray uploads them): workers run
+    in an unpacked copy and import from it, even once the driver's folders are gone, so they
+    would on any node; `excludes` leaves files out."""
     work = tmp_path / "work"
-    work.mkdir()
+    (work / "data").mkdir(parents=True)
     (work / "helper_mod.py").write_text("VALUE = 'from the working dir'\n")
+    (work / "data" / "table.txt").write_text("a table\n")
+    (work / "data" / "huge.bin").write_bytes(b"x" * 1000)
+    (work / "notes.log").write_text("left out\n")
     libs = tmp_path / "libs"
     (libs / "extra_pkg").mkdir(parents=True)
     (libs / "extra_pkg" / "__init__.py").write_text("NAME = 'extra'\n")
+    (libs / "single_mod.py").write_text("WHAT = 'a module file'\n")
+    (libs / "not_shipped.py").write_text("X = 1\n")
     code = (
-        "import os, ray\n"
-        f"ray.init('local', num_cpus=1, runtime_env={{'working_dir': {str(work)!r}, 'py_modules': [{str(libs / 'extra_pkg')!r}],"
-        " 'env_vars': {'GREETING': 'hi'}})\n"
+        "import os, shutil, ray\n"
+        f"ray.init('local', num_cpus=1, runtime_env={{'working_dir': {str(work)!r}, 'py_modules': [{str(libs / 'extra_pkg')!r}, "
+        f"{str(libs / 'single_mod.py')!r}], 'excludes': ['*.log', 'data/huge.bin'], 'env_vars': {{'GREETING': 'hi'}}}})\n"
+        f"shutil.move({str(work)!r}, {str(work) + '.moved'!r})\n"
+        f"shutil.move({str(libs)!r}, {str(libs) + '.moved'!r})\n"
         "@ray.remote\n"
         "def probe():\n"
-        "    import helper_mod, extra_pkg\n"
-        "    return os.getcwd(), helper_mod.VALUE, extra_pkg.NAME, os.environ.get('GREETING')\n"
-        "print(ray.get(probe.remote(), timeout=60))\n"
+        "    import helper_mod, extra_pkg, single_mod\n"
+        "    try:\n"
+        "        import not_shipped\n"
+        "        shipped_too = True\n"
+        "    except ImportError:\n"
+        "        shipped_too = False\n"
+        "    return (os.getcwd(), helper_mod.VALUE, extra_pkg.NAME, single_mod.WHAT, shipped_too,\n"
+        "            open('data/table.txt').read().strip(), sorted(os.listdir('.')), sorted(os.listdir('data')),\n"
+        "            os.environ.get('GREETING'))\n"
+        "print(repr(ray.get(probe.remote(), timeout=60)))\n"
         "ray.shutdown()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == repr((str(work), "from the working dir", "extra", "hi"))
+    cwd, value, name, what, shipped_too, table, top, data, greeting = eval(out.stdout.strip().splitlines()[-1])
+    assert "/runtime_resources/packages/_ray_pkg_" in cwd and not cwd.startswith(str(work))
+    assert (value, name, what, table, greeting) == ("from the working dir", "extra", "a module file", "a table", "hi")
+    assert not shipped_too  # a py_modules file ships alone, not its folder
+    assert top == ["data", "helper_mod.py"] and data == ["table.txt"]  # excludes, and no __pycache__
     from ray._private.worker import _job_runtime_env
 
     with pytest.raises(ValueError, match="pip"):
         _job_runtime_env({"pip": ["requests"]})  # the check ray.init(runtime_env=...) makes
+
+
+def test_packages_are_content_addressed_and_bounded(tmp_path, monkeypatch):
+    from ray._private import runtime_env_packages as pk
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.py").write_text("A = 1\n")
+    uri1, zip1 = pk.package(str(d), "working_dir")
+    os.utime(d / "a.py", (1, 1))  # a new timestamp is the same package
+    assert pk.package(str(d), "working_dir") == (uri1, zip1)
+    assert re.fullmatch(r"gcs://_ray_pkg_[0-9a-f]{40}\.zip", uri1)
+    (d / "a.py").write_text("A = 2\n")
+    assert pk.package(str(d), "working_dir")[0] != uri1
+    monkeypatch.setattr(pk, "MAX_PACKAGE_BYTES", len(zip1) + 200)
+    (d / "big.bin").write_bytes(os.urandom(1000))
+    with pytest.raises(ValueError, match=r"Package size of runtime_env\['working_dir'\].*exceeds the maximum size"):
+        pk.package(str(d), "working_dir")
+    assert pk.package(str(d), "working_dir", excludes=["big.bin"])[0] != uri1
 
 
 def test_runtime_context_node_labels():

@@ -294,6 +294,36 @@ def test_worker_output_from_every_node_reaches_the_driver(cluster, tmp_path):
         assert re.search(line, proc.stdout, re.MULTILINE), proc.stdout
 
 
+def test_working_dir_reaches_every_node(cluster, tmp_path):
+    """ray.init(runtime_env={"working_dir": ...}): each node unpacks the job's package in
+    its own session and runs the job's tasks there (Ray uploads it to the GCS the same way),
+    so a node that never saw the driver's folder imports from it and reads its files."""
+    work = tmp_path / "proj"
+    work.mkdir()
+    (work / "proj_helper.py").write_text("def answer():\n    return open('answer.txt').read().strip()\n")
+    (work / "answer.txt").write_text("42\n")
+    proc = run_driver(
+        "import json, os, shutil, ray\n"
+        "from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy\n"
+        f"ray.init(address='auto', runtime_env={{'working_dir': {str(work)!r}}})\n"
+        f"shutil.rmtree({str(work)!r})  # workers only have the package now\n"
+        "ids = {n['Labels']['name']: n['NodeID'] for n in ray.nodes() if n['Alive']}\n"
+        "@ray.remote\n"
+        "def where():\n"
+        "    import proj_helper\n"
+        "    return os.getcwd(), proj_helper.answer()\n"
+        "print(json.dumps({n: ray.get(where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(i, soft=False))\n"
+        "                             .remote(), timeout=90) for n, i in ids.items()}))\n",
+        tmp_path, timeout=150)
+    seen = last_json_line(proc)
+    assert sorted(seen) == ["head", "w1", "w2"], proc.stderr
+    assert {answer for _, answer in seen.values()} == {"42"}
+    cwds = {cwd for cwd, _ in seen.values()}
+    sessions = {cwd.split("/runtime_resources/")[0] for cwd in cwds}
+    assert len(cwds) == 3 and len(sessions) == 3, seen  # one copy per node, in that node's session
+    assert len({os.path.basename(c) for c in cwds}) == 1  # the same package everywhere
+
+
 # ---- ray.init() discovery --------------------------------------------------------------------------
 
 NODE_IDS_SCRIPT = (

@@ -35,6 +35,14 @@ def square(x):
 print("sum of squares:", sum(ray.get([square.remote(i) for i in range(10)])), flush=True)
 print("data file says:", open("data.txt").read().strip(), flush=True)
 print("greeting:", os.environ.get("GREETING"), flush=True)
+
+@ray.remote
+def in_a_worker():
+    return os.getcwd(), open("data.txt").read().strip(), os.environ.get("GREETING")
+
+cwd, data, greeting = ray.get(in_a_worker.remote())
+print("worker cwd:", cwd, flush=True)
+print("worker reads:", data, "| worker greeting:", greeting, flush=True)
 ray.shutdown()
 """
 
@@ -109,6 +117,10 @@ def test_submit_with_cli_waits_and_succeeds(cluster):
     assert j["runtime_env"]["working_dir"] == str(c.workdir)
     logs = rayc("job", "logs", "cli_job_1").stdout
     assert "data file says: from the working dir" in logs and "greeting: hello jobs" in logs
+    # The job's workers get its runtime env too: env_vars, and the working_dir as a package
+    # (what any node of the cluster unpacks), not the head's copy.
+    assert "worker reads: from the working dir | worker greeting: hello jobs" in logs, logs
+    assert re.search(r"^worker cwd: .*/runtime_resources/packages/_ray_pkg_[0-9a-f]{40}$", logs, re.M), logs
     st = rayc("job", "status", "cli_job_1").stdout
     assert "Status for job 'cli_job_1': SUCCEEDED" in st
     # The driver joined as that job: the GCS job table carries the submission ID.

@@ -15,7 +15,7 @@ import threading
 
 import ray._raylet as _raylet
 from ray import exceptions
-from ray._private import serialization
+from ray._private import runtime_env_packages, serialization
 from ray._private.object_ref import ObjectRef
 
 logger = logging.getLogger("ray")
@@ -46,6 +46,7 @@ class _GlobalState:
         self.log_to_driver = True
         self.actor_name = None  # in an actor's worker: its name, if it has one
         self.exported = {}  # (job, key) already in the KV
+        self.runtime_env_error = None  # in a worker: why its job's runtime env is not set up
 
 
 global_worker = _GlobalState()
@@ -137,10 +138,20 @@ def init(
             raise ValueError(f"labels must be a dict of str to str, got {labels!r}")
         if job_config is not None and getattr(job_config, "runtime_env", None):
             runtime_env = {**job_config.runtime_env, **(runtime_env or {})}
+        # A submitted job's runtime env (`rayc job submit`), set by the dashboard that runs
+        # this driver: the job's default, as in Ray; what ray.init is given wins.
+        submitted = _submitted_runtime_env()
+        if submitted:
+            runtime_env = {**submitted, **(runtime_env or {})}
         if job_config is not None and namespace is None:
             namespace = getattr(job_config, "ray_namespace", None)
         job_priority, job_weight = job_config._fair_share() if hasattr(job_config, "_fair_share") else (0, 1.0)
-        env_vars, working_dir, module_dirs = _job_runtime_env(runtime_env)
+        env_vars, working_dir, module_paths, excludes = _job_runtime_env(runtime_env)
+        # Zipped before connecting: a package too large fails ray.init before it starts anything.
+        packages = [runtime_env_packages.package(working_dir, "working_dir", excludes)] if working_dir else []
+        packages += [runtime_env_packages.package(p, "py_modules", excludes,
+                                                  under=os.path.basename(os.path.normpath(p)) if os.path.isdir(p) else None)
+                     for p in module_paths]
 
         if address is None:
             address = os.environ.get("RAY_ADDRESS") or os.environ.get("RAYC_ADDRESS")
@@ -163,7 +174,6 @@ def init(
         script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else None
         if script_dir and script_dir not in sys_path:
             sys_path.insert(0, script_dir)
-        sys_path = [d for d in [working_dir] + module_dirs if d] + sys_path
         try:
             with _LocalWorkersPython():
                 _raylet.init(
@@ -173,7 +183,7 @@ def init(
                     num_gpus=float(num_gpus) if num_gpus is not None else -1.0,
                     resources_json=json.dumps(resources) if resources else None,
                     sys_path=sys_path,
-                    cwd=working_dir or os.getcwd(),
+                    cwd=os.getcwd(),
                     runtime_env_json=json.dumps({"env_vars": env_vars}) if env_vars else None,
                     labels=",".join(f"{k}={v}" for k, v in labels.items()) if labels else None,
                     job_priority=job_priority,
@@ -182,6 +192,10 @@ def init(
         except _raylet.RaycError as e:
             raise ConnectionError(e.args[1]) from None
         _connected(SCRIPT_MODE, namespace)
+        # The job's working_dir and py_modules, for its workers wherever they run.
+        if packages:
+            runtime_env_packages.record(_raylet.kv_put, global_worker.job_id.hex(), packages,
+                                        has_working_dir=working_dir is not None)
         # The job's workers look names up in the driver's namespace (Ray's rule).
         _raylet.kv_put(FUNCTION_KV_NAMESPACE, _JOB_NAMESPACE_KEY.format(global_worker.job_id.hex()),
                        (namespace or "").encode(), True)
@@ -194,14 +208,26 @@ def init(
         return RayContext(_context_info())
 
 
+def _submitted_runtime_env():
+    """The runtime_env of RAY_JOB_CONFIG_JSON_ENV_VAR ({"runtime_env": {...}}), or None."""
+    text = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not text:
+        return None
+    try:
+        env = json.loads(text).get("runtime_env")
+    except (ValueError, AttributeError):
+        raise ValueError(f"RAY_JOB_CONFIG_JSON_ENV_VAR is not a JSON object with a runtime_env: {text[:200]!r}") from None
+    return env if isinstance(env, dict) else None
+
+
 def _job_runtime_env(runtime_env):
-    """(env_vars, working_dir, module dirs) of a job's runtime_env, as rayc honours it:
-    env_vars reach every worker; working_dir (a local directory) is where workers start and
-    import from; py_modules (local directories or files) join their import path. Workers on
-    other hosts need the same paths there (rayc does not upload them). Anything else raises
-    ValueError."""
+    """(env_vars, working_dir, py_modules paths, excludes) of a job's runtime_env, as rayc
+    honours it: env_vars reach every worker; working_dir (a local directory) and py_modules
+    (local directories or files, or imported modules) are zipped into the GCS at init and
+    unpacked for every worker of the job, on any node (runtime_env_packages); excludes
+    leaves files out of them. Anything else raises ValueError."""
     if not runtime_env:
-        return {}, None, []
+        return {}, None, [], []
     if not isinstance(runtime_env, dict):
         raise TypeError("runtime_env must be a dict")
     other = set(runtime_env) - {"env_vars", "working_dir", "py_modules", "excludes", "config"}
@@ -219,17 +245,19 @@ def _job_runtime_env(runtime_env):
             raise ValueError(f"runtime_env['working_dir'] must be a local directory; rayc does not fetch "
                              f"{working_dir!r} (remote URIs and zip files are not supported)")
         working_dir = os.path.abspath(working_dir)
-    module_dirs = []
+    module_paths = []
     for m in runtime_env.get("py_modules") or []:
-        # A package (its folder, or the imported module) is imported from its parent
-        # folder; a single-file module from its own.
+        # A package: its folder (or the imported package's); a module: its file.
         path = getattr(m, "__file__", None) if not isinstance(m, str) else m
         if path and os.path.basename(path) == "__init__.py":
             path = os.path.dirname(path)
         if not path or not os.path.exists(path):
             raise ValueError(f"runtime_env['py_modules'] entries must be local paths or imported modules, not {m!r}")
-        module_dirs.append(os.path.dirname(os.path.abspath(path)))
-    return env_vars, working_dir, module_dirs
+        module_paths.append(os.path.abspath(path))
+    excludes = runtime_env.get("excludes") or []
+    if not isinstance(excludes, list) or not all(isinstance(e, str) for e in excludes):
+        raise TypeError("runtime_env['excludes'] must be a list of str")
+    return env_vars, working_dir, module_paths, excludes
 
 
 def _connected(mode, namespace):
@@ -245,12 +273,19 @@ def _connected(mode, namespace):
 _JOB_NAMESPACE_KEY = "JobNamespace:{}"
 
 
-def connect_worker():
+def connect_worker(session_dir=None):
     """Marks this process as a connected worker (default_worker, after the core joined):
-    it works in its job's namespace, which the driver recorded at init."""
+    it works in its job's namespace, which the driver recorded at init, with its job's
+    working_dir and py_modules (unpacked under session_dir, this node's session). A runtime
+    env that cannot be set up is kept in global_worker.runtime_env_error."""
     _connected(WORKER_MODE, None)
-    ns = _raylet.kv_get(FUNCTION_KV_NAMESPACE, _JOB_NAMESPACE_KEY.format(global_worker.job_id.hex()))
+    job_hex = global_worker.job_id.hex()
+    ns = _raylet.kv_get(FUNCTION_KV_NAMESPACE, _JOB_NAMESPACE_KEY.format(job_hex))
     global_worker.namespace = ns.decode() if ns else None
+    try:
+        runtime_env_packages.install(_raylet.kv_get, job_hex, session_dir)
+    except Exception as e:
+        global_worker.runtime_env_error = f"{type(e).__name__}: {e}"
 
 
 def shutdown(_exiting_interpreter=False):

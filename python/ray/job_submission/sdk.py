@@ -339,7 +339,8 @@ class JobSubmissionClient:
         on the head, where they stay reserved until it ends. Returns the submission ID.
 
         runtime_env: working_dir (a directory on the head's host, copied for the job; a
-        relative path is taken from this process's directory) and env_vars. Raises
+        relative path is taken from this process's directory) and env_vars, for the driver
+        and every worker of the job. Raises
         RuntimeError when the cluster refuses the job (an ID in use, a bad request).
         """
         if job_id:

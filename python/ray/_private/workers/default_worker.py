@@ -317,6 +317,8 @@ def main(argv):
     print(f":job_id:{job}:{os.getpid()}", file=sys.stderr, flush=True)
     sys.stdout = _MarkedStream(sys.stdout)
     sys.stderr = _MarkedStream(sys.stderr)
+    global _SESSION_DIR
+    _SESSION_DIR = _session_dir(argv)
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
@@ -324,11 +326,24 @@ def main(argv):
     return _raylet.worker_main(["rayc-python-worker"] + argv, executor)
 
 
+def _session_dir(argv):
+    """The node's session directory: the raylet's socket is <session>/sockets/<name>."""
+    if "--raylet-socket" not in argv:
+        return None
+    sockets = os.path.dirname(argv[argv.index("--raylet-socket") + 1])
+    return os.path.dirname(sockets) if os.path.basename(sockets) == "sockets" else None
+
+
+_SESSION_DIR = None
+
+
 def _connected():
     # The core has joined before it hands over the first task: the Python side learns its
-    # IDs then.
+    # IDs then, and puts the job's working_dir and py_modules in place.
     if not _worker.global_worker.connected:
-        _worker.connect_worker()
+        _worker.connect_worker(_SESSION_DIR)
+    if _worker.global_worker.runtime_env_error:
+        raise exceptions.RuntimeEnvSetupError(_worker.global_worker.runtime_env_error)
 
 
 if __name__ == "__main__":
