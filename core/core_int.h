@@ -268,6 +268,11 @@ struct core_sched_key {
      * request goes out before spill_hold_until_ms (0: none), then one is tried again. */
     int spill_bounces, spill_holds, why_is_spill;
     int64_t spill_hold_until_ms;
+    /* Lease requests the local raylet failed in a row (it is gone or cannot answer): no new
+     * request goes out before raylet_retry_at_ms (0: none), 1 s after the first failure,
+     * then 2, 4, up to 8 s. */
+    int raylet_failures;
+    int64_t raylet_retry_at_ms;
 };
 
 /* ---- get / wait ------------------------------------------------------------------------ */

@@ -670,6 +670,29 @@ static void core__spill_hold(core_sched_key *key, const char *target)
     key->spill_holds++;
 }
 
+/* The local raylet answered a lease request of key (st: how). A failure holds key's next
+ * request for a while (see core_sched_key.raylet_failures), so that an owner whose raylet
+ * is gone neither spins nor floods its log; it says so once, and again when it is back. */
+static void core__raylet_answered(core_sched_key *key, const rpc_status *st)
+{
+    if (st->code == GRPC_STATUS_OK) {
+        if (key->raylet_failures)
+            RC_INFO("core: the local raylet answers lease requests again (after %d failures)", key->raylet_failures);
+        key->raylet_failures = 0;
+        key->raylet_retry_at_ms = 0;
+        return;
+    }
+    int64_t pause = 1000;
+    for (int i = 0; i < key->raylet_failures && pause < 8000; i++)
+        pause *= 2;
+    if (!key->raylet_failures)
+        RC_WARN("core: RequestWorkerLease to the local raylet failed: %s; asking again in %lld ms, then less often "
+                "while it fails",
+                st->message, (long long)pause);
+    key->raylet_failures++;
+    key->raylet_retry_at_ms = rc_mono_ms() + pause;
+}
+
 static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, void *arg)
 {
     core_lease_request *req = arg;
@@ -683,11 +706,13 @@ static void core__lease_replied(const rpc_status *st, ProtobufCMessage *reply, v
         rc_free(req);
         return;
     }
+    if (!req->raylet_address[0])
+        core__raylet_answered(key, st);
     if (st->code != GRPC_STATUS_OK) {
-        RC_WARN("core: RequestWorkerLease to %s failed: %s", req->raylet_address[0] ? req->raylet_address : "the local raylet",
-                st->message);
-        if (req->raylet_address[0])
+        if (req->raylet_address[0]) {
+            RC_WARN("core: RequestWorkerLease to %s failed: %s", req->raylet_address, st->message);
             core__spill_bounced(key, req->raylet_address);
+        }
     } else if (r->canceled) {
         if (r->failure_type == RAY__RPC__REQUEST_WORKER_LEASE_REPLY__SCHEDULING_FAILURE_TYPE__SCHEDULING_CANCELLED_UNSCHEDULABLE) {
             char message[1024];
@@ -825,7 +850,8 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
     size_t max_requests = rc_cfg.max_pending_lease_requests_per_scheduling_category > 0
                               ? (size_t)rc_cfg.max_pending_lease_requests_per_scheduling_category
                               : 1;
-    int holding = key->spill_hold_until_ms && now < key->spill_hold_until_ms;
+    int holding = (key->spill_hold_until_ms && now < key->spill_hold_until_ms) ||
+                  (key->raylet_retry_at_ms && now < key->raylet_retry_at_ms);
     /* The lease requests this key may have out once this pass has asked for what it may:
      * those out already, or as many as it may keep out (none more during a spillback hold,
      * or without a raylet to ask). */
@@ -860,7 +886,8 @@ static void core__dispatch(core_worker *cw, core_sched_key *key)
     }
     size_t wanted = key->queued < max_requests ? key->queued : max_requests;
     if (holding)
-        wanted = 0; /* a spillback loop: asks again when the hold is over (core_submit_backlog_tick) */
+        wanted = 0; /* a spillback loop or a failing raylet: asks again when the hold is over
+                       (core_submit_backlog_tick) */
     while (key->n_requests < wanted && cw->raylet_tcp) {
         size_t before = key->n_requests;
         core__request_lease(cw, key, NULL);
@@ -1276,6 +1303,11 @@ void core_submit_backlog_tick(core_worker *cw)
     void *hv;
     while (rc_map_next(&cw->keys, &hit, NULL, NULL, &hv)) {
         core_sched_key *key = hv;
+        if (key->raylet_retry_at_ms && now >= key->raylet_retry_at_ms && !key->spill_hold_until_ms) {
+            key->raylet_retry_at_ms = 0; /* the failure count stays: the next pause is longer */
+            core__dispatch(cw, key);
+            continue;
+        }
         if (!key->spill_hold_until_ms || now < key->spill_hold_until_ms)
             continue;
         key->spill_hold_until_ms = 0;

@@ -252,3 +252,51 @@ def test_task_does_not_wait_behind_a_running_one_of_its_shape(tmp_path):
         shutil.rmtree(root, ignore_errors=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["quick", "held"], proc.stdout + proc.stderr
+
+
+_RAYLET_GONE = r"""
+import glob, os, signal, sys, time
+import ray
+
+ray.init(num_cpus=1)
+
+@ray.remote
+def quick():
+    return 1
+
+ray.get(quick.remote())
+root = os.environ["RAYC_SESSION_ROOT"]
+pid = int(open(glob.glob(os.path.join(root, "session_*", "pids", "raylet.pid"))[0]).read())
+os.kill(pid, signal.SIGKILL)
+time.sleep(0.5)
+refs = [quick.options(num_cpus=1, max_retries=0).remote() for _ in range(3)]
+time.sleep(4)
+print("waited", flush=True)
+os._exit(0)
+"""
+
+
+def test_owner_whose_raylet_died_backs_off(tmp_path):
+    """A driver whose local raylet is gone does not spin on lease requests: it warns once
+    and asks again after 1 s, then 2, 4, ... (before, it asked again at once, logging a
+    warning each time, over a million lines a minute)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    script = tmp_path / "driver.py"
+    script.write_text(_RAYLET_GONE)
+    root = tempfile.mkdtemp(prefix="rcpy-own-", dir="/tmp")
+    env = dict(os.environ, RAYC_SESSION_ROOT=root)
+    try:
+        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        subprocess.run([os.path.join(os.environ["RAYC_BIN_DIR"], "rayc"), "stop", "--force"], env=env,
+                       capture_output=True, timeout=60)
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    assert "waited" in proc.stdout, proc.stderr[-3000:]
+    failures = proc.stderr.count("RequestWorkerLease to the local raylet failed")
+    assert 1 <= failures <= 2, proc.stderr[-3000:]
+    assert "asking again in 1000 ms" in proc.stderr
