@@ -24,6 +24,7 @@
 #include "cli_int.h"
 #include "gcs.pb-c.h"
 #include "gcs_service.pb-c.h"
+#include "gcs_state_json.h"
 #include "rc_alloc.h"
 #include "rc_buf.h"
 #include "rc_ids.h"
@@ -540,53 +541,6 @@ static const char *cli__node_state(const Ray__Rpc__GcsNodeInfo *n)
     return n->state == RAY__RPC__GCS_NODE_INFO__GCS_NODE_STATE__ALIVE ? "ALIVE" : "DEAD";
 }
 
-static void cli__json_kv_str(rc_buf *b, const char *key, const char *value, int *first)
-{
-    rc_buf_printf(b, "%s\"%s\": ", *first ? "" : ", ", key);
-    rc_buf_json_str(b, value ? value : "", value ? strlen(value) : 0);
-    *first = 0;
-}
-
-static void cli__node_json(rc_buf *b, const Ray__Rpc__GcsNodeInfo *n)
-{
-    char hex[RC_ID_HEX_MAX];
-    int first = 1;
-    rc_buf_putc(b, '{');
-    cli__json_kv_str(b, "node_id", rc_id_hex(n->node_id.data, n->node_id.len > 28 ? 28 : n->node_id.len, hex), &first);
-    cli__json_kv_str(b, "state", cli__node_state(n), &first);
-    cli__json_kv_str(b, "node_ip", n->node_manager_address, &first);
-    cli__json_kv_str(b, "node_manager_address", n->node_manager_address, &first);
-    rc_buf_printf(b, ", \"node_manager_port\": %d", n->node_manager_port);
-    cli__json_kv_str(b, "node_manager_hostname", n->node_manager_hostname, &first);
-    cli__json_kv_str(b, "node_name", n->node_name, &first);
-    rc_buf_printf(b, ", \"is_head_node\": %s", n->is_head_node ? "true" : "false");
-    rc_buf_puts(b, ", \"resources_total\": {");
-    for (size_t i = 0; i < n->n_resources_total; i++) {
-        rc_buf_printf(b, "%s", i ? ", " : "");
-        rc_buf_json_str(b, n->resources_total[i]->key, strlen(n->resources_total[i]->key));
-        rc_buf_printf(b, ": %.17g", n->resources_total[i]->value);
-    }
-    rc_buf_puts(b, "}, \"labels\": {");
-    for (size_t i = 0; i < n->n_labels; i++) {
-        rc_buf_printf(b, "%s", i ? ", " : "");
-        rc_buf_json_str(b, n->labels[i]->key, strlen(n->labels[i]->key));
-        rc_buf_puts(b, ": ");
-        rc_buf_json_str(b, n->labels[i]->value, strlen(n->labels[i]->value));
-    }
-    rc_buf_printf(b, "}, \"start_time_ms\": %llu, \"end_time_ms\": %llu", (unsigned long long)n->start_time_ms,
-                  (unsigned long long)n->end_time_ms);
-    if (n->death_info) {
-        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&ray__rpc__node_death_info__reason__descriptor,
-                                                                          n->death_info->reason);
-        rc_buf_puts(b, ", \"death_info\": {");
-        first = 1;
-        cli__json_kv_str(b, "reason", v ? v->name : "UNSPECIFIED", &first);
-        cli__json_kv_str(b, "reason_message", n->death_info->reason_message, &first);
-        rc_buf_putc(b, '}');
-    }
-    rc_buf_putc(b, '}');
-}
-
 static int cli__list_nodes(cli_conn *c, int json)
 {
     ProtobufCMessage *msg;
@@ -599,7 +553,7 @@ static int cli__list_nodes(cli_conn *c, int json)
         rc_buf_putc(&b, '[');
         for (size_t i = 0; i < r->n_node_info_list; i++) {
             rc_buf_puts(&b, i ? ",\n " : "");
-            cli__node_json(&b, r->node_info_list[i]);
+            gcs_state_json_node(&b, r->node_info_list[i]);
         }
         rc_buf_puts(&b, "]\n");
         fputs(rc_buf_cstr(&b), stdout);
@@ -652,25 +606,8 @@ static int cli__list_jobs(cli_conn *c, int json)
                    j->entrypoint);
             continue;
         }
-        int first = 1;
-        rc_buf_puts(&b, i ? ",\n {" : "{");
-        cli__json_kv_str(&b, "job_id", hex, &first);
-        cli__json_kv_str(&b, "status", status, &first);
-        rc_buf_printf(&b, ", \"is_dead\": %s", j->is_dead ? "true" : "false");
-        cli__json_kv_str(&b, "driver_ip_address", j->driver_ip_address, &first);
-        rc_buf_printf(&b, ", \"driver_pid\": %lld", (long long)j->driver_pid);
-        cli__json_kv_str(&b, "entrypoint", j->entrypoint, &first);
-        cli__json_kv_str(&b, "namespace", j->config ? j->config->ray_namespace : "", &first);
-        const char *submission = NULL; /* set by the Jobs API's drivers (JobConfig metadata) */
-        for (size_t k = 0; j->config && k < j->config->n_metadata; k++)
-            if (!strcmp(j->config->metadata[k]->key, "job_submission_id"))
-                submission = j->config->metadata[k]->value;
-        if (submission)
-            cli__json_kv_str(&b, "submission_id", submission, &first);
-        else
-            rc_buf_puts(&b, ", \"submission_id\": null");
-        rc_buf_printf(&b, ", \"start_time\": %llu, \"end_time\": %llu}", (unsigned long long)j->start_time,
-                      (unsigned long long)j->end_time);
+        rc_buf_puts(&b, i ? ",\n " : "");
+        gcs_state_json_job(&b, j);
     }
     if (json) {
         rc_buf_puts(&b, "]\n");
@@ -681,90 +618,10 @@ static int cli__list_jobs(cli_conn *c, int json)
     return CLI_OK;
 }
 
-static void cli__json_hex(rc_buf *b, const char *key, const ProtobufCBinaryData *id, int *first)
-{
-    char hex[2 * 64 + 1];
-    size_t n = id->len < 64 ? id->len : 64;
-    rc_buf_printf(b, "%s\"%s\": ", *first ? "" : ", ", key);
-    if (n)
-        rc_buf_printf(b, "\"%s\"", rc_id_hex(id->data, n, hex));
-    else
-        rc_buf_puts(b, "null");
-    *first = 0;
-}
-
 static const char *cli__enum_name(const ProtobufCEnumDescriptor *d, int value)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
     return v ? v->name : "UNKNOWN";
-}
-
-/* Ray's death_cause as `ray list actors` shows it (the proto as a dict). */
-static void cli__death_cause_json(rc_buf *b, const Ray__Rpc__ActorDeathCause *dc)
-{
-    int first = 1;
-    rc_buf_putc(b, '{');
-    switch (dc->context_case) {
-    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_DIED_ERROR_CONTEXT: {
-        const Ray__Rpc__ActorDiedErrorContext *x = dc->actor_died_error_context;
-        rc_buf_puts(b, "\"actor_died_error_context\": {");
-        cli__json_kv_str(b, "error_message", x->error_message, &first);
-        cli__json_kv_str(b, "reason", cli__enum_name(&ray__rpc__actor_died_error_context__reason__descriptor, x->reason),
-                         &first);
-        cli__json_hex(b, "owner_id", &x->owner_id, &first);
-        cli__json_kv_str(b, "owner_ip_address", x->owner_ip_address, &first);
-        cli__json_kv_str(b, "node_ip_address", x->node_ip_address, &first);
-        rc_buf_printf(b, ", \"pid\": %u, \"never_started\": %s}", x->pid, x->never_started ? "true" : "false");
-        break;
-    }
-    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_CREATION_TASK_FAILURE_CONTEXT:
-        rc_buf_puts(b, "\"creation_task_failure_context\": {");
-        cli__json_kv_str(b, "formatted_exception_string",
-                         dc->creation_task_failure_context->formatted_exception_string, &first);
-        rc_buf_putc(b, '}');
-        break;
-    case RAY__RPC__ACTOR_DEATH_CAUSE__CONTEXT_ACTOR_UNSCHEDULABLE_CONTEXT:
-        rc_buf_puts(b, "\"actor_unschedulable_context\": {");
-        cli__json_kv_str(b, "error_message", dc->actor_unschedulable_context->error_message, &first);
-        rc_buf_putc(b, '}');
-        break;
-    default:
-        break;
-    }
-    rc_buf_putc(b, '}');
-}
-
-static void cli__actor_json(rc_buf *b, const Ray__Rpc__ActorTableData *a)
-{
-    int first = 1;
-    rc_buf_putc(b, '{');
-    cli__json_hex(b, "actor_id", &a->actor_id, &first);
-    cli__json_kv_str(b, "class_name", a->class_name, &first);
-    cli__json_kv_str(b, "state", cli__enum_name(&ray__rpc__actor_table_data__actor_state__descriptor, a->state),
-                     &first);
-    cli__json_hex(b, "job_id", &a->job_id, &first);
-    cli__json_kv_str(b, "name", a->name, &first);
-    cli__json_kv_str(b, "ray_namespace", a->ray_namespace, &first);
-    cli__json_kv_str(b, "namespace", a->ray_namespace, &first);
-    ProtobufCBinaryData none = {0, NULL};
-    cli__json_hex(b, "node_id", a->_node_id_case ? &a->node_id : &none, &first);
-    rc_buf_printf(b, ", \"pid\": %u, \"num_restarts\": %lld, \"max_restarts\": %lld, \"is_detached\": %s", a->pid,
-                  (long long)a->num_restarts, (long long)a->max_restarts, a->is_detached ? "true" : "false");
-    cli__json_hex(b, "placement_group_id", a->_placement_group_id_case ? &a->placement_group_id : &none, &first);
-    cli__json_kv_str(b, "repr_name", a->repr_name, &first);
-    rc_buf_puts(b, ", \"required_resources\": {");
-    for (size_t i = 0; i < a->n_required_resources; i++) {
-        rc_buf_printf(b, "%s", i ? ", " : "");
-        rc_buf_json_str(b, a->required_resources[i]->key, strlen(a->required_resources[i]->key));
-        rc_buf_printf(b, ": %.17g", a->required_resources[i]->value);
-    }
-    rc_buf_puts(b, "}, \"death_cause\": ");
-    if (a->death_cause)
-        cli__death_cause_json(b, a->death_cause);
-    else
-        rc_buf_puts(b, "null");
-    rc_buf_printf(b, ", \"start_time_ms\": %llu, \"end_time_ms\": %llu}", (unsigned long long)a->start_time,
-                  (unsigned long long)a->end_time);
 }
 
 static int cli__list_actors(cli_conn *c, int json)
@@ -780,7 +637,7 @@ static int cli__list_actors(cli_conn *c, int json)
         rc_buf_putc(&b, '[');
         for (size_t i = 0; i < r->n_actor_table_data; i++) {
             rc_buf_puts(&b, i ? ",\n " : "");
-            cli__actor_json(&b, r->actor_table_data[i]);
+            gcs_state_json_actor(&b, r->actor_table_data[i]);
         }
         rc_buf_puts(&b, "]\n");
         fputs(rc_buf_cstr(&b), stdout);
@@ -815,59 +672,6 @@ static int cli__list_actors(cli_conn *c, int json)
     return CLI_OK;
 }
 
-static void cli__pg_json(cli_conn *c, rc_buf *b, const Ray__Rpc__PlacementGroupTableData *pg)
-{
-    int first = 1;
-    rc_buf_putc(b, '{');
-    cli__json_hex(b, "placement_group_id", &pg->placement_group_id, &first);
-    cli__json_kv_str(b, "name", pg->name, &first);
-    cli__json_hex(b, "creator_job_id", &pg->creator_job_id, &first);
-    cli__json_kv_str(b, "state",
-                     cli__enum_name(&ray__rpc__placement_group_table_data__placement_group_state__descriptor, pg->state),
-                     &first);
-    cli__json_kv_str(b, "strategy", cli__strategy_name(pg->strategy), &first);
-    cli__json_kv_str(b, "ray_namespace", pg->ray_namespace, &first);
-    rc_buf_printf(b, ", \"is_detached\": %s, \"bundles\": [", pg->is_detached ? "true" : "false");
-    for (size_t i = 0; i < pg->n_bundles; i++) {
-        const Ray__Rpc__Bundle *bd = pg->bundles[i];
-        int f = 1;
-        rc_buf_printf(b, "%s{\"bundle_index\": %zu", i ? ", " : "", i);
-        f = 0;
-        cli__json_hex(b, "node_id", &bd->node_id, &f);
-        rc_buf_puts(b, ", \"unit_resources\": {");
-        for (size_t k = 0; k < bd->n_unit_resources; k++) {
-            rc_buf_printf(b, "%s", k ? ", " : "");
-            rc_buf_json_str(b, bd->unit_resources[k]->key, strlen(bd->unit_resources[k]->key));
-            rc_buf_printf(b, ": %.17g", bd->unit_resources[k]->value);
-        }
-        rc_buf_puts(b, "}, \"label_selector\": {");
-        for (size_t k = 0; k < bd->n_label_selector; k++) {
-            rc_buf_printf(b, "%s", k ? ", " : "");
-            rc_buf_json_str(b, bd->label_selector[k]->key, strlen(bd->label_selector[k]->key));
-            rc_buf_puts(b, ": ");
-            rc_buf_json_str(b, bd->label_selector[k]->value, strlen(bd->label_selector[k]->value));
-        }
-        rc_buf_puts(b, "}}");
-    }
-    rc_buf_puts(b, "]");
-    if (pg->stats) {
-        rc_buf_puts(b, ", \"stats\": {");
-        first = 1;
-        cli__json_kv_str(b, "scheduling_state",
-                         cli__enum_name(&ray__rpc__placement_group_stats__scheduling_state__descriptor,
-                                        pg->stats->scheduling_state),
-                         &first);
-        rc_buf_printf(b, ", \"scheduling_attempt\": %u}", pg->stats->scheduling_attempt);
-        if (pg->stats->scheduling_state == RAY__RPC__PLACEMENT_GROUP_STATS__SCHEDULING_STATE__INFEASIBLE) {
-            char *why = cli__pg_why(c, &pg->placement_group_id);
-            first = 0;
-            cli__json_kv_str(b, "infeasible_reason", why, &first);
-            rc_free(why);
-        }
-    }
-    rc_buf_putc(b, '}');
-}
-
 static int cli__list_pgs(cli_conn *c, int json)
 {
     ProtobufCMessage *msg;
@@ -880,7 +684,13 @@ static int cli__list_pgs(cli_conn *c, int json)
         rc_buf_putc(&b, '[');
         for (size_t i = 0; i < r->n_placement_group_table_data; i++) {
             rc_buf_puts(&b, i ? ",\n " : "");
-            cli__pg_json(c, &b, r->placement_group_table_data[i]);
+            const Ray__Rpc__PlacementGroupTableData *pg = r->placement_group_table_data[i];
+            char *why = pg->stats && pg->stats->scheduling_state ==
+                                         RAY__RPC__PLACEMENT_GROUP_STATS__SCHEDULING_STATE__INFEASIBLE
+                            ? cli__pg_why(c, &pg->placement_group_id)
+                            : NULL;
+            gcs_state_json_pg(&b, pg, why);
+            rc_free(why);
         }
         rc_buf_puts(&b, "]\n");
         fputs(rc_buf_cstr(&b), stdout);

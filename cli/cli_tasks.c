@@ -21,6 +21,7 @@
 #include "cli_int.h"
 #include "gcs.pb-c.h"
 #include "gcs_service.pb-c.h"
+#include "gcs_state_json.h"
 #include "rc_buf.h"
 #include "rc_ids.h"
 #include "task_events.pb-c.h"
@@ -29,20 +30,6 @@ static const char *cli__enum(const ProtobufCEnumDescriptor *d, int value)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
     return v ? v->name : "?";
-}
-
-static const char *cli__state(const Ray__Rpc__TaskEvents *ev)
-{
-    return cli__enum(&ray__rpc__task_status__descriptor, ev->task_info ? (int)ev->task_info->scheduling_state : 0);
-}
-
-static int64_t cli__ts(const Ray__Rpc__TaskEvents *ev, int status)
-{
-    const Ray__Rpc__TaskStateUpdate *su = ev->state_updates;
-    for (size_t i = 0; su && i < su->n_state_ts_ns; i++)
-        if (su->state_ts_ns[i]->key == status)
-            return su->state_ts_ns[i]->value;
-    return 0;
 }
 
 static void cli__hex(const ProtobufCBinaryData *b, char *out)
@@ -147,60 +134,6 @@ bad_id:
     return -1;
 }
 
-static void cli__task_json(rc_buf *b, const Ray__Rpc__TaskEvents *ev)
-{
-    const Ray__Rpc__TaskInfoEntry *ti = ev->task_info;
-    const Ray__Rpc__TaskStateUpdate *su = ev->state_updates;
-    char hex[RC_ID_HEX_MAX * 2];
-    cli__hex(&ev->task_id, hex);
-    rc_buf_printf(b, "{\"task_id\": \"%s\", \"attempt_number\": %d, \"name\": ", hex, ev->attempt_number);
-    const char *name = ti ? ti->name : "";
-    rc_buf_json_str(b, name, strlen(name));
-    rc_buf_printf(b, ", \"state\": \"%s\"", cli__state(ev));
-    cli__hex(&ev->job_id, hex);
-    rc_buf_printf(b, ", \"job_id\": \"%s\"", hex);
-    if (ti && ti->_actor_id_case == RAY__RPC__TASK_INFO_ENTRY___ACTOR_ID_ACTOR_ID)
-        cli__hex(&ti->actor_id, hex);
-    else
-        hex[0] = '\0';
-    rc_buf_printf(b, ", \"actor_id\": %s%s%s", hex[0] ? "\"" : "", hex[0] ? hex : "null", hex[0] ? "\"" : "");
-    rc_buf_printf(b, ", \"type\": \"%s\", \"func_or_class_name\": ",
-                  cli__enum(&ray__rpc__task_type__descriptor, ti ? (int)ti->type : 0));
-    const char *func = ti ? ti->func_or_class_name : "";
-    rc_buf_json_str(b, func, strlen(func));
-    cli__hex(ti ? &ti->parent_task_id : NULL, hex);
-    rc_buf_printf(b, ", \"parent_task_id\": \"%s\"", hex);
-    if (su && su->_node_id_case)
-        cli__hex(&su->node_id, hex);
-    else
-        hex[0] = '\0';
-    rc_buf_printf(b, ", \"node_id\": %s%s%s", hex[0] ? "\"" : "", hex[0] ? hex : "null", hex[0] ? "\"" : "");
-    if (su && su->_worker_id_case)
-        cli__hex(&su->worker_id, hex);
-    else
-        hex[0] = '\0';
-    rc_buf_printf(b, ", \"worker_id\": %s%s%s", hex[0] ? "\"" : "", hex[0] ? hex : "null", hex[0] ? "\"" : "");
-    if (su && su->_worker_pid_case)
-        rc_buf_printf(b, ", \"worker_pid\": %d", su->worker_pid);
-    else
-        rc_buf_puts(b, ", \"worker_pid\": null");
-    if (su && su->error_info) {
-        rc_buf_printf(b, ", \"error_type\": \"%s\", \"error_message\": ",
-                      cli__enum(&ray__rpc__error_type__descriptor, su->error_info->error_type));
-        const char *m = su->error_info->error_message ? su->error_info->error_message : "";
-        rc_buf_json_str(b, m, strlen(m));
-    } else {
-        rc_buf_puts(b, ", \"error_type\": null, \"error_message\": null");
-    }
-    int64_t start = cli__ts(ev, RAY__RPC__TASK_STATUS__RUNNING);
-    int64_t end = cli__ts(ev, RAY__RPC__TASK_STATUS__FINISHED);
-    if (!end)
-        end = cli__ts(ev, RAY__RPC__TASK_STATUS__FAILED);
-    int64_t created = cli__ts(ev, RAY__RPC__TASK_STATUS__PENDING_ARGS_AVAIL);
-    rc_buf_printf(b, ", \"creation_time_ms\": %lld, \"start_time_ms\": %lld, \"end_time_ms\": %lld}",
-                  (long long)(created / 1000000), (long long)(start / 1000000), (long long)(end / 1000000));
-}
-
 static int cli__list_tasks(const cli_args *a)
 {
     const cli_args args = *a;
@@ -236,7 +169,7 @@ static int cli__list_tasks(const cli_args *a)
         rc_buf_putc(&b, '[');
         for (size_t i = 0; i < r->n_events_by_task; i++) {
             rc_buf_puts(&b, i ? ",\n " : "");
-            cli__task_json(&b, r->events_by_task[i]);
+            gcs_state_json_task(&b, r->events_by_task[i]);
         }
         rc_buf_puts(&b, "]\n");
         fputs(rc_buf_cstr(&b), stdout);
@@ -261,7 +194,7 @@ static int cli__list_tasks(const cli_args *a)
             if (su && su->_worker_id_case)
                 cli__hex(&su->worker_id, worker);
             printf("%-48s %-14d %-24s %-10s %-8s %-32s %-20s %-28s %-48s %-16.16s %-16.16s %s\n", task,
-                   ev->attempt_number, ti && ti->name[0] ? ti->name : "-", cli__state(ev), job,
+                   ev->attempt_number, ti && ti->name[0] ? ti->name : "-", gcs_state_task_state(ev), job,
                    actor[0] ? actor : "-", cli__enum(&ray__rpc__task_type__descriptor, ti ? (int)ti->type : 0),
                    ti && ti->func_or_class_name[0] ? ti->func_or_class_name : "-", parent[0] ? parent : "-",
                    node[0] ? node : "-", worker[0] ? worker : "-",
@@ -593,9 +526,9 @@ int cli_cmd_timeline(int argc, char **argv)
         const Ray__Rpc__TaskEvents *ev = r->events_by_task[k];
         const Ray__Rpc__TaskInfoEntry *ti = ev->task_info;
         const Ray__Rpc__TaskStateUpdate *su = ev->state_updates;
-        int64_t start = cli__ts(ev, RAY__RPC__TASK_STATUS__RUNNING);
-        int64_t end = cli__ts(ev, RAY__RPC__TASK_STATUS__FINISHED);
-        int64_t failed = cli__ts(ev, RAY__RPC__TASK_STATUS__FAILED);
+        int64_t start = gcs_state_task_ts(ev, RAY__RPC__TASK_STATUS__RUNNING);
+        int64_t end = gcs_state_task_ts(ev, RAY__RPC__TASK_STATUS__FINISHED);
+        int64_t failed = gcs_state_task_ts(ev, RAY__RPC__TASK_STATUS__FAILED);
         if (failed && (!end || failed > end))
             end = failed;
         if (!start || !end || end < start)
@@ -621,7 +554,7 @@ int cli_cmd_timeline(int argc, char **argv)
                       "\"job_id\": \"%s\", \"state\": \"%s\", \"func_or_class_name\": ",
                       node[0] ? node : "?", worker[0] ? worker : "?", su && su->_worker_pid_case ? su->worker_pid : 0,
                       (double)start / 1000.0, (double)(end - start) / 1000.0,
-                      failed ? "terrible" : "generic_work", task, ev->attempt_number, job, cli__state(ev));
+                      failed ? "terrible" : "generic_work", task, ev->attempt_number, job, gcs_state_task_state(ev));
         const char *func = ti ? ti->func_or_class_name : "";
         rc_buf_json_str(&b, func, strlen(func));
         rc_buf_puts(&b, "}}");

@@ -21,6 +21,7 @@
 
 #include "core_int.h"
 #include "gcs_service.pb-c.h"
+#include "gcs_state_json.h"
 #include "rc_alloc.h"
 #include "rc_buf.h"
 #include "rc_config.h"
@@ -565,6 +566,90 @@ char *rayc_named_actors_json(const char *namespace_, int all_namespaces)
     rc_buf_putc(&b, ']');
     rpc_msg_free(reply);
     return core__json_out(&b);
+}
+
+char *rayc_state_json(const char *resource, int64_t limit)
+{
+    core_worker *cw = core__cw;
+    if (!cw) {
+        core_fail(RC_ESTATE, "rayc_state_json: call rayc_init first");
+        return NULL;
+    }
+    if (!resource)
+        resource = "";
+    ProtobufCMessage *reply = NULL;
+    rc_buf b = RC_BUF_INIT;
+    int64_t truncated = 0, dropped = 0;
+    rc_buf_puts(&b, "{\"rows\": [");
+    if (!strcmp(resource, "nodes")) {
+        Ray__Rpc__GetAllNodeInfoRequest req = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
+        if (core__gcs_call(cw, "rayc_state_json", &ray__rpc__node_info_gcs_service__descriptor, "GetAllNodeInfo",
+                           &req.base, &reply) < 0)
+            goto failed;
+        const Ray__Rpc__GetAllNodeInfoReply *r = (const void *)reply;
+        for (size_t i = 0; i < r->n_node_info_list; i++) {
+            rc_buf_puts(&b, i ? ", " : "");
+            gcs_state_json_node(&b, r->node_info_list[i]);
+        }
+    } else if (!strcmp(resource, "jobs")) {
+        Ray__Rpc__GetAllJobInfoRequest req = RAY__RPC__GET_ALL_JOB_INFO_REQUEST__INIT;
+        if (core__gcs_call(cw, "rayc_state_json", &ray__rpc__job_info_gcs_service__descriptor, "GetAllJobInfo",
+                           &req.base, &reply) < 0)
+            goto failed;
+        const Ray__Rpc__GetAllJobInfoReply *r = (const void *)reply;
+        for (size_t i = 0; i < r->n_job_info_list; i++) {
+            rc_buf_puts(&b, i ? ", " : "");
+            gcs_state_json_job(&b, r->job_info_list[i]);
+        }
+    } else if (!strcmp(resource, "actors")) {
+        Ray__Rpc__GetAllActorInfoRequest req = RAY__RPC__GET_ALL_ACTOR_INFO_REQUEST__INIT;
+        req.show_dead_jobs = 1;
+        if (core__gcs_call(cw, "rayc_state_json", &ray__rpc__actor_info_gcs_service__descriptor, "GetAllActorInfo",
+                           &req.base, &reply) < 0)
+            goto failed;
+        const Ray__Rpc__GetAllActorInfoReply *r = (const void *)reply;
+        for (size_t i = 0; i < r->n_actor_table_data; i++) {
+            rc_buf_puts(&b, i ? ", " : "");
+            gcs_state_json_actor(&b, r->actor_table_data[i]);
+        }
+    } else if (!strcmp(resource, "placement_groups")) {
+        Ray__Rpc__GetAllPlacementGroupRequest req = RAY__RPC__GET_ALL_PLACEMENT_GROUP_REQUEST__INIT;
+        if (core__gcs_call(cw, "rayc_state_json", &ray__rpc__placement_group_info_gcs_service__descriptor,
+                           "GetAllPlacementGroup", &req.base, &reply) < 0)
+            goto failed;
+        const Ray__Rpc__GetAllPlacementGroupReply *r = (const void *)reply;
+        for (size_t i = 0; i < r->n_placement_group_table_data; i++) {
+            rc_buf_puts(&b, i ? ", " : "");
+            gcs_state_json_pg(&b, r->placement_group_table_data[i], NULL);
+        }
+    } else if (!strcmp(resource, "tasks")) {
+        Ray__Rpc__GetTaskEventsRequest req = RAY__RPC__GET_TASK_EVENTS_REQUEST__INIT;
+        if (limit > 0) {
+            req._limit_case = RAY__RPC__GET_TASK_EVENTS_REQUEST___LIMIT_LIMIT;
+            req.limit = limit;
+        }
+        if (core__gcs_call(cw, "rayc_state_json", &ray__rpc__task_info_gcs_service__descriptor, "GetTaskEvents",
+                           &req.base, &reply) < 0)
+            goto failed;
+        const Ray__Rpc__GetTaskEventsReply *r = (const void *)reply;
+        for (size_t i = 0; i < r->n_events_by_task; i++) {
+            rc_buf_puts(&b, i ? ", " : "");
+            gcs_state_json_task(&b, r->events_by_task[i]);
+        }
+        truncated = r->num_truncated;
+        dropped = r->num_status_task_events_dropped;
+    } else {
+        core_fail(RC_EINVAL, "rayc_state_json: '%s' is not one of nodes, jobs, actors, placement_groups, tasks",
+                  resource);
+        goto failed;
+    }
+    rc_buf_printf(&b, "], \"truncated\": %lld, \"dropped\": %lld}", (long long)truncated, (long long)dropped);
+    rpc_msg_free(reply);
+    return core__json_out(&b);
+failed:
+    rpc_msg_free(reply);
+    rc_buf_free(&b);
+    return NULL;
 }
 
 /* ---- the worker's main loop ----------------------------------------------------------- */

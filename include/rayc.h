@@ -303,6 +303,14 @@ char *rayc_pg_table_json(const struct rayc_pg *pg);
  * Labels, NodeName). free() it; NULL on error (rayc_last_error). */
 char *rayc_nodes_json(void);
 
+/* Ray's state API (ray.util.state) rows, fresh from the GCS: resource is "nodes", "jobs",
+ * "actors", "placement_groups" or "tasks" (one row per attempt, newest first, at most limit
+ * when limit > 0). A JSON object {"rows": [...], "truncated": N, "dropped": N}: the tasks
+ * the limit left out, and task attempts the GCS or the workers no longer keep. Field names
+ * are Ray's (ActorState, NodeState, ...; see `rayc list --format json`). free() it; NULL on
+ * error (rayc_last_error). */
+char *rayc_state_json(const char *resource, int64_t limit);
+
 /* ---- placement groups ----------------------------------------------------------------- */
 
 enum { RAYC_PG_ID_SIZE = 18, RAYC_ACTOR_ID_SIZE = 16 };

@@ -1018,6 +1018,17 @@ static PyObject *py_named_actors_json(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS return text_result(text);
 }
 
+static PyObject *py_state_json(PyObject *self, PyObject *args)
+{
+    const char *resource;
+    long long limit = 0;
+    if (!PyArg_ParseTuple(args, "s|L", &resource, &limit))
+        return NULL;
+    char *text;
+    Py_BEGIN_ALLOW_THREADS text = rayc_state_json(resource, (int64_t)limit);
+    Py_END_ALLOW_THREADS return text_result(text);
+}
+
 static PyObject *py_kv_put(PyObject *self, PyObject *args)
 {
     const char *ns, *key;
@@ -1482,6 +1493,7 @@ static PyMethodDef methods[] = {
     {"nodes_json", py_nodes_json, METH_NOARGS, NULL},
     {"pg_table_json", py_pg_table_json, METH_VARARGS, "pg_table_json(id=None): Ray's placement_group_table rows."},
     {"named_actors_json", py_named_actors_json, METH_VARARGS, "named_actors_json(namespace, all_namespaces)."},
+    {"state_json", py_state_json, METH_VARARGS, "state_json(resource, limit=0): ray.util.state rows (JSON)."},
     {"kv_put", py_kv_put, METH_VARARGS, "kv_put(namespace, key, value, overwrite)."},
     {"kv_get", py_kv_get, METH_VARARGS, "kv_get(namespace, key) -> bytes or None."},
     {"runtime_context", py_runtime_context, METH_NOARGS, NULL},
