@@ -710,6 +710,41 @@ def test_packages_are_content_addressed_and_bounded(tmp_path, monkeypatch):
     assert pk.package(str(d), "working_dir", excludes=["big.bin"])[0] != uri1
 
 
+def test_packages_travel_in_pieces_and_are_checked(tmp_path, monkeypatch):
+    """A package is stored in pieces under the GCS's value limit; a worker puts it together,
+    checks it against its name, and unpacks it once."""
+    from ray._private import runtime_env_packages as pk
+
+    kv = {}
+
+    def kv_put(ns, key, value, overwrite):
+        if overwrite or (ns, key) not in kv:
+            kv[(ns, key)] = bytes(value)
+
+    def kv_get(ns, key):
+        return kv.get((ns, key))
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "blob.bin").write_bytes(os.urandom(5000))
+    (d / "mod_in_pieces.py").write_text("OK = True\n")
+    monkeypatch.setattr(pk, "CHUNK_BYTES", 1024)
+    uri, data = pk.package(str(d), "working_dir")
+    pk.record(kv_put, "01000000", [(uri, data)], has_working_dir=True)
+    assert len([k for k in kv if k[1].startswith(uri + "#")]) == -(-len(data) // 1024) > 1
+    base = tmp_path / "node"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    pk.install(kv_get, "01000000", str(base))
+    assert os.getcwd().startswith(str(base / "runtime_resources" / "packages" / "_ray_pkg_"))
+    assert open("blob.bin", "rb").read() == (d / "blob.bin").read_bytes() and sys.path[0] == os.getcwd()
+    # A piece that does not match the package's name is refused, never unpacked.
+    kv[(pk.KV_NAMESPACE, uri + "#1")] = b"x" * 1024
+    with pytest.raises(RuntimeError, match="does not match its name"):
+        pk.install(kv_get, "01000000", str(tmp_path / "other_node"))
+    assert not (tmp_path / "other_node" / "runtime_resources" / "packages" / uri[6:-4]).exists()
+
+
 def test_runtime_context_node_labels():
     labels = ray.get_runtime_context().get_node_labels()
     assert labels.get("ray.io/node-id") == ray.get_runtime_context().get_node_id()

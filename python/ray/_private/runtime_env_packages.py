@@ -3,7 +3,9 @@ packaging).
 
 At ray.init the driver zips each local directory (or single-file module), names the package
 after its content (gcs://_ray_pkg_<sha1>.zip, Ray's URI shape) and stores it in the GCS KV,
-which keeps the first copy of a name. It records the job's packages under the job's ID.
+which keeps the first copy of a name: in pieces of CHUNK_BYTES ("<uri>#<i>", under the GCS's
+kv_max_value_bytes), then the URI itself, holding their count, so that a package whose URI is
+there is there whole. It records the job's packages under the job's ID.
 Before its first task a worker of the job fetches each package it does not have yet, unpacks
 it once per node under <session>/runtime_resources/ (the first worker unpacks, the others
 wait on a file lock), imports from there, and runs its tasks in the working_dir's copy. So a
@@ -31,6 +33,7 @@ KV_NAMESPACE = "runtime_env_packages"
 _JOB_KEY = "job:{}"
 # Ray's GCS_STORAGE_MAX_SIZE: what one package may weigh once zipped.
 MAX_PACKAGE_BYTES = 500 * 1024 * 1024
+CHUNK_BYTES = 32 * 1024 * 1024
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -95,10 +98,28 @@ def record(kv_put, job_hex, packages, has_working_dir):
     working_dir's first if has_working_dir (kv_put(namespace, key, value, overwrite)), and
     records them under the job for its workers."""
     for uri, data in packages:
-        kv_put(KV_NAMESPACE, uri, data, False)
+        pieces = [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+        for i, piece in enumerate(pieces):
+            kv_put(KV_NAMESPACE, f"{uri}#{i}", piece, False)
+        kv_put(KV_NAMESPACE, uri, json.dumps({"pieces": len(pieces), "bytes": len(data)}).encode(), False)
     uris = [uri for uri, _ in packages]
     rec = {"working_dir": uris[0] if has_working_dir else None, "py_modules": uris[1:] if has_working_dir else uris}
     kv_put(KV_NAMESPACE, _JOB_KEY.format(job_hex), json.dumps(rec).encode(), True)
+
+
+def _fetch(kv_get, uri):
+    """The zip bytes of package uri from the GCS, checked against its name."""
+    head = kv_get(KV_NAMESPACE, uri)
+    if head is None:
+        raise RuntimeError(f"runtime_env package {uri} is not in the GCS (was the cluster restarted?)")
+    meta = json.loads(head)
+    pieces = [kv_get(KV_NAMESPACE, f"{uri}#{i}") for i in range(int(meta["pieces"]))]
+    if any(p is None for p in pieces):
+        raise RuntimeError(f"runtime_env package {uri} is missing pieces in the GCS")
+    data = b"".join(pieces)
+    if len(data) != meta["bytes"] or f"_ray_pkg_{hashlib.sha1(data).hexdigest()}.zip" != uri.rsplit("/", 1)[-1]:
+        raise RuntimeError(f"runtime_env package {uri} in the GCS does not match its name")
+    return data
 
 
 def _unpacked(kv_get, base, uri):
@@ -117,9 +138,7 @@ def _unpacked(kv_get, base, uri):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.isdir(target):
             return target
-        data = kv_get(KV_NAMESPACE, uri)
-        if data is None:
-            raise RuntimeError(f"runtime_env package {uri} is not in the GCS (was the cluster restarted?)")
+        data = _fetch(kv_get, uri)
         tmp = tempfile.mkdtemp(prefix=name + ".", dir=base)
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as z:

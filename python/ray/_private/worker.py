@@ -194,8 +194,13 @@ def init(
         _connected(SCRIPT_MODE, namespace)
         # The job's working_dir and py_modules, for its workers wherever they run.
         if packages:
-            runtime_env_packages.record(_raylet.kv_put, global_worker.job_id.hex(), packages,
-                                        has_working_dir=working_dir is not None)
+            try:
+                runtime_env_packages.record(_raylet.kv_put, global_worker.job_id.hex(), packages,
+                                            has_working_dir=working_dir is not None)
+            except Exception as e:
+                shutdown()
+                raise exceptions.RuntimeEnvSetupError(
+                    f"cannot store the job's working_dir and py_modules in the GCS: {e}") from None
         # The job's workers look names up in the driver's namespace (Ray's rule).
         _raylet.kv_put(FUNCTION_KV_NAMESPACE, _JOB_NAMESPACE_KEY.format(global_worker.job_id.hex()),
                        (namespace or "").encode(), True)
