@@ -53,7 +53,9 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def head_session(cluster):
-    found = wait_for(lambda: glob.glob(os.path.join(cluster.root, "session_*", SD_FILE)),
+    # The head's session alone writes it (session_latest links to that same session).
+    found = wait_for(lambda: sorted({os.path.realpath(p)
+                                     for p in glob.glob(os.path.join(cluster.root, "session_*", SD_FILE))}),
                      what="the service-discovery file")
     assert len(found) == 1, found
     return os.path.dirname(found[0])
