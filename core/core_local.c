@@ -463,6 +463,13 @@ void core_local_cluster_stop(core_worker *cw)
 {
     core__stop_pid(cw->local_raylet_pid);
     core__stop_pid(cw->local_gcs_pid);
+    /* Both are reaped: their pid files would only name dead processes (or, later, others). */
+    static const char *const names[] = {"raylet", "gcs_server"};
+    for (size_t i = 0; cw->local_session[0] && i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[sizeof(cw->local_session) + 32];
+        snprintf(path, sizeof(path), "%s/pids/%s.pid", cw->local_session, names[i]);
+        unlink(path);
+    }
     cw->local_raylet_pid = cw->local_gcs_pid = 0;
     gcs_admin_creds creds = {cw->local_ca_pem, cw->local_token}; /* the token is wiped */
     gcs_admin_creds_free(&creds);

@@ -195,9 +195,34 @@ def test_runtime_env_and_sys_path(ray_start):
     assert os.path.dirname(os.path.abspath(__file__)) in path
 
 
-# A driver of its own (its own cluster, under its own session root): leases never expire in
-# it (worker_lease_timeout_milliseconds), so a task could only ever reach a new worker by
-# asking for a lease of its own, never by waiting for its owner to give a lease back.
+def _own_driver(tmp_path, script, *args, **env):
+    """Runs script as a driver with a local cluster of its own, under a session root of its
+    own (env: more variables); the CompletedProcess and the pid files left under that root
+    once the driver is gone."""
+    import glob
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    path = tmp_path / "driver.py"
+    path.write_text(script)
+    root = tempfile.mkdtemp(prefix="rcpy-own-", dir="/tmp")
+    full_env = dict(os.environ, RAYC_SESSION_ROOT=root, **env)
+    try:
+        proc = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, timeout=180,
+                              env=full_env)
+        pid_files = glob.glob(os.path.join(root, "session_2*", "pids", "*.pid"))
+    finally:
+        subprocess.run([os.path.join(os.environ["RAYC_BIN_DIR"], "rayc"), "stop", "--force"], env=full_env,
+                       capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+    return proc, pid_files
+
+
+# Leases never expire in this driver (worker_lease_timeout_milliseconds), so a task could
+# only ever reach a new worker by asking for a lease of its own, never by waiting for its
+# owner to give a lease back.
 _BEHIND_A_LONG_ONE = r"""
 import os, sys, time
 import ray
@@ -231,27 +256,17 @@ ray.shutdown()
 """
 
 
+
 def test_task_does_not_wait_behind_a_running_one_of_its_shape(tmp_path):
     """Three CPUs free, one busy with a long task: a task of the same shape submitted while
     the long one runs gets a worker of its own (its owner asks for a lease) rather than
     queueing on the busy worker until the long task ends."""
-    import subprocess
-    import sys
-    import tempfile
-
-    script = tmp_path / "driver.py"
-    script.write_text(_BEHIND_A_LONG_ONE)
-    root = tempfile.mkdtemp(prefix="rcpy-own-", dir="/tmp")
-    env = dict(os.environ, RAYC_SESSION_ROOT=root, RAYC_worker_lease_timeout_milliseconds="600000")
-    try:
-        proc = subprocess.run([sys.executable, str(script), str(tmp_path / "release")], capture_output=True,
-                              text=True, timeout=180, env=env)
-    finally:
-        import shutil
-
-        shutil.rmtree(root, ignore_errors=True)
+    proc, pid_files = _own_driver(tmp_path, _BEHIND_A_LONG_ONE, str(tmp_path / "release"),
+                                  RAYC_worker_lease_timeout_milliseconds="600000")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["quick", "held"], proc.stdout + proc.stderr
+    # ray.shutdown() stopped the driver's own cluster and took its daemons' pid files along.
+    assert pid_files == []
 
 
 _RAYLET_GONE = r"""
@@ -276,26 +291,12 @@ os._exit(0)
 """
 
 
+
 def test_owner_whose_raylet_died_backs_off(tmp_path):
     """A driver whose local raylet is gone does not spin on lease requests: it warns once
     and asks again after 1 s, then 2, 4, ... (before, it asked again at once, logging a
     warning each time, over a million lines a minute)."""
-    import subprocess
-    import sys
-    import tempfile
-
-    script = tmp_path / "driver.py"
-    script.write_text(_RAYLET_GONE)
-    root = tempfile.mkdtemp(prefix="rcpy-own-", dir="/tmp")
-    env = dict(os.environ, RAYC_SESSION_ROOT=root)
-    try:
-        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
-    finally:
-        subprocess.run([os.path.join(os.environ["RAYC_BIN_DIR"], "rayc"), "stop", "--force"], env=env,
-                       capture_output=True, timeout=60)
-        import shutil
-
-        shutil.rmtree(root, ignore_errors=True)
+    proc, _ = _own_driver(tmp_path, _RAYLET_GONE)
     assert "waited" in proc.stdout, proc.stderr[-3000:]
     failures = proc.stderr.count("RequestWorkerLease to the local raylet failed")
     assert 1 <= failures <= 2, proc.stderr[-3000:]
