@@ -730,8 +730,12 @@ def test_packages_travel_in_pieces_and_are_checked(tmp_path, monkeypatch):
     (d / "mod_in_pieces.py").write_text("OK = True\n")
     monkeypatch.setattr(pk, "CHUNK_BYTES", 1024)
     uri, data = pk.package(str(d), "working_dir")
-    pk.record(kv_put, "01000000", [(uri, data)], has_working_dir=True)
+    pk.record(kv_put, kv_get, "01000000", [(uri, data)], has_working_dir=True)
     assert len([k for k in kv if k[1].startswith(uri + "#")]) == -(-len(data) // 1024) > 1
+    # A second job with the same folder sends nothing but its own record.
+    puts = []
+    pk.record(lambda *a: (puts.append(a[1]), kv_put(*a)), kv_get, "02000000", [(uri, data)], has_working_dir=True)
+    assert puts == ["job:02000000"]
     base = tmp_path / "node"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))

@@ -5,7 +5,8 @@ At ray.init the driver zips each local directory (or single-file module), names 
 after its content (gcs://_ray_pkg_<sha1>.zip, Ray's URI shape) and stores it in the GCS KV,
 which keeps the first copy of a name: in pieces of CHUNK_BYTES ("<uri>#<i>", under the GCS's
 kv_max_value_bytes), then the URI itself, holding their count, so that a package whose URI is
-there is there whole. It records the job's packages under the job's ID.
+there is there whole (and is not sent again). It records the job's packages under the job's
+ID.
 Before its first task a worker of the job fetches each package it does not have yet, unpacks
 it once per node under <session>/runtime_resources/ (the first worker unpacks, the others
 wait on a file lock), imports from there, and runs its tasks in the working_dir's copy. So a
@@ -93,11 +94,14 @@ def package(path, what, excludes=(), under=None):
     return f"gcs://_ray_pkg_{hashlib.sha1(data).hexdigest()}.zip", data
 
 
-def record(kv_put, job_hex, packages, has_working_dir):
+def record(kv_put, kv_get, job_hex, packages, has_working_dir):
     """Stores the job's packages, [(URI, zip bytes)] as package() made them, the
-    working_dir's first if has_working_dir (kv_put(namespace, key, value, overwrite)), and
-    records them under the job for its workers."""
+    working_dir's first if has_working_dir (kv_put(namespace, key, value, overwrite),
+    kv_get(namespace, key)), and records them under the job for its workers. A package the
+    GCS holds already (its head is there, so all of it is) is not sent again."""
     for uri, data in packages:
+        if kv_get(KV_NAMESPACE, uri) is not None:
+            continue
         pieces = [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
         for i, piece in enumerate(pieces):
             kv_put(KV_NAMESPACE, f"{uri}#{i}", piece, False)

@@ -195,7 +195,7 @@ def init(
         # The job's working_dir and py_modules, for its workers wherever they run.
         if packages:
             try:
-                runtime_env_packages.record(_raylet.kv_put, global_worker.job_id.hex(), packages,
+                runtime_env_packages.record(_raylet.kv_put, _raylet.kv_get, global_worker.job_id.hex(), packages,
                                             has_working_dir=working_dir is not None)
             except Exception as e:
                 shutdown()
