@@ -96,6 +96,21 @@ static rpc_client *admin_client(const char *target)
     return client_as(target, S.c.ca_cert, NULL, NULL, S.c.admin_token, 0);
 }
 
+/* A client of target holding raylet i's node certificate and key (read from its session). */
+static rpc_client *node_client_of(int i, const char *target)
+{
+    char path[PATH_MAX + 80];
+    char *key = NULL, *cert = NULL;
+    snprintf(path, sizeof(path), "%s/%s/node.key", S.c.root, S.c.raylets[i].name);
+    CU_ASSERT_EQUAL_FATAL(auth_read_file(path, &key), 0);
+    snprintf(path, sizeof(path), "%s/%s/node.crt", S.c.root, S.c.raylets[i].name);
+    CU_ASSERT_EQUAL_FATAL(auth_read_file(path, &cert), 0);
+    rpc_client *c = client_as(target, S.c.ca_cert, cert, key, NULL, 0); /* the PEMs are copied */
+    rc_free(key);
+    rc_free(cert);
+    return c;
+}
+
 static char *raylet_address(int i, char *buf, size_t len)
 {
     snprintf(buf, len, "127.0.0.1:%d", S.c.raylets[i].port);
@@ -674,21 +689,12 @@ static void test_revoked_node_is_refused(void)
     CU_ASSERT_EQUAL(alive_nodes(admin), 1);
     CU_ASSERT(harness_raylet_wait_exit(&S.c, 1, 20000) >= 0);
     /* Its certificate is refused even for a plain read. */
-    char dir[PATH_MAX + 64], path[PATH_MAX + 80];
-    snprintf(dir, sizeof(dir), "%s/%s", S.c.root, S.c.raylets[1].name);
-    char *key = NULL, *cert = NULL;
-    snprintf(path, sizeof(path), "%s/node.key", dir);
-    CU_ASSERT_EQUAL_FATAL(auth_read_file(path, &key), 0);
-    snprintf(path, sizeof(path), "%s/node.crt", dir);
-    CU_ASSERT_EQUAL_FATAL(auth_read_file(path, &cert), 0);
-    rpc_client *revoked = client_as(S.c.gcs_address, S.c.ca_cert, cert, key, NULL, 0);
+    rpc_client *revoked = node_client_of(1, S.c.gcs_address);
     Ray__Rpc__GetAllNodeInfoRequest nreq = RAY__RPC__GET_ALL_NODE_INFO_REQUEST__INIT;
     CU_ASSERT_EQUAL(call(revoked, &ray__rpc__node_info_gcs_service__descriptor, "GetAllNodeInfo", &nreq.base, NULL, err),
                     GRPC_STATUS_UNAUTHENTICATED);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "revoked"));
     CU_ASSERT(harness_raylet_alive(&S.c, 0));
-    rc_free(key);
-    rc_free(cert);
     rpc_client_destroy(revoked);
     rpc_client_destroy(admin);
     stop();
@@ -722,14 +728,7 @@ static void test_revocations_reach_the_raylets(void)
     rpc_client *old_admin = admin_client(raddr);
     CU_ASSERT_EQUAL(raylet_load_until(old_admin, GRPC_STATUS_OK, err), GRPC_STATUS_OK);
     /* A node's certificate, while its node stands. */
-    char dir[PATH_MAX + 64], path[PATH_MAX + 80];
-    snprintf(dir, sizeof(dir), "%s/%s", S.c.root, S.c.raylets[1].name);
-    char *key = NULL, *cert = NULL;
-    snprintf(path, sizeof(path), "%s/node.key", dir);
-    CU_ASSERT_EQUAL_FATAL(auth_read_file(path, &key), 0);
-    snprintf(path, sizeof(path), "%s/node.crt", dir);
-    CU_ASSERT_EQUAL_FATAL(auth_read_file(path, &cert), 0);
-    rpc_client *node1 = client_as(raddr, S.c.ca_cert, cert, key, NULL, 0);
+    rpc_client *node1 = node_client_of(1, raddr);
     CU_ASSERT_EQUAL(raylet_load_until(node1, GRPC_STATUS_OK, err), GRPC_STATUS_OK);
     /* A worker of a job, leased by the admin; it answers the admin's token. */
     uint8_t job[4] = {7, 0, 0, 0};
@@ -789,8 +788,6 @@ static void test_revocations_reach_the_raylets(void)
     rpc_client_destroy(old_admin);
     rpc_client_destroy(node1);
     rpc_client_destroy(gcs_admin);
-    rc_free(key);
-    rc_free(cert);
     stop();
 }
 

@@ -77,12 +77,14 @@ def _zip(entries):
     return buf.getvalue()
 
 
-def package(path, what, excludes=(), under=None):
-    """(URI, zip bytes) of the directory or file at path; under: the name its content goes
-    under in the package (a py_modules package keeps its own folder). Raises ValueError when
-    the package is too large."""
+def package(path, what, excludes=()):
+    """(URI, zip bytes) of the directory or file at path, for runtime_env[what]: a
+    working_dir's files are the package's top, a py_modules folder keeps its own name (it is
+    imported as that package), a module file is itself. Raises ValueError when the package
+    is too large."""
     if os.path.isdir(path):
-        entries = [((under + "/" if under else "") + name, p) for name, p in _files(path, excludes)]
+        under = os.path.basename(os.path.normpath(path)) + "/" if what == "py_modules" else ""
+        entries = [(under + name, p) for name, p in _files(path, excludes)]
     else:
         entries = [(os.path.basename(path), path)]
     data = _zip(entries)

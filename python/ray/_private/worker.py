@@ -149,9 +149,7 @@ def init(
         env_vars, working_dir, module_paths, excludes = _job_runtime_env(runtime_env)
         # Zipped before connecting: a package too large fails ray.init before it starts anything.
         packages = [runtime_env_packages.package(working_dir, "working_dir", excludes)] if working_dir else []
-        packages += [runtime_env_packages.package(p, "py_modules", excludes,
-                                                  under=os.path.basename(os.path.normpath(p)) if os.path.isdir(p) else None)
-                     for p in module_paths]
+        packages += [runtime_env_packages.package(p, "py_modules", excludes) for p in module_paths]
 
         if address is None:
             address = os.environ.get("RAY_ADDRESS") or os.environ.get("RAYC_ADDRESS")
